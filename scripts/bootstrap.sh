@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Installs, idempotently, everything the build and the tests need on a fresh machine of our
+# kind (Debian, rustup, Node.js + npm, Python 3, root): the wasm32 target, wasm-bindgen-cli at
+# exactly the version in Cargo.lock (so wasm-pack never downloads it), wasm-pack, Debian's
+# chromium + chromium-driver (+ binaryen for wasm-opt), the Python interop client, and the npm
+# dependencies from their lockfiles. Each step is skipped when already satisfied; a piece that
+# cannot be installed stops the script with what is missing and how to fix it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+say() { printf '[bootstrap] %s\n' "$*"; }
+die() { printf '[bootstrap] MISSING: %s\n' "$*" >&2; exit 1; }
+
+command -v cargo >/dev/null || die "cargo (install Rust with rustup: https://rustup.rs)"
+command -v rustup >/dev/null || die "rustup (the wasm32 target is installed through it)"
+
+# --- Rust target and components -------------------------------------------------------------
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown || die "wasm32 target: run 'rustup target add wasm32-unknown-unknown'"
+fi
+for comp in clippy rustfmt; do
+  if ! rustup component list --installed | grep -q "^$comp"; then
+    rustup component add "$comp" || die "$comp: run 'rustup component add $comp'"
+  fi
+done
+
+# --- wasm-bindgen-cli at the Cargo.lock version, and wasm-pack ------------------------------
+wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+[ -n "$wbg_version" ] || die "wasm-bindgen in Cargo.lock (run 'cargo generate-lockfile')"
+cargo_install() { # name version-args...: try the crate's own lockfile first, fall back to fresh resolution
+  cargo install "$@" --locked || cargo install "$@"
+}
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wbg_version" ]; then
+  say "installing wasm-bindgen-cli $wbg_version (takes a few minutes)"
+  cargo_install wasm-bindgen-cli --version "$wbg_version" --force \
+    || die "wasm-bindgen-cli $wbg_version: run 'cargo install wasm-bindgen-cli --version $wbg_version'"
+fi
+if ! command -v wasm-pack >/dev/null; then
+  say "installing wasm-pack (takes a few minutes)"
+  cargo_install wasm-pack || die "wasm-pack: run 'cargo install wasm-pack'"
+fi
+
+# --- Debian packages: headless browser and its driver, wasm-opt -----------------------------
+need_apt=()
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+command -v wasm-opt >/dev/null || need_apt+=(binaryen)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing Debian packages: ${need_apt[*]}"
+  if [ "$(id -u)" = 0 ]; then sudo_cmd=(); else sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq || die "apt-get update failed (network to Debian's mirror?)"
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null \
+    || die "Debian packages ${need_apt[*]}: run 'apt-get install ${need_apt[*]}'"
+fi
+command -v chromium >/dev/null || die "chromium: run 'apt-get install chromium'"
+command -v chromedriver >/dev/null || die "chromedriver: run 'apt-get install chromium-driver'"
+
+# --- Python: the third-party XMPP client used for interop tests -----------------------------
+command -v python3 >/dev/null || die "python3 (apt-get install python3 python3-pip)"
+if ! python3 -c 'import slixmpp' 2>/dev/null; then
+  say "installing slixmpp (tests/requirements.txt)"
+  python3 -m pip install -q -r tests/requirements.txt 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages -r tests/requirements.txt \
+    || die "slixmpp: run 'python3 -m pip install -r tests/requirements.txt'"
+fi
+
+# --- npm dependencies, from lockfiles -------------------------------------------------------
+command -v npm >/dev/null || die "node + npm (apt-get install nodejs npm)"
+for dir in www tests/e2e; do
+  if [ -f "$dir/package-lock.json" ]; then
+    stamp="$dir/node_modules/.bootstrap-stamp"
+    if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then
+      say "npm ci in $dir"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm packages in $dir: run 'cd $dir && npm ci'"
+      touch "$stamp"
+    fi
+  fi
+done
+
+say "ok: wasm-bindgen $wbg_version, $(wasm-pack --version), $(chromium --version 2>/dev/null | head -n1)"
