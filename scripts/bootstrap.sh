@@ -68,7 +68,7 @@ fi
 
 # --- npm dependencies, from lockfiles -------------------------------------------------------
 command -v npm >/dev/null || die "node + npm (apt-get install nodejs npm)"
-for dir in www tests/e2e; do
+for dir in www tests/e2e tests/js-consumer; do
   if [ -f "$dir/package-lock.json" ]; then
     stamp="$dir/node_modules/.bootstrap-stamp"
     if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then

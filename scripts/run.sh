@@ -16,7 +16,7 @@ http=${MUCSUB_HTTP:-127.0.0.1:5280}
 c2s=${MUCSUB_C2S:-127.0.0.1:5222}
 
 echo "[run] building the SDK package (wasm-pack, release) into pkg/"
-wasm-pack build --release --target web --out-dir pkg . -- --locked
+bash scripts/build-sdk.sh pkg
 
 echo "[run] building the demo app into www/dist"
 if [ -f www/package.json ] && grep -q '"build"' www/package.json; then
@@ -27,12 +27,30 @@ fi
 
 echo "[run] building the server"
 cargo build --release --locked -p mucsub-server
-server=target/release/mucsub-server
+server=${CARGO_TARGET_DIR:-$root/target}/release/mucsub-server
 
 mkdir -p "$data"
+cfg="$data/config.toml"
+printf 'data_dir = "%s"\n[listeners]\nc2s = "%s"\nhttp = "%s"\n[http]\nstatic_dir = "%s"\n' \
+  "$data" "$c2s" "$http" "$root/www/dist" >"$cfg"
 for u in alice bob; do
-  "$server" --data-dir "$data" user add "$u" pw --if-missing >/dev/null
+  "$server" user --config "$cfg" list | grep -qx "$u@localhost" \
+    || "$server" user --config "$cfg" add "$u" --password pw >/dev/null
 done
 
-echo "[run] demo accounts: alice / pw and bob / pw; demo room: lobby@conference.localhost"
-exec "$server" --data-dir "$data" run --http "$http" --c2s "$c2s" --www www/dist --demo-room lobby
+"$server" run --config "$cfg" &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null; wait "$server_pid"' INT TERM
+for _ in $(seq 1 100); do
+  curl -fsS "http://$http/health" >/dev/null 2>&1 && break
+  kill -0 "$server_pid" 2>/dev/null || { echo "[run] the server exited" >&2; exit 1; }
+  sleep 0.2
+done
+# The demo room: both accounts subscribe to it (the first subscribe creates it, alice owns it).
+python3 scripts/demo_room.py "$c2s" lobby@conference.localhost alice:pw bob:pw
+
+echo
+echo "[run] open http://$http/"
+echo "[run] demo accounts: alice / pw and bob / pw (server field: ws://$http/ws)"
+echo "[run] demo room: lobby@conference.localhost (both are subscribed)"
+wait "$server_pid"

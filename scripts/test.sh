@@ -62,6 +62,11 @@ step() {
 }
 
 export CARGO_TERM_COLOR=never
+# CI runs in a fresh clone each time: keep its build cache outside the clone so a warm run
+# only rebuilds our own crates. Locally the usual ./target is used.
+if [ -z "${CARGO_TARGET_DIR:-}" ] && [ "${CI:-}" = true ]; then
+  export CARGO_TARGET_DIR="$HOME/.cache/mucsub-ci/target"
+fi
 step fmt check cargo fmt --all --check
 step clippy-native check cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step clippy-wasm32 check cargo clippy -p mucsub --target wasm32-unknown-unknown --all-targets --locked -- -D warnings

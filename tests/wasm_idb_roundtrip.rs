@@ -15,7 +15,8 @@ async fn open(name: &str) -> idb::Database {
         let db = event.database().expect("db in upgrade");
         let mut params = ObjectStoreParams::new();
         params.key_path(Some(KeyPath::new_single("id")));
-        db.create_object_store("records", params).expect("create store");
+        db.create_object_store("records", params)
+            .expect("create store");
     });
     req.await.expect("open database")
 }

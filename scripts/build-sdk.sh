@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Build the npm package of the SDK: `wasm-pack build` (the `wasm-release` profile: opt-level z,
+# LTO, one codegen unit, panic=abort) for ES-module consumers (`import init, {MucSubClient}
+# from "mucsub"`), then Debian's `wasm-opt -Oz` when binaryen is installed (wasm-pack's own
+# download of it is disabled in Cargo.toml). Usage: scripts/build-sdk.sh [OUT_DIR] (default pkg/).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+out=${1:-pkg}
+
+wasm-pack --log-level warn build --profile wasm-release --target web --out-dir "$out" . -- --locked
+wasm="$out/mucsub_bg.wasm"
+before=$(stat -c %s "$wasm")
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+raw="$target_dir/wasm32-unknown-unknown/wasm-release/mucsub.wasm"
+if command -v wasm-opt >/dev/null 2>&1 && [ -f "$raw" ]; then
+  # Optimise the compiler's output and run wasm-bindgen again on it, rather than
+  # optimising wasm-bindgen's output: older binaryen (Debian's 108) rewrites the externref
+  # table wasm-bindgen sets up and the module then fails to initialise.
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    "$raw" -o "$tmp/mucsub.wasm"
+  wasm-bindgen --target web --out-dir "$tmp/out" "$tmp/mucsub.wasm"
+  cp "$tmp/out/mucsub_bg.wasm" "$tmp/out/mucsub.js" "$tmp/out/mucsub.d.ts" \
+    "$tmp/out/mucsub_bg.wasm.d.ts" "$out/"
+  echo "[build-sdk] wasm-opt -Oz: $before -> $(stat -c %s "$wasm") bytes"
+else
+  echo "[build-sdk] wasm-opt not found (apt-get install binaryen); left at $before bytes"
+fi
+echo "[build-sdk] package in $out/: $(cd "$out" && ls | tr '\n' ' ')"

@@ -1,0 +1,204 @@
+//! TOML configuration. Every field has a default so the server runs with no file at all,
+//! on loopback, with a data directory `./data`.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The XMPP domain served (`localhost` by default).
+    pub domain: String,
+    /// The MUC service domain; `conference.<domain>` when empty.
+    pub muc_service: String,
+    /// Where the SQLite database (and a generated development certificate) live.
+    pub data_dir: PathBuf,
+    pub listeners: Listeners,
+    pub tls: Tls,
+    pub limits: Limits,
+    /// XEP-0077 in-band registration. Off by default: accounts come from the CLI.
+    pub registration: bool,
+    pub http: Http,
+    /// Settings owned by the MUC service, parsed by it (`[muc]` table).
+    pub muc: toml::Table,
+    /// Settings owned by push (`[push]` table).
+    pub push: toml::Table,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Listeners {
+    /// XMPP client-to-server over TCP (STARTTLS).
+    pub c2s: SocketAddr,
+    /// HTTP: `/ws` (XMPP over WebSocket), `/health` and the demo app.
+    pub http: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    /// PEM certificate chain; a self-signed one is generated in the data dir when unset.
+    pub cert: Option<PathBuf>,
+    /// PEM private key for `cert`.
+    pub key: Option<PathBuf>,
+    /// Refuse authentication on unencrypted TCP from non-loopback peers.
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest stanza accepted before authentication, in bytes.
+    pub max_stanza_pre_auth: usize,
+    /// Largest stanza accepted after authentication, in bytes.
+    pub max_stanza: usize,
+    /// Deepest element nesting inside a stanza.
+    pub max_depth: usize,
+    /// Seconds a connection may take to authenticate.
+    pub pre_auth_timeout_secs: u64,
+    /// Messages kept in offline storage per account; later ones bounce.
+    pub offline_max_per_account: u32,
+    /// Failed SASL attempts allowed on one connection before it is closed.
+    pub max_auth_failures: u32,
+    /// Stanzas queued towards one session before further ones are dropped.
+    pub session_queue: usize,
+    /// Seconds without anything from a client before the server checks it is still there
+    /// (WebSocket ping, or an XEP-0199 ping over TCP); 0 disables. A phone that went to
+    /// sleep is noticed, so its events go to offline storage and push instead of a dead
+    /// socket.
+    pub keepalive_secs: u64,
+    /// Seconds to wait for any answer to that check before dropping the session.
+    pub keepalive_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    /// Directory of the demo app served at `/`.
+    pub static_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            domain: "localhost".into(),
+            muc_service: String::new(),
+            data_dir: PathBuf::from("data"),
+            listeners: Listeners::default(),
+            tls: Tls::default(),
+            limits: Limits::default(),
+            registration: false,
+            http: Http::default(),
+            muc: toml::Table::new(),
+            push: toml::Table::new(),
+        }
+    }
+}
+
+impl Default for Listeners {
+    fn default() -> Self {
+        Listeners {
+            c2s: "127.0.0.1:5222".parse().expect("static address"),
+            http: "127.0.0.1:5280".parse().expect("static address"),
+        }
+    }
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            cert: None,
+            key: None,
+            required: true,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_stanza_pre_auth: 8 * 1024,
+            max_stanza: 256 * 1024,
+            max_depth: 64,
+            pre_auth_timeout_secs: 30,
+            offline_max_per_account: 1000,
+            max_auth_failures: 5,
+            session_queue: 1024,
+            keepalive_secs: 60,
+            keepalive_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            static_dir: PathBuf::from("www/dist"),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; missing keys take their defaults.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let mut c: Config = toml::from_str(text)?;
+        c.normalize()?;
+        Ok(c)
+    }
+
+    /// Lower-cases domains and fills the derived MUC domain.
+    pub fn normalize(&mut self) -> anyhow::Result<()> {
+        self.domain = self.domain.trim().to_ascii_lowercase();
+        if self.domain.is_empty() {
+            anyhow::bail!("domain must not be empty");
+        }
+        if self.muc_service.trim().is_empty() {
+            self.muc_service = format!("conference.{}", self.domain);
+        }
+        self.muc_service = self.muc_service.trim().to_ascii_lowercase();
+        if self.muc_service == self.domain {
+            anyhow::bail!("muc_service must differ from domain");
+        }
+        Ok(())
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("mucsub.sqlite3")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_loopback_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.domain, "localhost");
+        assert_eq!(c.muc_service, "conference.localhost");
+        assert!(c.listeners.c2s.ip().is_loopback());
+        assert_eq!(c.limits.max_stanza, 262_144);
+        assert!(!c.registration);
+    }
+
+    #[test]
+    fn overrides_and_unknown_keys() {
+        let c = Config::parse(
+            "domain = 'Example.org'\n[limits]\nmax_stanza = 1000\n[muc]\nmax_rooms = 5\n",
+        )
+        .unwrap();
+        assert_eq!(c.domain, "example.org");
+        assert_eq!(c.muc_service, "conference.example.org");
+        assert_eq!(c.limits.max_stanza, 1000);
+        assert_eq!(c.limits.max_depth, 64);
+        assert_eq!(c.muc.get("max_rooms").and_then(|v| v.as_integer()), Some(5));
+        assert!(Config::parse("bogus = 1").is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! The HTTP listener: XMPP over WebSocket at `/ws` (subprotocol `xmpp`), `/health`, and
+//! the demo app's static files.
+
+use crate::c2s::{session, ws::WsTransport};
+use crate::ServerContext;
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::net::SocketAddr;
+use tower_http::services::{ServeDir, ServeFile};
+
+pub fn app(ctx: ServerContext) -> Router {
+    let dir = &ctx.config.http.static_dir;
+    let router = Router::new()
+        .route("/ws", get(ws_handler))
+        .route("/health", get(health))
+        .merge(ctx.push.routes()); // push hook
+    let router = if dir.join("index.html").is_file() {
+        router.fallback_service(
+            ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html"))),
+        )
+    } else {
+        router.fallback(not_built)
+    };
+    router.with_state(ctx)
+}
+
+async fn health() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        "{\"status\":\"ok\"}",
+    )
+}
+
+async fn not_built(State(ctx): State<ServerContext>) -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Html(format!(
+            "<!doctype html><title>mucsub-server</title><h1>mucsub-server</h1>\
+             <p>The web app is not built (looked in <code>{}</code>). XMPP over WebSocket \
+             is at <code>/ws</code>.</p>",
+            crate::stanza::escape_attr(&ctx.config.http.static_dir.display().to_string())
+        )),
+    )
+}
+
+async fn ws_handler(
+    State(ctx): State<ServerContext>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // RFC 7395 3.3.1: the client must offer the `xmpp` subprotocol.
+    let offers_xmpp = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == "xmpp");
+    if !offers_xmpp {
+        return (
+            StatusCode::BAD_REQUEST,
+            "the 'xmpp' WebSocket subprotocol is required",
+        )
+            .into_response();
+    }
+    let limits = session::post_auth_limits(&ctx);
+    let guard = crate::server::ConnGuard::new(&ctx.connections);
+    ws.protocols(["xmpp"])
+        // Frames over the stanza limit are refused by the parser with a stream error;
+        // far larger ones are cut off by the WebSocket layer itself.
+        .max_message_size(limits.max_stanza * 2 + 4096)
+        .max_frame_size(limits.max_stanza * 2 + 4096)
+        .on_upgrade(move |socket| async move {
+            let _guard = guard;
+            tracing::debug!(%peer, "WebSocket connection");
+            let t = WsTransport::new(socket, peer, limits);
+            session::run(ctx, t).await;
+        })
+}

@@ -1,0 +1,453 @@
+//! Room administration: the owner's configuration and destruction (`muc#owner`) and the
+//! role and affiliation lists (`muc#admin`), with XEP-0045's permission rules.
+
+use jid::{BareJid, FullJid};
+use minidom::Element;
+
+use super::affiliation::{default_role, may_set_affiliation, may_set_role, Affiliation, Role};
+use super::config_form::RoomConfig;
+use super::node::Node;
+use super::room::{Action, Env, Outcome, Room};
+use super::store::StoreOp;
+use super::xml::*;
+
+/// One validated change from a `muc#admin` set.
+enum Change {
+    Affiliation(BareJid, Affiliation, Option<String>),
+    Role(FullJid, Role, Option<String>),
+}
+
+impl Room {
+    pub(super) fn on_owner(
+        &mut self,
+        _env: &Env,
+        from: &FullJid,
+        iq: &Element,
+        q: &Element,
+    ) -> Outcome {
+        let err = |kind, cond, text| vec![Action::Send(error_reply(iq, kind, cond, text))];
+        if self.affiliation(&from.to_bare()) != Affiliation::Owner {
+            return err("auth", "forbidden", "Owner privileges required");
+        }
+        if iq.attr("type") == Some("get") {
+            let form = self.config.to_form(&self.jid.to_string());
+            return vec![Action::Send(iq_result(
+                iq,
+                Some(B::new("query", NS_MUC_OWNER).c(form).b()),
+            ))];
+        }
+        if let Some(d) = q.get_child("destroy", NS_MUC_OWNER) {
+            return self.destroy(iq, d);
+        }
+        match q.get_child("x", NS_DATA) {
+            Some(x) if x.attr("type") == Some("submit") => match self.config.apply_submit(x) {
+                Ok(new) => self.reconfigure(iq, new),
+                Err(e) => err("modify", "not-acceptable", &e.0),
+            },
+            // Cancel, or an empty query accepting the defaults (instant room).
+            Some(x) if x.attr("type") == Some("cancel") => vec![Action::Send(iq_result(iq, None))],
+            None => vec![Action::Send(iq_result(iq, None))],
+            Some(_) => err("modify", "bad-request", "Expected a submitted data form"),
+        }
+    }
+
+    fn reconfigure(&mut self, iq: &Element, new: RoomConfig) -> Outcome {
+        let mut out = Vec::new();
+        let codes = self.config.change_codes(&new);
+        let old = std::mem::replace(&mut self.config, new);
+        out.push(Action::Store(StoreOp::SaveRoom {
+            name: self.name.clone(),
+            config: self.config.clone(),
+        }));
+        // XEP-0045 §9.4: turning members-only on removes occupants without membership.
+        if self.config.members_only && !old.members_only {
+            let outsiders: Vec<FullJid> = self
+                .occupants
+                .iter()
+                .filter(|o| self.affiliation(&o.jid.to_bare()) < Affiliation::Member)
+                .map(|o| o.jid.clone())
+                .collect();
+            for j in outsiders {
+                self.remove_occupant(&mut out, &j, &[322], vec![], &[Node::Affiliations]);
+            }
+        }
+        let msg = self.room_message(&codes);
+        self.send_to_occupants(&mut out, &msg);
+        out.push(Action::Send(iq_result(iq, None)));
+        self.fanout(
+            &mut out,
+            &[Node::Config],
+            &rand::random::<u64>().to_string(),
+            |_| msg.clone(),
+        );
+        // SPEC S2: no subscriptions survive turning them off.
+        if old.allow_subscription && !self.config.allow_subscription {
+            let all: Vec<BareJid> = self.subscribers.keys().cloned().collect();
+            for j in all {
+                self.drop_subscription(&mut out, &j);
+            }
+        }
+        self.vanish_if_unused(&mut out);
+        out
+    }
+
+    fn destroy(&mut self, iq: &Element, d: &Element) -> Outcome {
+        let mut out = Vec::new();
+        let reason = d.get_child("reason", NS_MUC_OWNER).map(|r| r.text());
+        let destroy_el = B::new("destroy", NS_MUC_USER)
+            .opt("jid", d.attr("jid"))
+            .cs(reason.map(|r| text_el("reason", NS_MUC_USER, r)))
+            .b();
+        let x = |extra: Option<Element>| {
+            let mut x =
+                B::new("x", NS_MUC_USER)
+                    .c(destroy_el.clone())
+                    .c(B::new("item", NS_MUC_USER)
+                        .a("affiliation", "none")
+                        .a("role", "none")
+                        .b());
+            if let Some(e) = extra {
+                x = x.c(e);
+            }
+            x.b()
+        };
+        for o in &self.occupants {
+            let p = B::new("presence", NS_CLIENT)
+                .a("from", format!("{}/{}", self.jid, o.nick))
+                .a("type", "unavailable")
+                .c(x(None))
+                .b();
+            out.push(Action::Send(Room::with_to(p, &o.jid)));
+        }
+        out.push(Action::Send(iq_result(iq, None)));
+        // Subscribers hear of it on the config node, addressed from their own nick as
+        // ejabberd does, then lose their subscription (SPEC S12, S13).
+        let subs: Vec<(BareJid, String, bool, bool)> = self
+            .subscribers
+            .iter()
+            .map(|(j, s)| {
+                (
+                    j.clone(),
+                    s.nick.clone(),
+                    s.nodes.contains(&Node::Config),
+                    self.is_joined(j),
+                )
+            })
+            .collect();
+        for (j, nick, wants_config, joined) in subs {
+            if wants_config && !joined {
+                let p = B::new("presence", NS_CLIENT)
+                    .a("from", format!("{}/{}", self.jid, nick))
+                    .a("type", "unavailable")
+                    .c(x(None))
+                    .b();
+                Room::direct_event(&mut out, Node::Config, p, j.clone());
+            }
+            let un = B::new("unsubscribe", NS_MUCSUB)
+                .opt("jid", Some(j.to_string()))
+                .a("nick", nick)
+                .b();
+            Room::direct_event(&mut out, Node::Subscribers, un, j);
+        }
+        self.occupants.clear();
+        self.subscribers.clear();
+        out.push(Action::Store(StoreOp::DestroyRoom {
+            room: self.name.clone(),
+        }));
+        out.push(Action::Destroyed);
+        out
+    }
+
+    pub(super) fn on_admin(&mut self, from: &FullJid, iq: &Element, q: &Element) -> Outcome {
+        let err = |kind, cond, text: &str| vec![Action::Send(error_reply(iq, kind, cond, text))];
+        let actor = from.to_bare();
+        let actor_aff = self.affiliation(&actor);
+        let actor_role = self.occupant(from).map(|o| o.role).unwrap_or(Role::None);
+        let items: Vec<&Element> = q.children().filter(|c| c.name() == "item").collect();
+        if items.is_empty() {
+            return err("modify", "bad-request", "No item given");
+        }
+        if iq.attr("type") == Some("get") {
+            return self.admin_list(iq, items[0], actor_aff, actor_role);
+        }
+        let mut changes = Vec::new();
+        for item in &items {
+            let reason = item.get_child("reason", NS_MUC_ADMIN).map(|r| r.text());
+            if let Some(a) = item.attr("affiliation") {
+                let Some(new) = Affiliation::parse(a) else {
+                    return err("modify", "bad-request", "Unknown affiliation");
+                };
+                let target = match (item.attr("jid"), item.attr("nick")) {
+                    (Some(j), _) => match BareJid::new(j) {
+                        Ok(b) => b,
+                        Err(_) => match jid::Jid::new(j) {
+                            Ok(full) => full.to_bare(),
+                            Err(_) => return err("modify", "jid-malformed", "Invalid JID"),
+                        },
+                    },
+                    (None, Some(n)) => match self.holder_of(n) {
+                        Some(b) => b,
+                        None => return err("cancel", "item-not-found", "No such occupant"),
+                    },
+                    _ => return err("modify", "bad-request", "An item needs a jid or a nick"),
+                };
+                if !actor_aff.is_admin_or_owner() {
+                    return err("auth", "forbidden", "Administrator privileges required");
+                }
+                let current = self.affiliation(&target);
+                if !may_set_affiliation(actor_aff, current, new) {
+                    return err(
+                        "cancel",
+                        "not-allowed",
+                        "Insufficient privileges for this change",
+                    );
+                }
+                changes.push(Change::Affiliation(target, new, reason));
+            } else if let Some(r) = item.attr("role") {
+                let Some(new) = Role::parse(r) else {
+                    return err("modify", "bad-request", "Unknown role");
+                };
+                let Some(nick) = item.attr("nick") else {
+                    return err("modify", "bad-request", "A role change needs a nick");
+                };
+                let targets: Vec<(FullJid, Role)> = self
+                    .occupants
+                    .iter()
+                    .filter(|o| o.nick == nick)
+                    .map(|o| (o.jid.clone(), o.role))
+                    .collect();
+                if targets.is_empty() {
+                    return err("cancel", "item-not-found", "No such occupant");
+                }
+                if actor_role != Role::Moderator && !actor_aff.is_admin_or_owner() {
+                    return err("auth", "forbidden", "Moderator privileges required");
+                }
+                for (j, cur) in targets {
+                    let taff = self.affiliation(&j.to_bare());
+                    if !may_set_role(actor_aff, actor_role, taff, cur, new) {
+                        return err(
+                            "cancel",
+                            "not-allowed",
+                            "Insufficient privileges for this change",
+                        );
+                    }
+                    changes.push(Change::Role(j, new, reason.clone()));
+                }
+            } else {
+                return err(
+                    "modify",
+                    "bad-request",
+                    "An item needs a role or an affiliation",
+                );
+            }
+        }
+        // An owner may not leave the room without owners.
+        let mut owners: Vec<BareJid> = self
+            .affiliations
+            .iter()
+            .filter(|(_, a)| **a == Affiliation::Owner)
+            .map(|(j, _)| j.clone())
+            .collect();
+        for c in &changes {
+            if let Change::Affiliation(j, a, _) = c {
+                owners.retain(|o| o != j);
+                if *a == Affiliation::Owner {
+                    owners.push(j.clone());
+                }
+            }
+        }
+        if owners.is_empty() {
+            return err("cancel", "conflict", "A room needs at least one owner");
+        }
+        let actor_nick = self.occupant(from).map(|o| o.nick.clone());
+        let mut out = Vec::new();
+        for c in changes {
+            match c {
+                Change::Affiliation(j, a, reason) => {
+                    self.set_affiliation(&mut out, j, a, reason, actor_nick.clone())
+                }
+                Change::Role(j, r, reason) => {
+                    self.set_role(&mut out, j, r, reason, actor_nick.clone())
+                }
+            }
+        }
+        // The result goes after the presence updates, as ejabberd orders them.
+        out.push(Action::Send(iq_result(iq, None)));
+        // Events come last so the actor's own answer is not held up behind a fanout.
+        let (events, mut rest): (Vec<Action>, Vec<Action>) =
+            out.into_iter().partition(|a| matches!(a, Action::Event(_)));
+        rest.extend(events);
+        rest
+    }
+
+    fn admin_list(
+        &self,
+        iq: &Element,
+        item: &Element,
+        actor_aff: Affiliation,
+        actor_role: Role,
+    ) -> Outcome {
+        let err = |kind, cond, text| vec![Action::Send(error_reply(iq, kind, cond, text))];
+        let mut q = B::new("query", NS_MUC_ADMIN);
+        if let Some(a) = item.attr("affiliation") {
+            let Some(a) = Affiliation::parse(a) else {
+                return err("modify", "bad-request", "Unknown affiliation");
+            };
+            if !actor_aff.is_admin_or_owner() {
+                return err("auth", "forbidden", "Administrator privileges required");
+            }
+            let mut list: Vec<&BareJid> = self
+                .affiliations
+                .iter()
+                .filter(|(_, x)| **x == a)
+                .map(|(j, _)| j)
+                .collect();
+            list.sort();
+            for j in list {
+                q = q.c(B::new("item", NS_MUC_ADMIN)
+                    .a("affiliation", a.as_str())
+                    .a("jid", j.to_string())
+                    .b());
+            }
+        } else if let Some(r) = item.attr("role") {
+            let Some(r) = Role::parse(r) else {
+                return err("modify", "bad-request", "Unknown role");
+            };
+            if actor_role != Role::Moderator && !actor_aff.is_admin_or_owner() {
+                return err("auth", "forbidden", "Moderator privileges required");
+            }
+            for o in self.occupants.iter().filter(|o| o.role == r) {
+                q = q.c(B::new("item", NS_MUC_ADMIN)
+                    .a("role", r.as_str())
+                    .a("nick", o.nick.clone())
+                    .a("jid", o.jid.to_string())
+                    .a("affiliation", self.affiliation(&o.jid.to_bare()).as_str())
+                    .b());
+            }
+        } else {
+            return err(
+                "modify",
+                "bad-request",
+                "An item needs a role or an affiliation",
+            );
+        }
+        vec![Action::Send(iq_result(iq, Some(q.b())))]
+    }
+
+    fn item_extra(reason: Option<String>, actor: Option<String>) -> Vec<Element> {
+        let mut v = Vec::new();
+        if let Some(r) = reason {
+            v.push(text_el("reason", NS_MUC_USER, r));
+        }
+        if let Some(a) = actor {
+            v.push(B::new("actor", NS_MUC_USER).a("nick", a).b());
+        }
+        v
+    }
+
+    fn set_affiliation(
+        &mut self,
+        out: &mut Outcome,
+        target: BareJid,
+        new: Affiliation,
+        reason: Option<String>,
+        actor: Option<String>,
+    ) {
+        if new == Affiliation::None {
+            self.affiliations.remove(&target);
+        } else {
+            self.affiliations.insert(target.clone(), new);
+        }
+        out.push(Action::Store(StoreOp::SetAffiliation {
+            room: self.name.clone(),
+            jid: target.to_string(),
+            affiliation: new,
+        }));
+        let lost_access =
+            new == Affiliation::Outcast || (self.config.members_only && new < Affiliation::Member);
+        let present: Vec<FullJid> = self
+            .occupants
+            .iter()
+            .filter(|o| o.jid.to_bare() == target)
+            .map(|o| o.jid.clone())
+            .collect();
+        let extra = Self::item_extra(reason, actor);
+        if present.is_empty() {
+            // Tell subscribers even though the target is not in the room (SPEC S12).
+            let nick = self.subscribers.get(&target).map(|s| s.nick.clone());
+            let room = self.jid.to_string();
+            let build = |sees: bool| -> Element {
+                let item = B::new("item", NS_MUC_USER)
+                    .opt("jid", sees.then(|| target.to_string()))
+                    .a("affiliation", new.as_str())
+                    .a("role", "none")
+                    .cs(extra.clone())
+                    .b();
+                let mut x = B::new("x", NS_MUC_USER).c(item);
+                if new == Affiliation::Outcast {
+                    x = x.c(B::new("status", NS_MUC_USER).a("code", "301").b());
+                }
+                match &nick {
+                    Some(n) => B::new("presence", NS_CLIENT)
+                        .a("from", format!("{room}/{n}"))
+                        .a("type", "unavailable")
+                        .c(x.b())
+                        .b(),
+                    None => B::new("message", NS_CLIENT)
+                        .a("from", room.clone())
+                        .c(x.b())
+                        .b(),
+                }
+            };
+            self.fanout(
+                out,
+                &[Node::Affiliations],
+                &rand::random::<u64>().to_string(),
+                build,
+            );
+        }
+        for j in present {
+            if lost_access {
+                let code = if new == Affiliation::Outcast {
+                    301
+                } else {
+                    321
+                };
+                self.remove_occupant(out, &j, &[code], extra.clone(), &[Node::Affiliations]);
+            } else {
+                let role = default_role(new, self.config.moderated, self.config.members_by_default);
+                if let Some(o) = self.occupants.iter_mut().find(|o| o.jid == j) {
+                    o.role = role;
+                }
+                if let Some(o) = self.occupant(&j).cloned() {
+                    self.broadcast_occupant(out, &o, &[], false, vec![], &[Node::Affiliations]);
+                }
+            }
+        }
+        if lost_access && self.subscribers.contains_key(&target) {
+            self.drop_subscription(out, &target);
+        }
+    }
+
+    fn set_role(
+        &mut self,
+        out: &mut Outcome,
+        target: FullJid,
+        new: Role,
+        reason: Option<String>,
+        actor: Option<String>,
+    ) {
+        let extra = Self::item_extra(reason, actor);
+        if new == Role::None {
+            self.remove_occupant(out, &target, &[307], extra, &[Node::Affiliations]);
+            self.vanish_if_unused(out);
+            return;
+        }
+        if let Some(o) = self.occupants.iter_mut().find(|o| o.jid == target) {
+            o.role = new;
+        }
+        if let Some(o) = self.occupant(&target).cloned() {
+            self.broadcast_occupant(out, &o, &[], false, extra, &[Node::Affiliations]);
+        }
+    }
+}

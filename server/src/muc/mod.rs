@@ -1,0 +1,105 @@
+//! The MUC service (XEP-0045) at `conference.<domain>`, with MucSub (`urn:xmpp:mucsub:0`)
+//! and the room archive (XEP-0313).
+//!
+//! Reading order: [`room`] (a room as a state machine: presence, groupchat, history),
+//! [`iq`] (disco and dispatch of room IQs), [`admin`] (owner config, destroy, roles and
+//! affiliations), [`mucsub`] (subscriptions), [`event`] (the wrapped event), [`mam`]
+//! (archive queries), [`store`] (SQLite tables), [`service`] (the tasks that run rooms,
+//! load and unload them, and answer service-level queries).
+//!
+//! Settings (`[muc]` table of the server config, all optional):
+//!
+//! ```toml
+//! [muc]
+//! idle_unload_secs = 300.0   # an empty room leaves memory after this long without stanzas
+//! history_size = 20          # messages replayed on join (the archive keeps everything)
+//! mam_max_page = 250         # largest MAM page, whatever <max/> asks
+//! room_queue = 512           # stanzas queued towards one room
+//! create = "local"           # who may create rooms: local | anyone | nobody
+//! default_persistent = true  # new rooms are persistent (as ejabberd's reference config)
+//! ```
+//!
+//! Observability: [`loaded_rooms`] tells how many rooms a running service holds in memory.
+
+pub mod admin;
+pub mod affiliation;
+pub mod config_form;
+pub mod event;
+pub mod ids;
+pub mod iq;
+pub mod mam;
+pub mod mucsub;
+pub mod node;
+pub mod room;
+pub mod service;
+pub mod store;
+pub mod xml;
+
+#[cfg(test)]
+mod room_tests;
+
+pub mod outlet;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub use service::{Settings, Stats};
+
+/// Capacity of the router → MUC service queue.
+const INBOX: usize = 4096;
+
+/// Stats of running services by database path, so tests and operators can observe a
+/// server they only hold a context (or a data directory) of.
+static STATS: Mutex<Option<HashMap<PathBuf, Arc<Stats>>>> = Mutex::new(None);
+
+/// Starts the MUC service on `ctx.config.muc_service`. Storage migrations run before the
+/// first stanza is read; configuration errors (`[muc]` table) fail here.
+pub fn spawn(ctx: &crate::ServerContext) -> anyhow::Result<()> {
+    let settings: Settings = toml::Value::Table(ctx.config.muc.clone())
+        .try_into()
+        .map_err(|e| anyhow::anyhow!("invalid [muc] settings: {e}"))?;
+    if !matches!(settings.create.as_str(), "local" | "anyone" | "nobody") {
+        anyhow::bail!("[muc] create must be one of local, anyone, nobody");
+    }
+    let stats = Arc::new(Stats::default());
+    STATS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(ctx.config.db_path(), stats.clone());
+    let shared = service::Shared {
+        muc_domain: ctx.config.muc_service.clone(),
+        server_domain: ctx.config.domain.clone(),
+        db: ctx.db.clone(),
+        outlet: Arc::new(outlet::RouterOutlet::new(
+            ctx.router.clone(),
+            ctx.accounts.clone(),
+        )),
+        ids: Arc::new(ids::IdGen::new(0)),
+        settings: Arc::new(settings),
+        stats,
+    };
+    let rx = ctx.router.register_component(&shared.muc_domain, INBOX);
+    let shutdown = ctx.shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(e) = service::prepare(&shared).await {
+            tracing::error!(error = %e, "MUC storage could not be prepared; MUC disabled");
+            return;
+        }
+        tracing::info!(domain = shared.muc_domain, "MUC service ready");
+        service::run(shared, rx, shutdown).await;
+    });
+    Ok(())
+}
+
+/// Rooms currently loaded in memory by the service running on `db_path`
+/// (`Config::db_path()`), or `None` when no service was started for it.
+pub fn loaded_rooms(db_path: &std::path::Path) -> Option<usize> {
+    STATS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(db_path))
+        .map(|s| s.loaded_rooms())
+}

@@ -1,0 +1,66 @@
+//! The MUC service's output over the server's router.
+
+use std::sync::Arc;
+
+use jid::{BareJid, FullJid};
+use minidom::Element;
+
+use super::event::WrappedEvent;
+use super::service::Outlet;
+use crate::router::{Delivery, Router};
+use crate::stanza::Template;
+use crate::storage::AccountStore;
+use crate::storage::BoxFuture;
+
+pub struct RouterOutlet {
+    router: Router,
+    accounts: Arc<dyn AccountStore>,
+}
+
+impl RouterOutlet {
+    pub fn new(router: Router, accounts: Arc<dyn AccountStore>) -> RouterOutlet {
+        RouterOutlet { router, accounts }
+    }
+}
+
+impl Outlet for RouterOutlet {
+    fn send(&self, stanza: Element) -> BoxFuture<'_, ()> {
+        Box::pin(self.router.route(stanza))
+    }
+
+    fn broadcast<'a>(&'a self, stanza: &'a Element, to: &'a [FullJid]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // Serialised once; each session renders it with its own `to`.
+            let t: Arc<Template> = Template::new(stanza);
+            for j in to {
+                if !self.router.send_template(j.as_str(), &t) {
+                    tracing::debug!(to = %j, "occupant session gone; broadcast copy dropped");
+                }
+            }
+        })
+    }
+
+    fn deliver_event<'a>(
+        &'a self,
+        to: &'a BareJid,
+        event: &'a WrappedEvent,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            // The wrapper is serialised once per event (`WrappedEvent`); each account only
+            // gets its address spliced into that text.
+            let d = self
+                .router
+                .deliver_xml_to_account(to.as_str(), event.text_for(to).into(), event.storable())
+                .await;
+            // A storable event is dropped only when the account does not exist (or storage
+            // failed): ask the account store which.
+            if d == Delivery::Dropped && event.storable() {
+                let user = to.node().map(|n| n.as_str()).unwrap_or("");
+                if let Ok(None) = self.accounts.credentials(user).await {
+                    return false;
+                }
+            }
+            true
+        })
+    }
+}

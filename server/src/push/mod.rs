@@ -1,0 +1,599 @@
+//! Push: XEP-0357 on the XMPP server and a built-in Web Push app server (`push.<domain>`).
+//!
+//! How it fits the rest of the server (the hooks the core calls, see [`Push`]):
+//! - the c2s IQ dispatch hands `<enable/>`/`<disable/>` IQs ([`is_push_iq`]) to
+//!   [`Push::handle_iq`];
+//! - when a storable event (a MucSub `messages`/`subject` wrapper, or a direct message with
+//!   a body) goes to an account with no available resource, or whose sessions are all
+//!   inactive per XEP-0352, the router calls [`Push::notify`] (never blocks, never fails);
+//! - stanzas addressed to `push.<domain>` go to [`Push::handle_component`];
+//! - the HTTP router merges [`Push::routes`] (`GET /push/vapid`).
+//!
+//! One Web Push is sent per event and per registered device. Each carries an RFC 8030
+//! `Topic` derived from the room, so a push service that holds several undelivered messages
+//! for a sleeping device keeps only the newest per room: coalescing happens at the push
+//! service, never by delaying a notification here. Deliveries for one account go through
+//! one worker in order; accounts are spread over several workers.
+
+pub mod appserver;
+pub mod http_client;
+pub mod publish;
+pub mod webpush;
+pub mod xep0357;
+pub mod xml;
+
+use crate::config::Config;
+use crate::storage::{Db, OfflineStore};
+use appserver::{AppServer, DeliveryConfig, Outcome};
+use minidom::Element;
+use publish::Event;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use xep0357::{Command, PushStore, Refusal, Registration};
+use xml::*;
+
+/// Features the server domain advertises in disco#info.
+pub const SERVER_FEATURES: &[&str] = &[NS_PUSH];
+
+/// The `[push]` table of the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    pub enabled: bool,
+    /// JID of the built-in app server; `push.<domain>` when empty.
+    pub service: String,
+    /// VAPID contact (`mailto:` or `https:`); `mailto:admin@<domain>` when empty.
+    pub subject: String,
+    /// Accept `http://` push endpoints. Real push services are HTTPS; this exists for the
+    /// loopback push service of tests and must stay off in production (it would let
+    /// accounts make the server POST to internal plain-HTTP services).
+    pub allow_http_endpoints: bool,
+    pub ttl_secs: u32,
+    pub urgency: String,
+    pub max_attempts: u32,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    pub request_timeout_secs: u64,
+    pub vapid_validity_secs: i64,
+    /// Notifications queued per worker before new ones are dropped.
+    pub queue: usize,
+    pub workers: usize,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            enabled: true,
+            service: String::new(),
+            subject: String::new(),
+            allow_http_endpoints: false,
+            ttl_secs: 24 * 3600,
+            urgency: "normal".into(),
+            max_attempts: 4,
+            retry_base_ms: 1000,
+            retry_max_ms: 60_000,
+            request_timeout_secs: 15,
+            vapid_validity_secs: 12 * 3600,
+            queue: 1024,
+            workers: 4,
+        }
+    }
+}
+
+impl PushConfig {
+    /// Reads the `[push]` table, filling the values derived from the domain.
+    pub fn from_config(config: &Config) -> anyhow::Result<PushConfig> {
+        let mut c: PushConfig = toml::Value::Table(config.push.clone())
+            .try_into()
+            .map_err(|e| anyhow::anyhow!("[push]: {e}"))?;
+        if c.service.trim().is_empty() {
+            c.service = format!("push.{}", config.domain);
+        }
+        c.service = c.service.trim().to_ascii_lowercase();
+        if c.subject.trim().is_empty() {
+            c.subject = format!("mailto:admin@{}", config.domain);
+        }
+        if !(c.subject.starts_with("mailto:") || c.subject.starts_with("https:")) {
+            anyhow::bail!("[push] subject must be a mailto: or https: URI");
+        }
+        if !(1..=24 * 3600).contains(&c.vapid_validity_secs) {
+            anyhow::bail!("[push] vapid_validity_secs must be between 1 and 86400");
+        }
+        if !matches!(c.urgency.as_str(), "very-low" | "low" | "normal" | "high") {
+            anyhow::bail!("[push] urgency must be very-low, low, normal or high");
+        }
+        c.workers = c.workers.clamp(1, 64);
+        c.queue = c.queue.max(1);
+        Ok(c)
+    }
+
+    fn delivery(&self) -> DeliveryConfig {
+        DeliveryConfig {
+            subject: self.subject.clone(),
+            allow_http_endpoints: self.allow_http_endpoints,
+            ttl_secs: self.ttl_secs,
+            urgency: self.urgency.clone(),
+            max_attempts: self.max_attempts,
+            retry_base: Duration::from_millis(self.retry_base_ms),
+            retry_max: Duration::from_millis(self.retry_max_ms),
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            vapid_validity_secs: self.vapid_validity_secs,
+        }
+    }
+}
+
+/// True for an IQ carrying a XEP-0357 `<enable/>` or `<disable/>`.
+pub fn is_push_iq(stanza: &Element) -> bool {
+    stanza.name() == "iq" && xep0357::payload(stanza).is_some()
+}
+
+/// What became of one notification for one registration (observable for tests and logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub user: String,
+    pub node: String,
+    pub outcome: Outcome,
+    /// Whether the registration was removed (the push service said the subscription is gone).
+    pub removed: bool,
+}
+
+struct Core {
+    cfg: PushConfig,
+    domain: String,
+    store: PushStore,
+    app: AppServer,
+    offline: Option<Arc<dyn OfflineStore>>,
+    reports: broadcast::Sender<Report>,
+    seq: AtomicU64,
+    /// Every account's registrations, written through after each commit, so the router's
+    /// synchronous hook sees the registrations of the moment the event was stored.
+    cache: RwLock<HashMap<String, Vec<Registration>>>,
+    /// Serialises "commit a change, then refresh the cache" so refreshes land in order.
+    changes: tokio::sync::Mutex<()>,
+}
+
+struct Job {
+    user: String,
+    event: Event,
+    /// The registrations when the event was stored.
+    registrations: Vec<Registration>,
+}
+
+struct Shared {
+    core: Arc<Core>,
+    workers: Vec<mpsc::Sender<Job>>,
+}
+
+/// The push subsystem. Cheap to clone; workers stop when the last clone is dropped.
+#[derive(Clone)]
+pub struct Push {
+    shared: Arc<Shared>,
+}
+
+impl Push {
+    /// Opens the push tables (after the core's `accounts` migrations), loads or creates the
+    /// VAPID key, and starts the delivery workers. `offline` gives the pending-message
+    /// count of the summary; without it the count is 1.
+    pub async fn start(
+        db: Db,
+        config: &Config,
+        offline: Option<Arc<dyn OfflineStore>>,
+    ) -> anyhow::Result<Push> {
+        let cfg = PushConfig::from_config(config)?;
+        let store = PushStore::new(db).await?;
+        let vapid = webpush::VapidKey::from_private_bytes(&store.vapid_private_key().await?)
+            .map_err(|e| anyhow::anyhow!("stored VAPID key: {e}"))?;
+        let app = AppServer::new(vapid, cfg.delivery());
+        let mut cache: HashMap<String, Vec<Registration>> = HashMap::new();
+        for reg in store.all().await? {
+            cache.entry(reg.user.clone()).or_default().push(reg);
+        }
+        let (reports, _) = broadcast::channel(256);
+        let core = Arc::new(Core {
+            domain: config.domain.clone(),
+            store,
+            app,
+            offline,
+            reports,
+            seq: AtomicU64::new(0),
+            cache: RwLock::new(cache),
+            changes: tokio::sync::Mutex::new(()),
+            cfg,
+        });
+        let mut workers = Vec::new();
+        for _ in 0..core.cfg.workers {
+            let (tx, mut rx) = mpsc::channel::<Job>(core.cfg.queue);
+            let core = core.clone();
+            tokio::spawn(async move {
+                while let Some(job) = rx.recv().await {
+                    core.process(job).await;
+                }
+            });
+            workers.push(tx);
+        }
+        Ok(Push {
+            shared: Arc::new(Shared { core, workers }),
+        })
+    }
+
+    fn core(&self) -> &Core {
+        &self.shared.core
+    }
+
+    /// The JID of the built-in app server (`push.<domain>`).
+    pub fn service_jid(&self) -> &str {
+        &self.core().cfg.service
+    }
+
+    /// The VAPID public key (base64url, uncompressed point): the browser's
+    /// `applicationServerKey`.
+    pub fn vapid_public_key(&self) -> &str {
+        self.core().app.vapid().public_b64()
+    }
+
+    /// Delivery reports, for tests and monitoring.
+    pub fn reports(&self) -> broadcast::Receiver<Report> {
+        self.core().reports.subscribe()
+    }
+
+    /// The account's registrations.
+    pub async fn registrations(&self, user: &str) -> anyhow::Result<Vec<Registration>> {
+        self.core().store.registrations(user).await
+    }
+
+    /// Answers an `<enable/>`/`<disable/>` IQ from account `user` (its local part). The
+    /// registration is on disk before the result is returned.
+    pub async fn handle_iq(&self, user: &str, iq: &Element) -> Element {
+        match self.apply(user, iq).await {
+            Ok(()) => iq_result(iq, None),
+            Err(r) => error_reply(iq, r.kind, r.condition, &r.text),
+        }
+    }
+
+    async fn apply(&self, user: &str, iq: &Element) -> Result<(), Refusal> {
+        let core = self.core();
+        let internal = |e: anyhow::Error| {
+            tracing::error!(error = %e, "push registration storage");
+            Refusal {
+                kind: "wait",
+                condition: "internal-server-error",
+                text: "storage failed".into(),
+            }
+        };
+        match xep0357::parse(iq)? {
+            Command::Enable {
+                service,
+                node,
+                options,
+                include_body,
+            } => {
+                if !core.cfg.enabled {
+                    return Err(Refusal {
+                        kind: "cancel",
+                        condition: "service-unavailable",
+                        text: "push is disabled on this server".into(),
+                    });
+                }
+                if service != core.cfg.service {
+                    // No server-to-server here: only the built-in app server is reachable.
+                    return Err(Refusal {
+                        kind: "cancel",
+                        condition: "remote-server-not-found",
+                        text: format!("only the app server {} is reachable", core.cfg.service),
+                    });
+                }
+                appserver::validate_options(&options, core.cfg.allow_http_endpoints)?;
+                let _g = core.changes.lock().await;
+                core.store
+                    .enable(Registration {
+                        user: user.to_string(),
+                        service,
+                        node,
+                        options,
+                        include_body,
+                    })
+                    .await
+                    .map_err(internal)?;
+                core.refresh(user).await.map_err(internal)
+            }
+            Command::Disable { service, node } => {
+                let _g = core.changes.lock().await;
+                core.store
+                    .disable(user, &service, node.as_deref())
+                    .await
+                    .map_err(internal)?;
+                core.refresh(user).await.map_err(internal)
+            }
+        }
+    }
+
+    /// The hook for a stanza that went to offline storage for `user` (or reached only
+    /// inactive sessions); call it after the stanza is stored. It takes the account's
+    /// registrations of this moment and queues the deliveries; it never blocks and never
+    /// waits for the push service. A stanza that deserves no notification (presence-type
+    /// events, no body) is ignored.
+    pub fn notify(&self, user: &str, stanza: &Element) {
+        let core = self.core();
+        if !core.cfg.enabled {
+            return;
+        }
+        let registrations = core.cached(user);
+        if registrations.is_empty() {
+            return;
+        }
+        let Some(event) = publish::summarize(stanza) else {
+            return;
+        };
+        let shard = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            user.hash(&mut h);
+            (h.finish() % self.shared.workers.len() as u64) as usize
+        };
+        let job = Job {
+            user: user.to_string(),
+            event,
+            registrations,
+        };
+        if let Err(e) = self.shared.workers[shard].try_send(job) {
+            tracing::warn!(user, error = %e, "push queue full, notification dropped");
+        }
+    }
+
+    /// Handles a stanza addressed to the app server's JID. Returns the reply, if any.
+    /// Publishes are accepted only from the server itself (a bare JID of the local domain,
+    /// which clients cannot forge since c2s stamps their full JID).
+    pub async fn handle_component(&self, stanza: &Element) -> Option<Element> {
+        let core = self.core();
+        if stanza.name() != "iq" {
+            return None;
+        }
+        let ty = stanza.attr("type").unwrap_or("");
+        if ty != "get" && ty != "set" {
+            return None;
+        }
+        if ty == "get" && stanza.get_child("query", NS_DISCO_INFO).is_some() {
+            return Some(core.app.disco_info(stanza, &core.cfg.service));
+        }
+        if ty == "get" && stanza.get_child("query", NS_DISCO_ITEMS).is_some() {
+            return Some(iq_result(stanza, Some(el("query", NS_DISCO_ITEMS))));
+        }
+        if ty == "set" && stanza.get_child("pubsub", NS_PUBSUB).is_some() {
+            let from = stanza.attr("from").unwrap_or("");
+            let user = match jid::Jid::new(from) {
+                Ok(j) if j.resource().is_none() && j.domain().as_str() == core.domain => {
+                    j.node().map(|n| n.to_string())
+                }
+                _ => None,
+            };
+            let Some(user) = user else {
+                return Some(error_reply(
+                    stanza,
+                    "auth",
+                    "forbidden",
+                    "only the local server publishes to this app server",
+                ));
+            };
+            let node = publish_node(stanza).unwrap_or_default();
+            return Some(match core.app.accept_publish(stanza) {
+                Ok(delivery) => {
+                    let core = self.shared.core.clone();
+                    tokio::spawn(async move {
+                        let outcome = core.app.deliver(&delivery).await;
+                        core.settle(&user, &node, outcome).await;
+                    });
+                    iq_result(stanza, None)
+                }
+                Err(r) => error_reply(stanza, r.kind, r.condition, &r.text),
+            });
+        }
+        Some(error_reply(
+            stanza,
+            "cancel",
+            "service-unavailable",
+            "not supported by the push app server",
+        ))
+    }
+
+    /// `GET /push/vapid`: `{"publicKey": "<base64url>", "service": "push.<domain>"}`.
+    pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        let body = serde_json::json!({
+            "publicKey": self.vapid_public_key(),
+            "service": self.service_jid(),
+        })
+        .to_string();
+        axum::Router::new().route(
+            "/push/vapid",
+            axum::routing::get(move || {
+                let body = body.clone();
+                async move {
+                    (
+                        [
+                            (axum::http::header::CONTENT_TYPE, "application/json"),
+                            (axum::http::header::CACHE_CONTROL, "no-cache"),
+                        ],
+                        body,
+                    )
+                }
+            }),
+        )
+    }
+}
+
+/// Wires a started [`Push`] into the server: the router's offline hook and the
+/// `push.<domain>` component (disco, publishes), which stops with the server.
+pub fn attach(ctx: &crate::ServerContext, push: &Push) {
+    ctx.router.set_offline_hook(Arc::new(push.clone()));
+    let mut inbox = ctx.router.register_component(push.service_jid(), 256);
+    let router = ctx.router.clone();
+    let mut stop = ctx.shutdown.clone();
+    let component = push.clone();
+    tokio::spawn(async move {
+        loop {
+            let stanza = tokio::select! {
+                s = inbox.recv() => match s {
+                    Some(s) => s,
+                    None => break,
+                },
+                _ = stop.changed() => break,
+            };
+            if let Some(reply) = component.handle_component(&stanza).await {
+                router.route(reply).await;
+            }
+        }
+    });
+}
+
+fn publish_node(iq: &Element) -> Option<String> {
+    iq.get_child("pubsub", NS_PUBSUB)?
+        .get_child("publish", NS_PUBSUB)?
+        .attr("node")
+        .map(String::from)
+}
+
+impl Core {
+    fn cached(&self, user: &str) -> Vec<Registration> {
+        self.cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(user)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Re-reads the account's registrations after a change was committed.
+    async fn refresh(&self, user: &str) -> anyhow::Result<()> {
+        let regs = self.store.registrations(user).await?;
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        if regs.is_empty() {
+            cache.remove(user);
+        } else {
+            cache.insert(user.to_string(), regs);
+        }
+        Ok(())
+    }
+
+    async fn process(&self, job: Job) {
+        // Registrations removed since the event (disabled, expired, account deleted) get
+        // nothing; the stored ones are authoritative.
+        let current = match self.store.registrations(&job.user).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(user = job.user, error = %e, "loading push registrations");
+                return;
+            }
+        };
+        let registrations: Vec<Registration> = job
+            .registrations
+            .into_iter()
+            .filter(|r| {
+                current
+                    .iter()
+                    .any(|c| c.service == r.service && c.node == r.node)
+            })
+            .collect();
+        if registrations.is_empty() {
+            return;
+        }
+        // XEP-0357 message-count: what waits in offline storage when the push goes out.
+        let count = match &self.offline {
+            Some(o) => o.count(&job.user).await.unwrap_or(1).max(1),
+            None => 1,
+        };
+        let account = format!("{}@{}", job.user, self.domain);
+        for reg in registrations {
+            let id = format!("push-{}", self.seq.fetch_add(1, Ordering::Relaxed));
+            let iq = publish::publish_iq(&account, &reg, &job.event, count, &id);
+            if reg.service != self.cfg.service {
+                // Registrations are only accepted for the built-in app server.
+                continue;
+            }
+            let outcome = match self.app.accept_publish(&iq) {
+                Ok(delivery) => self.app.deliver(&delivery).await,
+                Err(r) => Outcome::Failed {
+                    reason: r.text,
+                    attempts: 0,
+                },
+            };
+            self.settle(&job.user, &reg.node, outcome).await;
+        }
+    }
+
+    /// Logs an outcome, removes the registration of an expired subscription, and reports.
+    async fn settle(&self, user: &str, node: &str, outcome: Outcome) {
+        let mut removed = false;
+        match &outcome {
+            Outcome::Delivered { .. } => tracing::debug!(user, node, "push delivered"),
+            Outcome::Gone { status } => {
+                tracing::info!(user, node, status, "push subscription expired, removing");
+                let _g = self.changes.lock().await;
+                match self
+                    .store
+                    .disable(user, &self.cfg.service, Some(node))
+                    .await
+                {
+                    Ok(n) => removed = n > 0,
+                    Err(e) => tracing::error!(user, error = %e, "removing push registration"),
+                }
+                if let Err(e) = self.refresh(user).await {
+                    tracing::error!(user, error = %e, "reloading push registrations");
+                }
+            }
+            Outcome::Failed { reason, attempts } => {
+                tracing::warn!(user, node, attempts, reason, "push not delivered")
+            }
+        }
+        let _ = self.reports.send(Report {
+            user: user.to_string(),
+            node: node.to_string(),
+            outcome,
+            removed,
+        });
+    }
+}
+
+/// The router calls this after storing a stanza offline.
+impl crate::router::OfflineHook for Push {
+    fn stored(&self, user: &str, stanza: &Element) {
+        self.notify(user, stanza);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_follow_the_domain() {
+        let c = PushConfig::from_config(&Config::parse("domain = 'example.org'").unwrap()).unwrap();
+        assert!(c.enabled);
+        assert_eq!(c.service, "push.example.org");
+        assert_eq!(c.subject, "mailto:admin@example.org");
+        assert!(!c.allow_http_endpoints);
+        assert_eq!(c.max_attempts, 4);
+    }
+
+    #[test]
+    fn config_rejects_bad_values() {
+        for bad in [
+            "[push]\nsubject = 'admin@example.org'",
+            "[push]\nurgency = 'asap'",
+            "[push]\nvapid_validity_secs = 90000",
+            "[push]\nbogus = 1",
+            "[push]\nmax_attempts = 'three'",
+        ] {
+            let config = Config::parse(bad).unwrap();
+            assert!(PushConfig::from_config(&config).is_err(), "{bad}");
+        }
+        let c = PushConfig::from_config(
+            &Config::parse("[push]\nservice = 'Notify.Localhost'\nworkers = 0").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(c.service, "notify.localhost");
+        assert_eq!(c.workers, 1);
+    }
+}

@@ -1,0 +1,166 @@
+//! Server startup and shutdown, in one place for `main.rs` and the tests.
+
+use crate::c2s::{session, tcp::TcpTransport};
+use crate::config::Config;
+use crate::router::Router;
+use crate::storage::{Db, SqliteAccounts, SqliteOffline};
+use crate::ServerContext;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub struct Server;
+
+/// A running server.
+pub struct ServerHandle {
+    /// Where the TCP c2s listener is bound.
+    pub c2s_addr: SocketAddr,
+    /// Where the HTTP listener (`/ws`, `/health`, the app) is bound.
+    pub http_addr: SocketAddr,
+    pub ctx: ServerContext,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Counts open client connections, so shutdown can wait for their streams to close.
+pub(crate) struct ConnGuard(Arc<AtomicUsize>);
+
+impl ConnGuard {
+    pub(crate) fn new(c: &Arc<AtomicUsize>) -> ConnGuard {
+        c.fetch_add(1, Ordering::SeqCst);
+        ConnGuard(c.clone())
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Opens the database with every core component migrated.
+pub async fn open_storage(
+    config: &Config,
+) -> anyhow::Result<(Db, Arc<SqliteAccounts>, Arc<SqliteOffline>)> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let db = Db::open(&config.db_path())?;
+    let accounts = Arc::new(SqliteAccounts::new(db.clone()).await?);
+    let offline =
+        Arc::new(SqliteOffline::new(db.clone(), config.limits.offline_max_per_account).await?);
+    Ok((db, accounts, offline))
+}
+
+impl Server {
+    /// Opens storage, binds the listeners, starts the MUC service and accepts clients.
+    pub async fn start(mut config: Config) -> anyhow::Result<ServerHandle> {
+        config.normalize()?;
+        let config = Arc::new(config);
+        let (db, accounts, offline) = open_storage(&config).await?;
+        let router = Router::new(&config.domain, accounts.clone(), offline.clone());
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let push = crate::push::Push::start(db.clone(), &config, Some(offline.clone())).await?; // push hook
+        let ctx = ServerContext {
+            config: config.clone(),
+            db,
+            router,
+            accounts,
+            offline,
+            shutdown: shutdown_rx,
+            connections: Arc::new(AtomicUsize::new(0)),
+            push, // push hook
+        };
+        crate::muc::spawn(&ctx)?;
+        crate::push::attach(&ctx, &ctx.push); // push hook
+
+        let acceptor = crate::tls::acceptor(&config)?;
+        let c2s = TcpListener::bind(config.listeners.c2s).await?;
+        let c2s_addr = c2s.local_addr()?;
+        let http = TcpListener::bind(config.listeners.http).await?;
+        let http_addr = http.local_addr()?;
+
+        let mut tasks = Vec::new();
+        {
+            let ctx = ctx.clone();
+            let mut stop = ctx.shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let (sock, peer) = tokio::select! {
+                        r = c2s.accept() => match r {
+                            Ok(x) => x,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "accept failed");
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                continue;
+                            }
+                        },
+                        _ = stop.changed() => break,
+                    };
+                    tracing::debug!(%peer, "TCP connection");
+                    let guard = ConnGuard::new(&ctx.connections);
+                    let t = TcpTransport::new(
+                        sock,
+                        peer,
+                        session::post_auth_limits(&ctx),
+                        Some(acceptor.clone()),
+                    );
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move {
+                        let _guard = guard;
+                        session::run(ctx, t).await;
+                    });
+                }
+            }));
+        }
+        {
+            let app =
+                crate::http::app(ctx.clone()).into_make_service_with_connect_info::<SocketAddr>();
+            let mut stop = ctx.shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = axum::serve(http, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.changed().await;
+                    })
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "HTTP listener failed");
+                }
+            }));
+        }
+        tracing::info!(
+            domain = config.domain,
+            muc = config.muc_service,
+            %c2s_addr,
+            %http_addr,
+            "mucsub-server started"
+        );
+        Ok(ServerHandle {
+            c2s_addr,
+            http_addr,
+            ctx,
+            shutdown_tx,
+            tasks,
+        })
+    }
+}
+
+impl ServerHandle {
+    /// Closes every stream properly (`</stream:stream>` / `<close/>`), stops the
+    /// listeners and waits (a few seconds at most) for connections to finish.
+    pub async fn shutdown(self) {
+        tracing::info!("shutting down");
+        let _ = self.shutdown_tx.send(true);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.ctx.connections.load(Ordering::SeqCst) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+}

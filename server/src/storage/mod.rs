@@ -1,0 +1,234 @@
+//! Storage: the [`Db`] handle over an embedded SQLite database, per-component schema
+//! versions, and the storage traits with their SQLite implementations.
+//!
+//! Every query runs on one dedicated thread that owns the connection ([`Db::call`]), so
+//! async code never blocks on SQLite and writes are serialised without lock contention.
+//! The database is in WAL mode with `synchronous=FULL`: a commit has reached the disk when
+//! `call` returns, which is what "durable before the IQ result goes out" needs across
+//! `kill -9` and power loss (NORMAL may lose the last commits on power loss).
+
+pub mod accounts;
+mod offline;
+
+pub use accounts::{Credentials, SqliteAccounts};
+pub use offline::SqliteOffline;
+
+use rusqlite::Connection;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+/// A boxed future, so the storage traits stay object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// Reader connections for [`Db::read`] (file databases only).
+const READERS: usize = 2;
+
+/// Handle to the database threads. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    tx: std::sync::mpsc::Sender<Job>,
+    readers: Option<std::sync::mpsc::Sender<ReadJob>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file and starts its threads.
+    pub fn open(path: &Path) -> anyhow::Result<Db> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        let conn = Connection::open(path)?;
+        let mut db = Self::start(conn)?;
+        // Readers open after the writer switched the file to WAL mode.
+        let (rtx, rrx) = std::sync::mpsc::channel::<ReadJob>();
+        let rrx = std::sync::Arc::new(std::sync::Mutex::new(rrx));
+        for i in 0..READERS {
+            let conn = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            let rrx = rrx.clone();
+            std::thread::Builder::new()
+                .name(format!("sqlite-read-{i}"))
+                .spawn(move || loop {
+                    let job = match rrx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn)))
+                        .is_err()
+                    {
+                        tracing::error!("a database read job panicked");
+                    }
+                })?;
+        }
+        db.readers = Some(rtx);
+        Ok(db)
+    }
+
+    /// An in-memory database (unit tests).
+    pub fn open_in_memory() -> anyhow::Result<Db> {
+        Self::start(Connection::open_in_memory()?)
+    }
+
+    fn start(mut conn: Connection) -> anyhow::Result<Db> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_versions(
+                component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+        )?;
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite".into())
+            .spawn(move || {
+                // Ends when the last Db handle is dropped; the connection closes cleanly.
+                while let Ok(job) = rx.recv() {
+                    // A panicking query must not take the database away from everyone else;
+                    // its caller sees the dropped reply as an error.
+                    let r =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
+                    if r.is_err() {
+                        tracing::error!("a database job panicked");
+                    }
+                }
+            })?;
+        Ok(Db { tx, readers: None })
+    }
+
+    /// Runs `f` on the writer thread (reads and writes; the only place that writes) and
+    /// returns its result. Commits made here are on disk when it returns.
+    pub async fn call<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Box::new(move |conn| {
+                let _ = tx.send(f(conn));
+            }))
+            .map_err(|_| anyhow::anyhow!("database thread has stopped"))?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("database thread dropped the query"))?
+    }
+
+    /// Runs a read-only `f` on one of the reader connections, so long queries (archive
+    /// pages) do not wait behind writes. Sees every commit made by [`Db::call`] before it
+    /// was issued. In-memory databases run it on the writer.
+    pub async fn read<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        let Some(readers) = &self.readers else {
+            return self.call(move |c| f(c)).await;
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        readers
+            .send(Box::new(move |conn| {
+                let _ = tx.send(f(conn));
+            }))
+            .map_err(|_| anyhow::anyhow!("database reader threads have stopped"))?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("database reader dropped the query"))?
+    }
+
+    /// Brings `component`'s tables to the newest version (see [`migrate`]).
+    pub async fn migrate(
+        &self,
+        component: &'static str,
+        migrations: &'static [&'static str],
+    ) -> anyhow::Result<()> {
+        self.call(move |c| migrate(c, component, migrations)).await
+    }
+}
+
+/// Applies, in order and each in its own transaction, the migrations of `component` that
+/// were not applied yet. `migrations[i]` brings the component from version `i` to `i + 1`;
+/// never edit or reorder a released migration, append a new one.
+pub fn migrate(conn: &mut Connection, component: &str, migrations: &[&str]) -> anyhow::Result<()> {
+    let current: i64 = conn
+        .query_row(
+            "SELECT version FROM schema_versions WHERE component = ?1",
+            [component],
+            |r| r.get(0),
+        )
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(0),
+            e => Err(e),
+        })?;
+    if current as usize > migrations.len() {
+        anyhow::bail!(
+            "database has {component} schema version {current}, newer than this build knows ({})",
+            migrations.len()
+        );
+    }
+    for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_versions(component, version) VALUES (?1, ?2)
+             ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+            rusqlite::params![component, (i + 1) as i64],
+        )?;
+        tx.commit()?;
+        tracing::info!(component, version = i + 1, "applied schema migration");
+    }
+    Ok(())
+}
+
+/// Accounts and their SCRAM credentials.
+pub trait AccountStore: Send + Sync {
+    /// Creates an account; `Ok(false)` when it exists already.
+    fn create<'a>(
+        &'a self,
+        user: &'a str,
+        creds: Credentials,
+    ) -> BoxFuture<'a, anyhow::Result<bool>>;
+    /// Replaces the credentials; `Ok(false)` when there is no such account.
+    fn set_credentials<'a>(
+        &'a self,
+        user: &'a str,
+        creds: Credentials,
+    ) -> BoxFuture<'a, anyhow::Result<bool>>;
+    /// Deletes the account and its offline messages; `Ok(false)` when there was none.
+    fn remove<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<bool>>;
+    fn credentials<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Option<Credentials>>>;
+    fn list(&self) -> BoxFuture<'_, anyhow::Result<Vec<String>>>;
+}
+
+/// One stored offline message.
+#[derive(Debug, Clone)]
+pub struct OfflineMessage {
+    pub id: i64,
+    /// The serialised stanza, as it will be delivered (without `<delay/>`).
+    pub stanza: String,
+    /// When it was stored, milliseconds since the Unix epoch.
+    pub stamp_millis: i64,
+}
+
+/// XEP-0160 offline storage, bounded per account.
+pub trait OfflineStore: Send + Sync {
+    /// Stores a stanza for `user`; `Ok(false)` when the account's queue is full.
+    fn push<'a>(&'a self, user: &'a str, stanza: String) -> BoxFuture<'a, anyhow::Result<bool>>;
+    /// All queued messages of `user`, oldest first (not removed).
+    fn peek<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<Vec<OfflineMessage>>>;
+    /// Removes the given messages (after they were handed to a session).
+    fn remove<'a>(&'a self, user: &'a str, ids: Vec<i64>) -> BoxFuture<'a, anyhow::Result<()>>;
+    fn count<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<u64>>;
+}

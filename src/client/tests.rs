@@ -1,0 +1,357 @@
+//! Client core against scripted server input, including hostile input.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::resync::ResyncWarning;
+use crate::session::framing::parse_ws_message;
+use crate::session::Framing;
+
+const ROOM: &str = "room@conference.localhost";
+
+fn cfg() -> ClientConfig {
+    ClientConfig::new(SessionConfig {
+        jid: BareJid::new("bob@localhost").unwrap(),
+        password: "pw".into(),
+        resource: Some("r".into()),
+        framing: Framing::WebSocket,
+        secure: true,
+    })
+}
+
+fn feed(c: &mut Client, xml: &str) -> Vec<Action> {
+    c.handle(
+        Input::Frame(parse_ws_message(xml).unwrap()),
+        Timestamp(1_000),
+    )
+}
+
+fn written(a: &[Action]) -> Vec<&str> {
+    a.iter()
+        .filter_map(|x| match x {
+            Action::Write(w) => Some(w.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn applies(a: &[Action]) -> Vec<(&str, &Vec<RoomEvent>)> {
+    a.iter()
+        .filter_map(|x| match x {
+            Action::Store(StoreOp::Apply { room, events, .. }) => Some((room.as_str(), events)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn warnings(a: &[Action]) -> Vec<&ClientWarning> {
+    a.iter()
+        .filter_map(|x| match x {
+            Action::Event(AppEvent::Warning(w)) => Some(w),
+            _ => None,
+        })
+        .collect()
+}
+
+fn snapshot(cursor: Option<&str>) -> Snapshot {
+    Snapshot {
+        subscriptions: vec![SubscriptionRecord {
+            room: ROOM.into(),
+            nick: Some("bob".into()),
+            nodes: Node::ALL.to_vec(),
+        }],
+        rooms: cursor
+            .map(|id| crate::store::RoomState {
+                room: ROOM.into(),
+                cursor: Some(crate::store::Cursor {
+                    id: id.into(),
+                    stamp: Timestamp(1_577_836_800_000),
+                }),
+                gaps: vec![],
+            })
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// Connect, authenticate and bind; the disco and subscription-list IQs are c1-1, c1-2.
+fn bound(snapshot: Snapshot) -> Client {
+    let mut c = Client::new(cfg(), snapshot);
+    c.handle(Input::Connected, Timestamp(0));
+    feed(
+        &mut c,
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
+    );
+    feed(&mut c, "<features xmlns='http://etherx.jabber.org/streams'><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></features>");
+    feed(
+        &mut c,
+        "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
+    );
+    feed(
+        &mut c,
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
+    );
+    feed(&mut c, "<features xmlns='http://etherx.jabber.org/streams'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></features>");
+    let out = feed(&mut c, "<iq xmlns='jabber:client' type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>bob@localhost/r</jid></bind></iq>");
+    let w = written(&out);
+    assert!(
+        w.iter()
+            .any(|x| x.contains("disco#info") && x.contains("id='c1-1'")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|x| x.contains("<subscriptions") && x.contains("id='c1-2'")),
+        "{w:?}"
+    );
+    c
+}
+
+/// A ready client subscribed to ROOM whose connect-time resync is in flight; returns the
+/// MAM queryid and IQ id of that resync.
+fn ready() -> (Client, String, String) {
+    let mut c = bound(snapshot(None));
+    feed(&mut c, "<iq xmlns='jabber:client' type='result' id='c1-1' from='conference.localhost'><query xmlns='http://jabber.org/protocol/disco#info'><feature var='urn:xmpp:mucsub:0'/></query></iq>");
+    let out = feed(&mut c, &format!("<iq xmlns='jabber:client' type='result' id='c1-2' from='conference.localhost'><subscriptions xmlns='urn:xmpp:mucsub:0'><subscription jid='{ROOM}' nick='bob'><event node='urn:xmpp:mucsub:nodes:messages'/></subscription></subscriptions></iq>"));
+    // The nodes changed on the server: the record is updated.
+    assert!(out.iter().any(|a| matches!(a, Action::Store(StoreOp::PutSubscription(r)) if r.nodes == vec![Node::Messages])));
+    let q = written(&out)
+        .into_iter()
+        .find(|w| w.contains("urn:xmpp:mam:2"))
+        .expect("a MAM query for the room")
+        .to_owned();
+    assert!(q.contains(&format!("to='{ROOM}'")), "{q}");
+    let grab = |key: &str| {
+        let i = q.find(key).unwrap() + key.len();
+        q[i..].split('\'').next().unwrap().to_owned()
+    };
+    (c, grab("queryid='"), grab(" id='"))
+}
+
+fn wrapper(from: &str, node: &str, inner: &str) -> String {
+    format!("<message xmlns='jabber:client' from='{from}' to='bob@localhost'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='urn:xmpp:mucsub:nodes:{node}'><item id='i1'>{inner}</item></items></event></message>")
+}
+
+#[test]
+fn live_wrapper_is_stored_with_the_rooms_stanza_id_only() {
+    let (mut c, _, _) = ready();
+    let inner = format!("<message xmlns='jabber:client' from='{ROOM}/alice' type='groupchat' id='m1'><stanza-id xmlns='urn:xmpp:sid:0' by='evil@localhost' id='forged'/><stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}' id='real'/><body>hi</body></message>");
+    let out = feed(&mut c, &wrapper(ROOM, "messages", &inner));
+    let a = applies(&out);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].0, ROOM);
+    assert_eq!(a[0].1[0].stanza_id.as_deref(), Some("real"));
+    // Only a forged id: none is kept, dedup falls back to the message id.
+    let inner = format!("<message xmlns='jabber:client' from='{ROOM}/alice' type='groupchat' id='m2'><stanza-id xmlns='urn:xmpp:sid:0' by='alice@localhost' id='forged'/><body>hi</body></message>");
+    let out = feed(&mut c, &wrapper(ROOM, "messages", &inner));
+    assert_eq!(applies(&out)[0].1[0].stanza_id, None);
+}
+
+#[test]
+fn wrappers_from_non_rooms_are_refused() {
+    let (mut c, _, _) = ready();
+    let inner = "<message xmlns='jabber:client' type='groupchat'><body>x</body></message>";
+    for from in [
+        "other@conference.localhost",
+        "mallory@localhost",
+        &format!("{ROOM}/alice"),
+    ] {
+        let out = feed(&mut c, &wrapper(from, "messages", inner));
+        assert!(applies(&out).is_empty(), "{from}");
+        assert!(
+            matches!(warnings(&out)[..], [ClientWarning::NotSubscribed { .. }]),
+            "{from}"
+        );
+    }
+    let out = feed(
+        &mut c,
+        &wrapper(ROOM, "messages", "<iq xmlns='jabber:client' type='get'/>"),
+    );
+    assert!(applies(&out).is_empty());
+    assert!(matches!(
+        warnings(&out)[..],
+        [ClientWarning::Malformed { .. }]
+    ));
+}
+
+#[test]
+fn mam_results_are_checked_and_pages_bounded() {
+    let (mut c, qid, iqid) = ready();
+    let result = |from: &str, qid: &str, id: usize| {
+        format!("<message xmlns='jabber:client' from='{from}' to='bob@localhost/r'><result xmlns='urn:xmpp:mam:2' queryid='{qid}' id='{id}'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='2020-01-01T00:00:{:02}Z'/><message xmlns='jabber:client' from='{ROOM}/a' type='groupchat' id='x{id}'><body>b{id}</body></message></forwarded></result></message>", id % 60)
+    };
+    let out = feed(&mut c, &result("other@conference.localhost", &qid, 1));
+    assert!(matches!(
+        warnings(&out)[..],
+        [ClientWarning::Resync(ResyncWarning::WrongSender { .. })]
+    ));
+    let out = feed(&mut c, &result(ROOM, "nope", 1));
+    assert!(matches!(
+        warnings(&out)[..],
+        [ClientWarning::Resync(ResyncWarning::UnknownQuery(_))]
+    ));
+    // A hostile server floods one page: only `page_size` are kept.
+    for i in 0..150 {
+        feed(&mut c, &result(ROOM, &qid, i));
+    }
+    let out = feed(&mut c, &format!("<iq xmlns='jabber:client' type='result' id='{iqid}' from='{ROOM}'><fin xmlns='urn:xmpp:mam:2' complete='true'><set xmlns='http://jabber.org/protocol/rsm'><last>149</last></set></fin></iq>"));
+    let a = applies(&out);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].1.len(), ResyncConfig::default().page_size);
+    // A new room asks for the newest page, so the newest end of the flood is kept.
+    assert_eq!(a[0].1[0].stanza_id.as_deref(), Some("50"));
+    assert_eq!(a[0].1[99].stanza_id.as_deref(), Some("149"));
+    assert!(written(&out)
+        .iter()
+        .any(|w| w.contains("<after>149</after>")));
+}
+
+#[test]
+fn iq_timeouts_fail_commands_and_disconnects_schedule_a_reconnect() {
+    let (mut c, _, _) = ready();
+    let (req, out) = c.subscribe(
+        "new@conference.localhost",
+        "bob",
+        &[],
+        None,
+        Timestamp(5_000),
+    );
+    assert!(out.iter().any(|a| matches!(a, Action::TimerAt(_))));
+    let out = c.handle(Input::Tick, Timestamp(5_000 + 30_000));
+    assert!(out.iter().any(|a| matches!(a, Action::Event(AppEvent::Result { request, result: Err(e) }) if *request == req && e.condition == "timeout")));
+    let out = c.handle(Input::Disconnected(Some("reset".into())), Timestamp(40_000));
+    assert!(out.iter().any(|a| matches!(a, Action::ReconnectIn(_))));
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::Event(AppEvent::Disconnected { .. }))));
+    let (_, out) = c.subscribe(ROOM, "bob", &[], None, Timestamp(40_001));
+    assert!(out.iter().any(|a| matches!(a, Action::Event(AppEvent::Result { result: Err(e), .. }) if e.condition == "not-connected")));
+}
+
+#[test]
+fn being_unsubscribed_by_the_room_removes_the_subscription() {
+    let (mut c, _, _) = ready();
+    let out = feed(
+        &mut c,
+        &wrapper(
+            ROOM,
+            "subscribers",
+            "<unsubscribe xmlns='urn:xmpp:mucsub:0' nick='bob'/>",
+        ),
+    );
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::Store(StoreOp::RemoveSubscription(r)) if r == ROOM)));
+    assert!(c.subscriptions().is_empty());
+    // Someone else leaving does not.
+    let (mut c, _, _) = ready();
+    let out = feed(
+        &mut c,
+        &wrapper(
+            ROOM,
+            "subscribers",
+            "<unsubscribe xmlns='urn:xmpp:mucsub:0' nick='carol'/>",
+        ),
+    );
+    assert!(!out
+        .iter()
+        .any(|a| matches!(a, Action::Store(StoreOp::RemoveSubscription(_)))));
+}
+
+fn arb_xml() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("<body>b</body>".to_owned()),
+        Just("<subject/>".to_owned()),
+        Just("<stanza-id xmlns='urn:xmpp:sid:0' by='room@conference.localhost' id='s'/>".to_owned()),
+        Just("<x xmlns='http://jabber.org/protocol/muc#user'><status code='abc'/><item jid='@@'/></x>".to_owned()),
+        Just("<subscribe xmlns='urn:xmpp:mucsub:0' jid='x@y@z'/>".to_owned()),
+        Just("<delay xmlns='urn:xmpp:delay' stamp='not a date'/>".to_owned()),
+        Just("<fin xmlns='urn:xmpp:mam:2' complete='maybe'/>".to_owned()),
+        "[a-z]{1,8}".prop_map(|t| format!("<{t}>{t}</{t}>")),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        (
+            prop_oneof![
+                Just("message"),
+                Just("presence"),
+                Just("iq"),
+                Just("event"),
+                Just("items"),
+                Just("item"),
+                Just("result"),
+                Just("forwarded")
+            ],
+            prop_oneof![
+                Just(""),
+                Just(" xmlns='http://jabber.org/protocol/pubsub#event'"),
+                Just(" xmlns='urn:xmpp:mam:2' queryid='mam-0-1' id='1'"),
+                Just(" xmlns='urn:xmpp:forward:0'"),
+                Just(" xmlns='jabber:client' type='groupchat'"),
+                Just(" node='urn:xmpp:mucsub:nodes:messages'"),
+                Just(" type='result' id='c1-3'"),
+            ],
+            prop::collection::vec(inner, 0..3),
+        )
+            .prop_map(|(name, attrs, kids)| format!("<{name}{attrs}>{}</{name}>", kids.concat()))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Whatever the server sends, the core does not panic and only ever writes events of
+    /// a subscribed room into that room.
+    #[test]
+    fn hostile_stanzas_never_panic_or_cross_rooms(
+        body in arb_xml(),
+        from in prop_oneof![Just(ROOM), Just("room@conference.localhost/nick"), Just("evil@localhost"), Just("")],
+        kind in prop_oneof![Just("message"), Just("iq"), Just("presence")],
+    ) {
+        let (mut c, _, _) = ready();
+        let from_attr = if from.is_empty() { String::new() } else { format!(" from='{from}'") };
+        let xml = format!("<{kind} xmlns='jabber:client'{from_attr} type='result' id='c1-3'>{body}</{kind}>");
+        let out = feed(&mut c, &xml);
+        for (room, events) in applies(&out) {
+            prop_assert_eq!(room, ROOM);
+            prop_assert!(events.iter().all(|e| e.room == ROOM));
+        }
+    }
+}
+
+fn list_with_hint(id: &str) -> String {
+    format!("<iq xmlns='jabber:client' type='result' id='c1-2' from='conference.localhost'><subscriptions xmlns='urn:xmpp:mucsub:0'><subscription jid='{ROOM}' nick='bob'><event node='urn:xmpp:mucsub:nodes:messages'/><end xmlns='urn:xmpp:mucsub:sync:0' id='{id}' stamp='2020-01-01T00:00:00Z'/></subscription></subscriptions></iq>")
+}
+
+const DISCO_SYNC: &str = "<iq xmlns='jabber:client' type='result' id='c1-1' from='conference.localhost'><query xmlns='http://jabber.org/protocol/disco#info'><feature var='urn:xmpp:mucsub:0'/><feature var='urn:xmpp:mucsub:sync:0'/></query></iq>";
+
+#[test]
+fn sync_hint_skips_rooms_already_in_sync() {
+    let mut c = bound(snapshot(Some("42")));
+    feed(&mut c, DISCO_SYNC);
+    let out = feed(&mut c, &list_with_hint("42"));
+    assert!(!written(&out).iter().any(|w| w.contains("urn:xmpp:mam:2")));
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::Event(AppEvent::Synced))));
+    assert!(c.is_synced());
+
+    let mut c = bound(snapshot(Some("41")));
+    feed(&mut c, DISCO_SYNC);
+    let out = feed(&mut c, &list_with_hint("42"));
+    let q = written(&out)
+        .into_iter()
+        .find(|w| w.contains("urn:xmpp:mam:2"))
+        .expect("resync");
+    assert!(
+        q.contains("var='start'"),
+        "resumes by time from the cursor: {q}"
+    );
+}
+
+#[test]
+fn hint_is_ignored_when_not_advertised() {
+    let mut c = bound(snapshot(Some("42")));
+    feed(&mut c, "<iq xmlns='jabber:client' type='result' id='c1-1' from='conference.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    let out = feed(&mut c, &list_with_hint("42"));
+    assert!(written(&out).iter().any(|w| w.contains("urn:xmpp:mam:2")));
+}

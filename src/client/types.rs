@@ -1,0 +1,219 @@
+//! What the client core exchanges with its driver and the app.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::RoomEvent;
+use crate::protocol::time::Timestamp;
+use crate::protocol::Node;
+use crate::resync::ResyncWarning;
+use crate::session::Frame;
+use crate::store::{Cursor, Gap, SubscriptionRecord};
+
+/// Something that happened to the client.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The transport connected.
+    Connected,
+    /// A frame arrived.
+    Frame(Frame),
+    /// The transport is gone (or failed to connect).
+    Disconnected(Option<String>),
+    /// A timer the core asked for fired (or any time the driver wants to check).
+    Tick,
+}
+
+/// A write the driver must perform before feeding the next input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreOp {
+    /// Insert or replace a subscription.
+    PutSubscription(SubscriptionRecord),
+    /// Forget a subscription.
+    RemoveSubscription(String),
+    /// [`crate::store::Store::apply_page`]; each newly stored event goes to the app as
+    /// [`AppEvent::Room`].
+    Apply {
+        /// Room.
+        room: String,
+        /// Events.
+        events: Vec<RoomEvent>,
+        /// Cursor advance.
+        cursor: Option<Cursor>,
+        /// Gap to record.
+        gap: Option<Gap>,
+    },
+}
+
+/// What the core wants the driver to do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Write to the transport (one WebSocket message / bytes on TCP).
+    Write(String),
+    /// TCP: restart the inbound XML parser.
+    ResetParser,
+    /// Close the transport.
+    CloseTransport,
+    /// Persist.
+    Store(StoreOp),
+    /// Tell the app.
+    Event(AppEvent),
+    /// Feed [`Input::Tick`] at this time (ms); replaces any earlier request.
+    TimerAt(i64),
+    /// Connect again after this many milliseconds.
+    ReconnectIn(u64),
+}
+
+/// Identifies a command so its result can be matched.
+pub type RequestId = u64;
+
+/// A subscription as listed by the service or a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionInfo {
+    /// Room (service list) or subscriber (room list); absent when hidden.
+    pub jid: Option<String>,
+    /// Nick.
+    pub nick: Option<String>,
+    /// Nodes.
+    pub nodes: Vec<Node>,
+}
+
+/// A command's successful result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum CommandResult {
+    /// Subscribed (or subscription changed).
+    Subscribed {
+        /// Room.
+        room: String,
+        /// Nick echoed by the room.
+        nick: Option<String>,
+        /// Nodes the room accepted.
+        nodes: Vec<Node>,
+    },
+    /// Unsubscribed.
+    Unsubscribed {
+        /// Room.
+        room: String,
+    },
+    /// The account's subscriptions.
+    Subscriptions {
+        /// One per room.
+        items: Vec<SubscriptionInfo>,
+    },
+    /// A room's subscribers.
+    Subscribers {
+        /// Room.
+        room: String,
+        /// Subscribers.
+        items: Vec<SubscriptionInfo>,
+    },
+    /// A message went out.
+    Sent {
+        /// Its id (also its origin-id).
+        id: String,
+    },
+    /// An older page of history was stored.
+    History {
+        /// Room.
+        room: String,
+        /// Items received.
+        count: usize,
+        /// The archive has nothing older.
+        complete: bool,
+    },
+    /// Resync started for every subscribed room.
+    ResyncStarted,
+}
+
+/// Why a command failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{condition}{}", text.as_ref().map(|t| format!(": {t}")).unwrap_or_default())]
+pub struct CommandError {
+    /// Stanza error condition (`forbidden`, `conflict`, …) or `timeout`,
+    /// `disconnected`, `not-connected`, `bad-request` (local validation).
+    pub condition: String,
+    /// Human-readable text.
+    pub text: Option<String>,
+}
+
+impl CommandError {
+    pub(crate) fn new(condition: &str, text: impl Into<Option<String>>) -> Self {
+        CommandError {
+            condition: condition.into(),
+            text: text.into(),
+        }
+    }
+}
+
+/// Things that were refused or looked wrong; nothing was stored for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientWarning {
+    /// A MucSub wrapper from a JID we are not subscribed to.
+    NotSubscribed {
+        /// The sender.
+        from: String,
+    },
+    /// A malformed wrapper or inner stanza.
+    Malformed {
+        /// The sender.
+        from: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A message we sent bounced.
+    MessageError {
+        /// The room.
+        from: String,
+        /// Its id.
+        id: Option<String>,
+        /// The condition.
+        condition: String,
+    },
+    /// From the resync engine.
+    Resync(ResyncWarning),
+}
+
+/// Events for the app.
+// Room events dominate the traffic; boxing them would cost an allocation per event for
+// the benefit of the rare small variants.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppEvent {
+    /// Bound and available.
+    Connected {
+        /// Our full JID.
+        jid: String,
+    },
+    /// Connection lost or closed.
+    Disconnected {
+        /// Why, when it was not asked for.
+        error: Option<String>,
+    },
+    /// A newly stored room event.
+    Room(RoomEvent),
+    /// A command finished.
+    Result {
+        /// The command.
+        request: RequestId,
+        /// Its outcome.
+        result: Result<CommandResult, CommandError>,
+    },
+    /// The subscription list changed (reconciliation, server-side removal).
+    SubscriptionsChanged {
+        /// Every current subscription.
+        rooms: Vec<SubscriptionRecord>,
+    },
+    /// One room finished resyncing.
+    RoomSynced {
+        /// Room.
+        room: String,
+        /// `false` when it stopped on an error.
+        ok: bool,
+    },
+    /// Every room is in sync (after connect or a resync command).
+    Synced,
+    /// Something was refused.
+    Warning(ClientWarning),
+}
+
+/// Milliseconds, as the driver passes time in.
+pub type Now = Timestamp;

@@ -1,0 +1,38 @@
+//! # mucsub — MucSub group chat for the web
+//!
+//! The crate has two layers:
+//! - a sans-IO protocol core (everything outside `wasm`), plain Rust that runs natively
+//!   and is shared with the server;
+//! - the browser edge (`wasm`, only on `wasm32`): IndexedDB storage, the WebSocket
+//!   transport and the JavaScript API exported with wasm-bindgen.
+//!
+//! Core modules, bottom up:
+//! - [`protocol`]: the MucSub vocabulary (hand-written: no crate ships it) shared with the
+//!   server, plus re-exports of xmpp-parsers for MAM, RSM, disco, forms, errors;
+//! - [`event`]: the one typed [`event::RoomEvent`] every route (live, joined, offline,
+//!   archive) ends up as, with the deduplication rule;
+//! - [`store`]: the async `Store` trait, its data types and [`store::MemoryStore`];
+//!   `store_tests` (feature `store-tests`) is the suite every store must pass;
+//! - [`session`]: stream framing (TCP and WebSocket), SASL, bind, IQ tracking, backoff;
+//! - [`resync`]: cursors, gaps and MAM paging (SPEC §2);
+//! - [`client`]: the sans-IO client tying them together (inputs in, actions out);
+//! - `native` (feature `native`): the tokio runtime driving it over TCP or WebSocket.
+
+pub mod client;
+pub mod event;
+#[cfg(feature = "native")]
+pub mod native;
+pub mod protocol;
+pub mod resync;
+pub mod session;
+pub mod store;
+
+/// Shared store test suite, public so other store implementations (IndexedDB) run it.
+#[cfg(any(test, feature = "store-tests"))]
+pub mod store_tests;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+#[cfg(test)]
+mod test_support;

@@ -1,0 +1,388 @@
+//! Native runtime (feature `native`): a tokio transport over TCP or WebSocket driving the
+//! sans-IO [`Client`] and a [`Store`]. A usable client for Rust programs, the integration
+//! tests and the load generator.
+//!
+//! Not `Send`-bound on purpose (the store trait is not): run it on the current task, or on
+//! a `LocalSet`.
+
+mod transport;
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+use transport::Conn;
+pub use transport::Endpoint;
+
+use crate::client::{
+    Action, AppEvent, Client, ClientConfig, CommandError, CommandResult, Input, RequestId, StoreOp,
+};
+use crate::protocol::time::Timestamp;
+use crate::protocol::Node;
+use crate::session::framing::Framing;
+use crate::store::{Store, StoreError};
+
+/// Runtime failures (protocol-level failures arrive as [`AppEvent`]s).
+#[derive(Debug, thiserror::Error)]
+pub enum NativeError {
+    /// Could not connect or the transport failed.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The store refused a write.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The session ended before becoming ready.
+    #[error("session ended: {0}")]
+    Session(String),
+    /// Waited longer than the given limit.
+    #[error("timed out")]
+    Timeout,
+}
+
+fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    Timestamp(ms)
+}
+
+/// A native client.
+pub struct NativeClient<S: Store> {
+    core: Client,
+    store: S,
+    endpoint: Endpoint,
+    conn: Option<Conn>,
+    events: VecDeque<AppEvent>,
+    timer_at: Option<i64>,
+    reconnect_at: Option<Instant>,
+    auto_reconnect: bool,
+}
+
+impl<S: Store> NativeClient<S> {
+    /// Build a client over `store` (its snapshot is loaded now). PLAIN is allowed only
+    /// when the endpoint is on loopback.
+    pub async fn new(
+        mut cfg: ClientConfig,
+        endpoint: Endpoint,
+        store: S,
+    ) -> Result<Self, NativeError> {
+        cfg.session.framing = match endpoint {
+            Endpoint::Tcp(_) => Framing::Tcp,
+            Endpoint::WebSocket(_) => Framing::WebSocket,
+        };
+        cfg.session.secure = endpoint.is_loopback();
+        if cfg.seed == ClientConfig::new(cfg.session.clone()).seed {
+            // Spread reconnects of clients started together.
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.subsec_nanos() as u64 ^ d.as_secs())
+                .unwrap_or(0);
+            cfg.seed ^= nanos.rotate_left(17) ^ std::process::id() as u64;
+        }
+        let snapshot = store.load().await?;
+        Ok(NativeClient {
+            core: Client::new(cfg, snapshot),
+            store,
+            endpoint,
+            conn: None,
+            events: VecDeque::new(),
+            timer_at: None,
+            reconnect_at: None,
+            auto_reconnect: true,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The core (for inspection).
+    pub fn core(&self) -> &Client {
+        &self.core
+    }
+
+    /// Reconnect by itself after a lost connection (default on).
+    pub fn set_auto_reconnect(&mut self, on: bool) {
+        self.auto_reconnect = on;
+    }
+
+    /// Whether the session is up.
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_some() && self.core.is_ready()
+    }
+
+    /// Connect and wait until bound and available.
+    pub async fn connect(&mut self) -> Result<(), NativeError> {
+        self.reconnect_at = None;
+        self.open().await?;
+        loop {
+            if self.core.is_ready() {
+                return Ok(());
+            }
+            if self.conn.is_none() {
+                let why = self
+                    .events
+                    .iter()
+                    .rev()
+                    .find_map(|e| match e {
+                        AppEvent::Disconnected { error } => error.clone(),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| "closed".into());
+                return Err(NativeError::Session(why));
+            }
+            self.drive_once().await?;
+        }
+    }
+
+    async fn open(&mut self) -> Result<(), NativeError> {
+        let conn = Conn::open(&self.endpoint)
+            .await
+            .map_err(NativeError::Transport)?;
+        self.conn = Some(conn);
+        let acts = self.core.handle(Input::Connected, now());
+        self.execute(acts).await
+    }
+
+    /// Close on purpose (no automatic reconnect until [`NativeClient::connect`]).
+    pub async fn disconnect(&mut self) -> Result<(), NativeError> {
+        let acts = self.core.disconnect(now());
+        self.execute(acts).await?;
+        self.conn = None;
+        self.reconnect_at = None;
+        Ok(())
+    }
+
+    /// Events gathered so far (without waiting).
+    pub fn take_events(&mut self) -> Vec<AppEvent> {
+        self.events.drain(..).collect()
+    }
+
+    /// The next event, driving the connection (and reconnecting) as needed.
+    pub async fn next_event(&mut self) -> Result<AppEvent, NativeError> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(e);
+            }
+            self.drive_once().await?;
+        }
+    }
+
+    /// Drive until every subscribed room is in sync.
+    pub async fn wait_synced(&mut self) -> Result<(), NativeError> {
+        while !self.core.is_synced() {
+            self.drive_once().await?;
+        }
+        Ok(())
+    }
+
+    /// Drive until `pred` holds for some event; returns it (other events stay queued).
+    pub async fn wait_for(
+        &mut self,
+        mut pred: impl FnMut(&AppEvent) -> bool,
+    ) -> Result<AppEvent, NativeError> {
+        let mut checked = 0;
+        loop {
+            if let Some(i) = self.events.iter().skip(checked).position(&mut pred) {
+                return Ok(self.events.remove(checked + i).expect("index in range"));
+            }
+            checked = self.events.len();
+            self.drive_once().await?;
+        }
+    }
+
+    async fn command(
+        &mut self,
+        (req, acts): (RequestId, Vec<Action>),
+    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
+        self.execute(acts).await?;
+        let ev = self
+            .wait_for(|e| matches!(e, AppEvent::Result { request, .. } if *request == req))
+            .await?;
+        match ev {
+            AppEvent::Result { result, .. } => Ok(result),
+            _ => unreachable!("wait_for returns a matching event"),
+        }
+    }
+
+    /// Subscribe (all nodes when `nodes` is empty).
+    pub async fn subscribe(
+        &mut self,
+        room: &str,
+        nick: &str,
+        nodes: &[Node],
+        password: Option<&str>,
+    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
+        let r = self.core.subscribe(room, nick, nodes, password, now());
+        self.command(r).await
+    }
+
+    /// Unsubscribe.
+    pub async fn unsubscribe(
+        &mut self,
+        room: &str,
+    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
+        let r = self.core.unsubscribe(room, now());
+        self.command(r).await
+    }
+
+    /// The account's subscriptions.
+    pub async fn list_subscriptions(
+        &mut self,
+    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
+        let r = self.core.list_subscriptions(now());
+        self.command(r).await
+    }
+
+    /// A room's subscribers.
+    pub async fn list_subscribers(
+        &mut self,
+        room: &str,
+    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
+        let r = self.core.list_subscribers(room, now());
+        self.command(r).await
+    }
+
+    /// Post to a room.
+    pub async fn send_message(
+        &mut self,
+        room: &str,
+        body: &str,
+        id: &str,
+    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
+        let r = self.core.send_message(room, body, id);
+        self.command(r).await
+    }
+
+    /// Fetch older history.
+    pub async fn history(
+        &mut self,
+        room: &str,
+        before_id: Option<&str>,
+        max: usize,
+    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
+        let r = self.core.history(room, before_id, max, now());
+        self.command(r).await
+    }
+
+    /// Resync every room now.
+    pub async fn resync(&mut self) -> Result<Result<CommandResult, CommandError>, NativeError> {
+        let r = self.core.resync(now());
+        self.command(r).await
+    }
+
+    /// Wait for input, a timer or a reconnect, and feed the core once.
+    pub async fn drive_once(&mut self) -> Result<(), NativeError> {
+        let timer = self.timer_at.map(|t| {
+            let wait = (t - now().0).max(0) as u64;
+            Instant::now() + Duration::from_millis(wait)
+        });
+        let Some(conn) = self.conn.as_mut() else {
+            match self.reconnect_at {
+                Some(at) if self.auto_reconnect => {
+                    tokio::time::sleep_until(at).await;
+                    self.reconnect_at = None;
+                    if let Err(e) = self.open().await {
+                        let acts = self
+                            .core
+                            .handle(Input::Disconnected(Some(e.to_string())), now());
+                        self.conn = None;
+                        self.execute(acts).await?;
+                    }
+                    return Ok(());
+                }
+                _ => return Err(NativeError::Session("not connected".into())),
+            }
+        };
+        let input = tokio::select! {
+            r = conn.read() => match r {
+                Ok(frames) => Some(frames),
+                Err(e) => {
+                    self.conn = None;
+                    let acts = self.core.handle(Input::Disconnected(Some(e)), now());
+                    self.execute(acts).await?;
+                    return Ok(());
+                }
+            },
+            _ = async {
+                match timer {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            } => None,
+        };
+        match input {
+            Some(frames) => {
+                for f in frames {
+                    let acts = self.core.handle(Input::Frame(f), now());
+                    self.execute(acts).await?;
+                    if self.conn.is_none() {
+                        break;
+                    }
+                }
+            }
+            None => {
+                self.timer_at = None;
+                let acts = self.core.handle(Input::Tick, now());
+                self.execute(acts).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn execute(&mut self, acts: Vec<Action>) -> Result<(), NativeError> {
+        for a in acts {
+            match a {
+                Action::Write(w) => {
+                    if let Some(c) = self.conn.as_mut() {
+                        if let Err(e) = c.write(&w).await {
+                            self.conn = None;
+                            let more = self.core.handle(Input::Disconnected(Some(e)), now());
+                            Box::pin(self.execute(more)).await?;
+                        }
+                    }
+                }
+                Action::ResetParser => {
+                    if let Some(c) = self.conn.as_mut() {
+                        c.reset_parser();
+                    }
+                }
+                Action::CloseTransport => {
+                    if let Some(mut c) = self.conn.take() {
+                        c.close().await;
+                    }
+                }
+                Action::Store(op) => self.store_op(op).await?,
+                Action::Event(e) => self.events.push_back(e),
+                Action::TimerAt(t) => self.timer_at = Some(t),
+                Action::ReconnectIn(ms) => {
+                    self.reconnect_at = Some(Instant::now() + Duration::from_millis(ms));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn store_op(&mut self, op: StoreOp) -> Result<(), NativeError> {
+        match op {
+            StoreOp::PutSubscription(rec) => self.store.put_subscription(&rec).await?,
+            StoreOp::RemoveSubscription(room) => self.store.remove_subscription(&room).await?,
+            StoreOp::Apply {
+                room,
+                events,
+                cursor,
+                gap,
+            } => {
+                let fresh = self
+                    .store
+                    .apply_page(&room, &events, cursor.as_ref(), gap.as_ref())
+                    .await?;
+                self.events.extend(fresh.into_iter().map(AppEvent::Room));
+            }
+        }
+        Ok(())
+    }
+}

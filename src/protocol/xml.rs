@@ -1,0 +1,79 @@
+//! Small helpers over minidom so the hand-written parsers stay short.
+
+use minidom::rxml::NcName;
+use minidom::Element;
+
+use super::ParseError;
+
+/// Attribute names used by this crate are static and valid NCNames; an invalid one is a
+/// programming error caught by the unit tests, never by input.
+pub fn ncname(name: &'static str) -> NcName {
+    NcName::try_from(name).expect("static attribute names are valid NCNames")
+}
+
+/// Start building `<name xmlns=ns/>`.
+pub fn builder(name: &'static str, ns: &'static str) -> minidom::ElementBuilder {
+    Element::builder(name, ns)
+}
+
+/// Set an attribute on an element being built when the value is present.
+pub fn with_attr(
+    b: minidom::ElementBuilder,
+    name: &'static str,
+    value: Option<impl Into<String>>,
+) -> minidom::ElementBuilder {
+    match value {
+        Some(v) => b.attr(ncname(name), v.into()),
+        None => b,
+    }
+}
+
+/// Check name and namespace of `elem`.
+pub fn expect(elem: &Element, name: &'static str, ns: &'static str) -> Result<(), ParseError> {
+    if elem.name() == name && elem.ns() == ns {
+        Ok(())
+    } else {
+        Err(ParseError::WrongElement {
+            expected: name,
+            expected_ns: ns,
+            got: elem.name().to_owned(),
+            got_ns: elem.ns(),
+        })
+    }
+}
+
+/// Parse an optional bare JID attribute.
+pub fn bare_jid_attr(
+    elem: &Element,
+    element: &'static str,
+    attribute: &'static str,
+) -> Result<Option<jid::BareJid>, ParseError> {
+    match elem.attr(attribute) {
+        None => Ok(None),
+        Some(s) => jid::BareJid::new(s)
+            .map(Some)
+            .map_err(|e| ParseError::BadAttribute {
+                element,
+                attribute,
+                reason: e.to_string(),
+            }),
+    }
+}
+
+/// Parse an optional (bare or full) JID attribute.
+pub fn jid_attr(
+    elem: &Element,
+    element: &'static str,
+    attribute: &'static str,
+) -> Result<Option<jid::Jid>, ParseError> {
+    match elem.attr(attribute) {
+        None => Ok(None),
+        Some(s) => jid::Jid::new(s)
+            .map(Some)
+            .map_err(|e| ParseError::BadAttribute {
+                element,
+                attribute,
+                reason: e.to_string(),
+            }),
+    }
+}

@@ -1,0 +1,559 @@
+//! The resync engine (SPEC §2): sans-IO, it turns subscriptions and persisted cursors into
+//! MAM queries, and MAM results into store pages.
+//!
+//! Per room: the cursor is the newest archive id known to be contiguous with the stored
+//! history. A known room starts with `start=cursor time` (whose answer must contain the
+//! cursor, else a gap is recorded), then pages forward with `after` until `complete`; a new room
+//! (no cursor) fetches the newest page only and records the older history as a gap. An
+//! unknown cursor id — reported as `item-not-found`, or silently answered from the
+//! beginning of the archive as ejabberd does — falls back to `start=cursor time` with a
+//! recorded gap. A per-run cap per room records a gap and jumps to the newest page instead
+//! of paging forever. At most `max_in_flight` rooms page at once. Each page and its cursor
+//! advance are emitted as ONE [`ResyncOut::Apply`], which the driver writes in one store
+//! transaction before feeding the engine anything else.
+
+// Native only: proptest and tokio are native dev-dependencies; the browser runs its own suites.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod sim_tests;
+
+use std::collections::{HashMap, VecDeque};
+
+use jid::BareJid;
+
+use crate::event::RoomEvent;
+use crate::protocol::mam::{ArchivedStanza, PageFrom};
+use crate::protocol::time::Timestamp;
+use crate::protocol::SyncEnd;
+use crate::store::{Cursor, Gap, RoomState};
+
+/// Tuning knobs.
+#[derive(Debug, Clone)]
+pub struct ResyncConfig {
+    /// RSM `max` per page.
+    pub page_size: usize,
+    /// Items fetched per room in one run before jumping to the newest page with a gap.
+    pub room_cap: usize,
+    /// Rooms paging at the same time.
+    pub max_in_flight: usize,
+}
+
+impl Default for ResyncConfig {
+    fn default() -> Self {
+        ResyncConfig {
+            page_size: 100,
+            room_cap: 5_000,
+            max_in_flight: 4,
+        }
+    }
+}
+
+/// Something the engine wants done.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResyncOut {
+    /// Send a MAM query ([`crate::protocol::mam::query`]) as an IQ set to `room`; report its answer with
+    /// [`Resync::on_fin`] under `queryid`.
+    Query {
+        /// The room whose archive is queried.
+        room: BareJid,
+        /// Correlates results and the final answer.
+        queryid: String,
+        /// Where the page starts.
+        from: PageFrom,
+        /// RSM `max`.
+        max: usize,
+    },
+    /// Write in one transaction (see [`crate::store::Store::apply_page`]).
+    Apply {
+        /// Room.
+        room: String,
+        /// Events of the page, archive order.
+        events: Vec<RoomEvent>,
+        /// New cursor, when it advances.
+        cursor: Option<Cursor>,
+        /// Gap to record.
+        gap: Option<Gap>,
+    },
+    /// A room finished its run (successfully or not).
+    RoomDone {
+        /// Room.
+        room: String,
+        /// `false` when the run stopped on an error; it is retried on the next connect.
+        ok: bool,
+    },
+    /// Something was dropped or looked wrong; nothing was written for it.
+    Warn(ResyncWarning),
+}
+
+/// Typed warnings so apps and tests can tell what was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResyncWarning {
+    /// A MAM result for no query we have in flight.
+    UnknownQuery(String),
+    /// A MAM result whose sender is not the queried room.
+    WrongSender {
+        /// Queried room.
+        room: String,
+        /// Actual sender.
+        from: String,
+    },
+    /// More results than the page size asked for; the extra ones were dropped.
+    OversizedPage {
+        /// Room.
+        room: String,
+    },
+    /// An archived stanza that is no room event (kept out of the store).
+    Unusable {
+        /// Room.
+        room: String,
+        /// Archive id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// The server restarted from the beginning on an id it did not know (ejabberd).
+    RestartedFromBeginning {
+        /// Room.
+        room: String,
+    },
+    /// The cursor id is unknown to the archive; fell back to a time-based query.
+    UnknownCursor {
+        /// Room.
+        room: String,
+    },
+    /// The query failed.
+    QueryFailed {
+        /// Room.
+        room: String,
+        /// Error as reported.
+        reason: String,
+    },
+    /// A page that was neither complete nor advancing; paging stopped.
+    NoProgress {
+        /// Room.
+        room: String,
+    },
+}
+
+/// How a query ended, as the client core saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FinOutcome {
+    /// `<fin/>` received.
+    Fin {
+        /// `complete='true'`.
+        complete: bool,
+    },
+    /// `item-not-found`: the `after`/`before` id is unknown to the archive.
+    ItemNotFound,
+    /// Any other error, including a timeout.
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Purpose {
+    /// First page of a run for a room with a cursor: `start=cursor time`. The answer must
+    /// hold the cursor itself, which proves the stored history and the archive still join
+    /// (an `after` query cannot prove it: ejabberd answers an unknown id with the start of
+    /// the archive, indistinguishable from a real continuation once the old part is gone).
+    Resume { prev: Cursor },
+    /// `after=` the last id of the previous page of this run.
+    Forward,
+    /// start=time after an unknown cursor; the gap starts at `prev`.
+    Fallback { prev: Cursor },
+    /// Newest page of a room without cursor.
+    Newest,
+    /// Newest page after hitting the per-room cap; the gap starts at `prev`.
+    CapJump { prev: Option<Cursor> },
+}
+
+struct Active {
+    room: BareJid,
+    from: PageFrom,
+    purpose: Purpose,
+    items: Vec<(String, Timestamp, Option<RoomEvent>)>,
+    oversized: bool,
+}
+
+#[derive(Default)]
+struct RoomMirror {
+    cursor: Option<Cursor>,
+    gaps: Vec<Gap>,
+    fetched_this_run: usize,
+}
+
+/// The engine. Its room mirror follows what it told the driver to write, so after a
+/// restart it must be re-created from the store with [`Resync::load`].
+pub struct Resync {
+    cfg: ResyncConfig,
+    rooms: HashMap<String, RoomMirror>,
+    queue: VecDeque<BareJid>,
+    rerun: Vec<BareJid>,
+    active: HashMap<String, Active>,
+    next_query: u64,
+    query_prefix: String,
+}
+
+impl Resync {
+    /// A fresh engine; `query_prefix` keeps queryids unique across reconnects.
+    pub fn new(cfg: ResyncConfig, query_prefix: impl Into<String>) -> Self {
+        Resync {
+            cfg,
+            rooms: HashMap::new(),
+            queue: VecDeque::new(),
+            rerun: Vec::new(),
+            active: HashMap::new(),
+            next_query: 0,
+            query_prefix: query_prefix.into(),
+        }
+    }
+
+    /// Take the persisted room states.
+    pub fn load(&mut self, rooms: impl IntoIterator<Item = RoomState>) {
+        for r in rooms {
+            self.rooms.insert(
+                r.room,
+                RoomMirror {
+                    cursor: r.cursor,
+                    gaps: r.gaps,
+                    fetched_this_run: 0,
+                },
+            );
+        }
+    }
+
+    /// The cursor the engine believes is stored for `room`.
+    pub fn cursor(&self, room: &str) -> Option<&Cursor> {
+        self.rooms.get(room).and_then(|r| r.cursor.as_ref())
+    }
+
+    /// Whether nothing is queued or in flight.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.active.is_empty()
+    }
+
+    /// Rooms queued or paging.
+    pub fn pending_rooms(&self) -> usize {
+        self.queue.len() + self.active.len()
+    }
+
+    /// Queue `room` for a run. With a sync hint equal to the stored cursor the room is
+    /// already in sync and nothing is queued (returns `false`).
+    pub fn enqueue(&mut self, room: BareJid, hint: Option<&SyncEnd>) -> bool {
+        let key = room.to_string();
+        let mirror = self.rooms.entry(key.clone()).or_default();
+        if let (Some(h), Some(c)) = (hint, mirror.cursor.as_ref()) {
+            if h.id == c.id {
+                return false;
+            }
+        }
+        if self.active.values().any(|a| a.room == room) {
+            // The run in flight may have been answered before whatever prompted this call:
+            // go again once it ends.
+            if !self.rerun.contains(&room) {
+                self.rerun.push(room);
+            }
+        } else if !self.queue.contains(&room) {
+            mirror.fetched_this_run = 0;
+            self.queue.push_back(room);
+        }
+        true
+    }
+
+    /// Forget a room (unsubscribed): drop it from the queue; in-flight answers get ignored.
+    pub fn forget(&mut self, room: &BareJid) {
+        self.queue.retain(|r| r != room);
+        self.rerun.retain(|r| r != room);
+        self.active.retain(|_, a| &a.room != room);
+    }
+
+    /// The connection is gone: everything in flight is lost, the mirror stays.
+    pub fn on_disconnect(&mut self) {
+        self.queue.clear();
+        self.rerun.clear();
+        self.active.clear();
+    }
+
+    /// Start queued rooms up to the in-flight bound.
+    pub fn pump(&mut self) -> Vec<ResyncOut> {
+        let mut out = Vec::new();
+        while self.active.len() < self.cfg.max_in_flight {
+            let Some(room) = self.queue.pop_front() else {
+                break;
+            };
+            let (from, purpose) = match self.cursor(room.as_str()) {
+                // The archive was empty when we first looked: all of it is new to us.
+                Some(c) if c.id.is_empty() => (PageFrom::Oldest, Purpose::Forward),
+                Some(c) => (
+                    PageFrom::Start(c.stamp),
+                    Purpose::Resume { prev: c.clone() },
+                ),
+                None => (PageFrom::Newest, Purpose::Newest),
+            };
+            out.push(self.start(room, from, purpose));
+        }
+        out
+    }
+
+    fn start(&mut self, room: BareJid, from: PageFrom, purpose: Purpose) -> ResyncOut {
+        self.next_query += 1;
+        let queryid = format!("{}-{}", self.query_prefix, self.next_query);
+        self.active.insert(
+            queryid.clone(),
+            Active {
+                room: room.clone(),
+                from: from.clone(),
+                purpose,
+                items: Vec::new(),
+                oversized: false,
+            },
+        );
+        ResyncOut::Query {
+            room,
+            queryid,
+            from,
+            max: self.cfg.page_size,
+        }
+    }
+
+    /// Whether a queryid belongs to this engine's current queries.
+    pub fn owns(&self, queryid: &str) -> bool {
+        self.active.contains_key(queryid)
+    }
+
+    /// One MAM `<result/>` from `from`.
+    pub fn on_result(
+        &mut self,
+        from: &BareJid,
+        a: ArchivedStanza,
+        now: Timestamp,
+    ) -> Vec<ResyncOut> {
+        let qid = a.queryid.clone().unwrap_or_default();
+        let page_size = self.cfg.page_size;
+        let Some(active) = self.active.get_mut(&qid) else {
+            return vec![ResyncOut::Warn(ResyncWarning::UnknownQuery(qid))];
+        };
+        if &active.room != from {
+            return vec![ResyncOut::Warn(ResyncWarning::WrongSender {
+                room: active.room.to_string(),
+                from: from.to_string(),
+            })];
+        }
+        let mut out = Vec::new();
+        if active.items.len() >= page_size {
+            if !active.oversized {
+                out.push(ResyncOut::Warn(ResyncWarning::OversizedPage {
+                    room: active.room.to_string(),
+                }));
+            }
+            active.oversized = true;
+            if matches!(active.from, PageFrom::Newest | PageFrom::Before(_)) {
+                // A backwards page ends at the newest item: keep that end.
+                active.items.remove(0);
+            } else {
+                return out;
+            }
+        }
+        let stamp = a.stamp.unwrap_or(now);
+        match RoomEvent::from_archive(&active.room, &a, now) {
+            Ok(ev) => active.items.push((a.id, stamp, Some(ev))),
+            Err(e) => {
+                // Still counts for the cursor: the archive has it, it just is not an event.
+                let room = active.room.to_string();
+                active.items.push((a.id.clone(), stamp, None));
+                out.push(ResyncOut::Warn(ResyncWarning::Unusable {
+                    room,
+                    id: a.id,
+                    reason: e.to_string(),
+                }));
+            }
+        }
+        out
+    }
+
+    /// The query `queryid` ended.
+    pub fn on_fin(&mut self, queryid: &str, outcome: FinOutcome) -> Vec<ResyncOut> {
+        let Some(active) = self.active.remove(queryid) else {
+            return Vec::new();
+        };
+        let room = active.room.clone();
+        let key = room.to_string();
+        let mut out = Vec::new();
+        let prev = self.cursor(&key).cloned();
+        let complete = match outcome {
+            FinOutcome::Fin { complete } => complete,
+            FinOutcome::ItemNotFound => {
+                return self.fall_back(active, prev, false);
+            }
+            FinOutcome::Failed(reason) => {
+                out.push(ResyncOut::Warn(ResyncWarning::QueryFailed {
+                    room: key.clone(),
+                    reason,
+                }));
+                out.extend(self.finish(room, false));
+                return out;
+            }
+        };
+        // ejabberd answers an unknown `after` id with the start of the archive: anything
+        // older than the cursor, or the cursor itself, gives it away.
+        if let (PageFrom::After(after), Some(c)) = (&active.from, prev.as_ref()) {
+            if active
+                .items
+                .iter()
+                .any(|(id, stamp, _)| id == after || *stamp < c.stamp)
+            {
+                return self.fall_back(active, prev, true);
+            }
+        }
+        let complete = complete && !active.oversized;
+        let first = active.items.first().map(|(id, st, _)| (id.clone(), *st));
+        let last = active.items.last().map(|(id, st, _)| Cursor {
+            id: id.clone(),
+            stamp: *st,
+        });
+        let mirror = self.rooms.entry(key.clone()).or_default();
+        mirror.fetched_this_run += active.items.len();
+        let gap = match &active.purpose {
+            Purpose::Forward => None,
+            // The answer holds the cursor itself: stored history and archive still join.
+            Purpose::Resume { prev } | Purpose::Fallback { prev }
+                if active.items.iter().any(|(id, _, _)| *id == prev.id) =>
+            {
+                None
+            }
+            Purpose::Resume { prev } => Some(Gap {
+                after_id: Some(prev.id.clone()),
+                after_stamp: Some(prev.stamp),
+                before_id: first.as_ref().map(|f| f.0.clone()),
+                before_stamp: first.as_ref().map(|f| f.1),
+            }),
+            Purpose::Fallback { prev } => Some(Gap {
+                after_id: Some(prev.id.clone()),
+                after_stamp: Some(prev.stamp),
+                before_id: first.as_ref().map(|f| f.0.clone()),
+                before_stamp: first.as_ref().map(|f| f.1),
+            }),
+            Purpose::Newest if !complete && first.is_some() => Some(Gap {
+                after_id: None,
+                after_stamp: None,
+                before_id: first.as_ref().map(|f| f.0.clone()),
+                before_stamp: first.as_ref().map(|f| f.1),
+            }),
+            Purpose::Newest => None,
+            // The newest page reaches back to what we have: nothing is missing.
+            Purpose::CapJump { prev }
+                if prev.as_ref().is_none_or(|p| {
+                    first.as_ref().is_none_or(|f| f.1 <= p.stamp)
+                        || active.items.iter().any(|(id, _, _)| *id == p.id)
+                }) =>
+            {
+                None
+            }
+            Purpose::CapJump { prev } => Some(Gap {
+                after_id: prev.as_ref().map(|p| p.id.clone()),
+                after_stamp: prev.as_ref().map(|p| p.stamp),
+                before_id: first.as_ref().map(|f| f.0.clone()),
+                before_stamp: first.as_ref().map(|f| f.1),
+            }),
+        };
+        let gap = gap.filter(|g| !mirror.gaps.contains(g));
+        if let Some(g) = &gap {
+            mirror.gaps.push(g.clone());
+        }
+        // Never move the cursor backwards (a newest page can be older than a cursor that
+        // a concurrent run already stored).
+        let mut cursor = last.filter(|l| prev.as_ref().is_none_or(|p| l.stamp >= p.stamp));
+        if active.purpose == Purpose::Newest
+            && active.items.is_empty()
+            && complete
+            && prev.is_none()
+        {
+            // An empty archive: remember that we have seen it from its very beginning, so
+            // the next run fetches everything instead of only a newest page.
+            cursor = Some(Cursor {
+                id: String::new(),
+                stamp: Timestamp(0),
+            });
+        }
+        if let Some(c) = &cursor {
+            mirror.cursor = Some(c.clone());
+        }
+        let fetched = mirror.fetched_this_run;
+        let events: Vec<RoomEvent> = active.items.into_iter().filter_map(|(_, _, e)| e).collect();
+        if !events.is_empty() || cursor.is_some() || gap.is_some() {
+            out.push(ResyncOut::Apply {
+                room: key.clone(),
+                events,
+                cursor: cursor.clone(),
+                gap,
+            });
+        }
+        let progressed = cursor.as_ref().is_some_and(|c| !c.id.is_empty());
+        let next = match active.purpose {
+            // A newest page ends backwards: catch up forward with whatever arrived since.
+            Purpose::Newest | Purpose::CapJump { .. } if progressed => Some(Purpose::Forward),
+            Purpose::Newest | Purpose::CapJump { .. } => None,
+            _ if complete => None,
+            _ if !progressed => {
+                out.push(ResyncOut::Warn(ResyncWarning::NoProgress {
+                    room: key.clone(),
+                }));
+                None
+            }
+            _ if fetched >= self.cfg.room_cap => Some(Purpose::CapJump {
+                prev: self.cursor(&key).cloned(),
+            }),
+            _ => Some(Purpose::Forward),
+        };
+        let from = match &next {
+            Some(Purpose::CapJump { .. }) => Some(PageFrom::Newest),
+            Some(_) => self.cursor(&key).map(|c| {
+                if c.id.is_empty() {
+                    PageFrom::Oldest
+                } else {
+                    PageFrom::After(c.id.clone())
+                }
+            }),
+            None => None,
+        };
+        match (next, from) {
+            (Some(purpose), Some(from)) => out.push(self.start(room, from, purpose)),
+            _ => out.extend(self.finish(room, true)),
+        }
+        out
+    }
+
+    /// End a room's run: maybe queue it again, then start whatever is waiting.
+    fn finish(&mut self, room: BareJid, ok: bool) -> Vec<ResyncOut> {
+        let mut out = vec![ResyncOut::RoomDone {
+            room: room.to_string(),
+            ok,
+        }];
+        if let Some(p) = self.rerun.iter().position(|r| *r == room) {
+            self.rerun.remove(p);
+            if let Some(m) = self.rooms.get_mut(room.as_str()) {
+                m.fetched_this_run = 0;
+            }
+            self.queue.push_back(room);
+        }
+        out.extend(self.pump());
+        out
+    }
+
+    fn fall_back(&mut self, active: Active, prev: Option<Cursor>, quirk: bool) -> Vec<ResyncOut> {
+        let key = active.room.to_string();
+        let mut out = vec![ResyncOut::Warn(if quirk {
+            ResyncWarning::RestartedFromBeginning { room: key.clone() }
+        } else {
+            ResyncWarning::UnknownCursor { room: key.clone() }
+        })];
+        match (prev, &active.purpose) {
+            // Only `after` queries fall back; a time query failing means giving up for
+            // this run.
+            (Some(prev), Purpose::Forward) => {
+                let from = PageFrom::Start(prev.stamp);
+                out.push(self.start(active.room, from, Purpose::Fallback { prev }));
+            }
+            _ => out.extend(self.finish(active.room, false)),
+        }
+        out
+    }
+}

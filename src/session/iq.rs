@@ -1,0 +1,88 @@
+//! IQ correlation with timeouts. Time is passed in (milliseconds, any epoch).
+
+use std::collections::HashMap;
+
+/// Pending IQs, each with a deadline and what the caller wants back on completion.
+pub struct IqTracker<T> {
+    pending: HashMap<String, (i64, T)>,
+    next: u64,
+    prefix: String,
+}
+
+impl<T> IqTracker<T> {
+    /// Ids are `{prefix}{n}`; a per-connection prefix keeps late answers from an old
+    /// connection from matching new requests.
+    pub fn new(prefix: impl Into<String>) -> Self {
+        IqTracker {
+            pending: HashMap::new(),
+            next: 0,
+            prefix: prefix.into(),
+        }
+    }
+
+    /// Register a request; returns the id to put on the IQ.
+    pub fn register(&mut self, now: i64, timeout_ms: i64, tag: T) -> String {
+        self.next += 1;
+        let id = format!("{}{}", self.prefix, self.next);
+        self.pending
+            .insert(id.clone(), (now.saturating_add(timeout_ms), tag));
+        id
+    }
+
+    /// The answer to `id` arrived.
+    pub fn resolve(&mut self, id: &str) -> Option<T> {
+        self.pending.remove(id).map(|(_, t)| t)
+    }
+
+    /// Requests whose deadline passed.
+    pub fn expire(&mut self, now: i64) -> Vec<(String, T)> {
+        let due: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, (d, _))| *d <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        due.into_iter()
+            .filter_map(|id| self.pending.remove(&id).map(|(_, t)| (id, t)))
+            .collect()
+    }
+
+    /// The earliest deadline, for the driver's timer.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.pending.values().map(|(d, _)| *d).min()
+    }
+
+    /// Drop everything (connection lost); returns what was pending.
+    pub fn clear(&mut self) -> Vec<(String, T)> {
+        self.pending.drain().map(|(id, (_, t))| (id, t)).collect()
+    }
+
+    /// Number of requests in flight.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Nothing in flight.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_and_expires() {
+        let mut t = IqTracker::new("c1-");
+        let a = t.register(0, 100, "a");
+        let b = t.register(10, 100, "b");
+        assert_ne!(a, b);
+        assert_eq!(t.next_deadline(), Some(100));
+        assert_eq!(t.resolve(&a), Some("a"));
+        assert_eq!(t.resolve(&a), None);
+        assert!(t.expire(109).is_empty());
+        assert_eq!(t.expire(110), vec![(b, "b")]);
+        assert!(t.is_empty());
+    }
+}

@@ -1,0 +1,198 @@
+//! The IndexedDB schema and its migrations.
+//!
+//! IndexedDB versions the whole database: opening with a higher version runs one
+//! `upgradeneeded` transaction that must bring any older layout to the current one. Each
+//! version below is one step, applied in order from the version found on disk, so a
+//! database written by any earlier SDK release opens with this one. A step may change the
+//! layout (stores, indexes) and rewrite records; all of it runs inside the single
+//! versionchange transaction, so a crash or reload mid-migration leaves the old version
+//! intact and the next open starts over.
+//!
+//! Layout (current version):
+//! - `account`: `{key, value}` records: `jid` (whose data this is), `seq` (last insertion
+//!   sequence number handed out).
+//! - `subscriptions`: keyPath `room`; a serialised `SubscriptionRecord` under `rec`.
+//! - `messages`: keyPath `k` = `[room, stanzaId]`, or `[room, seq]` (a number, so it never
+//!   collides with an id) for events without an archive id. Fields: `room`, `ts`
+//!   (ms), `seq`, `ev` (serialised `RoomEvent`), `dk` (dedup keys, `room\0key`, since v2).
+//!   Indexes: `by_time` on `[room, ts, seq]` (history order), `dedup` on `dk`
+//!   (multiEntry, since v2).
+//! - `cursors`: keyPath `room`; a serialised `Cursor` under `cursor`.
+//! - `gaps`: auto-increment key (insertion order = oldest first), index `by_room` on `room`;
+//!   a serialised `Gap` under `gap`.
+
+use idb::{
+    Database, DatabaseEvent, Event, Factory, IndexParams, KeyPath, ObjectStoreParams, Request,
+    Transaction,
+};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
+
+use super::error::SdkError;
+use super::idb_records;
+
+/// The schema version this SDK writes.
+pub const CURRENT_VERSION: u32 = 2;
+
+/// Object store names.
+pub mod stores {
+    /// Account metadata.
+    pub const ACCOUNT: &str = "account";
+    /// Subscriptions.
+    pub const SUBSCRIPTIONS: &str = "subscriptions";
+    /// Room events.
+    pub const MESSAGES: &str = "messages";
+    /// Resync cursors.
+    pub const CURSORS: &str = "cursors";
+    /// Recorded gaps.
+    pub const GAPS: &str = "gaps";
+}
+
+/// Index names.
+pub mod indexes {
+    /// `messages` by `[room, ts, seq]`.
+    pub const BY_TIME: &str = "by_time";
+    /// `messages` by each dedup key (multiEntry).
+    pub const DEDUP: &str = "dedup";
+    /// `gaps` by `room`.
+    pub const BY_ROOM: &str = "by_room";
+}
+
+/// Open (creating or migrating) the database `name` at `version`. Production code always
+/// passes [`CURRENT_VERSION`]; tests pass older versions to build databases as an older
+/// SDK release left them.
+pub async fn open_at(name: &str, version: u32) -> Result<Database, SdkError> {
+    if version == 0 || version > CURRENT_VERSION {
+        return Err(SdkError::bad_request(format!(
+            "schema version {version} is not one this SDK knows (1..={CURRENT_VERSION})"
+        )));
+    }
+    let factory = Factory::new()?;
+    let mut req = factory.open(name, Some(version))?;
+    let failure: Rc<RefCell<Option<SdkError>>> = Rc::default();
+    let failure_in_upgrade = failure.clone();
+    req.on_upgrade_needed(move |event| {
+        if let Err(e) = start_upgrade(&event, version, failure_in_upgrade.clone()) {
+            *failure_in_upgrade.borrow_mut() = Some(e);
+        }
+    });
+    req.on_blocked(|_| {
+        // Another connection (an old tab) still holds the previous version open. Its
+        // `versionchange` handler closes it (see `close_on_version_change`), after which the
+        // upgrade proceeds; nothing to do here but wait.
+    });
+    let opened = req.await;
+    if let Some(e) = failure.borrow_mut().take() {
+        if let Ok(db) = &opened {
+            db.close();
+        }
+        return Err(e);
+    }
+    let mut db = opened.map_err(|e| SdkError::store(format!("opening '{name}': {e}")))?;
+    close_on_version_change(&mut db);
+    Ok(db)
+}
+
+/// A newer SDK in another tab wants to upgrade: let it, by closing this connection (the
+/// other tab's upgrade would otherwise block until this page is gone). Later requests on
+/// this connection fail with a store error, which the client reports.
+fn close_on_version_change(db: &mut Database) {
+    db.on_version_change(|event| {
+        if let Some(raw) = event
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::IdbDatabase>().ok())
+        {
+            raw.close();
+        }
+    });
+}
+
+fn start_upgrade(
+    event: &idb::event::VersionChangeEvent,
+    target: u32,
+    failure: Rc<RefCell<Option<SdkError>>>,
+) -> Result<(), SdkError> {
+    let from = event.old_version()?;
+    let db = event.database()?;
+    let tx = event
+        .target()?
+        .transaction()
+        .ok_or_else(|| SdkError::store("no versionchange transaction in upgradeneeded"))?;
+    // Structural steps are synchronous; record rewrites await requests. Both must run
+    // while the versionchange transaction is active, which it stays through the microtasks
+    // that resolve its own requests, so the whole chain runs in one local task.
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(e) = migrate(&db, &tx, from, target).await {
+            *failure.borrow_mut() = Some(e);
+            // Aborting makes the open request fail and leaves the old version on disk.
+            let _ = tx.abort();
+        }
+    });
+    Ok(())
+}
+
+/// Apply every step after `from` up to and including `to`.
+async fn migrate(db: &Database, tx: &Transaction, from: u32, to: u32) -> Result<(), SdkError> {
+    if from < 1 && to >= 1 {
+        v1_initial_layout(db)?;
+    }
+    if from < 2 && to >= 2 {
+        v2_dedup_index(tx).await?;
+    }
+    Ok(())
+}
+
+/// v1: the first layout. Events are keyed by room and archive id and ordered by time; the
+/// dedup of events that have no archive id relied on the primary key alone.
+fn v1_initial_layout(db: &Database) -> Result<(), SdkError> {
+    let mut p = ObjectStoreParams::new();
+    p.key_path(Some(KeyPath::new_single("key")));
+    db.create_object_store(stores::ACCOUNT, p)?;
+
+    let mut p = ObjectStoreParams::new();
+    p.key_path(Some(KeyPath::new_single("room")));
+    db.create_object_store(stores::SUBSCRIPTIONS, p)?;
+
+    let mut p = ObjectStoreParams::new();
+    p.key_path(Some(KeyPath::new_single("k")));
+    let messages = db.create_object_store(stores::MESSAGES, p)?;
+    messages.create_index(
+        indexes::BY_TIME,
+        KeyPath::new_array(["room", "ts", "seq"]),
+        None,
+    )?;
+
+    let mut p = ObjectStoreParams::new();
+    p.key_path(Some(KeyPath::new_single("room")));
+    db.create_object_store(stores::CURSORS, p)?;
+
+    let mut p = ObjectStoreParams::new();
+    p.auto_increment(true);
+    let gaps = db.create_object_store(stores::GAPS, p)?;
+    gaps.create_index(indexes::BY_ROOM, KeyPath::new_single("room"), None)?;
+    Ok(())
+}
+
+/// v2: a multiEntry index over every dedup key of an event (origin-id, sender + message id,
+/// MucSub item id, archive id), so a live copy without an archive id and its archived copy
+/// are recognised as one event. Existing records get their `dk` field computed from the
+/// stored event.
+async fn v2_dedup_index(tx: &Transaction) -> Result<(), SdkError> {
+    let messages = tx.object_store(stores::MESSAGES)?;
+    let mut params = IndexParams::new();
+    params.multi_entry(true);
+    messages.create_index(indexes::DEDUP, KeyPath::new_single("dk"), Some(params))?;
+
+    let Some(cursor) = messages.open_cursor(None, None)?.await? else {
+        return Ok(());
+    };
+    let mut cursor = cursor.into_managed();
+    while let Some(record) = cursor.value()? {
+        let ev = idb_records::event_of(&record)?;
+        idb_records::set_dedup_keys(&record, &ev)?;
+        cursor.update(&record).await?;
+        cursor.next(None).await?;
+    }
+    Ok(())
+}

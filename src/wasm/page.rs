@@ -1,0 +1,52 @@
+//! Page lifecycle: a phone that puts the tab to sleep kills the WebSocket; when the page is
+//! visible again (`visibilitychange`) or the browser is back `online`, reconnect at once
+//! instead of waiting out the backoff.
+
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{Document, EventTarget, VisibilityState, Window};
+
+use super::runtime::{Job, Shared};
+
+/// Listeners on `document` and `window`; removed on drop.
+pub struct PageWatch {
+    targets: Vec<(EventTarget, &'static str)>,
+    callback: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl PageWatch {
+    /// Watch the page, when there is one (a worker has no `window`: nothing to watch).
+    pub fn start(shared: Rc<Shared>) -> Option<PageWatch> {
+        let window: Window = js_sys::global().dyn_into().ok()?;
+        let document: Option<Document> = window.document();
+        let doc_for_cb = document.clone();
+        let callback = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            let visible = doc_for_cb
+                .as_ref()
+                .map(|d| d.visibility_state() == VisibilityState::Visible)
+                .unwrap_or(true);
+            if e.type_() == "online" || visible {
+                shared.queue.push(Job::Wake);
+            }
+        });
+        let mut targets: Vec<(EventTarget, &'static str)> = vec![(window.into(), "online")];
+        if let Some(d) = document {
+            targets.push((d.into(), "visibilitychange"));
+        }
+        for (t, name) in &targets {
+            let _ = t.add_event_listener_with_callback(name, callback.as_ref().unchecked_ref());
+        }
+        Some(PageWatch { targets, callback })
+    }
+}
+
+impl Drop for PageWatch {
+    fn drop(&mut self) {
+        for (t, name) in &self.targets {
+            let _ =
+                t.remove_event_listener_with_callback(name, self.callback.as_ref().unchecked_ref());
+        }
+    }
+}

@@ -1,0 +1,711 @@
+//! The browser runtime: one local task (the driver) owns the sans-IO [`Client`] core, the
+//! WebSocket and the timers, and performs the core's actions in order — awaiting each
+//! IndexedDB write before it takes the next input, which is what keeps "a page and its
+//! cursor in one transaction" true end to end. Everything else (socket callbacks, timers,
+//! page lifecycle events, JS method calls) only pushes [`Job`]s onto its queue.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use jid::BareJid;
+use minidom::Element;
+
+use crate::client::{
+    Action, AppEvent, Client, ClientConfig, ClientWarning, CommandError, CommandResult, Input,
+    RequestId, StoreOp,
+};
+use crate::protocol::time::Timestamp;
+use crate::protocol::{ns, Node};
+use crate::resync::ResyncWarning;
+use crate::session::framing::{parse_ws_message, serialize, Framing};
+use crate::session::SessionConfig;
+use crate::store::Store;
+
+use super::error::{Code, SdkError};
+use super::idb_store::IdbStore;
+use super::js_types::{to_js, JsRoomEvent, JsSyncProgress, JsSyncSummary};
+use super::local::{Queue, Reply};
+use super::socket::{Socket, SocketEvent, Timer};
+
+/// Connection states as the JS API names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Not connected and not trying.
+    Disconnected,
+    /// First connection attempt in progress.
+    Connecting,
+    /// Bound and available.
+    Online,
+    /// Lost; waiting for the backoff or the page to come back.
+    Reconnecting,
+    /// `close()` was called.
+    Closed,
+}
+
+impl ConnectionState {
+    /// The JS string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionState::Disconnected => "disconnected",
+            ConnectionState::Connecting => "connecting",
+            ConnectionState::Online => "online",
+            ConnectionState::Reconnecting => "reconnecting",
+            ConnectionState::Closed => "closed",
+        }
+    }
+}
+
+/// Client options after validation.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// WebSocket URL.
+    pub url: String,
+    /// Account.
+    pub jid: BareJid,
+    /// Password.
+    pub password: String,
+    /// IndexedDB database name.
+    pub store: String,
+    /// Requested resource.
+    pub resource: Option<String>,
+    /// MAM page size for resync (tests use small pages).
+    pub page_size: Option<usize>,
+}
+
+/// A command the core runs.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Subscribe.
+    Subscribe {
+        /// Room.
+        room: String,
+        /// Nick.
+        nick: String,
+        /// Nodes (all when empty).
+        nodes: Vec<Node>,
+        /// Room password.
+        password: Option<String>,
+    },
+    /// Unsubscribe.
+    Unsubscribe(String),
+    /// The account's subscriptions.
+    Subscriptions,
+    /// A room's subscribers.
+    Subscribers(String),
+    /// Post a message with this id.
+    Send {
+        /// Room.
+        room: String,
+        /// Body.
+        body: String,
+        /// Message id.
+        id: String,
+    },
+    /// Fetch an archive page older than `before` into the store.
+    History {
+        /// Room.
+        room: String,
+        /// Archive id.
+        before: Option<String>,
+        /// Page size.
+        max: usize,
+    },
+}
+
+/// Replies the driver hands back.
+pub type CommandReply = Reply<Result<CommandResult, SdkError>>;
+
+/// Work for the driver.
+pub enum Job {
+    /// A socket of connection `generation` reported something.
+    Socket(u64, SocketEvent),
+    /// The core's timer fired.
+    Tick,
+    /// The reconnect backoff elapsed.
+    Reconnect,
+    /// The page became visible or the browser went online.
+    Wake,
+    /// `connect()`.
+    Connect(Reply<Result<(), SdkError>>),
+    /// A command.
+    Command(Command, CommandReply),
+    /// `resync()`: resolves when every room is in sync.
+    Resync(Reply<Result<JsSyncSummary, SdkError>>),
+    /// `setSubject()`.
+    SetSubject(String, String, Reply<Result<(), SdkError>>),
+    /// `close()`.
+    Close(Reply<()>),
+}
+
+/// What JS callbacks and method calls share with the driver.
+pub struct Shared {
+    /// The driver's queue.
+    pub queue: Queue<Job>,
+    listeners: RefCell<HashMap<String, Vec<js_sys::Function>>>,
+}
+
+impl Shared {
+    /// A fresh, listener-less hub.
+    pub fn new() -> Rc<Shared> {
+        Rc::new(Shared {
+            queue: Queue::default(),
+            listeners: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// Register a callback for `name`.
+    pub fn on(&self, name: &str, f: js_sys::Function) {
+        self.listeners
+            .borrow_mut()
+            .entry(name.to_owned())
+            .or_default()
+            .push(f);
+    }
+
+    /// Remove a callback registered with [`Shared::on`].
+    pub fn off(&self, name: &str, f: &js_sys::Function) {
+        if let Some(v) = self.listeners.borrow_mut().get_mut(name) {
+            v.retain(|g| g != f);
+        }
+    }
+
+    /// Call every callback of `name`. A throwing callback is logged and does not stop the
+    /// others (nor the SDK).
+    pub fn emit(&self, name: &str, value: &wasm_bindgen::JsValue) {
+        let fs: Vec<js_sys::Function> = self
+            .listeners
+            .borrow()
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        for f in fs {
+            if let Err(e) = f.call1(&wasm_bindgen::JsValue::NULL, value) {
+                web_sys::console::error_2(&format!("mucsub: a '{name}' callback threw").into(), &e);
+            }
+        }
+    }
+
+    /// Emit an `error` event.
+    pub fn emit_error(&self, e: &SdkError) {
+        self.emit("error", &e.to_js());
+    }
+}
+
+fn now() -> Timestamp {
+    Timestamp(js_sys::Date::now() as i64)
+}
+
+/// A fresh random id (message ids, backoff seed).
+pub fn random_id() -> String {
+    let mut buf = [0u8; 12];
+    if getrandom::getrandom(&mut buf).is_err() {
+        // No crypto source: Math.random is enough for uniqueness of message ids.
+        for b in buf.iter_mut() {
+            *b = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Default)]
+struct RoomStats {
+    fetched: u32,
+    gap: bool,
+}
+
+/// The driver's state; lives inside the driver task only.
+struct Driver {
+    shared: Rc<Shared>,
+    opts: Options,
+    core: Client,
+    store: Rc<IdbStore>,
+    socket: Option<Socket>,
+    generation: u64,
+    timer: Option<Timer>,
+    reconnect: Option<Timer>,
+    pending: HashMap<RequestId, Pending>,
+    connect_waiters: Vec<Reply<Result<(), SdkError>>>,
+    sync_waiters: Vec<Reply<Result<JsSyncSummary, SdkError>>>,
+    stats: HashMap<String, RoomStats>,
+    state: ConnectionState,
+    /// The first attempt after `connect()`: a failure rejects the promise and stops.
+    initial_attempt: bool,
+    /// Do not reconnect (auth failure, failed first attempt, close) until `connect()`.
+    halted: bool,
+}
+
+enum Pending {
+    Command(CommandReply),
+    Resync(Reply<Result<JsSyncSummary, SdkError>>),
+}
+
+/// Map a core command error to the JS error.
+pub fn command_error(e: &CommandError) -> SdkError {
+    let code = match e.condition.as_str() {
+        "timeout" => Code::Timeout,
+        "disconnected" => Code::Network,
+        "not-connected" => Code::NotConnected,
+        other => Code::from_condition(other),
+    };
+    let message = match &e.text {
+        Some(t) => format!("{}: {t}", e.condition),
+        None => e.condition.clone(),
+    };
+    SdkError::new(code, message)
+}
+
+/// Start the driver for an opened store. Returns once spawned.
+pub fn spawn(
+    shared: Rc<Shared>,
+    opts: Options,
+    store: Rc<IdbStore>,
+    snapshot: crate::store::Snapshot,
+) {
+    let mut seed_bytes = [0u8; 8];
+    let _ = getrandom::getrandom(&mut seed_bytes);
+    let mut cfg = ClientConfig::new(SessionConfig {
+        jid: opts.jid.clone(),
+        password: opts.password.clone(),
+        resource: opts.resource.clone(),
+        framing: Framing::WebSocket,
+        secure: is_secure(&opts.url),
+    });
+    cfg.seed = u64::from_le_bytes(seed_bytes) | 1;
+    if let Some(n) = opts.page_size {
+        cfg.resync.page_size = n;
+    }
+    let core = Client::new(cfg, snapshot);
+    let mut driver = Driver {
+        shared,
+        opts,
+        core,
+        store,
+        socket: None,
+        generation: 0,
+        timer: None,
+        reconnect: None,
+        pending: HashMap::new(),
+        connect_waiters: Vec::new(),
+        sync_waiters: Vec::new(),
+        stats: HashMap::new(),
+        state: ConnectionState::Disconnected,
+        initial_attempt: false,
+        halted: true,
+    };
+    wasm_bindgen_futures::spawn_local(async move {
+        let queue = driver.shared.queue.clone();
+        while let Some(job) = queue.next().await {
+            if driver.job(job).await {
+                break;
+            }
+        }
+        driver.shutdown();
+    });
+}
+
+/// PLAIN is acceptable only over TLS or to loopback (SPEC §2).
+fn is_secure(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    if scheme.eq_ignore_ascii_case("wss") {
+        return true;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if !port.contains(']') => h,
+        _ => authority,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+impl Driver {
+    /// Handle one job; `true` when the driver must stop.
+    async fn job(&mut self, job: Job) -> bool {
+        match job {
+            Job::Socket(generation, ev) => {
+                if generation != self.generation {
+                    return false;
+                }
+                let input = match ev {
+                    SocketEvent::Open => Input::Connected,
+                    SocketEvent::Text(t) => match parse_ws_message(&t) {
+                        Ok(frame) => Input::Frame(frame),
+                        Err(e) => {
+                            self.drop_socket();
+                            Input::Disconnected(Some(format!("bad frame from the server: {e}")))
+                        }
+                    },
+                    SocketEvent::Closed(why) => {
+                        self.drop_socket();
+                        if self.initial_attempt {
+                            // The first attempt never got a session: the core has nothing
+                            // to tear down, the caller wants to know now.
+                            self.fail_initial(SdkError::new(Code::Network, why));
+                            return false;
+                        }
+                        Input::Disconnected(Some(why))
+                    }
+                };
+                let acts = self.core.handle(input, now());
+                self.execute(acts).await;
+            }
+            Job::Tick => {
+                self.timer = None;
+                let acts = self.core.handle(Input::Tick, now());
+                self.execute(acts).await;
+            }
+            Job::Reconnect => {
+                self.reconnect = None;
+                if self.socket.is_none() && !self.halted {
+                    self.open_socket();
+                }
+            }
+            Job::Wake => {
+                // Back from sleep or offline: skip the rest of the backoff.
+                if self.reconnect.is_some() && self.socket.is_none() && !self.halted {
+                    self.reconnect = None;
+                    self.open_socket();
+                }
+            }
+            Job::Connect(reply) => {
+                if self.core.is_ready() && self.socket.is_some() {
+                    reply.send(Ok(()));
+                    return false;
+                }
+                self.connect_waiters.push(reply);
+                self.halted = false;
+                if self.socket.is_none() {
+                    self.reconnect = None;
+                    self.initial_attempt = self.state != ConnectionState::Reconnecting;
+                    self.open_socket();
+                }
+            }
+            Job::Command(cmd, reply) => {
+                let t = now();
+                let (req, acts) = match cmd {
+                    Command::Subscribe {
+                        room,
+                        nick,
+                        nodes,
+                        password,
+                    } => self
+                        .core
+                        .subscribe(&room, &nick, &nodes, password.as_deref(), t),
+                    Command::Unsubscribe(room) => self.core.unsubscribe(&room, t),
+                    Command::Subscriptions => self.core.list_subscriptions(t),
+                    Command::Subscribers(room) => self.core.list_subscribers(&room, t),
+                    Command::Send { room, body, id } => self.core.send_message(&room, &body, &id),
+                    Command::History { room, before, max } => {
+                        self.core.history(&room, before.as_deref(), max, t)
+                    }
+                };
+                self.pending.insert(req, Pending::Command(reply));
+                self.execute(acts).await;
+            }
+            Job::Resync(reply) => {
+                self.stats.clear();
+                let (req, acts) = self.core.resync(now());
+                self.pending.insert(req, Pending::Resync(reply));
+                self.execute(acts).await;
+            }
+            Job::SetSubject(room, subject, reply) => {
+                reply.send(self.set_subject(&room, &subject));
+            }
+            Job::Close(reply) => {
+                let acts = self.core.disconnect(now());
+                self.halted = true;
+                self.execute(acts).await;
+                self.drop_socket();
+                self.set_state(ConnectionState::Closed);
+                reply.send(());
+                return true;
+            }
+        }
+        false
+    }
+
+    fn set_subject(&mut self, room: &str, subject: &str) -> Result<(), SdkError> {
+        if !self.core.is_ready() {
+            return Err(SdkError::new(Code::NotConnected, "not connected"));
+        }
+        let room = BareJid::new(room)
+            .ok()
+            .filter(|j| j.node().is_some())
+            .ok_or_else(|| SdkError::bad_request(format!("not a room JID: {room:?}")))?;
+        let m = Element::builder("message", ns::JABBER_CLIENT)
+            .attr(crate::protocol::xml::ncname("to"), room.to_string())
+            .attr(crate::protocol::xml::ncname("type"), "groupchat")
+            .attr(crate::protocol::xml::ncname("id"), random_id())
+            .append(
+                Element::builder("subject", ns::JABBER_CLIENT)
+                    .append(subject.to_owned())
+                    .build(),
+            )
+            .build();
+        let socket = self
+            .socket
+            .as_ref()
+            .ok_or_else(|| SdkError::new(Code::NotConnected, "not connected"))?;
+        socket
+            .send(&serialize(&m))
+            .map_err(|e| SdkError::new(Code::Network, e))
+    }
+
+    fn open_socket(&mut self) {
+        self.drop_socket();
+        self.generation += 1;
+        let generation = self.generation;
+        let queue = self.shared.queue.clone();
+        let sink = move |ev: SocketEvent| queue.push(Job::Socket(generation, ev));
+        match Socket::open(&self.opts.url, sink) {
+            Ok(s) => {
+                self.socket = Some(s);
+                if self.state != ConnectionState::Reconnecting {
+                    self.set_state(ConnectionState::Connecting);
+                }
+            }
+            Err(e) => self.fail_initial(e),
+        }
+    }
+
+    fn drop_socket(&mut self) {
+        if self.socket.take().is_some() {
+            // Late callbacks of the old socket carry the old generation and are ignored.
+            self.generation += 1;
+        }
+    }
+
+    /// The first attempt failed: reject `connect()`, stop retrying.
+    fn fail_initial(&mut self, e: SdkError) {
+        self.initial_attempt = false;
+        self.halted = true;
+        self.reconnect = None;
+        let _ = self.core.disconnect(now());
+        let waiters = std::mem::take(&mut self.connect_waiters);
+        if waiters.is_empty() {
+            self.shared.emit_error(&e);
+        }
+        for w in waiters {
+            w.send(Err(e.clone()));
+        }
+        self.set_state(ConnectionState::Disconnected);
+    }
+
+    fn set_state(&mut self, s: ConnectionState) {
+        if self.state != s {
+            self.state = s;
+            self.shared.emit("connection", &s.as_str().into());
+        }
+    }
+
+    async fn execute(&mut self, acts: Vec<Action>) {
+        let mut todo: VecDeque<Action> = acts.into();
+        while let Some(a) = todo.pop_front() {
+            match a {
+                Action::Write(w) => {
+                    let failed = match &self.socket {
+                        Some(s) => s.send(&w).err(),
+                        None => None,
+                    };
+                    if let Some(e) = failed {
+                        self.drop_socket();
+                        todo.extend(self.core.handle(Input::Disconnected(Some(e)), now()));
+                    }
+                }
+                Action::ResetParser => {}
+                Action::CloseTransport => self.drop_socket(),
+                Action::Store(op) => self.store_op(op).await,
+                Action::Event(e) => {
+                    let more = self.app_event(e);
+                    todo.extend(more);
+                }
+                Action::TimerAt(at) => {
+                    let queue = self.shared.queue.clone();
+                    let wait = (at - now().0) as f64;
+                    self.timer = Some(Timer::after(wait, move || queue.push(Job::Tick)));
+                }
+                Action::ReconnectIn(ms) => {
+                    if self.halted {
+                        continue;
+                    }
+                    let queue = self.shared.queue.clone();
+                    self.reconnect =
+                        Some(Timer::after(ms as f64, move || queue.push(Job::Reconnect)));
+                    self.set_state(ConnectionState::Reconnecting);
+                }
+            }
+        }
+    }
+
+    async fn store_op(&mut self, op: StoreOp) {
+        let result = match op {
+            StoreOp::PutSubscription(rec) => self.store.put_subscription(&rec).await,
+            StoreOp::RemoveSubscription(room) => self.store.remove_subscription(&room).await,
+            StoreOp::Apply {
+                room,
+                events,
+                cursor,
+                gap,
+            } => {
+                let is_sync_page = cursor.is_some()
+                    || gap.is_some()
+                    || (!events.is_empty()
+                        && events
+                            .iter()
+                            .all(|e| e.source == crate::event::Source::Archive));
+                match self
+                    .store
+                    .apply_page(&room, &events, cursor.as_ref(), gap.as_ref())
+                    .await
+                {
+                    Ok(fresh) => {
+                        if is_sync_page {
+                            let st = self.stats.entry(room.clone()).or_default();
+                            st.fetched += events.len() as u32;
+                            st.gap |= gap.is_some();
+                            let p = JsSyncProgress {
+                                room: room.clone(),
+                                fetched: st.fetched,
+                                complete: false,
+                                gap: st.gap,
+                            };
+                            self.emit_value("sync", &p);
+                        }
+                        for ev in &fresh {
+                            self.emit_value("event", &JsRoomEvent::from_event(ev));
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Err(e) = result {
+            self.shared.emit_error(&SdkError::store(e.0));
+        }
+    }
+
+    fn emit_value<T: serde::Serialize>(&self, name: &str, v: &T) {
+        match to_js(v) {
+            Ok(js) => self.shared.emit(name, &js),
+            Err(e) => self.shared.emit_error(&e),
+        }
+    }
+
+    /// React to an app event; may return more actions (from `disconnect`).
+    fn app_event(&mut self, e: AppEvent) -> Vec<Action> {
+        match e {
+            AppEvent::Connected { .. } => {
+                self.initial_attempt = false;
+                self.stats.clear();
+                self.set_state(ConnectionState::Online);
+                for w in std::mem::take(&mut self.connect_waiters) {
+                    w.send(Ok(()));
+                }
+            }
+            AppEvent::Disconnected { error } => {
+                let reason = error.unwrap_or_else(|| "connection closed".into());
+                if reason.starts_with("authentication failed") {
+                    let err = SdkError::new(Code::AuthFailed, reason);
+                    self.fail_initial(err);
+                    return Vec::new();
+                }
+                if self.initial_attempt {
+                    self.fail_initial(SdkError::new(Code::Network, reason));
+                    return Vec::new();
+                }
+                // Reconnecting state follows with the core's ReconnectIn.
+                self.set_state(ConnectionState::Disconnected);
+                for w in std::mem::take(&mut self.sync_waiters) {
+                    w.send(Err(SdkError::new(Code::Network, reason.clone())));
+                }
+            }
+            AppEvent::Room(ev) => self.emit_value("event", &JsRoomEvent::from_event(&ev)),
+            AppEvent::Result { request, result } => match self.pending.remove(&request) {
+                Some(Pending::Command(reply)) => {
+                    reply.send(result.map_err(|e| command_error(&e)));
+                }
+                Some(Pending::Resync(reply)) => match result {
+                    Ok(_) => self.sync_waiters.push(reply),
+                    Err(e) => reply.send(Err(command_error(&e))),
+                },
+                None => {}
+            },
+            AppEvent::SubscriptionsChanged { .. } => {}
+            AppEvent::RoomSynced { room, ok } => {
+                let st = self.stats.entry(room.clone()).or_default();
+                let p = JsSyncProgress {
+                    room,
+                    fetched: st.fetched,
+                    complete: ok,
+                    gap: st.gap,
+                };
+                self.emit_value("sync", &p);
+            }
+            AppEvent::Synced => {
+                let summary = JsSyncSummary {
+                    rooms: self.stats.len() as u32,
+                    fetched: self.stats.values().map(|s| s.fetched).sum(),
+                    gaps: self.stats.values().filter(|s| s.gap).count() as u32,
+                };
+                for w in std::mem::take(&mut self.sync_waiters) {
+                    w.send(Ok(summary.clone()));
+                }
+            }
+            AppEvent::Warning(w) => self.warning(w),
+        }
+        Vec::new()
+    }
+
+    fn warning(&self, w: ClientWarning) {
+        match w {
+            ClientWarning::MessageError {
+                from,
+                id,
+                condition,
+            } => {
+                let msg = format!(
+                    "message {} to {from} bounced: {condition}",
+                    id.unwrap_or_default()
+                );
+                self.shared
+                    .emit_error(&SdkError::new(Code::from_condition(&condition), msg));
+            }
+            ClientWarning::Resync(ResyncWarning::QueryFailed { room, reason }) => {
+                self.shared.emit_error(&SdkError::new(
+                    Code::Internal,
+                    format!("resync of {room} failed: {reason}"),
+                ));
+            }
+            other => {
+                web_sys::console::warn_1(&format!("mucsub: {other:?}").into());
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.drop_socket();
+        self.timer = None;
+        self.reconnect = None;
+        let closed = || SdkError::new(Code::NotConnected, "the client was closed");
+        for (_, p) in self.pending.drain() {
+            match p {
+                Pending::Command(r) => r.send(Err(closed())),
+                Pending::Resync(r) => r.send(Err(closed())),
+            }
+        }
+        for w in self.connect_waiters.drain(..) {
+            w.send(Err(closed()));
+        }
+        for w in self.sync_waiters.drain(..) {
+            w.send(Err(closed()));
+        }
+    }
+}

@@ -1,0 +1,128 @@
+// Starts the real mucsub-server binary with a temporary data dir and a config file that
+// binds both listeners to port 0 on loopback; the ports come from the lines the server prints
+// ("http listening on http://ADDR/"). Accounts are made with `user add` like an operator would.
+import { spawn, execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { serverBin, wwwDist } from './paths.mjs';
+
+const run = promisify(execFile);
+
+export async function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+function tomlString(s) {
+  return JSON.stringify(s); // a JSON string is a valid TOML basic string
+}
+
+export async function addUser(configPath, name, password) {
+  await run(serverBin, ['user', '--config', configPath, 'add', name, '--password', password], { timeout: 60_000 });
+}
+
+export class TestServer {
+  static async start({ users = [['alice', 'pw'], ['bob', 'pw']] } = {}) {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mucsub-e2e-'));
+    const configPath = join(dataDir, 'config.toml');
+    await writeFile(configPath, [
+      `data_dir = ${tomlString(join(dataDir, 'data'))}`,
+      '[listeners]',
+      'c2s = "127.0.0.1:0"',
+      'http = "127.0.0.1:0"',
+      '[http]',
+      `static_dir = ${tomlString(wwwDist)}`,
+      '',
+    ].join('\n'));
+    for (const [name, pw] of users) await addUser(configPath, name, pw);
+    const server = new TestServer(dataDir, configPath);
+    await server.launch();
+    return server;
+  }
+
+  constructor(dataDir, configPath) {
+    this.dataDir = dataDir;
+    this.configPath = configPath;
+    this.child = null;
+    this.output = '';
+  }
+
+  get httpUrl() { return `http://127.0.0.1:${this.httpPort}/`; }
+  get wsUrl() { return `ws://127.0.0.1:${this.httpPort}/ws`; }
+
+  async launch() {
+    const child = spawn(serverBin, ['run', '--config', this.configPath],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } });
+    this.child = child;
+    this.exited = new Promise((resolveExit) => child.on('exit', (code, signal) => resolveExit({ code, signal })));
+    const keep = (chunk) => {
+      this.output += chunk;
+      if (this.output.length > 200_000) this.output = this.output.slice(-100_000);
+    };
+    child.stdout.setEncoding('utf8').on('data', keep);
+    child.stderr.setEncoding('utf8').on('data', keep);
+    await this.waitHealthy();
+  }
+
+  // Polls the HTTP listener until it answers; the server prints its URL once it is bound, but
+  // asking it is what proves it serves.
+  async waitHealthy(timeoutMs = 60_000) {
+    const deadline = Date.now() + timeoutMs;
+    let lastError;
+    while (Date.now() < deadline) {
+      if (this.child.exitCode !== null) {
+        throw new Error(`mucsub-server exited with ${this.child.exitCode}:\n${this.output}`);
+      }
+      const bound = this.output.match(/http listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      if (bound) this.httpPort = Number(bound[1]);
+      try {
+        if (!bound) throw new Error('the server has not printed its HTTP address yet');
+        const res = await fetch(`http://127.0.0.1:${this.httpPort}/health`);
+        if (res.ok) return;
+        lastError = new Error(`/health answered ${res.status}`);
+      } catch (err) {
+        lastError = err;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`mucsub-server did not become healthy: ${lastError}\n${this.output}`);
+  }
+
+  // Starts the server again on the same data dir and the same ports, so that pages opened
+  // on its origin (and their IndexedDB) find it again.
+  async restart() {
+    await this.stop();
+    const c2s = this.output.match(/c2s listening on (127\.0\.0\.1:\d+)/)?.[1];
+    if (!c2s || !this.httpPort) throw new Error(`no bound addresses in the server output:\n${this.output}`);
+    const text = await readFile(this.configPath, 'utf8');
+    await writeFile(this.configPath, text
+      .replace(/^c2s = .*$/m, `c2s = "${c2s}"`)
+      .replace(/^http = .*$/m, `http = "127.0.0.1:${this.httpPort}"`));
+    this.output = '';
+    await this.launch();
+  }
+
+  // SIGTERM (graceful shutdown closes the streams), SIGKILL if it hangs.
+  async stop() {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  async dispose() {
+    await this.stop();
+    await rm(this.dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,164 @@
+// The product's story in a real browser against the bundled server: bob follows a room he
+// never joins, his phone puts the tab to sleep while alice talks, and when he comes back every
+// message is there exactly once, in order — still readable with the server gone, and the
+// app reconnects by itself when the server is back.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { TestServer } from './lib/server.mjs';
+import { launchBrowser, PHONE, watchPage, screenshot, annotate } from './lib/browser.mjs';
+import {
+  WAIT, signIn, subscribe, post, bodies, messages, waitForBodyCount, waitOnline,
+  scrollToBeginning, unreadOf,
+} from './lib/app.mjs';
+
+const ROOM = `story-${randomBytes(4).toString('hex')}@conference.localhost`;
+const FIRST = 'hello bob, are you there?';
+const BURST = Array.from({ length: 50 }, (_, i) => `burst message ${String(i + 1).padStart(2, '0')}`);
+
+let server;
+let browser;
+let alice;
+let bobContext;
+let bob;
+const bobFrames = []; // every WebSocket frame any of bob's pages sent
+const logs = [];
+
+function openBobPage() {
+  return bobContext.newPage().then((page) => {
+    logs.push(watchPage(page, 'bob'));
+    page.on('websocket', (ws) => ws.on('framesent', (f) => bobFrames.push(String(f.payload))));
+    return page;
+  });
+}
+
+// Failure messages carry what the pages and the server said.
+async function step(fn) {
+  try {
+    await fn();
+  } catch (err) {
+    const pageLog = logs.flatMap((l) => l.log).slice(-80).join('\n');
+    throw annotate(err, `\n--- pages ---\n${pageLog}\n--- server ---\n${server?.output.slice(-4000)}`);
+  }
+}
+
+before(async () => {
+  server = await TestServer.start();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.dispose();
+});
+
+test('bob follows a room through sleep, resync, an offline reload and a reconnect', async (t) => {
+  await t.test('alice and bob subscribe; bob sees alice live without joining', () => step(async () => {
+    const aliceContext = await browser.newContext(PHONE);
+    alice = await aliceContext.newPage();
+    logs.push(watchPage(alice, 'alice'));
+    bobContext = await browser.newContext(PHONE);
+    bob = await openBobPage();
+
+    await alice.goto(server.httpUrl);
+    await signIn(alice, { jid: 'alice@localhost', password: 'pw' });
+    await subscribe(alice, ROOM, 'alice', { create: true });
+
+    await bob.goto(server.httpUrl);
+    await signIn(bob, { jid: 'bob@localhost', password: 'pw' });
+    await subscribe(bob, ROOM, 'bob');
+    // A new subscription starts a resync of the room; once it is over, what alice posts can
+    // only reach bob as a live event (not by an archive query racing with it).
+    await bob.evaluate(() => window.mucsubApp.client.resync());
+
+    await post(alice, FIRST);
+    await waitForBodyCount(bob, 1);
+    const seen = await messages(bob);
+    assert.deepEqual(seen.map((m) => m.body), [FIRST]);
+    assert.equal(seen[0].source, 'live');
+    await screenshot(bob, 'story-1-live-message');
+  }));
+
+  await t.test('bob\'s tab sleeps while alice posts 50 messages', () => step(async () => {
+    await bob.close();
+    for (const body of BURST) await post(alice, body);
+    // Every one is accepted by the room once alice sees its echo with an archive id.
+    await alice.waitForFunction((n) => [...document.querySelectorAll('#messages li.msg:not([data-pending])')]
+      .filter((el) => el.dataset.stanzaId).length >= n, BURST.length + 1, { timeout: WAIT });
+    assert.deepEqual(await bodies(alice), [FIRST, ...BURST]);
+  }));
+
+  await t.test('bob comes back: all 50 arrive by the resync, once each and in order', () => step(async () => {
+    bob = await openBobPage();
+    await bob.goto(server.httpUrl);
+    await waitOnline(bob);
+    // The resync delivers them as events while the room is not open: the badge counts each.
+    await bob.waitForFunction(({ room, n }) => {
+      const item = document.querySelector(`.room-item[data-room="${room}"]`);
+      return item && Number(item.dataset.unread) >= n;
+    }, { room: ROOM, n: BURST.length }, { timeout: WAIT });
+    await bob.waitForSelector('#banner', { state: 'hidden', timeout: WAIT });
+    assert.equal(await unreadOf(bob, ROOM), BURST.length);
+    assert.match(await bob.textContent(`.room-item[data-room="${ROOM}"] .last`), /burst message 50$/);
+    await screenshot(bob, 'story-3-room-list-after-sleep');
+
+    await bob.click(`.room-item[data-room="${ROOM}"]`);
+    await waitForBodyCount(bob, BURST.length);
+    await scrollToBeginning(bob);
+    const after = await messages(bob);
+    assert.deepEqual(after.map((m) => m.body), [FIRST, ...BURST]);
+    for (const m of after.slice(1)) assert.notEqual(m.source, 'live', `${m.body} came live, not by the resync`);
+    assert.equal(new Set(after.map((m) => m.stanzaId)).size, after.length, 'archive ids are unique');
+
+    // A second resync delivers no event again and records no gap; nothing shows twice.
+    const again = await bob.evaluate(async () => {
+      const client = window.mucsubApp.client;
+      const seen = [];
+      const onEvent = (ev) => seen.push(`${ev.kind}: ${ev.body ?? ''}`);
+      client.on('event', onEvent);
+      try {
+        return { summary: await client.resync(), seen };
+      } finally {
+        client.off('event', onEvent);
+      }
+    });
+    assert.deepEqual(again.seen, []);
+    assert.equal(again.summary.gaps, 0);
+    assert.deepEqual(await bodies(bob), [FIRST, ...BURST]);
+    assert.equal(await unreadOf(bob, ROOM), 0);
+    await bob.$eval('#messages', (el) => { el.scrollTop = el.scrollHeight; });
+    await screenshot(bob, 'story-3-room-after-resync');
+
+    const joins = bobFrames.filter((f) => /<presence\b[^>]*\bto=["'][^"']*@conference\.localhost/.test(f));
+    assert.deepEqual(joins, [], 'bob never sends presence to the room (he never joins)');
+  }));
+
+  await t.test('with the server stopped, a reload still shows the history from IndexedDB', () => step(async () => {
+    await server.stop();
+    await bob.reload();
+    await bob.waitForSelector('body[data-ready="1"]', { timeout: WAIT });
+    // Connecting fails: the banner says the app is offline (or retrying) over the stored history.
+    await bob.waitForSelector('body:not([data-conn=online]) #banner:not([hidden])', { timeout: WAIT });
+    await waitForBodyCount(bob, BURST.length);
+    await scrollToBeginning(bob);
+    assert.deepEqual(await bodies(bob), [FIRST, ...BURST]);
+    await bob.$eval('#messages', (el) => { el.scrollTop = el.scrollHeight; });
+    await screenshot(bob, 'story-4-offline-reload');
+  }));
+
+  await t.test('the server comes back: bob reconnects by himself and gets what he missed', () => step(async () => {
+    await server.restart();
+    // What the browser fires when a phone's network returns.
+    for (const page of [bob, alice]) {
+      await page.evaluate(() => window.dispatchEvent(new Event('online')));
+      await waitOnline(page);
+    }
+    await post(alice, 'welcome back');
+    await bob.waitForFunction(() => [...document.querySelectorAll('#messages li.msg:not([data-pending]) .body')]
+      .some((el) => el.textContent === 'welcome back'), null, { timeout: WAIT });
+    await bob.waitForSelector('#banner', { state: 'hidden', timeout: WAIT });
+    assert.deepEqual(await bodies(bob), [FIRST, ...BURST, 'welcome back']);
+    const uncaught = logs.flatMap((l) => l.errors);
+    assert.deepEqual(uncaught, []);
+  }));
+});

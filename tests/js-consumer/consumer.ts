@@ -1,0 +1,70 @@
+// A small app against the package's public types: if pkg/mucsub.d.ts drifts from
+// docs/js-api.md, `tsc --noEmit` fails here. Never run, only type-checked.
+import init, {
+  MucSubClient,
+  type RoomEvent,
+  type Subscription,
+  type Subscriber,
+  type ConnectionState,
+  type SyncProgress,
+  type SyncSummary,
+  type MucSubError,
+  type HistoryPage,
+  type Node,
+} from "mucsub";
+
+export async function app(): Promise<void> {
+  await init();
+  const client = new MucSubClient({
+    url: "ws://127.0.0.1:5280/ws",
+    jid: "bob@localhost",
+    password: "pw",
+    store: "mucsub-bob",
+    resource: "web",
+  });
+
+  client.on("event", (ev: RoomEvent) => {
+    const kind: "message" | "subject" | "presence" | "participants" | "affiliation" |
+      "config" | "subscribers" | "system" = ev.kind;
+    const source: "live" | "joined" | "offline" | "archive" = ev.source;
+    const when: number = ev.timestamp;
+    const text: string | undefined = ev.body ?? ev.subject;
+    const ids: (string | undefined)[] = [ev.stanzaId, ev.id, ev.nick, ev.jid];
+    console.log(kind, source, when, text, ids, ev.room);
+  });
+  client.on("connection", (s: ConnectionState) => {
+    const known: ConnectionState[] = ["disconnected", "connecting", "online", "reconnecting", "closed"];
+    console.log(known.includes(s));
+  });
+  client.on("sync", (p: SyncProgress) => console.log(p.room, p.fetched, p.complete, p.gap));
+  client.on("error", (e: MucSubError) => console.log(e.code, e.message));
+  // @ts-expect-error unknown event names do not type-check
+  client.on("nope", () => {});
+
+  await client.open();
+  await client.connect();
+  const nodes: Node[] = ["messages", "subject"];
+  const sub: Subscription = await client.subscribe("room@conference.localhost", { nick: "bob", nodes });
+  const _all: Subscription = await client.subscribe("room@conference.localhost", { nick: "bob", password: "secret" });
+  console.log(sub.room, sub.nick, sub.nodes, sub.unread, sub.last?.body, _all);
+  await client.unsubscribe("room@conference.localhost");
+  const subs: Subscription[] = await client.subscriptions();
+  const people: Subscriber[] = await client.subscribers("room@conference.localhost");
+  console.log(subs.length, people.map((p) => [p.jid, p.nick, p.nodes]));
+  const { id }: { id: string } = await client.send("room@conference.localhost", "hello");
+  await client.setSubject("room@conference.localhost", "topic");
+  const page: HistoryPage = await client.history("room@conference.localhost", { before: id, limit: 20 });
+  const first: HistoryPage = await client.history("room@conference.localhost");
+  const more: boolean = page.complete || first.complete;
+  const events: RoomEvent[] = page.events;
+  const summary: SyncSummary = await client.resync();
+  console.log(more, events.length, summary.rooms, summary.fetched, summary.gaps);
+  try {
+    await client.send("not a room", "x");
+  } catch (e) {
+    const err = e as MucSubError;
+    const code: MucSubError["code"] = err.code;
+    console.log(code === "bad-request");
+  }
+  await client.close();
+}

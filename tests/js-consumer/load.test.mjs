@@ -1,0 +1,38 @@
+// The built package as an ES module in Node: it loads, initialises its wasm, and the
+// constructor validates options with coded Errors. (The browser APIs it needs to connect,
+// IndexedDB and WebSocket, are covered by the headless Chromium tests.)
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+
+const pkg = new URL("../../target/js-consumer/pkg/", import.meta.url);
+const { default: init, MucSubClient } = await import(new URL("mucsub.js", pkg));
+await init({ module_or_path: await readFile(fileURLToPath(new URL("mucsub_bg.wasm", pkg))) });
+
+test("package.json names the ESM entry and the types", async () => {
+  const meta = JSON.parse(await readFile(fileURLToPath(new URL("package.json", pkg)), "utf8"));
+  assert.equal(meta.name, "mucsub");
+  assert.match(meta.version, /^\d+\.\d+\.\d+/);
+  assert.equal(meta.type, "module");
+  assert.equal(meta.main, "mucsub.js");
+  assert.equal(meta.types, "mucsub.d.ts");
+});
+
+test("bad options throw an Error with a stable code", () => {
+  for (const [opts, code] of [
+    [{}, "bad-request"],
+    [{ url: "http://x", jid: "a@b", password: "p", store: "s" }, "bad-request"],
+    [{ url: "ws://127.0.0.1:1/ws", jid: "not a jid@@", password: "p", store: "s" }, "jid-malformed"],
+    [{ url: "ws://127.0.0.1:1/ws", jid: "a@b", password: "p" }, "bad-request"],
+  ]) {
+    assert.throws(() => new MucSubClient(opts), (e) => e instanceof Error && e.code === code);
+  }
+});
+
+test("a valid client accepts the documented callbacks and refuses others", () => {
+  const c = new MucSubClient({ url: "ws://127.0.0.1:1/ws", jid: "bob@localhost", password: "pw", store: "s" });
+  for (const name of ["event", "connection", "sync", "error"]) c.on(name, () => {});
+  assert.throws(() => c.on("nope", () => {}), (e) => e.code === "bad-request");
+  c.free();
+});

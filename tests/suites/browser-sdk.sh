@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Browser SDK suite: the JavaScript client (tests/wasm_client*.rs) in headless Chromium
+# against a real mucsub-server on loopback, then the npm package built by wasm-pack and
+# type-checked from a TypeScript consumer (tests/js-consumer).
+#
+# The server runs from a temp data dir on ephemeral ports with the accounts
+# alice/bob/carol/dave (password `pw`); its WebSocket URL reaches the tests at build time
+# as MUCSUB_TEST_WS, with the cargo feature `browser-server-tests` turning them on.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+target=${CARGO_TARGET_DIR:-$root/target}
+
+echo "[browser-sdk] building the server"
+cargo build --locked -q -p mucsub-server
+server_bin="$target/debug/mucsub-server"
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat >"$work/config.toml" <<TOML
+data_dir = "$work/data"
+[listeners]
+c2s = "127.0.0.1:0"
+http = "127.0.0.1:0"
+[limits]
+# Small, so a client that was away must fetch most of what it missed from the archive
+# (the reload test drops the client in the middle of that).
+offline_max_per_account = 5
+TOML
+for u in alice bob carol dave; do
+  "$server_bin" user add "$u" --password pw --config "$work/config.toml" >/dev/null 2>"$work/user.err" \
+    || { cat "$work/user.err" >&2; exit 1; }
+done
+"$server_bin" run --config "$work/config.toml" >"$work/server.out" 2>"$work/server.err" &
+server_pid=$!
+ws=""
+for _ in $(seq 1 200); do
+  ws=$(sed -n 's/^WebSocket endpoint: //p' "$work/server.out" | head -n1)
+  [ -n "$ws" ] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; echo "server died" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$ws" ] || { echo "server did not print its WebSocket endpoint" >&2; exit 1; }
+echo "[browser-sdk] server at $ws"
+
+export MUCSUB_TEST_WS="$ws"
+status=0
+# What `wasm-pack test --headless --chrome` does, limited to these test files (the
+# server-less browser tests run in the test command's own wasm step).
+CHROMEDRIVER=$(command -v chromedriver) \
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+WASM_BINDGEN_TEST_TIMEOUT=180 \
+  cargo test --locked --target wasm32-unknown-unknown --features browser-server-tests \
+    ${BROWSER_SDK_TESTS:---test wasm_client --test wasm_client_reload} || status=1
+
+if [ -f tests/js-consumer/run.sh ]; then
+  bash tests/js-consumer/run.sh || status=1
+fi
+exit $status

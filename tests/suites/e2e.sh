@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# End-to-end suite: the demo app in Debian's chromium (playwright-core) against the real
+# mucsub-server. Builds the SDK package (dev profile) and the app into target/e2e/ — not pkg/
+# and www/dist, which belong to scripts/run.sh — builds the server, then runs the node tests;
+# each test file starts its own server on free loopback ports with a temp data dir and the
+# demo accounts (the story test stops it midway). Exits with the tests' status.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+target=${CARGO_TARGET_DIR:-$root/target}
+out=$target/e2e
+
+echo "[e2e] building the SDK package (wasm-pack, dev) into $out/pkg"
+wasm-pack --log-level warn build --dev --target web --out-dir "$out/pkg" . -- --locked
+
+echo "[e2e] building the demo app into $out/www"
+node www/build.mjs --pkg "$out/pkg" --out "$out/www"
+
+echo "[e2e] building the server"
+cargo build --locked -p mucsub-server
+
+if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+export MUCSUB_SERVER_BIN="$target/debug/mucsub-server"
+export MUCSUB_WWW_DIST="$out/www"
+rm -rf tests/e2e/artifacts
+cd tests/e2e
+# One file at a time: two shared cores, and each file runs its own server and browser.
+exec node --test --test-concurrency=1 --test-reporter=tap "$@" ./*.test.mjs

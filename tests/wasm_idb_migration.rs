@@ -1,0 +1,243 @@
+//! Schema migrations of the IndexedDB store: a database as SDK schema v1 left it, with data
+//! in it, opens with the current SDK; its data is intact and works with what v2 added.
+//! A migration that fails leaves the old version and its data untouched.
+#![cfg(target_arch = "wasm32")]
+
+use idb::{Query, TransactionMode};
+use js_sys::{Array, JSON};
+use mucsub::protocol::time::Timestamp;
+use mucsub::protocol::Node;
+use mucsub::store::{Cursor, Store};
+use mucsub::store_tests::message;
+use mucsub::wasm::idb_schema::{self, stores, CURRENT_VERSION};
+use mucsub::wasm::IdbStore;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const ROOM: &str = "room@conference.localhost";
+
+fn fresh_name(tag: &str) -> String {
+    format!(
+        "mucsub-migration-{tag}-{}",
+        (js_sys::Math::random() * 1e12) as u64
+    )
+}
+
+fn json(text: &str) -> JsValue {
+    JSON::parse(text).expect("test JSON")
+}
+
+/// A v1 message record exactly as schema v1 wrote it: no `dk` field.
+fn v1_message(key: JsValue, seq: u32, ts: i64, ev_json: &str) -> JsValue {
+    let rec = json(&format!(r#"{{"room":"{ROOM}","ts":{ts},"seq":{seq}}}"#));
+    js_sys::Reflect::set(&rec, &"k".into(), &key).unwrap();
+    js_sys::Reflect::set(&rec, &"ev".into(), &json(ev_json)).unwrap();
+    rec
+}
+
+/// Build a schema-v1 database holding: two archived messages, one live message that has no
+/// archive id yet, a subscription, a cursor, a gap and the insertion counter.
+async fn write_v1_database(name: &str, extra_bad_record: bool) {
+    let db = idb_schema::open_at(name, 1).await.expect("open at v1");
+    assert_eq!(db.version().unwrap(), 1);
+    let tx = db
+        .transaction(
+            &[
+                stores::ACCOUNT,
+                stores::SUBSCRIPTIONS,
+                stores::MESSAGES,
+                stores::CURSORS,
+                stores::GAPS,
+            ],
+            TransactionMode::ReadWrite,
+        )
+        .unwrap();
+    let messages = tx.object_store(stores::MESSAGES).unwrap();
+    let k = |id: JsValue| -> JsValue { Array::of2(&ROOM.into(), &id).into() };
+    let records = [
+        v1_message(
+            k("s1".into()),
+            1,
+            10,
+            r#"{"room":"room@conference.localhost","kind":{"type":"message","body":"first"},
+                "stanza_id":"s1","origin_id":null,"message_id":"m1","item_id":null,
+                "nick":"alice","real_jid":null,"timestamp":10,"source":"archive"}"#,
+        ),
+        v1_message(
+            k("s2".into()),
+            2,
+            20,
+            r#"{"room":"room@conference.localhost","kind":{"type":"subject","subject":"topic"},
+                "stanza_id":"s2","origin_id":null,"message_id":"m2","item_id":null,
+                "nick":"alice","real_jid":null,"timestamp":20,"source":"archive"}"#,
+        ),
+        v1_message(
+            k(JsValue::from_f64(3.0)),
+            3,
+            30,
+            r#"{"room":"room@conference.localhost","kind":{"type":"message","body":"live one"},
+                "stanza_id":null,"origin_id":null,"message_id":"m3","item_id":null,
+                "nick":"bob","real_jid":null,"timestamp":30,"source":"live"}"#,
+        ),
+    ];
+    for r in &records {
+        messages.put(r, None).unwrap().await.unwrap();
+    }
+    if extra_bad_record {
+        // Something no SDK version can read: the migration must refuse, not guess.
+        let bad = v1_message(k("s9".into()), 9, 90, r#"{"kind":"garbage"}"#);
+        messages.put(&bad, None).unwrap().await.unwrap();
+    }
+    tx.object_store(stores::ACCOUNT)
+        .unwrap()
+        .put(&json(r#"{"key":"seq","value":3}"#), None)
+        .unwrap()
+        .await
+        .unwrap();
+    tx.object_store(stores::SUBSCRIPTIONS)
+        .unwrap()
+        .put(
+            &json(&format!(
+                r#"{{"room":"{ROOM}","rec":{{"room":"{ROOM}","nick":"bob","nodes":["messages","subject"]}}}}"#
+            )),
+            None,
+        )
+        .unwrap()
+        .await
+        .unwrap();
+    tx.object_store(stores::CURSORS)
+        .unwrap()
+        .put(
+            &json(&format!(
+                r#"{{"room":"{ROOM}","cursor":{{"id":"s2","stamp":20}}}}"#
+            )),
+            None,
+        )
+        .unwrap()
+        .await
+        .unwrap();
+    tx.object_store(stores::GAPS)
+        .unwrap()
+        .put(
+            &json(&format!(
+                r#"{{"room":"{ROOM}","gap":{{"after_id":null,"after_stamp":null,"before_id":"s1","before_stamp":10}}}}"#
+            )),
+            None,
+        )
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(tx.commit().unwrap().await.unwrap().is_committed());
+    db.close();
+}
+
+#[wasm_bindgen_test]
+async fn v1_database_with_data_migrates_to_current() {
+    let name = fresh_name("v1");
+    write_v1_database(&name, false).await;
+
+    let store = IdbStore::open(&name).await.expect("open migrates");
+    assert_eq!(store.version().unwrap(), CURRENT_VERSION);
+
+    // Everything v1 held is readable.
+    let snap = store.load().await.unwrap();
+    assert_eq!(snap.subscriptions.len(), 1);
+    assert_eq!(snap.subscriptions[0].nick.as_deref(), Some("bob"));
+    assert_eq!(
+        snap.subscriptions[0].nodes,
+        vec![Node::Messages, Node::Subject]
+    );
+    let state = snap.rooms.iter().find(|r| r.room == ROOM).unwrap();
+    assert_eq!(
+        state.cursor,
+        Some(Cursor {
+            id: "s2".into(),
+            stamp: Timestamp(20)
+        })
+    );
+    assert_eq!(state.gaps.len(), 1);
+    assert_eq!(state.gaps[0].before_id.as_deref(), Some("s1"));
+    let events = store.events(ROOM, 10).await.unwrap();
+    let ids: Vec<_> = events
+        .iter()
+        .map(|e| e.message_id.clone().unwrap())
+        .collect();
+    assert_eq!(ids, ["m1", "m2", "m3"]);
+
+    // v2's dedup index covers the migrated records: the archived copy of the live event
+    // (found by sender + message id, which v1 could not index) is not a new event...
+    let archived = message(ROOM, Some("s3"), "bob", "m3", 30);
+    let fresh = store
+        .apply_page(ROOM, &[archived], None, None)
+        .await
+        .unwrap();
+    assert!(
+        fresh.is_empty(),
+        "migrated live event recognised by its message id"
+    );
+    let (page, _) = store.events_before(ROOM, Some("s3"), 10).await.unwrap();
+    assert_eq!(page.len(), 2, "the live event now carries archive id s3");
+
+    // ...and a new event gets an insertion number after the migrated ones.
+    let newer = message(ROOM, Some("s4"), "carol", "m4", 30);
+    assert_eq!(
+        store
+            .apply_page(ROOM, &[newer], None, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let last = store.events(ROOM, 1).await.unwrap();
+    assert_eq!(
+        last[0].message_id.as_deref(),
+        Some("m4"),
+        "same timestamp as m3: ordered by insertion, after the migrated record"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn failed_migration_keeps_the_old_version_and_data() {
+    let name = fresh_name("bad");
+    write_v1_database(&name, true).await;
+
+    let err = IdbStore::open(&name).await.unwrap_err();
+    assert_eq!(err.code.as_str(), "store", "{err}");
+
+    // Still v1, every record still there.
+    let db = idb_schema::open_at(&name, 1).await.expect("reopen at v1");
+    assert_eq!(db.version().unwrap(), 1);
+    let tx = db
+        .transaction(&[stores::MESSAGES], TransactionMode::ReadOnly)
+        .unwrap();
+    let n = tx
+        .object_store(stores::MESSAGES)
+        .unwrap()
+        .count(None)
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(n, 4);
+    let live_key: JsValue = Array::of2(&ROOM.into(), &JsValue::from_f64(3.0)).into();
+    assert!(tx
+        .object_store(stores::MESSAGES)
+        .unwrap()
+        .get(Query::Key(live_key))
+        .unwrap()
+        .await
+        .unwrap()
+        .is_some());
+    db.close();
+}
+
+#[wasm_bindgen_test]
+async fn unknown_schema_versions_are_refused() {
+    let err = idb_schema::open_at(&fresh_name("v0"), 0).await.unwrap_err();
+    assert_eq!(err.code.as_str(), "bad-request");
+    let err = idb_schema::open_at(&fresh_name("vnext"), CURRENT_VERSION + 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.as_str(), "bad-request");
+}

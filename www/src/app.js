@@ -1,0 +1,315 @@
+// The demo app: wires the mucsub SDK (pkg/, built by wasm-pack) to three views — sign in,
+// room list, room. Stored rooms and messages are shown from IndexedDB before the connection
+// is up; the SDK resyncs on every (re)connect and the views just render its events.
+import init, { MucSubClient } from './pkg/mucsub.js';
+import { renderSignIn } from './views/signin.js';
+import { RoomsView } from './views/rooms.js';
+import { RoomView } from './views/room.js';
+import { renderBanner } from './views/banner.js';
+import { h } from './dom.js';
+import { domainOf, errorText } from './format.js';
+import { loadSession, saveSession, clearSession, defaultWsUrl, loadUnread, saveUnread } from './session.js';
+
+const $ = (id) => document.getElementById(id);
+
+class App {
+  constructor() {
+    this.client = null;
+    this.session = null;
+    this.conn = 'disconnected';
+    this.syncing = new Set();
+    this.subs = new Map(); // room -> Subscription
+    this.meta = {}; // room -> { unread, last, subject }, persisted per account
+    this.roomsView = null;
+    this.roomView = null;
+    this.lastError = '';
+    this.retryDelay = 1000;
+    this.retryTimer = null;
+  }
+
+  get jid() { return this.session?.jid ?? ''; }
+  get mucDomain() { return `conference.${domainOf(this.jid)}`; }
+
+  async boot() {
+    registerServiceWorker();
+    await init();
+    window.addEventListener('hashchange', () => this.route());
+    window.addEventListener('online', () => this.retrySoon(0));
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') {
+        this.retrySoon(0);
+        if (this.roomView) this.markRead(this.roomView.room);
+      }
+    });
+    const session = loadSession();
+    if (session) {
+      await this.start(session, { interactive: false });
+    } else {
+      this.showSignIn();
+    }
+    document.body.classList.remove('view-loading');
+    document.body.dataset.ready = '1';
+  }
+
+  showSignIn(error) {
+    this.setView('signin');
+    const last = loadSession();
+    renderSignIn($('signin-pane'), {
+      defaults: { url: last?.url ?? defaultWsUrl(), jid: last?.jid },
+      error,
+      onSubmit: (creds) => this.signIn(creds),
+    });
+  }
+
+  async signIn({ url, jid, password }) {
+    const session = { url, jid, password, store: `mucsub-${jid}` };
+    await this.start(session, { interactive: true });
+  }
+
+  // Creates the client, shows what the store holds, then connects. When signing in, a failed
+  // connection is reported on the form; when resuming, the app stays usable offline.
+  async start(session, { interactive }) {
+    const client = new MucSubClient({ url: session.url, jid: session.jid, password: session.password,
+      store: session.store });
+    this.client = client;
+    this.session = session;
+    this.meta = loadUnread(session.jid);
+    client.on('event', (ev) => this.onEvent(ev));
+    client.on('connection', (state) => this.onConnection(state));
+    client.on('sync', (p) => this.onSync(p));
+    client.on('error', (err) => this.toast(errorText(err)));
+    await client.open();
+    if (interactive) {
+      try {
+        this.setConn('connecting');
+        await client.connect();
+      } catch (err) {
+        this.client = null;
+        this.session = null;
+        await client.close().catch(() => {});
+        throw new Error(err?.code === 'auth-failed' ? 'Wrong address or password.' : `Could not connect: ${errorText(err)}`);
+      }
+      saveSession(session);
+      this.setConn('online');
+      await this.refreshSubscriptions();
+      this.mountRooms();
+      this.route();
+    } else {
+      await this.refreshSubscriptions();
+      this.mountRooms();
+      this.route();
+      this.connect();
+    }
+  }
+
+  async connect() {
+    const client = this.client;
+    if (!client || this.conn === 'online' || this.conn === 'connecting' || this.conn === 'reconnecting') return;
+    clearTimeout(this.retryTimer);
+    this.setConn('connecting');
+    try {
+      await client.connect();
+      if (client !== this.client) return;
+      this.retryDelay = 1000;
+      this.lastError = '';
+      this.setConn('online');
+      await this.refreshSubscriptions();
+    } catch (err) {
+      if (client !== this.client) return;
+      if (err?.code === 'auth-failed') {
+        await this.signOut({ keepAccount: true, error: 'Your password was not accepted any more. Sign in again.' });
+        return;
+      }
+      this.lastError = err?.code ?? 'network';
+      this.setConn('disconnected');
+      this.retrySoon(this.retryDelay);
+      this.retryDelay = Math.min(this.retryDelay * 2, 30_000);
+    }
+  }
+
+  retrySoon(delay) {
+    if (!this.client) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  async signOut({ keepAccount = false, error } = {}) {
+    clearTimeout(this.retryTimer);
+    const client = this.client;
+    this.client = null;
+    this.roomView = null;
+    this.roomsView = null;
+    this.subs.clear();
+    $('room-pane').replaceChildren(h('div', { class: 'empty-room' }, 'Pick a room on the left, or subscribe to one.'));
+    if (client) await client.close().catch(() => {});
+    if (!keepAccount) clearSession();
+    else if (this.session) saveSession({ ...this.session, password: '' });
+    this.session = null;
+    this.setConn('disconnected');
+    location.hash = '';
+    this.showSignIn(error);
+  }
+
+  async refreshSubscriptions() {
+    if (!this.client) return;
+    try {
+      const list = await this.client.subscriptions();
+      this.subs = new Map(list.map((s) => [s.room, s]));
+    } catch (err) {
+      this.toast(`Could not list the rooms: ${errorText(err)}`);
+    }
+    this.renderRooms();
+  }
+
+  async subscribe(room, nick) {
+    const sub = await this.client.subscribe(room, { nick });
+    this.subs.set(sub.room ?? room, { unread: 0, ...sub, room: sub.room ?? room });
+    this.renderRooms();
+    return sub;
+  }
+
+  mountRooms() {
+    this.roomsView = new RoomsView($('rooms-pane'), this);
+    $('rooms-pane').hidden = false;
+    $('room-pane').hidden = false;
+    this.renderRooms();
+  }
+
+  // Unread counts and last messages: the app's own bookkeeping, which sees every event the
+  // SDK delivers, unless the SDK reports a newer last message.
+  rooms() {
+    return [...this.subs.values()].map((s) => {
+      const m = this.meta[s.room] ?? {};
+      const last = (s.last && (!m.last || s.last.timestamp >= m.last.timestamp)) ? s.last : m.last;
+      return { ...s, unread: m.unread ?? 0, last };
+    });
+  }
+
+  renderRooms() {
+    this.roomsView?.update(this.rooms(), this.roomView?.room);
+  }
+
+  route() {
+    if (!this.client) return;
+    const m = location.hash.match(/^#\/room\/(.+)$/);
+    const room = m ? decodeURIComponent(m[1]) : null;
+    if (room) {
+      if (this.roomView?.room !== room) {
+        this.roomView = new RoomView($('room-pane'), this, room);
+        this.roomView.load();
+      }
+      this.markRead(room);
+      this.setView('room');
+    } else {
+      this.setView('rooms');
+    }
+    this.renderRooms();
+  }
+
+  openRoom(room) { location.hash = `#/room/${encodeURIComponent(room)}`; }
+  showRooms() { location.hash = '#/'; }
+
+  setView(name) {
+    document.body.classList.remove('view-loading', 'view-signin', 'view-rooms', 'view-room');
+    document.body.classList.add(`view-${name}`);
+    this.view = name;
+    $('signin-pane').hidden = name !== 'signin';
+    this.renderBanner();
+  }
+
+  isMine(room, ev) {
+    const sub = this.subs.get(room);
+    return Boolean(sub && ev.nick && ev.nick === sub.nick);
+  }
+
+  viewing(room) {
+    return this.roomView?.room === room && document.body.classList.contains('view-room')
+      && document.visibilityState === 'visible';
+  }
+
+  onEvent(ev) {
+    if (ev.kind === 'message' || ev.kind === 'subject') {
+      const m = (this.meta[ev.room] ??= { unread: 0 });
+      if (!m.last || ev.timestamp >= m.last.timestamp) {
+        m.last = { kind: ev.kind, nick: ev.nick, body: ev.body, subject: ev.subject, timestamp: ev.timestamp };
+      }
+      if (ev.kind === 'subject') m.subject = ev.subject ?? '';
+      if (ev.kind === 'message' && !this.viewing(ev.room) && !this.isMine(ev.room, ev)) m.unread = (m.unread ?? 0) + 1;
+      this.saveMeta();
+    }
+    if (this.roomView?.room === ev.room) this.roomView.onEvent(ev);
+    this.renderRooms();
+  }
+
+  onConnection(state) {
+    this.setConn(state);
+    if (state === 'online') this.refreshSubscriptions();
+  }
+
+  onSync(p) {
+    // The SDK also reports the archive pages that history() fetches for scrolling back as
+    // sync progress, with no completion after them: that is not catching up.
+    if (!p.complete && this.roomView?.room === p.room && this.roomView.loading) return;
+    if (p.complete) this.syncing.delete(p.room);
+    else this.syncing.add(p.room);
+    this.renderBanner();
+  }
+
+  markRead(room) {
+    const m = this.meta[room];
+    if (m && m.unread) {
+      m.unread = 0;
+      this.saveMeta();
+    }
+  }
+
+  subjectOf(room) { return this.meta[room]?.subject; }
+
+  rememberSubject(room, subject) {
+    (this.meta[room] ??= { unread: 0 }).subject = subject;
+    this.saveMeta();
+  }
+
+  saveMeta() {
+    if (this.session) saveUnread(this.session.jid, this.meta);
+  }
+
+  setConn(state) {
+    this.conn = state;
+    if (state !== 'online') this.syncing.clear();
+    this.renderBanner();
+  }
+
+  renderBanner() {
+    renderBanner($('banner'), {
+      signedIn: Boolean(this.client) && this.view !== 'signin',
+      conn: this.conn,
+      syncing: this.syncing.size,
+      lastError: this.lastError,
+      onRetry: () => this.retrySoon(0),
+    });
+  }
+
+  toast(text) {
+    const el = h('div', { class: 'toast', role: 'alert' }, text);
+    $('toasts').append(el);
+    setTimeout(() => el.remove(), 5000);
+  }
+}
+
+function registerServiceWorker() {
+  if ('serviceWorker' in navigator && isSecureContext) {
+    navigator.serviceWorker.register('sw.js').catch((err) => console.warn('service worker:', err));
+  }
+}
+
+const app = new App();
+// Exposed for debugging in the console and for the end-to-end tests' diagnostics.
+window.mucsubApp = app;
+app.boot().catch((err) => {
+  document.body.classList.remove('view-loading');
+  document.body.dataset.ready = 'error';
+  $('boot').classList.add('failed');
+  $('boot').textContent = `The app failed to start: ${errorText(err)}`;
+  console.error(err);
+});
