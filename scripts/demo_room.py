@@ -29,14 +29,14 @@ def subscribe(addr, domain, room, user, password, nick):
         opener = (f"<?xml version='1.0'?><stream:stream to='{domain}' xmlns='jabber:client' "
                   "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
         s.sendall(opener.encode())
-        read_until(s, r"</stream:features>", "")
+        read_until(s, r"</(stream:)?features>", "")
         token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
         s.sendall(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>".encode())
         buf = read_until(s, r"<success|<failure", "")
         if "<failure" in buf:
             raise RuntimeError(f"{user}: authentication failed")
         s.sendall(opener.encode())
-        read_until(s, r"</stream:features>", "")
+        read_until(s, r"</(stream:)?features>", "")
         s.sendall(b"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
         read_until(s, r"id=['\"]b1['\"]", "")
         s.sendall(f"<iq type='set' id='s1' to='{room}'><subscribe xmlns='urn:xmpp:mucsub:0' "

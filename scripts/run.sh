@@ -38,6 +38,7 @@ for u in alice bob; do
     || "$server" user --config "$cfg" add "$u" --password pw >/dev/null
 done
 
+echo "[run] demo accounts: alice / pw and bob / pw (server field: ws://$http/ws)"
 "$server" run --config "$cfg" &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null; wait "$server_pid"' INT TERM
@@ -51,6 +52,5 @@ python3 scripts/demo_room.py "$c2s" lobby@conference.localhost alice:pw bob:pw
 
 echo
 echo "[run] open http://$http/"
-echo "[run] demo accounts: alice / pw and bob / pw (server field: ws://$http/ws)"
 echo "[run] demo room: lobby@conference.localhost (both are subscribed)"
 wait "$server_pid"
