@@ -284,30 +284,6 @@ impl Client {
         }
     }
 
-    /// Sends a command's IQ and arms its timeout: the tail every IQ command shares.
-    #[allow(clippy::too_many_arguments)]
-    fn command_iq(
-        &mut self,
-        req: RequestId,
-        mut out: Vec<Action>,
-        type_: &str,
-        to: &str,
-        payload: Element,
-        cmd: Cmd,
-        now: Timestamp,
-    ) -> (RequestId, Vec<Action>) {
-        self.send_iq(
-            type_,
-            to,
-            payload,
-            Pending::Command(req, cmd),
-            now,
-            &mut out,
-        );
-        self.timer(&mut out);
-        (req, out)
-    }
-
     fn send_iq(
         &mut self,
         type_: &str,
@@ -409,16 +385,16 @@ impl Client {
         };
         let to = room.to_string();
         self.subscribing.push(room.clone());
-        let payload = s.clone().into();
-        self.command_iq(
-            req,
-            out,
+        self.send_iq(
             "set",
             &to,
-            payload,
-            Cmd::Subscribe { room, requested: s },
+            s.clone().into(),
+            Pending::Command(req, Cmd::Subscribe { room, requested: s }),
             now,
-        )
+            &mut out,
+        );
+        self.timer(&mut out);
+        (req, out)
     }
 
     /// Unsubscribe from `room`.
@@ -432,16 +408,16 @@ impl Client {
             return (req, out);
         };
         let to = room.to_string();
-        let payload = Unsubscribe::default().into();
-        self.command_iq(
-            req,
-            out,
+        self.send_iq(
             "set",
             &to,
-            payload,
-            Cmd::Unsubscribe { room },
+            Unsubscribe::default().into(),
+            Pending::Command(req, Cmd::Unsubscribe { room }),
             now,
-        )
+            &mut out,
+        );
+        self.timer(&mut out);
+        (req, out)
     }
 
     /// List the account's subscriptions (from the service).
@@ -452,8 +428,16 @@ impl Client {
             return (req, out);
         }
         let service = self.service.clone();
-        let payload = Subscriptions::default().into();
-        self.command_iq(req, out, "get", &service, payload, Cmd::Subscriptions, now)
+        self.send_iq(
+            "get",
+            &service,
+            Subscriptions::default().into(),
+            Pending::Command(req, Cmd::Subscriptions),
+            now,
+            &mut out,
+        );
+        self.timer(&mut out);
+        (req, out)
     }
 
     /// List a room's subscribers.
@@ -467,16 +451,16 @@ impl Client {
             return (req, out);
         };
         let to = room.to_string();
-        let payload = Subscriptions::default().into();
-        self.command_iq(
-            req,
-            out,
+        self.send_iq(
             "get",
             &to,
-            payload,
-            Cmd::Subscribers { room },
+            Subscriptions::default().into(),
+            Pending::Command(req, Cmd::Subscribers { room }),
             now,
-        )
+            &mut out,
+        );
+        self.timer(&mut out);
+        (req, out)
     }
 
     /// Post a groupchat message (no need to join: SPEC S14). `id` becomes the message id
