@@ -284,6 +284,30 @@ impl Client {
         }
     }
 
+    /// Sends a command's IQ and arms its timeout: the tail every IQ command shares.
+    #[allow(clippy::too_many_arguments)]
+    fn command_iq(
+        &mut self,
+        req: RequestId,
+        mut out: Vec<Action>,
+        type_: &str,
+        to: &str,
+        payload: Element,
+        cmd: Cmd,
+        now: Timestamp,
+    ) -> (RequestId, Vec<Action>) {
+        self.send_iq(
+            type_,
+            to,
+            payload,
+            Pending::Command(req, cmd),
+            now,
+            &mut out,
+        );
+        self.timer(&mut out);
+        (req, out)
+    }
+
     fn send_iq(
         &mut self,
         type_: &str,
@@ -385,16 +409,16 @@ impl Client {
         };
         let to = room.to_string();
         self.subscribing.push(room.clone());
-        self.send_iq(
+        let payload = s.clone().into();
+        self.command_iq(
+            req,
+            out,
             "set",
             &to,
-            s.clone().into(),
-            Pending::Command(req, Cmd::Subscribe { room, requested: s }),
+            payload,
+            Cmd::Subscribe { room, requested: s },
             now,
-            &mut out,
-        );
-        self.timer(&mut out);
-        (req, out)
+        )
     }
 
     /// Unsubscribe from `room`.
@@ -408,16 +432,16 @@ impl Client {
             return (req, out);
         };
         let to = room.to_string();
-        self.send_iq(
+        let payload = Unsubscribe::default().into();
+        self.command_iq(
+            req,
+            out,
             "set",
             &to,
-            Unsubscribe::default().into(),
-            Pending::Command(req, Cmd::Unsubscribe { room }),
+            payload,
+            Cmd::Unsubscribe { room },
             now,
-            &mut out,
-        );
-        self.timer(&mut out);
-        (req, out)
+        )
     }
 
     /// List the account's subscriptions (from the service).
@@ -428,16 +452,8 @@ impl Client {
             return (req, out);
         }
         let service = self.service.clone();
-        self.send_iq(
-            "get",
-            &service,
-            Subscriptions::default().into(),
-            Pending::Command(req, Cmd::Subscriptions),
-            now,
-            &mut out,
-        );
-        self.timer(&mut out);
-        (req, out)
+        let payload = Subscriptions::default().into();
+        self.command_iq(req, out, "get", &service, payload, Cmd::Subscriptions, now)
     }
 
     /// List a room's subscribers.
@@ -451,16 +467,16 @@ impl Client {
             return (req, out);
         };
         let to = room.to_string();
-        self.send_iq(
+        let payload = Subscriptions::default().into();
+        self.command_iq(
+            req,
+            out,
             "get",
             &to,
-            Subscriptions::default().into(),
-            Pending::Command(req, Cmd::Subscribers { room }),
+            payload,
+            Cmd::Subscribers { room },
             now,
-            &mut out,
-        );
-        self.timer(&mut out);
-        (req, out)
+        )
     }
 
     /// Post a groupchat message (no need to join: SPEC S14). `id` becomes the message id
