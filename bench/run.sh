@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Full benchmark runs (not tests: no assertions, minutes of load). Usage:
-#   bench/run.sh fanout   [server...]   S = 10 100 200 1000, max rate and fixed rate
-#   bench/run.sh rooms    [server...]   R x s = 50 x 10, concurrent senders
-#   bench/run.sh storm    [server...]   100 clients x 20 rooms
-#   bench/run.sh resync   [server...]   10,000 messages over 50 rooms
+#   bench/run.sh fanout   [server...]   S = 10 100 200 1000 (SUBS), M = 200 (MESSAGES) at max rate,
+#                                       then 100 at RATE=20/s (FIXED=0 skips the fixed rate)
+#   bench/run.sh rooms    [server...]   R x s = 50 x 10 (ROOMS_N, ROOM_SUBS), concurrent senders
+#   bench/run.sh storm    [server...]   100 clients (CLIENTS) x 20 rooms (STORM_ROOMS)
+#   bench/run.sh resync   [server...]   10,000 messages (MESSAGES) over 50 rooms (RESYNC_ROOMS)
 #   bench/run.sh archive  mucsub        MAM pages of 100 from a seeded 1,000,000-message room
 #   bench/run.sh idle     mucsub        100,000 rooms / 1,000,000 subscriptions: cold start, RSS
 # Servers: mucsub (ours, started here from target/benchopt on a fresh data dir), ejabberd (the
@@ -55,11 +56,11 @@ for s in "${servers[@]}"; do
     fanout)
       for subs in ${SUBS:-10 100 200 1000}; do
         load "$label" fanout --subs "$subs" --messages "${MESSAGES:-200}" --timeout-secs 300
-        load "$label" fanout --subs "$subs" --messages 100 --rate "${RATE:-20}" --timeout-secs 300
+        [ "${FIXED:-1}" = 0 ] || load "$label" fanout --subs "$subs" --messages 100 --rate "${RATE:-20}" --timeout-secs 300
       done ;;
-    rooms) load "$label" rooms --rooms 50 --subs 10 --messages 100 --timeout-secs 300 ;;
-    storm) load "$label" storm --clients 100 --rooms 20 ;;
-    resync) load "$label" resync --messages "${MESSAGES:-10000}" --rooms 50 ;;
+    rooms) load "$label" rooms --rooms "${ROOMS_N:-50}" --subs "${ROOM_SUBS:-10}" --messages "${MESSAGES:-100}" --timeout-secs 300 ;;
+    storm) load "$label" storm --clients "${CLIENTS:-100}" --rooms "${STORM_ROOMS:-20}" ;;
+    resync) load "$label" resync --messages "${MESSAGES:-10000}" --rooms "${RESYNC_ROOMS:-50}" ;;
     archive)
       [ "$s" = mucsub ] || { echo "archive: seeded rooms exist only for mucsub; use ARCHIVE_FILL with ejabberd" >&2; }
       if [ "$s" = mucsub ]; then

@@ -30,3 +30,14 @@ else
   echo "[build-sdk] wasm-opt not found (apt-get install binaryen); left at $before bytes"
 fi
 echo "[build-sdk] package in $out/: $(cd "$out" && ls | tr '\n' ' ')"
+# The size that ships: wasm + JS glue, raw and gzip -9 (target: <= 300 KB gzipped).
+raw_total=0
+gz_total=0
+for f in mucsub_bg.wasm mucsub.js; do
+  r=$(stat -c %s "$out/$f")
+  g=$(gzip -9c "$out/$f" | wc -c)
+  raw_total=$((raw_total + r))
+  gz_total=$((gz_total + g))
+  echo "[build-sdk] $f: $r bytes raw, $g gzipped"
+done
+echo "[build-sdk] wasm + JS: $raw_total bytes raw, $gz_total gzipped"

@@ -1,5 +1,6 @@
-//! Schema migrations of the IndexedDB store: a database as SDK schema v1 left it, with data
-//! in it, opens with the current SDK; its data is intact and works with what v2 added.
+//! Schema migrations of the IndexedDB store: a database as SDK schema v1 (or v2) left it,
+//! with data in it, opens with the current SDK; its data is intact and works with what v2
+//! (dedup index) and v3 (archive order, read markers) added.
 //! A migration that fails leaves the old version and its data untouched.
 #![cfg(target_arch = "wasm32")]
 
@@ -7,7 +8,7 @@ use idb::{Query, TransactionMode};
 use js_sys::{Array, JSON};
 use mucsub::protocol::time::Timestamp;
 use mucsub::protocol::Node;
-use mucsub::store::{Cursor, Store};
+use mucsub::store::{Cursor, Own, Store};
 use mucsub::store_tests::message;
 use mucsub::wasm::idb_schema::{self, stores, CURRENT_VERSION};
 use mucsub::wasm::IdbStore;
@@ -180,11 +181,15 @@ async fn v1_database_with_data_migrates_to_current() {
     let (page, _) = store.events_before(ROOM, Some("s3"), 10).await.unwrap();
     assert_eq!(page.len(), 2, "the live event now carries archive id s3");
 
-    // ...and a new event gets an insertion number after the migrated ones.
+    // ...and a resync page's event of the same millisecond goes after the migrated one.
     let newer = message(ROOM, Some("s4"), "carol", "m4", 30);
+    let cursor = Cursor {
+        id: "s4".into(),
+        stamp: Timestamp(30),
+    };
     assert_eq!(
         store
-            .apply_page(ROOM, &[newer], None, None)
+            .apply_page(ROOM, &[newer], Some(&cursor), None)
             .await
             .unwrap()
             .len(),
@@ -194,8 +199,97 @@ async fn v1_database_with_data_migrates_to_current() {
     assert_eq!(
         last[0].message_id.as_deref(),
         Some("m4"),
-        "same timestamp as m3: ordered by insertion, after the migrated record"
+        "same timestamp as m3, newer in the archive"
     );
+    // v3's read markers work on migrated data.
+    assert!(store.mark_read(ROOM, Some("s1")).await.unwrap());
+    assert_eq!(store.unread(ROOM, Own::default()).await.unwrap(), 2);
+}
+
+/// A v2 message record exactly as schema v2 wrote it: `dk` but no `ord`.
+fn v2_message(id: &str, seq: u32, ts: i64, nick: &str) -> JsValue {
+    let ev = format!(
+        r#"{{"room":"{ROOM}","kind":{{"type":"message","body":"b {id}"}},
+            "stanza_id":"{id}","origin_id":null,"message_id":"m-{id}","item_id":null,
+            "nick":"{nick}","real_jid":null,"timestamp":{ts},"source":"archive"}}"#
+    );
+    let rec = v1_message(Array::of2(&ROOM.into(), &id.into()).into(), seq, ts, &ev);
+    let dk: Array = [format!("sid:{id}"), format!("mid:{nick}\u{0}m-{id}")]
+        .iter()
+        .map(|k| JsValue::from_str(&format!("{ROOM}\u{0}{k}")))
+        .collect();
+    js_sys::Reflect::set(&rec, &"dk".into(), &dk).unwrap();
+    rec
+}
+
+/// A v2 database (insertion order within a millisecond) becomes v3 (archive order, read
+/// markers) keeping the order it had; from then on older pages go before newer events of
+/// the same millisecond.
+#[wasm_bindgen_test]
+async fn v2_database_keeps_its_order_and_gains_archive_order_and_read_markers() {
+    let name = fresh_name("v2");
+    let db = idb_schema::open_at(&name, 2).await.expect("open at v2");
+    let tx = db
+        .transaction(
+            &[stores::ACCOUNT, stores::MESSAGES],
+            TransactionMode::ReadWrite,
+        )
+        .unwrap();
+    let messages = tx.object_store(stores::MESSAGES).unwrap();
+    // Three events of one millisecond, inserted c, d, e; then f a millisecond later.
+    for (i, id) in ["c", "d", "e"].iter().enumerate() {
+        messages
+            .put(&v2_message(id, i as u32 + 1, 50, "a"), None)
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    messages
+        .put(&v2_message("f", 4, 51, "a"), None)
+        .unwrap()
+        .await
+        .unwrap();
+    tx.object_store(stores::ACCOUNT)
+        .unwrap()
+        .put(&json(r#"{"key":"seq","value":4}"#), None)
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(tx.commit().unwrap().await.unwrap().is_committed());
+    db.close();
+
+    let store = IdbStore::open(&name).await.expect("open migrates");
+    assert_eq!(store.version().unwrap(), CURRENT_VERSION);
+    let ids = |evs: &[mucsub::event::RoomEvent]| -> Vec<String> {
+        evs.iter().map(|e| e.stanza_id.clone().unwrap()).collect()
+    };
+    assert_eq!(
+        ids(&store.events(ROOM, 10).await.unwrap()),
+        ["c", "d", "e", "f"]
+    );
+    // An older history page of the same millisecond, fetched now: before c.
+    let older = [
+        message(ROOM, Some("a"), "a", "m-a", 50),
+        message(ROOM, Some("b"), "a", "m-b", 50),
+    ];
+    store.apply_page(ROOM, &older, None, None).await.unwrap();
+    assert_eq!(
+        ids(&store.events(ROOM, 10).await.unwrap()),
+        ["a", "b", "c", "d", "e", "f"]
+    );
+    // Paging backwards by archive id follows the same order.
+    let (page, more) = store.events_before(ROOM, Some("d"), 2).await.unwrap();
+    assert_eq!(ids(&page), ["b", "c"]);
+    assert!(more);
+    // Read markers are new in v3.
+    assert_eq!(store.read_marker(ROOM).await.unwrap(), None);
+    assert!(store.mark_read(ROOM, Some("d")).await.unwrap());
+    assert_eq!(store.unread(ROOM, Own::default()).await.unwrap(), 2);
+    let me = Own {
+        nick: Some("a"),
+        jid: None,
+    };
+    assert_eq!(store.unread(ROOM, me).await.unwrap(), 0, "all sent by us");
 }
 
 #[wasm_bindgen_test]

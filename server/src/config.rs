@@ -70,6 +70,28 @@ pub struct Limits {
     pub keepalive_secs: u64,
     /// Seconds to wait for any answer to that check before dropping the session.
     pub keepalive_timeout_secs: u64,
+    /// Stanzas per second one authenticated connection may sustain; beyond its burst the
+    /// server stops reading from it (it is slowed down, not disconnected). 0 disables.
+    pub rate_stanzas_per_sec: u32,
+    /// Stanzas a connection may send at once before the rate applies.
+    pub rate_stanza_burst: u32,
+    /// Bytes per second one authenticated connection may sustain. 0 disables.
+    pub rate_bytes_per_sec: u64,
+    /// Bytes a connection may send at once before the byte rate applies.
+    pub rate_byte_burst: u64,
+    /// Open connections (TCP and WebSocket together) from one IP address; the next one gets
+    /// a `policy-violation` stream error. 0 disables.
+    pub max_connections_per_ip: usize,
+    /// Bound resources per account; one more bind gets `resource-constraint`. 0 disables.
+    pub max_sessions_per_account: usize,
+    /// MucSub subscriptions one account may hold across all rooms (as stored). 0 disables.
+    pub max_subscriptions_per_account: usize,
+    /// Rooms one account may own; creating another is refused with `not-allowed`.
+    /// 0 disables.
+    pub max_rooms_per_account: usize,
+    /// Largest MAM page served, whatever `<max/>` asks (`[muc] mam_max_page`, the older
+    /// spelling, wins when set).
+    pub mam_max_page: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,6 +149,15 @@ impl Default for Limits {
             session_queue: 1024,
             keepalive_secs: 60,
             keepalive_timeout_secs: 30,
+            rate_stanzas_per_sec: 500,
+            rate_stanza_burst: 1000,
+            rate_bytes_per_sec: 4 << 20,
+            rate_byte_burst: 8 << 20,
+            max_connections_per_ip: 256,
+            max_sessions_per_account: 16,
+            max_subscriptions_per_account: 1000,
+            max_rooms_per_account: 100,
+            mam_max_page: 250,
         }
     }
 }

@@ -68,6 +68,7 @@ async fn ws_handler(
     }
     let limits = session::post_auth_limits(&ctx);
     let guard = crate::server::ConnGuard::new(&ctx.connections);
+    let slot = ctx.per_ip.acquire(peer.ip());
     ws.protocols(["xmpp"])
         // Frames over the stanza limit are refused by the parser with a stream error;
         // far larger ones are cut off by the WebSocket layer itself.
@@ -77,6 +78,9 @@ async fn ws_handler(
             let _guard = guard;
             tracing::debug!(%peer, "WebSocket connection");
             let t = WsTransport::new(socket, peer, limits);
-            session::run(ctx, t).await;
+            match slot {
+                Some(_slot) => session::run(ctx, t).await,
+                None => session::refuse_too_many(ctx, t).await,
+            }
         })
 }

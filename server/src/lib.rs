@@ -8,6 +8,7 @@ pub mod auth;
 pub mod c2s;
 pub mod config;
 pub mod http;
+pub mod limits;
 pub mod muc;
 pub mod ns;
 pub mod push;
@@ -36,6 +37,8 @@ pub struct ServerContext {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Open client connections (TCP and WebSocket), for graceful shutdown.
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// Open connections per IP address (`[limits] max_connections_per_ip`).
+    pub per_ip: Arc<limits::PerIp>,
     /// XEP-0357 registrations and the built-in Web Push app server.
     pub push: push::Push, // push hook
 }

@@ -12,7 +12,8 @@
 //!   with priority >= 0, else offline storage when storable);
 //! - [`Router::send_template`]: MUC fan-out of one pre-serialised stanza;
 //! - [`Router::is_available`];
-//! - [`Router::set_offline_hook`]: called whenever a stanza is stored offline (push).
+//! - [`Router::set_offline_hook`]: called whenever a stanza is stored offline (push), and
+//!   when one reached only sessions that are inactive per XEP-0352 ([`Router::set_inactive`]).
 
 use crate::ns;
 use crate::stanza::{self, ErrorType, Outgoing, Template};
@@ -28,6 +29,10 @@ use tokio::sync::mpsc;
 pub trait OfflineHook: Send + Sync {
     /// `user` is the account's localpart; `stanza` what was stored.
     fn stored(&self, user: &str, stanza: &Element);
+
+    /// Called when a storable stanza reached only sessions that told the server they are
+    /// inactive (XEP-0352): the user is not looking, so push treats it like offline.
+    fn inactive(&self, _user: &str, _stanza: &Element) {}
 }
 
 /// Lets the router end a session whatever the state of its queue: a newer session took
@@ -98,6 +103,8 @@ struct Entry {
     target: Target,
     available: bool,
     priority: i32,
+    /// XEP-0352: the client said it is in the background.
+    inactive: bool,
 }
 
 /// What happened to a stanza sent to an account's bare JID.
@@ -203,6 +210,19 @@ impl Router {
         resource: &str,
         tx: mpsc::Sender<Outgoing>,
     ) -> Registered {
+        self.try_register_session(user, resource, tx, 0)
+            .expect("no session limit")
+    }
+
+    /// [`Router::register_session`] unless the account already has `max` other resources
+    /// bound (`max` 0: no limit). Taking over a bound resource is always allowed.
+    pub fn try_register_session(
+        &self,
+        user: &str,
+        resource: &str,
+        tx: mpsc::Sender<Outgoing>,
+        max: usize,
+    ) -> Option<Registered> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut sessions = self
             .inner
@@ -210,6 +230,13 @@ impl Router {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         let list = sessions.entry(user.to_owned()).or_default();
+        let replaces = list.iter().any(|e| e.resource == resource);
+        if max > 0 && !replaces && list.len() >= max {
+            if list.is_empty() {
+                sessions.remove(user);
+            }
+            return None;
+        }
         if let Some(pos) = list.iter().position(|e| e.resource == resource) {
             let old = list.remove(pos);
             old.target.control.kick("conflict");
@@ -224,12 +251,13 @@ impl Router {
             },
             available: false,
             priority: 0,
+            inactive: false,
         });
-        Registered {
+        Some(Registered {
             id,
             resource: resource.to_owned(),
             control,
-        }
+        })
     }
 
     pub fn unregister_session(&self, user: &str, id: u64) {
@@ -270,6 +298,35 @@ impl Router {
             e.available = available;
             e.priority = priority;
         }
+    }
+
+    /// Records a session's XEP-0352 state (`<inactive/>` / `<active/>`).
+    pub fn set_inactive(&self, user: &str, id: u64, inactive: bool) {
+        let mut sessions = self
+            .inner
+            .sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = sessions
+            .get_mut(user)
+            .and_then(|l| l.iter_mut().find(|e| e.id == id))
+        {
+            e.inactive = inactive;
+        }
+    }
+
+    /// Whether every session a bare-JID stanza would reach said it is inactive (false
+    /// when none would).
+    fn all_inactive(&self, user: &str) -> bool {
+        self.inner
+            .sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(user)
+            .is_some_and(|l| {
+                let mut reached = l.iter().filter(|e| e.available && e.priority >= 0);
+                reached.clone().next().is_some() && reached.all(|e| e.inactive)
+            })
     }
 
     /// Whether the account (`user` localpart, or a bare JID on this domain) has an
@@ -425,7 +482,7 @@ impl Router {
         let user = self.localpart(bare);
         let targets = self.bare_targets(&user);
         if !targets.is_empty() {
-            return self.send_all(&targets, payload.into_outgoing());
+            return self.send_online(&user, &targets, payload, storable);
         }
         if !storable {
             return Delivery::Dropped;
@@ -434,7 +491,7 @@ impl Router {
         // Re-check under the lock: the account may have come online meanwhile.
         let targets = self.bare_targets(&user);
         if !targets.is_empty() {
-            return self.send_all(&targets, payload.into_outgoing());
+            return self.send_online(&user, &targets, payload, storable);
         }
         match self.inner.accounts.credentials(&user).await {
             Ok(Some(_)) => {}
@@ -468,6 +525,35 @@ impl Router {
         }
     }
 
+    /// Delivers to the account's sessions; when they are all inactive (XEP-0352), the
+    /// stanza also goes to the hook (push), as the user would not see it otherwise.
+    fn send_online(
+        &self,
+        user: &str,
+        targets: &[Target],
+        payload: Payload,
+        storable: bool,
+    ) -> Delivery {
+        let hook = if storable && self.all_inactive(user) {
+            self.inner
+                .hook
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        } else {
+            None
+        };
+        let Some(hook) = hook else {
+            return self.send_all(targets, payload.into_outgoing());
+        };
+        let copy = payload.clone();
+        let delivery = self.send_all(targets, payload.into_outgoing());
+        if let Some(el) = copy.element() {
+            hook.inactive(user, &el);
+        }
+        delivery
+    }
+
     fn send_all(&self, targets: &[Target], out: Outgoing) -> Delivery {
         let n = targets.iter().filter(|t| t.offer(out.clone())).count();
         Delivery::Online(n)
@@ -481,6 +567,18 @@ impl Router {
         };
         match self.full_target(&user, resource) {
             Some(t) => t.offer(Outgoing::Template(template.clone(), Arc::from(full))),
+            None => false,
+        }
+    }
+
+    /// Sends a serialised stanza (whose `to` is `full`) to one full JID on this domain;
+    /// false when there is no such session (or its queue is full).
+    pub fn send_xml(&self, full: &str, xml: Arc<str>) -> bool {
+        let Some((user, resource)) = split_full(full) else {
+            return false;
+        };
+        match self.full_target(&user, resource) {
+            Some(t) => t.offer(Outgoing::Xml(xml)),
             None => false,
         }
     }
@@ -526,6 +624,12 @@ impl Router {
         if let Some(resource) = jid.resource() {
             if let Some(t) = self.full_target(&user, resource.as_str()) {
                 t.offer(Outgoing::Stanza(el));
+                return;
+            }
+            // A MAM result belongs to the query of the session that asked (XEP-0313 §4):
+            // no other resource asked for it, and offline storage must not fill with pages
+            // of an archive a reloaded client will query again.
+            if kind == "message" && is_mam_result(&el) {
                 return;
             }
             // RFC 6121 8.5.3.2: no such resource.
@@ -604,6 +708,7 @@ fn split_full(full: &str) -> Option<(String, &str)> {
 }
 
 /// A stanza for [`Router::deliver`], as a tree or already serialised.
+#[derive(Clone)]
 enum Payload {
     Element(Element),
     Xml(Arc<str>),
@@ -630,4 +735,10 @@ impl Payload {
             Payload::Xml(x) => x.parse().ok(),
         }
     }
+}
+
+/// Whether a message carries a MAM result (`<result xmlns='urn:xmpp:mam:2'/>`).
+fn is_mam_result(el: &Element) -> bool {
+    el.children()
+        .any(|c| c.name() == "result" && c.ns() == mucsub::protocol::ns::MAM)
 }

@@ -71,6 +71,7 @@ impl Server {
             offline,
             shutdown: shutdown_rx,
             connections: Arc::new(AtomicUsize::new(0)),
+            per_ip: crate::limits::PerIp::new(config.limits.max_connections_per_ip),
             push, // push hook
         };
         crate::muc::spawn(&ctx)?;
@@ -101,6 +102,7 @@ impl Server {
                     };
                     tracing::debug!(%peer, "TCP connection");
                     let guard = ConnGuard::new(&ctx.connections);
+                    let slot = ctx.per_ip.acquire(peer.ip());
                     let t = TcpTransport::new(
                         sock,
                         peer,
@@ -110,7 +112,10 @@ impl Server {
                     let ctx = ctx.clone();
                     tokio::spawn(async move {
                         let _guard = guard;
-                        session::run(ctx, t).await;
+                        match slot {
+                            Some(_slot) => session::run(ctx, t).await,
+                            None => session::refuse_too_many(ctx, t).await,
+                        }
                     });
                 }
             }));

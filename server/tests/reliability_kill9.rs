@@ -31,10 +31,6 @@ const ROUNDS: usize = 20;
 const SENDERS: [&str; 3] = ["s1", "s2", "s3"];
 const WATCHERS: [&str; 2] = ["w1", "w2"];
 const ROOM: &str = "load@conference.localhost";
-/// Rounds in which the SDK client is connected when the server dies. Only the first: kept
-/// connected through every kill, the SDK client hangs in its resync after a few rounds (an
-/// open SDK defect, see tests/regressions/README.md); raise this once that is fixed.
-const SDK_LIVE_ROUNDS: usize = 1;
 
 type Shared<T> = Arc<Mutex<Vec<T>>>;
 
@@ -90,8 +86,10 @@ async fn watcher(mut c: RawClient, seen: Shared<String>) {
 }
 
 /// Subscribes to new rooms (each created by the subscribe, SPEC S5) until the connection
-/// dies; records each room whose subscribe got a result.
-async fn joiner(mut c: RawClient, round: usize, done: Shared<String>) {
+/// dies; records each room whose subscribe got a result. Each round has its own account,
+/// and one that reaches the server's rooms-per-account quota (`not-allowed`) stops
+/// subscribing and idles until the kill.
+async fn joiner(mut c: RawClient, account: String, round: usize, done: Shared<(String, String)>) {
     for n in 0.. {
         let room = format!("sub-{round}-{n}@conference.localhost");
         let id = format!("j{round}-{n}");
@@ -103,8 +101,12 @@ async fn joiner(mut c: RawClient, round: usize, done: Shared<String>) {
         loop {
             let Some(el) = next(&mut c).await else { return };
             if el.name() == "iq" && el.attr("id") == Some(id.as_str()) {
+                if error_of(&el).is_some_and(|(_, cond)| cond == "not-allowed") {
+                    while next(&mut c).await.is_some() {}
+                    return;
+                }
                 assert_result(&el);
-                done.lock().unwrap().push(room.clone());
+                done.lock().unwrap().push((account.clone(), room.clone()));
                 break;
             }
         }
@@ -208,9 +210,11 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut users = vec!["owner", "joiner", "reader"];
+    let joiners: Vec<String> = (0..ROUNDS).map(|r| format!("joiner{r}")).collect();
+    let mut users = vec!["owner", "reader"];
     users.extend(SENDERS);
     users.extend(WATCHERS);
+    users.extend(joiners.iter().map(String::as_str));
     for u in &users {
         ChildServer::add_user(bin, dir.path(), u, "pw").await;
     }
@@ -237,20 +241,17 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
 
     let acked: Shared<(String, String)> = Arc::default();
     let seen: Shared<String> = Arc::default();
-    let subscribed: Shared<String> = Arc::default();
-    for round in 0..ROUNDS {
+    let subscribed: Shared<(String, String)> = Arc::default();
+    for (round, account) in joiners.iter().enumerate() {
         println!("round {round}");
         let srv = ChildServer::spawn(bin, dir.path()).await;
         let mut tasks = Vec::new();
         for w in WATCHERS {
             tasks.push(tokio::spawn(watcher(connect(&srv, w).await, seen.clone())));
         }
-        // See SDK_LIVE_ROUNDS.
-        let mut reader = if round < SDK_LIVE_ROUNDS {
-            Some(sdk_client(&srv, store.clone()).await)
-        } else {
-            None
-        };
+        // A new SDK client each round (the app restarts over its store), synced before the
+        // load starts and live through the kill.
+        let mut reader = sdk_client(&srv, store.clone()).await;
         for s in SENDERS {
             tasks.push(tokio::spawn(sender(
                 connect(&srv, s).await,
@@ -260,7 +261,8 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
             )));
         }
         tasks.push(tokio::spawn(joiner(
-            connect(&srv, "joiner").await,
+            connect(&srv, account).await,
+            account.clone(),
             round,
             subscribed.clone(),
         )));
@@ -271,13 +273,11 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         });
         // The SDK client is not Send: it is driven here, never cancelled mid-read, until
         // its connection is gone.
-        if let Some(reader) = reader.as_mut() {
-            tokio::time::timeout(TIMEOUT, async {
-                while reader.drive_once().await.is_ok() {}
-            })
-            .await
-            .expect("the SDK client noticed the kill");
-        }
+        tokio::time::timeout(TIMEOUT, async {
+            while reader.drive_once().await.is_ok() {}
+        })
+        .await
+        .expect("the SDK client noticed the kill");
         killer.await.expect("kill");
         for t in tasks {
             tokio::time::timeout(TIMEOUT, t)
@@ -316,28 +316,31 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         );
     }
 
-    let mut j = connect(&srv, "joiner").await;
-    let id = j.next_id();
-    let list = j
-        .iq(&format!(
-            "<iq type='get' id='{id}' to='{MUC}'><subscriptions xmlns='{MUCSUB}'/></iq>"
-        ))
-        .await;
-    assert_result(&list);
-    let listed: std::collections::HashSet<String> = list
-        .get_child("subscriptions", MUCSUB)
-        .expect("list")
-        .children()
-        .filter_map(|s| s.attr("jid").map(str::to_owned))
-        .collect();
     let subscribed = subscribed.lock().unwrap().clone();
     assert!(!subscribed.is_empty(), "no subscribe completed");
     println!("{} acknowledged subscriptions", subscribed.len());
-    for room in &subscribed {
-        assert!(
-            listed.contains(room),
-            "acknowledged subscription to {room} is gone"
-        );
+    for account in &joiners {
+        let mut j = connect(&srv, account).await;
+        let id = j.next_id();
+        let list = j
+            .iq(&format!(
+                "<iq type='get' id='{id}' to='{MUC}'><subscriptions xmlns='{MUCSUB}'/></iq>"
+            ))
+            .await;
+        assert_result(&list);
+        let listed: std::collections::HashSet<String> = list
+            .get_child("subscriptions", MUCSUB)
+            .expect("list")
+            .children()
+            .filter_map(|s| s.attr("jid").map(str::to_owned))
+            .collect();
+        for (_, room) in subscribed.iter().filter(|(a, _)| a == account) {
+            assert!(
+                listed.contains(room),
+                "{account}'s acknowledged subscription to {room} is gone"
+            );
+        }
+        j.close().await;
     }
 
     let mut reader = sdk_client(&srv, store.clone()).await;

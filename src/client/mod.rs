@@ -100,10 +100,16 @@ pub struct Client {
     next_request: RequestId,
     sync_feature: Option<bool>,
     server_list: Option<Subscriptions>,
+    /// The connect-time subscription list was reconciled on this connection.
+    reconciled: bool,
     syncing: bool,
     history: HashMap<String, HistoryPage>,
     want_connected: bool,
     subscribing: Vec<BareJid>,
+    /// What the app wants the server to believe (XEP-0352); survives reconnects.
+    want_active: bool,
+    /// What this connection's server believes: a new session starts active.
+    sent_active: bool,
 }
 
 fn iq(type_: &str, to: &str, id: &str, payload: Option<Element>) -> Element {
@@ -147,7 +153,11 @@ impl Client {
             .muc_service
             .clone()
             .unwrap_or_else(|| format!("conference.{}", cfg.session.jid.domain()));
-        let mut resync = Resync::new(cfg.resync.clone(), "mam-0");
+        // A prefix of this instance's own: MAM results of a query from a previous page (a
+        // reload mid-resync) are rerouted to the account's bare JID or offline storage when
+        // their resource is gone, and must never be taken for this instance's same-numbered
+        // query.
+        let mut resync = Resync::new(cfg.resync.clone(), format!("mam-{:x}", cfg.seed));
         resync.load(snapshot.rooms);
         Client {
             session: Session::new(cfg.session.clone()),
@@ -165,10 +175,13 @@ impl Client {
             next_request: 0,
             sync_feature: None,
             server_list: None,
+            reconciled: false,
             syncing: false,
             history: HashMap::new(),
             want_connected: true,
             subscribing: Vec::new(),
+            want_active: true,
+            sent_active: true,
         }
     }
 
@@ -177,9 +190,9 @@ impl Client {
         self.session.is_ready()
     }
 
-    /// Whether no resync is queued or running.
+    /// Whether no resync is queued, running or waiting for a retry.
     pub fn is_synced(&self) -> bool {
-        self.is_ready() && !self.syncing && self.server_list.is_none() && self.resync.is_idle()
+        self.is_ready() && !self.syncing && self.reconciled && self.resync.is_idle()
     }
 
     /// Known subscriptions.
@@ -187,6 +200,37 @@ impl Client {
         let mut v: Vec<_> = self.subs.values().cloned().collect();
         v.sort_by(|a, b| a.room.cmp(&b.room));
         v
+    }
+
+    /// Whether the app said it is in use (see [`Client::set_active`]).
+    pub fn is_active(&self) -> bool {
+        self.want_active
+    }
+
+    /// The app is in use (`true`) or hidden (`false`): tells the server with XEP-0352
+    /// `<active/>`/`<inactive/>` so it pushes while no session is looked at. Sent only on
+    /// a change, only to a server that offered CSI; remembered across reconnects.
+    pub fn set_active(&mut self, active: bool) -> Vec<Action> {
+        self.want_active = active;
+        let mut out = Vec::new();
+        self.send_csi(&mut out);
+        out
+    }
+
+    fn send_csi(&mut self, out: &mut Vec<Action>) {
+        if !self.session.is_ready()
+            || !self.session.csi_offered()
+            || self.sent_active == self.want_active
+        {
+            return;
+        }
+        let name = if self.want_active {
+            "active"
+        } else {
+            "inactive"
+        };
+        self.send(&Element::builder(name, crate::session::NS_CSI).build(), out);
+        self.sent_active = self.want_active;
     }
 
     /// The MUC service JID in use.
@@ -199,6 +243,9 @@ impl Client {
         let mut out = Vec::new();
         match input {
             Input::Connected => {
+                // A driver may connect again without reporting the old transport's end:
+                // whatever that connection had in flight can never be answered now.
+                self.drop_connection_state(&mut out);
                 self.connection += 1;
                 self.want_connected = true;
                 self.session = Session::new(self.cfg.session.clone());
@@ -222,6 +269,12 @@ impl Client {
             Input::Tick => {}
         }
         self.expire(now, &mut out);
+        if self.session.is_ready() {
+            let r = self.resync.retry_due(now);
+            if !r.is_empty() {
+                self.resync_out(r, now, &mut out);
+            }
+        }
         self.timer(&mut out);
         out
     }
@@ -245,6 +298,10 @@ impl Client {
                     out.push(Action::Event(AppEvent::Connected {
                         jid: jid.to_string(),
                     }));
+                    // A new session starts active: an app that is hidden says so before
+                    // anything else, so no event slips through without a push.
+                    self.sent_active = true;
+                    self.send_csi(out);
                     self.on_ready(now, out);
                 }
                 SessionOut::Stanza(e) => self.stanza(e, now, out),
@@ -256,10 +313,13 @@ impl Client {
         }
     }
 
-    fn lost(&mut self, reason: Option<String>, out: &mut Vec<Action>, notify: bool) {
+    /// Forget everything tied to the current connection: its answers can never arrive.
+    fn drop_connection_state(&mut self, out: &mut Vec<Action>) {
         self.resync.on_disconnect();
         self.syncing = false;
+        self.sync_feature = None;
         self.server_list = None;
+        self.reconciled = false;
         self.history.clear();
         self.subscribing.clear();
         for (_, p) in self.iqs.clear() {
@@ -270,6 +330,10 @@ impl Client {
                 }));
             }
         }
+    }
+
+    fn lost(&mut self, reason: Option<String>, out: &mut Vec<Action>, notify: bool) {
+        self.drop_connection_state(out);
         if notify {
             out.push(Action::Event(AppEvent::Disconnected { error: reason }));
         }
@@ -326,6 +390,7 @@ impl Client {
         self.syncing = true;
         self.sync_feature = None;
         self.server_list = None;
+        self.reconciled = false;
         let disco = Element::builder("query", ns::DISCO_INFO).build();
         let service = self.service.clone();
         self.send_iq("get", &service, disco, Pending::Disco, now, out);
@@ -335,12 +400,22 @@ impl Client {
 
     fn expire(&mut self, now: Timestamp, out: &mut Vec<Action>) {
         for (_, p) in self.iqs.expire(now.0) {
-            self.iq_failed(p, CommandError::new("timeout", None), now, out);
+            self.iq_failed(p, CommandError::new("timeout", None), true, now, out);
         }
     }
 
+    /// The next IQ deadline or resync retry, whichever comes first.
     fn timer(&mut self, out: &mut Vec<Action>) {
-        if let Some(t) = self.iqs.next_deadline() {
+        let retry = if self.session.is_ready() {
+            self.resync.next_retry()
+        } else {
+            None
+        };
+        let next = match (self.iqs.next_deadline(), retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(t) = next {
             out.push(Action::TimerAt(t));
         }
     }
@@ -618,7 +693,12 @@ impl Client {
                     return;
                 };
                 if type_ == "error" {
-                    self.iq_failed(p, stanza_error(&e), now, out);
+                    // RFC 6120 8.3.2: `wait` means "retry after waiting".
+                    let transient = e
+                        .get_child("error", ns::JABBER_CLIENT)
+                        .and_then(|x| x.attr("type"))
+                        == Some("wait");
+                    self.iq_failed(p, stanza_error(&e), transient, now, out);
                 } else {
                     self.iq_ok(p, &e, now, out);
                 }
@@ -627,7 +707,15 @@ impl Client {
         }
     }
 
-    fn iq_failed(&mut self, p: Pending, err: CommandError, now: Timestamp, out: &mut Vec<Action>) {
+    /// An IQ failed; `transient` when it timed out or the error says to retry later.
+    fn iq_failed(
+        &mut self,
+        p: Pending,
+        err: CommandError,
+        transient: bool,
+        now: Timestamp,
+        out: &mut Vec<Action>,
+    ) {
         if let Pending::Command(_, Cmd::Subscribe { room, .. }) = &p {
             self.done_subscribing(room);
         }
@@ -659,10 +747,12 @@ impl Client {
             Pending::Mam { queryid } => {
                 let outcome = if err.condition == "item-not-found" {
                     FinOutcome::ItemNotFound
+                } else if transient {
+                    FinOutcome::Transient(err.to_string())
                 } else {
                     FinOutcome::Failed(err.to_string())
                 };
-                let r = self.resync.on_fin(&queryid, outcome);
+                let r = self.resync.on_fin(&queryid, outcome, now);
                 self.resync_out(r, now, out);
             }
             Pending::History { queryid, req, .. } => {
@@ -701,7 +791,9 @@ impl Client {
                     .and_then(|f| mam::Fin::try_from(f.clone()).ok())
                     .map(|f| f.complete)
                     .unwrap_or(false);
-                let r = self.resync.on_fin(&queryid, FinOutcome::Fin { complete });
+                let r = self
+                    .resync
+                    .on_fin(&queryid, FinOutcome::Fin { complete }, now);
                 self.resync_out(r, now, out);
             }
             Pending::History { queryid, req, room } => {
@@ -822,9 +914,16 @@ impl Client {
     /// Once both the disco answer and the list are in: align local subscriptions with
     /// the server's and queue the rooms that need a resync.
     fn reconcile(&mut self, now: Timestamp, out: &mut Vec<Action>) {
-        let (Some(sync), Some(list)) = (self.sync_feature, self.server_list.take()) else {
+        // Both answers may come in either order: the list waits for the disco answer.
+        // (Taking the list before knowing both were in lost it when it came first, and
+        // the client then never reached "synced".)
+        let Some(sync) = self.sync_feature else {
             return;
         };
+        let Some(list) = self.server_list.take() else {
+            return;
+        };
+        self.reconciled = true;
         let mut seen = Vec::new();
         let mut changed = false;
         for item in list.items {
@@ -871,11 +970,7 @@ impl Client {
     }
 
     fn check_synced(&mut self, out: &mut Vec<Action>) {
-        if self.syncing
-            && self.server_list.is_none()
-            && self.sync_feature.is_some()
-            && self.resync.is_idle()
-        {
+        if self.syncing && self.reconciled && self.resync.is_idle() {
             self.syncing = false;
             out.push(Action::Event(AppEvent::Synced));
         }
@@ -1049,5 +1144,9 @@ impl Client {
 }
 
 // Native only: proptest and tokio are native dev-dependencies; the browser runs its own suites.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod csi_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod sim_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

@@ -268,6 +268,14 @@ impl<S: Store> NativeClient<S> {
         self.command(r).await
     }
 
+    /// The app is in use or not (XEP-0352 CSI): while every session of the account is
+    /// inactive the server pushes instead. Sent when it changes and the server offers CSI;
+    /// kept across reconnects.
+    pub async fn set_active(&mut self, active: bool) -> Result<(), NativeError> {
+        let acts = self.core.set_active(active);
+        self.execute(acts).await
+    }
+
     /// Resync every room now.
     pub async fn resync(&mut self) -> Result<Result<CommandResult, CommandError>, NativeError> {
         let r = self.core.resync(now());

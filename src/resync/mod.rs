@@ -3,7 +3,10 @@
 //!
 //! Per room: the cursor is the newest archive id known to be contiguous with the stored
 //! history. A known room starts with `start=cursor time` (whose answer must contain the
-//! cursor, else a gap is recorded), then pages forward with `after` until `complete`; a new room
+//! cursor, else a gap is recorded; `start` has milliseconds and archives stamp in
+//! microseconds, so the engine reads on with `after` while the answer stays within the
+//! cursor's millisecond without reaching it), then pages forward with `after` until
+//! `complete`; a new room
 //! (no cursor) fetches the newest page only and records the older history as a gap. An
 //! unknown cursor id — reported as `item-not-found`, or silently answered from the
 //! beginning of the archive as ejabberd does — falls back to `start=cursor time` with a
@@ -11,10 +14,17 @@
 //! of paging forever. At most `max_in_flight` rooms page at once. Each page and its cursor
 //! advance are emitted as ONE [`ResyncOut::Apply`], which the driver writes in one store
 //! transaction before feeding the engine anything else.
+//!
+//! A page that fails transiently (IQ timeout, `wait` error) is asked again after an
+//! exponential delay (an `after` page as a time query from the cursor, which re-proves the
+//! join), up to `max_attempts` times; then the room's run ends with an error.
+//! A retry waiting for its time holds its room's in-flight slot, so nothing is ever
+//! "in flight" without either a query out or a retry due: the driver arms its timer with
+//! [`Resync::next_retry`] and feeds [`Resync::retry_due`].
 
 // Native only: proptest and tokio are native dev-dependencies; the browser runs its own suites.
 #[cfg(all(test, not(target_arch = "wasm32")))]
-mod sim_tests;
+pub(crate) mod sim_tests;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -35,6 +45,12 @@ pub struct ResyncConfig {
     pub room_cap: usize,
     /// Rooms paging at the same time.
     pub max_in_flight: usize,
+    /// Delay before the first retry of a page that failed transiently; doubles per attempt.
+    pub retry_base_ms: u64,
+    /// Cap of the retry delay.
+    pub retry_max_ms: u64,
+    /// Attempts per page (the first one included) before the room's run stops.
+    pub max_attempts: u32,
 }
 
 impl Default for ResyncConfig {
@@ -43,6 +59,9 @@ impl Default for ResyncConfig {
             page_size: 100,
             room_cap: 5_000,
             max_in_flight: 4,
+            retry_base_ms: 1_000,
+            retry_max_ms: 30_000,
+            max_attempts: 5,
         }
     }
 }
@@ -120,12 +139,21 @@ pub enum ResyncWarning {
         /// Room.
         room: String,
     },
-    /// The query failed.
+    /// The query failed (each failed attempt is reported, retried or not).
     QueryFailed {
         /// Room.
         room: String,
         /// Error as reported.
         reason: String,
+    },
+    /// The failed page is asked again after `delay_ms`.
+    Retrying {
+        /// Room.
+        room: String,
+        /// The attempt that comes next (2 for the first retry).
+        attempt: u32,
+        /// Wait before it.
+        delay_ms: u64,
     },
     /// A page that was neither complete nor advancing; paging stopped.
     NoProgress {
@@ -144,9 +172,14 @@ pub enum FinOutcome {
     },
     /// `item-not-found`: the `after`/`before` id is unknown to the archive.
     ItemNotFound,
-    /// Any other error, including a timeout.
+    /// No answer in time, or an error of type `wait`: worth asking again.
+    Transient(String),
+    /// Any other error: the run stops until the next connect or resync.
     Failed(String),
 }
+
+/// An archive item of a page: id, archive time, the event when it is one.
+type Held = (String, Timestamp, Option<RoomEvent>);
 
 #[derive(Debug, Clone, PartialEq)]
 enum Purpose {
@@ -154,11 +187,19 @@ enum Purpose {
     /// hold the cursor itself, which proves the stored history and the archive still join
     /// (an `after` query cannot prove it: ejabberd answers an unknown id with the start of
     /// the archive, indistinguishable from a real continuation once the old part is gone).
-    Resume { prev: Cursor },
+    ///
+    /// `start` has millisecond precision while servers stamp in microseconds, so more than
+    /// a page of items can share the cursor's millisecond and precede it. While a page
+    /// without the cursor stays within that millisecond, the scan goes on with `after=`
+    /// its last id (an id the server just gave, so no unknown-id quirk) and `held` keeps
+    /// what was read so far; the decision (joined or gap) and the write come with the
+    /// page that settles it, so nothing is written before the join is proven.
+    Resume { prev: Cursor, held: Vec<Held> },
     /// `after=` the last id of the previous page of this run.
     Forward,
-    /// start=time after an unknown cursor; the gap starts at `prev`.
-    Fallback { prev: Cursor },
+    /// start=time after an unknown cursor; the gap starts at `prev`. Scans the cursor's
+    /// millisecond like `Resume`.
+    Fallback { prev: Cursor, held: Vec<Held> },
     /// Newest page of a room without cursor.
     Newest,
     /// Newest page after hitting the per-room cap; the gap starts at `prev`.
@@ -169,8 +210,18 @@ struct Active {
     room: BareJid,
     from: PageFrom,
     purpose: Purpose,
-    items: Vec<(String, Timestamp, Option<RoomEvent>)>,
+    attempt: u32,
+    items: Vec<Held>,
     oversized: bool,
+}
+
+/// A failed page waiting for its retry time.
+struct Retry {
+    room: BareJid,
+    from: PageFrom,
+    purpose: Purpose,
+    attempt: u32,
+    due: i64,
 }
 
 #[derive(Default)]
@@ -188,6 +239,7 @@ pub struct Resync {
     queue: VecDeque<BareJid>,
     rerun: Vec<BareJid>,
     active: HashMap<String, Active>,
+    retries: Vec<Retry>,
     next_query: u64,
     query_prefix: String,
 }
@@ -201,6 +253,7 @@ impl Resync {
             queue: VecDeque::new(),
             rerun: Vec::new(),
             active: HashMap::new(),
+            retries: Vec::new(),
             next_query: 0,
             query_prefix: query_prefix.into(),
         }
@@ -225,27 +278,54 @@ impl Resync {
         self.rooms.get(room).and_then(|r| r.cursor.as_ref())
     }
 
-    /// Whether nothing is queued or in flight.
+    /// Whether nothing is queued, in flight or waiting for a retry.
     pub fn is_idle(&self) -> bool {
-        self.queue.is_empty() && self.active.is_empty()
+        self.queue.is_empty() && self.active.is_empty() && self.retries.is_empty()
     }
 
-    /// Rooms queued or paging.
+    /// Rooms queued, paging or waiting for a retry.
     pub fn pending_rooms(&self) -> usize {
-        self.queue.len() + self.active.len()
+        self.queue.len() + self.active.len() + self.retries.len()
+    }
+
+    /// Queries sent and not answered yet.
+    pub fn queries_in_flight(&self) -> usize {
+        self.active.len()
+    }
+
+    /// When the earliest retry is due (ms), for the driver's timer.
+    pub fn next_retry(&self) -> Option<i64> {
+        self.retries.iter().map(|r| r.due).min()
+    }
+
+    /// Ask again every failed page whose retry time has come.
+    pub fn retry_due(&mut self, now: Timestamp) -> Vec<ResyncOut> {
+        let (due, wait): (Vec<Retry>, Vec<Retry>) = std::mem::take(&mut self.retries)
+            .into_iter()
+            .partition(|r| r.due <= now.0);
+        self.retries = wait;
+        due.into_iter()
+            .map(|r| self.start(r.room, r.from, r.purpose, r.attempt))
+            .collect()
+    }
+
+    fn busy(&self, room: &BareJid) -> bool {
+        self.active.values().any(|a| &a.room == room)
+            || self.retries.iter().any(|r| &r.room == room)
     }
 
     /// Queue `room` for a run. With a sync hint equal to the stored cursor the room is
     /// already in sync and nothing is queued (returns `false`).
     pub fn enqueue(&mut self, room: BareJid, hint: Option<&SyncEnd>) -> bool {
         let key = room.to_string();
+        let busy = self.busy(&room);
         let mirror = self.rooms.entry(key.clone()).or_default();
         if let (Some(h), Some(c)) = (hint, mirror.cursor.as_ref()) {
             if h.id == c.id {
                 return false;
             }
         }
-        if self.active.values().any(|a| a.room == room) {
+        if busy {
             // The run in flight may have been answered before whatever prompted this call:
             // go again once it ends.
             if !self.rerun.contains(&room) {
@@ -263,19 +343,22 @@ impl Resync {
         self.queue.retain(|r| r != room);
         self.rerun.retain(|r| r != room);
         self.active.retain(|_, a| &a.room != room);
+        self.retries.retain(|r| &r.room != room);
     }
 
-    /// The connection is gone: everything in flight is lost, the mirror stays.
+    /// The connection is gone: everything in flight or waiting is dropped (the next
+    /// connect queues the rooms again), the mirror stays.
     pub fn on_disconnect(&mut self) {
         self.queue.clear();
         self.rerun.clear();
         self.active.clear();
+        self.retries.clear();
     }
 
     /// Start queued rooms up to the in-flight bound.
     pub fn pump(&mut self) -> Vec<ResyncOut> {
         let mut out = Vec::new();
-        while self.active.len() < self.cfg.max_in_flight {
+        while self.active.len() + self.retries.len() < self.cfg.max_in_flight.max(1) {
             let Some(room) = self.queue.pop_front() else {
                 break;
             };
@@ -284,16 +367,25 @@ impl Resync {
                 Some(c) if c.id.is_empty() => (PageFrom::Oldest, Purpose::Forward),
                 Some(c) => (
                     PageFrom::Start(c.stamp),
-                    Purpose::Resume { prev: c.clone() },
+                    Purpose::Resume {
+                        prev: c.clone(),
+                        held: Vec::new(),
+                    },
                 ),
                 None => (PageFrom::Newest, Purpose::Newest),
             };
-            out.push(self.start(room, from, purpose));
+            out.push(self.start(room, from, purpose, 1));
         }
         out
     }
 
-    fn start(&mut self, room: BareJid, from: PageFrom, purpose: Purpose) -> ResyncOut {
+    fn start(
+        &mut self,
+        room: BareJid,
+        from: PageFrom,
+        purpose: Purpose,
+        attempt: u32,
+    ) -> ResyncOut {
         self.next_query += 1;
         let queryid = format!("{}-{}", self.query_prefix, self.next_query);
         self.active.insert(
@@ -302,6 +394,7 @@ impl Resync {
                 room: room.clone(),
                 from: from.clone(),
                 purpose,
+                attempt,
                 items: Vec::new(),
                 oversized: false,
             },
@@ -369,8 +462,8 @@ impl Resync {
         out
     }
 
-    /// The query `queryid` ended.
-    pub fn on_fin(&mut self, queryid: &str, outcome: FinOutcome) -> Vec<ResyncOut> {
+    /// The query `queryid` ended (`now` dates a retry).
+    pub fn on_fin(&mut self, queryid: &str, outcome: FinOutcome, now: Timestamp) -> Vec<ResyncOut> {
         let Some(active) = self.active.remove(queryid) else {
             return Vec::new();
         };
@@ -383,7 +476,63 @@ impl Resync {
             FinOutcome::ItemNotFound => {
                 return self.fall_back(active, prev, false);
             }
-            FinOutcome::Failed(reason) => {
+            FinOutcome::Transient(reason) if active.attempt < self.cfg.max_attempts => {
+                out.push(ResyncOut::Warn(ResyncWarning::QueryFailed {
+                    room: key.clone(),
+                    reason,
+                }));
+                let delay_ms = self
+                    .cfg
+                    .retry_base_ms
+                    .max(1)
+                    .saturating_mul(1u64 << (active.attempt - 1).min(30))
+                    .min(self.cfg.retry_max_ms.max(1));
+                let attempt = active.attempt + 1;
+                out.push(ResyncOut::Warn(ResyncWarning::Retrying {
+                    room: key,
+                    attempt,
+                    delay_ms,
+                }));
+                // A timeout may hide a server restart, and retention may run before the
+                // retry: an `after` page is asked again as a time query that must hold the
+                // cursor, which proves the stored history still joins the archive.
+                // A scan of the cursor's millisecond starts over: nothing of it was written.
+                let (from, purpose) = match (active.purpose, prev) {
+                    (Purpose::Forward, Some(c)) if !c.id.is_empty() => (
+                        PageFrom::Start(c.stamp),
+                        Purpose::Resume {
+                            prev: c,
+                            held: Vec::new(),
+                        },
+                    ),
+                    (Purpose::Resume { prev, .. }, _) => (
+                        PageFrom::Start(prev.stamp),
+                        Purpose::Resume {
+                            prev,
+                            held: Vec::new(),
+                        },
+                    ),
+                    (Purpose::Fallback { prev, .. }, _) => (
+                        PageFrom::Start(prev.stamp),
+                        Purpose::Fallback {
+                            prev,
+                            held: Vec::new(),
+                        },
+                    ),
+                    (purpose, _) => (active.from, purpose),
+                };
+                self.retries.push(Retry {
+                    room,
+                    from,
+                    purpose,
+                    attempt,
+                    due: now
+                        .0
+                        .saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX)),
+                });
+                return out;
+            }
+            FinOutcome::Failed(reason) | FinOutcome::Transient(reason) => {
                 out.push(ResyncOut::Warn(ResyncWarning::QueryFailed {
                     room: key.clone(),
                     reason,
@@ -404,28 +553,56 @@ impl Resync {
             }
         }
         let complete = complete && !active.oversized;
+        let mut active = active;
+        let page_len = active.items.len();
+        if let Purpose::Resume { prev, held } | Purpose::Fallback { prev, held } =
+            &mut active.purpose
+        {
+            let found = held
+                .iter()
+                .chain(&active.items)
+                .any(|(id, ..)| *id == prev.id);
+            let within_ms = active.items.iter().all(|(_, st, _)| *st <= prev.stamp);
+            if !found && !complete && within_ms && page_len > 0 {
+                let mirror = self.rooms.entry(key.clone()).or_default();
+                mirror.fetched_this_run += page_len;
+                if mirror.fetched_this_run >= self.cfg.room_cap {
+                    // A millisecond longer than the cap: jump as any capped run does. What
+                    // was read is either stored already (older than the cursor) or, the
+                    // cursor being gone, inside the gap the jump records.
+                    let prev = mirror.cursor.clone();
+                    return vec![self.start(room, PageFrom::Newest, Purpose::CapJump { prev }, 1)];
+                }
+                // The cursor may still come later in its millisecond: read on.
+                let after = active.items[page_len - 1].0.clone();
+                held.append(&mut active.items);
+                return vec![self.start(room, PageFrom::After(after), active.purpose, 1)];
+            }
+            held.append(&mut active.items);
+            active.items = std::mem::take(held);
+        }
         let first = active.items.first().map(|(id, st, _)| (id.clone(), *st));
         let last = active.items.last().map(|(id, st, _)| Cursor {
             id: id.clone(),
             stamp: *st,
         });
         let mirror = self.rooms.entry(key.clone()).or_default();
-        mirror.fetched_this_run += active.items.len();
+        mirror.fetched_this_run += page_len;
         let gap = match &active.purpose {
             Purpose::Forward => None,
             // The answer holds the cursor itself: stored history and archive still join.
-            Purpose::Resume { prev } | Purpose::Fallback { prev }
+            Purpose::Resume { prev, .. } | Purpose::Fallback { prev, .. }
                 if active.items.iter().any(|(id, _, _)| *id == prev.id) =>
             {
                 None
             }
-            Purpose::Resume { prev } => Some(Gap {
+            Purpose::Resume { prev, .. } => Some(Gap {
                 after_id: Some(prev.id.clone()),
                 after_stamp: Some(prev.stamp),
                 before_id: first.as_ref().map(|f| f.0.clone()),
                 before_stamp: first.as_ref().map(|f| f.1),
             }),
-            Purpose::Fallback { prev } => Some(Gap {
+            Purpose::Fallback { prev, .. } => Some(Gap {
                 after_id: Some(prev.id.clone()),
                 after_stamp: Some(prev.stamp),
                 before_id: first.as_ref().map(|f| f.0.clone()),
@@ -438,10 +615,12 @@ impl Resync {
                 before_stamp: first.as_ref().map(|f| f.1),
             }),
             Purpose::Newest => None,
-            // The newest page reaches back to what we have: nothing is missing.
+            // The newest page reaches back to what we have: nothing is missing. Only a
+            // first item older than the cursor's millisecond proves it by time: several
+            // archive items share a millisecond.
             Purpose::CapJump { prev }
                 if prev.as_ref().is_none_or(|p| {
-                    first.as_ref().is_none_or(|f| f.1 <= p.stamp)
+                    first.as_ref().is_none_or(|f| f.1 < p.stamp)
                         || active.items.iter().any(|(id, _, _)| *id == p.id)
                 }) =>
             {
@@ -515,7 +694,7 @@ impl Resync {
             None => None,
         };
         match (next, from) {
-            (Some(purpose), Some(from)) => out.push(self.start(room, from, purpose)),
+            (Some(purpose), Some(from)) => out.push(self.start(room, from, purpose, 1)),
             _ => out.extend(self.finish(room, true)),
         }
         out
@@ -550,7 +729,11 @@ impl Resync {
             // this run.
             (Some(prev), Purpose::Forward) => {
                 let from = PageFrom::Start(prev.stamp);
-                out.push(self.start(active.room, from, Purpose::Fallback { prev }));
+                let purpose = Purpose::Fallback {
+                    prev,
+                    held: Vec::new(),
+                };
+                out.push(self.start(active.room, from, purpose, 1));
             }
             _ => out.extend(self.finish(active.room, false)),
         }

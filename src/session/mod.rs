@@ -22,6 +22,8 @@ const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
 const NS_STREAMS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
+/// XEP-0352 Client State Indication.
+pub const NS_CSI: &str = "urn:xmpp:csi:0";
 
 /// Account and transport facts the session needs.
 #[derive(Debug, Clone)]
@@ -96,6 +98,8 @@ pub struct Session {
     state: State,
     mech: Option<Box<dyn Mechanism>>,
     bound: Option<FullJid>,
+    /// The authenticated stream's features offered XEP-0352.
+    csi: bool,
 }
 
 impl Session {
@@ -106,12 +110,19 @@ impl Session {
             state: State::Idle,
             mech: None,
             bound: None,
+            csi: false,
         }
     }
 
     /// The bound JID once ready.
     pub fn jid(&self) -> Option<&FullJid> {
         self.bound.as_ref()
+    }
+
+    /// Whether the server offered XEP-0352 Client State Indication (known once binding
+    /// started; a server without it would end the stream on `<inactive/>`).
+    pub fn csi_offered(&self) -> bool {
+        self.csi
     }
 
     /// Whether stanzas may be sent.
@@ -322,6 +333,7 @@ impl Session {
         if !features.has_child("bind", NS_BIND) {
             return self.fail(SessionError::BindFailed("server offers no binding".into()));
         }
+        self.csi = features.has_child("csi", NS_CSI);
         let mut bind = Element::builder("bind", NS_BIND);
         if let Some(r) = &self.cfg.resource {
             bind = bind.append(

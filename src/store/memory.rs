@@ -1,13 +1,18 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{Cursor, Gap, RoomState, Snapshot, Store, StoreError, SubscriptionRecord};
+use super::order::{self, PageEntry, Positioned};
+use super::{
+    answers_to, marker_of, Cursor, Gap, Own, ReadMarker, RoomState, Snapshot, Store, StoreError,
+    SubscriptionRecord,
+};
 use crate::event::RoomEvent;
 
 #[derive(Default)]
 struct RoomData {
-    /// (insertion seq, event)
-    events: Vec<(u64, RoomEvent)>,
+    /// (insertion seq, order within the timestamp, event)
+    events: Vec<(u64, f64, RoomEvent)>,
+    read: Option<ReadMarker>,
     /// dedup key → index into `events`
     keys: HashMap<String, Vec<usize>>,
     state: RoomState,
@@ -47,16 +52,41 @@ impl RoomData {
             .filter_map(|k| self.keys.get(k))
             .flatten()
             .copied()
-            .find(|&i| self.events[i].1.same_as(ev))
+            .find(|&i| self.events[i].2.same_as(ev))
     }
 
     fn index(&mut self, i: usize) {
-        for k in self.events[i].1.dedup_keys() {
+        for k in self.events[i].2.dedup_keys() {
             let slot = self.keys.entry(k).or_default();
             if !slot.contains(&i) {
                 slot.push(i);
             }
         }
+    }
+}
+
+impl RoomData {
+    /// Indexes of the events in stored order.
+    fn ordered(&self) -> Vec<usize> {
+        let mut all: Vec<usize> = (0..self.events.len()).collect();
+        all.sort_by(|&a, &b| {
+            let (ea, eb) = (&self.events[a], &self.events[b]);
+            ea.2.timestamp
+                .cmp(&eb.2.timestamp)
+                .then(ea.1.total_cmp(&eb.1))
+                .then(ea.0.cmp(&eb.0))
+        });
+        all
+    }
+
+    /// The marked event (the newest that has the marker's key).
+    fn marked(&self, ordered: &[usize]) -> Option<usize> {
+        let key = &self.read.as_ref()?.key;
+        ordered
+            .iter()
+            .rev()
+            .copied()
+            .find(|&i| self.events[i].2.dedup_keys().contains(key))
     }
 }
 
@@ -101,20 +131,54 @@ impl Store for MemoryStore {
         let data = inner.rooms.entry(room.to_owned()).or_default();
         data.state.room = room.to_owned();
         let mut fresh = Vec::new();
+        let mut entries = Vec::with_capacity(events.len());
         for ev in events {
-            match data.find(ev) {
+            let entry = match data.find(ev) {
                 Some(i) => {
-                    if data.events[i].1.absorb(ev) {
+                    let before = data.events[i].2.timestamp;
+                    if data.events[i].2.absorb(ev) {
                         data.index(i);
                     }
+                    let moved = data.events[i].2.timestamp != before;
+                    (i, moved)
                 }
                 None => {
                     inner.seq += 1;
-                    data.events.push((inner.seq, ev.clone()));
+                    data.events.push((inner.seq, 0.0, ev.clone()));
                     let i = data.events.len() - 1;
                     data.index(i);
                     fresh.push(ev.clone());
+                    (i, true)
                 }
+            };
+            entries.push(entry);
+        }
+        let page: Vec<PageEntry> = entries
+            .iter()
+            .map(|&(i, place)| PageEntry {
+                id: i as u64,
+                ts: data.events[i].2.timestamp.0,
+                place,
+            })
+            .collect();
+        if page.iter().any(|e| e.place) {
+            let lo = page.iter().map(|e| e.ts).min().unwrap_or(0);
+            let hi = page.iter().map(|e| e.ts).max().unwrap_or(0);
+            let stored: Vec<Positioned> = data
+                .events
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, _, e))| (lo..=hi).contains(&e.timestamp.0))
+                .map(|(i, (_, ord, e))| Positioned {
+                    id: i as u64,
+                    ts: e.timestamp.0,
+                    ord: *ord,
+                })
+                .collect();
+            for (i, ord) in
+                order::place(&stored, &page, order::is_history_page(events, cursor, gap))
+            {
+                data.events[i as usize].1 = ord;
             }
         }
         if let Some(c) = cursor {
@@ -131,10 +195,68 @@ impl Store for MemoryStore {
         let Some(data) = inner.rooms.get(room) else {
             return Ok(Vec::new());
         };
-        let mut all: Vec<&(u64, RoomEvent)> = data.events.iter().collect();
-        all.sort_by_key(|(seq, e)| (e.timestamp, *seq));
+        let all = data.ordered();
         let skip = all.len().saturating_sub(limit);
-        Ok(all.into_iter().skip(skip).map(|(_, e)| e.clone()).collect())
+        Ok(all
+            .into_iter()
+            .skip(skip)
+            .map(|i| data.events[i].2.clone())
+            .collect())
+    }
+
+    async fn mark_read(&self, room: &str, up_to: Option<&str>) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        let Some(data) = inner.rooms.get_mut(room) else {
+            return Ok(up_to.is_none());
+        };
+        let all = data.ordered();
+        let target = match up_to {
+            None => all.last().copied(),
+            Some(id) => match all
+                .iter()
+                .rev()
+                .copied()
+                .find(|&i| answers_to(&data.events[i].2, id))
+            {
+                Some(i) => Some(i),
+                None => return Ok(false),
+            },
+        };
+        let Some(target) = target else {
+            return Ok(true);
+        };
+        let current = data.marked(&all);
+        let rank = |i: usize| all.iter().position(|&j| j == i);
+        if current.is_some_and(|c| rank(c) >= rank(target)) {
+            return Ok(true);
+        }
+        data.read = marker_of(&data.events[target].2);
+        Ok(true)
+    }
+
+    async fn read_marker(&self, room: &str) -> Result<Option<ReadMarker>, StoreError> {
+        Ok(self.lock()?.rooms.get(room).and_then(|r| r.read.clone()))
+    }
+
+    async fn unread(&self, room: &str, own: Own<'_>) -> Result<usize, StoreError> {
+        let inner = self.lock()?;
+        let Some(data) = inner.rooms.get(room) else {
+            return Ok(0);
+        };
+        let all = data.ordered();
+        let start = match (data.marked(&all), &data.read) {
+            (Some(m), _) => all.iter().position(|&i| i == m).map_or(0, |p| p + 1),
+            // The marked event is gone: count what is newer than its time.
+            (None, Some(r)) => all
+                .iter()
+                .position(|&i| data.events[i].2.timestamp > r.stamp)
+                .unwrap_or(all.len()),
+            (None, None) => 0,
+        };
+        Ok(all[start..]
+            .iter()
+            .filter(|&&i| own.counts(&data.events[i].2))
+            .count())
     }
 
     async fn room_state(&self, room: &str) -> Result<RoomState, StoreError> {

@@ -5,6 +5,7 @@
 //! pass the shared suite in `mucsub::store_tests` (feature `store-tests`).
 
 mod memory;
+pub mod order;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -71,6 +72,59 @@ pub struct Snapshot {
     pub rooms: Vec<RoomState>,
 }
 
+/// How far the app has read a room: the strongest dedup key of the newest event it marked
+/// read (it survives that event gaining an archive id later) and that event's time, used
+/// only if the event cannot be found any more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadMarker {
+    /// A [`RoomEvent::dedup_keys`] entry of the marked event.
+    pub key: String,
+    /// Its timestamp.
+    pub stamp: Timestamp,
+}
+
+/// Who "we" are in a room, so our own messages never count as unread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Own<'a> {
+    /// Our nick in the room (the subscription nick).
+    pub nick: Option<&'a str>,
+    /// Our bare JID, matched against the real JID of events that show one.
+    pub jid: Option<&'a str>,
+}
+
+impl Own<'_> {
+    /// True for a message event we sent.
+    pub fn sent(&self, ev: &RoomEvent) -> bool {
+        let by_nick = self.nick.is_some() && ev.nick.as_deref() == self.nick;
+        let by_jid = match (self.jid, ev.real_jid.as_deref()) {
+            (Some(me), Some(real)) => real.split('/').next() == Some(me),
+            _ => false,
+        };
+        by_nick || by_jid
+    }
+
+    /// True for an event that counts as unread when it lies after the marker.
+    pub fn counts(&self, ev: &RoomEvent) -> bool {
+        matches!(ev.kind, crate::event::EventKind::Message { .. }) && !self.sent(ev)
+    }
+}
+
+/// Does stored event `ev` answer to `id` from the app: its archive id, or (for events that
+/// have none yet) its message id or origin-id.
+pub fn answers_to(ev: &RoomEvent, id: &str) -> bool {
+    ev.stanza_id.as_deref() == Some(id)
+        || ev.message_id.as_deref() == Some(id)
+        || ev.origin_id.as_deref() == Some(id)
+}
+
+/// The marker for a stored event: its strongest dedup key.
+pub fn marker_of(ev: &RoomEvent) -> Option<ReadMarker> {
+    ev.dedup_keys().into_iter().next().map(|key| ReadMarker {
+        key,
+        stamp: ev.timestamp,
+    })
+}
+
 /// A store failure (backend error or corrupted data).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("store: {0}")]
@@ -100,8 +154,24 @@ pub trait Store {
         gap: Option<&Gap>,
     ) -> Result<Vec<RoomEvent>, StoreError>;
 
-    /// The newest `limit` events of a room, oldest first, ordered by (timestamp, insertion).
+    /// The newest `limit` events of a room, oldest first, in archive order: by timestamp,
+    /// and within one timestamp as the archive (or, for live events, arrival) ordered them
+    /// (see [`order`]).
     async fn events(&self, room: &str, limit: usize) -> Result<Vec<RoomEvent>, StoreError>;
+
+    /// Mark `room` read up to and including the stored event `up_to` answers to (see
+    /// [`answers_to`]; the newest one that does), or up to the newest stored event when
+    /// `None`. The marker never moves back: marking an event older than the current marker
+    /// changes nothing. Returns false (and changes nothing) when no stored event answers to
+    /// `up_to`; marking an empty room is a no-op.
+    async fn mark_read(&self, room: &str, up_to: Option<&str>) -> Result<bool, StoreError>;
+
+    /// The read marker of a room, if any.
+    async fn read_marker(&self, room: &str) -> Result<Option<ReadMarker>, StoreError>;
+
+    /// Message events after the read marker (all of them without one) that `own` did not
+    /// send.
+    async fn unread(&self, room: &str, own: Own<'_>) -> Result<usize, StoreError>;
 
     /// Resync state of a room (default when unknown).
     async fn room_state(&self, room: &str) -> Result<RoomState, StoreError>;

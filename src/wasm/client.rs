@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::client::CommandResult;
-use crate::store::Store;
+use crate::store::{Own, Store};
 
 use super::error::{Code, SdkError};
 use super::idb_store::IdbStore;
@@ -46,6 +46,7 @@ struct Inner {
     opts: Options,
     shared: Rc<Shared>,
     state: RefCell<State>,
+    push: Rc<super::push::PushState>,
 }
 
 /// A MucSub client: one account, one IndexedDB database, one WebSocket.
@@ -214,22 +215,43 @@ impl Inner {
         };
         let mut out = Vec::with_capacity(rows.len());
         for (room, nick, nodes) in rows {
-            let last = store
-                .events(&room, 1)
-                .await
-                .map_err(|e| SdkError::store(e.0))?
-                .pop()
-                .map(|e| JsRoomEvent::from_event(&e));
+            let (last, unread) = self.summary(&store, &room, &nick).await?;
             out.push(JsSubscription {
                 room,
                 nick,
                 nodes: node_names(&nodes),
-                unread: 0,
+                unread,
                 last,
             });
         }
         out.sort_by(|a, b| a.room.cmp(&b.room));
         Ok(out)
+    }
+
+    /// The newest stored event of `room` and how many messages after the read marker we
+    /// did not send (`nick` is our subscription nick there).
+    async fn summary(
+        &self,
+        store: &IdbStore,
+        room: &str,
+        nick: &str,
+    ) -> Result<(Option<JsRoomEvent>, u32), SdkError> {
+        let last = store
+            .events(room, 1)
+            .await
+            .map_err(|e| SdkError::store(e.0))?
+            .pop()
+            .map(|e| JsRoomEvent::from_event(&e));
+        let me = self.opts.jid.to_string();
+        let own = Own {
+            nick: Some(nick).filter(|n| !n.is_empty()),
+            jid: Some(&me),
+        };
+        let unread = store
+            .unread(room, own)
+            .await
+            .map_err(|e| SdkError::store(e.0))?;
+        Ok((last, u32::try_from(unread).unwrap_or(u32::MAX)))
     }
 
     /// The store first; the archive when the store runs out or the page reaches a
@@ -318,6 +340,7 @@ impl MucSubClient {
                     closed: false,
                     page: None,
                 }),
+                push: Rc::default(),
             }),
         })
     }
@@ -404,17 +427,13 @@ impl MucSubClient {
                     nodes,
                 } => {
                     let store = inner.open().await?;
-                    let last = store
-                        .events(&room, 1)
-                        .await
-                        .map_err(|e| SdkError::store(e.0))?
-                        .pop()
-                        .map(|e| JsRoomEvent::from_event(&e));
+                    let nick = echoed.unwrap_or(nick);
+                    let (last, unread) = inner.summary(&store, &room, &nick).await?;
                     Ok(JsSubscription {
                         room,
-                        nick: echoed.unwrap_or(nick),
+                        nick,
                         nodes: node_names(&nodes),
-                        unread: 0,
+                        unread,
                         last,
                     })
                 }
@@ -494,6 +513,35 @@ impl MucSubClient {
         })
     }
 
+    /// Mark `room` read up to and including the stored event whose `stanzaId` (or, for an
+    /// event without one yet, `id`) is `up_to_id`, or up to the newest stored event. The
+    /// marker is stored with the room's events and never moves back; `unread` in
+    /// [`subscriptions`](Self::subscriptions) counts the messages after it that we did not
+    /// send. `item-not-found` when no stored event has that id.
+    #[wasm_bindgen(js_name = markRead, unchecked_return_type = "Promise<void>")]
+    pub fn mark_read(&self, room: String, up_to_id: Option<String>) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            let store = inner.open().await?;
+            let up_to = up_to_id.filter(|id| !id.is_empty());
+            let found = store
+                .mark_read(&room, up_to.as_deref())
+                .await
+                .map_err(|e| SdkError::store(e.0))?;
+            if found {
+                Ok(())
+            } else {
+                Err(SdkError::new(
+                    Code::ItemNotFound,
+                    format!(
+                        "no stored event with id '{}' in {room}",
+                        up_to.unwrap_or_default()
+                    ),
+                ))
+            }
+        })
+    }
+
     /// Older events of `room`: `{before?: stanzaId, limit?: number}`.
     #[wasm_bindgen(unchecked_return_type = "Promise<HistoryPage>")]
     pub fn history(&self, room: String, options: Option<HistoryOptionsArg>) -> Promise {
@@ -547,6 +595,16 @@ impl MucSubClient {
             inner.shared.queue.close();
             Ok(())
         })
+    }
+}
+
+impl MucSubClient {
+    /// What the push calls (src/wasm/push.rs) need; `not-connected` once closed.
+    pub(super) fn push_context(&self) -> Result<(Options, Rc<super::push::PushState>), SdkError> {
+        if self.inner.is_closed() {
+            return Err(SdkError::new(Code::NotConnected, "the client was closed"));
+        }
+        Ok((self.inner.opts.clone(), self.inner.push.clone()))
     }
 }
 

@@ -77,13 +77,14 @@ pub fn set_dedup_keys(record: &JsValue, ev: &RoomEvent) -> Result<(), SdkError> 
     set_field(record, "dk", &arr)
 }
 
-/// A full message record for `ev`, inserted as number `seq`.
-pub fn message_record(ev: &RoomEvent, seq: f64) -> Result<JsValue, SdkError> {
+/// A full message record for `ev`, inserted as number `seq`, at `ord` within its timestamp.
+pub fn message_record(ev: &RoomEvent, seq: f64, ord: f64) -> Result<JsValue, SdkError> {
     let rec = record();
     set_field(&rec, "k", &message_key(ev, seq))?;
     set_field(&rec, "room", &JsValue::from_str(&ev.room))?;
     set_field(&rec, "ts", &JsValue::from_f64(ev.timestamp.millis() as f64))?;
     set_field(&rec, "seq", &JsValue::from_f64(seq))?;
+    set_field(&rec, "ord", &JsValue::from_f64(ord))?;
     set_field(&rec, "ev", &encode(ev)?)?;
     set_dedup_keys(&rec, ev)?;
     Ok(rec)
@@ -101,7 +102,21 @@ pub fn seq_of(record: &JsValue) -> Result<f64, SdkError> {
         .ok_or_else(|| SdkError::store("message record without a numeric 'seq'"))
 }
 
-/// `[room]` .. `[room, []]`: every `[room, …]` key of the `by_time` index (arrays sort
+/// The order-within-timestamp of a message record (v3).
+pub fn ord_of(record: &JsValue) -> Result<f64, SdkError> {
+    field(record, "ord")?
+        .as_f64()
+        .ok_or_else(|| SdkError::store("message record without a numeric 'ord'"))
+}
+
+/// The timestamp of a message record.
+pub fn ts_of(record: &JsValue) -> Result<f64, SdkError> {
+    field(record, "ts")?
+        .as_f64()
+        .ok_or_else(|| SdkError::store("message record without a numeric 'ts'"))
+}
+
+/// `[room]` .. `[room, []]`: every `[room, …]` key of the `by_order` index (arrays sort
 /// after numbers and strings, and a prefix sorts first).
 pub fn room_bounds(room: &str) -> (JsValue, JsValue) {
     let lower = Array::of1(&JsValue::from_str(room));
@@ -109,12 +124,20 @@ pub fn room_bounds(room: &str) -> (JsValue, JsValue) {
     (lower.into(), upper.into())
 }
 
-/// The `by_time` index key of a message record.
-pub fn time_key(record: &JsValue) -> Result<JsValue, SdkError> {
+/// `[room, lo]` .. `[room, hi, []]`: the `by_order` keys of `room` with `lo <= ts <= hi`.
+pub fn time_bounds(room: &str, lo: f64, hi: f64) -> (JsValue, JsValue) {
+    let room = JsValue::from_str(room);
+    let lower = Array::of2(&room, &JsValue::from_f64(lo));
+    let upper = Array::of3(&room, &JsValue::from_f64(hi), &Array::new());
+    (lower.into(), upper.into())
+}
+
+/// The `by_order` index key of a message record.
+pub fn order_key(record: &JsValue) -> Result<JsValue, SdkError> {
     Ok(Array::of3(
         &field(record, "room")?,
         &field(record, "ts")?,
-        &field(record, "seq")?,
+        &field(record, "ord")?,
     )
     .into())
 }

@@ -14,9 +14,12 @@
 //! - `subscriptions`: keyPath `room`; a serialised `SubscriptionRecord` under `rec`.
 //! - `messages`: keyPath `k` = `[room, stanzaId]`, or `[room, seq]` (a number, so it never
 //!   collides with an id) for events without an archive id. Fields: `room`, `ts`
-//!   (ms), `seq`, `ev` (serialised `RoomEvent`), `dk` (dedup keys, `room\0key`, since v2).
-//!   Indexes: `by_time` on `[room, ts, seq]` (history order), `dedup` on `dk`
-//!   (multiEntry, since v2).
+//!   (ms), `seq` (insertion number, unique), `ord` (order within one `ts`, following the
+//!   archive: `crate::store::order`; since v3), `ev` (serialised `RoomEvent`), `dk` (dedup
+//!   keys, `room\0key`, since v2). Indexes: `by_order` on `[room, ts, ord]` (history order,
+//!   since v3; v1–v2 had `by_time` on `[room, ts, seq]`, i.e. insertion order within a
+//!   millisecond), `dedup` on `dk` (multiEntry, since v2).
+//! - `reads` (since v3): keyPath `room`; the room's serialised `ReadMarker` under `marker`.
 //! - `cursors`: keyPath `room`; a serialised `Cursor` under `cursor`.
 //! - `gaps`: auto-increment key (insertion order = oldest first), index `by_room` on `room`;
 //!   a serialised `Gap` under `gap`.
@@ -33,7 +36,7 @@ use super::error::SdkError;
 use super::idb_records;
 
 /// The schema version this SDK writes.
-pub const CURRENT_VERSION: u32 = 2;
+pub const CURRENT_VERSION: u32 = 3;
 
 /// Object store names.
 pub mod stores {
@@ -47,12 +50,16 @@ pub mod stores {
     pub const CURSORS: &str = "cursors";
     /// Recorded gaps.
     pub const GAPS: &str = "gaps";
+    /// Read markers (since v3).
+    pub const READS: &str = "reads";
 }
 
 /// Index names.
 pub mod indexes {
-    /// `messages` by `[room, ts, seq]`.
+    /// `messages` by `[room, ts, seq]` (v1–v2 only).
     pub const BY_TIME: &str = "by_time";
+    /// `messages` by `[room, ts, ord]` (since v3).
+    pub const BY_ORDER: &str = "by_order";
     /// `messages` by each dedup key (multiEntry).
     pub const DEDUP: &str = "dedup";
     /// `gaps` by `room`.
@@ -140,6 +147,9 @@ async fn migrate(db: &Database, tx: &Transaction, from: u32, to: u32) -> Result<
     if from < 2 && to >= 2 {
         v2_dedup_index(tx).await?;
     }
+    if from < 3 && to >= 3 {
+        v3_archive_order_and_reads(db, tx).await?;
+    }
     Ok(())
 }
 
@@ -191,6 +201,34 @@ async fn v2_dedup_index(tx: &Transaction) -> Result<(), SdkError> {
     while let Some(record) = cursor.value()? {
         let ev = idb_records::event_of(&record)?;
         idb_records::set_dedup_keys(&record, &ev)?;
+        cursor.update(&record).await?;
+        cursor.next(None).await?;
+    }
+    Ok(())
+}
+
+/// v3: events of one millisecond are ordered as the archive ordered them (`ord`, placed by
+/// `crate::store::order`) instead of by insertion, and read markers get their own store.
+/// Existing records keep the order they had: `ord` starts as their insertion number.
+async fn v3_archive_order_and_reads(db: &Database, tx: &Transaction) -> Result<(), SdkError> {
+    let messages = tx.object_store(stores::MESSAGES)?;
+    messages.delete_index(indexes::BY_TIME)?;
+    messages.create_index(
+        indexes::BY_ORDER,
+        KeyPath::new_array(["room", "ts", "ord"]),
+        None,
+    )?;
+    let mut p = ObjectStoreParams::new();
+    p.key_path(Some(KeyPath::new_single("room")));
+    db.create_object_store(stores::READS, p)?;
+
+    let Some(cursor) = messages.open_cursor(None, None)?.await? else {
+        return Ok(());
+    };
+    let mut cursor = cursor.into_managed();
+    while let Some(record) = cursor.value()? {
+        let seq = idb_records::seq_of(&record)?;
+        idb_records::set_field(&record, "ord", &wasm_bindgen::JsValue::from_f64(seq))?;
         cursor.update(&record).await?;
         cursor.next(None).await?;
     }

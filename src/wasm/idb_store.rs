@@ -8,9 +8,13 @@ use idb::{CursorDirection, Database, KeyRange, Query, Transaction, TransactionMo
 use wasm_bindgen::JsValue;
 
 use crate::event::RoomEvent;
-use crate::store::{Cursor, Gap, RoomState, Snapshot, Store, StoreError, SubscriptionRecord};
+use crate::store::{
+    answers_to, marker_of, Cursor, Gap, Own, ReadMarker, RoomState, Snapshot, Store, StoreError,
+    SubscriptionRecord,
+};
 
 use super::error::SdkError;
+use super::idb_apply::{apply_pages, PageWrite};
 use super::idb_records::{self as rec, decode, encode, field, set_field};
 use super::idb_schema::{self, indexes, stores, CURRENT_VERSION};
 
@@ -107,11 +111,11 @@ impl IdbStore {
                         format!("no stored event with id '{id}' in {room}"),
                     )
                 })?;
-            upper = rec::time_key(&anchor)?;
+            upper = rec::order_key(&anchor)?;
             upper_open = true;
         }
         let range = KeyRange::bound(&lower, &upper, Some(false), Some(upper_open))?;
-        let index = messages.index(indexes::BY_TIME)?;
+        let index = messages.index(indexes::BY_ORDER)?;
         let mut out = Vec::new();
         let mut more = false;
         if let Some(cursor) = index
@@ -140,66 +144,99 @@ impl IdbStore {
         Ok((out, more))
     }
 
-    fn tx(&self, names: &[&str], mode: TransactionMode) -> Result<Transaction, SdkError> {
-        Ok(self.db.transaction(names, mode)?)
-    }
-
-    async fn apply_page_inner(
-        &self,
-        tx: &Transaction,
+    /// The stored record `up_to` designates (see [`answers_to`]), or the newest one.
+    async fn find_target(
+        messages: &idb::ObjectStore,
         room: &str,
-        events: &[RoomEvent],
-        cursor: Option<&Cursor>,
-        gap: Option<&Gap>,
-    ) -> Result<Vec<RoomEvent>, SdkError> {
-        let messages = tx.object_store(stores::MESSAGES)?;
-        let dedup = messages.index(indexes::DEDUP)?;
-        let mut seq = meta_get(tx, "seq")
-            .await?
-            .and_then(|v| v.as_f64())
-            .unwrap_or(0.0);
-        let mut fresh = Vec::new();
-        for ev in events {
-            match find_same(&dedup, ev).await? {
-                Some((record, mut stored)) => {
-                    let had_archive_id = stored.stanza_id.is_some();
-                    if stored.absorb(ev) {
-                        let updated = rec::message_record(&stored, rec::seq_of(&record)?)?;
-                        if !had_archive_id && stored.stanza_id.is_some() {
-                            // The primary key holds the archive id: re-key the record.
-                            messages.delete(Query::Key(field(&record, "k")?))?.await?;
-                        }
-                        messages.put(&updated, None)?.await?;
-                    }
-                }
-                None => {
-                    seq += 1.0;
-                    messages.put(&rec::message_record(ev, seq)?, None)?.await?;
-                    fresh.push(ev.clone());
-                }
+        up_to: Option<&str>,
+    ) -> Result<Option<JsValue>, SdkError> {
+        if let Some(id) = up_to {
+            let key = js_sys::Array::of2(&JsValue::from_str(room), &JsValue::from_str(id));
+            if let Some(r) = messages.get(Query::Key(key.into()))?.await? {
+                return Ok(Some(r));
             }
         }
-        meta_put(tx, "seq", &JsValue::from_f64(seq)).await?;
+        let (lower, upper) = rec::room_bounds(room);
+        let range = KeyRange::bound(&lower, &upper, None, None)?;
+        let Some(cursor) = messages
+            .index(indexes::BY_ORDER)?
+            .open_cursor(Some(Query::KeyRange(range)), Some(CursorDirection::Prev))?
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut cursor = cursor.into_managed();
+        while let Some(value) = cursor.value()? {
+            match up_to {
+                None => return Ok(Some(value)),
+                Some(id) if answers_to(&rec::event_of(&value)?, id) => return Ok(Some(value)),
+                Some(_) => {}
+            }
+            cursor.next(None).await?;
+        }
+        Ok(None)
+    }
 
-        let cursors = tx.object_store(stores::CURSORS)?;
-        let existing = cursors.get(Query::Key(JsValue::from_str(room)))?.await?;
-        if cursor.is_some() || existing.is_none() {
-            let r = rec::record();
-            set_field(&r, "room", &JsValue::from_str(room))?;
-            let c = match cursor {
-                Some(c) => encode(c)?,
-                None => JsValue::NULL,
-            };
-            set_field(&r, "cursor", &c)?;
-            cursors.put(&r, None)?.await?;
+    /// The room's read marker and the position of its event (`None` when that event is not
+    /// stored any more).
+    async fn marker_in(
+        tx: &Transaction,
+        room: &str,
+    ) -> Result<Option<(ReadMarker, Option<(f64, f64)>)>, SdkError> {
+        let Some(r) = tx
+            .object_store(stores::READS)?
+            .get(Query::Key(JsValue::from_str(room)))?
+            .await?
+        else {
+            return Ok(None);
+        };
+        let marker: ReadMarker = decode(field(&r, "marker")?)?;
+        let scoped = rec::scoped_key(room, &marker.key);
+        let mut at: Option<(f64, f64)> = None;
+        for r in tx
+            .object_store(stores::MESSAGES)?
+            .index(indexes::DEDUP)?
+            .get_all(Some(Query::Key(JsValue::from_str(&scoped))), None)?
+            .await?
+        {
+            let p = position(&r)?;
+            if at.is_none_or(|a| before(a, p)) {
+                at = Some(p);
+            }
         }
-        if let Some(g) = gap {
-            let r = rec::record();
-            set_field(&r, "room", &JsValue::from_str(room))?;
-            set_field(&r, "gap", &encode(g)?)?;
-            tx.object_store(stores::GAPS)?.put(&r, None)?.await?;
+        Ok(Some((marker, at)))
+    }
+
+    /// Apply several pages in ONE transaction, with the same result as applying them one
+    /// after another with [`Store::apply_page`]: the new events of each page, in input
+    /// order. Batching live events this way costs one commit instead of one per event.
+    pub async fn apply_pages(
+        &self,
+        pages: &[PageWrite<'_>],
+    ) -> Result<Vec<Vec<RoomEvent>>, StoreError> {
+        for p in pages {
+            if let Some(bad) = p.events.iter().find(|e| e.room != p.room) {
+                return Err(StoreError(format!(
+                    "event of {} in a page of {}",
+                    bad.room, p.room
+                )));
+            }
         }
-        Ok(fresh)
+        let tx = self.tx(
+            &[
+                stores::ACCOUNT,
+                stores::MESSAGES,
+                stores::CURSORS,
+                stores::GAPS,
+            ],
+            TransactionMode::ReadWrite,
+        )?;
+        let result = apply_pages(&tx, pages).await;
+        Ok(finish(tx, result).await?)
+    }
+
+    fn tx(&self, names: &[&str], mode: TransactionMode) -> Result<Transaction, SdkError> {
+        Ok(self.db.transaction(names, mode)?)
     }
 
     async fn room_state_in(&self, tx: &Transaction, room: &str) -> Result<RoomState, SdkError> {
@@ -224,6 +261,15 @@ impl IdbStore {
     }
 }
 
+/// A message record's place in the `by_order` index.
+fn position(record: &JsValue) -> Result<(f64, f64), SdkError> {
+    Ok((rec::ts_of(record)?, rec::ord_of(record)?))
+}
+
+fn before(a: (f64, f64), b: (f64, f64)) -> bool {
+    a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
+}
+
 fn cursor_of(record: &JsValue) -> Result<Option<Cursor>, SdkError> {
     let c = field(record, "cursor")?;
     if c.is_null() || c.is_undefined() {
@@ -231,26 +277,6 @@ fn cursor_of(record: &JsValue) -> Result<Option<Cursor>, SdkError> {
     } else {
         Ok(Some(decode(c)?))
     }
-}
-
-/// The stored event that is the same as `ev` (by the core's dedup rule), with its record.
-/// Keys are tried strongest first, as the memory store does, so an archive id match wins.
-async fn find_same(
-    dedup: &idb::Index,
-    ev: &RoomEvent,
-) -> Result<Option<(JsValue, RoomEvent)>, SdkError> {
-    for key in rec::dedup_entries(ev) {
-        let candidates = dedup
-            .get_all(Some(Query::Key(JsValue::from_str(&key))), None)?
-            .await?;
-        for record in candidates {
-            let stored = rec::event_of(&record)?;
-            if stored.same_as(ev) {
-                return Ok(Some((record, stored)));
-            }
-        }
-    }
-    Ok(None)
 }
 
 async fn meta_get(tx: &Transaction, key: &str) -> Result<Option<JsValue>, SdkError> {
@@ -362,23 +388,13 @@ impl Store for IdbStore {
         cursor: Option<&Cursor>,
         gap: Option<&Gap>,
     ) -> Result<Vec<RoomEvent>, StoreError> {
-        if let Some(bad) = events.iter().find(|e| e.room != room) {
-            return Err(StoreError(format!(
-                "event of {} in a page of {room}",
-                bad.room
-            )));
-        }
-        let tx = self.tx(
-            &[
-                stores::ACCOUNT,
-                stores::MESSAGES,
-                stores::CURSORS,
-                stores::GAPS,
-            ],
-            TransactionMode::ReadWrite,
-        )?;
-        let result = self.apply_page_inner(&tx, room, events, cursor, gap).await;
-        Ok(finish(tx, result).await?)
+        let page = PageWrite {
+            room,
+            events,
+            cursor,
+            gap,
+        };
+        Ok(self.apply_pages(&[page]).await?.pop().unwrap_or_default())
     }
 
     async fn events(&self, room: &str, limit: usize) -> Result<Vec<RoomEvent>, StoreError> {
@@ -388,5 +404,77 @@ impl Store for IdbStore {
     async fn room_state(&self, room: &str) -> Result<RoomState, StoreError> {
         let tx = self.tx(&[stores::CURSORS, stores::GAPS], TransactionMode::ReadOnly)?;
         Ok(self.room_state_in(&tx, room).await?)
+    }
+
+    async fn mark_read(&self, room: &str, up_to: Option<&str>) -> Result<bool, StoreError> {
+        let tx = self.tx(
+            &[stores::MESSAGES, stores::READS],
+            TransactionMode::ReadWrite,
+        )?;
+        let result = async {
+            let messages = tx.object_store(stores::MESSAGES)?;
+            let Some(target) = Self::find_target(&messages, room, up_to).await? else {
+                return Ok(up_to.is_none());
+            };
+            let at = position(&target)?;
+            if let Some((_, Some(current))) = Self::marker_in(&tx, room).await? {
+                if !before(current, at) {
+                    return Ok(true);
+                }
+            }
+            let Some(marker) = marker_of(&rec::event_of(&target)?) else {
+                return Ok(true);
+            };
+            let r = rec::record();
+            set_field(&r, "room", &JsValue::from_str(room))?;
+            set_field(&r, "marker", &encode(&marker)?)?;
+            tx.object_store(stores::READS)?.put(&r, None)?.await?;
+            Ok(true)
+        }
+        .await;
+        Ok(finish(tx, result).await?)
+    }
+
+    async fn read_marker(&self, room: &str) -> Result<Option<ReadMarker>, StoreError> {
+        let tx = self.tx(
+            &[stores::MESSAGES, stores::READS],
+            TransactionMode::ReadOnly,
+        )?;
+        Ok(Self::marker_in(&tx, room).await?.map(|(m, _)| m))
+    }
+
+    async fn unread(&self, room: &str, own: Own<'_>) -> Result<usize, StoreError> {
+        let tx = self.tx(
+            &[stores::MESSAGES, stores::READS],
+            TransactionMode::ReadOnly,
+        )?;
+        let (lower, upper) = rec::room_bounds(room);
+        let room_js = JsValue::from_str(room);
+        let lower: JsValue = match Self::marker_in(&tx, room).await? {
+            Some((_, Some((ts, ord)))) => {
+                js_sys::Array::of3(&room_js, &JsValue::from_f64(ts), &JsValue::from_f64(ord)).into()
+            }
+            // The marked event is gone: what is newer than its time.
+            Some((m, None)) => js_sys::Array::of3(
+                &room_js,
+                &JsValue::from_f64(m.stamp.0 as f64),
+                &js_sys::Array::new(),
+            )
+            .into(),
+            None => lower,
+        };
+        let range = KeyRange::bound(&lower, &upper, Some(true), None).map_err(SdkError::from)?;
+        let mut n = 0;
+        for r in tx
+            .object_store(stores::MESSAGES)?
+            .index(indexes::BY_ORDER)?
+            .get_all(Some(Query::KeyRange(range)), None)?
+            .await?
+        {
+            if own.counts(&rec::event_of(&r)?) {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 }

@@ -57,7 +57,8 @@ export interface Subscription {
   room: string;
   nick: string;
   nodes: Node[];
-  /** Stored events newer than the last one the app marked read (0 when unknown). */
+  /** Stored messages after the read marker (`markRead`) that we did not send; every
+   *  stored message of others before the first `markRead`. */
   unread: number;
   /** The newest stored event of the room. */
   last?: RoomEvent;

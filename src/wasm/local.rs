@@ -74,6 +74,15 @@ impl<T> Queue<T> {
         self.inner.borrow().closed
     }
 
+    /// The next item if one is queued and `want` accepts it, without waiting.
+    pub fn next_if(&self, want: impl FnOnce(&T) -> bool) -> Option<T> {
+        let mut q = self.inner.borrow_mut();
+        if q.closed || !q.items.front().is_some_and(want) {
+            return None;
+        }
+        q.items.pop_front()
+    }
+
     /// The next item, or `None` once closed.
     pub fn next(&self) -> impl Future<Output = Option<T>> + '_ {
         NextItem { queue: self }

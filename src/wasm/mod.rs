@@ -3,12 +3,14 @@
 
 pub mod client;
 pub mod error;
+pub mod idb_apply;
 pub mod idb_records;
 pub mod idb_schema;
 pub mod idb_store;
 pub mod js_types;
 pub mod local;
 pub mod page;
+pub mod push;
 pub mod runtime;
 pub mod socket;
 

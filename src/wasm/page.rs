@@ -1,6 +1,7 @@
 //! Page lifecycle: a phone that puts the tab to sleep kills the WebSocket; when the page is
 //! visible again (`visibilitychange`) or the browser is back `online`, reconnect at once
-//! instead of waiting out the backoff.
+//! instead of waiting out the backoff. Visibility is also told to the server (XEP-0352
+//! CSI): a live but hidden tab is "inactive", so the server sends Web Push for it.
 
 use std::rc::Rc;
 
@@ -22,11 +23,22 @@ impl PageWatch {
         let window: Window = js_sys::global().dyn_into().ok()?;
         let document: Option<Document> = window.document();
         let doc_for_cb = document.clone();
-        let callback = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
-            let visible = doc_for_cb
-                .as_ref()
+        let is_visible = |d: &Option<Document>| {
+            d.as_ref()
                 .map(|d| d.visibility_state() == VisibilityState::Visible)
-                .unwrap_or(true);
+                .unwrap_or(true)
+        };
+        if !is_visible(&document) {
+            // Opened in a background tab: the first session says inactive right away.
+            shared.queue.push(Job::Active(false));
+        }
+        let callback = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            let visible = is_visible(&doc_for_cb);
+            if e.type_() == "visibilitychange" {
+                // Only a change is sent, and only once a session is up (the core keeps
+                // the wish for the next one): no reconnect is started from here.
+                shared.queue.push(Job::Active(visible));
+            }
             if e.type_() == "online" || visible {
                 shared.queue.push(Job::Wake);
             }

@@ -15,6 +15,7 @@ use crate::client::{
     Action, AppEvent, Client, ClientConfig, ClientWarning, CommandError, CommandResult, Input,
     RequestId, StoreOp,
 };
+use crate::event::RoomEvent;
 use crate::protocol::time::Timestamp;
 use crate::protocol::{ns, Node};
 use crate::resync::ResyncWarning;
@@ -23,10 +24,22 @@ use crate::session::SessionConfig;
 use crate::store::Store;
 
 use super::error::{Code, SdkError};
+use super::idb_apply::PageWrite;
 use super::idb_store::IdbStore;
 use super::js_types::{to_js, JsRoomEvent, JsSyncProgress, JsSyncSummary};
 use super::local::{Queue, Reply};
 use super::socket::{Socket, SocketEvent, Timer};
+
+/// Pages (socket frames) stored in one IndexedDB transaction at most.
+const MAX_BATCH: usize = 256;
+
+/// The parts of a `StoreOp::Apply`: room, events, cursor, gap.
+type ApplyOp = (
+    String,
+    Vec<RoomEvent>,
+    Option<crate::store::Cursor>,
+    Option<crate::store::Gap>,
+);
 
 /// Connection states as the JS API names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +139,9 @@ pub enum Job {
     Reconnect,
     /// The page became visible or the browser went online.
     Wake,
+    /// The page is visible (`true`) or hidden: XEP-0352 CSI, so the server pushes while
+    /// no tab of the account is looked at.
+    Active(bool),
     /// `connect()`.
     Connect(Reply<Result<(), SdkError>>),
     /// A command.
@@ -305,7 +321,7 @@ pub fn spawn(
 }
 
 /// PLAIN is acceptable only over TLS or to loopback (SPEC §2).
-fn is_secure(url: &str) -> bool {
+pub(super) fn is_secure(url: &str) -> bool {
     let Some((scheme, rest)) = url.split_once("://") else {
         return false;
     };
@@ -353,7 +369,11 @@ impl Driver {
                         Input::Disconnected(Some(why))
                     }
                 };
-                let acts = self.core.handle(input, now());
+                let is_frame = matches!(input, Input::Frame(_));
+                let mut acts = self.core.handle(input, now());
+                if is_frame {
+                    self.take_queued_frames(&mut acts);
+                }
                 self.execute(acts).await;
             }
             Job::Tick => {
@@ -373,6 +393,10 @@ impl Driver {
                     self.reconnect = None;
                     self.open_socket();
                 }
+            }
+            Job::Active(active) => {
+                let acts = self.core.set_active(active);
+                self.execute(acts).await;
             }
             Job::Connect(reply) => {
                 if self.core.is_ready() && self.socket.is_some() {
@@ -521,6 +545,32 @@ impl Driver {
                 }
                 Action::ResetParser => {}
                 Action::CloseTransport => self.drop_socket(),
+                Action::Store(StoreOp::Apply {
+                    room,
+                    events,
+                    cursor,
+                    gap,
+                }) => {
+                    // Consecutive pages (live events of frames read together) share one
+                    // transaction.
+                    let mut batch = vec![(room, events, cursor, gap)];
+                    while batch.len() < MAX_BATCH {
+                        match todo.pop_front() {
+                            Some(Action::Store(StoreOp::Apply {
+                                room,
+                                events,
+                                cursor,
+                                gap,
+                            })) => batch.push((room, events, cursor, gap)),
+                            Some(other) => {
+                                todo.push_front(other);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    self.apply_batch(batch).await;
+                }
                 Action::Store(op) => self.store_op(op).await,
                 Action::Event(e) => {
                     let more = self.app_event(e);
@@ -544,6 +594,108 @@ impl Driver {
         }
     }
 
+    /// Feed the core the socket frames already queued behind the one it just took, as long
+    /// as the frames so far only store events: their pages then share one IndexedDB
+    /// transaction (see `execute`) instead of committing one per event. A frame that does
+    /// anything else ends the run, so none of its actions is overtaken by input the core
+    /// has already seen.
+    fn take_queued_frames(&mut self, acts: &mut Vec<Action>) {
+        let mut taken = 1;
+        while taken < MAX_BATCH
+            && acts
+                .iter()
+                .all(|a| matches!(a, Action::Store(StoreOp::Apply { .. }) | Action::TimerAt(_)))
+        {
+            let generation = self.generation;
+            let Some(Job::Socket(_, SocketEvent::Text(t))) = self
+                .shared
+                .queue
+                .next_if(|j| matches!(j, Job::Socket(g, SocketEvent::Text(_)) if *g == generation))
+            else {
+                break;
+            };
+            taken += 1;
+            match parse_ws_message(&t) {
+                Ok(frame) => acts.extend(self.core.handle(Input::Frame(frame), now())),
+                Err(e) => {
+                    self.drop_socket();
+                    let why = format!("bad frame from the server: {e}");
+                    acts.extend(self.core.handle(Input::Disconnected(Some(why)), now()));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Store pages in one transaction, then report them in order (only once durable). When
+    /// the batch fails, each page is retried on its own so one bad page does not cost the
+    /// others.
+    async fn apply_batch(&mut self, batch: Vec<ApplyOp>) {
+        let result = {
+            let pages: Vec<PageWrite> = batch
+                .iter()
+                .map(|(room, events, cursor, gap)| PageWrite {
+                    room,
+                    events,
+                    cursor: cursor.as_ref(),
+                    gap: gap.as_ref(),
+                })
+                .collect();
+            self.store.apply_pages(&pages).await
+        };
+        match result {
+            Ok(fresh) => {
+                for ((room, events, cursor, gap), fresh) in batch.iter().zip(fresh) {
+                    self.applied(room, events, cursor.is_some(), gap.is_some(), &fresh);
+                }
+            }
+            Err(_) if batch.len() > 1 => {
+                for (room, events, cursor, gap) in batch {
+                    self.store_op(StoreOp::Apply {
+                        room,
+                        events,
+                        cursor,
+                        gap,
+                    })
+                    .await;
+                }
+            }
+            Err(e) => self.shared.emit_error(&SdkError::store(e.0)),
+        }
+    }
+
+    /// Report a stored page: resync progress for archive pages, then its new events.
+    fn applied(
+        &mut self,
+        room: &str,
+        events: &[RoomEvent],
+        cursor: bool,
+        gap: bool,
+        fresh: &[RoomEvent],
+    ) {
+        let is_sync_page = cursor
+            || gap
+            || (!events.is_empty()
+                && events
+                    .iter()
+                    .all(|e| e.source == crate::event::Source::Archive));
+        if is_sync_page {
+            let st = self.stats.entry(room.to_owned()).or_default();
+            st.fetched += events.len() as u32;
+            st.gap |= gap;
+            let p = JsSyncProgress {
+                room: room.to_owned(),
+                fetched: st.fetched,
+                complete: false,
+                gap: st.gap,
+            };
+            self.emit_value("sync", &p);
+        }
+        for ev in fresh {
+            self.emit_value("event", &JsRoomEvent::from_event(ev));
+        }
+    }
+
     async fn store_op(&mut self, op: StoreOp) {
         let result = match op {
             StoreOp::PutSubscription(rec) => self.store.put_subscription(&rec).await,
@@ -554,33 +706,13 @@ impl Driver {
                 cursor,
                 gap,
             } => {
-                let is_sync_page = cursor.is_some()
-                    || gap.is_some()
-                    || (!events.is_empty()
-                        && events
-                            .iter()
-                            .all(|e| e.source == crate::event::Source::Archive));
                 match self
                     .store
                     .apply_page(&room, &events, cursor.as_ref(), gap.as_ref())
                     .await
                 {
                     Ok(fresh) => {
-                        if is_sync_page {
-                            let st = self.stats.entry(room.clone()).or_default();
-                            st.fetched += events.len() as u32;
-                            st.gap |= gap.is_some();
-                            let p = JsSyncProgress {
-                                room: room.clone(),
-                                fetched: st.fetched,
-                                complete: false,
-                                gap: st.gap,
-                            };
-                            self.emit_value("sync", &p);
-                        }
-                        for ev in &fresh {
-                            self.emit_value("event", &JsRoomEvent::from_event(ev));
-                        }
+                        self.applied(&room, &events, cursor.is_some(), gap.is_some(), &fresh);
                         Ok(())
                     }
                     Err(e) => Err(e),

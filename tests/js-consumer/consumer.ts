@@ -53,6 +53,9 @@ export async function app(): Promise<void> {
   console.log(subs.length, people.map((p) => [p.jid, p.nick, p.nodes]));
   const { id }: { id: string } = await client.send("room@conference.localhost", "hello");
   await client.setSubject("room@conference.localhost", "topic");
+  const read: void = await client.markRead("room@conference.localhost");
+  await client.markRead("room@conference.localhost", id);
+  console.log(read);
   const page: HistoryPage = await client.history("room@conference.localhost", { before: id, limit: 20 });
   const first: HistoryPage = await client.history("room@conference.localhost");
   const more: boolean = page.complete || first.complete;

@@ -9,6 +9,7 @@ import { renderBanner } from './views/banner.js';
 import { h } from './dom.js';
 import { domainOf, errorText } from './format.js';
 import { loadSession, saveSession, clearSession, defaultWsUrl, loadUnread, saveUnread } from './session.js';
+import { loadPushPrefs, enableNotifications, disableNotifications, resumeNotifications } from './push.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -25,6 +26,8 @@ class App {
     this.lastError = '';
     this.retryDelay = 1000;
     this.retryTimer = null;
+    // Push registration steps run one at a time, so a switch-off never races a renewal.
+    this.pushQueue = Promise.resolve();
   }
 
   get jid() { return this.session?.jid ?? ''; }
@@ -34,6 +37,10 @@ class App {
     registerServiceWorker();
     await init();
     window.addEventListener('hashchange', () => this.route());
+    // A notification clicked while the app is open: push-sw.js asks it to show the room.
+    navigator.serviceWorker?.addEventListener('message', (e) => {
+      if (e.data?.type === 'mucsub:open-room' && e.data.room) this.openRoom(e.data.room);
+    });
     window.addEventListener('online', () => this.retrySoon(0));
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'visible') {
@@ -79,6 +86,7 @@ class App {
     client.on('sync', (p) => this.onSync(p));
     client.on('error', (err) => this.toast(errorText(err)));
     await client.open();
+    this.pushStep(() => resumeNotifications(client, session.jid)).catch((err) => console.warn('push:', err));
     if (interactive) {
       try {
         this.setConn('connecting');
@@ -141,6 +149,11 @@ class App {
     this.roomsView = null;
     this.subs.clear();
     $('room-pane').replaceChildren(h('div', { class: 'empty-room' }, 'Pick a room on the left, or subscribe to one.'));
+    // A signed-out browser must not keep getting the account's notifications.
+    if (client && !keepAccount && loadPushPrefs(this.jid).enabled) {
+      const jid = this.jid;
+      await this.pushStep(() => disableNotifications(client, jid)).catch((err) => console.warn('push:', err));
+    }
     if (client) await client.close().catch(() => {});
     if (!keepAccount) clearSession();
     else if (this.session) saveSession({ ...this.session, password: '' });
@@ -261,6 +274,25 @@ class App {
       m.unread = 0;
       this.saveMeta();
     }
+  }
+
+  pushPrefs() { return loadPushPrefs(this.jid); }
+
+  // Notifications on or off for this browser (views/notifications.js).
+  setNotifications(on, includeBody) {
+    const client = this.client;
+    const jid = this.jid;
+    if (!client) return Promise.reject(new Error('Sign in first.'));
+    return this.pushStep(() => (on
+      ? enableNotifications(client, jid, { includeBody })
+      : disableNotifications(client, jid)));
+  }
+
+  // Runs `fn` after the push steps already queued.
+  pushStep(fn) {
+    const run = this.pushQueue.then(fn);
+    this.pushQueue = run.catch(() => {});
+    return run;
   }
 
   subjectOf(room) { return this.meta[room]?.subject; }

@@ -26,6 +26,14 @@ pub trait Transport: Send {
     async fn recv(&mut self) -> Result<Option<StreamEvent>, RecvError>;
     /// Writes one serialised element (or header) and flushes.
     async fn send(&mut self, data: &str) -> std::io::Result<()>;
+    /// Writes several serialised elements and flushes once: a burst of queued stanzas costs
+    /// one write instead of one per stanza.
+    async fn send_many(&mut self, items: &[String]) -> std::io::Result<()> {
+        for data in items {
+            self.send(data).await?;
+        }
+        Ok(())
+    }
     /// Starts a new XML stream (after STARTTLS or SASL success).
     fn restart(&mut self);
     fn set_limits(&mut self, limits: Limits);
@@ -44,6 +52,8 @@ pub trait Transport: Send {
     async fn shutdown(&mut self);
     /// When anything (bytes, frames, pongs) last arrived from the peer.
     fn last_activity(&self) -> tokio::time::Instant;
+    /// Bytes of XML read from the peer so far (for rate shaping).
+    fn bytes_read(&self) -> u64;
     /// Asks the peer for a sign of life: a WebSocket ping; over TCP, the caller sends an
     /// XEP-0199 ping instead (`Ok(false)`).
     async fn probe(&mut self) -> std::io::Result<bool>;

@@ -15,6 +15,9 @@ use tokio::time::Instant;
 
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Most queued stanzas written to a connection at once.
+const SEND_BURST: usize = 64;
+
 /// How a stream ends.
 #[derive(Debug)]
 enum End {
@@ -61,6 +64,39 @@ pub async fn run<T: Transport>(ctx: ServerContext, t: T) {
     c.finish(end).await;
 }
 
+/// Answers a connection over `[limits] max_connections_per_ip` with a stream error once
+/// it opened its stream. `policy-violation` (RFC 6120 4.9.3.12) is the local-policy
+/// condition; `resource-constraint` would claim the whole server is out of resources, and
+/// `connection-timeout` is for idle streams.
+pub async fn refuse_too_many<T: Transport>(ctx: ServerContext, t: T) {
+    // Short: a flood of refused connections must not pile up waiting tasks.
+    let wait = ctx.config.limits.pre_auth_timeout_secs.min(5);
+    let deadline = Instant::now() + std::time::Duration::from_secs(wait);
+    let shutdown = ctx.shutdown.clone();
+    let mut c = Conn {
+        ctx: &ctx,
+        t,
+        header_sent: false,
+        deadline: Some(deadline),
+        shutdown,
+    };
+    c.t.set_limits(pre_auth_limits(&ctx));
+    // Reading the client's header first means its bytes are consumed before we close, so
+    // the error is not lost to a TCP reset.
+    let end = match c.next().await {
+        Next::Event(StreamEvent::Open(_)) => End::Error(
+            "policy-violation",
+            Some(format!(
+                "too many connections from this address (at most {})",
+                ctx.config.limits.max_connections_per_ip
+            )),
+        ),
+        Next::Event(_) => End::Error("not-well-formed", None),
+        Next::End(e) => e,
+    };
+    c.finish(end).await;
+}
+
 fn pre_auth_limits(ctx: &ServerContext) -> Limits {
     Limits {
         max_stanza: ctx.config.limits.max_stanza_pre_auth,
@@ -85,6 +121,13 @@ impl<T: Transport> Conn<'_, T> {
     async fn send(&mut self, data: &str) -> Result<(), End> {
         // A client that stops reading must not hold its session (and shutdown) forever.
         match tokio::time::timeout(WRITE_TIMEOUT, self.t.send(data)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(End::Gone),
+        }
+    }
+
+    async fn send_many(&mut self, items: &[String]) -> Result<(), End> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.t.send_many(items)).await {
             Ok(Ok(())) => Ok(()),
             _ => Err(End::Gone),
         }
@@ -334,6 +377,7 @@ impl<T: Transport> Conn<'_, T> {
                 .append(Element::builder("optional", ns::SESSION).build())
                 .build(),
         );
+        f.append_child(Element::builder("csi", NS_CSI).build());
         if let Err(e) = self.open_stream(f).await {
             return e;
         }
@@ -369,11 +413,31 @@ impl<T: Transport> Conn<'_, T> {
                 }
                 None => format!("r{:012x}", rand::random::<u64>() >> 16),
             };
-            break (resource, el);
+            let (tx, rx) = mpsc::channel(self.ctx.config.limits.session_queue.max(8));
+            let max = self.ctx.config.limits.max_sessions_per_account;
+            match self
+                .ctx
+                .router
+                .try_register_session(&user, &resource, tx, max)
+            {
+                Some(reg) => break (resource, el, rx, reg),
+                None => {
+                    // RFC 6120 7.6.2.1: the account has as many resources as it may.
+                    let text = format!("at most {max} sessions per account");
+                    let reply = stanza::error_reply(
+                        &el,
+                        ErrorType::Wait,
+                        "resource-constraint",
+                        Some(&text),
+                    );
+                    if let Err(e) = self.send_el(&reply).await {
+                        return e;
+                    }
+                    continue;
+                }
+            }
         };
-        let (resource, bind_iq) = resource;
-        let (tx, rx) = mpsc::channel(self.ctx.config.limits.session_queue.max(8));
-        let reg = self.ctx.router.register_session(&user, &resource, tx);
+        let (resource, bind_iq, rx, reg) = resource;
         self.deadline = None;
         let full = format!("{user}@{}/{resource}", self.ctx.config.domain);
         let mut result = stanza::iq_result(&bind_iq, None);
@@ -414,6 +478,11 @@ impl<T: Transport> Conn<'_, T> {
         let limits = &self.ctx.config.limits;
         let idle = std::time::Duration::from_secs(limits.keepalive_secs);
         let grace = std::time::Duration::from_secs(limits.keepalive_timeout_secs.max(1));
+        let mut shaper = crate::limits::Shaper::new(limits);
+        // Reading is paused until then: the client is over its rate ([limits] rate_*).
+        let mut paused: Option<Instant> = None;
+        // A client whose reads were paused was not idle meanwhile.
+        let mut resumed = Instant::now();
         // When the last probe went out, if one is outstanding.
         let mut probing: Option<Instant> = None;
         loop {
@@ -422,11 +491,15 @@ impl<T: Transport> Conn<'_, T> {
             }
             let check_at = match probing {
                 Some(sent) => sent + grace,
-                None => self.t.last_activity() + idle,
+                None => self.t.last_activity().max(resumed) + idle,
             };
             tokio::select! {
-                _ = tokio::time::sleep_until(check_at), if !idle.is_zero() => {
-                    let last = self.t.last_activity();
+                _ = tokio::time::sleep_until(paused.unwrap_or(check_at)), if paused.is_some() => {
+                    paused = None;
+                    resumed = Instant::now();
+                }
+                _ = tokio::time::sleep_until(check_at), if !idle.is_zero() && paused.is_none() => {
+                    let last = self.t.last_activity().max(resumed);
                     match probing {
                         Some(sent) if last < sent => {
                             tracing::info!(jid = s.full, "no answer to the keepalive; dropping the session");
@@ -455,7 +528,7 @@ impl<T: Transport> Conn<'_, T> {
                         None => {}
                     }
                 }
-                r = self.t.recv() => {
+                r = self.t.recv(), if paused.is_none() => {
                     let el = match r {
                         Ok(Some(StreamEvent::Stanza(el))) => el,
                         Ok(Some(StreamEvent::Close)) => return End::Closed,
@@ -469,6 +542,7 @@ impl<T: Transport> Conn<'_, T> {
                     if let Err(e) = self.handle(s, el).await {
                         return e;
                     }
+                    paused = shaper.stanza(self.t.bytes_read());
                 }
                 out = rx.recv() => {
                     let Some(out) = out else {
@@ -483,9 +557,30 @@ impl<T: Transport> Conn<'_, T> {
                         Ok(xml) => xml,
                         Err(cond) => return End::Error(cond, None),
                     };
-                    tracing::trace!(jid = s.full, xml, "out");
-                    if let Err(e) = self.send(&xml).await {
+                    // What else is queued already goes out in the same write: a fan-out
+                    // burst then costs one syscall per session, not one per stanza.
+                    let mut burst = vec![xml];
+                    let mut kicked = None;
+                    while burst.len() < SEND_BURST {
+                        match rx.try_recv() {
+                            Ok(out) => match outgoing_xml(out) {
+                                Ok(xml) => burst.push(xml),
+                                Err(cond) => {
+                                    kicked = Some(cond);
+                                    break;
+                                }
+                            },
+                            Err(_) => break,
+                        }
+                    }
+                    for xml in &burst {
+                        tracing::trace!(jid = s.full, xml, "out");
+                    }
+                    if let Err(e) = self.send_many(&burst).await {
                         return e;
+                    }
+                    if let Some(cond) = kicked {
+                        return End::Error(cond, None);
                     }
                 }
                 cond = s.control.kicked() => {
@@ -510,6 +605,12 @@ impl<T: Transport> Conn<'_, T> {
     /// One stanza from the client.
     async fn handle(&mut self, s: &mut Session, mut el: Element) -> Result<(), End> {
         let kind = el.name().to_owned();
+        if el.ns() == NS_CSI && matches!(kind.as_str(), "active" | "inactive") {
+            // Stanzas still flow to an inactive session; push also fires (see the router).
+            let inactive = kind == "inactive";
+            self.ctx.router.set_inactive(&s.user, s.id, inactive);
+            return Ok(());
+        }
         if !matches!(kind.as_str(), "message" | "presence" | "iq") {
             return Err(End::Error("unsupported-stanza-type", None));
         }
@@ -682,6 +783,9 @@ impl<T: Transport> Conn<'_, T> {
         self.t.shutdown().await;
     }
 }
+
+/// XEP-0352 Client State Indication.
+const NS_CSI: &str = "urn:xmpp:csi:0";
 
 /// What a connection's security allows before authentication.
 #[derive(Debug, Clone, Copy)]

@@ -21,6 +21,7 @@ pub struct TcpTransport {
     peer: SocketAddr,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     last_activity: tokio::time::Instant,
+    bytes_read: u64,
 }
 
 impl TcpTransport {
@@ -39,6 +40,7 @@ impl TcpTransport {
             peer,
             acceptor,
             last_activity: tokio::time::Instant::now(),
+            bytes_read: 0,
         }
     }
 }
@@ -61,6 +63,7 @@ impl Transport for TcpTransport {
                 return Ok(None);
             }
             self.last_activity = tokio::time::Instant::now();
+            self.bytes_read += n as u64;
             self.parser.feed(&self.buf[..n]).map_err(RecvError::Xml)?;
         }
     }
@@ -77,6 +80,10 @@ impl Transport for TcpTransport {
             }
             Io::Gone => Err(std::io::ErrorKind::NotConnected.into()),
         }
+    }
+
+    async fn send_many(&mut self, items: &[String]) -> std::io::Result<()> {
+        self.send(&items.concat()).await
     }
 
     fn restart(&mut self) {
@@ -128,6 +135,10 @@ impl Transport for TcpTransport {
 
     fn last_activity(&self) -> tokio::time::Instant {
         self.last_activity
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes_read
     }
 
     async fn probe(&mut self) -> std::io::Result<bool> {

@@ -12,6 +12,7 @@ pub struct WsTransport {
     peer: SocketAddr,
     closed: bool,
     last_activity: tokio::time::Instant,
+    bytes_read: u64,
 }
 
 impl WsTransport {
@@ -23,6 +24,7 @@ impl WsTransport {
             peer,
             closed: false,
             last_activity: tokio::time::Instant::now(),
+            bytes_read: 0,
         }
     }
 }
@@ -44,6 +46,7 @@ impl Transport for WsTransport {
                     return Ok(None);
                 }
                 Some(Ok(Message::Text(t))) => {
+                    self.bytes_read += t.len() as u64;
                     self.parser.feed(t.as_bytes()).map_err(RecvError::Xml)?
                 }
                 Some(Ok(Message::Binary(_))) => {
@@ -65,6 +68,18 @@ impl Transport for WsTransport {
             .send(Message::Text(data.into()))
             .await
             .map_err(std::io::Error::other)
+    }
+
+    async fn send_many(&mut self, items: &[String]) -> std::io::Result<()> {
+        use futures_util::SinkExt;
+        // Still one element per frame (RFC 7395); only the flush is shared.
+        for data in items {
+            self.socket
+                .feed(Message::Text(data.as_str().into()))
+                .await
+                .map_err(std::io::Error::other)?;
+        }
+        self.socket.flush().await.map_err(std::io::Error::other)
     }
 
     fn restart(&mut self) {
@@ -108,6 +123,10 @@ impl Transport for WsTransport {
 
     fn last_activity(&self) -> tokio::time::Instant {
         self.last_activity
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes_read
     }
 
     async fn probe(&mut self) -> std::io::Result<bool> {

@@ -13,7 +13,7 @@
 //! [muc]
 //! idle_unload_secs = 300.0   # an empty room leaves memory after this long without stanzas
 //! history_size = 20          # messages replayed on join (the archive keeps everything)
-//! mam_max_page = 250         # largest MAM page, whatever <max/> asks
+//! mam_max_page = 250         # largest MAM page (prefer [limits] mam_max_page)
 //! room_queue = 512           # stanzas queued towards one room
 //! create = "local"           # who may create rooms: local | anyone | nobody
 //! default_persistent = true  # new rooms are persistent (as ejabberd's reference config)
@@ -56,9 +56,12 @@ static STATS: Mutex<Option<HashMap<PathBuf, Arc<Stats>>>> = Mutex::new(None);
 /// Starts the MUC service on `ctx.config.muc_service`. Storage migrations run before the
 /// first stanza is read; configuration errors (`[muc]` table) fail here.
 pub fn spawn(ctx: &crate::ServerContext) -> anyhow::Result<()> {
-    let settings: Settings = toml::Value::Table(ctx.config.muc.clone())
+    let mut settings: Settings = toml::Value::Table(ctx.config.muc.clone())
         .try_into()
         .map_err(|e| anyhow::anyhow!("invalid [muc] settings: {e}"))?;
+    if !ctx.config.muc.contains_key("mam_max_page") {
+        settings.mam_max_page = ctx.config.limits.mam_max_page;
+    }
     if !matches!(settings.create.as_str(), "local" | "anyone" | "nobody") {
         anyhow::bail!("[muc] create must be one of local, anyone, nobody");
     }
@@ -79,6 +82,7 @@ pub fn spawn(ctx: &crate::ServerContext) -> anyhow::Result<()> {
         ids: Arc::new(ids::IdGen::new(0)),
         settings: Arc::new(settings),
         stats,
+        quotas: Arc::new(crate::limits::MucQuotas::new(&ctx.config.limits)),
     };
     let rx = ctx.router.register_component(&shared.muc_domain, INBOX);
     let shutdown = ctx.shutdown.clone();
@@ -88,6 +92,8 @@ pub fn spawn(ctx: &crate::ServerContext) -> anyhow::Result<()> {
             return;
         }
         tracing::info!(domain = shared.muc_domain, "MUC service ready");
+        let purge = shared.clone();
+        tokio::spawn(async move { service::purge_deleted_accounts(&purge).await });
         service::run(shared, rx, shutdown).await;
     });
     Ok(())

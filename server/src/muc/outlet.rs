@@ -28,6 +28,16 @@ impl Outlet for RouterOutlet {
         Box::pin(self.router.route(stanza))
     }
 
+    fn reaches(&self, to: &BareJid) -> bool {
+        self.router.receives_bare(to.as_str())
+    }
+
+    fn send_xml(&self, to: &str, xml: String) {
+        if !self.router.send_xml(to, xml.into()) {
+            tracing::debug!(to, "archive result for a session that is gone dropped");
+        }
+    }
+
     fn broadcast<'a>(&'a self, stanza: &'a Element, to: &'a [FullJid]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             // Serialised once; each session renders it with its own `to`.

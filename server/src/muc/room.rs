@@ -692,8 +692,8 @@ impl Room {
                 );
             }
         }
-        // Build the stanza as the room relays it: client-supplied stanza-ids and nick
-        // hints removed, the room's stanza-id added.
+        // Build the stanza as the room relays it: client-supplied stanza-ids, archived
+        // markers and nick hints removed, the room's stanza-id added.
         let mut relayed = B::new("message", NS_CLIENT)
             .a("from", self.nick_jid_str(&nick))
             .a("type", "groupchat")
@@ -708,6 +708,7 @@ impl Room {
         );
         for c in m.children() {
             if c.is("stanza-id", NS_SID)
+                || c.is("archived", NS_MAM_TMP)
                 || c.is("nick", "http://jabber.org/protocol/nick")
                 || c.name() == "error"
             {
@@ -793,8 +794,13 @@ impl Room {
             .a("type", m.attr("type").unwrap_or("chat"))
             .opt("id", m.attr("id"))
             .b();
+        // Archive markers come from the room alone, never from the sender (SPEC S18).
         for c in m.children() {
-            if !c.has_ns(NS_MUC_USER) && c.name() != "error" {
+            if !c.has_ns(NS_MUC_USER)
+                && c.name() != "error"
+                && !c.is("stanza-id", NS_SID)
+                && !c.is("archived", NS_MAM_TMP)
+            {
                 relayed.append_child(c.clone());
             }
         }

@@ -28,6 +28,11 @@ use crate::storage::{BoxFuture, Db};
 pub trait Outlet: Send + Sync + 'static {
     /// A stanza to one session (`to` is a full JID).
     fn send(&self, stanza: Element) -> BoxFuture<'_, ()>;
+    /// Whether a stanza to the account's bare JID would reach a session now.
+    fn reaches(&self, to: &BareJid) -> bool;
+    /// An already serialised stanza to the session `to` (a full JID on this server);
+    /// dropped when that session is gone.
+    fn send_xml(&self, to: &str, xml: String);
     /// One stanza to many sessions, differing only in `to`.
     fn broadcast<'a>(&'a self, stanza: &'a Element, to: &'a [FullJid]) -> BoxFuture<'a, ()>;
     /// A MucSub event to an account: every available resource with priority >= 0, else
@@ -89,6 +94,8 @@ pub struct Shared {
     pub ids: Arc<IdGen>,
     pub settings: Arc<Settings>,
     pub stats: Arc<Stats>,
+    /// Per-account limits on subscriptions and rooms (`[limits]`).
+    pub quotas: Arc<crate::limits::MucQuotas>,
 }
 
 enum RoomMsg {
@@ -128,16 +135,12 @@ pub async fn prepare(shared: &Shared) -> anyhow::Result<()> {
         .db
         .migrate(store::COMPONENT, store::MIGRATIONS)
         .await?;
+    shared
+        .db
+        .migrate(crate::limits::COMPONENT, crate::limits::MIGRATIONS)
+        .await?;
     let floor = shared.db.call(|c| Ok(store::max_archive_id(c)?)).await?;
     shared.ids.raise_floor(floor);
-    let domain = shared.server_domain.clone();
-    let purged = shared
-        .db
-        .call(move |c| Ok(store::purge_deleted_accounts(c, &domain)?))
-        .await?;
-    if purged > 0 {
-        tracing::info!(purged, "removed subscriptions of deleted accounts");
-    }
     let dropped = shared
         .db
         .call(|c| Ok(store::drop_stale_temporary_rooms(c)?))
@@ -146,6 +149,22 @@ pub async fn prepare(shared: &Shared) -> anyhow::Result<()> {
         tracing::info!(rooms = ?dropped, "removed temporary rooms left empty by a restart");
     }
     Ok(())
+}
+
+/// Removes subscriptions of accounts deleted while the server was down. It scans every
+/// subscription (about a second for a million), so it runs beside the service instead of
+/// before it: a room that meets such a subscriber first drops it itself (S13).
+pub async fn purge_deleted_accounts(shared: &Shared) {
+    let domain = shared.server_domain.clone();
+    match shared
+        .db
+        .call(move |c| Ok(store::purge_deleted_accounts(c, &domain)?))
+        .await
+    {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(purged, "removed subscriptions of deleted accounts"),
+        Err(e) => tracing::error!(error = %e, "purging subscriptions of deleted accounts failed"),
+    }
 }
 
 /// Serves stanzas from `rx` until it closes or `shutdown` fires.
@@ -229,11 +248,33 @@ impl Service {
                 return;
             }
             Some(Slot::Live(tx)) => {
-                match tx.send(RoomMsg::Stanza(from, stanza)).await {
+                // Never wait on one room's queue: that would stall every other room and
+                // the service itself behind a slow room.
+                let tx = tx.clone();
+                match tx.try_send(RoomMsg::Stanza(from, stanza)) {
                     Ok(()) => return,
+                    Err(mpsc::error::TrySendError::Full(RoomMsg::Stanza(f, s))) => {
+                        if s.name() == "presence" && s.attr("type") == Some("unavailable") {
+                            // A departure must arrive or the room keeps a ghost occupant.
+                            // It waits in its own task; later stanzas cannot overtake it,
+                            // as a waiting sender is served before any `try_send`.
+                            tokio::spawn(async move {
+                                let _ = tx.send(RoomMsg::Stanza(f, s)).await;
+                            });
+                        } else {
+                            // Joins get an error presence, IQs and messages an error.
+                            self.reply_error(
+                                &s,
+                                "wait",
+                                "resource-constraint",
+                                "The room is busy; try again later",
+                            )
+                            .await;
+                        }
+                    }
                     // The task is gone (destroyed or crashed): its report will come
                     // through `internal`; keep the stanza until then.
-                    Err(mpsc::error::SendError(RoomMsg::Stanza(f, s))) => {
+                    Err(mpsc::error::TrySendError::Closed(RoomMsg::Stanza(f, s))) => {
                         self.slots.insert(
                             name.clone(),
                             Slot::Unloading {
@@ -319,7 +360,34 @@ impl Service {
                     persistent: self.shared.settings.default_persistent,
                     ..RoomConfig::default()
                 };
-                Room::create(&name, room_jid, from.to_bare(), config)
+                let (room, initial) = Room::create(&name, room_jid, from.to_bare(), config);
+                // A subscription over the limit must not leave a new, empty room behind.
+                // (Checked again, exactly, by the room task.)
+                if let Some(target) = new_subscription(&self.shared, &room, &from, &stanza) {
+                    if let Some(reply) =
+                        over_subscription_limit(&self.shared, &target, &stanza).await
+                    {
+                        self.shared.outlet.send(reply).await;
+                        return;
+                    }
+                }
+                match create_within_quota(&self.shared, &from, initial).await {
+                    Ok(Ok(initial)) => (room, initial),
+                    Ok(Err(owned)) => {
+                        // XEP-0045 §10.1.1: room creation refused by service policy.
+                        let text =
+                            format!("Room limit reached: this account already owns {owned} rooms");
+                        self.reply_error(&stanza, "cancel", "not-allowed", &text)
+                            .await;
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::error!(room = name, error = %e, "creating room failed");
+                        self.reply_error(&stanza, "wait", "internal-server-error", "")
+                            .await;
+                        return;
+                    }
+                }
             }
             Err(e) => {
                 tracing::error!(room = name, error = %e, "loading room failed");
@@ -405,6 +473,125 @@ impl Service {
     }
 }
 
+enum Quota<'a> {
+    /// Not a new subscription, or no limit.
+    Free,
+    /// A new subscription within the limit: hold this until it is committed.
+    Held(tokio::sync::MutexGuard<'a, ()>),
+    /// Over the limit (or the count failed): send this instead.
+    Refused(Element),
+}
+
+/// `[limits] max_subscriptions_per_account`: a subscribe that would add a subscription for
+/// an account already holding the maximum (as stored, so across restarts) is refused with
+/// `policy-violation`. Changing an existing subscription is always allowed.
+async fn subscribe_quota<'a>(
+    shared: &'a Shared,
+    room: &Room,
+    from: &FullJid,
+    stanza: &Element,
+) -> Quota<'a> {
+    let Some(target) = new_subscription(shared, room, from, stanza) else {
+        return Quota::Free;
+    };
+    let guard = shared.quotas.subscribe_lock.lock().await;
+    match over_subscription_limit(shared, &target, stanza).await {
+        Some(reply) => Quota::Refused(reply),
+        None => Quota::Held(guard),
+    }
+}
+
+/// The account a subscribe would add a subscription for, when the limit applies.
+fn new_subscription(
+    shared: &Shared,
+    room: &Room,
+    from: &FullJid,
+    stanza: &Element,
+) -> Option<BareJid> {
+    if shared.quotas.max_subscriptions == 0
+        || stanza.name() != "iq"
+        || stanza.attr("type") != Some("set")
+        || stanza.attr("to").is_some_and(|t| t.contains('/'))
+    {
+        return None;
+    }
+    let sub = first_child(stanza).filter(|c| c.is("subscribe", NS_MUCSUB))?;
+    let target = match sub.attr("jid") {
+        None => from.to_bare(),
+        // A malformed one is the room's to answer (jid-malformed).
+        Some(j) => Jid::new(j).ok()?.to_bare(),
+    };
+    (!room.subscribers.contains_key(&target)).then_some(target)
+}
+
+/// The error to send when `target` already holds the maximum of subscriptions.
+async fn over_subscription_limit(
+    shared: &Shared,
+    target: &BareJid,
+    stanza: &Element,
+) -> Option<Element> {
+    let max = shared.quotas.max_subscriptions;
+    let bare = target.to_string();
+    let count = shared
+        .db
+        .call(move |c| Ok(crate::limits::subscriptions_of(c, &bare)?))
+        .await;
+    match count {
+        Ok(n) if n >= max => Some(error_reply(
+            stanza,
+            "modify",
+            "policy-violation",
+            &format!("Subscription limit reached: at most {max} per account"),
+        )),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "counting subscriptions failed");
+            Some(error_reply(stanza, "wait", "internal-server-error", ""))
+        }
+    }
+}
+
+/// With `[limits] max_rooms_per_account`, a new room's storage is written here, in the
+/// same transaction as counting the rooms its creator owns (the service creates rooms one
+/// at a time, so the count cannot go stale). `Ok(Err(owned))` when over the limit; the
+/// actions still to run otherwise.
+async fn create_within_quota(
+    shared: &Shared,
+    creator: &FullJid,
+    initial: Vec<Action>,
+) -> anyhow::Result<Result<Vec<Action>, usize>> {
+    let max = shared.quotas.max_rooms;
+    if max == 0 {
+        return Ok(Ok(initial));
+    }
+    let (ops, rest): (Vec<Action>, Vec<Action>) = initial
+        .into_iter()
+        .partition(|a| matches!(a, Action::Store(_)));
+    let ops: Vec<StoreOp> = ops
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Store(op) => Some(op),
+            _ => None,
+        })
+        .collect();
+    let bare = creator.to_bare().to_string();
+    let owned = shared
+        .db
+        .call(move |c| {
+            let owned = crate::limits::rooms_owned_by(c, &bare)?;
+            if owned >= max {
+                return Ok(Some(owned));
+            }
+            store::apply(c, &ops)?;
+            Ok(None)
+        })
+        .await?;
+    Ok(match owned {
+        Some(n) => Err(n),
+        None => Ok(rest),
+    })
+}
+
 async fn room_task(
     shared: Shared,
     mut room: Room,
@@ -418,8 +605,12 @@ async fn room_task(
         tracing::error!(room = name, error = %e, "creating room failed");
     }
     let mut idle_reported = false;
+    // A message taken from the queue while filling a batch, to handle next.
+    let mut pending: Option<RoomMsg> = None;
     loop {
-        let msg = if room.occupants.is_empty() && !idle_reported {
+        let msg = if let Some(m) = pending.take() {
+            Some(m)
+        } else if room.occupants.is_empty() && !idle_reported {
             match tokio::time::timeout(idle, rx.recv()).await {
                 Ok(m) => m,
                 Err(_) => {
@@ -434,14 +625,44 @@ async fn room_task(
         match msg {
             Some(RoomMsg::Stanza(from, stanza)) => {
                 idle_reported = false;
-                let env = Env {
-                    ids: &shared.ids,
-                    now_us: now_micros(),
-                    history_size: shared.settings.history_size,
+                // Held until the new subscription is committed.
+                let _quota = match subscribe_quota(&shared, &room, &from, &stanza).await {
+                    Quota::Free => None,
+                    Quota::Held(guard) => Some(guard),
+                    Quota::Refused(reply) => {
+                        shared.outlet.send(reply).await;
+                        continue;
+                    }
                 };
-                let original = stanza.clone();
-                let actions = room.handle(&env, from, stanza);
-                let mut result = execute(&shared, &room, actions, Some(&original)).await;
+                // Every stanza already queued is handled now and its writes committed
+                // together: one fsync per batch instead of one per message, and still
+                // nothing leaves before the commit that holds it.
+                let mut batch = Vec::new();
+                let mut next = Some((from, stanza));
+                while let Some((from, stanza)) = next.take() {
+                    let env = Env {
+                        ids: &shared.ids,
+                        now_us: now_micros(),
+                        history_size: shared.settings.history_size,
+                    };
+                    let original = stanza.clone();
+                    let actions = room.handle(&env, from, stanza);
+                    // An archive query is answered from storage, so it ends the batch: its
+                    // page holds exactly what came before it. So does a destroyed room.
+                    let ends = actions
+                        .iter()
+                        .any(|a| matches!(a, Action::Mam { .. } | Action::Destroyed));
+                    batch.push((actions, Some(original)));
+                    if ends || batch.len() >= MAX_BATCH {
+                        break;
+                    }
+                    match rx.try_recv() {
+                        Ok(RoomMsg::Stanza(f, s)) => next = Some((f, s)),
+                        Ok(other) => pending = Some(other),
+                        Err(_) => {}
+                    }
+                }
+                let mut result = execute_batch(&shared, &room, batch).await;
                 // Accounts deleted since they subscribed lose their subscriptions (S13).
                 while let Ok(Executed {
                     destroyed: false,
@@ -499,6 +720,9 @@ struct Executed {
     gone: Vec<BareJid>,
 }
 
+/// Most stanzas a room handles before committing their writes together.
+const MAX_BATCH: usize = 256;
+
 /// Applies a room's actions: every storage write in one transaction first, then the
 /// stanzas and events in order.
 async fn execute(
@@ -507,17 +731,37 @@ async fn execute(
     actions: Vec<Action>,
     original: Option<&Element>,
 ) -> anyhow::Result<Executed> {
-    let ops: Vec<StoreOp> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Store(op) => Some(op.clone()),
-            _ => None,
-        })
-        .collect();
+    execute_batch(shared, room, vec![(actions, original.cloned())]).await
+}
+
+/// [`execute`] for the actions of several stanzas (each with the stanza, to answer with an
+/// error if storage fails): all their writes in one transaction, shared with other rooms'
+/// writes waiting at the same time ([`Db::write`]), then each stanza's output in order.
+async fn execute_batch(
+    shared: &Shared,
+    room: &Room,
+    batch: Vec<(Vec<Action>, Option<Element>)>,
+) -> anyhow::Result<Executed> {
+    let mut ops: Vec<StoreOp> = Vec::new();
+    let mut outputs = Vec::with_capacity(batch.len());
+    for (actions, original) in batch {
+        let mut rest = Vec::with_capacity(actions.len());
+        for a in actions {
+            match a {
+                Action::Store(op) => ops.push(op),
+                a => rest.push(a),
+            }
+        }
+        outputs.push((rest, original));
+    }
     if !ops.is_empty() {
-        if let Err(e) = shared.db.call(move |c| Ok(store::apply(c, &ops)?)).await {
+        if let Err(e) = shared
+            .db
+            .write(move |c| Ok(store::apply_in(c, &ops)?))
+            .await
+        {
             // Nothing may be announced that is not on disk.
-            if let Some(o) = original {
+            for o in outputs.iter().filter_map(|(_, o)| o.as_ref()) {
                 if o.name() != "presence" && o.attr("type") != Some("error") {
                     shared
                         .outlet
@@ -528,6 +772,21 @@ async fn execute(
             return Err(e);
         }
     }
+    let mut out = Executed::default();
+    for (actions, _) in outputs {
+        let e = perform(shared, room, actions).await;
+        out.destroyed |= e.destroyed;
+        for g in e.gone {
+            if !out.gone.contains(&g) {
+                out.gone.push(g);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Sends one stanza's output (its writes are committed already).
+async fn perform(shared: &Shared, room: &Room, actions: Vec<Action>) -> Executed {
     let mut destroyed = false;
     let mut gone = Vec::new();
     for a in actions {
@@ -538,7 +797,14 @@ async fn execute(
             Action::Event(ev) => {
                 for (inner, rcpts) in ev.variants {
                     let wrapped = WrappedEvent::new(ev.node, &room.jid, &ev.id, &inner);
-                    for r in &rcpts {
+                    // Offline copies are stored before anyone gets the event live, so a
+                    // crash right after someone saw it loses no one's copy (S16).
+                    let (live, offline): (Vec<&BareJid>, Vec<&BareJid>) = if wrapped.storable() {
+                        rcpts.iter().partition(|r| shared.outlet.reaches(r))
+                    } else {
+                        (rcpts.iter().collect(), Vec::new())
+                    };
+                    for r in offline.into_iter().chain(live) {
                         if !shared.outlet.deliver_event(r, &wrapped).await {
                             gone.push(r.clone());
                         }
@@ -549,7 +815,7 @@ async fn execute(
             Action::Destroyed => destroyed = true,
         }
     }
-    Ok(Executed { destroyed, gone })
+    Executed { destroyed, gone }
 }
 
 async fn answer_mam(shared: &Shared, room: &Room, iq: Element) {
@@ -557,7 +823,7 @@ async fn answer_mam(shared: &Shared, room: &Room, iq: Element) {
     let name = room.name.clone();
     if let Some(meta) = iq.get_child("metadata", NS_MAM) {
         let _ = meta;
-        let res = shared.db.call(move |c| Ok(mam::metadata(c, &name)?)).await;
+        let res = shared.db.read(move |c| Ok(mam::metadata(c, &name)?)).await;
         let reply = match res {
             Ok(m) => iq_result(&iq, Some(m)),
             Err(_) => error_reply(&iq, "wait", "internal-server-error", ""),
@@ -597,11 +863,15 @@ async fn answer_mam(shared: &Shared, room: &Room, iq: Element) {
         }
     }
     let qc = query.clone();
-    let res = shared.db.call(move |c| mam::execute(c, &name, &qc)).await;
+    // A reader connection: pages do not queue behind the writer's commits.
+    let res = shared.db.read(move |c| mam::execute(c, &name, &qc)).await;
     match res {
         Ok(Ok(page)) => {
-            for el in mam::reply(&iq, &room_jid, &query, &page) {
-                shared.outlet.send(el).await;
+            for out in mam::reply_out(&iq, &room_jid, &query, &page) {
+                match out {
+                    mam::Out::Xml { to, xml } => shared.outlet.send_xml(&to, xml),
+                    mam::Out::El(el) => shared.outlet.send(el).await,
+                }
             }
         }
         Ok(Err(e)) => {
@@ -645,7 +915,7 @@ async fn service_stanza(shared: Shared, from: FullJid, stanza: Element) {
         ("get", "query", NS_DISCO_INFO) => iq_result(&stanza, Some(service_disco_info())),
         ("get", "query", NS_DISCO_ITEMS) => {
             let domain = shared.muc_domain.clone();
-            match shared.db.call(|c| Ok(store::public_rooms(c)?)).await {
+            match shared.db.read(|c| Ok(store::public_rooms(c)?)).await {
                 Ok(rooms) => {
                     let items = rooms.into_iter().map(|(name, title)| {
                         B::new("item", NS_DISCO_ITEMS)
@@ -661,9 +931,10 @@ async fn service_stanza(shared: Shared, from: FullJid, stanza: Element) {
         ("get", "subscriptions", NS_MUCSUB) => {
             let me = from.to_bare().to_string();
             let domain = shared.muc_domain.clone();
+            // A reader connection: the list does not wait behind writes.
             match shared
                 .db
-                .call(move |c| Ok(store::subscriptions_of(c, &me)?))
+                .read(move |c| Ok(store::subscriptions_of(c, &me)?))
                 .await
             {
                 Ok(subs) => {

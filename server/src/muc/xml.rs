@@ -18,6 +18,8 @@ pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
 pub const NS_DATA: &str = "jabber:x:data";
 pub const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 pub const NS_SID: &str = "urn:xmpp:sid:0";
+/// `<archived/>` of the old MAM drafts: like `<stanza-id/>`, only the archive may add it.
+pub const NS_MAM_TMP: &str = "urn:xmpp:mam:tmp";
 pub const NS_MAM: &str = "urn:xmpp:mam:2";
 pub const NS_MAM_EXT: &str = "urn:xmpp:mam:2#extended";
 pub const NS_RSM: &str = "http://jabber.org/protocol/rsm";

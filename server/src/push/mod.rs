@@ -556,9 +556,14 @@ impl Core {
     }
 }
 
-/// The router calls this after storing a stanza offline.
+/// The router calls this after storing a stanza offline, or after handing it only to
+/// sessions that are inactive per XEP-0352.
 impl crate::router::OfflineHook for Push {
     fn stored(&self, user: &str, stanza: &Element) {
+        self.notify(user, stanza);
+    }
+
+    fn inactive(&self, user: &str, stanza: &Element) {
         self.notify(user, stanza);
     }
 }

@@ -6,6 +6,11 @@
 //! The database is in WAL mode with `synchronous=FULL`: a commit has reached the disk when
 //! `call` returns, which is what "durable before the IQ result goes out" needs across
 //! `kill -9` and power loss (NORMAL may lose the last commits on power loss).
+//!
+//! An fsync costs milliseconds, so writes that may share one go through [`Db::write`]: the
+//! writer thread takes every such request waiting in its queue, runs each in its own
+//! savepoint inside one transaction, commits once, and only then answers them all (group
+//! commit). Nobody hears "done" before the commit that holds their change.
 
 pub mod accounts;
 mod offline;
@@ -21,7 +26,25 @@ use std::pin::Pin;
 /// A boxed future, so the storage traits stay object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+type GroupJob = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
+
+enum Job {
+    /// Runs alone, managing its own transactions ([`Db::call`]).
+    Plain(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// Runs inside the group's transaction ([`Db::write`]); `None`: the group could not
+    /// start, fail without running.
+    Grouped(GroupJob),
+}
+
+/// What a grouped job leaves behind: whether its changes stand, and how to answer its
+/// caller once the group's commit is known (`Some(error)` when the commit failed).
+struct Finish {
+    ok: bool,
+    answer: Box<dyn FnOnce(Option<String>) + Send>,
+}
+
+/// Most grouped writes committed together: bounds a group's latency and memory.
+const MAX_GROUP: usize = 512;
 
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
@@ -80,7 +103,7 @@ impl Db {
         Self::start(Connection::open_in_memory()?)
     }
 
-    fn start(mut conn: Connection) -> anyhow::Result<Db> {
+    fn start(conn: Connection) -> anyhow::Result<Db> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -92,18 +115,7 @@ impl Db {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite".into())
-            .spawn(move || {
-                // Ends when the last Db handle is dropped; the connection closes cleanly.
-                while let Ok(job) = rx.recv() {
-                    // A panicking query must not take the database away from everyone else;
-                    // its caller sees the dropped reply as an error.
-                    let r =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
-                    if r.is_err() {
-                        tracing::error!("a database job panicked");
-                    }
-                }
-            })?;
+            .spawn(move || writer_loop(conn, rx))?;
         Ok(Db { tx, readers: None })
     }
 
@@ -116,9 +128,45 @@ impl Db {
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.tx
-            .send(Box::new(move |conn| {
+            .send(Job::Plain(Box::new(move |conn| {
                 let _ = tx.send(f(conn));
-            }))
+            })))
+            .map_err(|_| anyhow::anyhow!("database thread has stopped"))?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("database thread dropped the query"))?
+    }
+
+    /// Runs `f` on the writer thread inside a transaction shared with the other writes
+    /// waiting at the same time (group commit), and returns its result once that
+    /// transaction is on disk. `f` must not open transactions of its own. When `f` fails
+    /// its changes are rolled back (a savepoint) and the others' still commit; when the
+    /// commit fails every member gets the error.
+    pub async fn write<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Job::Grouped(Box::new(move |conn| {
+                let Some(conn) = conn else {
+                    let _ = tx.send(Err(anyhow::anyhow!("database transaction failed")));
+                    return Finish {
+                        ok: false,
+                        answer: Box::new(|_| {}),
+                    };
+                };
+                let r = f(conn);
+                Finish {
+                    ok: r.is_ok(),
+                    answer: Box::new(move |commit_error| {
+                        let _ = tx.send(match commit_error {
+                            None => r,
+                            Some(e) => Err(anyhow::anyhow!("database commit failed: {e}")),
+                        });
+                    }),
+                }
+            })))
             .map_err(|_| anyhow::anyhow!("database thread has stopped"))?;
         rx.await
             .map_err(|_| anyhow::anyhow!("database thread dropped the query"))?
@@ -152,6 +200,111 @@ impl Db {
         migrations: &'static [&'static str],
     ) -> anyhow::Result<()> {
         self.call(move |c| migrate(c, component, migrations)).await
+    }
+}
+
+/// The writer thread: runs jobs in arrival order, grouping consecutive [`Job::Grouped`]
+/// ones into one transaction. Ends when the last [`Db`] handle is dropped; the connection
+/// then closes cleanly.
+fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
+    let mut next: Option<Job> = None;
+    loop {
+        let job = match next.take() {
+            Some(j) => j,
+            None => match rx.recv() {
+                Ok(j) => j,
+                Err(_) => return,
+            },
+        };
+        match job {
+            Job::Plain(f) => {
+                // A panicking query must not take the database away from everyone else;
+                // its caller sees the dropped reply as an error.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn)));
+                if r.is_err() {
+                    tracing::error!("a database job panicked");
+                }
+            }
+            Job::Grouped(first) => {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(Job::Grouped(g)) => group.push(g),
+                        // Order is kept: a plain job waits until the group is committed.
+                        Ok(plain) => {
+                            next = Some(plain);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                run_group(&mut conn, group);
+            }
+        }
+    }
+}
+
+fn run_group(conn: &mut Connection, group: Vec<GroupJob>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "could not begin a write transaction");
+        for g in group {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g(None)));
+        }
+        return;
+    }
+    let mut answers = Vec::with_capacity(group.len());
+    let mut group = group.into_iter();
+    let mut lost = false;
+    for g in group.by_ref() {
+        let sp = conn.execute_batch("SAVEPOINT grouped_write");
+        let done = match &sp {
+            Ok(()) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g(Some(conn)))),
+            Err(e) => {
+                tracing::error!(error = %e, "could not open a savepoint");
+                Ok(g(None))
+            }
+        };
+        let ok = matches!(&done, Ok(f) if f.ok);
+        if sp.is_ok() {
+            // A failed (or panicked) member leaves nothing behind; the others still commit.
+            let end = if ok {
+                "RELEASE grouped_write"
+            } else {
+                "ROLLBACK TO grouped_write; RELEASE grouped_write"
+            };
+            if let Err(e) = conn.execute_batch(end) {
+                tracing::error!(error = %e, "could not close a savepoint");
+            }
+        }
+        match done {
+            Ok(f) => answers.push(f.answer),
+            // Its reply channel is gone with it: the caller sees the dropped reply.
+            Err(_) => tracing::error!("a database write panicked"),
+        }
+        // Some errors (disk full, I/O) make SQLite roll the whole transaction back.
+        if conn.is_autocommit() {
+            lost = true;
+            break;
+        }
+    }
+    for g in group {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g(None)));
+    }
+    let commit_error = if lost {
+        tracing::error!("a write transaction was rolled back by the database");
+        Some("the transaction was rolled back".to_owned())
+    } else {
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed");
+                let _ = conn.execute_batch("ROLLBACK");
+                Some(e.to_string())
+            }
+        }
+    };
+    for answer in answers {
+        answer(commit_error.clone());
     }
 }
 
@@ -232,3 +385,7 @@ pub trait OfflineStore: Send + Sync {
     fn remove<'a>(&'a self, user: &'a str, ids: Vec<i64>) -> BoxFuture<'a, anyhow::Result<()>>;
     fn count<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<u64>>;
 }
+
+#[cfg(test)]
+#[path = "group_commit_tests.rs"]
+mod group_commit_tests;

@@ -32,7 +32,8 @@ export async function addUser(configPath, name, password) {
 }
 
 export class TestServer {
-  static async start({ users = [['alice', 'pw'], ['bob', 'pw']] } = {}) {
+  // `config`: more TOML appended to the generated file (tables such as `[push]`).
+  static async start({ users = [['alice', 'pw'], ['bob', 'pw']], config = '' } = {}) {
     const dataDir = await mkdtemp(join(tmpdir(), 'mucsub-e2e-'));
     const configPath = join(dataDir, 'config.toml');
     await writeFile(configPath, [
@@ -42,6 +43,7 @@ export class TestServer {
       'http = "127.0.0.1:0"',
       '[http]',
       `static_dir = ${tomlString(wwwDist)}`,
+      config,
       '',
     ].join('\n'));
     for (const [name, pw] of users) await addUser(configPath, name, pw);

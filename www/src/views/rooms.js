@@ -2,6 +2,17 @@
 // subscribe to a room and to create one.
 import { h, replaceChildren } from '../dom.js';
 import { roomName, shortTime, nickHue } from '../format.js';
+import { notificationsForm } from './notifications.js';
+
+// An inline bell (no icon font or emoji needed: not every system has one).
+function bellButton(onclick) {
+  const btn = h('button', { class: 'icon-btn', id: 'show-notifications', type: 'button',
+    title: 'Notifications', 'aria-label': 'Notifications', onclick });
+  btn.innerHTML = '<svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" fill="none" '
+    + 'stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">'
+    + '<path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9"/><path d="M13.7 21a2 2 0 0 1-3.4 0"/></svg>';
+  return btn;
+}
 
 export class RoomsView {
   constructor(pane, app) {
@@ -17,6 +28,7 @@ export class RoomsView {
           title: 'Subscribe to a room', onclick: () => this.showForm('subscribe') }, 'Join'),
         h('button', { class: 'icon-btn text-btn', id: 'show-create', type: 'button',
           title: 'Create a room', onclick: () => this.showForm('create') }, 'New'),
+        bellButton(() => this.showNotifications()),
         h('button', { class: 'icon-btn text-btn', id: 'sign-out', type: 'button', title: 'Sign out',
           onclick: () => app.signOut() }, 'Sign out')),
       this.sheet,
@@ -64,6 +76,11 @@ export class RoomsView {
     replaceChildren(this.sheet, form);
     this.sheet.hidden = false;
     form.elements.room.focus();
+  }
+
+  showNotifications() {
+    replaceChildren(this.sheet, notificationsForm(this.app, { onClose: () => this.hideForm() }));
+    this.sheet.hidden = false;
   }
 
   hideForm() {

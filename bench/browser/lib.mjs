@@ -1,0 +1,76 @@
+// Node side of the SDK harness page (bench/browser/page/): a mucsub-server on loopback whose
+// static directory holds the harness and a copy of an SDK package, and the page opened on
+// it. Shared by the browser benchmark (run.mjs) and tests/e2e/reload-crash.test.mjs; the
+// server process and the browser come from the e2e helpers (tests/e2e/lib/).
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TestServer, addUser } from '../../tests/e2e/lib/server.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const pageDir = join(here, 'page');
+
+// tmpfs when there is one: a backlog of thousands of messages is set-up, not what is
+// measured, and the server fsyncs every message (SPEC S16).
+function scratchRoot() {
+  return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+}
+
+function tomlString(s) {
+  return JSON.stringify(s);
+}
+
+// Starts the server with the harness as its static site. `limits` and `muc` become the
+// config's [limits] and [muc] tables (numbers only).
+export async function startHarnessServer({ pkgDir, users = ['alice', 'bob'], limits = {}, muc = {} }) {
+  if (!existsSync(join(pkgDir, 'mucsub.js')) || !existsSync(join(pkgDir, 'mucsub_bg.wasm'))) {
+    throw new Error(`no SDK package in ${pkgDir} (mucsub.js + mucsub_bg.wasm)`);
+  }
+  const dataDir = await mkdtemp(join(scratchRoot(), 'mucsub-harness-'));
+  const site = join(dataDir, 'site');
+  await mkdir(site);
+  await cp(pageDir, site, { recursive: true });
+  await mkdir(join(site, 'pkg'));
+  for (const f of ['mucsub.js', 'mucsub_bg.wasm']) await cp(join(pkgDir, f), join(site, 'pkg', f));
+  const table = (name, values) => {
+    const lines = Object.entries(values).map(([k, v]) => `${k} = ${Number(v)}`);
+    return lines.length ? [`[${name}]`, ...lines] : [];
+  };
+  const configPath = join(dataDir, 'config.toml');
+  await writeFile(configPath, [
+    `data_dir = ${tomlString(join(dataDir, 'data'))}`,
+    '[listeners]',
+    'c2s = "127.0.0.1:0"',
+    'http = "127.0.0.1:0"',
+    '[http]',
+    `static_dir = ${tomlString(site)}`,
+    ...table('limits', limits),
+    ...table('muc', muc),
+    '',
+  ].join('\n'));
+  for (const name of users) await addUser(configPath, name, 'pw');
+  const server = new TestServer(dataDir, configPath);
+  await server.launch();
+  return server;
+}
+
+// Opens the harness page in `context` and waits for the wasm module.
+export async function openHarness(context, server, query = '') {
+  const page = await context.newPage();
+  await page.goto(`${server.httpUrl}index.html${query}`);
+  await page.waitForFunction(() => window.harness, null, { timeout: 60_000 });
+  await page.evaluate(() => window.harness.ready);
+  return page;
+}
+
+export async function disposeServer(server) {
+  if (!server) return;
+  await server.stop();
+  await rm(server.dataDir, { recursive: true, force: true });
+}
+
+export function repoPath(...parts) {
+  return resolve(here, '..', '..', ...parts);
+}

@@ -1,0 +1,428 @@
+// The SDK harness page: the npm package (./pkg/) driven by the browser benchmark
+// (bench/browser/run.mjs) and the reload crash test (tests/e2e/reload-crash.test.mjs)
+// through `window.harness`. Node calls these functions with page.evaluate; nothing here
+// measures unless asked, and nothing decides pass or fail.
+import init, { MucSubClient } from './pkg/mucsub.js';
+import { RawXmpp } from './rawxmpp.mjs';
+
+const RealWebSocket = window.WebSocket;
+const MESSAGES_NODE = 'urn:xmpp:mucsub:nodes:messages';
+
+// A WebSocket the SDK gets instead of the real one while a benchmark holds its input: frames
+// from the server wait in `held` until `release()` hands them all to the SDK at once, so
+// the time measured is the SDK's own (unwrap, dedup, IndexedDB) and not the server's or
+// the sender's. Output and every other callback pass straight through.
+class HoldableSocket {
+  static last = null;
+
+  constructor(url, protocols) {
+    this.ws = new RealWebSocket(url, protocols);
+    this.holding = false;
+    this.held = [];
+    this.onopen = null;
+    this.onmessage = null;
+    this.onclose = null;
+    this.onerror = null;
+    this.ws.onopen = (e) => this.onopen?.(e);
+    this.ws.onclose = (e) => this.onclose?.(e);
+    this.ws.onerror = (e) => this.onerror?.(e);
+    this.ws.onmessage = (e) => {
+      if (this.holding) this.held.push(e.data);
+      else this.onmessage?.(e);
+    };
+    HoldableSocket.last = this;
+  }
+
+  get readyState() { return this.ws.readyState; }
+  get protocol() { return this.ws.protocol; }
+  send(data) { this.ws.send(data); }
+  close(code, reason) { this.ws.close(code, reason); }
+
+  release() {
+    this.holding = false;
+    const frames = this.held.splice(0);
+    for (const data of frames) this.onmessage?.(new MessageEvent('message', { data }));
+    return frames.length;
+  }
+}
+HoldableSocket.CONNECTING = 0;
+HoldableSocket.OPEN = 1;
+HoldableSocket.CLOSING = 2;
+HoldableSocket.CLOSED = 3;
+
+function wsUrl() {
+  return `ws://${location.host}/ws`;
+}
+
+function until(check, what, timeoutMs = 120_000) {
+  const deadline = performance.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const poll = () => {
+      let v;
+      try {
+        v = check();
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      if (v) resolve(v);
+      else if (performance.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
+      else setTimeout(poll, 5);
+    };
+    poll();
+  });
+}
+
+function sdk({ jid, store, pageSize, password = 'pw' }) {
+  const opts = { url: wsUrl(), jid, password, store };
+  if (pageSize) opts.pageSize = pageSize;
+  const client = new MucSubClient(opts);
+  const errors = [];
+  client.on('error', (e) => errors.push(`${e.code}: ${e.message}`));
+  client.errors = errors;
+  return client;
+}
+
+function idbRequest(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+function txDone(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error ?? new Error('transaction aborted'));
+  });
+}
+
+// Opens an existing database at whatever version it has, or resolves null when there is
+// none; never creates one (an empty database made here would break the SDK's migrations):
+// an open that would create it is aborted inside its upgrade.
+function openExisting(name) {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(name);
+    let absent = false;
+    req.onupgradeneeded = () => {
+      absent = true;
+      req.transaction.abort();
+    };
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = (e) => {
+      if (absent) {
+        e.preventDefault();
+        resolve(null);
+      } else reject(req.error);
+    };
+  });
+}
+
+function roomRange(room) {
+  return IDBKeyRange.bound([room], [room, []]);
+}
+
+// The SDK's history-order index over `[room, ts, …]`: `by_order` (schema v3: archive order
+// within a millisecond) or, in older databases, `by_time` (insertion order).
+function historyIndex(messages) {
+  const name = messages.indexNames.contains('by_order') ? 'by_order' : 'by_time';
+  return messages.index(name);
+}
+
+// What the SDK stored: per room, the archive ids of its messages in history order (its
+// history index), how many records have no archive id, its cursor's id and its recorded
+// gaps.
+async function dumpStore(name, rooms) {
+  const db = await openExisting(name);
+  if (!db) return null;
+  try {
+    const tx = db.transaction(['messages', 'cursors', 'gaps'], 'readonly');
+    const out = {};
+    for (const room of rooms) {
+      const records = await idbRequest(historyIndex(tx.objectStore('messages')).getAll(roomRange(room)));
+      const ids = records.filter((r) => typeof r.k[1] === 'string').map((r) => r.k[1]);
+      const cursor = await idbRequest(tx.objectStore('cursors').get(room));
+      const gaps = (await idbRequest(tx.objectStore('gaps').index('by_room').getAll(room))).length;
+      out[room] = { ids, withoutId: records.length - ids.length, cursor: cursor?.cursor?.id ?? null, gaps };
+    }
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+async function countStored(name) {
+  const db = await openExisting(name);
+  if (!db) return -1;
+  try {
+    return await idbRequest(db.transaction('messages', 'readonly').objectStore('messages').count());
+  } finally {
+    db.close();
+  }
+}
+
+async function deleteDb(name) {
+  await idbRequest(indexedDB.deleteDatabase(name));
+}
+
+async function raw(user, password = 'pw') {
+  const x = new RawXmpp(wsUrl());
+  await x.login(user, password, `raw-${Math.random().toString(36).slice(2, 8)}`);
+  return x;
+}
+
+// `user` posts `perRoom` messages of `size` characters to each room (subscribing first, with
+// no nodes, so nothing comes back), then waits until every one is archived. Messages go out
+// in chunks of `chunk`, each confirmed by the archive count and followed by `pauseMs` of
+// quiet, which bounds how many messages share one archive millisecond.
+async function postBacklog({ user, rooms, perRoom, size = 100, tag = 'm', chunk = 200, pauseMs = 0 }) {
+  const x = await raw(user);
+  try {
+    for (const room of rooms) await x.subscribe(room, user, []);
+    const before = {};
+    for (const room of rooms) before[room] = await x.archiveCount(room);
+    const pad = 'x'.repeat(size);
+    for (const room of rooms) {
+      // In chunks, each confirmed by the archive count, so no room queue overflows.
+      for (let from = 0; from < perRoom; from += chunk) {
+        const n = Math.min(chunk, perRoom - from);
+        const bodies = Array.from({ length: n }, (_, i) => {
+          const label = `${tag}${String(from + i).padStart(6, '0')} `;
+          return (label + pad).slice(0, Math.max(size, label.length));
+        });
+        x.post(room, bodies);
+        const want = before[room] + from + n;
+        for (let tries = 0; ; tries++) {
+          const have = await x.archiveCount(room);
+          if (have >= want) break;
+          if (tries > 6000) throw new Error(`${room}: archive stuck at ${have} of ${want}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
+      }
+    }
+  } finally {
+    x.close();
+  }
+}
+
+async function archiveIds(user, rooms) {
+  const x = await raw(user);
+  try {
+    const out = {};
+    for (const room of rooms) out[room] = (await x.archive(room)).map((m) => m.id);
+    return out;
+  } finally {
+    x.close();
+  }
+}
+
+// bob's client subscribes to `rooms` and catches up once (an empty archive gives each room
+// a cursor at its very beginning, so a later resync fetches everything it missed).
+async function subscribeAll({ jid, store, rooms, nick, pageSize }) {
+  const c = sdk({ jid, store, pageSize });
+  await c.connect();
+  for (const room of rooms) await c.subscribe(room, { nick });
+  await c.resync();
+  await c.close();
+  c.free();
+  if (c.errors.length) throw new Error(`SDK errors while subscribing: ${c.errors.join('; ')}`);
+}
+
+// The resync benchmark: a client on a store whose rooms all missed their backlog; time from
+// open() until every room has reported itself caught up (the resync that connect() starts,
+// as an app sees it), then a check of what was stored.
+async function timedResync({ jid, store, rooms, pageSize }) {
+  const t0 = performance.now();
+  const c = sdk({ jid, store, pageSize });
+  let pages = 0;
+  let tDone = 0;
+  const caughtUp = new Set();
+  c.on('sync', (p) => {
+    if (!p.complete) {
+      pages++;
+      return;
+    }
+    caughtUp.add(p.room);
+    if (!tDone && rooms.every((r) => caughtUp.has(r))) tDone = performance.now();
+  });
+  await c.open();
+  await c.connect();
+  const tOnline = performance.now();
+  await until(() => tDone, 'every room caught up').catch((e) => {
+    throw new Error(`${e.message}: ${caughtUp.size} of ${rooms.length} rooms, ${pages} pages, `
+      + `errors: ${c.errors.join('; ') || 'none'}`);
+  });
+  await c.close();
+  c.free();
+  const dump = await dumpStore(store, rooms);
+  const stored = Object.values(dump).reduce((n, r) => n + r.ids.length, 0);
+  const gaps = Object.values(dump).reduce((n, r) => n + r.gaps, 0);
+  return { ms: tDone - t0, onlineMs: tOnline - t0, pages, stored, gaps, errors: c.errors };
+}
+
+// The event-throughput benchmark, SDK side, in two steps so that a profiler can wrap the
+// second alone. prepareLive: with the client online and in sync, `n` messages are posted
+// while its socket holds input, until all `n` wrapped MucSub events (as the server sent them)
+// are held. releaseLive: the held frames are handed to the SDK at once, and the clock runs
+// until it has stored every one (its `event` callback fires after the IndexedDB commit).
+let live = null;
+
+async function prepareLive({ jid, store, room, n, size, sender }) {
+  window.WebSocket = HoldableSocket;
+  let c;
+  try {
+    c = sdk({ jid, store });
+    await c.connect();
+    await c.subscribe(room, { nick: jid.split('@')[0] });
+    await c.resync();
+  } finally {
+    window.WebSocket = RealWebSocket;
+  }
+  const socket = HoldableSocket.last;
+  live = { c, socket, room, n, stored: 0, tLast: 0 };
+  c.on('event', (e) => {
+    if (e.room === room && e.kind === 'message') {
+      live.stored++;
+      live.tLast = performance.now();
+    }
+  });
+  socket.holding = true;
+  await postBacklog({ user: sender, rooms: [room], perRoom: n, size, tag: 'live' });
+  await until(() => socket.held.filter((f) => f.includes(MESSAGES_NODE)).length >= n,
+    `${n} held events`);
+  return socket.held.length;
+}
+
+async function releaseLive() {
+  const { c, socket, n } = live;
+  const t0 = performance.now();
+  const frames = socket.release();
+  await until(() => live.stored >= n, `${n} stored events (have ${live.stored})`);
+  const ms = live.tLast - t0;
+  const stored = live.stored;
+  live = null;
+  await c.close();
+  c.free();
+  return { ms, n: stored, frames, errors: c.errors };
+}
+
+// The baseline: the records the SDK stored for `room` in `store`, put again into a fresh
+// database whose `messages` store has the same key path and indexes as the SDK's, `batch`
+// records per transaction. `pattern` says how each transaction issues its requests:
+// - `put`: the puts only (the baseline proper);
+// - `serial`: what the SDK's page write does today, in plain JS — for each record, one
+//   awaited `getAll` on the dedup index per dedup key, then an awaited `put`;
+// - `pipelined`: the same requests, all issued before any is awaited;
+// - `pipelined-keys`: as `pipelined`, with `getKey` (no record cloned) for the lookups.
+async function rawPut({ store, room, batch, target, pattern = 'put' }) {
+  const src = await openExisting(store);
+  const messages = src.transaction('messages', 'readonly').objectStore('messages');
+  const indexes = [...messages.indexNames].map((name) => {
+    const ix = messages.index(name);
+    return { name, keyPath: ix.keyPath, multiEntry: ix.multiEntry, unique: ix.unique };
+  });
+  const keyPath = messages.keyPath;
+  const all = await idbRequest(historyIndex(messages).getAll(roomRange(room)));
+  src.close();
+  // The room's messages only (its subscriber notices have no archive id).
+  const records = all.filter((r) => typeof r.k[1] === 'string');
+  await deleteDb(target);
+  const open = indexedDB.open(target, 1);
+  open.onupgradeneeded = () => {
+    const s = open.result.createObjectStore('messages', { keyPath });
+    for (const ix of indexes) s.createIndex(ix.name, ix.keyPath, { multiEntry: ix.multiEntry, unique: ix.unique });
+  };
+  const db = await idbRequest(open);
+  const bytes = records.reduce((n, r) => n + JSON.stringify(r).length, 0);
+  const t0 = performance.now();
+  for (let i = 0; i < records.length; i += batch) {
+    const tx = db.transaction('messages', 'readwrite');
+    const done = txDone(tx);
+    const s = tx.objectStore('messages');
+    const chunk = records.slice(i, i + batch);
+    if (pattern === 'put') {
+      for (const r of chunk) s.put(r);
+    } else if (pattern === 'serial') {
+      for (const r of chunk) {
+        for (const k of r.dk ?? []) await idbRequest(s.index('dedup').getAll(k));
+        await idbRequest(s.put(r));
+      }
+    } else if (pattern === 'pipelined') {
+      const lookups = chunk.flatMap((r) => (r.dk ?? []).map((k) => idbRequest(s.index('dedup').getAll(k))));
+      const puts = chunk.map((r) => idbRequest(s.put(r)));
+      await Promise.all([...lookups, ...puts]);
+    } else if (pattern === 'pipelined-keys') {
+      const lookups = chunk.flatMap((r) => (r.dk ?? []).map((k) => idbRequest(s.index('dedup').getKey(k))));
+      const puts = chunk.map((r) => idbRequest(s.put(r)));
+      await Promise.all([...lookups, ...puts]);
+    } else throw new Error(`unknown pattern ${pattern}`);
+    await done;
+  }
+  const ms = performance.now() - t0;
+  db.close();
+  await deleteDb(target);
+  return { ms, n: records.length, avgRecordBytes: records.length ? bytes / records.length : 0, indexes: indexes.map((i) => i.name) };
+}
+
+// Reload crash test mode (`?auto=1&store=…&jid=…&pageSize=…&reloadAfter=K&jitter=J`): the
+// page starts the SDK at once and reloads itself after the K-th resync page was stored (J ms
+// later, when J > 0, so the reload can also land inside the next page's transaction). A
+// reloaded page finds `crash-reloaded` in sessionStorage and stays idle. Without
+// `reloadAfter` it runs the resync to its end. State for the test: `window.crashState`.
+async function autoStart(params) {
+  const state = { phase: 'starting', pages: 0, storedAtStart: 0, error: null, summary: null };
+  window.crashState = state;
+  const store = params.get('store');
+  const round = params.get('round');
+  if (sessionStorage.getItem('crash-reloaded') === round) {
+    state.storedAtStart = await countStored(store);
+    if (state.storedAtStart <= 0) {
+      state.debug = { dbs: await indexedDB.databases() };
+      await new Promise((r) => setTimeout(r, 500));
+      state.debug.again = await countStored(store);
+    }
+    state.phase = 'reloaded';
+    return;
+  }
+  const reloadAfter = Number(params.get('reloadAfter') ?? 0);
+  const jitter = Number(params.get('jitter') ?? 0);
+  const c = sdk({ jid: params.get('jid'), store, pageSize: Number(params.get('pageSize')) || undefined });
+  const reload = () => {
+    sessionStorage.setItem('crash-reloaded', round);
+    state.phase = 'reloading';
+    location.reload();
+  };
+  c.on('sync', (p) => {
+    if (p.complete) return;
+    state.pages++;
+    if (reloadAfter && state.pages === reloadAfter) {
+      if (jitter > 0) setTimeout(reload, jitter);
+      else reload();
+    }
+  });
+  await c.open();
+  state.storedAtStart = await countStored(store);
+  state.phase = 'syncing';
+  await c.connect();
+  const summary = await c.resync();
+  if (state.phase === 'syncing') {
+    state.summary = summary;
+    state.errors = c.errors;
+    state.phase = 'complete';
+  }
+}
+
+window.harness = {
+  ready: init().then(() => true),
+  sdk, dumpStore, countStored, deleteDb, postBacklog, archiveIds, subscribeAll,
+  timedResync, prepareLive, releaseLive, rawPut, raw,
+};
+
+const params = new URLSearchParams(location.search);
+if (params.get('auto') === '1') {
+  window.harness.ready.then(() => autoStart(params)).catch((e) => {
+    window.crashState = { ...(window.crashState ?? {}), phase: 'failed', error: String(e?.stack ?? e) };
+  });
+}

@@ -1,0 +1,273 @@
+#!/usr/bin/env node
+// The browser benchmark of the SDK (issue 10), in headless Chromium against the bundled
+// server on loopback:
+//   1. size of the npm package: wasm + JS glue, raw, `gzip -9` and brotli;
+//   2. resync: an account subscribed to R rooms misses M messages in each; time from
+//      open() until every room is caught up, every message stored;
+//   3. live events: N wrapped MucSub events as the server sent them, held at the socket and
+//      released at once, until the SDK has stored each in IndexedDB — against a raw batched
+//      IndexedDB `put` of the very records it wrote, in the same page.
+// Medians of --runs runs. No pass/fail on speed: --smoke only checks that every event was
+// stored (tests/e2e/browser-bench-smoke.test.mjs). Usage: bench/browser/run.sh (full) or
+//   node bench/browser/run.mjs --pkg DIR [--smoke] [--runs N] [--rooms R] [--messages M]
+//     [--events N] [--batch B] [--json FILE] [--profile DIR]
+// --profile records Chrome CPU profiles of the first resync and live run (DIR/*.cpuprofile)
+// and prints the functions with the most self time; use a package whose wasm keeps its
+// name section (run.sh --profile builds one) to see Rust function names.
+import { readFileSync, statSync, appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { gzipSync, brotliCompressSync } from 'node:zlib';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import { launchBrowser } from '../../tests/e2e/lib/browser.mjs';
+import { serverBin } from '../../tests/e2e/lib/paths.mjs';
+import { startHarnessServer, openHarness, disposeServer } from './lib.mjs';
+
+export const FULL = { runs: 5, rooms: 50, messages: 200, events: 2000, batch: 100, size: 100 };
+export const SMOKE = { runs: 1, rooms: 3, messages: 20, events: 30, batch: 10, size: 100 };
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+// `gzip -9` as scripts/build-sdk.sh measures it (Node's zlib comes out ~3 % larger on the
+// wasm), Node's zlib when there is no gzip; brotli for what a server could send instead.
+function gzipSize(path) {
+  try {
+    return execFileSync('gzip', ['-9c', path], { maxBuffer: 1 << 28 }).length;
+  } catch {
+    return gzipSync(readFileSync(path), { level: 9 }).length;
+  }
+}
+
+export function packageSizes(pkgDir) {
+  const out = {};
+  for (const f of ['mucsub_bg.wasm', 'mucsub.js']) {
+    const path = join(pkgDir, f);
+    out[f] = {
+      raw: statSync(path).size,
+      gzip: gzipSize(path),
+      brotli: brotliCompressSync(readFileSync(path)).length,
+    };
+  }
+  out.total = Object.fromEntries(['raw', 'gzip', 'brotli']
+    .map((k) => [k, out['mucsub_bg.wasm'][k] + out['mucsub.js'][k]]));
+  return out;
+}
+
+// Chrome's sampling profiler over CDP around `fn` (the page's main thread: JS, wasm, and
+// how long it sat idle waiting for IndexedDB or the network). Writes DIR/NAME.cpuprofile
+// (open it in DevTools) and returns the functions with the most self time.
+async function profiled(page, dir, name, fn) {
+  if (!dir) return { value: await fn(), top: null };
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+  await cdp.send('Profiler.start');
+  const value = await fn();
+  const { profile } = await cdp.send('Profiler.stop');
+  await cdp.detach();
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+  const self = new Map();
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const dt = profile.timeDeltas ?? [];
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const n = byId.get(id);
+    const f = n.callFrame;
+    const key = f.functionName || (f.url ? `(anonymous) ${f.url.split('/').pop()}:${f.lineNumber}` : '(anonymous)');
+    const us = dt[i] ?? 0;
+    total += us;
+    self.set(key, (self.get(key) ?? 0) + us);
+  });
+  const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25)
+    .map(([fnName, us]) => ({ fn: fnName, ms: us / 1000, pct: (100 * us) / total }));
+  return { value, top, totalMs: total / 1000 };
+}
+
+function printTop(log, title, prof) {
+  if (!prof.top) return;
+  log(`[profile] ${title}: ${prof.totalMs.toFixed(0)} ms sampled; top self time:`);
+  for (const t of prof.top) log(`[profile]   ${t.pct.toFixed(1).padStart(5)} %  ${t.ms.toFixed(0).padStart(6)} ms  ${t.fn.slice(0, 110)}`);
+}
+
+function check(cond, what) {
+  if (!cond) throw new Error(`benchmark check failed: ${what}`);
+}
+
+// Runs everything; returns the per-run figures and their medians. Throws when an expected
+// event or message is missing (the smoke test relies on that), never on speed.
+export async function runBench({ pkgDir, runs, rooms, messages, events, batch, size, profileDir = null, log = console.log }) {
+  const sizes = packageSizes(pkgDir);
+  const bobs = Array.from({ length: runs }, (_, i) => `bob${i}`);
+  const server = await startHarnessServer({ pkgDir, users: ['alice', 'carol', ...bobs] });
+  const browser = await launchBrowser();
+  const tag = randomBytes(3).toString('hex');
+  const roomList = Array.from({ length: rooms }, (_, i) => `rs-${tag}-${i}@conference.localhost`);
+  const result = { sizes, resync: [], live: [] };
+  try {
+    const ctx = await browser.newContext();
+    // The SDK reports warnings (refused or odd input) on the console.
+    ctx.on('console', (m) => { if (m.type() !== 'log') log(`[page console.${m.type()}] ${m.text()}`); });
+    ctx.on('weberror', (e) => log(`[page error] ${e.error()}`));
+    const setup = await openHarness(ctx, server);
+
+    // Resync: every run has its own account and store, all subscribed before the backlog.
+    log(`[bench] ${runs} accounts subscribe to ${rooms} rooms`);
+    for (const bob of bobs) {
+      await setup.evaluate(({ jid, rooms }) =>
+        window.harness.subscribeAll({ jid, store: `rs-${jid}`, rooms, nick: jid.split('@')[0] }),
+      { jid: `${bob}@localhost`, rooms: roomList });
+    }
+    log(`[bench] alice posts ${messages} messages to each room (${rooms * messages} in all)`);
+    const tPost = Date.now();
+    await setup.evaluate(({ rooms, n, size }) =>
+      window.harness.postBacklog({ user: 'alice', rooms, perRoom: n, size }), { rooms: roomList, n: messages, size });
+    log(`[bench] backlog posted in ${((Date.now() - tPost) / 1000).toFixed(1)} s`);
+    await setup.close();
+
+    for (const bob of bobs) {
+      // A fresh page per run: a new wasm instance, as after the phone woke the tab.
+      const page = await openHarness(ctx, server);
+      const prof = await profiled(page, bob === bobs[0] && profileDir, 'resync', () => page.evaluate(({ jid, rooms }) =>
+        window.harness.timedResync({ jid, store: `rs-${jid}`, rooms }), { jid: `${bob}@localhost`, rooms: roomList }));
+      printTop(log, `resync ${bob}`, prof);
+      const r = prof.value;
+      await page.close();
+      check(r.stored === rooms * messages, `${bob}: stored ${r.stored} of ${rooms * messages} messages`);
+      check(r.gaps === 0, `${bob}: ${r.gaps} gaps recorded`);
+      check(r.errors.length === 0, `${bob}: SDK errors ${r.errors.join('; ')}`);
+      log(`[bench] resync ${bob}: ${r.ms.toFixed(0)} ms (online after ${r.onlineMs.toFixed(0)} ms, ${r.pages} pages)`);
+      result.resync.push(r);
+    }
+
+    // Live events, then the raw baseline on the same records, in the same page.
+    for (let i = 0; i < runs; i++) {
+      const page = await openHarness(ctx, server);
+      const room = `live-${tag}-${i}@conference.localhost`;
+      const store = `live-${tag}-${i}`;
+      await page.evaluate((a) => window.harness.prepareLive(a),
+        { jid: 'carol@localhost', store, room, n: events, size, sender: 'alice' });
+      const prof = await profiled(page, i === 0 && profileDir, 'live',
+        () => page.evaluate(() => window.harness.releaseLive()));
+      printTop(log, 'live events', prof);
+      const sdkRun = prof.value;
+      check(sdkRun.frames >= events, `live run ${i}: only ${sdkRun.frames} frames were held`);
+      check(sdkRun.n === events, `live run ${i}: ${sdkRun.n} of ${events} events stored`);
+      check(sdkRun.errors.length === 0, `live run ${i}: SDK errors ${sdkRun.errors.join('; ')}`);
+      const rawRun = await page.evaluate((a) => window.harness.rawPut(a),
+        { store, room, batch, target: `${store}-raw` });
+      check(rawRun.n === events, `raw run ${i}: ${rawRun.n} of ${events} records`);
+      // The SDK's per-page request pattern replayed in plain JS, awaited one by one and
+      // pipelined: how much of the gap is the waiting, not the work.
+      const serial = await page.evaluate((a) => window.harness.rawPut(a),
+        { store, room, batch, target: `${store}-serial`, pattern: 'serial' });
+      const pipelined = await page.evaluate((a) => window.harness.rawPut(a),
+        { store, room, batch, target: `${store}-pipelined`, pattern: 'pipelined' });
+      const keys = await page.evaluate((a) => window.harness.rawPut(a),
+        { store, room, batch, target: `${store}-keys`, pattern: 'pipelined-keys' });
+      await page.evaluate((s) => window.harness.deleteDb(s), store);
+      await page.close();
+      const r = {
+        sdkPerSec: (events / sdkRun.ms) * 1000,
+        rawPerSec: (events / rawRun.ms) * 1000,
+        sdkMs: sdkRun.ms,
+        rawMs: rawRun.ms,
+        avgRecordBytes: rawRun.avgRecordBytes,
+        serialPerSec: (events / serial.ms) * 1000,
+        pipelinedPerSec: (events / pipelined.ms) * 1000,
+        keysPerSec: (events / keys.ms) * 1000,
+      };
+      r.ratio = r.sdkPerSec / r.rawPerSec;
+      log(`[bench] live run ${i}: SDK ${r.sdkPerSec.toFixed(0)}/s, raw put ${r.rawPerSec.toFixed(0)}/s (${(r.ratio * 100).toFixed(1)} %); `
+        + `lookups+puts awaited one by one ${r.serialPerSec.toFixed(0)}/s, pipelined ${r.pipelinedPerSec.toFixed(0)}/s, `
+        + `pipelined with getKey ${r.keysPerSec.toFixed(0)}/s`);
+      result.live.push(r);
+    }
+    await ctx.close();
+  } finally {
+    await browser.close();
+    await disposeServer(server);
+  }
+  result.median = {
+    resyncMs: median(result.resync.map((r) => r.ms)),
+    resyncOnlineMs: median(result.resync.map((r) => r.onlineMs)),
+    sdkPerSec: median(result.live.map((r) => r.sdkPerSec)),
+    rawPerSec: median(result.live.map((r) => r.rawPerSec)),
+    ratio: median(result.live.map((r) => r.ratio)),
+    serialPerSec: median(result.live.map((r) => r.serialPerSec)),
+    pipelinedPerSec: median(result.live.map((r) => r.pipelinedPerSec)),
+    keysPerSec: median(result.live.map((r) => r.keysPerSec)),
+  };
+  return result;
+}
+
+function kb(n) {
+  return `${(n / 1024).toFixed(1)} KB`;
+}
+
+export function table(res, opts) {
+  const m = res.median;
+  const s = res.sizes;
+  return [
+    `| measurement | result | target |`,
+    `|---|---|---|`,
+    `| wasm (mucsub_bg.wasm) | ${kb(s['mucsub_bg.wasm'].raw)} raw, ${kb(s['mucsub_bg.wasm'].gzip)} gzipped | |`,
+    `| JS glue (mucsub.js) | ${kb(s['mucsub.js'].raw)} raw, ${kb(s['mucsub.js'].gzip)} gzipped | |`,
+    `| wasm + JS | ${kb(s.total.raw)} raw, **${kb(s.total.gzip)} gzipped** (${kb(s.total.brotli)} brotli) | ≤ 300 KB gzipped ${s.total.gzip <= 300 * 1024 ? '✔' : '✘'} |`,
+    `| resync, ${opts.rooms * opts.messages} missed messages over ${opts.rooms} rooms (median of ${res.resync.length}) | **${m.resyncMs.toFixed(0)} ms** (online after ${m.resyncOnlineMs.toFixed(0)} ms) | < 2 s ${m.resyncMs < 2000 ? '✔' : '✘'} |`,
+    `| live events stored by the SDK, ${opts.events} events (median of ${res.live.length}) | ${m.sdkPerSec.toFixed(0)} events/s | |`,
+    `| raw IndexedDB put of the same records, ${opts.batch} per transaction | ${m.rawPerSec.toFixed(0)} records/s | |`,
+    `| SDK / raw | **${(m.ratio * 100).toFixed(1)} %** | ≥ 80 % ${m.ratio >= 0.8 ? '✔' : '✘'} |`,
+    `| raw, the SDK's page requests (dedup \`getAll\` per key + \`put\`) awaited one by one | ${m.serialPerSec.toFixed(0)} records/s | |`,
+    `| raw, the same requests pipelined | ${m.pipelinedPerSec.toFixed(0)} records/s | |`,
+    `| raw, pipelined, lookups by \`getKey\` (no record clone) | ${m.keysPerSec.toFixed(0)} records/s | |`,
+  ].join('\n');
+}
+
+function parseArgs(argv) {
+  const opts = { ...FULL };
+  let json = null;
+  let pkgDir = null;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--smoke') Object.assign(opts, SMOKE);
+    else if (a === '--pkg') pkgDir = val();
+    else if (a === '--json') json = val();
+    else if (a === '--profile') opts.profileDir = val();
+    else if (['--runs', '--rooms', '--messages', '--events', '--batch', '--size'].includes(a)) {
+      const n = Number(val());
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${a} takes a positive integer`);
+      opts[a.slice(2)] = n;
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  if (!pkgDir) throw new Error('--pkg DIR (an SDK package built by scripts/build-sdk.sh) is required');
+  return { opts, json, pkgDir };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  let args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(`[bench] ${e.message}`);
+    process.exit(2);
+  }
+  const { opts, json, pkgDir } = args;
+  console.log(`[bench] server ${serverBin}, package ${pkgDir}, ${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  const res = await runBench({ pkgDir, ...opts });
+  console.log(`\n${table(res, opts)}\n`);
+  if (json) {
+    appendFileSync(json, `${JSON.stringify({ at: new Date().toISOString(), opts, load: loadavg(), ...res })}\n`);
+  }
+}

@@ -1,0 +1,180 @@
+//! The SDK's native client tells the bundled server when the app is hidden (XEP-0352
+//! CSI, `NativeClient::set_active`), and the server then sends Web Push for room messages
+//! although the session stays connected; visible again, it does not. The wish outlives a
+//! reconnect: the new session says `<inactive/>` by itself.
+//!
+//! "No push" is shown without waiting for silence, as in `push_csi.rs`: one account's
+//! pushes go out in order, so when the next push is a later event, the earlier ones
+//! produced none.
+
+#[path = "scenarios/support.rs"]
+mod support;
+
+mod push_support;
+
+use std::time::Duration;
+
+use mucsub::client::{AppEvent, ClientConfig, CommandResult};
+use mucsub::event::EventKind;
+use mucsub::native::{Endpoint, NativeClient};
+use mucsub::session::{Framing, SessionConfig};
+use mucsub::store::MemoryStore;
+use mucsub_server::testkit::{RawClient, TestServer, TIMEOUT};
+use push_support::{PushService, Subscription};
+use support::*;
+
+const PUSH: &str = "push.localhost";
+
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(TIMEOUT * 6, f)
+        .await
+        .expect("test took far too long (hang)")
+}
+
+async fn enable(c: &mut RawClient, sub: &Subscription) {
+    let iq = sub.enable_iq(PUSH, &sub.id, true);
+    c.send_el(&iq).await;
+    assert_result(&c.expect_iq(iq.attr("id").unwrap()).await);
+}
+
+async fn go_offline(s: &TestServer, c: RawClient, bare: &str) {
+    c.close().await;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while s.ctx().router.is_available(bare) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{bare} still available"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn say(a: &mut RawClient, r: &str, body: &str) {
+    post(a, r, body).await;
+    a.expect("own groupchat echo", |e| {
+        e.name() == "message"
+            && e.get_child("body", CLIENT)
+                .is_some_and(|b| b.text() == body)
+    })
+    .await;
+}
+
+/// The SDK stored and reported the room message `body`: the session was still served.
+async fn delivered(c: &mut NativeClient<MemoryStore>, body: &str) {
+    c.wait_for(|e| {
+        matches!(e, AppEvent::Room(ev) if matches!(&ev.kind, EventKind::Message { body: b } if b == body))
+    })
+    .await
+    .expect("driving the native client");
+}
+
+/// A command round trip: the server handles one session's input in order, so once it is
+/// answered the CSI element written before it is in effect.
+async fn settle(c: &mut NativeClient<MemoryStore>) {
+    let r = c
+        .list_subscriptions()
+        .await
+        .expect("driving the native client");
+    assert!(
+        matches!(r, Ok(CommandResult::Subscriptions { .. })),
+        "{r:?}"
+    );
+}
+
+async fn native_bob(s: &TestServer) -> NativeClient<MemoryStore> {
+    let cfg = ClientConfig::new(SessionConfig {
+        jid: "bob@localhost".parse().expect("jid"),
+        password: "pw".into(),
+        resource: Some("tab".into()),
+        framing: Framing::WebSocket,
+        secure: false,
+    });
+    let mut c = NativeClient::new(cfg, Endpoint::WebSocket(s.ws_url()), MemoryStore::new())
+        .await
+        .expect("client");
+    c.connect().await.expect("connect");
+    c.wait_synced().await.expect("initial sync");
+    c
+}
+
+#[tokio::test]
+async fn hidden_sdk_client_is_pushed_visible_is_not_and_reconnect_keeps_hidden() {
+    bounded(async {
+        let s = server_with(&["alice", "bob"], |c| {
+            c.push
+                .insert("allow_http_endpoints".into(), toml::Value::Boolean(true));
+        })
+        .await;
+        let mut svc = PushService::start().await;
+        svc.expect_vapid_key(s.ctx().push.vapid_public_key());
+        let r = room("tabs");
+        let mut a = login(&s, "alice", "a").await;
+        join(&mut a, &r, "alice").await;
+
+        // The push registration belongs to the account; the native SDK has no XEP-0357
+        // command, so a short raw session registers the device first.
+        let sub = svc.subscribe("bob-browser");
+        let mut setup = login(&s, "bob", "setup").await;
+        enable(&mut setup, &sub).await;
+        go_offline(&s, setup, "bob@localhost").await;
+
+        let mut bob = native_bob(&s).await;
+        let res = bob.subscribe(&r, "bob", &[], None).await.unwrap();
+        assert!(
+            matches!(res, Ok(CommandResult::Subscribed { .. })),
+            "{res:?}"
+        );
+        bob.wait_synced().await.unwrap();
+        assert!(bob.core().is_active());
+
+        // Visible: delivered, not pushed (shown by the next push below).
+        say(&mut a, &r, "seen live").await;
+        delivered(&mut bob, "seen live").await;
+
+        // Hidden: still delivered, and pushed.
+        bob.set_active(false).await.unwrap();
+        settle(&mut bob).await;
+        say(&mut a, &r, "while hidden").await;
+        delivered(&mut bob, "while hidden").await;
+        let got = svc.next().await;
+        assert_eq!(got.subscription, "bob-browser");
+        assert_eq!(got.json["body"], "while hidden");
+        assert_eq!(got.json["room"], r);
+        assert_eq!(got.json["sender"], "alice");
+
+        // Visible again: not pushed.
+        bob.set_active(true).await.unwrap();
+        settle(&mut bob).await;
+        say(&mut a, &r, "visible again").await;
+        delivered(&mut bob, "visible again").await;
+
+        // Hidden, then the connection is replaced: the new session says inactive right
+        // after binding (the server starts every session active), so this is pushed.
+        bob.set_active(false).await.unwrap();
+        bob.disconnect().await.unwrap();
+        bob.connect().await.unwrap();
+        bob.wait_synced().await.unwrap();
+        assert!(!bob.core().is_active());
+        say(&mut a, &r, "hidden after reconnect").await;
+        delivered(&mut bob, "hidden after reconnect").await;
+        let got = svc.next().await;
+        assert_eq!(
+            got.json["body"], "hidden after reconnect",
+            "\"visible again\" must not have been pushed"
+        );
+
+        // Visible once more, then a marker while hidden: nothing came in between.
+        bob.set_active(true).await.unwrap();
+        settle(&mut bob).await;
+        say(&mut a, &r, "visible at last").await;
+        delivered(&mut bob, "visible at last").await;
+        bob.set_active(false).await.unwrap();
+        settle(&mut bob).await;
+        say(&mut a, &r, "marker").await;
+        delivered(&mut bob, "marker").await;
+        assert_eq!(svc.next().await.json["body"], "marker");
+        let late = svc.drain();
+        assert!(late.is_empty(), "unexpected pushes: {late:?}");
+    })
+    .await;
+}

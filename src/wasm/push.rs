@@ -1,0 +1,489 @@
+//! Push registration from the browser: `enablePush`, `disablePush` and `pushInfo` on
+//! `MucSubClient` (docs/js-api.md).
+//!
+//! Each call runs on a short session of its own (connect, authenticate, bind, one IQ,
+//! close) rather than on the client's live connection: registration is a property of the
+//! account, so it works before `connect()` and while the live connection is reconnecting,
+//! and it never waits behind a resync. That session sends no presence, so the server never
+//! counts it available and never hands it the account's offline messages.
+//!
+//! The server's built-in app server (`push.<domain>`) wants the browser's
+//! `PushSubscription` in the XEP-0357 publish-options (`endpoint`, `p256dh`, `auth`) and
+//! `include-body`; the node names the device: base64url(SHA-256(endpoint)), so enabling the
+//! same subscription again replaces its registration instead of adding one.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use js_sys::{Function, Promise, Reflect};
+use minidom::Element;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::protocol::ns;
+use crate::protocol::push::{PushDisable, PushEnable, WebPushSubscription};
+use crate::protocol::xml::ncname;
+use crate::session::framing::{parse_ws_message, Framing};
+use crate::session::{Session, SessionConfig, SessionError, SessionOut};
+
+use super::error::{Code, SdkError};
+use super::js_types::to_js;
+use super::local::Queue;
+use super::runtime::{random_id, Options};
+use super::socket::{Socket, SocketEvent, Timer};
+use super::MucSubClient;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_PUSH: &'static str = r#"
+/** A browser `PushSubscription`, or what its `toJSON()` gives. */
+export type PushSubscriptionInput =
+  | { endpoint: string; keys: { p256dh: string; auth: string } }
+  | { toJSON(): unknown };
+
+export interface EnablePushOptions {
+  /** Let notifications carry the message text (default false: room and sender only). */
+  includeBody?: boolean;
+  /** The XEP-0357 app server (default "push.<domain>", the server's built-in one). */
+  service?: string;
+}
+
+/** The device registration `enablePush` made. */
+export interface PushRegistration {
+  service: string;
+  /** base64url(SHA-256(endpoint)): one node per browser subscription. */
+  node: string;
+}
+
+/** The app server's disco#info: its JID and its VAPID public key (base64url), the
+ *  `applicationServerKey` for `pushManager.subscribe`. */
+export interface PushInfo {
+  service: string;
+  publicKey: string;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `EnablePushOptions`; a named type so the argument is optional in TS.
+    #[wasm_bindgen(typescript_type = "EnablePushOptions")]
+    pub type EnablePushOptionsArg;
+    /// `PushSubscriptionInput`, optional for `disablePush`.
+    #[wasm_bindgen(typescript_type = "PushSubscriptionInput")]
+    pub type PushSubscriptionArg;
+}
+
+fn js_or_undefined<T: Into<JsValue>>(v: Option<T>) -> JsValue {
+    v.map(Into::into).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// How long one registration session may take, connection included.
+const TIMEOUT_MS: f64 = 30_000.0;
+/// The disco#info form the built-in app server publishes its VAPID key in.
+const NS_WEBPUSH_FORM: &str = "urn:xmpp:mucsub:push:webpush:0";
+
+/// What push remembers per client: the node of the last `enablePush`, so `disablePush()`
+/// without an argument turns off this device only.
+#[derive(Default)]
+pub struct PushState {
+    node: RefCell<Option<(String, String)>>,
+}
+
+#[derive(Serialize)]
+struct JsPushRegistration {
+    service: String,
+    node: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsPushInfo {
+    service: String,
+    public_key: String,
+}
+
+/// The node naming a browser subscription.
+pub fn device_node(endpoint: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(endpoint.as_bytes()))
+}
+
+fn default_service(opts: &Options) -> String {
+    format!("push.{}", opts.jid.domain())
+}
+
+fn string_at(obj: &JsValue, path: &[&str]) -> Option<String> {
+    let mut v = obj.clone();
+    for key in path {
+        if !v.is_object() {
+            return None;
+        }
+        v = Reflect::get(&v, &(*key).into()).ok()?;
+    }
+    v.as_string().filter(|s| !s.is_empty())
+}
+
+/// Reads a `PushSubscription` (through its `toJSON()`) or a plain object of that shape.
+fn parse_subscription(value: &JsValue) -> Result<WebPushSubscription, SdkError> {
+    if !value.is_object() {
+        return Err(SdkError::bad_request(
+            "expected a PushSubscription or {endpoint, keys: {p256dh, auth}}",
+        ));
+    }
+    let json = match Reflect::get(value, &"toJSON".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok())
+    {
+        Some(f) => f
+            .call0(value)
+            .map_err(|_| SdkError::bad_request("PushSubscription.toJSON() threw"))?,
+        None => value.clone(),
+    };
+    let field = |path: &[&str]| {
+        string_at(&json, path).ok_or_else(|| {
+            SdkError::bad_request(format!("the push subscription has no {}", path.join(".")))
+        })
+    };
+    let endpoint = field(&["endpoint"])?;
+    if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+        return Err(SdkError::bad_request(format!(
+            "the push subscription's endpoint is not an http(s) URL: {endpoint:?}"
+        )));
+    }
+    Ok(WebPushSubscription {
+        endpoint,
+        p256dh: field(&["keys", "p256dh"])?,
+        auth: field(&["keys", "auth"])?,
+    })
+}
+
+fn options_bool(options: &JsValue, key: &str) -> Result<bool, SdkError> {
+    if !options.is_object() {
+        return Ok(false);
+    }
+    let v = Reflect::get(options, &key.into()).unwrap_or(JsValue::UNDEFINED);
+    if v.is_undefined() || v.is_null() {
+        return Ok(false);
+    }
+    v.as_bool()
+        .ok_or_else(|| SdkError::bad_request(format!("option '{key}' must be a boolean")))
+}
+
+fn options_service(opts: &Options, options: &JsValue) -> Result<String, SdkError> {
+    if !options.is_object() {
+        return Ok(default_service(opts));
+    }
+    let v = Reflect::get(options, &"service".into()).unwrap_or(JsValue::UNDEFINED);
+    if v.is_undefined() || v.is_null() {
+        return Ok(default_service(opts));
+    }
+    let s = v
+        .as_string()
+        .ok_or_else(|| SdkError::bad_request("option 'service' must be a string"))?;
+    jid::Jid::new(&s)
+        .map(|j| j.to_string())
+        .map_err(|_| SdkError::new(Code::JidMalformed, format!("not a JID: {s:?}")))
+}
+
+fn promise<F, T>(fut: F) -> Promise
+where
+    F: std::future::Future<Output = Result<T, SdkError>> + 'static,
+    T: Serialize,
+{
+    future_to_promise(async move {
+        match fut.await {
+            Ok(v) => to_js(&v).map_err(JsValue::from),
+            Err(e) => Err(e.to_js()),
+        }
+    })
+}
+
+fn iq(type_: &str, to: Option<&str>, id: &str, payload: Element) -> Element {
+    let mut b = Element::builder("iq", ns::JABBER_CLIENT)
+        .attr(ncname("type"), type_.to_owned())
+        .attr(ncname("id"), id.to_owned());
+    if let Some(to) = to {
+        b = b.attr(ncname("to"), to.to_owned());
+    }
+    b.append(payload).build()
+}
+
+/// The stanza error of an IQ reply, as an SDK error.
+fn iq_error(reply: &Element) -> SdkError {
+    let err = reply.get_child("error", ns::JABBER_CLIENT);
+    let condition = err
+        .and_then(|e| {
+            e.children()
+                .find(|c| c.ns() == ns::XMPP_STANZAS && c.name() != "text")
+        })
+        .map(|c| c.name().to_owned())
+        .unwrap_or_else(|| "undefined-condition".into());
+    let text = err
+        .and_then(|e| e.get_child("text", ns::XMPP_STANZAS))
+        .map(Element::text);
+    let message = match text {
+        Some(t) => format!("{condition}: {t}"),
+        None => condition.clone(),
+    };
+    SdkError::new(Code::from_condition(&condition), message)
+}
+
+enum Step {
+    Socket(SocketEvent),
+    TimedOut,
+}
+
+/// Connects, authenticates, binds (no presence), sends `payload` in an IQ and returns the
+/// reply's result; closes the stream either way.
+async fn one_iq(
+    opts: &Options,
+    type_: &str,
+    to: Option<&str>,
+    payload: Element,
+) -> Result<Element, SdkError> {
+    let steps: Queue<Step> = Queue::default();
+    let sink = {
+        let steps = steps.clone();
+        move |ev: SocketEvent| steps.push(Step::Socket(ev))
+    };
+    let socket = Socket::open(&opts.url, sink)?;
+    let _deadline = {
+        let steps = steps.clone();
+        Timer::after(TIMEOUT_MS, move || steps.push(Step::TimedOut))
+    };
+    let mut session = Session::new(SessionConfig {
+        jid: opts.jid.clone(),
+        password: opts.password.clone(),
+        resource: Some(format!("push-{}", &random_id()[..8])),
+        framing: Framing::WebSocket,
+        secure: super::runtime::is_secure(&opts.url),
+    });
+    let id = format!("push-{}", random_id());
+    let mut request = Some(iq(type_, to, &id, payload));
+    let outcome = loop {
+        let outs = match steps.next().await {
+            None => break Err(SdkError::new(Code::NotConnected, "the client was closed")),
+            Some(Step::TimedOut) => {
+                break Err(SdkError::new(
+                    Code::Timeout,
+                    "push registration: no answer from the server",
+                ))
+            }
+            Some(Step::Socket(SocketEvent::Open)) => session.start(),
+            Some(Step::Socket(SocketEvent::Text(t))) => match parse_ws_message(&t) {
+                Ok(frame) => session.handle(frame),
+                Err(e) => {
+                    break Err(SdkError::new(
+                        Code::Network,
+                        format!("bad frame from the server: {e}"),
+                    ))
+                }
+            },
+            Some(Step::Socket(SocketEvent::Closed(why))) => {
+                break Err(SdkError::new(Code::Network, why))
+            }
+        };
+        match handle_outs(&socket, &session, outs, &id, &mut request) {
+            Ok(None) => {}
+            Ok(Some(reply)) => break Ok(reply),
+            Err(e) => break Err(e),
+        }
+    };
+    if session.is_ready() {
+        for out in session.close() {
+            if let SessionOut::Write(w) = out {
+                let _ = socket.send(&w);
+            }
+        }
+    }
+    // Dropping the socket closes the WebSocket after the close frame.
+    drop(socket);
+    outcome
+}
+
+/// Performs the session's outputs; `Some(reply)` once our IQ is answered with a result.
+fn handle_outs(
+    socket: &Socket,
+    session: &Session,
+    outs: Vec<SessionOut>,
+    id: &str,
+    request: &mut Option<Element>,
+) -> Result<Option<Element>, SdkError> {
+    let becomes_ready = outs.iter().any(|o| matches!(o, SessionOut::Ready(_)));
+    for out in outs {
+        match out {
+            // The session announces itself available on binding; this one must stay
+            // unavailable (see the module comment).
+            SessionOut::Write(w) if becomes_ready && w.starts_with("<presence") => {}
+            SessionOut::Write(w) => socket
+                .send(&w)
+                .map_err(|e| SdkError::new(Code::Network, e))?,
+            SessionOut::ResetParser => {}
+            SessionOut::Ready(_) => {
+                if let Some(req) = request.take() {
+                    if let SessionOut::Write(w) = session.send(&req) {
+                        socket
+                            .send(&w)
+                            .map_err(|e| SdkError::new(Code::Network, e))?;
+                    }
+                }
+            }
+            SessionOut::Stanza(e) => {
+                if e.name() == "iq" && e.attr("id") == Some(id) {
+                    return match e.attr("type") {
+                        Some("result") => Ok(Some(e)),
+                        _ => Err(iq_error(&e)),
+                    };
+                }
+            }
+            SessionOut::Ended(err) => {
+                return Err(match err {
+                    Some(SessionError::AuthFailed(m)) => {
+                        SdkError::new(Code::AuthFailed, format!("authentication failed: {m}"))
+                    }
+                    Some(e) => SdkError::new(Code::Network, e.to_string()),
+                    None => SdkError::new(Code::Network, "the server closed the stream"),
+                });
+            }
+        }
+    }
+    Ok(None)
+}
+
+async fn enable(
+    opts: Options,
+    state: Rc<PushState>,
+    subscription: WebPushSubscription,
+    service: String,
+    include_body: bool,
+) -> Result<JsPushRegistration, SdkError> {
+    let node = device_node(&subscription.endpoint);
+    let payload: Element = PushEnable {
+        service: service.clone(),
+        node: node.clone(),
+        subscription,
+        include_body,
+    }
+    .into();
+    one_iq(&opts, "set", None, payload).await?;
+    *state.node.borrow_mut() = Some((service.clone(), node.clone()));
+    Ok(JsPushRegistration { service, node })
+}
+
+async fn disable(
+    opts: Options,
+    state: Rc<PushState>,
+    target: Option<(String, String)>,
+) -> Result<(), SdkError> {
+    let (service, node) = match target.or_else(|| state.node.borrow().clone()) {
+        Some(t) => t,
+        None => {
+            return Err(SdkError::bad_request(
+                "push was not enabled by this client: pass the PushSubscription to disable",
+            ))
+        }
+    };
+    let payload: Element = PushDisable {
+        service: service.clone(),
+        node: Some(node.clone()),
+    }
+    .into();
+    one_iq(&opts, "set", None, payload).await?;
+    let mut remembered = state.node.borrow_mut();
+    if remembered.as_ref() == Some(&(service, node)) {
+        *remembered = None;
+    }
+    Ok(())
+}
+
+async fn info(opts: Options, service: String) -> Result<JsPushInfo, SdkError> {
+    let query = Element::builder("query", ns::DISCO_INFO).build();
+    let reply = one_iq(&opts, "get", Some(&service), query).await?;
+    let key = reply
+        .get_child("query", ns::DISCO_INFO)
+        .into_iter()
+        .flat_map(|q| q.children())
+        .filter(|x| x.is("x", ns::DATA_FORMS))
+        .find(|x| form_value(x, "FORM_TYPE").as_deref() == Some(NS_WEBPUSH_FORM))
+        .and_then(|x| form_value(x, "vapid-public-key"))
+        .ok_or_else(|| {
+            SdkError::new(
+                Code::ServiceUnavailable,
+                format!("{service} publishes no VAPID key (not a Web Push app server)"),
+            )
+        })?;
+    Ok(JsPushInfo {
+        service,
+        public_key: key,
+    })
+}
+
+fn form_value(form: &Element, var: &str) -> Option<String> {
+    form.children()
+        .filter(|f| f.is("field", ns::DATA_FORMS) && f.attr("var") == Some(var))
+        .find_map(|f| f.children().find(|v| v.is("value", ns::DATA_FORMS)))
+        .map(|v| v.text().trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+#[wasm_bindgen]
+impl MucSubClient {
+    /// Register this browser's push subscription with the account (XEP-0357): while the
+    /// account has no session, or only inactive ones, each new message of a subscribed
+    /// room is sent to it as a Web Push. Resolves with the device registration.
+    #[wasm_bindgen(js_name = enablePush, unchecked_return_type = "Promise<PushRegistration>")]
+    pub fn enable_push(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "PushSubscriptionInput")] subscription: JsValue,
+        options: Option<EnablePushOptionsArg>,
+    ) -> Promise {
+        let ctx = self.push_context();
+        let options = js_or_undefined(options);
+        promise(async move {
+            let (opts, state) = ctx?;
+            let subscription = parse_subscription(&subscription)?;
+            let include_body = options_bool(&options, "includeBody")?;
+            let service = options_service(&opts, &options)?;
+            enable(opts, state, subscription, service, include_body).await
+        })
+    }
+
+    /// Remove a device registration: the given subscription's, or (no argument) the one
+    /// the last `enablePush` of this client made.
+    #[wasm_bindgen(js_name = disablePush, unchecked_return_type = "Promise<void>")]
+    pub fn disable_push(
+        &self,
+        subscription: Option<PushSubscriptionArg>,
+        options: Option<EnablePushOptionsArg>,
+    ) -> Promise {
+        let ctx = self.push_context();
+        let subscription = js_or_undefined(subscription);
+        let options = js_or_undefined(options);
+        promise(async move {
+            let (opts, state) = ctx?;
+            let target = if subscription.is_undefined() || subscription.is_null() {
+                None
+            } else {
+                let sub = parse_subscription(&subscription)?;
+                let service = options_service(&opts, &options)?;
+                Some((service, device_node(&sub.endpoint)))
+            };
+            disable(opts, state, target).await
+        })
+    }
+
+    /// The push app server and its VAPID public key, from its disco#info.
+    #[wasm_bindgen(js_name = pushInfo, unchecked_return_type = "Promise<PushInfo>")]
+    pub fn push_info(&self, options: Option<EnablePushOptionsArg>) -> Promise {
+        let ctx = self.push_context();
+        let options = js_or_undefined(options);
+        promise(async move {
+            let (opts, _) = ctx?;
+            let service = options_service(&opts, &options)?;
+            info(opts, service).await
+        })
+    }
+}

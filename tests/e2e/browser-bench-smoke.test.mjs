@@ -1,0 +1,27 @@
+// The browser benchmark (bench/browser/run.mjs) at tiny sizes, so it keeps working: every
+// missed message is resynced into IndexedDB with no gap, every held live event is stored,
+// the raw-put baseline writes the same records, and the package sizes are read. Speed is
+// never asserted (two shared cores); the full run is bench/browser/run.sh.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { wwwDist } from './lib/paths.mjs';
+import { runBench, SMOKE, table } from '../../bench/browser/run.mjs';
+
+test('the browser benchmark runs end to end at smoke size', async () => {
+  const lines = [];
+  const res = await runBench({ pkgDir: join(wwwDist, 'pkg'), ...SMOKE, log: (l) => lines.push(l) });
+  // runBench throws on any missing message or event; these check the figures are real.
+  assert.equal(res.resync.length, SMOKE.runs);
+  for (const r of res.resync) {
+    assert.equal(r.stored, SMOKE.rooms * SMOKE.messages);
+    assert.equal(r.gaps, 0);
+    assert.ok(r.pages >= SMOKE.rooms, `at least one archive page per room (${r.pages})`);
+    assert.ok(r.ms > 0);
+  }
+  assert.equal(res.live.length, SMOKE.runs);
+  for (const r of res.live) assert.ok(r.sdkPerSec > 0 && r.rawPerSec > 0 && r.avgRecordBytes > SMOKE.size);
+  assert.ok(res.sizes.total.gzip > 0 && res.sizes.total.gzip < res.sizes.total.raw);
+  // Smoke sizes on a dev build: the figures only show the benchmark ran, not how fast it is.
+  console.log(`${lines.join('\n')}\n${table(res, SMOKE)}`);
+});
