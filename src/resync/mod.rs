@@ -464,7 +464,7 @@ impl Resync {
 
     /// The query `queryid` ended (`now` dates a retry).
     pub fn on_fin(&mut self, queryid: &str, outcome: FinOutcome, now: Timestamp) -> Vec<ResyncOut> {
-        let Some(active) = self.active.remove(queryid) else {
+        let Some(mut active) = self.active.remove(queryid) else {
             return Vec::new();
         };
         let room = active.room.clone();
@@ -553,7 +553,6 @@ impl Resync {
             }
         }
         let complete = complete && !active.oversized;
-        let mut active = active;
         let page_len = active.items.len();
         if let Purpose::Resume { prev, held } | Purpose::Fallback { prev, held } =
             &mut active.purpose
