@@ -11,8 +11,8 @@ mod support;
 
 mod push_support;
 
-use mucsub_server::testkit::{Mech, RawClient, TestServer, TIMEOUT};
-use push_support::{PushService, Subscription};
+use mucsub_server::testkit::{Mech, RawClient, TestServer};
+use push_support::PushService;
 use std::time::Duration;
 use support::*;
 
@@ -33,12 +33,6 @@ async fn push_service(s: &TestServer) -> PushService {
     svc
 }
 
-async fn enable(c: &mut RawClient, sub: &Subscription) {
-    let iq = sub.enable_iq(PUSH, &sub.id, true);
-    c.send_el(&iq).await;
-    assert_result(&c.expect_iq(iq.attr("id").unwrap()).await);
-}
-
 /// Sends a CSI element, then a ping: the session handles its input in order, so once the
 /// ping is answered the state change is in effect (and the stream is still up).
 async fn set_state(c: &mut RawClient, state: &str) {
@@ -50,16 +44,6 @@ async fn set_state(c: &mut RawClient, state: &str) {
         ))
         .await;
     assert_result(&pong);
-}
-
-async fn say(a: &mut RawClient, r: &str, body: &str) {
-    post(a, r, body).await;
-    a.expect("own groupchat echo", |e| {
-        e.name() == "message"
-            && e.get_child("body", CLIENT)
-                .is_some_and(|b| b.text() == body)
-    })
-    .await;
 }
 
 /// The wrapped `messages` event carrying `body`.
@@ -75,18 +59,6 @@ async fn expect_message_event(c: &mut RawClient, body: &str) {
     }
 }
 
-async fn go_offline(s: &TestServer, c: RawClient, bare: &str) {
-    c.close().await;
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while s.ctx().router.is_available(bare) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{bare} still available"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn inactive_session_is_pushed_and_active_again_is_not() {
     let s = push_server(&["alice", "bob"]).await;
@@ -96,7 +68,7 @@ async fn inactive_session_is_pushed_and_active_again_is_not() {
     join(&mut a, &r, "alice").await;
     let mut b = login(&s, "bob", "phone").await;
     let sub = svc.subscribe("bob-phone");
-    enable(&mut b, &sub).await;
+    sub.enable(&mut b, PUSH, true).await;
     subscribe(&mut b, &r, "bob").await;
 
     // Inactive: the event still reaches the session, and it is pushed too.

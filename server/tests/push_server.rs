@@ -9,9 +9,8 @@ mod support;
 mod push_support;
 
 use minidom::Element;
-use mucsub_server::testkit::{RawClient, TestServer, TIMEOUT};
-use push_support::{PushService, Subscription};
-use std::time::Duration;
+use mucsub_server::testkit::{RawClient, TestServer};
+use push_support::PushService;
 use support::*;
 
 const PUSH: &str = "push.localhost";
@@ -49,13 +48,6 @@ async fn push_service(s: &TestServer) -> PushService {
     svc
 }
 
-async fn enable(c: &mut RawClient, sub: &Subscription, include_body: bool) {
-    let iq = sub.enable_iq(PUSH, &sub.id, include_body);
-    c.send_el(&iq).await;
-    let reply = c.expect_iq(iq.attr("id").unwrap()).await;
-    assert_result(&reply);
-}
-
 async fn disable(c: &mut RawClient, node: &str) {
     let id = c.next_id();
     let reply = c
@@ -64,30 +56,6 @@ async fn disable(c: &mut RawClient, node: &str) {
         ))
         .await;
     assert_result(&reply);
-}
-
-/// Closes the stream and waits until the router no longer counts the account available.
-async fn go_offline(s: &TestServer, c: RawClient, bare: &str) {
-    c.close().await;
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while s.ctx().router.is_available(bare) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{bare} still available"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Posts as a joined occupant and waits for the room's echo, so the event is processed.
-async fn say(a: &mut RawClient, r: &str, body: &str) {
-    post(a, r, body).await;
-    a.expect("own groupchat echo", |e| {
-        e.name() == "message"
-            && e.get_child("body", CLIENT)
-                .is_some_and(|b| b.text() == body)
-    })
-    .await;
 }
 
 #[tokio::test]
@@ -99,7 +67,7 @@ async fn offline_subscriber_is_pushed_and_online_or_joined_ones_are_not() {
     join(&mut a, &r, "alice").await;
     let mut b = login(&s, "bob", "phone").await;
     let sub = svc.subscribe("bob-phone");
-    enable(&mut b, &sub, true).await;
+    sub.enable(&mut b, PUSH, true).await;
     subscribe(&mut b, &r, "bob").await;
 
     // Online: the event goes to the session, no push.
@@ -138,7 +106,7 @@ async fn include_body_false_and_disable_over_xmpp() {
     join(&mut a, &r, "alice").await;
     let mut b = login(&s, "bob", "laptop").await;
     let old = svc.subscribe("bob-old");
-    enable(&mut b, &old, false).await;
+    old.enable(&mut b, PUSH, false).await;
     subscribe(&mut b, &r, "bob").await;
     go_offline(&s, b, "bob@localhost").await;
 
@@ -156,7 +124,7 @@ async fn include_body_false_and_disable_over_xmpp() {
 
     let mut b = login(&s, "bob", "laptop").await;
     let new = svc.subscribe("bob-new");
-    enable(&mut b, &new, true).await;
+    new.enable(&mut b, PUSH, true).await;
     go_offline(&s, b, "bob@localhost").await;
     say(&mut a, &r, "after re-enable").await;
     let got = svc.next().await;
@@ -173,7 +141,7 @@ async fn expired_subscription_is_removed() {
     join(&mut a, &r, "alice").await;
     let mut b = login(&s, "bob", "tablet").await;
     let gone = svc.subscribe("bob-gone");
-    enable(&mut b, &gone, true).await;
+    gone.enable(&mut b, PUSH, true).await;
     subscribe(&mut b, &r, "bob").await;
     go_offline(&s, b, "bob@localhost").await;
 
@@ -185,7 +153,7 @@ async fn expired_subscription_is_removed() {
     // A new device: its first push is the third message; the expired one got no more.
     let mut b = login(&s, "bob", "tablet").await;
     let fresh = svc.subscribe("bob-fresh");
-    enable(&mut b, &fresh, true).await;
+    fresh.enable(&mut b, PUSH, true).await;
     go_offline(&s, b, "bob@localhost").await;
     say(&mut a, &r, "third").await;
     let got = svc.next().await;

@@ -12,15 +12,13 @@ mod support;
 
 mod push_support;
 
-use std::time::Duration;
-
 use mucsub::client::{AppEvent, ClientConfig, CommandResult};
 use mucsub::event::EventKind;
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::MemoryStore;
-use mucsub_server::testkit::{RawClient, TestServer, TIMEOUT};
-use push_support::{PushService, Subscription};
+use mucsub_server::testkit::{TestServer, TIMEOUT};
+use push_support::PushService;
 use support::*;
 
 const PUSH: &str = "push.localhost";
@@ -29,34 +27,6 @@ async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(TIMEOUT * 6, f)
         .await
         .expect("test took far too long (hang)")
-}
-
-async fn enable(c: &mut RawClient, sub: &Subscription) {
-    let iq = sub.enable_iq(PUSH, &sub.id, true);
-    c.send_el(&iq).await;
-    assert_result(&c.expect_iq(iq.attr("id").unwrap()).await);
-}
-
-async fn go_offline(s: &TestServer, c: RawClient, bare: &str) {
-    c.close().await;
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while s.ctx().router.is_available(bare) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{bare} still available"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn say(a: &mut RawClient, r: &str, body: &str) {
-    post(a, r, body).await;
-    a.expect("own groupchat echo", |e| {
-        e.name() == "message"
-            && e.get_child("body", CLIENT)
-                .is_some_and(|b| b.text() == body)
-    })
-    .await;
 }
 
 /// The SDK stored and reported the room message `body`: the session was still served.
@@ -115,7 +85,7 @@ async fn hidden_sdk_client_is_pushed_visible_is_not_and_reconnect_keeps_hidden()
         // command, so a short raw session registers the device first.
         let sub = svc.subscribe("bob-browser");
         let mut setup = login(&s, "bob", "setup").await;
-        enable(&mut setup, &sub).await;
+        sub.enable(&mut setup, PUSH, true).await;
         go_offline(&s, setup, "bob@localhost").await;
 
         let mut bob = native_bob(&s).await;

@@ -48,6 +48,25 @@ impl Subscription {
         b64url(&self.auth)
     }
 
+    /// Registers this subscription over XMPP (XEP-0357 enable, node = its id) and checks
+    /// that the server accepted it.
+    pub async fn enable(
+        &self,
+        c: &mut mucsub_server::testkit::RawClient,
+        service: &str,
+        include_body: bool,
+    ) {
+        let iq = self.enable_iq(service, &self.id, include_body);
+        c.send_el(&iq).await;
+        let reply = c.expect_iq(iq.attr("id").unwrap()).await;
+        assert_eq!(
+            reply.attr("type"),
+            Some("result"),
+            "expected a result: {}",
+            String::from(&reply)
+        );
+    }
+
     /// The XEP-0357 enable IQ a client sends for this subscription.
     pub fn enable_iq(&self, service: &str, node: &str, include_body: bool) -> minidom::Element {
         format!(

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use minidom::Element;
-use mucsub_server::testkit::{xml_with_ns, RawClient, TestServer};
+use mucsub_server::testkit::{xml_with_ns, RawClient, TestServer, TIMEOUT};
 use std::time::Duration;
 
 pub const MUC: &str = "conference.localhost";
@@ -249,6 +249,30 @@ pub async fn post(c: &mut RawClient, room_jid: &str, body: &str) {
         "<message to='{room_jid}' type='groupchat' id='{id}'><body>{body}</body></message>"
     ))
     .await;
+}
+
+/// Posts as a joined occupant and waits for the room's echo, so the event is processed.
+pub async fn say(c: &mut RawClient, room_jid: &str, body: &str) {
+    post(c, room_jid, body).await;
+    c.expect("own groupchat echo", |e| {
+        e.name() == "message"
+            && e.get_child("body", CLIENT)
+                .is_some_and(|b| b.text() == body)
+    })
+    .await;
+}
+
+/// Closes the stream and waits until the router no longer counts the account available.
+pub async fn go_offline(s: &TestServer, c: RawClient, bare: &str) {
+    c.close().await;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while s.ctx().router.is_available(bare) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{bare} still available"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The stanza-id the room stamped on a message.
