@@ -8,6 +8,8 @@
 //! re-exported from it rather than rewritten.
 
 mod error;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod jid_rules_tests;
 pub mod mam;
 mod node;
 pub mod push;
