@@ -303,3 +303,97 @@ async fn read_marker_drives_unread_counts() {
     offline.close().await;
     alice.close().await;
 }
+
+/// The `event` callback reports an event only once it is stored, and in order, also in a
+/// burst: the driver stores pages in the background while it reads on (and asks for the
+/// next archive pages), so a callback must still wait for its page's commit. A read of
+/// the event's IndexedDB record started inside the callback has to find it.
+#[wasm_bindgen_test]
+async fn event_callbacks_come_in_order_after_their_events_are_stored() {
+    use std::cell::RefCell;
+    use std::future::{Future, IntoFuture};
+    use std::pin::Pin;
+    use std::rc::Rc;
+
+    use idb::{Query, TransactionMode};
+    use wasm_bindgen::prelude::{Closure, JsValue};
+
+    type Read = Pin<Box<dyn Future<Output = Result<Option<JsValue>, idb::Error>>>>;
+    const N: usize = 40;
+
+    let room = fresh_room("stored");
+    let bob = Peer::new("bob").await;
+    bob.connect().await;
+    bob.subscribe(&room, "bob").await;
+    let alice = Peer::new("alice").await;
+    alice.connect().await;
+    alice.subscribe(&room, "alice").await;
+
+    let db = Rc::new(
+        idb::Factory::new()
+            .unwrap()
+            .open(&bob.store, None)
+            .unwrap()
+            .await
+            .unwrap(),
+    );
+    let reads: Rc<RefCell<Vec<(String, Read)>>> = Rc::default();
+    let (db2, reads2, room2) = (db.clone(), reads.clone(), room.clone());
+    let on_event = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+        if prop_str(&ev, "room").as_deref() != Some(room2.as_str()) {
+            return;
+        }
+        let id = prop_str(&ev, "stanzaId").expect("live messages carry their archive id");
+        let key = js_sys::Array::of2(&room2.as_str().into(), &id.as_str().into());
+        let read: Read = Box::pin(
+            db2.transaction(&["messages"], TransactionMode::ReadOnly)
+                .unwrap()
+                .object_store("messages")
+                .unwrap()
+                .get(Query::Key(key.into()))
+                .unwrap()
+                .into_future(),
+        );
+        reads2
+            .borrow_mut()
+            .push((prop_str(&ev, "body").unwrap_or_default(), read));
+    });
+    bob.client
+        .on(
+            "event",
+            on_event
+                .as_ref()
+                .unchecked_ref::<js_sys::Function>()
+                .clone(),
+        )
+        .unwrap();
+
+    // All sends at once: the frames reach bob back to back.
+    let sends: Vec<_> = (0..N)
+        .map(|i| call(alice.client.send(room.clone(), format!("burst {i}"))))
+        .collect();
+    for s in sends {
+        s.await.expect("send");
+    }
+    bob.wait_until("every burst event", |p| p.bodies_in(&room).len() >= N)
+        .await;
+
+    let expected: Vec<String> = (0..N).map(|i| format!("burst {i}")).collect();
+    assert_eq!(bob.bodies_in(&room), expected, "callbacks in archive order");
+    let reads = std::mem::take(&mut *reads.borrow_mut());
+    assert_eq!(reads.len(), N);
+    for (body, read) in reads {
+        let record = read.await.expect("read").unwrap_or_else(|| {
+            panic!("the callback of {body:?} fired before its record was stored")
+        });
+        let ev = prop(&record, "ev");
+        assert!(js_sys::JSON::stringify(&ev)
+            .unwrap()
+            .as_string()
+            .unwrap()
+            .contains(&body));
+    }
+    bob.close().await;
+    alice.close().await;
+    db.close();
+}

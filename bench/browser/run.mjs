@@ -10,7 +10,8 @@
 // Medians of --runs runs. No pass/fail on speed: --smoke only checks that every event was
 // stored (tests/e2e/browser-bench-smoke.test.mjs). Usage: bench/browser/run.sh (full) or
 //   node bench/browser/run.mjs --pkg DIR [--smoke] [--runs N] [--rooms R] [--messages M]
-//     [--events N] [--batch B] [--json FILE] [--profile DIR]
+//     [--events N] [--batch B] [--page P] [--json FILE] [--profile DIR]
+// --page sets the resync's MAM page size (the SDK's `pageSize` option; default: the SDK's).
 // --profile records Chrome CPU profiles of the first resync and live run (DIR/*.cpuprofile)
 // and prints the functions with the most self time; use a package whose wasm keeps its
 // name section (run.sh --profile builds one) to see Rust function names.
@@ -102,7 +103,7 @@ function check(cond, what) {
 
 // Runs everything; returns the per-run figures and their medians. Throws when an expected
 // event or message is missing (the smoke test relies on that), never on speed.
-export async function runBench({ pkgDir, runs, rooms, messages, events, batch, size, profileDir = null, log = console.log }) {
+export async function runBench({ pkgDir, runs, rooms, messages, events, batch, size, page: pageSize = undefined, profileDir = null, log = console.log }) {
   const sizes = packageSizes(pkgDir);
   const bobs = Array.from({ length: runs }, (_, i) => `bob${i}`);
   const server = await startHarnessServer({ pkgDir, users: ['alice', 'carol', ...bobs] });
@@ -134,8 +135,8 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
     for (const bob of bobs) {
       // A fresh page per run: a new wasm instance, as after the phone woke the tab.
       const page = await openHarness(ctx, server);
-      const prof = await profiled(page, bob === bobs[0] && profileDir, 'resync', () => page.evaluate(({ jid, rooms }) =>
-        window.harness.timedResync({ jid, store: `rs-${jid}`, rooms }), { jid: `${bob}@localhost`, rooms: roomList }));
+      const prof = await profiled(page, bob === bobs[0] && profileDir, 'resync', () => page.evaluate(({ jid, rooms, pageSize }) =>
+        window.harness.timedResync({ jid, store: `rs-${jid}`, rooms, pageSize }), { jid: `${bob}@localhost`, rooms: roomList, pageSize }));
       printTop(log, `resync ${bob}`, prof);
       const r = prof.value;
       await page.close();
@@ -245,7 +246,7 @@ function parseArgs(argv) {
     else if (a === '--pkg') pkgDir = val();
     else if (a === '--json') json = val();
     else if (a === '--profile') opts.profileDir = val();
-    else if (['--runs', '--rooms', '--messages', '--events', '--batch', '--size'].includes(a)) {
+    else if (['--runs', '--rooms', '--messages', '--events', '--batch', '--size', '--page'].includes(a)) {
       const n = Number(val());
       if (!Number.isInteger(n) || n < 1) throw new Error(`${a} takes a positive integer`);
       opts[a.slice(2)] = n;

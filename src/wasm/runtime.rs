@@ -1,12 +1,20 @@
 //! The browser runtime: one local task (the driver) owns the sans-IO [`Client`] core, the
-//! WebSocket and the timers, and performs the core's actions in order — awaiting each
-//! IndexedDB write before it takes the next input, which is what keeps "a page and its
-//! cursor in one transaction" true end to end. Everything else (socket callbacks, timers,
-//! page lifecycle events, JS method calls) only pushes [`Job`]s onto its queue.
+//! WebSocket and the timers, and performs the core's actions in order. Network writes
+//! happen at once; IndexedDB writes go to a store lane that writes one batch at a time
+//! (every page queued behind the first, of any room, in one transaction: a page and its
+//! cursor stay in one transaction), while the driver goes on reading frames and asking for
+//! the next archive pages. Whatever the app observes after a store op (its `event` and
+//! `sync` callbacks, app events, command replies, the reconnect schedule) waits in the lane
+//! behind it, so callbacks keep the core's order and never report uncommitted data.
+//! Everything else (socket callbacks, timers, page lifecycle events, JS method calls) only
+//! pushes [`Job`]s onto the driver's queue.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
 
 use jid::BareJid;
 use minidom::Element;
@@ -21,7 +29,7 @@ use crate::protocol::{ns, Node};
 use crate::resync::ResyncWarning;
 use crate::session::framing::{parse_ws_message, serialize, Framing};
 use crate::session::SessionConfig;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 use super::error::{Code, SdkError};
 use super::idb_apply::PageWrite;
@@ -40,6 +48,73 @@ type ApplyOp = (
     Option<crate::store::Cursor>,
     Option<crate::store::Gap>,
 );
+
+/// Work in the store lane: store ops, and what must happen only after the ops before it
+/// are committed.
+enum Laned {
+    Apply(ApplyOp),
+    Op(StoreOp),
+    Event(AppEvent),
+    Reconnect(u64),
+}
+
+/// One item of a finished store batch, in lane order.
+enum Done {
+    Page(ApplyOp, Result<Vec<RoomEvent>, StoreError>),
+    Op(Result<(), StoreError>),
+    Event(AppEvent),
+    Reconnect(u64),
+}
+
+/// A store batch in flight.
+type InFlight = Pin<Box<dyn Future<Output = Vec<Done>>>>;
+
+/// Store `batch`'s pages in one transaction. When that fails, each page is tried on its
+/// own so one bad page does not cost the others.
+async fn store_batch(store: Rc<IdbStore>, batch: Vec<Laned>) -> Vec<Done> {
+    let result = {
+        let pages: Vec<PageWrite> = batch
+            .iter()
+            .filter_map(|l| match l {
+                Laned::Apply((room, events, cursor, gap)) => Some(PageWrite {
+                    room,
+                    events,
+                    cursor: cursor.as_ref(),
+                    gap: gap.as_ref(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let result = store.apply_pages(&pages).await;
+        match result {
+            Err(_) if pages.len() > 1 => {
+                let mut one_by_one = Vec::with_capacity(pages.len());
+                for p in &pages {
+                    let r = store.apply_pages(std::slice::from_ref(p)).await;
+                    one_by_one.push(r.map(|mut fresh| fresh.pop().unwrap_or_default()));
+                }
+                one_by_one
+            }
+            Err(e) => vec![Err(e)],
+            Ok(fresh) => fresh.into_iter().map(Ok).collect(),
+        }
+    };
+    let mut results = result.into_iter();
+    batch
+        .into_iter()
+        .map(|l| match l {
+            Laned::Apply(op) => {
+                let r = results
+                    .next()
+                    .unwrap_or_else(|| Err(StoreError("page result missing".into())));
+                Done::Page(op, r)
+            }
+            Laned::Op(_) => Done::Op(Ok(())),
+            Laned::Event(e) => Done::Event(e),
+            Laned::Reconnect(ms) => Done::Reconnect(ms),
+        })
+        .collect()
+}
 
 /// Connection states as the JS API names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,7 +313,8 @@ struct Driver {
     store: Rc<IdbStore>,
     socket: Option<Socket>,
     generation: u64,
-    timer: Option<Timer>,
+    /// The core's timer and the time it fires at.
+    timer: Option<(i64, Timer)>,
     reconnect: Option<Timer>,
     pending: HashMap<RequestId, Pending>,
     connect_waiters: Vec<Reply<Result<(), SdkError>>>,
@@ -249,6 +325,12 @@ struct Driver {
     initial_attempt: bool,
     /// Do not reconnect (auth failure, failed first attempt, close) until `connect()`.
     halted: bool,
+    /// Store work (and what waits for it) not yet started, in the core's order.
+    lane: VecDeque<Laned>,
+    /// The store batch being written, if any; the job loop polls it beside the queue.
+    in_flight: Option<InFlight>,
+    /// Actions from events run while draining the lane, performed by `settle`.
+    deferred_acts: Vec<Action>,
 }
 
 enum Pending {
@@ -308,16 +390,44 @@ pub fn spawn(
         state: ConnectionState::Disconnected,
         initial_attempt: false,
         halted: true,
+        lane: VecDeque::new(),
+        in_flight: None,
+        deferred_acts: Vec::new(),
     };
     wasm_bindgen_futures::spawn_local(async move {
         let queue = driver.shared.queue.clone();
-        while let Some(job) = queue.next().await {
-            if driver.job(job).await {
-                break;
+        loop {
+            // The next job, or the end of the store batch in flight, whichever comes first:
+            // frames keep being read (and the next archive pages asked for) while a batch
+            // is being written.
+            let next = std::future::poll_fn(|cx| {
+                if let Some(f) = driver.in_flight.as_mut() {
+                    if let Poll::Ready(done) = f.as_mut().poll(cx) {
+                        driver.in_flight = None;
+                        return Poll::Ready(Next::Stored(done));
+                    }
+                }
+                let mut job = queue.next();
+                Pin::new(&mut job).poll(cx).map(Next::Job)
+            })
+            .await;
+            match next {
+                Next::Stored(done) => driver.finish_batch(done),
+                Next::Job(Some(job)) => {
+                    if driver.job(job).await {
+                        break;
+                    }
+                }
+                Next::Job(None) => break,
             }
         }
         driver.shutdown();
     });
+}
+
+enum Next {
+    Job(Option<Job>),
+    Stored(Vec<Done>),
 }
 
 /// PLAIN is acceptable only over TLS or to loopback (SPEC §2).
@@ -374,12 +484,12 @@ impl Driver {
                 if is_frame {
                     self.take_queued_frames(&mut acts);
                 }
-                self.execute(acts).await;
+                self.execute(acts);
             }
             Job::Tick => {
                 self.timer = None;
                 let acts = self.core.handle(Input::Tick, now());
-                self.execute(acts).await;
+                self.execute(acts);
             }
             Job::Reconnect => {
                 self.reconnect = None;
@@ -396,7 +506,7 @@ impl Driver {
             }
             Job::Active(active) => {
                 let acts = self.core.set_active(active);
-                self.execute(acts).await;
+                self.execute(acts);
             }
             Job::Connect(reply) => {
                 if self.core.is_ready() && self.socket.is_some() {
@@ -431,13 +541,13 @@ impl Driver {
                     }
                 };
                 self.pending.insert(req, Pending::Command(reply));
-                self.execute(acts).await;
+                self.execute(acts);
             }
             Job::Resync(reply) => {
                 self.stats.clear();
                 let (req, acts) = self.core.resync(now());
                 self.pending.insert(req, Pending::Resync(reply));
-                self.execute(acts).await;
+                self.execute(acts);
             }
             Job::SetSubject(room, subject, reply) => {
                 reply.send(self.set_subject(&room, &subject));
@@ -445,7 +555,9 @@ impl Driver {
             Job::Close(reply) => {
                 let acts = self.core.disconnect(now());
                 self.halted = true;
-                self.execute(acts).await;
+                self.execute(acts);
+                // What was received before close() is stored and reported before it resolves.
+                self.flush_lane().await;
                 self.drop_socket();
                 self.set_state(ConnectionState::Closed);
                 reply.send(());
@@ -529,7 +641,16 @@ impl Driver {
         }
     }
 
-    async fn execute(&mut self, acts: Vec<Action>) {
+    /// Perform the core's actions. Network writes, timers and transport changes happen
+    /// now; store work and everything the app observes after it (app events, the
+    /// reconnect schedule) go through the store lane, so they keep the core's order and a
+    /// callback never reports data that is not yet committed.
+    fn execute(&mut self, acts: Vec<Action>) {
+        self.perform(acts);
+        self.settle();
+    }
+
+    fn perform(&mut self, acts: Vec<Action>) {
         let mut todo: VecDeque<Action> = acts.into();
         while let Some(a) = todo.pop_front() {
             match a {
@@ -545,58 +666,151 @@ impl Driver {
                 }
                 Action::ResetParser => {}
                 Action::CloseTransport => self.drop_socket(),
+                Action::TimerAt(at) => {
+                    // The core asks on nearly every input; an armed timer that fires no
+                    // later is kept (an early tick only makes the core ask again), which
+                    // spares a setTimeout/clearTimeout pair per socket frame.
+                    if self.timer.as_ref().is_some_and(|(armed, _)| *armed <= at) {
+                        continue;
+                    }
+                    let queue = self.shared.queue.clone();
+                    let wait = (at - now().0) as f64;
+                    self.timer = Some((at, Timer::after(wait, move || queue.push(Job::Tick))));
+                }
                 Action::Store(StoreOp::Apply {
                     room,
                     events,
                     cursor,
                     gap,
-                }) => {
-                    // Consecutive pages (live events of frames read together) share one
-                    // transaction.
-                    let mut batch = vec![(room, events, cursor, gap)];
-                    while batch.len() < MAX_BATCH {
-                        match todo.pop_front() {
-                            Some(Action::Store(StoreOp::Apply {
-                                room,
-                                events,
-                                cursor,
-                                gap,
-                            })) => batch.push((room, events, cursor, gap)),
-                            Some(other) => {
-                                todo.push_front(other);
-                                break;
+                }) => self
+                    .lane
+                    .push_back(Laned::Apply((room, events, cursor, gap))),
+                Action::Store(op) => self.lane.push_back(Laned::Op(op)),
+                Action::Event(e) if self.lane_idle() => todo.extend(self.app_event(e)),
+                Action::Event(e) => self.lane.push_back(Laned::Event(e)),
+                Action::ReconnectIn(ms) if self.lane_idle() => self.schedule_reconnect(ms),
+                Action::ReconnectIn(ms) => self.lane.push_back(Laned::Reconnect(ms)),
+            }
+        }
+    }
+
+    /// Start store work that can start and perform what the events run meanwhile asked for.
+    fn settle(&mut self) {
+        loop {
+            self.pump();
+            if self.deferred_acts.is_empty() {
+                return;
+            }
+            let acts = std::mem::take(&mut self.deferred_acts);
+            self.perform(acts);
+        }
+    }
+
+    /// Nothing is being stored nor waits to be: what comes next can be done at once.
+    fn lane_idle(&self) -> bool {
+        self.in_flight.is_none() && self.lane.is_empty()
+    }
+
+    fn schedule_reconnect(&mut self, ms: u64) {
+        if self.halted {
+            return;
+        }
+        let queue = self.shared.queue.clone();
+        self.reconnect = Some(Timer::after(ms as f64, move || queue.push(Job::Reconnect)));
+        self.set_state(ConnectionState::Reconnecting);
+    }
+
+    /// Start the next store batch when none is in flight: the lane's first store op, with
+    /// every queued page behind it (of any room, up to [`MAX_BATCH`]) in one transaction,
+    /// and the events queued among them, which fire after the commit in their place.
+    /// Events at the head of the lane (nothing left to wait for) run now.
+    fn pump(&mut self) {
+        while self.in_flight.is_none() {
+            match self.lane.pop_front() {
+                None => return,
+                Some(Laned::Event(e)) => {
+                    let acts = self.app_event(e);
+                    self.execute_later(acts);
+                }
+                Some(Laned::Reconnect(ms)) => self.schedule_reconnect(ms),
+                Some(Laned::Op(op)) => {
+                    let store = self.store.clone();
+                    let fut = async move {
+                        let result = match &op {
+                            StoreOp::PutSubscription(rec) => store.put_subscription(rec).await,
+                            StoreOp::RemoveSubscription(room) => {
+                                store.remove_subscription(room).await
                             }
-                            None => break,
+                            StoreOp::Apply { .. } => Ok(()),
+                        };
+                        vec![Done::Op(result)]
+                    };
+                    self.in_flight = Some(Box::pin(fut));
+                }
+                Some(Laned::Apply(first)) => {
+                    let mut batch = vec![Laned::Apply(first)];
+                    let mut pages = 1;
+                    while pages < MAX_BATCH {
+                        match self.lane.front() {
+                            Some(Laned::Apply(_)) => pages += 1,
+                            Some(Laned::Event(_) | Laned::Reconnect(_)) => {}
+                            Some(Laned::Op(_)) | None => break,
                         }
+                        batch.extend(self.lane.pop_front());
                     }
-                    self.apply_batch(batch).await;
-                }
-                Action::Store(op) => self.store_op(op).await,
-                Action::Event(e) => {
-                    let more = self.app_event(e);
-                    todo.extend(more);
-                }
-                Action::TimerAt(at) => {
-                    let queue = self.shared.queue.clone();
-                    let wait = (at - now().0) as f64;
-                    self.timer = Some(Timer::after(wait, move || queue.push(Job::Tick)));
-                }
-                Action::ReconnectIn(ms) => {
-                    if self.halted {
-                        continue;
-                    }
-                    let queue = self.shared.queue.clone();
-                    self.reconnect =
-                        Some(Timer::after(ms as f64, move || queue.push(Job::Reconnect)));
-                    self.set_state(ConnectionState::Reconnecting);
+                    self.in_flight = Some(Box::pin(store_batch(self.store.clone(), batch)));
                 }
             }
         }
     }
 
+    /// Actions produced while the lane is being drained: performed by `settle` once
+    /// `pump` returns (through the lane, so they stay behind anything already queued).
+    fn execute_later(&mut self, acts: Vec<Action>) {
+        self.deferred_acts.extend(acts);
+    }
+
+    /// A store batch finished: report each page (or its error) and run the events that
+    /// waited for it, in the order the core produced them.
+    fn finish_batch(&mut self, done: Vec<Done>) {
+        self.in_flight = None;
+        for d in done {
+            match d {
+                Done::Page((room, events, cursor, gap), Ok(fresh)) => {
+                    self.applied(&room, &events, cursor.is_some(), gap.is_some(), &fresh);
+                }
+                Done::Page(_, Err(e)) | Done::Op(Err(e)) => {
+                    self.shared.emit_error(&SdkError::store(e.0));
+                }
+                Done::Op(Ok(())) => {}
+                Done::Event(e) => {
+                    let acts = self.app_event(e);
+                    self.execute_later(acts);
+                }
+                Done::Reconnect(ms) => self.schedule_reconnect(ms),
+            }
+        }
+        self.settle();
+    }
+
+    /// Wait until everything queued for the store is stored and reported.
+    async fn flush_lane(&mut self) {
+        loop {
+            self.settle();
+            match self.in_flight.take() {
+                Some(f) => {
+                    let done = f.await;
+                    self.finish_batch(done);
+                }
+                None if self.lane.is_empty() => return,
+                None => {}
+            }
+        }
+    }
+
     /// Feed the core the socket frames already queued behind the one it just took, as long
-    /// as the frames so far only store events: their pages then share one IndexedDB
-    /// transaction (see `execute`) instead of committing one per event. A frame that does
+    /// as the frames so far only store events: their pages then go to the store lane
+    /// together (one transaction) and the job loop turns fewer times. A frame that does
     /// anything else ends the run, so none of its actions is overtaken by input the core
     /// has already seen.
     fn take_queued_frames(&mut self, acts: &mut Vec<Action>) {
@@ -624,43 +838,6 @@ impl Driver {
                     break;
                 }
             }
-        }
-    }
-
-    /// Store pages in one transaction, then report them in order (only once durable). When
-    /// the batch fails, each page is retried on its own so one bad page does not cost the
-    /// others.
-    async fn apply_batch(&mut self, batch: Vec<ApplyOp>) {
-        let result = {
-            let pages: Vec<PageWrite> = batch
-                .iter()
-                .map(|(room, events, cursor, gap)| PageWrite {
-                    room,
-                    events,
-                    cursor: cursor.as_ref(),
-                    gap: gap.as_ref(),
-                })
-                .collect();
-            self.store.apply_pages(&pages).await
-        };
-        match result {
-            Ok(fresh) => {
-                for ((room, events, cursor, gap), fresh) in batch.iter().zip(fresh) {
-                    self.applied(room, events, cursor.is_some(), gap.is_some(), &fresh);
-                }
-            }
-            Err(_) if batch.len() > 1 => {
-                for (room, events, cursor, gap) in batch {
-                    self.store_op(StoreOp::Apply {
-                        room,
-                        events,
-                        cursor,
-                        gap,
-                    })
-                    .await;
-                }
-            }
-            Err(e) => self.shared.emit_error(&SdkError::store(e.0)),
         }
     }
 
@@ -693,34 +870,6 @@ impl Driver {
         }
         for ev in fresh {
             self.emit_value("event", &JsRoomEvent::from_event(ev));
-        }
-    }
-
-    async fn store_op(&mut self, op: StoreOp) {
-        let result = match op {
-            StoreOp::PutSubscription(rec) => self.store.put_subscription(&rec).await,
-            StoreOp::RemoveSubscription(room) => self.store.remove_subscription(&room).await,
-            StoreOp::Apply {
-                room,
-                events,
-                cursor,
-                gap,
-            } => {
-                match self
-                    .store
-                    .apply_page(&room, &events, cursor.as_ref(), gap.as_ref())
-                    .await
-                {
-                    Ok(fresh) => {
-                        self.applied(&room, &events, cursor.is_some(), gap.is_some(), &fresh);
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        if let Err(e) = result {
-            self.shared.emit_error(&SdkError::store(e.0));
         }
     }
 

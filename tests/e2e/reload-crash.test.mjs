@@ -19,7 +19,7 @@ import { startHarnessServer, openHarness, disposeServer } from '../../bench/brow
 
 const ROUNDS = 20;
 const ROOMS = 6;
-const PER_ROOM = 150;
+const PER_ROOM = 400; // enough that 20 rounds stay inside the resync even when a round stores several batches
 const PAGE = 10; // the server's MAM page cap and the SDK's page size
 const MAX_K = 3; // pages stored before a reload: 1..MAX_K
 const MAX_JITTER_MS = 12;
@@ -131,7 +131,8 @@ test(`reloading mid-resync ${ROUNDS} times leaves IndexedDB equal to the archive
       }
     }
     console.log(`# stored after each reload: ${progress.join(' ')} (of ${ROOMS * PER_ROOM})`);
-    assert.ok(progress.at(-1) < ROOMS * PER_ROOM, 'the last reload must still be inside the resync');
+    assert.ok(progress.at(-1) < ROOMS * PER_ROOM,
+      `the last reload must still be inside the resync (stored after each reload: ${progress.join(' ')})`);
 
     // The last start runs the resync to its end.
     await page.goto(`${base}&round=final`);
