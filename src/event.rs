@@ -187,7 +187,12 @@ impl RoomEvent {
             self.stanza_id = newer.stanza_id.clone();
             changed = true;
         }
-        if newer.source == Source::Archive && self.source != Source::Archive {
+        // The archive's time is the one that counts; a copy that already has it (an
+        // offline delivery stamped with it) needs no rewrite.
+        if newer.source == Source::Archive
+            && self.source != Source::Archive
+            && self.timestamp != newer.timestamp
+        {
             self.timestamp = newer.timestamp;
             changed = true;
         }
@@ -448,6 +453,24 @@ mod tests {
                 (ev, re)
             })
             .collect()
+    }
+
+    #[test]
+    fn an_archive_copy_rewrites_an_offline_copy_only_when_it_adds_something() {
+        let mut offline = crate::store_tests::message("r@c", Some("s1"), "alice", "m1", 5_000);
+        offline.source = Source::Offline;
+        let archived = crate::store_tests::message("r@c", Some("s1"), "alice", "m1", 5_000);
+        // Same id, same archive time: nothing to write again.
+        assert!(!offline.clone().absorb(&archived));
+        // The offline stamp differed from the archive's: the archive's time wins.
+        let mut early = offline.clone();
+        early.timestamp = Timestamp(4_000);
+        assert!(early.absorb(&archived));
+        assert_eq!(early.timestamp, Timestamp(5_000));
+        // A live copy without an archive id gains it.
+        let mut live = crate::store_tests::message("r@c", None, "alice", "m1", 5_000);
+        assert!(live.absorb(&archived));
+        assert_eq!(live.stanza_id.as_deref(), Some("s1"));
     }
 
     #[test]
