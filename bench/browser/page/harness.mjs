@@ -315,7 +315,10 @@ async function releaseLive() {
 // - `serial`: what the SDK's page write does today, in plain JS — for each record, one
 //   awaited `getAll` on the dedup index per dedup key, then an awaited `put`;
 // - `pipelined`: the same requests, all issued before any is awaited;
-// - `pipelined-keys`: as `pipelined`, with `getKey` (no record cloned) for the lookups.
+// - `pipelined-keys`: as `pipelined`, with `getKey` (no record cloned) for the lookups;
+// - `chunked`: a possible layout, not the SDK's: each transaction's records as ONE record
+//   (their events, their `[room, ts, ord]` positions and their dedup keys as arrays, both
+//   indexed `multiEntry`), so a page costs one `put` instead of one per event.
 async function rawPut({ store, room, batch, target, pattern = 'put' }) {
   const src = await openExisting(store);
   const messages = src.transaction('messages', 'readonly').objectStore('messages');
@@ -332,7 +335,12 @@ async function rawPut({ store, room, batch, target, pattern = 'put' }) {
   const open = indexedDB.open(target, 1);
   open.onupgradeneeded = () => {
     const s = open.result.createObjectStore('messages', { keyPath });
-    for (const ix of indexes) s.createIndex(ix.name, ix.keyPath, { multiEntry: ix.multiEntry, unique: ix.unique });
+    if (pattern === 'chunked') {
+      s.createIndex('by_order', 'pos', { multiEntry: true });
+      s.createIndex('dedup', 'dk', { multiEntry: true });
+    } else {
+      for (const ix of indexes) s.createIndex(ix.name, ix.keyPath, { multiEntry: ix.multiEntry, unique: ix.unique });
+    }
   };
   const db = await idbRequest(open);
   const bytes = records.reduce((n, r) => n + JSON.stringify(r).length, 0);
@@ -344,6 +352,14 @@ async function rawPut({ store, room, batch, target, pattern = 'put' }) {
     const chunk = records.slice(i, i + batch);
     if (pattern === 'put') {
       for (const r of chunk) s.put(r);
+    } else if (pattern === 'chunked') {
+      s.put({
+        k: chunk[0].k,
+        room: chunk[0].room,
+        pos: chunk.map((r) => [r.room, r.ts, r.ord]),
+        dk: chunk.flatMap((r) => r.dk ?? []),
+        evs: chunk.map((r) => ({ k: r.k, seq: r.seq, ev: r.ev })),
+      });
     } else if (pattern === 'serial') {
       for (const r of chunk) {
         for (const k of r.dk ?? []) await idbRequest(s.index('dedup').getAll(k));
