@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use mucsub::client::ClientConfig;
+use mucsub::client::{AppEvent, ClientConfig};
 use mucsub::event::EventKind;
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::SessionConfig;
@@ -118,6 +118,9 @@ pub struct ResyncResult {
     /// From `connect()` to every room in sync, in seconds.
     pub seconds: f64,
     pub messages_per_s: f64,
+    /// Warnings the client reported during the resync (retries, fallbacks, odd answers):
+    /// where a slow catch-up spends its time.
+    pub warnings: usize,
 }
 
 fn endpoint(t: &Target) -> Endpoint {
@@ -160,7 +163,10 @@ pub async fn resync(env: &Env, messages: usize, rooms: usize) -> Result<ResyncRe
         bail!("rooms must be at least 1");
     }
     let id = run_id();
-    let reader = format!("{}reader", env.prefix);
+    // A reader of its own per run: the client resyncs every room its account follows, and
+    // a server that keeps its state between runs (ejabberd) would otherwise have it catch
+    // up on every earlier run's rooms too (the first comparison measured 20 runs' worth).
+    let reader = format!("{}reader{id}", env.prefix);
     let poster = format!("{}poster", env.prefix);
     ensure_accounts(
         &env.registrar,
@@ -223,6 +229,17 @@ pub async fn resync(env: &Env, messages: usize, rooms: usize) -> Result<ResyncRe
     within("reconnect", STEP_TIMEOUT, c.connect()).await?;
     within("resync", Duration::from_secs(600), c.wait_synced()).await?;
     let seconds = (now_us() - t) as f64 / 1e6;
+    let warnings: Vec<String> = c
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            AppEvent::Warning(w) => Some(format!("{w:?}")),
+            _ => None,
+        })
+        .collect();
+    if let Some(first) = warnings.first() {
+        eprintln!("[resync] {} warnings; the first: {first}", warnings.len());
+    }
     let mut received = 0;
     for room in &room_jids {
         let evs = c
@@ -243,6 +260,7 @@ pub async fn resync(env: &Env, messages: usize, rooms: usize) -> Result<ResyncRe
         received,
         seconds,
         messages_per_s: messages as f64 / seconds.max(1e-9),
+        warnings: warnings.len(),
     })
 }
 
