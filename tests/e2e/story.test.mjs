@@ -126,6 +126,10 @@ test('bob follows a room through sleep, resync, an offline reload and a reconnec
     assert.equal(again.summary.gaps, 0);
     assert.deepEqual(await bodies(bob), [FIRST, ...BURST]);
     assert.equal(await unreadOf(bob, ROOM), 0);
+    // The badge is the SDK's count: opening the room moved the SDK's read marker.
+    const sdkUnread = await bob.evaluate(async (room) =>
+      (await window.mucsubApp.client.subscriptions()).find((s) => s.room === room)?.unread, ROOM);
+    assert.equal(sdkUnread, 0, 'the SDK counts nothing unread once the room was read');
     await bob.$eval('#messages', (el) => { el.scrollTop = el.scrollHeight; });
     await screenshot(bob, 'story-3-room-after-resync');
 

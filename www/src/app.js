@@ -20,7 +20,7 @@ class App {
     this.conn = 'disconnected';
     this.syncing = new Set();
     this.subs = new Map(); // room -> Subscription
-    this.meta = {}; // room -> { unread, last, subject }, persisted per account
+    this.meta = {}; // room -> { last, subject }, persisted per account (unread: the SDK's)
     this.roomsView = null;
     this.roomView = null;
     this.lastError = '';
@@ -188,13 +188,15 @@ class App {
     this.renderRooms();
   }
 
-  // Unread counts and last messages: the app's own bookkeeping, which sees every event the
-  // SDK delivers, unless the SDK reports a newer last message.
+  // Unread counts are the SDK's (`markRead` stores the read marker with the messages; the
+  // `unread` of `subscriptions()` counts others' messages after it), kept current between
+  // two lists by counting the events that arrive. The last message is the newer of the
+  // SDK's and the app's own.
   rooms() {
     return [...this.subs.values()].map((s) => {
       const m = this.meta[s.room] ?? {};
       const last = (s.last && (!m.last || s.last.timestamp >= m.last.timestamp)) ? s.last : m.last;
-      return { ...s, unread: m.unread ?? 0, last };
+      return { ...s, unread: s.unread ?? 0, last };
     });
   }
 
@@ -242,13 +244,21 @@ class App {
 
   onEvent(ev) {
     if (ev.kind === 'message' || ev.kind === 'subject') {
-      const m = (this.meta[ev.room] ??= { unread: 0 });
+      const m = (this.meta[ev.room] ??= {});
       if (!m.last || ev.timestamp >= m.last.timestamp) {
         m.last = { kind: ev.kind, nick: ev.nick, body: ev.body, subject: ev.subject, timestamp: ev.timestamp };
       }
       if (ev.kind === 'subject') m.subject = ev.subject ?? '';
-      if (ev.kind === 'message' && !this.viewing(ev.room) && !this.isMine(ev.room, ev)) m.unread = (m.unread ?? 0) + 1;
       this.saveMeta();
+    }
+    if (ev.kind === 'message' && !this.isMine(ev.room, ev)) {
+      // The event is stored by now (the SDK reports it after the commit): reading it moves
+      // the marker past it, otherwise the SDK counts it until the next list.
+      if (this.viewing(ev.room)) this.markRead(ev.room);
+      else {
+        const s = this.subs.get(ev.room);
+        if (s) s.unread = (s.unread ?? 0) + 1;
+      }
     }
     if (this.roomView?.room === ev.room) this.roomView.onEvent(ev);
     this.renderRooms();
@@ -266,14 +276,16 @@ class App {
     if (p.complete) this.syncing.delete(p.room);
     else this.syncing.add(p.room);
     this.renderBanner();
+    // Caught up: the SDK's unread counts are exact now (events counted while a list was
+    // being read may have gone to the list it replaced).
+    if (p.complete && this.syncing.size === 0) this.refreshSubscriptions();
   }
 
   markRead(room) {
-    const m = this.meta[room];
-    if (m && m.unread) {
-      m.unread = 0;
-      this.saveMeta();
-    }
+    const s = this.subs.get(room);
+    if (s) s.unread = 0;
+    // Nothing stored yet for the room (a fresh subscription) is `item-not-found`: no marker.
+    this.client?.markRead(room).catch(() => {});
   }
 
   pushPrefs() { return loadPushPrefs(this.jid); }
@@ -298,7 +310,7 @@ class App {
   subjectOf(room) { return this.meta[room]?.subject; }
 
   rememberSubject(room, subject) {
-    (this.meta[room] ??= { unread: 0 }).subject = subject;
+    (this.meta[room] ??= {}).subject = subject;
     this.saveMeta();
   }
 

@@ -32,7 +32,9 @@ export function defaultWsUrl(loc = location) {
   return `${scheme}//${loc.host}/ws`;
 }
 
-// Unread counts and last messages as the app saw them, for when the SDK does not report them.
+// Last messages and subjects as the app saw them, for when the SDK does not report them
+// (unread counts come from the SDK's read markers). The key keeps its old name so existing
+// tabs keep their data.
 const READ_KEY = 'mucsub.unread';
 
 export function loadUnread(jid) {
