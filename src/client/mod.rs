@@ -123,7 +123,8 @@ fn iq(type_: &str, to: &str, id: &str, payload: Option<Element>) -> Element {
     }
 }
 
-fn stanza_error(stanza: &Element) -> CommandError {
+/// The condition and text of a stanza's `<error/>` (`undefined-condition` when it names none).
+pub fn stanza_error(stanza: &Element) -> CommandError {
     let err = stanza.get_child("error", ns::JABBER_CLIENT);
     let condition = err
         .and_then(|e| {

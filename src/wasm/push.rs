@@ -211,24 +211,9 @@ fn iq(type_: &str, to: Option<&str>, id: &str, payload: Element) -> Element {
     b.append(payload).build()
 }
 
-/// The stanza error of an IQ reply, as an SDK error.
+/// The stanza error of an IQ reply, as an SDK error (the same mapping as command replies).
 fn iq_error(reply: &Element) -> SdkError {
-    let err = reply.get_child("error", ns::JABBER_CLIENT);
-    let condition = err
-        .and_then(|e| {
-            e.children()
-                .find(|c| c.ns() == ns::XMPP_STANZAS && c.name() != "text")
-        })
-        .map(|c| c.name().to_owned())
-        .unwrap_or_else(|| "undefined-condition".into());
-    let text = err
-        .and_then(|e| e.get_child("text", ns::XMPP_STANZAS))
-        .map(Element::text);
-    let message = match text {
-        Some(t) => format!("{condition}: {t}"),
-        None => condition.clone(),
-    };
-    SdkError::new(Code::from_condition(&condition), message)
+    super::runtime::command_error(&crate::client::stanza_error(reply))
 }
 
 enum Step {
