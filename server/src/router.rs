@@ -286,22 +286,19 @@ impl Router {
 
     /// Records a session's broadcast presence.
     pub fn set_presence(&self, user: &str, id: u64, available: bool, priority: i32) {
-        let mut sessions = self
-            .inner
-            .sessions
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = sessions
-            .get_mut(user)
-            .and_then(|l| l.iter_mut().find(|e| e.id == id))
-        {
+        self.update_session(user, id, |e| {
             e.available = available;
             e.priority = priority;
-        }
+        });
     }
 
     /// Records a session's XEP-0352 state (`<inactive/>` / `<active/>`).
     pub fn set_inactive(&self, user: &str, id: u64, inactive: bool) {
+        self.update_session(user, id, |e| e.inactive = inactive);
+    }
+
+    /// Changes session `id` of `user`, if it is still registered.
+    fn update_session(&self, user: &str, id: u64, change: impl FnOnce(&mut Entry)) {
         let mut sessions = self
             .inner
             .sessions
@@ -311,7 +308,7 @@ impl Router {
             .get_mut(user)
             .and_then(|l| l.iter_mut().find(|e| e.id == id))
         {
-            e.inactive = inactive;
+            change(e);
         }
     }
 

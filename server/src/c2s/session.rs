@@ -45,18 +45,22 @@ struct Conn<'a, T: Transport> {
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
+impl<'a, T: Transport> Conn<'a, T> {
+    /// A new connection that must authenticate within `wait_secs`.
+    fn new(ctx: &'a ServerContext, t: T, wait_secs: u64) -> Self {
+        Conn {
+            ctx,
+            t,
+            header_sent: false,
+            deadline: Some(Instant::now() + std::time::Duration::from_secs(wait_secs)),
+            shutdown: ctx.shutdown.clone(),
+        }
+    }
+}
+
 /// Runs a connection to its end.
 pub async fn run<T: Transport>(ctx: ServerContext, t: T) {
-    let deadline =
-        Instant::now() + std::time::Duration::from_secs(ctx.config.limits.pre_auth_timeout_secs);
-    let shutdown = ctx.shutdown.clone();
-    let mut c = Conn {
-        ctx: &ctx,
-        t,
-        header_sent: false,
-        deadline: Some(deadline),
-        shutdown,
-    };
+    let mut c = Conn::new(&ctx, t, ctx.config.limits.pre_auth_timeout_secs);
     let end = match c.negotiate().await {
         Ok(user) => c.bind_and_serve(user).await,
         Err(end) => end,
@@ -70,16 +74,7 @@ pub async fn run<T: Transport>(ctx: ServerContext, t: T) {
 /// `connection-timeout` is for idle streams.
 pub async fn refuse_too_many<T: Transport>(ctx: ServerContext, t: T) {
     // Short: a flood of refused connections must not pile up waiting tasks.
-    let wait = ctx.config.limits.pre_auth_timeout_secs.min(5);
-    let deadline = Instant::now() + std::time::Duration::from_secs(wait);
-    let shutdown = ctx.shutdown.clone();
-    let mut c = Conn {
-        ctx: &ctx,
-        t,
-        header_sent: false,
-        deadline: Some(deadline),
-        shutdown,
-    };
+    let mut c = Conn::new(&ctx, t, ctx.config.limits.pre_auth_timeout_secs.min(5));
     c.t.set_limits(pre_auth_limits(&ctx));
     // Reading the client's header first means its bytes are consumed before we close, so
     // the error is not lost to a TCP reset.
