@@ -43,9 +43,7 @@ async fn subscribe_receive_live_events_and_send_without_joining() {
         "{nodes:?}"
     );
 
-    let alice = Peer::new("alice").await;
-    alice.connect().await;
-    alice.subscribe(&room, "alice").await;
+    let alice = Peer::subscribed("alice", &room).await;
     // Neither account joined the room: posting works for subscribers (SPEC S14).
     let sent = alice.send(&room, "hello from alice").await;
     let id = prop_str(&sent, "id").expect("send returns the message id");
@@ -84,15 +82,11 @@ async fn subscribe_receive_live_events_and_send_without_joining() {
 async fn lists_subscriptions_and_subscribers() {
     let room = fresh_room("lists");
     let other = fresh_room("lists-other");
-    let carol = Peer::new("carol").await;
-    carol.connect().await;
-    carol.subscribe(&room, "carol").await;
+    let carol = Peer::subscribed("carol", &room).await;
     carol
         .subscribe_nodes(&other, "carol2", &["messages", "subject"])
         .await;
-    let dave = Peer::new("dave").await;
-    dave.connect().await;
-    dave.subscribe(&room, "dave").await;
+    let dave = Peer::subscribed("dave", &room).await;
 
     let subs = call(carol.client.subscriptions()).await.unwrap();
     let subs = array(&subs);
@@ -143,9 +137,7 @@ async fn lists_subscriptions_and_subscribers() {
 #[wasm_bindgen_test]
 async fn history_pages_from_store_then_archive() {
     let room = fresh_room("history");
-    let alice = Peer::new("alice").await;
-    alice.connect().await;
-    alice.subscribe(&room, "alice").await;
+    let alice = Peer::subscribed("alice", &room).await;
     for i in 0..12 {
         alice.send(&room, &format!("h{i:02}")).await;
     }
@@ -225,9 +217,7 @@ async fn errors_are_js_errors_with_stable_codes() {
     // A stanza error from the server keeps its condition: carol may not list the
     // subscribers of a room she has nothing to do with (SPEC S9).
     let room = fresh_room("private");
-    let bob = Peer::new("bob").await;
-    bob.connect().await;
-    bob.subscribe(&room, "bob").await;
+    let bob = Peer::subscribed("bob", &room).await;
     let carol = Peer::new("carol").await;
     carol.connect().await;
     let err = call(carol.client.subscribers(room.clone()))
@@ -246,12 +236,8 @@ async fn errors_are_js_errors_with_stable_codes() {
 #[wasm_bindgen_test]
 async fn read_marker_drives_unread_counts() {
     let room = fresh_room("unread");
-    let bob = Peer::new("bob").await;
-    bob.connect().await;
-    bob.subscribe(&room, "bob").await;
-    let alice = Peer::new("alice").await;
-    alice.connect().await;
-    alice.subscribe(&room, "alice").await;
+    let bob = Peer::subscribed("bob", &room).await;
+    let alice = Peer::subscribed("alice", &room).await;
     for i in 0..3 {
         alice.send(&room, &format!("u{i}")).await;
     }
@@ -322,12 +308,8 @@ async fn event_callbacks_come_in_order_after_their_events_are_stored() {
     const N: usize = 40;
 
     let room = fresh_room("stored");
-    let bob = Peer::new("bob").await;
-    bob.connect().await;
-    bob.subscribe(&room, "bob").await;
-    let alice = Peer::new("alice").await;
-    alice.connect().await;
-    alice.subscribe(&room, "alice").await;
+    let bob = Peer::subscribed("bob", &room).await;
+    let alice = Peer::subscribed("alice", &room).await;
 
     let db = Rc::new(
         idb::Factory::new()

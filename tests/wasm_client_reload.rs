@@ -28,9 +28,7 @@ async fn drop_mid_resync_then_reload_completes_without_duplicates_or_holes() {
     let bob = Peer::with_options("bob", Some(5)).await;
     bob.connect().await;
     bob.subscribe(&room, "bob").await;
-    let alice = Peer::new("alice").await;
-    alice.connect().await;
-    alice.subscribe(&room, "alice").await;
+    let alice = Peer::subscribed("alice", &room).await;
     alice.send(&room, "m000").await;
     bob.wait_event(|e| prop_str(e, "body").as_deref() == Some("m000"))
         .await;

@@ -179,6 +179,15 @@ impl Peer {
         }
     }
 
+    /// A client for `user` on a fresh database, connected and subscribed to `room` (every
+    /// node) with its user name as nick.
+    pub async fn subscribed(user: &str, room: &str) -> Peer {
+        let p = Self::new(user).await;
+        p.connect().await;
+        p.subscribe(room, user).await;
+        p
+    }
+
     /// Connect or panic.
     pub async fn connect(&self) {
         if let Err(e) = call(self.client.connect()).await {
