@@ -2,12 +2,12 @@
 // static directory holds the harness and a copy of an SDK package, and the page opened on
 // it. Shared by the browser benchmark (run.mjs) and tests/e2e/reload-crash.test.mjs; the
 // server process and the browser come from the e2e helpers (tests/e2e/lib/).
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TestServer, addUser } from '../../tests/e2e/lib/server.mjs';
+import { TestServer } from '../../tests/e2e/lib/server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const pageDir = join(here, 'page');
@@ -16,10 +16,6 @@ export const pageDir = join(here, 'page');
 // measured, and the server fsyncs every message (SPEC S16).
 function scratchRoot() {
   return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
-}
-
-function tomlString(s) {
-  return JSON.stringify(s);
 }
 
 // Starts the server with the harness as its static site. `limits` and `muc` become the
@@ -38,22 +34,12 @@ export async function startHarnessServer({ pkgDir, users = ['alice', 'bob'], lim
     const lines = Object.entries(values).map(([k, v]) => `${k} = ${Number(v)}`);
     return lines.length ? [`[${name}]`, ...lines] : [];
   };
-  const configPath = join(dataDir, 'config.toml');
-  await writeFile(configPath, [
-    `data_dir = ${tomlString(join(dataDir, 'data'))}`,
-    '[listeners]',
-    'c2s = "127.0.0.1:0"',
-    'http = "127.0.0.1:0"',
-    '[http]',
-    `static_dir = ${tomlString(site)}`,
-    ...table('limits', limits),
-    ...table('muc', muc),
-    '',
-  ].join('\n'));
-  for (const name of users) await addUser(configPath, name, 'pw');
-  const server = new TestServer(dataDir, configPath);
-  await server.launch();
-  return server;
+  return TestServer.start({
+    users: users.map((name) => [name, 'pw']),
+    config: [...table('limits', limits), ...table('muc', muc)].join('\n'),
+    staticDir: site,
+    dataDir,
+  });
 }
 
 // Opens the harness page in `context` and waits for the wasm module.
@@ -66,9 +52,7 @@ export async function openHarness(context, server, query = '') {
 }
 
 export async function disposeServer(server) {
-  if (!server) return;
-  await server.stop();
-  await rm(server.dataDir, { recursive: true, force: true });
+  await server?.dispose();
 }
 
 export function repoPath(...parts) {

@@ -33,8 +33,10 @@ export async function addUser(configPath, name, password) {
 
 export class TestServer {
   // `config`: more TOML appended to the generated file (tables such as `[push]`).
-  static async start({ users = [['alice', 'pw'], ['bob', 'pw']], config = '' } = {}) {
-    const dataDir = await mkdtemp(join(tmpdir(), 'mucsub-e2e-'));
+  // `staticDir`: the site the server serves (the demo app by default). `dataDir`: a directory
+  // to use instead of a new one under the system's temp dir.
+  static async start({ users = [['alice', 'pw'], ['bob', 'pw']], config = '', staticDir = wwwDist, dataDir = null } = {}) {
+    dataDir ??= await mkdtemp(join(tmpdir(), 'mucsub-e2e-'));
     const configPath = join(dataDir, 'config.toml');
     await writeFile(configPath, [
       `data_dir = ${tomlString(join(dataDir, 'data'))}`,
@@ -42,7 +44,7 @@ export class TestServer {
       'c2s = "127.0.0.1:0"',
       'http = "127.0.0.1:0"',
       '[http]',
-      `static_dir = ${tomlString(wwwDist)}`,
+      `static_dir = ${tomlString(staticDir)}`,
       config,
       '',
     ].join('\n'));
