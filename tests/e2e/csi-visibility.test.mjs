@@ -7,54 +7,29 @@
 //
 // "No push" is shown without waiting for silence: one account's pushes go out in order, so
 // when the next push is for a message posted later, nothing came in between.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { TestServer } from './lib/server.mjs';
-import { launchBrowser, watchPage, annotate } from './lib/browser.mjs';
+import { watchPage } from './lib/browser.mjs';
+import { pushSuite } from './lib/push-suite.mjs';
 import { WAIT, waitReady } from './lib/app.mjs';
-import { PushService } from './lib/push-service.mjs';
 
 const ROOM = `csi-${randomBytes(4).toString('hex')}@conference.localhost`;
-// The loopback push service speaks plain HTTP; the server refuses http:// endpoints unless told.
-const CONFIG = '[push]\nallow_http_endpoints = true\nretry_base_ms = 10\nretry_max_ms = 100';
 
-let server;
-let svc;
-let browser;
 let alicePage;
 let bobPage;
 const watches = [];
-
-before(async () => {
-  server = await TestServer.start({ users: [['alice', 'pw'], ['bob', 'pw']], config: CONFIG });
-  svc = await PushService.start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await svc?.close();
-  await server?.dispose();
-});
-
-async function step(fn) {
-  try {
-    await fn();
-  } catch (err) {
-    throw annotate(err, `\n--- pages ---\n${watches.flatMap((w) => w.log.slice(-40)).join('\n')}` +
-      `\n--- pushes ---\n${JSON.stringify(svc?.received)}\n--- server ---\n${server?.output.slice(-4000)}`);
-  }
-}
+const env = pushSuite(() => `--- pages ---\n${watches.flatMap((w) => w.log.slice(-40)).join('\n')}`);
+const { step } = env;
 
 // A page the server serves (the demo app, left on its sign-in form) with the SDK loaded and
 // one client that records the room's messages in `window.seen`; `hidden`: the tab is in the
 // background from the start.
 async function openClient(name, { jid, resource, hidden = false }) {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await context.newPage();
   watches.push(watchPage(page, name));
-  await page.goto(server.httpUrl);
+  await page.goto(env.server.httpUrl);
   await waitReady(page);
   await page.evaluate(async ({ url, room, jid, resource, nick, hidden }) => {
     if (hidden) {
@@ -75,7 +50,7 @@ async function openClient(name, { jid, resource, hidden = false }) {
     });
     await window.client.connect();
     await window.client.subscribe(room, { nick });
-  }, { url: server.wsUrl, room: ROOM, jid, resource, nick: jid.split('@')[0], hidden });
+  }, { url: env.server.wsUrl, room: ROOM, jid, resource, nick: jid.split('@')[0], hidden });
   return page;
 }
 
@@ -112,9 +87,9 @@ async function setBobVisibility(state) {
 }
 
 test('a hidden tab says inactive and gets Web Push while connected; visible again gets none', async (t) => {
-  const sub = svc.subscribe('bob-tab');
-  const vapid = await (await fetch(`${server.httpUrl}push/vapid`)).json();
-  svc.expectedKey = vapid.publicKey;
+  const sub = env.svc.subscribe('bob-tab');
+  const vapid = await (await fetch(`${env.server.httpUrl}push/vapid`)).json();
+  env.svc.expectedKey = vapid.publicKey;
 
   await t.test('alice and bob connect in two pages; bob enables push', () => step(async () => {
     alicePage = await openClient('alice', { jid: 'alice@localhost', resource: 'desk' });
@@ -126,7 +101,7 @@ test('a hidden tab says inactive and gets Web Push while connected; visible agai
     await alicePosts('seen in the open tab');
     await setBobVisibility('hidden');
     const ev = await alicePosts('while the tab is hidden');
-    const got = await svc.nth(0);
+    const got = await env.svc.nth(0);
     assert.equal(got.json.body, 'while the tab is hidden', 'the visible-tab message was not pushed');
     assert.equal(got.subscription, 'bob-tab');
     assert.equal(got.json.room, ROOM);
@@ -142,9 +117,9 @@ test('a hidden tab says inactive and gets Web Push while connected; visible agai
     await alicePosts('back in the tab');
     await setBobVisibility('hidden');
     await alicePosts('marker');
-    const got = await svc.nth(1);
+    const got = await env.svc.nth(1);
     assert.equal(got.json.body, 'marker', 'nothing was pushed while the tab was visible');
-    assert.equal(svc.received.length, 2, JSON.stringify(svc.received));
+    assert.equal(env.svc.received.length, 2, JSON.stringify(env.svc.received));
   }));
 
   await t.test('a tab opened in the background is inactive from its first session', () => step(async () => {
@@ -154,7 +129,7 @@ test('a hidden tab says inactive and gets Web Push while connected; visible agai
     bobPage = await openClient('bob-background', { jid: 'bob@localhost', resource: 'bg', hidden: true });
     await bobPage.evaluate((room) => window.client.subscribers(room), ROOM);
     await alicePosts('to a background tab');
-    const got = await svc.nth(2);
+    const got = await env.svc.nth(2);
     assert.equal(got.json.body, 'to a background tab');
     await bobPage.evaluate(() => window.client.close());
     await alicePage.evaluate(() => window.client.close());

@@ -7,42 +7,19 @@
 // the page's PushManager hands out a subscription the loopback push service made (real P-256
 // keys and auth secret) and records the applicationServerKey it was asked for. Everything else
 // (permission, service worker, the SDK, the server and its app server) is the real thing.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { TestServer } from './lib/server.mjs';
-import { launchBrowser, PHONE, DESKTOP, watchPage, annotate } from './lib/browser.mjs';
+import { PHONE, DESKTOP, watchPage } from './lib/browser.mjs';
+import { pushSuite } from './lib/push-suite.mjs';
 import { WAIT, signIn, subscribe, post, waitOnline } from './lib/app.mjs';
-import { PushService, b64url } from './lib/push-service.mjs';
+import { b64url } from './lib/push-service.mjs';
 
 const ROOM = `alerts-${randomBytes(4).toString('hex')}@conference.localhost`;
-const CONFIG = '[push]\nallow_http_endpoints = true\nretry_base_ms = 10\nretry_max_ms = 100';
 
-let server;
-let svc;
-let browser;
 const logs = [];
-
-before(async () => {
-  server = await TestServer.start({ users: [['alice', 'pw'], ['bob', 'pw']], config: CONFIG });
-  svc = await PushService.start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await svc?.close();
-  await server?.dispose();
-});
-
-async function step(fn) {
-  try {
-    await fn();
-  } catch (err) {
-    throw annotate(err, `\n--- pages ---\n${logs.flatMap((l) => l.log).slice(-60).join('\n')}` +
-      `\n--- pushes ---\n${JSON.stringify(svc?.received)}\n--- server ---\n${server?.output.slice(-4000)}`);
-  }
-}
+const env = pushSuite(() => `--- pages ---\n${logs.flatMap((l) => l.log).slice(-60).join('\n')}`);
+const { step } = env;
 
 // Stands in for the browser's push service client: the subscription comes from the loopback
 // push service; the key the app subscribes with is kept for the test to check.
@@ -75,7 +52,7 @@ function fakePushManager(sub) {
 
 // Sessions of bob's app (not the short registration sessions) that the server saw end.
 function bobSessionsEnded() {
-  return server.output.replace(/\x1b\[[0-9;]*m/g, '').split('\n')
+  return env.server.output.replace(/\x1b\[[0-9;]*m/g, '').split('\n')
     .filter((l) => l.includes('session ended') && /bob@localhost\/(?!push-)/.test(l)).length;
 }
 
@@ -103,29 +80,29 @@ async function setNotifications(page, on) {
 }
 
 test('the Notifications switch registers this browser for pushes and unregisters it', async (t) => {
-  const sub = svc.subscribe('bob-app');
-  const later = svc.subscribe('bob-later');
-  const vapid = await (await fetch(`${server.httpUrl}push/vapid`)).json();
-  svc.expectedKey = vapid.publicKey;
+  const sub = env.svc.subscribe('bob-app');
+  const later = env.svc.subscribe('bob-later');
+  const vapid = await (await fetch(`${env.server.httpUrl}push/vapid`)).json();
+  env.svc.expectedKey = vapid.publicKey;
   let alice;
   let bobContext;
 
   await t.test('alice makes the room; bob subscribes and turns notifications on', () => step(async () => {
-    alice = await (await browser.newContext(DESKTOP)).newPage();
+    alice = await (await env.browser.newContext(DESKTOP)).newPage();
     logs.push(watchPage(alice, 'alice'));
-    await alice.goto(server.httpUrl);
+    await alice.goto(env.server.httpUrl);
     await signIn(alice, { jid: 'alice@localhost', password: 'pw' });
     await subscribe(alice, ROOM, 'alice', { create: true });
 
-    bobContext = await browser.newContext(PHONE);
-    await bobContext.grantPermissions(['notifications'], { origin: server.httpUrl.replace(/\/$/, '') });
+    bobContext = await env.browser.newContext(PHONE);
+    await bobContext.grantPermissions(['notifications'], { origin: env.server.httpUrl.replace(/\/$/, '') });
     await bobContext.addInitScript(fakePushManager, sub);
     const bob = await bobContext.newPage();
     logs.push(watchPage(bob, 'bob'));
-    await bob.goto(server.httpUrl);
+    await bob.goto(env.server.httpUrl);
     await signIn(bob, { jid: 'bob@localhost', password: 'pw' });
     await subscribe(bob, ROOM, 'bob');
-    await bob.goto(`${server.httpUrl}#/`);
+    await bob.goto(`${env.server.httpUrl}#/`);
     await bob.waitForSelector('#room-list', { timeout: WAIT });
     await setNotifications(bob, true);
     const calls = await bob.evaluate(() => window.pushCalls);
@@ -140,7 +117,7 @@ test('the Notifications switch registers this browser for pushes and unregisters
 
   await t.test('with the app closed, alice\'s message arrives as a push without its text', () => step(async () => {
     const id = await alicePosts(alice, 'psst bob');
-    const got = await svc.nth(0);
+    const got = await env.svc.nth(0);
     assert.equal(got.subscription, 'bob-app');
     assert.equal(got.json.room, ROOM);
     assert.equal(got.json.sender, 'alice');
@@ -152,7 +129,7 @@ test('the Notifications switch registers this browser for pushes and unregisters
   await t.test('turning it off unregisters this browser', () => step(async () => {
     const bob = await bobContext.newPage();
     logs.push(watchPage(bob, 'bob-again'));
-    await bob.goto(server.httpUrl);
+    await bob.goto(env.server.httpUrl);
     await waitOnline(bob);
     await bob.waitForSelector('#room-list', { timeout: WAIT });
     await setNotifications(bob, false);
@@ -162,7 +139,7 @@ test('the Notifications switch registers this browser for pushes and unregisters
     await bob.close();
     await waitSessionsEnded(2);
     await alicePosts(alice, 'second message');
-    const got = await svc.nth(1);
+    const got = await env.svc.nth(1);
     assert.equal(got.subscription, 'bob-later', 'the switched-off browser got no push');
     assert.equal(got.json.body, 'second message');
     for (const l of logs) assert.deepEqual(l.errors, []);

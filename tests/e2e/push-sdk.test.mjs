@@ -9,49 +9,25 @@
 //
 // "No more pushes" is shown without waiting for silence: one account's pushes go out in order,
 // so when the next push is for the marker message posted afterwards, nothing came in between.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { TestServer } from './lib/server.mjs';
-import { launchBrowser, watchPage, annotate } from './lib/browser.mjs';
+import { watchPage } from './lib/browser.mjs';
+import { pushSuite } from './lib/push-suite.mjs';
 import { WAIT, waitReady } from './lib/app.mjs';
-import { PushService, nodeFor } from './lib/push-service.mjs';
+import { nodeFor } from './lib/push-service.mjs';
 
 const ROOM = `push-${randomBytes(4).toString('hex')}@conference.localhost`;
-// The loopback push service speaks plain HTTP; the server refuses http:// endpoints unless told.
-const CONFIG = '[push]\nallow_http_endpoints = true\nretry_base_ms = 10\nretry_max_ms = 100';
 
-let server;
-let svc;
-let browser;
 let page;
 let watch;
-
-before(async () => {
-  server = await TestServer.start({ users: [['alice', 'pw'], ['bob', 'pw']], config: CONFIG });
-  svc = await PushService.start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await svc?.close();
-  await server?.dispose();
-});
-
-async function step(fn) {
-  try {
-    await fn();
-  } catch (err) {
-    throw annotate(err, `\n--- page ---\n${watch?.log.slice(-60).join('\n')}` +
-      `\n--- pushes ---\n${JSON.stringify(svc?.received)}\n--- server ---\n${server?.output.slice(-4000)}`);
-  }
-}
+const env = pushSuite(() => `--- page ---\n${watch?.log.slice(-60).join('\n')}`);
+const { step } = env;
 
 // The server logs each session's end once the router has forgotten it.
 async function sessionEnded(full) {
   const deadline = Date.now() + WAIT;
-  const ended = () => server.output.replace(/\x1b\[[0-9;]*m/g, '').split('\n')
+  const ended = () => env.server.output.replace(/\x1b\[[0-9;]*m/g, '').split('\n')
     .some((l) => l.includes('session ended') && l.includes(full));
   while (!ended()) {
     if (Date.now() > deadline) throw new Error(`${full} never ended`);
@@ -78,19 +54,19 @@ async function alicePosts(body) {
 }
 
 test('enablePush registers the browser, offline messages arrive as Web Push, disablePush stops them', async (t) => {
-  const sub1 = svc.subscribe('bob-1');
-  const sub2 = svc.subscribe('bob-2');
-  const vapid = await (await fetch(`${server.httpUrl}push/vapid`)).json();
-  svc.expectedKey = vapid.publicKey;
+  const sub1 = env.svc.subscribe('bob-1');
+  const sub2 = env.svc.subscribe('bob-2');
+  const vapid = await (await fetch(`${env.server.httpUrl}push/vapid`)).json();
+  env.svc.expectedKey = vapid.publicKey;
 
   await t.test('the page loads the SDK; alice makes the room, bob subscribes', () => step(async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     page = await context.newPage();
     watch = watchPage(page, 'page');
     // A page the server serves (the app, which stays on its sign-in form): the SDK is all
     // this test uses. (A page made up by the test would not be of the loopback address space,
     // and Chromium would block its WebSocket to the server.)
-    await page.goto(server.httpUrl);
+    await page.goto(env.server.httpUrl);
     await waitReady(page);
     await page.evaluate(async ({ url, room }) => {
       const mod = await import('/pkg/mucsub.js');
@@ -109,7 +85,7 @@ test('enablePush registers the browser, offline messages arrive as Web Push, dis
       window.bob = new mod.MucSubClient({ url, jid: 'bob@localhost', password: 'pw', store: 'push-bob', resource: 'web' });
       await window.bob.connect();
       await window.bob.subscribe(room, { nick: 'bob' });
-    }, { url: server.wsUrl, room: ROOM });
+    }, { url: env.server.wsUrl, room: ROOM });
   }));
 
   await t.test('pushInfo gives the VAPID key; enablePush registers the device', () => step(async () => {
@@ -136,16 +112,16 @@ test('enablePush registers the browser, offline messages arrive as Web Push, dis
     assert.deepEqual(info, { service: 'push.localhost', publicKey: vapid.publicKey });
     assert.deepEqual(reg, { service: 'push.localhost', node: nodeFor(sub1.endpoint) });
     // Nothing was pushed while bob is online.
-    assert.equal(svc.received.length, 0);
+    assert.equal(env.svc.received.length, 0);
   }));
 
   await t.test('bob goes offline; alice posts; the push service gets the encrypted push', () => step(async () => {
     await page.evaluate(() => window.bob.close());
     await sessionEnded('bob@localhost/web');
     const ev = await alicePosts('hello offline bob');
-    const got = await svc.nth(0);
+    const got = await env.svc.nth(0);
     assert.equal(got.subscription, 'bob-1');
-    assert.equal(got.claims.aud, svc.origin);
+    assert.equal(got.claims.aud, env.svc.origin);
     assert.equal(got.json.kind, 'message');
     assert.equal(got.json.room, ROOM);
     assert.equal(got.json.sender, 'alice');
@@ -160,18 +136,18 @@ test('enablePush registers the browser, offline messages arrive as Web Push, dis
       window.bob2 = new window.mucsub.MucSubClient({ url, jid: 'bob@localhost', password: 'pw', store: 'push-bob-2' });
       await window.bob2.enablePush(sub, { includeBody: true }); // the same device again: replaced
       await window.bob2.disablePush();
-    }, { url: server.wsUrl, sub: sub1 });
+    }, { url: env.server.wsUrl, sub: sub1 });
     await alicePosts('after disable');
     await page.evaluate((sub) => window.bob2.enablePush(sub, { includeBody: false }), sub2);
     const marker = await alicePosts('marker with a secret');
-    const got = await svc.nth(1);
+    const got = await env.svc.nth(1);
     assert.equal(got.subscription, 'bob-2', 'the disabled subscription got no push');
     assert.equal(got.json.id, marker.stanzaId);
     assert.equal(got.json.room, ROOM);
     assert.equal(got.json.sender, 'alice');
     assert.equal(got.json.body, undefined);
     assert.ok(!got.plaintext.includes('secret'), got.plaintext);
-    assert.equal(svc.received.filter((r) => r.subscription === 'bob-1').length, 1);
+    assert.equal(env.svc.received.filter((r) => r.subscription === 'bob-1').length, 1);
     await page.evaluate(async () => {
       await window.bob2.close();
       await window.alice.close();
