@@ -16,6 +16,36 @@ use tokio::sync::mpsc;
 
 const MAM_TMP: &str = "urn:xmpp:mam:tmp";
 
+/// The server's single database writer, kept busy until [`WriterHeld::release`]: every
+/// archived message waits behind it meanwhile.
+struct WriterHeld {
+    release: std::sync::mpsc::Sender<()>,
+    holder: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl WriterHeld {
+    async fn start(s: &mucsub_server::testkit::TestServer) -> WriterHeld {
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+        let db = s.ctx().db.clone();
+        let holder = tokio::spawn(async move {
+            db.call(move |_| {
+                let _ = held_tx.send(());
+                let _ = release_rx.recv_timeout(Duration::from_secs(60));
+                Ok(())
+            })
+            .await
+        });
+        held_rx.await.expect("writer held");
+        WriterHeld { release, holder }
+    }
+
+    async fn release(self) {
+        self.release.send(()).expect("release");
+        self.holder.await.expect("holder").expect("call");
+    }
+}
+
 fn markers(el: &Element) -> Vec<String> {
     el.children()
         .filter(|c| c.is("archived", MAM_TMP) || c.is("stanza-id", SID))
@@ -97,18 +127,7 @@ async fn a_full_room_queue_does_not_stall_the_service() {
     join(&mut a, &r, "alice").await;
     let mut b = login(&s, "bob", "b").await;
     // Hold the single database writer: every archived message now waits.
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
-    let db = s.ctx().db.clone();
-    let holder = tokio::spawn(async move {
-        db.call(move |_| {
-            let _ = held_tx.send(());
-            let _ = release_rx.recv_timeout(Duration::from_secs(60));
-            Ok(())
-        })
-        .await
-    });
-    held_rx.await.expect("writer held");
+    let writer = WriterHeld::start(&s).await;
     // The room takes the first message and blocks on its commit; one more fits its
     // queue; the rest cannot be queued.
     for i in 0..5 {
@@ -139,8 +158,7 @@ async fn a_full_room_queue_does_not_stall_the_service() {
         .await;
     assert_result(&info);
     // Let it go: what was queued is processed; the room works again.
-    release_tx.send(()).expect("release");
-    holder.await.expect("holder").expect("call");
+    writer.release().await;
     a.expect("m0 echo", |e| {
         e.get_child("body", CLIENT)
             .is_some_and(|b| b.text() == "m0")
@@ -170,18 +188,7 @@ async fn leaving_a_busy_room_still_arrives() {
     let mut b = login(&s, "bob", "b").await;
     join(&mut b, &r, "bob").await;
     a.drain().await;
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
-    let db = s.ctx().db.clone();
-    let holder = tokio::spawn(async move {
-        db.call(move |_| {
-            let _ = held_tx.send(());
-            let _ = release_rx.recv_timeout(Duration::from_secs(60));
-            Ok(())
-        })
-        .await
-    });
-    held_rx.await.expect("writer held");
+    let writer = WriterHeld::start(&s).await;
     for i in 0..4 {
         post(&mut a, &r, &format!("x{i}")).await;
     }
@@ -191,8 +198,7 @@ async fn leaving_a_busy_room_still_arrives() {
     .await;
     // Bob's session ends while the room's queue is full.
     b.close().await;
-    release_tx.send(()).expect("release");
-    holder.await.expect("holder").expect("call");
+    writer.release().await;
     a.expect("bob left", |e| {
         e.name() == "presence"
             && e.attr("type") == Some("unavailable")

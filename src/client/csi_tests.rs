@@ -5,31 +5,14 @@
 
 use proptest::prelude::*;
 
+use super::tests::{cfg, feed};
 use super::*;
-use crate::session::framing::parse_ws_message;
-use crate::session::Framing;
 
 const INACTIVE: &str = "<inactive xmlns='urn:xmpp:csi:0'/>";
 const ACTIVE: &str = "<active xmlns='urn:xmpp:csi:0'/>";
 
 fn client() -> Client {
-    Client::new(
-        ClientConfig::new(SessionConfig {
-            jid: BareJid::new("bob@localhost").unwrap(),
-            password: "pw".into(),
-            resource: Some("r".into()),
-            framing: Framing::WebSocket,
-            secure: true,
-        }),
-        Snapshot::default(),
-    )
-}
-
-fn feed(c: &mut Client, xml: &str) -> Vec<Action> {
-    c.handle(
-        Input::Frame(parse_ws_message(xml).unwrap()),
-        Timestamp(1_000),
-    )
+    Client::new(cfg(), Snapshot::default())
 }
 
 fn written(a: &[Action]) -> Vec<String> {

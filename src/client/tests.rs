@@ -9,7 +9,7 @@ use crate::session::Framing;
 
 const ROOM: &str = "room@conference.localhost";
 
-fn cfg() -> ClientConfig {
+pub(super) fn cfg() -> ClientConfig {
     ClientConfig::new(SessionConfig {
         jid: BareJid::new("bob@localhost").unwrap(),
         password: "pw".into(),
@@ -19,7 +19,7 @@ fn cfg() -> ClientConfig {
     })
 }
 
-fn feed(c: &mut Client, xml: &str) -> Vec<Action> {
+pub(super) fn feed(c: &mut Client, xml: &str) -> Vec<Action> {
     c.handle(
         Input::Frame(parse_ws_message(xml).unwrap()),
         Timestamp(1_000),
