@@ -1,7 +1,7 @@
 //! `IdbStore::apply_pages` in headless Chromium: a batch of pages in one transaction must
-//! leave exactly what applying the same pages one by one leaves, and the lookups that
-//! replace per-key requests must still find every stored copy when their key ranges are
-//! too broad to read whole.
+//! leave exactly what applying the same pages one by one leaves, in few chunk records, and
+//! the lookups that replace per-key requests must still find every stored copy when their
+//! key ranges name too many chunks to read whole.
 #![cfg(target_arch = "wasm32")]
 
 use mucsub::event::{RoomEvent, Source};
@@ -160,9 +160,10 @@ async fn a_batch_with_a_foreign_event_is_refused_whole() {
     assert!(s.events(A, 10).await.unwrap().is_empty());
 }
 
-/// More stored copies than one range lookup reads: the per-key fallback must find them.
+/// Hundreds of stored copies without an archive id, then their archive copies and a page
+/// whose ids span all of them: every copy is matched, nothing is stored twice.
 #[wasm_bindgen_test]
-async fn copies_past_the_range_cap_are_still_found() {
+async fn copies_in_big_chunks_are_all_found() {
     let s = IdbStore::open(&fresh_name("cap")).await.unwrap();
     const N: usize = 600;
     let live: Vec<RoomEvent> = (0..N)
@@ -187,8 +188,7 @@ async fn copies_past_the_range_cap_are_still_found() {
     assert_eq!(stored.len(), N);
     assert!(stored.iter().all(|e| e.stanza_id.is_some()));
 
-    // Archive ids spanning every stored one: the id range is too broad, ids are looked up
-    // one by one.
+    // Archive ids spanning every stored one: the id range names every chunk of the room.
     let page = vec![
         message(A, Some("s0000"), "x", "m0000", 1_000),
         message(A, Some("s0300x"), "x", "new", 1_300),
@@ -198,4 +198,160 @@ async fn copies_past_the_range_cap_are_still_found() {
     assert_eq!(fresh.len(), 1);
     assert_eq!(fresh[0].stanza_id.as_deref(), Some("s0300x"));
     assert_eq!(s.events(A, 2 * N).await.unwrap().len(), N + 1);
+}
+
+/// Chunk records of a database, read straight from IndexedDB: `(room, events in it)`.
+async fn chunks_of(name: &str) -> Vec<(String, usize)> {
+    use idb::TransactionMode;
+    let db = idb::Factory::new()
+        .unwrap()
+        .open(name, None)
+        .unwrap()
+        .await
+        .unwrap();
+    let tx = db
+        .transaction(&["chunks"], TransactionMode::ReadOnly)
+        .unwrap();
+    let all = tx
+        .object_store("chunks")
+        .unwrap()
+        .get_all(None, None)
+        .unwrap()
+        .await
+        .unwrap();
+    db.close();
+    all.iter()
+        .map(|c| {
+            let room = js_sys::Reflect::get(c, &"room".into()).unwrap();
+            let pos = js_sys::Array::from(&js_sys::Reflect::get(c, &"pos".into()).unwrap());
+            (room.as_string().unwrap(), pos.length() as usize)
+        })
+        .collect()
+}
+
+/// The point of the chunk layout: a page is one record (one `put`), however many events it
+/// holds up to `CHUNK_MAX`; an archive copy rewrites the chunk of its live copy in place.
+#[wasm_bindgen_test]
+async fn a_page_is_one_chunk_record_and_copies_rewrite_it_in_place() {
+    use mucsub::wasm::idb_apply::CHUNK_MAX;
+    let name = fresh_name("chunks");
+    let s = IdbStore::open(&name).await.unwrap();
+    let live: Vec<RoomEvent> = (0..150)
+        .map(|i| message(A, None, "x", &format!("m{i:03}"), 1_000 + i))
+        .collect();
+    assert_eq!(s.apply_page(A, &live, None, None).await.unwrap().len(), 150);
+    assert_eq!(chunks_of(&name).await, [(A.to_owned(), 150)]);
+
+    let archived: Vec<RoomEvent> = (0..150)
+        .map(|i| {
+            message(
+                A,
+                Some(&format!("s{i:03}")),
+                "x",
+                &format!("m{i:03}"),
+                1_000 + i,
+            )
+        })
+        .collect();
+    let c = cursor("s149", 1_149);
+    assert!(s
+        .apply_page(A, &archived, Some(&c), None)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        chunks_of(&name).await,
+        [(A.to_owned(), 150)],
+        "rewritten in place"
+    );
+
+    // More than a chunk holds, over two rooms in one batch: split per room and per size.
+    let big: Vec<RoomEvent> = (0..CHUNK_MAX + 10)
+        .map(|i| {
+            message(
+                B,
+                Some(&format!("b{i:04}")),
+                "y",
+                &format!("n{i}"),
+                5_000 + i as i64,
+            )
+        })
+        .collect();
+    let more: Vec<RoomEvent> = (150..160)
+        .map(|i| {
+            message(
+                A,
+                Some(&format!("s{i:03}")),
+                "x",
+                &format!("m{i:03}"),
+                1_000 + i,
+            )
+        })
+        .collect();
+    let pages = [
+        PageWrite {
+            room: B,
+            events: &big,
+            cursor: None,
+            gap: None,
+        },
+        PageWrite {
+            room: A,
+            events: &more,
+            cursor: None,
+            gap: None,
+        },
+    ];
+    let fresh = s.apply_pages(&pages).await.unwrap();
+    assert_eq!(fresh[0].len(), CHUNK_MAX + 10);
+    assert_eq!(fresh[1].len(), 10);
+    let mut chunks = chunks_of(&name).await;
+    chunks.sort();
+    assert_eq!(
+        chunks,
+        [
+            (A.to_owned(), 10),
+            (A.to_owned(), 150),
+            (B.to_owned(), 10),
+            (B.to_owned(), CHUNK_MAX)
+        ]
+    );
+    assert_eq!(s.events(A, 1_000).await.unwrap().len(), 160);
+    assert_eq!(s.events(B, 1_000).await.unwrap().len(), CHUNK_MAX + 10);
+}
+
+/// A batch whose archive ids span more chunks than a range lookup reads whole: the ids are
+/// looked up one by one, and still every stored copy is found.
+#[wasm_bindgen_test]
+async fn ids_spanning_many_chunks_are_looked_up_one_by_one() {
+    let name = fresh_name("spread");
+    let s = IdbStore::open(&name).await.unwrap();
+    for i in 0..70 {
+        let page = [message(
+            A,
+            Some(&format!("s{i:03}")),
+            "x",
+            &format!("m{i:03}"),
+            1_000 + 10 * i,
+        )];
+        assert_eq!(s.apply_page(A, &page, None, None).await.unwrap().len(), 1);
+    }
+    assert_eq!(chunks_of(&name).await.len(), 70);
+    let page = vec![
+        message(A, Some("s000"), "x", "m000", 1_000),
+        message(A, Some("s035x"), "x", "new", 1_355),
+        message(A, Some("s069"), "x", "m069", 1_690),
+    ];
+    let fresh = s.apply_page(A, &page, None, None).await.unwrap();
+    assert_eq!(fresh.len(), 1);
+    assert_eq!(fresh[0].stanza_id.as_deref(), Some("s035x"));
+    let ids: Vec<String> = s
+        .events(A, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.stanza_id)
+        .collect();
+    assert_eq!(ids.len(), 71);
+    assert_eq!(ids[35..38], ["s035", "s035x", "s036"]);
 }

@@ -1,6 +1,6 @@
-//! Schema migrations of the IndexedDB store: a database as SDK schema v1 (or v2) left it,
+//! Schema migrations of the IndexedDB store: a database as SDK schema v1 (v2, v3) left it,
 //! with data in it, opens with the current SDK; its data is intact and works with what v2
-//! (dedup index) and v3 (archive order, read markers) added.
+//! (dedup index), v3 (archive order, read markers) and v4 (events in chunks) added.
 //! A migration that fails leaves the old version and its data untouched.
 #![cfg(target_arch = "wasm32")]
 
@@ -290,6 +290,125 @@ async fn v2_database_keeps_its_order_and_gains_archive_order_and_read_markers() 
         jid: None,
     };
     assert_eq!(store.unread(ROOM, me).await.unwrap(), 0, "all sent by us");
+}
+
+/// A v3 database (one record per event) becomes v4 (chunks): every event keeps its order
+/// and insertion number, the per-event store is gone, and read markers, dedup of a live
+/// copy by its message id and paging by archive id work on the moved events.
+#[wasm_bindgen_test]
+async fn v3_database_moves_its_events_into_chunks() {
+    let name = fresh_name("v3");
+    let db = idb_schema::open_at(&name, 3).await.expect("open at v3");
+    let tx = db
+        .transaction(
+            &[stores::ACCOUNT, stores::MESSAGES, stores::READS],
+            TransactionMode::ReadWrite,
+        )
+        .unwrap();
+    let messages = tx.object_store(stores::MESSAGES).unwrap();
+    // 250 archived events (more than one migrated chunk holds), then a live one without an
+    // archive id, keyed by its insertion number; two of them share a millisecond in an
+    // order (ord) that insertion order would get wrong.
+    for i in 1..=250u32 {
+        let ts = if i == 11 { 10 } else { i as i64 };
+        let rec = v2_message(&format!("s{i:03}"), i, ts, "a");
+        let ord = if i == 10 { 1.0 } else { 0.0 };
+        js_sys::Reflect::set(&rec, &"ord".into(), &JsValue::from_f64(ord)).unwrap();
+        messages.put(&rec, None).unwrap().await.unwrap();
+    }
+    let live = v1_message(
+        Array::of2(&ROOM.into(), &JsValue::from_f64(251.0)).into(),
+        251,
+        300,
+        r#"{"room":"room@conference.localhost","kind":{"type":"message","body":"live one"},
+            "stanza_id":null,"origin_id":null,"message_id":"m-live","item_id":null,
+            "nick":"bob","real_jid":null,"timestamp":300,"source":"live"}"#,
+    );
+    let dk: Array = [JsValue::from_str(&format!("{ROOM}\u{0}mid:bob\u{0}m-live"))]
+        .into_iter()
+        .collect();
+    js_sys::Reflect::set(&live, &"dk".into(), &dk).unwrap();
+    js_sys::Reflect::set(&live, &"ord".into(), &JsValue::from_f64(0.0)).unwrap();
+    messages.put(&live, None).unwrap().await.unwrap();
+    tx.object_store(stores::ACCOUNT)
+        .unwrap()
+        .put(&json(r#"{"key":"seq","value":251}"#), None)
+        .unwrap()
+        .await
+        .unwrap();
+    tx.object_store(stores::READS)
+        .unwrap()
+        .put(
+            &json(&format!(
+                r#"{{"room":"{ROOM}","marker":{{"key":"sid:s240","stamp":240}}}}"#
+            )),
+            None,
+        )
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(tx.commit().unwrap().await.unwrap().is_committed());
+    db.close();
+
+    let store = IdbStore::open(&name).await.expect("open migrates");
+    assert_eq!(store.version().unwrap(), CURRENT_VERSION);
+    let ids = |evs: &[mucsub::event::RoomEvent]| -> Vec<String> {
+        evs.iter()
+            .map(|e| e.stanza_id.clone().unwrap_or_else(|| "live".into()))
+            .collect()
+    };
+    let all = store.events(ROOM, 1_000).await.unwrap();
+    assert_eq!(all.len(), 251);
+    assert_eq!(
+        ids(&all[8..11]),
+        ["s009", "s011", "s010"],
+        "v3's order kept"
+    );
+    assert_eq!(ids(&all[248..]), ["s249", "s250", "live"]);
+
+    // Straight from IndexedDB: `messages` is gone, the events sit in chunks of one room.
+    let db = idb::Factory::new()
+        .unwrap()
+        .open(&name, None)
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(!db.store_names().contains(&stores::MESSAGES.to_owned()));
+    let chunks = db
+        .transaction(&[stores::CHUNKS], TransactionMode::ReadOnly)
+        .unwrap()
+        .object_store(stores::CHUNKS)
+        .unwrap()
+        .get_all(None, None)
+        .unwrap()
+        .await
+        .unwrap();
+    db.close();
+    assert_eq!(chunks.len(), 3, "251 events, 100 to a migrated chunk");
+
+    // The read marker still finds its event: 10 archived events and the live one follow.
+    assert_eq!(store.unread(ROOM, Own::default()).await.unwrap(), 11);
+    // The archive copy of the live event is the same event, found by its message id.
+    let archived = message(ROOM, Some("s251"), "bob", "m-live", 300);
+    assert!(store
+        .apply_page(ROOM, &[archived], None, None)
+        .await
+        .unwrap()
+        .is_empty());
+    let (page, more) = store.events_before(ROOM, Some("s251"), 3).await.unwrap();
+    assert_eq!(ids(&page), ["s248", "s249", "s250"]);
+    assert!(more);
+    // New events get insertion numbers after the migrated ones: none is taken twice.
+    let newer = message(ROOM, Some("s252"), "carol", "m252", 400);
+    assert_eq!(
+        store
+            .apply_page(ROOM, &[newer], None, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.events(ROOM, 1_000).await.unwrap().len(), 252);
 }
 
 #[wasm_bindgen_test]

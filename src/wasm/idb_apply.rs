@@ -1,23 +1,27 @@
-//! Writing pages of events into IndexedDB with few request round trips.
+//! Writing pages of events into IndexedDB chunks with few requests.
 //!
-//! Every IndexedDB request costs a round trip to the browser's storage process, and the
-//! requests of one transaction run in the order they were issued. So a batch of pages is
-//! applied in three steps: issue every lookup the batch needs and await them together,
-//! compute the result in memory exactly as applying the pages one by one would, then issue
-//! every write without awaiting any (the commit reports a failed one).
+//! Every IndexedDB request costs a round trip to the browser's storage process and a task
+//! on the page to deliver its result, and the requests of one transaction run in the order
+//! they were issued. So a batch of pages is applied in three rounds, each issued for every
+//! room before any of it is awaited:
+//! 1. index lookups that return only chunk ids (`getAllKeys`): the chunks that may hold a
+//!    copy of a batch event, and those holding events of the batch's time range;
+//! 2. those chunks, each fetched once;
+//! 3. the result computed in memory exactly as applying the pages one by one would, then
+//!    each changed chunk written once and the new events of each room as new chunks,
+//!    without awaiting any write (the commit reports a failed one).
 //!
-//! Lookups avoid one request per dedup key: stored events with an archive id are keyed
-//! `[room, stanzaId]` and the room's ids sort in archive order, so one key range over the
-//! batch's ids finds them; events without an archive id are keyed `[room, seq]` (numbers
-//! sort before strings), so one range finds every such record of the room. Either range is
-//! capped, and past the cap the lookups fall back to one request per id or dedup key.
+//! The lookups avoid one request per dedup key: archive ids sort in archive order, so one
+//! key range over the batch's ids finds every stored copy; chunks holding a message without
+//! an archive id carry one shared dedup entry, so one lookup finds the copies an archived
+//! event can match by its other keys. A range that names more than a few chunks falls back
+//! to one exact lookup per key.
 
 use std::collections::{HashMap, HashSet};
 use std::future::IntoFuture;
 
-use idb::request::futures::{GetAllStoreRequestFuture, GetStoreRequestFuture};
-use idb::{KeyRange, Query, Transaction};
-use js_sys::Array;
+use idb::request::futures::{GetAllKeysStoreRequestFuture, GetStoreRequestFuture};
+use idb::{Index, KeyRange, ObjectStore, Query, Transaction};
 use wasm_bindgen::JsValue;
 
 use crate::event::RoomEvent;
@@ -25,7 +29,7 @@ use crate::store::order::{self, PageEntry, Positioned};
 use crate::store::{Cursor, Gap};
 
 use super::error::SdkError;
-use super::idb_records::{self as rec, encode, field, set_field};
+use super::idb_records::{self as rec, encode, field, set_field, Chunk, Slot};
 use super::idb_schema::{indexes, stores};
 
 /// One page to store: the arguments of `Store::apply_page`.
@@ -41,16 +45,21 @@ pub struct PageWrite<'a> {
     pub gap: Option<&'a Gap>,
 }
 
-/// Records a range lookup may return before it is considered too broad to be cheap.
-const RANGE_CAP: u32 = 512;
+/// Events per new chunk: big enough that a page is one `put`, small enough that rewriting
+/// a chunk for one changed event stays cheap.
+pub const CHUNK_MAX: usize = 200;
 
-/// Apply `pages` in `tx` (which spans account, messages, cursors and gaps) with the result
+/// Distinct chunks a range lookup may name before it is considered too broad to be cheap.
+const RANGE_CHUNKS: usize = 64;
+
+/// Apply `pages` in `tx` (which spans account, chunks, cursors and gaps) with the result
 /// of applying them one after another: the new events of each page, in input order.
 pub(super) async fn apply_pages(
     tx: &Transaction,
     pages: &[PageWrite<'_>],
 ) -> Result<Vec<Vec<RoomEvent>>, SdkError> {
-    let messages = tx.object_store(stores::MESSAGES)?;
+    let chunks = tx.object_store(stores::CHUNKS)?;
+    let dedup = chunks.index(indexes::DEDUP)?;
     let seq_req = tx
         .object_store(stores::ACCOUNT)?
         .get(Query::Key(JsValue::from_str("seq")))?
@@ -66,22 +75,26 @@ pub(super) async fn apply_pages(
     let mut lookups = Vec::with_capacity(rooms.len());
     for (room, idx) in &rooms {
         let runs: Vec<PageWrite> = idx.iter().map(|&i| pages[i]).collect();
-        lookups.push(Lookups::issue(tx, room, runs)?);
+        lookups.push(Lookups::issue(tx, &chunks, &dedup, room, runs)?);
+    }
+    let mut loading = Vec::with_capacity(lookups.len());
+    for l in lookups {
+        loading.push(l.resolve(&chunks, &dedup).await?);
     }
     let mut seq = match seq_req.await? {
-        Some(r) => field(&r, "value")?.as_f64().unwrap_or(0.0),
-        None => 0.0,
+        Some(r) => field(&r, "value")?.as_f64().unwrap_or(0.0) as u64,
+        None => 0,
     };
     let mut out: Vec<Vec<RoomEvent>> = vec![Vec::new(); pages.len()];
-    for ((_, idx), l) in rooms.iter().zip(lookups) {
-        let fresh = apply_room(tx, &messages, l, &mut seq).await?;
+    for ((_, idx), l) in rooms.iter().zip(loading) {
+        let fresh = apply_room(tx, &chunks, l, &mut seq).await?;
         for (&i, f) in idx.iter().zip(fresh) {
             out[i] = f;
         }
     }
     let r = rec::record();
     set_field(&r, "key", &JsValue::from_str("seq"))?;
-    set_field(&r, "value", &JsValue::from_f64(seq))?;
+    set_field(&r, "value", &JsValue::from_f64(seq as f64))?;
     tx.object_store(stores::ACCOUNT)?.put(&r, None)?;
     Ok(out)
 }
@@ -91,20 +104,36 @@ struct Lookups<'a> {
     room: &'a str,
     runs: Vec<PageWrite<'a>>,
     cursor: Option<GetStoreRequestFuture>,
-    /// Records keyed by the batch's archive ids (`None`: no event has one).
-    by_id: Option<GetAllStoreRequestFuture>,
-    /// Records of the room without an archive id (only when an event has other keys).
-    unarchived: Option<GetAllStoreRequestFuture>,
-    /// Records sharing a dedup key with an event that has no archive id.
-    by_key: Vec<GetAllStoreRequestFuture>,
-    /// Records in the batch's time range, and that range.
-    by_time: Option<(GetAllStoreRequestFuture, i64, i64)>,
+    /// Chunks holding an archive id in the range of the batch's ids.
+    by_id: Option<GetAllKeysStoreRequestFuture>,
+    /// Chunks holding a message without an archive id (only when an archived event has
+    /// other keys it could match one by).
+    unarchived: Option<GetAllKeysStoreRequestFuture>,
+    /// Chunks sharing a dedup key with an event that has no archive id.
+    by_key: Vec<GetAllKeysStoreRequestFuture>,
+    /// Chunks holding events of the batch's time range, and that range.
+    by_time: Option<(GetAllKeysStoreRequestFuture, i64, i64)>,
+}
+
+/// Every event of a room's pages.
+fn events_of<'a>(runs: &'a [PageWrite<'a>]) -> impl Iterator<Item = &'a RoomEvent> + 'a {
+    runs.iter().flat_map(|p| p.events.iter())
+}
+
+fn exact(index: &Index, key: &str) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
+    Ok(index
+        .get_all_keys(Some(Query::Key(JsValue::from_str(key))), None)?
+        .into_future())
 }
 
 impl<'a> Lookups<'a> {
-    fn issue(tx: &Transaction, room: &'a str, runs: Vec<PageWrite<'a>>) -> Result<Self, SdkError> {
-        let messages = tx.object_store(stores::MESSAGES)?;
-        let events = || runs.iter().flat_map(|p| p.events.iter());
+    fn issue(
+        tx: &Transaction,
+        chunks: &ObjectStore,
+        dedup: &Index,
+        room: &'a str,
+        runs: Vec<PageWrite<'a>>,
+    ) -> Result<Self, SdkError> {
         let cursor = if runs.iter().all(|p| p.cursor.is_some()) {
             None
         } else {
@@ -114,51 +143,44 @@ impl<'a> Lookups<'a> {
                     .into_future(),
             )
         };
-        let ids: Vec<&str> = events().filter_map(|e| e.stanza_id.as_deref()).collect();
+        let ids: Vec<&str> = events_of(&runs)
+            .filter_map(|e| e.stanza_id.as_deref())
+            .collect();
         // IndexedDB compares strings by UTF-16 code units, not by code points.
         let utf16 = |a: &&&str, b: &&&str| a.encode_utf16().cmp(b.encode_utf16());
         let by_id = match (ids.iter().min_by(utf16), ids.iter().max_by(utf16)) {
             (Some(lo), Some(hi)) => {
-                let range = KeyRange::bound(&pk(room, lo), &pk(room, hi), None, None)?;
+                let lo = JsValue::from_str(&rec::scoped_key(room, &format!("sid:{lo}")));
+                let hi = JsValue::from_str(&rec::scoped_key(room, &format!("sid:{hi}")));
+                let range = KeyRange::bound(&lo, &hi, None, None)?;
                 Some(
-                    messages
-                        .get_all(Some(Query::KeyRange(range)), Some(RANGE_CAP))?
+                    dedup
+                        .get_all_keys(Some(Query::KeyRange(range)), None)?
                         .into_future(),
                 )
             }
             _ => None,
         };
-        let other_keys = events().any(|e| e.stanza_id.is_some() && e.dedup_keys().len() > 1);
+        let other_keys =
+            events_of(&runs).any(|e| e.stanza_id.is_some() && e.dedup_keys().len() > 1);
         let unarchived = if other_keys {
-            let (lower, _) = rec::room_bounds(room);
-            let upper = pk(room, "");
-            let range = KeyRange::bound(&lower, &upper, None, Some(true))?;
-            Some(
-                messages
-                    .get_all(Some(Query::KeyRange(range)), Some(RANGE_CAP))?
-                    .into_future(),
-            )
+            Some(exact(dedup, &rec::unarchived_key(room))?)
         } else {
             None
         };
-        let dedup = messages.index(indexes::DEDUP)?;
         let mut keys = HashSet::new();
         let mut by_key = Vec::new();
-        for e in events().filter(|e| e.stanza_id.is_none()) {
+        for e in events_of(&runs).filter(|e| e.stanza_id.is_none()) {
             for k in rec::dedup_entries(e) {
                 if keys.insert(k.clone()) {
-                    by_key.push(
-                        dedup
-                            .get_all(Some(Query::Key(JsValue::from_str(&k))), None)?
-                            .into_future(),
-                    );
+                    by_key.push(exact(dedup, &k)?);
                 }
             }
         }
-        let lo = events().map(|e| e.timestamp.0).min();
-        let hi = events().map(|e| e.timestamp.0).max();
+        let lo = events_of(&runs).map(|e| e.timestamp.0).min();
+        let hi = events_of(&runs).map(|e| e.timestamp.0).max();
         let by_time = match (lo, hi) {
-            (Some(lo), Some(hi)) => Some((time_range(&messages, room, lo, hi)?, lo, hi)),
+            (Some(lo), Some(hi)) => Some((time_range(chunks, room, lo, hi)?, lo, hi)),
             _ => None,
         };
         Ok(Lookups {
@@ -171,6 +193,161 @@ impl<'a> Lookups<'a> {
             by_time,
         })
     }
+
+    /// Await the lookups (falling back to exact keys where a range was too broad) and
+    /// issue the second round: the chunks they named.
+    async fn resolve(self, chunks: &ObjectStore, dedup: &Index) -> Result<Loading<'a>, SdkError> {
+        let room = self.room;
+        let existing_cursor = match self.cursor {
+            Some(f) => f.await?.is_some(),
+            None => true,
+        };
+        let mut ids = HashSet::new();
+        if let Some(f) = self.by_id {
+            let named = chunk_ids(f.await?);
+            if named.len() > RANGE_CHUNKS {
+                let mut each = Vec::new();
+                for id in events_of(&self.runs).filter_map(|e| e.stanza_id.as_deref()) {
+                    each.push(exact(dedup, &rec::scoped_key(room, &format!("sid:{id}")))?);
+                }
+                for f in each {
+                    ids.extend(chunk_ids(f.await?));
+                }
+            } else {
+                ids.extend(named);
+            }
+        }
+        if let Some(f) = self.unarchived {
+            let named = chunk_ids(f.await?);
+            if named.len() > RANGE_CHUNKS {
+                let mut each = Vec::new();
+                let mut seen = HashSet::new();
+                for e in events_of(&self.runs).filter(|e| e.stanza_id.is_some()) {
+                    for k in rec::dedup_entries(e).into_iter().skip(1) {
+                        if seen.insert(k.clone()) {
+                            each.push(exact(dedup, &k)?);
+                        }
+                    }
+                }
+                for f in each {
+                    ids.extend(chunk_ids(f.await?));
+                }
+            } else {
+                ids.extend(named);
+            }
+        }
+        for f in self.by_key {
+            ids.extend(chunk_ids(f.await?));
+        }
+        let (time_lo, time_hi) = match self.by_time {
+            Some((f, lo, hi)) => {
+                ids.extend(chunk_ids(f.await?));
+                (lo, hi)
+            }
+            None => (0, -1),
+        };
+        Ok(Loading {
+            room,
+            runs: self.runs,
+            existing_cursor,
+            gets: fetch(chunks, ids)?,
+            time_lo,
+            time_hi,
+        })
+    }
+}
+
+/// The distinct chunk ids among the primary keys an index lookup returned.
+pub(super) fn chunk_ids(keys: Vec<JsValue>) -> HashSet<u64> {
+    keys.iter()
+        .filter_map(|k| k.as_f64())
+        .map(|k| k as u64)
+        .collect()
+}
+
+/// Issue a `get` for each chunk.
+pub(super) fn fetch(
+    chunks: &ObjectStore,
+    ids: impl IntoIterator<Item = u64>,
+) -> Result<Vec<GetStoreRequestFuture>, SdkError> {
+    let mut gets = Vec::new();
+    for id in ids {
+        gets.push(
+            chunks
+                .get(Query::Key(JsValue::from_f64(id as f64)))?
+                .into_future(),
+        );
+    }
+    Ok(gets)
+}
+
+fn time_range(
+    chunks: &ObjectStore,
+    room: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
+    let (lower, upper) = rec::time_bounds(room, lo as f64, hi as f64);
+    let range = KeyRange::bound(&lower, &upper, None, None)?;
+    Ok(chunks
+        .index(indexes::BY_ORDER)?
+        .get_all_keys(Some(Query::KeyRange(range)), None)?
+        .into_future())
+}
+
+/// The second round of one room: its chunks, requested.
+struct Loading<'a> {
+    room: &'a str,
+    runs: Vec<PageWrite<'a>>,
+    existing_cursor: bool,
+    gets: Vec<GetStoreRequestFuture>,
+    time_lo: i64,
+    time_hi: i64,
+}
+
+/// Await chunk fetches into `into` (by id).
+pub(super) async fn receive(
+    gets: Vec<GetStoreRequestFuture>,
+    into: &mut HashMap<u64, Chunk>,
+) -> Result<(), SdkError> {
+    for f in gets {
+        if let Some(r) = f.await? {
+            let c = rec::chunk_of(&r)?;
+            into.insert(c.id.unwrap_or_default() as u64, c);
+        }
+    }
+    Ok(())
+}
+
+/// A stored event that may be the same as a batch event: where it is.
+struct Candidate {
+    seq: u64,
+    chunk: u64,
+    slot: usize,
+    /// The order the dedup index of schema v3 listed records in: events without an
+    /// archive id first, by insertion; then by archive id.
+    order: (bool, u64, String),
+}
+
+/// One distinct event of the batch.
+struct Entry {
+    seq: u64,
+    ev: RoomEvent,
+    stored: Option<Stored>,
+    changed: bool,
+}
+
+/// Where an already stored event is, and its order before this batch.
+struct Stored {
+    chunk: u64,
+    slot: usize,
+    ord: f64,
+}
+
+/// A record's place in the history order, as the pages applied so far left it.
+struct Placed {
+    ts: i64,
+    ord: f64,
 }
 
 fn index_keys(map: &mut HashMap<String, Vec<usize>>, ev: &RoomEvent, i: usize) {
@@ -182,140 +359,46 @@ fn index_keys(map: &mut HashMap<String, Vec<usize>>, ev: &RoomEvent, i: usize) {
     }
 }
 
-/// `[room, id]`, a message primary key.
-fn pk(room: &str, id: &str) -> JsValue {
-    Array::of2(&JsValue::from_str(room), &JsValue::from_str(id)).into()
-}
-
-fn time_range(
-    messages: &idb::ObjectStore,
-    room: &str,
-    lo: i64,
-    hi: i64,
-) -> Result<GetAllStoreRequestFuture, SdkError> {
-    let (lower, upper) = rec::time_bounds(room, lo as f64, hi as f64);
-    let range = KeyRange::bound(&lower, &upper, None, None)?;
-    Ok(messages
-        .index(indexes::BY_ORDER)?
-        .get_all(Some(Query::KeyRange(range)), None)?
-        .into_future())
-}
-
-/// A stored record that may be the same as a batch event.
-struct Candidate {
-    seq: u64,
-    ev: RoomEvent,
-    record: JsValue,
-    /// Sort key of its primary key: records without an archive id (numeric keys) first.
-    order: (bool, u64, String),
-}
-
-/// One distinct event of the batch.
-struct Entry {
-    seq: f64,
-    ev: RoomEvent,
-    stored: Option<Stored>,
-    changed: bool,
-}
-
-/// What an already stored record was before this batch.
-struct Stored {
-    key: JsValue,
-    had_archive_id: bool,
-    ord: f64,
-}
-
-/// A record's place in the `by_order` index, as the pages applied so far left it.
-struct Placed {
-    ts: i64,
-    ord: f64,
-}
-
 async fn apply_room(
     tx: &Transaction,
-    messages: &idb::ObjectStore,
-    l: Lookups<'_>,
-    seq: &mut f64,
+    store: &ObjectStore,
+    l: Loading<'_>,
+    seq: &mut u64,
 ) -> Result<Vec<Vec<RoomEvent>>, SdkError> {
     let room = l.room;
-    let existing_cursor = match l.cursor {
-        Some(f) => f.await?.is_some(),
-        None => true,
-    };
-    let mut found: Vec<JsValue> = Vec::new();
-    let mut retry_ids = false;
-    if let Some(f) = l.by_id {
-        let got = f.await?;
-        retry_ids = got.len() as u32 >= RANGE_CAP;
-        found.extend(got);
+    let mut chunks: HashMap<u64, Chunk> = HashMap::new();
+    receive(l.gets, &mut chunks).await?;
+    if let Some(bad) = chunks.values().find(|c| c.room != room) {
+        return Err(SdkError::store(format!(
+            "chunk {:?} of {} is indexed under {room}",
+            bad.id, bad.room
+        )));
     }
-    let mut retry_keys = false;
-    if let Some(f) = l.unarchived {
-        let got = f.await?;
-        retry_keys = got.len() as u32 >= RANGE_CAP;
-        found.extend(got);
-    }
-    for f in l.by_key {
-        found.extend(f.await?);
-    }
-    let (mut in_time, time_lo, time_hi) = match l.by_time {
-        Some((f, lo, hi)) => (f.await?, lo, hi),
-        None => (Vec::new(), 0, -1),
-    };
-    let events = || l.runs.iter().flat_map(|p| p.events.iter());
-    if retry_ids || retry_keys {
-        // A range was too broad to read whole: look each id or key up instead.
-        let mut gets = Vec::new();
-        let mut all = Vec::new();
-        let dedup = messages.index(indexes::DEDUP)?;
-        for e in events() {
-            if let Some(id) = e.stanza_id.as_deref().filter(|_| retry_ids) {
-                gets.push(messages.get(Query::Key(pk(room, id)))?.into_future());
-            }
-            if retry_keys && e.stanza_id.is_some() {
-                for k in rec::dedup_entries(e).into_iter().skip(1) {
-                    all.push(
-                        dedup
-                            .get_all(Some(Query::Key(JsValue::from_str(&k))), None)?
-                            .into_future(),
-                    );
-                }
-            }
-        }
-        for f in gets {
-            found.extend(f.await?);
-        }
-        for f in all {
-            found.extend(f.await?);
-        }
-    }
-    // Every stored record that could be the same as a batch event, each once, in the
-    // primary-key order the dedup index would list them in.
+
+    // Every stored event that could be the same as a batch event, each once, in the order
+    // the dedup index of the per-event layout listed them in (the first match wins).
     let mut candidates: Vec<Candidate> = Vec::new();
-    let mut seen = HashSet::new();
-    for record in found {
-        let seq = rec::seq_of(&record)? as u64;
-        if !seen.insert(seq) {
-            continue;
+    for (&chunk, c) in &chunks {
+        for (slot, s) in c.slots.iter().enumerate() {
+            let order = match &s.ev.stanza_id {
+                Some(id) => (true, 0, id.clone()),
+                None => (false, s.seq, String::new()),
+            };
+            candidates.push(Candidate {
+                seq: s.seq,
+                chunk,
+                slot,
+                order,
+            });
         }
-        let ev = rec::event_of(&record)?;
-        let order = match &ev.stanza_id {
-            Some(id) => (true, 0, id.clone()),
-            None => (false, seq, String::new()),
-        };
-        candidates.push(Candidate {
-            seq,
-            ev,
-            record,
-            order,
-        });
     }
     candidates.sort_by(|a, b| a.order.cmp(&b.order));
+    let stored_ev = |c: &Candidate| &chunks[&c.chunk].slots[c.slot];
     // Dedup key → candidates / batch entries that have it, so matching an event costs a
     // few lookups rather than a scan (a batch can hold hundreds of live events).
     let mut cand_by_key: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, c) in candidates.iter().enumerate() {
-        for k in c.ev.dedup_keys() {
+        for k in stored_ev(c).ev.dedup_keys() {
             cand_by_key.entry(k).or_default().push(i);
         }
     }
@@ -355,26 +438,27 @@ async fn apply_room(
                     .get(k)?
                     .iter()
                     .map(|&c| &candidates[c])
-                    .find(|c| !by_seq.contains_key(&c.seq) && c.ev.same_as(ev))
+                    .find(|c| !by_seq.contains_key(&c.seq) && stored_ev(c).ev.same_as(ev))
             });
             let entry = match hit {
                 Some(c) => {
-                    let mut stored = c.ev.clone();
+                    let s = stored_ev(c);
+                    let mut stored = s.ev.clone();
                     before.insert(entries.len(), Some(stored.timestamp.0));
                     let changed = stored.absorb(ev);
                     Entry {
-                        seq: c.seq as f64,
+                        seq: c.seq,
                         stored: Some(Stored {
-                            key: field(&c.record, "k")?,
-                            had_archive_id: c.ev.stanza_id.is_some(),
-                            ord: rec::ord_of(&c.record)?,
+                            chunk: c.chunk,
+                            slot: c.slot,
+                            ord: s.ord,
                         }),
                         ev: stored,
                         changed,
                     }
                 }
                 None => {
-                    *seq += 1.0;
+                    *seq += 1;
                     new_here.push(ev.clone());
                     before.insert(entries.len(), None);
                     Entry {
@@ -385,7 +469,7 @@ async fn apply_room(
                     }
                 }
             };
-            by_seq.insert(entry.seq as u64, entries.len());
+            by_seq.insert(entry.seq, entries.len());
             index_keys(&mut entry_by_key, &entry.ev, entries.len());
             page.push(entries.len());
             entries.push(entry);
@@ -396,7 +480,7 @@ async fn apply_room(
                     let e = &entries[i];
                     let ts = e.ev.timestamp.0;
                     PageEntry {
-                        id: e.seq as u64,
+                        id: e.seq,
                         ts,
                         place: before.get(&i).copied().flatten() != Some(ts),
                     }
@@ -409,24 +493,28 @@ async fn apply_room(
     // 2. Order, page by page, against the stored positions as the pages before left them.
     let placing = pages.iter().flatten().any(|e| e.place);
     let mut positions: HashMap<u64, Placed> = HashMap::new();
-    let mut neighbours: HashMap<u64, JsValue> = HashMap::new();
     if placing {
         let lo = pages.iter().flatten().map(|e| e.ts).min().unwrap_or(0);
         let hi = pages.iter().flatten().map(|e| e.ts).max().unwrap_or(0);
-        if lo < time_lo || hi > time_hi {
+        if lo < l.time_lo || hi > l.time_hi {
             // A stored copy kept a time outside the events' own: read the wider range.
-            in_time = time_range(messages, room, lo, hi)?.await?;
+            let named = chunk_ids(time_range(store, room, lo, hi)?.await?);
+            let missing: Vec<u64> = named
+                .into_iter()
+                .filter(|id| !chunks.contains_key(id))
+                .collect();
+            receive(fetch(store, missing)?, &mut chunks).await?;
         }
-        for r in in_time {
-            let id = rec::seq_of(&r)? as u64;
-            positions.insert(
-                id,
-                Placed {
-                    ts: rec::ts_of(&r)? as i64,
-                    ord: rec::ord_of(&r)?,
-                },
-            );
-            neighbours.insert(id, r);
+        for c in chunks.values() {
+            for s in &c.slots {
+                positions.insert(
+                    s.seq,
+                    Placed {
+                        ts: s.ev.timestamp.0,
+                        ord: s.ord,
+                    },
+                );
+            }
         }
         for (run, page) in l.runs.iter().zip(&pages) {
             if !page.iter().any(|e| e.place) {
@@ -456,41 +544,61 @@ async fn apply_room(
         }
     }
 
-    // 3. Write each new or changed record once, and every renumbered neighbour.
-    for e in &entries {
-        let id = e.seq as u64;
-        neighbours.remove(&id);
-        let new_ord = positions.get(&id).map(|p| p.ord);
-        let (ord, moved) = match &e.stored {
-            Some(s) => (
-                new_ord.unwrap_or(s.ord),
-                new_ord.is_some_and(|o| o != s.ord),
-            ),
-            None => (new_ord.unwrap_or(0.0), true),
-        };
-        if !(e.changed || moved) {
-            continue;
+    // 3. Update the stored events that changed or moved, and every renumbered neighbour,
+    // in their chunks; then write each such chunk once and the new events as new chunks.
+    let mut dirty: HashSet<u64> = HashSet::new();
+    let mut new_slots: Vec<Slot> = Vec::new();
+    for e in entries {
+        let new_ord = positions.get(&e.seq).map(|p| p.ord);
+        match e.stored {
+            Some(s) => {
+                let moved = new_ord.is_some_and(|o| o != s.ord);
+                if e.changed || moved {
+                    if let Some(slot) = chunks
+                        .get_mut(&s.chunk)
+                        .and_then(|c| c.slots.get_mut(s.slot))
+                    {
+                        slot.ev = e.ev;
+                        slot.ord = new_ord.unwrap_or(s.ord);
+                        dirty.insert(s.chunk);
+                    }
+                }
+            }
+            None => new_slots.push(Slot {
+                seq: e.seq,
+                ord: new_ord.unwrap_or(0.0),
+                ev: e.ev,
+            }),
         }
-        if let Some(s) = &e.stored {
-            if !s.had_archive_id && e.ev.stanza_id.is_some() {
-                // The primary key holds the archive id: re-key the record.
-                messages.delete(Query::Key(s.key.clone()))?;
+    }
+    for (&id, c) in chunks.iter_mut() {
+        for s in c.slots.iter_mut() {
+            if by_seq.contains_key(&s.seq) {
+                continue;
+            }
+            if let Some(p) = positions.get(&s.seq) {
+                if p.ord != s.ord {
+                    s.ord = p.ord;
+                    dirty.insert(id);
+                }
             }
         }
-        messages.put(&rec::message_record(&e.ev, e.seq, ord)?, None)?;
     }
-    for (id, record) in neighbours {
-        let Some(p) = positions.get(&id) else {
-            continue;
+    for id in &dirty {
+        store.put(&rec::chunk_record(&chunks[id])?, None)?;
+    }
+    let mut rest = new_slots.into_iter().peekable();
+    while rest.peek().is_some() {
+        let chunk = Chunk {
+            id: None,
+            room: room.to_owned(),
+            slots: rest.by_ref().take(CHUNK_MAX).collect(),
         };
-        if rec::ord_of(&record)? != p.ord {
-            set_field(&record, "ord", &JsValue::from_f64(p.ord))?;
-            messages.put(&record, None)?;
-        }
+        store.put(&rec::chunk_record(&chunk)?, None)?;
     }
 
     let last_cursor = l.runs.iter().rev().find_map(|p| p.cursor);
-    if last_cursor.is_some() || !existing_cursor {
+    if last_cursor.is_some() || !l.existing_cursor {
         let r = rec::record();
         set_field(&r, "room", &JsValue::from_str(room))?;
         let c = match last_cursor {

@@ -1,12 +1,15 @@
 //! How core values are laid out as IndexedDB records (see `idb_schema` for the layout).
 //!
-//! Core types go through serde-wasm-bindgen under one field (`ev`, `rec`, `cursor`, `gap`);
-//! the fields IndexedDB indexes on (`room`, `ts`, `seq`, `dk`, `k`) are written beside them
-//! as plain JS values, because key paths cannot reach into serde's output reliably.
+//! Subscriptions, cursors, gaps and read markers go through serde-wasm-bindgen under one
+//! field (`rec`, `cursor`, `gap`, `marker`). Events are stored in chunks (schema v4): a
+//! chunk's events are one JSON text (`evs`), because building every field of every event
+//! as a JS object costs a call across the wasm boundary each, and nothing reads them but
+//! the SDK; the fields IndexedDB indexes on (`pos`, `dk`) are written beside it as plain JS
+//! arrays. The per-event `messages` records of schema v1-v3 are only read by migrations.
 
 use js_sys::{Array, Object, Reflect};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
 use crate::event::RoomEvent;
@@ -140,4 +143,135 @@ pub fn order_key(record: &JsValue) -> Result<JsValue, SdkError> {
         &field(record, "ord")?,
     )
     .into())
+}
+
+/// One stored event of a chunk: its insertion number (the store's identity for it), its
+/// order within its timestamp (`crate::store::order`) and the event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Slot {
+    /// Insertion number, unique in the database.
+    pub seq: u64,
+    /// Order within the event's timestamp.
+    pub ord: f64,
+    /// The event.
+    pub ev: RoomEvent,
+}
+
+impl Slot {
+    /// Its place in the room's history order: `(timestamp, ord)`.
+    pub fn position(&self) -> (f64, f64) {
+        (self.ev.timestamp.millis() as f64, self.ord)
+    }
+}
+
+/// A chunk of one room's events (schema v4). `id` is `None` until IndexedDB assigns one.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    /// Primary key (auto-increment).
+    pub id: Option<f64>,
+    /// Room of every event.
+    pub room: String,
+    /// The events, in no particular order (their positions order them).
+    pub slots: Vec<Slot>,
+}
+
+/// The dedup index entry a chunk gets when it holds a message or subject event without an
+/// archive id: an archive copy may be the same event, found by a key other than the id.
+pub fn unarchived_key(room: &str) -> String {
+    scoped_key(room, "~unarchived")
+}
+
+/// Events a room archives (messages and subjects): only these can have an archive copy.
+pub fn archivable(ev: &RoomEvent) -> bool {
+    matches!(
+        ev.kind,
+        crate::event::EventKind::Message { .. } | crate::event::EventKind::Subject { .. }
+    )
+}
+
+/// What IndexedDB indexes of a chunk, serialised together in one JSON text.
+#[derive(Serialize)]
+struct ChunkHead<'a> {
+    room: &'a str,
+    pos: Vec<(&'a str, i64, f64)>,
+    dk: Vec<String>,
+}
+
+/// The record of a chunk: `{id?, room, pos, dk, evs}`.
+pub fn chunk_record(chunk: &Chunk) -> Result<JsValue, SdkError> {
+    let room = chunk.room.as_str();
+    let mut dk = Vec::with_capacity(chunk.slots.len() * 3);
+    let mut unarchived = false;
+    for s in &chunk.slots {
+        dk.extend(s.ev.dedup_keys().iter().map(|k| scoped_key(room, k)));
+        unarchived |= s.ev.stanza_id.is_none() && archivable(&s.ev);
+    }
+    if unarchived {
+        dk.push(unarchived_key(room));
+    }
+    let head = ChunkHead {
+        room,
+        pos: chunk
+            .slots
+            .iter()
+            .map(|s| (room, s.ev.timestamp.millis(), s.ord))
+            .collect(),
+        dk,
+    };
+    let text = serde_json::to_string(&head)
+        .map_err(|e| SdkError::store(format!("encoding a chunk: {e}")))?;
+    let record = js_sys::JSON::parse(&text)
+        .map_err(|_| SdkError::store("a chunk's index fields did not parse"))?;
+    let evs = serde_json::to_string(&chunk.slots)
+        .map_err(|e| SdkError::store(format!("encoding a chunk's events: {e}")))?;
+    set_field(&record, "evs", &JsValue::from_str(&evs))?;
+    if let Some(id) = chunk.id {
+        set_field(&record, "id", &JsValue::from_f64(id))?;
+    }
+    Ok(record)
+}
+
+/// Read a chunk record back.
+pub fn chunk_of(record: &JsValue) -> Result<Chunk, SdkError> {
+    let id = field(record, "id")?
+        .as_f64()
+        .ok_or_else(|| SdkError::store("chunk record without a numeric 'id'"))?;
+    let room = field(record, "room")?
+        .as_string()
+        .ok_or_else(|| SdkError::store("chunk record without a 'room'"))?;
+    let evs = field(record, "evs")?
+        .as_string()
+        .ok_or_else(|| SdkError::store("chunk record without an 'evs' text"))?;
+    // Parsed by the browser's JSON.parse and decoded like every other stored value: a
+    // serde_json deserializer would add ~15 KB gzipped to the package for what is only
+    // read back at page boundaries and for history.
+    let parsed = js_sys::JSON::parse(&evs)
+        .map_err(|_| SdkError::store(format!("chunk of {room}: 'evs' is not JSON")))?;
+    let slots: Vec<Slot> = decode(parsed)?;
+    Ok(Chunk {
+        id: Some(id),
+        room,
+        slots,
+    })
+}
+
+/// `(ts, ord)` of a `by_order` key `[room, ts, ord]`.
+pub fn key_position(key: &JsValue) -> Result<(f64, f64), SdkError> {
+    let arr = Array::from(key);
+    match (arr.get(1).as_f64(), arr.get(2).as_f64()) {
+        (Some(ts), Some(ord)) => Ok((ts, ord)),
+        _ => Err(SdkError::store(
+            "a history index key is not [room, ts, ord]",
+        )),
+    }
+}
+
+/// `[room, ts, ord]`, a `by_order` key.
+pub fn position_key(room: &str, (ts, ord): (f64, f64)) -> JsValue {
+    Array::of3(
+        &JsValue::from_str(room),
+        &JsValue::from_f64(ts),
+        &JsValue::from_f64(ord),
+    )
+    .into()
 }

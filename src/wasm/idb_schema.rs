@@ -8,17 +8,25 @@
 //! versionchange transaction, so a crash or reload mid-migration leaves the old version
 //! intact and the next open starts over.
 //!
-//! Layout (current version):
+//! Layout (current version, 4):
 //! - `account`: `{key, value}` records: `jid` (whose data this is), `seq` (last insertion
 //!   sequence number handed out).
 //! - `subscriptions`: keyPath `room`; a serialised `SubscriptionRecord` under `rec`.
-//! - `messages`: keyPath `k` = `[room, stanzaId]`, or `[room, seq]` (a number, so it never
-//!   collides with an id) for events without an archive id. Fields: `room`, `ts`
-//!   (ms), `seq` (insertion number, unique), `ord` (order within one `ts`, following the
-//!   archive: `crate::store::order`; since v3), `ev` (serialised `RoomEvent`), `dk` (dedup
-//!   keys, `room\0key`, since v2). Indexes: `by_order` on `[room, ts, ord]` (history order,
-//!   since v3; v1–v2 had `by_time` on `[room, ts, seq]`, i.e. insertion order within a
-//!   millisecond), `dedup` on `dk` (multiEntry, since v2).
+//! - `chunks` (since v4): a room's events, many to a record, so storing a page or a burst
+//!   of live events costs one `put` rather than one per event (a request, a structured
+//!   clone and a result task each). keyPath `id` (auto-increment). Fields: `room`; `evs`,
+//!   one JSON text of `[{seq, ord, ev}]` (`idb_records::Slot`: insertion number, order
+//!   within the timestamp following the archive, the serialised `RoomEvent`); `pos`, the
+//!   `[room, ts, ord]` of each event; `dk`, each event's dedup keys as `room\0key`, plus
+//!   `room\0~unarchived` when the chunk holds a message or subject without an archive id.
+//!   Indexes, both multiEntry: `by_order` on `pos` (history order), `dedup` on `dk`. A
+//!   `getAll` on a multiEntry index would clone a chunk once per matching entry, so readers
+//!   take the index's primary keys (`getAllKeys`) and then fetch each chunk once.
+//! - `messages` (v1-v3, replaced by `chunks`): one record per event, keyPath `k` =
+//!   `[room, stanzaId]`, or `[room, seq]` for events without an archive id. Fields: `room`,
+//!   `ts` (ms), `seq`, `ord` (since v3), `ev` (serialised `RoomEvent`), `dk` (since v2).
+//!   Indexes: `by_order` on `[room, ts, ord]` (since v3; v1-v2 had `by_time` on
+//!   `[room, ts, seq]`), `dedup` on `dk` (multiEntry, since v2).
 //! - `reads` (since v3): keyPath `room`; the room's serialised `ReadMarker` under `marker`.
 //! - `cursors`: keyPath `room`; a serialised `Cursor` under `cursor`.
 //! - `gaps`: auto-increment key (insertion order = oldest first), index `by_room` on `room`;
@@ -36,7 +44,7 @@ use super::error::SdkError;
 use super::idb_records;
 
 /// The schema version this SDK writes.
-pub const CURRENT_VERSION: u32 = 3;
+pub const CURRENT_VERSION: u32 = 4;
 
 /// Object store names.
 pub mod stores {
@@ -44,8 +52,10 @@ pub mod stores {
     pub const ACCOUNT: &str = "account";
     /// Subscriptions.
     pub const SUBSCRIPTIONS: &str = "subscriptions";
-    /// Room events.
+    /// Room events, one record each (v1-v3).
     pub const MESSAGES: &str = "messages";
+    /// Room events, many to a record (since v4).
+    pub const CHUNKS: &str = "chunks";
     /// Resync cursors.
     pub const CURSORS: &str = "cursors";
     /// Recorded gaps.
@@ -58,9 +68,9 @@ pub mod stores {
 pub mod indexes {
     /// `messages` by `[room, ts, seq]` (v1–v2 only).
     pub const BY_TIME: &str = "by_time";
-    /// `messages` by `[room, ts, ord]` (since v3).
+    /// `messages` by `[room, ts, ord]` (v3); `chunks` by each `[room, ts, ord]` (since v4).
     pub const BY_ORDER: &str = "by_order";
-    /// `messages` by each dedup key (multiEntry).
+    /// `messages`, then `chunks`, by each dedup key (multiEntry).
     pub const DEDUP: &str = "dedup";
     /// `gaps` by `room`.
     pub const BY_ROOM: &str = "by_room";
@@ -150,6 +160,9 @@ async fn migrate(db: &Database, tx: &Transaction, from: u32, to: u32) -> Result<
     if from < 3 && to >= 3 {
         v3_archive_order_and_reads(db, tx).await?;
     }
+    if from < 4 && to >= 4 {
+        v4_chunks(db, tx).await?;
+    }
     Ok(())
 }
 
@@ -232,5 +245,61 @@ async fn v3_archive_order_and_reads(db: &Database, tx: &Transaction) -> Result<(
         cursor.update(&record).await?;
         cursor.next(None).await?;
     }
+    Ok(())
+}
+
+/// Events a v4 migration puts in one chunk.
+const MIGRATED_CHUNK: usize = 100;
+
+/// v4: events move from one record each to chunks of a room's events (see the layout
+/// above), keeping their insertion numbers and order; `messages` is dropped.
+async fn v4_chunks(db: &Database, tx: &Transaction) -> Result<(), SdkError> {
+    let mut p = ObjectStoreParams::new();
+    p.key_path(Some(KeyPath::new_single("id")));
+    p.auto_increment(true);
+    let chunks = db.create_object_store(stores::CHUNKS, p)?;
+    for (name, path) in [(indexes::BY_ORDER, "pos"), (indexes::DEDUP, "dk")] {
+        let mut params = IndexParams::new();
+        params.multi_entry(true);
+        chunks.create_index(name, KeyPath::new_single(path), Some(params))?;
+    }
+    // History order, so each chunk holds neighbouring events of one room.
+    let records = tx
+        .object_store(stores::MESSAGES)?
+        .index(indexes::BY_ORDER)?
+        .get_all(None, None)?
+        .await?;
+    let mut current: Option<idb_records::Chunk> = None;
+    let mut puts = Vec::new();
+    for record in &records {
+        let slot = idb_records::Slot {
+            seq: idb_records::seq_of(record)? as u64,
+            ord: idb_records::ord_of(record)?,
+            ev: idb_records::event_of(record)?,
+        };
+        let full = current
+            .as_ref()
+            .is_some_and(|c| c.room != slot.ev.room || c.slots.len() == MIGRATED_CHUNK);
+        if full {
+            if let Some(c) = current.take() {
+                puts.push(chunks.put(&idb_records::chunk_record(&c)?, None)?);
+            }
+        }
+        current
+            .get_or_insert_with(|| idb_records::Chunk {
+                id: None,
+                room: slot.ev.room.clone(),
+                slots: Vec::new(),
+            })
+            .slots
+            .push(slot);
+    }
+    if let Some(c) = current.take() {
+        puts.push(chunks.put(&idb_records::chunk_record(&c)?, None)?);
+    }
+    for put in puts {
+        put.await?;
+    }
+    db.delete_object_store(stores::MESSAGES)?;
     Ok(())
 }

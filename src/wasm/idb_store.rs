@@ -4,7 +4,10 @@
 //! of a resync page, the room's cursor and any gap in a single readwrite transaction, so a
 //! reload in the middle of a resync leaves either the whole page or none of it.
 
-use idb::{CursorDirection, Database, KeyRange, Query, Transaction, TransactionMode};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use idb::{CursorDirection, Database, KeyRange, ObjectStore, Query, Transaction, TransactionMode};
 use wasm_bindgen::JsValue;
 
 use crate::event::RoomEvent;
@@ -14,8 +17,8 @@ use crate::store::{
 };
 
 use super::error::SdkError;
-use super::idb_apply::{apply_pages, PageWrite};
-use super::idb_records::{self as rec, decode, encode, field, set_field};
+use super::idb_apply::{apply_pages, chunk_ids, fetch, receive, PageWrite};
+use super::idb_records::{self as rec, decode, encode, field, set_field, Slot};
 use super::idb_schema::{self, indexes, stores, CURRENT_VERSION};
 
 /// The IndexedDB store. One per database name; dropping it closes the connection.
@@ -96,45 +99,78 @@ impl IdbStore {
         before: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<RoomEvent>, bool), SdkError> {
-        let tx = self.tx(&[stores::MESSAGES], TransactionMode::ReadOnly)?;
-        let messages = tx.object_store(stores::MESSAGES)?;
-        let (lower, mut upper) = rec::room_bounds(room);
-        let mut upper_open = false;
-        if let Some(id) = before {
-            let key = js_sys::Array::of2(&JsValue::from_str(room), &JsValue::from_str(id));
-            let anchor = messages
-                .get(Query::Key(key.into()))?
-                .await?
-                .ok_or_else(|| {
+        let tx = self.tx(&[stores::CHUNKS], TransactionMode::ReadOnly)?;
+        let chunks = tx.object_store(stores::CHUNKS)?;
+        let index = chunks.index(indexes::BY_ORDER)?;
+        let (lower, room_upper) = rec::room_bounds(room);
+        let anchor = match before {
+            Some(id) => {
+                let (at, _) = find_by_id(&chunks, room, id).await?.ok_or_else(|| {
                     SdkError::new(
                         super::error::Code::ItemNotFound,
                         format!("no stored event with id '{id}' in {room}"),
                     )
                 })?;
-            upper = rec::order_key(&anchor)?;
-            upper_open = true;
-        }
-        let range = KeyRange::bound(&lower, &upper, Some(false), Some(upper_open))?;
-        let index = messages.index(indexes::BY_ORDER)?;
-        let mut out = Vec::new();
-        let mut more = false;
-        if let Some(cursor) = index
-            .open_cursor(Some(Query::KeyRange(range)), Some(CursorDirection::Prev))?
-            .await?
-        {
-            let mut cursor = cursor.into_managed();
-            while let Some(value) = cursor.value()? {
-                if out.len() == limit {
-                    more = true;
-                    break;
-                }
-                out.push(rec::event_of(&value)?);
-                cursor.next(None).await?;
+                Some(at)
             }
+            None => None,
+        };
+        let upper = || match anchor {
+            Some(at) => rec::position_key(room, at),
+            None => room_upper.clone(),
+        };
+        let below = |from: &JsValue| {
+            KeyRange::bound(from, &upper(), Some(false), Some(anchor.is_some()))
+                .map(Query::KeyRange)
+        };
+        // The (limit+1)-th newest position below the anchor: from there up is all this
+        // page reads (one more than asked, to know whether older events remain).
+        let Some(cursor) = index
+            .open_key_cursor(Some(below(&lower)?), Some(CursorDirection::Prev))?
+            .await?
+        else {
+            return Ok((Vec::new(), false));
+        };
+        if limit == 0 {
+            return Ok((Vec::new(), true));
         }
-        // `out` is newest first. When older events remain, end the page on an event with
-        // an archive id: the caller pages on with `before` = that id, and events without
-        // one (live presence, subscriber notices) would otherwise be unreachable or repeated.
+        let mut cursor = cursor.into_managed();
+        cursor
+            .advance(u32::try_from(limit).unwrap_or(u32::MAX))
+            .await?;
+        let floor = match cursor.key()? {
+            Some(k) => Some(rec::key_position(&k)?),
+            None => None,
+        };
+        let from = floor.map_or(lower, |f| rec::position_key(room, f));
+        let ids = chunk_ids(index.get_all_keys(Some(below(&from)?), None)?.await?);
+        let mut loaded = HashMap::new();
+        receive(fetch(&chunks, ids)?, &mut loaded).await?;
+        let mut slots: Vec<&Slot> = loaded
+            .values()
+            .flat_map(|c| c.slots.iter())
+            .filter(|s| {
+                let p = s.position();
+                s.ev.room == room
+                    && floor.is_none_or(|f| !is_before(p, f))
+                    && anchor.is_none_or(|a| is_before(p, a))
+            })
+            .collect();
+        // Newest first.
+        slots.sort_by(|a, b| {
+            b.position()
+                .partial_cmp(&a.position())
+                .unwrap_or(Ordering::Equal)
+        });
+        let more = slots.len() > limit;
+        let mut out: Vec<RoomEvent> = slots
+            .into_iter()
+            .take(limit)
+            .map(|s| s.ev.clone())
+            .collect();
+        // When older events remain, end the page on an event with an archive id: the
+        // caller pages on with `before` = that id, and events without one (live presence,
+        // subscriber notices) would otherwise be unreachable or repeated.
         if more {
             while out.len() > 1 && out.last().is_some_and(|e| e.stanza_id.is_none()) {
                 out.pop();
@@ -144,37 +180,42 @@ impl IdbStore {
         Ok((out, more))
     }
 
-    /// The stored record `up_to` designates (see [`answers_to`]), or the newest one.
+    /// The stored event `up_to` designates (see [`answers_to`]), or the newest one, with
+    /// its position.
     async fn find_target(
-        messages: &idb::ObjectStore,
+        chunks: &ObjectStore,
         room: &str,
         up_to: Option<&str>,
-    ) -> Result<Option<JsValue>, SdkError> {
-        if let Some(id) = up_to {
-            let key = js_sys::Array::of2(&JsValue::from_str(room), &JsValue::from_str(id));
-            if let Some(r) = messages.get(Query::Key(key.into()))?.await? {
-                return Ok(Some(r));
-            }
-        }
+    ) -> Result<Option<((f64, f64), RoomEvent)>, SdkError> {
+        let index = chunks.index(indexes::BY_ORDER)?;
         let (lower, upper) = rec::room_bounds(room);
-        let range = KeyRange::bound(&lower, &upper, None, None)?;
-        let Some(cursor) = messages
-            .index(indexes::BY_ORDER)?
-            .open_cursor(Some(Query::KeyRange(range)), Some(CursorDirection::Prev))?
-            .await?
-        else {
-            return Ok(None);
-        };
-        let mut cursor = cursor.into_managed();
-        while let Some(value) = cursor.value()? {
-            match up_to {
-                None => return Ok(Some(value)),
-                Some(id) if answers_to(&rec::event_of(&value)?, id) => return Ok(Some(value)),
-                Some(_) => {}
+        let range = || KeyRange::bound(&lower, &upper, None, None).map(Query::KeyRange);
+        let ids = match up_to {
+            Some(id) => {
+                if let Some(hit) = find_by_id(chunks, room, id).await? {
+                    return Ok(Some(hit));
+                }
+                // A message id or origin-id: look through the room's events.
+                chunk_ids(index.get_all_keys(Some(range()?), None)?.await?)
             }
-            cursor.next(None).await?;
-        }
-        Ok(None)
+            None => {
+                let newest = index
+                    .open_key_cursor(Some(range()?), Some(CursorDirection::Prev))?
+                    .await?;
+                match newest {
+                    Some(c) => chunk_ids(vec![c.primary_key()?]),
+                    None => return Ok(None),
+                }
+            }
+        };
+        let mut loaded = HashMap::new();
+        receive(fetch(chunks, ids)?, &mut loaded).await?;
+        Ok(newest_of(
+            loaded
+                .values()
+                .flat_map(|c| c.slots.iter())
+                .filter(|s| s.ev.room == room && up_to.is_none_or(|id| answers_to(&s.ev, id))),
+        ))
     }
 
     /// The room's read marker and the position of its event (`None` when that event is not
@@ -191,19 +232,21 @@ impl IdbStore {
             return Ok(None);
         };
         let marker: ReadMarker = decode(field(&r, "marker")?)?;
+        let chunks = tx.object_store(stores::CHUNKS)?;
         let scoped = rec::scoped_key(room, &marker.key);
-        let mut at: Option<(f64, f64)> = None;
-        for r in tx
-            .object_store(stores::MESSAGES)?
+        let named = chunks
             .index(indexes::DEDUP)?
-            .get_all(Some(Query::Key(JsValue::from_str(&scoped))), None)?
-            .await?
-        {
-            let p = position(&r)?;
-            if at.is_none_or(|a| before(a, p)) {
-                at = Some(p);
-            }
-        }
+            .get_all_keys(Some(Query::Key(JsValue::from_str(&scoped))), None)?
+            .await?;
+        let mut loaded = HashMap::new();
+        receive(fetch(&chunks, chunk_ids(named))?, &mut loaded).await?;
+        let at = newest_of(
+            loaded
+                .values()
+                .flat_map(|c| c.slots.iter())
+                .filter(|s| s.ev.room == room && s.ev.dedup_keys().contains(&marker.key)),
+        )
+        .map(|(p, _)| p);
         Ok(Some((marker, at)))
     }
 
@@ -225,7 +268,7 @@ impl IdbStore {
         let tx = self.tx(
             &[
                 stores::ACCOUNT,
-                stores::MESSAGES,
+                stores::CHUNKS,
                 stores::CURSORS,
                 stores::GAPS,
             ],
@@ -261,13 +304,41 @@ impl IdbStore {
     }
 }
 
-/// A message record's place in the `by_order` index.
-fn position(record: &JsValue) -> Result<(f64, f64), SdkError> {
-    Ok((rec::ts_of(record)?, rec::ord_of(record)?))
+/// Does position `a` come before `b` in history order?
+fn is_before(a: (f64, f64), b: (f64, f64)) -> bool {
+    a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
 }
 
-fn before(a: (f64, f64), b: (f64, f64)) -> bool {
-    a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
+/// The newest of some stored events, with its position.
+fn newest_of<'a>(slots: impl Iterator<Item = &'a Slot>) -> Option<((f64, f64), RoomEvent)> {
+    slots
+        .max_by(|a, b| {
+            a.position()
+                .partial_cmp(&b.position())
+                .unwrap_or(Ordering::Equal)
+        })
+        .map(|s| (s.position(), s.ev.clone()))
+}
+
+/// The stored event of `room` with archive id `id`, with its position.
+async fn find_by_id(
+    chunks: &ObjectStore,
+    room: &str,
+    id: &str,
+) -> Result<Option<((f64, f64), RoomEvent)>, SdkError> {
+    let key = rec::scoped_key(room, &format!("sid:{id}"));
+    let named = chunks
+        .index(indexes::DEDUP)?
+        .get_all_keys(Some(Query::Key(JsValue::from_str(&key))), None)?
+        .await?;
+    let mut loaded = HashMap::new();
+    receive(fetch(chunks, chunk_ids(named))?, &mut loaded).await?;
+    Ok(newest_of(
+        loaded
+            .values()
+            .flat_map(|c| c.slots.iter())
+            .filter(|s| s.ev.room == room && s.ev.stanza_id.as_deref() == Some(id)),
+    ))
 }
 
 fn cursor_of(record: &JsValue) -> Result<Option<Cursor>, SdkError> {
@@ -407,22 +478,18 @@ impl Store for IdbStore {
     }
 
     async fn mark_read(&self, room: &str, up_to: Option<&str>) -> Result<bool, StoreError> {
-        let tx = self.tx(
-            &[stores::MESSAGES, stores::READS],
-            TransactionMode::ReadWrite,
-        )?;
+        let tx = self.tx(&[stores::CHUNKS, stores::READS], TransactionMode::ReadWrite)?;
         let result = async {
-            let messages = tx.object_store(stores::MESSAGES)?;
-            let Some(target) = Self::find_target(&messages, room, up_to).await? else {
+            let chunks = tx.object_store(stores::CHUNKS)?;
+            let Some((at, target)) = Self::find_target(&chunks, room, up_to).await? else {
                 return Ok(up_to.is_none());
             };
-            let at = position(&target)?;
             if let Some((_, Some(current))) = Self::marker_in(&tx, room).await? {
-                if !before(current, at) {
+                if !is_before(current, at) {
                     return Ok(true);
                 }
             }
-            let Some(marker) = marker_of(&rec::event_of(&target)?) else {
+            let Some(marker) = marker_of(&target) else {
                 return Ok(true);
             };
             let r = rec::record();
@@ -436,45 +503,43 @@ impl Store for IdbStore {
     }
 
     async fn read_marker(&self, room: &str) -> Result<Option<ReadMarker>, StoreError> {
-        let tx = self.tx(
-            &[stores::MESSAGES, stores::READS],
-            TransactionMode::ReadOnly,
-        )?;
+        let tx = self.tx(&[stores::CHUNKS, stores::READS], TransactionMode::ReadOnly)?;
         Ok(Self::marker_in(&tx, room).await?.map(|(m, _)| m))
     }
 
     async fn unread(&self, room: &str, own: Own<'_>) -> Result<usize, StoreError> {
-        let tx = self.tx(
-            &[stores::MESSAGES, stores::READS],
-            TransactionMode::ReadOnly,
-        )?;
+        let tx = self.tx(&[stores::CHUNKS, stores::READS], TransactionMode::ReadOnly)?;
         let (lower, upper) = rec::room_bounds(room);
         let room_js = JsValue::from_str(room);
-        let lower: JsValue = match Self::marker_in(&tx, room).await? {
-            Some((_, Some((ts, ord)))) => {
-                js_sys::Array::of3(&room_js, &JsValue::from_f64(ts), &JsValue::from_f64(ord)).into()
-            }
+        // Events after this position count; `None`: every event.
+        let (lower, after): (JsValue, Option<(f64, f64)>) = match Self::marker_in(&tx, room).await?
+        {
+            Some((_, Some(at))) => (rec::position_key(room, at), Some(at)),
             // The marked event is gone: what is newer than its time.
-            Some((m, None)) => js_sys::Array::of3(
-                &room_js,
-                &JsValue::from_f64(m.stamp.0 as f64),
-                &js_sys::Array::new(),
-            )
-            .into(),
-            None => lower,
+            Some((m, None)) => {
+                let ts = m.stamp.0 as f64;
+                let key =
+                    js_sys::Array::of3(&room_js, &JsValue::from_f64(ts), &js_sys::Array::new());
+                (key.into(), Some((ts, f64::INFINITY)))
+            }
+            None => (lower, None),
         };
         let range = KeyRange::bound(&lower, &upper, Some(true), None).map_err(SdkError::from)?;
-        let mut n = 0;
-        for r in tx
-            .object_store(stores::MESSAGES)?
+        let chunks = tx.object_store(stores::CHUNKS)?;
+        let named = chunks
             .index(indexes::BY_ORDER)?
-            .get_all(Some(Query::KeyRange(range)), None)?
-            .await?
-        {
-            if own.counts(&rec::event_of(&r)?) {
-                n += 1;
-            }
-        }
-        Ok(n)
+            .get_all_keys(Some(Query::KeyRange(range)), None)?
+            .await?;
+        let mut loaded = HashMap::new();
+        receive(fetch(&chunks, chunk_ids(named))?, &mut loaded).await?;
+        Ok(loaded
+            .values()
+            .flat_map(|c| c.slots.iter())
+            .filter(|s| {
+                s.ev.room == room
+                    && after.is_none_or(|a| is_before(a, s.position()))
+                    && own.counts(&s.ev)
+            })
+            .count())
     }
 }

@@ -123,28 +123,43 @@ function roomRange(room) {
   return IDBKeyRange.bound([room], [room, []]);
 }
 
-// The SDK's history-order index over `[room, ts, …]`: `by_order` (schema v3: archive order
-// within a millisecond) or, in older databases, `by_time` (insertion order).
+// The SDK's history-order index over `[room, ts, …]` in a per-event layout: `by_order`
+// (schema v3: archive order within a millisecond) or, in older databases, `by_time`.
 function historyIndex(messages) {
   const name = messages.indexNames.contains('by_order') ? 'by_order' : 'by_time';
   return messages.index(name);
 }
 
-// What the SDK stored: per room, the archive ids of its messages in history order (its
-// history index), how many records have no archive id, its cursor's id and its recorded
-// gaps.
+// Every event the SDK stored for `room`, in history order, as `{ seq, ts, ord, ev }`, read
+// straight from IndexedDB (not through the SDK): from the `chunks` of schema v4 (many
+// events to a record, their events one JSON text) or the `messages` of schema v1-v3.
+async function storedEvents(db, room) {
+  if (db.objectStoreNames.contains('chunks')) {
+    const chunks = await idbRequest(db.transaction('chunks', 'readonly').objectStore('chunks').getAll());
+    return chunks
+      .filter((c) => c.room === room)
+      .flatMap((c) => JSON.parse(c.evs).map((s) => ({ seq: s.seq, ts: s.ev.timestamp, ord: s.ord, ev: s.ev })))
+      .sort((a, b) => a.ts - b.ts || a.ord - b.ord);
+  }
+  const messages = db.transaction('messages', 'readonly').objectStore('messages');
+  const records = await idbRequest(historyIndex(messages).getAll(roomRange(room)));
+  return records.map((r) => ({ seq: r.seq, ts: r.ts, ord: r.ord ?? r.seq, ev: r.ev }));
+}
+
+// What the SDK stored: per room, the archive ids of its messages in history order, how
+// many events have no archive id, its cursor's id and its recorded gaps.
 async function dumpStore(name, rooms) {
   const db = await openExisting(name);
   if (!db) return null;
   try {
-    const tx = db.transaction(['messages', 'cursors', 'gaps'], 'readonly');
     const out = {};
     for (const room of rooms) {
-      const records = await idbRequest(historyIndex(tx.objectStore('messages')).getAll(roomRange(room)));
-      const ids = records.filter((r) => typeof r.k[1] === 'string').map((r) => r.k[1]);
+      const events = await storedEvents(db, room);
+      const ids = events.filter((e) => e.ev.stanza_id).map((e) => e.ev.stanza_id);
+      const tx = db.transaction(['cursors', 'gaps'], 'readonly');
       const cursor = await idbRequest(tx.objectStore('cursors').get(room));
       const gaps = (await idbRequest(tx.objectStore('gaps').index('by_room').getAll(room))).length;
-      out[room] = { ids, withoutId: records.length - ids.length, cursor: cursor?.cursor?.id ?? null, gaps };
+      out[room] = { ids, withoutId: events.length - ids.length, cursor: cursor?.cursor?.id ?? null, gaps };
     }
     return out;
   } finally {
@@ -152,10 +167,15 @@ async function dumpStore(name, rooms) {
   }
 }
 
+// How many events the SDK stored, all rooms together.
 async function countStored(name) {
   const db = await openExisting(name);
   if (!db) return -1;
   try {
+    if (db.objectStoreNames.contains('chunks')) {
+      const chunks = await idbRequest(db.transaction('chunks', 'readonly').objectStore('chunks').getAll());
+      return chunks.reduce((n, c) => n + c.pos.length, 0);
+    }
     return await idbRequest(db.transaction('messages', 'readonly').objectStore('messages').count());
   } finally {
     db.close();
@@ -308,38 +328,38 @@ async function releaseLive() {
   return { ms, n: stored, frames, errors: c.errors };
 }
 
-// The baseline: the records the SDK stored for `room` in `store`, put again into a fresh
-// database whose `messages` store has the same key path and indexes as the SDK's, `batch`
-// records per transaction. `pattern` says how each transaction issues its requests:
-// - `put`: the puts only (the baseline proper);
-// - `serial`: what the SDK's page write does today, in plain JS — for each record, one
-//   awaited `getAll` on the dedup index per dedup key, then an awaited `put`;
-// - `pipelined`: the same requests, all issued before any is awaited;
-// - `pipelined-keys`: as `pipelined`, with `getKey` (no record cloned) for the lookups;
-// - `chunked`: a possible layout, not the SDK's: each transaction's records as ONE record
-//   (their events, their `[room, ts, ord]` positions and their dedup keys as arrays, both
-//   indexed `multiEntry`), so a page costs one `put` instead of one per event.
+// The baseline: what an app without the SDK would write for the same events, one record
+// per event with a history index and a dedup index (the SDK's schema v3 layout:
+// `{k: [room, id], room, ts, seq, ord, ev, dk}`, `by_order` on `[room, ts, ord]`, `dedup`
+// multiEntry on `dk`), `batch` records per transaction, into a fresh database. The events
+// are the room's messages as the SDK stored them. `pattern`:
+// - `put`: one `put` per event (the baseline proper);
+// - `chunked`: each transaction's events as ONE record (events, `[room, ts, ord]`
+//   positions and dedup keys as arrays, both indexed `multiEntry`), the layout the SDK
+//   uses since schema v4, in plain JS.
 async function rawPut({ store, room, batch, target, pattern = 'put' }) {
   const src = await openExisting(store);
-  const messages = src.transaction('messages', 'readonly').objectStore('messages');
-  const indexes = [...messages.indexNames].map((name) => {
-    const ix = messages.index(name);
-    return { name, keyPath: ix.keyPath, multiEntry: ix.multiEntry, unique: ix.unique };
-  });
-  const keyPath = messages.keyPath;
-  const all = await idbRequest(historyIndex(messages).getAll(roomRange(room)));
+  const events = (await storedEvents(src, room)).filter((e) => e.ev.stanza_id);
   src.close();
-  // The room's messages only (its subscriber notices have no archive id).
-  const records = all.filter((r) => typeof r.k[1] === 'string');
+  const records = events.map((e) => ({
+    k: [room, e.ev.stanza_id],
+    room,
+    ts: e.ts,
+    seq: e.seq,
+    ord: e.ord,
+    ev: e.ev,
+    dk: dedupKeys(e.ev).map((k) => `${room}\0${k}`),
+  }));
   await deleteDb(target);
   const open = indexedDB.open(target, 1);
   open.onupgradeneeded = () => {
-    const s = open.result.createObjectStore('messages', { keyPath });
+    const s = open.result.createObjectStore('messages', { keyPath: 'k' });
     if (pattern === 'chunked') {
       s.createIndex('by_order', 'pos', { multiEntry: true });
       s.createIndex('dedup', 'dk', { multiEntry: true });
     } else {
-      for (const ix of indexes) s.createIndex(ix.name, ix.keyPath, { multiEntry: ix.multiEntry, unique: ix.unique });
+      s.createIndex('by_order', ['room', 'ts', 'ord']);
+      s.createIndex('dedup', 'dk', { multiEntry: true });
     }
   };
   const db = await idbRequest(open);
@@ -357,29 +377,27 @@ async function rawPut({ store, room, batch, target, pattern = 'put' }) {
         k: chunk[0].k,
         room: chunk[0].room,
         pos: chunk.map((r) => [r.room, r.ts, r.ord]),
-        dk: chunk.flatMap((r) => r.dk ?? []),
-        evs: chunk.map((r) => ({ k: r.k, seq: r.seq, ev: r.ev })),
+        dk: chunk.flatMap((r) => r.dk),
+        evs: chunk.map((r) => ({ seq: r.seq, ord: r.ord, ev: r.ev })),
       });
-    } else if (pattern === 'serial') {
-      for (const r of chunk) {
-        for (const k of r.dk ?? []) await idbRequest(s.index('dedup').getAll(k));
-        await idbRequest(s.put(r));
-      }
-    } else if (pattern === 'pipelined') {
-      const lookups = chunk.flatMap((r) => (r.dk ?? []).map((k) => idbRequest(s.index('dedup').getAll(k))));
-      const puts = chunk.map((r) => idbRequest(s.put(r)));
-      await Promise.all([...lookups, ...puts]);
-    } else if (pattern === 'pipelined-keys') {
-      const lookups = chunk.flatMap((r) => (r.dk ?? []).map((k) => idbRequest(s.index('dedup').getKey(k))));
-      const puts = chunk.map((r) => idbRequest(s.put(r)));
-      await Promise.all([...lookups, ...puts]);
     } else throw new Error(`unknown pattern ${pattern}`);
     await done;
   }
   const ms = performance.now() - t0;
   db.close();
   await deleteDb(target);
-  return { ms, n: records.length, avgRecordBytes: records.length ? bytes / records.length : 0, indexes: indexes.map((i) => i.name) };
+  return { ms, n: records.length, avgRecordBytes: records.length ? bytes / records.length : 0 };
+}
+
+// `RoomEvent::dedup_keys` (src/event.rs) on a stored event.
+function dedupKeys(ev) {
+  const nick = ev.nick ?? '';
+  const keys = [];
+  if (ev.stanza_id) keys.push(`sid:${ev.stanza_id}`);
+  if (ev.origin_id) keys.push(`oid:${nick}\0${ev.origin_id}`);
+  if (ev.message_id) keys.push(`mid:${nick}\0${ev.message_id}`);
+  if (ev.item_id) keys.push(`item:${ev.item_id}`);
+  return keys;
 }
 
 // Reload crash test mode (`?auto=1&store=…&jid=…&pageSize=…&reloadAfter=K&jitter=J`): the
