@@ -6,7 +6,7 @@
 //      open() until every room is caught up, every message stored;
 //   3. live events: N wrapped MucSub events as the server sent them, held at the socket and
 //      released at once, until the SDK has stored each in IndexedDB — against a raw batched
-//      IndexedDB `put` of the very records it wrote, in the same page.
+//      IndexedDB `put` of the same events, one record each, in the same page.
 // Medians of --runs runs. No pass/fail on speed: --smoke only checks that every event was
 // stored (tests/e2e/browser-bench-smoke.test.mjs). Usage: bench/browser/run.sh (full) or
 //   node bench/browser/run.mjs --pkg DIR [--smoke] [--runs N] [--rooms R] [--messages M]
@@ -110,7 +110,7 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
   const browser = await launchBrowser();
   const tag = randomBytes(3).toString('hex');
   const roomList = Array.from({ length: rooms }, (_, i) => `rs-${tag}-${i}@conference.localhost`);
-  const result = { sizes, resync: [], live: [] };
+  const result = { sizes, resync: [], rawResync: [], live: [] };
   try {
     const ctx = await browser.newContext();
     // The SDK reports warnings (refused or odd input) on the console.
@@ -145,6 +145,24 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
       check(r.errors.length === 0, `${bob}: SDK errors ${r.errors.join('; ')}`);
       log(`[bench] resync ${bob}: ${r.ms.toFixed(0)} ms (online after ${r.onlineMs.toFixed(0)} ms, ${r.pages} pages)`);
       result.resync.push(r);
+    }
+
+    // The floor: the same archives read by a bare client that stores nothing, parsing each
+    // stanza with DOMParser ('dom') or only matching frames as text ('text').
+    {
+      const page = await openHarness(ctx, server);
+      for (let i = 0; i < runs; i++) {
+        const row = {};
+        for (const parse of ['text', 'dom']) {
+          const r = await page.evaluate((a) => window.harness.rawResync(a),
+            { user: bobs[0], rooms: roomList, pageSize: pageSize ?? 100, parse });
+          check(r.messages === rooms * messages, `raw ${parse} resync read ${r.messages} of ${rooms * messages} messages`);
+          row[parse] = r.ms;
+        }
+        log(`[bench] a bare client reading the same archives: ${row.text.toFixed(0)} ms matching frames as text, ${row.dom.toFixed(0)} ms with DOMParser`);
+        result.rawResync.push(row);
+      }
+      await page.close();
     }
 
     // Live events, then the raw baseline on the same records, in the same page.
@@ -190,6 +208,8 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
   result.median = {
     resyncMs: median(result.resync.map((r) => r.ms)),
     resyncOnlineMs: median(result.resync.map((r) => r.onlineMs)),
+    rawTextMs: median(result.rawResync.map((r) => r.text)),
+    rawDomMs: median(result.rawResync.map((r) => r.dom)),
     sdkPerSec: median(result.live.map((r) => r.sdkPerSec)),
     rawPerSec: median(result.live.map((r) => r.rawPerSec)),
     ratio: median(result.live.map((r) => r.ratio)),
@@ -212,6 +232,7 @@ export function table(res, opts) {
     `| JS glue (mucsub.js) | ${kb(s['mucsub.js'].raw)} raw, ${kb(s['mucsub.js'].gzip)} gzipped | |`,
     `| wasm + JS | ${kb(s.total.raw)} raw, **${kb(s.total.gzip)} gzipped** (${kb(s.total.brotli)} brotli) | ≤ 300 KB gzipped ${s.total.gzip <= 300 * 1024 ? '✔' : '✘'} |`,
     `| resync, ${opts.rooms * opts.messages} missed messages over ${opts.rooms} rooms (median of ${res.resync.length}) | **${m.resyncMs.toFixed(0)} ms** (online after ${m.resyncOnlineMs.toFixed(0)} ms) | < 2 s ${m.resyncMs < 2000 ? '✔' : '✘'} |`,
+    `| the same archives read by a bare JS client, 4 rooms in flight, nothing stored: frames matched as text / parsed by DOMParser | ${m.rawTextMs.toFixed(0)} ms / ${m.rawDomMs.toFixed(0)} ms | |`,
     `| live events stored by the SDK, ${opts.events} events (median of ${res.live.length}) | ${m.sdkPerSec.toFixed(0)} events/s | |`,
     `| raw IndexedDB put of the same events, one record each (a history and a dedup index), ${opts.batch} per transaction | ${m.rawPerSec.toFixed(0)} records/s | |`,
     `| SDK / raw | **${(m.ratio * 100).toFixed(1)} %** | ≥ 80 % ${m.ratio >= 0.8 ? '✔' : '✘'} |`,

@@ -46,18 +46,6 @@ pub fn record() -> JsValue {
     Object::new().into()
 }
 
-/// The primary key of a stored event: `[room, stanzaId]`, or `[room, seq]` (a number) when
-/// the event has no archive id yet.
-pub fn message_key(ev: &RoomEvent, seq: f64) -> JsValue {
-    let key = Array::new();
-    key.push(&JsValue::from_str(&ev.room));
-    match &ev.stanza_id {
-        Some(id) => key.push(&JsValue::from_str(id)),
-        None => key.push(&JsValue::from_f64(seq)),
-    };
-    key.into()
-}
-
 /// The dedup index entries of an event: each of its dedup keys, scoped to its room.
 pub fn dedup_entries(ev: &RoomEvent) -> Vec<String> {
     ev.dedup_keys()
@@ -80,19 +68,6 @@ pub fn set_dedup_keys(record: &JsValue, ev: &RoomEvent) -> Result<(), SdkError> 
     set_field(record, "dk", &arr)
 }
 
-/// A full message record for `ev`, inserted as number `seq`, at `ord` within its timestamp.
-pub fn message_record(ev: &RoomEvent, seq: f64, ord: f64) -> Result<JsValue, SdkError> {
-    let rec = record();
-    set_field(&rec, "k", &message_key(ev, seq))?;
-    set_field(&rec, "room", &JsValue::from_str(&ev.room))?;
-    set_field(&rec, "ts", &JsValue::from_f64(ev.timestamp.millis() as f64))?;
-    set_field(&rec, "seq", &JsValue::from_f64(seq))?;
-    set_field(&rec, "ord", &JsValue::from_f64(ord))?;
-    set_field(&rec, "ev", &encode(ev)?)?;
-    set_dedup_keys(&rec, ev)?;
-    Ok(rec)
-}
-
 /// The event stored in a message record.
 pub fn event_of(record: &JsValue) -> Result<RoomEvent, SdkError> {
     decode(field(record, "ev")?)
@@ -112,13 +87,6 @@ pub fn ord_of(record: &JsValue) -> Result<f64, SdkError> {
         .ok_or_else(|| SdkError::store("message record without a numeric 'ord'"))
 }
 
-/// The timestamp of a message record.
-pub fn ts_of(record: &JsValue) -> Result<f64, SdkError> {
-    field(record, "ts")?
-        .as_f64()
-        .ok_or_else(|| SdkError::store("message record without a numeric 'ts'"))
-}
-
 /// `[room]` .. `[room, []]`: every `[room, …]` key of the `by_order` index (arrays sort
 /// after numbers and strings, and a prefix sorts first).
 pub fn room_bounds(room: &str) -> (JsValue, JsValue) {
@@ -133,16 +101,6 @@ pub fn time_bounds(room: &str, lo: f64, hi: f64) -> (JsValue, JsValue) {
     let lower = Array::of2(&room, &JsValue::from_f64(lo));
     let upper = Array::of3(&room, &JsValue::from_f64(hi), &Array::new());
     (lower.into(), upper.into())
-}
-
-/// The `by_order` index key of a message record.
-pub fn order_key(record: &JsValue) -> Result<JsValue, SdkError> {
-    Ok(Array::of3(
-        &field(record, "room")?,
-        &field(record, "ts")?,
-        &field(record, "ord")?,
-    )
-    .into())
 }
 
 /// One stored event of a chunk: its insertion number (the store's identity for it), its

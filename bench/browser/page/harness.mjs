@@ -282,6 +282,72 @@ async function timedResync({ jid, store, rooms, pageSize }) {
   return { ms: tDone - t0, onlineMs: tOnline - t0, pages, stored, gaps, errors: c.errors };
 }
 
+// The floor under the resync: the same archives read by a bare JavaScript client (login,
+// then `inFlight` rooms at a time, pages of `pageSize`), storing nothing. With `parse:
+// 'dom'` every stanza goes through the browser's DOMParser; with `'text'` frames are only
+// matched by regular expressions: what the server and the socket alone cost, one WebSocket
+// message per stanza (RFC 7395). The SDK's resync also receives the account's offline
+// messages.
+async function rawResync({ user, rooms, pageSize = 100, inFlight = 4, parse = 'dom' }) {
+  const t0 = performance.now();
+  const x = await raw(user);
+  try {
+    const read = parse === 'text' ? textArchiveReader(x) : (room) => x.archive(room, pageSize).then((a) => a.length);
+    const queue = [...rooms];
+    let n = 0;
+    const worker = async () => {
+      for (let room = queue.shift(); room; room = queue.shift()) {
+        const got = await read(room, pageSize); // not `n += await …`: n would be read before
+        n += got;
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, worker));
+    return { ms: performance.now() - t0, messages: n };
+  } finally {
+    x.close();
+  }
+}
+
+// Reads a room's whole archive on `x`'s socket without parsing XML: results are counted by
+// their queryid, the final IQ is found by its id and gives `complete` and `<last>`.
+function textArchiveReader(x) {
+  const finals = new Map();
+  const counts = new Map();
+  x.ws.onmessage = (e) => {
+    const t = e.data;
+    if (t.startsWith('<message')) {
+      const q = /queryid=['"]([^'"]+)['"]/.exec(t);
+      if (q) counts.set(q[1], (counts.get(q[1]) ?? 0) + 1);
+      return;
+    }
+    const id = /^<iq\b[^>]*?\sid=['"]([^'"]+)['"]/.exec(t);
+    if (id && finals.has(id[1])) {
+      finals.get(id[1])(t);
+      finals.delete(id[1]);
+    }
+  };
+  let next = 0;
+  return async (room, pageSize) => {
+    let n = 0;
+    let after = null;
+    for (;;) {
+      const qid = `tq${++next}`;
+      const iqId = `tr${next}`;
+      const fin = new Promise((resolve) => finals.set(iqId, resolve));
+      const rsm = `<set xmlns="http://jabber.org/protocol/rsm"><max>${pageSize}</max>${after ? `<after>${after}</after>` : ''}</set>`;
+      x.send(`<iq type="set" id="${iqId}" to="${room}" xmlns="jabber:client"><query xmlns="urn:xmpp:mam:2" queryid="${qid}">${rsm}</query></iq>`);
+      const text = await fin;
+      if (!/type=['"]result['"]/.test(text)) throw new Error(`MAM query failed: ${text.slice(0, 200)}`);
+      const got = counts.get(qid) ?? 0;
+      counts.delete(qid);
+      n += got;
+      const last = /<last>([^<]*)<\/last>/.exec(text);
+      if (/complete=['"]true['"]/.test(text) || got === 0 || !last) return n;
+      after = last[1];
+    }
+  };
+}
+
 // The event-throughput benchmark, SDK side, in two steps so that a profiler can wrap the
 // second alone. prepareLive: with the client online and in sync, `n` messages are posted
 // while its socket holds input, until all `n` wrapped MucSub events (as the server sent them)
@@ -451,7 +517,7 @@ async function autoStart(params) {
 window.harness = {
   ready: init().then(() => true),
   sdk, dumpStore, countStored, deleteDb, postBacklog, archiveIds, subscribeAll,
-  timedResync, prepareLive, releaseLive, rawPut, raw,
+  timedResync, rawResync, prepareLive, releaseLive, rawPut, raw,
 };
 
 const params = new URLSearchParams(location.search);
