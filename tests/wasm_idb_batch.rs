@@ -324,34 +324,74 @@ async fn a_page_is_one_chunk_record_and_copies_rewrite_it_in_place() {
 /// looked up one by one, and still every stored copy is found.
 #[wasm_bindgen_test]
 async fn ids_spanning_many_chunks_are_looked_up_one_by_one() {
+    use mucsub::wasm::idb_apply::TAIL_MERGE;
     let name = fresh_name("spread");
     let s = IdbStore::open(&name).await.unwrap();
-    for i in 0..70 {
-        let page = [message(
-            A,
-            Some(&format!("s{i:03}")),
-            "x",
-            &format!("m{i:03}"),
-            1_000 + 10 * i,
-        )];
-        assert_eq!(s.apply_page(A, &page, None, None).await.unwrap().len(), 1);
+    // Pages of TAIL_MERGE events: each one chunk of its own, 70 chunks.
+    let id = |i: usize| format!("s{i:05}");
+    let ts = |i: usize| 1_000 + 10 * i as i64;
+    for p in 0..70 {
+        let page: Vec<RoomEvent> = (p * TAIL_MERGE..(p + 1) * TAIL_MERGE)
+            .map(|i| message(A, Some(&id(i)), "x", &format!("m{i}"), ts(i)))
+            .collect();
+        assert_eq!(
+            s.apply_page(A, &page, None, None).await.unwrap().len(),
+            TAIL_MERGE
+        );
     }
     assert_eq!(chunks_of(&name).await.len(), 70);
+    let last = 70 * TAIL_MERGE - 1;
     let page = vec![
-        message(A, Some("s000"), "x", "m000", 1_000),
-        message(A, Some("s035x"), "x", "new", 1_355),
-        message(A, Some("s069"), "x", "m069", 1_690),
+        message(A, Some(&id(0)), "x", "m0", ts(0)),
+        message(A, Some("s01000x"), "x", "new", ts(1_000) + 5),
+        message(A, Some(&id(last)), "x", &format!("m{last}"), ts(last)),
     ];
     let fresh = s.apply_page(A, &page, None, None).await.unwrap();
     assert_eq!(fresh.len(), 1);
-    assert_eq!(fresh[0].stanza_id.as_deref(), Some("s035x"));
+    assert_eq!(fresh[0].stanza_id.as_deref(), Some("s01000x"));
     let ids: Vec<String> = s
-        .events(A, 100)
+        .events(A, 10_000)
         .await
         .unwrap()
         .into_iter()
         .filter_map(|e| e.stanza_id)
         .collect();
-    assert_eq!(ids.len(), 71);
-    assert_eq!(ids[35..38], ["s035", "s035x", "s036"]);
+    assert_eq!(ids.len(), 70 * TAIL_MERGE + 1);
+    assert_eq!(ids[1_000..1_003], [id(1_000), "s01000x".into(), id(1_001)]);
+}
+
+/// Live events stored one at a time fill the room's newest chunk while it is small, instead
+/// of making one chunk each; history still reads them in order.
+#[wasm_bindgen_test]
+async fn events_arriving_one_by_one_share_chunks() {
+    use mucsub::wasm::idb_apply::TAIL_MERGE;
+    let name = fresh_name("trickle");
+    let s = IdbStore::open(&name).await.unwrap();
+    let n = TAIL_MERGE + 18;
+    for i in 0..n {
+        let ev = live_with_id(
+            A,
+            &format!("s{i:03}"),
+            "x",
+            &format!("m{i}"),
+            1_000 + i as i64,
+        );
+        assert_eq!(s.apply_page(A, &[ev], None, None).await.unwrap().len(), 1);
+    }
+    let mut sizes: Vec<usize> = chunks_of(&name).await.into_iter().map(|(_, n)| n).collect();
+    sizes.sort();
+    assert_eq!(sizes, [18, TAIL_MERGE]);
+    let bodies: Vec<String> = s
+        .events(A, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.message_id)
+        .collect();
+    let expected: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+    assert_eq!(bodies, expected);
+    let (page, more) = s.events_before(A, Some("s040"), 5).await.unwrap();
+    let ids: Vec<String> = page.into_iter().filter_map(|e| e.stanza_id).collect();
+    assert_eq!(ids, ["s035", "s036", "s037", "s038", "s039"]);
+    assert!(more);
 }

@@ -11,6 +11,9 @@
 //!    each changed chunk written once and the new events of each room as new chunks,
 //!    without awaiting any write (the commit reports a failed one).
 //!
+//! New events go into the room's newest chunk when it is still small (live events arriving
+//! one by one would otherwise make one chunk each), else into new chunks.
+//!
 //! The lookups avoid one request per dedup key: archive ids sort in archive order, so one
 //! key range over the batch's ids finds every stored copy; chunks holding a message without
 //! an archive id carry one shared dedup entry, so one lookup finds the copies an archived
@@ -20,8 +23,10 @@
 use std::collections::{HashMap, HashSet};
 use std::future::IntoFuture;
 
-use idb::request::futures::{GetAllKeysStoreRequestFuture, GetStoreRequestFuture};
-use idb::{Index, KeyRange, ObjectStore, Query, Transaction};
+use idb::request::futures::{
+    GetAllKeysStoreRequestFuture, GetStoreRequestFuture, OpenKeyCursorStoreRequestFuture,
+};
+use idb::{CursorDirection, Index, KeyRange, ObjectStore, Query, Transaction};
 use wasm_bindgen::JsValue;
 
 use crate::event::RoomEvent;
@@ -48,6 +53,11 @@ pub struct PageWrite<'a> {
 /// Events per new chunk: big enough that a page is one `put`, small enough that rewriting
 /// a chunk for one changed event stays cheap.
 pub const CHUNK_MAX: usize = 200;
+
+/// A room's newest chunk takes new events while it holds fewer than this many: enough to
+/// keep a room fed one live event at a time in few chunks, few enough that rewriting it per
+/// event stays cheap.
+pub const TAIL_MERGE: usize = 32;
 
 /// Distinct chunks a range lookup may name before it is considered too broad to be cheap.
 const RANGE_CHUNKS: usize = 64;
@@ -113,6 +123,8 @@ struct Lookups<'a> {
     by_key: Vec<GetAllKeysStoreRequestFuture>,
     /// Chunks holding events of the batch's time range, and that range.
     by_time: Option<(GetAllKeysStoreRequestFuture, i64, i64)>,
+    /// The room's newest chunk (by history order), which may take the new events.
+    tail: OpenKeyCursorStoreRequestFuture,
 }
 
 /// Every event of a room's pages.
@@ -183,6 +195,16 @@ impl<'a> Lookups<'a> {
             (Some(lo), Some(hi)) => Some((time_range(chunks, room, lo, hi)?, lo, hi)),
             _ => None,
         };
+        let (lower, upper) = rec::room_bounds(room);
+        let tail = chunks
+            .index(indexes::BY_ORDER)?
+            .open_key_cursor(
+                Some(Query::KeyRange(KeyRange::bound(
+                    &lower, &upper, None, None,
+                )?)),
+                Some(CursorDirection::Prev),
+            )?
+            .into_future();
         Ok(Lookups {
             room,
             runs,
@@ -191,6 +213,7 @@ impl<'a> Lookups<'a> {
             unarchived,
             by_key,
             by_time,
+            tail,
         })
     }
 
@@ -246,11 +269,22 @@ impl<'a> Lookups<'a> {
             }
             None => (0, -1),
         };
+        let tail_id = match self.tail.await? {
+            Some(c) => c.primary_key()?.as_f64().map(|id| id as u64),
+            None => None,
+        };
+        // Fetched apart: it is only decoded when small enough to take new events.
+        let tail_get = match tail_id.filter(|id| !ids.contains(id)) {
+            Some(id) => fetch(chunks, [id])?.pop(),
+            None => None,
+        };
         Ok(Loading {
             room,
             runs: self.runs,
             existing_cursor,
             gets: fetch(chunks, ids)?,
+            tail_id,
+            tail_get,
             time_lo,
             time_hi,
         })
@@ -301,6 +335,9 @@ struct Loading<'a> {
     runs: Vec<PageWrite<'a>>,
     existing_cursor: bool,
     gets: Vec<GetStoreRequestFuture>,
+    /// The room's newest chunk, and its fetch when no lookup named it.
+    tail_id: Option<u64>,
+    tail_get: Option<GetStoreRequestFuture>,
     time_lo: i64,
     time_hi: i64,
 }
@@ -368,6 +405,14 @@ async fn apply_room(
     let room = l.room;
     let mut chunks: HashMap<u64, Chunk> = HashMap::new();
     receive(l.gets, &mut chunks).await?;
+    if let Some(f) = l.tail_get {
+        if let Some(r) = f.await? {
+            if js_sys::Array::from(&field(&r, "pos")?).length() < TAIL_MERGE as u32 {
+                let c = rec::chunk_of(&r)?;
+                chunks.insert(c.id.unwrap_or_default() as u64, c);
+            }
+        }
+    }
     if let Some(bad) = chunks.values().find(|c| c.room != room) {
         return Err(SdkError::store(format!(
             "chunk {:?} of {} is indexed under {room}",
@@ -582,6 +627,13 @@ async fn apply_room(
                     dirty.insert(id);
                 }
             }
+        }
+    }
+    if let Some(tail) = l.tail_id.and_then(|id| chunks.get_mut(&id)) {
+        let n = tail.slots.len();
+        if !new_slots.is_empty() && n < TAIL_MERGE && n + new_slots.len() <= CHUNK_MAX {
+            tail.slots.append(&mut new_slots);
+            dirty.insert(l.tail_id.unwrap_or_default());
         }
     }
     for id in &dirty {
