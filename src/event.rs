@@ -283,9 +283,10 @@ pub fn room_stanza_id(stanza: &Element, room: &BareJid) -> Option<String> {
         .children()
         .filter(|c| c.is("stanza-id", ns::SID))
         .find(|c| {
-            c.attr("by")
-                .and_then(|b| BareJid::new(b).ok())
-                .is_some_and(|b| &b == room)
+            // The room's own spelling needs no parsing (nearly every stanza-id has it).
+            c.attr("by").is_some_and(|b| {
+                b == room.as_str() || BareJid::new(b).ok().is_some_and(|b| &b == room)
+            })
         })
         .and_then(|c| c.attr("id"))
         .map(str::to_owned)
@@ -308,7 +309,7 @@ fn blank(room: &BareJid, kind: EventKind) -> RoomEvent {
 
 fn text_child(elem: &Element, name: &str) -> Option<String> {
     elem.children()
-        .find(|c| c.name() == name && c.ns() == ns::JABBER_CLIENT)
+        .find(|c| c.is(name, ns::JABBER_CLIENT))
         .map(Element::text)
 }
 
@@ -317,33 +318,36 @@ fn from_inner(
     inner: &Element,
     node: Option<Node>,
 ) -> Result<RoomEvent, EventError> {
-    match (inner.name(), inner.ns().as_str()) {
-        ("subscribe", ns::MUCSUB) => {
+    // `has_ns` compares in place; `ns()` would copy the namespace for every event.
+    let in_ns = |ns: &str| inner.has_ns(ns);
+    match inner.name() {
+        "subscribe" if in_ns(ns::MUCSUB) => {
             let s = Subscribe::try_from(inner)?;
             let mut e = blank(room, EventKind::Subscribers { subscribed: true });
             e.nick = s.nick;
             e.real_jid = s.jid.map(|j| j.to_string());
             Ok(e)
         }
-        ("unsubscribe", ns::MUCSUB) => {
+        "unsubscribe" if in_ns(ns::MUCSUB) => {
             let u = Unsubscribe::try_from(inner)?;
             let mut e = blank(room, EventKind::Subscribers { subscribed: false });
             e.nick = u.nick;
             e.real_jid = u.jid.map(|j| j.to_string());
             Ok(e)
         }
-        ("message", ns::JABBER_CLIENT) => from_message(room, inner, node),
-        ("presence", ns::JABBER_CLIENT) => Ok(from_presence(room, inner, node)),
-        (name, ns) => Err(EventError::Unexpected {
+        "message" if in_ns(ns::JABBER_CLIENT) => from_message(room, inner, node),
+        "presence" if in_ns(ns::JABBER_CLIENT) => Ok(from_presence(room, inner, node)),
+        name => Err(EventError::Unexpected {
             name: name.to_owned(),
-            ns: ns.to_owned(),
+            ns: inner.ns(),
         }),
     }
 }
 
 fn sender(room: &BareJid, e: &mut RoomEvent, stanza: &Element) {
     if let Some(from) = stanza.attr("from").and_then(|f| Jid::new(f).ok()) {
-        if from.to_bare() == *room {
+        // Compared part by part: `to_bare` would build a new JID per event.
+        if from.node() == room.node() && from.domain() == room.domain() {
             e.nick = from.resource().map(|r| r.to_string());
         }
     }

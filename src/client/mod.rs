@@ -1018,25 +1018,30 @@ impl Client {
         e.attr("from").and_then(|f| Jid::new(f).ok())
     }
 
-    fn message_in(&mut self, e: Element, now: Timestamp, out: &mut Vec<Action>) {
+    fn message_in(&mut self, mut e: Element, now: Timestamp, out: &mut Vec<Action>) {
         let Some(from) = Self::from_bare(&e) else {
             return;
         };
-        let from_s = from.to_string();
+        // Only warnings name the sender as text: a resync result needs none.
+        let from_s = || from.to_string();
         if e.attr("type") == Some("error") {
             out.push(Action::Event(AppEvent::Warning(
                 ClientWarning::MessageError {
-                    from: from_s,
+                    from: from_s(),
                     id: e.attr("id").map(str::to_owned),
                     condition: stanza_error(&e).condition,
                 },
             )));
             return;
         }
-        if let Some(a) = mam::archived_stanza(&e) {
-            let qid = a.queryid.clone().unwrap_or_default();
-            let bare = from.to_bare();
-            if let Some(page) = self.history.get_mut(&qid) {
+        if let Some(a) = mam::take_archived_stanza(&mut e) {
+            let qid = a.queryid.as_deref().unwrap_or_default();
+            let bare = if from.is_bare() {
+                from.clone().into_bare()
+            } else {
+                from.to_bare()
+            };
+            if let Some(page) = self.history.get_mut(qid) {
                 if page.room == bare && page.count < 500 {
                     page.count += 1;
                     if let Ok(ev) = RoomEvent::from_archive(&bare, &a, now) {
@@ -1050,7 +1055,7 @@ impl Client {
                 self.resync_out(r, now, out);
             } else {
                 out.push(Action::Event(AppEvent::Warning(ClientWarning::Malformed {
-                    from: from_s,
+                    from: from_s(),
                     reason: "MAM result from a full JID".into(),
                 })));
             }
@@ -1063,7 +1068,7 @@ impl Client {
             let subscribing = self.iqs_pending_subscribe(&room);
             if !from.is_bare() || !(self.subs.contains_key(room.as_str()) || subscribing) {
                 out.push(Action::Event(AppEvent::Warning(
-                    ClientWarning::NotSubscribed { from: from_s },
+                    ClientWarning::NotSubscribed { from: from_s() },
                 )));
                 return;
             }
@@ -1091,7 +1096,7 @@ impl Client {
                 }
                 Err(reason) => {
                     out.push(Action::Event(AppEvent::Warning(ClientWarning::Malformed {
-                        from: from_s,
+                        from: from_s(),
                         reason,
                     })))
                 }

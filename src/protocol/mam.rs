@@ -115,21 +115,42 @@ pub struct ArchivedStanza {
 
 /// Pull a MAM result out of a `<message/>`; `None` when it carries none or it is malformed.
 pub fn archived_stanza(message: &Element) -> Option<ArchivedStanza> {
-    let result = message.get_child("result", ns::MAM)?;
-    let id = result.attr("id").filter(|id| !id.is_empty())?;
-    let forwarded = result.get_child("forwarded", ns::FORWARD)?;
-    let inner = forwarded.get_child("message", ns::JABBER_CLIENT)?;
-    // A delay whose stamp does not parse makes the result malformed, as a missing one does
-    // not: the caller then falls back to the message's own delay or the arrival time.
-    let stamp = match forwarded.get_child("delay", ns::DELAY) {
-        Some(d) => Some(Timestamp::parse(d.attr("stamp")?)?),
-        None => None,
+    take_archived_stanza(&mut message.clone())
+}
+
+/// [`archived_stanza`] that moves the archived message out of `message` instead of copying
+/// it (one copy of a whole stanza less per result during a resync). `None` when it carries
+/// no result or the result is malformed; `message` is then left as it was.
+pub fn take_archived_stanza(message: &mut Element) -> Option<ArchivedStanza> {
+    let (queryid, id, stamp) = {
+        let result = message.get_child("result", ns::MAM)?;
+        let id = result.attr("id").filter(|id| !id.is_empty())?;
+        let forwarded = result.get_child("forwarded", ns::FORWARD)?;
+        if !forwarded.has_child("message", ns::JABBER_CLIENT) {
+            return None;
+        }
+        // A delay whose stamp does not parse makes the result malformed, as a missing one
+        // does not: the caller then falls back to the message's own delay or the arrival
+        // time.
+        let stamp = match forwarded.get_child("delay", ns::DELAY) {
+            Some(d) => Some(Timestamp::parse(d.attr("stamp")?)?),
+            None => None,
+        };
+        (
+            result.attr("queryid").map(str::to_owned),
+            id.to_owned(),
+            stamp,
+        )
     };
+    let inner = message
+        .get_child_mut("result", ns::MAM)
+        .and_then(|r| r.get_child_mut("forwarded", ns::FORWARD))
+        .and_then(|f| f.remove_child("message", ns::JABBER_CLIENT))?;
     Some(ArchivedStanza {
-        queryid: result.attr("queryid").map(str::to_owned),
-        id: id.to_owned(),
+        queryid,
+        id,
         stamp,
-        message: inner.clone(),
+        message: inner,
     })
 }
 

@@ -86,9 +86,12 @@ fn escape(s: &str) -> String {
 
 /// Parse one WebSocket text message (RFC 7395: exactly one element).
 pub fn parse_ws_message(text: &str) -> Result<Frame, FramingError> {
-    let elem: Element = text
-        .parse()
-        .map_err(|e: minidom::Error| FramingError::Xml(e.to_string()))?;
+    let elem: Element = match super::fastxml::parse(text) {
+        Some(elem) => elem,
+        None => text
+            .parse()
+            .map_err(|e: minidom::Error| FramingError::Xml(e.to_string()))?,
+    };
     if elem.is("open", NS_FRAMING) {
         Ok(Frame::Open {
             id: elem.attr("id").map(str::to_owned),

@@ -4,6 +4,7 @@
 //! available resource). Frames in, text to write and events out; no sockets, no clock.
 
 pub mod backoff;
+pub mod fastxml;
 pub mod framing;
 pub mod iq;
 

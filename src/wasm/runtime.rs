@@ -261,6 +261,14 @@ impl Shared {
         }
     }
 
+    /// Whether a callback is registered for `name`.
+    pub fn listening(&self, name: &str) -> bool {
+        self.listeners
+            .borrow()
+            .get(name)
+            .is_some_and(|v| !v.is_empty())
+    }
+
     /// Call every callback of `name`. A throwing callback is logged and does not stop the
     /// others (nor the SDK).
     pub fn emit(&self, name: &str, value: &wasm_bindgen::JsValue) {
@@ -866,15 +874,21 @@ impl Driver {
                 complete: false,
                 gap: st.gap,
             };
-            self.emit_value("sync", &p);
+            self.emit_value("sync", || p);
         }
         for ev in fresh {
-            self.emit_value("event", &JsRoomEvent::from_event(ev));
+            self.emit_value("event", || JsRoomEvent::from_event(ev));
         }
     }
 
-    fn emit_value<T: serde::Serialize>(&self, name: &str, v: &T) {
-        match to_js(v) {
+    /// Build and emit the value only when a callback listens: converting it into a JS
+    /// object is most of what an event costs on the JS side, and a resync has one per
+    /// stored message, usually with no `event` listener at all.
+    fn emit_value<T: serde::Serialize>(&self, name: &str, v: impl FnOnce() -> T) {
+        if !self.shared.listening(name) {
+            return;
+        }
+        match to_js(&v()) {
             Ok(js) => self.shared.emit(name, &js),
             Err(e) => self.shared.emit_error(&e),
         }
@@ -908,7 +922,7 @@ impl Driver {
                     w.send(Err(SdkError::new(Code::Network, reason.clone())));
                 }
             }
-            AppEvent::Room(ev) => self.emit_value("event", &JsRoomEvent::from_event(&ev)),
+            AppEvent::Room(ev) => self.emit_value("event", || JsRoomEvent::from_event(&ev)),
             AppEvent::Result { request, result } => match self.pending.remove(&request) {
                 Some(Pending::Command(reply)) => {
                     reply.send(result.map_err(|e| command_error(&e)));
@@ -928,7 +942,7 @@ impl Driver {
                     complete: ok,
                     gap: st.gap,
                 };
-                self.emit_value("sync", &p);
+                self.emit_value("sync", || p);
             }
             AppEvent::Synced => {
                 let summary = JsSyncSummary {
