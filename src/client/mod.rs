@@ -102,6 +102,9 @@ pub struct Client {
     server_list: Option<Subscriptions>,
     /// The connect-time subscription list was reconciled on this connection.
     reconciled: bool,
+    /// Rooms this connection subscribed to (`true`) or left (`false`) after asking for
+    /// the connect-time list: the list may predate them, so it must not undo them.
+    since_list: HashMap<String, bool>,
     syncing: bool,
     history: HashMap<String, HistoryPage>,
     want_connected: bool,
@@ -177,6 +180,7 @@ impl Client {
             sync_feature: None,
             server_list: None,
             reconciled: false,
+            since_list: HashMap::new(),
             syncing: false,
             history: HashMap::new(),
             want_connected: true,
@@ -396,6 +400,7 @@ impl Client {
         let service = self.service.clone();
         self.send_iq("get", &service, disco, Pending::Disco, now, out);
         let list = Element::from(Subscriptions::default());
+        self.since_list.clear();
         self.send_iq("get", &service, list, Pending::ListOnConnect, now, out);
     }
 
@@ -853,6 +858,7 @@ impl Client {
                     nodes: nodes.clone(),
                 };
                 let is_new = !self.subs.contains_key(rec.room.as_str());
+                self.since_list.insert(rec.room.clone(), true);
                 self.subs.insert(rec.room.clone(), rec.clone());
                 out.push(Action::Store(StoreOp::PutSubscription(rec)));
                 out.push(Action::Event(AppEvent::SubscriptionsChanged {
@@ -903,6 +909,7 @@ impl Client {
     }
 
     fn drop_subscription(&mut self, room: &BareJid, out: &mut Vec<Action>) {
+        self.since_list.insert(room.to_string(), false);
         self.resync.forget(room);
         if self.subs.remove(room.as_str()).is_some() {
             out.push(Action::Store(StoreOp::RemoveSubscription(room.to_string())));
@@ -933,6 +940,10 @@ impl Client {
             };
             let key = room.to_string();
             seen.push(key.clone());
+            if self.since_list.get(&key) == Some(&false) {
+                // Left after the list was made.
+                continue;
+            }
             let rec = SubscriptionRecord {
                 room: key.clone(),
                 nick: item.nick.clone(),
@@ -949,7 +960,7 @@ impl Client {
         let gone: Vec<String> = self
             .subs
             .keys()
-            .filter(|k| !seen.contains(k))
+            .filter(|k| !seen.contains(k) && self.since_list.get(*k) != Some(&true))
             .cloned()
             .collect();
         for g in gone {

@@ -355,3 +355,48 @@ fn hint_is_ignored_when_not_advertised() {
     let out = feed(&mut c, &list_with_hint("42"));
     assert!(written(&out).iter().any(|w| w.contains("urn:xmpp:mam:2")));
 }
+
+/// The IQ id of the one written stanza that contains `needle`.
+fn iq_id_of(out: &[Action], needle: &str) -> String {
+    let w = written(out)
+        .into_iter()
+        .find(|w| w.contains(needle))
+        .unwrap_or_else(|| panic!("nothing written with {needle}"))
+        .to_owned();
+    let i = w.find(" id='").unwrap() + 5;
+    w[i..].split('\'').next().unwrap().to_owned()
+}
+
+/// The connect-time list is made when the server answers it; a subscribe or unsubscribe
+/// the app made right after connecting can land after that. Reconciling with the list
+/// must not undo them (it removed the new subscription, and the room's events were then
+/// refused as "not subscribed").
+#[test]
+fn the_connect_time_list_does_not_undo_later_subscribes_and_unsubscribes() {
+    const NEW: &str = "new@conference.localhost";
+    let mut c = bound(snapshot(None));
+    let (_, out) = c.subscribe(NEW, "bob", &[], None, Timestamp(1_000));
+    let sub_id = iq_id_of(&out, "<subscribe");
+    let (_, out) = c.unsubscribe(ROOM, Timestamp(1_000));
+    let unsub_id = iq_id_of(&out, "<unsubscribe");
+    feed(&mut c, &format!("<iq xmlns='jabber:client' type='result' id='{sub_id}' from='{NEW}'><subscribe xmlns='urn:xmpp:mucsub:0' nick='bob'/></iq>"));
+    feed(
+        &mut c,
+        &format!("<iq xmlns='jabber:client' type='result' id='{unsub_id}' from='{ROOM}'/>"),
+    );
+    // The list as the server had it before either: ROOM only.
+    let mut out = feed(&mut c, &format!("<iq xmlns='jabber:client' type='result' id='c1-2' from='conference.localhost'><subscriptions xmlns='urn:xmpp:mucsub:0'><subscription jid='{ROOM}' nick='bob'><event node='urn:xmpp:mucsub:nodes:messages'/></subscription></subscriptions></iq>"));
+    out.extend(feed(&mut c, "<iq xmlns='jabber:client' type='result' id='c1-1' from='conference.localhost'><query xmlns='http://jabber.org/protocol/disco#info'><feature var='urn:xmpp:mucsub:0'/></query></iq>"));
+    assert!(
+        !out.iter().any(|a| matches!(a,
+            Action::Store(StoreOp::RemoveSubscription(r)) | Action::Store(StoreOp::PutSubscription(SubscriptionRecord { room: r, .. }))
+            if r == NEW || r == ROOM)),
+        "{out:?}"
+    );
+    let rooms: Vec<String> = c.subscriptions().into_iter().map(|s| s.room).collect();
+    assert_eq!(rooms, [NEW]);
+    // NEW's events are taken, ROOM's refused.
+    let out = feed(&mut c, &wrapper(NEW, "messages", "<message xmlns='jabber:client' from='new@conference.localhost/alice' type='groupchat' id='m1'><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='new@conference.localhost' id='s1'/></message>"));
+    assert!(warnings(&out).is_empty(), "{out:?}");
+    assert_eq!(applies(&out).len(), 1);
+}
