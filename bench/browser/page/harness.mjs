@@ -133,9 +133,10 @@ function historyIndex(messages) {
 // Every event the SDK stored for `room`, in history order, as `{ seq, ts, ord, ev }`, read
 // straight from IndexedDB (not through the SDK): from the `chunks` of schema v4 (many
 // events to a record, their events one JSON text) or the `messages` of schema v1-v3.
-async function storedEvents(db, room) {
+// `chunks`: every chunk record, when the caller already read them (one read for many rooms).
+async function storedEvents(db, room, chunks = null) {
   if (db.objectStoreNames.contains('chunks')) {
-    const chunks = await idbRequest(db.transaction('chunks', 'readonly').objectStore('chunks').getAll());
+    chunks ??= await idbRequest(db.transaction('chunks', 'readonly').objectStore('chunks').getAll());
     return chunks
       .filter((c) => c.room === room)
       .flatMap((c) => JSON.parse(c.evs).map((s) => ({ seq: s.seq, ts: s.ev.timestamp, ord: s.ord, ev: s.ev })))
@@ -153,8 +154,11 @@ async function dumpStore(name, rooms) {
   if (!db) return null;
   try {
     const out = {};
+    const chunks = db.objectStoreNames.contains('chunks')
+      ? await idbRequest(db.transaction('chunks', 'readonly').objectStore('chunks').getAll())
+      : null;
     for (const room of rooms) {
-      const events = await storedEvents(db, room);
+      const events = await storedEvents(db, room, chunks);
       const ids = events.filter((e) => e.ev.stanza_id).map((e) => e.ev.stanza_id);
       const tx = db.transaction(['cursors', 'gaps'], 'readonly');
       const cursor = await idbRequest(tx.objectStore('cursors').get(room));
