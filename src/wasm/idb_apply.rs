@@ -227,37 +227,16 @@ impl<'a> Lookups<'a> {
         };
         let mut ids = HashSet::new();
         if let Some(f) = self.by_id {
-            let named = chunk_ids(f.await?);
-            if named.len() > RANGE_CHUNKS {
-                let mut each = Vec::new();
-                for id in events_of(&self.runs).filter_map(|e| e.stanza_id.as_deref()) {
-                    each.push(exact(dedup, &rec::scoped_key(room, &format!("sid:{id}")))?);
-                }
-                for f in each {
-                    ids.extend(chunk_ids(f.await?));
-                }
-            } else {
-                ids.extend(named);
-            }
+            let sids = events_of(&self.runs)
+                .filter_map(|e| e.stanza_id.as_deref())
+                .map(|id| rec::scoped_key(room, &format!("sid:{id}")));
+            ids.extend(narrow(chunk_ids(f.await?), dedup, sids).await?);
         }
         if let Some(f) = self.unarchived {
-            let named = chunk_ids(f.await?);
-            if named.len() > RANGE_CHUNKS {
-                let mut each = Vec::new();
-                let mut seen = HashSet::new();
-                for e in events_of(&self.runs).filter(|e| e.stanza_id.is_some()) {
-                    for k in rec::dedup_entries(e).into_iter().skip(1) {
-                        if seen.insert(k.clone()) {
-                            each.push(exact(dedup, &k)?);
-                        }
-                    }
-                }
-                for f in each {
-                    ids.extend(chunk_ids(f.await?));
-                }
-            } else {
-                ids.extend(named);
-            }
+            let others = events_of(&self.runs)
+                .filter(|e| e.stanza_id.is_some())
+                .flat_map(|e| rec::dedup_entries(e).into_iter().skip(1));
+            ids.extend(narrow(chunk_ids(f.await?), dedup, others).await?);
         }
         for f in self.by_key {
             ids.extend(chunk_ids(f.await?));
@@ -289,6 +268,30 @@ impl<'a> Lookups<'a> {
             time_hi,
         })
     }
+}
+
+/// The chunks a range lookup `named`, or, when that is more than [`RANGE_CHUNKS`], the
+/// chunks `keys` name, looked up one by one.
+async fn narrow(
+    named: HashSet<u64>,
+    dedup: &Index,
+    keys: impl Iterator<Item = String>,
+) -> Result<HashSet<u64>, SdkError> {
+    if named.len() <= RANGE_CHUNKS {
+        return Ok(named);
+    }
+    let mut seen = HashSet::new();
+    let mut each = Vec::new();
+    for k in keys {
+        if seen.insert(k.clone()) {
+            each.push(exact(dedup, &k)?);
+        }
+    }
+    let mut ids = HashSet::new();
+    for f in each {
+        ids.extend(chunk_ids(f.await?));
+    }
+    Ok(ids)
 }
 
 /// The distinct chunk ids among the primary keys an index lookup returned.

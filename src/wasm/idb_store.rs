@@ -18,7 +18,7 @@ use crate::store::{
 
 use super::error::SdkError;
 use super::idb_apply::{apply_pages, chunk_ids, fetch, receive, PageWrite};
-use super::idb_records::{self as rec, decode, encode, field, set_field, Slot};
+use super::idb_records::{self as rec, decode, encode, field, set_field, Chunk, Slot};
 use super::idb_schema::{self, indexes, stores, CURRENT_VERSION};
 
 /// The IndexedDB store. One per database name; dropping it closes the connection.
@@ -143,9 +143,8 @@ impl IdbStore {
             None => None,
         };
         let from = floor.map_or(lower, |f| rec::position_key(room, f));
-        let ids = chunk_ids(index.get_all_keys(Some(below(&from)?), None)?.await?);
-        let mut loaded = HashMap::new();
-        receive(fetch(&chunks, ids)?, &mut loaded).await?;
+        let named = index.get_all_keys(Some(below(&from)?), None)?.await?;
+        let loaded = load(&chunks, named).await?;
         let mut slots: Vec<&Slot> = loaded
             .values()
             .flat_map(|c| c.slots.iter())
@@ -190,26 +189,25 @@ impl IdbStore {
         let index = chunks.index(indexes::BY_ORDER)?;
         let (lower, upper) = rec::room_bounds(room);
         let range = || KeyRange::bound(&lower, &upper, None, None).map(Query::KeyRange);
-        let ids = match up_to {
+        let named = match up_to {
             Some(id) => {
                 if let Some(hit) = find_by_id(chunks, room, id).await? {
                     return Ok(Some(hit));
                 }
                 // A message id or origin-id: look through the room's events.
-                chunk_ids(index.get_all_keys(Some(range()?), None)?.await?)
+                index.get_all_keys(Some(range()?), None)?.await?
             }
             None => {
                 let newest = index
                     .open_key_cursor(Some(range()?), Some(CursorDirection::Prev))?
                     .await?;
                 match newest {
-                    Some(c) => chunk_ids(vec![c.primary_key()?]),
+                    Some(c) => vec![c.primary_key()?],
                     None => return Ok(None),
                 }
             }
         };
-        let mut loaded = HashMap::new();
-        receive(fetch(chunks, ids)?, &mut loaded).await?;
+        let loaded = load(chunks, named).await?;
         Ok(newest_of(
             loaded
                 .values()
@@ -238,8 +236,7 @@ impl IdbStore {
             .index(indexes::DEDUP)?
             .get_all_keys(Some(Query::Key(JsValue::from_str(&scoped))), None)?
             .await?;
-        let mut loaded = HashMap::new();
-        receive(fetch(&chunks, chunk_ids(named))?, &mut loaded).await?;
+        let loaded = load(&chunks, named).await?;
         let at = newest_of(
             loaded
                 .values()
@@ -320,6 +317,13 @@ fn newest_of<'a>(slots: impl Iterator<Item = &'a Slot>) -> Option<((f64, f64), R
         .map(|s| (s.position(), s.ev.clone()))
 }
 
+/// Each chunk the primary keys an index lookup returned name, fetched once.
+async fn load(chunks: &ObjectStore, named: Vec<JsValue>) -> Result<HashMap<u64, Chunk>, SdkError> {
+    let mut loaded = HashMap::new();
+    receive(fetch(chunks, chunk_ids(named))?, &mut loaded).await?;
+    Ok(loaded)
+}
+
 /// The stored event of `room` with archive id `id`, with its position.
 async fn find_by_id(
     chunks: &ObjectStore,
@@ -331,8 +335,7 @@ async fn find_by_id(
         .index(indexes::DEDUP)?
         .get_all_keys(Some(Query::Key(JsValue::from_str(&key))), None)?
         .await?;
-    let mut loaded = HashMap::new();
-    receive(fetch(chunks, chunk_ids(named))?, &mut loaded).await?;
+    let loaded = load(chunks, named).await?;
     Ok(newest_of(
         loaded
             .values()
@@ -530,8 +533,7 @@ impl Store for IdbStore {
             .index(indexes::BY_ORDER)?
             .get_all_keys(Some(Query::KeyRange(range)), None)?
             .await?;
-        let mut loaded = HashMap::new();
-        receive(fetch(&chunks, chunk_ids(named))?, &mut loaded).await?;
+        let loaded = load(&chunks, named).await?;
         Ok(loaded
             .values()
             .flat_map(|c| c.slots.iter())
