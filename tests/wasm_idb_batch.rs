@@ -12,6 +12,8 @@ use mucsub::wasm::idb_apply::PageWrite;
 use mucsub::wasm::IdbStore;
 use wasm_bindgen_test::*;
 
+mod wasm_idb_support;
+
 wasm_bindgen_test_configure!(run_in_browser);
 
 const A: &str = "a@conference.localhost";
@@ -202,25 +204,9 @@ async fn copies_in_big_chunks_are_all_found() {
 
 /// Chunk records of a database, read straight from IndexedDB: `(room, events in it)`.
 async fn chunks_of(name: &str) -> Vec<(String, usize)> {
-    use idb::TransactionMode;
-    let db = idb::Factory::new()
-        .unwrap()
-        .open(name, None)
-        .unwrap()
-        .await
-        .unwrap();
-    let tx = db
-        .transaction(&["chunks"], TransactionMode::ReadOnly)
-        .unwrap();
-    let all = tx
-        .object_store("chunks")
-        .unwrap()
-        .get_all(None, None)
-        .unwrap()
-        .await
-        .unwrap();
-    db.close();
-    all.iter()
+    let (_, chunks) = wasm_idb_support::raw_chunks(name).await;
+    chunks
+        .iter()
         .map(|c| {
             let room = js_sys::Reflect::get(c, &"room".into()).unwrap();
             let pos = js_sys::Array::from(&js_sys::Reflect::get(c, &"pos".into()).unwrap());
@@ -242,17 +228,17 @@ async fn a_page_is_one_chunk_record_and_copies_rewrite_it_in_place() {
     assert_eq!(s.apply_page(A, &live, None, None).await.unwrap().len(), 150);
     assert_eq!(chunks_of(&name).await, [(A.to_owned(), 150)]);
 
-    let archived: Vec<RoomEvent> = (0..150)
-        .map(|i| {
-            message(
-                A,
-                Some(&format!("s{i:03}")),
-                "x",
-                &format!("m{i:03}"),
-                1_000 + i,
-            )
-        })
-        .collect();
+    // Room A's message i, as the archive has it.
+    let archived_a = |i: i64| {
+        message(
+            A,
+            Some(&format!("s{i:03}")),
+            "x",
+            &format!("m{i:03}"),
+            1_000 + i,
+        )
+    };
+    let archived: Vec<RoomEvent> = (0..150).map(archived_a).collect();
     let c = cursor("s149", 1_149);
     assert!(s
         .apply_page(A, &archived, Some(&c), None)
@@ -277,17 +263,7 @@ async fn a_page_is_one_chunk_record_and_copies_rewrite_it_in_place() {
             )
         })
         .collect();
-    let more: Vec<RoomEvent> = (150..160)
-        .map(|i| {
-            message(
-                A,
-                Some(&format!("s{i:03}")),
-                "x",
-                &format!("m{i:03}"),
-                1_000 + i,
-            )
-        })
-        .collect();
+    let more: Vec<RoomEvent> = (150..160).map(archived_a).collect();
     let pages = [
         PageWrite {
             room: B,

@@ -15,6 +15,8 @@ use mucsub::wasm::IdbStore;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
+mod wasm_idb_support;
+
 wasm_bindgen_test_configure!(run_in_browser);
 
 const ROOM: &str = "room@conference.localhost";
@@ -28,6 +30,16 @@ fn fresh_name(tag: &str) -> String {
 
 fn json(text: &str) -> JsValue {
     JSON::parse(text).expect("test JSON")
+}
+
+/// Put `record` into `store` as an older SDK wrote it.
+async fn put_json(tx: &idb::Transaction, store: &str, record: JsValue) {
+    tx.object_store(store)
+        .unwrap()
+        .put(&record, None)
+        .unwrap()
+        .await
+        .unwrap();
 }
 
 /// A v1 message record exactly as schema v1 wrote it: no `dk` field.
@@ -91,45 +103,23 @@ async fn write_v1_database(name: &str, extra_bad_record: bool) {
         let bad = v1_message(k("s9".into()), 9, 90, r#"{"kind":"garbage"}"#);
         messages.put(&bad, None).unwrap().await.unwrap();
     }
-    tx.object_store(stores::ACCOUNT)
-        .unwrap()
-        .put(&json(r#"{"key":"seq","value":3}"#), None)
-        .unwrap()
-        .await
-        .unwrap();
-    tx.object_store(stores::SUBSCRIPTIONS)
-        .unwrap()
-        .put(
-            &json(&format!(
-                r#"{{"room":"{ROOM}","rec":{{"room":"{ROOM}","nick":"bob","nodes":["messages","subject"]}}}}"#
-            )),
-            None,
-        )
-        .unwrap()
-        .await
-        .unwrap();
-    tx.object_store(stores::CURSORS)
-        .unwrap()
-        .put(
-            &json(&format!(
-                r#"{{"room":"{ROOM}","cursor":{{"id":"s2","stamp":20}}}}"#
-            )),
-            None,
-        )
-        .unwrap()
-        .await
-        .unwrap();
-    tx.object_store(stores::GAPS)
-        .unwrap()
-        .put(
-            &json(&format!(
-                r#"{{"room":"{ROOM}","gap":{{"after_id":null,"after_stamp":null,"before_id":"s1","before_stamp":10}}}}"#
-            )),
-            None,
-        )
-        .unwrap()
-        .await
-        .unwrap();
+    put_json(&tx, stores::ACCOUNT, json(r#"{"key":"seq","value":3}"#)).await;
+    let subscription = format!(
+        r#"{{"room":"{ROOM}","rec":{{"room":"{ROOM}","nick":"bob","nodes":["messages","subject"]}}}}"#
+    );
+    put_json(&tx, stores::SUBSCRIPTIONS, json(&subscription)).await;
+    put_json(
+        &tx,
+        stores::CURSORS,
+        json(&format!(
+            r#"{{"room":"{ROOM}","cursor":{{"id":"s2","stamp":20}}}}"#
+        )),
+    )
+    .await;
+    let gap = format!(
+        r#"{{"room":"{ROOM}","gap":{{"after_id":null,"after_stamp":null,"before_id":"s1","before_stamp":10}}}}"#
+    );
+    put_json(&tx, stores::GAPS, json(&gap)).await;
     assert!(tx.commit().unwrap().await.unwrap().is_committed());
     db.close();
 }
@@ -249,12 +239,7 @@ async fn v2_database_keeps_its_order_and_gains_archive_order_and_read_markers() 
         .unwrap()
         .await
         .unwrap();
-    tx.object_store(stores::ACCOUNT)
-        .unwrap()
-        .put(&json(r#"{"key":"seq","value":4}"#), None)
-        .unwrap()
-        .await
-        .unwrap();
+    put_json(&tx, stores::ACCOUNT, json(r#"{"key":"seq","value":4}"#)).await;
     assert!(tx.commit().unwrap().await.unwrap().is_committed());
     db.close();
 
@@ -330,23 +315,15 @@ async fn v3_database_moves_its_events_into_chunks() {
     js_sys::Reflect::set(&live, &"dk".into(), &dk).unwrap();
     js_sys::Reflect::set(&live, &"ord".into(), &JsValue::from_f64(0.0)).unwrap();
     messages.put(&live, None).unwrap().await.unwrap();
-    tx.object_store(stores::ACCOUNT)
-        .unwrap()
-        .put(&json(r#"{"key":"seq","value":251}"#), None)
-        .unwrap()
-        .await
-        .unwrap();
-    tx.object_store(stores::READS)
-        .unwrap()
-        .put(
-            &json(&format!(
-                r#"{{"room":"{ROOM}","marker":{{"key":"sid:s240","stamp":240}}}}"#
-            )),
-            None,
-        )
-        .unwrap()
-        .await
-        .unwrap();
+    put_json(&tx, stores::ACCOUNT, json(r#"{"key":"seq","value":251}"#)).await;
+    put_json(
+        &tx,
+        stores::READS,
+        json(&format!(
+            r#"{{"room":"{ROOM}","marker":{{"key":"sid:s240","stamp":240}}}}"#
+        )),
+    )
+    .await;
     assert!(tx.commit().unwrap().await.unwrap().is_committed());
     db.close();
 
@@ -367,23 +344,8 @@ async fn v3_database_moves_its_events_into_chunks() {
     assert_eq!(ids(&all[248..]), ["s249", "s250", "live"]);
 
     // Straight from IndexedDB: `messages` is gone, the events sit in chunks of one room.
-    let db = idb::Factory::new()
-        .unwrap()
-        .open(&name, None)
-        .unwrap()
-        .await
-        .unwrap();
-    assert!(!db.store_names().contains(&stores::MESSAGES.to_owned()));
-    let chunks = db
-        .transaction(&[stores::CHUNKS], TransactionMode::ReadOnly)
-        .unwrap()
-        .object_store(stores::CHUNKS)
-        .unwrap()
-        .get_all(None, None)
-        .unwrap()
-        .await
-        .unwrap();
-    db.close();
+    let (names, chunks) = wasm_idb_support::raw_chunks(&name).await;
+    assert!(!names.contains(&stores::MESSAGES.to_owned()));
     assert_eq!(chunks.len(), 3, "251 events, 100 to a migrated chunk");
 
     // The read marker still finds its event: 10 archived events and the live one follow.

@@ -130,13 +130,19 @@ function historyIndex(messages) {
   return messages.index(name);
 }
 
+// Every record of the `chunks` store (schema v4), or null in an older database.
+async function chunkRecords(db) {
+  if (!db.objectStoreNames.contains('chunks')) return null;
+  return idbRequest(db.transaction('chunks', 'readonly').objectStore('chunks').getAll());
+}
+
 // Every event the SDK stored for `room`, in history order, as `{ seq, ts, ord, ev }`, read
 // straight from IndexedDB (not through the SDK): from the `chunks` of schema v4 (many
 // events to a record, their events one JSON text) or the `messages` of schema v1-v3.
-// `chunks`: every chunk record, when the caller already read them (one read for many rooms).
-async function storedEvents(db, room, chunks = null) {
-  if (db.objectStoreNames.contains('chunks')) {
-    chunks ??= await idbRequest(db.transaction('chunks', 'readonly').objectStore('chunks').getAll());
+// `chunks`: chunkRecords(db), when the caller already read them (one read for many rooms).
+async function storedEvents(db, room, chunks = undefined) {
+  if (chunks === undefined) chunks = await chunkRecords(db);
+  if (chunks) {
     return chunks
       .filter((c) => c.room === room)
       .flatMap((c) => JSON.parse(c.evs).map((s) => ({ seq: s.seq, ts: s.ev.timestamp, ord: s.ord, ev: s.ev })))
@@ -154,9 +160,7 @@ async function dumpStore(name, rooms) {
   if (!db) return null;
   try {
     const out = {};
-    const chunks = db.objectStoreNames.contains('chunks')
-      ? await idbRequest(db.transaction('chunks', 'readonly').objectStore('chunks').getAll())
-      : null;
+    const chunks = await chunkRecords(db);
     for (const room of rooms) {
       const events = await storedEvents(db, room, chunks);
       const ids = events.filter((e) => e.ev.stanza_id).map((e) => e.ev.stanza_id);
@@ -176,10 +180,8 @@ async function countStored(name) {
   const db = await openExisting(name);
   if (!db) return -1;
   try {
-    if (db.objectStoreNames.contains('chunks')) {
-      const chunks = await idbRequest(db.transaction('chunks', 'readonly').objectStore('chunks').getAll());
-      return chunks.reduce((n, c) => n + c.pos.length, 0);
-    }
+    const chunks = await chunkRecords(db);
+    if (chunks) return chunks.reduce((n, c) => n + c.pos.length, 0);
     return await idbRequest(db.transaction('messages', 'readonly').objectStore('messages').count());
   } finally {
     db.close();
