@@ -7,6 +7,8 @@
 //   3. live events: N wrapped MucSub events as the server sent them, held at the socket and
 //      released at once, until the SDK has stored each in IndexedDB — against a raw batched
 //      IndexedDB `put` of the same events, one record each, in the same page.
+// The browser has no debugger attached but for the pipe that drives it (cdp.mjs): DevTools'
+// Network domain, which Playwright turns on, doubles the resync; a row measures that too.
 // Medians of --runs runs. No pass/fail on speed: --smoke only checks that every event was
 // stored (tests/e2e/browser-bench-smoke.test.mjs). Usage: bench/browser/run.sh (full) or
 //   node bench/browser/run.mjs --pkg DIR [--smoke] [--runs N] [--rooms R] [--messages M]
@@ -22,9 +24,9 @@ import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { launchBrowser } from '../../tests/e2e/lib/browser.mjs';
 import { serverBin } from '../../tests/e2e/lib/paths.mjs';
-import { startHarnessServer, openHarness, disposeServer } from './lib.mjs';
+import { launchPipeBrowser } from './cdp.mjs';
+import { startHarnessServer, disposeServer } from './lib.mjs';
 
 export const FULL = { runs: 5, rooms: 50, messages: 200, events: 2000, batch: 100, size: 100 };
 export const SMOKE = { runs: 1, rooms: 3, messages: 20, events: 30, batch: 10, size: 100 };
@@ -60,18 +62,25 @@ export function packageSizes(pkgDir) {
   return out;
 }
 
+// The harness page (page/), opened in `browser` (cdp.mjs), once its wasm module is ready.
+async function openHarness(browser, server, name) {
+  const page = await browser.newPage(`${server.httpUrl}index.html`, name);
+  await page.waitFor(() => !!window.harness);
+  await page.evaluate(() => window.harness.ready);
+  return page;
+}
+
 // Chrome's sampling profiler over CDP around `fn` (the page's main thread: JS, wasm, and
 // how long it sat idle waiting for IndexedDB or the network). Writes DIR/NAME.cpuprofile
 // (open it in DevTools) and returns the functions with the most self time.
 async function profiled(page, dir, name, fn) {
   if (!dir) return { value: await fn(), top: null };
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Profiler.enable');
-  await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
-  await cdp.send('Profiler.start');
+  await page.cmd('Profiler.enable');
+  await page.cmd('Profiler.setSamplingInterval', { interval: 200 });
+  await page.cmd('Profiler.start');
   const value = await fn();
-  const { profile } = await cdp.send('Profiler.stop');
-  await cdp.detach();
+  const { profile } = await page.cmd('Profiler.stop');
+  await page.cmd('Profiler.disable');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
   const self = new Map();
@@ -106,21 +115,20 @@ function check(cond, what) {
 export async function runBench({ pkgDir, runs, rooms, messages, events, batch, size, page: pageSize = undefined, profileDir = null, log = console.log }) {
   const sizes = packageSizes(pkgDir);
   const bobs = Array.from({ length: runs }, (_, i) => `bob${i}`);
-  const server = await startHarnessServer({ pkgDir, users: ['alice', 'carol', ...bobs] });
-  const browser = await launchBrowser();
+  // The same resync with DevTools' Network domain on, as under Playwright.
+  const devtoolsBobs = Array.from({ length: runs }, (_, i) => `dbob${i}`);
+  const server = await startHarnessServer({ pkgDir, users: ['alice', 'carol', ...bobs, ...devtoolsBobs] });
+  const browser = await launchPipeBrowser({ log });
   const tag = randomBytes(3).toString('hex');
   const roomList = Array.from({ length: rooms }, (_, i) => `rs-${tag}-${i}@conference.localhost`);
-  const result = { sizes, resync: [], rawResync: [], live: [] };
+  const result = { sizes, resync: [], resyncDevtools: [], rawResync: [], live: [] };
   try {
-    const ctx = await browser.newContext();
-    // The SDK reports warnings (refused or odd input) on the console.
-    ctx.on('console', (m) => { if (m.type() !== 'log') log(`[page console.${m.type()}] ${m.text()}`); });
-    ctx.on('weberror', (e) => log(`[page error] ${e.error()}`));
-    const setup = await openHarness(ctx, server);
+    // The SDK reports warnings (refused or odd input) on the console, which cdp.mjs logs.
+    const setup = await openHarness(browser, server, 'setup');
 
     // Resync: every run has its own account and store, all subscribed before the backlog.
     log(`[bench] ${runs} accounts subscribe to ${rooms} rooms`);
-    for (const bob of bobs) {
+    for (const bob of [...bobs, ...devtoolsBobs]) {
       await setup.evaluate(({ jid, rooms }) =>
         window.harness.subscribeAll({ jid, store: `rs-${jid}`, rooms, nick: jid.split('@')[0] }),
       { jid: `${bob}@localhost`, rooms: roomList });
@@ -132,25 +140,29 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
     log(`[bench] backlog posted in ${((Date.now() - tPost) / 1000).toFixed(1)} s`);
     await setup.close();
 
-    for (const bob of bobs) {
-      // A fresh page per run: a new wasm instance, as after the phone woke the tab.
-      const page = await openHarness(ctx, server);
-      const prof = await profiled(page, bob === bobs[0] && profileDir, 'resync', () => page.evaluate(({ jid, rooms, pageSize }) =>
-        window.harness.timedResync({ jid, store: `rs-${jid}`, rooms, pageSize }), { jid: `${bob}@localhost`, rooms: roomList, pageSize }));
-      printTop(log, `resync ${bob}`, prof);
-      const r = prof.value;
-      await page.close();
-      check(r.stored === rooms * messages, `${bob}: stored ${r.stored} of ${rooms * messages} messages`);
-      check(r.gaps === 0, `${bob}: ${r.gaps} gaps recorded`);
-      check(r.errors.length === 0, `${bob}: SDK errors ${r.errors.join('; ')}`);
-      log(`[bench] resync ${bob}: ${r.ms.toFixed(0)} ms (online after ${r.onlineMs.toFixed(0)} ms, ${r.pages} pages)`);
-      result.resync.push(r);
+    for (let i = 0; i < runs; i++) {
+      for (const devtools of [false, true]) {
+        const bob = devtools ? devtoolsBobs[i] : bobs[i];
+        // A fresh page per run: a new wasm instance, as after the phone woke the tab.
+        const page = await openHarness(browser, server, bob);
+        if (devtools) await page.enableNetwork();
+        const prof = await profiled(page, i === 0 && !devtools && profileDir, 'resync', () => page.evaluate(({ jid, rooms, pageSize }) =>
+          window.harness.timedResync({ jid, store: `rs-${jid}`, rooms, pageSize }), { jid: `${bob}@localhost`, rooms: roomList, pageSize }));
+        printTop(log, `resync ${bob}`, prof);
+        const r = prof.value;
+        await page.close();
+        check(r.stored === rooms * messages, `${bob}: stored ${r.stored} of ${rooms * messages} messages`);
+        check(r.gaps === 0, `${bob}: ${r.gaps} gaps recorded`);
+        check(r.errors.length === 0, `${bob}: SDK errors ${r.errors.join('; ')}`);
+        log(`[bench] resync ${bob}${devtools ? ' (DevTools Network domain on)' : ''}: ${r.ms.toFixed(0)} ms (online after ${r.onlineMs.toFixed(0)} ms, ${r.pages} pages)`);
+        (devtools ? result.resyncDevtools : result.resync).push(r);
+      }
     }
 
     // The floor: the same archives read by a bare client that stores nothing, parsing each
     // stanza with DOMParser ('dom') or only matching frames as text ('text').
     {
-      const page = await openHarness(ctx, server);
+      const page = await openHarness(browser, server, 'bare');
       for (let i = 0; i < runs; i++) {
         const row = {};
         for (const parse of ['text', 'dom']) {
@@ -167,7 +179,7 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
 
     // Live events, then the raw baseline on the same records, in the same page.
     for (let i = 0; i < runs; i++) {
-      const page = await openHarness(ctx, server);
+      const page = await openHarness(browser, server, `live${i}`);
       const room = `live-${tag}-${i}@conference.localhost`;
       const store = `live-${tag}-${i}`;
       await page.evaluate((a) => window.harness.prepareLive(a),
@@ -200,7 +212,6 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
         + `raw, ${batch} events to a record ${r.chunkedPerSec.toFixed(0)} events/s`);
       result.live.push(r);
     }
-    await ctx.close();
   } finally {
     await browser.close();
     await disposeServer(server);
@@ -208,6 +219,7 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
   result.median = {
     resyncMs: median(result.resync.map((r) => r.ms)),
     resyncOnlineMs: median(result.resync.map((r) => r.onlineMs)),
+    resyncDevtoolsMs: median(result.resyncDevtools.map((r) => r.ms)),
     rawTextMs: median(result.rawResync.map((r) => r.text)),
     rawDomMs: median(result.rawResync.map((r) => r.dom)),
     sdkPerSec: median(result.live.map((r) => r.sdkPerSec)),
@@ -232,6 +244,7 @@ export function table(res, opts) {
     `| JS glue (mucsub.js) | ${kb(s['mucsub.js'].raw)} raw, ${kb(s['mucsub.js'].gzip)} gzipped | |`,
     `| wasm + JS | ${kb(s.total.raw)} raw, **${kb(s.total.gzip)} gzipped** (${kb(s.total.brotli)} brotli) | ≤ 300 KB gzipped ${s.total.gzip <= 300 * 1024 ? '✔' : '✘'} |`,
     `| resync, ${opts.rooms * opts.messages} missed messages over ${opts.rooms} rooms (median of ${res.resync.length}) | **${m.resyncMs.toFixed(0)} ms** (online after ${m.resyncOnlineMs.toFixed(0)} ms) | < 2 s ${m.resyncMs < 2000 ? '✔' : '✘'} |`,
+    `| the same resync with DevTools' Network domain on, as under Playwright (median of ${res.resyncDevtools.length}) | ${m.resyncDevtoolsMs.toFixed(0)} ms | |`,
     `| the same archives read by a bare JS client, 4 rooms in flight, nothing stored: frames matched as text / parsed by DOMParser | ${m.rawTextMs.toFixed(0)} ms / ${m.rawDomMs.toFixed(0)} ms | |`,
     `| live events stored by the SDK, ${opts.events} events (median of ${res.live.length}) | ${m.sdkPerSec.toFixed(0)} events/s | |`,
     `| raw IndexedDB put of the same events, one record each (a history and a dedup index), ${opts.batch} per transaction | ${m.rawPerSec.toFixed(0)} records/s | |`,

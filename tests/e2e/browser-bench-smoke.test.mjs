@@ -13,7 +13,8 @@ test('the browser benchmark runs end to end at smoke size', async () => {
   const res = await runBench({ pkgDir: join(wwwDist, 'pkg'), ...SMOKE, log: (l) => lines.push(l) });
   // runBench throws on any missing message or event; these check the figures are real.
   assert.equal(res.resync.length, SMOKE.runs);
-  for (const r of res.resync) {
+  assert.equal(res.resyncDevtools.length, SMOKE.runs);
+  for (const r of [...res.resync, ...res.resyncDevtools]) {
     assert.equal(r.stored, SMOKE.rooms * SMOKE.messages);
     assert.equal(r.gaps, 0);
     assert.ok(r.pages >= SMOKE.rooms, `at least one archive page per room (${r.pages})`);
