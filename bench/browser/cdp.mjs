@@ -61,8 +61,10 @@ export async function launchPipeBrowser({ log = () => {} } = {}) {
     const { targetId } = await send('Target.createTarget', { url: 'about:blank' });
     const { sessionId } = await send('Target.attachToTarget', { targetId, flatten: true });
     const cmd = (method, params) => send(method, params, sessionId);
+    const handlers = new Map(); // DevTools event name -> callbacks (page.on)
     // Runtime only, for the page's console and uncaught errors: it costs nothing per frame.
     listeners.set(sessionId, (method, params) => {
+      for (const h of handlers.get(method) ?? []) h(params);
       if (method === 'Runtime.consoleAPICalled' && params.type !== 'log') {
         const text = params.args.map((a) => a.value ?? a.description ?? '').join(' ');
         log(`[${name} console.${params.type}] ${text}`);
@@ -74,6 +76,9 @@ export async function launchPipeBrowser({ log = () => {} } = {}) {
     await cmd('Page.navigate', { url });
     const page = {
       cmd,
+      on(method, h) {
+        handlers.set(method, [...(handlers.get(method) ?? []), h]);
+      },
       // Playwright's page.evaluate(fn, arg): `fn` runs in the page, its promise awaited,
       // its result returned as JSON.
       async evaluate(fn, arg) {

@@ -63,7 +63,7 @@ export function packageSizes(pkgDir) {
 }
 
 // The harness page (page/), opened in `browser` (cdp.mjs), once its wasm module is ready.
-async function openHarness(browser, server, name) {
+export async function openHarness(browser, server, name) {
   const page = await browser.newPage(`${server.httpUrl}index.html`, name);
   await page.waitFor(() => !!window.harness);
   await page.evaluate(() => window.harness.ready);

@@ -7,8 +7,9 @@
 //   node bench/browser/trace.mjs --pkg DIR [--rooms 20] [--messages 200]
 // MUCSUB_SERVER_BIN picks the server (as for run.mjs).
 import { randomBytes } from 'node:crypto';
-import { launchBrowser } from '../../tests/e2e/lib/browser.mjs';
-import { startHarnessServer, openHarness, disposeServer } from './lib.mjs';
+import { launchPipeBrowser } from './cdp.mjs';
+import { openHarness } from './run.mjs';
+import { startHarnessServer, disposeServer } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => {
@@ -21,28 +22,26 @@ const nRooms = Number(arg('--rooms', 20));
 const perRoom = Number(arg('--messages', 200));
 
 const server = await startHarnessServer({ pkgDir, users: ['alice', 'bob0'] });
-const browser = await launchBrowser();
+const browser = await launchPipeBrowser({ log: console.log });
 const tag = randomBytes(3).toString('hex');
 const rooms = Array.from({ length: nRooms }, (_, i) => `tr-${tag}-${i}@conference.localhost`);
 const jid = 'bob0@localhost';
 try {
-  const ctx = await browser.newContext();
-  const setup = await openHarness(ctx, server);
+  const setup = await openHarness(browser, server, 'setup');
   await setup.evaluate((a) => window.harness.subscribeAll({ ...a, store: `rs-${a.jid}`, nick: 'bob0' }), { jid, rooms });
   await setup.evaluate((a) => window.harness.postBacklog({ user: 'alice', ...a, size: 100 }), { rooms, perRoom });
   await setup.close();
 
-  const page = await openHarness(ctx, server);
-  const cdp = await page.context().newCDPSession(page);
+  const page = await openHarness(browser, server, 'bob0');
   const events = [];
-  cdp.on('Tracing.dataCollected', (d) => events.push(...d.value));
-  const done = new Promise((r) => cdp.on('Tracing.tracingComplete', r));
-  await cdp.send('Tracing.start', {
+  page.on('Tracing.dataCollected', (d) => events.push(...d.value));
+  const done = new Promise((r) => page.on('Tracing.tracingComplete', r));
+  await page.cmd('Tracing.start', {
     categories: 'devtools.timeline,v8,blink,IndexedDB,disabled-by-default-devtools.timeline',
     transferMode: 'ReportEvents',
   });
   const r = await page.evaluate((a) => window.harness.timedResync({ ...a, store: `rs-${a.jid}` }), { jid, rooms });
-  await cdp.send('Tracing.end');
+  await page.cmd('Tracing.end');
   await done;
   console.log(`resync of ${r.stored} messages over ${nRooms} rooms: ${r.ms.toFixed(0)} ms`);
 
