@@ -22,10 +22,20 @@ export async function launchPipeBrowser({ log = () => {} } = {}) {
   const profile = await mkdtemp(join(tmpdir(), 'mucsub-bench-profile-'));
   const chrome = spawn(chromiumPath, [...ARGS, `--user-data-dir=${profile}`, 'about:blank'],
     { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
-  const exited = new Promise((r) => chrome.once('exit', r));
+  // 'error' instead of 'exit' when the binary cannot be started at all.
+  const exited = new Promise((r) => {
+    chrome.once('exit', r);
+    chrome.once('error', (e) => {
+      log(`[bench] cannot start ${chromiumPath}: ${e.message}`);
+      r();
+    });
+  });
   chrome.stderr.on('data', () => {}); // Chromium's own chatter; a full pipe would stall it.
   const toChrome = chrome.stdio[3];
   const fromChrome = chrome.stdio[4];
+  // A dead browser shows as `exited` below, which fails every pending call.
+  toChrome.on('error', () => {});
+  fromChrome.on('error', () => {});
   let nextId = 1;
   const calls = new Map();
   const listeners = new Map(); // sessionId -> (method, params) => void
@@ -46,11 +56,17 @@ export async function launchPipeBrowser({ log = () => {} } = {}) {
       }
     }
   });
+  let dead = false;
   exited.then(() => {
+    dead = true;
     for (const c of calls.values()) c.reject(new Error(`Chromium exited during ${c.method}`));
     calls.clear();
   });
   const send = (method, params = {}, sessionId = undefined) => new Promise((resolve, reject) => {
+    if (dead) {
+      reject(new Error(`Chromium has exited (${method})`));
+      return;
+    }
     const id = nextId++;
     calls.set(id, { resolve, reject, method });
     toChrome.write(`${JSON.stringify({ id, method, params, sessionId })}\0`);
