@@ -71,7 +71,13 @@ export async function launchPipeBrowser({ log = () => {} } = {}) {
     calls.set(id, { resolve, reject, method });
     toChrome.write(`${JSON.stringify({ id, method, params, sessionId })}\0`);
   });
-  await send('Browser.getVersion');
+  try {
+    await send('Browser.getVersion');
+  } catch (e) {
+    chrome.kill('SIGKILL');
+    await rm(profile, { recursive: true, force: true });
+    throw e;
+  }
 
   async function newPage(url, name = 'page') {
     const { targetId } = await send('Target.createTarget', { url: 'about:blank' });
