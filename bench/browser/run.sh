@@ -17,9 +17,8 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   echo "[browser-bench] building the server (release)"
   cargo build --locked --release -p mucsub-server
 fi
-if [ ! -d tests/e2e/node_modules/playwright-core ]; then
-  (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# run.mjs needs no npm package: it drives Debian's chromium itself (cdp.mjs).
+command -v "${CHROMIUM_PATH:-chromium}" >/dev/null || { echo "[browser-bench] needs Debian's chromium (apt-get install chromium)" >&2; exit 1; }
 export MUCSUB_SERVER_BIN="$target/release/mucsub-server"
 if [ -n "${PROFILE:-}" ]; then
   # The same release build before wasm-opt (which drops the name section), so the CPU
