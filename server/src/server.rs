@@ -125,7 +125,7 @@ impl Server {
                 crate::http::app(ctx.clone()).into_make_service_with_connect_info::<SocketAddr>();
             let mut stop = ctx.shutdown.clone();
             tasks.push(tokio::spawn(async move {
-                let r = axum::serve(http, app)
+                let r = axum::serve(crate::http::nodelay(http), app)
                     .with_graceful_shutdown(async move {
                         let _ = stop.changed().await;
                     })
