@@ -9,12 +9,10 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromiumPath } from '../../tests/e2e/lib/paths.mjs';
+import { chromiumArgs, chromiumPath } from '../../tests/e2e/lib/paths.mjs';
 
-// The switches tests/e2e/lib/browser.mjs gives Playwright, plus the pipe.
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--no-default-browser-check', '--remote-debugging-pipe'];
+// The switches Playwright gets (tests/e2e/lib/browser.mjs), plus headless and the pipe.
+const ARGS = ['--headless', ...chromiumArgs, '--no-default-browser-check', '--remote-debugging-pipe'];
 
 export async function launchPipeBrowser({ log = () => {} } = {}) {
   // An on-disk profile, as a user's browser has (Playwright's contexts keep IndexedDB in

@@ -1,7 +1,8 @@
 // Node side of the SDK harness page (bench/browser/page/): a mucsub-server on loopback whose
 // static directory holds the harness and a copy of an SDK package, and the page opened on
-// it. Shared by the browser benchmark (run.mjs) and tests/e2e/reload-crash.test.mjs; the
-// server process and the browser come from the e2e helpers (tests/e2e/lib/).
+// it. Shared by the browser benchmark (run.mjs, trace.mjs: a browser driven over a pipe,
+// cdp.mjs) and tests/e2e/reload-crash.test.mjs (Playwright); the server process comes from
+// the e2e helpers (tests/e2e/lib/).
 import { cp, mkdir, mkdtemp } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,11 +43,19 @@ export async function startHarnessServer({ pkgDir, users = ['alice', 'bob'], lim
   });
 }
 
-// Opens the harness page in `context` and waits for the wasm module.
+// Opens the harness page in a Playwright `context` and waits for the wasm module.
 export async function openHarness(context, server, query = '') {
   const page = await context.newPage();
   await page.goto(`${server.httpUrl}index.html${query}`);
   await page.waitForFunction(() => window.harness, null, { timeout: 60_000 });
+  await page.evaluate(() => window.harness.ready);
+  return page;
+}
+
+// The same in a browser from cdp.mjs (`name` labels the page's console output).
+export async function openPipeHarness(browser, server, name) {
+  const page = await browser.newPage(`${server.httpUrl}index.html`, name);
+  await page.waitFor(() => !!window.harness);
   await page.evaluate(() => window.harness.ready);
   return page;
 }

@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { serverBin } from '../../tests/e2e/lib/paths.mjs';
 import { launchPipeBrowser } from './cdp.mjs';
-import { startHarnessServer, disposeServer } from './lib.mjs';
+import { startHarnessServer, openPipeHarness, disposeServer } from './lib.mjs';
 
 export const FULL = { runs: 5, rooms: 50, messages: 200, events: 2000, batch: 100, size: 100 };
 export const SMOKE = { runs: 1, rooms: 3, messages: 20, events: 30, batch: 10, size: 100 };
@@ -60,14 +60,6 @@ export function packageSizes(pkgDir) {
   out.total = Object.fromEntries(['raw', 'gzip', 'brotli']
     .map((k) => [k, out['mucsub_bg.wasm'][k] + out['mucsub.js'][k]]));
   return out;
-}
-
-// The harness page (page/), opened in `browser` (cdp.mjs), once its wasm module is ready.
-export async function openHarness(browser, server, name) {
-  const page = await browser.newPage(`${server.httpUrl}index.html`, name);
-  await page.waitFor(() => !!window.harness);
-  await page.evaluate(() => window.harness.ready);
-  return page;
 }
 
 // Chrome's sampling profiler over CDP around `fn` (the page's main thread: JS, wasm, and
@@ -124,7 +116,7 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
   const result = { sizes, resync: [], resyncDevtools: [], rawResync: [], live: [] };
   try {
     // The SDK reports warnings (refused or odd input) on the console, which cdp.mjs logs.
-    const setup = await openHarness(browser, server, 'setup');
+    const setup = await openPipeHarness(browser, server, 'setup');
 
     // Resync: every run has its own account and store, all subscribed before the backlog.
     log(`[bench] ${runs} accounts subscribe to ${rooms} rooms`);
@@ -144,7 +136,7 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
       for (const devtools of [false, true]) {
         const bob = devtools ? devtoolsBobs[i] : bobs[i];
         // A fresh page per run: a new wasm instance, as after the phone woke the tab.
-        const page = await openHarness(browser, server, bob);
+        const page = await openPipeHarness(browser, server, bob);
         if (devtools) await page.enableNetwork();
         const prof = await profiled(page, i === 0 && !devtools && profileDir, 'resync', () => page.evaluate(({ jid, rooms, pageSize }) =>
           window.harness.timedResync({ jid, store: `rs-${jid}`, rooms, pageSize }), { jid: `${bob}@localhost`, rooms: roomList, pageSize }));
@@ -162,7 +154,7 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
     // The floor: the same archives read by a bare client that stores nothing, parsing each
     // stanza with DOMParser ('dom') or only matching frames as text ('text').
     {
-      const page = await openHarness(browser, server, 'bare');
+      const page = await openPipeHarness(browser, server, 'bare');
       for (let i = 0; i < runs; i++) {
         const row = {};
         for (const parse of ['text', 'dom']) {
@@ -179,7 +171,7 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
 
     // Live events, then the raw baseline on the same records, in the same page.
     for (let i = 0; i < runs; i++) {
-      const page = await openHarness(browser, server, `live${i}`);
+      const page = await openPipeHarness(browser, server, `live${i}`);
       const room = `live-${tag}-${i}@conference.localhost`;
       const store = `live-${tag}-${i}`;
       await page.evaluate((a) => window.harness.prepareLive(a),

@@ -8,8 +8,7 @@
 // MUCSUB_SERVER_BIN picks the server (as for run.mjs).
 import { randomBytes } from 'node:crypto';
 import { launchPipeBrowser } from './cdp.mjs';
-import { openHarness } from './run.mjs';
-import { startHarnessServer, disposeServer } from './lib.mjs';
+import { startHarnessServer, openPipeHarness, disposeServer } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => {
@@ -27,12 +26,12 @@ const tag = randomBytes(3).toString('hex');
 const rooms = Array.from({ length: nRooms }, (_, i) => `tr-${tag}-${i}@conference.localhost`);
 const jid = 'bob0@localhost';
 try {
-  const setup = await openHarness(browser, server, 'setup');
+  const setup = await openPipeHarness(browser, server, 'setup');
   await setup.evaluate((a) => window.harness.subscribeAll({ ...a, store: `rs-${a.jid}`, nick: 'bob0' }), { jid, rooms });
   await setup.evaluate((a) => window.harness.postBacklog({ user: 'alice', ...a, size: 100 }), { rooms, perRoom });
   await setup.close();
 
-  const page = await openHarness(browser, server, 'bob0');
+  const page = await openPipeHarness(browser, server, 'bob0');
   const events = [];
   page.on('Tracing.dataCollected', (d) => events.push(...d.value));
   const done = new Promise((r) => page.on('Tracing.tracingComplete', r));

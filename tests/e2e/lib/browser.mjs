@@ -2,13 +2,12 @@
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { artifactsDir, chromiumPath } from './paths.mjs';
+import { artifactsDir, chromiumArgs, chromiumPath } from './paths.mjs';
 
 export async function launchBrowser() {
   return chromium.launch({
     executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: chromiumArgs,
   });
 }
 

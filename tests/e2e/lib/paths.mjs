@@ -9,3 +9,7 @@ export const serverBin = process.env.MUCSUB_SERVER_BIN
   ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'mucsub-server');
 export const wwwDist = process.env.MUCSUB_WWW_DIST ?? join(repoRoot, 'www', 'dist');
 export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// The switches every launch of it gets (Playwright's in browser.mjs, the benchmark's pipe in
+// bench/browser/cdp.mjs): no sandbox or GPU in CI containers, no background traffic.
+export const chromiumArgs = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
