@@ -36,6 +36,19 @@ const LOOPBACK: Security = Security {
     ..REMOTE
 };
 
+/// A remote client on plain TCP where TLS is optional: SCRAM only.
+const REMOTE_TLS_OPTIONAL: Security = Security {
+    tls_required: false,
+    ..REMOTE
+};
+
+/// A remote client after STARTTLS.
+const REMOTE_AFTER_TLS: Security = Security {
+    can_starttls: false,
+    secure: true,
+    ..REMOTE
+};
+
 /// A WebSocket from loopback: secure, no STARTTLS.
 const WEBSOCKET: Security = Security {
     can_starttls: false,
@@ -105,6 +118,11 @@ fn ended(actions: &[Action]) -> Option<&End> {
         Action::End(e) => Some(e),
         _ => None,
     })
+}
+
+/// Whether the actions end the stream with this error.
+fn ends_with(actions: &[Action], condition: &'static str, text: &str) -> bool {
+    ended(actions) == Some(&End::Error(condition, Some(text.to_owned())))
 }
 
 fn stream_error(actions: &[Action]) -> &'static str {
@@ -191,11 +209,7 @@ fn a_remote_client_must_starttls_before_sasl() {
     ));
     assert!(sent(&a).is("proceed", ns::TLS));
     assert!(matches!(a.last(), Some(Action::StartTls)));
-    n.tls_established(Security {
-        can_starttls: false,
-        secure: true,
-        ..REMOTE
-    });
+    n.tls_established(REMOTE_AFTER_TLS);
     let features = sent(&n.event(open()));
     assert!(!features.has_child("starttls", ns::TLS));
     let mechs: Vec<String> = features
@@ -303,13 +317,7 @@ fn anything_but_an_iq_before_binding_ends_the_stream() {
     let a = n.event(stanza(
         "<message to='bob@localhost'><body>hi</body></message>",
     ));
-    assert_eq!(
-        ended(&a),
-        Some(&End::Error(
-            "not-authorized",
-            Some("bind a resource first".into())
-        ))
-    );
+    assert!(ends_with(&a, "not-authorized", "bind a resource first"));
 }
 
 #[test]
@@ -325,13 +333,11 @@ fn failed_attempts_are_counted_up_to_the_limit() {
     n.event(plain_auth("alice", "pw"));
     let a = n.credentials(Lookup::Failed);
     assert_eq!(sasl_failure(&a), "temporary-auth-failure");
-    assert_eq!(
-        ended(&a),
-        Some(&End::Error(
-            "policy-violation",
-            Some("too many failed authentication attempts".into())
-        ))
-    );
+    assert!(ends_with(
+        &a,
+        "policy-violation",
+        "too many failed authentication attempts"
+    ));
 }
 
 #[test]
@@ -341,11 +347,7 @@ fn bad_auth_elements_get_the_matching_failure() {
     n.event(stanza(
         "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
     ));
-    n.tls_established(Security {
-        can_starttls: false,
-        secure: true,
-        ..REMOTE
-    });
+    n.tls_established(REMOTE_AFTER_TLS);
     n.event(open());
     let a = n.event(stanza(
         "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-UNKNOWN'>=</auth>",
@@ -362,14 +364,7 @@ fn bad_auth_elements_get_the_matching_failure() {
     assert_eq!(stream_error(&a), "policy-violation", "third failure");
 
     // PLAIN is not offered to a remote client without TLS (where TLS is optional).
-    let mut n = Negotiation::new(
-        settings(),
-        Security {
-            tls_required: false,
-            ..REMOTE
-        },
-        random,
-    );
+    let mut n = machine(REMOTE_TLS_OPTIONAL);
     n.event(open());
     assert_eq!(
         sasl_failure(&n.event(plain_auth("alice", "pw"))),
@@ -390,6 +385,27 @@ fn scram_client(
         .expect("scram client")
 }
 
+/// `<auth mechanism='SCRAM-SHA-256'>` with the client's first message.
+fn scram_auth(n: &mut Negotiation, client: &mut impl Mechanism) -> Vec<Action> {
+    n.event(stanza(&format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>{}</auth>",
+        B64.encode(client.initial())
+    )))
+}
+
+/// `<response/>` with the client's answer to `challenge`.
+fn scram_response(
+    n: &mut Negotiation,
+    client: &mut impl Mechanism,
+    challenge: &[u8],
+) -> Vec<Action> {
+    let response = client.response(challenge).expect("client response");
+    n.event(stanza(&format!(
+        "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
+        B64.encode(response)
+    )))
+}
+
 fn challenge_of(actions: &[Action]) -> Vec<u8> {
     let c = sent(actions);
     assert!(c.is("challenge", ns::SASL), "a challenge: {actions:?}");
@@ -400,26 +416,12 @@ fn challenge_of(actions: &[Action]) -> Vec<u8> {
 fn scram_runs_challenge_and_response_and_proves_the_server() {
     let mut client = scram_client("alice", "pw");
     // SCRAM is offered before TLS where TLS is not required.
-    let mut n = Negotiation::new(
-        settings(),
-        Security {
-            tls_required: false,
-            ..REMOTE
-        },
-        random,
-    );
+    let mut n = machine(REMOTE_TLS_OPTIONAL);
     n.event(open());
-    let a = n.event(stanza(&format!(
-        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>{}</auth>",
-        B64.encode(client.initial())
-    )));
+    let a = scram_auth(&mut n, &mut client);
     assert!(matches!(&a[..], [Action::FetchCredentials(u)] if u == "alice"));
     let challenge = challenge_of(&n.credentials(creds("pw")));
-    let response = client.response(&challenge).expect("client response");
-    let a = n.event(stanza(&format!(
-        "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
-        B64.encode(response)
-    )));
+    let a = scram_response(&mut n, &mut client, &challenge);
     let success = sent(&a);
     assert!(success.is("success", ns::SASL));
     let data = B64.decode(success.text().trim()).unwrap();
@@ -434,27 +436,16 @@ fn scram_for_a_missing_account_fails_only_at_the_end() {
     let mut client = scram_client("nobody", "pw");
     let mut n = machine(LOOPBACK);
     n.event(open());
-    n.event(stanza(&format!(
-        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>{}</auth>",
-        B64.encode(client.initial())
-    )));
+    scram_auth(&mut n, &mut client);
     let challenge = challenge_of(&n.credentials(Lookup::NoSuchAccount));
-    let response = client.response(&challenge).expect("client response");
-    let a = n.event(stanza(&format!(
-        "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
-        B64.encode(response)
-    )));
+    let a = scram_response(&mut n, &mut client, &challenge);
     assert_eq!(sasl_failure(&a), "not-authorized");
 }
 
 #[test]
 fn a_challenge_may_be_aborted_but_not_ignored() {
     let auth = |n: &mut Negotiation| {
-        let mut client = scram_client("alice", "pw");
-        n.event(stanza(&format!(
-            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>{}</auth>",
-            B64.encode(client.initial())
-        )));
+        scram_auth(n, &mut scram_client("alice", "pw"));
         challenge_of(&n.credentials(creds("pw")));
     };
     let mut n = machine(LOOPBACK);
@@ -500,14 +491,7 @@ fn registration_is_handed_to_the_driver_only_when_allowed() {
     assert_eq!(stream_error(&n.event(stanza(register))), "not-authorized");
 
     // A remote client without TLS may not send a password in the clear.
-    let mut n = Negotiation::new(
-        settings(),
-        Security {
-            tls_required: false,
-            ..REMOTE
-        },
-        random,
-    );
+    let mut n = machine(REMOTE_TLS_OPTIONAL);
     n.event(open());
     assert_eq!(stream_error(&n.event(stanza(register))), "not-authorized");
 }
