@@ -2,7 +2,8 @@
 //! honour the pre-auth deadline and server shutdown, and closing the stream the way
 //! [`End`] says.
 
-use super::{RecvError, Transport};
+use super::inbound::RecvError;
+use super::Transport;
 use crate::stanza;
 use crate::xmlstream::{Limits, StreamEvent, XmlError};
 use crate::ServerContext;

@@ -2,11 +2,17 @@
 //! stream restarts) and the counters the session loop reads (last activity for the
 //! keepalive, bytes read for rate shaping).
 
-use super::RecvError;
-use crate::xmlstream::{Framing, Limits, StreamEvent, StreamParser};
+use crate::xmlstream::{Framing, Limits, StreamEvent, StreamParser, XmlError};
 use tokio::time::Instant;
 
-pub(super) struct Inbound {
+/// Why reading failed.
+#[derive(Debug)]
+pub(crate) enum RecvError {
+    Xml(XmlError),
+    Io(std::io::Error),
+}
+
+pub(crate) struct Inbound {
     framing: Framing,
     parser: StreamParser,
     limits: Limits,
@@ -15,7 +21,7 @@ pub(super) struct Inbound {
 }
 
 impl Inbound {
-    pub(super) fn new(framing: Framing, limits: Limits) -> Inbound {
+    pub(crate) fn new(framing: Framing, limits: Limits) -> Inbound {
         Inbound {
             framing,
             parser: StreamParser::new(framing, limits),
@@ -26,37 +32,37 @@ impl Inbound {
     }
 
     /// An event already parsed from what was read.
-    pub(super) fn next_event(&mut self) -> Option<StreamEvent> {
+    pub(crate) fn next_event(&mut self) -> Option<StreamEvent> {
         self.parser.next_event()
     }
 
     /// Parses `data` just read from the peer (also counts it as activity).
-    pub(super) fn feed(&mut self, data: &[u8]) -> Result<(), RecvError> {
+    pub(crate) fn feed(&mut self, data: &[u8]) -> Result<(), RecvError> {
         self.touch();
         self.bytes_read += data.len() as u64;
         self.parser.feed(data).map_err(RecvError::Xml)
     }
 
     /// Something that is not XML (a WebSocket pong, a close frame) arrived.
-    pub(super) fn touch(&mut self) {
+    pub(crate) fn touch(&mut self) {
         self.last_activity = Instant::now();
     }
 
     /// A new XML stream (after STARTTLS or SASL success), with the current limits.
-    pub(super) fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.parser = StreamParser::new(self.framing, self.limits);
     }
 
-    pub(super) fn set_limits(&mut self, limits: Limits) {
+    pub(crate) fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
         self.parser.set_limits(limits);
     }
 
-    pub(super) fn last_activity(&self) -> Instant {
+    pub(crate) fn last_activity(&self) -> Instant {
         self.last_activity
     }
 
-    pub(super) fn bytes_read(&self) -> u64 {
+    pub(crate) fn bytes_read(&self) -> u64 {
         self.bytes_read
     }
 }

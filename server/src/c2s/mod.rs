@@ -18,14 +18,14 @@
 //! [`Transport`] hides the framing difference: TCP is one continuous XML stream restarted
 //! after STARTTLS and SASL; a WebSocket carries one complete element per text frame.
 //!
-//! This module only declares its children and the types they share; it uses none of them,
-//! so the children form no import cycle with it.
+//! This module declares its children and the [`Transport`] they share; of its children it
+//! uses only [`inbound`] (which uses nothing here), so none forms an import cycle with it.
 
 pub(crate) mod conn;
 pub(crate) mod connection;
 pub(crate) mod features;
 pub(crate) mod handshake;
-mod inbound;
+pub(crate) mod inbound;
 pub(crate) mod iq;
 pub(crate) mod negotiate;
 #[cfg(test)]
@@ -35,14 +35,8 @@ pub(crate) mod session;
 pub(crate) mod tcp;
 pub(crate) mod ws;
 
-use crate::xmlstream::{Limits, StreamEvent, XmlError};
-
-/// Why reading failed.
-#[derive(Debug)]
-pub(crate) enum RecvError {
-    Xml(XmlError),
-    Io(std::io::Error),
-}
+use crate::xmlstream::{Limits, StreamEvent};
+use inbound::{Inbound, RecvError};
 
 /// One client connection's byte/frame level.
 #[allow(async_fn_in_trait)]
@@ -59,9 +53,16 @@ pub(crate) trait Transport: Send {
         }
         Ok(())
     }
+    /// The read side: parser, limits, activity and byte counters.
+    fn inbound(&self) -> &Inbound;
+    fn inbound_mut(&mut self) -> &mut Inbound;
     /// Starts a new XML stream (after STARTTLS or SASL success).
-    fn restart(&mut self);
-    fn set_limits(&mut self, limits: Limits);
+    fn restart(&mut self) {
+        self.inbound_mut().restart();
+    }
+    fn set_limits(&mut self, limits: Limits) {
+        self.inbound_mut().set_limits(limits);
+    }
     /// Encrypted (TLS, or a WebSocket whose TLS is terminated in front of us).
     fn is_secure(&self) -> bool;
     fn is_loopback(&self) -> bool;
@@ -76,9 +77,13 @@ pub(crate) trait Transport: Send {
     /// Closes the connection after the footer.
     async fn shutdown(&mut self);
     /// When anything (bytes, frames, pongs) last arrived from the peer.
-    fn last_activity(&self) -> tokio::time::Instant;
+    fn last_activity(&self) -> tokio::time::Instant {
+        self.inbound().last_activity()
+    }
     /// Bytes of XML read from the peer so far (for rate shaping).
-    fn bytes_read(&self) -> u64;
+    fn bytes_read(&self) -> u64 {
+        self.inbound().bytes_read()
+    }
     /// Asks the peer for a sign of life: a WebSocket ping; over TCP, the caller sends an
     /// XEP-0199 ping instead (`Ok(false)`).
     async fn probe(&mut self) -> std::io::Result<bool>;

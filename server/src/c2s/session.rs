@@ -6,9 +6,10 @@
 use super::conn::{Conn, End};
 use super::features::NS_CSI;
 use super::handshake::Claim;
+use super::inbound::RecvError;
 use super::negotiate::Bound;
 use super::presence::Presence;
-use super::{iq, normalize_jid, RecvError, Transport};
+use super::{iq, normalize_jid, Transport};
 use crate::ns;
 use crate::router::SessionControl;
 use crate::stanza::{self, ErrorType, Outgoing};

@@ -1,7 +1,7 @@
 //! RFC 6120 over TCP, with STARTTLS.
 
-use super::inbound::Inbound;
-use super::{RecvError, Transport};
+use super::inbound::{Inbound, RecvError};
+use super::Transport;
 use crate::xmlstream::{Framing, Limits, StreamEvent};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -79,12 +79,12 @@ impl Transport for TcpTransport {
         self.send(&items.concat()).await
     }
 
-    fn restart(&mut self) {
-        self.inbound.restart();
+    fn inbound(&self) -> &Inbound {
+        &self.inbound
     }
 
-    fn set_limits(&mut self, limits: Limits) {
-        self.inbound.set_limits(limits);
+    fn inbound_mut(&mut self) -> &mut Inbound {
+        &mut self.inbound
     }
 
     fn is_secure(&self) -> bool {
@@ -123,14 +123,6 @@ impl Transport for TcpTransport {
 
     fn footer(&self) -> &'static str {
         "</stream:stream>"
-    }
-
-    fn last_activity(&self) -> tokio::time::Instant {
-        self.inbound.last_activity()
-    }
-
-    fn bytes_read(&self) -> u64 {
-        self.inbound.bytes_read()
     }
 
     async fn probe(&mut self) -> std::io::Result<bool> {

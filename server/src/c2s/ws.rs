@@ -1,7 +1,7 @@
 //! RFC 7395: XMPP over WebSocket, one element per text frame.
 
-use super::inbound::Inbound;
-use super::{RecvError, Transport};
+use super::inbound::{Inbound, RecvError};
+use super::Transport;
 use crate::xmlstream::{Framing, Limits, StreamEvent, XmlError};
 use axum::extract::ws::{Message, WebSocket};
 use std::net::SocketAddr;
@@ -74,12 +74,12 @@ impl Transport for WsTransport {
         self.socket.flush().await.map_err(std::io::Error::other)
     }
 
-    fn restart(&mut self) {
-        self.inbound.restart();
+    fn inbound(&self) -> &Inbound {
+        &self.inbound
     }
 
-    fn set_limits(&mut self, limits: Limits) {
-        self.inbound.set_limits(limits);
+    fn inbound_mut(&mut self) -> &mut Inbound {
+        &mut self.inbound
     }
 
     fn is_secure(&self) -> bool {
@@ -110,14 +110,6 @@ impl Transport for WsTransport {
 
     fn footer(&self) -> &'static str {
         "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"
-    }
-
-    fn last_activity(&self) -> tokio::time::Instant {
-        self.inbound.last_activity()
-    }
-
-    fn bytes_read(&self) -> u64 {
-        self.inbound.bytes_read()
     }
 
     async fn probe(&mut self) -> std::io::Result<bool> {
