@@ -1,7 +1,7 @@
 //! What modules add to the core, once they have started: the server domain's disco#info
 //! features and disco#items, the IQ handlers by payload (type, element name, namespace),
 //! and typed handles to the modules' own state. The core asks here instead of naming any
-//! module; modules register through [`crate::module::Registrar`] at startup, and
+//! module; modules register through the registrar of `module.rs` at startup, and
 //! [`crate::ServerContext::extensions`] returns the result.
 //!
 //! Prosody's `module:add_feature`, `module:hook("iq-set/host/<ns>:<name>")` and

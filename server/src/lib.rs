@@ -3,7 +3,7 @@
 //!
 //! Start reading at [`server::Server::start`]; the shared state every part of the server
 //! receives is [`ServerContext`]. Parts beyond the core (MUC, push) plug in through
-//! [`module`] and are listed in `builtin.rs`.
+//! `module.rs` and are listed in `builtin.rs`.
 
 pub mod auth;
 mod builtin;

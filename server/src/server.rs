@@ -39,7 +39,7 @@ pub async fn open_storage(
 }
 
 impl Server {
-    /// Opens storage, starts the modules ([`crate::builtin`]: push, MUC), binds the
+    /// Opens storage, starts the modules (`builtin.rs`: push, MUC), binds the
     /// listeners and accepts clients.
     pub async fn start(mut config: Config) -> anyhow::Result<ServerHandle> {
         config.normalize()?;

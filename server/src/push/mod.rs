@@ -1,6 +1,6 @@
 //! Push: XEP-0357 on the XMPP server and a built-in Web Push app server (`push.<domain>`).
 //!
-//! How it fits the rest of the server: [`module::PushModule`] starts [`Push`] and registers
+//! How it fits the rest of the server: `module::PushModule` starts [`Push`] and registers
 //! it with the core —
 //! - the `urn:xmpp:push:0` feature of the server domain, and the `<enable/>`/`<disable/>`
 //!   IQ handlers ([`Push::handle_iq`]);

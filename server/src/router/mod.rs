@@ -1,8 +1,8 @@
 //! Who is online, and where stanzas go (RFC 6121 section 8).
 //!
-//! The router owns the session table ([`sessions`]: full JID → bounded channel to the
+//! The router owns the session table (`sessions.rs`: full JID → bounded channel to the
 //! session task, with availability and priority), delivery to bare JIDs with offline
-//! storage ([`delivery`]), and the components (the MUC service registers its domain and
+//! storage (`delivery.rs`), and the components (the MUC service registers its domain and
 //! receives every stanza addressed to it or to JIDs under it); this file routes. Stanzas
 //! reaching the router already carry the sender's real full JID in `from`: the c2s layer
 //! stamps it.

@@ -1,7 +1,7 @@
 //! Storage: the [`Db`] handle over an embedded SQLite database (one writer thread, group
-//! commit, WAL with `synchronous=FULL`: see [`db`]), per-component schema versions
+//! commit, WAL with `synchronous=FULL`: see `db.rs`), per-component schema versions
 //! ([`migrate`]), and the storage traits next to their SQLite implementations
-//! ([`accounts`], [`offline`]).
+//! (`accounts.rs`, `offline.rs`).
 
 pub mod accounts;
 mod db;
