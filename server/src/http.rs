@@ -1,7 +1,7 @@
 //! The HTTP listener: XMPP over WebSocket at `/ws` (subprotocol `xmpp`), `/health`, and
 //! the demo app's static files.
 
-use crate::c2s::{session, ws::WsTransport};
+use crate::c2s::{conn::post_auth_limits, connection, ws::WsTransport};
 use crate::ServerContext;
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -20,7 +20,7 @@ use tower_http::services::{ServeDir, ServeFile};
 /// twice, about 85 ms (BENCHMARKS.md, "Fifth pass").
 /// (A named type, not `impl Listener`: axum's `ConnectInfo<SocketAddr>` is implemented for
 /// `TapIo` itself.)
-pub fn nodelay(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
+pub(crate) fn nodelay(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
     fn set(tcp: &mut TcpStream) {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
@@ -29,12 +29,13 @@ pub fn nodelay(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> 
     listener.tap_io(set as fn(&mut TcpStream))
 }
 
-pub fn app(ctx: ServerContext) -> Router {
+/// The core's routes, the routes modules registered (`module_routes`), and the app's
+/// static files for every other path.
+pub(crate) fn app(ctx: ServerContext, module_routes: Router) -> Router {
     let dir = &ctx.config.http.static_dir;
     let router = Router::new()
         .route("/ws", get(ws_handler))
-        .route("/health", get(health))
-        .merge(ctx.push.routes()); // push hook
+        .route("/health", get(health));
     let router = if dir.join("index.html").is_file() {
         router.fallback_service(
             ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html"))),
@@ -42,7 +43,7 @@ pub fn app(ctx: ServerContext) -> Router {
     } else {
         router.fallback(not_built)
     };
-    router.with_state(ctx)
+    router.with_state(ctx).merge(module_routes)
 }
 
 async fn health() -> impl IntoResponse {
@@ -84,22 +85,17 @@ async fn ws_handler(
         )
             .into_response();
     }
-    let limits = session::post_auth_limits(&ctx);
-    let guard = crate::server::ConnGuard::new(&ctx.connections);
-    let slot = ctx.per_ip.acquire(peer.ip());
+    let limits = post_auth_limits(&ctx);
+    let admission = connection::admit(&ctx, peer.ip());
     ws.protocols(["xmpp"])
         // Frames over the stanza limit are refused by the parser with a stream error;
         // far larger ones are cut off by the WebSocket layer itself.
         .max_message_size(limits.max_stanza * 2 + 4096)
         .max_frame_size(limits.max_stanza * 2 + 4096)
         .on_upgrade(move |socket| async move {
-            let _guard = guard;
             tracing::debug!(%peer, "WebSocket connection");
             let t = WsTransport::new(socket, peer, limits);
-            match slot {
-                Some(_slot) => session::run(ctx, t).await,
-                None => session::refuse_too_many(ctx, t).await,
-            }
+            admission.serve(ctx, t).await
         })
 }
 

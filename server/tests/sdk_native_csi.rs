@@ -18,7 +18,7 @@ use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::MemoryStore;
 use mucsub_server::testkit::{TestServer, TIMEOUT};
-use push_support::PushService;
+use push_support::{push_of, PushService};
 use support::*;
 
 const PUSH: &str = "push.localhost";
@@ -76,7 +76,7 @@ async fn hidden_sdk_client_is_pushed_visible_is_not_and_reconnect_keeps_hidden()
         })
         .await;
         let mut svc = PushService::start().await;
-        svc.expect_vapid_key(s.ctx().push.vapid_public_key());
+        svc.expect_vapid_key(push_of(&s).vapid_public_key());
         let r = room("tabs");
         let mut a = login(&s, "alice", "a").await;
         join(&mut a, &r, "alice").await;

@@ -1,13 +1,16 @@
 //! Push: XEP-0357 on the XMPP server and a built-in Web Push app server (`push.<domain>`).
 //!
-//! How it fits the rest of the server (the hooks the core calls, see [`Push`]):
-//! - the c2s IQ dispatch hands `<enable/>`/`<disable/>` IQs ([`is_push_iq`]) to
-//!   [`Push::handle_iq`];
-//! - when a storable event (a MucSub `messages`/`subject` wrapper, or a direct message with
-//!   a body) goes to an account with no available resource, or whose sessions are all
-//!   inactive per XEP-0352, the router calls [`Push::notify`] (never blocks, never fails);
-//! - stanzas addressed to `push.<domain>` go to [`Push::handle_component`];
-//! - the HTTP router merges [`Push::routes`] (`GET /push/vapid`).
+//! How it fits the rest of the server: `module::PushModule` starts [`Push`] and registers
+//! it with the core —
+//! - the `urn:xmpp:push:0` feature of the server domain, and the `<enable/>`/`<disable/>`
+//!   IQ handlers ([`Push::handle_iq`]);
+//! - the router's offline hook: when a storable event (a MucSub `messages`/`subject`
+//!   wrapper, or a direct message with a body) goes to an account with no available
+//!   resource, or whose sessions are all inactive per XEP-0352, the router calls
+//!   [`Push::notify`] (never blocks, never fails);
+//! - the `push.<domain>` component: stanzas addressed to it go to
+//!   [`Push::handle_component`];
+//! - the HTTP routes [`Push::routes`] (`GET /push/vapid`).
 //!
 //! One Web Push is sent per event and per registered device. Each carries an RFC 8030
 //! `Topic` derived from the room, so a push service that holds several undelivered messages
@@ -17,6 +20,7 @@
 
 pub mod appserver;
 pub mod http_client;
+pub(crate) mod module;
 pub mod publish;
 pub mod webpush;
 pub mod xep0357;
@@ -35,9 +39,6 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use xep0357::{Command, PushStore, Refusal, Registration};
 use xml::*;
-
-/// Features the server domain advertises in disco#info.
-pub const SERVER_FEATURES: &[&str] = &[NS_PUSH];
 
 /// The `[push]` table of the configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -124,11 +125,6 @@ impl PushConfig {
             vapid_validity_secs: self.vapid_validity_secs,
         }
     }
-}
-
-/// True for an IQ carrying a XEP-0357 `<enable/>` or `<disable/>`.
-pub fn is_push_iq(stanza: &Element) -> bool {
-    stanza.name() == "iq" && xep0357::payload(stanza).is_some()
 }
 
 /// What became of one notification for one registration (observable for tests and logs).
@@ -424,30 +420,6 @@ impl Push {
     }
 }
 
-/// Wires a started [`Push`] into the server: the router's offline hook and the
-/// `push.<domain>` component (disco, publishes), which stops with the server.
-pub fn attach(ctx: &crate::ServerContext, push: &Push) {
-    ctx.router.set_offline_hook(Arc::new(push.clone()));
-    let mut inbox = ctx.router.register_component(push.service_jid(), 256);
-    let router = ctx.router.clone();
-    let mut stop = ctx.shutdown.clone();
-    let component = push.clone();
-    tokio::spawn(async move {
-        loop {
-            let stanza = tokio::select! {
-                s = inbox.recv() => match s {
-                    Some(s) => s,
-                    None => break,
-                },
-                _ = stop.changed() => break,
-            };
-            if let Some(reply) = component.handle_component(&stanza).await {
-                router.route(reply).await;
-            }
-        }
-    });
-}
-
 fn publish_node(iq: &Element) -> Option<String> {
     iq.get_child("pubsub", NS_PUBSUB)?
         .get_child("publish", NS_PUBSUB)?
@@ -553,18 +525,6 @@ impl Core {
             outcome,
             removed,
         });
-    }
-}
-
-/// The router calls this after storing a stanza offline, or after handing it only to
-/// sessions that are inactive per XEP-0352.
-impl crate::router::OfflineHook for Push {
-    fn stored(&self, user: &str, stanza: &Element) {
-        self.notify(user, stanza);
-    }
-
-    fn inactive(&self, user: &str, stanza: &Element) {
-        self.notify(user, stanza);
     }
 }
 

@@ -1,0 +1,31 @@
+//! The modules this server is built with, in start order: the one place that names them
+//! (as Prosody's `modules_enabled`). Each registers its own features, IQ handlers, routes
+//! and components through [`crate::module`]; the core knows none of them.
+
+use crate::module::{Module, Registrar};
+use crate::ServerContext;
+use futures_util::future::BoxFuture;
+
+pub(crate) const MODULES: &[&dyn Module] = &[&crate::push::module::PushModule, &Muc];
+
+/// The MUC service (XEP-0045, MucSub, MAM) at `conference.<domain>`, listed in the
+/// server's disco#items.
+struct Muc;
+
+impl Module for Muc {
+    fn name(&self) -> &'static str {
+        "muc"
+    }
+
+    fn start<'a>(
+        &'a self,
+        ctx: &'a ServerContext,
+        reg: &'a mut Registrar,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            crate::muc::spawn(ctx)?;
+            reg.disco_item(&ctx.config.muc_service, "Chatrooms");
+            Ok(())
+        })
+    }
+}
