@@ -1,4 +1,4 @@
-//! `IdbStore::apply_pages` in headless Chromium: a batch of pages in one transaction must
+//! `IdbStore`'s `Store::apply_pages` in headless Chromium: a batch of pages in one transaction must
 //! leave exactly what applying the same pages one by one leaves, in few chunk records, and
 //! the lookups that replace per-key requests must still find every stored copy when their
 //! key ranges name too many chunks to read whole.
@@ -6,9 +6,8 @@
 
 use mucsub::event::{RoomEvent, Source};
 use mucsub::protocol::time::Timestamp;
-use mucsub::store::{Cursor, Gap, Store};
+use mucsub::store::{Cursor, Gap, Page, Store};
 use mucsub::store_tests::message;
-use mucsub::wasm::idb_apply::PageWrite;
 use mucsub::wasm::IdbStore;
 use wasm_bindgen_test::*;
 
@@ -26,7 +25,15 @@ fn fresh_name(tag: &str) -> String {
     )
 }
 
-type Page = (&'static str, Vec<RoomEvent>, Option<Cursor>, Option<Gap>);
+/// A page of `room`, with its cursor and gap when given.
+fn page(room: &str, events: Vec<RoomEvent>, cursor: Option<Cursor>, gap: Option<Gap>) -> Page {
+    Page {
+        room: room.into(),
+        events,
+        cursor,
+        gap,
+    }
+}
 
 fn cursor(id: &str, ts: i64) -> Cursor {
     Cursor {
@@ -51,11 +58,11 @@ fn scenario() -> Vec<Page> {
         before_stamp: Some(Timestamp(5_000)),
     };
     vec![
-        (A, vec![message(A, None, "x", "m1", 1_100)], None, None),
-        (B, vec![live_with_id(B, "t1", "y", "n1", 1_000)], None, None),
-        (A, vec![message(A, None, "y", "m2", 1_000)], None, None),
-        (B, vec![live_with_id(B, "t2", "y", "n2", 1_000)], None, None),
-        (
+        page(A, vec![message(A, None, "x", "m1", 1_100)], None, None),
+        page(B, vec![live_with_id(B, "t1", "y", "n1", 1_000)], None, None),
+        page(A, vec![message(A, None, "y", "m2", 1_000)], None, None),
+        page(B, vec![live_with_id(B, "t2", "y", "n2", 1_000)], None, None),
+        page(
             A,
             vec![
                 message(A, Some("s1"), "x", "m1", 1_000),
@@ -65,8 +72,8 @@ fn scenario() -> Vec<Page> {
             Some(cursor("s3", 1_000)),
             None,
         ),
-        (A, vec![live_with_id(A, "s3", "z", "m3", 1_300)], None, None),
-        (
+        page(A, vec![live_with_id(A, "s3", "z", "m3", 1_300)], None, None),
+        page(
             A,
             vec![
                 message(A, Some("s0"), "w", "m0", 1_000),
@@ -75,10 +82,10 @@ fn scenario() -> Vec<Page> {
             None,
             None,
         ),
-        (B, vec![live_with_id(B, "t3", "y", "n3", 1_000)], None, None),
-        (A, vec![message(A, None, "x", "m4", 1_000)], None, None),
-        (A, Vec::new(), Some(cursor("s9", 5_000)), Some(gap)),
-        (
+        page(B, vec![live_with_id(B, "t3", "y", "n3", 1_000)], None, None),
+        page(A, vec![message(A, None, "x", "m4", 1_000)], None, None),
+        page(A, Vec::new(), Some(cursor("s9", 5_000)), Some(gap)),
+        page(
             A,
             vec![live_with_id(A, "s10", "x", "m5", 6_000)],
             None,
@@ -101,25 +108,17 @@ async fn a_batch_of_pages_equals_the_pages_applied_one_by_one() {
     let pages = scenario();
     let one_by_one = IdbStore::open(&fresh_name("seq")).await.unwrap();
     let mut fresh_seq = Vec::new();
-    for (room, events, c, g) in &pages {
-        fresh_seq.push(
-            one_by_one
-                .apply_page(room, events, c.as_ref(), g.as_ref())
-                .await
-                .unwrap(),
-        );
+    for p in &pages {
+        fresh_seq.push(one_by_one.apply_page(p).await.unwrap());
     }
     let batched = IdbStore::open(&fresh_name("batch")).await.unwrap();
-    let writes: Vec<PageWrite> = pages
-        .iter()
-        .map(|(room, events, c, g)| PageWrite {
-            room,
-            events,
-            cursor: c.as_ref(),
-            gap: g.as_ref(),
-        })
+    let writes: Vec<&Page> = pages.iter().collect();
+    let fresh_batch: Vec<Vec<RoomEvent>> = batched
+        .apply_pages(&writes)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
         .collect();
-    let fresh_batch = batched.apply_pages(&writes).await.unwrap();
     assert_eq!(fresh_batch, fresh_seq, "the same new events, page by page");
     let expected = dump(&one_by_one).await;
     assert_eq!(dump(&batched).await, expected);
@@ -139,29 +138,6 @@ async fn a_batch_of_pages_equals_the_pages_applied_one_by_one() {
     assert_eq!(expected[1].0.len(), 3);
 }
 
-#[wasm_bindgen_test]
-async fn a_batch_with_a_foreign_event_is_refused_whole() {
-    let s = IdbStore::open(&fresh_name("atomic")).await.unwrap();
-    let good = vec![message(A, Some("s1"), "x", "m1", 1_000)];
-    let bad = vec![message(B, Some("t1"), "x", "n1", 1_000)];
-    let writes = [
-        PageWrite {
-            room: A,
-            events: &good,
-            cursor: None,
-            gap: None,
-        },
-        PageWrite {
-            room: A,
-            events: &bad,
-            cursor: None,
-            gap: None,
-        },
-    ];
-    s.apply_pages(&writes).await.unwrap_err();
-    assert!(s.events(A, 10).await.unwrap().is_empty());
-}
-
 /// Hundreds of stored copies without an archive id, then their archive copies and a page
 /// whose ids span all of them: every copy is matched, nothing is stored twice.
 #[wasm_bindgen_test]
@@ -171,7 +147,7 @@ async fn copies_in_big_chunks_are_all_found() {
     let live: Vec<RoomEvent> = (0..N)
         .map(|i| message(A, None, "x", &format!("m{i:04}"), 1_000 + i as i64))
         .collect();
-    assert_eq!(s.apply_page(A, &live, None, None).await.unwrap().len(), N);
+    assert_eq!(s.apply_page(&Page::new(A, live)).await.unwrap().len(), N);
     let archived: Vec<RoomEvent> = (0..N)
         .map(|i| {
             message(
@@ -184,7 +160,10 @@ async fn copies_in_big_chunks_are_all_found() {
         })
         .collect();
     let c = cursor("s0599", 1_599);
-    let fresh = s.apply_page(A, &archived, Some(&c), None).await.unwrap();
+    let fresh = s
+        .apply_page(&Page::new(A, archived.clone()).with_cursor(c.clone()))
+        .await
+        .unwrap();
     assert!(fresh.is_empty(), "every archive copy matched its live copy");
     let stored = s.events(A, 2 * N).await.unwrap();
     assert_eq!(stored.len(), N);
@@ -196,7 +175,7 @@ async fn copies_in_big_chunks_are_all_found() {
         message(A, Some("s0300x"), "x", "new", 1_300),
         message(A, Some("s0599"), "x", "m0599", 1_599),
     ];
-    let fresh = s.apply_page(A, &page, None, None).await.unwrap();
+    let fresh = s.apply_page(&Page::new(A, page.clone())).await.unwrap();
     assert_eq!(fresh.len(), 1);
     assert_eq!(fresh[0].stanza_id.as_deref(), Some("s0300x"));
     assert_eq!(s.events(A, 2 * N).await.unwrap().len(), N + 1);
@@ -225,7 +204,7 @@ async fn a_page_is_one_chunk_record_and_copies_rewrite_it_in_place() {
     let live: Vec<RoomEvent> = (0..150)
         .map(|i| message(A, None, "x", &format!("m{i:03}"), 1_000 + i))
         .collect();
-    assert_eq!(s.apply_page(A, &live, None, None).await.unwrap().len(), 150);
+    assert_eq!(s.apply_page(&Page::new(A, live)).await.unwrap().len(), 150);
     assert_eq!(chunks_of(&name).await, [(A.to_owned(), 150)]);
 
     // Room A's message i, as the archive has it.
@@ -241,7 +220,7 @@ async fn a_page_is_one_chunk_record_and_copies_rewrite_it_in_place() {
     let archived: Vec<RoomEvent> = (0..150).map(archived_a).collect();
     let c = cursor("s149", 1_149);
     assert!(s
-        .apply_page(A, &archived, Some(&c), None)
+        .apply_page(&Page::new(A, archived.clone()).with_cursor(c.clone()))
         .await
         .unwrap()
         .is_empty());
@@ -264,21 +243,13 @@ async fn a_page_is_one_chunk_record_and_copies_rewrite_it_in_place() {
         })
         .collect();
     let more: Vec<RoomEvent> = (150..160).map(archived_a).collect();
-    let pages = [
-        PageWrite {
-            room: B,
-            events: &big,
-            cursor: None,
-            gap: None,
-        },
-        PageWrite {
-            room: A,
-            events: &more,
-            cursor: None,
-            gap: None,
-        },
-    ];
-    let fresh = s.apply_pages(&pages).await.unwrap();
+    let (b_page, a_page) = (Page::new(B, big), Page::new(A, more));
+    let fresh: Vec<Vec<RoomEvent>> = s
+        .apply_pages(&[&b_page, &a_page])
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(fresh[0].len(), CHUNK_MAX + 10);
     assert_eq!(fresh[1].len(), 10);
     let mut chunks = chunks_of(&name).await;
@@ -311,7 +282,10 @@ async fn ids_spanning_many_chunks_are_looked_up_one_by_one() {
             .map(|i| message(A, Some(&id(i)), "x", &format!("m{i}"), ts(i)))
             .collect();
         assert_eq!(
-            s.apply_page(A, &page, None, None).await.unwrap().len(),
+            s.apply_page(&Page::new(A, page.clone()))
+                .await
+                .unwrap()
+                .len(),
             TAIL_MERGE
         );
     }
@@ -322,7 +296,7 @@ async fn ids_spanning_many_chunks_are_looked_up_one_by_one() {
         message(A, Some("s01000x"), "x", "new", ts(1_000) + 5),
         message(A, Some(&id(last)), "x", &format!("m{last}"), ts(last)),
     ];
-    let fresh = s.apply_page(A, &page, None, None).await.unwrap();
+    let fresh = s.apply_page(&Page::new(A, page.clone())).await.unwrap();
     assert_eq!(fresh.len(), 1);
     assert_eq!(fresh[0].stanza_id.as_deref(), Some("s01000x"));
     let ids: Vec<String> = s
@@ -352,7 +326,10 @@ async fn events_arriving_one_by_one_share_chunks() {
             &format!("m{i}"),
             1_000 + i as i64,
         );
-        assert_eq!(s.apply_page(A, &[ev], None, None).await.unwrap().len(), 1);
+        assert_eq!(
+            s.apply_page(&Page::new(A, vec![ev])).await.unwrap().len(),
+            1
+        );
     }
     let mut sizes: Vec<usize> = chunks_of(&name).await.into_iter().map(|(_, n)| n).collect();
     sizes.sort();

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use proptest::prelude::*;
 
 use super::*;
-use crate::protocol::ns;
+use crate::protocol::{ns, Node};
 use crate::resync::sim_tests::now_or_never;
 use crate::resync::ResyncWarning;
 use crate::session::framing::parse_ws_message;
@@ -31,6 +31,7 @@ fn cfg(page_size: usize) -> ClientConfig {
         resource: Some("r".into()),
         framing: Framing::WebSocket,
         secure: true,
+        initial_presence: true,
     });
     c.resync.page_size = page_size;
     c.resync.max_in_flight = 1;
@@ -173,19 +174,8 @@ impl Sim {
                     self.connected = false;
                     self.requests.clear();
                 }
-                Action::Store(StoreOp::Apply {
-                    room,
-                    events,
-                    cursor,
-                    gap,
-                }) => {
-                    now_or_never(self.store.apply_page(
-                        &room,
-                        &events,
-                        cursor.as_ref(),
-                        gap.as_ref(),
-                    ))
-                    .unwrap();
+                Action::Store(StoreOp::Apply(page)) => {
+                    now_or_never(self.store.apply_page(&page)).unwrap();
                 }
                 Action::Store(StoreOp::PutSubscription(r)) => {
                     now_or_never(self.store.put_subscription(&r)).unwrap()

@@ -10,7 +10,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::client::CommandResult;
+use crate::client::{Command, CommandResult};
 use crate::store::{Own, Store};
 
 use super::error::{Code, SdkError};
@@ -21,7 +21,7 @@ use super::js_types::{
 };
 use super::local::oneshot;
 use super::page::PageWatch;
-use super::runtime::{self, random_id, Command, Job, Options, Shared};
+use super::runtime::{self, random_id, Job, Options, Shared};
 
 #[wasm_bindgen]
 extern "C" {
@@ -188,14 +188,9 @@ impl Inner {
 
     async fn subscriptions(self: &Rc<Self>) -> Result<Vec<JsSubscription>, SdkError> {
         let store = self.open().await?;
-        let online = match self.command(Command::Subscriptions).await {
+        let online = match self.command(Command::ListSubscriptions).await {
             Ok(CommandResult::Subscriptions { items }) => Some(items),
-            Ok(other) => {
-                return Err(SdkError::new(
-                    Code::Internal,
-                    format!("unexpected result {other:?}"),
-                ))
-            }
+            Ok(other) => return Err(unexpected(other)),
             Err(e) if e.code == Code::NotConnected || e.code == Code::Network => None,
             Err(e) => return Err(e),
         };
@@ -297,12 +292,7 @@ impl Inner {
             .await;
         let archive_complete = match archive {
             Ok(CommandResult::History { complete, .. }) => complete,
-            Ok(other) => {
-                return Err(SdkError::new(
-                    Code::Internal,
-                    format!("unexpected result {other:?}"),
-                ))
-            }
+            Ok(other) => return Err(unexpected(other)),
             // Offline: what the store has is the answer for now.
             Err(e) if e.code == Code::NotConnected || e.code == Code::Network => {
                 return Ok(page(events, false));
@@ -312,6 +302,11 @@ impl Inner {
         let (events, more) = store.events_before(&room, before.as_deref(), limit).await?;
         Ok(page(events, archive_complete && !more))
     }
+}
+
+/// A command answered with a result of another command: a bug, reported as such.
+fn unexpected(other: CommandResult) -> SdkError {
+    SdkError::new(Code::Internal, format!("unexpected result {other:?}"))
 }
 
 fn page(events: Vec<crate::event::RoomEvent>, complete: bool) -> JsHistoryPage {
@@ -437,10 +432,7 @@ impl MucSubClient {
                         last,
                     })
                 }
-                other => Err(SdkError::new(
-                    Code::Internal,
-                    format!("unexpected result {other:?}"),
-                )),
+                other => Err(unexpected(other)),
             }
         })
     }
@@ -449,7 +441,12 @@ impl MucSubClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn unsubscribe(&self, room: String) -> Promise {
         let inner = self.inner.clone();
-        promise(async move { inner.command(Command::Unsubscribe(room)).await.map(|_| ()) })
+        promise(async move {
+            inner
+                .command(Command::Unsubscribe { room })
+                .await
+                .map(|_| ())
+        })
     }
 
     /// The account's subscriptions: from the server when online, from the store otherwise.
@@ -464,7 +461,7 @@ impl MucSubClient {
     pub fn subscribers(&self, room: String) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
-            match inner.command(Command::Subscribers(room)).await? {
+            match inner.command(Command::ListSubscribers { room }).await? {
                 CommandResult::Subscribers { items, .. } => Ok(items
                     .into_iter()
                     .map(|i| JsSubscriber {
@@ -473,10 +470,7 @@ impl MucSubClient {
                         nodes: node_names(&i.nodes),
                     })
                     .collect::<Vec<_>>()),
-                other => Err(SdkError::new(
-                    Code::Internal,
-                    format!("unexpected result {other:?}"),
-                )),
+                other => Err(unexpected(other)),
             }
         })
     }
@@ -492,10 +486,7 @@ impl MucSubClient {
             let id = random_id();
             match inner.command(Command::Send { room, body, id }).await? {
                 CommandResult::Sent { id } => Ok(JsSendResult { id }),
-                other => Err(SdkError::new(
-                    Code::Internal,
-                    format!("unexpected result {other:?}"),
-                )),
+                other => Err(unexpected(other)),
             }
         })
     }
@@ -505,11 +496,9 @@ impl MucSubClient {
     pub fn set_subject(&self, room: String, subject: String) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
-            inner.open().await?;
-            let (tx, rx) = oneshot();
-            inner.shared.queue.push(Job::SetSubject(room, subject, tx));
-            rx.await
-                .unwrap_or_else(|| Err(SdkError::new(Code::NotConnected, "the client was closed")))
+            let id = random_id();
+            let cmd = Command::SetSubject { room, subject, id };
+            inner.command(cmd).await.map(|_| ())
         })
     }
 

@@ -4,8 +4,9 @@
 //! Each call runs on a short session of its own (connect, authenticate, bind, one IQ,
 //! close) rather than on the client's live connection: registration is a property of the
 //! account, so it works before `connect()` and while the live connection is reconnecting,
-//! and it never waits behind a resync. That session sends no presence, so the server never
-//! counts it available and never hands it the account's offline messages.
+//! and it never waits behind a resync. That session binds without initial presence
+//! ([`SessionConfig::initial_presence`]), so the server never counts it available and never
+//! hands it the account's offline messages.
 //!
 //! The server's built-in app server (`push.<domain>`) wants the browser's
 //! `PushSubscription` in the XEP-0357 publish-options (`endpoint`, `p256dh`, `auth`) and
@@ -25,6 +26,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
+use crate::protocol::data_forms::DataForm;
 use crate::protocol::ns;
 use crate::protocol::push::{PushDisable, PushEnable, WebPushSubscription};
 use crate::protocol::xml::ncname;
@@ -245,6 +247,8 @@ async fn one_iq(
         resource: Some(format!("push-{}", &random_id()[..8])),
         framing: Framing::WebSocket,
         secure: super::runtime::is_secure(&opts.url),
+        // Never available: see the module comment.
+        initial_presence: false,
     });
     let id = format!("push-{}", random_id());
     let mut request = Some(iq(type_, to, &id, payload));
@@ -297,12 +301,8 @@ fn handle_outs(
     id: &str,
     request: &mut Option<Element>,
 ) -> Result<Option<Element>, SdkError> {
-    let becomes_ready = outs.iter().any(|o| matches!(o, SessionOut::Ready(_)));
     for out in outs {
         match out {
-            // The session announces itself available on binding; this one must stay
-            // unavailable (see the module comment).
-            SessionOut::Write(w) if becomes_ready && w.starts_with("<presence") => {}
             SessionOut::Write(w) => socket
                 .send(&w)
                 .map_err(|e| SdkError::new(Code::Network, e))?,
@@ -392,8 +392,9 @@ async fn info(opts: Options, service: String) -> Result<JsPushInfo, SdkError> {
         .into_iter()
         .flat_map(|q| q.children())
         .filter(|x| x.is("x", ns::DATA_FORMS))
-        .find(|x| form_value(x, "FORM_TYPE").as_deref() == Some(NS_WEBPUSH_FORM))
-        .and_then(|x| form_value(x, "vapid-public-key"))
+        .filter_map(|x| DataForm::try_from(x.clone()).ok())
+        .find(|form| form.form_type() == Some(NS_WEBPUSH_FORM))
+        .and_then(|form| form_value(&form, "vapid-public-key"))
         .ok_or_else(|| {
             SdkError::new(
                 Code::ServiceUnavailable,
@@ -406,12 +407,15 @@ async fn info(opts: Options, service: String) -> Result<JsPushInfo, SdkError> {
     })
 }
 
-fn form_value(form: &Element, var: &str) -> Option<String> {
-    form.children()
-        .filter(|f| f.is("field", ns::DATA_FORMS) && f.attr("var") == Some(var))
-        .find_map(|f| f.children().find(|v| v.is("value", ns::DATA_FORMS)))
-        .map(|v| v.text().trim().to_owned())
-        .filter(|v| !v.is_empty())
+/// The first non-empty value of field `var`.
+fn form_value(form: &DataForm, var: &str) -> Option<String> {
+    form.fields
+        .iter()
+        .filter(|f| f.var.as_deref() == Some(var))
+        .flat_map(|f| f.values.iter())
+        .map(|v| v.trim())
+        .find(|v| !v.is_empty())
+        .map(str::to_owned)
 }
 
 #[wasm_bindgen]
