@@ -11,6 +11,7 @@ pub(crate) mod idb_lookup;
 pub(crate) mod idb_records;
 pub mod idb_schema;
 pub mod idb_store;
+pub(crate) mod js_args;
 pub(crate) mod js_types;
 pub(crate) mod local;
 pub(crate) mod page;

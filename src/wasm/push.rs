@@ -24,7 +24,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
 
 use crate::protocol::data_forms::DataForm;
 use crate::protocol::ns;
@@ -34,7 +33,7 @@ use crate::session::framing::{parse_ws_message, Framing};
 use crate::session::{Session, SessionConfig, SessionError, SessionOut};
 
 use super::error::{Code, SdkError};
-use super::js_types::to_js;
+use super::js_args::{get_bool, get_string, js_or_undefined, promise, string_at};
 use super::local::Queue;
 use super::runtime::{random_id, Options};
 use super::socket::{Socket, SocketEvent, Timer};
@@ -79,10 +78,6 @@ extern "C" {
     pub type PushSubscriptionArg;
 }
 
-fn js_or_undefined<T: Into<JsValue>>(v: Option<T>) -> JsValue {
-    v.map(Into::into).unwrap_or(JsValue::UNDEFINED)
-}
-
 /// How long one registration session may take, connection included.
 const TIMEOUT_MS: f64 = 30_000.0;
 /// The disco#info form the built-in app server publishes its VAPID key in.
@@ -115,17 +110,6 @@ pub fn device_node(endpoint: &str) -> String {
 
 fn default_service(opts: &Options) -> String {
     format!("push.{}", opts.jid.domain())
-}
-
-fn string_at(obj: &JsValue, path: &[&str]) -> Option<String> {
-    let mut v = obj.clone();
-    for key in path {
-        if !v.is_object() {
-            return None;
-        }
-        v = Reflect::get(&v, &(*key).into()).ok()?;
-    }
-    v.as_string().filter(|s| !s.is_empty())
 }
 
 /// Reads a `PushSubscription` (through its `toJSON()`) or a plain object of that shape.
@@ -162,45 +146,13 @@ fn parse_subscription(value: &JsValue) -> Result<WebPushSubscription, SdkError> 
     })
 }
 
-fn options_bool(options: &JsValue, key: &str) -> Result<bool, SdkError> {
-    if !options.is_object() {
-        return Ok(false);
-    }
-    let v = Reflect::get(options, &key.into()).unwrap_or(JsValue::UNDEFINED);
-    if v.is_undefined() || v.is_null() {
-        return Ok(false);
-    }
-    v.as_bool()
-        .ok_or_else(|| SdkError::bad_request(format!("option '{key}' must be a boolean")))
-}
-
 fn options_service(opts: &Options, options: &JsValue) -> Result<String, SdkError> {
-    if !options.is_object() {
+    let Some(s) = get_string(options, "service")? else {
         return Ok(default_service(opts));
-    }
-    let v = Reflect::get(options, &"service".into()).unwrap_or(JsValue::UNDEFINED);
-    if v.is_undefined() || v.is_null() {
-        return Ok(default_service(opts));
-    }
-    let s = v
-        .as_string()
-        .ok_or_else(|| SdkError::bad_request("option 'service' must be a string"))?;
+    };
     jid::Jid::new(&s)
         .map(|j| j.to_string())
         .map_err(|_| SdkError::new(Code::JidMalformed, format!("not a JID: {s:?}")))
-}
-
-fn promise<F, T>(fut: F) -> Promise
-where
-    F: std::future::Future<Output = Result<T, SdkError>> + 'static,
-    T: Serialize,
-{
-    future_to_promise(async move {
-        match fut.await {
-            Ok(v) => to_js(&v).map_err(JsValue::from),
-            Err(e) => Err(e.to_js()),
-        }
-    })
 }
 
 fn iq(type_: &str, to: Option<&str>, id: &str, payload: Element) -> Element {
@@ -434,7 +386,7 @@ impl MucSubClient {
         promise(async move {
             let (opts, state) = ctx?;
             let subscription = parse_subscription(&subscription)?;
-            let include_body = options_bool(&options, "includeBody")?;
+            let include_body = get_bool(&options, "includeBody")?;
             let service = options_service(&opts, &options)?;
             enable(opts, state, subscription, service, include_body).await
         })
