@@ -378,6 +378,8 @@ fn result(request: RequestId, result: Result<CommandResult, CommandError>) -> Ac
 
 // Native only: proptest and tokio are native dev-dependencies; the browser runs its own suites.
 #[cfg(all(test, not(target_arch = "wasm32")))]
+mod command_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod csi_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod sim_tests;

@@ -8,7 +8,7 @@ use crate::resync::ResyncWarning;
 use crate::session::framing::parse_ws_message;
 use crate::session::Framing;
 
-const ROOM: &str = "room@conference.localhost";
+pub(super) const ROOM: &str = "room@conference.localhost";
 
 pub(super) fn cfg() -> ClientConfig {
     ClientConfig::new(SessionConfig {
@@ -28,7 +28,7 @@ pub(super) fn feed(c: &mut Client, xml: &str) -> Vec<Action> {
     )
 }
 
-fn written(a: &[Action]) -> Vec<&str> {
+pub(super) fn written(a: &[Action]) -> Vec<&str> {
     a.iter()
         .filter_map(|x| match x {
             Action::Write(w) => Some(w.as_str()),
@@ -37,7 +37,7 @@ fn written(a: &[Action]) -> Vec<&str> {
         .collect()
 }
 
-fn applies(a: &[Action]) -> Vec<(&str, &Vec<RoomEvent>)> {
+pub(super) fn applies(a: &[Action]) -> Vec<(&str, &Vec<RoomEvent>)> {
     a.iter()
         .filter_map(|x| match x {
             Action::Store(StoreOp::Apply(p)) => Some((p.room.as_str(), &p.events)),
@@ -55,7 +55,7 @@ fn warnings(a: &[Action]) -> Vec<&ClientWarning> {
         .collect()
 }
 
-fn snapshot(cursor: Option<&str>) -> Snapshot {
+pub(super) fn snapshot(cursor: Option<&str>) -> Snapshot {
     Snapshot {
         subscriptions: vec![SubscriptionRecord {
             room: ROOM.into(),
@@ -77,7 +77,7 @@ fn snapshot(cursor: Option<&str>) -> Snapshot {
 }
 
 /// Connect, authenticate and bind; the disco and subscription-list IQs are c1-1, c1-2.
-fn bound(snapshot: Snapshot) -> Client {
+pub(super) fn bound(snapshot: Snapshot) -> Client {
     let mut c = Client::new(cfg(), snapshot);
     c.handle(Input::Connected, Timestamp(0));
     feed(
