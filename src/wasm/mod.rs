@@ -4,13 +4,13 @@
 //! Public for the browser tests: the JS class, the store and what its tests inspect (the
 //! schema, the chunk sizes, a sleep). The rest is the crate's own.
 
-pub mod client;
-pub mod error;
+pub(crate) mod client;
+pub(crate) mod error;
 pub mod idb_apply;
 pub(crate) mod idb_lookup;
 pub(crate) mod idb_records;
 pub mod idb_schema;
-pub mod idb_store;
+pub(crate) mod idb_store;
 pub(crate) mod js_args;
 pub(crate) mod js_types;
 pub(crate) mod local;
