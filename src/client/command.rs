@@ -20,6 +20,9 @@ const HISTORY_MAX: usize = 500;
 /// A request of the app. Commands naming a room refuse anything but a room JID
 /// (`bad-request`); every command fails with `not-connected` while the session is not
 /// ready, and with `disconnected` when the connection is lost before its answer.
+///
+/// Whether the app is looked at ([`Client::set_active`]) is not a command: it is a wish
+/// the core keeps across connections, with no result and nothing to refuse offline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Subscribe to `room` as `nick`, to every node when `nodes` is empty (created when it
@@ -103,19 +106,6 @@ impl Command {
             id: id.into(),
         }
     }
-
-    /// The room the command is about, when it is about one.
-    fn room(&self) -> Option<&str> {
-        match self {
-            Command::Subscribe { room, .. }
-            | Command::Unsubscribe { room }
-            | Command::ListSubscribers { room }
-            | Command::Send { room, .. }
-            | Command::SetSubject { room, .. }
-            | Command::History { room, .. } => Some(room),
-            Command::ListSubscriptions | Command::Resync => None,
-        }
-    }
 }
 
 /// An IQ command waiting for its answer.
@@ -157,9 +147,10 @@ fn info(s: Subscription) -> SubscriptionInfo {
 }
 
 impl Client {
-    /// Run a command. Its outcome comes as one [`AppEvent::Result`](super::AppEvent::Result) with the returned id:
-    /// among these actions when it is known at once (a local refusal, a message written),
-    /// later when the server has to answer.
+    /// Run a command. Its outcome comes as one
+    /// [`AppEvent::Result`](super::AppEvent::Result) with the returned id: among these
+    /// actions when it is known at once (a local refusal, a message written), later when
+    /// the server has to answer.
     pub fn command(&mut self, cmd: Command, now: Timestamp) -> (RequestId, Vec<Action>) {
         self.next_request += 1;
         let req = self.next_request;
@@ -181,19 +172,14 @@ impl Client {
         if !self.session.is_ready() {
             return Err(CommandError::new("not-connected", None));
         }
-        let room = cmd.room().map(room_jid).transpose()?;
-        let to = room.as_ref().map(BareJid::to_string);
-        let to = to.as_deref().unwrap_or(self.service.as_str()).to_owned();
-        match (cmd, room) {
-            (
-                Command::Subscribe {
-                    nick,
-                    nodes,
-                    password,
-                    ..
-                },
-                Some(room),
-            ) => {
+        match cmd {
+            Command::Subscribe {
+                room,
+                nick,
+                nodes,
+                password,
+            } => {
+                let room = room_jid(&room)?;
                 let requested = Subscribe {
                     nick: Some(nick),
                     password,
@@ -205,27 +191,29 @@ impl Client {
                     },
                 };
                 self.subscribing.push(room.clone());
-                let payload = requested.clone().into();
+                let (to, payload) = (room.to_string(), requested.clone().into());
                 let asked = Asked::Subscribe { room, requested };
                 self.send_iq("set", &to, payload, Pending::Command(req, asked), now, out);
             }
-            (Command::Unsubscribe { .. }, Some(room)) => {
-                let payload = Unsubscribe::default().into();
+            Command::Unsubscribe { room } => {
+                let room = room_jid(&room)?;
+                let (to, payload) = (room.to_string(), Unsubscribe::default().into());
                 let asked = Asked::Unsubscribe { room };
                 self.send_iq("set", &to, payload, Pending::Command(req, asked), now, out);
             }
-            (Command::ListSubscriptions, _) => {
-                let payload = Subscriptions::default().into();
+            Command::ListSubscriptions => {
+                let (to, payload) = (self.service.clone(), Subscriptions::default().into());
                 let asked = Asked::Subscriptions;
                 self.send_iq("get", &to, payload, Pending::Command(req, asked), now, out);
             }
-            (Command::ListSubscribers { .. }, Some(room)) => {
-                let payload = Subscriptions::default().into();
+            Command::ListSubscribers { room } => {
+                let room = room_jid(&room)?;
+                let (to, payload) = (room.to_string(), Subscriptions::default().into());
                 let asked = Asked::Subscribers { room };
                 self.send_iq("get", &to, payload, Pending::Command(req, asked), now, out);
             }
-            (Command::Send { body, id, .. }, Some(room)) => {
-                let mut m = groupchat(&room, &id, "body", body);
+            Command::Send { room, body, id } => {
+                let mut m = groupchat(&room_jid(&room)?, &id, "body", body);
                 m.append_child(
                     Element::builder("origin-id", ns::SID)
                         .attr(ncname("id"), id.clone())
@@ -234,14 +222,16 @@ impl Client {
                 self.send(&m, out);
                 out.push(result(req, Ok(CommandResult::Sent { id })));
             }
-            (Command::SetSubject { subject, id, .. }, Some(room)) => {
-                self.send(&groupchat(&room, &id, "subject", subject), out);
+            Command::SetSubject { room, subject, id } => {
+                let m = groupchat(&room_jid(&room)?, &id, "subject", subject);
+                self.send(&m, out);
                 out.push(result(req, Ok(CommandResult::Sent { id })));
             }
-            (Command::History { before, max, .. }, Some(room)) => {
+            Command::History { room, before, max } => {
+                let room = room_jid(&room)?;
                 self.history(req, room, before, max, now, out)
             }
-            (Command::Resync, _) => {
+            Command::Resync => {
                 let rooms: Vec<BareJid> = self
                     .subs
                     .keys()
@@ -256,8 +246,6 @@ impl Client {
                 out.push(result(req, Ok(CommandResult::ResyncStarted)));
                 self.check_synced(out);
             }
-            // `room()` names a room for every command matched with `Some` above.
-            (_, None) => return Err(CommandError::new("bad-request", None)),
         }
         Ok(())
     }

@@ -327,8 +327,7 @@ impl<S: Store + 'static> Driver<S> {
                     let wait = (at - now().0) as f64;
                     self.timer = Some((at, Timer::after(wait, move || queue.push(Job::Tick))));
                 }
-                Action::Store(StoreOp::Apply(page)) => self.lane.push(Laned::Apply(page)),
-                Action::Store(op) => self.lane.push(Laned::Op(op)),
+                Action::Store(op) => self.lane.store(op),
                 Action::Event(e) if self.lane.is_idle() => self.app_event(e),
                 Action::Event(e) => self.lane.push(Laned::Event(e)),
                 Action::ReconnectIn(ms) if self.lane.is_idle() => self.schedule_reconnect(ms),

@@ -24,7 +24,7 @@ pub const MAX_BATCH: usize = 256;
 pub enum Laned {
     /// A page to store.
     Apply(Page),
-    /// Another store op (subscriptions).
+    /// Another store op (subscriptions; [`Lane::store`] puts pages in `Apply`).
     Op(StoreOp),
     /// An app event that waits for the writes before it.
     Event(AppEvent),
@@ -79,6 +79,14 @@ impl<S: Store + 'static> Lane<S> {
         self.queued.push_back(l);
     }
 
+    /// Queue a store op: a page joins the next batch, another op is a batch of its own.
+    pub fn store(&mut self, op: StoreOp) {
+        self.push(match op {
+            StoreOp::Apply(page) => Laned::Apply(page),
+            op => Laned::Op(op),
+        });
+    }
+
     /// When no batch is in flight: take what waits for nothing (the events and reconnects
     /// at the head of the lane), then start the next batch, if any. Returns what was taken,
     /// in order, for the driver to run now.
@@ -97,7 +105,7 @@ impl<S: Store + 'static> Lane<S> {
                             StoreOp::RemoveSubscription(room) => {
                                 store.remove_subscription(room).await
                             }
-                            StoreOp::Apply(_) => Ok(()),
+                            StoreOp::Apply(page) => store.apply_page(page).await.map(drop),
                         };
                         result.err().map(Done::Failed).into_iter().collect()
                     }));
