@@ -18,21 +18,13 @@ use crate::protocol::{ns, Node};
 use crate::resync::sim_tests::now_or_never;
 use crate::resync::ResyncWarning;
 use crate::session::framing::parse_ws_message;
-use crate::session::Framing;
 use crate::store::{MemoryStore, Store};
 
 const ROOMS: [&str; 2] = ["r0@conference.localhost", "r1@conference.localhost"];
 const SERVICE: &str = "conference.localhost";
 
 fn cfg(page_size: usize) -> ClientConfig {
-    let mut c = ClientConfig::new(SessionConfig {
-        jid: BareJid::new("bob@localhost").unwrap(),
-        password: "pw".into(),
-        resource: Some("r".into()),
-        framing: Framing::WebSocket,
-        secure: true,
-        initial_presence: true,
-    });
+    let mut c = super::tests::cfg();
     c.resync.page_size = page_size;
     c.resync.max_in_flight = 1;
     c
