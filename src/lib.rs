@@ -14,16 +14,20 @@
 //! - [`store`]: the async `Store` trait, its data types and [`store::MemoryStore`];
 //!   `store_tests` (feature `store-tests`) is the suite every store must pass;
 //! - [`session`]: stream framing (TCP and WebSocket), SASL, bind, IQ tracking, backoff;
-//! - [`resync`]: cursors, gaps and MAM paging (SPEC §2);
-//! - [`client`]: the sans-IO client tying them together (inputs in, actions out);
+//! - `resync` (crate-private; its config and warnings are re-exported by [`client`]):
+//!   cursors, gaps and MAM paging (SPEC §2);
+//! - [`client`]: the sans-IO client tying them together (inputs and [`client::Command`]s
+//!   in, actions out);
 //! - `native` (feature `native`): the tokio runtime driving it over TCP or WebSocket.
+//!
+//! `src/README.md` is the map for a newcomer.
 
 pub mod client;
 pub mod event;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod protocol;
-pub mod resync;
+pub(crate) mod resync;
 pub mod session;
 pub mod store;
 

@@ -165,6 +165,7 @@ impl Xmpp {
             resource: None,
             framing: target.framing(),
             secure: true,
+            initial_presence: true,
         });
         let mut link = Link::open(target).await?;
         let mut pending = std::collections::VecDeque::new();

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use minidom::Element;
-use mucsub::client::{ClientConfig, CommandResult};
+use mucsub::client::{ClientConfig, Command, CommandResult};
 use mucsub::event::EventKind;
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::{Framing, SessionConfig};
@@ -120,6 +120,7 @@ async fn sdk_client(srv: &ChildServer, store: MemoryStore) -> NativeClient<Memor
         resource: Some("sdk".into()),
         framing: Framing::Tcp,
         secure: false,
+        initial_presence: true,
     });
     let mut c = NativeClient::new(cfg, Endpoint::Tcp(srv.c2s_addr.to_string()), store)
         .await
@@ -231,7 +232,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
     let store = MemoryStore::new();
     let mut reader = sdk_client(&srv, store.clone()).await;
     let r = reader
-        .subscribe(ROOM, "reader", &[], None)
+        .command(Command::subscribe(ROOM, "reader"))
         .await
         .expect("sdk subscribe");
     assert!(matches!(r, Ok(CommandResult::Subscribed { .. })), "{r:?}");

@@ -194,22 +194,17 @@ impl Sim {
                     let (res, fin) = self.answer(r, &queryid, &from, max);
                     self.in_flight.push_back((queryid, r, res, fin));
                 }
-                ResyncOut::Apply {
-                    room,
-                    events,
-                    cursor,
-                    gap,
-                } => {
+                ResyncOut::Apply(page) => {
                     if std::env::var("SIM_DEBUG").is_ok() {
+                        let Page {
+                            room,
+                            events,
+                            cursor,
+                            gap,
+                        } = &page;
                         eprintln!("apply {room} n={} {cursor:?} {gap:?}", events.len());
                     }
-                    now_or_never(self.store.apply_page(
-                        &room,
-                        &events,
-                        cursor.as_ref(),
-                        gap.as_ref(),
-                    ))
-                    .unwrap();
+                    now_or_never(self.store.apply_page(&page)).unwrap();
                 }
                 ResyncOut::RoomDone { .. } | ResyncOut::Warn(_) => {
                     if std::env::var("SIM_DEBUG").is_ok() {
@@ -331,7 +326,8 @@ impl Sim {
                     let m = stanza(room, &it, *with_sid);
                     let mut ev = RoomEvent::from_joined(&m, ms(it.stamp)).unwrap();
                     ev.source = Source::Live;
-                    now_or_never(self.store.apply_page(room.as_str(), &[ev], None, None)).unwrap();
+                    now_or_never(self.store.apply_page(&Page::new(room.as_str(), vec![ev])))
+                        .unwrap();
                 }
             }
             Op::Step => self.step(),
@@ -664,9 +660,9 @@ fn restart_from_the_beginning_is_detected_on_forward_pages() {
     e.on_result(&room, archived(&room, &q1, "a", 10), Timestamp(0));
     e.on_result(&room, archived(&room, &q1, "b", 11), Timestamp(0));
     let outs = e.on_fin(&q1, FinOutcome::Fin { complete: false }, Timestamp(0));
-    assert!(outs
-        .iter()
-        .any(|o| matches!(o, ResyncOut::Apply { gap: None, cursor: Some(c), .. } if c.id == "b")));
+    assert!(outs.iter().any(
+        |o| matches!(o, ResyncOut::Apply(Page { gap: None, cursor: Some(c), .. }) if c.id == "b")
+    ));
     let (q2, from) = query_of(&outs);
     assert_eq!(from, PageFrom::After("b".into()));
     // The server forgot "b" and starts over.
@@ -678,7 +674,7 @@ fn restart_from_the_beginning_is_detected_on_forward_pages() {
         ResyncOut::Warn(ResyncWarning::RestartedFromBeginning { .. })
     )));
     assert!(
-        !outs.iter().any(|o| matches!(o, ResyncOut::Apply { .. })),
+        !outs.iter().any(|o| matches!(o, ResyncOut::Apply(_))),
         "nothing from the bogus page is stored"
     );
     let (q3, from) = query_of(&outs);
@@ -686,7 +682,7 @@ fn restart_from_the_beginning_is_detected_on_forward_pages() {
     e.on_result(&room, archived(&room, &q3, "c", 12), Timestamp(0));
     let outs = e.on_fin(&q3, FinOutcome::Fin { complete: true }, Timestamp(0));
     let gap = outs.iter().find_map(|o| match o {
-        ResyncOut::Apply { gap, .. } => gap.clone(),
+        ResyncOut::Apply(p) => p.gap.clone(),
         _ => None,
     });
     assert_eq!(gap.and_then(|g| g.after_id), Some("b".into()));
@@ -709,7 +705,7 @@ fn failed_queries_end_the_run_without_writes() {
     assert!(outs
         .iter()
         .any(|o| matches!(o, ResyncOut::RoomDone { ok: false, .. })));
-    assert!(!outs.iter().any(|o| matches!(o, ResyncOut::Apply { .. })));
+    assert!(!outs.iter().any(|o| matches!(o, ResyncOut::Apply(_))));
     assert_eq!(e.cursor(room.as_str()), None);
     assert!(e.is_idle());
     // Late answers for the dead query are ignored.

@@ -1,12 +1,14 @@
 //! The XMPP client session as a state machine: stream open, SASL (SCRAM-SHA-256,
 //! SCRAM-SHA-1; PLAIN only when the transport is TLS or loopback), resource binding and
 //! the initial presence with priority 0 (bare-JID delivery of MucSub events needs an
-//! available resource). Frames in, text to write and events out; no sockets, no clock.
+//! available resource; a short-lived session turns it off with
+//! [`SessionConfig::initial_presence`]). Frames in, text to write and events out; no
+//! sockets, no clock.
 
-pub mod backoff;
-pub mod fastxml;
+pub(crate) mod backoff;
+pub(crate) mod fastxml;
 pub mod framing;
-pub mod iq;
+pub(crate) mod iq;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -39,6 +41,11 @@ pub struct SessionConfig {
     pub framing: Framing,
     /// The transport is TLS or loopback: PLAIN is allowed.
     pub secure: bool,
+    /// Send the initial presence on binding: `true` for a chat client (MucSub events to
+    /// the bare JID need an available resource); `false` for a session that runs a few
+    /// IQs and leaves (push registration): never available, it is never handed the
+    /// account's offline messages nor counted as a session the user is at.
+    pub initial_presence: bool,
 }
 
 /// Why a session ended.
@@ -74,7 +81,7 @@ pub enum SessionOut {
     Write(String),
     /// TCP only: reset the inbound parser (stream restart after SASL).
     ResetParser,
-    /// Bound and available.
+    /// Bound (and available, unless [`SessionConfig::initial_presence`] is off).
     Ready(FullJid),
     /// A stanza for the layer above (only once ready).
     Stanza(Element),
@@ -366,6 +373,9 @@ impl Session {
         };
         self.bound = Some(jid.clone());
         self.state = State::Ready;
+        if !self.cfg.initial_presence {
+            return vec![SessionOut::Ready(jid)];
+        }
         let presence = Element::builder("presence", crate::protocol::ns::JABBER_CLIENT)
             .append(
                 Element::builder("priority", crate::protocol::ns::JABBER_CLIENT)

@@ -7,6 +7,7 @@ fn cfg(secure: bool) -> SessionConfig {
         resource: Some("r1".into()),
         framing: Framing::WebSocket,
         secure,
+        initial_presence: true,
     }
 }
 
@@ -58,6 +59,34 @@ fn plain_on_loopback_binds_and_sends_priority_zero_presence() {
         vec![SessionOut::Ended(Some(SessionError::Stream(
             "conflict".into()
         )))]
+    );
+}
+
+/// A session without initial presence binds and is ready, and writes no `<presence/>`
+/// (the push registration session relies on it to stay unavailable).
+#[test]
+fn without_initial_presence_binding_sends_no_presence() {
+    let mut s = Session::new(SessionConfig {
+        initial_presence: false,
+        ..cfg(true)
+    });
+    let mut written_all = written(&s.start());
+    for frame in [
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='1'/>",
+        FEATURES_PLAIN,
+        "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='2'/>",
+        "<features xmlns='http://etherx.jabber.org/streams'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></features>",
+    ] {
+        written_all.extend(written(&s.handle(el(frame))));
+    }
+    let out = s.handle(el("<iq xmlns='jabber:client' type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/r1</jid></bind></iq>"));
+    assert!(matches!(&out[..], [SessionOut::Ready(j)] if j.to_string() == "alice@localhost/r1"));
+    assert!(s.is_ready());
+    written_all.extend(written(&out));
+    assert!(
+        !written_all.iter().any(|w| w.contains("<presence")),
+        "{written_all:?}"
     );
 }
 
