@@ -50,7 +50,7 @@ pub(crate) async fn handle(ctx: &ServerContext, s: &Session, el: &Element) -> Op
                 for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::OFFLINE] {
                     q.append_child(feature(f));
                 }
-                q.append_child(feature(crate::push::xml::NS_PUSH)); // push hook
+                q.append_child(feature(crate::ns::PUSH)); // push hook
                 if ctx.config.registration {
                     q.append_child(feature(ns::REGISTER));
                 }
@@ -78,7 +78,7 @@ pub(crate) async fn handle(ctx: &ServerContext, s: &Session, el: &Element) -> Op
             ok(Some(q))
         }
         // push hook
-        ("set", "enable" | "disable", crate::push::xml::NS_PUSH) => {
+        ("set", "enable" | "disable", crate::ns::PUSH) => {
             Some(ctx.push.handle_iq(&s.user, el).await)
         }
         ("set", "bind", ns::BIND) => Some(reply_err(el, ErrorType::Cancel, "not-allowed")),

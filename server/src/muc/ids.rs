@@ -55,20 +55,10 @@ impl IdGen {
     }
 }
 
-/// RFC 3339 / XEP-0082 timestamp with microseconds, in UTC.
-pub fn stamp(micros: i64) -> String {
-    match chrono::DateTime::from_timestamp_micros(micros) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-        None => "1970-01-01T00:00:00.000000Z".to_string(),
-    }
-}
-
+/// XEP-0082 timestamp with microseconds, in UTC (the archive's precision).
+pub use mucsub_protocol::time::format_micros as stamp;
 /// Parses a XEP-0082 date-time into microseconds since the epoch.
-pub fn parse_stamp(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s.trim())
-        .ok()
-        .map(|t| t.timestamp_micros())
-}
+pub use mucsub_protocol::time::parse_micros as parse_stamp;
 
 #[cfg(test)]
 mod tests {

@@ -20,24 +20,24 @@ pub mod http_client;
 pub mod publish;
 pub mod webpush;
 pub mod xep0357;
-pub mod xml;
 
 use crate::config::Config;
 use crate::storage::{Db, OfflineStore};
 use appserver::{AppServer, DeliveryConfig, Outcome};
 use minidom::Element;
+use mucsub_protocol::push::publish::Publish;
 use publish::Event;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
-use xep0357::{Command, PushStore, Refusal, Registration};
-use xml::*;
+use crate::ns;
+use crate::stanza::{error_reply, iq_result, ErrorType, Refusal};
+use xep0357::{Command, PushStore, Registration};
 
 /// Features the server domain advertises in disco#info.
-pub const SERVER_FEATURES: &[&str] = &[NS_PUSH];
+pub const SERVER_FEATURES: &[&str] = &[ns::PUSH];
 
 /// The `[push]` table of the configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -148,7 +148,6 @@ struct Core {
     app: AppServer,
     offline: Option<Arc<dyn OfflineStore>>,
     reports: broadcast::Sender<Report>,
-    seq: AtomicU64,
     /// Every account's registrations, written through after each commit, so the router's
     /// synchronous hook sees the registrations of the moment the event was stored.
     cache: RwLock<HashMap<String, Vec<Registration>>>,
@@ -199,7 +198,6 @@ impl Push {
             app,
             offline,
             reports,
-            seq: AtomicU64::new(0),
             cache: RwLock::new(cache),
             changes: tokio::sync::Mutex::new(()),
             cfg,
@@ -250,7 +248,7 @@ impl Push {
     pub async fn handle_iq(&self, user: &str, iq: &Element) -> Element {
         match self.apply(user, iq).await {
             Ok(()) => iq_result(iq, None),
-            Err(r) => error_reply(iq, r.kind, r.condition, &r.text),
+            Err(r) => r.reply_to(iq),
         }
     }
 
@@ -258,33 +256,29 @@ impl Push {
         let core = self.core();
         let internal = |e: anyhow::Error| {
             tracing::error!(error = %e, "push registration storage");
-            Refusal {
-                kind: "wait",
-                condition: "internal-server-error",
-                text: "storage failed".into(),
-            }
+            Refusal::new(ErrorType::Wait, "internal-server-error", "storage failed")
         };
         match xep0357::parse(iq)? {
-            Command::Enable {
-                service,
+            Command::Enable(mucsub_protocol::push::Enable {
+                jid: service,
                 node,
                 options,
                 include_body,
-            } => {
+            }) => {
                 if !core.cfg.enabled {
-                    return Err(Refusal {
-                        kind: "cancel",
-                        condition: "service-unavailable",
-                        text: "push is disabled on this server".into(),
-                    });
+                    return Err(Refusal::new(
+                        ErrorType::Cancel,
+                        "service-unavailable",
+                        "push is disabled on this server",
+                    ));
                 }
                 if service != core.cfg.service {
                     // No server-to-server here: only the built-in app server is reachable.
-                    return Err(Refusal {
-                        kind: "cancel",
-                        condition: "remote-server-not-found",
-                        text: format!("only the app server {} is reachable", core.cfg.service),
-                    });
+                    return Err(Refusal::new(
+                        ErrorType::Cancel,
+                        "remote-server-not-found",
+                        format!("only the app server {} is reachable", core.cfg.service),
+                    ));
                 }
                 appserver::validate_options(&options, core.cfg.allow_http_endpoints)?;
                 let _g = core.changes.lock().await;
@@ -300,7 +294,7 @@ impl Push {
                     .map_err(internal)?;
                 core.refresh(user).await.map_err(internal)
             }
-            Command::Disable { service, node } => {
+            Command::Disable(mucsub_protocol::push::PushDisable { service, node }) => {
                 let _g = core.changes.lock().await;
                 core.store
                     .disable(user, &service, node.as_deref())
@@ -356,13 +350,13 @@ impl Push {
         if ty != "get" && ty != "set" {
             return None;
         }
-        if ty == "get" && stanza.get_child("query", NS_DISCO_INFO).is_some() {
+        if ty == "get" && stanza.get_child("query", ns::DISCO_INFO).is_some() {
             return Some(core.app.disco_info(stanza, &core.cfg.service));
         }
-        if ty == "get" && stanza.get_child("query", NS_DISCO_ITEMS).is_some() {
-            return Some(iq_result(stanza, Some(el("query", NS_DISCO_ITEMS))));
+        if ty == "get" && stanza.get_child("query", ns::DISCO_ITEMS).is_some() {
+            return Some(iq_result(stanza, Some(Element::bare("query", ns::DISCO_ITEMS))));
         }
-        if ty == "set" && stanza.get_child("pubsub", NS_PUBSUB).is_some() {
+        if ty == "set" && stanza.get_child("pubsub", ns::PUBSUB).is_some() {
             let from = stanza.attr("from").unwrap_or("");
             let user = match jid::Jid::new(from) {
                 Ok(j) if j.resource().is_none() && j.domain().as_str() == core.domain => {
@@ -373,14 +367,20 @@ impl Push {
             let Some(user) = user else {
                 return Some(error_reply(
                     stanza,
-                    "auth",
+                    ErrorType::Auth,
                     "forbidden",
-                    "only the local server publishes to this app server",
+                    Some("only the local server publishes to this app server"),
                 ));
             };
-            let node = publish_node(stanza).unwrap_or_default();
-            return Some(match core.app.accept_publish(stanza) {
-                Ok(delivery) => {
+            let publish = stanza
+                .get_child("pubsub", ns::PUBSUB)
+                .map(Publish::try_from)
+                .transpose()
+                .map_err(|e| Refusal::bad_request(e.to_string()))
+                .and_then(|p| p.ok_or_else(|| Refusal::bad_request("not a pubsub publish")));
+            let accepted = publish.and_then(|p| Ok((core.app.accept_publish(&p)?, p.node)));
+            return Some(match accepted {
+                Ok((delivery, node)) => {
                     let core = self.shared.core.clone();
                     tokio::spawn(async move {
                         let outcome = core.app.deliver(&delivery).await;
@@ -388,14 +388,14 @@ impl Push {
                     });
                     iq_result(stanza, None)
                 }
-                Err(r) => error_reply(stanza, r.kind, r.condition, &r.text),
+                Err(r) => r.reply_to(stanza),
             });
         }
         Some(error_reply(
             stanza,
-            "cancel",
+            ErrorType::Cancel,
             "service-unavailable",
-            "not supported by the push app server",
+            Some("not supported by the push app server"),
         ))
     }
 
@@ -448,13 +448,6 @@ pub fn attach(ctx: &crate::ServerContext, push: &Push) {
     });
 }
 
-fn publish_node(iq: &Element) -> Option<String> {
-    iq.get_child("pubsub", NS_PUBSUB)?
-        .get_child("publish", NS_PUBSUB)?
-        .attr("node")
-        .map(String::from)
-}
-
 impl Core {
     fn cached(&self, user: &str) -> Vec<Registration> {
         self.cache
@@ -504,15 +497,14 @@ impl Core {
             Some(o) => o.count(&job.user).await.unwrap_or(1).max(1),
             None => 1,
         };
-        let account = format!("{}@{}", job.user, self.domain);
         for reg in registrations {
-            let id = format!("push-{}", self.seq.fetch_add(1, Ordering::Relaxed));
-            let iq = publish::publish_iq(&account, &reg, &job.event, count, &id);
             if reg.service != self.cfg.service {
                 // Registrations are only accepted for the built-in app server.
                 continue;
             }
-            let outcome = match self.app.accept_publish(&iq) {
+            // The built-in app server takes the publish as it is, without a round trip
+            // through XML.
+            let outcome = match self.app.accept_publish(&publish::publish(&reg, &job.event, count)) {
                 Ok(delivery) => self.app.deliver(&delivery).await,
                 Err(r) => Outcome::Failed {
                     reason: r.text,

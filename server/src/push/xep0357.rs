@@ -1,9 +1,11 @@
 //! XEP-0357 `enable` / `disable` IQs and the registrations they store, per account and
 //! device (one `node` per device), on the core's SQLite database (component "push").
 
-use super::xml::{form_values, NS_DATA, NS_PUBLISH_OPTIONS, NS_PUSH};
+use crate::stanza::Refusal;
 use crate::storage::Db;
 use minidom::Element;
+use mucsub_protocol::ns;
+use mucsub_protocol::push::{Enable, PushDisable};
 use rusqlite::OptionalExtension;
 
 const MIGRATIONS: &[&str] = &["CREATE TABLE push_registrations(
@@ -27,8 +29,7 @@ pub const MAX_PER_ACCOUNT: usize = 16;
 const MAX_NODE: usize = 256;
 const MAX_FIELDS: usize = 16;
 const MAX_VALUE: usize = 2048;
-/// The publish-options field by which an account allows message bodies in notifications.
-pub const FIELD_INCLUDE_BODY: &str = "include-body";
+pub use mucsub_protocol::push::FIELD_INCLUDE_BODY;
 
 /// One device's registration: where to publish (service JID and node) and the
 /// publish-options to send with each notification.
@@ -54,60 +55,42 @@ impl Registration {
 /// A parsed `enable` or `disable` request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Enable {
-        service: String,
-        node: String,
-        options: Vec<(String, String)>,
-        include_body: bool,
-    },
-    Disable {
-        service: String,
-        node: Option<String>,
-    },
-}
-
-/// Why a request was refused: the stanza error type, condition and text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub kind: &'static str,
-    pub condition: &'static str,
-    pub text: String,
-}
-
-impl Refusal {
-    pub fn bad_request(text: impl Into<String>) -> Self {
-        Refusal {
-            kind: "modify",
-            condition: "bad-request",
-            text: text.into(),
-        }
-    }
+    Enable(Enable),
+    Disable(PushDisable),
 }
 
 /// The push payload of an IQ, if it is one (`<enable/>` or `<disable/>` in `urn:xmpp:push:0`).
 pub fn payload(iq: &Element) -> Option<&Element> {
     iq.children()
-        .find(|c| c.ns() == NS_PUSH && (c.name() == "enable" || c.name() == "disable"))
+        .find(|c| c.ns() == ns::PUSH && (c.name() == "enable" || c.name() == "disable"))
 }
 
-fn checked_jid(value: Option<&str>) -> Result<String, Refusal> {
-    let v = value.ok_or_else(|| Refusal::bad_request("the 'jid' attribute is required"))?;
-    let jid = jid::Jid::new(v.trim())
-        .map_err(|e| Refusal::bad_request(format!("'jid' is not a valid JID: {e}")))?;
-    Ok(jid.to_string())
-}
-
-fn checked_node(value: &str) -> Result<String, Refusal> {
-    if value.is_empty() || value.len() > MAX_NODE {
+fn checked_node(node: &str) -> Result<(), Refusal> {
+    if node.len() > MAX_NODE {
         return Err(Refusal::bad_request(format!(
             "'node' must be 1 to {MAX_NODE} bytes"
         )));
     }
-    Ok(value.to_string())
+    Ok(())
 }
 
-fn truthy(v: &str) -> bool {
-    matches!(v.trim(), "1" | "true")
+/// This server's limits on a registration: node length, field count and sizes.
+fn within_limits(e: &Enable) -> Result<(), Refusal> {
+    checked_node(&e.node)?;
+    // FORM_TYPE and include-body count as fields too.
+    if e.options.len() + 2 > MAX_FIELDS {
+        return Err(Refusal::bad_request(format!(
+            "at most {MAX_FIELDS} publish-options fields"
+        )));
+    }
+    for (var, value) in &e.options {
+        if value.len() > MAX_VALUE || var.len() > MAX_NODE {
+            return Err(Refusal::bad_request(format!(
+                "field {var:?} is longer than {MAX_VALUE} bytes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Parses an IQ `set` carrying `<enable/>` or `<disable/>`.
@@ -118,48 +101,17 @@ pub fn parse(iq: &Element) -> Result<Command, Refusal> {
             "push enable/disable must be an IQ set",
         ));
     }
-    let service = checked_jid(p.attr("jid"))?;
+    let bad = |e: mucsub_protocol::ParseError| Refusal::bad_request(e.to_string());
     if p.name() == "disable" {
-        let node = p.attr("node").map(checked_node).transpose()?;
-        return Ok(Command::Disable { service, node });
-    }
-    let node = checked_node(
-        p.attr("node")
-            .ok_or_else(|| Refusal::bad_request("the 'node' attribute is required"))?,
-    )?;
-    let mut options = Vec::new();
-    let mut include_body = false;
-    if let Some(form) = p.children().find(|c| c.is("x", NS_DATA)) {
-        let fields = form_values(form);
-        if fields.len() > MAX_FIELDS {
-            return Err(Refusal::bad_request(format!(
-                "at most {MAX_FIELDS} publish-options fields"
-            )));
+        let d = PushDisable::try_from(p).map_err(bad)?;
+        if let Some(node) = &d.node {
+            checked_node(node)?;
         }
-        for (var, value) in fields {
-            if var == "FORM_TYPE" {
-                if value != NS_PUBLISH_OPTIONS {
-                    return Err(Refusal::bad_request(format!(
-                        "FORM_TYPE must be {NS_PUBLISH_OPTIONS}"
-                    )));
-                }
-            } else if value.len() > MAX_VALUE || var.len() > MAX_NODE {
-                return Err(Refusal::bad_request(format!(
-                    "field {var:?} is longer than {MAX_VALUE} bytes"
-                )));
-            } else if var == FIELD_INCLUDE_BODY {
-                include_body = truthy(&value);
-            } else {
-                options.push((var, value));
-            }
-        }
+        return Ok(Command::Disable(d));
     }
-    Ok(Command::Enable {
-        service,
-        node,
-        options,
-        include_body,
-    })
+    let e = Enable::try_from(p).map_err(bad)?;
+    within_limits(&e)?;
+    Ok(Command::Enable(e))
 }
 
 /// The registrations and the VAPID key on SQLite.
@@ -352,12 +304,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             cmd,
-            Command::Enable {
-                service: "push.localhost".into(),
+            Command::Enable(Enable {
+                jid: "push.localhost".into(),
                 node: "dev1".into(),
                 options: vec![("endpoint".into(), "https://push.example/abc".into())],
                 include_body: true,
-            }
+            })
         );
     }
 
@@ -368,19 +320,23 @@ mod tests {
         .unwrap();
         assert_eq!(
             all,
-            Command::Disable {
+            Command::Disable(PushDisable {
                 service: "push.localhost".into(),
                 node: None
-            }
+            })
         );
         let one = parse(&iq("<iq xmlns='jabber:client' type='set' id='1'>
             <disable xmlns='urn:xmpp:push:0' jid='push.localhost' node='n'/></iq>"))
         .unwrap();
-        assert!(matches!(one, Command::Disable { node: Some(n), .. } if n == "n"));
+        assert!(matches!(one, Command::Disable(PushDisable { node: Some(n), .. }) if n == "n"));
     }
 
     #[test]
     fn refuses_malformed_requests() {
+        let long_node = format!(
+            "<enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='{}'/>",
+            "n".repeat(MAX_NODE + 1)
+        );
         for (xml, needle) in [
             ("<enable xmlns='urn:xmpp:push:0' node='n'/>", "'jid'"),
             (
@@ -389,7 +345,7 @@ mod tests {
             ),
             (
                 "<enable xmlns='urn:xmpp:push:0' jid='a@@b' node='n'/>",
-                "valid JID",
+                "not a valid JID",
             ),
             (
                 "<enable xmlns='urn:xmpp:push:0' jid='push.localhost' node=''/>",
@@ -397,10 +353,17 @@ mod tests {
             ),
             (
                 "<enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='n'>\
-                 <x xmlns='jabber:x:data'><field var='FORM_TYPE'><value>other</value></field></x>\
+                 <x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>other</value></field></x>\
                  </enable>",
                 "FORM_TYPE",
             ),
+            (
+                "<enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='n'>\
+                 <x xmlns='jabber:x:data'><field var='endpoint'><value>e</value></field></x>\
+                 </enable>",
+                "<x/>",
+            ),
+            (long_node.as_str(), "'node'"),
         ] {
             let r = parse(&iq(&format!(
                 "<iq xmlns='jabber:client' type='set' id='1'>{xml}</iq>"

@@ -60,6 +60,16 @@ pub fn bare_jid_attr(
     }
 }
 
+/// Parse an optional account attribute: a bare JID, or a full one reduced to its account
+/// (subscriptions are per account, and clients send either).
+pub fn account_attr(
+    elem: &Element,
+    element: &'static str,
+    attribute: &'static str,
+) -> Result<Option<jid::BareJid>, ParseError> {
+    Ok(jid_attr(elem, element, attribute)?.map(|j| j.to_bare()))
+}
+
 /// Parse an optional (bare or full) JID attribute.
 pub fn jid_attr(
     elem: &Element,
@@ -76,4 +86,25 @@ pub fn jid_attr(
                 reason: e.to_string(),
             }),
     }
+}
+
+/// Escapes text for an XML attribute value (either quote style).
+pub fn escape_attr(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '\'' => o.push_str("&apos;"),
+            '"' => o.push_str("&quot;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Builds `<name xmlns=ns>text</name>`.
+pub fn text_element(name: &'static str, ns: &'static str, text: impl Into<String>) -> Element {
+    builder(name, ns).append(text.into()).build()
 }
