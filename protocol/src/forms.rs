@@ -54,6 +54,23 @@ pub fn with_type(kind: DataFormType, form_type: &str, fields: Vec<Field>) -> Dat
     DataForm::new(kind, form_type, fields)
 }
 
+/// `form` as an element with every field's type written out, `text-single` included:
+/// xmpp-parsers leaves the default out, while ejabberd (and the forms this server always
+/// sent) write it, and some clients read a field without one as something else.
+pub fn with_explicit_types(form: DataForm) -> Element {
+    let mut el = Element::from(form);
+    for f in el.children_mut().filter(|c| c.is("field", ns::DATA_FORMS)) {
+        if f.attr("type").is_none() {
+            f.set_attr(
+                minidom::rxml::Namespace::NONE,
+                crate::xml::ncname("type"),
+                "text-single".to_owned(),
+            );
+        }
+    }
+    el
+}
+
 /// A field with one value per item of `values` (type left to the form's context).
 pub fn field<S: Into<String>>(var: &str, values: impl IntoIterator<Item = S>) -> Field {
     let mut f = Field::new(var, FieldType::TextSingle);
@@ -103,5 +120,10 @@ mod tests {
         let back = parse(&Element::from(form.clone()), "q").unwrap();
         assert_eq!(back, form);
         assert_eq!(value(&back, "a"), Some("1"));
+        let explicit = with_explicit_types(form.clone());
+        assert!(explicit
+            .children()
+            .all(|f| f.attr("type").is_some()));
+        assert_eq!(parse(&explicit, "q").unwrap(), form);
     }
 }

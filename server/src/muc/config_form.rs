@@ -202,7 +202,7 @@ impl RoomConfig {
         ];
         let mut form = forms::with_type(DataFormType::Form, ns::MUC_ROOMCONFIG, fields);
         form.title = Some(format!("Configuration of room {room_jid}"));
-        form.into()
+        forms::with_explicit_types(form)
     }
 
     /// Applies a submitted form; fields not present keep their value.
@@ -353,7 +353,11 @@ impl RoomConfig {
                 &self.lang,
             ),
         ];
-        forms::with_type(DataFormType::Result_, ns::MUC_ROOMINFO, fields).into()
+        forms::with_explicit_types(forms::with_type(
+            DataFormType::Result_,
+            ns::MUC_ROOMINFO,
+            fields,
+        ))
     }
 }
 

@@ -112,6 +112,6 @@ pub fn query_form() -> Element {
     .collect();
     let form = forms::with_type(DataFormType::Form, ns::MAM, fields);
     Element::builder("query", ns::MAM)
-        .append(Element::from(form))
+        .append(forms::with_explicit_types(form))
         .build()
 }
