@@ -121,9 +121,7 @@ mod tests {
         assert_eq!(back, form);
         assert_eq!(value(&back, "a"), Some("1"));
         let explicit = with_explicit_types(form.clone());
-        assert!(explicit
-            .children()
-            .all(|f| f.attr("type").is_some()));
+        assert!(explicit.children().all(|f| f.attr("type").is_some()));
         assert_eq!(parse(&explicit, "q").unwrap(), form);
     }
 }

@@ -169,7 +169,10 @@ mod tests {
     #[test]
     fn error_text_is_optional() {
         let with = error_element(ErrorType::Auth, "forbidden", Some("No"));
-        assert_eq!(with.get_child("text", ns::STANZAS_ERR).unwrap().text(), "No");
+        assert_eq!(
+            with.get_child("text", ns::STANZAS_ERR).unwrap().text(),
+            "No"
+        );
         let empty = error_element(ErrorType::Auth, "forbidden", Some(""));
         assert!(!empty.has_child("text", ns::STANZAS_ERR));
     }

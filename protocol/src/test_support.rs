@@ -6,8 +6,8 @@ use minidom::Element;
 
 /// Every `[who] <stanza…>` line of both reference transcripts, without the `[who] ` prefix.
 pub fn transcript_lines() -> Vec<String> {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/ejabberd-23.01");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/reference/ejabberd-23.01");
     let mut out = Vec::new();
     for name in ["scenario-basic.txt", "scenario-rules.txt"] {
         let text = std::fs::read_to_string(dir.join(name))

@@ -111,8 +111,14 @@ mod tests {
         let t = 1_795_460_995_021_531;
         assert_eq!(format_micros(t), "2026-11-23T19:09:55.021531Z");
         assert_eq!(parse_micros(&format_micros(t)), Some(t));
-        assert_eq!(parse_micros(" 2026-11-23T19:09:55Z "), Some(1_795_460_995_000_000));
-        assert_eq!(parse_micros("2026-11-23T20:09:55+01:00"), Some(1_795_460_995_000_000));
+        assert_eq!(
+            parse_micros(" 2026-11-23T19:09:55Z "),
+            Some(1_795_460_995_000_000)
+        );
+        assert_eq!(
+            parse_micros("2026-11-23T20:09:55+01:00"),
+            Some(1_795_460_995_000_000)
+        );
         assert_eq!(format_micros(-1), "1969-12-31T23:59:59.999999Z");
         assert_eq!(parse_micros("yesterday"), None);
     }

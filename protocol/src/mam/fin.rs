@@ -42,7 +42,10 @@ impl TryFrom<&Element> for Fin {
             }
         };
         let set = e.get_child("set", ns::RSM);
-        let text = |name: &str| set.and_then(|s| s.get_child(name, ns::RSM)).map(|c| c.text());
+        let text = |name: &str| {
+            set.and_then(|s| s.get_child(name, ns::RSM))
+                .map(|c| c.text())
+        };
         Ok(Fin {
             complete,
             count: text("count").and_then(|c| c.trim().parse().ok()),
@@ -167,7 +170,9 @@ mod tests {
         let strict = xmpp_parsers::mam::Fin::try_from(ejabberd.parse::<Element>().unwrap());
         assert!(strict.unwrap().complete);
         assert_eq!(
-            fin(r#"<fin xmlns="urn:xmpp:mam:2"><set xmlns="http://jabber.org/protocol/rsm"/></fin>"#),
+            fin(
+                r#"<fin xmlns="urn:xmpp:mam:2"><set xmlns="http://jabber.org/protocol/rsm"/></fin>"#
+            ),
             Ok(Fin::default())
         );
         // An unreadable count never fails a page.
@@ -217,9 +222,10 @@ mod tests {
         let empty = Element::from(Metadata::default());
         assert!(empty.children().next().is_none());
         assert_eq!(Metadata::try_from(&empty), Ok(Metadata::default()));
-        let bad: Element = "<metadata xmlns='urn:xmpp:mam:2'><end id='1' timestamp='later'/></metadata>"
-            .parse()
-            .unwrap();
+        let bad: Element =
+            "<metadata xmlns='urn:xmpp:mam:2'><end id='1' timestamp='later'/></metadata>"
+                .parse()
+                .unwrap();
         assert!(matches!(
             Metadata::try_from(&bad),
             Err(ParseError::BadAttribute {

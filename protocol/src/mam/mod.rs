@@ -100,11 +100,35 @@ mod tests {
     fn the_archive_reads_every_page_query() {
         let t = Timestamp(1_700_000_000_123);
         for (from, check) in [
-            (PageFrom::After("7".into()), MamQuery { after: Some("7".into()), ..MamQuery::default() }),
-            (PageFrom::Start(t), MamQuery { start_us: Some(1_700_000_000_123_000), ..MamQuery::default() }),
-            (PageFrom::Newest, MamQuery { before: Some(String::new()), ..MamQuery::default() }),
+            (
+                PageFrom::After("7".into()),
+                MamQuery {
+                    after: Some("7".into()),
+                    ..MamQuery::default()
+                },
+            ),
+            (
+                PageFrom::Start(t),
+                MamQuery {
+                    start_us: Some(1_700_000_000_123_000),
+                    ..MamQuery::default()
+                },
+            ),
+            (
+                PageFrom::Newest,
+                MamQuery {
+                    before: Some(String::new()),
+                    ..MamQuery::default()
+                },
+            ),
             (PageFrom::Oldest, MamQuery::default()),
-            (PageFrom::Before("9".into()), MamQuery { before: Some("9".into()), ..MamQuery::default() }),
+            (
+                PageFrom::Before("9".into()),
+                MamQuery {
+                    before: Some("9".into()),
+                    ..MamQuery::default()
+                },
+            ),
         ] {
             let el: Element = query("q", &from, 25).into();
             let expected = MamQuery {

@@ -57,7 +57,8 @@ fn bad_field(var: &str, reason: impl Into<String>) -> ParseError {
 }
 
 fn stamp(var: &str, value: &str) -> Result<i64, ParseError> {
-    parse_micros(value).ok_or_else(|| bad_field(var, format!("not an XEP-0082 date-time: {value:?}")))
+    parse_micros(value)
+        .ok_or_else(|| bad_field(var, format!("not an XEP-0082 date-time: {value:?}")))
 }
 
 impl MamQuery {
@@ -66,7 +67,10 @@ impl MamQuery {
             return Ok(());
         };
         if let Some(t) = form.form_type().filter(|t| *t != ns::MAM) {
-            return Err(bad_field("FORM_TYPE", format!("unsupported form type {t:?}")));
+            return Err(bad_field(
+                "FORM_TYPE",
+                format!("unsupported form type {t:?}"),
+            ));
         }
         for f in forms::fields(&form) {
             let var = f.var.as_deref().unwrap_or("");
@@ -171,7 +175,11 @@ impl From<MamQuery> for Element {
             }
         }
         if let Some(ids) = &q.ids {
-            form = form.append(form_field("ids", "text-multi", ids.iter().map(String::as_str)));
+            form = form.append(form_field(
+                "ids",
+                "text-multi",
+                ids.iter().map(String::as_str),
+            ));
         }
         let mut set = builder("set", ns::RSM);
         let mut has_set = false;
@@ -232,9 +240,15 @@ mod tests {
             before: Some(String::new()),
             ..MamQuery::default()
         };
-        assert_eq!(MamQuery::try_from(Element::from(newest.clone())).unwrap(), newest);
+        assert_eq!(
+            MamQuery::try_from(Element::from(newest.clone())).unwrap(),
+            newest
+        );
         let empty = MamQuery::default();
-        assert_eq!(MamQuery::try_from(Element::from(empty.clone())).unwrap(), empty);
+        assert_eq!(
+            MamQuery::try_from(Element::from(empty.clone())).unwrap(),
+            empty
+        );
     }
 
     #[test]
@@ -257,7 +271,10 @@ mod tests {
             ))
         };
         for (fields, var) in [
-            ("<field var='start'><value>yesterday</value></field>", "start"),
+            (
+                "<field var='start'><value>yesterday</value></field>",
+                "start",
+            ),
             ("<field var='end'><value>soon</value></field>", "end"),
             ("<field var='colour'><value>red</value></field>", "colour"),
             (
@@ -292,7 +309,13 @@ mod tests {
         };
         let el = Element::from(q);
         let x = el.get_child("x", ns::DATA_FORMS).unwrap();
-        let start = x.children().find(|f| f.attr("var") == Some("start")).unwrap();
-        assert_eq!(start.children().next().unwrap().text(), "1970-01-01T00:00:00.000Z");
+        let start = x
+            .children()
+            .find(|f| f.attr("var") == Some("start"))
+            .unwrap();
+        assert_eq!(
+            start.children().next().unwrap().text(),
+            "1970-01-01T00:00:00.000Z"
+        );
     }
 }

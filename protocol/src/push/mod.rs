@@ -275,7 +275,10 @@ mod tests {
         let generic = Enable::try_from(&el).unwrap();
         assert_eq!(generic.options.len(), 3);
         assert!(generic.include_body);
-        assert_eq!(Enable::try_from(Element::from(generic.clone())), Ok(generic));
+        assert_eq!(
+            Enable::try_from(Element::from(generic.clone())),
+            Ok(generic)
+        );
     }
 
     #[test]
@@ -315,10 +318,24 @@ mod tests {
             | Err(ParseError::BadAttribute { attribute, .. }) => attribute,
             other => panic!("{other:?}"),
         };
-        assert_eq!(attr(parse("<enable xmlns='urn:xmpp:push:0' node='n'/>")), "jid");
-        assert_eq!(attr(parse("<enable xmlns='urn:xmpp:push:0' jid='a@@b' node='n'/>")), "jid");
-        assert_eq!(attr(parse("<enable xmlns='urn:xmpp:push:0' jid='p.l'/>")), "node");
-        assert_eq!(attr(parse("<enable xmlns='urn:xmpp:push:0' jid='p.l' node=''/>")), "node");
+        assert_eq!(
+            attr(parse("<enable xmlns='urn:xmpp:push:0' node='n'/>")),
+            "jid"
+        );
+        assert_eq!(
+            attr(parse(
+                "<enable xmlns='urn:xmpp:push:0' jid='a@@b' node='n'/>"
+            )),
+            "jid"
+        );
+        assert_eq!(
+            attr(parse("<enable xmlns='urn:xmpp:push:0' jid='p.l'/>")),
+            "node"
+        );
+        assert_eq!(
+            attr(parse("<enable xmlns='urn:xmpp:push:0' jid='p.l' node=''/>")),
+            "node"
+        );
         let wrong_type = parse(
             "<enable xmlns='urn:xmpp:push:0' jid='p.l' node='n'><x xmlns='jabber:x:data' \
              type='submit'><field var='FORM_TYPE'><value>other</value></field></x></enable>",
@@ -327,6 +344,9 @@ mod tests {
         let untyped_form = parse(
             "<enable xmlns='urn:xmpp:push:0' jid='p.l' node='n'><x xmlns='jabber:x:data'/></enable>",
         );
-        assert!(matches!(untyped_form, Err(ParseError::BadChild { child: "x", .. })));
+        assert!(matches!(
+            untyped_form,
+            Err(ParseError::BadChild { child: "x", .. })
+        ));
     }
 }

@@ -252,9 +252,10 @@ mod tests {
 
     #[test]
     fn missing_parts_are_named_and_odd_values_tolerated() {
-        let e: Element = "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'/></pubsub>"
-            .parse()
-            .unwrap();
+        let e: Element =
+            "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'/></pubsub>"
+                .parse()
+                .unwrap();
         assert_eq!(Publish::try_from(&e), Err(missing("publish", "item")));
         let e: Element = "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'><item>\
             <notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='submit'>\

@@ -10,11 +10,11 @@ use super::affiliation::{default_role, may_set_affiliation, may_set_role, Affili
 use super::config_form::RoomConfig;
 use super::node::Node;
 use super::presence::Announce;
-use super::room::{with_to, Action, Env, Outcome, Room};
+use super::room::{refuse, with_to, Action, Env, Outcome, Room};
 use super::store::StoreOp;
 use super::xml::{text_el, B};
 use crate::ns;
-use crate::stanza::{error_reply, iq_result, ErrorType};
+use crate::stanza::{iq_result, ErrorType};
 
 /// One validated change from a `muc#admin` set.
 enum Change {
@@ -30,9 +30,13 @@ impl Room {
         iq: &Element,
         q: &Element,
     ) -> Outcome {
-        let err = |kind, cond, text| vec![Action::Send(error_reply(iq, kind, cond, Some(text)))];
         if self.affiliation(&from.to_bare()) != Affiliation::Owner {
-            return err(ErrorType::Auth, "forbidden", "Owner privileges required");
+            return refuse(
+                iq,
+                ErrorType::Auth,
+                "forbidden",
+                "Owner privileges required",
+            );
         }
         if iq.attr("type") == Some("get") {
             let form = self.config.to_form(&self.jid.to_string());
@@ -47,12 +51,17 @@ impl Room {
         match q.get_child("x", ns::DATA_FORMS) {
             Some(x) if x.attr("type") == Some("submit") => match self.config.apply_submit(x) {
                 Ok(new) => self.reconfigure(env, iq, new),
-                Err(e) => err(ErrorType::Modify, "not-acceptable", &e.0),
+                Err(e) => refuse(iq, ErrorType::Modify, "not-acceptable", &e.0),
             },
             // Cancel, or an empty query accepting the defaults (instant room).
             Some(x) if x.attr("type") == Some("cancel") => vec![Action::Send(iq_result(iq, None))],
             None => vec![Action::Send(iq_result(iq, None))],
-            Some(_) => err(ErrorType::Modify, "bad-request", "Expected a submitted data form"),
+            Some(_) => refuse(
+                iq,
+                ErrorType::Modify,
+                "bad-request",
+                "Expected a submitted data form",
+            ),
         }
     }
 
@@ -170,13 +179,12 @@ impl Room {
         iq: &Element,
         q: &Element,
     ) -> Outcome {
-        let err = |kind, cond, text| vec![Action::Send(error_reply(iq, kind, cond, Some(text)))];
         let actor = from.to_bare();
         let actor_aff = self.affiliation(&actor);
         let actor_role = self.occupant(from).map(|o| o.role).unwrap_or(Role::None);
         let items: Vec<&Element> = q.children().filter(|c| c.name() == "item").collect();
         if items.is_empty() {
-            return err(ErrorType::Modify, "bad-request", "No item given");
+            return refuse(iq, ErrorType::Modify, "bad-request", "No item given");
         }
         if iq.attr("type") == Some("get") {
             return self.admin_list(iq, items[0], actor_aff, actor_role);
@@ -186,28 +194,56 @@ impl Room {
             let reason = item.get_child("reason", ns::MUC_ADMIN).map(|r| r.text());
             if let Some(a) = item.attr("affiliation") {
                 let Some(new) = Affiliation::parse(a) else {
-                    return err(ErrorType::Modify, "bad-request", "Unknown affiliation");
+                    return refuse(iq, ErrorType::Modify, "bad-request", "Unknown affiliation");
                 };
                 let target = match (item.attr("jid"), item.attr("nick")) {
                     (Some(j), _) => match BareJid::new(j) {
                         Ok(b) => b,
                         Err(_) => match jid::Jid::new(j) {
                             Ok(full) => full.to_bare(),
-                            Err(_) => return err(ErrorType::Modify, "jid-malformed", "Invalid JID"),
+                            Err(_) => {
+                                return refuse(
+                                    iq,
+                                    ErrorType::Modify,
+                                    "jid-malformed",
+                                    "Invalid JID",
+                                )
+                            }
                         },
                     },
                     (None, Some(n)) => match self.holder_of(n) {
                         Some(b) => b,
-                        None => return err(ErrorType::Cancel, "item-not-found", "No such occupant"),
+                        None => {
+                            return refuse(
+                                iq,
+                                ErrorType::Cancel,
+                                "item-not-found",
+                                "No such occupant",
+                            )
+                        }
                     },
-                    _ => return err(ErrorType::Modify, "bad-request", "An item needs a jid or a nick"),
+                    _ => {
+                        return refuse(
+                            iq,
+                            ErrorType::Modify,
+                            "bad-request",
+                            "An item needs a jid or a nick",
+                        )
+                    }
                 };
                 if !actor_aff.is_admin_or_owner() {
-                    return err(ErrorType::Auth, "forbidden", "Administrator privileges required");
+                    return refuse(
+                        iq,
+                        ErrorType::Auth,
+                        "forbidden",
+                        "Administrator privileges required",
+                    );
                 }
                 let current = self.affiliation(&target);
                 if !may_set_affiliation(actor_aff, current, new) {
-                    return err(ErrorType::Cancel,
+                    return refuse(
+                        iq,
+                        ErrorType::Cancel,
                         "not-allowed",
                         "Insufficient privileges for this change",
                     );
@@ -215,10 +251,15 @@ impl Room {
                 changes.push(Change::Affiliation(target, new, reason));
             } else if let Some(r) = item.attr("role") {
                 let Some(new) = Role::parse(r) else {
-                    return err(ErrorType::Modify, "bad-request", "Unknown role");
+                    return refuse(iq, ErrorType::Modify, "bad-request", "Unknown role");
                 };
                 let Some(nick) = item.attr("nick") else {
-                    return err(ErrorType::Modify, "bad-request", "A role change needs a nick");
+                    return refuse(
+                        iq,
+                        ErrorType::Modify,
+                        "bad-request",
+                        "A role change needs a nick",
+                    );
                 };
                 let targets: Vec<(FullJid, Role)> = self
                     .occupants
@@ -227,15 +268,22 @@ impl Room {
                     .map(|o| (o.jid.clone(), o.role))
                     .collect();
                 if targets.is_empty() {
-                    return err(ErrorType::Cancel, "item-not-found", "No such occupant");
+                    return refuse(iq, ErrorType::Cancel, "item-not-found", "No such occupant");
                 }
                 if actor_role != Role::Moderator && !actor_aff.is_admin_or_owner() {
-                    return err(ErrorType::Auth, "forbidden", "Moderator privileges required");
+                    return refuse(
+                        iq,
+                        ErrorType::Auth,
+                        "forbidden",
+                        "Moderator privileges required",
+                    );
                 }
                 for (j, cur) in targets {
                     let taff = self.affiliation(&j.to_bare());
                     if !may_set_role(actor_aff, actor_role, taff, cur, new) {
-                        return err(ErrorType::Cancel,
+                        return refuse(
+                            iq,
+                            ErrorType::Cancel,
                             "not-allowed",
                             "Insufficient privileges for this change",
                         );
@@ -243,7 +291,9 @@ impl Room {
                     changes.push(Change::Role(j, new, reason.clone()));
                 }
             } else {
-                return err(ErrorType::Modify,
+                return refuse(
+                    iq,
+                    ErrorType::Modify,
                     "bad-request",
                     "An item needs a role or an affiliation",
                 );
@@ -265,7 +315,12 @@ impl Room {
             }
         }
         if owners.is_empty() {
-            return err(ErrorType::Cancel, "conflict", "A room needs at least one owner");
+            return refuse(
+                iq,
+                ErrorType::Cancel,
+                "conflict",
+                "A room needs at least one owner",
+            );
         }
         let actor_nick = self.occupant(from).map(|o| o.nick.clone());
         let mut out = Vec::new();
@@ -295,14 +350,18 @@ impl Room {
         actor_aff: Affiliation,
         actor_role: Role,
     ) -> Outcome {
-        let err = |kind, cond, text| vec![Action::Send(error_reply(iq, kind, cond, Some(text)))];
         let mut q = B::new("query", ns::MUC_ADMIN);
         if let Some(a) = item.attr("affiliation") {
             let Some(a) = Affiliation::parse(a) else {
-                return err(ErrorType::Modify, "bad-request", "Unknown affiliation");
+                return refuse(iq, ErrorType::Modify, "bad-request", "Unknown affiliation");
             };
             if !actor_aff.is_admin_or_owner() {
-                return err(ErrorType::Auth, "forbidden", "Administrator privileges required");
+                return refuse(
+                    iq,
+                    ErrorType::Auth,
+                    "forbidden",
+                    "Administrator privileges required",
+                );
             }
             let mut list: Vec<&BareJid> = self
                 .affiliations
@@ -319,10 +378,15 @@ impl Room {
             }
         } else if let Some(r) = item.attr("role") {
             let Some(r) = Role::parse(r) else {
-                return err(ErrorType::Modify, "bad-request", "Unknown role");
+                return refuse(iq, ErrorType::Modify, "bad-request", "Unknown role");
             };
             if actor_role != Role::Moderator && !actor_aff.is_admin_or_owner() {
-                return err(ErrorType::Auth, "forbidden", "Moderator privileges required");
+                return refuse(
+                    iq,
+                    ErrorType::Auth,
+                    "forbidden",
+                    "Moderator privileges required",
+                );
             }
             for o in self.occupants.iter().filter(|o| o.role == r) {
                 q = q.c(B::new("item", ns::MUC_ADMIN)
@@ -333,7 +397,9 @@ impl Room {
                     .b());
             }
         } else {
-            return err(ErrorType::Modify,
+            return refuse(
+                iq,
+                ErrorType::Modify,
                 "bad-request",
                 "An item needs a role or an affiliation",
             );

@@ -153,7 +153,10 @@ mod tests {
     #[test]
     fn each_entry_checks_in_its_own_order() {
         let r = room();
-        assert_eq!(condition(&r, Entry::Join, "eve@localhost", ""), Some("forbidden"));
+        assert_eq!(
+            condition(&r, Entry::Join, "eve@localhost", ""),
+            Some("forbidden")
+        );
         assert_eq!(
             condition(&r, Entry::Subscribe, "eve@localhost", ""),
             Some("jid-malformed")

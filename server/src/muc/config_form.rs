@@ -366,7 +366,10 @@ mod tests {
     use super::*;
 
     fn submit(fields: &[(&str, &str)]) -> Element {
-        let fields = fields.iter().map(|(var, v)| forms::field(var, [*v])).collect();
+        let fields = fields
+            .iter()
+            .map(|(var, v)| forms::field(var, [*v]))
+            .collect();
         DataForm {
             type_: DataFormType::Submit,
             title: None,

@@ -170,11 +170,7 @@ async fn over_subscription_limit(shared: &Shared, target: &BareJid) -> Option<Re
         Ok(_) => None,
         Err(e) => {
             tracing::error!(error = %e, "counting subscriptions failed");
-            Some(Refusal::new(
-                ErrorType::Wait,
-                "internal-server-error",
-                "",
-            ))
+            Some(Refusal::new(ErrorType::Wait, "internal-server-error", ""))
         }
     }
 }

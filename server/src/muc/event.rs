@@ -108,7 +108,10 @@ mod tests {
         assert_eq!(parsed, ev.element_for(&bob));
         // What the SDK reads out of it.
         let read = MucSubEvent::try_from(&parsed).unwrap();
-        assert_eq!((read.node, read.item_id.as_deref()), (Node::Messages, Some("42")));
+        assert_eq!(
+            (read.node, read.item_id.as_deref()),
+            (Node::Messages, Some("42"))
+        );
         assert_eq!(parsed.attr("to"), Some("bob@localhost"));
         let items = parsed
             .get_child("event", ns::PUBSUB_EVENT)

@@ -20,10 +20,20 @@ impl Room {
         if iq.attr("to").is_some_and(|t| t.contains('/')) {
             // IQs to an occupant (vCard, version…) are not relayed: occupants' real JIDs
             // stay private and nothing here needs it.
-            return vec![Action::Send(error_reply(&iq, ErrorType::Cancel, "service-unavailable", None))];
+            return vec![Action::Send(error_reply(
+                &iq,
+                ErrorType::Cancel,
+                "service-unavailable",
+                None,
+            ))];
         }
         let Some(payload) = first_child(&iq).cloned() else {
-            return vec![Action::Send(error_reply(&iq, ErrorType::Modify, "bad-request", None))];
+            return vec![Action::Send(error_reply(
+                &iq,
+                ErrorType::Modify,
+                "bad-request",
+                None,
+            ))];
         };
         let payload_ns = payload.ns();
         match (kind, payload.name(), payload_ns.as_str()) {
@@ -36,9 +46,7 @@ impl Room {
             (_, "query", ns::MUC_OWNER) => self.on_owner(env, &from, &iq, &payload),
             (_, "query", ns::MUC_ADMIN) => self.on_admin(env, &from, &iq, &payload),
             ("set", "subscribe", ns::MUCSUB) => self.on_subscribe(env, &from, &iq, &payload),
-            ("set", "unsubscribe", ns::MUCSUB) => {
-                self.on_unsubscribe(env, &from, &iq, &payload)
-            }
+            ("set", "unsubscribe", ns::MUCSUB) => self.on_unsubscribe(env, &from, &iq, &payload),
             (_, "subscriptions", ns::MUCSUB) => self.on_room_subscriptions(&from, &iq),
             ("get", "query", ns::MAM) => {
                 vec![Action::Send(iq_result(&iq, Some(super::mam::query_form())))]
@@ -54,10 +62,20 @@ impl Room {
                 if self.occupant(&from).is_some() {
                     vec![Action::Send(iq_result(&iq, None))]
                 } else {
-                    vec![Action::Send(error_reply(&iq, ErrorType::Cancel, "not-acceptable", None))]
+                    vec![Action::Send(error_reply(
+                        &iq,
+                        ErrorType::Cancel,
+                        "not-acceptable",
+                        None,
+                    ))]
                 }
             }
-            _ => vec![Action::Send(error_reply(&iq, ErrorType::Cancel, "service-unavailable", None))],
+            _ => vec![Action::Send(error_reply(
+                &iq,
+                ErrorType::Cancel,
+                "service-unavailable",
+                None,
+            ))],
         }
     }
 

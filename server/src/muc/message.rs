@@ -6,11 +6,11 @@ use minidom::Element;
 
 use super::affiliation::Role;
 use super::node::Node;
-use super::room::{with_to, Action, Env, HistoryItem, Outcome, Room};
+use super::room::{refuse, with_to, Action, Env, HistoryItem, Outcome, Room};
 use super::store::{ArchivedMsg, StoreOp};
 use super::xml::B;
 use crate::ns;
-use crate::stanza::{error_reply, ErrorType};
+use crate::stanza::ErrorType;
 
 /// Children a sender may not pass on: errors, and the archive markers, which come from the
 /// room alone (SPEC S18).
@@ -24,17 +24,18 @@ impl Room {
             .attr("to")
             .and_then(|t| t.split_once('/'))
             .map(|(_, n)| n.to_owned());
-        let refuse = |kind, cond, text| vec![Action::Send(error_reply(&m, kind, cond, Some(text)))];
         match (m.attr("type").unwrap_or("normal"), to_nick) {
             ("error", _) => Vec::new(),
             ("groupchat", None) => self.groupchat(env, &from, m),
             ("groupchat", Some(_)) => refuse(
+                &m,
                 ErrorType::Modify,
                 "bad-request",
                 "Groupchat messages must be sent to the room",
             ),
             (_, Some(nick)) => self.private_message(&from, &nick, m),
             (_, None) => refuse(
+                &m,
                 ErrorType::Cancel,
                 "feature-not-implemented",
                 "Only groupchat messages are accepted by the room",
@@ -72,9 +73,9 @@ impl Room {
     }
 
     fn groupchat(&mut self, env: &Env, from: &FullJid, m: Element) -> Outcome {
-        let err = |kind, cond, text| vec![Action::Send(error_reply(&m, kind, cond, Some(text)))];
         let Some(nick) = self.speaker_nick(from) else {
-            return err(
+            return refuse(
+                &m,
                 ErrorType::Modify,
                 "not-acceptable",
                 "Only occupants are allowed to send messages to the conference",
@@ -82,7 +83,8 @@ impl Room {
         };
         let role = self.effective_role(from);
         if role < Role::Participant {
-            return err(
+            return refuse(
+                &m,
                 ErrorType::Auth,
                 "forbidden",
                 "Visitors are not allowed to send messages to all occupants",
@@ -93,7 +95,8 @@ impl Room {
         if subject.is_some() && !has_body {
             let may = role == Role::Moderator || self.config.change_subject;
             if !may {
-                return err(
+                return refuse(
+                    &m,
                     ErrorType::Auth,
                     "forbidden",
                     "Only moderators are allowed to change the subject in this room",
@@ -107,7 +110,9 @@ impl Room {
             .a("by", self.jid.to_string())
             .a("id", id.to_string())
             .b();
-        let relayed = self.relayed(&m, &nick, "groupchat", Some(sid), |c| c.is("nick", ns::NICK));
+        let relayed = self.relayed(&m, &nick, "groupchat", Some(sid), |c| {
+            c.is("nick", ns::NICK)
+        });
         let mut out = Vec::new();
         let archived = has_body || subject.is_some();
         if let Some(s) = &subject {
@@ -153,16 +158,17 @@ impl Room {
     }
 
     fn private_message(&mut self, from: &FullJid, to_nick: &str, m: Element) -> Outcome {
-        let err = |kind, cond, text| vec![Action::Send(error_reply(&m, kind, cond, Some(text)))];
         let Some(sender) = self.occupant(from).map(|o| o.nick.clone()) else {
-            return err(
+            return refuse(
+                &m,
                 ErrorType::Modify,
                 "not-acceptable",
                 "Only occupants are allowed to send messages to the conference",
             );
         };
         if !self.config.allow_private_messages {
-            return err(
+            return refuse(
+                &m,
                 ErrorType::Cancel,
                 "not-allowed",
                 "Private messages are not allowed in this room",
@@ -175,7 +181,8 @@ impl Room {
             .map(|o| o.jid.clone())
             .collect();
         if targets.is_empty() {
-            return err(
+            return refuse(
+                &m,
                 ErrorType::Cancel,
                 "item-not-found",
                 "Recipient is not in the conference room",

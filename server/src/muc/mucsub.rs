@@ -8,9 +8,9 @@ use mucsub_protocol::{ParseError, Subscribe, Subscription, Subscriptions, Unsubs
 
 use super::admit::{Admission, Entry};
 use super::node::Node;
-use super::room::{Action, Env, Outcome, Room, Subscriber};
+use super::room::{refuse, Action, Env, Outcome, Room, Subscriber};
 use super::store::StoreOp;
-use crate::stanza::{error_reply, iq_result, ErrorType, Refusal};
+use crate::stanza::{iq_result, ErrorType, Refusal};
 
 impl Room {
     /// The account a (un)subscribe is about: the requester, or with `jid=` someone a
@@ -194,9 +194,9 @@ impl Room {
     }
 
     pub(super) fn on_room_subscriptions(&self, from: &FullJid, iq: &Element) -> Outcome {
-        let err = |kind, cond, text| vec![Action::Send(error_reply(iq, kind, cond, Some(text)))];
         if iq.attr("type") != Some("get") {
-            return err(
+            return refuse(
+                iq,
                 ErrorType::Modify,
                 "bad-request",
                 "Use an IQ get to list subscribers",
@@ -208,7 +208,8 @@ impl Room {
         } else if self.subscribers.contains_key(&bare) {
             self.config.whois_anyone
         } else {
-            return err(
+            return refuse(
+                iq,
                 ErrorType::Auth,
                 "forbidden",
                 "Moderator privileges or a subscription are required",

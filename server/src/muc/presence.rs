@@ -9,10 +9,10 @@ use super::admit::{Admission, Entry};
 use super::affiliation::{default_role, Role};
 use super::ids::{parse_stamp, stamp};
 use super::node::Node;
-use super::room::{status, with_to, Action, Env, HistoryItem, Occupant, Outcome, Room};
+use super::room::{refuse, status, with_to, Action, Env, HistoryItem, Occupant, Outcome, Room};
 use super::xml::{set_attr, text_el, B};
 use crate::ns;
-use crate::stanza::{error_reply, ErrorType};
+use crate::stanza::ErrorType;
 
 /// How an occupant's presence is announced.
 pub(super) struct Announce<'a> {
@@ -64,12 +64,12 @@ impl Room {
             }
             "" => {
                 let Some(nick) = nick.filter(|n| !n.is_empty()) else {
-                    return vec![Action::Send(error_reply(
+                    return refuse(
                         &p,
                         ErrorType::Modify,
                         "jid-malformed",
-                        Some("A nickname is required"),
-                    ))];
+                        "A nickname is required",
+                    );
                 };
                 if self.occupant(&from).is_some() {
                     self.presence_update(env, &from, nick, p)
@@ -146,7 +146,6 @@ impl Room {
         let bare = from.to_bare();
         let aff = self.affiliation(&bare);
         let muc_x = p.get_child("x", ns::MUC);
-        let err = |kind, cond, text| vec![Action::Send(error_reply(&p, kind, cond, Some(text)))];
         let password = muc_x
             .and_then(|x| x.get_child("password", ns::MUC))
             .map(|p| p.text());
@@ -171,7 +170,8 @@ impl Room {
             && !distinct_users.contains(&bare)
             && distinct_users.len() >= self.config.max_users as usize
         {
-            return err(
+            return refuse(
+                &p,
                 ErrorType::Wait,
                 "service-unavailable",
                 "Too many users in this room",
@@ -292,7 +292,7 @@ impl Room {
                 None
             };
             if let Some((kind, cond, text)) = refused {
-                return vec![Action::Send(error_reply(&p, kind, cond, Some(text)))];
+                return refuse(&p, kind, cond, text);
             }
             // XEP-0045 §7.6: unavailable from the old nick with 303 and the new nick…
             let mut old = self.occupants[idx].clone();

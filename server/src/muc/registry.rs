@@ -192,7 +192,10 @@ impl Registry {
                         })
                     })
                     .collect();
-                (Room::from_stored(stored, room_jid, hist), Vec::<Action>::new())
+                (
+                    Room::from_stored(stored, room_jid, hist),
+                    Vec::<Action>::new(),
+                )
             }
             Ok(None) => match create_room(&self.shared, &name, room_jid, &from, &stanza).await {
                 Ok(created) => created,

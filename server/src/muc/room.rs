@@ -23,6 +23,7 @@ use super::node::Node;
 use super::store::{StoreOp, StoredRoom, StoredSubscription};
 use super::xml::{set_attr, B};
 use crate::ns;
+use crate::stanza::{error_reply, ErrorType};
 
 /// What a room asks its task to do, in order. All `Store` actions of one stanza are
 /// committed together before anything else leaves.
@@ -112,6 +113,11 @@ pub type Outcome = Vec<Action>;
 pub(super) fn with_to(mut el: Element, to: &FullJid) -> Element {
     set_attr(&mut el, "to", to.as_str());
     el
+}
+
+/// The outcome of a refused request: its error reply, with a text.
+pub(super) fn refuse(req: &Element, kind: ErrorType, condition: &str, text: &str) -> Outcome {
+    vec![Action::Send(error_reply(req, kind, condition, Some(text)))]
 }
 
 /// `<status code=…/>` of `muc#user`.

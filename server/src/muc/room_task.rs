@@ -198,7 +198,12 @@ async fn execute_batch(
                 if o.name() != "presence" && o.attr("type") != Some("error") {
                     shared
                         .outlet
-                        .send(error_reply(o, ErrorType::Wait, "internal-server-error", None))
+                        .send(error_reply(
+                            o,
+                            ErrorType::Wait,
+                            "internal-server-error",
+                            None,
+                        ))
                         .await;
                 }
             }

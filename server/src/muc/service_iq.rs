@@ -147,7 +147,10 @@ mod tests {
         let el = Element::from(subscription_list("conference.localhost", subs));
         let back = Subscriptions::try_from(&el).unwrap();
         let lab = &back.items[0];
-        assert_eq!(lab.jid.as_ref().unwrap().as_str(), "lab@conference.localhost");
+        assert_eq!(
+            lab.jid.as_ref().unwrap().as_str(),
+            "lab@conference.localhost"
+        );
         assert_eq!(lab.events, vec![Node::Messages]);
         let end = lab.end.as_ref().unwrap();
         assert_eq!(end.id, "1795460995021531");

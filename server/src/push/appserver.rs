@@ -337,8 +337,8 @@ mod tests {
         (ua, auth, opts)
     }
 
-    #[test]
-    fn publish_becomes_a_json_payload_and_a_room_topic() {
+    /// The delivery of a room message event for a registration that allows bodies.
+    fn delivery(room: String, sender: String, text: String, count: u64) -> Delivery {
         let app = AppServer::new(VapidKey::generate(), cfg());
         let (_, _, options) = subscription();
         let reg = Registration {
@@ -350,14 +350,22 @@ mod tests {
         };
         let ev = Event {
             kind: Kind::Message,
-            room: Some("room@conference.localhost".into()),
-            sender: "alice".into(),
-            text: Some("hello".into()),
+            room: Some(room),
+            sender,
+            text: Some(text),
             id: Some("s1".into()),
         };
-        let d = app
-            .accept_publish(&publish(&reg, &ev, 2))
-            .unwrap();
+        app.accept_publish(&publish(&reg, &ev, count)).unwrap()
+    }
+
+    #[test]
+    fn publish_becomes_a_json_payload_and_a_room_topic() {
+        let d = delivery(
+            "room@conference.localhost".into(),
+            "alice".into(),
+            "hello".into(),
+            2,
+        );
         let v: serde_json::Value = serde_json::from_slice(&d.payload).unwrap();
         assert_eq!(v["room"], "room@conference.localhost");
         assert_eq!(v["sender"], "alice");
@@ -394,25 +402,12 @@ mod tests {
 
     #[test]
     fn any_body_fits_one_record() {
-        let app = AppServer::new(VapidKey::generate(), cfg());
-        let (_, _, options) = subscription();
-        let reg = Registration {
-            user: "bob".into(),
-            service: "push.localhost".into(),
-            node: "dev".into(),
-            options,
-            include_body: true,
-        };
-        let ev = Event {
-            kind: Kind::Message,
-            room: Some(format!("{}@conference.localhost", "r".repeat(1000))),
-            sender: "n".repeat(1000),
-            text: Some("\u{1F600}".repeat(5000)),
-            id: Some("s1".into()),
-        };
-        let d = app
-            .accept_publish(&publish(&reg, &ev, 1))
-            .unwrap();
+        let d = delivery(
+            format!("{}@conference.localhost", "r".repeat(1000)),
+            "n".repeat(1000),
+            "\u{1F600}".repeat(5000),
+            1,
+        );
         assert!(d.payload.len() <= webpush::MAX_PLAINTEXT);
         assert!(webpush::encrypt(&d.payload, &d.keys).is_ok());
     }

@@ -22,6 +22,8 @@ pub mod webpush;
 pub mod xep0357;
 
 use crate::config::Config;
+use crate::ns;
+use crate::stanza::{error_reply, iq_result, ErrorType, Refusal};
 use crate::storage::{Db, OfflineStore};
 use appserver::{AppServer, DeliveryConfig, Outcome};
 use minidom::Element;
@@ -32,8 +34,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
-use crate::ns;
-use crate::stanza::{error_reply, iq_result, ErrorType, Refusal};
 use xep0357::{Command, PushStore, Registration};
 
 /// Features the server domain advertises in disco#info.
@@ -354,7 +354,10 @@ impl Push {
             return Some(core.app.disco_info(stanza, &core.cfg.service));
         }
         if ty == "get" && stanza.get_child("query", ns::DISCO_ITEMS).is_some() {
-            return Some(iq_result(stanza, Some(Element::bare("query", ns::DISCO_ITEMS))));
+            return Some(iq_result(
+                stanza,
+                Some(Element::bare("query", ns::DISCO_ITEMS)),
+            ));
         }
         if ty == "set" && stanza.get_child("pubsub", ns::PUBSUB).is_some() {
             let from = stanza.attr("from").unwrap_or("");
@@ -504,7 +507,10 @@ impl Core {
             }
             // The built-in app server takes the publish as it is, without a round trip
             // through XML.
-            let outcome = match self.app.accept_publish(&publish::publish(&reg, &job.event, count)) {
+            let outcome = match self
+                .app
+                .accept_publish(&publish::publish(&reg, &job.event, count))
+            {
                 Ok(delivery) => self.app.deliver(&delivery).await,
                 Err(r) => Outcome::Failed {
                     reason: r.text,

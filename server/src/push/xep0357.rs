@@ -114,6 +114,36 @@ pub fn parse(iq: &Element) -> Result<Command, Refusal> {
     Ok(Command::Enable(e))
 }
 
+/// The registrations `rest` (a `WHERE` and `ORDER BY` clause) selects.
+fn select(
+    c: &rusqlite::Connection,
+    rest: &str,
+    params: impl rusqlite::Params,
+) -> anyhow::Result<Vec<Registration>> {
+    let mut st = c.prepare(&format!(
+        "SELECT username, service, node, options, include_body FROM push_registrations {rest}"
+    ))?;
+    let rows = st.query_map(params, |r| {
+        Ok((
+            Registration {
+                user: r.get(0)?,
+                service: r.get(1)?,
+                node: r.get(2)?,
+                options: Vec::new(),
+                include_body: r.get(4)?,
+            },
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (mut reg, options) = row?;
+        reg.options = serde_json::from_str(&options)?;
+        out.push(reg);
+    }
+    Ok(out)
+}
+
 /// The registrations and the VAPID key on SQLite.
 #[derive(Clone)]
 pub struct PushStore {
@@ -192,31 +222,11 @@ impl PushStore {
     pub async fn all(&self) -> anyhow::Result<Vec<Registration>> {
         self.db
             .call(|c| {
-                let mut st = c.prepare(
-                    "SELECT username, service, node, options, include_body
-                     FROM push_registrations ORDER BY username, created_ms, rowid",
-                )?;
-                let rows = st.query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, bool>(4)?,
-                    ))
-                })?;
-                let mut out = Vec::new();
-                for row in rows {
-                    let (user, service, node, options, include_body) = row?;
-                    out.push(Registration {
-                        user,
-                        service,
-                        node,
-                        options: serde_json::from_str(&options)?,
-                        include_body,
-                    });
-                }
-                Ok(out)
+                select(
+                    c,
+                    "ORDER BY username, created_ms, rowid",
+                    rusqlite::params![],
+                )
             })
             .await
     }
@@ -225,32 +235,7 @@ impl PushStore {
     pub async fn registrations(&self, user: &str) -> anyhow::Result<Vec<Registration>> {
         let user = user.to_owned();
         self.db
-            .call(move |c| {
-                let mut st = c.prepare(
-                    "SELECT service, node, options, include_body FROM push_registrations
-                     WHERE username = ?1 ORDER BY created_ms, rowid",
-                )?;
-                let rows = st.query_map([&user], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, bool>(3)?,
-                    ))
-                })?;
-                let mut out = Vec::new();
-                for row in rows {
-                    let (service, node, options, include_body) = row?;
-                    out.push(Registration {
-                        user: user.clone(),
-                        service,
-                        node,
-                        options: serde_json::from_str(&options)?,
-                        include_body,
-                    });
-                }
-                Ok(out)
-            })
+            .call(move |c| select(c, "WHERE username = ?1 ORDER BY created_ms, rowid", [user]))
             .await
     }
 

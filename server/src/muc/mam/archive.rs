@@ -96,7 +96,10 @@ pub fn execute(
     let count = count(conn, room, sql.unfiltered, &sql.filter, &sql.args)?;
     let mut st = conn.prepare_cached(&sql.page)?;
     let mut items = st
-        .query_map(rusqlite::params_from_iter(sql.page_args.iter()), Item::from_row)?
+        .query_map(
+            rusqlite::params_from_iter(sql.page_args.iter()),
+            Item::from_row,
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let more = items.len() > q.max;
     items.truncate(q.max);

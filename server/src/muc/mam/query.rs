@@ -127,7 +127,13 @@ mod tests {
         let q = form("<field var='with'><value>bob@localhost/phone</value></field>");
         assert_eq!(q.unwrap().with_sender.as_deref(), Some("bob@localhost"));
         let q = form("<field var='with'><value>r@conference.localhost</value></field>");
-        assert_eq!(q.unwrap(), ArchiveQuery { max: 50, ..ArchiveQuery::default() });
+        assert_eq!(
+            q.unwrap(),
+            ArchiveQuery {
+                max: 50,
+                ..ArchiveQuery::default()
+            }
+        );
         let q = form("<field var='with'><value>@@</value></field>");
         assert_eq!(q.unwrap_err().condition, "bad-request");
     }
@@ -139,7 +145,9 @@ mod tests {
              <after>zz</after></set></query>",
         );
         assert_eq!(e.unwrap_err().condition, "item-not-found");
-        let many: String = (0..=MAX_IDS).map(|i| format!("<value>{i}</value>")).collect();
+        let many: String = (0..=MAX_IDS)
+            .map(|i| format!("<value>{i}</value>"))
+            .collect();
         let e = form(&format!("<field var='ids'>{many}</field>"));
         assert_eq!(e.unwrap_err().condition, "policy-violation");
         let q = form("<field var='ids'><value> 30 </value><value>10</value></field>").unwrap();

@@ -15,7 +15,10 @@ use crate::stanza::iq_result;
 #[derive(Debug)]
 pub enum Out {
     /// A result message already serialised, for the full JID `to`.
-    Xml { to: String, xml: String },
+    Xml {
+        to: String,
+        xml: String,
+    },
     El(Element),
 }
 
@@ -46,13 +49,7 @@ fn verbatim_ok(stanza: &str) -> bool {
         && (head.contains(" xmlns=\"jabber:client\"") || head.contains(" xmlns='jabber:client'"))
 }
 
-fn reply_with(
-    iq: &Element,
-    room_jid: &str,
-    q: &ArchiveQuery,
-    page: &Page,
-    text: bool,
-) -> Vec<Out> {
+fn reply_with(iq: &Element, room_jid: &str, q: &ArchiveQuery, page: &Page, text: bool) -> Vec<Out> {
     let requester = iq.attr("from").unwrap_or("").to_owned();
     let service = room_jid.split_once('@').map_or(room_jid, |(_, d)| d);
     let mut items: Vec<&Item> = page.items.iter().collect();

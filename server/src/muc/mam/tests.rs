@@ -245,8 +245,7 @@ fn text_results_match_the_element_path() {
         // Not declared in jabber:client: must not be embedded as it is.
         (
             110,
-            "<message xmlns='jabber:server' type='groupchat'><body>s</body></message>"
-                .to_owned(),
+            "<message xmlns='jabber:server' type='groupchat'><body>s</body></message>".to_owned(),
         ),
         (120, "not xml at all".to_owned()),
     ];
