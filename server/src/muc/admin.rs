@@ -14,7 +14,31 @@ use super::room::{refuse, with_to, Action, Env, Outcome, Room};
 use super::store::StoreOp;
 use super::xml::{text_el, B};
 use crate::ns;
-use crate::stanza::{iq_result, ErrorType};
+use crate::stanza::{iq_result, ErrorType, Refusal};
+
+/// What a `muc#admin` request needs of its sender (XEP-0045 §8, §9).
+#[derive(Clone, Copy)]
+enum Needs {
+    /// Role changes and lists: a moderator by role, or an admin or owner.
+    Moderator,
+    /// Affiliation changes and lists: an admin or owner.
+    Admin,
+}
+
+fn privileges(needs: Needs, aff: Affiliation, role: Role) -> Result<(), Refusal> {
+    let (ok, text) = match needs {
+        Needs::Moderator => (
+            role == Role::Moderator || aff.is_admin_or_owner(),
+            "Moderator privileges required",
+        ),
+        Needs::Admin => (aff.is_admin_or_owner(), "Administrator privileges required"),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal::new(ErrorType::Auth, "forbidden", text))
+    }
+}
 
 /// One validated change from a `muc#admin` set.
 enum Change {
@@ -231,13 +255,8 @@ impl Room {
                         )
                     }
                 };
-                if !actor_aff.is_admin_or_owner() {
-                    return refuse(
-                        iq,
-                        ErrorType::Auth,
-                        "forbidden",
-                        "Administrator privileges required",
-                    );
+                if let Err(r) = privileges(Needs::Admin, actor_aff, actor_role) {
+                    return vec![Action::Send(r.reply_to(iq))];
                 }
                 let current = self.affiliation(&target);
                 if !may_set_affiliation(actor_aff, current, new) {
@@ -270,13 +289,8 @@ impl Room {
                 if targets.is_empty() {
                     return refuse(iq, ErrorType::Cancel, "item-not-found", "No such occupant");
                 }
-                if actor_role != Role::Moderator && !actor_aff.is_admin_or_owner() {
-                    return refuse(
-                        iq,
-                        ErrorType::Auth,
-                        "forbidden",
-                        "Moderator privileges required",
-                    );
+                if let Err(r) = privileges(Needs::Moderator, actor_aff, actor_role) {
+                    return vec![Action::Send(r.reply_to(iq))];
                 }
                 for (j, cur) in targets {
                     let taff = self.affiliation(&j.to_bare());
@@ -355,13 +369,8 @@ impl Room {
             let Some(a) = Affiliation::parse(a) else {
                 return refuse(iq, ErrorType::Modify, "bad-request", "Unknown affiliation");
             };
-            if !actor_aff.is_admin_or_owner() {
-                return refuse(
-                    iq,
-                    ErrorType::Auth,
-                    "forbidden",
-                    "Administrator privileges required",
-                );
+            if let Err(r) = privileges(Needs::Admin, actor_aff, actor_role) {
+                return vec![Action::Send(r.reply_to(iq))];
             }
             let mut list: Vec<&BareJid> = self
                 .affiliations
@@ -380,13 +389,8 @@ impl Room {
             let Some(r) = Role::parse(r) else {
                 return refuse(iq, ErrorType::Modify, "bad-request", "Unknown role");
             };
-            if actor_role != Role::Moderator && !actor_aff.is_admin_or_owner() {
-                return refuse(
-                    iq,
-                    ErrorType::Auth,
-                    "forbidden",
-                    "Moderator privileges required",
-                );
+            if let Err(r) = privileges(Needs::Moderator, actor_aff, actor_role) {
+                return vec![Action::Send(r.reply_to(iq))];
             }
             for o in self.occupants.iter().filter(|o| o.role == r) {
                 q = q.c(B::new("item", ns::MUC_ADMIN)
