@@ -24,12 +24,8 @@ use crate::stanza::escape_attr;
 #[derive(Debug, Clone)]
 pub struct WrappedEvent {
     pub node: Node,
-    pub room: BareJid,
-    pub id: String,
     /// The serialised wrapper split where the recipient's JID goes (outer and inner `to`).
     parts: Vec<String>,
-    /// The wrapper without any `to`, for code that wants an element.
-    template: Element,
 }
 
 /// Inner messages and presences are addressed to the subscriber; `<subscribe/>` items
@@ -54,13 +50,10 @@ impl WrappedEvent {
         ));
         WrappedEvent {
             node,
-            room: room.clone(),
-            id: id.to_owned(),
-            parts: String::from(&addressed(template.clone(), &marker))
+            parts: String::from(&addressed(template, &marker))
                 .split(&marker)
                 .map(str::to_owned)
                 .collect(),
-            template,
         }
     }
 
@@ -71,11 +64,6 @@ impl WrappedEvent {
     /// The stanza for one recipient as text, without re-serialising the tree.
     pub fn text_for(&self, to: &BareJid) -> String {
         self.parts.join(&escape_attr(to.as_str()))
-    }
-
-    /// The stanza for one recipient as an element.
-    pub fn element_for(&self, to: &BareJid) -> Element {
-        addressed(self.template.clone(), to.as_str())
     }
 }
 
@@ -105,7 +93,8 @@ mod tests {
         let ev = WrappedEvent::new(Node::Messages, &room, "42", &inner);
         let bob = BareJid::new("bob@localhost").unwrap();
         let parsed: Element = ev.text_for(&bob).parse().unwrap();
-        assert_eq!(parsed, ev.element_for(&bob));
+        let wrapper = MucSubEvent::without_recipient(room, "42".into(), Node::Messages, inner);
+        assert_eq!(parsed, addressed(wrapper.into(), "bob@localhost"));
         // What the SDK reads out of it.
         let read = MucSubEvent::try_from(&parsed).unwrap();
         assert_eq!(

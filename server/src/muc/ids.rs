@@ -28,11 +28,7 @@ impl IdGen {
         }
     }
 
-    /// The next id: `max(now, last + 1)`.
-    pub fn next(&self) -> i64 {
-        self.next_at(now_micros())
-    }
-
+    /// The next id at time `now`: `max(now, last + 1)`.
     pub fn next_at(&self, now: i64) -> i64 {
         let mut prev = self.last.load(Ordering::Relaxed);
         loop {
