@@ -36,12 +36,7 @@ impl Subscribe {
     }
 }
 
-impl TryFrom<Element> for Subscribe {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        Subscribe::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(Subscribe);
 
 impl TryFrom<&Element> for Subscribe {
     type Error = ParseError;
@@ -76,12 +71,7 @@ pub struct Unsubscribe {
     pub nick: Option<String>,
 }
 
-impl TryFrom<Element> for Unsubscribe {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        Unsubscribe::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(Unsubscribe);
 
 impl TryFrom<&Element> for Unsubscribe {
     type Error = ParseError;

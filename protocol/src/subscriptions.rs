@@ -41,12 +41,7 @@ impl TryFrom<&Element> for SyncEnd {
     }
 }
 
-impl TryFrom<Element> for SyncEnd {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        SyncEnd::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(SyncEnd);
 
 impl From<SyncEnd> for Element {
     fn from(e: SyncEnd) -> Element {
@@ -135,12 +130,7 @@ impl TryFrom<&Element> for Subscriptions {
     }
 }
 
-impl TryFrom<Element> for Subscriptions {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        Subscriptions::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(Subscriptions);
 
 impl From<Subscriptions> for Element {
     fn from(s: Subscriptions) -> Element {

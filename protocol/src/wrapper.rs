@@ -153,12 +153,7 @@ impl TryFrom<&Element> for MucSubEvent {
     }
 }
 
-impl TryFrom<Element> for MucSubEvent {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        MucSubEvent::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(MucSubEvent);
 
 impl From<MucSubEvent> for Element {
     fn from(e: MucSubEvent) -> Element {

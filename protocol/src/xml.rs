@@ -5,6 +5,19 @@ use minidom::Element;
 
 use super::ParseError;
 
+/// `TryFrom<Element>` for types that parse from `&Element`, written once for all of them.
+macro_rules! try_from_owned {
+    ($($t:ty),+ $(,)?) => {$(
+        impl TryFrom<minidom::Element> for $t {
+            type Error = $crate::ParseError;
+            fn try_from(elem: minidom::Element) -> Result<Self, $crate::ParseError> {
+                <$t>::try_from(&elem)
+            }
+        }
+    )+};
+}
+pub(crate) use try_from_owned;
+
 /// Attribute names used by this crate are static and valid NCNames; an invalid one is a
 /// programming error caught by the unit tests, never by input.
 pub fn ncname(name: &'static str) -> NcName {

@@ -55,12 +55,7 @@ impl TryFrom<&Element> for Fin {
     }
 }
 
-impl TryFrom<Element> for Fin {
-    type Error = ParseError;
-    fn try_from(e: Element) -> Result<Self, ParseError> {
-        Fin::try_from(&e)
-    }
-}
+crate::xml::try_from_owned!(Fin);
 
 impl From<Fin> for Element {
     fn from(f: Fin) -> Element {

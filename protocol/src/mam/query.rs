@@ -124,12 +124,7 @@ impl TryFrom<&Element> for MamQuery {
     }
 }
 
-impl TryFrom<Element> for MamQuery {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        MamQuery::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(MamQuery);
 
 fn text(name: &'static str, ns: &'static str, value: &str) -> Element {
     builder(name, ns).append(value.to_owned()).build()

@@ -136,12 +136,7 @@ impl TryFrom<&Element> for Enable {
     }
 }
 
-impl TryFrom<Element> for Enable {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        Enable::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(Enable);
 
 fn field(var: &str, value: &str) -> Element {
     with_attr(builder("field", ns::DATA_FORMS), "var", Some(var))
@@ -235,12 +230,7 @@ impl TryFrom<&Element> for PushDisable {
     }
 }
 
-impl TryFrom<Element> for PushDisable {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        PushDisable::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(PushDisable);
 
 #[cfg(test)]
 mod tests {

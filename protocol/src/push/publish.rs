@@ -154,12 +154,7 @@ impl TryFrom<&Element> for Publish {
     }
 }
 
-impl TryFrom<Element> for Publish {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        Publish::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(Publish);
 
 fn submit(form_type: &str, fields: Vec<(String, String)>) -> Element {
     let fields = fields
