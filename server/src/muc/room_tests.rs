@@ -335,3 +335,25 @@ fn fanout_builds_each_event_once_whatever_the_number_of_subscribers() {
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].1.len(), 2000);
 }
+
+/// Ids of events the room makes up come from its environment's id source (the archive's
+/// generator), not from a random number inside the room: the same clock and generator give
+/// the same ids, and they never go back.
+#[test]
+fn event_ids_come_from_the_environment() {
+    let mut t = T::new();
+    t.subscribe("carol@localhost/c", "nick='carol'");
+    let out = t.join("bob@localhost/b", "bob");
+    let ids: Vec<i64> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Event(ev) => Some(ev.id.parse().expect("numeric id")),
+            _ => None,
+        })
+        .collect();
+    assert!(!ids.is_empty(), "carol hears of bob's join");
+    // `T::send` runs the room at 1 s on a generator that started at 0.
+    assert!(ids.iter().all(|id| (1_000_000..1_000_100).contains(id)), "{ids:?}");
+    let next = t.ids.next_at(0);
+    assert!(ids.iter().all(|id| *id < next));
+}
