@@ -37,8 +37,7 @@ impl Timestamp {
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     pub fn to_xep0082(self) -> String {
-        let ms = self.0.rem_euclid(1000);
-        format!("{}.{ms:03}Z", seconds(self.0.div_euclid(1000)))
+        format_fraction(self.0, 1000, 3)
     }
 }
 
@@ -51,17 +50,20 @@ pub fn parse_micros(s: &str) -> Option<i64> {
 
 /// `YYYY-MM-DDTHH:MM:SS.uuuuuuZ` for microseconds since the epoch.
 pub fn format_micros(us: i64) -> String {
-    let frac = us.rem_euclid(1_000_000);
-    format!("{}.{frac:06}Z", seconds(us.div_euclid(1_000_000)))
+    format_fraction(us, 1_000_000, 6)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` (UTC) for seconds since the epoch.
-fn seconds(secs: i64) -> String {
+/// `YYYY-MM-DDTHH:MM:SS.fffZ` (UTC) for `t` in units of `1/per_second` s since the epoch,
+/// with `digits` fraction digits (one formatter for both precisions: the browser package
+/// carries one copy).
+fn format_fraction(t: i64, per_second: i64, digits: usize) -> String {
+    let frac = t.rem_euclid(per_second);
+    let secs = t.div_euclid(per_second);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:0digits$}Z",
         sod / 3600,
         (sod / 60) % 60,
         sod % 60

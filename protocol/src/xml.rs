@@ -55,24 +55,6 @@ pub fn expect(elem: &Element, name: &'static str, ns: &'static str) -> Result<()
     }
 }
 
-/// Parse an optional bare JID attribute.
-pub fn bare_jid_attr(
-    elem: &Element,
-    element: &'static str,
-    attribute: &'static str,
-) -> Result<Option<jid::BareJid>, ParseError> {
-    match elem.attr(attribute) {
-        None => Ok(None),
-        Some(s) => jid::BareJid::new(s)
-            .map(Some)
-            .map_err(|e| ParseError::BadAttribute {
-                element,
-                attribute,
-                reason: e.to_string(),
-            }),
-    }
-}
-
 /// Parse an optional account attribute: a bare JID, or a full one reduced to its account
 /// (subscriptions are per account, and clients send either).
 pub fn account_attr(

@@ -49,21 +49,31 @@ impl From<PageQuery> for Element {
 }
 
 /// Build `<query xmlns='urn:xmpp:mam:2' queryid=…>` for a page of at most `max` items: the
-/// submitted MAM form (with `start` when paging by time) and the RSM set.
+/// submitted MAM form (with `start` when paging by time) and the RSM set; the
+/// [`MamQuery`] the archive reads out of it is the one `from` describes (see the tests).
 pub fn query(queryid: &str, from: &PageFrom, max: usize) -> PageQuery {
-    let mut q = MamQuery {
-        queryid: Some(queryid.to_owned()),
-        max: Some(max),
-        ..MamQuery::default()
+    let max = max.to_string();
+    let mut page = vec![("max", max.as_str())];
+    let start = match from {
+        PageFrom::After(id) => {
+            page.push(("after", id));
+            None
+        }
+        PageFrom::Start(t) => Some(t.to_xep0082()),
+        PageFrom::Newest => {
+            page.push(("before", ""));
+            None
+        }
+        PageFrom::Oldest => None,
+        PageFrom::Before(id) => {
+            page.push(("before", id));
+            None
+        }
     };
-    match from {
-        PageFrom::After(id) => q.after = Some(id.clone()),
-        PageFrom::Start(t) => q.start_us = Some(t.0.saturating_mul(1000)),
-        PageFrom::Newest => q.before = Some(String::new()),
-        PageFrom::Oldest => {}
-        PageFrom::Before(id) => q.before = Some(id.clone()),
-    }
-    PageQuery(q.into())
+    let start = start.as_deref();
+    let field: [query::FormField; 1] = [("start", "text-single", start.as_slice())];
+    let fields = if start.is_some() { &field[..] } else { &[] };
+    PageQuery(query::query_element(Some(queryid), fields, &page, false))
 }
 
 #[cfg(test)]

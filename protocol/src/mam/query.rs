@@ -130,15 +130,39 @@ fn text(name: &'static str, ns: &'static str, value: &str) -> Element {
     builder(name, ns).append(value.to_owned()).build()
 }
 
-fn form_field<'a>(
-    var: &'static str,
-    kind: &'static str,
-    values: impl IntoIterator<Item = &'a str>,
+/// A form field: `var`, its type, its values.
+pub(super) type FormField<'a> = (&'static str, &'static str, &'a [&'a str]);
+
+/// The one builder of `<query/>`: the submitted form (its FORM_TYPE, then `fields`), the
+/// RSM page (`(element, value)` in RSM's order, no `<set/>` when empty) and
+/// `<flip-page/>`. [`MamQuery`] builds through it, and so does the SDK's page query
+/// (`mam::query`) without going through a whole [`MamQuery`]: that keeps the code of the
+/// fields the browser never sends out of the browser package.
+pub(super) fn query_element(
+    queryid: Option<&str>,
+    fields: &[FormField],
+    page: &[(&'static str, &str)],
+    flip_page: bool,
 ) -> Element {
-    let b = with_attr(builder("field", ns::DATA_FORMS), "var", Some(var));
-    with_attr(b, "type", Some(kind))
-        .append_all(values.into_iter().map(|v| text("value", ns::DATA_FORMS, v)))
-        .build()
+    let form_type: FormField = ("FORM_TYPE", "hidden", &[ns::MAM]);
+    let fields = std::iter::once(&form_type)
+        .chain(fields)
+        .map(|(var, kind, values)| {
+            let b = with_attr(builder("field", ns::DATA_FORMS), "var", Some(*var));
+            with_attr(b, "type", Some(*kind))
+                .append_all(values.iter().map(|v| text("value", ns::DATA_FORMS, v)))
+                .build()
+        });
+    let form = with_attr(builder("x", ns::DATA_FORMS), "type", Some("submit")).append_all(fields);
+    let mut b = with_attr(builder("query", ns::MAM), "queryid", queryid).append(form.build());
+    if !page.is_empty() {
+        let set = page.iter().map(|(name, v)| text(name, ns::RSM, v));
+        b = b.append(builder("set", ns::RSM).append_all(set).build());
+    }
+    if flip_page {
+        b = b.append(builder("flip-page", ns::MAM).build());
+    }
+    b.build()
 }
 
 /// Whole milliseconds as the SDK always wrote them (`.mmmZ`), microseconds otherwise.
@@ -152,53 +176,36 @@ fn xep0082(us: i64) -> String {
 
 impl From<MamQuery> for Element {
     fn from(q: MamQuery) -> Element {
-        let mut form = with_attr(builder("x", ns::DATA_FORMS), "type", Some("submit"))
-            .append(form_field("FORM_TYPE", "hidden", [ns::MAM]));
-        for (var, us) in [("start", q.start_us), ("end", q.end_us)] {
-            if let Some(us) = us {
-                form = form.append(form_field(var, "text-single", [xep0082(us).as_str()]));
-            }
-        }
+        let start = q.start_us.map(xep0082);
+        let end = q.end_us.map(xep0082);
         let singles = [
-            ("with", "jid-single", &q.with),
-            ("before-id", "text-single", &q.before_id),
-            ("after-id", "text-single", &q.after_id),
+            ("start", "text-single", start.as_deref()),
+            ("end", "text-single", end.as_deref()),
+            ("with", "jid-single", q.with.as_deref()),
+            ("before-id", "text-single", q.before_id.as_deref()),
+            ("after-id", "text-single", q.after_id.as_deref()),
         ];
-        for (var, kind, value) in singles {
-            if let Some(v) = value {
-                form = form.append(form_field(var, kind, [v.as_str()]));
-            }
+        let mut fields: Vec<FormField> = singles
+            .iter()
+            .filter(|(_, _, v)| v.is_some())
+            .map(|(var, kind, v)| (*var, *kind, v.as_slice()))
+            .collect();
+        let ids: Vec<&str> = q.ids.iter().flatten().map(String::as_str).collect();
+        if q.ids.is_some() {
+            fields.push(("ids", "text-multi", &ids));
         }
-        if let Some(ids) = &q.ids {
-            form = form.append(form_field(
-                "ids",
-                "text-multi",
-                ids.iter().map(String::as_str),
-            ));
-        }
-        let mut set = builder("set", ns::RSM);
-        let mut has_set = false;
-        let max = q.max.map(|m| m.to_string());
-        let index = q.index.map(|i| i.to_string());
-        for (name, value) in [
+        let max = q.max.map(|n| n.to_string());
+        let index = q.index.map(|n| n.to_string());
+        let page: Vec<(&'static str, &str)> = [
             ("max", &max),
             ("after", &q.after),
             ("before", &q.before),
             ("index", &index),
-        ] {
-            if let Some(v) = value {
-                set = set.append(text(name, ns::RSM, v));
-                has_set = true;
-            }
-        }
-        let mut b = with_attr(builder("query", ns::MAM), "queryid", q.queryid).append(form.build());
-        if has_set {
-            b = b.append(set.build());
-        }
-        if q.flip_page {
-            b = b.append(builder("flip-page", ns::MAM).build());
-        }
-        b.build()
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| Some((name, v.as_deref()?)))
+        .collect();
+        query_element(q.queryid.as_deref(), &fields, &page, q.flip_page)
     }
 }
 

@@ -144,30 +144,58 @@ fn field(var: &str, value: &str) -> Element {
         .build()
 }
 
+/// The one builder of `<enable/>`, for [`Enable`] and its [`PushEnable`] view.
+fn enable_element(
+    jid: String,
+    node: String,
+    options: &[(&str, &str)],
+    include_body: bool,
+) -> Element {
+    let include = if include_body { "true" } else { "false" };
+    let form = with_attr(builder("x", ns::DATA_FORMS), "type", Some("submit"))
+        .append(field("FORM_TYPE", ns::PUBLISH_OPTIONS))
+        .append_all(
+            options
+                .iter()
+                .map(|(var, v)| field(var, v))
+                .collect::<Vec<_>>(),
+        )
+        .append(field(FIELD_INCLUDE_BODY, include))
+        .build();
+    let b = with_attr(builder("enable", ns::PUSH), "jid", Some(jid));
+    with_attr(b, "node", Some(node)).append(form).build()
+}
+
 impl From<Enable> for Element {
     fn from(e: Enable) -> Element {
-        let include = if e.include_body { "true" } else { "false" };
-        let form = with_attr(builder("x", ns::DATA_FORMS), "type", Some("submit"))
-            .append(field("FORM_TYPE", ns::PUBLISH_OPTIONS))
-            .append_all(e.options.iter().map(|(var, v)| field(var, v)))
-            .append(field(FIELD_INCLUDE_BODY, include))
-            .build();
-        let b = with_attr(builder("enable", ns::PUSH), "jid", Some(e.jid));
-        with_attr(b, "node", Some(e.node)).append(form).build()
+        let options: Vec<(&str, &str)> = e
+            .options
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        enable_element(e.jid, e.node, &options, e.include_body)
     }
+}
+
+/// The publish-options of a Web Push subscription.
+fn web_push_options(s: &WebPushSubscription) -> [(&'static str, &str); 3] {
+    [
+        ("endpoint", s.endpoint.as_str()),
+        ("p256dh", s.p256dh.as_str()),
+        ("auth", s.auth.as_str()),
+    ]
 }
 
 impl From<PushEnable> for Enable {
     fn from(p: PushEnable) -> Enable {
-        let s = p.subscription;
+        let options = web_push_options(&p.subscription)
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Enable {
             jid: p.service,
             node: p.node,
-            options: vec![
-                ("endpoint".into(), s.endpoint),
-                ("p256dh".into(), s.p256dh),
-                ("auth".into(), s.auth),
-            ],
+            options,
             include_body: p.include_body,
         }
     }
@@ -201,7 +229,8 @@ impl TryFrom<Enable> for PushEnable {
 
 impl From<PushEnable> for Element {
     fn from(p: PushEnable) -> Element {
-        Enable::from(p).into()
+        let options = web_push_options(&p.subscription);
+        enable_element(p.service, p.node, &options, p.include_body)
     }
 }
 

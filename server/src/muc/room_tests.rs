@@ -353,7 +353,10 @@ fn event_ids_come_from_the_environment() {
         .collect();
     assert!(!ids.is_empty(), "carol hears of bob's join");
     // `T::send` runs the room at 1 s on a generator that started at 0.
-    assert!(ids.iter().all(|id| (1_000_000..1_000_100).contains(id)), "{ids:?}");
+    assert!(
+        ids.iter().all(|id| (1_000_000..1_000_100).contains(id)),
+        "{ids:?}"
+    );
     let next = t.ids.next_at(0);
     assert!(ids.iter().all(|id| *id < next));
 }
