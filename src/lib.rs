@@ -7,8 +7,9 @@
 //!   transport and the JavaScript API exported with wasm-bindgen.
 //!
 //! Core modules, bottom up:
-//! - [`protocol`]: the MucSub vocabulary (hand-written: no crate ships it) shared with the
-//!   server, plus re-exports of xmpp-parsers for MAM, RSM, disco, forms, errors;
+//! - [`protocol`]: the wire vocabulary shared with the server, the `mucsub-protocol` crate
+//!   (`protocol/` in the workspace) re-exported: typed MucSub, MAM and push elements,
+//!   namespaces, plus re-exports of xmpp-parsers for RSM, disco, forms, errors;
 //! - [`event`]: the one typed [`event::RoomEvent`] every route (live, joined, offline,
 //!   archive) ends up as, with the deduplication rule;
 //! - [`store`]: the async `Store` trait, its data types and [`store::MemoryStore`];
@@ -26,7 +27,7 @@ pub mod client;
 pub mod event;
 #[cfg(feature = "native")]
 pub mod native;
-pub mod protocol;
+pub use mucsub_protocol as protocol;
 pub(crate) mod resync;
 pub mod session;
 pub mod store;
@@ -39,4 +40,4 @@ pub mod store_tests;
 pub mod wasm;
 
 #[cfg(test)]
-mod test_support;
+use mucsub_protocol::test_support;

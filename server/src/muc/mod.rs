@@ -1,11 +1,14 @@
 //! The MUC service (XEP-0045) at `conference.<domain>`, with MucSub (`urn:xmpp:mucsub:0`)
 //! and the room archive (XEP-0313).
 //!
-//! Reading order: [`room`] (a room as a state machine: presence, groupchat, history),
-//! [`iq`] (disco and dispatch of room IQs), [`admin`] (owner config, destroy, roles and
-//! affiliations), [`mucsub`] (subscriptions), [`event`] (the wrapped event), [`mam`]
-//! (archive queries), [`store`] (SQLite tables), [`service`] (the tasks that run rooms,
-//! load and unload them, and answer service-level queries).
+//! Reading order: [`room`] (a room as a state machine, sans I/O) with its rules by subject
+//! (`admit`, `presence`, `message`, `fanout`, `iq`, `admin`, `mucsub`), `event` (the
+//! wrapped event), [`mam`] (the archive), [`store`] (SQLite tables), then the tasks:
+//! [`service`] (settings, shared state, the service loop), `registry` (loading and
+//! unloading rooms), `create` (room creation and quotas), `room_task` (one task per room,
+//! batch commits), `service_iq` (stanzas to the service), [`outlet`] (where output goes).
+//! The wire elements are `mucsub_protocol`'s (shared with the SDK); namespaces are
+//! `crate::ns`.
 //!
 //! Settings (`[muc]` table of the server config, all optional):
 //!
@@ -21,24 +24,30 @@
 //!
 //! Observability: [`loaded_rooms`] tells how many rooms a running service holds in memory.
 
-pub mod admin;
+mod admin;
+mod admit;
 pub mod affiliation;
 pub mod config_form;
-pub mod event;
+mod create;
+mod event;
+mod fanout;
 pub mod ids;
-pub mod iq;
+mod iq;
 pub mod mam;
-pub mod mucsub;
-pub mod node;
+mod message;
+mod mucsub;
+mod node;
+pub mod outlet;
+mod presence;
+mod registry;
 pub mod room;
-pub mod service;
-pub mod store;
-pub mod xml;
-
+mod room_task;
 #[cfg(test)]
 mod room_tests;
-
-pub mod outlet;
+pub mod service;
+mod service_iq;
+pub mod store;
+mod xml;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -1,9 +1,9 @@
 //! How push registers itself with the core (see [`crate::module`]).
 
-use super::xml::NS_PUSH;
 use super::Push;
 use crate::extensions::{Caller, IqHandler, IqType};
 use crate::module::{Module, Registrar};
+use crate::ns::PUSH as NS_PUSH;
 use crate::router::OfflineHook;
 use crate::ServerContext;
 use futures_util::future::BoxFuture;

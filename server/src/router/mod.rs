@@ -370,5 +370,5 @@ fn split_full(full: &str) -> Option<(String, &str)> {
 /// Whether a message carries a MAM result (`<result xmlns='urn:xmpp:mam:2'/>`).
 fn is_mam_result(el: &Element) -> bool {
     el.children()
-        .any(|c| c.name() == "result" && c.ns() == mucsub::protocol::ns::MAM)
+        .any(|c| c.name() == "result" && c.ns() == crate::ns::MAM)
 }

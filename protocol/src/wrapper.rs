@@ -52,12 +52,39 @@ impl MucSubEvent {
     /// Cheap check used for routing: a `<message/>` holding a pubsub event whose items node
     /// is a MucSub node (known or not).
     pub fn is_wrapper(elem: &Element) -> bool {
-        elem.name() == "message"
-            && elem
-                .get_child("event", ns::PUBSUB_EVENT)
-                .and_then(|e| e.get_child("items", ns::PUBSUB_EVENT))
-                .and_then(|i| i.attr("node"))
-                .is_some_and(|n| n.starts_with(ns::MUCSUB_NODES_PREFIX))
+        items_node(elem).is_some_and(|n| n.starts_with(ns::MUCSUB_NODES_PREFIX))
+    }
+
+    /// Cheap look at a wrapper's node without parsing the rest (routing decisions such as
+    /// which events are urgent for an inactive client); `None` for anything else.
+    pub fn peek_node(elem: &Element) -> Option<Node> {
+        items_node(elem).and_then(Node::parse)
+    }
+}
+
+/// The `node` of `<message><event><items node=…>`.
+fn items_node(elem: &Element) -> Option<&str> {
+    if elem.name() != "message" {
+        return None;
+    }
+    elem.get_child("event", ns::PUBSUB_EVENT)?
+        .get_child("items", ns::PUBSUB_EVENT)?
+        .attr("node")
+}
+
+impl MucSubEvent {
+    /// Builds the wrapper with the recipient left out, and `inner` as given: for senders
+    /// that address each copy themselves (the server serialises one wrapper per event and
+    /// splices each recipient in).
+    pub fn without_recipient(room: BareJid, id: String, node: Node, inner: Element) -> Self {
+        MucSubEvent {
+            room,
+            to: None,
+            id: Some(id.clone()),
+            node,
+            item_id: Some(id),
+            inner,
+        }
     }
 }
 
@@ -126,12 +153,7 @@ impl TryFrom<&Element> for MucSubEvent {
     }
 }
 
-impl TryFrom<Element> for MucSubEvent {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        MucSubEvent::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(MucSubEvent);
 
 impl From<MucSubEvent> for Element {
     fn from(e: MucSubEvent) -> Element {
@@ -159,6 +181,7 @@ mod tests {
     fn parses_ejabberd_message_event() {
         let e: Element = MSG.parse().unwrap();
         assert!(MucSubEvent::is_wrapper(&e));
+        assert_eq!(MucSubEvent::peek_node(&e), Some(Node::Messages));
         let ev = MucSubEvent::try_from(e).unwrap();
         assert_eq!(ev.room.to_string(), "coven2@conference.localhost");
         assert_eq!(ev.node, Node::Messages);

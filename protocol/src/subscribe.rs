@@ -2,7 +2,7 @@ use jid::BareJid;
 use minidom::Element;
 
 use super::node::{event_children, parse_event_children};
-use super::xml::{bare_jid_attr, builder, expect, with_attr};
+use super::xml::{account_attr, builder, expect, with_attr};
 use super::{ns, Node, ParseError};
 
 /// `<subscribe xmlns='urn:xmpp:mucsub:0' nick=… [password=…] [jid=…]><event node=…/>…`
@@ -17,7 +17,8 @@ pub struct Subscribe {
     pub nick: Option<String>,
     /// Room password, for password-protected rooms.
     pub password: Option<String>,
-    /// The account being subscribed, when a moderator subscribes someone else.
+    /// The account being subscribed, when a moderator subscribes someone else (a full JID
+    /// is read as its account).
     pub jid: Option<BareJid>,
     /// Requested (or accepted) nodes; unknown nodes are dropped on parse.
     pub events: Vec<Node>,
@@ -35,12 +36,7 @@ impl Subscribe {
     }
 }
 
-impl TryFrom<Element> for Subscribe {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        Subscribe::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(Subscribe);
 
 impl TryFrom<&Element> for Subscribe {
     type Error = ParseError;
@@ -49,7 +45,7 @@ impl TryFrom<&Element> for Subscribe {
         Ok(Subscribe {
             nick: elem.attr("nick").map(str::to_owned),
             password: elem.attr("password").map(str::to_owned),
-            jid: bare_jid_attr(elem, "subscribe", "jid")?,
+            jid: account_attr(elem, "subscribe", "jid")?,
             events: parse_event_children(elem),
         })
     }
@@ -75,19 +71,14 @@ pub struct Unsubscribe {
     pub nick: Option<String>,
 }
 
-impl TryFrom<Element> for Unsubscribe {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        Unsubscribe::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(Unsubscribe);
 
 impl TryFrom<&Element> for Unsubscribe {
     type Error = ParseError;
     fn try_from(elem: &Element) -> Result<Self, ParseError> {
         expect(elem, "unsubscribe", ns::MUCSUB)?;
         Ok(Unsubscribe {
-            jid: bare_jid_attr(elem, "unsubscribe", "jid")?,
+            jid: account_attr(elem, "unsubscribe", "jid")?,
             nick: elem.attr("nick").map(str::to_owned),
         })
     }
@@ -142,6 +133,15 @@ mod tests {
             }) => {}
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_full_jid_names_its_account() {
+        let e: Element = "<unsubscribe xmlns='urn:xmpp:mucsub:0' jid='bob@localhost/phone'/>"
+            .parse()
+            .unwrap();
+        let u = Unsubscribe::try_from(e).unwrap();
+        assert_eq!(u.jid.unwrap().to_string(), "bob@localhost");
     }
 
     #[test]

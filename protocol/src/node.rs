@@ -70,6 +70,18 @@ impl Node {
     pub fn from_short(s: &str) -> Option<Node> {
         Node::ALL.into_iter().find(|n| n.short() == s)
     }
+
+    /// Parse full node names, dropping unknown ones and duplicates and keeping the order
+    /// (SPEC S3: a subscription keeps the nodes it could understand).
+    pub fn parse_list<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Node> {
+        let mut out = Vec::new();
+        for node in names.into_iter().filter_map(Node::parse) {
+            if !out.contains(&node) {
+                out.push(node);
+            }
+        }
+        out
+    }
 }
 
 impl fmt::Display for Node {
@@ -80,18 +92,11 @@ impl fmt::Display for Node {
 
 /// Parse `<event node=…/>` children, dropping unknown nodes and duplicates (SPEC S3).
 pub(crate) fn parse_event_children(elem: &minidom::Element) -> Vec<Node> {
-    let mut out = Vec::new();
-    for child in elem.children() {
-        if child.name() != "event" || child.ns() != ns::MUCSUB {
-            continue;
-        }
-        if let Some(node) = child.attr("node").and_then(Node::parse) {
-            if !out.contains(&node) {
-                out.push(node);
-            }
-        }
-    }
-    out
+    Node::parse_list(
+        elem.children()
+            .filter(|c| c.is("event", ns::MUCSUB))
+            .filter_map(|c| c.attr("node")),
+    )
 }
 
 /// Build `<event node=…/>` children.
@@ -123,6 +128,17 @@ mod tests {
         assert_eq!(Node::parse("urn:xmpp:mucsub:nodes:presences"), None);
         assert_eq!(Node::parse("urn:xmpp:mucsub:nodes:"), None);
         assert_eq!(Node::parse("messages"), None);
+    }
+
+    #[test]
+    fn lists_drop_unknown_nodes_and_merge_duplicates() {
+        let l = Node::parse_list([
+            "urn:xmpp:mucsub:nodes:messages",
+            "urn:xmpp:mucsub:nodes:presences",
+            "urn:xmpp:mucsub:nodes:messages",
+            "urn:xmpp:mucsub:nodes:system",
+        ]);
+        assert_eq!(l, vec![Node::Messages, Node::System]);
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! Test helpers: the ejabberd reference transcripts live in `../shared` next to the repo.
+//! Test helpers: the ejabberd reference transcripts live in `../shared` next to the
+//! repository (this crate is one level down, in `protocol/`). Compiled for this crate's own
+//! tests and, with the `test-support` feature, for the tests of the crates that use it.
 
 use minidom::Element;
 
 /// Every `[who] <stanza…>` line of both reference transcripts, without the `[who] ` prefix.
-pub(crate) fn transcript_lines() -> Vec<String> {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/ejabberd-23.01");
+pub fn transcript_lines() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/reference/ejabberd-23.01");
     let mut out = Vec::new();
     for name in ["scenario-basic.txt", "scenario-rules.txt"] {
         let text = std::fs::read_to_string(dir.join(name))
@@ -22,7 +24,7 @@ pub(crate) fn transcript_lines() -> Vec<String> {
 }
 
 /// The transcripts print top-level stanzas without their stream's default namespace.
-pub(crate) fn parse_line(line: &str) -> Element {
+pub fn parse_line(line: &str) -> Element {
     let name_end = line.find([' ', '>', '/']).expect("a tag");
     let with_ns = format!(
         "{} xmlns=\"jabber:client\"{}",

@@ -54,4 +54,14 @@ pub enum ParseError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A data form field is missing, unknown or unusable.
+    #[error("invalid field '{var}' in the form of <{element}/>: {reason}")]
+    BadField {
+        /// The element carrying the form.
+        element: &'static str,
+        /// The field's `var`.
+        var: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }

@@ -5,6 +5,19 @@ use minidom::Element;
 
 use super::ParseError;
 
+/// `TryFrom<Element>` for types that parse from `&Element`, written once for all of them.
+macro_rules! try_from_owned {
+    ($($t:ty),+ $(,)?) => {$(
+        impl TryFrom<minidom::Element> for $t {
+            type Error = $crate::ParseError;
+            fn try_from(elem: minidom::Element) -> Result<Self, $crate::ParseError> {
+                <$t>::try_from(&elem)
+            }
+        }
+    )+};
+}
+pub(crate) use try_from_owned;
+
 /// Attribute names used by this crate are static and valid NCNames; an invalid one is a
 /// programming error caught by the unit tests, never by input.
 pub fn ncname(name: &'static str) -> NcName {
@@ -42,22 +55,14 @@ pub fn expect(elem: &Element, name: &'static str, ns: &'static str) -> Result<()
     }
 }
 
-/// Parse an optional bare JID attribute.
-pub fn bare_jid_attr(
+/// Parse an optional account attribute: a bare JID, or a full one reduced to its account
+/// (subscriptions are per account, and clients send either).
+pub fn account_attr(
     elem: &Element,
     element: &'static str,
     attribute: &'static str,
 ) -> Result<Option<jid::BareJid>, ParseError> {
-    match elem.attr(attribute) {
-        None => Ok(None),
-        Some(s) => jid::BareJid::new(s)
-            .map(Some)
-            .map_err(|e| ParseError::BadAttribute {
-                element,
-                attribute,
-                reason: e.to_string(),
-            }),
-    }
+    Ok(jid_attr(elem, element, attribute)?.map(|j| j.to_bare()))
 }
 
 /// Parse an optional (bare or full) JID attribute.
@@ -76,4 +81,25 @@ pub fn jid_attr(
                 reason: e.to_string(),
             }),
     }
+}
+
+/// Escapes text for an XML attribute value (either quote style).
+pub fn escape_attr(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '\'' => o.push_str("&apos;"),
+            '"' => o.push_str("&quot;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Builds `<name xmlns=ns>text</name>`.
+pub fn text_element(name: &'static str, ns: &'static str, text: impl Into<String>) -> Element {
+    builder(name, ns).append(text.into()).build()
 }

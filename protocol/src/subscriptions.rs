@@ -3,7 +3,7 @@ use minidom::Element;
 
 use super::node::{event_children, parse_event_children};
 use super::time::Timestamp;
-use super::xml::{bare_jid_attr, builder, expect, with_attr};
+use super::xml::{account_attr, builder, expect, with_attr};
 use super::{ns, Node, ParseError};
 
 /// The sync hint `<end xmlns='urn:xmpp:mucsub:sync:0' id='…' stamp='…'/>`: the room's
@@ -41,12 +41,7 @@ impl TryFrom<&Element> for SyncEnd {
     }
 }
 
-impl TryFrom<Element> for SyncEnd {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        SyncEnd::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(SyncEnd);
 
 impl From<SyncEnd> for Element {
     fn from(e: SyncEnd) -> Element {
@@ -86,7 +81,7 @@ impl TryFrom<&Element> for Subscription {
             })?),
         };
         Ok(Subscription {
-            jid: bare_jid_attr(elem, "subscription", "jid")?,
+            jid: account_attr(elem, "subscription", "jid")?,
             nick: elem.attr("nick").map(str::to_owned),
             events: parse_event_children(elem),
             end,
@@ -135,12 +130,7 @@ impl TryFrom<&Element> for Subscriptions {
     }
 }
 
-impl TryFrom<Element> for Subscriptions {
-    type Error = ParseError;
-    fn try_from(elem: Element) -> Result<Self, ParseError> {
-        Subscriptions::try_from(&elem)
-    }
-}
+crate::xml::try_from_owned!(Subscriptions);
 
 impl From<Subscriptions> for Element {
     fn from(s: Subscriptions) -> Element {
