@@ -10,6 +10,7 @@ mod builtin;
 pub(crate) mod c2s;
 pub mod config;
 pub mod extensions;
+pub mod fast;
 pub(crate) mod http;
 pub mod limits;
 pub(crate) mod module;
@@ -18,6 +19,7 @@ pub mod ns;
 pub mod push;
 pub mod router;
 pub mod server;
+pub mod sm;
 pub mod stanza;
 pub mod storage;
 #[cfg(feature = "testkit")]
@@ -38,6 +40,10 @@ pub struct ServerContext {
     pub accounts: Arc<dyn storage::AccountStore>,
     /// Offline message storage, bounded per account.
     pub offline: Arc<dyn storage::OfflineStore>,
+    /// XEP-0484 FAST tokens.
+    pub fast: Arc<fast::Fast>,
+    /// XEP-0198 resumable sessions, by SM-ID.
+    pub resumable: Arc<sm::Registry>,
     /// Fires when the whole server shuts down; long-running tasks select on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Open client connections (TCP and WebSocket), for graceful shutdown.

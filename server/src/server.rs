@@ -45,6 +45,7 @@ impl Server {
         config.normalize()?;
         let config = Arc::new(config);
         let (db, accounts, offline) = open_storage(&config).await?;
+        let fast = crate::fast::Fast::open(&config, db.clone()).await?;
         let router = Router::new(&config.domain, accounts.clone(), offline.clone());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let ctx = ServerContext {
@@ -53,6 +54,8 @@ impl Server {
             router,
             accounts,
             offline,
+            fast,
+            resumable: Arc::new(crate::sm::Registry::default()),
             shutdown: shutdown_rx,
             connections: Arc::new(AtomicUsize::new(0)),
             per_ip: crate::limits::PerIp::new(config.limits.max_connections_per_ip),

@@ -15,7 +15,8 @@ pub trait AccountStore: Send + Sync {
         user: &'a str,
         creds: Credentials,
     ) -> BoxFuture<'a, anyhow::Result<bool>>;
-    /// Deletes the account and its offline messages; `Ok(false)` when there was none.
+    /// Deletes the account, its offline messages and its FAST tokens; `Ok(false)` when there
+    /// was none.
     fn remove<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<bool>>;
     fn credentials<'a>(
         &'a self,
@@ -157,6 +158,18 @@ impl AccountStore for SqliteAccounts {
                 .unwrap_or(false);
             if has_offline {
                 tx.execute("DELETE FROM offline WHERE username = ?1", [&user])?;
+            }
+            // Its FAST tokens (storage/fast.rs), likewise only where that table exists.
+            let has_fast: bool = tx
+                .query_row(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fast_tokens'",
+                    [],
+                    |_| Ok(true),
+                )
+                .optional()?
+                .unwrap_or(false);
+            if has_fast {
+                tx.execute("DELETE FROM fast_tokens WHERE username = ?1", [&user])?;
             }
             let n = tx.execute("DELETE FROM accounts WHERE username = ?1", [&user])?;
             tx.commit()?;
