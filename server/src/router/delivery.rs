@@ -119,9 +119,23 @@ impl Offline {
         payload: Payload,
         storable: bool,
     ) -> Delivery {
+        self.deliver_hooked(sessions, user, payload, storable, true)
+            .await
+    }
+
+    /// [`Offline::deliver`]; `hook` false leaves the offline hook (push) out.
+    pub(super) async fn deliver_hooked(
+        &self,
+        sessions: &SessionTable,
+        user: &str,
+        payload: Payload,
+        storable: bool,
+        hook: bool,
+    ) -> Delivery {
+        let storable_hooked = storable && hook;
         let targets = sessions.targets(user, |e| e.receives_bare());
         if !targets.is_empty() {
-            return self.send_online(sessions, user, &targets, payload, storable);
+            return self.send_online(sessions, user, &targets, payload, storable_hooked);
         }
         if !storable {
             return Delivery::Dropped;
@@ -130,7 +144,7 @@ impl Offline {
         // Re-check under the lock: the account may have come online meanwhile.
         let targets = sessions.targets(user, |e| e.receives_bare());
         if !targets.is_empty() {
-            return self.send_online(sessions, user, &targets, payload, storable);
+            return self.send_online(sessions, user, &targets, payload, storable_hooked);
         }
         match self.accounts.credentials(user).await {
             Ok(Some(_)) => {}
@@ -142,7 +156,7 @@ impl Offline {
         }
         match self.store.push(user, payload.text()).await {
             Ok(true) => {
-                if let Some(h) = self.hook() {
+                if let Some(h) = self.hook().filter(|_| hook) {
                     // Only the offline path needs a tree again (push summarises it).
                     if let Some(el) = payload.element() {
                         h.stored(user, &el);
