@@ -1,4 +1,5 @@
-//! The `mucsub-server` command line: `run`, and `user add|remove|passwd|list`.
+//! The `mucsub-server` command line: `run`, `user add|remove|passwd|list`, and
+//! `user fast list|revoke` (XEP-0484 tokens per device).
 
 use clap::{Parser, Subcommand};
 use mucsub_server::config::Config;
@@ -54,7 +55,7 @@ enum UserAction {
     },
     /// Deletes an account and its offline messages.
     Remove { name: String },
-    /// Changes a password.
+    /// Changes a password (and revokes the account's FAST tokens).
     Passwd {
         name: String,
         #[arg(long)]
@@ -62,6 +63,22 @@ enum UserAction {
     },
     /// Lists accounts.
     List,
+    /// FAST sign-in tokens (XEP-0484), one per device.
+    Fast {
+        #[command(subcommand)]
+        action: FastAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum FastAction {
+    /// Lists the account's devices that hold a token.
+    List { name: String },
+    /// Revokes one device's tokens (its `<user-agent id>`), or every device's.
+    Revoke {
+        name: String,
+        device: Option<String>,
+    },
 }
 
 fn load_config(common: &Common) -> anyhow::Result<Config> {
@@ -103,7 +120,7 @@ fn user_name(name: &str) -> anyhow::Result<String> {
 
 async fn user_command(common: Common, action: UserAction) -> anyhow::Result<()> {
     let config = load_config(&common)?;
-    let (_db, accounts, _offline) = open_storage(&config).await?;
+    let (db, accounts, _offline) = open_storage(&config).await?;
     match action {
         UserAction::Add { name, password } => {
             let name = user_name(&name)?;
@@ -126,11 +143,62 @@ async fn user_command(common: Common, action: UserAction) -> anyhow::Result<()> 
             if !accounts.set_credentials(&name, creds).await? {
                 anyhow::bail!("no account {name}");
             }
-            println!("password changed for {name}@{}", config.domain);
+            // A new password signs every device out: their FAST tokens stop working.
+            let revoked = mucsub_server::fast::Fast::open(&config, db)
+                .await?
+                .revoke(&name, None)
+                .await?;
+            println!(
+                "password changed for {name}@{} ({revoked} FAST token(s) revoked)",
+                config.domain
+            );
         }
         UserAction::List => {
             for u in accounts.list().await? {
                 println!("{u}@{}", config.domain);
+            }
+        }
+        UserAction::Fast { action } => fast_command(&config, db, action).await?,
+    }
+    Ok(())
+}
+
+async fn fast_command(
+    config: &Config,
+    db: mucsub_server::storage::Db,
+    action: FastAction,
+) -> anyhow::Result<()> {
+    let fast = mucsub_server::fast::Fast::open(config, db).await?;
+    match action {
+        FastAction::List { name } => {
+            let name = user_name(&name)?;
+            for t in fast.list(&name).await? {
+                let slot = match t.slot {
+                    mucsub_server::storage::Slot::Current => "current",
+                    mucsub_server::storage::Slot::New => "new",
+                };
+                let used = t
+                    .last_used_ms
+                    .map(mucsub_server::time::xep82)
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "{}\t{slot}\t{}\texpires {}\tlast used {used}\t{}",
+                    t.device,
+                    t.mechanism,
+                    mucsub_server::time::xep82(t.expires_ms),
+                    t.software.unwrap_or_default()
+                );
+            }
+        }
+        FastAction::Revoke { name, device } => {
+            let name = user_name(&name)?;
+            let n = fast.revoke(&name, device.as_deref()).await?;
+            match device {
+                Some(d) => println!(
+                    "revoked {n} token(s) of {name}@{} on device {d}",
+                    config.domain
+                ),
+                None => println!("revoked {n} token(s) of {name}@{}", config.domain),
             }
         }
     }
