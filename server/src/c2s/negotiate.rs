@@ -2,7 +2,8 @@
 //! headers, STARTTLS, SASL (with the failure count), XEP-0077 registration before
 //! authentication, resource binding, and an XEP-0198 `<resume/>` in place of binding; or
 //! XEP-0388 SASL2 with what it carries inline (FAST tokens, resumption, XEP-0386 Bind 2
-//! with stream management and CSI), whose steps are in [`sasl2`]. It ends in
+//! with stream management and CSI), whose steps are in [`sasl2`]; the password
+//! mechanisms both profiles share are in [`sasl`]. It ends in
 //! [`Action::Bound`] (a new session) or [`Action::Resumed`] (a former one continues).
 //!
 //! The machine is fed what the client sent ([`Negotiation::event`]) and the answers to what
@@ -15,7 +16,7 @@
 
 use super::conn::End;
 use super::features::{self, Offer, Security};
-use crate::auth::{self, Exchange, Failure, Prefetched, Step};
+use crate::auth::Exchange;
 use crate::fast::{Attempt, Device};
 use crate::ns;
 use crate::sm::TooHigh;
@@ -27,6 +28,7 @@ use mucsub_protocol::sasl2::{Authenticate, Success};
 use mucsub_protocol::sm::{Failed, Nonza, Resume, Resumed};
 use std::collections::HashMap;
 
+mod sasl;
 mod sasl2;
 
 /// The configuration negotiation depends on.
@@ -335,193 +337,6 @@ impl Negotiation {
     pub(crate) fn tls_established(&mut self, security: Security) {
         self.security = security;
         self.state = State::Header(None);
-    }
-
-    /// SASL `<auth/>`: checks the mechanism and the initial response, then asks for the
-    /// credentials of the account it names.
-    fn auth(&mut self, el: &Element) -> Vec<Action> {
-        let mechanism = el.attr("mechanism").unwrap_or("").to_owned();
-        if !self.security.auth_allowed() {
-            return self.sasl_failed(false, "encryption-required", None);
-        }
-        let initial = match auth::decode_payload(&el.text()) {
-            Ok(p) => p,
-            Err(f) if self.password_mechanism(&mechanism) => {
-                return self.sasl_failed(false, f.condition(), None)
-            }
-            Err(_) => Vec::new(),
-        };
-        self.password_auth(mechanism, initial, Profile::Sasl1)
-    }
-
-    /// SCRAM everywhere authentication is allowed; PLAIN only over TLS or on loopback.
-    fn password_mechanism(&self, mechanism: &str) -> bool {
-        auth::SCRAM_MECHANISMS.contains(&mechanism)
-            || (mechanism == "PLAIN" && self.security.plain_allowed())
-    }
-
-    /// A password mechanism (RFC 6120 SASL, or SASL2): the same checks and the same
-    /// verification path for both profiles.
-    fn password_auth(
-        &mut self,
-        mechanism: String,
-        initial: Vec<u8>,
-        profile: Profile,
-    ) -> Vec<Action> {
-        if !self.password_mechanism(&mechanism) {
-            return self.sasl_failed(
-                profile.is_sasl2(),
-                Failure::InvalidMechanism.condition(),
-                None,
-            );
-        }
-        let Some(user) = auth::initial_username(&mechanism, &initial) else {
-            return self.sasl_failed(
-                profile.is_sasl2(),
-                Failure::MalformedRequest.condition(),
-                None,
-            );
-        };
-        self.state = State::Credentials {
-            mechanism,
-            initial,
-            user: user.clone(),
-            profile,
-        };
-        vec![Action::FetchCredentials(user)]
-    }
-
-    /// The credentials asked for by [`Action::FetchCredentials`]. A SCRAM exchange for an
-    /// account that does not exist runs on decoy credentials, so it fails only at the end,
-    /// like a wrong password.
-    pub(crate) fn credentials(&mut self, lookup: Lookup) -> Vec<Action> {
-        let State::Credentials {
-            mechanism,
-            initial,
-            user,
-            profile,
-        } = std::mem::replace(&mut self.state, State::Done)
-        else {
-            return end("internal-server-error", None);
-        };
-        let creds = match lookup {
-            Lookup::Found(c) => Some(c),
-            Lookup::NoSuchAccount if mechanism.starts_with("SCRAM-") => {
-                auth::decoy_credentials(&user)
-            }
-            Lookup::NoSuchAccount => None,
-            Lookup::Failed => {
-                return self.sasl_failed(profile.is_sasl2(), "temporary-auth-failure", None)
-            }
-        };
-        match Exchange::start(&mechanism, &initial, Prefetched { user, creds }) {
-            Ok((exchange, step)) => self.sasl_step(mechanism, exchange, step, profile),
-            Err(f) => self.sasl_failed(profile.is_sasl2(), f.condition(), None),
-        }
-    }
-
-    /// A `<response/>` (or `<abort/>`) to the challenge that went out.
-    fn response(
-        &mut self,
-        mechanism: String,
-        mut exchange: Exchange,
-        profile: Profile,
-        el: &Element,
-    ) -> Vec<Action> {
-        let sasl_ns = match profile {
-            Profile::Sasl1 => ns::SASL,
-            Profile::Sasl2(_) => ns::SASL2,
-        };
-        if el.is("abort", sasl_ns) {
-            return self.sasl_failed(profile.is_sasl2(), "aborted", None);
-        }
-        if !el.is("response", sasl_ns) {
-            return end("not-authorized", None);
-        }
-        let data = match profile {
-            Profile::Sasl1 => auth::decode_payload(&el.text()),
-            Profile::Sasl2(_) => mucsub_protocol::sasl2::decode(&el.text(), "response")
-                .map_err(|_| Failure::IncorrectEncoding),
-        };
-        let data = match data {
-            Ok(d) => d,
-            Err(f) => return self.sasl_failed(profile.is_sasl2(), f.condition(), None),
-        };
-        match exchange.step(&data) {
-            Ok(step) => self.sasl_step(mechanism, exchange, step, profile),
-            Err(f) => {
-                tracing::info!(mechanism, "authentication failed");
-                self.sasl_failed(profile.is_sasl2(), f.condition(), None)
-            }
-        }
-    }
-
-    fn sasl_step(
-        &mut self,
-        mechanism: String,
-        exchange: Exchange,
-        step: Step,
-        profile: Profile,
-    ) -> Vec<Action> {
-        match (step, profile) {
-            (Step::Success { user, data }, Profile::Sasl1) => {
-                tracing::info!(user, mechanism, "authenticated");
-                let success = format!(
-                    "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>",
-                    auth::encode_payload(&data)
-                );
-                self.state = State::Header(Some(user));
-                vec![Action::Send(success), Action::Restart]
-            }
-            (Step::Success { user, data }, Profile::Sasl2(mut inline)) => {
-                tracing::info!(user, mechanism, "authenticated (SASL2)");
-                inline.success.additional_data = (!data.is_empty()).then_some(data);
-                let mut out = vec![Action::Authenticated];
-                out.extend(self.inline_next(user, inline));
-                out
-            }
-            (Step::Challenge(c), profile) => {
-                let challenge = match &profile {
-                    Profile::Sasl1 => format!(
-                        "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</challenge>",
-                        auth::encode_payload(&c)
-                    ),
-                    Profile::Sasl2(_) => stanza::to_xml(&Element::from(
-                        mucsub_protocol::sasl2::SaslData::challenge(c),
-                    )),
-                };
-                self.state = State::Challenge {
-                    mechanism,
-                    exchange,
-                    profile,
-                };
-                vec![Action::Send(challenge)]
-            }
-        }
-    }
-
-    /// A SASL `<failure/>` (in the profile's namespace); the client may try again, up to
-    /// `max_auth_failures` times.
-    fn sasl_failed(&mut self, sasl2: bool, condition: &str, text: Option<&str>) -> Vec<Action> {
-        let failure = if sasl2 {
-            stanza::to_xml(&Element::from(mucsub_protocol::sasl2::Failure {
-                condition: condition.to_owned(),
-                text: text.map(str::to_owned),
-            }))
-        } else {
-            format!("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><{condition}/></failure>")
-        };
-        let mut out = vec![Action::Send(failure)];
-        self.failures += 1;
-        if self.failures >= self.settings.max_auth_failures {
-            out.push(Action::End(End::Error(
-                "policy-violation",
-                Some("too many failed authentication attempts".into()),
-            )));
-        } else {
-            self.state = State::Auth;
-        }
-        out
     }
 
     /// After authentication only resource binding (RFC 6120 7) or an XEP-0198 resumption
