@@ -486,11 +486,10 @@ mod tests {
 
     #[test]
     fn authenticate_errors_name_the_child() {
-        let el: Element = format!(
+        let el: Element =
             "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><user-agent id='nope'/></authenticate>"
-        )
-        .parse()
-        .unwrap();
+                .parse()
+                .unwrap();
         let err = Authenticate::try_from(el).unwrap_err();
         assert!(err.to_string().contains("<user-agent/>"), "{err}");
         let el: Element = "<authenticate xmlns='urn:xmpp:sasl:2'/>".parse().unwrap();
