@@ -44,18 +44,6 @@ async fn phone(s: &TestServer, svc: &PushService, r: &str) -> (RawClient, String
     (b, id)
 }
 
-async fn expect_body_event(c: &mut RawClient, body: &str) {
-    loop {
-        let (_, _, inner) = expect_event(c, "messages").await;
-        if inner
-            .get_child("body", CLIENT)
-            .is_some_and(|b| b.text() == body)
-        {
-            return;
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_phone_is_pushed_while_its_stream_waits() {
     let s = push_server(&["alice", "bob"], |_| {}).await;
@@ -67,7 +55,7 @@ async fn the_phone_is_pushed_while_its_stream_waits() {
     let (mut b, previd) = phone(&s, &svc, &r).await;
 
     say(&mut a, &r, "live").await;
-    expect_body_event(&mut b, "live").await;
+    expect_message_event(&mut b, "live").await;
     b.ack().await;
     b.request_ack().await;
     let h = b.sm_h();
@@ -83,11 +71,11 @@ async fn the_phone_is_pushed_while_its_stream_waits() {
 
     let (mut b, res) = RawClient::resume_tcp(s.c2s_addr(), "bob", "pw", &previd, h).await;
     assert!(matches!(res, Resumption::Resumed(_)), "{res:?}");
-    expect_body_event(&mut b, "while away").await;
+    expect_message_event(&mut b, "while away").await;
 
     // Resumed: active again, so no push; shown by the next push being the marker.
     say(&mut a, &r, "after resume").await;
-    expect_body_event(&mut b, "after resume").await;
+    expect_message_event(&mut b, "after resume").await;
     b.disconnect();
     say(&mut a, &r, "marker").await;
     let got = svc.next().await;
@@ -110,11 +98,7 @@ async fn a_timed_out_stream_is_not_pushed_twice() {
     say(&mut a, &r, "m1").await;
     assert_eq!(svc.next().await.json["body"], "m1");
     // The timeout stores m1 offline without another notification.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while s.ctx().offline.count("bob").await.unwrap() < 1 {
-        assert!(tokio::time::Instant::now() < deadline, "m1 not stored");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_offline(&s, "bob", 1).await;
     say(&mut a, &r, "m2").await;
     assert_eq!(
         svc.next().await.json["body"],
@@ -142,6 +126,6 @@ async fn bind2_inline_inactive_starts_the_session_inactive() {
     b.send("<presence/>").await;
     b.drain_for(Duration::from_millis(200)).await;
     say(&mut a, &r, "inactive from the start").await;
-    expect_body_event(&mut b, "inactive from the start").await;
+    expect_message_event(&mut b, "inactive from the start").await;
     assert_eq!(svc.next().await.json["body"], "inactive from the start");
 }

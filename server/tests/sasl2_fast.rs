@@ -25,6 +25,16 @@ async fn token_for(s: &TestServer, user: &str) -> String {
     token.token
 }
 
+/// Signs in with `token`; the next token its success carries.
+async fn rotated(s: &TestServer, token: &str) -> String {
+    with_token(s, "alice", token, None)
+        .await
+        .expect("the token works")
+        .token
+        .expect("rotated")
+        .token
+}
+
 async fn with_token(
     s: &TestServer,
     user: &str,
@@ -79,21 +89,21 @@ async fn sasl2_with_bind2_and_stream_management_over_tcp_and_websocket() {
 #[tokio::test]
 async fn a_token_and_an_inline_resumption_wake_in_one_round_trip() {
     let s = server(&["alice", "carol"]).await;
-    let mut login = Sasl2Login::plain("alice", "pw");
-    login.request_token = true;
-    let (mut a, r) = RawClient::sasl2_ws(&s.ws_url(), &login).await;
+    let mut first = Sasl2Login::plain("alice", "pw");
+    first.request_token = true;
+    let (mut a, r) = RawClient::sasl2_ws(&s.ws_url(), &first).await;
     let success = r.unwrap();
     let token = success.token.unwrap().token;
     let full = success.authorization_identifier;
     let previd = success.bound.unwrap().enabled.unwrap().id.unwrap();
     a.send("<presence/>").await;
     a.drain_for(Duration::from_millis(100)).await;
-    let mut carol = login_chat(&s).await;
-    send_chat(&mut carol, "before").await;
+    let mut carol = login(&s, "carol", "c").await;
+    chat_to(&mut carol, "alice@localhost", "before").await;
     a.expect_message().await;
     let h = a.sm_h() - 1; // "before" was lost in the air
     a.disconnect();
-    send_chat(&mut carol, "meanwhile").await;
+    chat_to(&mut carol, "alice@localhost", "meanwhile").await;
 
     // The wake: socket, features, then ONE request with the token, the resumption and a
     // bind for the case it fails; the answer is the success with <resumed/>, then the
@@ -132,24 +142,6 @@ async fn a_token_and_an_inline_resumption_wake_in_one_round_trip() {
     );
     assert!(success.bound.unwrap().enabled.is_some());
     b.close().await;
-}
-
-async fn login_chat(s: &TestServer) -> RawClient {
-    login(s, "carol", "c").await
-}
-
-async fn send_chat(carol: &mut RawClient, body: &str) {
-    carol
-        .send(&format!(
-            "<message to='alice@localhost' type='chat'><body>{body}</body></message>"
-        ))
-        .await;
-    let id = carol.next_id();
-    carol
-        .iq(&format!(
-            "<iq type='get' id='{id}'><ping xmlns='urn:xmpp:ping'/></iq>"
-        ))
-        .await;
 }
 
 #[tokio::test]
@@ -215,32 +207,17 @@ async fn tokens_rotate_with_a_grace_use_of_the_old_one() {
     .await;
     s.add_user("alice", "pw").await;
     let t1 = token_for(&s, "alice").await;
-    let t2 = with_token(&s, "alice", &t1, None)
-        .await
-        .unwrap()
-        .token
-        .expect("rotated")
-        .token;
+    let t2 = rotated(&s, &t1).await;
     assert_ne!(t1, t2);
     // The client missed t2: t1 still works (its grace use), and brings t3 (t2, never
     // used, is replaced).
-    let t3 = with_token(&s, "alice", &t1, None)
-        .await
-        .unwrap()
-        .token
-        .unwrap()
-        .token;
+    let t3 = rotated(&s, &t1).await;
     assert_eq!(
         with_token(&s, "alice", &t2, None).await.unwrap_err(),
         "not-authorized"
     );
     // Using t3 retires t1.
-    let t4 = with_token(&s, "alice", &t3, None)
-        .await
-        .unwrap()
-        .token
-        .unwrap()
-        .token;
+    let t4 = rotated(&s, &t3).await;
     assert_eq!(
         with_token(&s, "alice", &t1, None).await.unwrap_err(),
         "not-authorized"

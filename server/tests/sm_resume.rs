@@ -59,20 +59,9 @@ async fn resume(s: &TestServer, via: Via, previd: &str, h: u32) -> (RawClient, R
     }
 }
 
-/// Carol's chat message to alice's bare JID, routed before this returns (her ping is
-/// answered after the message was handled).
+/// Carol's chat message to alice's bare JID, handled before this returns.
 async fn chat(carol: &mut RawClient, body: &str) {
-    carol
-        .send(&format!(
-            "<message to='alice@localhost' type='chat' id='{body}'><body>{body}</body></message>"
-        ))
-        .await;
-    let id = carol.next_id();
-    carol
-        .iq(&format!(
-            "<iq type='get' id='{id}'><ping xmlns='urn:xmpp:ping'/></iq>"
-        ))
-        .await;
+    chat_to(carol, "alice@localhost", body).await;
 }
 
 /// What a received stanza is, for comparing sequences: `chat:B`, `groupchat:B`,
@@ -294,11 +283,7 @@ async fn timeout_moves_what_was_not_acknowledged_to_offline_storage_once() {
     say(&mut bob, &joined, "g2").await;
 
     // After the timeout: the storable ones are offline, once; plain groupchat is not.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while s.ctx().offline.count("alice").await.unwrap() < 4 {
-        assert!(tokio::time::Instant::now() < deadline, "nothing stored");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_offline(&s, "alice", 4).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(s.ctx().offline.count("alice").await.unwrap(), 4);
     assert!(!s.ctx().router.is_available("alice@localhost"));
@@ -353,11 +338,7 @@ async fn a_new_bind_of_the_same_resource_takes_over_a_waiting_session() {
     a.disconnect();
     let mut fresh = s.login_bound("alice", "pw", Some("phone")).await;
     // The waiting session is given up like a timeout: its queue goes to offline storage.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while s.ctx().offline.count("alice").await.unwrap() < 1 {
-        assert!(tokio::time::Instant::now() < deadline, "not stored");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_offline(&s, "alice", 1).await;
     fresh.send("<presence/>").await;
     let m = fresh.expect_message().await;
     assert_eq!(label(&m), "chat:waiting");
@@ -374,11 +355,7 @@ async fn a_waiting_session_holds_a_bounded_queue() {
     for i in 0..6 {
         chat(&mut carol, &format!("m{i}")).await;
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while s.ctx().offline.count("alice").await.unwrap() < 6 {
-        assert!(tokio::time::Instant::now() < deadline, "not stored");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_offline(&s, "alice", 6).await;
     let (_, r) = resume(&s, Via::Tcp, &previd, 0).await;
     let Resumption::Failed(f) = r else {
         panic!("{r:?}")

@@ -28,7 +28,10 @@ use mucsub_protocol::sm::{Enable, Resume};
 use mucsub_server::testkit::{Mech, RawClient, Resumption, Sasl2Login, TEST_DEVICE};
 
 #[derive(Parser)]
-#[command(name = "mucsub-wake", about = "Time to get back online, by sign-in path")]
+#[command(
+    name = "mucsub-wake",
+    about = "Time to get back online, by sign-in path"
+)]
 struct Cli {
     /// The server's c2s address (plain TCP on loopback).
     #[arg(long)]
@@ -87,18 +90,24 @@ async fn features(c: &mut RawClient) -> Element {
     c.read_features().await
 }
 
+/// Connect, stream header, SASL PLAIN, stream restart: three round trips.
+async fn plain_authenticated(cli: &Cli) -> Result<RawClient> {
+    let mut c = RawClient::connect_tcp(cli.target).await;
+    c.open().await;
+    features(&mut c).await; // 1
+    c.authenticate(&cli.user, &cli.password, Mech::Plain)
+        .await
+        .map_err(|e| anyhow!("PLAIN: {e}"))?; // 2
+    c.open().await;
+    features(&mut c).await; // 3
+    Ok(c)
+}
+
 async fn full(cli: &Cli) -> Result<Run> {
     let mut samples = Vec::new();
     for i in 0..cli.iterations {
         let t = Instant::now();
-        let mut c = RawClient::connect_tcp(cli.target).await;
-        c.open().await;
-        features(&mut c).await; // 1
-        c.authenticate(&cli.user, &cli.password, Mech::Plain)
-            .await
-            .map_err(|e| anyhow!("PLAIN: {e}"))?; // 2
-        c.open().await;
-        features(&mut c).await; // 3
+        let mut c = plain_authenticated(cli).await?;
         c.bind(Some(&format!("wake{i}"))).await; // 4
         samples.push(t.elapsed());
         c.close().await;
@@ -135,14 +144,7 @@ async fn resume(cli: &Cli) -> Result<Run> {
     for i in 0..cli.iterations {
         let previd = waiting_session(cli, i).await?;
         let t = Instant::now();
-        let mut c = RawClient::connect_tcp(cli.target).await;
-        c.open().await;
-        features(&mut c).await; // 1
-        c.authenticate(&cli.user, &cli.password, Mech::Plain)
-            .await
-            .map_err(|e| anyhow!("PLAIN: {e}"))?; // 2
-        c.open().await;
-        features(&mut c).await; // 3
+        let mut c = plain_authenticated(cli).await?;
         let r = c.resume(&previd, 0).await; // 4
         samples.push(t.elapsed());
         if !matches!(r, Resumption::Resumed(_)) {

@@ -100,17 +100,8 @@ impl RawClient {
         previd: &str,
         h: u32,
     ) -> (RawClient, Resumption) {
-        let mut c = RawClient::connect_tcp(addr).await;
-        c.open().await;
-        c.read_features().await;
-        c.authenticate(user, password, Mech::Plain)
-            .await
-            .expect("authenticated");
-        c.open().await;
-        let f = c.read_features().await;
-        assert!(f.has_child("sm", ns::SM), "stream management is offered");
-        let r = c.resume(previd, h).await;
-        (c, r)
+        let c = RawClient::connect_tcp(addr).await;
+        c.authenticate_then_resume(user, password, previd, h).await
     }
 
     /// The same over WebSocket.
@@ -121,16 +112,27 @@ impl RawClient {
         previd: &str,
         h: u32,
     ) -> (RawClient, Resumption) {
-        let mut c = RawClient::connect_ws(url).await;
-        c.open().await;
-        c.read_features().await;
-        c.authenticate(user, password, Mech::Plain)
+        let c = RawClient::connect_ws(url).await;
+        c.authenticate_then_resume(user, password, previd, h).await
+    }
+
+    async fn authenticate_then_resume(
+        mut self,
+        user: &str,
+        password: &str,
+        previd: &str,
+        h: u32,
+    ) -> (RawClient, Resumption) {
+        self.open().await;
+        self.read_features().await;
+        self.authenticate(user, password, Mech::Plain)
             .await
             .expect("authenticated");
-        c.open().await;
-        c.read_features().await;
-        let r = c.resume(previd, h).await;
-        (c, r)
+        self.open().await;
+        let f = self.read_features().await;
+        assert!(f.has_child("sm", ns::SM), "stream management is offered");
+        let r = self.resume(previd, h).await;
+        (self, r)
     }
 
     /// Sends `<resume previd h/>` on an authenticated stream.
