@@ -155,6 +155,20 @@ impl Fast {
             } => (slot, responder, rotate),
             Verdict::Refuse(cond) => return Err(cond),
         };
+        if a.count.is_none() && slot == Slot::Current && !a.invalidate {
+            // Nothing here must be on disk before the success: no replay counter, no token
+            // to retire. Only the time of last use is kept, written in the background, so
+            // the common wake costs no commit.
+            let (store, user, device) = (self.store.clone(), a.user.clone(), a.device.clone());
+            tokio::spawn(async move {
+                if let Err(e) = store.record_use(&user, &device, slot, None, now).await {
+                    tracing::warn!(error = %e, "recording a FAST token use failed");
+                }
+            });
+            return Ok(Accepted { responder, rotate });
+        }
+        // A counted use (its count must be on disk before a replay could be tried) or the
+        // first use of a new token (which retires the old one): committed first.
         let used = self
             .store
             .record_use(&a.user, &a.device, slot, a.count, now)
