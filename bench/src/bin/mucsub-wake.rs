@@ -79,6 +79,7 @@ async fn main() -> Result<()> {
         println!(
             "{}",
             serde_json::json!({
+                "at": mucsub_server::time::xep82(mucsub_server::time::now_millis()),
                 "server": cli.label,
                 "path": path,
                 "iterations": ms.len(),
