@@ -156,6 +156,25 @@ async fn tokens_are_issued_used_and_revoked_per_device() {
         with_token(&s, "alice", &t, Some(1)).await.is_ok(),
         "and again"
     );
+    // A token sign-in that asks for a new token gets one; the old one still works until
+    // the new one is used.
+    let mut again = Sasl2Login::token("alice", &t, None);
+    again.request_token = true;
+    let (c, r) = RawClient::sasl2_ws(&s.ws_url(), &again).await;
+    let fresh = r.unwrap().token.expect("a new token on request").token;
+    c.close().await;
+    assert_ne!(fresh, t);
+    assert!(
+        with_token(&s, "alice", &t, None).await.is_ok(),
+        "grace use of the old one"
+    );
+    assert!(with_token(&s, "alice", &fresh, None).await.is_ok());
+    assert_eq!(
+        with_token(&s, "alice", &t, None).await.unwrap_err(),
+        "not-authorized",
+        "retired once the new one was used"
+    );
+    let t = fresh;
     // Bound to its device.
     let mut other = Sasl2Login::token("alice", &t, None);
     other.device = Some(OTHER_DEVICE.into());
