@@ -10,7 +10,7 @@ use mucsub_protocol::Subscribe;
 
 use super::config_form::RoomConfig;
 use super::room::{Action, Room};
-use super::service::Shared;
+use super::shared::Shared;
 use super::store::{self, StoreOp};
 use super::xml::first_child;
 use crate::ns;

@@ -7,7 +7,7 @@ use minidom::Element;
 use mucsub_protocol::time::Timestamp;
 use mucsub_protocol::{Node, Subscription, Subscriptions, SyncEnd};
 
-use super::service::Shared;
+use super::shared::Shared;
 use super::store::{self, AccountSubscription};
 use super::xml::{first_child, B};
 use crate::ns;

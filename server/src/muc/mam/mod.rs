@@ -22,7 +22,7 @@ pub use query::parse_query;
 pub use reply::query_form;
 
 use super::room::Room;
-use super::service::Shared;
+use super::shared::Shared;
 use crate::ns;
 use crate::stanza::{iq_result, ErrorType, Refusal};
 use reply::Out;
