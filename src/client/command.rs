@@ -6,7 +6,8 @@
 use jid::BareJid;
 use minidom::Element;
 
-use super::{result, Client, HistoryPage, Pending};
+use super::pending::{Asked, Pending};
+use super::{result, Client, HistoryPage};
 use super::{Action, CommandError, CommandResult, RequestId, SubscriptionInfo};
 use crate::protocol::mam::{self, PageFrom};
 use crate::protocol::time::Timestamp;
@@ -106,15 +107,6 @@ impl Command {
             id: id.into(),
         }
     }
-}
-
-/// An IQ command waiting for its answer.
-#[derive(Debug, Clone)]
-pub(super) enum Asked {
-    Subscribe { room: BareJid, requested: Subscribe },
-    Unsubscribe { room: BareJid },
-    Subscriptions,
-    Subscribers { room: BareJid },
 }
 
 fn room_jid(room: &str) -> Result<BareJid, CommandError> {
