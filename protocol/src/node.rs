@@ -60,6 +60,13 @@ impl Node {
         &self.as_str()[ns::MUCSUB_NODES_PREFIX.len()..]
     }
 
+    /// Whether an event on this node is kept for an account with no session to take it
+    /// (offline storage, and a copy salvaged from a session that ended): only the
+    /// message-like ones, `messages` and `subject` (docs/protocol.md S15).
+    pub fn kept_offline(self) -> bool {
+        matches!(self, Node::Messages | Node::Subject)
+    }
+
     /// Parse a full node name; `None` for anything unknown (callers drop those silently).
     pub fn parse(s: &str) -> Option<Node> {
         let short = s.strip_prefix(ns::MUCSUB_NODES_PREFIX)?;
@@ -114,6 +121,12 @@ pub(crate) fn event_children(nodes: &[Node]) -> Vec<minidom::Element> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_message_like_nodes_are_kept_offline() {
+        let kept: Vec<Node> = Node::ALL.into_iter().filter(|n| n.kept_offline()).collect();
+        assert_eq!(kept, vec![Node::Messages, Node::Subject]);
+    }
 
     #[test]
     fn round_trips_every_node() {

@@ -205,7 +205,7 @@ impl Client {
         } else {
             "inactive"
         };
-        self.send(&Element::builder(name, crate::session::NS_CSI).build(), out);
+        self.send(&Element::builder(name, ns::CSI).build(), out);
         self.sent_active = self.want_active;
     }
 

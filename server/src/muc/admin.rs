@@ -8,13 +8,13 @@ use mucsub_protocol::Unsubscribe;
 
 use super::affiliation::{default_role, may_set_affiliation, may_set_role, Affiliation, Role};
 use super::config_form::RoomConfig;
-use super::node::Node;
 use super::presence::Announce;
 use super::room::{refuse, with_to, Action, Env, Outcome, Room};
 use super::store::StoreOp;
 use super::xml::{text_el, B};
 use crate::ns;
 use crate::stanza::{iq_result, ErrorType, Refusal};
+use mucsub_protocol::Node;
 
 /// What a `muc#admin` request needs of its sender (XEP-0045 §8, §9).
 #[derive(Clone, Copy)]

@@ -15,10 +15,10 @@ use jid::BareJid;
 use minidom::Element;
 use mucsub_protocol::MucSubEvent;
 
-use super::node::{Node, NodeExt};
 use super::xml::set_attr;
 use crate::ns;
 use crate::stanza::escape_attr;
+use mucsub_protocol::Node;
 
 /// One wrapped event ready for many recipients.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ impl WrappedEvent {
     }
 
     pub fn storable(&self) -> bool {
-        self.node.storable()
+        self.node.kept_offline()
     }
 
     /// The stanza for one recipient as text, without re-serialising the tree.

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashSet};
 use jid::BareJid;
 use minidom::Element;
 
-use super::node::Node;
 use super::room::{Action, Env, EventOut, Outcome, Room};
+use mucsub_protocol::Node;
 
 impl Room {
     /// Subscribers that get wrapped events: not joined with any resource (SPEC S11).

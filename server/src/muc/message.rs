@@ -5,12 +5,12 @@ use jid::FullJid;
 use minidom::Element;
 
 use super::affiliation::Role;
-use super::node::Node;
 use super::room::{refuse, with_to, Action, Env, HistoryItem, Outcome, Room};
 use super::store::{ArchivedMsg, StoreOp};
 use super::xml::B;
 use crate::ns;
 use crate::stanza::ErrorType;
+use mucsub_protocol::Node;
 
 /// Children a sender may not pass on: errors, and the archive markers, which come from the
 /// room alone (SPEC S18).

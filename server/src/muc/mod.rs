@@ -41,7 +41,6 @@ pub mod mam;
 mod message;
 mod module;
 mod mucsub;
-mod node;
 pub mod outlet;
 mod presence;
 mod registry;

@@ -7,10 +7,10 @@ use minidom::Element;
 use mucsub_protocol::{ParseError, Subscribe, Subscription, Subscriptions, Unsubscribe};
 
 use super::admit::{Admission, Entry};
-use super::node::Node;
 use super::room::{refuse, Action, Env, Outcome, Room, Subscriber};
 use super::store::StoreOp;
 use crate::stanza::{iq_result, ErrorType, Refusal};
+use mucsub_protocol::Node;
 
 impl Room {
     /// The account a (un)subscribe is about: the requester, or with `jid=` someone a

@@ -8,11 +8,11 @@ use minidom::Element;
 use super::admit::{Admission, Entry};
 use super::affiliation::{default_role, Role};
 use super::ids::{parse_stamp, stamp};
-use super::node::Node;
 use super::room::{refuse, status, with_to, Action, Env, HistoryItem, Occupant, Outcome, Room};
 use super::xml::{set_attr, text_el, B};
 use crate::ns;
 use crate::stanza::ErrorType;
+use mucsub_protocol::Node;
 
 /// How an occupant's presence is announced.
 pub(super) struct Announce<'a> {

@@ -19,11 +19,11 @@ use minidom::Element;
 use super::affiliation::{default_role, Affiliation, Role};
 use super::config_form::RoomConfig;
 use super::ids::IdGen;
-use super::node::Node;
 use super::store::{StoreOp, StoredRoom, StoredSubscription};
 use super::xml::{set_attr, B};
 use crate::ns;
 use crate::stanza::{error_reply, ErrorType};
+use mucsub_protocol::Node;
 
 /// What a room asks its task to do, in order. All `Store` actions of one stanza are
 /// committed together before anything else leaves.
