@@ -6,7 +6,8 @@ use super::ns;
 
 /// A MucSub event node (`urn:xmpp:mucsub:nodes:X`).
 ///
-/// `presence` is singular: the seed document's `presences` is a typo (SPEC §1).
+/// `presence` is singular: the seed document's `presences` is a typo (docs/protocol.md,
+/// Namespaces).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Node {
@@ -79,7 +80,7 @@ impl Node {
     }
 
     /// Parse full node names, dropping unknown ones and duplicates and keeping the order
-    /// (SPEC S3: a subscription keeps the nodes it could understand).
+    /// (docs/protocol.md S3: a subscription keeps the nodes it could understand).
     pub fn parse_list<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Node> {
         let mut out = Vec::new();
         for node in names.into_iter().filter_map(Node::parse) {
@@ -97,7 +98,7 @@ impl fmt::Display for Node {
     }
 }
 
-/// Parse `<event node=…/>` children, dropping unknown nodes and duplicates (SPEC S3).
+/// Parse `<event node=…/>` children, dropping unknown nodes and duplicates (docs/protocol.md S3).
 pub(crate) fn parse_event_children(elem: &minidom::Element) -> Vec<Node> {
     Node::parse_list(
         elem.children()

@@ -1,7 +1,8 @@
 //! The one command surface of the SDK. Every request an app makes of a client — the
-//! JavaScript `MucSubClient` methods, `NativeClient::command` — is a [`Command`], run here by
-//! [`Client::command`] and answered by exactly one [`AppEvent::Result`](super::AppEvent::Result) carrying the
-//! command's [`RequestId`]. The drivers only forward commands and deliver results.
+//! JavaScript `MucSubClient` methods, `NativeClient::command` — is a [`Command`], run here
+//! by [`Client::command`] and answered by exactly one
+//! [`AppEvent::Result`](super::AppEvent::Result) carrying the command's [`RequestId`]. The
+//! drivers only forward commands and deliver results.
 
 use jid::BareJid;
 use minidom::Element;
@@ -51,8 +52,9 @@ pub enum Command {
         /// Room.
         room: String,
     },
-    /// Post a groupchat message without joining (SPEC S14): [`CommandResult::Sent`] once
-    /// written. A refusal comes back later as [`super::ClientWarning::MessageError`].
+    /// Post a groupchat message without joining (docs/protocol.md S14):
+    /// [`CommandResult::Sent`] once written. A refusal comes back later as
+    /// [`super::ClientWarning::MessageError`].
     Send {
         /// Room.
         room: String,

@@ -118,7 +118,7 @@ impl Room {
         self.send_to_occupants(&mut out, &msg);
         out.push(Action::Send(iq_result(iq, None)));
         self.fanout(&mut out, &[Node::Config], &env.next_id(), |_| msg.clone());
-        // SPEC S2: no subscriptions survive turning them off.
+        // docs/protocol.md S2: no subscriptions survive turning them off.
         if old.allow_subscription && !self.config.allow_subscription {
             let all: Vec<BareJid> = self.subscribers.keys().cloned().collect();
             for j in all {
@@ -159,7 +159,7 @@ impl Room {
         }
         out.push(Action::Send(iq_result(iq, None)));
         // Subscribers hear of it on the config node, addressed from their own nick as
-        // ejabberd does, then lose their subscription (SPEC S12, S13).
+        // ejabberd does, then lose their subscription (docs/protocol.md S12, S13).
         let subs: Vec<(BareJid, String, bool, bool)> = self
             .subscribers
             .iter()
@@ -451,7 +451,7 @@ impl Room {
             .collect();
         let extra = Self::item_extra(reason, actor);
         if present.is_empty() {
-            // Tell subscribers even though the target is not in the room (SPEC S12).
+            // Tell subscribers even though the target is not in the room (docs/protocol.md S12).
             let nick = self.subscribers.get(&target).map(|s| s.nick.clone());
             let room = self.jid.to_string();
             let build = |sees: bool| -> Element {

@@ -54,8 +54,8 @@ pub(super) async fn create_room(
         );
     }
     if !may_create(shared, from) {
-        // XEP-0045 §10.1.1 refuses a join with not-allowed; SPEC S5 answers a subscription
-        // to a room that does not exist with item-not-found.
+        // XEP-0045 §10.1.1 refuses a join with not-allowed; docs/protocol.md S5 answers a
+        // subscription to a room that does not exist with item-not-found.
         return if stanza.name() == "presence" {
             refuse(
                 ErrorType::Cancel,

@@ -1,5 +1,5 @@
-//! The MucSub event wrapper (SPEC S10), serialised once per room event and addressed per
-//! recipient by splicing the bare JID into the prepared text.
+//! The MucSub event wrapper (docs/protocol.md S10), serialised once per room event and
+//! addressed per recipient by splicing the bare JID into the prepared text.
 //!
 //! ```xml
 //! <message from='room@muc' to='user@host' id='ID'>

@@ -210,7 +210,7 @@ impl Room {
             ..Announce::UPDATE
         };
         self.broadcast_presence(env, &mut out, &occupant, joining);
-        // 4. History, except for subscribers who have the archive (SPEC S11).
+        // 4. History, except for subscribers who have the archive (docs/protocol.md S11).
         if !self.subscribers.contains_key(&bare) {
             let h = muc_x.and_then(|x| x.get_child("history", ns::MUC));
             for item in self.history_for(env, h) {

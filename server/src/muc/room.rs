@@ -230,7 +230,7 @@ impl Room {
     }
 
     /// The role a user acts with: their occupant role when joined, else what they would
-    /// get on joining (SPEC S14 for subscribers posting without joining).
+    /// get on joining (docs/protocol.md S14 for subscribers posting without joining).
     pub fn effective_role(&self, from: &FullJid) -> Role {
         if let Some(o) = self.occupant(from) {
             return o.role;

@@ -1,7 +1,7 @@
 //! One loaded room's task: it owns the [`Room`], feeds it the stanzas of its queue and
 //! applies the actions, committing every storage write of a batch of stanzas in one
-//! transaction before anything of that batch leaves (SPEC S16: nothing is announced that is
-//! not on disk).
+//! transaction before anything of that batch leaves (docs/protocol.md S16: nothing is
+//! announced that is not on disk).
 
 use std::time::Duration;
 
