@@ -33,7 +33,7 @@ if command -v wasm-opt >/dev/null 2>&1 && [ -f "$raw" ]; then
     --out-dir "$tmp/out" "$tmp/mucsub.wasm"
   cp "$tmp/out/mucsub_bg.wasm" "$tmp/out/mucsub.js" "$tmp/out/mucsub.d.ts" \
     "$tmp/out/mucsub_bg.wasm.d.ts" "$out/"
-  echo "[build-sdk] wasm-opt -Oz --converge: $before -> $(stat -c %s "$wasm") bytes"
+  echo "[build-sdk] wasm-opt -Oz --converge --low-memory-unused: $before -> $(stat -c %s "$wasm") bytes"
 else
   echo "[build-sdk] wasm-opt not found (apt-get install binaryen); left at $before bytes"
 fi
