@@ -2,30 +2,7 @@
 //! (as Prosody's `modules_enabled`). Each registers its own features, IQ handlers, routes
 //! and components through [`crate::module`]; the core knows none of them.
 
-use crate::module::{Module, Registrar};
-use crate::ServerContext;
-use futures_util::future::BoxFuture;
+use crate::module::Module;
 
-pub(crate) const MODULES: &[&dyn Module] = &[&crate::push::module::PushModule, &Muc];
-
-/// The MUC service (XEP-0045, MucSub, MAM) at `conference.<domain>`, listed in the
-/// server's disco#items.
-struct Muc;
-
-impl Module for Muc {
-    fn name(&self) -> &'static str {
-        "muc"
-    }
-
-    fn start<'a>(
-        &'a self,
-        ctx: &'a ServerContext,
-        reg: &'a mut Registrar,
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            crate::muc::spawn(ctx)?;
-            reg.disco_item(&ctx.config.muc_service, "Chatrooms");
-            Ok(())
-        })
-    }
-}
+pub(crate) const MODULES: &[&dyn Module] =
+    &[&crate::push::module::PushModule, &crate::muc::MucModule];

@@ -21,12 +21,7 @@ use sasl::common::ChannelBinding;
 
 pub use framing::{Frame, Framing};
 
-const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
-const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
-const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
-const NS_STREAMS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
-/// XEP-0352 Client State Indication.
-pub const NS_CSI: &str = "urn:xmpp:csi:0";
+use crate::protocol::ns;
 
 /// Account and transport facts the session needs.
 #[derive(Debug, Clone)]
@@ -199,17 +194,17 @@ impl Session {
             (_, Frame::Open { .. }) => {
                 self.fail(SessionError::Protocol("unexpected stream open".into()))
             }
-            (_, Frame::Element(e)) if e.is("error", framing::NS_STREAM) => {
+            (_, Frame::Element(e)) if e.is("error", ns::STREAM) => {
                 let cond = e
                     .children()
-                    .find(|c| c.ns() == NS_STREAMS && c.name() != "text")
+                    .find(|c| c.ns() == ns::STREAMS_ERR && c.name() != "text")
                     .map(|c| c.name().to_owned())
                     .unwrap_or_else(|| "undefined-condition".into());
                 self.state = State::Ended;
                 vec![SessionOut::Ended(Some(SessionError::Stream(cond)))]
             }
             (State::AwaitFeatures { authenticated }, Frame::Element(e))
-                if e.is("features", framing::NS_STREAM) =>
+                if e.is("features", ns::STREAM) =>
             {
                 if authenticated {
                     self.bind(&e)
@@ -217,7 +212,7 @@ impl Session {
                     self.authenticate(&e)
                 }
             }
-            (State::Sasl, Frame::Element(e)) if e.ns() == NS_SASL => self.sasl_step(&e),
+            (State::Sasl, Frame::Element(e)) if e.ns() == ns::SASL => self.sasl_step(&e),
             (State::Binding, Frame::Element(e))
                 if e.name() == "iq" && e.attr("id") == Some("bind-1") =>
             {
@@ -232,16 +227,16 @@ impl Session {
     }
 
     fn authenticate(&mut self, features: &Element) -> Vec<SessionOut> {
-        if let Some(tls) = features.get_child("starttls", NS_TLS) {
-            if tls.has_child("required", NS_TLS) && !self.cfg.secure {
+        if let Some(tls) = features.get_child("starttls", ns::TLS) {
+            if tls.has_child("required", ns::TLS) && !self.cfg.secure {
                 return self.fail(SessionError::TlsRequired);
             }
         }
         let offered: Vec<String> = features
-            .get_child("mechanisms", NS_SASL)
+            .get_child("mechanisms", ns::SASL)
             .map(|m| {
                 m.children()
-                    .filter(|c| c.is("mechanism", NS_SASL))
+                    .filter(|c| c.is("mechanism", ns::SASL))
                     .map(Element::text)
                     .collect()
             })
@@ -271,7 +266,7 @@ impl Session {
         };
         let mut mech = mech;
         let initial = mech.initial();
-        let auth = Element::builder("auth", NS_SASL)
+        let auth = Element::builder("auth", ns::SASL)
             .attr(
                 crate::protocol::xml::ncname("mechanism"),
                 mech.name().to_owned(),
@@ -301,7 +296,7 @@ impl Session {
         match e.name() {
             "challenge" => match mech.response(&data) {
                 Ok(resp) => {
-                    let r = Element::builder("response", NS_SASL)
+                    let r = Element::builder("response", ns::SASL)
                         .append(B64.encode(resp))
                         .build();
                     vec![self.send(&r)]
@@ -338,14 +333,14 @@ impl Session {
     }
 
     fn bind(&mut self, features: &Element) -> Vec<SessionOut> {
-        if !features.has_child("bind", NS_BIND) {
+        if !features.has_child("bind", ns::BIND) {
             return self.fail(SessionError::BindFailed("server offers no binding".into()));
         }
-        self.csi = features.has_child("csi", NS_CSI);
-        let mut bind = Element::builder("bind", NS_BIND);
+        self.csi = features.has_child("csi", ns::CSI);
+        let mut bind = Element::builder("bind", ns::BIND);
         if let Some(r) = &self.cfg.resource {
             bind = bind.append(
-                Element::builder("resource", NS_BIND)
+                Element::builder("resource", ns::BIND)
                     .append(r.clone())
                     .build(),
             );
@@ -364,8 +359,8 @@ impl Session {
             return self.fail(SessionError::BindFailed("server refused".into()));
         }
         let jid = iq
-            .get_child("bind", NS_BIND)
-            .and_then(|b| b.get_child("jid", NS_BIND))
+            .get_child("bind", ns::BIND)
+            .and_then(|b| b.get_child("jid", ns::BIND))
             .map(Element::text)
             .and_then(|j| FullJid::new(&j).ok());
         let Some(jid) = jid else {

@@ -79,8 +79,6 @@ extern "C" {
 
 /// How long one registration session may take, connection included.
 const TIMEOUT_MS: f64 = 30_000.0;
-/// The disco#info form the built-in app server publishes its VAPID key in.
-const NS_WEBPUSH_FORM: &str = "urn:xmpp:mucsub:push:webpush:0";
 
 /// What push remembers per client: the node of the last `enablePush`, so `disablePush()`
 /// without an argument turns off this device only.
@@ -343,7 +341,7 @@ async fn info(opts: Options, service: String) -> Result<JsPushInfo, SdkError> {
         .into_iter()
         .flat_map(|q| q.children())
         .filter(|x| x.is("x", ns::DATA_FORMS))
-        .find(|x| form_value(x, "FORM_TYPE").as_deref() == Some(NS_WEBPUSH_FORM))
+        .find(|x| form_value(x, "FORM_TYPE").as_deref() == Some(ns::WEBPUSH_FORM))
         .and_then(|x| form_value(x, "vapid-public-key"))
         .ok_or_else(|| {
             SdkError::new(

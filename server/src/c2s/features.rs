@@ -5,9 +5,6 @@ use crate::auth;
 use crate::ns;
 use minidom::Element;
 
-/// XEP-0352 Client State Indication.
-pub(crate) const NS_CSI: &str = "urn:xmpp:csi:0";
-
 /// What a connection's security allows before authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Security {
@@ -67,7 +64,7 @@ pub(crate) fn authenticated() -> Element {
             .append(Element::builder("optional", ns::SESSION).build())
             .build(),
     );
-    f.append_child(Element::builder("csi", NS_CSI).build());
+    f.append_child(Element::builder("csi", ns::CSI).build());
     f
 }
 
@@ -136,7 +133,7 @@ mod tests {
             .get_child("session", ns::SESSION)
             .unwrap()
             .has_child("optional", ns::SESSION));
-        assert!(f.has_child("csi", NS_CSI));
+        assert!(f.has_child("csi", ns::CSI));
         assert!(!f.has_child("mechanisms", ns::SASL));
     }
 }

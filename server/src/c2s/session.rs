@@ -4,7 +4,6 @@
 //! and ends on a kick or at shutdown; what was still queued is then salvaged.
 
 use super::conn::{Conn, End};
-use super::features::NS_CSI;
 use super::handshake::Claim;
 use super::inbound::RecvError;
 use super::negotiate::Bound;
@@ -16,6 +15,7 @@ use crate::stanza::{self, ErrorType, Outgoing};
 use crate::xmlstream::StreamEvent;
 use crate::ServerContext;
 use minidom::Element;
+use mucsub_protocol::{MucSubEvent, Node};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -217,7 +217,7 @@ async fn handle<T: Transport>(
 ) -> Result<(), End> {
     let ctx = c.ctx;
     let kind = el.name().to_owned();
-    if el.ns() == NS_CSI && matches!(kind.as_str(), "active" | "inactive") {
+    if el.ns() == ns::CSI && matches!(kind.as_str(), "active" | "inactive") {
         // Stanzas still flow to an inactive session; push also fires (see the router).
         let inactive = kind == "inactive";
         ctx.router.set_inactive(&s.me.user, s.id, inactive);
@@ -298,14 +298,9 @@ async fn salvage(ctx: &ServerContext, me: &Bound, mut rx: mpsc::Receiver<Outgoin
     }
 }
 
-/// A MucSub wrapper on the `messages` or `subject` node.
+/// A MucSub wrapper on a node kept for an offline account (docs/protocol.md S15).
 fn is_storable_event(el: &Element) -> bool {
-    el.get_child("event", "http://jabber.org/protocol/pubsub#event")
-        .and_then(|e| e.get_child("items", "http://jabber.org/protocol/pubsub#event"))
-        .and_then(|i| i.attr("node"))
-        .is_some_and(|n| {
-            n == "urn:xmpp:mucsub:nodes:messages" || n == "urn:xmpp:mucsub:nodes:subject"
-        })
+    MucSubEvent::peek_node(el).is_some_and(Node::kept_offline)
 }
 
 /// The text to write for a queued item; `Err(condition)` for a kick.

@@ -3,13 +3,13 @@
 //! in order. Network writes happen at once; store writes, and whatever the app observes
 //! after them, go through the [`Lane`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
 
-use crate::client::{Action, Client, ClientConfig, Command, Input, StoreOp};
+use crate::client::{Action, AppEvent, Client, ClientConfig, Command, Input, StoreOp};
 use crate::session::framing::{parse_ws_message, Framing};
 use crate::session::SessionConfig;
 use crate::store::{Snapshot, Store};
@@ -18,25 +18,25 @@ use crate::wasm::socket::{Socket, SocketEvent, Timer};
 
 use super::lane::{Done, Lane, Laned, MAX_BATCH};
 use super::options::{is_secure, now, random_bytes, ConnectionState, Options};
-use super::report::{Replies, RoomStats};
+use super::report::Reporter;
 use super::{Job, Shared};
 
 /// The driver's state; lives inside the driver task only.
 pub(super) struct Driver<S> {
-    pub(super) shared: Rc<Shared>,
+    shared: Rc<Shared>,
     opts: Options,
-    pub(super) core: Client,
+    core: Client,
     socket: Option<Socket>,
     generation: u64,
     /// The core's timer and the time it fires at.
     timer: Option<(i64, Timer)>,
     reconnect: Option<Timer>,
-    /// What waits for a command's result, a connection or a resync.
-    pub(super) replies: Replies,
-    pub(super) stats: HashMap<String, RoomStats>,
+    /// What the app is told, and the promises waiting for a command's result, a
+    /// connection or a resync.
+    report: Reporter,
     state: ConnectionState,
     /// The first attempt after `connect()`: a failure rejects the promise and stops.
-    pub(super) initial_attempt: bool,
+    initial_attempt: bool,
     /// Do not reconnect (auth failure, failed first attempt, close) until `connect()`.
     halted: bool,
     /// Store work (and what waits for it), in the core's order.
@@ -69,6 +69,7 @@ pub fn spawn<S: Store + 'static>(
         cfg.resync.page_size = n;
     }
     let mut driver = Driver {
+        report: Reporter::new(shared.clone()),
         shared,
         opts,
         core: Client::new(cfg, snapshot),
@@ -76,8 +77,6 @@ pub fn spawn<S: Store + 'static>(
         generation: 0,
         timer: None,
         reconnect: None,
-        replies: Replies::default(),
-        stats: HashMap::new(),
         state: ConnectionState::Disconnected,
         initial_attempt: false,
         halted: true,
@@ -147,7 +146,7 @@ impl<S: Store + 'static> Driver<S> {
                     reply.send(Ok(()));
                     return false;
                 }
-                self.replies.connect.push(reply);
+                self.report.connect(reply);
                 self.halted = false;
                 if self.socket.is_none() {
                     self.reconnect = None;
@@ -158,13 +157,12 @@ impl<S: Store + 'static> Driver<S> {
             Job::Command(cmd, reply) => {
                 // The reply is registered before the actions run: they may hold the result.
                 let (req, acts) = self.core.command(cmd, now());
-                self.replies.command(req, reply);
+                self.report.command(req, reply);
                 self.execute(acts);
             }
             Job::Resync(reply) => {
-                self.stats.clear();
                 let (req, acts) = self.core.command(Command::Resync, now());
-                self.replies.resync(req, reply);
+                self.report.resync(req, reply);
                 self.execute(acts);
             }
             Job::Close(reply) => {
@@ -269,22 +267,16 @@ impl<S: Store + 'static> Driver<S> {
     }
 
     /// The first attempt failed: reject `connect()`, stop retrying.
-    pub(super) fn fail_initial(&mut self, e: SdkError) {
+    fn fail_initial(&mut self, e: SdkError) {
         self.initial_attempt = false;
         self.halted = true;
         self.reconnect = None;
         let _ = self.core.disconnect(now());
-        let waiters = std::mem::take(&mut self.replies.connect);
-        if waiters.is_empty() {
-            self.shared.emit_error(&e);
-        }
-        for w in waiters {
-            w.send(Err(e.clone()));
-        }
+        self.report.connect_failed(&e);
         self.set_state(ConnectionState::Disconnected);
     }
 
-    pub(super) fn set_state(&mut self, s: ConnectionState) {
+    fn set_state(&mut self, s: ConnectionState) {
         if self.state != s {
             self.state = s;
             self.shared.emit("connection", &s.as_str().into());
@@ -346,12 +338,38 @@ impl<S: Store + 'static> Driver<S> {
     /// One item out of the lane.
     fn done(&mut self, d: Done) {
         match d {
-            Done::Page(page, Ok(fresh)) => self.applied(&page, &fresh),
+            Done::Page(page, Ok(fresh)) => self.report.applied(&page, &fresh),
             Done::Page(_, Err(e)) | Done::Failed(e) => {
                 self.shared.emit_error(&SdkError::store(e.0));
             }
             Done::Event(e) => self.app_event(e),
             Done::Reconnect(ms) => self.schedule_reconnect(ms),
+        }
+    }
+
+    /// React to an app event: the connection's own here, the rest reported to the app.
+    fn app_event(&mut self, e: AppEvent) {
+        match e {
+            AppEvent::Connected { .. } => {
+                self.initial_attempt = false;
+                self.set_state(ConnectionState::Online);
+                self.report.connected();
+            }
+            AppEvent::Disconnected { error } => {
+                let reason = error.unwrap_or_else(|| "connection closed".into());
+                if reason.starts_with("authentication failed") {
+                    self.fail_initial(SdkError::new(Code::AuthFailed, reason));
+                    return;
+                }
+                if self.initial_attempt {
+                    self.fail_initial(SdkError::new(Code::Network, reason));
+                    return;
+                }
+                // Reconnecting state follows with the core's ReconnectIn.
+                self.set_state(ConnectionState::Disconnected);
+                self.report.disconnected(&reason);
+            }
+            other => self.report.app_event(other),
         }
     }
 
@@ -389,6 +407,6 @@ impl<S: Store + 'static> Driver<S> {
         self.drop_socket();
         self.timer = None;
         self.reconnect = None;
-        self.replies.close();
+        self.report.close();
     }
 }

@@ -76,7 +76,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
-/// PLAIN is acceptable only over TLS or to loopback (SPEC §2).
+/// PLAIN is acceptable only over TLS or to loopback (docs/protocol.md C1).
 pub fn is_secure(url: &str) -> bool {
     let Some((scheme, rest)) = url.split_once("://") else {
         return false;
