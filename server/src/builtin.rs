@@ -6,7 +6,11 @@ use crate::module::{Module, Registrar};
 use crate::ServerContext;
 use futures_util::future::BoxFuture;
 
-pub(crate) const MODULES: &[&dyn Module] = &[&crate::push::module::PushModule, &Muc];
+pub(crate) const MODULES: &[&dyn Module] = &[
+    &crate::push::module::PushModule,
+    &Muc,
+    &crate::metrics::module::MetricsModule,
+];
 
 /// The MUC service (XEP-0045, MucSub, MAM) at `conference.<domain>`, listed in the
 /// server's disco#items.

@@ -6,6 +6,7 @@ mod push_support;
 
 use minidom::Element;
 use mucsub_server::config::Config;
+use mucsub_server::metrics::Metrics;
 use mucsub_server::push::appserver::Outcome;
 use mucsub_server::push::{Push, Report};
 use mucsub_server::storage::{
@@ -47,6 +48,7 @@ async fn fixture(extra: &str) -> Fixture {
         db,
         &config(extra),
         Some(offline.clone() as Arc<dyn OfflineStore>),
+        Metrics::new(),
     )
     .await
     .unwrap();
@@ -411,7 +413,7 @@ async fn http_endpoints_are_refused_unless_allowed() {
     let accounts = SqliteAccounts::new(db.clone()).await.unwrap();
     let creds = Credentials::derive_with("pw", b"0123456789abcdef", 1).unwrap();
     accounts.create("bob", creds).await.unwrap();
-    let push = Push::start(db, &Config::default(), None).await.unwrap();
+    let push = Push::start(db, &Config::default(), None, Metrics::new()).await.unwrap();
     let service = PushService::start().await;
     let sub = service.subscribe("plain");
     let reply = push
@@ -428,12 +430,12 @@ async fn vapid_key_persists_and_is_published_over_http_and_disco() {
     let first = {
         let db = Db::open(&path).unwrap();
         SqliteAccounts::new(db.clone()).await.unwrap();
-        let push = Push::start(db, &config(""), None).await.unwrap();
+        let push = Push::start(db, &config(""), None, Metrics::new()).await.unwrap();
         push.vapid_public_key().to_string()
     };
     let db = Db::open(&path).unwrap();
     SqliteAccounts::new(db.clone()).await.unwrap();
-    let push = Push::start(db, &config(""), None).await.unwrap();
+    let push = Push::start(db, &config(""), None, Metrics::new()).await.unwrap();
     assert_eq!(push.vapid_public_key(), first);
     assert_eq!(first.len(), 87);
 

@@ -65,14 +65,15 @@ static STATS: Mutex<Option<HashMap<PathBuf, Arc<Stats>>>> = Mutex::new(None);
 /// Starts the MUC service on `ctx.config.muc_service`. Storage migrations run before the
 /// first stanza is read; configuration errors (`[muc]` table) fail here.
 pub fn spawn(ctx: &crate::ServerContext) -> anyhow::Result<()> {
-    let mut settings: Settings = toml::Value::Table(ctx.config.muc.clone())
-        .try_into()
-        .map_err(|e| anyhow::anyhow!("invalid [muc] settings: {e}"))?;
+    let mut settings: Settings = ctx.config.module_table("muc", &ctx.config.muc)?;
     if !ctx.config.muc.contains_key("mam_max_page") {
         settings.mam_max_page = ctx.config.limits.mam_max_page;
     }
     if !matches!(settings.create.as_str(), "local" | "anyone" | "nobody") {
-        anyhow::bail!("[muc] create must be one of local, anyone, nobody");
+        anyhow::bail!(
+            "{}[muc] create must be one of local, anyone, nobody",
+            ctx.config.origin()
+        );
     }
     let stats = Arc::new(Stats::default());
     STATS
@@ -92,6 +93,7 @@ pub fn spawn(ctx: &crate::ServerContext) -> anyhow::Result<()> {
         settings: Arc::new(settings),
         stats,
         quotas: Arc::new(crate::limits::MucQuotas::new(&ctx.config.limits)),
+        metrics: ctx.metrics.clone(),
     };
     let rx = ctx.router.register_component(&shared.muc_domain, INBOX);
     let shutdown = ctx.shutdown.clone();

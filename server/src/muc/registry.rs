@@ -221,6 +221,7 @@ impl Registry {
             .stats
             .loaded_rooms
             .fetch_add(1, Ordering::AcqRel);
+        self.shared.metrics.rooms_loaded.inc();
         let shared = self.shared.clone();
         let internal = self.internal_tx.clone();
         let task = tokio::spawn(room_task(shared, room, rx, internal.clone(), initial));
@@ -281,6 +282,7 @@ impl Registry {
                             .stats
                             .loaded_rooms
                             .fetch_sub(1, Ordering::AcqRel);
+                        self.shared.metrics.rooms_loaded.dec();
                     }
                 }
                 for (f, s) in leftovers.into_iter().chain(buffered) {
