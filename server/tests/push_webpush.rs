@@ -6,7 +6,7 @@ mod push_support;
 
 use minidom::Element;
 use mucsub_server::config::Config;
-use mucsub_server::metrics::Metrics;
+use mucsub_server::metrics::{Metrics, ResultLabel};
 use mucsub_server::push::appserver::Outcome;
 use mucsub_server::push::{Push, Report};
 use mucsub_server::storage::{
@@ -19,6 +19,7 @@ use tokio::sync::broadcast;
 
 struct Fixture {
     push: Push,
+    metrics: Metrics,
     offline: Arc<SqliteOffline>,
     service: PushService,
     reports: broadcast::Receiver<Report>,
@@ -44,11 +45,12 @@ async fn fixture(extra: &str) -> Fixture {
         accounts.create(u, creds).await.unwrap();
     }
     let offline = Arc::new(SqliteOffline::new(db.clone(), 100).await.unwrap());
+    let metrics = Metrics::new();
     let push = Push::start(
         db,
         &config(extra),
         Some(offline.clone() as Arc<dyn OfflineStore>),
-        Metrics::new(),
+        metrics.clone(),
     )
     .await
     .unwrap();
@@ -57,6 +59,7 @@ async fn fixture(extra: &str) -> Fixture {
     let reports = push.reports();
     Fixture {
         push,
+        metrics,
         offline,
         service,
         reports,
@@ -302,6 +305,14 @@ async fn retries_on_5xx_and_429_then_delivers() {
         Outcome::Delivered { status: 201 }
     );
     assert_eq!(f.push.registrations("bob").await.unwrap().len(), 1);
+    // One notification sent, whatever the retries (mucsub_push_notifications_total).
+    assert_eq!(pushes(&f.metrics), (1, 0));
+}
+
+/// `mucsub_push_notifications_total` by result: (sent, failed).
+fn pushes(m: &Metrics) -> (u64, u64) {
+    let get = |result| m.push.get_or_create(&ResultLabel { result }).get();
+    (get("sent"), get("failed"))
 }
 
 #[tokio::test]
@@ -331,6 +342,7 @@ async fn retries_are_bounded_and_keep_the_registration() {
         .collect();
     assert_eq!(tried, [500, 502, 503]);
     assert_eq!(f.push.registrations("bob").await.unwrap().len(), 1);
+    assert_eq!(pushes(&f.metrics), (0, 1));
 }
 
 #[tokio::test]

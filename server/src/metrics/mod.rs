@@ -146,6 +146,17 @@ impl Metrics {
             "HTTP API calls by command and HTTP status",
             s.api_requests.clone(),
         );
+        // The known label values exist from the start, at 0: a dashboard sees a series
+        // before its first event.
+        for transport in ["tcp", "websocket"] {
+            let label = TransportLabel { transport };
+            let _ = s.sessions.get_or_create(&label);
+            let _ = s.stanzas_received.get_or_create(&label);
+            let _ = s.stanzas_sent.get_or_create(&label);
+        }
+        for result in ["sent", "failed"] {
+            let _ = s.push.get_or_create(&ResultLabel { result });
+        }
         Metrics(Arc::new(Series { registry, ..s }))
     }
 
