@@ -32,4 +32,16 @@ impl Module for Muc {
             Ok(())
         })
     }
+
+    fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
+        defaults("muc", crate::muc::Settings::default())
+    }
+}
+
+/// A module's table name and its settings' defaults, for [`Module::config_defaults`].
+pub(crate) fn defaults<T: serde::Serialize>(
+    table: &'static str,
+    value: T,
+) -> Option<(&'static str, serde_json::Value)> {
+    serde_json::to_value(value).ok().map(|v| (table, v))
 }

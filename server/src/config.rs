@@ -246,6 +246,22 @@ impl Config {
     }
 }
 
+/// Every key with its default, as JSON (`null`: unset by default): the core's tables from
+/// [`Config::default`], each module's own table (`[muc]`, `[push]`, …) from its
+/// `Module::config_defaults`. A module table no module describes stays an empty object.
+/// What `docs/configuration.md` must list (`tests/config_docs.rs`).
+pub fn all_defaults() -> serde_json::Value {
+    let mut v = serde_json::to_value(Config::default()).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        for m in crate::builtin::MODULES {
+            if let Some((table, defaults)) = m.config_defaults() {
+                obj.insert(table.to_owned(), defaults);
+            }
+        }
+    }
+    v
+}
+
 /// A deserialisation error with the path of the key at fault.
 fn path_error(e: serde_path_to_error::Error<toml::de::Error>) -> anyhow::Error {
     let key = e.path().to_string();

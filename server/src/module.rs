@@ -33,6 +33,14 @@ pub trait Module: Send + Sync {
         ctx: &'a ServerContext,
         reg: &'a mut Registrar,
     ) -> BoxFuture<'a, anyhow::Result<()>>;
+
+    /// The module's own config table, if it has one: its name (`"push"` for `[push]`, a
+    /// raw `toml::Table` field of `Config`) and its settings' defaults, serialised.
+    /// `config::all_defaults` collects them: `docs/configuration.md` must list every key
+    /// (`tests/config_docs.rs`).
+    fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
+        None
+    }
 }
 
 /// Collects what modules register while they start.

@@ -108,6 +108,10 @@ impl Module for MetricsModule {
             Ok(())
         })
     }
+
+    fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
+        crate::builtin::defaults("metrics", MetricsConfig::default())
+    }
 }
 
 async fn scrape(

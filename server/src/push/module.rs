@@ -44,6 +44,10 @@ impl Module for PushModule {
             Ok(())
         })
     }
+
+    fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
+        crate::builtin::defaults("push", super::config::PushConfig::default())
+    }
 }
 
 /// XEP-0357 `<enable/>`/`<disable/>` from a bound session of the account.
