@@ -71,14 +71,15 @@ impl PushConfig {
         if c.subject.trim().is_empty() {
             c.subject = format!("mailto:admin@{}", config.domain);
         }
+        let origin = config.origin();
         if !(c.subject.starts_with("mailto:") || c.subject.starts_with("https:")) {
-            anyhow::bail!("[push] subject must be a mailto: or https: URI");
+            anyhow::bail!("{origin}[push] subject must be a mailto: or https: URI");
         }
         if !(1..=24 * 3600).contains(&c.vapid_validity_secs) {
-            anyhow::bail!("[push] vapid_validity_secs must be between 1 and 86400");
+            anyhow::bail!("{origin}[push] vapid_validity_secs must be between 1 and 86400");
         }
         if !matches!(c.urgency.as_str(), "very-low" | "low" | "normal" | "high") {
-            anyhow::bail!("[push] urgency must be very-low, low, normal or high");
+            anyhow::bail!("{origin}[push] urgency must be very-low, low, normal or high");
         }
         c.workers = c.workers.clamp(1, 64);
         c.queue = c.queue.max(1);
