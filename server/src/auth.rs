@@ -1,14 +1,12 @@
 //! SASL on the server side: SCRAM-SHA-256, SCRAM-SHA-1 (the `sasl` crate's server
 //! mechanisms, fed with the stored salted passwords) and PLAIN, checked in one place for
-//! every SASL profile: [`verify_plain`] (`auth/plain.rs`), which accepts the stored password
+//! every SASL profile: [`plain::verify_plain`], which accepts the stored password
 //! or, with `[auth] methods` naming `jwt`, a token signed by the app's backend
 //! (`auth/jwt.rs`). `auth/settings.rs` holds the `[auth]` table.
 
 pub mod jwt;
-mod plain;
+pub mod plain;
 pub mod settings;
-
-pub use plain::{verify_plain, Authenticator, Decision, PlainMessage, PlainSuccess, SignedInWith};
 
 use crate::storage::Credentials;
 use base64::Engine;
@@ -136,7 +134,7 @@ pub enum Step {
     Success { user: String, data: Vec<u8> },
 }
 
-/// One SCRAM exchange in progress (PLAIN is one step: [`verify_plain`]).
+/// One SCRAM exchange in progress (PLAIN is one step: [`plain::verify_plain`]).
 pub struct Exchange {
     mech: Box<dyn sasl::server::Mechanism + Send>,
     user: String,

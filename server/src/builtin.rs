@@ -2,6 +2,7 @@
 //! (as Prosody's `modules_enabled`). Each registers its own features, IQ handlers, routes
 //! and components through [`crate::module`]; the core knows none of them.
 
+use crate::config::Config;
 use crate::module::{Module, Registrar};
 use crate::ServerContext;
 use futures_util::future::BoxFuture;
@@ -34,14 +35,22 @@ impl Module for Muc {
     }
 
     fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
-        defaults("muc", crate::muc::Settings::default())
+        crate::module::table_defaults("muc", crate::muc::Settings::default())
     }
 }
 
-/// A module's table name and its settings' defaults, for [`Module::config_defaults`].
-pub(crate) fn defaults<T: serde::Serialize>(
-    table: &'static str,
-    value: T,
-) -> Option<(&'static str, serde_json::Value)> {
-    serde_json::to_value(value).ok().map(|v| (table, v))
+/// Every config key with its default, as JSON (`null`: unset by default): the core's
+/// tables from [`Config::default`], each module's own table (`[muc]`, `[push]`, …) from its
+/// [`Module::config_defaults`]. A module table no module describes stays an empty object.
+/// What `docs/configuration.md` must list (`tests/config_docs.rs`).
+pub fn config_defaults() -> serde_json::Value {
+    let mut v = serde_json::to_value(Config::default()).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        for m in MODULES {
+            if let Some((table, defaults)) = m.config_defaults() {
+                obj.insert(table.to_owned(), defaults);
+            }
+        }
+    }
+    v
 }

@@ -1,6 +1,7 @@
 //! TOML configuration. Every field has a default so the server runs with no file at all,
 //! on loopback, with a data directory `./data`. Every key is listed, with its default, in
-//! `docs/configuration.md` (`tests/config_docs.rs` fails when one is missing there);
+//! `docs/configuration.md` (`tests/config_docs.rs`, over `builtin::config_defaults`, fails
+//! when one is missing there);
 //! `server/mucsub.example.toml` is a commented example.
 
 mod listen;
@@ -244,22 +245,6 @@ impl Config {
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("mucsub.sqlite3")
     }
-}
-
-/// Every key with its default, as JSON (`null`: unset by default): the core's tables from
-/// [`Config::default`], each module's own table (`[muc]`, `[push]`, …) from its
-/// `Module::config_defaults`. A module table no module describes stays an empty object.
-/// What `docs/configuration.md` must list (`tests/config_docs.rs`).
-pub fn all_defaults() -> serde_json::Value {
-    let mut v = serde_json::to_value(Config::default()).unwrap_or_default();
-    if let Some(obj) = v.as_object_mut() {
-        for m in crate::builtin::MODULES {
-            if let Some((table, defaults)) = m.config_defaults() {
-                obj.insert(table.to_owned(), defaults);
-            }
-        }
-    }
-    v
 }
 
 /// A deserialisation error with the path of the key at fault.

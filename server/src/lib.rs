@@ -6,7 +6,7 @@
 //! `module.rs` and are listed in `builtin.rs`.
 
 pub mod auth;
-mod builtin;
+pub mod builtin;
 pub(crate) mod c2s;
 pub mod config;
 pub mod extensions;
@@ -40,8 +40,8 @@ pub struct ServerContext {
     /// Offline message storage, bounded per account.
     pub offline: Arc<dyn storage::OfflineStore>,
     /// Which sign-ins `[auth]` accepts; SASL PLAIN is checked through
-    /// [`auth::verify_plain`] with it.
-    pub auth: Arc<auth::Authenticator>,
+    /// [`auth::plain::verify_plain`] with it.
+    pub auth: Arc<auth::plain::Authenticator>,
     /// The series `/metrics` serves; every part updates its own.
     pub metrics: metrics::Metrics,
     /// Fires when the whole server shuts down; long-running tasks select on it.

@@ -36,11 +36,19 @@ pub trait Module: Send + Sync {
 
     /// The module's own config table, if it has one: its name (`"push"` for `[push]`, a
     /// raw `toml::Table` field of `Config`) and its settings' defaults, serialised.
-    /// `config::all_defaults` collects them: `docs/configuration.md` must list every key
-    /// (`tests/config_docs.rs`).
+    /// `builtin::config_defaults` collects them: `docs/configuration.md` must list every
+    /// key (`tests/config_docs.rs`). [`table_defaults`] builds the answer.
     fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
         None
     }
+}
+
+/// A module's table name and its settings' defaults, for [`Module::config_defaults`].
+pub fn table_defaults<T: serde::Serialize>(
+    table: &'static str,
+    value: T,
+) -> Option<(&'static str, serde_json::Value)> {
+    serde_json::to_value(value).ok().map(|v| (table, v))
 }
 
 /// Collects what modules register while they start.

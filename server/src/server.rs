@@ -44,7 +44,7 @@ impl Server {
         config.normalize()?;
         let config = Arc::new(config);
         let auth = Arc::new(
-            crate::auth::Authenticator::new(&config.domain, &config.auth)
+            crate::auth::plain::Authenticator::new(&config.domain, &config.auth)
                 .map_err(|e| anyhow::anyhow!("{}{e}", config.origin()))?,
         );
         if config.registration && !auth.passwords() {

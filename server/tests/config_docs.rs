@@ -2,7 +2,8 @@
 //! reads — the core's `Config` and every module's own table — and nothing it does not;
 //! `server/mucsub.example.toml` parses and starts a server.
 
-use mucsub_server::config::{all_defaults, Config};
+use mucsub_server::builtin::config_defaults as all_defaults;
+use mucsub_server::config::Config;
 use mucsub_server::testkit::TestServer;
 use std::collections::BTreeSet;
 use std::path::PathBuf;

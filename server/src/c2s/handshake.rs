@@ -70,7 +70,7 @@ pub(crate) async fn negotiate<T: Transport>(c: &mut Conn<'_, T>) -> Result<(Boun
                 }
                 Action::VerifyPlain(payload) => {
                     let outcome =
-                        crate::auth::verify_plain(&ctx.auth, ctx.accounts.as_ref(), &payload)
+                        crate::auth::plain::verify_plain(&ctx.auth, ctx.accounts.as_ref(), &payload)
                             .await;
                     todo.extend(n.plain_verified(outcome));
                 }

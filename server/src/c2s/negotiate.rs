@@ -59,7 +59,7 @@ pub(crate) enum Action {
     StartTls,
     /// Look up this account's credentials, then call [`Negotiation::credentials`] (SCRAM).
     FetchCredentials(String),
-    /// Check this SASL PLAIN message with [`crate::auth::verify_plain`], then call
+    /// Check this SASL PLAIN message with [`crate::auth::plain::verify_plain`], then call
     /// [`Negotiation::plain_verified`].
     VerifyPlain(Vec<u8>),
     /// Answer this XEP-0077 registration IQ and write the reply.
@@ -249,7 +249,7 @@ impl Negotiation {
             Err(f) => return self.sasl_failed(f.condition()),
         };
         if mechanism == "PLAIN" {
-            if let Err(f) = auth::PlainMessage::parse(&initial) {
+            if let Err(f) = auth::plain::PlainMessage::parse(&initial) {
                 return self.sasl_failed(f.condition());
             }
             self.state = State::Plain;
@@ -295,7 +295,7 @@ impl Negotiation {
     /// The outcome of [`Action::VerifyPlain`].
     pub(crate) fn plain_verified(
         &mut self,
-        outcome: Result<auth::PlainSuccess, Failure>,
+        outcome: Result<auth::plain::PlainSuccess, Failure>,
     ) -> Vec<Action> {
         if !matches!(self.state, State::Plain) {
             return end("internal-server-error", None);

@@ -4,7 +4,8 @@
 use super::conn::End;
 use super::features::Security;
 use super::negotiate::{Action, Lookup, Negotiation, Settings};
-use crate::auth::{Failure, PlainSuccess, SignedInWith};
+use crate::auth::plain::{PlainSuccess, SignedInWith};
+use crate::auth::Failure;
 use crate::ns;
 use crate::storage::Credentials;
 use crate::xmlstream::StreamEvent;

@@ -110,7 +110,7 @@ impl Module for MetricsModule {
     }
 
     fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
-        crate::builtin::defaults("metrics", MetricsConfig::default())
+        crate::module::table_defaults("metrics", MetricsConfig::default())
     }
 }
 

@@ -46,7 +46,7 @@ impl Module for PushModule {
     }
 
     fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
-        crate::builtin::defaults("push", super::config::PushConfig::default())
+        crate::module::table_defaults("push", super::config::PushConfig::default())
     }
 }
 
