@@ -42,7 +42,10 @@ fn mint(key: &str, jid: &str, ttl: i64) -> String {
     let signing_input = format!("{header}.{payload}");
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
     mac.update(signing_input.as_bytes());
-    format!("{signing_input}.{}", b64.encode(mac.finalize().into_bytes()))
+    format!(
+        "{signing_input}.{}",
+        b64.encode(mac.finalize().into_bytes())
+    )
 }
 
 /// `{token}` or `{password}` as a resolved Promise, as an `async` callback returns it.
@@ -102,11 +105,17 @@ async fn signs_in_with_a_token_and_reconnects_with_a_fresh_one_after_it_expired(
     alice
         .wait_until("alice reconnected", |p| {
             let s = p.states();
-            let lost = s.iter().rposition(|x| x == "reconnecting" || x == "disconnected");
+            let lost = s
+                .iter()
+                .rposition(|x| x == "reconnecting" || x == "disconnected");
             lost.is_some_and(|i| s[i..].iter().any(|x| x == "online"))
         })
         .await;
-    assert!(calls.get() >= 2, "the callback was asked again: {}", calls.get());
+    assert!(
+        calls.get() >= 2,
+        "the callback was asked again: {}",
+        calls.get()
+    );
     let auth_errors: Vec<_> = alice
         .errors
         .borrow()
@@ -140,7 +149,11 @@ async fn expired_forged_and_other_users_tokens_fail_with_auth_failed() {
     let forged = connect_error(|_| {
         answer(
             "token",
-            &mint("not the server's secret, but 32+ bytes", "alice@localhost", 600),
+            &mint(
+                "not the server's secret, but 32+ bytes",
+                "alice@localhost",
+                600,
+            ),
         )
     })
     .await;

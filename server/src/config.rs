@@ -202,7 +202,8 @@ impl Config {
 
     /// Reads TOML text; errors name the key (`listeners.c2s: …`) and its line.
     pub fn parse(text: &str) -> anyhow::Result<Config> {
-        let de = toml::Deserializer::parse(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
         let mut c: Config = serde_path_to_error::deserialize(de).map_err(path_error)?;
         c.normalize()?;
         Ok(c)
@@ -210,10 +211,18 @@ impl Config {
 
     /// A module's own table (`[muc]`, `[push]`, `[metrics]`) read into its settings type;
     /// errors name the file, the table and the key.
-    pub fn module_table<T: DeserializeOwned>(&self, name: &str, table: &toml::Table) -> anyhow::Result<T> {
+    pub fn module_table<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        table: &toml::Table,
+    ) -> anyhow::Result<T> {
         serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
             let key = e.path().to_string();
-            let at = if key == "." { String::new() } else { format!(" {key}") };
+            let at = if key == "." {
+                String::new()
+            } else {
+                format!(" {key}")
+            };
             anyhow::anyhow!("{}[{name}]{at}: {}", self.origin(), e.into_inner())
         })
     }
@@ -296,19 +305,39 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_the_key() {
-        let e = Config::parse("[listeners]\nc2s = 'nowhere'\n").unwrap_err().to_string();
-        assert!(e.contains("key `listeners.c2s`") && e.contains("host:port"), "{e}");
-        let e = Config::parse("[limits]\nmax_stanza = 'big'\n").unwrap_err().to_string();
-        assert!(e.contains("key `limits.max_stanza`") && e.contains("line 2"), "{e}");
-        let e = Config::parse("[auth]\nmethods = ['ldap']\n").unwrap_err().to_string();
+        let e = Config::parse("[listeners]\nc2s = 'nowhere'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `listeners.c2s`") && e.contains("host:port"),
+            "{e}"
+        );
+        let e = Config::parse("[limits]\nmax_stanza = 'big'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `limits.max_stanza`") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = Config::parse("[auth]\nmethods = ['ldap']\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("key `auth.methods"), "{e}");
 
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, "[limits]\nmax_depth = -1\n").unwrap();
         let e = Config::load(&file).unwrap_err().to_string();
-        assert!(e.starts_with(&format!("config file {}: key `limits.max_depth`", file.display())), "{e}");
-        let e = Config::load(&dir.path().join("missing.toml")).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "config file {}: key `limits.max_depth`",
+                file.display()
+            )),
+            "{e}"
+        );
+        let e = Config::load(&dir.path().join("missing.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing.toml: cannot read it"), "{e}");
 
         // A module's own table: its name and the key.

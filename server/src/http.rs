@@ -63,10 +63,7 @@ async fn health(State(ctx): State<ServerContext>) -> Response {
     let problem = match tokio::time::timeout(HEALTH_TIMEOUT, check).await {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e.to_string()),
-        Err(_) => Some(format!(
-            "no answer within {} s",
-            HEALTH_TIMEOUT.as_secs()
-        )),
+        Err(_) => Some(format!("no answer within {} s", HEALTH_TIMEOUT.as_secs())),
     };
     let json = [(header::CONTENT_TYPE, "application/json")];
     match problem {

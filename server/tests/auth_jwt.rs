@@ -61,7 +61,9 @@ async fn a_valid_token_signs_in_over_tcp_and_websocket_beside_passwords() {
     RawClient::login_tcp(s.c2s_addr(), "alice", "pw", Mech::ScramSha256, None, None)
         .await
         .expect("SCRAM with the password");
-    plain(&s, "alice", "pw").await.expect("PLAIN with the password");
+    plain(&s, "alice", "pw")
+        .await
+        .expect("PLAIN with the password");
 }
 
 #[tokio::test]
@@ -152,7 +154,10 @@ async fn only_the_configured_algorithm_and_key_are_accepted() {
         assert_eq!(e.as_deref(), Some("not-authorized"), "{what}");
     }
     // Tokens only: the stored password is refused, and SCRAM is not even offered.
-    assert_eq!(plain(&s, "alice", "pw").await.err().as_deref(), Some("not-authorized"));
+    assert_eq!(
+        plain(&s, "alice", "pw").await.err().as_deref(),
+        Some("not-authorized")
+    );
     let mut c = RawClient::connect_tcp(s.c2s_addr()).await;
     c.open().await;
     let features = c.read_features().await;
@@ -184,22 +189,42 @@ async fn es256_public_key_file() {
     s.add_user("carol", "pw").await;
     let key = signing_key(Algorithm::ES256, pair.serialize_pem().as_bytes()).unwrap();
     let t = mint(Algorithm::ES256, &key, "sub", "carol@localhost", 300).unwrap();
-    plain(&s, "carol", &t).await.expect("ES256 token, JID in `sub`");
+    plain(&s, "carol", &t)
+        .await
+        .expect("ES256 token, JID in `sub`");
     // The JID in another claim than the configured one does not count.
     let t = mint(Algorithm::ES256, &key, "jid", "carol@localhost", 300).unwrap();
-    assert_eq!(plain(&s, "carol", &t).await.err().as_deref(), Some("not-authorized"));
+    assert_eq!(
+        plain(&s, "carol", &t).await.err().as_deref(),
+        Some("not-authorized")
+    );
 }
 
 #[tokio::test]
 async fn provisioning_creates_the_account_on_its_first_token_sign_in_only_when_on() {
     let off = TestServer::start_with(hs256(&[Method::Jwt], false)).await;
     let t = token("newbie@localhost", 300);
-    assert_eq!(plain(&off, "newbie", &t).await.err().as_deref(), Some("not-authorized"));
-    assert!(off.ctx().accounts.credentials("newbie").await.unwrap().is_none());
+    assert_eq!(
+        plain(&off, "newbie", &t).await.err().as_deref(),
+        Some("not-authorized")
+    );
+    assert!(off
+        .ctx()
+        .accounts
+        .credentials("newbie")
+        .await
+        .unwrap()
+        .is_none());
 
     let on = TestServer::start_with(hs256(&[Method::Jwt], true)).await;
     let mut c = plain(&on, "newbie", &t).await.expect("provisioned");
-    assert!(on.ctx().accounts.credentials("newbie").await.unwrap().is_some());
+    assert!(on
+        .ctx()
+        .accounts
+        .credentials("newbie")
+        .await
+        .unwrap()
+        .is_some());
     // A real account: it can subscribe to a room, which outlives the session.
     let room = "lobby@conference.localhost";
     let r = c
@@ -225,5 +250,11 @@ async fn provisioning_creates_the_account_on_its_first_token_sign_in_only_when_o
     )
     .unwrap();
     assert!(plain(&on, "mallory", &forged).await.is_err());
-    assert!(on.ctx().accounts.credentials("mallory").await.unwrap().is_none());
+    assert!(on
+        .ctx()
+        .accounts
+        .credentials("mallory")
+        .await
+        .unwrap()
+        .is_none());
 }

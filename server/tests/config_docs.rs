@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
 }
 
 /// Every `(table, key)` of the defaults: objects are tables (`auth.jwt` nested), anything
@@ -18,7 +20,10 @@ fn keys(table: &str, v: &serde_json::Value, out: &mut BTreeSet<(String, String)>
     let Some(obj) = v.as_object() else { return };
     if obj.is_empty() && !table.is_empty() {
         // A module table no module describes (a raw `toml::Table` in `Config`).
-        out.insert((table.to_owned(), "<no module describes this table>".to_owned()));
+        out.insert((
+            table.to_owned(),
+            "<no module describes this table>".to_owned(),
+        ));
     }
     for (k, v) in obj {
         if v.is_object() {

@@ -13,7 +13,8 @@ async fn scrape(s: &TestServer) -> Scrape {
     let r = http_get(s.http_addr(), "/metrics", &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(
-        r.header("content-type").starts_with("application/openmetrics-text"),
+        r.header("content-type")
+            .starts_with("application/openmetrics-text"),
         "{:?}",
         r.headers
     );
@@ -30,10 +31,7 @@ fn value(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
         .filter(|x| labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
         .map(|x| match &x.value {
             Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-            Value::Histogram(buckets) => buckets
-                .iter()
-                .map(|b| b.count)
-                .fold(0.0, f64::max),
+            Value::Histogram(buckets) => buckets.iter().map(|b| b.count).fold(0.0, f64::max),
             Value::Summary(_) => panic!("{name} is not a summary"),
         })
         .sum()
@@ -113,7 +111,10 @@ async fn counters_move_with_traffic() {
     assert_eq!(value(&after, "mucsub_archive_writes_total", &[]), 3.0);
     // Each message to both subscribers.
     assert!(value(&after, "mucsub_events_fanned_out_total", &[]) >= 6.0);
-    assert!(value(&after, "mucsub_db_commit_seconds", &[]) > value(&before, "mucsub_db_commit_seconds", &[]));
+    assert!(
+        value(&after, "mucsub_db_commit_seconds", &[])
+            > value(&before, "mucsub_db_commit_seconds", &[])
+    );
     assert_eq!(value(&after, "mucsub_offline_messages", &[]), 1.0);
     assert_eq!(
         value(
@@ -141,19 +142,41 @@ async fn counters_move_with_traffic() {
 #[tokio::test]
 async fn who_may_scrape() {
     let s = TestServer::start().await;
-    let proxied = http_get(s.http_addr(), "/metrics", &[("x-forwarded-for", "203.0.113.9")]).await;
-    assert_eq!(proxied.status, 403, "a request through a local proxy is not local");
+    let proxied = http_get(
+        s.http_addr(),
+        "/metrics",
+        &[("x-forwarded-for", "203.0.113.9")],
+    )
+    .await;
+    assert_eq!(
+        proxied.status, 403,
+        "a request through a local proxy is not local"
+    );
 
     let s = TestServer::start_with(|c| {
         c.metrics.insert("token".into(), "scrape-me".into());
     })
     .await;
     assert_eq!(http_get(s.http_addr(), "/metrics", &[]).await.status, 401);
-    let wrong = http_get(s.http_addr(), "/metrics", &[("authorization", "Bearer nope")]).await;
+    let wrong = http_get(
+        s.http_addr(),
+        "/metrics",
+        &[("authorization", "Bearer nope")],
+    )
+    .await;
     assert_eq!(wrong.status, 401);
-    let ok = http_get(s.http_addr(), "/metrics", &[("authorization", "Bearer scrape-me")]).await;
+    let ok = http_get(
+        s.http_addr(),
+        "/metrics",
+        &[("authorization", "Bearer scrape-me")],
+    )
+    .await;
     assert_eq!(ok.status, 200);
-    assert!(ok.body.contains("# TYPE mucsub_sessions gauge"), "{}", ok.body);
+    assert!(
+        ok.body.contains("# TYPE mucsub_sessions gauge"),
+        "{}",
+        ok.body
+    );
 
     let s = TestServer::start_with(|c| {
         c.metrics.insert("enabled".into(), false.into());

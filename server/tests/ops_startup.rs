@@ -49,8 +49,9 @@ async fn a_taken_port_names_the_listener_and_the_address() {
         let (ok, _, err) = run_to_end(&["run", "--config", &cfg]).await;
         assert!(!ok, "the server must not start");
         assert!(
-            err.contains(&format!("listener {listener} (127.0.0.1:{port}): cannot bind:"))
-                && err.contains("in use"),
+            err.contains(&format!(
+                "listener {listener} (127.0.0.1:{port}): cannot bind:"
+            )) && err.contains("in use"),
             "{err}"
         );
     }
@@ -59,10 +60,16 @@ async fn a_taken_port_names_the_listener_and_the_address() {
 #[tokio::test]
 async fn a_bad_config_file_names_the_file_and_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "domain = 'localhost'\n\n[limits]\nmax_stanza = 'big'\n");
+    let cfg = write_config(
+        dir.path(),
+        "domain = 'localhost'\n\n[limits]\nmax_stanza = 'big'\n",
+    );
     let (ok, _, err) = run_to_end(&["run", "--config", &cfg]).await;
     assert!(!ok);
-    assert!(err.contains(&format!("config file {cfg}: key `limits.max_stanza`")), "{err}");
+    assert!(
+        err.contains(&format!("config file {cfg}: key `limits.max_stanza`")),
+        "{err}"
+    );
     assert!(err.contains("line 4"), "{err}");
 
     // A module's table is checked at startup too, and named.
@@ -72,7 +79,10 @@ async fn a_bad_config_file_names_the_file_and_the_key() {
     );
     let (ok, _, err) = run_to_end(&["run", "--config", &cfg]).await;
     assert!(!ok);
-    assert!(err.contains(&format!("config file {cfg}: [push] urgency")), "{err}");
+    assert!(
+        err.contains(&format!("config file {cfg}: [push] urgency")),
+        "{err}"
+    );
 
     // A token key that cannot be read.
     let cfg = write_config(
@@ -81,7 +91,12 @@ async fn a_bad_config_file_names_the_file_and_the_key() {
     );
     let (ok, _, err) = run_to_end(&["run", "--config", &cfg]).await;
     assert!(!ok);
-    assert!(err.contains(&format!("config file {cfg}: [auth.jwt] key_file: cannot read /nonexistent/app.pem")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "config file {cfg}: [auth.jwt] key_file: cannot read /nonexistent/app.pem"
+        )),
+        "{err}"
+    );
 }
 
 /// The server's log so far (its stderr goes to `server.log` in the data dir).
@@ -94,7 +109,10 @@ async fn log_of(srv: &ChildServer, until: &str) -> String {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("no {until:?} in the log: {}", std::fs::read_to_string(&path).unwrap_or_default());
+    panic!(
+        "no {until:?} in the log: {}",
+        std::fs::read_to_string(&path).unwrap_or_default()
+    );
 }
 
 #[tokio::test]
@@ -109,10 +127,14 @@ async fn host_names_listen_plain_logs_go_to_files_and_a_minted_token_signs_in() 
     let srv = ChildServer::spawn_with(Path::new(BIN), dir.path(), &config, &[]).await;
     assert!(srv.c2s_addr.ip().is_loopback(), "{}", srv.c2s_addr);
     let log = log_of(&srv, "mucsub-server started").await;
-    assert!(!log.contains('\u{1b}'), "ANSI escapes in a log file: {log:?}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escapes in a log file: {log:?}"
+    );
 
     let cfg = dir.path().join("test-config.toml").display().to_string();
-    let (ok, token, err) = run_to_end(&["token", "mint", "dora", "--config", &cfg, "--ttl", "300"]).await;
+    let (ok, token, err) =
+        run_to_end(&["token", "mint", "dora", "--config", &cfg, "--ttl", "300"]).await;
     assert!(ok, "{err}");
     let token = token.trim();
     assert_eq!(token.split('.').count(), 3, "{token}");
@@ -121,11 +143,19 @@ async fn host_names_listen_plain_logs_go_to_files_and_a_minted_token_signs_in() 
         .await
         .expect("the minted token signs in");
     assert!(c.jid.starts_with("dora@localhost/"));
-    let (ok, expired, _) = run_to_end(&["token", "mint", "dora", "--config", &cfg, "--ttl", "-60"]).await;
+    let (ok, expired, _) =
+        run_to_end(&["token", "mint", "dora", "--config", &cfg, "--ttl", "-60"]).await;
     assert!(ok);
-    let e = RawClient::login_tcp(srv.c2s_addr, "dora", expired.trim(), Mech::Plain, None, None)
-        .await
-        .err();
+    let e = RawClient::login_tcp(
+        srv.c2s_addr,
+        "dora",
+        expired.trim(),
+        Mech::Plain,
+        None,
+        None,
+    )
+    .await
+    .err();
     assert_eq!(e.as_deref(), Some("not-authorized"));
     assert!(srv.terminate().await);
 }
@@ -137,13 +167,22 @@ async fn log_format_json_writes_one_object_per_line() {
         "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n",
         dir.path().display()
     );
-    let srv = ChildServer::spawn_with(Path::new(BIN), dir.path(), &config, &["--log-format", "json"]).await;
+    let srv = ChildServer::spawn_with(
+        Path::new(BIN),
+        dir.path(),
+        &config,
+        &["--log-format", "json"],
+    )
+    .await;
     let log = log_of(&srv, "mucsub-server started").await;
     let mut started = false;
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{line}");
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
         if v["fields"]["message"] == "mucsub-server started" {
             started = true;
             assert_eq!(v["level"], "INFO");

@@ -425,7 +425,9 @@ async fn http_endpoints_are_refused_unless_allowed() {
     let accounts = SqliteAccounts::new(db.clone()).await.unwrap();
     let creds = Credentials::derive_with("pw", b"0123456789abcdef", 1).unwrap();
     accounts.create("bob", creds).await.unwrap();
-    let push = Push::start(db, &Config::default(), None, Metrics::new()).await.unwrap();
+    let push = Push::start(db, &Config::default(), None, Metrics::new())
+        .await
+        .unwrap();
     let service = PushService::start().await;
     let sub = service.subscribe("plain");
     let reply = push
@@ -442,12 +444,16 @@ async fn vapid_key_persists_and_is_published_over_http_and_disco() {
     let first = {
         let db = Db::open(&path).unwrap();
         SqliteAccounts::new(db.clone()).await.unwrap();
-        let push = Push::start(db, &config(""), None, Metrics::new()).await.unwrap();
+        let push = Push::start(db, &config(""), None, Metrics::new())
+            .await
+            .unwrap();
         push.vapid_public_key().to_string()
     };
     let db = Db::open(&path).unwrap();
     SqliteAccounts::new(db.clone()).await.unwrap();
-    let push = Push::start(db, &config(""), None, Metrics::new()).await.unwrap();
+    let push = Push::start(db, &config(""), None, Metrics::new())
+        .await
+        .unwrap();
     assert_eq!(push.vapid_public_key(), first);
     assert_eq!(first.len(), 87);
 

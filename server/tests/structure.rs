@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 /// Longest production file, in lines (test modules at a file's end not counted).
 const MAX_LINES: usize = 600;
 
-
 struct Module {
     file: PathBuf,
     /// Declared under `#[cfg(test)]`.

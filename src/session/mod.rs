@@ -66,7 +66,9 @@ pub enum SessionError {
     AuthFailed(String),
     /// A token may only travel with PLAIN over TLS or loopback, and this server or
     /// connection offers no such way.
-    #[error("authentication failed: a token needs SASL PLAIN over TLS or loopback (offered: {0:?})")]
+    #[error(
+        "authentication failed: a token needs SASL PLAIN over TLS or loopback (offered: {0:?})"
+    )]
     TokenNeedsPlain(Vec<String>),
     /// Resource binding failed.
     #[error("resource binding failed: {0}")]

@@ -169,7 +169,9 @@ fn a_token_goes_with_plain_only_and_only_when_secure() {
     };
     let mut s = Session::new(token(true));
     s.start();
-    s.handle(el("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='1'/>"));
+    s.handle(el(
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='1'/>",
+    ));
     let out = s.handle(el(FEATURES_SCRAM_AND_PLAIN));
     let auth = &written(&out)[0];
     assert!(auth.contains("mechanism='PLAIN'"), "{auth}");
@@ -181,16 +183,23 @@ fn a_token_goes_with_plain_only_and_only_when_secure() {
     // A password still prefers SCRAM.
     let mut s = Session::new(cfg(true));
     s.start();
-    s.handle(el("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='1'/>"));
+    s.handle(el(
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='1'/>",
+    ));
     let out = s.handle(el(FEATURES_SCRAM_AND_PLAIN));
     assert!(written(&out)[0].contains("mechanism='SCRAM-SHA-256'"));
 
     // Not secure: the token is never sent.
     let mut s = Session::new(token(false));
     s.start();
-    s.handle(el("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='1'/>"));
+    s.handle(el(
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='1'/>",
+    ));
     let out = s.handle(el(FEATURES_SCRAM_AND_PLAIN));
-    assert!(!written(&out).iter().any(|w| w.contains("<auth")), "{out:?}");
+    assert!(
+        !written(&out).iter().any(|w| w.contains("<auth")),
+        "{out:?}"
+    );
     assert!(matches!(
         out.last(),
         Some(SessionOut::Ended(Some(SessionError::TokenNeedsPlain(_))))

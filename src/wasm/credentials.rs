@@ -65,7 +65,10 @@ impl Auth {
                 ))
             })?;
         if let Some(token) = string_at(&value, &["token"]) {
-            return Ok(Secret { value: token, token: true });
+            return Ok(Secret {
+                value: token,
+                token: true,
+            });
         }
         if let Some(password) = string_at(&value, &["password"]) {
             return Ok(Secret {

@@ -4,14 +4,14 @@
 use std::future::Future;
 
 use js_sys::{Promise, Reflect};
-use wasm_bindgen::JsCast;
 use serde::Serialize;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::future_to_promise;
 
+use super::credentials::Auth;
 use super::error::{Code, SdkError};
 use super::js_types::to_js;
-use super::credentials::Auth;
 use super::runtime::Options;
 
 /// A Promise of `fut`: its value as a JS value, or the `MucSubError`.

@@ -82,7 +82,11 @@ impl JwtVerifier {
         } else if let Some(p) = &c.secret_file {
             let bytes = read(p, "secret_file")?;
             let text = String::from_utf8_lossy(&bytes);
-            hmac_key(alg, text.trim_end_matches(['\r', '\n']).as_bytes(), "secret_file")?
+            hmac_key(
+                alg,
+                text.trim_end_matches(['\r', '\n']).as_bytes(),
+                "secret_file",
+            )?
         } else if let Some(p) = &c.key_file {
             key_from_file(alg, &read(p, "key_file")?, p)?
         } else {
@@ -252,9 +256,15 @@ mod tests {
     #[test]
     fn accepts_the_users_own_token_only() {
         let v = hs256();
-        assert_eq!(v.verify(&token("alice@localhost", 60), "alice", "localhost"), Ok(()));
+        assert_eq!(
+            v.verify(&token("alice@localhost", 60), "alice", "localhost"),
+            Ok(())
+        );
         // JIDs compare normalised; a resource in the claim is ignored.
-        assert_eq!(v.verify(&token("Alice@LocalHost/web", 60), "alice", "localhost"), Ok(()));
+        assert_eq!(
+            v.verify(&token("Alice@LocalHost/web", 60), "alice", "localhost"),
+            Ok(())
+        );
         assert_eq!(
             v.verify(&token("bob@localhost", 60), "alice", "localhost"),
             Err(Rejected::OtherUser("bob@localhost".into()))
@@ -267,7 +277,10 @@ mod tests {
             v.verify(&token("alice@localhost", -10), "alice", "localhost"),
             Err(Rejected::Expired)
         );
-        assert_eq!(v.verify("password", "alice", "localhost"), Err(Rejected::Malformed));
+        assert_eq!(
+            v.verify("password", "alice", "localhost"),
+            Err(Rejected::Malformed)
+        );
     }
 
     #[test]
@@ -281,14 +294,20 @@ mod tests {
             60,
         )
         .unwrap();
-        assert_eq!(v.verify(&forged, "alice", "localhost"), Err(Rejected::BadSignature));
+        assert_eq!(
+            v.verify(&forged, "alice", "localhost"),
+            Err(Rejected::BadSignature)
+        );
         let hs512 = jsonwebtoken::encode(
             &Header::new(jsonwebtoken::Algorithm::HS512),
             &serde_json::json!({"jid": "alice@localhost", "exp": u32::MAX}),
             &EncodingKey::from_secret(SECRET.as_bytes()),
         )
         .unwrap();
-        assert_eq!(v.verify(&hs512, "alice", "localhost"), Err(Rejected::WrongAlgorithm));
+        assert_eq!(
+            v.verify(&hs512, "alice", "localhost"),
+            Err(Rejected::WrongAlgorithm)
+        );
         // alg "none": a header jsonwebtoken does not even parse.
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJqaWQiOiJhbGljZUBsb2NhbGhvc3QiLCJleHAiOjQxMDI0NDQ4MDB9.";
         assert!(v.verify(none, "alice", "localhost").is_err());
@@ -312,7 +331,10 @@ mod tests {
             secret: Some(Secret::new("short")),
             ..JwtConfig::default()
         };
-        assert!(JwtVerifier::from_config(&short).unwrap_err().to_string().contains("secret"));
+        assert!(JwtVerifier::from_config(&short)
+            .unwrap_err()
+            .to_string()
+            .contains("secret"));
         let es_with_secret = JwtConfig {
             algorithm: Algorithm::ES256,
             secret: Some(Secret::new(SECRET)),

@@ -54,7 +54,9 @@ impl PlainMessage {
 pub enum SignedInWith {
     Password,
     /// A token; `provisioned`: its account was created by this sign-in.
-    Token { provisioned: bool },
+    Token {
+        provisioned: bool,
+    },
 }
 
 /// A successful PLAIN sign-in.
@@ -122,7 +124,11 @@ impl Authenticator {
             || authzid == msg.user
             || authzid == format!("{}@{}", msg.user, self.domain))
         {
-            tracing::info!(user = msg.user, authzid, "PLAIN: acting as another identity is not supported");
+            tracing::info!(
+                user = msg.user,
+                authzid,
+                "PLAIN: acting as another identity is not supported"
+            );
             return Decision::Reject;
         }
         if msg.password.is_empty() {
@@ -132,7 +138,9 @@ impl Authenticator {
             match jwt.verify(&msg.password, &msg.user, &self.domain) {
                 Ok(()) => {
                     return match (creds, self.provision) {
-                        (Some(_), _) => Decision::Accept(SignedInWith::Token { provisioned: false }),
+                        (Some(_), _) => {
+                            Decision::Accept(SignedInWith::Token { provisioned: false })
+                        }
                         (None, true) => Decision::Provision,
                         (None, false) => {
                             tracing::info!(user = msg.user, "valid token for an account that does not exist ([auth.jwt] provision is off)");
@@ -172,12 +180,20 @@ pub async fn verify_plain(
         Decision::Provision => {
             // The account gets a random password nobody knows: it signs in with tokens
             // (or a password an operator sets later).
-            let unusable = format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
-            let creds = Credentials::derive(&unusable).map_err(|_| Failure::TemporaryAuthFailure)?;
+            let unusable = format!(
+                "{:032x}{:032x}",
+                rand::random::<u128>(),
+                rand::random::<u128>()
+            );
+            let creds =
+                Credentials::derive(&unusable).map_err(|_| Failure::TemporaryAuthFailure)?;
             match accounts.create(&msg.user, creds).await {
                 Ok(created) => {
                     if created {
-                        tracing::info!(user = msg.user, "account provisioned on its first token sign-in");
+                        tracing::info!(
+                            user = msg.user,
+                            "account provisioned on its first token sign-in"
+                        );
                     }
                     SignedInWith::Token {
                         provisioned: created,
@@ -228,9 +244,16 @@ mod tests {
     #[test]
     fn parses_plain_messages() {
         let m = msg("", "Alice", "pw");
-        assert_eq!((m.authzid.as_str(), m.user.as_str(), m.password.as_str()), ("", "alice", "pw"));
+        assert_eq!(
+            (m.authzid.as_str(), m.user.as_str(), m.password.as_str()),
+            ("", "alice", "pw")
+        );
         for bad in [&b"alice\0pw"[..], b"\0\0pw", b"\0a\0b\0c", b"\0a\xff\0pw"] {
-            assert_eq!(PlainMessage::parse(bad), Err(Failure::MalformedRequest), "{bad:?}");
+            assert_eq!(
+                PlainMessage::parse(bad),
+                Err(Failure::MalformedRequest),
+                "{bad:?}"
+            );
         }
     }
 
@@ -247,14 +270,20 @@ mod tests {
             both.decide(&msg("", "alice", "pw"), Some(&pw)),
             Decision::Accept(SignedInWith::Password)
         );
-        assert_eq!(both.decide(&msg("", "alice", "nope"), Some(&pw)), Decision::Reject);
+        assert_eq!(
+            both.decide(&msg("", "alice", "nope"), Some(&pw)),
+            Decision::Reject
+        );
         // bob's token does not sign alice in.
         assert_eq!(
             both.decide(&msg("", "alice", &token("bob@localhost")), Some(&pw)),
             Decision::Reject
         );
         // No proxy authorisation.
-        assert_eq!(both.decide(&msg("bob", "alice", "pw"), Some(&pw)), Decision::Reject);
+        assert_eq!(
+            both.decide(&msg("bob", "alice", "pw"), Some(&pw)),
+            Decision::Reject
+        );
         assert_eq!(
             both.decide(&msg("alice@localhost", "alice", "pw"), Some(&pw)),
             Decision::Accept(SignedInWith::Password)
@@ -262,13 +291,25 @@ mod tests {
 
         let tokens_only = auth(&[Method::Jwt], false);
         assert!(!tokens_only.passwords());
-        assert_eq!(tokens_only.decide(&msg("", "alice", "pw"), Some(&pw)), Decision::Reject);
-        assert_eq!(tokens_only.decide(&msg("", "alice", &t), None), Decision::Reject);
+        assert_eq!(
+            tokens_only.decide(&msg("", "alice", "pw"), Some(&pw)),
+            Decision::Reject
+        );
+        assert_eq!(
+            tokens_only.decide(&msg("", "alice", &t), None),
+            Decision::Reject
+        );
         let provisioning = auth(&[Method::Jwt], true);
-        assert_eq!(provisioning.decide(&msg("", "alice", &t), None), Decision::Provision);
+        assert_eq!(
+            provisioning.decide(&msg("", "alice", &t), None),
+            Decision::Provision
+        );
 
         let passwords_only = auth(&[Method::Password], false);
         assert!(!passwords_only.tokens());
-        assert_eq!(passwords_only.decide(&msg("", "alice", &t), Some(&pw)), Decision::Reject);
+        assert_eq!(
+            passwords_only.decide(&msg("", "alice", &t), Some(&pw)),
+            Decision::Reject
+        );
     }
 }

@@ -69,9 +69,12 @@ pub(crate) async fn negotiate<T: Transport>(c: &mut Conn<'_, T>) -> Result<(Boun
                     todo.extend(n.credentials(lookup));
                 }
                 Action::VerifyPlain(payload) => {
-                    let outcome =
-                        crate::auth::plain::verify_plain(&ctx.auth, ctx.accounts.as_ref(), &payload)
-                            .await;
+                    let outcome = crate::auth::plain::verify_plain(
+                        &ctx.auth,
+                        ctx.accounts.as_ref(),
+                        &payload,
+                    )
+                    .await;
                     todo.extend(n.plain_verified(outcome));
                 }
                 Action::Register(iq) => {

@@ -160,9 +160,7 @@ impl Negotiation {
                 | State::Claim { .. }
                 | State::Done,
                 _,
-            ) => {
-                end("internal-server-error", None)
-            }
+            ) => end("internal-server-error", None),
         }
     }
 
@@ -184,7 +182,11 @@ impl Negotiation {
         let features = match user {
             None => {
                 self.state = State::Auth;
-                features::pre_auth(self.security, self.settings.registration, self.settings.scram)
+                features::pre_auth(
+                    self.security,
+                    self.settings.registration,
+                    self.settings.scram,
+                )
             }
             Some(user) => {
                 self.state = State::Bind(user);
@@ -238,8 +240,7 @@ impl Negotiation {
         if !self.security.auth_allowed() {
             return self.sasl_failed("encryption-required");
         }
-        let offered = (self.settings.scram
-            && auth::SCRAM_MECHANISMS.contains(&mechanism.as_str()))
+        let offered = (self.settings.scram && auth::SCRAM_MECHANISMS.contains(&mechanism.as_str()))
             || (mechanism == "PLAIN" && self.security.plain_allowed());
         if !offered {
             return self.sasl_failed(Failure::InvalidMechanism.condition());
@@ -306,7 +307,11 @@ impl Negotiation {
                 self.succeeded(ok.user, &[])
             }
             Err(f) => {
-                tracing::info!(mechanism = "PLAIN", condition = f.condition(), "authentication failed");
+                tracing::info!(
+                    mechanism = "PLAIN",
+                    condition = f.condition(),
+                    "authentication failed"
+                );
                 self.sasl_failed(f.condition())
             }
         }

@@ -67,7 +67,9 @@ impl FromStr for ListenAddr {
 
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let bad = || format!("{s:?} is not host:port (e.g. \"127.0.0.1:5222\", \"localhost:5280\", \"[::]:5222\")");
+        let bad = || {
+            format!("{s:?} is not host:port (e.g. \"127.0.0.1:5222\", \"localhost:5280\", \"[::]:5222\")")
+        };
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
             // [v6]:port
             let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
@@ -152,6 +154,9 @@ mod tests {
         let l = a.bind("c2s").await.unwrap();
         let taken = ListenAddr::from(l.local_addr().unwrap());
         let e = taken.bind("http").await.unwrap_err().to_string();
-        assert!(e.starts_with(&format!("listener http ({taken}): cannot bind:")), "{e}");
+        assert!(
+            e.starts_with(&format!("listener http ({taken}): cannot bind:")),
+            "{e}"
+        );
     }
 }

@@ -238,7 +238,10 @@ mod tests {
         m.api_request("../../etc/passwd", false, 404);
         m.commit_seconds.observe(0.002);
         let text = m.encode();
-        assert!(text.contains("mucsub_sessions{transport=\"tcp\"} 1"), "{text}");
+        assert!(
+            text.contains("mucsub_sessions{transport=\"tcp\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("mucsub_stanzas_received_total{transport=\"tcp\"} 3"));
         assert!(text.contains("mucsub_api_requests_total{command=\"register\",status=\"200\"} 1"));
         assert!(text.contains("mucsub_api_requests_total{command=\"unknown\",status=\"404\"} 1"));

@@ -60,7 +60,8 @@ pub fn access(
     if cfg.public {
         return Ok(());
     }
-    let proxied = headers.contains_key(header::FORWARDED) || headers.contains_key("x-forwarded-for");
+    let proxied =
+        headers.contains_key(header::FORWARDED) || headers.contains_key("x-forwarded-for");
     if peer.ip().is_loopback() && !proxied {
         Ok(())
     } else {
@@ -161,7 +162,10 @@ mod tests {
         let far: SocketAddr = "192.0.2.7:9".parse().unwrap();
         let default = MetricsConfig::default();
         assert_eq!(access(&default, lo, &HeaderMap::new()), Ok(()));
-        assert_eq!(access(&default, far, &HeaderMap::new()), Err(StatusCode::FORBIDDEN));
+        assert_eq!(
+            access(&default, far, &HeaderMap::new()),
+            Err(StatusCode::FORBIDDEN)
+        );
         assert_eq!(
             access(&default, lo, &headers(&[("x-forwarded-for", "192.0.2.7")])),
             Err(StatusCode::FORBIDDEN),
@@ -171,7 +175,10 @@ mod tests {
             token: Some(Secret::new("s3cret")),
             ..MetricsConfig::default()
         };
-        assert_eq!(access(&token, lo, &HeaderMap::new()), Err(StatusCode::UNAUTHORIZED));
+        assert_eq!(
+            access(&token, lo, &HeaderMap::new()),
+            Err(StatusCode::UNAUTHORIZED)
+        );
         assert_eq!(
             access(&token, far, &headers(&[("authorization", "Bearer s3cret")])),
             Ok(())

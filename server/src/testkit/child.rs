@@ -28,7 +28,12 @@ impl ChildServer {
     /// Starts `bin run --config <data_dir>/test-config.toml [args]` with `config` as that
     /// file; waits until it prints its addresses. Its log (stderr) goes to
     /// `<data_dir>/server.log`.
-    pub async fn spawn_with(bin: &Path, data_dir: &Path, config: &str, args: &[&str]) -> ChildServer {
+    pub async fn spawn_with(
+        bin: &Path,
+        data_dir: &Path,
+        config: &str,
+        args: &[&str],
+    ) -> ChildServer {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let cfg = data_dir.join("test-config.toml");
         std::fs::write(&cfg, config).expect("write config");
