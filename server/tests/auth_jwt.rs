@@ -7,8 +7,7 @@
 use mucsub_server::auth::jwt::{mint, signing_key};
 use mucsub_server::auth::settings::{Algorithm, AuthConfig, JwtConfig, Method, Secret};
 use mucsub_server::config::Config;
-use mucsub_server::ns;
-use mucsub_server::testkit::{Mech, RawClient, TestServer};
+use mucsub_server::testkit::{mechanisms, Mech, RawClient, TestServer};
 use std::path::PathBuf;
 
 const SECRET: &str = "the app backend's secret, 32+ bytes";
@@ -34,6 +33,12 @@ fn token(jid: &str, ttl: i64) -> String {
 
 async fn plain(s: &TestServer, user: &str, password: &str) -> Result<RawClient, String> {
     RawClient::login_tcp(s.c2s_addr(), user, password, Mech::Plain, None, None).await
+}
+
+/// A well-formed token signed with another secret than the server's.
+fn forged(jid: &str) -> String {
+    let key = signing_key(Algorithm::HS256, b"not the app's secret, but as long").unwrap();
+    mint(Algorithm::HS256, &key, "jid", jid, 300).unwrap()
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -72,14 +77,7 @@ async fn expired_forged_and_other_users_tokens_are_not_authorized() {
     s.add_user("alice", "pw").await;
     s.add_user("bob", "pw-b").await;
     let expired = token("alice@localhost", -30);
-    let forged = mint(
-        Algorithm::HS256,
-        &signing_key(Algorithm::HS256, b"not the app's secret, but as long").unwrap(),
-        "jid",
-        "alice@localhost",
-        300,
-    )
-    .unwrap();
+    let forged = forged("alice@localhost");
     let bobs = token("bob@localhost", 300);
     let other_domain = token("alice@example.org", 300);
     for (what, t) in [
@@ -161,12 +159,7 @@ async fn only_the_configured_algorithm_and_key_are_accepted() {
     let mut c = RawClient::connect_tcp(s.c2s_addr()).await;
     c.open().await;
     let features = c.read_features().await;
-    let mechs: Vec<String> = features
-        .get_child("mechanisms", ns::SASL)
-        .unwrap()
-        .children()
-        .map(|m| m.text())
-        .collect();
+    let mechs = mechanisms(&features);
     assert_eq!(mechs, ["PLAIN"]);
 }
 
@@ -241,14 +234,7 @@ async fn provisioning_creates_the_account_on_its_first_token_sign_in_only_when_o
         .expect("second sign-in");
     assert_eq!(on.ctx().accounts.list().await.unwrap(), ["newbie"]);
     // An invalid token provisions nothing.
-    let forged = mint(
-        Algorithm::HS256,
-        &signing_key(Algorithm::HS256, b"not the app's secret, but as long").unwrap(),
-        "jid",
-        "mallory@localhost",
-        300,
-    )
-    .unwrap();
+    let forged = forged("mallory@localhost");
     assert!(plain(&on, "mallory", &forged).await.is_err());
     assert!(on
         .ctx()

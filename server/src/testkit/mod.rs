@@ -29,7 +29,7 @@ mod http;
 mod login;
 mod server;
 
-pub use basics::{panics, xml_with_ns, TIMEOUT};
+pub use basics::{mechanisms, panics, xml_with_ns, TIMEOUT};
 pub use child::ChildServer;
 pub use client::{Incoming, RawClient};
 pub use http::{http_get, http_request, HttpResponse};
