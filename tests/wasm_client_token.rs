@@ -182,3 +182,40 @@ async fn a_callback_that_fails_or_answers_nothing_usable_fails_with_auth_failed(
     assert_eq!(calls.get(), 1);
     p.close().await;
 }
+
+#[wasm_bindgen_test]
+async fn a_reconnect_whose_callback_fails_reports_it_and_retries() {
+    // The backend is unreachable once, at the first reconnect.
+    let (f, calls) = callback(|n| {
+        if n == 2 {
+            Promise::reject(&js_sys::Error::new("backend unreachable"))
+        } else {
+            answer("token", &mint(secret(), "dave@localhost", 3600))
+        }
+    });
+    let res = resource();
+    let dave = Peer::with_credentials("dave", &res, &f);
+    dave.connect().await;
+    let intruder = Peer::with_resource("dave", &res);
+    intruder.connect().await;
+    intruder.close().await;
+    dave.wait_until("dave's third attempt", |_| calls.get() >= 3)
+        .await;
+    dave.wait_until("dave back online", |p| {
+        p.states().last().map(String::as_str) == Some("online")
+    })
+    .await;
+    let reported: Vec<_> = dave
+        .errors
+        .borrow()
+        .iter()
+        .filter(|e| prop_str(e, "message").is_some_and(|m| m.contains("backend unreachable")))
+        .filter_map(|e| prop_str(e, "code"))
+        .collect();
+    assert_eq!(
+        reported,
+        ["auth-failed"],
+        "the failed callback was reported once"
+    );
+    dave.close().await;
+}
