@@ -16,7 +16,7 @@
 //!   `store_tests` (feature `store-tests`) is the suite every store must pass;
 //! - [`session`]: stream framing (TCP and WebSocket), SASL, bind, IQ tracking, backoff;
 //! - `resync` (crate-private; its config and warnings are re-exported by [`client`]):
-//!   cursors, gaps and MAM paging (SPEC §2);
+//!   cursors, gaps and MAM paging (docs/protocol.md C4);
 //! - [`client`]: the sans-IO client tying them together (inputs and [`client::Command`]s
 //!   in, actions out);
 //! - `native` (feature `native`): the tokio runtime driving it over TCP or WebSocket.

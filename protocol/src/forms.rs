@@ -106,6 +106,15 @@ mod tests {
                 ..
             })
         ));
+        // A field other than `fixed` needs a `var`.
+        let nameless: Element = "<query xmlns='urn:x'><x xmlns='jabber:x:data' type='submit'>\
+            <field><value>1</value></field></x></query>"
+            .parse()
+            .unwrap();
+        assert!(matches!(
+            child(&nameless, "query"),
+            Err(ParseError::BadChild { child: "x", .. })
+        ));
         let none: Element = "<query xmlns='urn:x'/>".parse().unwrap();
         assert_eq!(child(&none, "query"), Ok(None));
     }

@@ -6,7 +6,8 @@ use super::ns;
 
 /// A MucSub event node (`urn:xmpp:mucsub:nodes:X`).
 ///
-/// `presence` is singular: the seed document's `presences` is a typo (SPEC §1).
+/// `presence` is singular: the seed document's `presences` is a typo (docs/protocol.md,
+/// Namespaces).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Node {
@@ -60,6 +61,13 @@ impl Node {
         &self.as_str()[ns::MUCSUB_NODES_PREFIX.len()..]
     }
 
+    /// Whether an event on this node is kept for an account with no session to take it
+    /// (offline storage, and a copy salvaged from a session that ended): only the
+    /// message-like ones, `messages` and `subject` (docs/protocol.md S15).
+    pub fn kept_offline(self) -> bool {
+        matches!(self, Node::Messages | Node::Subject)
+    }
+
     /// Parse a full node name; `None` for anything unknown (callers drop those silently).
     pub fn parse(s: &str) -> Option<Node> {
         let short = s.strip_prefix(ns::MUCSUB_NODES_PREFIX)?;
@@ -72,7 +80,7 @@ impl Node {
     }
 
     /// Parse full node names, dropping unknown ones and duplicates and keeping the order
-    /// (SPEC S3: a subscription keeps the nodes it could understand).
+    /// (docs/protocol.md S3: a subscription keeps the nodes it could understand).
     pub fn parse_list<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Node> {
         let mut out = Vec::new();
         for node in names.into_iter().filter_map(Node::parse) {
@@ -90,7 +98,7 @@ impl fmt::Display for Node {
     }
 }
 
-/// Parse `<event node=…/>` children, dropping unknown nodes and duplicates (SPEC S3).
+/// Parse `<event node=…/>` children, dropping unknown nodes and duplicates (docs/protocol.md S3).
 pub(crate) fn parse_event_children(elem: &minidom::Element) -> Vec<Node> {
     Node::parse_list(
         elem.children()
@@ -114,6 +122,12 @@ pub(crate) fn event_children(nodes: &[Node]) -> Vec<minidom::Element> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_message_like_nodes_are_kept_offline() {
+        let kept: Vec<Node> = Node::ALL.into_iter().filter(|n| n.kept_offline()).collect();
+        assert_eq!(kept, vec![Node::Messages, Node::Subject]);
+    }
 
     #[test]
     fn round_trips_every_node() {

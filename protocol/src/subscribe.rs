@@ -10,7 +10,7 @@ use super::{ns, Node, ParseError};
 /// Used as the IQ set request, its result (which echoes `nick` and the accepted nodes) and
 /// as the item of a `subscribers` node event (`nick`, `jid` only where the receiver may see
 /// real JIDs, no nodes). `nick` stays optional so the server can tell "missing" (bad-request)
-/// from "empty" (jid-malformed), SPEC S4.
+/// from "empty" (jid-malformed), docs/protocol.md S4.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Subscribe {
     /// Requested nick.

@@ -8,7 +8,7 @@ use super::{ns, Node, ParseError};
 
 /// The sync hint `<end xmlns='urn:xmpp:mucsub:sync:0' id='…' stamp='…'/>`: the room's
 /// newest archive id and its time, so a reconnecting client resyncs only rooms that changed
-/// (SPEC S19; advertised as the `urn:xmpp:mucsub:sync:0` feature on the service).
+/// (docs/protocol.md S19; advertised as the `urn:xmpp:mucsub:sync:0` feature on the service).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncEnd {
     /// Newest archive (stanza) id of the room.
@@ -55,7 +55,7 @@ impl From<SyncEnd> for Element {
 /// One `<subscription/>` of a list.
 ///
 /// In the service-level list `jid` is the room; in a room-level list it is the subscriber
-/// (absent when the caller may not see real JIDs, SPEC S9).
+/// (absent when the caller may not see real JIDs, docs/protocol.md S9).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Subscription {
     /// Room (service list) or subscriber (room list).

@@ -25,7 +25,8 @@ pub struct MucSubEvent {
     pub room: BareJid,
     /// The subscriber (outer `to`, a bare JID as sent by the room).
     pub to: Option<Jid>,
-    /// Outer message id; for archived messages it equals the room's stanza-id (SPEC S10).
+    /// Outer message id; for archived messages it equals the room's stanza-id
+    /// (docs/protocol.md S10).
     pub id: Option<String>,
     /// The event node.
     pub node: Node,
@@ -37,7 +38,7 @@ pub struct MucSubEvent {
 
 impl MucSubEvent {
     /// Build an event for `room` → `to`; the outer id and the item id are both `item_id`,
-    /// as SPEC S10 asks for archived messages.
+    /// as docs/protocol.md S10 asks for archived messages.
     pub fn new(room: BareJid, to: Jid, node: Node, item_id: String, inner: Element) -> Self {
         MucSubEvent {
             room,

@@ -6,13 +6,14 @@
 //! `module.rs` and are listed in `builtin.rs`.
 
 pub mod auth;
-mod builtin;
+pub mod builtin;
 pub(crate) mod c2s;
 pub mod config;
 pub mod extensions;
 pub mod fast;
 pub(crate) mod http;
 pub mod limits;
+pub mod metrics;
 pub(crate) mod module;
 pub mod muc;
 pub mod ns;
@@ -44,6 +45,11 @@ pub struct ServerContext {
     pub fast: Arc<fast::Fast>,
     /// XEP-0198 resumable sessions, by SM-ID.
     pub resumable: Arc<sm::Registry>,
+    /// Which sign-ins `[auth]` accepts; SASL PLAIN is checked through
+    /// [`auth::plain::verify_plain`] with it.
+    pub auth: Arc<auth::plain::Authenticator>,
+    /// The series `/metrics` serves; every part updates its own.
+    pub metrics: metrics::Metrics,
     /// Fires when the whole server shuts down; long-running tasks select on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Open client connections (TCP and WebSocket), for graceful shutdown.

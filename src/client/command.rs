@@ -1,12 +1,14 @@
 //! The one command surface of the SDK. Every request an app makes of a client — the
-//! JavaScript `MucSubClient` methods, `NativeClient::command` — is a [`Command`], run here by
-//! [`Client::command`] and answered by exactly one [`AppEvent::Result`](super::AppEvent::Result) carrying the
-//! command's [`RequestId`]. The drivers only forward commands and deliver results.
+//! JavaScript `MucSubClient` methods, `NativeClient::command` — is a [`Command`], run here
+//! by [`Client::command`] and answered by exactly one
+//! [`AppEvent::Result`](super::AppEvent::Result) carrying the command's [`RequestId`]. The
+//! drivers only forward commands and deliver results.
 
 use jid::BareJid;
 use minidom::Element;
 
-use super::{result, Client, HistoryPage, Pending};
+use super::pending::{Asked, Pending};
+use super::{result, Client, HistoryPage};
 use super::{Action, CommandError, CommandResult, RequestId, SubscriptionInfo};
 use crate::protocol::mam::{self, PageFrom};
 use crate::protocol::time::Timestamp;
@@ -50,8 +52,9 @@ pub enum Command {
         /// Room.
         room: String,
     },
-    /// Post a groupchat message without joining (SPEC S14): [`CommandResult::Sent`] once
-    /// written. A refusal comes back later as [`super::ClientWarning::MessageError`].
+    /// Post a groupchat message without joining (docs/protocol.md S14):
+    /// [`CommandResult::Sent`] once written. A refusal comes back later as
+    /// [`super::ClientWarning::MessageError`].
     Send {
         /// Room.
         room: String,
@@ -106,15 +109,6 @@ impl Command {
             id: id.into(),
         }
     }
-}
-
-/// An IQ command waiting for its answer.
-#[derive(Debug, Clone)]
-pub(super) enum Asked {
-    Subscribe { room: BareJid, requested: Subscribe },
-    Unsubscribe { room: BareJid },
-    Subscriptions,
-    Subscribers { room: BareJid },
 }
 
 fn room_jid(room: &str) -> Result<BareJid, CommandError> {

@@ -4,7 +4,8 @@
 use jid::{BareJid, Jid};
 use minidom::Element;
 
-use super::{iq, result, Client, Pending};
+use super::pending::{Asked, Pending};
+use super::{iq, result, Client};
 use super::{Action, AppEvent, ClientWarning, CommandError, CommandResult};
 use crate::event::RoomEvent;
 use crate::protocol::mam;
@@ -102,7 +103,7 @@ impl Client {
     ) {
         match p {
             Pending::Command(req, asked) => {
-                if let super::command::Asked::Subscribe { room, .. } = &asked {
+                if let Asked::Subscribe { room, .. } = &asked {
                     self.done_subscribing(room);
                 }
                 out.push(result(req, Err(err)));
@@ -188,7 +189,7 @@ impl Client {
                 out.push(result(req, Ok(done)));
             }
             Pending::Command(req, asked) => {
-                if let super::command::Asked::Subscribe { room, .. } = &asked {
+                if let Asked::Subscribe { room, .. } = &asked {
                     self.done_subscribing(room);
                 }
                 let done = self.command_ok(asked, payload, now, out);

@@ -7,11 +7,13 @@
 //!
 //! - [`command`]: the [`Command`] type, the one command surface of the SDK;
 //! - `inbound`: stanzas from the server;
+//! - `pending`: what each IQ in flight was for;
 //! - `sync`: connect-time reconciliation, subscription changes, resync output;
 //! - `types`: what goes in and out (inputs, actions, results, app events).
 
 mod command;
 mod inbound;
+mod pending;
 mod sync;
 mod types;
 
@@ -37,6 +39,7 @@ use crate::session::backoff::Backoff;
 use crate::session::iq::IqTracker;
 use crate::session::{Session, SessionConfig, SessionOut};
 use crate::store::{Snapshot, SubscriptionRecord};
+use pending::Pending;
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -70,22 +73,6 @@ impl ClientConfig {
             seed: 0x5eed,
         }
     }
-}
-
-/// What an IQ in flight was for.
-#[derive(Debug, Clone)]
-enum Pending {
-    Command(RequestId, command::Asked),
-    Disco,
-    ListOnConnect,
-    Mam {
-        queryid: String,
-    },
-    History {
-        queryid: String,
-        req: RequestId,
-        room: BareJid,
-    },
 }
 
 /// A history page being received.
@@ -174,6 +161,14 @@ impl Client {
         }
     }
 
+    /// The secret for the next connection (the current one keeps its session): a password,
+    /// or a token (`token`: sent with PLAIN only, see [`SessionConfig::token`]). Drivers
+    /// whose app hands out short-lived tokens call this before each connection attempt.
+    pub fn set_credentials(&mut self, secret: String, token: bool) {
+        self.cfg.session.password = secret;
+        self.cfg.session.token = token;
+    }
+
     /// Whether the session is bound and available.
     pub fn is_ready(&self) -> bool {
         self.session.is_ready()
@@ -218,7 +213,7 @@ impl Client {
         } else {
             "inactive"
         };
-        self.send(&Element::builder(name, crate::session::NS_CSI).build(), out);
+        self.send(&Element::builder(name, ns::CSI).build(), out);
         self.sent_active = self.want_active;
     }
 

@@ -4,7 +4,8 @@
 use jid::BareJid;
 use minidom::Element;
 
-use super::{Action, AppEvent, Client, ClientWarning, Pending, StoreOp};
+use super::pending::Pending;
+use super::{Action, AppEvent, Client, ClientWarning, StoreOp};
 use crate::protocol::mam;
 use crate::protocol::time::Timestamp;
 use crate::protocol::{ns, Subscriptions};

@@ -1,5 +1,5 @@
-//! The resync engine (SPEC §2): sans-IO, it turns subscriptions and persisted cursors into
-//! MAM queries, and MAM results into store pages.
+//! The resync engine (docs/protocol.md C4): sans-IO, it turns subscriptions and persisted
+//! cursors into MAM queries, and MAM results into store pages.
 //!
 //! Per room: the cursor is the newest archive id known to be contiguous with the stored
 //! history. A known room starts with `start=cursor time` (whose answer must contain the

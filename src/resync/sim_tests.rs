@@ -104,6 +104,32 @@ struct Sim {
     live: VecDeque<(usize, Item)>,
 }
 
+impl Sim {
+    /// A simulation of `rooms` (room JIDs) with nothing posted yet, at time `clock`.
+    fn new(rooms: &[String], quirk: bool, oversize: bool, clock: i64, cfg: ResyncConfig) -> Sim {
+        Sim {
+            rooms: rooms
+                .iter()
+                .map(|r| SimRoom {
+                    jid: BareJid::new(r).unwrap(),
+                    full: Vec::new(),
+                    purged: 0,
+                    never_seen: Vec::new(),
+                })
+                .collect(),
+            quirk,
+            oversize,
+            clock,
+            store: MemoryStore::new(),
+            engine: None,
+            generation: 0,
+            cfg,
+            in_flight: VecDeque::new(),
+            live: VecDeque::new(),
+        }
+    }
+}
+
 fn stanza(room: &BareJid, it: &Item, with_sid: bool) -> Element {
     let mut b = Element::builder("message", "jabber:client")
         .attr(crate::protocol::xml::ncname("from"), format!("{room}/nick"))
@@ -457,31 +483,16 @@ fn run(ops: Vec<Op>, quirk: bool, oversize: bool, page_size: usize, cap: usize, 
         .iter()
         .filter(|o| matches!(o, Op::Post(_) | Op::PostSameMs(_)))
         .count();
-    let mut sim = Sim {
-        rooms: (0..2)
-            .map(|i| SimRoom {
-                jid: BareJid::new(&format!("room{i}@conference.localhost")).unwrap(),
-                full: Vec::new(),
-                purged: 0,
-                never_seen: Vec::new(),
-            })
-            .collect(),
-        quirk,
-        oversize,
-        clock: 1_000,
-        store: MemoryStore::new(),
-        engine: None,
-        generation: 0,
-        cfg: ResyncConfig {
-            page_size,
-            room_cap: cap,
-            max_in_flight: 1,
-
-            ..ResyncConfig::default()
-        },
-        in_flight: VecDeque::new(),
-        live: VecDeque::new(),
+    let rooms: Vec<String> = (0..2)
+        .map(|i| format!("room{i}@conference.localhost"))
+        .collect();
+    let cfg = ResyncConfig {
+        page_size,
+        room_cap: cap,
+        max_in_flight: 1,
+        ..ResyncConfig::default()
     };
+    let mut sim = Sim::new(&rooms, quirk, oversize, 1_000, cfg);
     for op in &ops {
         sim.apply(op);
     }
@@ -523,29 +534,14 @@ fn new_subscription_fetches_only_the_newest_page() {
     ops.push(Op::Connect { hint: true });
     let mut sim_ops = ops.clone();
     sim_ops.extend(std::iter::repeat_n(Op::Step, 20));
-    let mut sim = Sim {
-        rooms: vec![SimRoom {
-            jid: BareJid::new("r@conference.localhost").unwrap(),
-            full: Vec::new(),
-            purged: 0,
-            never_seen: Vec::new(),
-        }],
-        quirk: false,
-        oversize: false,
-        clock: 0,
-        store: MemoryStore::new(),
-        engine: None,
-        generation: 0,
-        cfg: ResyncConfig {
-            page_size: 3,
-            room_cap: 100,
-            max_in_flight: 2,
-
-            ..ResyncConfig::default()
-        },
-        in_flight: VecDeque::new(),
-        live: VecDeque::new(),
+    let cfg = ResyncConfig {
+        page_size: 3,
+        room_cap: 100,
+        max_in_flight: 2,
+        ..ResyncConfig::default()
     };
+    let room = "r@conference.localhost".to_owned();
+    let mut sim = Sim::new(&[room], false, false, 0, cfg);
     for op in &sim_ops {
         sim.apply(op);
     }
@@ -573,23 +569,8 @@ fn unknown_cursor_falls_back_to_start_with_a_gap() {
             Op::Post(0),
             Op::Purge(0, 3),
         ]);
-        let mut sim = Sim {
-            rooms: vec![SimRoom {
-                jid: BareJid::new("r@conference.localhost").unwrap(),
-                full: Vec::new(),
-                purged: 0,
-                never_seen: Vec::new(),
-            }],
-            quirk,
-            oversize: false,
-            clock: 0,
-            store: MemoryStore::new(),
-            engine: None,
-            generation: 0,
-            cfg: ResyncConfig::default(),
-            in_flight: VecDeque::new(),
-            live: VecDeque::new(),
-        };
+        let room = "r@conference.localhost".to_owned();
+        let mut sim = Sim::new(&[room], quirk, false, 0, ResyncConfig::default());
         for op in &ops {
             sim.apply(op);
         }
@@ -834,28 +815,19 @@ fn timed_out_forward_page_is_retried_from_the_cursor_time() {
 }
 
 fn one_room(page_size: usize) -> Sim {
-    Sim {
-        rooms: vec![SimRoom {
-            jid: BareJid::new("r@conference.localhost").unwrap(),
-            full: Vec::new(),
-            purged: 0,
-            never_seen: Vec::new(),
-        }],
-        quirk: false,
-        oversize: false,
-        clock: 1_000,
-        store: MemoryStore::new(),
-        engine: None,
-        generation: 0,
-        cfg: ResyncConfig {
-            page_size,
-            room_cap: 100,
-            max_in_flight: 1,
-            ..ResyncConfig::default()
-        },
-        in_flight: VecDeque::new(),
-        live: VecDeque::new(),
-    }
+    let cfg = ResyncConfig {
+        page_size,
+        room_cap: 100,
+        max_in_flight: 1,
+        ..ResyncConfig::default()
+    };
+    Sim::new(
+        &["r@conference.localhost".to_owned()],
+        false,
+        false,
+        1_000,
+        cfg,
+    )
 }
 
 /// Answers every query in flight, recording where each page started.

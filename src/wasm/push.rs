@@ -32,7 +32,8 @@ use crate::session::framing::{parse_ws_message, Framing};
 use crate::session::{Session, SessionConfig, SessionError, SessionOut};
 
 use super::error::{Code, SdkError};
-use super::js_args::{get_bool, get_string, js_or_undefined, promise, string_at};
+use super::js_args::{get_bool, get_string, js_or_undefined, promise};
+use super::js_types::string_at;
 use super::local::Queue;
 use super::runtime::{random_id, Options};
 use super::socket::{Socket, SocketEvent, Timer};
@@ -79,8 +80,6 @@ extern "C" {
 
 /// How long one registration session may take, connection included.
 const TIMEOUT_MS: f64 = 30_000.0;
-/// The disco#info form the built-in app server publishes its VAPID key in.
-const NS_WEBPUSH_FORM: &str = "urn:xmpp:mucsub:push:webpush:0";
 
 /// What push remembers per client: the node of the last `enablePush`, so `disablePush()`
 /// without an argument turns off this device only.
@@ -187,6 +186,8 @@ async fn one_iq(
         let steps = steps.clone();
         move |ev: SocketEvent| steps.push(Step::Socket(ev))
     };
+    // Asked before the socket opens: a short-lived token is fresh for this session.
+    let secret = opts.auth.secret().await?;
     let socket = Socket::open(&opts.url, sink)?;
     let _deadline = {
         let steps = steps.clone();
@@ -194,12 +195,13 @@ async fn one_iq(
     };
     let mut session = Session::new(SessionConfig {
         jid: opts.jid.clone(),
-        password: opts.password.clone(),
+        password: secret.value,
         resource: Some(format!("push-{}", &random_id()[..8])),
         framing: Framing::WebSocket,
         secure: super::runtime::is_secure(&opts.url),
         // Never available: see the module comment.
         initial_presence: false,
+        token: secret.token,
     });
     let id = format!("push-{}", random_id());
     let mut request = Some(iq(type_, to, &id, payload));
@@ -343,7 +345,7 @@ async fn info(opts: Options, service: String) -> Result<JsPushInfo, SdkError> {
         .into_iter()
         .flat_map(|q| q.children())
         .filter(|x| x.is("x", ns::DATA_FORMS))
-        .find(|x| form_value(x, "FORM_TYPE").as_deref() == Some(NS_WEBPUSH_FORM))
+        .find(|x| form_value(x, "FORM_TYPE").as_deref() == Some(ns::WEBPUSH_FORM))
         .and_then(|x| form_value(x, "vapid-public-key"))
         .ok_or_else(|| {
             SdkError::new(

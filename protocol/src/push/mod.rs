@@ -20,8 +20,6 @@ use crate::ns;
 use crate::xml::{builder, expect, text_element, with_attr};
 use crate::ParseError;
 
-/// XEP-0357 namespace (also [`ns::PUSH`]).
-pub const NS_PUSH: &str = ns::PUSH;
 /// The publish-options field by which an account allows message bodies in notifications.
 pub const FIELD_INCLUDE_BODY: &str = "include-body";
 

@@ -103,10 +103,12 @@ impl<'a, T: Transport> Conn<'a, T> {
         }
     }
 
-    /// Writes stanzas in one flush. With stream management they are counted and kept until
-    /// acknowledged, and an `<r/>` follows them when no request is out; beyond
-    /// `[stream_management] max_queue` unacknowledged the session ends.
+    /// Writes stanzas in one flush (counted in `mucsub_stanzas_sent_total`). With stream
+    /// management they are counted and kept until acknowledged, and an `<r/>` follows them
+    /// when no request is out; beyond `[stream_management] max_queue` unacknowledged the
+    /// session ends.
     pub(crate) async fn send_stanzas(&mut self, mut items: Vec<String>) -> Result<(), End> {
+        let stanzas = items.len() as u64;
         if let Some(sm) = &mut self.sm {
             for xml in &items {
                 sm.sent(xml.clone());
@@ -121,7 +123,9 @@ impl<'a, T: Transport> Conn<'a, T> {
                 items.push(ACK_REQUEST.to_owned());
             }
         }
-        self.send_many(&items).await
+        self.send_many(&items).await?;
+        self.ctx.metrics.sent(T::KIND, stanzas);
+        Ok(())
     }
 
     /// Writes one stanza (see [`Conn::send_stanzas`]).

@@ -40,8 +40,14 @@ impl Admission {
 async fn run<T: Transport>(ctx: &ServerContext, t: T) {
     let mut c = Conn::new(ctx, t, ctx.config.limits.pre_auth_timeout_secs);
     let end = match handshake::negotiate(&mut c).await {
-        Ok(Negotiated::Bound { me, claim, sm }) => session::run(&mut c, *me, claim, sm).await,
-        Ok(Negotiated::Resumed { parked, h }) => session::resume(&mut c, *parked, h).await,
+        Ok(Negotiated::Bound { me, claim, sm }) => {
+            let _counted = ctx.metrics.session(T::KIND);
+            session::run(&mut c, *me, claim, sm).await
+        }
+        Ok(Negotiated::Resumed { parked, h }) => {
+            let _counted = ctx.metrics.session(T::KIND);
+            session::resume(&mut c, *parked, h).await
+        }
         Err(end) => end,
     };
     c.finish(end).await;

@@ -8,9 +8,6 @@ use mucsub_protocol::bind2::BindFeature;
 use mucsub_protocol::fast::FastFeature;
 use mucsub_protocol::sasl2::Authentication;
 
-/// XEP-0352 Client State Indication.
-pub(crate) const NS_CSI: &str = "urn:xmpp:csi:0";
-
 /// What a connection's security allows before authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Security {
@@ -37,6 +34,8 @@ impl Security {
 pub(crate) struct Offer {
     /// XEP-0077 in-band registration.
     pub(crate) registration: bool,
+    /// Stored passwords are accepted (`[auth] methods` has `password`): SCRAM is offered.
+    pub(crate) scram: bool,
     /// XEP-0198 stream management.
     pub(crate) sm: bool,
     /// XEP-0484 token mechanisms (none: no FAST).
@@ -44,8 +43,9 @@ pub(crate) struct Offer {
 }
 
 /// Before authentication: STARTTLS (required when SASL is not yet allowed), the SASL
-/// mechanisms the connection may use, SASL2 (XEP-0388) with what it can do inline where
-/// the connection is encrypted or on loopback, and XEP-0077 registration when enabled.
+/// mechanisms the connection may use (SCRAM only when stored passwords are accepted), SASL2
+/// (XEP-0388) with what it can do inline where the connection is encrypted or on loopback,
+/// and XEP-0077 registration when enabled.
 pub(crate) fn pre_auth(sec: Security, offer: &Offer) -> Element {
     let mut f = Element::builder("features", ns::STREAM).build();
     if sec.can_starttls {
@@ -57,7 +57,11 @@ pub(crate) fn pre_auth(sec: Security, offer: &Offer) -> Element {
     }
     if sec.auth_allowed() {
         let mut mechs = Element::builder("mechanisms", ns::SASL).build();
-        let mut names: Vec<&str> = auth::SCRAM_MECHANISMS.to_vec();
+        let mut names: Vec<&str> = if offer.scram {
+            auth::SCRAM_MECHANISMS.to_vec()
+        } else {
+            Vec::new()
+        };
         if sec.plain_allowed() {
             names.push("PLAIN");
         }
@@ -107,7 +111,7 @@ pub(crate) fn authenticated(sm: bool) -> Element {
             .append(Element::builder("optional", ns::SESSION).build())
             .build(),
     );
-    f.append_child(Element::builder("csi", NS_CSI).build());
+    f.append_child(Element::builder("csi", ns::CSI).build());
     if sm {
         f.append_child(Element::builder("sm", ns::SM).build());
     }
@@ -120,8 +124,15 @@ mod tests {
 
     const OFFER: Offer = Offer {
         registration: false,
+        scram: true,
         sm: true,
         fast: &crate::fast::MECHANISMS,
+    };
+
+    /// `[auth] methods = ["jwt"]`: no stored passwords, so no SCRAM.
+    const TOKENS_ONLY: Offer = Offer {
+        scram: false,
+        ..OFFER
     };
 
     fn with_registration() -> Offer {
@@ -192,6 +203,29 @@ mod tests {
     }
 
     #[test]
+    fn tokens_only_offers_plain_alone_and_only_where_plain_is_allowed() {
+        let loopback = Security {
+            can_starttls: true,
+            secure: false,
+            loopback: true,
+            tls_required: true,
+        };
+        let f = pre_auth(loopback, &TOKENS_ONLY);
+        assert_eq!(mechs(&f), vec!["PLAIN"]);
+        let a =
+            Authentication::try_from(f.get_child("authentication", ns::SASL2).unwrap()).unwrap();
+        assert_eq!(a.mechanisms, vec!["PLAIN"], "SASL2 offers what SASL offers");
+        assert!(a.fast.is_some(), "a token from a JWT sign-in signs in later");
+        let remote_relaxed = Security {
+            loopback: false,
+            tls_required: false,
+            ..loopback
+        };
+        let f = pre_auth(remote_relaxed, &TOKENS_ONLY);
+        assert!(mechs(&f).is_empty(), "no token over plain TCP from afar");
+    }
+
+    #[test]
     fn sasl2_offers_its_inline_features() {
         let remote_tls = Security {
             can_starttls: false,
@@ -210,6 +244,7 @@ mod tests {
             remote_tls,
             &Offer {
                 registration: false,
+                scram: true,
                 sm: false,
                 fast: &[],
             },
@@ -230,7 +265,7 @@ mod tests {
             .get_child("session", ns::SESSION)
             .unwrap()
             .has_child("optional", ns::SESSION));
-        assert!(f.has_child("csi", NS_CSI));
+        assert!(f.has_child("csi", ns::CSI));
         assert!(!f.has_child("mechanisms", ns::SASL));
     }
 }

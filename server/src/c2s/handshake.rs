@@ -96,6 +96,7 @@ async fn drive<T: Transport>(c: &mut Conn<'_, T>, held: &mut Held) -> Result<Neg
         max_auth_failures: ctx.config.limits.max_auth_failures,
         sm: ctx.config.stream_management.enabled,
         fast: ctx.fast.mechanisms(),
+        scram: ctx.auth.passwords(),
     };
     let mut n = Negotiation::new(settings, security(c), rand::random::<u64>);
     loop {
@@ -125,6 +126,15 @@ async fn drive<T: Transport>(c: &mut Conn<'_, T>, held: &mut Held) -> Result<Neg
                         }
                     };
                     todo.extend(n.credentials(lookup));
+                }
+                Action::VerifyPlain(payload) => {
+                    let outcome = crate::auth::plain::verify_plain(
+                        &ctx.auth,
+                        ctx.accounts.as_ref(),
+                        &payload,
+                    )
+                    .await;
+                    todo.extend(n.plain_verified(outcome));
                 }
                 Action::Register(iq) => {
                     let reply = iq::register(ctx, &iq).await;

@@ -44,12 +44,15 @@ pub(crate) struct Settings {
     pub(crate) sm: bool,
     /// FAST token mechanisms offered (none: FAST is off).
     pub(crate) fast: &'static [&'static str],
+    /// Stored passwords are accepted (`[auth] methods` has `password`): SCRAM is offered.
+    pub(crate) scram: bool,
 }
 
 impl Settings {
     fn offer(&self) -> Offer {
         Offer {
             registration: self.registration,
+            scram: self.scram,
             sm: self.sm,
             fast: self.fast,
         }
@@ -83,8 +86,11 @@ pub(crate) enum Action {
     /// `<proceed/>` went out: upgrade the connection to TLS, then call
     /// [`Negotiation::tls_established`].
     StartTls,
-    /// Look up this account's credentials, then call [`Negotiation::credentials`].
+    /// Look up this account's credentials, then call [`Negotiation::credentials`] (SCRAM).
     FetchCredentials(String),
+    /// Check this SASL PLAIN message with [`crate::auth::plain::verify_plain`], then call
+    /// [`Negotiation::plain_verified`].
+    VerifyPlain(Vec<u8>),
     /// Answer this XEP-0077 registration IQ and write the reply.
     Register(Element),
     /// SASL succeeded: restart the stream with the limits of an authenticated client.
@@ -177,7 +183,10 @@ enum State {
     Auth,
     /// `<proceed/>` sent; the driver upgrades the connection.
     Tls,
-    /// `<auth/>` or `<authenticate/>` read; the driver looks the named account up.
+    /// PLAIN `<auth/>` or `<authenticate/>` read; the driver checks it
+    /// ([`crate::auth::plain::verify_plain`]).
+    Plain { profile: Profile },
+    /// SCRAM `<auth/>` or `<authenticate/>` read; the driver looks the named account up.
     Credentials {
         mechanism: String,
         initial: Vec<u8>,
@@ -260,6 +269,7 @@ impl Negotiation {
             // The driver feeds nothing while it carries out an action.
             (
                 State::Tls
+                | State::Plain { .. }
                 | State::Credentials { .. }
                 | State::CheckingToken { .. }
                 | State::Inline { .. }

@@ -4,6 +4,7 @@
 use super::conn::End;
 use super::negotiate::{Action, Negotiation, Resumption, Settings};
 use super::negotiate_tests::*;
+use crate::auth::Failure as AuthFailure;
 use crate::fast::Accepted;
 use crate::ns;
 use crate::sm::TooHigh;
@@ -57,10 +58,10 @@ fn sasl2_login(extra: &str) -> (Negotiation, Vec<Action>) {
     assert!(features.has_child("authentication", ns::SASL2));
     let a = n.event(stanza(&sasl2_plain("alice", "pw", extra)));
     assert!(
-        matches!(&a[..], [Action::FetchCredentials(u)] if u == "alice"),
+        matches!(&a[..], [Action::VerifyPlain(p)] if p == b"\0alice\0pw"),
         "{a:?}"
     );
-    let a = n.credentials(creds("pw"));
+    let a = n.plain_verified(accepted("alice"));
     assert!(matches!(a.first(), Some(Action::Authenticated)), "{a:?}");
     (n, a)
 }
@@ -102,7 +103,7 @@ fn plain_with_bind2_enables_sm_and_csi_in_one_success() {
 
 #[test]
 fn bind2_resources_are_stable_per_device() {
-    let resource = |n: &mut Negotiation| match &n.credentials(creds("pw"))[1..] {
+    let resource = |n: &mut Negotiation| match &n.plain_verified(accepted("alice"))[1..] {
         [Action::Claim { resource, .. }] => resource.clone(),
         other => panic!("{other:?}"),
     };
@@ -191,6 +192,44 @@ fn sasl2_scram_challenge_and_response() {
         B64.encode(resp)
     )));
     assert_eq!(failure_of(&a).condition, "not-authorized");
+}
+
+#[test]
+fn sasl2_plain_goes_through_verify_plain_and_scram_needs_stored_passwords() {
+    // `[auth] methods = ["jwt"]`: the app's token is a PLAIN password, in SASL2 as in SASL.
+    let tokens_only = Settings {
+        scram: false,
+        ..settings()
+    };
+    let mut n = Negotiation::new(tokens_only, LOOPBACK, random);
+    n.event(open());
+    let a = n.event(stanza(
+        "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-256'>\
+         <initial-response>biwsbj1hbGljZSxyPWFiYw==</initial-response></authenticate>",
+    ));
+    assert_eq!(failure_of(&a).condition, "invalid-mechanism");
+    let a = n.event(stanza(&sasl2_plain("alice", "eyJ.token", "")));
+    assert!(
+        matches!(&a[..], [Action::VerifyPlain(p)] if p == b"\0alice\0eyJ.token"),
+        "{a:?}"
+    );
+    // A refusal is a SASL2 failure, counted like any other.
+    let a = n.plain_verified(Err(AuthFailure::NotAuthorized));
+    assert_eq!(failure_of(&a).condition, "not-authorized");
+    assert!(ended(&a).is_none());
+    // A malformed PLAIN message is refused before anything is looked up.
+    let ir = B64.encode("\0\0pw");
+    let a = n.event(stanza(&format!(
+        "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>{ir}</initial-response></authenticate>"
+    )));
+    assert_eq!(failure_of(&a).condition, "malformed-request");
+    assert_eq!(stream_error(&a), "policy-violation", "the third failure");
+    // Storage failing while checking: the client may try again later.
+    let mut n = machine(WEBSOCKET);
+    n.event(open());
+    n.event(stanza(&sasl2_plain("alice", "pw", "")));
+    let a = n.plain_verified(Err(AuthFailure::TemporaryAuthFailure));
+    assert_eq!(failure_of(&a).condition, "temporary-auth-failure");
 }
 
 #[test]
@@ -414,7 +453,7 @@ fn stream_management_before_binding() {
     );
     n.event(open());
     n.event(plain_auth("alice", "pw"));
-    n.credentials(creds("pw"));
+    n.plain_verified(accepted("alice"));
     let features = sent(&n.event(open()));
     assert!(!features.has_child("sm", ns::SM));
     let f = Failed::try_from(sent(&n.event(stanza(RESUME)))).unwrap();

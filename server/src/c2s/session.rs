@@ -8,7 +8,6 @@
 
 use super::acks;
 use super::conn::{Conn, End, ACK_REQUEST};
-use super::features::NS_CSI;
 use super::handshake::Claim;
 use super::hibernate;
 use super::inbound::RecvError;
@@ -200,6 +199,7 @@ async fn serve_until<T: Transport>(c: &mut Conn<'_, T>, s: &mut Session) -> Resu
                     }
                     Err(RecvError::Xml(e)) => return Err(e.into()),
                 };
+                ctx.metrics.received(T::KIND, 1);
                 if tracing::enabled!(tracing::Level::TRACE) {
                     tracing::trace!(jid = s.me.full, xml = stanza::to_xml(&el), "in");
                 }
@@ -305,7 +305,7 @@ async fn handle<T: Transport>(
 ) -> Result<(), End> {
     let ctx = c.ctx;
     let kind = el.name().to_owned();
-    if el.ns() == NS_CSI && matches!(kind.as_str(), "active" | "inactive") {
+    if el.ns() == ns::CSI && matches!(kind.as_str(), "active" | "inactive") {
         // Stanzas still flow to an inactive session; push also fires (see the router).
         let inactive = kind == "inactive";
         s.inactive = inactive;

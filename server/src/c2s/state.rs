@@ -13,6 +13,7 @@ use crate::stanza::Outgoing;
 use crate::ServerContext;
 use minidom::Element;
 use mucsub_protocol::sm::{Enable, Enabled};
+use mucsub_protocol::{MucSubEvent, Node};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -141,14 +142,9 @@ async fn salvage(ctx: &ServerContext, me: &Bound, el: Element, push: bool) {
     ctx.router.salvage_to_account(&me.bare, el, push).await;
 }
 
-/// A MucSub wrapper on the `messages` or `subject` node.
+/// A MucSub wrapper on a node kept for an offline account (docs/protocol.md S15).
 fn is_storable_event(el: &Element) -> bool {
-    el.get_child("event", ns::PUBSUB_EVENT)
-        .and_then(|e| e.get_child("items", ns::PUBSUB_EVENT))
-        .and_then(|i| i.attr("node"))
-        .is_some_and(|n| {
-            n == "urn:xmpp:mucsub:nodes:messages" || n == "urn:xmpp:mucsub:nodes:subject"
-        })
+    MucSubEvent::peek_node(el).is_some_and(Node::kept_offline)
 }
 
 /// The text to write for a queued item; `Err(condition)` for a kick.

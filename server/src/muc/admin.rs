@@ -8,13 +8,13 @@ use mucsub_protocol::Unsubscribe;
 
 use super::affiliation::{default_role, may_set_affiliation, may_set_role, Affiliation, Role};
 use super::config_form::RoomConfig;
-use super::node::Node;
 use super::presence::Announce;
 use super::room::{refuse, with_to, Action, Env, Outcome, Room};
 use super::store::StoreOp;
 use super::xml::{text_el, B};
 use crate::ns;
 use crate::stanza::{iq_result, ErrorType, Refusal};
+use mucsub_protocol::Node;
 
 /// What a `muc#admin` request needs of its sender (XEP-0045 §8, §9).
 #[derive(Clone, Copy)]
@@ -118,7 +118,7 @@ impl Room {
         self.send_to_occupants(&mut out, &msg);
         out.push(Action::Send(iq_result(iq, None)));
         self.fanout(&mut out, &[Node::Config], &env.next_id(), |_| msg.clone());
-        // SPEC S2: no subscriptions survive turning them off.
+        // docs/protocol.md S2: no subscriptions survive turning them off.
         if old.allow_subscription && !self.config.allow_subscription {
             let all: Vec<BareJid> = self.subscribers.keys().cloned().collect();
             for j in all {
@@ -159,7 +159,7 @@ impl Room {
         }
         out.push(Action::Send(iq_result(iq, None)));
         // Subscribers hear of it on the config node, addressed from their own nick as
-        // ejabberd does, then lose their subscription (SPEC S12, S13).
+        // ejabberd does, then lose their subscription (docs/protocol.md S12, S13).
         let subs: Vec<(BareJid, String, bool, bool)> = self
             .subscribers
             .iter()
@@ -451,7 +451,7 @@ impl Room {
             .collect();
         let extra = Self::item_extra(reason, actor);
         if present.is_empty() {
-            // Tell subscribers even though the target is not in the room (SPEC S12).
+            // Tell subscribers even though the target is not in the room (docs/protocol.md S12).
             let nick = self.subscribers.get(&target).map(|s| s.nick.clone());
             let room = self.jid.to_string();
             let build = |sees: bool| -> Element {

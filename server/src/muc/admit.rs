@@ -1,9 +1,9 @@
 //! Who may enter a room: one set of rules for joining (XEP-0045 §7.2) and subscribing
-//! (SPEC S4), checked in each one's own order.
+//! (docs/protocol.md S4), checked in each one's own order.
 //!
 //! The two orders differ because the two specifications do: a join answers a ban first
 //! and checks the nick's form last (ejabberd's order), while a subscription checks the
-//! nick before anything about the account and the password last (SPEC S4, taken from
+//! nick before anything about the account and the password last (docs/protocol.md S4, taken from
 //! ejabberd 23.01's answers in the reference transcripts).
 
 use jid::BareJid;

@@ -10,7 +10,7 @@ use mucsub_protocol::Subscribe;
 
 use super::config_form::RoomConfig;
 use super::room::{Action, Room};
-use super::service::Shared;
+use super::shared::Shared;
 use super::store::{self, StoreOp};
 use super::xml::first_child;
 use crate::ns;
@@ -54,8 +54,8 @@ pub(super) async fn create_room(
         );
     }
     if !may_create(shared, from) {
-        // XEP-0045 §10.1.1 refuses a join with not-allowed; SPEC S5 answers a subscription
-        // to a room that does not exist with item-not-found.
+        // XEP-0045 §10.1.1 refuses a join with not-allowed; docs/protocol.md S5 answers a
+        // subscription to a room that does not exist with item-not-found.
         return if stanza.name() == "presence" {
             refuse(
                 ErrorType::Cancel,

@@ -1,5 +1,5 @@
-//! The MucSub event wrapper (SPEC S10), serialised once per room event and addressed per
-//! recipient by splicing the bare JID into the prepared text.
+//! The MucSub event wrapper (docs/protocol.md S10), serialised once per room event and
+//! addressed per recipient by splicing the bare JID into the prepared text.
 //!
 //! ```xml
 //! <message from='room@muc' to='user@host' id='ID'>
@@ -15,10 +15,10 @@ use jid::BareJid;
 use minidom::Element;
 use mucsub_protocol::MucSubEvent;
 
-use super::node::{Node, NodeExt};
 use super::xml::set_attr;
 use crate::ns;
 use crate::stanza::escape_attr;
+use mucsub_protocol::Node;
 
 /// One wrapped event ready for many recipients.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ impl WrappedEvent {
     }
 
     pub fn storable(&self) -> bool {
-        self.node.storable()
+        self.node.kept_offline()
     }
 
     /// The stanza for one recipient as text, without re-serialising the tree.

@@ -1,5 +1,5 @@
-//! MucSub event fanout (SPEC S10, S11): which subscribers get a room event, on which node,
-//! with or without real JIDs. The wrapper itself is built by the room's task
+//! MucSub event fanout (docs/protocol.md S10, S11): which subscribers get a room event, on
+//! which node, with or without real JIDs. The wrapper itself is built by the room's task
 //! ([`super::event::WrappedEvent`]).
 
 use std::collections::{BTreeMap, HashSet};
@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashSet};
 use jid::BareJid;
 use minidom::Element;
 
-use super::node::Node;
 use super::room::{Action, Env, EventOut, Outcome, Room};
+use mucsub_protocol::Node;
 
 impl Room {
-    /// Subscribers that get wrapped events: not joined with any resource (SPEC S11).
+    /// Subscribers that get wrapped events: not joined with any resource (docs/protocol.md S11).
     /// For each, the first of `nodes` it subscribed to decides the event's node; `build`
     /// gives the inner stanza with (`true`) or without real JIDs, built at most twice.
     pub fn fanout(

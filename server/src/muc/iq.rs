@@ -79,7 +79,7 @@ impl Room {
         }
     }
 
-    /// SPEC S17: members-only and password-protected rooms keep their archive to
+    /// docs/protocol.md S17: members-only and password-protected rooms keep their archive to
     /// occupants, subscribers and affiliated users; outcasts never read it.
     pub fn may_read_archive(&self, from: &FullJid) -> bool {
         let bare = from.to_bare();

@@ -5,15 +5,15 @@ use jid::FullJid;
 use minidom::Element;
 
 use super::affiliation::Role;
-use super::node::Node;
 use super::room::{refuse, with_to, Action, Env, HistoryItem, Outcome, Room};
 use super::store::{ArchivedMsg, StoreOp};
 use super::xml::B;
 use crate::ns;
 use crate::stanza::ErrorType;
+use mucsub_protocol::Node;
 
 /// Children a sender may not pass on: errors, and the archive markers, which come from the
-/// room alone (SPEC S18).
+/// room alone (docs/protocol.md S18).
 fn room_only(c: &Element) -> bool {
     c.name() == "error" || c.is("stanza-id", ns::SID) || c.is("archived", ns::MAM_TMP)
 }
@@ -43,7 +43,7 @@ impl Room {
         }
     }
 
-    /// The nick a user speaks with: as occupant, else as subscriber (SPEC S14).
+    /// The nick a user speaks with: as occupant, else as subscriber (docs/protocol.md S14).
     fn speaker_nick(&self, from: &FullJid) -> Option<String> {
         self.occupant(from).map(|o| o.nick.clone()).or_else(|| {
             self.subscribers

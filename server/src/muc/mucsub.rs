@@ -1,21 +1,21 @@
 //! MucSub on a room (`urn:xmpp:mucsub:0`): subscribe, unsubscribe and the room-level
-//! subscriber list (SPEC S2–S9, S13). The elements are `mucsub_protocol`'s; event fanout
-//! itself is [`Room::fanout`].
+//! subscriber list (docs/protocol.md S2–S9, S13). The elements are `mucsub_protocol`'s;
+//! event fanout itself is [`Room::fanout`].
 
 use jid::{BareJid, FullJid};
 use minidom::Element;
 use mucsub_protocol::{ParseError, Subscribe, Subscription, Subscriptions, Unsubscribe};
 
 use super::admit::{Admission, Entry};
-use super::node::Node;
 use super::room::{refuse, Action, Env, Outcome, Room, Subscriber};
 use super::store::StoreOp;
 use crate::stanza::{iq_result, ErrorType, Refusal};
+use mucsub_protocol::Node;
 
 impl Room {
     /// The account a (un)subscribe is about: the requester, or with `jid=` someone a
-    /// moderator names (SPEC S4: not a moderator → forbidden, before the JID is looked at).
-    /// `jid` is the parsed attribute, or the parse error of a malformed one.
+    /// moderator names (docs/protocol.md S4: not a moderator → forbidden, before the JID is
+    /// looked at). `jid` is the parsed attribute, or the parse error of a malformed one.
     fn subscription_target(
         &self,
         from: &FullJid,
@@ -47,7 +47,7 @@ impl Room {
         let refused = |r: Refusal| vec![Action::Send(r.reply_to(iq))];
         // Only `jid=` can fail to parse; its error is answered in its turn below.
         let request = Subscribe::try_from(sub);
-        // SPEC S4, checks in this order.
+        // docs/protocol.md S4, checks in this order.
         if !self.config.allow_subscription {
             return refused(Refusal::new(
                 ErrorType::Cancel,
@@ -134,7 +134,7 @@ impl Room {
     }
 
     /// Removes a subscription durably and tells the subscribers node, the removed account
-    /// included whatever its node list was (SPEC S13). Nothing when there is none.
+    /// included whatever its node list was (docs/protocol.md S13). Nothing when there is none.
     pub(super) fn drop_subscription(&mut self, env: &Env, out: &mut Outcome, target: &BareJid) {
         let Some(old) = self.subscribers.get(target).cloned() else {
             return;

@@ -25,7 +25,7 @@ pub trait Outlet: Send + Sync + 'static {
     fn broadcast<'a>(&'a self, stanza: &'a Element, to: &'a [FullJid]) -> BoxFuture<'a, ()>;
     /// A MucSub event to an account: every available resource with priority >= 0, else
     /// offline storage when `event.storable()`. Resolves to `false` only when the account
-    /// turned out not to exist any more (SPEC S13: its subscriptions then go).
+    /// turned out not to exist any more (docs/protocol.md S13: its subscriptions then go).
     fn deliver_event<'a>(&'a self, to: &'a BareJid, event: &'a WrappedEvent)
         -> BoxFuture<'a, bool>;
 }

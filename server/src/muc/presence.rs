@@ -8,11 +8,11 @@ use minidom::Element;
 use super::admit::{Admission, Entry};
 use super::affiliation::{default_role, Role};
 use super::ids::{parse_stamp, stamp};
-use super::node::Node;
 use super::room::{refuse, status, with_to, Action, Env, HistoryItem, Occupant, Outcome, Room};
 use super::xml::{set_attr, text_el, B};
 use crate::ns;
 use crate::stanza::ErrorType;
+use mucsub_protocol::Node;
 
 /// How an occupant's presence is announced.
 pub(super) struct Announce<'a> {
@@ -210,7 +210,7 @@ impl Room {
             ..Announce::UPDATE
         };
         self.broadcast_presence(env, &mut out, &occupant, joining);
-        // 4. History, except for subscribers who have the archive (SPEC S11).
+        // 4. History, except for subscribers who have the archive (docs/protocol.md S11).
         if !self.subscribers.contains_key(&bare) {
             let h = muc_x.and_then(|x| x.get_child("history", ns::MUC));
             for item in self.history_for(env, h) {

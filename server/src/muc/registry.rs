@@ -13,32 +13,15 @@ use minidom::Element;
 use tokio::sync::mpsc;
 
 use super::create::create_room;
+use super::mailbox::{Report, RoomMsg};
 use super::mam;
 use super::room::{Action, HistoryItem, Room};
 use super::room_task::room_task;
-use super::service::Shared;
 use super::service_iq::service_stanza;
+use super::shared::Shared;
 use super::store;
 use crate::ns;
 use crate::stanza::{ErrorType, Refusal};
-
-/// What a room's task receives.
-pub(super) enum RoomMsg {
-    Stanza(FullJid, Element),
-    Unload,
-}
-
-/// What room tasks report back to the registry.
-pub(super) enum Internal {
-    Idle(String),
-    /// The room task ended (`kept == false`) or refused to (`kept == true`); `leftovers`
-    /// are stanzas it had not processed.
-    Unloaded {
-        name: String,
-        kept: bool,
-        leftovers: Vec<(FullJid, Element)>,
-    },
-}
 
 enum Slot {
     Live(mpsc::Sender<RoomMsg>),
@@ -53,19 +36,19 @@ enum Slot {
 pub(super) struct Registry {
     shared: Shared,
     slots: HashMap<String, Slot>,
-    internal_tx: mpsc::UnboundedSender<Internal>,
+    reports: mpsc::UnboundedSender<Report>,
 }
 
 impl Registry {
     /// A registry with nothing loaded, and the receiver of its tasks' reports.
-    pub(super) fn new(shared: Shared) -> (Registry, mpsc::UnboundedReceiver<Internal>) {
-        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+    pub(super) fn new(shared: Shared) -> (Registry, mpsc::UnboundedReceiver<Report>) {
+        let (reports, reports_rx) = mpsc::unbounded_channel();
         let registry = Registry {
             shared,
             slots: HashMap::new(),
-            internal_tx,
+            reports,
         };
-        (registry, internal_rx)
+        (registry, reports_rx)
     }
 
     /// Routes one stanza: to the service itself, or to its room's task.
@@ -138,7 +121,7 @@ impl Registry {
                         }
                     }
                     // The task is gone (destroyed or crashed): its report will come
-                    // through `internal`; keep the stanza until then.
+                    // through `report`; keep the stanza until then.
                     Err(mpsc::error::TrySendError::Closed(RoomMsg::Stanza(f, s))) => {
                         self.slots.insert(
                             name.clone(),
@@ -221,16 +204,17 @@ impl Registry {
             .stats
             .loaded_rooms
             .fetch_add(1, Ordering::AcqRel);
+        self.shared.metrics.rooms_loaded.inc();
         let shared = self.shared.clone();
-        let internal = self.internal_tx.clone();
-        let task = tokio::spawn(room_task(shared, room, rx, internal.clone(), initial));
+        let reports = self.reports.clone();
+        let task = tokio::spawn(room_task(shared, room, rx, reports.clone(), initial));
         // A room task that panicked must not leave its slot waiting forever: report it
         // gone, and the next stanza reloads the room from storage.
         tokio::spawn(async move {
             if let Err(e) = task.await {
                 if e.is_panic() {
                     tracing::error!(room = name, "room task panicked; it will be reloaded");
-                    let _ = internal.send(Internal::Unloaded {
+                    let _ = reports.send(Report::Unloaded {
                         name,
                         kept: false,
                         leftovers: Vec::new(),
@@ -241,9 +225,9 @@ impl Registry {
     }
 
     /// Handles a room task's report (idle, unloaded, gone).
-    pub(super) async fn internal(&mut self, m: Internal) {
-        match m {
-            Internal::Idle(name) => match self.slots.remove(&name) {
+    pub(super) async fn report(&mut self, r: Report) {
+        match r {
+            Report::Idle(name) => match self.slots.remove(&name) {
                 Some(Slot::Live(tx)) => {
                     let slot = if tx.try_send(RoomMsg::Unload).is_ok() {
                         Slot::Unloading {
@@ -262,7 +246,7 @@ impl Registry {
                 }
                 None => {}
             },
-            Internal::Unloaded {
+            Report::Unloaded {
                 name,
                 kept,
                 leftovers,
@@ -281,6 +265,7 @@ impl Registry {
                             .stats
                             .loaded_rooms
                             .fetch_sub(1, Ordering::AcqRel);
+                        self.shared.metrics.rooms_loaded.dec();
                     }
                 }
                 for (f, s) in leftovers.into_iter().chain(buffered) {

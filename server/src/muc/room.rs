@@ -19,11 +19,11 @@ use minidom::Element;
 use super::affiliation::{default_role, Affiliation, Role};
 use super::config_form::RoomConfig;
 use super::ids::IdGen;
-use super::node::Node;
 use super::store::{StoreOp, StoredRoom, StoredSubscription};
 use super::xml::{set_attr, B};
 use crate::ns;
 use crate::stanza::{error_reply, ErrorType};
+use mucsub_protocol::Node;
 
 /// What a room asks its task to do, in order. All `Store` actions of one stanza are
 /// committed together before anything else leaves.
@@ -230,7 +230,7 @@ impl Room {
     }
 
     /// The role a user acts with: their occupant role when joined, else what they would
-    /// get on joining (SPEC S14 for subscribers posting without joining).
+    /// get on joining (docs/protocol.md S14 for subscribers posting without joining).
     pub fn effective_role(&self, from: &FullJid) -> Role {
         if let Some(o) = self.occupant(from) {
             return o.role;

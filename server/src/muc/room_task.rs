@@ -1,7 +1,7 @@
 //! One loaded room's task: it owns the [`Room`], feeds it the stanzas of its queue and
 //! applies the actions, committing every storage write of a batch of stanzas in one
-//! transaction before anything of that batch leaves (SPEC S16: nothing is announced that is
-//! not on disk).
+//! transaction before anything of that batch leaves (docs/protocol.md S16: nothing is
+//! announced that is not on disk).
 
 use std::time::Duration;
 
@@ -12,10 +12,10 @@ use tokio::sync::mpsc;
 use super::create::{subscribe_quota, Quota};
 use super::event::WrappedEvent;
 use super::ids::now_micros;
+use super::mailbox::{Report, RoomMsg};
 use super::mam;
-use super::registry::{Internal, RoomMsg};
 use super::room::{Action, Env, Room};
-use super::service::Shared;
+use super::shared::Shared;
 use super::store::{self, StoreOp};
 use crate::stanza::{error_reply, ErrorType};
 
@@ -24,7 +24,7 @@ pub(super) async fn room_task(
     shared: Shared,
     mut room: Room,
     mut rx: mpsc::Receiver<RoomMsg>,
-    internal: mpsc::UnboundedSender<Internal>,
+    reports: mpsc::UnboundedSender<Report>,
     initial: Vec<Action>,
 ) {
     let name = room.name.clone();
@@ -43,7 +43,7 @@ pub(super) async fn room_task(
                 Ok(m) => m,
                 Err(_) => {
                     idle_reported = true;
-                    let _ = internal.send(Internal::Idle(name.clone()));
+                    let _ = reports.send(Report::Idle(name.clone()));
                     continue;
                 }
             }
@@ -117,7 +117,7 @@ pub(super) async fn room_task(
                                 leftovers.push((f, s));
                             }
                         }
-                        let _ = internal.send(Internal::Unloaded {
+                        let _ = reports.send(Report::Unloaded {
                             name: name.clone(),
                             kept: false,
                             leftovers,
@@ -130,7 +130,7 @@ pub(super) async fn room_task(
             }
             Some(RoomMsg::Unload) => {
                 let kept = !room.occupants.is_empty();
-                let _ = internal.send(Internal::Unloaded {
+                let _ = reports.send(Report::Unloaded {
                     name: name.clone(),
                     kept,
                     leftovers: Vec::new(),
@@ -188,6 +188,10 @@ async fn execute_batch(
         outputs.push((rest, original));
     }
     if !ops.is_empty() {
+        let archived = ops
+            .iter()
+            .filter(|op| matches!(op, StoreOp::Archive(_)))
+            .count() as u64;
         if let Err(e) = shared
             .db
             .write(move |c| Ok(store::apply_in(c, &ops)?))
@@ -209,6 +213,7 @@ async fn execute_batch(
             }
             return Err(e);
         }
+        shared.metrics.archive_writes.inc_by(archived);
     }
     let mut out = Executed::default();
     for (actions, _) in outputs {
@@ -243,7 +248,9 @@ async fn perform(shared: &Shared, room: &Room, actions: Vec<Action>) -> Executed
                         (rcpts.iter().collect(), Vec::new())
                     };
                     for r in offline.into_iter().chain(live) {
-                        if !shared.outlet.deliver_event(r, &wrapped).await {
+                        if shared.outlet.deliver_event(r, &wrapped).await {
+                            shared.metrics.events_fanned_out.inc();
+                        } else {
                             gone.push(r.clone());
                         }
                     }

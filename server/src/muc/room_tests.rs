@@ -5,16 +5,13 @@ use minidom::Element;
 
 use super::config_form::RoomConfig;
 use super::ids::IdGen;
-use super::node::Node;
 use super::room::{Action, Env, Room};
 use super::store::StoreOp;
 use super::xml::set_attr;
 use crate::ns;
-
-const NS_MUC: &str = ns::MUC;
-const NS_MUCSUB: &str = ns::MUCSUB;
-const NS_MUC_ADMIN: &str = ns::MUC_ADMIN;
-const NS_SID: &str = ns::SID;
+// Short names for the format strings below.
+use crate::ns::{MUC as NS_MUC, MUCSUB as NS_MUCSUB, MUC_ADMIN as NS_MUC_ADMIN, SID as NS_SID};
+use mucsub_protocol::Node;
 
 const ROOM: &str = "lab@conference.localhost";
 

@@ -1,80 +1,19 @@
-//! The MUC service: its settings, the state its tasks share, storage preparation and the
-//! loop that feeds stanzas to the room registry.
+//! The MUC service's own lifecycle: storage preparation and the loop that feeds stanzas to
+//! the room registry.
 //!
-//! Where the rest is: [`super::registry`] routes stanzas to rooms and loads and unloads
+//! Where the rest is: [`super::shared`] holds the settings and the state every task
+//! shares; [`super::registry`] routes stanzas to rooms and loads and unloads
 //! them; [`super::create`] decides room creation and the per-account quotas;
 //! [`super::room_task`] runs one room and commits its writes in batches;
 //! [`super::service_iq`] answers stanzas to the service itself; [`super::outlet`] is where
 //! the output goes.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use minidom::Element;
 use tokio::sync::mpsc;
 
-use super::ids::IdGen;
-use super::outlet::Outlet;
 use super::registry::Registry;
+use super::shared::Shared;
 use super::store;
-use crate::storage::Db;
-
-/// `[muc]` settings in the server config.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    /// Seconds a room with no occupants stays in memory after its last stanza.
-    pub idle_unload_secs: f64,
-    /// Messages replayed on join (XEP-0045 history); the archive keeps everything.
-    pub history_size: usize,
-    /// Largest MAM page served, whatever `<max/>` asks.
-    pub mam_max_page: usize,
-    /// Stanzas queued towards one room.
-    pub room_queue: usize,
-    /// Who may create rooms: `local` (accounts of this server), `anyone` or `nobody`.
-    pub create: String,
-    /// Defaults for new rooms.
-    pub default_persistent: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            idle_unload_secs: 300.0,
-            history_size: 20,
-            mam_max_page: 250,
-            room_queue: 512,
-            create: "local".into(),
-            default_persistent: true,
-        }
-    }
-}
-
-/// Observable state, for operators and tests.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub loaded_rooms: AtomicUsize,
-}
-
-impl Stats {
-    pub fn loaded_rooms(&self) -> usize {
-        self.loaded_rooms.load(Ordering::Acquire)
-    }
-}
-
-/// What every task of the service shares.
-#[derive(Clone)]
-pub struct Shared {
-    pub muc_domain: String,
-    pub server_domain: String,
-    pub db: Db,
-    pub outlet: Arc<dyn Outlet>,
-    pub ids: Arc<IdGen>,
-    pub settings: Arc<Settings>,
-    pub stats: Arc<Stats>,
-    /// Per-account limits on subscriptions and rooms (`[limits]`).
-    pub quotas: Arc<crate::limits::MucQuotas>,
-}
 
 /// Prepares storage (migrations, id floor, stale temporary rooms) before serving.
 pub async fn prepare(shared: &Shared) -> anyhow::Result<()> {
@@ -120,14 +59,14 @@ pub async fn run(
     mut rx: mpsc::Receiver<Element>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let (mut registry, mut internal_rx) = Registry::new(shared);
+    let (mut registry, mut reports) = Registry::new(shared);
     loop {
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(stanza) => registry.dispatch(stanza).await,
                 None => break,
             },
-            Some(m) = internal_rx.recv() => registry.internal(m).await,
+            Some(r) = reports.recv() => registry.report(r).await,
             r = shutdown.changed() => {
                 if r.is_err() || *shutdown.borrow() {
                     break;

@@ -1,13 +1,14 @@
 //! Stanzas to the MUC service itself (`conference.<domain>`): disco#info and disco#items
-//! (the public rooms) and the account's own subscription list with the sync hint (SPEC S1,
-//! S8, S19). Each is answered from storage on its own task, never loading a room.
+//! (the public rooms) and the account's own subscription list with the sync hint
+//! (docs/protocol.md S1, S8, S19). Each is answered from storage on its own task, never
+//! loading a room.
 
 use jid::{BareJid, FullJid};
 use minidom::Element;
 use mucsub_protocol::time::Timestamp;
 use mucsub_protocol::{Node, Subscription, Subscriptions, SyncEnd};
 
-use super::service::Shared;
+use super::shared::Shared;
 use super::store::{self, AccountSubscription};
 use super::xml::{first_child, B};
 use crate::ns;
@@ -69,7 +70,7 @@ pub(super) async fn service_stanza(shared: Shared, from: FullJid, stanza: Elemen
 }
 
 /// The account's subscriptions, one per room, each with the room's newest archive entry
-/// as the sync hint (SPEC S19; its stamp to the millisecond, as the SDK keeps time).
+/// as the sync hint (docs/protocol.md S19; its stamp to the millisecond, as the SDK keeps time).
 fn subscription_list(muc_domain: &str, subs: Vec<AccountSubscription>) -> Subscriptions {
     let items = subs
         .into_iter()

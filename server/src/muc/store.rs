@@ -3,7 +3,7 @@
 //! Everything here is synchronous and runs inside [`crate::storage::Db::call`]. A room task
 //! turns one incoming stanza into a list of [`StoreOp`]s and applies them in a single
 //! transaction ([`apply`]) before any reply or broadcast leaves, which is the durability
-//! promise of SPEC S16.
+//! promise of docs/protocol.md S16.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -286,7 +286,7 @@ pub fn load_room(conn: &Connection, name: &str) -> rusqlite::Result<Option<Store
     }))
 }
 
-/// A service-level subscription with the room's newest archive entry (SPEC S19).
+/// A service-level subscription with the room's newest archive entry (docs/protocol.md S19).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSubscription {
     pub room: String,

@@ -3,7 +3,7 @@
 use super::Push;
 use crate::extensions::{Caller, IqHandler, IqType};
 use crate::module::{Module, Registrar};
-use crate::ns::PUSH as NS_PUSH;
+use crate::ns;
 use crate::router::OfflineHook;
 use crate::ServerContext;
 use futures_util::future::BoxFuture;
@@ -26,17 +26,27 @@ impl Module for PushModule {
         reg: &'a mut Registrar,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let push = Push::start(ctx.db.clone(), &ctx.config, Some(ctx.offline.clone())).await?;
-            reg.server_feature(NS_PUSH);
+            let push = Push::start(
+                ctx.db.clone(),
+                &ctx.config,
+                Some(ctx.offline.clone()),
+                ctx.metrics.clone(),
+            )
+            .await?;
+            reg.server_feature(ns::PUSH);
             let handler: Arc<dyn IqHandler> = Arc::new(push.clone());
-            reg.iq(IqType::Set, "enable", NS_PUSH, handler.clone())?;
-            reg.iq(IqType::Set, "disable", NS_PUSH, handler)?;
+            reg.iq(IqType::Set, "enable", ns::PUSH, handler.clone())?;
+            reg.iq(IqType::Set, "disable", ns::PUSH, handler)?;
             reg.routes(push.routes());
             ctx.router.set_offline_hook(Arc::new(push.clone()));
             spawn_component(ctx, push.clone());
             reg.provide(push);
             Ok(())
         })
+    }
+
+    fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
+        crate::module::table_defaults("push", super::config::PushConfig::default())
     }
 }
 

@@ -122,8 +122,7 @@ pub fn publish_iq(
 #[cfg(test)]
 mod tests {
     use super::*;
-    const NODE_MESSAGES: &str = "urn:xmpp:mucsub:nodes:messages";
-    const NODE_SUBJECT: &str = "urn:xmpp:mucsub:nodes:subject";
+    use mucsub_protocol::Node;
 
     fn wrapped(node: &str, inner: &str) -> Element {
         format!(
@@ -138,7 +137,7 @@ mod tests {
     #[test]
     fn summarises_mucsub_messages_and_subjects() {
         let m = wrapped(
-            NODE_MESSAGES,
+            Node::Messages.as_str(),
             "<message xmlns='jabber:client' from='room@conference.localhost/alice' \
              to='bob@localhost' type='groupchat' id='m1'><body>hi bob</body></message>",
         );
@@ -153,7 +152,7 @@ mod tests {
             })
         );
         let s = wrapped(
-            NODE_SUBJECT,
+            Node::Subject.as_str(),
             "<message xmlns='jabber:client' from='room@conference.localhost/alice' \
              type='groupchat'><subject>Plans</subject></message>",
         );
@@ -170,7 +169,7 @@ mod tests {
         );
         assert_eq!(summarize(&p), None);
         let chatstate = wrapped(
-            NODE_MESSAGES,
+            Node::Messages.as_str(),
             "<message xmlns='jabber:client' from='room@conference.localhost/alice' type='groupchat'/>",
         );
         assert_eq!(summarize(&chatstate), None);

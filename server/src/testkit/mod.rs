@@ -20,20 +20,23 @@
 //! Files: [`server`] (the in-process [`TestServer`]), [`child`] (the real binary in a child
 //! process), [`client`] (the raw client's connection, reads and expectations), [`login`]
 //! (STARTTLS, SASL, binding), [`sm`] (XEP-0198: enable, counting, acks, resumption),
-//! [`sasl2`] (SASL2 with Bind 2, inline resumption and FAST tokens), [`basics`] (the
-//! timeout, the panic counter, snippets).
+//! [`sasl2`] (SASL2 with Bind 2, inline resumption and FAST tokens), [`http`] (an HTTP
+//! client for the HTTP listener's routes), [`basics`] (the timeout, the panic counter,
+//! snippets).
 
 mod basics;
 mod child;
 mod client;
+mod http;
 mod login;
 mod sasl2;
 mod server;
 mod sm;
 
-pub use basics::{panics, xml_with_ns, TIMEOUT};
+pub use basics::{mechanisms, panics, xml_with_ns, TIMEOUT};
 pub use child::ChildServer;
 pub use client::{Incoming, RawClient};
+pub use http::{http_get, http_request, HttpResponse};
 pub use login::Mech;
 pub use sasl2::{b64, Proof, Sasl2Login, TEST_DEVICE};
 pub use server::{test_config, TestServer};

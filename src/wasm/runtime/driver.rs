@@ -3,44 +3,49 @@
 //! in order. Network writes happen at once; store writes, and whatever the app observes
 //! after them, go through the [`Lane`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
 
-use crate::client::{Action, Client, ClientConfig, Command, Input, StoreOp};
+use crate::client::{Action, AppEvent, Client, ClientConfig, Command, Input, StoreOp};
 use crate::session::framing::{parse_ws_message, Framing};
 use crate::session::SessionConfig;
 use crate::store::{Snapshot, Store};
+use crate::wasm::credentials::{Auth, Secret};
 use crate::wasm::error::{Code, SdkError};
 use crate::wasm::socket::{Socket, SocketEvent, Timer};
 
 use super::lane::{Done, Lane, Laned, MAX_BATCH};
 use super::options::{is_secure, now, random_bytes, ConnectionState, Options};
-use super::report::{Replies, RoomStats};
+use super::report::Reporter;
 use super::{Job, Shared};
 
 /// The driver's state; lives inside the driver task only.
 pub(super) struct Driver<S> {
-    pub(super) shared: Rc<Shared>,
+    shared: Rc<Shared>,
     opts: Options,
-    pub(super) core: Client,
+    core: Client,
     socket: Option<Socket>,
     generation: u64,
     /// The core's timer and the time it fires at.
     timer: Option<(i64, Timer)>,
     reconnect: Option<Timer>,
-    /// What waits for a command's result, a connection or a resync.
-    pub(super) replies: Replies,
-    pub(super) stats: HashMap<String, RoomStats>,
+    /// What the app is told, and the promises waiting for a command's result, a
+    /// connection or a resync.
+    report: Reporter,
     state: ConnectionState,
     /// The first attempt after `connect()`: a failure rejects the promise and stops.
-    pub(super) initial_attempt: bool,
+    initial_attempt: bool,
     /// Do not reconnect (auth failure, failed first attempt, close) until `connect()`.
     halted: bool,
     /// Store work (and what waits for it), in the core's order.
     lane: Lane<S>,
+    /// Connection attempts that asked the `credentials` callback, and the one waiting for
+    /// its answer.
+    attempts: u64,
+    fetching: Option<u64>,
 }
 
 enum Next {
@@ -55,13 +60,19 @@ pub fn spawn<S: Store + 'static>(
     store: Rc<S>,
     snapshot: Snapshot,
 ) {
+    // With a `credentials` callback the secret is set before each connection (`attempt`).
+    let password = match &opts.auth {
+        Auth::Password(p) => p.clone(),
+        Auth::Callback(_) => String::new(),
+    };
     let mut cfg = ClientConfig::new(SessionConfig {
         jid: opts.jid.clone(),
-        password: opts.password.clone(),
+        password,
         resource: opts.resource.clone(),
         framing: Framing::WebSocket,
         secure: is_secure(&opts.url),
         initial_presence: true,
+        token: false,
     });
     // The core's only randomness (backoff jitter, its MAM query prefix) comes from here.
     cfg.seed = u64::from_le_bytes(random_bytes::<8>()) | 1;
@@ -69,6 +80,7 @@ pub fn spawn<S: Store + 'static>(
         cfg.resync.page_size = n;
     }
     let mut driver = Driver {
+        report: Reporter::new(shared.clone()),
         shared,
         opts,
         core: Client::new(cfg, snapshot),
@@ -76,12 +88,12 @@ pub fn spawn<S: Store + 'static>(
         generation: 0,
         timer: None,
         reconnect: None,
-        replies: Replies::default(),
-        stats: HashMap::new(),
         state: ConnectionState::Disconnected,
         initial_attempt: false,
         halted: true,
         lane: Lane::new(store),
+        attempts: 0,
+        fetching: None,
     };
     wasm_bindgen_futures::spawn_local(async move {
         let queue = driver.shared.queue.clone();
@@ -128,16 +140,17 @@ impl<S: Store + 'static> Driver<S> {
             Job::Reconnect => {
                 self.reconnect = None;
                 if self.socket.is_none() && !self.halted {
-                    self.open_socket();
+                    self.attempt();
                 }
             }
             Job::Wake => {
                 // Back from sleep or offline: skip the rest of the backoff.
                 if self.reconnect.is_some() && self.socket.is_none() && !self.halted {
                     self.reconnect = None;
-                    self.open_socket();
+                    self.attempt();
                 }
             }
+            Job::Credentials(n, secret) => self.credentials(n, secret),
             Job::Active(active) => {
                 let acts = self.core.set_active(active);
                 self.execute(acts);
@@ -147,24 +160,23 @@ impl<S: Store + 'static> Driver<S> {
                     reply.send(Ok(()));
                     return false;
                 }
-                self.replies.connect.push(reply);
+                self.report.connect(reply);
                 self.halted = false;
                 if self.socket.is_none() {
                     self.reconnect = None;
                     self.initial_attempt = self.state != ConnectionState::Reconnecting;
-                    self.open_socket();
+                    self.attempt();
                 }
             }
             Job::Command(cmd, reply) => {
                 // The reply is registered before the actions run: they may hold the result.
                 let (req, acts) = self.core.command(cmd, now());
-                self.replies.command(req, reply);
+                self.report.command(req, reply);
                 self.execute(acts);
             }
             Job::Resync(reply) => {
-                self.stats.clear();
                 let (req, acts) = self.core.command(Command::Resync, now());
-                self.replies.resync(req, reply);
+                self.report.resync(req, reply);
                 self.execute(acts);
             }
             Job::Close(reply) => {
@@ -244,6 +256,58 @@ impl<S: Store + 'static> Driver<S> {
         }
     }
 
+    /// Starts a connection attempt. With a `credentials` callback the app is asked first
+    /// (every time: its tokens may be short-lived) and the socket opens when it answers
+    /// ([`Job::Credentials`]); with a password, at once.
+    fn attempt(&mut self) {
+        let Auth::Callback(_) = &self.opts.auth else {
+            self.open_socket();
+            return;
+        };
+        if self.fetching.is_some() {
+            return;
+        }
+        self.attempts += 1;
+        let n = self.attempts;
+        self.fetching = Some(n);
+        if self.state != ConnectionState::Reconnecting {
+            self.set_state(ConnectionState::Connecting);
+        }
+        let auth = self.opts.auth.clone();
+        let queue = self.shared.queue.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let secret = auth.secret().await;
+            queue.push(Job::Credentials(n, secret));
+        });
+    }
+
+    /// The callback answered attempt `n`: connect with its secret, or fail the attempt as
+    /// a connection that could not authenticate (the first one rejects `connect()`, later
+    /// ones report an `error` and retry with backoff).
+    fn credentials(&mut self, n: u64, secret: Result<Secret, SdkError>) {
+        if self.fetching != Some(n) {
+            return;
+        }
+        self.fetching = None;
+        if self.halted || self.socket.is_some() {
+            return;
+        }
+        match secret {
+            Ok(s) => {
+                self.core.set_credentials(s.value, s.token);
+                self.open_socket();
+            }
+            Err(e) if self.initial_attempt => self.fail_initial(e),
+            Err(e) => {
+                self.shared.emit_error(&e);
+                let acts = self
+                    .core
+                    .handle(Input::Disconnected(Some(e.message)), now());
+                self.execute(acts);
+            }
+        }
+    }
+
     fn open_socket(&mut self) {
         self.drop_socket();
         self.generation += 1;
@@ -269,22 +333,16 @@ impl<S: Store + 'static> Driver<S> {
     }
 
     /// The first attempt failed: reject `connect()`, stop retrying.
-    pub(super) fn fail_initial(&mut self, e: SdkError) {
+    fn fail_initial(&mut self, e: SdkError) {
         self.initial_attempt = false;
         self.halted = true;
         self.reconnect = None;
         let _ = self.core.disconnect(now());
-        let waiters = std::mem::take(&mut self.replies.connect);
-        if waiters.is_empty() {
-            self.shared.emit_error(&e);
-        }
-        for w in waiters {
-            w.send(Err(e.clone()));
-        }
+        self.report.connect_failed(&e);
         self.set_state(ConnectionState::Disconnected);
     }
 
-    pub(super) fn set_state(&mut self, s: ConnectionState) {
+    fn set_state(&mut self, s: ConnectionState) {
         if self.state != s {
             self.state = s;
             self.shared.emit("connection", &s.as_str().into());
@@ -346,12 +404,38 @@ impl<S: Store + 'static> Driver<S> {
     /// One item out of the lane.
     fn done(&mut self, d: Done) {
         match d {
-            Done::Page(page, Ok(fresh)) => self.applied(&page, &fresh),
+            Done::Page(page, Ok(fresh)) => self.report.applied(&page, &fresh),
             Done::Page(_, Err(e)) | Done::Failed(e) => {
                 self.shared.emit_error(&SdkError::store(e.0));
             }
             Done::Event(e) => self.app_event(e),
             Done::Reconnect(ms) => self.schedule_reconnect(ms),
+        }
+    }
+
+    /// React to an app event: the connection's own here, the rest reported to the app.
+    fn app_event(&mut self, e: AppEvent) {
+        match e {
+            AppEvent::Connected { .. } => {
+                self.initial_attempt = false;
+                self.set_state(ConnectionState::Online);
+                self.report.connected();
+            }
+            AppEvent::Disconnected { error } => {
+                let reason = error.unwrap_or_else(|| "connection closed".into());
+                if reason.starts_with("authentication failed") {
+                    self.fail_initial(SdkError::new(Code::AuthFailed, reason));
+                    return;
+                }
+                if self.initial_attempt {
+                    self.fail_initial(SdkError::new(Code::Network, reason));
+                    return;
+                }
+                // Reconnecting state follows with the core's ReconnectIn.
+                self.set_state(ConnectionState::Disconnected);
+                self.report.disconnected(&reason);
+            }
+            other => self.report.app_event(other),
         }
     }
 
@@ -389,6 +473,6 @@ impl<S: Store + 'static> Driver<S> {
         self.drop_socket();
         self.timer = None;
         self.reconnect = None;
-        self.replies.close();
+        self.report.close();
     }
 }

@@ -4,6 +4,7 @@
 use jid::BareJid;
 
 use crate::protocol::time::Timestamp;
+use crate::wasm::credentials::Auth;
 
 /// Client options after validation.
 #[derive(Debug, Clone)]
@@ -12,8 +13,8 @@ pub struct Options {
     pub url: String,
     /// Account.
     pub jid: BareJid,
-    /// Password.
-    pub password: String,
+    /// The password, or the app's `credentials` callback.
+    pub auth: Auth,
     /// IndexedDB database name.
     pub store: String,
     /// Requested resource.
@@ -76,7 +77,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
-/// PLAIN is acceptable only over TLS or to loopback (SPEC §2).
+/// PLAIN is acceptable only over TLS or to loopback (docs/protocol.md C1).
 pub fn is_secure(url: &str) -> bool {
     let Some((scheme, rest)) = url.split_once("://") else {
         return false;

@@ -1,24 +1,25 @@
 //! What the app observes: the core's [`AppEvent`]s and stored pages turned into JS
-//! callbacks (`event`, `sync`, `error`, `connection`) and into the replies of the promises
-//! that wait for a command, a connection or a resync.
+//! callbacks (`event`, `sync`, `error`) and into the replies of the promises that wait for
+//! a command, a connection or a resync. The driver owns a [`Reporter`] and hands it what
+//! to report; the connection state (`connection` callback, reconnects) stays the driver's.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::client::{AppEvent, ClientWarning, CommandError, RequestId};
 use crate::event::{RoomEvent, Source};
 use crate::resync::ResyncWarning;
-use crate::store::{Page, Store};
+use crate::store::Page;
 use crate::wasm::error::{Code, SdkError};
 use crate::wasm::js_types::{JsRoomEvent, JsSyncProgress, JsSyncSummary};
 use crate::wasm::local::Reply;
 
-use super::driver::Driver;
-use super::options::ConnectionState;
+use super::hub::Shared;
 use super::CommandReply;
 
 /// Resync progress of one room since the last connect or `resync()`.
 #[derive(Default)]
-pub(super) struct RoomStats {
+struct RoomStats {
     fetched: u32,
     gap: bool,
 }
@@ -30,29 +31,29 @@ enum Waiting {
     Resync(Reply<Result<JsSyncSummary, SdkError>>),
 }
 
-/// The promises the driver resolves.
+/// The promises waiting for something.
 #[derive(Default)]
-pub(super) struct Replies {
+struct Replies {
     by_request: HashMap<RequestId, Waiting>,
     /// `connect()` calls waiting for the session.
-    pub(super) connect: Vec<Reply<Result<(), SdkError>>>,
+    connect: Vec<Reply<Result<(), SdkError>>>,
     /// `resync()` calls waiting for every room to be in sync.
     synced: Vec<Reply<Result<JsSyncSummary, SdkError>>>,
 }
 
 impl Replies {
     /// `reply` waits for the result of command `req`.
-    pub(super) fn command(&mut self, req: RequestId, reply: CommandReply) {
+    fn command(&mut self, req: RequestId, reply: CommandReply) {
         self.by_request.insert(req, Waiting::Command(reply));
     }
 
     /// `reply` waits for the resync command `req`, then for every room to be in sync.
-    pub(super) fn resync(&mut self, req: RequestId, reply: Reply<Result<JsSyncSummary, SdkError>>) {
+    fn resync(&mut self, req: RequestId, reply: Reply<Result<JsSyncSummary, SdkError>>) {
         self.by_request.insert(req, Waiting::Resync(reply));
     }
 
     /// The client is closed: every waiting promise is rejected.
-    pub(super) fn close(&mut self) {
+    fn close(&mut self) {
         let closed = || SdkError::new(Code::NotConnected, "the client was closed");
         for (_, w) in self.by_request.drain() {
             match w {
@@ -84,7 +85,72 @@ pub fn command_error(e: &CommandError) -> SdkError {
     SdkError::new(code, message)
 }
 
-impl<S: Store + 'static> Driver<S> {
+/// Reports to the app, and the promises waiting for something.
+pub(super) struct Reporter {
+    shared: Rc<Shared>,
+    replies: Replies,
+    stats: HashMap<String, RoomStats>,
+}
+
+impl Reporter {
+    pub(super) fn new(shared: Rc<Shared>) -> Reporter {
+        Reporter {
+            shared,
+            replies: Replies::default(),
+            stats: HashMap::new(),
+        }
+    }
+
+    /// `reply` waits for the result of command `req`.
+    pub(super) fn command(&mut self, req: RequestId, reply: CommandReply) {
+        self.replies.command(req, reply);
+    }
+
+    /// `reply` waits for the resync command `req`, then for every room to be in sync;
+    /// progress is counted afresh.
+    pub(super) fn resync(&mut self, req: RequestId, reply: Reply<Result<JsSyncSummary, SdkError>>) {
+        self.stats.clear();
+        self.replies.resync(req, reply);
+    }
+
+    /// `reply` (a `connect()`) waits for the session.
+    pub(super) fn connect(&mut self, reply: Reply<Result<(), SdkError>>) {
+        self.replies.connect.push(reply);
+    }
+
+    /// The session is up: progress is counted afresh and `connect()` calls resolve.
+    pub(super) fn connected(&mut self) {
+        self.stats.clear();
+        for w in std::mem::take(&mut self.replies.connect) {
+            w.send(Ok(()));
+        }
+    }
+
+    /// The first attempt failed: `connect()` calls are rejected with `e` (reported as an
+    /// error callback when nobody waits).
+    pub(super) fn connect_failed(&mut self, e: &SdkError) {
+        let waiters = std::mem::take(&mut self.replies.connect);
+        if waiters.is_empty() {
+            self.shared.emit_error(e);
+        }
+        for w in waiters {
+            w.send(Err(e.clone()));
+        }
+    }
+
+    /// The session dropped (a reconnect follows): `resync()` calls waiting for every room
+    /// to be in sync are rejected.
+    pub(super) fn disconnected(&mut self, reason: &str) {
+        for w in std::mem::take(&mut self.replies.synced) {
+            w.send(Err(SdkError::new(Code::Network, reason)));
+        }
+    }
+
+    /// The client is closed: every waiting promise is rejected.
+    pub(super) fn close(&mut self) {
+        self.replies.close();
+    }
+
     /// Report a stored page: resync progress for archive pages, then its new events.
     pub(super) fn applied(&mut self, page: &Page, fresh: &[RoomEvent]) {
         let (cursor, gap) = (page.cursor.is_some(), page.gap.is_some());
@@ -109,34 +175,11 @@ impl<S: Store + 'static> Driver<S> {
         }
     }
 
-    /// React to an app event.
+    /// Report an app event other than `Connected` and `Disconnected` (the driver's: they
+    /// change the connection state).
     pub(super) fn app_event(&mut self, e: AppEvent) {
         match e {
-            AppEvent::Connected { .. } => {
-                self.initial_attempt = false;
-                self.stats.clear();
-                self.set_state(ConnectionState::Online);
-                for w in std::mem::take(&mut self.replies.connect) {
-                    w.send(Ok(()));
-                }
-            }
-            AppEvent::Disconnected { error } => {
-                let reason = error.unwrap_or_else(|| "connection closed".into());
-                if reason.starts_with("authentication failed") {
-                    let err = SdkError::new(Code::AuthFailed, reason);
-                    self.fail_initial(err);
-                    return;
-                }
-                if self.initial_attempt {
-                    self.fail_initial(SdkError::new(Code::Network, reason));
-                    return;
-                }
-                // Reconnecting state follows with the core's ReconnectIn.
-                self.set_state(ConnectionState::Disconnected);
-                for w in std::mem::take(&mut self.replies.synced) {
-                    w.send(Err(SdkError::new(Code::Network, reason.clone())));
-                }
-            }
+            AppEvent::Connected { .. } | AppEvent::Disconnected { .. } => {}
             AppEvent::Room(ev) => self
                 .shared
                 .emit_value("event", || JsRoomEvent::from_event(&ev)),

@@ -1,10 +1,13 @@
 //! SASL with a password mechanism, for both profiles: RFC 6120's `<auth/>` (a stream
 //! restart after `<success/>`) and XEP-0388's `<authenticate/>` (whose inline steps then
-//! run in `sasl2.rs`). Both go through the same mechanism checks, the same credential
-//! lookup and the same verification (`crate::auth`), so what verifies a password there
-//! (SCRAM, PLAIN) verifies it for either profile. Failures are counted per connection.
+//! run in `sasl2.rs`). Both go through the same mechanism checks and the same
+//! verification: SCRAM through the credential lookup and `crate::auth::Exchange`, PLAIN
+//! through `crate::auth::plain::verify_plain` (the stored password, or an app's token when
+//! `[auth] methods` allows it), so what signs in over one profile signs in over the other.
+//! Failures are counted per connection.
 
 use super::{end, Action, End, Lookup, Negotiation, Profile, State};
+use crate::auth::plain::{PlainMessage, PlainSuccess};
 use crate::auth::{self, Exchange, Failure, Prefetched, Step};
 use crate::ns;
 use crate::stanza;
@@ -12,7 +15,7 @@ use minidom::Element;
 
 impl Negotiation {
     /// SASL `<auth/>`: checks the mechanism and the initial response, then asks for the
-    /// credentials of the account it names.
+    /// PLAIN message to be checked, or for the credentials of the account SCRAM names.
     pub(super) fn auth(&mut self, el: &Element) -> Vec<Action> {
         let mechanism = el.attr("mechanism").unwrap_or("").to_owned();
         if !self.security.auth_allowed() {
@@ -28,9 +31,10 @@ impl Negotiation {
         self.password_auth(mechanism, initial, Profile::Sasl1)
     }
 
-    /// SCRAM everywhere authentication is allowed; PLAIN only over TLS or on loopback.
+    /// SCRAM everywhere authentication is allowed, when stored passwords are accepted;
+    /// PLAIN only over TLS or on loopback.
     fn password_mechanism(&self, mechanism: &str) -> bool {
-        auth::SCRAM_MECHANISMS.contains(&mechanism)
+        (self.settings.scram && auth::SCRAM_MECHANISMS.contains(&mechanism))
             || (mechanism == "PLAIN" && self.security.plain_allowed())
     }
 
@@ -49,6 +53,13 @@ impl Negotiation {
                 None,
             );
         }
+        if mechanism == "PLAIN" {
+            if let Err(f) = PlainMessage::parse(&initial) {
+                return self.sasl_failed(profile.is_sasl2(), f.condition(), None);
+            }
+            self.state = State::Plain { profile };
+            return vec![Action::VerifyPlain(initial)];
+        }
         let Some(user) = auth::initial_username(&mechanism, &initial) else {
             return self.sasl_failed(
                 profile.is_sasl2(),
@@ -65,9 +76,33 @@ impl Negotiation {
         vec![Action::FetchCredentials(user)]
     }
 
-    /// The credentials asked for by [`Action::FetchCredentials`]. A SCRAM exchange for an
-    /// account that does not exist runs on decoy credentials, so it fails only at the end,
-    /// like a wrong password.
+    /// The outcome of [`Action::VerifyPlain`], in the profile the PLAIN message came in.
+    pub(crate) fn plain_verified(
+        &mut self,
+        outcome: Result<PlainSuccess, Failure>,
+    ) -> Vec<Action> {
+        let State::Plain { profile } = std::mem::replace(&mut self.state, State::Done) else {
+            return end("internal-server-error", None);
+        };
+        match outcome {
+            Ok(ok) => {
+                tracing::info!(user = ok.user, mechanism = "PLAIN", with = ?ok.with, sasl2 = profile.is_sasl2(), "authenticated");
+                self.authenticated(ok.user, Vec::new(), profile)
+            }
+            Err(f) => {
+                tracing::info!(
+                    mechanism = "PLAIN",
+                    condition = f.condition(),
+                    "authentication failed"
+                );
+                self.sasl_failed(profile.is_sasl2(), f.condition(), None)
+            }
+        }
+    }
+
+    /// The credentials asked for by [`Action::FetchCredentials`] (SCRAM). An exchange for
+    /// an account that does not exist runs on decoy credentials, so it fails only at the
+    /// end, like a wrong password.
     pub(crate) fn credentials(&mut self, lookup: Lookup) -> Vec<Action> {
         let State::Credentials {
             mechanism,
@@ -80,10 +115,7 @@ impl Negotiation {
         };
         let creds = match lookup {
             Lookup::Found(c) => Some(c),
-            Lookup::NoSuchAccount if mechanism.starts_with("SCRAM-") => {
-                auth::decoy_credentials(&user)
-            }
-            Lookup::NoSuchAccount => None,
+            Lookup::NoSuchAccount => auth::decoy_credentials(&user),
             Lookup::Failed => {
                 return self.sasl_failed(profile.is_sasl2(), "temporary-auth-failure", None)
             }
@@ -138,21 +170,9 @@ impl Negotiation {
         profile: Profile,
     ) -> Vec<Action> {
         match (step, profile) {
-            (Step::Success { user, data }, Profile::Sasl1) => {
-                tracing::info!(user, mechanism, "authenticated");
-                let success = format!(
-                    "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>",
-                    auth::encode_payload(&data)
-                );
-                self.state = State::Header(Some(user));
-                vec![Action::Send(success), Action::Restart]
-            }
-            (Step::Success { user, data }, Profile::Sasl2(mut inline)) => {
-                tracing::info!(user, mechanism, "authenticated (SASL2)");
-                inline.success.additional_data = (!data.is_empty()).then_some(data);
-                let mut out = vec![Action::Authenticated];
-                out.extend(self.inline_next(user, inline));
-                out
+            (Step::Success { user, data }, profile) => {
+                tracing::info!(user, mechanism, sasl2 = profile.is_sasl2(), "authenticated");
+                self.authenticated(user, data, profile)
             }
             (Step::Challenge(c), profile) => {
                 let challenge = match &profile {
@@ -170,6 +190,27 @@ impl Negotiation {
                     profile,
                 };
                 vec![Action::Send(challenge)]
+            }
+        }
+    }
+
+    /// Authenticated as `user` (`data`: the mechanism's additional data): RFC 6120's
+    /// `<success/>` and a stream restart, or SASL2's inline steps on the same stream.
+    fn authenticated(&mut self, user: String, data: Vec<u8>, profile: Profile) -> Vec<Action> {
+        match profile {
+            Profile::Sasl1 => {
+                let success = format!(
+                    "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>",
+                    auth::encode_payload(&data)
+                );
+                self.state = State::Header(Some(user));
+                vec![Action::Send(success), Action::Restart]
+            }
+            Profile::Sasl2(mut inline) => {
+                inline.success.additional_data = (!data.is_empty()).then_some(data);
+                let mut out = vec![Action::Authenticated];
+                out.extend(self.inline_next(user, inline));
+                out
             }
         }
     }

@@ -1,5 +1,5 @@
 //! The room archive over XEP-0313 (`urn:xmpp:mam:2` and `#extended`) with RSM paging
-//! (SPEC S17). The room authorises a query ([`super::room::Action::Mam`]); its task
+//! (docs/protocol.md S17). The room authorises a query ([`super::room::Action::Mam`]); its task
 //! answers it here, from a reader connection.
 //!
 //! - [`query`]: the request as the archive runs it (ids, `with`, page size);
@@ -22,7 +22,7 @@ pub use query::parse_query;
 pub use reply::query_form;
 
 use super::room::Room;
-use super::service::Shared;
+use super::shared::Shared;
 use crate::ns;
 use crate::stanza::{iq_result, ErrorType, Refusal};
 use reply::Out;
