@@ -7,7 +7,9 @@
 #[path = "scenarios/support.rs"]
 mod support;
 
-use mucsub_server::testkit::{b64, panics, Proof, RawClient, Sasl2Login, TestServer, TEST_DEVICE};
+use mucsub_server::testkit::{
+    b64, panics, Proof, RawClient, Sasl2Login, TestServer, TEST_DEVICE, TIMEOUT,
+};
 use std::time::Duration;
 use support::*;
 
@@ -104,6 +106,7 @@ async fn a_token_and_an_inline_resumption_wake_in_one_round_trip() {
     let h = a.sm_h() - 1; // "before" was lost in the air
     a.disconnect();
     chat_to(&mut carol, "alice@localhost", "meanwhile").await;
+    until_metric(&s, "mucsub_sessions_waiting 1").await;
 
     // The wake: socket, features, then ONE request with the token, the resumption and a
     // bind for the case it fails; the answer is the success with <resumed/>, then the
@@ -128,6 +131,8 @@ async fn a_token_and_an_inline_resumption_wake_in_one_round_trip() {
         .filter_map(|e| e.get_child("body", CLIENT).map(|b| b.text()))
         .collect();
     assert_eq!(bodies, ["before", "meanwhile"]);
+    until_metric(&s, "mucsub_sessions_waiting 0").await;
+    until_metric(&s, "mucsub_resumptions_total{result=\"resumed\"} 1").await;
 
     // A resumption that fails still binds in the same round trip.
     let mut wake = Sasl2Login::token("alice", &token, Some(2));
@@ -142,6 +147,26 @@ async fn a_token_and_an_inline_resumption_wake_in_one_round_trip() {
     );
     assert!(success.bound.unwrap().enabled.is_some());
     b.close().await;
+    let text = s.ctx().metrics.encode();
+    for line in [
+        "mucsub_resumptions_total{result=\"failed\"} 1",
+        "mucsub_fast_sign_ins_total{result=\"accepted\"} 2",
+        "mucsub_fast_sign_ins_total{result=\"refused\"} 0",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+}
+
+/// Waits until `/metrics` (what `Metrics::encode` serves) has this line.
+async fn until_metric(s: &TestServer, line: &str) {
+    let wait = async {
+        while !s.ctx().metrics.encode().contains(line) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(TIMEOUT, wait).await.is_err() {
+        panic!("{line} never in {}", s.ctx().metrics.encode());
+    }
 }
 
 #[tokio::test]

@@ -147,6 +147,7 @@ async fn drive<T: Transport>(c: &mut Conn<'_, T>, held: &mut Held) -> Result<Neg
                 Action::Authenticated => c.t.set_limits(post_auth_limits(ctx)),
                 Action::CheckToken(attempt) => {
                     let r = ctx.fast.authenticate(&attempt).await;
+                    ctx.metrics.fast_sign_in(r.is_ok());
                     todo.extend(n.token_checked(r));
                 }
                 Action::IssueToken {
@@ -165,6 +166,8 @@ async fn drive<T: Transport>(c: &mut Conn<'_, T>, held: &mut Held) -> Result<Neg
                 }
                 Action::Resume { user, previd, h } => {
                     let r = take_over(ctx, &user, &previd, h, held).await;
+                    ctx.metrics
+                        .resumption(matches!(r, Resumption::Resumed { .. }));
                     todo.extend(n.resume_result(r));
                 }
                 Action::Claim { user, resource } => {

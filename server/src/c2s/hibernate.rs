@@ -36,9 +36,11 @@ pub(crate) fn park(ctx: &ServerContext, mut p: Parked) {
     p.sm.wait();
     // Counted like a connection: shutdown waits for its salvage.
     let counted = Counted::new(&ctx.connections);
+    let waiting = ctx.metrics.waiting();
     let ctx = ctx.clone();
     tokio::spawn(async move {
         let _counted = counted;
+        let _waiting = waiting;
         wait(ctx, p).await;
     });
 }
