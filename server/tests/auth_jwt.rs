@@ -6,10 +6,10 @@
 //! (That PLAIN is never offered to a remote peer without TLS is the negotiation machine's
 //! decision: `c2s::negotiate_tests::a_tokens_only_server_takes_plain_where_plain_is_allowed…`.)
 
+use mucsub_protocol::sasl2::Authentication;
 use mucsub_server::auth::jwt::{mint, signing_key};
 use mucsub_server::auth::settings::{Algorithm, AuthConfig, JwtConfig, Method, Secret};
 use mucsub_server::config::Config;
-use mucsub_protocol::sasl2::Authentication;
 use mucsub_server::testkit::{mechanisms, Mech, Proof, RawClient, Sasl2Login, TestServer};
 use std::path::PathBuf;
 
@@ -275,9 +275,14 @@ async fn a_token_signs_in_over_sasl2_and_a_fast_token_from_that_sign_in_works_wi
     first.request_token = true;
     let (mut a, r) = RawClient::sasl2_ws(&s.ws_url(), &first).await;
     let success = r.expect("the app's token signs in over SASL2");
-    assert!(success.authorization_identifier.starts_with("dana@localhost/"));
+    assert!(success
+        .authorization_identifier
+        .starts_with("dana@localhost/"));
     assert!(success.bound.is_some(), "Bind 2 ran");
-    let fast = success.token.expect("a FAST token after a JWT sign-in").token;
+    let fast = success
+        .token
+        .expect("a FAST token after a JWT sign-in")
+        .token;
     let pong = a
         .iq("<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
         .await;
@@ -301,7 +306,11 @@ async fn a_token_signs_in_over_sasl2_and_a_fast_token_from_that_sign_in_works_wi
         ("another user's", token("erin@localhost", 300)),
     ] {
         let (_, r) = RawClient::sasl2_ws(&s.ws_url(), &Sasl2Login::plain("dana", &t)).await;
-        assert_eq!(r.err().map(|f| f.condition).as_deref(), Some("not-authorized"), "{what}");
+        assert_eq!(
+            r.err().map(|f| f.condition).as_deref(),
+            Some("not-authorized"),
+            "{what}"
+        );
     }
     let scram = Sasl2Login {
         proof: Proof::ScramSha256("pw".into()),

@@ -215,7 +215,10 @@ mod tests {
         let a =
             Authentication::try_from(f.get_child("authentication", ns::SASL2).unwrap()).unwrap();
         assert_eq!(a.mechanisms, vec!["PLAIN"], "SASL2 offers what SASL offers");
-        assert!(a.fast.is_some(), "a token from a JWT sign-in signs in later");
+        assert!(
+            a.fast.is_some(),
+            "a token from a JWT sign-in signs in later"
+        );
         let remote_relaxed = Security {
             loopback: false,
             tls_required: false,

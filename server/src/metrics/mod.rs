@@ -236,13 +236,17 @@ impl Metrics {
     /// An XEP-0198 resumption ended: `resumed` when the session was taken over.
     pub fn resumption(&self, resumed: bool) {
         let result = if resumed { "resumed" } else { "failed" };
-        self.resumptions.get_or_create(&ResultLabel { result }).inc();
+        self.resumptions
+            .get_or_create(&ResultLabel { result })
+            .inc();
     }
 
     /// A FAST token sign-in ended: `accepted` when the token was good.
     pub fn fast_sign_in(&self, accepted: bool) {
         let result = if accepted { "accepted" } else { "refused" };
-        self.fast_sign_ins.get_or_create(&ResultLabel { result }).inc();
+        self.fast_sign_ins
+            .get_or_create(&ResultLabel { result })
+            .inc();
     }
 
     /// A session waits to be resumed: counted in `mucsub_sessions_waiting` until the guard

@@ -77,10 +77,7 @@ impl Negotiation {
     }
 
     /// The outcome of [`Action::VerifyPlain`], in the profile the PLAIN message came in.
-    pub(crate) fn plain_verified(
-        &mut self,
-        outcome: Result<PlainSuccess, Failure>,
-    ) -> Vec<Action> {
+    pub(crate) fn plain_verified(&mut self, outcome: Result<PlainSuccess, Failure>) -> Vec<Action> {
         let State::Plain { profile } = std::mem::replace(&mut self.state, State::Done) else {
             return end("internal-server-error", None);
         };
