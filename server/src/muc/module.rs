@@ -1,11 +1,13 @@
 //! How the MUC service registers itself with the core (see [`crate::module`]): it reads
 //! `[muc]`, registers the `conference.<domain>` component with the router and lists it in
-//! the server's disco#items, then serves on its own task.
+//! the server's disco#items, provides its [`MucHandle`] (the HTTP API's way in), then serves
+//! on its own task.
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
+use super::handle::{MucHandle, REQUESTS};
 use super::ids::IdGen;
 use super::outlet::RouterOutlet;
 use super::service;
@@ -30,16 +32,18 @@ impl Module for MucModule {
         reg: &'a mut Registrar,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            spawn(ctx)?;
+            let handle = spawn(ctx)?;
             reg.disco_item(&ctx.config.muc_service, "Chatrooms");
+            reg.provide(handle);
             Ok(())
         })
     }
 }
 
-/// Starts the service. Storage migrations run before the first stanza is read;
-/// configuration errors (`[muc]` table) fail here.
-fn spawn(ctx: &ServerContext) -> anyhow::Result<()> {
+/// Starts the service and returns the handle other parts of the server reach it through.
+/// Storage migrations run before the first stanza is read; configuration errors (`[muc]`
+/// table) fail here.
+fn spawn(ctx: &ServerContext) -> anyhow::Result<MucHandle> {
     let mut settings: Settings = toml::Value::Table(ctx.config.muc.clone())
         .try_into()
         .map_err(|e| anyhow::anyhow!("invalid [muc] settings: {e}"))?;
@@ -62,6 +66,8 @@ fn spawn(ctx: &ServerContext) -> anyhow::Result<()> {
         quotas: Arc::new(crate::limits::MucQuotas::new(&ctx.config.limits)),
     };
     let rx = ctx.router.register_component(&shared.muc_domain, INBOX);
+    let (requests_tx, requests) = tokio::sync::mpsc::channel(REQUESTS);
+    let handle = MucHandle::new(shared.muc_domain.clone(), ctx.db.clone(), requests_tx);
     let shutdown = ctx.shutdown.clone();
     tokio::spawn(async move {
         if let Err(e) = service::prepare(&shared).await {
@@ -71,7 +77,7 @@ fn spawn(ctx: &ServerContext) -> anyhow::Result<()> {
         tracing::info!(domain = shared.muc_domain, "MUC service ready");
         let purge = shared.clone();
         tokio::spawn(async move { service::purge_deleted_accounts(&purge).await });
-        service::run(shared, rx, shutdown).await;
+        service::run(shared, rx, requests, shutdown).await;
     });
-    Ok(())
+    Ok(handle)
 }
