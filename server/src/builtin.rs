@@ -4,5 +4,8 @@
 
 use crate::module::Module;
 
-pub(crate) const MODULES: &[&dyn Module] =
-    &[&crate::push::module::PushModule, &crate::muc::MucModule];
+pub(crate) const MODULES: &[&dyn Module] = &[
+    &crate::push::module::PushModule,
+    &crate::muc::MucModule,
+    &crate::api::ApiModule,
+];

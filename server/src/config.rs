@@ -24,6 +24,8 @@ pub struct Config {
     pub muc: toml::Table,
     /// Settings owned by push (`[push]` table).
     pub push: toml::Table,
+    /// Settings owned by the HTTP API (`[api]` table: tokens, loopback access).
+    pub api: toml::Table,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +116,7 @@ impl Default for Config {
             http: Http::default(),
             muc: toml::Table::new(),
             push: toml::Table::new(),
+            api: toml::Table::new(),
         }
     }
 }
