@@ -105,7 +105,10 @@ impl Access {
                 );
             }
             if let Some(unknown) = commands.into_iter().flatten().find(|c| !known(c)) {
-                anyhow::bail!("[api] token #{} names an unknown command '{unknown}'", n + 1);
+                anyhow::bail!(
+                    "[api] token #{} names an unknown command '{unknown}'",
+                    n + 1
+                );
             }
             tokens.push(Token {
                 digest: digest(secret),
@@ -125,7 +128,11 @@ impl Access {
 
     /// Who is calling, from the `Authorization` header (its raw value, if any) and the
     /// peer address; the 401 answer otherwise.
-    pub fn authenticate(&self, authorization: Option<&[u8]>, peer: IpAddr) -> Result<Caller, Reply> {
+    pub fn authenticate(
+        &self,
+        authorization: Option<&[u8]>,
+        peer: IpAddr,
+    ) -> Result<Caller, Reply> {
         let Some(value) = authorization else {
             return if self.open_on_loopback && is_loopback(peer) {
                 Ok(Caller::Loopback)
@@ -172,7 +179,9 @@ impl Access {
 fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -222,7 +231,13 @@ mod tests {
 
     #[test]
     fn no_token_is_refused_unless_loopback_is_open() {
-        assert_eq!(access(false).authenticate(None, LOOPBACK).unwrap_err().status, 401);
+        assert_eq!(
+            access(false)
+                .authenticate(None, LOOPBACK)
+                .unwrap_err()
+                .status,
+            401
+        );
         let open = access(true);
         assert_eq!(open.authenticate(None, LOOPBACK).unwrap(), Caller::Loopback);
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
@@ -253,6 +268,8 @@ mod tests {
         };
         let e = Access::new(&typo, |c| c == "send_message").err().unwrap();
         assert!(e.to_string().contains("send_mesage"), "{e}");
-        assert!(!Access::new(&Settings::default(), |_| true).unwrap().enabled());
+        assert!(!Access::new(&Settings::default(), |_| true)
+            .unwrap()
+            .enabled());
     }
 }

@@ -195,7 +195,7 @@ async fn room(muc: &MucHandle, cmd: Command) -> Reply {
                 // ejabberd lists no options for a room that does not exist.
                 Err(RequestError::NoRoom) => Reply::ok(json!({})),
                 other => unexpected(other, ""),
-            }
+            };
         }
         Command::GetRoomAffiliations { room } => {
             return match lookup(muc, room, RoomRequest::Affiliations).await {
@@ -214,16 +214,18 @@ async fn room(muc: &MucHandle, cmd: Command) -> Reply {
                 other => unexpected(other, "The room does not exist."),
             }
         }
-        Command::GetRoomOccupants { room } => {
-            return match lookup(muc, room, RoomRequest::Occupants).await {
-                Ok(Answer::Occupants(list)) => Reply::ok(
-                    list.into_iter()
-                        .map(|o| json!({"jid": o.jid.as_str(), "nick": o.nick, "role": o.role.as_str()}))
-                        .collect(),
-                ),
-                other => unexpected(other, "room_not_found"),
-            }
-        }
+        Command::GetRoomOccupants { room } => return match lookup(muc, room, RoomRequest::Occupants)
+            .await
+        {
+            Ok(Answer::Occupants(list)) => Reply::ok(
+                list.into_iter()
+                    .map(
+                        |o| json!({"jid": o.jid.as_str(), "nick": o.nick, "role": o.role.as_str()}),
+                    )
+                    .collect(),
+            ),
+            other => unexpected(other, "room_not_found"),
+        },
         Command::GetSubscribers { room } => {
             return match lookup(muc, room, RoomRequest::Subscribers).await {
                 Ok(Answer::Subscribers(list)) => {
@@ -304,9 +306,14 @@ async fn send(
     set_attr(&mut stanza, "from", from.as_str());
     set_attr(&mut stanza, "to", to.as_str());
     if stanza.attr("id").is_none_or(str::is_empty) {
-        set_attr(&mut stanza, "id", &format!("api-{:016x}", rand::random::<u64>()));
+        set_attr(
+            &mut stanza,
+            "id",
+            &format!("api-{:016x}", rand::random::<u64>()),
+        );
     }
-    let to_room = muc.filter(|m| room_rules && to.domain().as_str() == m.domain() && to.node().is_some());
+    let to_room =
+        muc.filter(|m| room_rules && to.domain().as_str() == m.domain() && to.node().is_some());
     let Some(muc) = to_room else {
         ctx.router.route(stanza).await;
         return Reply::done();

@@ -38,22 +38,25 @@ pub async fn call(
     command: &str,
     args: &Value,
 ) -> Result<Reply, CallError> {
-    let uri: hyper::Uri = base
-        .parse()
-        .map_err(|_| CallError::Url(base.to_owned()))?;
+    let uri: hyper::Uri = base.parse().map_err(|_| CallError::Url(base.to_owned()))?;
     let authority = match (uri.scheme_str(), uri.authority()) {
         (Some("http"), Some(a)) => a.clone(),
         _ => return Err(CallError::Url(base.to_owned())),
     };
-    let addr = format!("{}:{}", authority.host(), authority.port_u16().unwrap_or(80));
+    let addr = format!(
+        "{}:{}",
+        authority.host(),
+        authority.port_u16().unwrap_or(80)
+    );
     let path = format!("{}/api/{command}", uri.path().trim_end_matches('/'));
     let exchange = async {
-        let io = tokio::net::TcpStream::connect(&addr)
-            .await
-            .map_err(|e| CallError::Unreachable {
-                url: base.to_owned(),
-                error: e.to_string(),
-            })?;
+        let io =
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .map_err(|e| CallError::Unreachable {
+                    url: base.to_owned(),
+                    error: e.to_string(),
+                })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| CallError::Http(e.to_string()))?;

@@ -168,7 +168,10 @@ impl Args {
                 ),
             };
             if !ok {
-                return Err(Reply::bad(format!("Argument '{}' must be {want}", arg.name)));
+                return Err(Reply::bad(format!(
+                    "Argument '{}' must be {want}",
+                    arg.name
+                )));
             }
             args.insert(arg.name, value);
         }
@@ -259,14 +262,23 @@ fn nodes(list: &str) -> Vec<Node> {
 
 impl Command {
     /// Reads the call of `spec` with JSON `body`.
-    pub fn parse(spec: &Spec, body: &[u8], site: &Site, limits: crate::xmlstream::Limits) -> Result<Command, Reply> {
+    pub fn parse(
+        spec: &Spec,
+        body: &[u8],
+        site: &Site,
+        limits: crate::xmlstream::Limits,
+    ) -> Result<Command, Reply> {
         let a = Args::new(spec, body)?;
         let on_host = a.str("host").eq_ignore_ascii_case(site.domain);
         let account = || crate::auth::normalize_user(a.str("user"));
         Ok(match spec.name {
             "register" => {
                 let cannot = |why: &str| {
-                    let m = format!("Can't register user {}@{}: {why}", a.str("user"), a.str("host"));
+                    let m = format!(
+                        "Can't register user {}@{}: {why}",
+                        a.str("user"),
+                        a.str("host")
+                    );
                     Reply::error(500, 10001, m)
                 };
                 if !on_host {
@@ -444,7 +456,10 @@ mod tests {
     #[test]
     fn missing_unknown_and_mistyped_arguments_are_named() {
         let e = parse("create_room", r#"{"name":"p1"}"#).unwrap_err();
-        assert_eq!((e.status, e.body.as_str()), (400, Some("Request have missing argument: service")));
+        assert_eq!(
+            (e.status, e.body.as_str()),
+            (400, Some("Request have missing argument: service"))
+        );
         let e = parse(
             "create_room",
             r#"{"name":"p1","service":"conference.localhost","host":"localhost","extra":1}"#,
@@ -454,7 +469,10 @@ mod tests {
         let e = parse("create_room", r#"{"name":5,"service":"s","host":"h"}"#).unwrap_err();
         assert_eq!(e.body, "Argument 'name' must be a string");
         assert_eq!(parse("create_room", "{bad").unwrap_err().status, 400);
-        assert_eq!(parse("create_room", "").unwrap_err().body, "Missing POST data");
+        assert_eq!(
+            parse("create_room", "").unwrap_err().body,
+            "Missing POST data"
+        );
         assert_eq!(
             parse("create_room", "[]").unwrap_err().body,
             "The arguments must be a JSON object"
@@ -483,9 +501,15 @@ mod tests {
             r#"{"user":"@@","nick":"b","room":"r@conference.localhost","nodes":""}"#,
         );
         assert_eq!(e.unwrap_err().body, "Malformed user JID");
-        let e = parse("register", r#"{"user":"bob","host":"nosuch","password":"pw"}"#);
+        let e = parse(
+            "register",
+            r#"{"user":"bob","host":"nosuch","password":"pw"}"#,
+        );
         assert_eq!(e.unwrap_err().status, 500);
-        let e = parse("change_password", r#"{"user":"bob","host":"nosuch","newpass":"x"}"#);
+        let e = parse(
+            "change_password",
+            r#"{"user":"bob","host":"nosuch","newpass":"x"}"#,
+        );
         assert_eq!(e.unwrap_err(), Reply::text(404, "unknown_user"));
         // The old argument name of muc_online_rooms still works.
         assert!(matches!(
@@ -502,7 +526,10 @@ mod tests {
             "subscribe_room",
             r#"{"user":"Bob@localhost/x","nick":"b","room":"R@conference.localhost","nodes":"urn:xmpp:mucsub:nodes:messages, bogus ,urn:xmpp:mucsub:nodes:subject"}"#,
         );
-        let Ok(Command::Subscribe { room, users, nodes, .. }) = c else {
+        let Ok(Command::Subscribe {
+            room, users, nodes, ..
+        }) = c
+        else {
             panic!("{c:?}")
         };
         assert_eq!(room.as_str(), "r@conference.localhost");

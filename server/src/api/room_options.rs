@@ -173,7 +173,12 @@ const UNSUPPORTED: &[&str] = &[
 pub fn options_of(config: &RoomConfig) -> serde_json::Value {
     let map = OPTIONS
         .iter()
-        .map(|o| (o.name.to_owned(), serde_json::Value::String((o.get)(config))))
+        .map(|o| {
+            (
+                o.name.to_owned(),
+                serde_json::Value::String((o.get)(config)),
+            )
+        })
         .collect();
     serde_json::Value::Object(map)
 }
@@ -211,7 +216,11 @@ pub fn field(name: &str, value: &str) -> Result<(&'static str, String), Reply> {
 /// A submitted `muc#roomconfig` form setting `fields`.
 pub fn form(fields: &[(&'static str, String)]) -> Element {
     let mut all = vec![forms::field("FORM_TYPE", [ns::MUC_ROOMCONFIG])];
-    all.extend(fields.iter().map(|(var, v)| forms::field(var, [v.as_str()])));
+    all.extend(
+        fields
+            .iter()
+            .map(|(var, v)| forms::field(var, [v.as_str()])),
+    );
     DataForm {
         type_: DataFormType::Submit,
         title: None,
@@ -326,7 +335,10 @@ mod tests {
             field("logging", "true").unwrap_err().body,
             "Option 'logging' is not supported by this server"
         );
-        assert_eq!(field("bogus", "1").unwrap_err().body, "Unknown option 'bogus'");
+        assert_eq!(
+            field("bogus", "1").unwrap_err().body,
+            "Unknown option 'bogus'"
+        );
         assert_eq!(
             field("members_only", "maybe").unwrap_err().body,
             "Invalid value 'maybe' for option 'members_only'"
@@ -337,11 +349,16 @@ mod tests {
     #[test]
     fn creation_options_read_affiliations_and_subscribers() {
         let opts = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-            v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
         };
         let new = new_room(&opts(&[
             ("members_only", "true"),
-            ("affiliations", "owner:alice@localhost,member:bob@localhost/phone"),
+            (
+                "affiliations",
+                "owner:alice@localhost,member:bob@localhost/phone",
+            ),
             ("subscribers", "bob@localhost:Bob:messages:subject"),
         ]))
         .unwrap();
