@@ -11,39 +11,43 @@
 //! ```
 //!
 //! A request carries `Authorization: Bearer <secret>`. Without it: 401, unless
-//! `open_on_loopback` is set and the peer is a loopback address; with a secret no token
-//! has: 401; a token calling a command it is not given: 403. Secrets are kept only as
-//! SHA-256 digests and compared in constant time, so neither their content nor their
-//! length leaks through timing, and no secret is ever logged.
+//! `open_on_loopback` is set and the peer is a loopback address not relaying for someone
+//! else (no `Forwarded` / `X-Forwarded-For`, as `/metrics` decides); with a secret no
+//! token has: 401; a token calling a command it is not given: 403. Secrets are kept only
+//! as SHA-256 digests and compared in constant time, so neither their content nor their
+//! length leaks through timing; the config shows them as `***` and no secret is ever
+//! logged.
 
 use std::net::IpAddr;
 
+use axum::http::{header, HeaderMap};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::reply::Reply;
+use crate::auth::settings::Secret;
 
 /// `[api]` settings.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Secrets that may call every command.
-    pub tokens: Vec<String>,
+    pub tokens: Vec<Secret>,
     /// Secrets limited to some commands (`[[api.token]]`).
     pub token: Vec<TokenSettings>,
     /// Calls from loopback addresses need no token (ejabberd's `api_permissions` for
-    /// `127.0.0.0/8` in its reference configuration). Behind a reverse proxy on the same
-    /// host every call comes from loopback: leave it off there.
+    /// `127.0.0.0/8` in its reference configuration).
     pub open_on_loopback: bool,
 }
 
 /// One `[[api.token]]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct TokenSettings {
-    pub secret: String,
+    pub secret: Secret,
     /// The commands it may call; every command when absent.
+    #[serde(default)]
     pub commands: Option<Vec<String>>,
 }
 
@@ -87,11 +91,11 @@ fn digest(secret: &str) -> [u8; 32] {
 impl Access {
     /// Checks `settings`: no empty secret, only known commands (`known`).
     pub fn new(settings: &Settings, known: impl Fn(&str) -> bool) -> anyhow::Result<Access> {
-        let all = settings.tokens.iter().map(|s| (s, None));
+        let all = settings.tokens.iter().map(|s| (s.expose(), None));
         let limited = settings
             .token
             .iter()
-            .map(|t| (&t.secret, t.commands.as_ref()));
+            .map(|t| (t.secret.expose(), t.commands.as_ref()));
         let mut tokens = Vec::new();
         for (n, (secret, commands)) in all.chain(limited).enumerate() {
             if secret.is_empty() {
@@ -126,15 +130,13 @@ impl Access {
         !self.tokens.is_empty() || self.open_on_loopback
     }
 
-    /// Who is calling, from the `Authorization` header (its raw value, if any) and the
-    /// peer address; the 401 answer otherwise.
-    pub fn authenticate(
-        &self,
-        authorization: Option<&[u8]>,
-        peer: IpAddr,
-    ) -> Result<Caller, Reply> {
-        let Some(value) = authorization else {
-            return if self.open_on_loopback && is_loopback(peer) {
+    /// Who is calling, from the request's headers and the peer address; the 401 answer
+    /// otherwise.
+    pub fn authenticate(&self, headers: &HeaderMap, peer: IpAddr) -> Result<Caller, Reply> {
+        let Some(value) = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()) else {
+            let proxied =
+                headers.contains_key(header::FORWARDED) || headers.contains_key("x-forwarded-for");
+            return if self.open_on_loopback && is_loopback(peer) && !proxied {
                 Ok(Caller::Loopback)
             } else {
                 Err(Reply::unauthorized())
@@ -191,14 +193,26 @@ mod tests {
 
     fn access(open: bool) -> Access {
         let settings = Settings {
-            tokens: vec!["full-access-secret-1".into()],
+            tokens: vec![Secret::new("full-access-secret-1")],
             token: vec![TokenSettings {
-                secret: "only-sends-messages".into(),
+                secret: Secret::new("only-sends-messages"),
                 commands: Some(vec!["send_message".into()]),
             }],
             open_on_loopback: open,
         };
         Access::new(&settings, |c| c == "send_message" || c == "register").unwrap()
+    }
+
+    fn headers(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, (*v).try_into().unwrap());
+        }
+        h
+    }
+
+    fn bearer(v: &[u8]) -> HeaderMap {
+        headers(&[("authorization", v)])
     }
 
     const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
@@ -208,12 +222,12 @@ mod tests {
     fn bearer_tokens_are_found_and_limited_to_their_commands() {
         let a = access(false);
         let full = a
-            .authenticate(Some(b"Bearer full-access-secret-1"), REMOTE)
+            .authenticate(&bearer(b"Bearer full-access-secret-1"), REMOTE)
             .unwrap();
         assert_eq!(full, Caller::Token(1));
         assert!(a.permit(full, "register").is_ok());
         let limited = a
-            .authenticate(Some(b"Bearer only-sends-messages"), REMOTE)
+            .authenticate(&bearer(b"Bearer only-sends-messages"), REMOTE)
             .unwrap();
         assert_eq!(limited, Caller::Token(2));
         assert!(a.permit(limited, "send_message").is_ok());
@@ -225,43 +239,45 @@ mod tests {
             b"Basic YWxpY2U6cHc=",
             b"Bearer ",
         ] {
-            assert_eq!(a.authenticate(Some(bad), REMOTE).unwrap_err().status, 401);
+            let e = a.authenticate(&bearer(bad), REMOTE).unwrap_err();
+            assert_eq!(e.status, 401);
         }
     }
 
     #[test]
     fn no_token_is_refused_unless_loopback_is_open() {
-        assert_eq!(
-            access(false)
-                .authenticate(None, LOOPBACK)
-                .unwrap_err()
-                .status,
-            401
-        );
+        let none = HeaderMap::new();
+        let closed = access(false).authenticate(&none, LOOPBACK);
+        assert_eq!(closed.unwrap_err().status, 401);
         let open = access(true);
-        assert_eq!(open.authenticate(None, LOOPBACK).unwrap(), Caller::Loopback);
-        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
-        assert_eq!(open.authenticate(None, mapped).unwrap(), Caller::Loopback);
-        assert_eq!(open.authenticate(None, REMOTE).unwrap_err().status, 401);
-        // A wrong token is wrong from loopback too.
         assert_eq!(
-            open.authenticate(Some(b"Bearer nope"), LOOPBACK)
-                .unwrap_err()
-                .status,
+            open.authenticate(&none, LOOPBACK).unwrap(),
+            Caller::Loopback
+        );
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(open.authenticate(&none, mapped).unwrap(), Caller::Loopback);
+        assert_eq!(open.authenticate(&none, REMOTE).unwrap_err().status, 401);
+        // A local reverse proxy does not make a remote caller local.
+        let proxied = headers(&[("x-forwarded-for", b"192.0.2.7")]);
+        assert_eq!(
+            open.authenticate(&proxied, LOOPBACK).unwrap_err().status,
             401
         );
+        // A wrong token is wrong from loopback too.
+        let wrong = open.authenticate(&bearer(b"Bearer nope"), LOOPBACK);
+        assert_eq!(wrong.unwrap_err().status, 401);
     }
 
     #[test]
     fn empty_secrets_and_unknown_commands_stop_the_server() {
         let empty = Settings {
-            tokens: vec![String::new()],
+            tokens: vec![Secret::new("")],
             ..Settings::default()
         };
         assert!(Access::new(&empty, |_| true).is_err());
         let typo = Settings {
             token: vec![TokenSettings {
-                secret: "a-secret-long-enough".into(),
+                secret: Secret::new("a-secret-long-enough"),
                 commands: Some(vec!["send_mesage".into()]),
             }],
             ..Settings::default()
@@ -271,5 +287,20 @@ mod tests {
         assert!(!Access::new(&Settings::default(), |_| true)
             .unwrap()
             .enabled());
+    }
+
+    #[test]
+    fn secrets_never_show_in_the_settings() {
+        let s: Settings = toml::from_str(
+            "tokens = ['full-access-secret-1']\n\
+             [[token]]\nsecret = 'only-sends-messages'\ncommands = ['send_message']\n",
+        )
+        .unwrap();
+        let shown = format!("{s:?} {}", serde_json::to_string(&s).unwrap());
+        assert!(
+            !shown.contains("secret-1") && !shown.contains("only-sends"),
+            "{shown}"
+        );
+        assert!(toml::from_str::<Settings>("[[token]]\ncommands = []\n").is_err());
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
@@ -45,8 +45,7 @@ async fn call(
     body: Bytes,
 ) -> Reply {
     let spec = table::spec(&command);
-    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
-    let (caller, reply) = match api.access.authenticate(authorization, peer.ip()) {
+    let (caller, reply) = match api.access.authenticate(&headers, peer.ip()) {
         Err(r) => (None, r),
         Ok(caller) => (Some(caller), run(&api, caller, spec, &body).await),
     };
@@ -84,8 +83,8 @@ async fn run(api: &Api, caller: Caller, spec: Option<&'static table::Spec>, body
     }
 }
 
-/// Where each call is counted, once, by command (`unknown` for a name the table does not
-/// have) and HTTP status: the one place metrics of the API are taken from.
-fn observe(_ctx: &ServerContext, command: &str, known: bool, status: u16) {
-    tracing::debug!(command, known, status, "API call counted");
+/// Counts each call once in `mucsub_api_requests_total{command,status}` (`unknown` for a
+/// name the table does not have, so callers cannot make up series).
+fn observe(ctx: &ServerContext, command: &str, known: bool, status: u16) {
+    ctx.metrics.api_request(command, known, status);
 }

@@ -48,15 +48,18 @@ impl Module for ApiModule {
         reg: &'a mut Registrar,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let settings: access::Settings = toml::Value::Table(ctx.config.api.clone())
-                .try_into()
-                .map_err(|e| anyhow::anyhow!("invalid [api] settings: {e}"))?;
-            let access = access::Access::new(&settings, |c| table::spec(c).is_some())?;
+            let settings: access::Settings = ctx.config.module_table("api", &ctx.config.api)?;
+            let access = access::Access::new(&settings, |c| table::spec(c).is_some())
+                .map_err(|e| anyhow::anyhow!("{}{e}", ctx.config.origin()))?;
             if !access.enabled() {
                 tracing::info!("HTTP API: no [api] token configured, every call is refused");
             }
             reg.routes(http::routes(ctx.clone(), access));
             Ok(())
         })
+    }
+
+    fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
+        crate::module::table_defaults("api", access::Settings::default())
     }
 }

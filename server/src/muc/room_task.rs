@@ -227,6 +227,10 @@ async fn execute_batch(
         outputs.push((rest, original));
     }
     if !ops.is_empty() {
+        let archived = ops
+            .iter()
+            .filter(|op| matches!(op, StoreOp::Archive(_)))
+            .count() as u64;
         if let Err(e) = shared
             .db
             .write(move |c| Ok(store::apply_in(c, &ops)?))
@@ -248,6 +252,7 @@ async fn execute_batch(
             }
             return Err(e);
         }
+        shared.metrics.archive_writes.inc_by(archived);
     }
     let mut out = Executed::default();
     for (actions, _) in outputs {
@@ -282,7 +287,9 @@ async fn perform(shared: &Shared, room: &Room, actions: Vec<Action>) -> Executed
                         (rcpts.iter().collect(), Vec::new())
                     };
                     for r in offline.into_iter().chain(live) {
-                        if !shared.outlet.deliver_event(r, &wrapped).await {
+                        if shared.outlet.deliver_event(r, &wrapped).await {
+                            shared.metrics.events_fanned_out.inc();
+                        } else {
                             gone.push(r.clone());
                         }
                     }
