@@ -9,7 +9,7 @@
 //! own services), [`reply`] (ejabberd's answer shapes); [`http`] (the routes),
 //! [`openapi`] (the description generated from the table), [`room_options`] (ejabberd's room
 //! option names as the owner's configuration form), [`stanza`] (`send_stanza`'s XML),
-//! [`client`] (a client of the API, for the CLI).
+//! [`client`] (a client of the API) and [`cli`] (`mucsub-server room …`, through it).
 //!
 //! Room commands never touch a room's state themselves: they go to the room's task as typed
 //! requests (`crate::muc::MucHandle`), which apply the room's own rules, commit in the same
@@ -18,6 +18,7 @@
 
 pub mod access;
 mod apply;
+pub mod cli;
 pub mod client;
 pub mod command;
 mod http;
