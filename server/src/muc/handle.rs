@@ -199,9 +199,8 @@ impl MucHandle {
         account: &BareJid,
     ) -> anyhow::Result<Vec<AccountSubscription>> {
         let me = account.to_string();
-        Ok(self
-            .db
+        self.db
             .read(move |c| Ok(store::subscriptions_of(c, &me)?))
-            .await?)
+            .await
     }
 }
