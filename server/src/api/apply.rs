@@ -32,6 +32,9 @@ pub async fn apply(cmd: Command, ctx: &ServerContext) -> Reply {
                     tracing::error!(error = %e, "API: removing an account failed");
                     return Reply::internal();
                 }
+                // Removed for good (committed) before its sessions end, as ejabberd
+                // disconnects a removed user: nothing keeps acting for an account that is gone.
+                ctx.router.end_sessions(&u, "not-authorized");
             }
             Reply::text(200, "")
         }
