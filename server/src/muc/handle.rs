@@ -11,7 +11,7 @@
 use jid::{BareJid, FullJid};
 use minidom::Element;
 use mucsub_protocol::Node;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::affiliation::{Affiliation, Role};
 use super::config_form::RoomConfig;
@@ -135,17 +135,43 @@ pub(super) struct ServiceRequest {
 /// Queue between the handles and the service loop.
 pub(super) const REQUESTS: usize = 256;
 
+/// Whether the service's storage is prepared: `None` while its migrations run, then
+/// whether they succeeded.
+pub(super) type Readiness = watch::Receiver<Option<bool>>;
+
 /// The MUC service as other parts of the server reach it.
 #[derive(Clone)]
 pub struct MucHandle {
     domain: String,
     db: Db,
     tx: mpsc::Sender<ServiceRequest>,
+    ready: Readiness,
 }
 
 impl MucHandle {
-    pub(super) fn new(domain: String, db: Db, tx: mpsc::Sender<ServiceRequest>) -> MucHandle {
-        MucHandle { domain, db, tx }
+    pub(super) fn new(
+        domain: String,
+        db: Db,
+        tx: mpsc::Sender<ServiceRequest>,
+        ready: Readiness,
+    ) -> MucHandle {
+        MucHandle {
+            domain,
+            db,
+            tx,
+            ready,
+        }
+    }
+
+    /// Waits until the service's storage is prepared. Requests wait in the service's queue
+    /// anyway; the reads below go to storage directly, and a call that comes in while the
+    /// server is starting must not find the tables missing.
+    async fn storage_ready(&self) -> anyhow::Result<()> {
+        let mut ready = self.ready.clone();
+        match ready.wait_for(Option::is_some).await.map(|r| *r) {
+            Ok(Some(true)) => Ok(()),
+            _ => anyhow::bail!("the MUC service's storage is not available"),
+        }
     }
 
     /// The service's domain (`conference.<domain>`).
@@ -188,6 +214,7 @@ impl MucHandle {
 
     /// Every room of the service, loaded or not, by JID.
     pub async fn rooms(&self) -> anyhow::Result<Vec<BareJid>> {
+        self.storage_ready().await?;
         let names = self.db.read(|c| Ok(store::room_names(c)?)).await?;
         Ok(names.iter().filter_map(|n| self.room_jid(n)).collect())
     }
@@ -198,9 +225,49 @@ impl MucHandle {
         &self,
         account: &BareJid,
     ) -> anyhow::Result<Vec<AccountSubscription>> {
+        self.storage_ready().await?;
         let me = account.to_string();
         self.db
             .read(move |c| Ok(store::subscriptions_of(c, &me)?))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A call that comes in while the service still migrates its storage waits for it
+    /// instead of failing on missing tables (the API answered `internal_error` to a
+    /// `muc_online_rooms` sent right after the server started).
+    #[tokio::test]
+    async fn storage_reads_wait_until_the_service_has_prepared_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("muc.db")).unwrap();
+        let (tx, _requests) = mpsc::channel(1);
+        let (ready_tx, ready) = watch::channel(None);
+        let handle = MucHandle::new("conference.localhost".into(), db.clone(), tx, ready);
+        let early = tokio::spawn({
+            let h = handle.clone();
+            async move { h.rooms().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!early.is_finished(), "answered before storage was ready");
+        db.migrate(store::COMPONENT, store::MIGRATIONS)
+            .await
+            .unwrap();
+        ready_tx.send_replace(Some(true));
+        assert_eq!(early.await.unwrap().unwrap(), Vec::<BareJid>::new());
+        let bob = BareJid::new("bob@localhost").unwrap();
+        assert!(handle.subscriptions_of(&bob).await.unwrap().is_empty());
+
+        // A service whose storage failed answers with an error, and one that is gone too.
+        let (tx, _requests) = mpsc::channel(1);
+        let (failed_tx, ready) = watch::channel(None);
+        let failed = MucHandle::new("conference.localhost".into(), db, tx, ready);
+        failed_tx.send_replace(Some(false));
+        assert!(failed.rooms().await.is_err());
+        drop(failed_tx);
+        assert!(failed.subscriptions_of(&bob).await.is_err());
     }
 }

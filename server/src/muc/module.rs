@@ -73,10 +73,18 @@ fn spawn(ctx: &ServerContext) -> anyhow::Result<MucHandle> {
     };
     let rx = ctx.router.register_component(&shared.muc_domain, INBOX);
     let (requests_tx, requests) = tokio::sync::mpsc::channel(REQUESTS);
-    let handle = MucHandle::new(shared.muc_domain.clone(), ctx.db.clone(), requests_tx);
+    let (ready_tx, ready) = tokio::sync::watch::channel(None);
+    let handle = MucHandle::new(
+        shared.muc_domain.clone(),
+        ctx.db.clone(),
+        requests_tx,
+        ready,
+    );
     let shutdown = ctx.shutdown.clone();
     tokio::spawn(async move {
-        if let Err(e) = service::prepare(&shared).await {
+        let prepared = service::prepare(&shared).await;
+        ready_tx.send_replace(Some(prepared.is_ok()));
+        if let Err(e) = prepared {
             tracing::error!(error = %e, "MUC storage could not be prepared; MUC disabled");
             return;
         }
