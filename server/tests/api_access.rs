@@ -5,20 +5,16 @@
 
 use mucsub_server::api::table::COMMANDS;
 use mucsub_server::config::Config;
-use mucsub_server::testkit::{api_call, http_get, http_request, with_api, TestServer, API_TOKEN};
+use mucsub_server::testkit::{
+    api_call, http_get, http_request, with_api, with_api_and_limited, TestServer, API_TOKEN,
+};
 use serde_json::{json, Value};
 
 const LIMITED: &str = "limited-to-send-message-0123456789";
 
 /// The testkit's full-access token and one limited to `send_message`.
 fn two_tokens(c: &mut Config) {
-    with_api(c);
-    let limited: toml::Table = toml::from_str(&format!(
-        "secret = '{LIMITED}'\ncommands = ['send_message']"
-    ))
-    .unwrap();
-    c.api
-        .insert("token".into(), toml::Value::Array(vec![limited.into()]));
+    with_api_and_limited(c, LIMITED, &["send_message"]);
 }
 
 fn error_code(v: &Value) -> Option<i64> {

@@ -3,7 +3,7 @@
 //! TRACE) is searched for them after calls with the right token, a wrong one, a limited
 //! one, and commands that carry passwords.
 
-use mucsub_server::testkit::{api_call, with_api, TestServer, API_TOKEN};
+use mucsub_server::testkit::{api_call, with_api_and_limited, TestServer, API_TOKEN};
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -36,16 +36,7 @@ async fn tokens_and_passwords_never_reach_the_log() {
         .with_writer(move || writer.clone())
         .init();
 
-    let s = TestServer::start_with(|c| {
-        with_api(c);
-        let limited: toml::Table = toml::from_str(&format!(
-            "secret = '{LIMITED}'\ncommands = ['send_message']"
-        ))
-        .unwrap();
-        c.api
-            .insert("token".into(), toml::Value::Array(vec![limited.into()]));
-    })
-    .await;
+    let s = TestServer::start_with(|c| with_api_and_limited(c, LIMITED, &["send_message"])).await;
     let addr = s.http_addr();
     let register = json!({"user": "bob", "host": "localhost", "password": PASSWORD});
     assert_eq!(

@@ -112,13 +112,6 @@ async fn a_groupchat_obeys_the_rooms_rules() {
             json!("Only occupants are allowed to send messages to the conference")
         )
     );
-    let lab = |extra: Value| {
-        let mut v = json!({"name": "lab", "service": MUC});
-        v.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().cloned().unwrap());
-        v
-    };
     // Members-only: a subscribed non-member may not speak (a visitor), a member may.
     s.api(
         "change_room_option",

@@ -121,13 +121,6 @@ async fn a_subscription_made_by_the_api_receives_the_rooms_events() {
 #[tokio::test]
 async fn the_rooms_subscription_rules_hold_for_the_api() {
     let s = with_room(&["alice", "bob", "carol", "eve"], |_| {}).await;
-    let lab = |extra: Value| {
-        let mut a = json!({"name": "lab", "service": MUC});
-        a.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().cloned().unwrap());
-        a
-    };
     s.api(
         "change_room_option",
         lab(json!({"option": "members_only", "value": "true"})),

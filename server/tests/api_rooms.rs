@@ -8,19 +8,11 @@
 mod support;
 
 use mucsub_server::testkit::{with_api, TestServer};
-use serde_json::{json, Value};
+use serde_json::json;
 use support::*;
 
 async fn api_server(users: &[&str]) -> TestServer {
     server_with(users, with_api).await
-}
-
-fn lab(extra: Value) -> Value {
-    let mut args = json!({"name": "lab", "service": MUC});
-    args.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().cloned().unwrap_or_default());
-    args
 }
 
 #[tokio::test]

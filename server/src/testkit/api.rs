@@ -21,6 +21,20 @@ pub fn with_api(config: &mut Config) {
     );
 }
 
+/// [`with_api`], and a second token, `secret`, that may only call `commands`.
+pub fn with_api_and_limited(config: &mut Config, secret: &str, commands: &[&str]) {
+    with_api(config);
+    let mut limited = toml::Table::new();
+    limited.insert("secret".into(), secret.into());
+    limited.insert(
+        "commands".into(),
+        toml::Value::Array(commands.iter().map(|&c| c.into()).collect()),
+    );
+    config
+        .api
+        .insert("token".into(), toml::Value::Array(vec![limited.into()]));
+}
+
 /// `POST /api/<command>` with `args` to the HTTP listener at `addr`, with `token`;
 /// panics when no answer comes.
 pub async fn api_call(addr: SocketAddr, token: Option<&str>, command: &str, args: Value) -> Reply {

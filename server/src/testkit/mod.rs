@@ -31,7 +31,7 @@ mod http;
 mod login;
 mod server;
 
-pub use api::{api_call, with_api, API_TOKEN};
+pub use api::{api_call, with_api, with_api_and_limited, API_TOKEN};
 pub use basics::{mechanisms, panics, xml_with_ns, TIMEOUT};
 pub use child::ChildServer;
 pub use client::{Incoming, RawClient};
