@@ -35,6 +35,8 @@ pub struct Config {
     pub push: toml::Table,
     /// Settings owned by the metrics module (`[metrics]` table).
     pub metrics: toml::Table,
+    /// Settings owned by the HTTP API (`[api]` table: tokens, loopback access).
+    pub api: toml::Table,
     /// The file this configuration was read from, for error messages (not a key).
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -131,6 +133,7 @@ impl Default for Config {
             muc: toml::Table::new(),
             push: toml::Table::new(),
             metrics: toml::Table::new(),
+            api: toml::Table::new(),
             file: None,
         }
     }

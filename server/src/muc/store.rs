@@ -327,6 +327,13 @@ pub fn public_rooms(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>
     rows.collect()
 }
 
+/// Every room's name, public or not (the HTTP API's room list).
+pub fn room_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut st = conn.prepare_cached("SELECT name FROM muc_rooms ORDER BY name")?;
+    let rows = st.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
 /// The largest archive id on disk, to seed the id generator.
 pub fn max_archive_id(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT COALESCE(MAX(id), 0) FROM muc_archive", [], |r| {
@@ -480,6 +487,7 @@ mod tests {
             public_rooms(&c).unwrap(),
             vec![("lab".into(), "Lab".into())]
         );
+        assert_eq!(room_names(&c).unwrap(), vec!["lab".to_string()]);
         apply(&mut c, &[StoreOp::DestroyRoom { room: "lab".into() }]).unwrap();
         assert!(load_room(&c, "lab").unwrap().is_none());
         assert!(subscriptions_of(&c, "bob@localhost").unwrap().is_empty());

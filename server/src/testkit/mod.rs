@@ -20,8 +20,10 @@
 //! Files: [`server`] (the in-process [`TestServer`]), [`child`] (the real binary in a child
 //! process), [`client`] (the raw client's connection, reads and expectations), [`login`]
 //! (STARTTLS, SASL, binding), [`http`] (an HTTP client for the HTTP listener's routes),
-//! [`basics`] (the timeout, the panic counter, snippets).
+//! [`api`] (the HTTP API: a token, calls), [`basics`] (the timeout, the panic counter,
+//! snippets).
 
+mod api;
 mod basics;
 mod child;
 mod client;
@@ -29,6 +31,7 @@ mod http;
 mod login;
 mod server;
 
+pub use api::{api_call, with_api, with_api_and_limited, API_TOKEN};
 pub use basics::{mechanisms, panics, xml_with_ns, TIMEOUT};
 pub use child::ChildServer;
 pub use client::{Incoming, RawClient};
