@@ -250,7 +250,12 @@ async fn moderated_rooms_keep_visitors_quiet() {
     let mut b = login(&s, "bob", "b").await;
     let r = room("quiet");
     join(&mut a, &r, "alice").await;
-    assert_result(&configure(&mut a, &r, &[("members_by_default", "0")]).await);
+    // New rooms are not moderated (issue 23): moderation is configured.
+    let quiet = [
+        ("muc#roomconfig_moderatedroom", "1"),
+        ("members_by_default", "0"),
+    ];
+    assert_result(&configure(&mut a, &r, &quiet).await);
     let got = join(&mut b, &r, "bob").await;
     assert_eq!(item(&got[1]).unwrap().attr("role"), Some("visitor"));
     let id = b.next_id();

@@ -72,6 +72,9 @@ pub(super) async fn create_room(
     }
     let config = RoomConfig {
         persistent: shared.settings.default_persistent,
+        // docs/protocol.md S22: a room made by a join waits for its owner to open it (XEP-0045
+        // §10.1); one made by a subscription is open at once (S5).
+        locked: stanza.name() == "presence",
         ..RoomConfig::default()
     };
     let (room, initial) = Room::create(name, room_jid, from.to_bare(), config);

@@ -121,7 +121,34 @@ pub async fn join(c: &mut RawClient, room_jid: &str, nick: &str) -> Vec<Element>
     join_with(c, room_jid, nick, "").await
 }
 
+/// [`join_raw`], and when that created the room (status 201) the instant room is accepted,
+/// as a stock client does: a room created by a join stays locked until then
+/// (docs/protocol.md S22).
 pub async fn join_with(
+    c: &mut RawClient,
+    room_jid: &str,
+    nick: &str,
+    x_inner: &str,
+) -> Vec<Element> {
+    let got = join_raw(c, room_jid, nick, x_inner).await;
+    if got
+        .iter()
+        .any(|p| p.name() == "presence" && codes(p).contains(&"201".into()))
+    {
+        let id = c.next_id();
+        let res = c
+            .iq(&format!(
+                "<iq type='set' id='{id}' to='{room_jid}'><query xmlns='{MUC_OWNER}'><x xmlns='{DATA}' type='submit'/></query></iq>"
+            ))
+            .await;
+        assert_result(&res);
+    }
+    got
+}
+
+/// Joins `room/nick` (with `x_inner` in the MUC `<x/>`) and reads up to the subject message
+/// or the error; a room it creates stays locked.
+pub async fn join_raw(
     c: &mut RawClient,
     room_jid: &str,
     nick: &str,
