@@ -3,11 +3,9 @@
 // Converse shows — its DOM, never our code. The other side of each conversation is bob, a
 // MucSub subscriber that never joins, played by a bare XMPP client (lib/converse.mjs).
 //
-// Not in tests/suites/e2e.sh yet (it runs ./*.test.mjs): the S21 and S22 rows and the new
-// room defaults are not on the server yet, so some of these fail; they assert what a user
-// must see, not what the server does today. Run it with the e2e suite's environment:
+// Run by tests/suites/e2e.sh with the other ./*.test.mjs; alone, with the suite's environment:
 //   cargo build -p mucsub-server && (cd tests/e2e && npm ci)
-//   cd tests/e2e && MUCSUB_SERVER_BIN=../../target/debug/mucsub-server node --test converse.pending.mjs
+//   cd tests/e2e && MUCSUB_SERVER_BIN=../../target/debug/mucsub-server node --test converse.test.mjs
 // Every Converse page's WebSocket frames are written to artifacts/converse-*.frames.log.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +23,7 @@ const ALICE_NICK = 'Alice (MucSub)';
 const LIVE = 'bob here, posting without joining';
 const REPLY = 'carol answers from Converse';
 const AWAY = ['posted while carol was away, 1', 'posted while carol was away, 2'];
+const BOTH = "bob again, for both of alice's devices";
 
 let server;
 let browser;
@@ -74,14 +73,14 @@ function assertNoPageErrors(c, since = 0) {
 }
 
 let alice;
+let alicePhone; // alice's other device: a MucSub client that never joins
 let carol;
 let dave;
 
 test('Converse.js 14 as a stock MUC client of MucSub rooms', async (t) => {
   await t.test('a MucSub subscriber opens the room in Converse: no nickname prompt, it joins with its subscription nick (S21)', () => step(async () => {
-    const phone = await RawClient.open(await browser.newContext(DESKTOP), server, { user: 'alice', resource: 'phone' });
-    await phone.subscribe(FOLLOWED, ALICE_NICK, ['messages']);
-    await phone.close();
+    alicePhone = await RawClient.open(await browser.newContext(DESKTOP), server, { user: 'alice', resource: 'phone' });
+    await alicePhone.subscribe(FOLLOWED, ALICE_NICK, ['messages']);
     alice = await openConverse('alice', [FOLLOWED]);
     const state = await alice.settledRoomState(FOLLOWED);
     assert.notEqual(state.state, 'nickname-required', 'Converse asks alice for a nickname although her subscription has one');
@@ -138,6 +137,27 @@ test('Converse.js 14 as a stock MUC client of MucSub rooms', async (t) => {
     assertNoPageErrors(carol, errors);
   }, { page: () => carol }));
 
+  await t.test("beside Converse sitting in the room, the account's phone keeps the MucSub feed; subscription notices leave Converse alone (S11, S20)", () => step(async () => {
+    const errors = alice.watch.errors.length;
+    const body = BOTH;
+    await bob.post(FOLLOWED, body);
+    // Converse, joined, shows it once, from the room; the phone, not joined, gets it wrapped.
+    await alice.waitForMessage(FOLLOWED, body);
+    assert.equal((await alice.messages(FOLLOWED)).filter((m) => m.text === body).length, 1);
+    const ev = await alicePhone.waitForEvent(body);
+    assert.equal(ev.node, NODE_MESSAGES);
+    assert.equal((await alicePhone.events()).filter((e) => e.body === body).length, 1, 'the phone gets it once');
+    assert.ok(!alice.framesMatching(/pubsub#event/, '<').length, 'no MucSub wrapper reaches the joined Converse');
+    // The phone changes alice's subscription: every resource of hers hears of it, Converse
+    // included, which has nothing to show for it (a headline without a body).
+    const from = alice.frames.length;
+    await alicePhone.subscribe(FOLLOWED, ALICE_NICK, ['messages', 'subject']);
+    await alice.waitForFrame(from, (dir, text) => dir === '<' && /type=["']headline["']/.test(text) && text.includes('urn:xmpp:mucsub:0'));
+    assert.equal(await alice.page.locator('converse-headlines').count(), 0, 'no headlines feed opened');
+    assert.equal((await alice.settledRoomState(FOLLOWED)).state, 'entered');
+    assertNoPageErrors(alice, errors);
+  }, { page: () => alice }));
+
   await t.test('after a reload Converse shows what was posted meanwhile, from the room archive (MAM)', () => step(async () => {
     // carol leaves the page (Converse's code and socket gone, its browser storage kept) and
     // comes back: a reload with a gap in which bob posts.
@@ -152,7 +172,7 @@ test('Converse.js 14 as a stock MUC client of MucSub rooms', async (t) => {
     assert.deepEqual(await carol.settledRoomState(FOLLOWED), { state: 'entered' }, 'Converse rejoins with the nick it kept');
     await carol.waitForMessage(FOLLOWED, AWAY[1]);
     const texts = (await carol.messages(FOLLOWED)).map((m) => m.text);
-    assert.deepEqual(texts, [LIVE, REPLY, ...AWAY], 'every message once, in order');
+    assert.deepEqual(texts, [LIVE, REPLY, BOTH, ...AWAY], 'every message once, in order');
     const mamQueries = carol.frames.slice(sentBefore)
       .filter(([dir, , text]) => dir === '>' && text.includes('urn:xmpp:mam:2') && text.includes(`to="${FOLLOWED}"`));
     assert.ok(mamQueries.length > 0, 'Converse asked the room\'s archive');
