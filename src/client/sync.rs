@@ -165,5 +165,8 @@ fn subscription_changed(
     room: String,
     subscription: Option<SubscriptionRecord>,
 ) {
-    out.push(Action::Event(AppEvent::SubscriptionChanged { room, subscription }));
+    out.push(Action::Event(AppEvent::SubscriptionChanged {
+        room,
+        subscription,
+    }));
 }

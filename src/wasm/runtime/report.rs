@@ -195,9 +195,11 @@ impl Reporter {
                     None => {}
                 }
             }
-            AppEvent::SubscriptionChanged { room, subscription } => self
-                .shared
-                .emit_value("subscription", || JsSubscriptionChange::new(room, subscription)),
+            AppEvent::SubscriptionChanged { room, subscription } => {
+                self.shared.emit_value("subscription", || {
+                    JsSubscriptionChange::new(room, subscription)
+                })
+            }
             AppEvent::RoomSynced { room, ok } => {
                 let st = self.stats.entry(room.clone()).or_default();
                 let p = JsSyncProgress {
