@@ -96,12 +96,17 @@ export interface MucSubError extends Error {
   code: MucSubErrorCode;
 }
 
-export interface ClientOptions {
+/** What a `credentials` callback gives for one connection. */
+export type Credentials =
+  /** A token signed by the app's backend (a JWT): sent with SASL PLAIN, over wss:// or loopback only. */
+  | { token: string }
+  | { password: string };
+
+export interface ClientOptionsBase {
   /** XMPP over WebSocket endpoint (RFC 7395), e.g. "ws://127.0.0.1:5280/ws". */
   url: string;
   /** Bare JID; the server binds a resource. */
   jid: string;
-  password: string;
   /** IndexedDB database name. */
   store: string;
   /** Resource to ask for (the server may pick another). */
@@ -109,6 +114,13 @@ export interface ClientOptions {
   /** Archive page size of the resync (default 100). */
   pageSize?: number;
 }
+
+/** Either a password, or a callback the client asks before every connection (the first,
+ *  each reconnect, each push registration), so short-lived tokens work. */
+export type ClientOptions = ClientOptionsBase & (
+  | { password: string; credentials?: never }
+  | { credentials: () => Credentials | Promise<Credentials>; password?: never }
+);
 
 export interface SubscribeOptions {
   nick: string;
@@ -444,4 +456,16 @@ pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, SdkError> {
     value
         .serialize(&ser)
         .map_err(|e| SdkError::new(super::error::Code::Internal, e.to_string()))
+}
+
+/// The non-empty string at `path` (`obj.a.b`), if any.
+pub(crate) fn string_at(obj: &JsValue, path: &[&str]) -> Option<String> {
+    let mut v = obj.clone();
+    for key in path {
+        if !v.is_object() {
+            return None;
+        }
+        v = js_sys::Reflect::get(&v, &(*key).into()).ok()?;
+    }
+    v.as_string().filter(|s| !s.is_empty())
 }

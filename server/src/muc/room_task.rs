@@ -188,6 +188,10 @@ async fn execute_batch(
         outputs.push((rest, original));
     }
     if !ops.is_empty() {
+        let archived = ops
+            .iter()
+            .filter(|op| matches!(op, StoreOp::Archive(_)))
+            .count() as u64;
         if let Err(e) = shared
             .db
             .write(move |c| Ok(store::apply_in(c, &ops)?))
@@ -209,6 +213,7 @@ async fn execute_batch(
             }
             return Err(e);
         }
+        shared.metrics.archive_writes.inc_by(archived);
     }
     let mut out = Executed::default();
     for (actions, _) in outputs {
@@ -250,7 +255,9 @@ async fn perform(shared: &Shared, room: &Room, actions: Vec<Action>) -> Executed
                             .outlet
                             .deliver_event(&r.account, &r.joined, &wrapped)
                             .await;
-                        if !delivered {
+                        if delivered {
+                            shared.metrics.events_fanned_out.inc();
+                        } else {
                             gone.push(r.account.clone());
                         }
                     }

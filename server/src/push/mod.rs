@@ -62,6 +62,8 @@ struct Core {
     cache: RwLock<HashMap<String, Vec<Registration>>>,
     /// Serialises "commit a change, then refresh the cache" so refreshes land in order.
     changes: tokio::sync::Mutex<()>,
+    /// `mucsub_push_notifications_total`.
+    metrics: crate::metrics::Metrics,
 }
 
 struct Job {
@@ -85,11 +87,13 @@ pub struct Push {
 impl Push {
     /// Opens the push tables (after the core's `accounts` migrations), loads or creates the
     /// VAPID key, and starts the delivery workers. `offline` gives the pending-message
-    /// count of the summary; without it the count is 1.
+    /// count of the summary; without it the count is 1. Deliveries are counted in
+    /// `metrics`.
     pub async fn start(
         db: Db,
         config: &Config,
         offline: Option<Arc<dyn OfflineStore>>,
+        metrics: crate::metrics::Metrics,
     ) -> anyhow::Result<Push> {
         let cfg = PushConfig::from_config(config)?;
         let store = PushStore::new(db).await?;
@@ -110,6 +114,7 @@ impl Push {
             cache: RwLock::new(cache),
             changes: tokio::sync::Mutex::new(()),
             cfg,
+            metrics,
         });
         let mut workers = Vec::new();
         for _ in 0..core.cfg.workers {
@@ -408,6 +413,8 @@ impl Core {
 
     /// Logs an outcome, removes the registration of an expired subscription, and reports.
     async fn settle(&self, user: &str, node: &str, outcome: Outcome) {
+        self.metrics
+            .push_result(matches!(outcome, Outcome::Delivered { .. }));
         let mut removed = false;
         match &outcome {
             Outcome::Delivered { .. } => tracing::debug!(user, node, "push delivered"),

@@ -26,7 +26,13 @@ impl Module for PushModule {
         reg: &'a mut Registrar,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let push = Push::start(ctx.db.clone(), &ctx.config, Some(ctx.offline.clone())).await?;
+            let push = Push::start(
+                ctx.db.clone(),
+                &ctx.config,
+                Some(ctx.offline.clone()),
+                ctx.metrics.clone(),
+            )
+            .await?;
             reg.server_feature(ns::PUSH);
             let handler: Arc<dyn IqHandler> = Arc::new(push.clone());
             reg.iq(IqType::Set, "enable", ns::PUSH, handler.clone())?;
@@ -37,6 +43,10 @@ impl Module for PushModule {
             reg.provide(push);
             Ok(())
         })
+    }
+
+    fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
+        crate::module::table_defaults("push", super::config::PushConfig::default())
     }
 }
 

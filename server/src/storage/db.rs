@@ -27,7 +27,12 @@ enum Job {
     /// Runs inside the group's transaction ([`Db::write`]); `None`: the group could not
     /// start, fail without running.
     Grouped(GroupJob),
+    /// From now on, tell this how long each group commit took ([`Db::observe_commits`]).
+    Observe(CommitObserver),
 }
+
+/// Told the duration of each group commit, from `BEGIN` until it is durable.
+pub type CommitObserver = Box<dyn Fn(std::time::Duration) + Send>;
 
 /// What a grouped job leaves behind: whether its changes stand, and how to answer its
 /// caller once the group's commit is known (`Some(error)` when the commit failed).
@@ -186,6 +191,13 @@ impl Db {
             .map_err(|_| anyhow::anyhow!("database reader dropped the query"))?
     }
 
+    /// Calls `f` with the duration of every later group commit ([`Db::write`]), from
+    /// `BEGIN` until the commit is on disk (the metrics' commit latency). One observer per
+    /// database; a later call replaces it.
+    pub fn observe_commits(&self, f: CommitObserver) {
+        let _ = self.tx.send(Job::Observe(f));
+    }
+
     /// Brings `component`'s tables to the newest version (see [`migrate`]).
     pub async fn migrate(
         &self,
@@ -201,6 +213,7 @@ impl Db {
 /// then closes cleanly.
 fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
     let mut next: Option<Job> = None;
+    let mut observer: Option<CommitObserver> = None;
     loop {
         let job = match next.take() {
             Some(j) => j,
@@ -231,19 +244,26 @@ fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
                         Err(_) => break,
                     }
                 }
-                run_group(&mut conn, group);
+                let started = std::time::Instant::now();
+                if run_group(&mut conn, group) {
+                    if let Some(f) = &observer {
+                        f(started.elapsed());
+                    }
+                }
             }
+            Job::Observe(f) => observer = Some(f),
         }
     }
 }
 
-fn run_group(conn: &mut Connection, group: Vec<GroupJob>) {
+/// Runs a group in one transaction; `true` when it committed.
+fn run_group(conn: &mut Connection, group: Vec<GroupJob>) -> bool {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "could not begin a write transaction");
         for g in group {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g(None)));
         }
-        return;
+        return false;
     }
     let mut answers = Vec::with_capacity(group.len());
     let mut group = group.into_iter();
@@ -296,9 +316,11 @@ fn run_group(conn: &mut Connection, group: Vec<GroupJob>) {
             }
         }
     };
+    let committed = commit_error.is_none();
     for answer in answers {
         answer(commit_error.clone());
     }
+    committed
 }
 
 /// Applies, in order and each in its own transaction, the migrations of `component` that

@@ -19,6 +19,8 @@ pub trait OfflineStore: Send + Sync {
     /// Removes the given messages (after they were handed to a session).
     fn remove<'a>(&'a self, user: &'a str, ids: Vec<i64>) -> BoxFuture<'a, anyhow::Result<()>>;
     fn count<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<u64>>;
+    /// Messages queued for all accounts together (`mucsub_offline_messages`).
+    fn total(&self) -> BoxFuture<'_, anyhow::Result<u64>>;
 }
 
 const MIGRATIONS: &[&str] = &["CREATE TABLE offline(
@@ -107,6 +109,14 @@ impl OfflineStore for SqliteOffline {
             Ok(n as u64)
         }))
     }
+
+    fn total(&self) -> BoxFuture<'_, anyhow::Result<u64>> {
+        // A reader connection: a scrape never waits behind writes.
+        Box::pin(self.db.read(|conn| {
+            let n: i64 = conn.query_row("SELECT COUNT(*) FROM offline", [], |r| r.get(0))?;
+            Ok(n as u64)
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -150,5 +160,6 @@ mod tests {
             .unwrap();
         assert_eq!(store.count("bob").await.unwrap(), 0);
         assert_eq!(store.count("carol").await.unwrap(), 1);
+        assert_eq!(store.total().await.unwrap(), 1);
     }
 }

@@ -18,20 +18,30 @@ impl ChildServer {
     /// Starts `bin run` on ephemeral loopback ports with `data_dir`; waits until it
     /// prints its addresses.
     pub async fn spawn(bin: &Path, data_dir: &Path) -> ChildServer {
+        let config = format!(
+            "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n",
+            data_dir.display()
+        );
+        Self::spawn_with(bin, data_dir, &config, &[]).await
+    }
+
+    /// Starts `bin run --config <data_dir>/test-config.toml [args]` with `config` as that
+    /// file; waits until it prints its addresses. Its log (stderr) goes to
+    /// `<data_dir>/server.log`.
+    pub async fn spawn_with(
+        bin: &Path,
+        data_dir: &Path,
+        config: &str,
+        args: &[&str],
+    ) -> ChildServer {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let cfg = data_dir.join("test-config.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n",
-                data_dir.display()
-            ),
-        )
-        .expect("write config");
+        std::fs::write(&cfg, config).expect("write config");
         let mut child = tokio::process::Command::new(bin)
             .arg("run")
             .arg("--config")
             .arg(&cfg)
+            .args(args)
             .stdout(std::process::Stdio::piped())
             // The server's log, appended across restarts, for post-mortems of failed tests.
             .stderr(

@@ -19,16 +19,19 @@
 //!
 //! Files: [`server`] (the in-process [`TestServer`]), [`child`] (the real binary in a child
 //! process), [`client`] (the raw client's connection, reads and expectations), [`login`]
-//! (STARTTLS, SASL, binding), [`basics`] (the timeout, the panic counter, snippets).
+//! (STARTTLS, SASL, binding), [`http`] (an HTTP client for the HTTP listener's routes),
+//! [`basics`] (the timeout, the panic counter, snippets).
 
 mod basics;
 mod child;
 mod client;
+mod http;
 mod login;
 mod server;
 
-pub use basics::{panics, xml_with_ns, TIMEOUT};
+pub use basics::{mechanisms, panics, xml_with_ns, TIMEOUT};
 pub use child::ChildServer;
 pub use client::{Incoming, RawClient};
+pub use http::{http_get, http_request, HttpResponse};
 pub use login::Mech;
 pub use server::{test_config, TestServer};
