@@ -434,3 +434,68 @@ async fn xep0410_self_ping_is_answered_by_the_room() {
     let id = b.next_id();
     assert_error(&b.iq(&ping("alice", &id)).await, "cancel", "not-acceptable");
 }
+
+#[tokio::test]
+async fn s20_turning_subscriptions_off_reaches_every_device_joined_or_not() {
+    let s = server(&["alice", "bob"]).await;
+    let mut a = login(&s, "alice", "a").await;
+    let mut phone = login(&s, "bob", "phone").await;
+    let mut desktop = login(&s, "bob", "desktop").await;
+    let r = room("s20off");
+    join(&mut a, &r, "alice").await;
+    subscribe(&mut phone, &r, "bob").await;
+    join(&mut desktop, &r, "bob").await;
+    phone.drain().await;
+    desktop.drain().await;
+    // S2's removal of every subscription is automatic too: each device hears of it.
+    assert_result(&configure(&mut a, &r, &[("allow_subscription", "0")]).await);
+    for c in [&mut phone, &mut desktop] {
+        assert_eq!(expect_notice(c, &r, "bob@localhost").await, None);
+    }
+    // The owner had no subscription: nothing for her.
+    assert!(!a.drain().await.iter().any(is_notice));
+}
+
+#[tokio::test]
+async fn s22_a_cancelled_form_opens_the_room_and_a_nick_change_respects_subscribers() {
+    let s = server(&["alice", "bob", "carol"]).await;
+    let mut a = login(&s, "alice", "a").await;
+    let mut b = login(&s, "bob", "b").await;
+    let mut c = login(&s, "carol", "c").await;
+    let r = room("s22cancel");
+    join_raw(&mut a, &r, "alice", "").await;
+    // Cancelling the configuration form accepts the instant room (XEP-0045 §10.1.3).
+    let id = a.next_id();
+    let res = a
+        .iq(&format!(
+            "<iq type='set' id='{id}' to='{r}'><query xmlns='{MUC_OWNER}'><x xmlns='{DATA}' type='cancel'/></query></iq>"
+        ))
+        .await;
+    assert_result(&res);
+    subscribe(&mut b, &r, "bob").await;
+    join(&mut c, &r, "carol").await;
+    // A nick change onto the subscriber's nick: refused, and the text says why.
+    c.send(&format!("<presence to='{r}/bob'/>")).await;
+    let e = c
+        .expect("the refused nick change", |e| {
+            e.name() == "presence" && e.attr("type") == Some("error")
+        })
+        .await;
+    assert_error(&e, "cancel", "conflict");
+    let text = e
+        .get_child("error", CLIENT)
+        .and_then(|e| e.get_child("text", STANZAS))
+        .map(|t| t.text());
+    assert_eq!(
+        text.as_deref(),
+        Some("That nickname is reserved by a subscriber")
+    );
+    // carol is still in the room under her own nick.
+    post(&mut c, &r, "still carol").await;
+    let echo = c
+        .expect("her echo", |e| {
+            e.name() == "message" && e.attr("type") == Some("groupchat")
+        })
+        .await;
+    assert_eq!(echo.attr("from"), Some(format!("{r}/carol").as_str()));
+}
