@@ -87,7 +87,7 @@ impl Entry {
 
     /// Whether this session is bound to one of `resources`.
     pub(super) fn is_one_of(&self, resources: &[String]) -> bool {
-        resources.iter().any(|r| *r == self.resource)
+        resources.contains(&self.resource)
     }
 }
 
