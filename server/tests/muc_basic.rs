@@ -107,13 +107,7 @@ async fn non_anonymous_rooms_say_100_and_reserved_rooms_take_the_owner_form() {
     let got = join(&mut b, &r, "bob").await;
     assert!(codes(&got[1]).contains(&"100".into()));
     // An owner cancelling the form changes nothing.
-    let id = a.next_id();
-    let res = a
-        .iq(&format!(
-            "<iq type='set' id='{id}' to='{r}'><query xmlns='{MUC_OWNER}'><x xmlns='{DATA}' type='cancel'/></query></iq>"
-        ))
-        .await;
-    assert_result(&res);
+    assert_result(&owner_form(&mut a, &r, "cancel").await);
 }
 
 #[tokio::test]

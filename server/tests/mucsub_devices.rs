@@ -266,19 +266,7 @@ async fn s13_members_only_unsubscribes_non_members_on_every_channel() {
     let (_, _, un) = expect_event(&mut c, "subscribers").await;
     assert_eq!(un.attr("nick"), Some("bob"));
     assert!(!c.drain().await.iter().any(is_notice), "carol keeps hers");
-    let id = a.next_id();
-    let list = a
-        .iq(&format!(
-            "<iq type='get' id='{id}' to='{r}'><subscriptions xmlns='{MUCSUB}'/></iq>"
-        ))
-        .await;
-    let nicks: Vec<&str> = list
-        .get_child("subscriptions", MUCSUB)
-        .unwrap()
-        .children()
-        .filter_map(|s| s.attr("nick"))
-        .collect();
-    assert_eq!(nicks, vec!["carol"]);
+    assert_eq!(room_subscriber_nicks(&mut a, &r).await, ["carol"]);
 }
 
 #[tokio::test]
@@ -386,13 +374,7 @@ async fn s22_instant_room_opens_and_rooms_made_by_subscribing_are_open_at_once()
     // The instant room (XEP-0045 §10.1.2): an empty submitted form.
     let r = room("s22instant");
     join_raw(&mut a, &r, "alice", "").await;
-    let id = a.next_id();
-    let res = a
-        .iq(&format!(
-            "<iq type='set' id='{id}' to='{r}'><query xmlns='{MUC_OWNER}'><x xmlns='{DATA}' type='submit'/></query></iq>"
-        ))
-        .await;
-    assert_result(&res);
+    assert_result(&owner_form(&mut a, &r, "submit").await);
     join(&mut b, &r, "bob").await;
     // Made by a subscription (S5): open, and its first joiner is no creator.
     let r = room("s22sub");
@@ -403,12 +385,8 @@ async fn s22_instant_room_opens_and_rooms_made_by_subscribing_are_open_at_once()
     // A nick a subscriber holds is reserved, and the refusal says so.
     let e = join_fails(&mut a, &r, "bob", "").await;
     assert_error(&e, "cancel", "conflict");
-    let text = e
-        .get_child("error", CLIENT)
-        .and_then(|e| e.get_child("text", STANZAS))
-        .map(|t| t.text());
     assert_eq!(
-        text.as_deref(),
+        error_text(&e).as_deref(),
         Some("That nickname is reserved by a subscriber")
     );
 }
@@ -465,13 +443,7 @@ async fn s22_a_cancelled_form_opens_the_room_and_a_nick_change_respects_subscrib
     let r = room("s22cancel");
     join_raw(&mut a, &r, "alice", "").await;
     // Cancelling the configuration form accepts the instant room (XEP-0045 §10.1.3).
-    let id = a.next_id();
-    let res = a
-        .iq(&format!(
-            "<iq type='set' id='{id}' to='{r}'><query xmlns='{MUC_OWNER}'><x xmlns='{DATA}' type='cancel'/></query></iq>"
-        ))
-        .await;
-    assert_result(&res);
+    assert_result(&owner_form(&mut a, &r, "cancel").await);
     subscribe(&mut b, &r, "bob").await;
     join(&mut c, &r, "carol").await;
     // A nick change onto the subscriber's nick: refused, and the text says why.
@@ -482,12 +454,8 @@ async fn s22_a_cancelled_form_opens_the_room_and_a_nick_change_respects_subscrib
         })
         .await;
     assert_error(&e, "cancel", "conflict");
-    let text = e
-        .get_child("error", CLIENT)
-        .and_then(|e| e.get_child("text", STANZAS))
-        .map(|t| t.text());
     assert_eq!(
-        text.as_deref(),
+        error_text(&e).as_deref(),
         Some("That nickname is reserved by a subscriber")
     );
     // carol is still in the room under her own nick.

@@ -801,19 +801,7 @@ async fn s13_deleted_accounts_lose_their_subscriptions() {
     assert!(s.ctx().accounts.remove("dave").await.unwrap());
     s.restart().await;
     let mut a = login(&s, "alice", "a").await;
-    let id = a.next_id();
-    let list = a
-        .iq(&format!(
-            "<iq type='get' id='{id}' to='{r}'><subscriptions xmlns='{MUCSUB}'/></iq>"
-        ))
-        .await;
-    let nicks: Vec<&str> = list
-        .get_child("subscriptions", MUCSUB)
-        .unwrap()
-        .children()
-        .filter_map(|s| s.attr("nick"))
-        .collect();
-    assert_eq!(nicks, vec!["carol"]);
+    assert_eq!(room_subscriber_nicks(&mut a, &r).await, ["carol"]);
     let n: i64 = s
         .ctx()
         .db

@@ -81,6 +81,13 @@ pub fn error_of(el: &Element) -> Option<(String, String)> {
     ))
 }
 
+/// The `<text/>` of a stanza error.
+pub fn error_text(el: &Element) -> Option<String> {
+    el.get_child("error", CLIENT)?
+        .get_child("text", STANZAS)
+        .map(|t| t.text())
+}
+
 pub fn assert_error(el: &Element, kind: &str, cond: &str) {
     assert_eq!(
         error_of(el),
@@ -135,13 +142,7 @@ pub async fn join_with(
         .iter()
         .any(|p| p.name() == "presence" && codes(p).contains(&"201".into()))
     {
-        let id = c.next_id();
-        let res = c
-            .iq(&format!(
-                "<iq type='set' id='{id}' to='{room_jid}'><query xmlns='{MUC_OWNER}'><x xmlns='{DATA}' type='submit'/></query></iq>"
-            ))
-            .await;
-        assert_result(&res);
+        assert_result(&owner_form(c, room_jid, "submit").await);
     }
     got
 }
@@ -351,6 +352,32 @@ pub async fn configure(c: &mut RawClient, room_jid: &str, fields: &[(&str, &str)
         "<iq type='set' id='{id}' to='{room_jid}'><query xmlns='{MUC_OWNER}'><x xmlns='{DATA}' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>{f}</x></query></iq>"
     ))
     .await
+}
+
+/// An empty owner form of type `form_type`: `submit` accepts the instant room (XEP-0045
+/// §10.1.2), `cancel` leaves the configuration as it is (and opens a locked room, S22).
+pub async fn owner_form(c: &mut RawClient, room_jid: &str, form_type: &str) -> Element {
+    let id = c.next_id();
+    c.iq(&format!(
+        "<iq type='set' id='{id}' to='{room_jid}'><query xmlns='{MUC_OWNER}'><x xmlns='{DATA}' type='{form_type}'/></query></iq>"
+    ))
+    .await
+}
+
+/// The nicks of a room's subscriber list as `c` may see it (S9).
+pub async fn room_subscriber_nicks(c: &mut RawClient, room_jid: &str) -> Vec<String> {
+    let id = c.next_id();
+    let list = c
+        .iq(&format!(
+            "<iq type='get' id='{id}' to='{room_jid}'><subscriptions xmlns='{MUCSUB}'/></iq>"
+        ))
+        .await;
+    list.get_child("subscriptions", MUCSUB)
+        .unwrap_or_else(|| panic!("a subscriber list: {}", String::from(&list)))
+        .children()
+        .filter_map(|s| s.attr("nick"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// One `muc#admin` item set.
