@@ -364,12 +364,13 @@ pub async fn owner_form(c: &mut RawClient, room_jid: &str, form_type: &str) -> E
     .await
 }
 
-/// The nicks of a room's subscriber list as `c` may see it (S9).
-pub async fn room_subscriber_nicks(c: &mut RawClient, room_jid: &str) -> Vec<String> {
+/// The nicks of the `<subscriptions/>` list `to` gives `c`: a room's subscribers (S9), or
+/// the service's list of `c`'s own subscriptions (S8).
+pub async fn subscription_nicks(c: &mut RawClient, to: &str) -> Vec<String> {
     let id = c.next_id();
     let list = c
         .iq(&format!(
-            "<iq type='get' id='{id}' to='{room_jid}'><subscriptions xmlns='{MUCSUB}'/></iq>"
+            "<iq type='get' id='{id}' to='{to}'><subscriptions xmlns='{MUCSUB}'/></iq>"
         ))
         .await;
     list.get_child("subscriptions", MUCSUB)
