@@ -194,7 +194,7 @@ async fn s20_a_moderators_unsubscribe_reaches_all_of_the_users_devices() {
     assert_result(&unsubscribe(&mut a, &r, "jid='bob@localhost'").await);
     assert_eq!(expect_notice(&mut phone, &r, "bob@localhost").await, None);
     assert_eq!(expect_notice(&mut desktop, &r, "bob@localhost").await, None);
-    assert!(subscription_nicks(&mut phone, &MUC).await.is_empty());
+    assert!(subscription_nicks(&mut phone, MUC).await.is_empty());
 }
 
 #[tokio::test]
