@@ -270,7 +270,7 @@ impl MucSubClient {
         })
     }
 
-    /// Register a callback for `event`, `connection`, `sync` or `error`.
+    /// Register a callback for `event`, `connection`, `sync`, `subscription` or `error`.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, name: &str, callback: Function) -> Result<(), JsValue> {
         check_event_name(name)?;
@@ -529,9 +529,9 @@ impl Drop for MucSubClient {
 
 fn check_event_name(name: &str) -> Result<(), SdkError> {
     match name {
-        "event" | "connection" | "sync" | "error" => Ok(()),
+        "event" | "connection" | "sync" | "subscription" | "error" => Ok(()),
         other => Err(SdkError::bad_request(format!(
-            "unknown event name {other:?} (event, connection, sync, error)"
+            "unknown event name {other:?} (event, connection, sync, subscription, error)"
         ))),
     }
 }

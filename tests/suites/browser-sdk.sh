@@ -65,7 +65,7 @@ CHROMEDRIVER=$(command -v chromedriver) \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 WASM_BINDGEN_TEST_TIMEOUT=180 \
   cargo test --locked --target wasm32-unknown-unknown --features browser-server-tests \
-    ${BROWSER_SDK_TESTS:---test wasm_client --test wasm_client_reload --test wasm_client_token} || status=1
+    ${BROWSER_SDK_TESTS:---test wasm_client --test wasm_client_reload --test wasm_client_devices --test wasm_client_token} || status=1
 
 if [ -f tests/js-consumer/run.sh ]; then
   bash tests/js-consumer/run.sh || status=1

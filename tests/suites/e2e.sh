@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end suite: the demo app in Debian's chromium (playwright-core) against the real
-# mucsub-server. Builds the SDK package (dev profile) and the app into target/e2e/ — not pkg/
-# and www/dist, which belong to scripts/run.sh — builds the server, then runs the node tests;
+# End-to-end suite: the demo app, and a stock web client (Converse.js 14), in Debian's
+# chromium (playwright-core) against the real mucsub-server. Builds the SDK package (dev
+# profile) and the app into target/e2e/ — not pkg/ and www/dist, which belong to
+# scripts/run.sh — builds the server, then runs the node tests;
 # each test file starts its own server on free loopback ports with a temp data dir and the
 # demo accounts (the story test stops it midway). Exits with the tests' status.
 set -euo pipefail
@@ -19,8 +20,12 @@ node www/build.mjs --pkg "$out/pkg" --out "$out/www"
 echo "[e2e] building the server"
 cargo build --locked -p mucsub-server
 
-if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+# The same stamp as scripts/bootstrap.sh: npm ci again whenever the lockfile changed since
+# (a new package, such as converse.js, is then installed rather than missing).
+stamp=tests/e2e/node_modules/.bootstrap-stamp
+if [ ! -f "$stamp" ] || [ tests/e2e/package-lock.json -nt "$stamp" ]; then
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+  touch "$stamp"
 fi
 
 export MUCSUB_SERVER_BIN="$target/debug/mucsub-server"

@@ -71,7 +71,13 @@ pub(super) async fn create_room(
             )
         };
     }
-    let (room, initial) = Room::create(name, room_jid, from.to_bare(), new_room_config(shared));
+    // docs/protocol.md S22: a room made by a join waits for its owner to open it (XEP-0045
+    // §10.1); one made by a subscription is open at once (S5).
+    let config = RoomConfig {
+        locked: stanza.name() == "presence",
+        ..new_room_config(shared)
+    };
+    let (room, initial) = Room::create(name, room_jid, from.to_bare(), config);
     // A subscription over the limit must not leave a new, empty room behind.
     // (Checked again, exactly, by the room task.)
     if let Some(target) = new_subscription(shared, &room, from, stanza) {

@@ -73,6 +73,11 @@ impl Room {
     }
 
     fn groupchat(&mut self, env: &Env, from: &FullJid, m: Element) -> Outcome {
+        // docs/protocol.md S22: a locked room takes no messages, not even its owner's (it
+        // has not been opened yet).
+        if let Some(r) = self.locked_refusal() {
+            return vec![Action::Send(r.reply_to(&m))];
+        }
         let Some(nick) = self.speaker_nick(from) else {
             return refuse(
                 &m,

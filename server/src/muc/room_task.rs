@@ -15,7 +15,7 @@ use super::handle::RequestError;
 use super::ids::now_micros;
 use super::mailbox::{Report, RoomMsg};
 use super::mam;
-use super::room::{Action, Env, Room};
+use super::room::{Action, Env, Recipient, Room};
 use super::shared::Shared;
 use super::store::{self, StoreOp};
 use crate::stanza::{error_reply, ErrorType};
@@ -281,16 +281,23 @@ async fn perform(shared: &Shared, room: &Room, actions: Vec<Action>) -> Executed
                     let wrapped = WrappedEvent::new(ev.node, &room.jid, &ev.id, &inner);
                     // Offline copies are stored before anyone gets the event live, so a
                     // crash right after someone saw it loses no one's copy (S16).
-                    let (live, offline): (Vec<&BareJid>, Vec<&BareJid>) = if wrapped.storable() {
-                        rcpts.iter().partition(|r| shared.outlet.reaches(r))
+                    let (live, offline): (Vec<&Recipient>, Vec<&Recipient>) = if wrapped.storable()
+                    {
+                        rcpts
+                            .iter()
+                            .partition(|r| shared.outlet.reaches(&r.account))
                     } else {
                         (rcpts.iter().collect(), Vec::new())
                     };
                     for r in offline.into_iter().chain(live) {
-                        if shared.outlet.deliver_event(r, &wrapped).await {
+                        let delivered = shared
+                            .outlet
+                            .deliver_event(&r.account, &r.joined, &wrapped)
+                            .await;
+                        if delivered {
                             shared.metrics.events_fanned_out.inc();
                         } else {
-                            gone.push(r.clone());
+                            gone.push(r.account.clone());
                         }
                     }
                 }
