@@ -95,20 +95,6 @@ impl Room {
         }
     }
 
-    /// The owner accepted the instant room: a locked room opens (docs/protocol.md S22).
-    fn unlock(&mut self, iq: &Element) -> Outcome {
-        let mut out = Vec::new();
-        if self.config.locked {
-            self.config.locked = false;
-            out.push(Action::Store(StoreOp::SaveRoom {
-                name: self.name.clone(),
-                config: self.config.clone(),
-            }));
-        }
-        out.push(Action::Send(iq_result(iq, None)));
-        out
-    }
-
     /// Applies a new configuration; `iq` is the owner's request to answer, if any (the
     /// HTTP API's requests have none).
     pub(super) fn reconfigure(

@@ -22,7 +22,7 @@ use super::ids::IdGen;
 use super::store::{StoreOp, StoredRoom, StoredSubscription};
 use super::xml::{set_attr, B};
 use crate::ns;
-use crate::stanza::{error_reply, ErrorType, Refusal};
+use crate::stanza::{error_reply, iq_result, ErrorType, Refusal};
 use mucsub_protocol::Node;
 
 /// What a room asks its task to do, in order. All `Store` actions of one stanza are
@@ -285,6 +285,20 @@ impl Room {
                 "This room is locked until its owner configures it",
             )
         })
+    }
+
+    /// The owner accepted the instant room: a locked room opens (docs/protocol.md S22).
+    pub(super) fn unlock(&mut self, iq: &Element) -> Outcome {
+        let mut out = Vec::new();
+        if self.config.locked {
+            self.config.locked = false;
+            out.push(Action::Store(StoreOp::SaveRoom {
+                name: self.name.clone(),
+                config: self.config.clone(),
+            }));
+        }
+        out.push(Action::Send(iq_result(iq, None)));
+        out
     }
 
     /// Moderator by role, or admin/owner by affiliation.
