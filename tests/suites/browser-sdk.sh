@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Browser SDK suite: the JavaScript client (tests/wasm_client*.rs) in headless Chromium
-# against a real mucsub-server on loopback, then the npm package built by wasm-pack and
+# Browser SDK suite: the JavaScript client (tests/wasm_client*.rs) in Chromium, Firefox ESR
+# and WebKitGTK (BROWSER_SDK_ENGINES to choose) against a real mucsub-server on loopback, then the npm package built by wasm-pack and
 # type-checked from a TypeScript consumer (tests/js-consumer).
 #
 # The server runs from a temp data dir on ephemeral ports with the accounts
@@ -50,14 +50,18 @@ done
 echo "[browser-sdk] server at $ws"
 
 export MUCSUB_TEST_WS="$ws"
+export WASM_BINDGEN_TEST_TIMEOUT=180
 status=0
-# What `wasm-pack test --headless --chrome` does, limited to these test files (the
-# server-less browser tests run in the test command's own wasm step).
-CHROMEDRIVER=$(command -v chromedriver) \
-CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-WASM_BINDGEN_TEST_TIMEOUT=180 \
-  cargo test --locked --target wasm32-unknown-unknown --features browser-server-tests \
+# The same test build in each engine (scripts/wasm-test.sh; the server-less browser tests
+# run in the test command's own wasm steps). Every engine's run uses fresh rooms, so one
+# server serves all three.
+for engine in ${BROWSER_SDK_ENGINES:-chromium firefox webkit}; do
+  echo "[browser-sdk] $engine"
+  start=$SECONDS
+  bash scripts/wasm-test.sh "$engine" --locked --features browser-server-tests \
     ${BROWSER_SDK_TESTS:---test wasm_client --test wasm_client_reload} || status=1
+  echo "[browser-sdk] $engine took $((SECONDS - start)) s"
+done
 
 if [ -f tests/js-consumer/run.sh ]; then
   bash tests/js-consumer/run.sh || status=1
