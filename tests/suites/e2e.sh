@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end suite: the demo app in Debian's chromium (playwright-core) against the real
-# mucsub-server. Builds the SDK package (dev profile) and the app into target/e2e/ — not pkg/
+# End-to-end suite: the demo app in Chromium (playwright-core), Firefox ESR and WebKitGTK
+# (WebDriver; E2E_ENGINES to choose) against the real mucsub-server. Builds the SDK package (dev profile) and the app into target/e2e/ — not pkg/
 # and www/dist, which belong to scripts/run.sh — builds the server, then runs the node tests;
 # each test file starts its own server on free loopback ports with a temp data dir and the
 # demo accounts (the story test stops it midway). Exits with the tests' status.
@@ -19,7 +19,7 @@ node www/build.mjs --pkg "$out/pkg" --out "$out/www"
 echo "[e2e] building the server"
 cargo build --locked -p mucsub-server
 
-if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/selenium-webdriver ]; then
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
@@ -28,4 +28,23 @@ export MUCSUB_WWW_DIST="$out/www"
 rm -rf tests/e2e/artifacts
 cd tests/e2e
 # One file at a time: two shared cores, and each file runs its own server and browser.
-exec node --test --test-concurrency=1 --test-reporter=tap "$@" ./*.test.mjs
+# Chromium runs every file; Firefox ESR and WebKitGTK run the files that need no DevTools
+# protocol (the README's browser table lists the others and why), through the same tests
+# (MUCSUB_BROWSER picks the engine in lib/browser.mjs).
+status=0
+run_engine() { # ENGINE FILE...
+  local engine=$1 start=$SECONDS
+  shift
+  echo "[e2e] $engine: $*"
+  MUCSUB_BROWSER=$engine node --test --test-concurrency=1 --test-reporter=tap "${node_args[@]}" "$@" || status=1
+  echo "[e2e] $engine took $((SECONDS - start)) s"
+}
+node_args=("$@")
+for engine in ${E2E_ENGINES:-chromium firefox webkit}; do
+  if [ "$engine" = chromium ]; then
+    run_engine chromium ./*.test.mjs
+  else
+    run_engine "$engine" ./story.test.mjs ./reload-crash.test.mjs ./page-load.test.mjs ./room.test.mjs
+  fi
+done
+exit $status

@@ -5,7 +5,7 @@
 // received and the server's output.
 import { before, after } from 'node:test';
 import { TestServer } from './server.mjs';
-import { launchBrowser, annotate } from './browser.mjs';
+import { launchChromium, annotate } from './browser.mjs';
 import { PushService } from './push-service.mjs';
 
 // The loopback push service speaks plain HTTP; the server refuses http:// endpoints unless told.
@@ -16,7 +16,7 @@ export function pushSuite(pageLog) {
   before(async () => {
     env.server = await TestServer.start({ users: [['alice', 'pw'], ['bob', 'pw']], config: PUSH_CONFIG });
     env.svc = await PushService.start();
-    env.browser = await launchBrowser();
+    env.browser = await launchChromium();
   });
   after(async () => {
     await env.browser?.close();
