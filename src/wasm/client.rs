@@ -170,6 +170,10 @@ impl Inner {
                 snapshot,
             );
             st.page = PageWatch::start(self.shared.clone());
+            // Once per client, in the background: never delays or fails open().
+            wasm_bindgen_futures::spawn_local(async {
+                super::storage::request_persistence().await;
+            });
         }
         Ok(store)
     }

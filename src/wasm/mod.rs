@@ -13,6 +13,7 @@ pub mod page;
 pub mod push;
 pub mod runtime;
 pub mod socket;
+pub mod storage;
 
 pub use client::MucSubClient;
 pub use error::{Code, SdkError};
