@@ -278,8 +278,15 @@ class WebDriverPage {
     return null; // WebDriver does not report the response; tests check status over HTTP
   }
 
-  async reload() {
-    await this.cmd((d) => d.navigate().refresh());
+  // The page reloads itself (location.reload(), as a person's reload does): geckodriver's
+  // Refresh command bypasses the service worker, which the offline reload relies on. Done
+  // when a new document has loaded (the old one carried a mark).
+  async reload({ timeout = DEFAULT_WAIT } = {}) {
+    await this.evaluate(() => {
+      window.__e2eOld = true;
+      setTimeout(() => location.reload(), 0);
+    });
+    await this.waitForFunction(() => !window.__e2eOld && document.readyState === 'complete', null, { timeout });
   }
 
   async close() {
@@ -334,13 +341,18 @@ class WebDriverPage {
 
   // state: 'visible' (default), 'attached', 'hidden' (absent or not visible), 'detached'.
   async waitForSelector(selector, { state = 'visible', timeout = DEFAULT_WAIT } = {}) {
-    await this.waitForFunction(`({ selector, state }) => {
-      const el = document.querySelector(selector);
-      if (state === 'attached') return !!el;
-      if (state === 'detached') return !el;
-      const visible = (${VISIBLE})(el);
-      return state === 'hidden' ? !visible : visible;
-    }`, { selector, state }, { timeout });
+    try {
+      await this.waitForFunction(`({ selector, state }) => {
+        const el = document.querySelector(selector);
+        if (state === 'attached') return !!el;
+        if (state === 'detached') return !el;
+        const visible = (${VISIBLE})(el);
+        return state === 'hidden' ? !visible : visible;
+      }`, { selector, state }, { timeout });
+    } catch (e) {
+      e.message = `waiting for ${selector} to be ${state}: ${e.message.split('\n')[0]}`;
+      throw e;
+    }
   }
 
   // Runs `fn(el, arg)` on the first match of `selector`, waiting for it to exist.

@@ -1,0 +1,133 @@
+// Storage eviction (issue 25): a browser may delete a site's IndexedDB between two visits
+// (WebKit does for sites not used for a while; any browser under storage pressure, or a
+// person clearing site data). bob's store is deleted while his tab is closed; when he opens
+// the app again the SDK finds an empty database, resyncs from the server (his subscriptions
+// and each room's newest messages) and the app shows the room as before: no error event, no
+// error toast (the app shows each SDK `error` event as one), only the resync. The sign-in survives in localStorage, as it does when
+// only the database was evicted.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { TestServer } from './lib/server.mjs';
+import { launchBrowser, PHONE, watchPage, screenshot, annotate } from './lib/browser.mjs';
+import {
+  WAIT, signIn, subscribe, post, bodies, messages, waitForBodyCount, waitOnline,
+} from './lib/app.mjs';
+
+const ROOM = `evict-${randomBytes(4).toString('hex')}@conference.localhost`;
+const STORE = 'mucsub-bob@localhost'; // the demo app's store name for bob
+const BEFORE = ['one', 'two', 'three'];
+const WHILE_AWAY = ['four', 'five'];
+
+let server;
+let browser;
+let alice;
+let bobContext;
+const logs = [];
+
+async function step(fn) {
+  try {
+    await fn();
+  } catch (err) {
+    throw annotate(err, `\n--- pages ---\n${logs.flatMap((l) => l.log).slice(-80).join('\n')}` +
+      `\n--- server ---\n${server?.output.slice(-4000)}`);
+  }
+}
+
+// Whether the database exists, asked without creating it (an open that would create it is
+// aborted in its upgrade), and its object stores when it does.
+async function storeInfo(page) {
+  return page.evaluate((name) => new Promise((resolve, reject) => {
+    const req = indexedDB.open(name);
+    let absent = false;
+    req.onupgradeneeded = () => { absent = true; req.transaction.abort(); };
+    req.onsuccess = () => {
+      const db = req.result;
+      const info = { version: db.version, stores: [...db.objectStoreNames].sort() };
+      db.close();
+      resolve(info);
+    };
+    req.onerror = (e) => {
+      if (absent) { e.preventDefault(); resolve(null); } else reject(req.error);
+    };
+  }), STORE);
+}
+
+before(async () => {
+  server = await TestServer.start();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.dispose();
+});
+
+test('a store deleted between two page loads is rebuilt by a resync, with no error', async (t) => {
+  let bob;
+  await t.test('bob follows a room and reads it', () => step(async () => {
+    alice = await (await browser.newContext(PHONE)).newPage();
+    logs.push(watchPage(alice, 'alice'));
+    await alice.goto(server.httpUrl);
+    await signIn(alice, { jid: 'alice@localhost', password: 'pw' });
+    await subscribe(alice, ROOM, 'alice', { create: true });
+
+    bobContext = await browser.newContext(PHONE);
+    bob = await bobContext.newPage();
+    logs.push(watchPage(bob, 'bob'));
+    await bob.goto(server.httpUrl);
+    await signIn(bob, { jid: 'bob@localhost', password: 'pw' });
+    await subscribe(bob, ROOM, 'bob');
+    await bob.evaluate(() => window.mucsubApp.client.resync());
+    for (const body of BEFORE) await post(alice, body);
+    // Subscribing opened the room.
+    await waitForBodyCount(bob, BEFORE.length);
+    assert.deepEqual(await bodies(bob), BEFORE);
+    assert.ok(await storeInfo(bob), 'the SDK made its database');
+  }));
+
+  await t.test('the tab is closed and the browser evicts its database', () => step(async () => {
+    await bob.close();
+    for (const body of WHILE_AWAY) await post(alice, body);
+    await alice.waitForFunction((n) => [...document.querySelectorAll('#messages li.msg:not([data-pending])')]
+      .filter((el) => el.dataset.stanzaId).length >= n, BEFORE.length + WHILE_AWAY.length, { timeout: WAIT });
+    // Another page of bob's origin deletes the database, as eviction would: nothing may
+    // hold it open (the closed tab's connection is gone), so the delete is not blocked.
+    const evictor = await bobContext.newPage();
+    await evictor.goto(`${server.httpUrl}icon.svg`);
+    const deleted = await evictor.evaluate((name) => new Promise((resolve) => {
+      const req = indexedDB.deleteDatabase(name);
+      req.onsuccess = () => resolve('deleted');
+      req.onerror = () => resolve(`error: ${req.error}`);
+      req.onblocked = () => resolve('blocked');
+    }), STORE);
+    assert.equal(deleted, 'deleted');
+    assert.equal(await storeInfo(evictor), null, 'the database is gone');
+    await evictor.close();
+  }));
+
+  await t.test('bob opens the app again: resynced, the room shows every message, no error', () => step(async () => {
+    bob = await bobContext.newPage();
+    const watch = watchPage(bob, 'bob-again');
+    logs.push(watch);
+    await bob.goto(`${server.httpUrl}#/room/${encodeURIComponent(ROOM)}`);
+    // The app resumes the saved sign-in; the SDK starts from an empty store.
+    await bob.waitForSelector('body[data-ready="1"]', { timeout: WAIT });
+    await waitOnline(bob);
+    const summary = await bob.evaluate(() => window.mucsubApp.client.resync());
+    assert.equal(summary.rooms, 1, `one room in sync: ${JSON.stringify(summary)}`);
+    await waitForBodyCount(bob, BEFORE.length + WHILE_AWAY.length);
+    const shown = await messages(bob);
+    assert.deepEqual(shown.map((m) => m.body), [...BEFORE, ...WHILE_AWAY]);
+    for (const m of shown) assert.notEqual(m.source, 'live', `${m.body} came from the archive, not live`);
+    await bob.waitForSelector('#banner', { state: 'hidden', timeout: WAIT });
+    const subs = await bob.evaluate(async () => (await window.mucsubApp.client.subscriptions()).map((s) => s.room));
+    assert.deepEqual(subs, [ROOM], 'the subscription came back from the server');
+    // The app shows every SDK `error` event as a toast.
+    assert.equal(await bob.$$eval('#toasts .toast', (els) => els.length), 0, 'no error toast');
+    const info = await storeInfo(bob);
+    assert.ok(info && info.stores.includes('chunks'), `the SDK made a new database: ${JSON.stringify(info)}`);
+    await screenshot(bob, 'eviction-room-after-resync');
+    assert.deepEqual(logs.flatMap((l) => l.errors), []);
+  }));
+});
