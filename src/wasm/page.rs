@@ -1,7 +1,14 @@
 //! Page lifecycle: a phone that puts the tab to sleep kills the WebSocket; when the page is
-//! visible again (`visibilitychange`) or the browser is back `online`, reconnect at once
-//! instead of waiting out the backoff. Visibility is also told to the server (XEP-0352
-//! CSI): a live but hidden tab is "inactive", so the server sends Web Push for it.
+//! visible again (`visibilitychange`, `pageshow` from the back/forward cache, `resume` after
+//! Chromium froze it) or the browser is back `online`, reconnect at once instead of waiting
+//! out the backoff, or, when the socket still looks open, prove it alive (a ping; see
+//! socket.rs). Visibility is also told to the server (XEP-0352 CSI): a live but hidden tab
+//! is "inactive", so the server sends Web Push for it.
+//!
+//! Nothing needs saving on `pagehide` or `freeze`: every store write is one IndexedDB
+//! transaction that commits whole or not at all, and a cursor only moves with the events it
+//! covers, so a page frozen or discarded at any point leaves a store the next load resyncs
+//! from.
 
 use std::rc::Rc;
 
@@ -43,9 +50,13 @@ impl PageWatch {
                 shared.queue.push(Job::Wake);
             }
         });
-        let mut targets: Vec<(EventTarget, &'static str)> = vec![(window.into(), "online")];
+        let window: EventTarget = window.into();
+        let mut targets: Vec<(EventTarget, &'static str)> =
+            vec![(window.clone(), "online"), (window, "pageshow")];
         if let Some(d) = document {
-            targets.push((d.into(), "visibilitychange"));
+            let d: EventTarget = d.into();
+            targets.push((d.clone(), "visibilitychange"));
+            targets.push((d, "resume"));
         }
         for (t, name) in &targets {
             let _ = t.add_event_listener_with_callback(name, callback.as_ref().unchecked_ref());

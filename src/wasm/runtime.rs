@@ -41,6 +41,11 @@ use super::socket::{Socket, SocketEvent, Timer};
 /// Pages (socket frames) stored in one IndexedDB transaction at most.
 const MAX_BATCH: usize = 256;
 
+/// How long a woken page waits for any frame after its ping before it takes the socket
+/// for dead (socket.rs): a live connection answers in well under a second, a phone's radio
+/// may take a few to come back.
+const WAKE_PROBE_MS: f64 = 8_000.0;
+
 /// The parts of a `StoreOp::Apply`: room, events, cursor, gap.
 type ApplyOp = (
     String,
@@ -510,6 +515,13 @@ impl Driver {
                 if self.reconnect.is_some() && self.socket.is_none() && !self.halted {
                     self.reconnect = None;
                     self.open_socket();
+                } else if self.state == ConnectionState::Online {
+                    // A socket that still looks open may have died in the sleep: prove it.
+                    if let (Some(s), Ok(domain)) =
+                        (&self.socket, jid::Jid::new(self.opts.jid.domain().as_str()))
+                    {
+                        s.probe(domain, random_id(), WAKE_PROBE_MS);
+                    }
                 }
             }
             Job::Active(active) => {
