@@ -4,6 +4,7 @@
 pub mod client;
 pub mod error;
 pub mod idb_apply;
+pub mod idb_conn;
 pub mod idb_records;
 pub mod idb_schema;
 pub mod idb_store;

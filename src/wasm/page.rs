@@ -8,25 +8,30 @@
 //! Nothing needs saving on `pagehide` or `freeze`: every store write is one IndexedDB
 //! transaction that commits whole or not at all, and a cursor only moves with the events it
 //! covers, so a page frozen or discarded at any point leaves a store the next load resyncs
-//! from.
+//! from. A page going into the back/forward cache (`pagehide` with `persisted`) parks its
+//! database connection so that it blocks no other tab (idb_conn.rs).
 
 use std::rc::Rc;
 
+use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Document, EventTarget, VisibilityState, Window};
 
+use super::idb_store::IdbStore;
 use super::runtime::{Job, Shared};
 
 /// Listeners on `document` and `window`; removed on drop.
 pub struct PageWatch {
     targets: Vec<(EventTarget, &'static str)>,
     callback: Closure<dyn FnMut(web_sys::Event)>,
+    window: EventTarget,
+    on_cache: Closure<dyn FnMut(web_sys::Event)>,
 }
 
 impl PageWatch {
     /// Watch the page, when there is one (a worker has no `window`: nothing to watch).
-    pub fn start(shared: Rc<Shared>) -> Option<PageWatch> {
+    pub fn start(shared: Rc<Shared>, store: Rc<IdbStore>) -> Option<PageWatch> {
         let window: Window = js_sys::global().dyn_into().ok()?;
         let document: Option<Document> = window.document();
         let doc_for_cb = document.clone();
@@ -61,12 +66,39 @@ impl PageWatch {
         for (t, name) in &targets {
             let _ = t.add_event_listener_with_callback(name, callback.as_ref().unchecked_ref());
         }
-        Some(PageWatch { targets, callback })
+        // pagehide / pageshow with `persisted`: into and out of the back/forward cache.
+        let on_cache = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            let persisted = Reflect::get(&e, &"persisted".into())
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            match e.type_().as_str() {
+                "pagehide" if persisted => store.park(),
+                "pageshow" => store.unpark(),
+                _ => {}
+            }
+        });
+        let window = targets[0].0.clone();
+        for name in ["pagehide", "pageshow"] {
+            let _ =
+                window.add_event_listener_with_callback(name, on_cache.as_ref().unchecked_ref());
+        }
+        Some(PageWatch {
+            targets,
+            callback,
+            window,
+            on_cache,
+        })
     }
 }
 
 impl Drop for PageWatch {
     fn drop(&mut self) {
+        for name in ["pagehide", "pageshow"] {
+            let _ = self
+                .window
+                .remove_event_listener_with_callback(name, self.on_cache.as_ref().unchecked_ref());
+        }
         for (t, name) in &self.targets {
             let _ =
                 t.remove_event_listener_with_callback(name, self.callback.as_ref().unchecked_ref());

@@ -102,7 +102,9 @@ pub async fn request_persistence() -> Persistence {
         None => Persistence::Unavailable,
     };
     if let Persistence::Failed(e) = &outcome {
-        web_sys::console::warn_1(&format!("mucsub: navigator.storage.persist() failed: {e}").into());
+        web_sys::console::warn_1(
+            &format!("mucsub: navigator.storage.persist() failed: {e}").into(),
+        );
     }
     outcome
 }
