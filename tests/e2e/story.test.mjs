@@ -1,7 +1,8 @@
 // The product's story in a real browser against the bundled server: bob follows a room he
 // never joins, his phone puts the tab to sleep while alice talks, and when he comes back every
 // message is there exactly once, in order — still readable with the server gone, and the
-// app reconnects by itself when the server is back.
+// app reconnects by itself when the server is back, also when its connection died silently
+// during the sleep.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -163,6 +164,25 @@ test('bob follows a room through sleep, resync, an offline reload and a reconnec
       .some((el) => el.textContent === 'welcome back'), null, { timeout: WAIT });
     await bob.waitForSelector('#banner', { state: 'hidden', timeout: WAIT });
     assert.deepEqual(await bodies(bob), [FIRST, ...BURST, 'welcome back']);
+  }));
+
+  await t.test('the connection died silently in the sleep: on waking bob reconnects and catches up', () => step(async () => {
+    // The server stops answering with bob's socket still open: the browser sees no close.
+    server.pause();
+    try {
+      // The tab comes back to the front (the event a phone's browser fires on wake).
+      await bob.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+      // Only the SDK's ping on waking can tell the socket is dead.
+      await bob.waitForSelector('body:not([data-conn=online])', { state: 'attached', timeout: WAIT });
+    } finally {
+      server.resume();
+    }
+    await post(alice, 'after the silent drop');
+    await waitOnline(bob);
+    await bob.waitForFunction(() => [...document.querySelectorAll('#messages li.msg:not([data-pending]) .body')]
+      .some((el) => el.textContent === 'after the silent drop'), null, { timeout: WAIT });
+    await bob.waitForSelector('#banner', { state: 'hidden', timeout: WAIT });
+    assert.deepEqual(await bodies(bob), [FIRST, ...BURST, 'welcome back', 'after the silent drop']);
     const uncaught = logs.flatMap((l) => l.errors);
     assert.deepEqual(uncaught, []);
   }));

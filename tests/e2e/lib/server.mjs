@@ -141,6 +141,16 @@ export class TestServer {
     await this.launch();
   }
 
+  // SIGSTOP / SIGCONT: the server stops answering but its connections stay open, as a
+  // connection a phone lost in its sleep looks from the phone (no FIN ever arrives).
+  pause() {
+    this.child.kill('SIGSTOP');
+  }
+
+  resume() {
+    this.child.kill('SIGCONT');
+  }
+
   // SIGTERM (graceful shutdown closes the streams), SIGKILL if it hangs.
   async stop() {
     if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return;

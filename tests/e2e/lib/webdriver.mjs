@@ -54,8 +54,16 @@ function capabilities(engine) {
   throw new Error(`no WebDriver engine '${engine}' (firefox or webkit)`);
 }
 
-// A driver binary on a free loopback port, until stop(). WebKit needs an X display: the
-// suite scripts run under xvfb-run; without DISPLAY this starts its own Xvfb.
+// Driver processes (and Xvfb servers) still running: stopped when Node exits, even after a
+// crash that skipped the tests' `after` hooks.
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGTERM');
+});
+
+// A driver binary on a free loopback port, until stop(). WebKit's MiniBrowser needs an X
+// display: without DISPLAY (the suite scripts, the benchmark) each browser launch starts
+// its own Xvfb.
 class DriverProcess {
   static async start(engine, display) {
     const port = await freePort();
@@ -64,6 +72,8 @@ class DriverProcess {
       : [WEBKITDRIVER, [`--port=${port}`]];
     const env = { ...process.env, ...(display ? { DISPLAY: display } : {}) };
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    running.add(child);
+    child.on('exit', () => running.delete(child));
     const proc = new DriverProcess(child, `http://127.0.0.1:${port}`);
     const failed = new Promise((_, reject) => {
       child.on('error', (e) => reject(new Error(`${bin}: ${e.message} (scripts/bootstrap.sh installs it)`)));
@@ -105,6 +115,8 @@ class DriverProcess {
 async function startXvfb() {
   const child = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x1024x24', '-nolisten', 'tcp'],
     { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   const display = await new Promise((resolve, reject) => {
     let text = '';
     child.on('error', (e) => reject(new Error(`Xvfb: ${e.message} (apt-get install xvfb)`)));
@@ -212,6 +224,7 @@ class WebDriverContext {
       if (this.spare) {
         h = this.spare;
         this.spare = null;
+        await d.switchTo().window(h);
       } else {
         await d.switchTo().newWindow('window');
         h = await d.getWindowHandle();
@@ -289,19 +302,20 @@ class WebDriverPage {
     await this.waitForFunction(() => !window.__e2eOld && document.readyState === 'complete', null, { timeout });
   }
 
+  // Closes the window, as a person closes a tab: the document is destroyed, not kept in the
+  // back/forward cache as it would be by navigating away. A session ends with its last
+  // window, so a blank one is opened first when this is the last (and kept as the spare).
   async close() {
     if (this.isClosed) return;
-    // The session's last window stays open (closing it ends the session): the page leaves
-    // it for about:blank, so it unloads as a closed tab does.
     await this.cmd(async (d) => {
       const handles = await d.getAllWindowHandles();
-      if (handles.length > 1) {
-        await d.close();
-        this.context.current = null;
-      } else {
-        await d.get('about:blank');
-        this.context.spare = this.handle;
+      if (handles.length === 1) {
+        await d.switchTo().newWindow('window');
+        this.context.spare = await d.getWindowHandle();
+        await d.switchTo().window(this.handle);
       }
+      await d.close();
+      this.context.current = null;
     });
     this.isClosed = true;
     this.context.pages.delete(this);
