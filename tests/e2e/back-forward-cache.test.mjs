@@ -4,79 +4,63 @@
 // other page's transactions on the database until the cached page is evicted: without the
 // SDK parking its connection on `pagehide` (src/wasm/idb_conn.rs), the app opened again in a
 // new tab never got past opening its store. It must start, and show every message once.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { TestServer } from './lib/server.mjs';
-import { launchBrowser, PHONE, watchPage, annotate } from './lib/browser.mjs';
+import { appSuite } from './lib/app-suite.mjs';
+import { PHONE, watchPage } from './lib/browser.mjs';
 import { WAIT, signIn, subscribe, post, bodies, waitForBodyCount, waitReady, waitOnline } from './lib/app.mjs';
 
 const ROOM = `bfcache-${randomBytes(4).toString('hex')}@conference.localhost`;
 const BURST = Array.from({ length: 30 }, (_, i) => `while leaving ${String(i + 1).padStart(2, '0')}`);
 
-let server;
-let browser;
-const logs = [];
+const env = appSuite();
+const { logs, step } = env;
 
-before(async () => {
-  server = await TestServer.start();
-  browser = await launchBrowser();
-});
+test('a page left for another while storing does not block the app in a new tab', () => step(async () => {
+  const alice = await (await env.browser.newContext(PHONE)).newPage();
+  logs.push(watchPage(alice, 'alice'));
+  await alice.goto(env.server.httpUrl);
+  await signIn(alice, { jid: 'alice@localhost', password: 'pw' });
+  await subscribe(alice, ROOM, 'alice', { create: true });
 
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+  const bobContext = await env.browser.newContext(PHONE);
+  const bob = await bobContext.newPage();
+  logs.push(watchPage(bob, 'bob'));
+  await bob.goto(env.server.httpUrl);
+  await signIn(bob, { jid: 'bob@localhost', password: 'pw' });
+  await subscribe(bob, ROOM, 'bob');
+  await bob.evaluate(() => window.mucsubApp.client.resync());
 
-test('a page left for another while storing does not block the app in a new tab', async () => {
-  try {
-    const alice = await (await browser.newContext(PHONE)).newPage();
-    logs.push(watchPage(alice, 'alice'));
-    await alice.goto(server.httpUrl);
-    await signIn(alice, { jid: 'alice@localhost', password: 'pw' });
-    await subscribe(alice, ROOM, 'alice', { create: true });
+  // alice's burst reaches bob while he navigates away: his page goes into the cache in
+  // the middle of storing it. One message at a time, a millisecond apart: several in one
+  // archive millisecond, stored partly live by the old page and partly by the new page's
+  // resync, can come out of order (reported separately; not what this test is about).
+  await alice.evaluate(async ({ room, burst }) => {
+    for (const b of burst) {
+      await window.mucsubApp.client.send(room, b);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }, { room: ROOM, burst: BURST });
+  await bob.goto(`${env.server.httpUrl}icon.svg`);
 
-    const bobContext = await browser.newContext(PHONE);
-    const bob = await bobContext.newPage();
-    logs.push(watchPage(bob, 'bob'));
-    await bob.goto(server.httpUrl);
-    await signIn(bob, { jid: 'bob@localhost', password: 'pw' });
-    await subscribe(bob, ROOM, 'bob');
-    await bob.evaluate(() => window.mucsubApp.client.resync());
-
-    // alice's burst reaches bob while he navigates away: his page goes into the cache in
-    // the middle of storing it. One message at a time, a millisecond apart: several in one
-    // archive millisecond, stored partly live by the old page and partly by the new page's
-    // resync, can come out of order (reported separately; not what this test is about).
-    await alice.evaluate(async ({ room, burst }) => {
-      for (const b of burst) {
-        await window.mucsubApp.client.send(room, b);
-        await new Promise((r) => setTimeout(r, 2));
-      }
-    }, { room: ROOM, burst: BURST });
-    await bob.goto(`${server.httpUrl}icon.svg`);
-
-    // The app again, in a new tab of the same browser.
-    const again = await bobContext.newPage();
-    logs.push(watchPage(again, 'bob-again'));
-    await again.goto(`${server.httpUrl}#/room/${encodeURIComponent(ROOM)}`);
-    await waitReady(again);
-    await waitOnline(again);
-    await waitForBodyCount(again, BURST.length);
-    // The store holds each message once, in the archive's order. (The demo app appends an
-    // event that arrives after newer ones at the end of the list until the room is opened
-    // again, so the screen is checked for each message once, not for its order.)
-    const stored = await again.evaluate(async (room) =>
-      (await window.mucsubApp.client.history(room, { limit: 100 })).events
-        .filter((e) => e.kind === 'message').map((e) => e.body), ROOM);
-    assert.deepEqual(stored, BURST);
-    assert.deepEqual([...await bodies(again)].sort(), [...BURST].sort());
-    await post(again, 'back again');
-    await alice.waitForFunction(() => [...document.querySelectorAll('#messages li.msg:not([data-pending]) .body')]
-      .some((el) => el.textContent === 'back again'), null, { timeout: WAIT });
-    assert.deepEqual(logs.flatMap((l) => l.errors), []);
-  } catch (err) {
-    throw annotate(err, `\n--- pages ---\n${logs.flatMap((l) => l.log).slice(-60).join('\n')}` +
-      `\n--- server ---\n${server?.output.slice(-4000)}`);
-  }
-});
+  // The app again, in a new tab of the same browser.
+  const again = await bobContext.newPage();
+  logs.push(watchPage(again, 'bob-again'));
+  await again.goto(`${env.server.httpUrl}#/room/${encodeURIComponent(ROOM)}`);
+  await waitReady(again);
+  await waitOnline(again);
+  await waitForBodyCount(again, BURST.length);
+  // The store holds each message once, in the archive's order. (The demo app appends an
+  // event that arrives after newer ones at the end of the list until the room is opened
+  // again, so the screen is checked for each message once, not for its order.)
+  const stored = await again.evaluate(async (room) =>
+    (await window.mucsubApp.client.history(room, { limit: 100 })).events
+      .filter((e) => e.kind === 'message').map((e) => e.body), ROOM);
+  assert.deepEqual(stored, BURST);
+  assert.deepEqual([...await bodies(again)].sort(), [...BURST].sort());
+  await post(again, 'back again');
+  await alice.waitForFunction(() => [...document.querySelectorAll('#messages li.msg:not([data-pending]) .body')]
+    .some((el) => el.textContent === 'back again'), null, { timeout: WAIT });
+  assert.deepEqual(logs.flatMap((l) => l.errors), []);
+}));

@@ -5,11 +5,11 @@
 // and each room's newest messages) and the app shows the room as before: no error event, no
 // error toast (the app shows each SDK `error` event as one), only the resync. The sign-in survives in localStorage, as it does when
 // only the database was evicted.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { TestServer } from './lib/server.mjs';
-import { launchBrowser, PHONE, watchPage, screenshot, annotate } from './lib/browser.mjs';
+import { appSuite } from './lib/app-suite.mjs';
+import { PHONE, watchPage, screenshot } from './lib/browser.mjs';
 import {
   WAIT, signIn, subscribe, post, bodies, messages, waitForBodyCount, waitOnline,
 } from './lib/app.mjs';
@@ -19,20 +19,10 @@ const STORE = 'mucsub-bob@localhost'; // the demo app's store name for bob
 const BEFORE = ['one', 'two', 'three'];
 const WHILE_AWAY = ['four', 'five'];
 
-let server;
-let browser;
+const env = appSuite();
+const { logs, step } = env;
 let alice;
 let bobContext;
-const logs = [];
-
-async function step(fn) {
-  try {
-    await fn();
-  } catch (err) {
-    throw annotate(err, `\n--- pages ---\n${logs.flatMap((l) => l.log).slice(-80).join('\n')}` +
-      `\n--- server ---\n${server?.output.slice(-4000)}`);
-  }
-}
 
 // Whether the database exists, asked without creating it (an open that would create it is
 // aborted in its upgrade), and its object stores when it does.
@@ -53,29 +43,19 @@ async function storeInfo(page) {
   }), STORE);
 }
 
-before(async () => {
-  server = await TestServer.start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
-
 test('a store deleted between two page loads is rebuilt by a resync, with no error', async (t) => {
   let bob;
   await t.test('bob follows a room and reads it', () => step(async () => {
-    alice = await (await browser.newContext(PHONE)).newPage();
+    alice = await (await env.browser.newContext(PHONE)).newPage();
     logs.push(watchPage(alice, 'alice'));
-    await alice.goto(server.httpUrl);
+    await alice.goto(env.server.httpUrl);
     await signIn(alice, { jid: 'alice@localhost', password: 'pw' });
     await subscribe(alice, ROOM, 'alice', { create: true });
 
-    bobContext = await browser.newContext(PHONE);
+    bobContext = await env.browser.newContext(PHONE);
     bob = await bobContext.newPage();
     logs.push(watchPage(bob, 'bob'));
-    await bob.goto(server.httpUrl);
+    await bob.goto(env.server.httpUrl);
     await signIn(bob, { jid: 'bob@localhost', password: 'pw' });
     await subscribe(bob, ROOM, 'bob');
     await bob.evaluate(() => window.mucsubApp.client.resync());
@@ -94,7 +74,7 @@ test('a store deleted between two page loads is rebuilt by a resync, with no err
     // Another page of bob's origin deletes the database, as eviction would: nothing may
     // hold it open (the closed tab's connection is gone), so the delete is not blocked.
     const evictor = await bobContext.newPage();
-    await evictor.goto(`${server.httpUrl}icon.svg`);
+    await evictor.goto(`${env.server.httpUrl}icon.svg`);
     const deleted = await evictor.evaluate((name) => new Promise((resolve) => {
       const req = indexedDB.deleteDatabase(name);
       req.onsuccess = () => resolve('deleted');
@@ -110,7 +90,7 @@ test('a store deleted between two page loads is rebuilt by a resync, with no err
     bob = await bobContext.newPage();
     const watch = watchPage(bob, 'bob-again');
     logs.push(watch);
-    await bob.goto(`${server.httpUrl}#/room/${encodeURIComponent(ROOM)}`);
+    await bob.goto(`${env.server.httpUrl}#/room/${encodeURIComponent(ROOM)}`);
     // The app resumes the saved sign-in; the SDK starts from an empty store.
     await bob.waitForSelector('body[data-ready="1"]', { timeout: WAIT });
     await waitOnline(bob);
