@@ -7,9 +7,9 @@
 //! gets past opening its store. Closing the connection when the page is hidden that way
 //! releases the database (what WebKit and other web apps hit by this recommend), so
 //! [`Connection::park`] aborts the transactions that may still be running (an aborted
-//! store write leaves nothing behind; the resync after the page comes back fetches it
-//! again) and closes the connection; new transactions wait until [`Connection::unpark`]
-//! (`pageshow`) and open it again.
+//! store write leaves nothing behind, and the driver tries it again, which waits for the
+//! page to come back) and closes the connection; new transactions wait until
+//! [`Connection::unpark`] (`pageshow`) and open it again.
 
 use std::cell::{Cell, RefCell};
 

@@ -75,7 +75,7 @@ enum Done {
 type InFlight = Pin<Box<dyn Future<Output = Vec<Done>>>>;
 
 /// Store `batch`'s pages in one transaction. When that fails, each page is tried on its
-/// own so one bad page does not cost the others.
+/// own (a lone page once more) so one bad page does not cost the others.
 async fn store_batch(store: Rc<IdbStore>, batch: Vec<Laned>) -> Vec<Done> {
     let result = {
         let pages: Vec<PageWrite> = batch
@@ -92,7 +92,10 @@ async fn store_batch(store: Rc<IdbStore>, batch: Vec<Laned>) -> Vec<Done> {
             .collect();
         let result = store.apply_pages(&pages).await;
         match result {
-            Err(_) if pages.len() > 1 => {
+            // One page at a time, so one bad page does not cost the others; a lone page gets
+            // a second try (a write aborted as the page went into the back/forward cache
+            // goes through once the page is back: idb_conn.rs).
+            Err(_) => {
                 let mut one_by_one = Vec::with_capacity(pages.len());
                 for p in &pages {
                     let r = store.apply_pages(std::slice::from_ref(p)).await;
@@ -100,7 +103,6 @@ async fn store_batch(store: Rc<IdbStore>, batch: Vec<Laned>) -> Vec<Done> {
                 }
                 one_by_one
             }
-            Err(e) => vec![Err(e)],
             Ok(fresh) => fresh.into_iter().map(Ok).collect(),
         }
     };
@@ -517,10 +519,8 @@ impl Driver {
                     self.open_socket();
                 } else if self.state == ConnectionState::Online {
                     // A socket that still looks open may have died in the sleep: prove it.
-                    if let (Some(s), Ok(domain)) =
-                        (&self.socket, jid::Jid::new(self.opts.jid.domain().as_str()))
-                    {
-                        s.probe(domain, random_id(), WAKE_PROBE_MS);
+                    if let Some(s) = &self.socket {
+                        s.probe(self.opts.jid.domain().as_str(), random_id(), WAKE_PROBE_MS);
                     }
                 }
             }
