@@ -46,7 +46,11 @@ impl Connection {
     }
 
     /// A transaction over `names`; while parked it waits for the page to come back, then
-    /// opens the database again.
+    /// opens the database again. A connection the browser closed (the database deleted by
+    /// another page of the site, which the `versionchange` handler lets happen) is opened
+    /// again once, which makes the database afresh: the client goes on storing, the resync
+    /// and `history()` fetch what the store no longer has, as after an eviction between two
+    /// page loads.
     pub async fn transaction(
         &self,
         names: &[&str],
@@ -56,6 +60,26 @@ impl Connection {
         while self.parked.get() {
             sleep(50.0).await;
         }
+        let raw = match self.try_transaction(names, mode).await {
+            Ok(raw) => raw,
+            Err(_) => {
+                self.close();
+                self.try_transaction(names, mode).await?
+            }
+        };
+        let mut recent = self.recent.borrow_mut();
+        if recent.len() >= RECENT {
+            recent.remove(0);
+        }
+        recent.push(raw.clone());
+        Ok(raw.into())
+    }
+
+    async fn try_transaction(
+        &self,
+        names: &[&str],
+        mode: TransactionMode,
+    ) -> Result<IdbTransaction, SdkError> {
         if self.db.borrow().is_none() {
             let db = idb_schema::open_at(&self.name, CURRENT_VERSION).await?;
             let mut slot = self.db.borrow_mut();
@@ -69,13 +93,7 @@ impl Connection {
         let db = slot
             .as_ref()
             .ok_or_else(|| SdkError::store("the database connection is closed"))?;
-        let raw: IdbTransaction = db.transaction(names, mode)?.into();
-        let mut recent = self.recent.borrow_mut();
-        if recent.len() >= RECENT {
-            recent.remove(0);
-        }
-        recent.push(raw.clone());
-        Ok(raw.into())
+        Ok(db.transaction(names, mode)?.into())
     }
 
     /// The schema version of the open database (`CURRENT_VERSION` while parked: that is
