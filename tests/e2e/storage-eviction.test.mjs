@@ -3,7 +3,8 @@
 // person clearing site data). bob's store is deleted while his tab is closed; when he opens
 // the app again the SDK finds an empty database, resyncs from the server (his subscriptions
 // and each room's newest messages) and the app shows the room as before: no error event, no
-// error toast (the app shows each SDK `error` event as one), only the resync. The sign-in survives in localStorage, as it does when
+// error toast (the app shows each SDK `error` event as one), only the resync. The same when
+// the database is deleted while the page is open. The sign-in survives in localStorage, as it does when
 // only the database was evicted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -108,6 +109,30 @@ test('a store deleted between two page loads is rebuilt by a resync, with no err
     const info = await storeInfo(bob);
     assert.ok(info && info.stores.includes('chunks'), `the SDK made a new database: ${JSON.stringify(info)}`);
     await screenshot(bob, 'eviction-room-after-resync');
+  }));
+
+  await t.test('the store is deleted while the page is open: it is made again, no error', () => step(async () => {
+    const evictor = await bobContext.newPage();
+    await evictor.goto(`${env.server.httpUrl}icon.svg`);
+    // Not blocked: the SDK closes its connection when another page deletes the database.
+    const deleted = await evictor.evaluate((name) => new Promise((resolve) => {
+      const req = indexedDB.deleteDatabase(name);
+      req.onsuccess = () => resolve('deleted');
+      req.onerror = () => resolve(`error: ${req.error}`);
+    }), STORE);
+    assert.equal(deleted, 'deleted');
+    await evictor.close();
+    await post(alice, 'after the delete');
+    await bob.waitForFunction(() => [...document.querySelectorAll('#messages li.msg:not([data-pending]) .body')]
+      .some((el) => el.textContent === 'after the delete'), null, { timeout: WAIT });
+    // The SDK stored it in a database it made again.
+    const stored = await bob.evaluate(async (room) =>
+      (await window.mucsubApp.client.history(room, { limit: 100 })).events
+        .filter((e) => e.kind === 'message').map((e) => e.body), ROOM);
+    assert.deepEqual(stored, [...BEFORE, ...WHILE_AWAY, 'after the delete']);
+    const info = await storeInfo(bob);
+    assert.ok(info && info.stores.includes('chunks'), `the SDK made the database again: ${JSON.stringify(info)}`);
+    assert.equal(await bob.$$eval('#toasts .toast', (els) => els.length), 0, 'no error toast');
     assert.deepEqual(logs.flatMap((l) => l.errors), []);
   }));
 });
