@@ -72,9 +72,9 @@ step clippy-native check cargo clippy --workspace --all-targets --all-features -
 step clippy-wasm32 check cargo clippy -p mucsub --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 step cargo-test tests cargo test --workspace --locked --no-fail-fast
 # The SDK's browser tests in each engine a phone runs (one wasm build, three browsers).
-step wasm-browser tests bash scripts/wasm-test.sh chromium --locked
-step wasm-browser-firefox tests bash scripts/wasm-test.sh firefox --locked
-step wasm-browser-webkit tests bash scripts/wasm-test.sh webkit --locked
+step wasm-browser tests bash scripts/wasm-test.sh chromium --locked --no-fail-fast
+step wasm-browser-firefox tests bash scripts/wasm-test.sh firefox --locked --no-fail-fast
+step wasm-browser-webkit tests bash scripts/wasm-test.sh webkit --locked --no-fail-fast
 
 for extra in tests/suites/*.sh; do
   [ -f "$extra" ] || continue

@@ -8,8 +8,8 @@
 //! Nothing needs saving on `pagehide` or `freeze`: every store write is one IndexedDB
 //! transaction that commits whole or not at all, and a cursor only moves with the events it
 //! covers, so a page frozen or discarded at any point leaves a store the next load resyncs
-//! from. A page going into the back/forward cache (`pagehide` with `persisted`) parks its
-//! database connection so that it blocks no other tab (idb_conn.rs).
+//! from. A page that is left (`pagehide`: unloaded, or frozen into the back/forward cache)
+//! parks its database connection so that it blocks no other page (idb_conn.rs).
 
 use std::rc::Rc;
 
@@ -66,15 +66,18 @@ impl PageWatch {
         for (t, name) in &targets {
             let _ = t.add_event_listener_with_callback(name, callback.as_ref().unchecked_ref());
         }
-        // pagehide / pageshow with `persisted`: into and out of the back/forward cache.
+        // pagehide: the page is left (unloaded, or frozen into the back/forward cache);
+        // pageshow with `persisted`: back from the cache.
         let on_cache = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
             let persisted = Reflect::get(&e, &"persisted".into())
                 .ok()
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false);
+            // Every pagehide, not only into the cache: an unloading page (a reload) may
+            // still hold a transaction the next document of the site would wait behind.
             match e.type_().as_str() {
-                "pagehide" if persisted => store.park(),
-                "pageshow" => store.unpark(),
+                "pagehide" => store.park(),
+                "pageshow" if persisted => store.unpark(),
                 _ => {}
             }
         });

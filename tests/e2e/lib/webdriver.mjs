@@ -406,29 +406,38 @@ class WebDriverPage {
   }
 
   // --- input, as WebDriver's own element actions ---
-  async element(selector) {
-    await this.waitForSelector(selector);
-    return this.cmd((d) => d.findElement(By.css(selector)));
+  // `action(el)` on the visible element `selector`. The app re-renders lists while the SDK
+  // resyncs, so the element found can be replaced before the action reaches it (a stale
+  // element): it is then looked up again, as Playwright's locators do.
+  async withElement(selector, action, { timeout = DEFAULT_WAIT } = {}) {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      await this.waitForSelector(selector, { timeout: Math.max(1, deadline - Date.now()) });
+      try {
+        return await this.cmd(async (d) => action(await d.findElement(By.css(selector))));
+      } catch (e) {
+        const stale = e?.name === 'StaleElementReferenceError' || e?.name === 'NoSuchElementError'
+          || /not found|stale/i.test(e?.message ?? '');
+        if (!stale || Date.now() > deadline) throw e;
+      }
+    }
   }
 
-  async click(selector) {
-    const el = await this.element(selector);
-    await this.cmd(() => el.click());
+  click(selector) {
+    return this.withElement(selector, (el) => el.click());
   }
 
-  async fill(selector, value) {
-    const el = await this.element(selector);
-    await this.cmd(async () => {
+  fill(selector, value) {
+    return this.withElement(selector, async (el) => {
       await el.clear();
       if (value !== '') await el.sendKeys(value);
     });
   }
 
-  async press(selector, key) {
-    const el = await this.element(selector);
+  press(selector, key) {
     const keys = { Enter: Key.ENTER, Escape: Key.ESCAPE, Tab: Key.TAB };
     if (!keys[key]) throw new Error(`press('${key}') is not mapped`);
-    await this.cmd(() => el.sendKeys(keys[key]));
+    return this.withElement(selector, (el) => el.sendKeys(keys[key]));
   }
 
   async screenshot({ path }) {
