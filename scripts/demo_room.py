@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Creates the demo room for scripts/run.sh: logs in as each demo account over plain TCP on
 loopback (SASL PLAIN is allowed there) and subscribes it to the room with MucSub, which
-creates the room on the first subscribe (SPEC S5, the first subscriber becomes its owner).
-Idempotent: subscribing again only refreshes the nick and nodes (SPEC S6).
+creates the room on the first subscribe (docs/protocol.md S5, the first subscriber becomes its owner).
+Idempotent: subscribing again only refreshes the nick and nodes (docs/protocol.md S6).
 
 usage: demo_room.py HOST:PORT ROOM_JID USER:PASSWORD[:NICK] ..."""
 import base64

@@ -7,23 +7,28 @@
 //!   transport and the JavaScript API exported with wasm-bindgen.
 //!
 //! Core modules, bottom up:
-//! - [`protocol`]: the MucSub vocabulary (hand-written: no crate ships it) shared with the
-//!   server, plus re-exports of xmpp-parsers for MAM, RSM, disco, forms, errors;
+//! - [`protocol`]: the wire vocabulary shared with the server, the `mucsub-protocol` crate
+//!   (`protocol/` in the workspace) re-exported: typed MucSub, MAM and push elements,
+//!   namespaces, plus re-exports of xmpp-parsers for RSM, disco, forms, errors;
 //! - [`event`]: the one typed [`event::RoomEvent`] every route (live, joined, offline,
 //!   archive) ends up as, with the deduplication rule;
 //! - [`store`]: the async `Store` trait, its data types and [`store::MemoryStore`];
 //!   `store_tests` (feature `store-tests`) is the suite every store must pass;
 //! - [`session`]: stream framing (TCP and WebSocket), SASL, bind, IQ tracking, backoff;
-//! - [`resync`]: cursors, gaps and MAM paging (SPEC §2);
-//! - [`client`]: the sans-IO client tying them together (inputs in, actions out);
+//! - `resync` (crate-private; its config and warnings are re-exported by [`client`]):
+//!   cursors, gaps and MAM paging (docs/protocol.md C4);
+//! - [`client`]: the sans-IO client tying them together (inputs and [`client::Command`]s
+//!   in, actions out);
 //! - `native` (feature `native`): the tokio runtime driving it over TCP or WebSocket.
+//!
+//! `src/README.md` is the map for a newcomer.
 
 pub mod client;
 pub mod event;
 #[cfg(feature = "native")]
 pub mod native;
-pub mod protocol;
-pub mod resync;
+pub use mucsub_protocol as protocol;
+pub(crate) mod resync;
 pub mod session;
 pub mod store;
 
@@ -35,4 +40,4 @@ pub mod store_tests;
 pub mod wasm;
 
 #[cfg(test)]
-mod test_support;
+use mucsub_protocol::test_support;

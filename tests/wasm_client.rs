@@ -44,7 +44,7 @@ async fn subscribe_receive_live_events_and_send_without_joining() {
     );
 
     let alice = Peer::subscribed("alice", &room).await;
-    // Neither account joined the room: posting works for subscribers (SPEC S14).
+    // Neither account joined the room: posting works for subscribers (docs/protocol.md S14).
     let sent = alice.send(&room, "hello from alice").await;
     let id = prop_str(&sent, "id").expect("send returns the message id");
 
@@ -215,7 +215,7 @@ async fn errors_are_js_errors_with_stable_codes() {
     offline.close().await;
 
     // A stanza error from the server keeps its condition: carol may not list the
-    // subscribers of a room she has nothing to do with (SPEC S9).
+    // subscribers of a room she has nothing to do with (docs/protocol.md S9).
     let room = fresh_room("private");
     let bob = Peer::subscribed("bob", &room).await;
     let carol = Peer::new("carol").await;
@@ -224,7 +224,7 @@ async fn errors_are_js_errors_with_stable_codes() {
         .await
         .unwrap_err();
     assert_error(&err, "forbidden");
-    // Nick taken by another subscriber (SPEC S4).
+    // Nick taken by another subscriber (docs/protocol.md S4).
     let err = call(carol.client.subscribe(room.clone(), nick_opts("bob")))
         .await
         .unwrap_err();

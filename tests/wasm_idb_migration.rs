@@ -8,7 +8,7 @@ use idb::{Query, TransactionMode};
 use js_sys::{Array, JSON};
 use mucsub::protocol::time::Timestamp;
 use mucsub::protocol::Node;
-use mucsub::store::{Cursor, Own, Store};
+use mucsub::store::{Cursor, Own, Page, Store};
 use mucsub::store_tests::message;
 use mucsub::wasm::idb_schema::{self, stores, CURRENT_VERSION};
 use mucsub::wasm::IdbStore;
@@ -161,7 +161,7 @@ async fn v1_database_with_data_migrates_to_current() {
     // (found by sender + message id, which v1 could not index) is not a new event...
     let archived = message(ROOM, Some("s3"), "bob", "m3", 30);
     let fresh = store
-        .apply_page(ROOM, &[archived], None, None)
+        .apply_page(&Page::new(ROOM, vec![archived]))
         .await
         .unwrap();
     assert!(
@@ -179,7 +179,7 @@ async fn v1_database_with_data_migrates_to_current() {
     };
     assert_eq!(
         store
-            .apply_page(ROOM, &[newer], Some(&cursor), None)
+            .apply_page(&Page::new(ROOM, vec![newer]).with_cursor(cursor.clone()))
             .await
             .unwrap()
             .len(),
@@ -257,7 +257,10 @@ async fn v2_database_keeps_its_order_and_gains_archive_order_and_read_markers() 
         message(ROOM, Some("a"), "a", "m-a", 50),
         message(ROOM, Some("b"), "a", "m-b", 50),
     ];
-    store.apply_page(ROOM, &older, None, None).await.unwrap();
+    store
+        .apply_page(&Page::new(ROOM, older.to_vec()))
+        .await
+        .unwrap();
     assert_eq!(
         ids(&store.events(ROOM, 10).await.unwrap()),
         ["a", "b", "c", "d", "e", "f"]
@@ -353,7 +356,7 @@ async fn v3_database_moves_its_events_into_chunks() {
     // The archive copy of the live event is the same event, found by its message id.
     let archived = message(ROOM, Some("s251"), "bob", "m-live", 300);
     assert!(store
-        .apply_page(ROOM, &[archived], None, None)
+        .apply_page(&Page::new(ROOM, vec![archived]))
         .await
         .unwrap()
         .is_empty());
@@ -364,7 +367,7 @@ async fn v3_database_moves_its_events_into_chunks() {
     let newer = message(ROOM, Some("s252"), "carol", "m252", 400);
     assert_eq!(
         store
-            .apply_page(ROOM, &[newer], None, None)
+            .apply_page(&Page::new(ROOM, vec![newer]))
             .await
             .unwrap()
             .len(),

@@ -1,10 +1,10 @@
 //! The IndexedDB store in headless Chromium: the shared store suite (the same one the
-//! memory store passes natively), then what only IndexedDB has: history paging by archive
+//! memory store passes natively, one test per case), then what only IndexedDB has: history paging by archive
 //! id and the re-keying of a live event once its archive id is known.
 #![cfg(target_arch = "wasm32")]
 
 use mucsub::protocol::time::Timestamp;
-use mucsub::store::{Cursor, Store};
+use mucsub::store::{Cursor, Page, Store};
 use mucsub::store_tests::message;
 use mucsub::wasm::idb_schema::CURRENT_VERSION;
 use mucsub::wasm::IdbStore;
@@ -22,14 +22,22 @@ fn fresh_name(tag: &str) -> String {
     )
 }
 
-#[wasm_bindgen_test]
-async fn indexeddb_store_passes_the_shared_suite() {
+/// Opens `<prefix>-<name>`, the prefix fresh per test: names repeat within a test (a
+/// "reload"), never across tests or runs.
+fn opener(
+) -> impl Fn(&'static str) -> std::pin::Pin<Box<dyn std::future::Future<Output = IdbStore>>> {
     let prefix = fresh_name("suite");
-    mucsub::store_tests::run_all(|name: &str| {
+    move |name| {
         let full = format!("{prefix}-{name}");
-        async move { IdbStore::open(&full).await.expect("open IndexedDB store") }
-    })
-    .await;
+        Box::pin(async move { IdbStore::open(&full).await.expect("open IndexedDB store") })
+    }
+}
+
+/// The shared store suite, one test per case (the memory store runs the same natively).
+mod shared_suite {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    mucsub::store_suite!(wasm_bindgen_test, super::opener());
 }
 
 #[wasm_bindgen_test]
@@ -44,7 +52,10 @@ async fn history_pages_backwards_by_archive_id() {
     let page: Vec<_> = (1..=7)
         .map(|i| message(ROOM, Some(&format!("s{i}")), "a", &format!("m{i}"), i * 10))
         .collect();
-    store.apply_page(ROOM, &page, None, None).await.unwrap();
+    store
+        .apply_page(&Page::new(ROOM, page.clone()))
+        .await
+        .unwrap();
 
     let (newest, more) = store.events_before(ROOM, None, 3).await.unwrap();
     assert_eq!(ids(&newest), ["m5", "m6", "m7"]);
@@ -67,14 +78,17 @@ async fn history_pages_backwards_by_archive_id() {
 async fn live_event_is_rekeyed_by_its_archive_id() {
     let store = IdbStore::open(&fresh_name("rekey")).await.unwrap();
     let live = message(ROOM, None, "a", "m1", 1_000);
-    store.apply_page(ROOM, &[live], None, None).await.unwrap();
+    store
+        .apply_page(&Page::new(ROOM, vec![live]))
+        .await
+        .unwrap();
     let archived = message(ROOM, Some("s1"), "a", "m1", 900);
     let cursor = Cursor {
         id: "s1".into(),
         stamp: Timestamp(900),
     };
     let fresh = store
-        .apply_page(ROOM, &[archived], Some(&cursor), None)
+        .apply_page(&Page::new(ROOM, vec![archived]).with_cursor(cursor.clone()))
         .await
         .unwrap();
     assert!(fresh.is_empty(), "the archive copy is the same event");
@@ -83,7 +97,10 @@ async fn live_event_is_rekeyed_by_its_archive_id() {
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].stanza_id.as_deref(), Some("s1"));
     let newer = message(ROOM, Some("s2"), "b", "m2", 2_000);
-    store.apply_page(ROOM, &[newer], None, None).await.unwrap();
+    store
+        .apply_page(&Page::new(ROOM, vec![newer]))
+        .await
+        .unwrap();
     let (before_s2, more) = store.events_before(ROOM, Some("s2"), 10).await.unwrap();
     assert_eq!(ids(&before_s2), ["m1"]);
     assert!(!more);
@@ -109,7 +126,10 @@ async fn history_pages_start_on_an_archived_event() {
     page.extend([x, y]);
     page.push(message(ROOM, Some("s3"), "a", "m3", 50));
     page.push(message(ROOM, Some("s4"), "a", "m4", 60));
-    store.apply_page(ROOM, &page, None, None).await.unwrap();
+    store
+        .apply_page(&Page::new(ROOM, page.clone()))
+        .await
+        .unwrap();
 
     // The newest 3 would start with live event y; the page gives it up to the next one.
     let (newest, more) = store.events_before(ROOM, None, 3).await.unwrap();

@@ -14,7 +14,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const pageDir = join(here, 'page');
 
 // tmpfs when there is one: a backlog of thousands of messages is set-up, not what is
-// measured, and the server fsyncs every message (SPEC S16).
+// measured, and the server fsyncs every message (docs/protocol.md S16).
 function scratchRoot() {
   return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use mucsub::client::{AppEvent, ClientConfig};
+use mucsub::client::{AppEvent, ClientConfig, Command};
 use mucsub::event::EventKind;
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::SessionConfig;
@@ -137,6 +137,8 @@ async fn native_client(env: &Env, user: &str) -> Result<NativeClient<MemoryStore
         resource: Some("bench".into()),
         framing: mucsub::session::Framing::Tcp,
         secure: true,
+        initial_presence: true,
+        token: false,
     };
     let mut cfg = ClientConfig::new(session);
     cfg.muc_service = Some(env.muc.clone());
@@ -196,7 +198,7 @@ pub async fn resync(env: &Env, messages: usize, rooms: usize) -> Result<ResyncRe
         let r = within(
             "subscribe",
             STEP_TIMEOUT,
-            c.subscribe(room, "reader", &[], None),
+            c.command(Command::subscribe(room.as_str(), "reader")),
         )
         .await?;
         r.map_err(|e| anyhow!("subscribe {room}: {e:?}"))?;

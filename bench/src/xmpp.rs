@@ -165,6 +165,8 @@ impl Xmpp {
             resource: None,
             framing: target.framing(),
             secure: true,
+            initial_presence: true,
+            token: false,
         });
         let mut link = Link::open(target).await?;
         let mut pending = std::collections::VecDeque::new();

@@ -1,7 +1,8 @@
-//! The HTTP listener: XMPP over WebSocket at `/ws` (subprotocol `xmpp`), `/health`, and
-//! the demo app's static files.
+//! The HTTP listener: XMPP over WebSocket at `/ws` (subprotocol `xmpp`), `/health`
+//! (readiness: 200 while the database answers, 503 otherwise), the routes modules
+//! registered (`/metrics`, `/push/vapid`, …), and the demo app's static files.
 
-use crate::c2s::{session, ws::WsTransport};
+use crate::c2s::{conn::post_auth_limits, connection, ws::WsTransport};
 use crate::ServerContext;
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -20,7 +21,7 @@ use tower_http::services::{ServeDir, ServeFile};
 /// twice, about 85 ms (BENCHMARKS.md, "Fifth pass").
 /// (A named type, not `impl Listener`: axum's `ConnectInfo<SocketAddr>` is implemented for
 /// `TapIo` itself.)
-pub fn nodelay(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
+pub(crate) fn nodelay(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
     fn set(tcp: &mut TcpStream) {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
@@ -29,12 +30,13 @@ pub fn nodelay(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> 
     listener.tap_io(set as fn(&mut TcpStream))
 }
 
-pub fn app(ctx: ServerContext) -> Router {
+/// The core's routes, the routes modules registered (`module_routes`), and the app's
+/// static files for every other path.
+pub(crate) fn app(ctx: ServerContext, module_routes: Router) -> Router {
     let dir = &ctx.config.http.static_dir;
     let router = Router::new()
         .route("/ws", get(ws_handler))
-        .route("/health", get(health))
-        .merge(ctx.push.routes()); // push hook
+        .route("/health", get(health));
     let router = if dir.join("index.html").is_file() {
         router.fallback_service(
             ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html"))),
@@ -42,14 +44,36 @@ pub fn app(ctx: ServerContext) -> Router {
     } else {
         router.fallback(not_built)
     };
-    router.with_state(ctx)
+    router.with_state(ctx).merge(module_routes)
 }
 
-async fn health() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        "{\"status\":\"ok\"}",
-    )
+/// How long `/health` waits for the database before calling it unavailable.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Readiness: the database answers a read, and its writer thread can take the write lock
+/// (a stuck disk, a full queue or another process holding the database all fail it).
+async fn health(State(ctx): State<ServerContext>) -> Response {
+    let db = ctx.db.clone();
+    let check = async move {
+        db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await?;
+        db.call(|c| Ok(c.execute_batch("BEGIN IMMEDIATE; ROLLBACK")?))
+            .await
+    };
+    let problem = match tokio::time::timeout(HEALTH_TIMEOUT, check).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("no answer within {} s", HEALTH_TIMEOUT.as_secs())),
+    };
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    match problem {
+        None => (json, "{\"status\":\"ok\",\"database\":\"ok\"}").into_response(),
+        Some(p) => {
+            tracing::warn!(problem = p, "health: the database is not available");
+            let body = serde_json::json!({"status": "unavailable", "database": p});
+            (StatusCode::SERVICE_UNAVAILABLE, json, body.to_string()).into_response()
+        }
+    }
 }
 
 async fn not_built(State(ctx): State<ServerContext>) -> impl IntoResponse {
@@ -84,22 +108,17 @@ async fn ws_handler(
         )
             .into_response();
     }
-    let limits = session::post_auth_limits(&ctx);
-    let guard = crate::server::ConnGuard::new(&ctx.connections);
-    let slot = ctx.per_ip.acquire(peer.ip());
+    let limits = post_auth_limits(&ctx);
+    let admission = connection::admit(&ctx, peer.ip());
     ws.protocols(["xmpp"])
         // Frames over the stanza limit are refused by the parser with a stream error;
         // far larger ones are cut off by the WebSocket layer itself.
         .max_message_size(limits.max_stanza * 2 + 4096)
         .max_frame_size(limits.max_stanza * 2 + 4096)
         .on_upgrade(move |socket| async move {
-            let _guard = guard;
             tracing::debug!(%peer, "WebSocket connection");
             let t = WsTransport::new(socket, peer, limits);
-            match slot {
-                Some(_slot) => session::run(ctx, t).await,
-                None => session::refuse_too_many(ctx, t).await,
-            }
+            admission.serve(ctx, t).await
         })
 }
 

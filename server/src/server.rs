@@ -1,15 +1,14 @@
 //! Server startup and shutdown, in one place for `main.rs` and the tests.
 
-use crate::c2s::{session, tcp::TcpTransport};
+use crate::c2s::{conn::post_auth_limits, connection, tcp::TcpTransport};
 use crate::config::Config;
 use crate::router::Router;
 use crate::storage::{Db, SqliteAccounts, SqliteOffline};
 use crate::ServerContext;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -26,22 +25,6 @@ pub struct ServerHandle {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Counts open client connections, so shutdown can wait for their streams to close.
-pub(crate) struct ConnGuard(Arc<AtomicUsize>);
-
-impl ConnGuard {
-    pub(crate) fn new(c: &Arc<AtomicUsize>) -> ConnGuard {
-        c.fetch_add(1, Ordering::SeqCst);
-        ConnGuard(c.clone())
-    }
-}
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// Opens the database with every core component migrated.
 pub async fn open_storage(
     config: &Config,
@@ -55,32 +38,48 @@ pub async fn open_storage(
 }
 
 impl Server {
-    /// Opens storage, binds the listeners, starts the MUC service and accepts clients.
+    /// Opens storage, starts the modules (`builtin.rs`: push, MUC), binds the
+    /// listeners and accepts clients.
     pub async fn start(mut config: Config) -> anyhow::Result<ServerHandle> {
         config.normalize()?;
         let config = Arc::new(config);
+        let auth = Arc::new(
+            crate::auth::plain::Authenticator::new(&config.domain, &config.auth)
+                .map_err(|e| anyhow::anyhow!("{}{e}", config.origin()))?,
+        );
+        if config.registration && !auth.passwords() {
+            anyhow::bail!(
+                "{}registration = true needs \"password\" in [auth] methods (in-band registration sets a password)",
+                config.origin()
+            );
+        }
         let (db, accounts, offline) = open_storage(&config).await?;
+        let metrics = crate::metrics::Metrics::new();
+        {
+            let commits = metrics.commit_seconds.clone();
+            db.observe_commits(Box::new(move |d| commits.observe(d.as_secs_f64())));
+        }
         let router = Router::new(&config.domain, accounts.clone(), offline.clone());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let push = crate::push::Push::start(db.clone(), &config, Some(offline.clone())).await?; // push hook
         let ctx = ServerContext {
             config: config.clone(),
             db,
             router,
             accounts,
             offline,
+            auth,
+            metrics,
             shutdown: shutdown_rx,
             connections: Arc::new(AtomicUsize::new(0)),
             per_ip: crate::limits::PerIp::new(config.limits.max_connections_per_ip),
-            push, // push hook
+            extensions: Arc::new(OnceLock::new()),
         };
-        crate::muc::spawn(&ctx)?;
-        crate::push::attach(&ctx, &ctx.push); // push hook
+        let module_routes = crate::module::start_all(&ctx, crate::builtin::MODULES).await?;
 
         let acceptor = crate::tls::acceptor(&config)?;
-        let c2s = TcpListener::bind(config.listeners.c2s).await?;
+        let c2s = config.listeners.c2s.bind("c2s").await?;
         let c2s_addr = c2s.local_addr()?;
-        let http = TcpListener::bind(config.listeners.http).await?;
+        let http = config.listeners.http.bind("http").await?;
         let http_addr = http.local_addr()?;
 
         let mut tasks = Vec::new();
@@ -101,28 +100,20 @@ impl Server {
                         _ = stop.changed() => break,
                     };
                     tracing::debug!(%peer, "TCP connection");
-                    let guard = ConnGuard::new(&ctx.connections);
-                    let slot = ctx.per_ip.acquire(peer.ip());
+                    let admission = connection::admit(&ctx, peer.ip());
                     let t = TcpTransport::new(
                         sock,
                         peer,
-                        session::post_auth_limits(&ctx),
+                        post_auth_limits(&ctx),
                         Some(acceptor.clone()),
                     );
-                    let ctx = ctx.clone();
-                    tokio::spawn(async move {
-                        let _guard = guard;
-                        match slot {
-                            Some(_slot) => session::run(ctx, t).await,
-                            None => session::refuse_too_many(ctx, t).await,
-                        }
-                    });
+                    tokio::spawn(admission.serve(ctx.clone(), t));
                 }
             }));
         }
         {
-            let app =
-                crate::http::app(ctx.clone()).into_make_service_with_connect_info::<SocketAddr>();
+            let app = crate::http::app(ctx.clone(), module_routes)
+                .into_make_service_with_connect_info::<SocketAddr>();
             let mut stop = ctx.shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 let r = axum::serve(crate::http::nodelay(http), app)

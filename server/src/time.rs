@@ -1,4 +1,4 @@
-//! The server clock, and XEP-0082 timestamps from the SDK's protocol core.
+//! The server clock, and XEP-0082 timestamps from the shared protocol crate.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,9 +11,9 @@ pub fn now_millis() -> i64 {
 }
 
 /// XEP-0082 DateTime (`2024-01-02T03:04:05.678Z`) for milliseconds since the epoch; the
-/// SDK's protocol core already formats these, so the server uses the same code.
+/// protocol crate (shared with the SDK) already formats these, so the server uses its code.
 pub fn xep82(millis: i64) -> String {
-    mucsub::protocol::time::Timestamp(millis).to_xep0082()
+    mucsub_protocol::time::Timestamp(millis).to_xep0082()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! subscribers, MAM query, post, change subject, configure, change affiliations) × room
 //! kind (open, members-only, password, moderated, semi-anonymous, non-anonymous).
 //!
-//! The expected outcomes are written out by hand from XEP-0045 and SPEC.md (S4, S7, S9,
+//! The expected outcomes are written out by hand from XEP-0045 and docs/protocol.md (S4, S7, S9,
 //! S14, S17), not read off the implementation. Each (kind, who) pair gets a fresh room with
 //! every actor set up in it, so one actor's actions never change another's standing.
 //! Alongside, the real-JID privacy of semi-anonymous rooms is checked where it shows: the
@@ -350,7 +350,7 @@ async fn setup(w: &mut World, kind: Kind, r: &str) {
         assert_result(&reply);
     }
 
-    // A subscription made by the owner for `target` (SPEC S4 jid=), seen on the
+    // A subscription made by the owner for `target` (docs/protocol.md S4 jid=), seen on the
     // subscribers node: the real JID only where the receiver may see it (S12).
     let reply = subscribe_raw(
         w.c("owner"),

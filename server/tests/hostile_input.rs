@@ -342,8 +342,9 @@ async fn forged_from_is_overwritten() {
 }
 
 /// A user sends alice a MucSub wrapper dressed up as a room's. The server cannot stop the
-/// content, but the `from` it delivers is the sender's full JID, never the room's bare
-/// JID, so a client that accepts wrappers only from subscribed rooms (SPEC §2) drops it.
+/// content, but the `from` it delivers is the sender's full JID, never the room's bare JID,
+/// so a client that accepts wrappers only from subscribed rooms (docs/protocol.md C2) drops
+/// it.
 #[tokio::test]
 async fn forged_mucsub_wrapper_arrives_with_the_real_sender() {
     let (s, mut w) = setup().await;
@@ -383,7 +384,7 @@ async fn forged_mucsub_wrapper_arrives_with_the_real_sender() {
     still_serving(&s, &mut w).await;
 }
 
-/// SPEC S18: a client's own `<stanza-id/>` is stripped; the room's is the only one, and
+/// docs/protocol.md S18: a client's own `<stanza-id/>` is stripped; the room's is the only one, and
 /// the room's id is what subscribers get as the event's item id.
 #[tokio::test]
 async fn client_sent_stanza_ids_are_stripped() {
@@ -409,7 +410,7 @@ async fn client_sent_stanza_ids_are_stripped() {
     still_serving(&s, &mut w).await;
 }
 
-/// SPEC S3: unknown nodes are dropped silently. Ten thousand of them (and ten thousand
+/// docs/protocol.md S3: unknown nodes are dropped silently. Ten thousand of them (and ten thousand
 /// copies of a real one) give a result listing each real node once.
 #[tokio::test]
 async fn subscribe_with_ten_thousand_nodes() {

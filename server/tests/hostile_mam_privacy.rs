@@ -2,8 +2,9 @@
 mod support;
 use support::*;
 
-/// SPEC S9/XEP-0045 §4.2: in a semi-anonymous room only moderators learn real JIDs. A MAM
-/// `with` filter on a real JID lets anyone test which messages an account sent.
+/// docs/protocol.md S17 (`with`) and XEP-0045 §4.2: in a semi-anonymous room only
+/// moderators learn real JIDs. A MAM `with` filter on a real JID lets anyone test which
+/// messages an account sent.
 #[tokio::test]
 async fn mam_with_real_jid_is_not_an_oracle_in_semi_anonymous_rooms() {
     let s = server(&["alice", "bob"]).await;

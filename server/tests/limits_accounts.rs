@@ -272,6 +272,6 @@ fn account_limit_defaults() {
     assert!(l.max_rooms_per_account >= 10);
     assert_eq!(
         l.mam_max_page,
-        mucsub_server::muc::service::Settings::default().mam_max_page
+        mucsub_server::muc::Settings::default().mam_max_page
     );
 }

@@ -1,5 +1,5 @@
-//! SPEC S17 (MAM on rooms) and S18 (stanza-ids), over real connections; and a walk over a
-//! 10,000-message archive in both directions.
+//! docs/protocol.md S17 (MAM on rooms) and S18 (stanza-ids), over real connections; and a
+//! walk over a 10,000-message archive in both directions.
 
 #[path = "scenarios/support.rs"]
 mod support;

@@ -1,6 +1,6 @@
-//! SPEC S16: subscriptions, the room archive, configuration and the offline queue survive
-//! `kill -9` of the server process, and the room works on afterwards without anyone
-//! rejoining.
+//! docs/protocol.md S16: subscriptions, the room archive, configuration and the offline
+//! queue survive `kill -9` of the server process, and the room works on afterwards without
+//! anyone rejoining.
 
 #[path = "scenarios/support.rs"]
 mod support;

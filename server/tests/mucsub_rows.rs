@@ -1,4 +1,4 @@
-//! SPEC §1 rows S1–S15 and S19 (MucSub on the room side), each over real connections.
+//! docs/protocol.md rows S1–S15 and S19 (MucSub on the room side), each over real connections.
 
 #[path = "scenarios/support.rs"]
 mod support;

@@ -1,7 +1,8 @@
-//! The recorded ejabberd scenarios (`/work/shared/tools/scenario-*.py`) replayed against our
-//! server; the transcripts must match the reference ones (`/work/shared/reference/`) once
-//! normalised, apart from the differences listed and explained in
-//! `tests/scenarios/compare.py` (deliberate SPEC decisions and ejabberd-only extras).
+//! The recorded ejabberd scenarios (`/work/shared/tools/scenario-*.py`) replayed against
+//! our server; the transcripts must match the reference ones (`/work/shared/reference/`)
+//! once normalised, apart from the differences listed and explained in
+//! `tests/scenarios/compare.py` (deliberate decisions of docs/protocol.md and ejabberd-only
+//! extras).
 //!
 //! Copies of the scenario scripts and reference transcripts live in `tests/scenarios/` so
 //! the test does not depend on files outside the repository.

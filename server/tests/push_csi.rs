@@ -12,7 +12,7 @@ mod support;
 mod push_support;
 
 use mucsub_server::testkit::{Mech, RawClient, TestServer};
-use push_support::PushService;
+use push_support::{push_of, PushService};
 use std::time::Duration;
 use support::*;
 
@@ -29,7 +29,7 @@ async fn push_server(users: &[&str]) -> TestServer {
 
 async fn push_service(s: &TestServer) -> PushService {
     let svc = PushService::start().await;
-    svc.expect_vapid_key(s.ctx().push.vapid_public_key());
+    svc.expect_vapid_key(push_of(s).vapid_public_key());
     svc
 }
 

@@ -6,6 +6,7 @@ mod push_support;
 
 use minidom::Element;
 use mucsub_server::config::Config;
+use mucsub_server::metrics::{Metrics, ResultLabel};
 use mucsub_server::push::appserver::Outcome;
 use mucsub_server::push::{Push, Report};
 use mucsub_server::storage::{
@@ -18,6 +19,7 @@ use tokio::sync::broadcast;
 
 struct Fixture {
     push: Push,
+    metrics: Metrics,
     offline: Arc<SqliteOffline>,
     service: PushService,
     reports: broadcast::Receiver<Report>,
@@ -43,10 +45,12 @@ async fn fixture(extra: &str) -> Fixture {
         accounts.create(u, creds).await.unwrap();
     }
     let offline = Arc::new(SqliteOffline::new(db.clone(), 100).await.unwrap());
+    let metrics = Metrics::new();
     let push = Push::start(
         db,
         &config(extra),
         Some(offline.clone() as Arc<dyn OfflineStore>),
+        metrics.clone(),
     )
     .await
     .unwrap();
@@ -55,6 +59,7 @@ async fn fixture(extra: &str) -> Fixture {
     let reports = push.reports();
     Fixture {
         push,
+        metrics,
         offline,
         service,
         reports,
@@ -300,6 +305,14 @@ async fn retries_on_5xx_and_429_then_delivers() {
         Outcome::Delivered { status: 201 }
     );
     assert_eq!(f.push.registrations("bob").await.unwrap().len(), 1);
+    // One notification sent, whatever the retries (mucsub_push_notifications_total).
+    assert_eq!(pushes(&f.metrics), (1, 0));
+}
+
+/// `mucsub_push_notifications_total` by result: (sent, failed).
+fn pushes(m: &Metrics) -> (u64, u64) {
+    let get = |result| m.push.get_or_create(&ResultLabel { result }).get();
+    (get("sent"), get("failed"))
 }
 
 #[tokio::test]
@@ -329,6 +342,7 @@ async fn retries_are_bounded_and_keep_the_registration() {
         .collect();
     assert_eq!(tried, [500, 502, 503]);
     assert_eq!(f.push.registrations("bob").await.unwrap().len(), 1);
+    assert_eq!(pushes(&f.metrics), (0, 1));
 }
 
 #[tokio::test]
@@ -411,7 +425,9 @@ async fn http_endpoints_are_refused_unless_allowed() {
     let accounts = SqliteAccounts::new(db.clone()).await.unwrap();
     let creds = Credentials::derive_with("pw", b"0123456789abcdef", 1).unwrap();
     accounts.create("bob", creds).await.unwrap();
-    let push = Push::start(db, &Config::default(), None).await.unwrap();
+    let push = Push::start(db, &Config::default(), None, Metrics::new())
+        .await
+        .unwrap();
     let service = PushService::start().await;
     let sub = service.subscribe("plain");
     let reply = push
@@ -428,12 +444,16 @@ async fn vapid_key_persists_and_is_published_over_http_and_disco() {
     let first = {
         let db = Db::open(&path).unwrap();
         SqliteAccounts::new(db.clone()).await.unwrap();
-        let push = Push::start(db, &config(""), None).await.unwrap();
+        let push = Push::start(db, &config(""), None, Metrics::new())
+            .await
+            .unwrap();
         push.vapid_public_key().to_string()
     };
     let db = Db::open(&path).unwrap();
     SqliteAccounts::new(db.clone()).await.unwrap();
-    let push = Push::start(db, &config(""), None).await.unwrap();
+    let push = Push::start(db, &config(""), None, Metrics::new())
+        .await
+        .unwrap();
     assert_eq!(push.vapid_public_key(), first);
     assert_eq!(first.len(), 87);
 

@@ -1,6 +1,7 @@
-//! Crash safety (SPEC S16) under load: the real server binary runs with subscribers online,
-//! several senders posting and a client subscribing to new rooms; it is killed with
-//! SIGKILL at a random moment, restarted on the same data dir, 20 times. Afterwards:
+//! Crash safety (docs/protocol.md S16) under load: the real server binary runs with
+//! subscribers online, several senders posting and a client subscribing to new rooms; it is
+//! killed with SIGKILL at a random moment, restarted on the same data dir, 20 times.
+//! Afterwards:
 //! - every message whose sender got the room's echo is in the archive;
 //! - every event a subscriber received live is in the archive;
 //! - every subscribe that got a result is still listed;
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use minidom::Element;
-use mucsub::client::{ClientConfig, CommandResult};
+use mucsub::client::{ClientConfig, Command, CommandResult};
 use mucsub::event::EventKind;
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::{Framing, SessionConfig};
@@ -85,9 +86,9 @@ async fn watcher(mut c: RawClient, seen: Shared<String>) {
     }
 }
 
-/// Subscribes to new rooms (each created by the subscribe, SPEC S5) until the connection
-/// dies; records each room whose subscribe got a result. Each round has its own account,
-/// and one that reaches the server's rooms-per-account quota (`not-allowed`) stops
+/// Subscribes to new rooms (each created by the subscribe, docs/protocol.md S5) until the
+/// connection dies; records each room whose subscribe got a result. Each round has its own
+/// account, and one that reaches the server's rooms-per-account quota (`not-allowed`) stops
 /// subscribing and idles until the kill.
 async fn joiner(mut c: RawClient, account: String, round: usize, done: Shared<(String, String)>) {
     for n in 0.. {
@@ -120,6 +121,8 @@ async fn sdk_client(srv: &ChildServer, store: MemoryStore) -> NativeClient<Memor
         resource: Some("sdk".into()),
         framing: Framing::Tcp,
         secure: false,
+        initial_presence: true,
+        token: false,
     });
     let mut c = NativeClient::new(cfg, Endpoint::Tcp(srv.c2s_addr.to_string()), store)
         .await
@@ -231,7 +234,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
     let store = MemoryStore::new();
     let mut reader = sdk_client(&srv, store.clone()).await;
     let r = reader
-        .subscribe(ROOM, "reader", &[], None)
+        .command(Command::subscribe(ROOM, "reader"))
         .await
         .expect("sdk subscribe");
     assert!(matches!(r, Ok(CommandResult::Subscribed { .. })), "{r:?}");

@@ -18,7 +18,7 @@ fn defaults_are_sane() {
     assert!(c.limits.max_stanza_pre_auth <= 16 * 1024);
     assert!(c.limits.max_depth >= 16 && c.limits.max_depth <= 256);
     assert!(c.limits.session_queue >= 64);
-    let muc = mucsub_server::muc::service::Settings::default();
+    let muc = mucsub_server::muc::Settings::default();
     assert!(muc.mam_max_page >= 50 && muc.mam_max_page <= 1000);
 }
 
@@ -81,7 +81,7 @@ async fn mam_page_default_cap() {
     let mut a = login(&s, "alice", "a").await;
     let r = room("default-cap");
     join(&mut a, &r, "alice").await;
-    let cap = mucsub_server::muc::service::Settings::default().mam_max_page;
+    let cap = mucsub_server::muc::Settings::default().mam_max_page;
     for i in 0..cap + 5 {
         post(&mut a, &r, &format!("m{i}")).await;
     }

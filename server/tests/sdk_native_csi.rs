@@ -12,13 +12,13 @@ mod support;
 
 mod push_support;
 
-use mucsub::client::{AppEvent, ClientConfig, CommandResult};
+use mucsub::client::{AppEvent, ClientConfig, Command, CommandResult};
 use mucsub::event::EventKind;
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::MemoryStore;
 use mucsub_server::testkit::{TestServer, TIMEOUT};
-use push_support::PushService;
+use push_support::{push_of, PushService};
 use support::*;
 
 const PUSH: &str = "push.localhost";
@@ -42,7 +42,7 @@ async fn delivered(c: &mut NativeClient<MemoryStore>, body: &str) {
 /// answered the CSI element written before it is in effect.
 async fn settle(c: &mut NativeClient<MemoryStore>) {
     let r = c
-        .list_subscriptions()
+        .command(Command::ListSubscriptions)
         .await
         .expect("driving the native client");
     assert!(
@@ -58,6 +58,8 @@ async fn native_bob(s: &TestServer) -> NativeClient<MemoryStore> {
         resource: Some("tab".into()),
         framing: Framing::WebSocket,
         secure: false,
+        initial_presence: true,
+        token: false,
     });
     let mut c = NativeClient::new(cfg, Endpoint::WebSocket(s.ws_url()), MemoryStore::new())
         .await
@@ -76,7 +78,7 @@ async fn hidden_sdk_client_is_pushed_visible_is_not_and_reconnect_keeps_hidden()
         })
         .await;
         let mut svc = PushService::start().await;
-        svc.expect_vapid_key(s.ctx().push.vapid_public_key());
+        svc.expect_vapid_key(push_of(&s).vapid_public_key());
         let r = room("tabs");
         let mut a = login(&s, "alice", "a").await;
         join(&mut a, &r, "alice").await;
@@ -89,7 +91,7 @@ async fn hidden_sdk_client_is_pushed_visible_is_not_and_reconnect_keeps_hidden()
         go_offline(&s, setup, "bob@localhost").await;
 
         let mut bob = native_bob(&s).await;
-        let res = bob.subscribe(&r, "bob", &[], None).await.unwrap();
+        let res = bob.command(Command::subscribe(&r, "bob")).await.unwrap();
         assert!(
             matches!(res, Ok(CommandResult::Subscribed { .. })),
             "{res:?}"

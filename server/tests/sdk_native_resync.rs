@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use mucsub::client::{AppEvent, ClientConfig, ClientWarning, CommandResult};
+use mucsub::client::{AppEvent, ClientConfig, ClientWarning, Command, CommandResult};
 use mucsub::event::{EventKind, RoomEvent};
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::protocol::Node;
@@ -21,6 +21,8 @@ fn config(user: &str, resource: &str) -> ClientConfig {
         resource: Some(resource.into()),
         framing: Framing::Tcp,
         secure: false,
+        initial_presence: true,
+        token: false,
     })
 }
 
@@ -66,10 +68,15 @@ async fn native_client_resyncs_messages_posted_while_away() {
         let mut bob = client(&server, "bob", false, bob_store.clone()).await;
         let mut alice = client(&server, "alice", true, MemoryStore::new()).await;
 
-        let r = bob.subscribe(ROOM, "bob", &[], None).await.unwrap();
+        let r = bob.command(Command::subscribe(ROOM, "bob")).await.unwrap();
         assert!(matches!(r, Ok(CommandResult::Subscribed { .. })), "{r:?}");
         let r = alice
-            .subscribe(ROOM, "alice", &[Node::Messages, Node::Subject], None)
+            .command(Command::Subscribe {
+                room: ROOM.into(),
+                nick: "alice".into(),
+                nodes: vec![Node::Messages, Node::Subject],
+                password: None,
+            })
             .await
             .unwrap();
         assert!(matches!(r, Ok(CommandResult::Subscribed { .. })), "{r:?}");
@@ -77,7 +84,7 @@ async fn native_client_resyncs_messages_posted_while_away() {
         alice.wait_synced().await.unwrap();
 
         alice
-            .send_message(ROOM, "hello", "hello-1")
+            .command(Command::send(ROOM, "hello", "hello-1"))
             .await
             .unwrap()
             .unwrap();
@@ -97,7 +104,7 @@ async fn native_client_resyncs_messages_posted_while_away() {
         bob.disconnect().await.unwrap();
         for i in 0..200 {
             alice
-                .send_message(ROOM, &format!("msg {i}"), &format!("m-{i}"))
+                .command(Command::send(ROOM, format!("msg {i}"), format!("m-{i}")))
                 .await
                 .unwrap()
                 .unwrap();
@@ -144,7 +151,7 @@ async fn native_client_resyncs_messages_posted_while_away() {
         let carol_store = MemoryStore::new();
         let mut carol = client(&server, "carol", false, carol_store.clone()).await;
         carol
-            .subscribe(ROOM, "carol", &[], None)
+            .command(Command::subscribe(ROOM, "carol"))
             .await
             .unwrap()
             .unwrap();
@@ -164,7 +171,11 @@ async fn native_client_resyncs_messages_posted_while_away() {
             let oldest = carol_store.events(ROOM, 10_000).await.unwrap();
             let oldest = oldest.iter().find_map(|e| e.stanza_id.clone()).unwrap();
             let r = carol
-                .history(ROOM, Some(&oldest), 100)
+                .command(Command::History {
+                    room: ROOM.into(),
+                    before: Some(oldest.clone()),
+                    max: 100,
+                })
                 .await
                 .unwrap()
                 .unwrap();
@@ -197,7 +208,7 @@ async fn wrappers_from_a_non_room_are_dropped_with_a_warning() {
         server.add_user("mallory", "pw").await;
         let store = MemoryStore::new();
         let mut bob = client(&server, "bob", false, store.clone()).await;
-        bob.subscribe(ROOM, "bob", &[], None).await.unwrap().unwrap();
+        bob.command(Command::subscribe(ROOM, "bob")).await.unwrap().unwrap();
         bob.wait_synced().await.unwrap();
         let before = store.events(ROOM, 1000).await.unwrap().len();
 
@@ -240,12 +251,17 @@ async fn native_client_reconnects_by_itself_and_catches_up() {
         let store = MemoryStore::new();
         let mut bob = client(&server, "bob", true, store.clone()).await;
         let mut alice = client(&server, "alice", false, MemoryStore::new()).await;
-        bob.subscribe(ROOM, "bob", &[], None)
+        bob.command(Command::subscribe(ROOM, "bob"))
             .await
             .unwrap()
             .unwrap();
         alice
-            .subscribe(ROOM, "alice", &[Node::Messages], None)
+            .command(Command::Subscribe {
+                room: ROOM.into(),
+                nick: "alice".into(),
+                nodes: vec![Node::Messages],
+                password: None,
+            })
             .await
             .unwrap()
             .unwrap();
@@ -265,7 +281,11 @@ async fn native_client_reconnects_by_itself_and_catches_up() {
         );
         for i in 0..5 {
             alice
-                .send_message(ROOM, &format!("while away {i}"), &format!("w{i}"))
+                .command(Command::send(
+                    ROOM,
+                    format!("while away {i}"),
+                    format!("w{i}"),
+                ))
                 .await
                 .unwrap()
                 .unwrap();

@@ -14,24 +14,17 @@ use std::collections::VecDeque;
 use proptest::prelude::*;
 
 use super::*;
-use crate::protocol::ns;
+use crate::protocol::{ns, Node};
 use crate::resync::sim_tests::now_or_never;
 use crate::resync::ResyncWarning;
 use crate::session::framing::parse_ws_message;
-use crate::session::Framing;
 use crate::store::{MemoryStore, Store};
 
 const ROOMS: [&str; 2] = ["r0@conference.localhost", "r1@conference.localhost"];
 const SERVICE: &str = "conference.localhost";
 
 fn cfg(page_size: usize) -> ClientConfig {
-    let mut c = ClientConfig::new(SessionConfig {
-        jid: BareJid::new("bob@localhost").unwrap(),
-        password: "pw".into(),
-        resource: Some("r".into()),
-        framing: Framing::WebSocket,
-        secure: true,
-    });
+    let mut c = super::tests::cfg();
     c.resync.page_size = page_size;
     c.resync.max_in_flight = 1;
     c
@@ -173,19 +166,8 @@ impl Sim {
                     self.connected = false;
                     self.requests.clear();
                 }
-                Action::Store(StoreOp::Apply {
-                    room,
-                    events,
-                    cursor,
-                    gap,
-                }) => {
-                    now_or_never(self.store.apply_page(
-                        &room,
-                        &events,
-                        cursor.as_ref(),
-                        gap.as_ref(),
-                    ))
-                    .unwrap();
+                Action::Store(StoreOp::Apply(page)) => {
+                    now_or_never(self.store.apply_page(&page)).unwrap();
                 }
                 Action::Store(StoreOp::PutSubscription(r)) => {
                     now_or_never(self.store.put_subscription(&r)).unwrap()

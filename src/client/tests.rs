@@ -3,11 +3,12 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::protocol::Node;
 use crate::resync::ResyncWarning;
 use crate::session::framing::parse_ws_message;
 use crate::session::Framing;
 
-const ROOM: &str = "room@conference.localhost";
+pub(super) const ROOM: &str = "room@conference.localhost";
 
 pub(super) fn cfg() -> ClientConfig {
     ClientConfig::new(SessionConfig {
@@ -16,6 +17,8 @@ pub(super) fn cfg() -> ClientConfig {
         resource: Some("r".into()),
         framing: Framing::WebSocket,
         secure: true,
+        initial_presence: true,
+        token: false,
     })
 }
 
@@ -26,7 +29,7 @@ pub(super) fn feed(c: &mut Client, xml: &str) -> Vec<Action> {
     )
 }
 
-fn written(a: &[Action]) -> Vec<&str> {
+pub(super) fn written(a: &[Action]) -> Vec<&str> {
     a.iter()
         .filter_map(|x| match x {
             Action::Write(w) => Some(w.as_str()),
@@ -35,10 +38,10 @@ fn written(a: &[Action]) -> Vec<&str> {
         .collect()
 }
 
-fn applies(a: &[Action]) -> Vec<(&str, &Vec<RoomEvent>)> {
+pub(super) fn applies(a: &[Action]) -> Vec<(&str, &Vec<RoomEvent>)> {
     a.iter()
         .filter_map(|x| match x {
-            Action::Store(StoreOp::Apply { room, events, .. }) => Some((room.as_str(), events)),
+            Action::Store(StoreOp::Apply(p)) => Some((p.room.as_str(), &p.events)),
             _ => None,
         })
         .collect()
@@ -53,7 +56,7 @@ fn warnings(a: &[Action]) -> Vec<&ClientWarning> {
         .collect()
 }
 
-fn snapshot(cursor: Option<&str>) -> Snapshot {
+pub(super) fn snapshot(cursor: Option<&str>) -> Snapshot {
     Snapshot {
         subscriptions: vec![SubscriptionRecord {
             room: ROOM.into(),
@@ -75,7 +78,7 @@ fn snapshot(cursor: Option<&str>) -> Snapshot {
 }
 
 /// Connect, authenticate and bind; the disco and subscription-list IQs are c1-1, c1-2.
-fn bound(snapshot: Snapshot) -> Client {
+pub(super) fn bound(snapshot: Snapshot) -> Client {
     let mut c = Client::new(cfg(), snapshot);
     c.handle(Input::Connected, Timestamp(0));
     feed(
@@ -209,11 +212,8 @@ fn mam_results_are_checked_and_pages_bounded() {
 #[test]
 fn iq_timeouts_fail_commands_and_disconnects_schedule_a_reconnect() {
     let (mut c, _, _) = ready();
-    let (req, out) = c.subscribe(
-        "new@conference.localhost",
-        "bob",
-        &[],
-        None,
+    let (req, out) = c.command(
+        Command::subscribe("new@conference.localhost", "bob"),
         Timestamp(5_000),
     );
     assert!(out.iter().any(|a| matches!(a, Action::TimerAt(_))));
@@ -224,7 +224,7 @@ fn iq_timeouts_fail_commands_and_disconnects_schedule_a_reconnect() {
     assert!(out
         .iter()
         .any(|a| matches!(a, Action::Event(AppEvent::Disconnected { .. }))));
-    let (_, out) = c.subscribe(ROOM, "bob", &[], None, Timestamp(40_001));
+    let (_, out) = c.command(Command::subscribe(ROOM, "bob"), Timestamp(40_001));
     assert!(out.iter().any(|a| matches!(a, Action::Event(AppEvent::Result { result: Err(e), .. }) if e.condition == "not-connected")));
 }
 
@@ -375,9 +375,10 @@ fn iq_id_of(out: &[Action], needle: &str) -> String {
 fn the_connect_time_list_does_not_undo_later_subscribes_and_unsubscribes() {
     const NEW: &str = "new@conference.localhost";
     let mut c = bound(snapshot(None));
-    let (_, out) = c.subscribe(NEW, "bob", &[], None, Timestamp(1_000));
+    let (_, out) = c.command(Command::subscribe(NEW, "bob"), Timestamp(1_000));
     let sub_id = iq_id_of(&out, "<subscribe");
-    let (_, out) = c.unsubscribe(ROOM, Timestamp(1_000));
+    let unsubscribe = Command::Unsubscribe { room: ROOM.into() };
+    let (_, out) = c.command(unsubscribe, Timestamp(1_000));
     let unsub_id = iq_id_of(&out, "<unsubscribe");
     feed(&mut c, &format!("<iq xmlns='jabber:client' type='result' id='{sub_id}' from='{NEW}'><subscribe xmlns='urn:xmpp:mucsub:0' nick='bob'/></iq>"));
     feed(
@@ -399,4 +400,29 @@ fn the_connect_time_list_does_not_undo_later_subscribes_and_unsubscribes() {
     let out = feed(&mut c, &wrapper(NEW, "messages", "<message xmlns='jabber:client' from='new@conference.localhost/alice' type='groupchat' id='m1'><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='new@conference.localhost' id='s1'/></message>"));
     assert!(warnings(&out).is_empty(), "{out:?}");
     assert_eq!(applies(&out).len(), 1);
+}
+
+/// Credentials set between connections are used by the next one only: a reconnect with a
+/// fresh token sends that token, with PLAIN even where SCRAM is offered.
+#[test]
+fn the_next_connection_uses_the_credentials_set_before_it() {
+    let mut c = Client::new(cfg(), Snapshot::default());
+    let features = "<features xmlns='http://etherx.jabber.org/streams'><mechanisms \
+         xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-256</mechanism>\
+         <mechanism>PLAIN</mechanism></mechanisms></features>";
+    let open = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='1'/>";
+    let auth_of = |c: &mut Client| {
+        c.handle(Input::Connected, Timestamp(1_000));
+        feed(c, open);
+        written(&feed(c, features))[0].to_owned()
+    };
+    assert!(auth_of(&mut c).contains("mechanism='SCRAM-SHA-256'"));
+    c.set_credentials("token-1".into(), true);
+    let auth = auth_of(&mut c);
+    assert!(auth.contains("mechanism='PLAIN'"), "{auth}");
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert!(auth.contains(&b64.encode("\0bob\0token-1")), "{auth}");
+    c.set_credentials("token-2".into(), true);
+    assert!(auth_of(&mut c).contains(&b64.encode("\0bob\0token-2")));
 }

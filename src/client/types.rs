@@ -3,11 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::RoomEvent;
-use crate::protocol::time::Timestamp;
 use crate::protocol::Node;
 use crate::resync::ResyncWarning;
 use crate::session::Frame;
-use crate::store::{Cursor, Gap, SubscriptionRecord};
+use crate::store::{Page, SubscriptionRecord};
 
 /// Something that happened to the client.
 #[derive(Debug, Clone)]
@@ -31,16 +30,7 @@ pub enum StoreOp {
     RemoveSubscription(String),
     /// [`crate::store::Store::apply_page`]; each newly stored event goes to the app as
     /// [`AppEvent::Room`].
-    Apply {
-        /// Room.
-        room: String,
-        /// Events.
-        events: Vec<RoomEvent>,
-        /// Cursor advance.
-        cursor: Option<Cursor>,
-        /// Gap to record.
-        gap: Option<Gap>,
-    },
+    Apply(Page),
 }
 
 /// What the core wants the driver to do, in order.
@@ -214,6 +204,3 @@ pub enum AppEvent {
     /// Something was refused.
     Warning(ClientWarning),
 }
-
-/// Milliseconds, as the driver passes time in.
-pub type Now = Timestamp;

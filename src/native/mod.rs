@@ -1,6 +1,7 @@
 //! Native runtime (feature `native`): a tokio transport over TCP or WebSocket driving the
 //! sans-IO [`Client`] and a [`Store`]. A usable client for Rust programs, the integration
-//! tests and the load generator.
+//! tests and the load generator. Its requests are the core's [`Command`]s, forwarded by
+//! [`NativeClient::command`].
 //!
 //! Not `Send`-bound on purpose (the store trait is not): run it on the current task, or on
 //! a `LocalSet`.
@@ -16,10 +17,9 @@ use transport::Conn;
 pub use transport::Endpoint;
 
 use crate::client::{
-    Action, AppEvent, Client, ClientConfig, CommandError, CommandResult, Input, RequestId, StoreOp,
+    Action, AppEvent, Client, ClientConfig, Command, CommandError, CommandResult, Input, StoreOp,
 };
 use crate::protocol::time::Timestamp;
-use crate::protocol::Node;
 use crate::session::framing::Framing;
 use crate::store::{Store, StoreError};
 
@@ -194,10 +194,12 @@ impl<S: Store> NativeClient<S> {
         }
     }
 
-    async fn command(
+    /// Run a command (see [`Command`]) and drive the connection until its result.
+    pub async fn command(
         &mut self,
-        (req, acts): (RequestId, Vec<Action>),
+        cmd: Command,
     ) -> Result<Result<CommandResult, CommandError>, NativeError> {
+        let (req, acts) = self.core.command(cmd, now());
         self.execute(acts).await?;
         let ev = self
             .wait_for(|e| matches!(e, AppEvent::Result { request, .. } if *request == req))
@@ -208,78 +210,12 @@ impl<S: Store> NativeClient<S> {
         }
     }
 
-    /// Subscribe (all nodes when `nodes` is empty).
-    pub async fn subscribe(
-        &mut self,
-        room: &str,
-        nick: &str,
-        nodes: &[Node],
-        password: Option<&str>,
-    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
-        let r = self.core.subscribe(room, nick, nodes, password, now());
-        self.command(r).await
-    }
-
-    /// Unsubscribe.
-    pub async fn unsubscribe(
-        &mut self,
-        room: &str,
-    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
-        let r = self.core.unsubscribe(room, now());
-        self.command(r).await
-    }
-
-    /// The account's subscriptions.
-    pub async fn list_subscriptions(
-        &mut self,
-    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
-        let r = self.core.list_subscriptions(now());
-        self.command(r).await
-    }
-
-    /// A room's subscribers.
-    pub async fn list_subscribers(
-        &mut self,
-        room: &str,
-    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
-        let r = self.core.list_subscribers(room, now());
-        self.command(r).await
-    }
-
-    /// Post to a room.
-    pub async fn send_message(
-        &mut self,
-        room: &str,
-        body: &str,
-        id: &str,
-    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
-        let r = self.core.send_message(room, body, id);
-        self.command(r).await
-    }
-
-    /// Fetch older history.
-    pub async fn history(
-        &mut self,
-        room: &str,
-        before_id: Option<&str>,
-        max: usize,
-    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
-        let r = self.core.history(room, before_id, max, now());
-        self.command(r).await
-    }
-
     /// The app is in use or not (XEP-0352 CSI): while every session of the account is
     /// inactive the server pushes instead. Sent when it changes and the server offers CSI;
     /// kept across reconnects.
     pub async fn set_active(&mut self, active: bool) -> Result<(), NativeError> {
         let acts = self.core.set_active(active);
         self.execute(acts).await
-    }
-
-    /// Resync every room now.
-    pub async fn resync(&mut self) -> Result<Result<CommandResult, CommandError>, NativeError> {
-        let r = self.core.resync(now());
-        self.command(r).await
     }
 
     /// Wait for input, a timer or a reconnect, and feed the core once.
@@ -378,16 +314,8 @@ impl<S: Store> NativeClient<S> {
         match op {
             StoreOp::PutSubscription(rec) => self.store.put_subscription(&rec).await?,
             StoreOp::RemoveSubscription(room) => self.store.remove_subscription(&room).await?,
-            StoreOp::Apply {
-                room,
-                events,
-                cursor,
-                gap,
-            } => {
-                let fresh = self
-                    .store
-                    .apply_page(&room, &events, cursor.as_ref(), gap.as_ref())
-                    .await?;
+            StoreOp::Apply(page) => {
+                let fresh = self.store.apply_page(&page).await?;
                 self.events.extend(fresh.into_iter().map(AppEvent::Room));
             }
         }

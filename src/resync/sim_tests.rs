@@ -104,6 +104,32 @@ struct Sim {
     live: VecDeque<(usize, Item)>,
 }
 
+impl Sim {
+    /// A simulation of `rooms` (room JIDs) with nothing posted yet, at time `clock`.
+    fn new(rooms: &[String], quirk: bool, oversize: bool, clock: i64, cfg: ResyncConfig) -> Sim {
+        Sim {
+            rooms: rooms
+                .iter()
+                .map(|r| SimRoom {
+                    jid: BareJid::new(r).unwrap(),
+                    full: Vec::new(),
+                    purged: 0,
+                    never_seen: Vec::new(),
+                })
+                .collect(),
+            quirk,
+            oversize,
+            clock,
+            store: MemoryStore::new(),
+            engine: None,
+            generation: 0,
+            cfg,
+            in_flight: VecDeque::new(),
+            live: VecDeque::new(),
+        }
+    }
+}
+
 fn stanza(room: &BareJid, it: &Item, with_sid: bool) -> Element {
     let mut b = Element::builder("message", "jabber:client")
         .attr(crate::protocol::xml::ncname("from"), format!("{room}/nick"))
@@ -194,22 +220,17 @@ impl Sim {
                     let (res, fin) = self.answer(r, &queryid, &from, max);
                     self.in_flight.push_back((queryid, r, res, fin));
                 }
-                ResyncOut::Apply {
-                    room,
-                    events,
-                    cursor,
-                    gap,
-                } => {
+                ResyncOut::Apply(page) => {
                     if std::env::var("SIM_DEBUG").is_ok() {
+                        let Page {
+                            room,
+                            events,
+                            cursor,
+                            gap,
+                        } = &page;
                         eprintln!("apply {room} n={} {cursor:?} {gap:?}", events.len());
                     }
-                    now_or_never(self.store.apply_page(
-                        &room,
-                        &events,
-                        cursor.as_ref(),
-                        gap.as_ref(),
-                    ))
-                    .unwrap();
+                    now_or_never(self.store.apply_page(&page)).unwrap();
                 }
                 ResyncOut::RoomDone { .. } | ResyncOut::Warn(_) => {
                     if std::env::var("SIM_DEBUG").is_ok() {
@@ -331,7 +352,8 @@ impl Sim {
                     let m = stanza(room, &it, *with_sid);
                     let mut ev = RoomEvent::from_joined(&m, ms(it.stamp)).unwrap();
                     ev.source = Source::Live;
-                    now_or_never(self.store.apply_page(room.as_str(), &[ev], None, None)).unwrap();
+                    now_or_never(self.store.apply_page(&Page::new(room.as_str(), vec![ev])))
+                        .unwrap();
                 }
             }
             Op::Step => self.step(),
@@ -461,31 +483,16 @@ fn run(ops: Vec<Op>, quirk: bool, oversize: bool, page_size: usize, cap: usize, 
         .iter()
         .filter(|o| matches!(o, Op::Post(_) | Op::PostSameMs(_)))
         .count();
-    let mut sim = Sim {
-        rooms: (0..2)
-            .map(|i| SimRoom {
-                jid: BareJid::new(&format!("room{i}@conference.localhost")).unwrap(),
-                full: Vec::new(),
-                purged: 0,
-                never_seen: Vec::new(),
-            })
-            .collect(),
-        quirk,
-        oversize,
-        clock: 1_000,
-        store: MemoryStore::new(),
-        engine: None,
-        generation: 0,
-        cfg: ResyncConfig {
-            page_size,
-            room_cap: cap,
-            max_in_flight: 1,
-
-            ..ResyncConfig::default()
-        },
-        in_flight: VecDeque::new(),
-        live: VecDeque::new(),
+    let rooms: Vec<String> = (0..2)
+        .map(|i| format!("room{i}@conference.localhost"))
+        .collect();
+    let cfg = ResyncConfig {
+        page_size,
+        room_cap: cap,
+        max_in_flight: 1,
+        ..ResyncConfig::default()
     };
+    let mut sim = Sim::new(&rooms, quirk, oversize, 1_000, cfg);
     for op in &ops {
         sim.apply(op);
     }
@@ -527,29 +534,14 @@ fn new_subscription_fetches_only_the_newest_page() {
     ops.push(Op::Connect { hint: true });
     let mut sim_ops = ops.clone();
     sim_ops.extend(std::iter::repeat_n(Op::Step, 20));
-    let mut sim = Sim {
-        rooms: vec![SimRoom {
-            jid: BareJid::new("r@conference.localhost").unwrap(),
-            full: Vec::new(),
-            purged: 0,
-            never_seen: Vec::new(),
-        }],
-        quirk: false,
-        oversize: false,
-        clock: 0,
-        store: MemoryStore::new(),
-        engine: None,
-        generation: 0,
-        cfg: ResyncConfig {
-            page_size: 3,
-            room_cap: 100,
-            max_in_flight: 2,
-
-            ..ResyncConfig::default()
-        },
-        in_flight: VecDeque::new(),
-        live: VecDeque::new(),
+    let cfg = ResyncConfig {
+        page_size: 3,
+        room_cap: 100,
+        max_in_flight: 2,
+        ..ResyncConfig::default()
     };
+    let room = "r@conference.localhost".to_owned();
+    let mut sim = Sim::new(&[room], false, false, 0, cfg);
     for op in &sim_ops {
         sim.apply(op);
     }
@@ -577,23 +569,8 @@ fn unknown_cursor_falls_back_to_start_with_a_gap() {
             Op::Post(0),
             Op::Purge(0, 3),
         ]);
-        let mut sim = Sim {
-            rooms: vec![SimRoom {
-                jid: BareJid::new("r@conference.localhost").unwrap(),
-                full: Vec::new(),
-                purged: 0,
-                never_seen: Vec::new(),
-            }],
-            quirk,
-            oversize: false,
-            clock: 0,
-            store: MemoryStore::new(),
-            engine: None,
-            generation: 0,
-            cfg: ResyncConfig::default(),
-            in_flight: VecDeque::new(),
-            live: VecDeque::new(),
-        };
+        let room = "r@conference.localhost".to_owned();
+        let mut sim = Sim::new(&[room], quirk, false, 0, ResyncConfig::default());
         for op in &ops {
             sim.apply(op);
         }
@@ -664,9 +641,9 @@ fn restart_from_the_beginning_is_detected_on_forward_pages() {
     e.on_result(&room, archived(&room, &q1, "a", 10), Timestamp(0));
     e.on_result(&room, archived(&room, &q1, "b", 11), Timestamp(0));
     let outs = e.on_fin(&q1, FinOutcome::Fin { complete: false }, Timestamp(0));
-    assert!(outs
-        .iter()
-        .any(|o| matches!(o, ResyncOut::Apply { gap: None, cursor: Some(c), .. } if c.id == "b")));
+    assert!(outs.iter().any(
+        |o| matches!(o, ResyncOut::Apply(Page { gap: None, cursor: Some(c), .. }) if c.id == "b")
+    ));
     let (q2, from) = query_of(&outs);
     assert_eq!(from, PageFrom::After("b".into()));
     // The server forgot "b" and starts over.
@@ -678,7 +655,7 @@ fn restart_from_the_beginning_is_detected_on_forward_pages() {
         ResyncOut::Warn(ResyncWarning::RestartedFromBeginning { .. })
     )));
     assert!(
-        !outs.iter().any(|o| matches!(o, ResyncOut::Apply { .. })),
+        !outs.iter().any(|o| matches!(o, ResyncOut::Apply(_))),
         "nothing from the bogus page is stored"
     );
     let (q3, from) = query_of(&outs);
@@ -686,7 +663,7 @@ fn restart_from_the_beginning_is_detected_on_forward_pages() {
     e.on_result(&room, archived(&room, &q3, "c", 12), Timestamp(0));
     let outs = e.on_fin(&q3, FinOutcome::Fin { complete: true }, Timestamp(0));
     let gap = outs.iter().find_map(|o| match o {
-        ResyncOut::Apply { gap, .. } => gap.clone(),
+        ResyncOut::Apply(p) => p.gap.clone(),
         _ => None,
     });
     assert_eq!(gap.and_then(|g| g.after_id), Some("b".into()));
@@ -709,7 +686,7 @@ fn failed_queries_end_the_run_without_writes() {
     assert!(outs
         .iter()
         .any(|o| matches!(o, ResyncOut::RoomDone { ok: false, .. })));
-    assert!(!outs.iter().any(|o| matches!(o, ResyncOut::Apply { .. })));
+    assert!(!outs.iter().any(|o| matches!(o, ResyncOut::Apply(_))));
     assert_eq!(e.cursor(room.as_str()), None);
     assert!(e.is_idle());
     // Late answers for the dead query are ignored.
@@ -838,28 +815,19 @@ fn timed_out_forward_page_is_retried_from_the_cursor_time() {
 }
 
 fn one_room(page_size: usize) -> Sim {
-    Sim {
-        rooms: vec![SimRoom {
-            jid: BareJid::new("r@conference.localhost").unwrap(),
-            full: Vec::new(),
-            purged: 0,
-            never_seen: Vec::new(),
-        }],
-        quirk: false,
-        oversize: false,
-        clock: 1_000,
-        store: MemoryStore::new(),
-        engine: None,
-        generation: 0,
-        cfg: ResyncConfig {
-            page_size,
-            room_cap: 100,
-            max_in_flight: 1,
-            ..ResyncConfig::default()
-        },
-        in_flight: VecDeque::new(),
-        live: VecDeque::new(),
-    }
+    let cfg = ResyncConfig {
+        page_size,
+        room_cap: 100,
+        max_in_flight: 1,
+        ..ResyncConfig::default()
+    };
+    Sim::new(
+        &["r@conference.localhost".to_owned()],
+        false,
+        false,
+        1_000,
+        cfg,
+    )
 }
 
 /// Answers every query in flight, recording where each page started.

@@ -46,11 +46,6 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.attempt = 0;
     }
-
-    /// Attempts since the last reset.
-    pub fn attempts(&self) -> u32 {
-        self.attempt
-    }
 }
 
 #[cfg(test)]

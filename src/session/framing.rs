@@ -5,10 +5,7 @@ use minidom::rxml::{Parse, RawParser};
 use minidom::tree_builder::TreeBuilder;
 use minidom::Element;
 
-/// `http://etherx.jabber.org/streams`
-pub const NS_STREAM: &str = "http://etherx.jabber.org/streams";
-/// `urn:ietf:params:xml:ns:xmpp-framing`
-pub const NS_FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
+use crate::protocol::ns;
 
 /// Which transport framing a session uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +48,11 @@ impl Framing {
         match self {
             Framing::Tcp => format!(
                 "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
-                 xmlns:stream='{NS_STREAM}' to='{d}' version='1.0'>"
+                 xmlns:stream='{}' to='{d}' version='1.0'>",
+                ns::STREAM
             ),
             Framing::WebSocket => {
-                format!("<open xmlns='{NS_FRAMING}' to='{d}' version='1.0'/>")
+                format!("<open xmlns='{}' to='{d}' version='1.0'/>", ns::FRAMING)
             }
         }
     }
@@ -63,7 +61,7 @@ impl Framing {
     pub fn close(self) -> String {
         match self {
             Framing::Tcp => "</stream:stream>".into(),
-            Framing::WebSocket => format!("<close xmlns='{NS_FRAMING}'/>"),
+            Framing::WebSocket => format!("<close xmlns='{}'/>", ns::FRAMING),
         }
     }
 }
@@ -92,11 +90,11 @@ pub fn parse_ws_message(text: &str) -> Result<Frame, FramingError> {
             .parse()
             .map_err(|e: minidom::Error| FramingError::Xml(e.to_string()))?,
     };
-    if elem.is("open", NS_FRAMING) {
+    if elem.is("open", ns::FRAMING) {
         Ok(Frame::Open {
             id: elem.attr("id").map(str::to_owned),
         })
-    } else if elem.is("close", NS_FRAMING) {
+    } else if elem.is("close", ns::FRAMING) {
         Ok(Frame::Close)
     } else {
         Ok(Frame::Element(elem))
@@ -221,7 +219,7 @@ mod tests {
                 }
             );
             match &frames[1] {
-                Frame::Element(e) => assert!(e.is("features", NS_STREAM)),
+                Frame::Element(e) => assert!(e.is("features", ns::STREAM)),
                 other => panic!("{other:?}"),
             }
             match &frames[2] {

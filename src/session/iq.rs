@@ -57,13 +57,9 @@ impl<T> IqTracker<T> {
         self.pending.drain().map(|(id, (_, t))| (id, t)).collect()
     }
 
-    /// Number of requests in flight.
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
     /// Nothing in flight.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
 }

@@ -1,12 +1,14 @@
 //! The XMPP client session as a state machine: stream open, SASL (SCRAM-SHA-256,
 //! SCRAM-SHA-1; PLAIN only when the transport is TLS or loopback), resource binding and
 //! the initial presence with priority 0 (bare-JID delivery of MucSub events needs an
-//! available resource). Frames in, text to write and events out; no sockets, no clock.
+//! available resource; a short-lived session turns it off with
+//! [`SessionConfig::initial_presence`]). Frames in, text to write and events out; no
+//! sockets, no clock.
 
-pub mod backoff;
-pub mod fastxml;
+pub(crate) mod backoff;
+pub(crate) mod fastxml;
 pub mod framing;
-pub mod iq;
+pub(crate) mod iq;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -19,19 +21,14 @@ use sasl::common::ChannelBinding;
 
 pub use framing::{Frame, Framing};
 
-const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
-const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
-const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
-const NS_STREAMS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
-/// XEP-0352 Client State Indication.
-pub const NS_CSI: &str = "urn:xmpp:csi:0";
+use crate::protocol::ns;
 
 /// Account and transport facts the session needs.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     /// The account.
     pub jid: BareJid,
-    /// Its password.
+    /// Its password, or a token (see `token`).
     pub password: String,
     /// Requested resource (the server picks one when `None`).
     pub resource: Option<String>,
@@ -39,6 +36,15 @@ pub struct SessionConfig {
     pub framing: Framing,
     /// The transport is TLS or loopback: PLAIN is allowed.
     pub secure: bool,
+    /// Send the initial presence on binding: `true` for a chat client (MucSub events to
+    /// the bare JID need an available resource); `false` for a session that runs a few
+    /// IQs and leaves (push registration): never available, it is never handed the
+    /// account's offline messages nor counted as a session the user is at.
+    pub initial_presence: bool,
+    /// `password` is a token the app's backend signed (a JWT, as ejabberd's `auth_method:
+    /// jwt` and mucsub-server's `[auth.jwt]` take it): the server can only check it as it
+    /// is, so it goes with PLAIN — over TLS or loopback only — and never with SCRAM.
+    pub token: bool,
 }
 
 /// Why a session ended.
@@ -53,6 +59,12 @@ pub enum SessionError {
     /// SASL failure (the condition name), or a server signature that did not verify.
     #[error("authentication failed: {0}")]
     AuthFailed(String),
+    /// A token may only travel with PLAIN over TLS or loopback, and this server or
+    /// connection offers no such way.
+    #[error(
+        "authentication failed: a token needs SASL PLAIN over TLS or loopback (offered: {0:?})"
+    )]
+    TokenNeedsPlain(Vec<String>),
     /// Resource binding failed.
     #[error("resource binding failed: {0}")]
     BindFailed(String),
@@ -74,7 +86,7 @@ pub enum SessionOut {
     Write(String),
     /// TCP only: reset the inbound parser (stream restart after SASL).
     ResetParser,
-    /// Bound and available.
+    /// Bound (and available, unless [`SessionConfig::initial_presence`] is off).
     Ready(FullJid),
     /// A stanza for the layer above (only once ready).
     Stanza(Element),
@@ -192,17 +204,17 @@ impl Session {
             (_, Frame::Open { .. }) => {
                 self.fail(SessionError::Protocol("unexpected stream open".into()))
             }
-            (_, Frame::Element(e)) if e.is("error", framing::NS_STREAM) => {
+            (_, Frame::Element(e)) if e.is("error", ns::STREAM) => {
                 let cond = e
                     .children()
-                    .find(|c| c.ns() == NS_STREAMS && c.name() != "text")
+                    .find(|c| c.ns() == ns::STREAMS_ERR && c.name() != "text")
                     .map(|c| c.name().to_owned())
                     .unwrap_or_else(|| "undefined-condition".into());
                 self.state = State::Ended;
                 vec![SessionOut::Ended(Some(SessionError::Stream(cond)))]
             }
             (State::AwaitFeatures { authenticated }, Frame::Element(e))
-                if e.is("features", framing::NS_STREAM) =>
+                if e.is("features", ns::STREAM) =>
             {
                 if authenticated {
                     self.bind(&e)
@@ -210,7 +222,7 @@ impl Session {
                     self.authenticate(&e)
                 }
             }
-            (State::Sasl, Frame::Element(e)) if e.ns() == NS_SASL => self.sasl_step(&e),
+            (State::Sasl, Frame::Element(e)) if e.ns() == ns::SASL => self.sasl_step(&e),
             (State::Binding, Frame::Element(e))
                 if e.name() == "iq" && e.attr("id") == Some("bind-1") =>
             {
@@ -225,16 +237,16 @@ impl Session {
     }
 
     fn authenticate(&mut self, features: &Element) -> Vec<SessionOut> {
-        if let Some(tls) = features.get_child("starttls", NS_TLS) {
-            if tls.has_child("required", NS_TLS) && !self.cfg.secure {
+        if let Some(tls) = features.get_child("starttls", ns::TLS) {
+            if tls.has_child("required", ns::TLS) && !self.cfg.secure {
                 return self.fail(SessionError::TlsRequired);
             }
         }
         let offered: Vec<String> = features
-            .get_child("mechanisms", NS_SASL)
+            .get_child("mechanisms", ns::SASL)
             .map(|m| {
                 m.children()
-                    .filter(|c| c.is("mechanism", NS_SASL))
+                    .filter(|c| c.is("mechanism", ns::SASL))
                     .map(Element::text)
                     .collect()
             })
@@ -247,7 +259,12 @@ impl Session {
             .unwrap_or_default();
         let pass = self.cfg.password.clone();
         let has = |m: &str| offered.iter().any(|o| o == m);
-        let mech: Box<dyn Mechanism> = if has("SCRAM-SHA-256") {
+        let mech: Box<dyn Mechanism> = if self.cfg.token {
+            if !(has("PLAIN") && self.cfg.secure) {
+                return self.fail(SessionError::TokenNeedsPlain(offered));
+            }
+            Box::new(Plain::new(user, pass))
+        } else if has("SCRAM-SHA-256") {
             match Scram::<Sha256>::new(user, pass, ChannelBinding::None) {
                 Ok(m) => Box::new(m),
                 Err(e) => return self.fail(SessionError::AuthFailed(format!("{e:?}"))),
@@ -264,7 +281,7 @@ impl Session {
         };
         let mut mech = mech;
         let initial = mech.initial();
-        let auth = Element::builder("auth", NS_SASL)
+        let auth = Element::builder("auth", ns::SASL)
             .attr(
                 crate::protocol::xml::ncname("mechanism"),
                 mech.name().to_owned(),
@@ -294,7 +311,7 @@ impl Session {
         match e.name() {
             "challenge" => match mech.response(&data) {
                 Ok(resp) => {
-                    let r = Element::builder("response", NS_SASL)
+                    let r = Element::builder("response", ns::SASL)
                         .append(B64.encode(resp))
                         .build();
                     vec![self.send(&r)]
@@ -331,14 +348,14 @@ impl Session {
     }
 
     fn bind(&mut self, features: &Element) -> Vec<SessionOut> {
-        if !features.has_child("bind", NS_BIND) {
+        if !features.has_child("bind", ns::BIND) {
             return self.fail(SessionError::BindFailed("server offers no binding".into()));
         }
-        self.csi = features.has_child("csi", NS_CSI);
-        let mut bind = Element::builder("bind", NS_BIND);
+        self.csi = features.has_child("csi", ns::CSI);
+        let mut bind = Element::builder("bind", ns::BIND);
         if let Some(r) = &self.cfg.resource {
             bind = bind.append(
-                Element::builder("resource", NS_BIND)
+                Element::builder("resource", ns::BIND)
                     .append(r.clone())
                     .build(),
             );
@@ -357,8 +374,8 @@ impl Session {
             return self.fail(SessionError::BindFailed("server refused".into()));
         }
         let jid = iq
-            .get_child("bind", NS_BIND)
-            .and_then(|b| b.get_child("jid", NS_BIND))
+            .get_child("bind", ns::BIND)
+            .and_then(|b| b.get_child("jid", ns::BIND))
             .map(Element::text)
             .and_then(|j| FullJid::new(&j).ok());
         let Some(jid) = jid else {
@@ -366,6 +383,9 @@ impl Session {
         };
         self.bound = Some(jid.clone());
         self.state = State::Ready;
+        if !self.cfg.initial_presence {
+            return vec![SessionOut::Ready(jid)];
+        }
         let presence = Element::builder("presence", crate::protocol::ns::JABBER_CLIENT)
             .append(
                 Element::builder("priority", crate::protocol::ns::JABBER_CLIENT)

@@ -3,8 +3,8 @@ use std::sync::{Arc, Mutex};
 
 use super::order::{self, PageEntry, Positioned};
 use super::{
-    answers_to, marker_of, Cursor, Gap, Own, ReadMarker, RoomState, Snapshot, Store, StoreError,
-    SubscriptionRecord,
+    answers_to, marker_of, Own, Page, PageResult, ReadMarker, RoomState, Snapshot, Store,
+    StoreError, SubscriptionRecord,
 };
 use crate::event::RoomEvent;
 
@@ -113,25 +113,15 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn apply_page(
-        &self,
-        room: &str,
-        events: &[RoomEvent],
-        cursor: Option<&Cursor>,
-        gap: Option<&Gap>,
-    ) -> Result<Vec<RoomEvent>, StoreError> {
-        if let Some(bad) = events.iter().find(|e| e.room != room) {
-            return Err(StoreError(format!(
-                "event of {} in a page of {room}",
-                bad.room
-            )));
-        }
+    async fn apply_page(&self, page: &Page) -> PageResult {
+        page.check_room()?;
+        let (room, events) = (page.room.as_str(), &page.events);
         let mut inner = self.lock()?;
         let inner = &mut *inner;
         let data = inner.rooms.entry(room.to_owned()).or_default();
         data.state.room = room.to_owned();
         let mut fresh = Vec::new();
-        let mut entries = Vec::with_capacity(events.len());
+        let mut matched = Vec::with_capacity(events.len());
         for ev in events {
             let entry = match data.find(ev) {
                 Some(i) => {
@@ -151,9 +141,9 @@ impl Store for MemoryStore {
                     (i, true)
                 }
             };
-            entries.push(entry);
+            matched.push(entry);
         }
-        let page: Vec<PageEntry> = entries
+        let entries: Vec<PageEntry> = matched
             .iter()
             .map(|&(i, place)| PageEntry {
                 id: i as u64,
@@ -161,9 +151,9 @@ impl Store for MemoryStore {
                 place,
             })
             .collect();
-        if page.iter().any(|e| e.place) {
-            let lo = page.iter().map(|e| e.ts).min().unwrap_or(0);
-            let hi = page.iter().map(|e| e.ts).max().unwrap_or(0);
+        if entries.iter().any(|e| e.place) {
+            let lo = entries.iter().map(|e| e.ts).min().unwrap_or(0);
+            let hi = entries.iter().map(|e| e.ts).max().unwrap_or(0);
             let stored: Vec<Positioned> = data
                 .events
                 .iter()
@@ -175,16 +165,14 @@ impl Store for MemoryStore {
                     ord: *ord,
                 })
                 .collect();
-            for (i, ord) in
-                order::place(&stored, &page, order::is_history_page(events, cursor, gap))
-            {
+            for (i, ord) in order::place(&stored, &entries, page.is_history()) {
                 data.events[i as usize].1 = ord;
             }
         }
-        if let Some(c) = cursor {
+        if let Some(c) = &page.cursor {
             data.state.cursor = Some(c.clone());
         }
-        if let Some(g) = gap {
+        if let Some(g) = &page.gap {
             data.state.gaps.push(g.clone());
         }
         Ok(fresh)
@@ -272,19 +260,20 @@ impl Store for MemoryStore {
     }
 }
 
-// Native only: proptest and tokio are native dev-dependencies; the browser runs its own suites.
+// Native only: tokio is a native dev-dependency; the browser runs the suite on IndexedDB.
 #[cfg(all(test, not(target_arch = "wasm32")))]
-mod tests {
-    use super::*;
+mod shared_suite {
+    use std::cell::RefCell;
     use std::collections::HashMap;
+    use std::future::{ready, Ready};
 
-    #[tokio::test]
-    async fn memory_store_passes_the_shared_suite() {
-        let mut opened: HashMap<String, MemoryStore> = HashMap::new();
-        crate::store_tests::run_all(|name: &str| {
-            let s = opened.entry(name.to_owned()).or_default().clone();
-            async move { s }
-        })
-        .await;
+    use super::MemoryStore;
+
+    /// Opening a name again gives the same data (clones share it): a "reload".
+    fn opener() -> impl Fn(&'static str) -> Ready<MemoryStore> {
+        let opened: RefCell<HashMap<&'static str, MemoryStore>> = RefCell::default();
+        move |name| ready(opened.borrow_mut().entry(name).or_default().clone())
     }
+
+    crate::store_suite!(tokio::test, opener());
 }

@@ -2,10 +2,16 @@
 //!
 //! One async trait with no `Send` bound so the IndexedDB store (single-threaded wasm,
 //! non-`Send` JS futures) and the native stores implement the same thing. Every store must
-//! pass the shared suite in `mucsub::store_tests` (feature `store-tests`).
+//! pass the shared suite in `mucsub::store_tests` (feature `store-tests`), which
+//! [`crate::store_suite!`] turns into one named test per case.
+//!
+//! The trait owns batching: [`Store::apply_pages`] writes several pages at once where the
+//! backend can (IndexedDB: one transaction for a whole batch of live events) and falls back
+//! to one [`Store::apply_page`] per page where it cannot, so a driver needs no knowledge of
+//! the store it runs on.
 
 mod memory;
-pub mod order;
+pub(crate) mod order;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -130,7 +136,73 @@ pub fn marker_of(ev: &RoomEvent) -> Option<ReadMarker> {
 #[error("store: {0}")]
 pub struct StoreError(pub String);
 
-/// The storage interface. All writes of one call are atomic.
+/// One page to store: events of one room, in archive (or arrival) order, with the resync
+/// cursor advance and the gap that go with them. A page is the unit of atomicity: its
+/// events, cursor and gap are written together or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Room of every event.
+    pub room: String,
+    /// The events.
+    pub events: Vec<RoomEvent>,
+    /// New resync cursor, when it advances.
+    pub cursor: Option<Cursor>,
+    /// Gap to record.
+    pub gap: Option<Gap>,
+}
+
+impl Page {
+    /// Events only (live events, a history page): no cursor advance, no gap.
+    pub fn new(room: impl Into<String>, events: Vec<RoomEvent>) -> Self {
+        Page {
+            room: room.into(),
+            events,
+            cursor: None,
+            gap: None,
+        }
+    }
+
+    /// The same page advancing the cursor to `cursor`.
+    pub fn with_cursor(mut self, cursor: Cursor) -> Self {
+        self.cursor = Some(cursor);
+        self
+    }
+
+    /// The same page recording `gap`.
+    pub fn with_gap(mut self, gap: Gap) -> Self {
+        self.gap = Some(gap);
+        self
+    }
+
+    /// A page holding an event of another room is refused whole (nothing of it is written).
+    pub fn check_room(&self) -> Result<(), StoreError> {
+        match self.events.iter().find(|e| e.room != self.room) {
+            Some(bad) => Err(StoreError(format!(
+                "event of {} in a page of {}",
+                bad.room, self.room
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// A page without cursor or gap made only of archive events is a history page, older
+    /// than what is stored (see [`order`]).
+    pub(crate) fn is_history(&self) -> bool {
+        self.cursor.is_none()
+            && self.gap.is_none()
+            && !self.events.is_empty()
+            && self
+                .events
+                .iter()
+                .all(|e| e.source == crate::event::Source::Archive)
+    }
+}
+
+/// The outcome of one page of a batch: the events that were new, in input order.
+pub type PageResult = Result<Vec<RoomEvent>, StoreError>;
+
+/// The storage interface. All writes of one call are atomic (for [`Store::apply_pages`]:
+/// of each page).
 #[allow(async_fn_in_trait)] // deliberately no `Send` bound: IndexedDB futures are not `Send`
 pub trait Store {
     /// Subscriptions and room states, for the client core at start-up.
@@ -142,17 +214,25 @@ pub trait Store {
     /// Forget a subscription (its events and room state stay).
     async fn remove_subscription(&self, room: &str) -> Result<(), StoreError>;
 
-    /// In ONE transaction: store `events` of `room` (deduplicated by
+    /// In ONE transaction: store the page's events (deduplicated by
     /// [`RoomEvent::same_as`]; a duplicate is merged with [`RoomEvent::absorb`]), then set
     /// the cursor when given and record the gap when given. Returns the events that were
-    /// new, in input order.
-    async fn apply_page(
-        &self,
-        room: &str,
-        events: &[RoomEvent],
-        cursor: Option<&Cursor>,
-        gap: Option<&Gap>,
-    ) -> Result<Vec<RoomEvent>, StoreError>;
+    /// new, in input order. A page holding another room's event is refused whole
+    /// ([`Page::check_room`]).
+    async fn apply_page(&self, page: &Page) -> PageResult;
+
+    /// Several pages, with the outcome of applying them one after another with
+    /// [`Store::apply_page`]: one result per page, in order. A store that can write them in
+    /// fewer transactions does (IndexedDB writes a batch of live events in one commit
+    /// instead of one per event); either way a page that fails costs no other page its
+    /// write. The default, for stores that do not batch, applies them one by one.
+    async fn apply_pages(&self, pages: &[&Page]) -> Vec<PageResult> {
+        let mut out = Vec::with_capacity(pages.len());
+        for page in pages {
+            out.push(self.apply_page(page).await);
+        }
+        out
+    }
 
     /// The newest `limit` events of a room, oldest first, in archive order: by timestamp,
     /// and within one timestamp as the archive (or, for live events, arrival) ordered them

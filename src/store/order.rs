@@ -17,19 +17,6 @@
 //! `ord` only orders events of one timestamp, so it is a float placed between its
 //! neighbours; when two neighbours get too close, the whole timestamp group is renumbered.
 
-use crate::event::{RoomEvent, Source};
-
-use super::{Cursor, Gap};
-
-/// A page without cursor or gap made only of archive events is a history page, older than
-/// what is stored.
-pub fn is_history_page(events: &[RoomEvent], cursor: Option<&Cursor>, gap: Option<&Gap>) -> bool {
-    cursor.is_none()
-        && gap.is_none()
-        && !events.is_empty()
-        && events.iter().all(|e| e.source == Source::Archive)
-}
-
 /// A stored event's position: `id` is the store's own identity for it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Positioned {

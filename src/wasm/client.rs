@@ -2,26 +2,24 @@
 //! Promise; the work happens in the runtime's driver task.
 
 use std::cell::RefCell;
-use std::future::Future;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
-use crate::client::CommandResult;
+use crate::client::{Command, CommandResult};
 use crate::store::{Own, Store};
 
 use super::error::{Code, SdkError};
 use super::idb_store::IdbStore;
+use super::js_args::{get_number, get_string, parse_options, promise, required};
 use super::js_types::{
-    node_names, parse_node_names, to_js, JsHistoryPage, JsRoomEvent, JsSendResult, JsSubscriber,
+    node_names, parse_node_names, JsHistoryPage, JsRoomEvent, JsSendResult, JsSubscriber,
     JsSubscription,
 };
-use super::local::oneshot;
+use super::local::{oneshot, Reply};
 use super::page::PageWatch;
-use super::runtime::{self, random_id, Command, Job, Options, Shared};
+use super::runtime::{self, random_id, Job, Options, Shared};
 
 #[wasm_bindgen]
 extern "C" {
@@ -53,83 +51,6 @@ struct Inner {
 #[wasm_bindgen]
 pub struct MucSubClient {
     inner: Rc<Inner>,
-}
-
-fn get_string(obj: &JsValue, key: &str) -> Result<Option<String>, SdkError> {
-    let v = Reflect::get(obj, &key.into())
-        .map_err(|_| SdkError::bad_request(format!("cannot read option '{key}'")))?;
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    v.as_string()
-        .map(Some)
-        .ok_or_else(|| SdkError::bad_request(format!("option '{key}' must be a string")))
-}
-
-fn required(obj: &JsValue, key: &str) -> Result<String, SdkError> {
-    get_string(obj, key)?
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| SdkError::bad_request(format!("option '{key}' is required")))
-}
-
-fn get_number(obj: &JsValue, key: &str) -> Result<Option<f64>, SdkError> {
-    let v = Reflect::get(obj, &key.into())
-        .map_err(|_| SdkError::bad_request(format!("cannot read option '{key}'")))?;
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    v.as_f64()
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .map(Some)
-        .ok_or_else(|| {
-            SdkError::bad_request(format!("option '{key}' must be a non-negative number"))
-        })
-}
-
-fn parse_options(options: &JsValue) -> Result<Options, SdkError> {
-    if !options.is_object() {
-        return Err(SdkError::bad_request(
-            "new MucSubClient({url, jid, password, store}) needs an options object",
-        ));
-    }
-    let url = required(options, "url")?;
-    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-        return Err(SdkError::bad_request(format!(
-            "url must be a ws:// or wss:// URL, got {url:?}"
-        )));
-    }
-    let jid_text = required(options, "jid")?;
-    let jid = jid::BareJid::new(&jid_text)
-        .ok()
-        .filter(|j| j.node().is_some())
-        .ok_or_else(|| {
-            SdkError::new(
-                Code::JidMalformed,
-                format!("not an account JID: {jid_text:?}"),
-            )
-        })?;
-    let page_size = get_number(options, "pageSize")?.map(|n| (n as usize).clamp(1, 500));
-    Ok(Options {
-        url,
-        jid,
-        password: required(options, "password")?,
-        store: required(options, "store")?,
-        resource: get_string(options, "resource")?.filter(|r| !r.is_empty()),
-        page_size,
-    })
-}
-
-fn promise<F, T>(fut: F) -> Promise
-where
-    F: Future<Output = Result<T, SdkError>> + 'static,
-    T: Serialize,
-{
-    future_to_promise(async move {
-        match fut.await {
-            Ok(v) => to_js(&v).map_err(JsValue::from),
-            Err(e) => Err(e.to_js()),
-        }
-    })
 }
 
 impl Inner {
@@ -178,12 +99,21 @@ impl Inner {
         Ok(store)
     }
 
-    async fn command(self: &Rc<Self>, cmd: Command) -> Result<CommandResult, SdkError> {
+    /// Open the store (and start the driver), hand the driver a job and wait for its
+    /// reply.
+    async fn ask<T>(
+        self: &Rc<Self>,
+        job: impl FnOnce(Reply<Result<T, SdkError>>) -> Job,
+    ) -> Result<T, SdkError> {
         self.open().await?;
         let (tx, rx) = oneshot();
-        self.shared.queue.push(Job::Command(cmd, tx));
+        self.shared.queue.push(job(tx));
         rx.await
             .unwrap_or_else(|| Err(SdkError::new(Code::NotConnected, "the client was closed")))
+    }
+
+    async fn command(self: &Rc<Self>, cmd: Command) -> Result<CommandResult, SdkError> {
+        self.ask(|reply| Job::Command(cmd, reply)).await
     }
 
     fn is_closed(&self) -> bool {
@@ -192,14 +122,9 @@ impl Inner {
 
     async fn subscriptions(self: &Rc<Self>) -> Result<Vec<JsSubscription>, SdkError> {
         let store = self.open().await?;
-        let online = match self.command(Command::Subscriptions).await {
+        let online = match self.command(Command::ListSubscriptions).await {
             Ok(CommandResult::Subscriptions { items }) => Some(items),
-            Ok(other) => {
-                return Err(SdkError::new(
-                    Code::Internal,
-                    format!("unexpected result {other:?}"),
-                ))
-            }
+            Ok(other) => return Err(unexpected(other)),
             Err(e) if e.code == Code::NotConnected || e.code == Code::Network => None,
             Err(e) => return Err(e),
         };
@@ -301,12 +226,7 @@ impl Inner {
             .await;
         let archive_complete = match archive {
             Ok(CommandResult::History { complete, .. }) => complete,
-            Ok(other) => {
-                return Err(SdkError::new(
-                    Code::Internal,
-                    format!("unexpected result {other:?}"),
-                ))
-            }
+            Ok(other) => return Err(unexpected(other)),
             // Offline: what the store has is the answer for now.
             Err(e) if e.code == Code::NotConnected || e.code == Code::Network => {
                 return Ok(page(events, false));
@@ -316,6 +236,11 @@ impl Inner {
         let (events, more) = store.events_before(&room, before.as_deref(), limit).await?;
         Ok(page(events, archive_complete && !more))
     }
+}
+
+/// A command answered with a result of another command: a bug, reported as such.
+fn unexpected(other: CommandResult) -> SdkError {
+    SdkError::new(Code::Internal, format!("unexpected result {other:?}"))
 }
 
 fn page(events: Vec<crate::event::RoomEvent>, complete: bool) -> JsHistoryPage {
@@ -377,13 +302,7 @@ impl MucSubClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn connect(&self) -> Promise {
         let inner = self.inner.clone();
-        promise(async move {
-            inner.open().await?;
-            let (tx, rx) = oneshot();
-            inner.shared.queue.push(Job::Connect(tx));
-            rx.await
-                .unwrap_or_else(|| Err(SdkError::new(Code::NotConnected, "the client was closed")))
-        })
+        promise(async move { inner.ask(Job::Connect).await })
     }
 
     /// Subscribe to `room` (created when it does not exist and the server allows it).
@@ -441,10 +360,7 @@ impl MucSubClient {
                         last,
                     })
                 }
-                other => Err(SdkError::new(
-                    Code::Internal,
-                    format!("unexpected result {other:?}"),
-                )),
+                other => Err(unexpected(other)),
             }
         })
     }
@@ -453,7 +369,12 @@ impl MucSubClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn unsubscribe(&self, room: String) -> Promise {
         let inner = self.inner.clone();
-        promise(async move { inner.command(Command::Unsubscribe(room)).await.map(|_| ()) })
+        promise(async move {
+            inner
+                .command(Command::Unsubscribe { room })
+                .await
+                .map(|_| ())
+        })
     }
 
     /// The account's subscriptions: from the server when online, from the store otherwise.
@@ -468,7 +389,7 @@ impl MucSubClient {
     pub fn subscribers(&self, room: String) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
-            match inner.command(Command::Subscribers(room)).await? {
+            match inner.command(Command::ListSubscribers { room }).await? {
                 CommandResult::Subscribers { items, .. } => Ok(items
                     .into_iter()
                     .map(|i| JsSubscriber {
@@ -477,10 +398,7 @@ impl MucSubClient {
                         nodes: node_names(&i.nodes),
                     })
                     .collect::<Vec<_>>()),
-                other => Err(SdkError::new(
-                    Code::Internal,
-                    format!("unexpected result {other:?}"),
-                )),
+                other => Err(unexpected(other)),
             }
         })
     }
@@ -496,10 +414,7 @@ impl MucSubClient {
             let id = random_id();
             match inner.command(Command::Send { room, body, id }).await? {
                 CommandResult::Sent { id } => Ok(JsSendResult { id }),
-                other => Err(SdkError::new(
-                    Code::Internal,
-                    format!("unexpected result {other:?}"),
-                )),
+                other => Err(unexpected(other)),
             }
         })
     }
@@ -509,11 +424,9 @@ impl MucSubClient {
     pub fn set_subject(&self, room: String, subject: String) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
-            inner.open().await?;
-            let (tx, rx) = oneshot();
-            inner.shared.queue.push(Job::SetSubject(room, subject, tx));
-            rx.await
-                .unwrap_or_else(|| Err(SdkError::new(Code::NotConnected, "the client was closed")))
+            let id = random_id();
+            let cmd = Command::SetSubject { room, subject, id };
+            inner.command(cmd).await.map(|_| ())
         })
     }
 
@@ -568,13 +481,7 @@ impl MucSubClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<SyncSummary>")]
     pub fn resync(&self) -> Promise {
         let inner = self.inner.clone();
-        promise(async move {
-            inner.open().await?;
-            let (tx, rx) = oneshot();
-            inner.shared.queue.push(Job::Resync(tx));
-            rx.await
-                .unwrap_or_else(|| Err(SdkError::new(Code::NotConnected, "the client was closed")))
-        })
+        promise(async move { inner.ask(Job::Resync).await })
     }
 
     /// Close the connection (with a proper `<close/>`) and the store. The client cannot be

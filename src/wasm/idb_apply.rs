@@ -6,49 +6,28 @@
 //! room before any of it is awaited:
 //! 1. index lookups that return only chunk ids (`getAllKeys`): the chunks that may hold a
 //!    copy of a batch event, and those holding events of the batch's time range;
-//! 2. those chunks, each fetched once;
+//! 2. those chunks, each fetched once (both in [`super::idb_lookup`]);
 //! 3. the result computed in memory exactly as applying the pages one by one would, then
 //!    each changed chunk written once and the new events of each room as new chunks,
 //!    without awaiting any write (the commit reports a failed one).
 //!
 //! New events go into the room's newest chunk when it is still small (live events arriving
 //! one by one would otherwise make one chunk each), else into new chunks.
-//!
-//! The lookups avoid one request per dedup key: archive ids sort in archive order, so one
-//! key range over the batch's ids finds every stored copy; chunks holding a message without
-//! an archive id carry one shared dedup entry, so one lookup finds the copies an archived
-//! event can match by its other keys. A range that names more than a few chunks falls back
-//! to one exact lookup per key.
 
 use std::collections::{HashMap, HashSet};
 use std::future::IntoFuture;
 
-use idb::request::futures::{
-    GetAllKeysStoreRequestFuture, GetStoreRequestFuture, OpenKeyCursorStoreRequestFuture,
-};
-use idb::{CursorDirection, Index, KeyRange, ObjectStore, Query, Transaction};
+use idb::{ObjectStore, Query, Transaction};
 use wasm_bindgen::JsValue;
 
 use crate::event::RoomEvent;
 use crate::store::order::{self, PageEntry, Positioned};
-use crate::store::{Cursor, Gap};
+use crate::store::Page;
 
 use super::error::SdkError;
+use super::idb_lookup::{chunk_ids, fetch, receive, time_range, Loading, Lookups};
 use super::idb_records::{self as rec, encode, field, set_field, Chunk, Slot};
 use super::idb_schema::{indexes, stores};
-
-/// One page to store: the arguments of `Store::apply_page`.
-#[derive(Debug, Clone, Copy)]
-pub struct PageWrite<'a> {
-    /// Room of every event.
-    pub room: &'a str,
-    /// The events, in archive (or arrival) order.
-    pub events: &'a [RoomEvent],
-    /// New resync cursor.
-    pub cursor: Option<&'a Cursor>,
-    /// Gap to record.
-    pub gap: Option<&'a Gap>,
-}
 
 /// Events per new chunk: big enough that a page is one `put`, small enough that rewriting
 /// a chunk for one changed event stays cheap.
@@ -59,14 +38,11 @@ pub const CHUNK_MAX: usize = 200;
 /// event stays cheap.
 pub const TAIL_MERGE: usize = 32;
 
-/// Distinct chunks a range lookup may name before it is considered too broad to be cheap.
-const RANGE_CHUNKS: usize = 64;
-
 /// Apply `pages` in `tx` (which spans account, chunks, cursors and gaps) with the result
 /// of applying them one after another: the new events of each page, in input order.
 pub(super) async fn apply_pages(
     tx: &Transaction,
-    pages: &[PageWrite<'_>],
+    pages: &[&Page],
 ) -> Result<Vec<Vec<RoomEvent>>, SdkError> {
     let chunks = tx.object_store(stores::CHUNKS)?;
     let dedup = chunks.index(indexes::DEDUP)?;
@@ -79,12 +55,12 @@ pub(super) async fn apply_pages(
     for (i, p) in pages.iter().enumerate() {
         match rooms.iter_mut().find(|(r, _)| *r == p.room) {
             Some((_, v)) => v.push(i),
-            None => rooms.push((p.room, vec![i])),
+            None => rooms.push((&p.room, vec![i])),
         }
     }
     let mut lookups = Vec::with_capacity(rooms.len());
     for (room, idx) in &rooms {
-        let runs: Vec<PageWrite> = idx.iter().map(|&i| pages[i]).collect();
+        let runs: Vec<&Page> = idx.iter().map(|&i| pages[i]).collect();
         lookups.push(Lookups::issue(tx, &chunks, &dedup, room, runs)?);
     }
     let mut loading = Vec::with_capacity(lookups.len());
@@ -107,256 +83,6 @@ pub(super) async fn apply_pages(
     set_field(&r, "value", &JsValue::from_f64(seq as f64))?;
     tx.object_store(stores::ACCOUNT)?.put(&r, None)?;
     Ok(out)
-}
-
-/// The first round of requests of one room, issued but not yet awaited.
-struct Lookups<'a> {
-    room: &'a str,
-    runs: Vec<PageWrite<'a>>,
-    cursor: Option<GetStoreRequestFuture>,
-    /// Chunks holding an archive id in the range of the batch's ids.
-    by_id: Option<GetAllKeysStoreRequestFuture>,
-    /// Chunks holding a message without an archive id (only when an archived event has
-    /// other keys it could match one by).
-    unarchived: Option<GetAllKeysStoreRequestFuture>,
-    /// Chunks sharing a dedup key with an event that has no archive id.
-    by_key: Vec<GetAllKeysStoreRequestFuture>,
-    /// Chunks holding events of the batch's time range, and that range.
-    by_time: Option<(GetAllKeysStoreRequestFuture, i64, i64)>,
-    /// The room's newest chunk (by history order), which may take the new events.
-    tail: OpenKeyCursorStoreRequestFuture,
-}
-
-/// Every event of a room's pages.
-fn events_of<'a>(runs: &'a [PageWrite<'a>]) -> impl Iterator<Item = &'a RoomEvent> + 'a {
-    runs.iter().flat_map(|p| p.events.iter())
-}
-
-fn exact(index: &Index, key: &str) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
-    Ok(index
-        .get_all_keys(Some(Query::Key(JsValue::from_str(key))), None)?
-        .into_future())
-}
-
-impl<'a> Lookups<'a> {
-    fn issue(
-        tx: &Transaction,
-        chunks: &ObjectStore,
-        dedup: &Index,
-        room: &'a str,
-        runs: Vec<PageWrite<'a>>,
-    ) -> Result<Self, SdkError> {
-        let cursor = if runs.iter().all(|p| p.cursor.is_some()) {
-            None
-        } else {
-            Some(
-                tx.object_store(stores::CURSORS)?
-                    .get(Query::Key(JsValue::from_str(room)))?
-                    .into_future(),
-            )
-        };
-        let ids: Vec<&str> = events_of(&runs)
-            .filter_map(|e| e.stanza_id.as_deref())
-            .collect();
-        // IndexedDB compares strings by UTF-16 code units, not by code points.
-        let utf16 = |a: &&&str, b: &&&str| a.encode_utf16().cmp(b.encode_utf16());
-        let by_id = match (ids.iter().min_by(utf16), ids.iter().max_by(utf16)) {
-            (Some(lo), Some(hi)) => {
-                let lo = JsValue::from_str(&rec::scoped_key(room, &format!("sid:{lo}")));
-                let hi = JsValue::from_str(&rec::scoped_key(room, &format!("sid:{hi}")));
-                let range = KeyRange::bound(&lo, &hi, None, None)?;
-                Some(
-                    dedup
-                        .get_all_keys(Some(Query::KeyRange(range)), None)?
-                        .into_future(),
-                )
-            }
-            _ => None,
-        };
-        let other_keys =
-            events_of(&runs).any(|e| e.stanza_id.is_some() && e.dedup_keys().len() > 1);
-        let unarchived = if other_keys {
-            Some(exact(dedup, &rec::unarchived_key(room))?)
-        } else {
-            None
-        };
-        let mut keys = HashSet::new();
-        let mut by_key = Vec::new();
-        for e in events_of(&runs).filter(|e| e.stanza_id.is_none()) {
-            for k in rec::dedup_entries(e) {
-                if keys.insert(k.clone()) {
-                    by_key.push(exact(dedup, &k)?);
-                }
-            }
-        }
-        let lo = events_of(&runs).map(|e| e.timestamp.0).min();
-        let hi = events_of(&runs).map(|e| e.timestamp.0).max();
-        let by_time = match (lo, hi) {
-            (Some(lo), Some(hi)) => Some((time_range(chunks, room, lo, hi)?, lo, hi)),
-            _ => None,
-        };
-        let (lower, upper) = rec::room_bounds(room);
-        let tail = chunks
-            .index(indexes::BY_ORDER)?
-            .open_key_cursor(
-                Some(Query::KeyRange(KeyRange::bound(
-                    &lower, &upper, None, None,
-                )?)),
-                Some(CursorDirection::Prev),
-            )?
-            .into_future();
-        Ok(Lookups {
-            room,
-            runs,
-            cursor,
-            by_id,
-            unarchived,
-            by_key,
-            by_time,
-            tail,
-        })
-    }
-
-    /// Await the lookups (falling back to exact keys where a range was too broad) and
-    /// issue the second round: the chunks they named.
-    async fn resolve(self, chunks: &ObjectStore, dedup: &Index) -> Result<Loading<'a>, SdkError> {
-        let room = self.room;
-        let existing_cursor = match self.cursor {
-            Some(f) => f.await?.is_some(),
-            None => true,
-        };
-        let mut ids = HashSet::new();
-        if let Some(f) = self.by_id {
-            let sids = events_of(&self.runs)
-                .filter_map(|e| e.stanza_id.as_deref())
-                .map(|id| rec::scoped_key(room, &format!("sid:{id}")));
-            ids.extend(narrow(chunk_ids(f.await?), dedup, sids).await?);
-        }
-        if let Some(f) = self.unarchived {
-            let others = events_of(&self.runs)
-                .filter(|e| e.stanza_id.is_some())
-                .flat_map(|e| rec::dedup_entries(e).into_iter().skip(1));
-            ids.extend(narrow(chunk_ids(f.await?), dedup, others).await?);
-        }
-        for f in self.by_key {
-            ids.extend(chunk_ids(f.await?));
-        }
-        let (time_lo, time_hi) = match self.by_time {
-            Some((f, lo, hi)) => {
-                ids.extend(chunk_ids(f.await?));
-                (lo, hi)
-            }
-            None => (0, -1),
-        };
-        let tail_id = match self.tail.await? {
-            Some(c) => c.primary_key()?.as_f64().map(|id| id as u64),
-            None => None,
-        };
-        // Fetched apart: it is only decoded when small enough to take new events.
-        let tail_get = match tail_id.filter(|id| !ids.contains(id)) {
-            Some(id) => fetch(chunks, [id])?.pop(),
-            None => None,
-        };
-        Ok(Loading {
-            room,
-            runs: self.runs,
-            existing_cursor,
-            gets: fetch(chunks, ids)?,
-            tail_id,
-            tail_get,
-            time_lo,
-            time_hi,
-        })
-    }
-}
-
-/// The chunks a range lookup `named`, or, when that is more than [`RANGE_CHUNKS`], the
-/// chunks `keys` name, looked up one by one.
-async fn narrow(
-    named: HashSet<u64>,
-    dedup: &Index,
-    keys: impl Iterator<Item = String>,
-) -> Result<HashSet<u64>, SdkError> {
-    if named.len() <= RANGE_CHUNKS {
-        return Ok(named);
-    }
-    let mut seen = HashSet::new();
-    let mut each = Vec::new();
-    for k in keys {
-        if seen.insert(k.clone()) {
-            each.push(exact(dedup, &k)?);
-        }
-    }
-    let mut ids = HashSet::new();
-    for f in each {
-        ids.extend(chunk_ids(f.await?));
-    }
-    Ok(ids)
-}
-
-/// The distinct chunk ids among the primary keys an index lookup returned.
-pub(super) fn chunk_ids(keys: Vec<JsValue>) -> HashSet<u64> {
-    keys.iter()
-        .filter_map(|k| k.as_f64())
-        .map(|k| k as u64)
-        .collect()
-}
-
-/// Issue a `get` for each chunk.
-pub(super) fn fetch(
-    chunks: &ObjectStore,
-    ids: impl IntoIterator<Item = u64>,
-) -> Result<Vec<GetStoreRequestFuture>, SdkError> {
-    let mut gets = Vec::new();
-    for id in ids {
-        gets.push(
-            chunks
-                .get(Query::Key(JsValue::from_f64(id as f64)))?
-                .into_future(),
-        );
-    }
-    Ok(gets)
-}
-
-fn time_range(
-    chunks: &ObjectStore,
-    room: &str,
-    lo: i64,
-    hi: i64,
-) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
-    let (lower, upper) = rec::time_bounds(room, lo as f64, hi as f64);
-    let range = KeyRange::bound(&lower, &upper, None, None)?;
-    Ok(chunks
-        .index(indexes::BY_ORDER)?
-        .get_all_keys(Some(Query::KeyRange(range)), None)?
-        .into_future())
-}
-
-/// The second round of one room: its chunks, requested.
-struct Loading<'a> {
-    room: &'a str,
-    runs: Vec<PageWrite<'a>>,
-    existing_cursor: bool,
-    gets: Vec<GetStoreRequestFuture>,
-    /// The room's newest chunk, and its fetch when no lookup named it.
-    tail_id: Option<u64>,
-    tail_get: Option<GetStoreRequestFuture>,
-    time_lo: i64,
-    time_hi: i64,
-}
-
-/// Await chunk fetches into `into` (by id).
-pub(super) async fn receive(
-    gets: Vec<GetStoreRequestFuture>,
-    into: &mut HashMap<u64, Chunk>,
-) -> Result<(), SdkError> {
-    for f in gets {
-        if let Some(r) = f.await? {
-            let c = rec::chunk_of(&r)?;
-            into.insert(c.id.unwrap_or_default() as u64, c);
-        }
-    }
-    Ok(())
 }
 
 /// A stored event that may be the same as a batch event: where it is.
@@ -463,7 +189,7 @@ async fn apply_room(
         let mut page: Vec<usize> = Vec::with_capacity(run.events.len());
         let mut before: HashMap<usize, Option<i64>> = HashMap::new();
         let mut new_here = Vec::new();
-        for ev in run.events {
+        for ev in &run.events {
             let keys = ev.dedup_keys();
             let earlier = keys
                 .iter()
@@ -579,7 +305,7 @@ async fn apply_room(
                     ord: p.ord,
                 })
                 .collect();
-            let history = order::is_history_page(run.events, run.cursor, run.gap);
+            let history = run.is_history();
             let ts_in_page: HashMap<u64, i64> = page.iter().map(|e| (e.id, e.ts)).collect();
             for (id, ord) in order::place(&stored, page, history) {
                 let ts = ts_in_page
@@ -652,7 +378,7 @@ async fn apply_room(
         store.put(&rec::chunk_record(&chunk)?, None)?;
     }
 
-    let last_cursor = l.runs.iter().rev().find_map(|p| p.cursor);
+    let last_cursor = l.runs.iter().rev().find_map(|p| p.cursor.as_ref());
     if last_cursor.is_some() || !l.existing_cursor {
         let r = rec::record();
         set_field(&r, "room", &JsValue::from_str(room))?;
@@ -664,7 +390,7 @@ async fn apply_room(
         tx.object_store(stores::CURSORS)?.put(&r, None)?;
     }
     let gaps = tx.object_store(stores::GAPS)?;
-    for g in l.runs.iter().filter_map(|p| p.gap) {
+    for g in l.runs.iter().filter_map(|p| p.gap.as_ref()) {
         let r = rec::record();
         set_field(&r, "room", &JsValue::from_str(room))?;
         set_field(&r, "gap", &encode(g)?)?;

@@ -2,7 +2,8 @@
 //!
 //! Every trait call is one IndexedDB transaction; [`Store::apply_page`] writes the events
 //! of a resync page, the room's cursor and any gap in a single readwrite transaction, so a
-//! reload in the middle of a resync leaves either the whole page or none of it.
+//! reload in the middle of a resync leaves either the whole page or none of it, and
+//! [`Store::apply_pages`] writes a whole batch of pages in one.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -12,13 +13,14 @@ use wasm_bindgen::JsValue;
 
 use crate::event::RoomEvent;
 use crate::store::{
-    answers_to, marker_of, Cursor, Gap, Own, ReadMarker, RoomState, Snapshot, Store, StoreError,
-    SubscriptionRecord,
+    answers_to, marker_of, Cursor, Gap, Own, Page, PageResult, ReadMarker, RoomState, Snapshot,
+    Store, StoreError, SubscriptionRecord,
 };
 
 use super::error::SdkError;
-use super::idb_apply::{apply_pages, chunk_ids, fetch, receive, PageWrite};
+use super::idb_apply::apply_pages;
 use super::idb_conn::Connection;
+use super::idb_lookup::{chunk_ids, fetch, receive};
 use super::idb_records::{self as rec, decode, encode, field, set_field, Chunk, Slot};
 use super::idb_schema::{indexes, stores};
 
@@ -249,19 +251,14 @@ impl IdbStore {
     }
 
     /// Apply several pages in ONE transaction, with the same result as applying them one
-    /// after another with [`Store::apply_page`]: the new events of each page, in input
-    /// order. Batching live events this way costs one commit instead of one per event.
-    pub async fn apply_pages(
+    /// after another: the new events of each page, in input order. All or nothing: a page
+    /// of the batch that fails aborts the whole transaction.
+    async fn apply_in_one_transaction(
         &self,
-        pages: &[PageWrite<'_>],
+        pages: &[&Page],
     ) -> Result<Vec<Vec<RoomEvent>>, StoreError> {
         for p in pages {
-            if let Some(bad) = p.events.iter().find(|e| e.room != p.room) {
-                return Err(StoreError(format!(
-                    "event of {} in a page of {}",
-                    bad.room, p.room
-                )));
-            }
+            p.check_room()?;
         }
         let tx = self
             .tx(
@@ -474,20 +471,30 @@ impl Store for IdbStore {
         Ok(finish(tx, result).await?)
     }
 
-    async fn apply_page(
-        &self,
-        room: &str,
-        events: &[RoomEvent],
-        cursor: Option<&Cursor>,
-        gap: Option<&Gap>,
-    ) -> Result<Vec<RoomEvent>, StoreError> {
-        let page = PageWrite {
-            room,
-            events,
-            cursor,
-            gap,
-        };
-        Ok(self.apply_pages(&[page]).await?.pop().unwrap_or_default())
+    async fn apply_page(&self, page: &Page) -> PageResult {
+        Ok(self
+            .apply_in_one_transaction(&[page])
+            .await?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// One transaction for the whole batch (a batch of live events costs one commit, not
+    /// one per event). When it fails, each page is tried on its own, so one bad page does
+    /// not cost the others; a lone page gets that second try too (a write aborted as the
+    /// page went into the back/forward cache goes through once the page is back:
+    /// idb_conn.rs).
+    async fn apply_pages(&self, pages: &[&Page]) -> Vec<PageResult> {
+        match self.apply_in_one_transaction(pages).await {
+            Ok(fresh) => fresh.into_iter().map(Ok).collect(),
+            Err(_) => {
+                let mut one_by_one = Vec::with_capacity(pages.len());
+                for p in pages {
+                    one_by_one.push(self.apply_page(p).await);
+                }
+                one_by_one
+            }
+        }
     }
 
     async fn events(&self, room: &str, limit: usize) -> Result<Vec<RoomEvent>, StoreError> {

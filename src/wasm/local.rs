@@ -69,11 +69,6 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Whether [`Queue::close`] was called.
-    pub fn is_closed(&self) -> bool {
-        self.inner.borrow().closed
-    }
-
     /// The next item if one is queued and `want` accepts it, without waiting.
     pub fn next_if(&self, want: impl FnOnce(&T) -> bool) -> Option<T> {
         let mut q = self.inner.borrow_mut();

@@ -1,18 +1,24 @@
 //! Browser edge: IndexedDB storage, the WebSocket transport and the JavaScript API
 //! (docs/js-api.md), compiled only for `wasm32`.
+//!
+//! Public for the browser tests: the JS class, the store and what its tests inspect (the
+//! schema, the chunk sizes, a sleep, the persistence request). The rest is the crate's own.
 
-pub mod client;
-pub mod error;
+pub(crate) mod client;
+pub(crate) mod credentials;
+pub(crate) mod error;
 pub mod idb_apply;
-pub mod idb_conn;
-pub mod idb_records;
+pub(crate) mod idb_conn;
+pub(crate) mod idb_lookup;
+pub(crate) mod idb_records;
 pub mod idb_schema;
-pub mod idb_store;
-pub mod js_types;
-pub mod local;
-pub mod page;
-pub mod push;
-pub mod runtime;
+pub(crate) mod idb_store;
+pub(crate) mod js_args;
+pub(crate) mod js_types;
+pub(crate) mod local;
+pub(crate) mod page;
+pub(crate) mod push;
+pub(crate) mod runtime;
 pub mod socket;
 pub mod storage;
 

@@ -119,7 +119,7 @@ impl Socket {
             .attr(ncname("type"), "get")
             .attr(ncname("id"), id)
             .attr(ncname("to"), domain)
-            .append(minidom::Element::from(xmpp_parsers::ping::Ping))
+            .append(builder("ping", ns::PING).build())
             .build();
         let frame = crate::session::framing::serialize(&ping);
         if let Err(e) = self.send(&frame) {

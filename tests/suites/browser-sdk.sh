@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Browser SDK suite: the JavaScript client (tests/wasm_client*.rs) in Chromium, Firefox ESR
-# and WebKitGTK (BROWSER_SDK_ENGINES to choose) against a real mucsub-server on loopback, then the npm package built by wasm-pack and
-# type-checked from a TypeScript consumer (tests/js-consumer).
+# and WebKitGTK (BROWSER_SDK_ENGINES to choose) against a real mucsub-server on loopback,
+# then the npm package built by wasm-pack and type-checked from a TypeScript consumer
+# (tests/js-consumer).
 #
 # The server runs from a temp data dir on ephemeral ports with the accounts
-# alice/bob/carol/dave (password `pw`); its WebSocket URL reaches the tests at build time
-# as MUCSUB_TEST_WS, with the cargo feature `browser-server-tests` turning them on.
+# alice/bob/carol/dave (password `pw`), accepting tokens beside passwords (an HS256 secret
+# made here); its WebSocket URL and that secret reach the tests at build time as
+# MUCSUB_TEST_WS and MUCSUB_TEST_JWT_SECRET, with the cargo feature `browser-server-tests`
+# turning them on.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -23,6 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Made once: the secret, like the WebSocket URL, is compiled into the tests.
+jwt_secret="browser-sdk-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 # start_server HTTP C2S: a server with a fresh data dir and the four accounts, listening on
 # those addresses (port 0 the first time). Each engine gets a fresh one on the first one's
 # addresses: the WebSocket URL is compiled into the tests, and what one engine's run
@@ -36,6 +41,10 @@ data_dir = "$work/data"
 [listeners]
 c2s = "$2"
 http = "$1"
+[auth]
+methods = ["password", "jwt"]
+[auth.jwt]
+secret = "$jwt_secret"
 [limits]
 # Small, so a client that was away must fetch most of what it missed from the archive
 # (the reload test drops the client in the middle of that).
@@ -63,6 +72,7 @@ c2s_addr=$(sed -E 's/\x1b\[[0-9;]*m//g' "$work/server.out" "$work/server.err" | 
 echo "[browser-sdk] server at $ws"
 
 export MUCSUB_TEST_WS="$ws"
+export MUCSUB_TEST_JWT_SECRET="$jwt_secret"
 export WASM_BINDGEN_TEST_TIMEOUT=180
 status=0
 # The same test build in each engine (scripts/wasm-test.sh; the server-less browser tests
@@ -74,7 +84,7 @@ for engine in ${BROWSER_SDK_ENGINES:-chromium firefox webkit}; do
   [ $first = 1 ] || start_server "$http_addr" "$c2s_addr"
   first=0
   bash scripts/wasm-test.sh "$engine" --locked --features browser-server-tests \
-    ${BROWSER_SDK_TESTS:---test wasm_client --test wasm_client_reload} || status=1
+    ${BROWSER_SDK_TESTS:---test wasm_client --test wasm_client_reload --test wasm_client_token} || status=1
   echo "[browser-sdk] $engine took $((SECONDS - start)) s"
 done
 

@@ -1,7 +1,10 @@
 //! IQs the server answers itself: to the domain, to the user's own bare JID, or with no
-//! `to` (RFC 6120 10.3). What is not implemented gets `service-unavailable`.
+//! `to` (RFC 6120 10.3). The core answers ping, session, roster and disco (with the
+//! features and items modules registered); a payload a module registered goes to that
+//! module ([`crate::extensions`]); anything else gets `service-unavailable`.
 
-use super::session::Session;
+use super::negotiate::Bound;
+use crate::extensions::{Caller, IqType};
 use crate::ns;
 use crate::stanza::{self, ErrorType};
 use crate::storage::Credentials;
@@ -18,8 +21,8 @@ fn feature(var: &str) -> Element {
         .build()
 }
 
-/// The reply to an IQ from session `s`, if one is due.
-pub(crate) async fn handle(ctx: &ServerContext, s: &Session, el: &Element) -> Option<Element> {
+/// The reply to an IQ from the bound session `me`, if one is due.
+pub(crate) async fn handle(ctx: &ServerContext, me: &Bound, el: &Element) -> Option<Element> {
     let itype = el.attr("type").unwrap_or("");
     if el.attr("id").is_none() || !matches!(itype, "get" | "set" | "result" | "error") {
         return Some(reply_err(el, ErrorType::Modify, "bad-request"));
@@ -50,7 +53,9 @@ pub(crate) async fn handle(ctx: &ServerContext, s: &Session, el: &Element) -> Op
                 for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::OFFLINE] {
                     q.append_child(feature(f));
                 }
-                q.append_child(feature(crate::push::xml::NS_PUSH)); // push hook
+                for f in ctx.extensions().server_features() {
+                    q.append_child(feature(f));
+                }
                 if ctx.config.registration {
                     q.append_child(feature(ns::REGISTER));
                 }
@@ -68,23 +73,30 @@ pub(crate) async fn handle(ctx: &ServerContext, s: &Session, el: &Element) -> Op
         ("get", "query", ns::DISCO_ITEMS) if p.attr("node").is_none() => {
             let mut q = Element::builder("query", ns::DISCO_ITEMS).build();
             if to_domain {
-                q.append_child(
-                    Element::builder("item", ns::DISCO_ITEMS)
-                        .attr(attr("jid"), ctx.config.muc_service.as_str())
-                        .attr(attr("name"), "Chatrooms")
-                        .build(),
-                );
+                for item in ctx.extensions().disco_items() {
+                    q.append_child(
+                        Element::builder("item", ns::DISCO_ITEMS)
+                            .attr(attr("jid"), item.jid.as_str())
+                            .attr(attr("name"), item.name.as_str())
+                            .build(),
+                    );
+                }
             }
             ok(Some(q))
         }
-        // push hook
-        ("set", "enable" | "disable", crate::push::xml::NS_PUSH) => {
-            Some(ctx.push.handle_iq(&s.user, el).await)
-        }
         ("set", "bind", ns::BIND) => Some(reply_err(el, ErrorType::Cancel, "not-allowed")),
         _ => {
+            let module = IqType::parse(itype)
+                .and_then(|ty| ctx.extensions().iq_handler(ty, p.name(), &p.ns()));
+            if let Some(module) = module {
+                let from = Caller {
+                    user: &me.user,
+                    jid: &me.full,
+                };
+                return Some(module.handle(from, el).await);
+            }
             tracing::debug!(
-                user = s.user,
+                user = me.user,
                 name = p.name(),
                 ns = p.ns(),
                 "unsupported IQ"

@@ -1,7 +1,8 @@
 //! RFC 6120 over TCP, with STARTTLS.
 
-use super::{RecvError, Transport};
-use crate::xmlstream::{Framing, Limits, StreamEvent, StreamParser};
+use super::inbound::{Inbound, RecvError};
+use super::Transport;
+use crate::xmlstream::{Framing, Limits, StreamEvent};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -13,19 +14,16 @@ enum Io {
     Gone,
 }
 
-pub struct TcpTransport {
+pub(crate) struct TcpTransport {
     io: Io,
-    parser: StreamParser,
-    limits: Limits,
+    inbound: Inbound,
     buf: Vec<u8>,
     peer: SocketAddr,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
-    last_activity: tokio::time::Instant,
-    bytes_read: u64,
 }
 
 impl TcpTransport {
-    pub fn new(
+    pub(crate) fn new(
         stream: TcpStream,
         peer: SocketAddr,
         limits: Limits,
@@ -34,21 +32,20 @@ impl TcpTransport {
         let _ = stream.set_nodelay(true);
         TcpTransport {
             io: Io::Plain(stream),
-            parser: StreamParser::new(Framing::Stream, limits),
-            limits,
+            inbound: Inbound::new(Framing::Stream, limits),
             buf: vec![0; 8192],
             peer,
             acceptor,
-            last_activity: tokio::time::Instant::now(),
-            bytes_read: 0,
         }
     }
 }
 
 impl Transport for TcpTransport {
+    const KIND: &'static str = "tcp";
+
     async fn recv(&mut self) -> Result<Option<StreamEvent>, RecvError> {
         loop {
-            if let Some(ev) = self.parser.next_event() {
+            if let Some(ev) = self.inbound.next_event() {
                 return Ok(Some(ev));
             }
             // Read into the buffer and parse synchronously: the read is the only await
@@ -62,9 +59,7 @@ impl Transport for TcpTransport {
             if n == 0 {
                 return Ok(None);
             }
-            self.last_activity = tokio::time::Instant::now();
-            self.bytes_read += n as u64;
-            self.parser.feed(&self.buf[..n]).map_err(RecvError::Xml)?;
+            self.inbound.feed(&self.buf[..n])?;
         }
     }
 
@@ -86,13 +81,12 @@ impl Transport for TcpTransport {
         self.send(&items.concat()).await
     }
 
-    fn restart(&mut self) {
-        self.parser = StreamParser::new(Framing::Stream, self.limits);
+    fn inbound(&self) -> &Inbound {
+        &self.inbound
     }
 
-    fn set_limits(&mut self, limits: Limits) {
-        self.limits = limits;
-        self.parser.set_limits(limits);
+    fn inbound_mut(&mut self) -> &mut Inbound {
+        &mut self.inbound
     }
 
     fn is_secure(&self) -> bool {
@@ -131,14 +125,6 @@ impl Transport for TcpTransport {
 
     fn footer(&self) -> &'static str {
         "</stream:stream>"
-    }
-
-    fn last_activity(&self) -> tokio::time::Instant {
-        self.last_activity
-    }
-
-    fn bytes_read(&self) -> u64 {
-        self.bytes_read
     }
 
     async fn probe(&mut self) -> std::io::Result<bool> {

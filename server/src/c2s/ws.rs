@@ -1,54 +1,48 @@
 //! RFC 7395: XMPP over WebSocket, one element per text frame.
 
-use super::{RecvError, Transport};
-use crate::xmlstream::{Framing, Limits, StreamEvent, StreamParser, XmlError};
+use super::inbound::{Inbound, RecvError};
+use super::Transport;
+use crate::xmlstream::{Framing, Limits, StreamEvent, XmlError};
 use axum::extract::ws::{Message, WebSocket};
 use std::net::SocketAddr;
 
-pub struct WsTransport {
+pub(crate) struct WsTransport {
     socket: WebSocket,
-    parser: StreamParser,
-    limits: Limits,
+    inbound: Inbound,
     peer: SocketAddr,
     closed: bool,
-    last_activity: tokio::time::Instant,
-    bytes_read: u64,
 }
 
 impl WsTransport {
-    pub fn new(socket: WebSocket, peer: SocketAddr, limits: Limits) -> Self {
+    pub(crate) fn new(socket: WebSocket, peer: SocketAddr, limits: Limits) -> Self {
         WsTransport {
             socket,
-            parser: StreamParser::new(Framing::WebSocket, limits),
-            limits,
+            inbound: Inbound::new(Framing::WebSocket, limits),
             peer,
             closed: false,
-            last_activity: tokio::time::Instant::now(),
-            bytes_read: 0,
         }
     }
 }
 
 impl Transport for WsTransport {
+    const KIND: &'static str = "websocket";
+
     async fn recv(&mut self) -> Result<Option<StreamEvent>, RecvError> {
         loop {
-            if let Some(ev) = self.parser.next_event() {
+            if let Some(ev) = self.inbound.next_event() {
                 return Ok(Some(ev));
             }
             if self.closed {
                 return Ok(None);
             }
             let msg = self.socket.recv().await;
-            self.last_activity = tokio::time::Instant::now();
+            self.inbound.touch();
             match msg {
                 None | Some(Ok(Message::Close(_))) => {
                     self.closed = true;
                     return Ok(None);
                 }
-                Some(Ok(Message::Text(t))) => {
-                    self.bytes_read += t.len() as u64;
-                    self.parser.feed(t.as_bytes()).map_err(RecvError::Xml)?
-                }
+                Some(Ok(Message::Text(t))) => self.inbound.feed(t.as_bytes())?,
                 Some(Ok(Message::Binary(_))) => {
                     return Err(RecvError::Xml(XmlError::NotWellFormed(
                         "binary WebSocket frame".into(),
@@ -82,13 +76,12 @@ impl Transport for WsTransport {
         self.socket.flush().await.map_err(std::io::Error::other)
     }
 
-    fn restart(&mut self) {
-        self.parser = StreamParser::new(Framing::WebSocket, self.limits);
+    fn inbound(&self) -> &Inbound {
+        &self.inbound
     }
 
-    fn set_limits(&mut self, limits: Limits) {
-        self.limits = limits;
-        self.parser.set_limits(limits);
+    fn inbound_mut(&mut self) -> &mut Inbound {
+        &mut self.inbound
     }
 
     fn is_secure(&self) -> bool {
@@ -119,14 +112,6 @@ impl Transport for WsTransport {
 
     fn footer(&self) -> &'static str {
         "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"
-    }
-
-    fn last_activity(&self) -> tokio::time::Instant {
-        self.last_activity
-    }
-
-    fn bytes_read(&self) -> u64 {
-        self.bytes_read
     }
 
     async fn probe(&mut self) -> std::io::Result<bool> {

@@ -4,12 +4,41 @@
 use jid::{BareJid, FullJid};
 use minidom::Element;
 
+use mucsub_protocol::Unsubscribe;
+
 use super::affiliation::{default_role, may_set_affiliation, may_set_role, Affiliation, Role};
 use super::config_form::RoomConfig;
-use super::node::Node;
-use super::room::{Action, Env, Outcome, Room};
+use super::presence::Announce;
+use super::room::{refuse, with_to, Action, Env, Outcome, Room};
 use super::store::StoreOp;
-use super::xml::*;
+use super::xml::{text_el, B};
+use crate::ns;
+use crate::stanza::{iq_result, ErrorType, Refusal};
+use mucsub_protocol::Node;
+
+/// What a `muc#admin` request needs of its sender (XEP-0045 §8, §9).
+#[derive(Clone, Copy)]
+enum Needs {
+    /// Role changes and lists: a moderator by role, or an admin or owner.
+    Moderator,
+    /// Affiliation changes and lists: an admin or owner.
+    Admin,
+}
+
+fn privileges(needs: Needs, aff: Affiliation, role: Role) -> Result<(), Refusal> {
+    let (ok, text) = match needs {
+        Needs::Moderator => (
+            role == Role::Moderator || aff.is_admin_or_owner(),
+            "Moderator privileges required",
+        ),
+        Needs::Admin => (aff.is_admin_or_owner(), "Administrator privileges required"),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal::new(ErrorType::Auth, "forbidden", text))
+    }
+}
 
 /// One validated change from a `muc#admin` set.
 enum Change {
@@ -20,38 +49,47 @@ enum Change {
 impl Room {
     pub(super) fn on_owner(
         &mut self,
-        _env: &Env,
+        env: &Env,
         from: &FullJid,
         iq: &Element,
         q: &Element,
     ) -> Outcome {
-        let err = |kind, cond, text| vec![Action::Send(error_reply(iq, kind, cond, text))];
         if self.affiliation(&from.to_bare()) != Affiliation::Owner {
-            return err("auth", "forbidden", "Owner privileges required");
+            return refuse(
+                iq,
+                ErrorType::Auth,
+                "forbidden",
+                "Owner privileges required",
+            );
         }
         if iq.attr("type") == Some("get") {
             let form = self.config.to_form(&self.jid.to_string());
             return vec![Action::Send(iq_result(
                 iq,
-                Some(B::new("query", NS_MUC_OWNER).c(form).b()),
+                Some(B::new("query", ns::MUC_OWNER).c(form).b()),
             ))];
         }
-        if let Some(d) = q.get_child("destroy", NS_MUC_OWNER) {
-            return self.destroy(iq, d);
+        if let Some(d) = q.get_child("destroy", ns::MUC_OWNER) {
+            return self.destroy(env, iq, d);
         }
-        match q.get_child("x", NS_DATA) {
+        match q.get_child("x", ns::DATA_FORMS) {
             Some(x) if x.attr("type") == Some("submit") => match self.config.apply_submit(x) {
-                Ok(new) => self.reconfigure(iq, new),
-                Err(e) => err("modify", "not-acceptable", &e.0),
+                Ok(new) => self.reconfigure(env, iq, new),
+                Err(e) => refuse(iq, ErrorType::Modify, "not-acceptable", &e.0),
             },
             // Cancel, or an empty query accepting the defaults (instant room).
             Some(x) if x.attr("type") == Some("cancel") => vec![Action::Send(iq_result(iq, None))],
             None => vec![Action::Send(iq_result(iq, None))],
-            Some(_) => err("modify", "bad-request", "Expected a submitted data form"),
+            Some(_) => refuse(
+                iq,
+                ErrorType::Modify,
+                "bad-request",
+                "Expected a submitted data form",
+            ),
         }
     }
 
-    fn reconfigure(&mut self, iq: &Element, new: RoomConfig) -> Outcome {
+    fn reconfigure(&mut self, env: &Env, iq: &Element, new: RoomConfig) -> Outcome {
         let mut out = Vec::new();
         let codes = self.config.change_codes(&new);
         let old = std::mem::replace(&mut self.config, new);
@@ -68,41 +106,41 @@ impl Room {
                 .map(|o| o.jid.clone())
                 .collect();
             for j in outsiders {
-                self.remove_occupant(&mut out, &j, &[322], vec![], &[Node::Affiliations]);
+                let removed = Announce {
+                    codes: &[322],
+                    nodes: &[Node::Affiliations],
+                    ..Announce::UPDATE
+                };
+                self.remove_occupant(env, &mut out, &j, removed);
             }
         }
-        let msg = self.room_message(&codes);
+        let msg = self.room_message(env, &codes);
         self.send_to_occupants(&mut out, &msg);
         out.push(Action::Send(iq_result(iq, None)));
-        self.fanout(
-            &mut out,
-            &[Node::Config],
-            &rand::random::<u64>().to_string(),
-            |_| msg.clone(),
-        );
-        // SPEC S2: no subscriptions survive turning them off.
+        self.fanout(&mut out, &[Node::Config], &env.next_id(), |_| msg.clone());
+        // docs/protocol.md S2: no subscriptions survive turning them off.
         if old.allow_subscription && !self.config.allow_subscription {
             let all: Vec<BareJid> = self.subscribers.keys().cloned().collect();
             for j in all {
-                self.drop_subscription(&mut out, &j);
+                self.drop_subscription(env, &mut out, &j);
             }
         }
         self.vanish_if_unused(&mut out);
         out
     }
 
-    fn destroy(&mut self, iq: &Element, d: &Element) -> Outcome {
+    fn destroy(&mut self, env: &Env, iq: &Element, d: &Element) -> Outcome {
         let mut out = Vec::new();
-        let reason = d.get_child("reason", NS_MUC_OWNER).map(|r| r.text());
-        let destroy_el = B::new("destroy", NS_MUC_USER)
+        let reason = d.get_child("reason", ns::MUC_OWNER).map(|r| r.text());
+        let destroy_el = B::new("destroy", ns::MUC_USER)
             .opt("jid", d.attr("jid"))
-            .cs(reason.map(|r| text_el("reason", NS_MUC_USER, r)))
+            .cs(reason.map(|r| text_el("reason", ns::MUC_USER, r)))
             .b();
         let x = |extra: Option<Element>| {
             let mut x =
-                B::new("x", NS_MUC_USER)
+                B::new("x", ns::MUC_USER)
                     .c(destroy_el.clone())
-                    .c(B::new("item", NS_MUC_USER)
+                    .c(B::new("item", ns::MUC_USER)
                         .a("affiliation", "none")
                         .a("role", "none")
                         .b());
@@ -112,16 +150,16 @@ impl Room {
             x.b()
         };
         for o in &self.occupants {
-            let p = B::new("presence", NS_CLIENT)
+            let p = B::new("presence", ns::CLIENT)
                 .a("from", format!("{}/{}", self.jid, o.nick))
                 .a("type", "unavailable")
                 .c(x(None))
                 .b();
-            out.push(Action::Send(Room::with_to(p, &o.jid)));
+            out.push(Action::Send(with_to(p, &o.jid)));
         }
         out.push(Action::Send(iq_result(iq, None)));
         // Subscribers hear of it on the config node, addressed from their own nick as
-        // ejabberd does, then lose their subscription (SPEC S12, S13).
+        // ejabberd does, then lose their subscription (docs/protocol.md S12, S13).
         let subs: Vec<(BareJid, String, bool, bool)> = self
             .subscribers
             .iter()
@@ -136,18 +174,18 @@ impl Room {
             .collect();
         for (j, nick, wants_config, joined) in subs {
             if wants_config && !joined {
-                let p = B::new("presence", NS_CLIENT)
+                let p = B::new("presence", ns::CLIENT)
                     .a("from", format!("{}/{}", self.jid, nick))
                     .a("type", "unavailable")
                     .c(x(None))
                     .b();
-                Room::direct_event(&mut out, Node::Config, p, j.clone());
+                Room::direct_event(env, &mut out, Node::Config, p, j.clone());
             }
-            let un = B::new("unsubscribe", NS_MUCSUB)
-                .opt("jid", Some(j.to_string()))
-                .a("nick", nick)
-                .b();
-            Room::direct_event(&mut out, Node::Subscribers, un, j);
+            let un = Unsubscribe {
+                jid: Some(j.clone()),
+                nick: Some(nick),
+            };
+            Room::direct_event(env, &mut out, Node::Subscribers, un.into(), j);
         }
         self.occupants.clear();
         self.subscribers.clear();
@@ -158,46 +196,73 @@ impl Room {
         out
     }
 
-    pub(super) fn on_admin(&mut self, from: &FullJid, iq: &Element, q: &Element) -> Outcome {
-        let err = |kind, cond, text: &str| vec![Action::Send(error_reply(iq, kind, cond, text))];
+    pub(super) fn on_admin(
+        &mut self,
+        env: &Env,
+        from: &FullJid,
+        iq: &Element,
+        q: &Element,
+    ) -> Outcome {
         let actor = from.to_bare();
         let actor_aff = self.affiliation(&actor);
         let actor_role = self.occupant(from).map(|o| o.role).unwrap_or(Role::None);
         let items: Vec<&Element> = q.children().filter(|c| c.name() == "item").collect();
         if items.is_empty() {
-            return err("modify", "bad-request", "No item given");
+            return refuse(iq, ErrorType::Modify, "bad-request", "No item given");
         }
         if iq.attr("type") == Some("get") {
             return self.admin_list(iq, items[0], actor_aff, actor_role);
         }
         let mut changes = Vec::new();
         for item in &items {
-            let reason = item.get_child("reason", NS_MUC_ADMIN).map(|r| r.text());
+            let reason = item.get_child("reason", ns::MUC_ADMIN).map(|r| r.text());
             if let Some(a) = item.attr("affiliation") {
                 let Some(new) = Affiliation::parse(a) else {
-                    return err("modify", "bad-request", "Unknown affiliation");
+                    return refuse(iq, ErrorType::Modify, "bad-request", "Unknown affiliation");
                 };
                 let target = match (item.attr("jid"), item.attr("nick")) {
                     (Some(j), _) => match BareJid::new(j) {
                         Ok(b) => b,
                         Err(_) => match jid::Jid::new(j) {
                             Ok(full) => full.to_bare(),
-                            Err(_) => return err("modify", "jid-malformed", "Invalid JID"),
+                            Err(_) => {
+                                return refuse(
+                                    iq,
+                                    ErrorType::Modify,
+                                    "jid-malformed",
+                                    "Invalid JID",
+                                )
+                            }
                         },
                     },
                     (None, Some(n)) => match self.holder_of(n) {
                         Some(b) => b,
-                        None => return err("cancel", "item-not-found", "No such occupant"),
+                        None => {
+                            return refuse(
+                                iq,
+                                ErrorType::Cancel,
+                                "item-not-found",
+                                "No such occupant",
+                            )
+                        }
                     },
-                    _ => return err("modify", "bad-request", "An item needs a jid or a nick"),
+                    _ => {
+                        return refuse(
+                            iq,
+                            ErrorType::Modify,
+                            "bad-request",
+                            "An item needs a jid or a nick",
+                        )
+                    }
                 };
-                if !actor_aff.is_admin_or_owner() {
-                    return err("auth", "forbidden", "Administrator privileges required");
+                if let Err(r) = privileges(Needs::Admin, actor_aff, actor_role) {
+                    return vec![Action::Send(r.reply_to(iq))];
                 }
                 let current = self.affiliation(&target);
                 if !may_set_affiliation(actor_aff, current, new) {
-                    return err(
-                        "cancel",
+                    return refuse(
+                        iq,
+                        ErrorType::Cancel,
                         "not-allowed",
                         "Insufficient privileges for this change",
                     );
@@ -205,10 +270,15 @@ impl Room {
                 changes.push(Change::Affiliation(target, new, reason));
             } else if let Some(r) = item.attr("role") {
                 let Some(new) = Role::parse(r) else {
-                    return err("modify", "bad-request", "Unknown role");
+                    return refuse(iq, ErrorType::Modify, "bad-request", "Unknown role");
                 };
                 let Some(nick) = item.attr("nick") else {
-                    return err("modify", "bad-request", "A role change needs a nick");
+                    return refuse(
+                        iq,
+                        ErrorType::Modify,
+                        "bad-request",
+                        "A role change needs a nick",
+                    );
                 };
                 let targets: Vec<(FullJid, Role)> = self
                     .occupants
@@ -217,16 +287,17 @@ impl Room {
                     .map(|o| (o.jid.clone(), o.role))
                     .collect();
                 if targets.is_empty() {
-                    return err("cancel", "item-not-found", "No such occupant");
+                    return refuse(iq, ErrorType::Cancel, "item-not-found", "No such occupant");
                 }
-                if actor_role != Role::Moderator && !actor_aff.is_admin_or_owner() {
-                    return err("auth", "forbidden", "Moderator privileges required");
+                if let Err(r) = privileges(Needs::Moderator, actor_aff, actor_role) {
+                    return vec![Action::Send(r.reply_to(iq))];
                 }
                 for (j, cur) in targets {
                     let taff = self.affiliation(&j.to_bare());
                     if !may_set_role(actor_aff, actor_role, taff, cur, new) {
-                        return err(
-                            "cancel",
+                        return refuse(
+                            iq,
+                            ErrorType::Cancel,
                             "not-allowed",
                             "Insufficient privileges for this change",
                         );
@@ -234,8 +305,9 @@ impl Room {
                     changes.push(Change::Role(j, new, reason.clone()));
                 }
             } else {
-                return err(
-                    "modify",
+                return refuse(
+                    iq,
+                    ErrorType::Modify,
                     "bad-request",
                     "An item needs a role or an affiliation",
                 );
@@ -257,17 +329,22 @@ impl Room {
             }
         }
         if owners.is_empty() {
-            return err("cancel", "conflict", "A room needs at least one owner");
+            return refuse(
+                iq,
+                ErrorType::Cancel,
+                "conflict",
+                "A room needs at least one owner",
+            );
         }
         let actor_nick = self.occupant(from).map(|o| o.nick.clone());
         let mut out = Vec::new();
         for c in changes {
             match c {
                 Change::Affiliation(j, a, reason) => {
-                    self.set_affiliation(&mut out, j, a, reason, actor_nick.clone())
+                    self.set_affiliation(env, &mut out, j, a, reason, actor_nick.clone())
                 }
                 Change::Role(j, r, reason) => {
-                    self.set_role(&mut out, j, r, reason, actor_nick.clone())
+                    self.set_role(env, &mut out, j, r, reason, actor_nick.clone())
                 }
             }
         }
@@ -287,14 +364,13 @@ impl Room {
         actor_aff: Affiliation,
         actor_role: Role,
     ) -> Outcome {
-        let err = |kind, cond, text| vec![Action::Send(error_reply(iq, kind, cond, text))];
-        let mut q = B::new("query", NS_MUC_ADMIN);
+        let mut q = B::new("query", ns::MUC_ADMIN);
         if let Some(a) = item.attr("affiliation") {
             let Some(a) = Affiliation::parse(a) else {
-                return err("modify", "bad-request", "Unknown affiliation");
+                return refuse(iq, ErrorType::Modify, "bad-request", "Unknown affiliation");
             };
-            if !actor_aff.is_admin_or_owner() {
-                return err("auth", "forbidden", "Administrator privileges required");
+            if let Err(r) = privileges(Needs::Admin, actor_aff, actor_role) {
+                return vec![Action::Send(r.reply_to(iq))];
             }
             let mut list: Vec<&BareJid> = self
                 .affiliations
@@ -304,20 +380,20 @@ impl Room {
                 .collect();
             list.sort();
             for j in list {
-                q = q.c(B::new("item", NS_MUC_ADMIN)
+                q = q.c(B::new("item", ns::MUC_ADMIN)
                     .a("affiliation", a.as_str())
                     .a("jid", j.to_string())
                     .b());
             }
         } else if let Some(r) = item.attr("role") {
             let Some(r) = Role::parse(r) else {
-                return err("modify", "bad-request", "Unknown role");
+                return refuse(iq, ErrorType::Modify, "bad-request", "Unknown role");
             };
-            if actor_role != Role::Moderator && !actor_aff.is_admin_or_owner() {
-                return err("auth", "forbidden", "Moderator privileges required");
+            if let Err(r) = privileges(Needs::Moderator, actor_aff, actor_role) {
+                return vec![Action::Send(r.reply_to(iq))];
             }
             for o in self.occupants.iter().filter(|o| o.role == r) {
-                q = q.c(B::new("item", NS_MUC_ADMIN)
+                q = q.c(B::new("item", ns::MUC_ADMIN)
                     .a("role", r.as_str())
                     .a("nick", o.nick.clone())
                     .a("jid", o.jid.to_string())
@@ -325,8 +401,9 @@ impl Room {
                     .b());
             }
         } else {
-            return err(
-                "modify",
+            return refuse(
+                iq,
+                ErrorType::Modify,
                 "bad-request",
                 "An item needs a role or an affiliation",
             );
@@ -337,16 +414,17 @@ impl Room {
     fn item_extra(reason: Option<String>, actor: Option<String>) -> Vec<Element> {
         let mut v = Vec::new();
         if let Some(r) = reason {
-            v.push(text_el("reason", NS_MUC_USER, r));
+            v.push(text_el("reason", ns::MUC_USER, r));
         }
         if let Some(a) = actor {
-            v.push(B::new("actor", NS_MUC_USER).a("nick", a).b());
+            v.push(B::new("actor", ns::MUC_USER).a("nick", a).b());
         }
         v
     }
 
     fn set_affiliation(
         &mut self,
+        env: &Env,
         out: &mut Outcome,
         target: BareJid,
         new: Affiliation,
@@ -373,38 +451,33 @@ impl Room {
             .collect();
         let extra = Self::item_extra(reason, actor);
         if present.is_empty() {
-            // Tell subscribers even though the target is not in the room (SPEC S12).
+            // Tell subscribers even though the target is not in the room (docs/protocol.md S12).
             let nick = self.subscribers.get(&target).map(|s| s.nick.clone());
             let room = self.jid.to_string();
             let build = |sees: bool| -> Element {
-                let item = B::new("item", NS_MUC_USER)
+                let item = B::new("item", ns::MUC_USER)
                     .opt("jid", sees.then(|| target.to_string()))
                     .a("affiliation", new.as_str())
                     .a("role", "none")
                     .cs(extra.clone())
                     .b();
-                let mut x = B::new("x", NS_MUC_USER).c(item);
+                let mut x = B::new("x", ns::MUC_USER).c(item);
                 if new == Affiliation::Outcast {
-                    x = x.c(B::new("status", NS_MUC_USER).a("code", "301").b());
+                    x = x.c(B::new("status", ns::MUC_USER).a("code", "301").b());
                 }
                 match &nick {
-                    Some(n) => B::new("presence", NS_CLIENT)
+                    Some(n) => B::new("presence", ns::CLIENT)
                         .a("from", format!("{room}/{n}"))
                         .a("type", "unavailable")
                         .c(x.b())
                         .b(),
-                    None => B::new("message", NS_CLIENT)
+                    None => B::new("message", ns::CLIENT)
                         .a("from", room.clone())
                         .c(x.b())
                         .b(),
                 }
             };
-            self.fanout(
-                out,
-                &[Node::Affiliations],
-                &rand::random::<u64>().to_string(),
-                build,
-            );
+            self.fanout(out, &[Node::Affiliations], &env.next_id(), build);
         }
         for j in present {
             if lost_access {
@@ -413,33 +486,52 @@ impl Room {
                 } else {
                     321
                 };
-                self.remove_occupant(out, &j, &[code], extra.clone(), &[Node::Affiliations]);
+                let removed = Announce {
+                    codes: &[code],
+                    item_extra: extra.clone(),
+                    nodes: &[Node::Affiliations],
+                    ..Announce::UPDATE
+                };
+                self.remove_occupant(env, out, &j, removed);
             } else {
                 let role = default_role(new, self.config.moderated, self.config.members_by_default);
                 if let Some(o) = self.occupants.iter_mut().find(|o| o.jid == j) {
                     o.role = role;
                 }
                 if let Some(o) = self.occupant(&j).cloned() {
-                    self.broadcast_occupant(out, &o, &[], false, vec![], &[Node::Affiliations]);
+                    let changed = Announce {
+                        nodes: &[Node::Affiliations],
+                        ..Announce::UPDATE
+                    };
+                    self.broadcast_presence(env, out, &o, changed);
                 }
             }
         }
-        if lost_access && self.subscribers.contains_key(&target) {
-            self.drop_subscription(out, &target);
+        if lost_access {
+            self.drop_subscription(env, out, &target);
         }
     }
 
     fn set_role(
         &mut self,
+        env: &Env,
         out: &mut Outcome,
         target: FullJid,
         new: Role,
         reason: Option<String>,
         actor: Option<String>,
     ) {
-        let extra = Self::item_extra(reason, actor);
+        let how = Announce {
+            item_extra: Self::item_extra(reason, actor),
+            nodes: &[Node::Affiliations],
+            ..Announce::UPDATE
+        };
         if new == Role::None {
-            self.remove_occupant(out, &target, &[307], extra, &[Node::Affiliations]);
+            let kicked = Announce {
+                codes: &[307],
+                ..how
+            };
+            self.remove_occupant(env, out, &target, kicked);
             self.vanish_if_unused(out);
             return;
         }
@@ -447,7 +539,7 @@ impl Room {
             o.role = new;
         }
         if let Some(o) = self.occupant(&target).cloned() {
-            self.broadcast_occupant(out, &o, &[], false, extra, &[Node::Affiliations]);
+            self.broadcast_presence(env, out, &o, how);
         }
     }
 }

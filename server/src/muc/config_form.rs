@@ -1,12 +1,11 @@
-//! The room configuration (`muc#roomconfig`), its owner form and the `muc#roominfo` form.
+//! The room configuration (`muc#roomconfig`), its owner form and the `muc#roominfo` form,
+//! as data forms of `xmpp_parsers::data_forms` (through `mucsub_protocol::forms`).
 
 use minidom::Element;
+use mucsub_protocol::forms::{self, DataForm, DataFormType, Field, FieldType, Option_};
 use serde::{Deserialize, Serialize};
 
-use super::xml::{text_el, B, NS_DATA};
-
-pub const FORM_ROOMCONFIG: &str = "http://jabber.org/protocol/muc#roomconfig";
-pub const FORM_ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
+use crate::ns;
 
 const MAX_USERS_OPTIONS: &[u32] = &[5, 10, 20, 30, 50, 100, 200, 500, 1000, 2000, 5000];
 
@@ -64,36 +63,27 @@ impl Default for RoomConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormError(pub String);
 
-fn field(var: &str, kind: &str, label: &str, values: &[&str]) -> B {
-    B::new("field", NS_DATA)
-        .a("var", var)
-        .a("type", kind)
-        .a("label", label)
-        .cs(values.iter().map(|v| text_el("value", NS_DATA, *v)))
+fn field(var: &str, kind: FieldType, label: &str, values: &[&str]) -> Field {
+    let mut f = Field::new(var, kind);
+    f.label = Some(label.to_owned());
+    f.values = values.iter().map(|v| (*v).to_owned()).collect();
+    f
 }
 
-fn boolean(var: &str, label: &str, v: bool) -> Element {
-    field(var, "boolean", label, &[if v { "1" } else { "0" }]).b()
+fn boolean(var: &str, label: &str, v: bool) -> Field {
+    field(var, FieldType::Boolean, label, &[if v { "1" } else { "0" }])
 }
 
-fn text(var: &str, label: &str, v: &str) -> Element {
+fn text(var: &str, label: &str, v: &str) -> Field {
     let values: &[&str] = if v.is_empty() { &[] } else { &[v] };
-    field(var, "text-single", label, values).b()
+    field(var, FieldType::TextSingle, label, values)
 }
 
-fn option(label: &str, value: &str) -> Element {
-    B::new("option", NS_DATA)
-        .a("label", label)
-        .c(text_el("value", NS_DATA, value))
-        .b()
-}
-
-fn hidden_form_type(value: &str) -> Element {
-    B::new("field", NS_DATA)
-        .a("var", "FORM_TYPE")
-        .a("type", "hidden")
-        .c(text_el("value", NS_DATA, value))
-        .b()
+fn option(label: &str, value: &str) -> Option_ {
+    Option_ {
+        label: Some(label.to_owned()),
+        value: value.to_owned(),
+    }
 }
 
 fn parse_bool(var: &str, v: &str) -> Result<bool, FormError> {
@@ -110,124 +100,127 @@ impl RoomConfig {
         let max_users = self.max_users.to_string();
         let mut max = field(
             "muc#roomconfig_maxusers",
-            "list-single",
+            FieldType::ListSingle,
             "Maximum Number of Occupants",
             &[&max_users],
         );
         for n in MAX_USERS_OPTIONS {
             let s = n.to_string();
-            max = max.c(option(&s, &s));
+            max.options.push(option(&s, &s));
         }
-        let whois = field(
+        let whois_value = if self.whois_anyone {
+            "anyone"
+        } else {
+            "moderators"
+        };
+        let mut whois = field(
             "muc#roomconfig_whois",
-            "list-single",
+            FieldType::ListSingle,
             "Present real Jabber IDs to",
-            &[if self.whois_anyone {
-                "anyone"
-            } else {
-                "moderators"
-            }],
-        )
-        .c(option("Moderators Only", "moderators"))
-        .c(option("Anyone", "anyone"));
-        B::new("x", NS_DATA)
-            .a("type", "form")
-            .c(text_el(
-                "title",
-                NS_DATA,
-                format!("Configuration of room {room_jid}"),
-            ))
-            .c(hidden_form_type(FORM_ROOMCONFIG))
-            .c(text("muc#roomconfig_roomname", "Room title", &self.name))
-            .c(text(
+            &[whois_value],
+        );
+        whois.options = vec![
+            option("Moderators Only", "moderators"),
+            option("Anyone", "anyone"),
+        ];
+        let fields = vec![
+            text("muc#roomconfig_roomname", "Room title", &self.name),
+            text(
                 "muc#roomconfig_roomdesc",
                 "Room description",
                 &self.description,
-            ))
-            .c(text(
+            ),
+            text(
                 "muc#roomconfig_lang",
                 "Natural Language for Room Discussions",
                 &self.lang,
-            ))
-            .c(boolean(
+            ),
+            boolean(
                 "muc#roomconfig_persistentroom",
                 "Make room persistent",
                 self.persistent,
-            ))
-            .c(boolean(
+            ),
+            boolean(
                 "muc#roomconfig_publicroom",
                 "Make room public searchable",
                 self.public,
-            ))
-            .c(boolean(
+            ),
+            boolean(
                 "public_list",
                 "Make participants list public",
                 self.public_list,
-            ))
-            .c(boolean(
+            ),
+            boolean(
                 "muc#roomconfig_passwordprotectedroom",
                 "Make room password protected",
                 self.password_protected,
-            ))
-            .c(field("muc#roomconfig_roomsecret", "text-private", "Password", &[]).b())
-            .c(max.b())
-            .c(whois.b())
-            .c(boolean(
+            ),
+            field(
+                "muc#roomconfig_roomsecret",
+                FieldType::TextPrivate,
+                "Password",
+                &[],
+            ),
+            max,
+            whois,
+            boolean(
                 "muc#roomconfig_membersonly",
                 "Make room members-only",
                 self.members_only,
-            ))
-            .c(boolean(
+            ),
+            boolean(
                 "muc#roomconfig_moderatedroom",
                 "Make room moderated",
                 self.moderated,
-            ))
-            .c(boolean(
+            ),
+            boolean(
                 "members_by_default",
                 "Default users as participants",
                 self.members_by_default,
-            ))
-            .c(boolean(
+            ),
+            boolean(
                 "muc#roomconfig_changesubject",
                 "Allow users to change the subject",
                 self.change_subject,
-            ))
-            .c(boolean(
+            ),
+            boolean(
                 "allow_private_messages",
                 "Allow users to send private messages",
                 self.allow_private_messages,
-            ))
-            .c(boolean(
+            ),
+            boolean(
                 "muc#roomconfig_allowinvites",
                 "Allow users to send invites",
                 self.allow_invites,
-            ))
-            .c(boolean(
+            ),
+            boolean(
                 "allow_subscription",
                 "Allow subscription",
                 self.allow_subscription,
-            ))
-            .c(boolean("mam", "Enable message archiving", self.mam))
-            .b()
+            ),
+            boolean("mam", "Enable message archiving", self.mam),
+        ];
+        let mut form = forms::with_type(DataFormType::Form, ns::MUC_ROOMCONFIG, fields);
+        form.title = Some(format!("Configuration of room {room_jid}"));
+        forms::with_explicit_types(form)
     }
 
     /// Applies a submitted form; fields not present keep their value.
-    pub fn apply_submit(&self, form: &Element) -> Result<RoomConfig, FormError> {
+    pub fn apply_submit(&self, x: &Element) -> Result<RoomConfig, FormError> {
+        let form: DataForm =
+            forms::parse(x, "query").map_err(|e| FormError(format!("Malformed form: {e}")))?;
+        if let Some(t) = form.form_type().filter(|t| *t != ns::MUC_ROOMCONFIG) {
+            return Err(FormError(format!("Unknown FORM_TYPE '{t}'")));
+        }
         let mut c = self.clone();
         let mut secret_given = false;
-        for f in form.children().filter(|f| f.name() == "field") {
-            let Some(var) = f.attr("var") else { continue };
-            let values: Vec<String> = f
-                .children()
-                .filter(|v| v.name() == "value")
-                .map(|v| v.text())
-                .collect();
-            let first = values.first().cloned().unwrap_or_default();
+        for f in forms::fields(&form) {
+            let Some(var) = f.var.as_deref() else {
+                continue;
+            };
+            let first = f.values.first().cloned().unwrap_or_default();
             let b = || parse_bool(var, &first);
             match var {
-                "FORM_TYPE" if !first.is_empty() && first != FORM_ROOMCONFIG => {
-                    return Err(FormError(format!("Unknown FORM_TYPE '{first}'")));
-                }
                 "muc#roomconfig_roomname" => c.name = first,
                 "muc#roomconfig_roomdesc" => c.description = first,
                 "muc#roomconfig_lang" => c.lang = first,
@@ -328,40 +321,43 @@ impl RoomConfig {
 
     /// The `muc#roominfo` extended disco form.
     pub fn roominfo_form(&self, occupants: usize) -> Element {
-        B::new("x", NS_DATA)
-            .a("type", "result")
-            .c(hidden_form_type(FORM_ROOMINFO))
-            .c(text(
+        let fields = vec![
+            text(
                 "muc#roominfo_occupants",
                 "Number of occupants",
                 &occupants.to_string(),
-            ))
-            .c(text(
+            ),
+            text(
                 "muc#roomconfig_roomname",
                 "Natural-Language Room Name",
                 &self.name,
-            ))
-            .c(text(
+            ),
+            text(
                 "muc#roominfo_description",
                 "Room description",
                 &self.description,
-            ))
-            .c(boolean(
+            ),
+            boolean(
                 "muc#roominfo_changesubject",
                 "Occupants May Change the Subject",
                 self.change_subject,
-            ))
-            .c(boolean(
+            ),
+            boolean(
                 "muc#roomconfig_allowinvites",
                 "Occupants are allowed to invite others",
                 self.allow_invites,
-            ))
-            .c(text(
+            ),
+            text(
                 "muc#roominfo_lang",
                 "Natural Language for Room Discussions",
                 &self.lang,
-            ))
-            .b()
+            ),
+        ];
+        forms::with_explicit_types(forms::with_type(
+            DataFormType::Result_,
+            ns::MUC_ROOMINFO,
+            fields,
+        ))
     }
 }
 
@@ -370,14 +366,17 @@ mod tests {
     use super::*;
 
     fn submit(fields: &[(&str, &str)]) -> Element {
-        let mut x = B::new("x", NS_DATA).a("type", "submit");
-        for (var, v) in fields {
-            x = x.c(B::new("field", NS_DATA)
-                .a("var", *var)
-                .c(text_el("value", NS_DATA, *v))
-                .b());
+        let fields = fields
+            .iter()
+            .map(|(var, v)| forms::field(var, [*v]))
+            .collect();
+        DataForm {
+            type_: DataFormType::Submit,
+            title: None,
+            instructions: None,
+            fields,
         }
-        x.b()
+        .into()
     }
 
     #[test]
@@ -385,7 +384,7 @@ mod tests {
         let c = RoomConfig::default();
         let n = c
             .apply_submit(&submit(&[
-                ("FORM_TYPE", FORM_ROOMCONFIG),
+                ("FORM_TYPE", ns::MUC_ROOMCONFIG),
                 ("muc#roomconfig_membersonly", "1"),
                 ("muc#roomconfig_allow_subscription", "0"),
             ]))
@@ -410,6 +409,29 @@ mod tests {
         assert!(c
             .apply_submit(&submit(&[("muc#roomconfig_passwordprotectedroom", "1")]))
             .is_err());
+    }
+
+    #[test]
+    fn the_owner_form_submits_back_unchanged() {
+        let c = RoomConfig {
+            name: "Lab".into(),
+            whois_anyone: true,
+            max_users: 50,
+            ..RoomConfig::default()
+        };
+        let mut form = forms::parse(&c.to_form("lab@conference.localhost"), "query").unwrap();
+        assert_eq!(form.form_type(), Some(ns::MUC_ROOMCONFIG));
+        form.type_ = DataFormType::Submit;
+        let back = RoomConfig::default().apply_submit(&form.into()).unwrap();
+        assert_eq!(back, c);
+        let info = forms::parse(&c.roominfo_form(3), "query").unwrap();
+        assert_eq!(forms::value(&info, "muc#roominfo_occupants"), Some("3"));
+    }
+
+    #[test]
+    fn a_form_of_another_kind_is_refused() {
+        let other = submit(&[("FORM_TYPE", "urn:x"), ("mam", "1")]);
+        assert!(RoomConfig::default().apply_submit(&other).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The MucSub event wrapper (SPEC S10), serialised once per room event and addressed per
-//! recipient by splicing the bare JID into the prepared text.
+//! The MucSub event wrapper (docs/protocol.md S10), serialised once per room event and
+//! addressed per recipient by splicing the bare JID into the prepared text.
 //!
 //! ```xml
 //! <message from='room@muc' to='user@host' id='ID'>
@@ -13,34 +13,25 @@
 
 use jid::BareJid;
 use minidom::Element;
+use mucsub_protocol::MucSubEvent;
 
-use super::node::{Node, NodeExt};
-use super::xml::*;
+use super::xml::set_attr;
+use crate::ns;
+use crate::stanza::escape_attr;
+use mucsub_protocol::Node;
 
 /// One wrapped event ready for many recipients.
 #[derive(Debug, Clone)]
 pub struct WrappedEvent {
     pub node: Node,
-    pub room: BareJid,
-    pub id: String,
     /// The serialised wrapper split where the recipient's JID goes (outer and inner `to`).
     parts: Vec<String>,
-    /// The wrapper without any `to`, for code that wants an element.
-    template: Element,
 }
 
 /// Inner messages and presences are addressed to the subscriber; `<subscribe/>` items
 /// of the subscribers node are not stanzas and carry no address.
 fn is_stanza(el: &Element) -> bool {
-    el.has_ns(NS_CLIENT) && matches!(el.name(), "message" | "presence")
-}
-
-fn escape_attr(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+    el.has_ns(ns::CLIENT) && matches!(el.name(), "message" | "presence")
 }
 
 impl WrappedEvent {
@@ -51,57 +42,44 @@ impl WrappedEvent {
             rand::random::<u64>(),
             rand::random::<u64>()
         );
-        let build = |to: Option<&str>| {
-            let mut inner = inner.clone();
-            if let Some(t) = to.filter(|_| is_stanza(&inner)) {
-                set_attr(&mut inner, "to", t);
-            }
-            let item = B::new("item", NS_PUBSUB_EVENT).a("id", id).c(inner).b();
-            let items = B::new("items", NS_PUBSUB_EVENT)
-                .a("node", node.uri())
-                .c(item)
-                .b();
-            B::new("message", NS_CLIENT)
-                .a("from", room.to_string())
-                .opt("to", to)
-                .a("id", id)
-                .c(B::new("event", NS_PUBSUB_EVENT).c(items).b())
-                .b()
-        };
-        let marked = to_string(&build(Some(&marker)));
+        let template = Element::from(MucSubEvent::without_recipient(
+            room.clone(),
+            id.to_owned(),
+            node,
+            inner.clone(),
+        ));
         WrappedEvent {
             node,
-            room: room.clone(),
-            id: id.to_owned(),
-            parts: marked.split(&marker).map(str::to_owned).collect(),
-            template: build(None),
+            parts: String::from(&addressed(template, &marker))
+                .split(&marker)
+                .map(str::to_owned)
+                .collect(),
         }
     }
 
     pub fn storable(&self) -> bool {
-        self.node.storable()
+        self.node.kept_offline()
     }
 
     /// The stanza for one recipient as text, without re-serialising the tree.
     pub fn text_for(&self, to: &BareJid) -> String {
         self.parts.join(&escape_attr(to.as_str()))
     }
+}
 
-    /// The stanza for one recipient as an element.
-    pub fn element_for(&self, to: &BareJid) -> Element {
-        let mut el = self.template.clone();
-        set_attr(&mut el, "to", to.to_string());
-        for e in el.children_mut() {
-            for items in e.children_mut() {
-                for item in items.children_mut() {
-                    for inner in item.children_mut().filter(|i| is_stanza(i)) {
-                        set_attr(inner, "to", to.to_string());
-                    }
+/// The wrapper addressed to `to`: the outer message and, when it is a stanza, the inner one.
+fn addressed(mut el: Element, to: &str) -> Element {
+    set_attr(&mut el, "to", to);
+    for e in el.children_mut() {
+        for items in e.children_mut() {
+            for item in items.children_mut() {
+                for inner in item.children_mut().filter(|i| is_stanza(i)) {
+                    set_attr(inner, "to", to);
                 }
             }
         }
-        el
     }
+    el
 }
 
 #[cfg(test)]
@@ -115,18 +93,25 @@ mod tests {
         let ev = WrappedEvent::new(Node::Messages, &room, "42", &inner);
         let bob = BareJid::new("bob@localhost").unwrap();
         let parsed: Element = ev.text_for(&bob).parse().unwrap();
-        assert_eq!(parsed, ev.element_for(&bob));
+        let wrapper = MucSubEvent::without_recipient(room, "42".into(), Node::Messages, inner);
+        assert_eq!(parsed, addressed(wrapper.into(), "bob@localhost"));
+        // What the SDK reads out of it.
+        let read = MucSubEvent::try_from(&parsed).unwrap();
+        assert_eq!(
+            (read.node, read.item_id.as_deref()),
+            (Node::Messages, Some("42"))
+        );
         assert_eq!(parsed.attr("to"), Some("bob@localhost"));
         let items = parsed
-            .get_child("event", NS_PUBSUB_EVENT)
+            .get_child("event", ns::PUBSUB_EVENT)
             .unwrap()
-            .get_child("items", NS_PUBSUB_EVENT)
+            .get_child("items", ns::PUBSUB_EVENT)
             .unwrap();
         assert_eq!(items.attr("node"), Some("urn:xmpp:mucsub:nodes:messages"));
-        let item = items.get_child("item", NS_PUBSUB_EVENT).unwrap();
+        let item = items.get_child("item", ns::PUBSUB_EVENT).unwrap();
         assert_eq!(item.attr("id"), Some("42"));
-        let m = item.get_child("message", NS_CLIENT).unwrap();
+        let m = item.get_child("message", ns::CLIENT).unwrap();
         assert_eq!(m.attr("to"), Some("bob@localhost"));
-        assert_eq!(m.get_child("body", NS_CLIENT).unwrap().text(), "a < b");
+        assert_eq!(m.get_child("body", ns::CLIENT).unwrap().text(), "a < b");
     }
 }

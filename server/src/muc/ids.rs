@@ -28,11 +28,7 @@ impl IdGen {
         }
     }
 
-    /// The next id: `max(now, last + 1)`.
-    pub fn next(&self) -> i64 {
-        self.next_at(now_micros())
-    }
-
+    /// The next id at time `now`: `max(now, last + 1)`.
     pub fn next_at(&self, now: i64) -> i64 {
         let mut prev = self.last.load(Ordering::Relaxed);
         loop {
@@ -55,20 +51,10 @@ impl IdGen {
     }
 }
 
-/// RFC 3339 / XEP-0082 timestamp with microseconds, in UTC.
-pub fn stamp(micros: i64) -> String {
-    match chrono::DateTime::from_timestamp_micros(micros) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-        None => "1970-01-01T00:00:00.000000Z".to_string(),
-    }
-}
-
+/// XEP-0082 timestamp with microseconds, in UTC (the archive's precision).
+pub use mucsub_protocol::time::format_micros as stamp;
 /// Parses a XEP-0082 date-time into microseconds since the epoch.
-pub fn parse_stamp(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s.trim())
-        .ok()
-        .map(|t| t.timestamp_micros())
-}
+pub use mucsub_protocol::time::parse_micros as parse_stamp;
 
 #[cfg(test)]
 mod tests {
@@ -87,17 +73,5 @@ mod tests {
     fn floor_from_disk_wins_over_an_earlier_clock() {
         let g = IdGen::new(1_000);
         assert_eq!(g.next_at(10), 1_001);
-    }
-
-    #[test]
-    fn stamps_round_trip() {
-        let t = 1_795_460_995_021_531;
-        assert_eq!(stamp(t), "2026-11-23T19:09:55.021531Z");
-        assert_eq!(parse_stamp(&stamp(t)), Some(t));
-        assert_eq!(
-            parse_stamp("2026-11-23T19:09:55Z"),
-            Some(1_795_460_995_000_000)
-        );
-        assert_eq!(parse_stamp("yesterday"), None);
     }
 }

@@ -1,104 +1,93 @@
 //! MucSub on a room (`urn:xmpp:mucsub:0`): subscribe, unsubscribe and the room-level
-//! subscriber list (SPEC S2–S9, S13). Event fanout itself is [`Room::fanout`].
+//! subscriber list (docs/protocol.md S2–S9, S13). The elements are `mucsub_protocol`'s;
+//! event fanout itself is [`Room::fanout`].
 
 use jid::{BareJid, FullJid};
 use minidom::Element;
+use mucsub_protocol::{ParseError, Subscribe, Subscription, Subscriptions, Unsubscribe};
 
-use super::affiliation::Affiliation;
-use super::node::{parse_list, Node, NodeExt};
-use super::room::{Action, Outcome, Room, Subscriber};
+use super::admit::{Admission, Entry};
+use super::room::{refuse, Action, Env, Outcome, Room, Subscriber};
 use super::store::StoreOp;
-use super::xml::*;
-
-fn events(nodes: &[Node]) -> Vec<Element> {
-    nodes
-        .iter()
-        .map(|n| B::new("event", NS_MUCSUB).a("node", n.uri()).b())
-        .collect()
-}
-
-/// `jid=` values may be full or bare; subscriptions are per account.
-fn parse_account(s: &str) -> Option<BareJid> {
-    jid::Jid::new(s).ok().map(|j| j.to_bare())
-}
+use crate::stanza::{iq_result, ErrorType, Refusal};
+use mucsub_protocol::Node;
 
 impl Room {
-    pub(super) fn on_subscribe(&mut self, from: &FullJid, iq: &Element, sub: &Element) -> Outcome {
-        let err = |kind, cond, text: &str| vec![Action::Send(error_reply(iq, kind, cond, text))];
+    /// The account a (un)subscribe is about: the requester, or with `jid=` someone a
+    /// moderator names (docs/protocol.md S4: not a moderator → forbidden, before the JID is
+    /// looked at). `jid` is the parsed attribute, or the parse error of a malformed one.
+    fn subscription_target(
+        &self,
+        from: &FullJid,
+        jid: Result<Option<BareJid>, ParseError>,
+    ) -> Result<BareJid, Refusal> {
+        match jid {
+            Ok(None) => Ok(from.to_bare()),
+            _ if !self.is_moderator(from) => Err(Refusal::new(
+                ErrorType::Auth,
+                "forbidden",
+                "Moderator privileges required",
+            )),
+            Ok(Some(j)) => Ok(j),
+            Err(_) => Err(Refusal::new(
+                ErrorType::Modify,
+                "jid-malformed",
+                "Invalid JID",
+            )),
+        }
+    }
+
+    pub(super) fn on_subscribe(
+        &mut self,
+        env: &Env,
+        from: &FullJid,
+        iq: &Element,
+        sub: &Element,
+    ) -> Outcome {
+        let refused = |r: Refusal| vec![Action::Send(r.reply_to(iq))];
+        // Only `jid=` can fail to parse; its error is answered in its turn below.
+        let request = Subscribe::try_from(sub);
+        // docs/protocol.md S4, checks in this order.
+        if !self.config.allow_subscription {
+            return refused(Refusal::new(
+                ErrorType::Cancel,
+                "not-allowed",
+                "Subscriptions are not allowed",
+            ));
+        }
+        let target = match self.subscription_target(from, request.clone().map(|r| r.jid)) {
+            Ok(t) => t,
+            Err(r) => return refused(r),
+        };
+        let Ok(Subscribe {
+            nick: Some(nick),
+            password,
+            events: nodes,
+            ..
+        }) = request
+        else {
+            return refused(Refusal::bad_request(
+                "Missing attribute 'nick' in tag <subscribe/> qualified by namespace 'urn:xmpp:mucsub:0'",
+            ));
+        };
         let requester = from.to_bare();
         let req_aff = self.affiliation(&requester);
-        // SPEC S4, checks in this order.
-        if !self.config.allow_subscription {
-            return err("cancel", "not-allowed", "Subscriptions are not allowed");
-        }
-        let target = match sub.attr("jid") {
-            Some(j) => {
-                if !self.is_moderator(from) {
-                    return err("auth", "forbidden", "Moderator privileges required");
-                }
-                match parse_account(j) {
-                    Some(b) => b,
-                    None => return err("modify", "jid-malformed", "Invalid JID"),
-                }
-            }
-            None => requester.clone(),
+        let admission = Admission {
+            entry: Entry::Subscribe,
+            target: &target,
+            nick: &nick,
+            password: password.as_deref(),
+            privileged: req_aff.is_admin_or_owner(),
+            members_waived: target != requester && req_aff.is_admin_or_owner(),
         };
-        let Some(nick) = sub.attr("nick") else {
-            return err(
-                "modify",
-                "bad-request",
-                "Missing attribute 'nick' in tag <subscribe/> qualified by namespace 'urn:xmpp:mucsub:0'",
-            );
-        };
-        if nick.is_empty() || self.jid.with_resource_str(nick).is_err() {
-            return err("modify", "jid-malformed", "Invalid nickname");
-        }
-        let target_aff = self.affiliation(&target);
-        if target_aff == Affiliation::Outcast {
-            return err("auth", "forbidden", "You have been banned from this room");
-        }
-        // An owner or admin subscribing someone else could as well make them a member, so
-        // (as in ejabberd) membership is only demanded of people subscribing themselves.
-        let on_behalf = target != requester && req_aff.is_admin_or_owner();
-        if self.config.members_only && target_aff < Affiliation::Member && !on_behalf {
-            return err(
-                "auth",
-                "registration-required",
-                "This room is members-only: membership is required to subscribe",
-            );
-        }
-        if self.nick_conflicts(nick, &target) {
-            return err(
-                "cancel",
-                "conflict",
-                "That nickname is already in use by another occupant",
-            );
-        }
-        if self.config.password_protected && !req_aff.is_admin_or_owner() {
-            match sub.attr("password") {
-                None => {
-                    return err(
-                        "auth",
-                        "not-authorized",
-                        "A password is required to enter this room",
-                    )
-                }
-                Some(p) if p != self.config.password => {
-                    return err("auth", "not-authorized", "Incorrect password")
-                }
-                _ => {}
-            }
+        if let Err(r) = self.admit(&admission) {
+            return refused(r);
         }
         let is_new = !self.subscribers.contains_key(&target);
-        let nodes = parse_list(
-            sub.children()
-                .filter(|c| c.is("event", NS_MUCSUB))
-                .filter_map(|c| c.attr("node")),
-        );
         self.subscribers.insert(
             target.clone(),
             Subscriber {
-                nick: nick.to_owned(),
+                nick: nick.clone(),
                 nodes: nodes.clone(),
             },
         );
@@ -112,42 +101,41 @@ impl Room {
         // Only a new subscription is announced (as ejabberd does); a changed nick or node
         // list is the subscriber's own business.
         if is_new {
-            self.notify_subscribers_node(&mut out, "subscribe", &target, nick, None);
+            self.notify_subscribers_node(env, &mut out, true, &target, &nick, false);
         }
-        let result = B::new("subscribe", NS_MUCSUB)
-            .a("nick", nick)
-            .cs(events(&nodes))
-            .b();
-        out.push(Action::Send(iq_result(iq, Some(result))));
+        // The result echoes the nick and the nodes accepted.
+        let result = Subscribe {
+            nick: Some(nick),
+            password: None,
+            jid: None,
+            events: nodes,
+        };
+        out.push(Action::Send(iq_result(iq, Some(result.into()))));
         out
     }
 
-    pub(super) fn on_unsubscribe(&mut self, from: &FullJid, iq: &Element, un: &Element) -> Outcome {
-        let err = |kind, cond, text: &str| vec![Action::Send(error_reply(iq, kind, cond, text))];
-        let target = match un.attr("jid") {
-            Some(j) => {
-                if !self.is_moderator(from) {
-                    return err("auth", "forbidden", "Moderator privileges required");
-                }
-                match parse_account(j) {
-                    Some(b) => b,
-                    None => return err("modify", "jid-malformed", "Invalid JID"),
-                }
-            }
-            None => from.to_bare(),
+    pub(super) fn on_unsubscribe(
+        &mut self,
+        env: &Env,
+        from: &FullJid,
+        iq: &Element,
+        un: &Element,
+    ) -> Outcome {
+        let jid = Unsubscribe::try_from(un).map(|u| u.jid);
+        let target = match self.subscription_target(from, jid) {
+            Ok(t) => t,
+            Err(r) => return vec![Action::Send(r.reply_to(iq))],
         };
         let mut out = Vec::new();
-        if self.subscribers.contains_key(&target) {
-            self.drop_subscription(&mut out, &target);
-        }
+        self.drop_subscription(env, &mut out, &target);
         out.push(Action::Send(iq_result(iq, None)));
         self.vanish_if_unused(&mut out);
         out
     }
 
     /// Removes a subscription durably and tells the subscribers node, the removed account
-    /// included whatever its node list was (SPEC S13).
-    pub(super) fn drop_subscription(&mut self, out: &mut Outcome, target: &BareJid) {
+    /// included whatever its node list was (docs/protocol.md S13). Nothing when there is none.
+    pub(super) fn drop_subscription(&mut self, env: &Env, out: &mut Outcome, target: &BareJid) {
         let Some(old) = self.subscribers.get(target).cloned() else {
             return;
         };
@@ -155,53 +143,64 @@ impl Room {
             room: self.name.clone(),
             jid: target.to_string(),
         }));
-        self.notify_subscribers_node(out, "unsubscribe", target, &old.nick, Some(()));
+        self.notify_subscribers_node(env, out, false, target, &old.nick, true);
         self.subscribers.remove(target);
     }
 
-    /// `<subscribe/>` or `<unsubscribe/>` on the subscribers node, with the real JID only
+    /// `<subscribe/>` (or `<unsubscribe/>`) on the subscribers node, with the real JID only
     /// for receivers who may see it. With `include_target`, the target gets it even when it
     /// did not subscribe to that node (it is being removed and must know).
     fn notify_subscribers_node(
         &self,
+        env: &Env,
         out: &mut Outcome,
-        what: &str,
+        subscribed: bool,
         target: &BareJid,
         nick: &str,
-        include_target: Option<()>,
+        include_target: bool,
     ) {
         let build = |sees: bool| {
-            B::new(what, NS_MUCSUB)
-                .opt("jid", sees.then(|| target.to_string()))
-                .a("nick", nick)
-                .b()
+            let jid = sees.then(|| target.clone());
+            let nick = Some(nick.to_owned());
+            if subscribed {
+                Element::from(Subscribe {
+                    nick,
+                    jid,
+                    ..Subscribe::default()
+                })
+            } else {
+                Element::from(Unsubscribe { jid, nick })
+            }
         };
-        let id = rand::random::<u64>().to_string();
         let target_has_node = self
             .subscribers
             .get(target)
             .is_some_and(|s| s.nodes.contains(&Node::Subscribers));
-        if include_target.is_some() && !target_has_node && !self.is_joined(target) {
-            let sees = self.config.whois_anyone || self.affiliation(target).is_admin_or_owner();
-            Room::direct_event(out, Node::Subscribers, build(sees), target.clone());
+        if include_target && !target_has_node && !self.is_joined(target) {
+            let sees = self.account_sees_jids(target);
+            Room::direct_event(env, out, Node::Subscribers, build(sees), target.clone());
         }
-        self.fanout(out, &[Node::Subscribers], &id, build);
+        self.fanout(out, &[Node::Subscribers], &env.next_id(), build);
     }
 
     /// Accounts that no longer exist lose their subscriptions, notified as usual (S13).
-    pub fn accounts_deleted(&mut self, gone: &[BareJid]) -> Outcome {
+    pub fn accounts_deleted(&mut self, env: &Env, gone: &[BareJid]) -> Outcome {
         let mut out = Vec::new();
         for j in gone {
-            self.drop_subscription(&mut out, j);
+            self.drop_subscription(env, &mut out, j);
         }
         self.vanish_if_unused(&mut out);
         out
     }
 
     pub(super) fn on_room_subscriptions(&self, from: &FullJid, iq: &Element) -> Outcome {
-        let err = |kind, cond, text: &str| vec![Action::Send(error_reply(iq, kind, cond, text))];
         if iq.attr("type") != Some("get") {
-            return err("modify", "bad-request", "Use an IQ get to list subscribers");
+            return refuse(
+                iq,
+                ErrorType::Modify,
+                "bad-request",
+                "Use an IQ get to list subscribers",
+            );
         }
         let bare = from.to_bare();
         let show_jids = if self.is_moderator(from) {
@@ -209,20 +208,24 @@ impl Room {
         } else if self.subscribers.contains_key(&bare) {
             self.config.whois_anyone
         } else {
-            return err(
-                "auth",
+            return refuse(
+                iq,
+                ErrorType::Auth,
                 "forbidden",
                 "Moderator privileges or a subscription are required",
             );
         };
-        let list = self.subscribers.iter().map(|(j, s)| {
-            B::new("subscription", NS_MUCSUB)
-                .opt("jid", show_jids.then(|| j.to_string()))
-                .a("nick", s.nick.clone())
-                .cs(events(&s.nodes))
-                .b()
-        });
-        let q = B::new("subscriptions", NS_MUCSUB).cs(list).b();
-        vec![Action::Send(iq_result(iq, Some(q)))]
+        let items = self
+            .subscribers
+            .iter()
+            .map(|(j, s)| Subscription {
+                jid: show_jids.then(|| j.clone()),
+                nick: Some(s.nick.clone()),
+                events: s.nodes.clone(),
+                end: None,
+            })
+            .collect();
+        let list = Subscriptions { items };
+        vec![Action::Send(iq_result(iq, Some(list.into())))]
     }
 }

@@ -1,4 +1,5 @@
-//! The MUC service's output over the server's router.
+//! Where the MUC service's output goes: the [`Outlet`] port, and its implementation over
+//! the server's router. Room tasks only ever talk to the port.
 
 use std::sync::Arc;
 
@@ -6,11 +7,28 @@ use jid::{BareJid, FullJid};
 use minidom::Element;
 
 use super::event::WrappedEvent;
-use super::service::Outlet;
 use crate::router::{Delivery, Router};
 use crate::stanza::Template;
 use crate::storage::AccountStore;
 use crate::storage::BoxFuture;
+
+/// Where the MUC service's output goes: implemented over the server's router.
+pub trait Outlet: Send + Sync + 'static {
+    /// A stanza to one session (`to` is a full JID).
+    fn send(&self, stanza: Element) -> BoxFuture<'_, ()>;
+    /// Whether a stanza to the account's bare JID would reach a session now.
+    fn reaches(&self, to: &BareJid) -> bool;
+    /// An already serialised stanza to the session `to` (a full JID on this server);
+    /// dropped when that session is gone.
+    fn send_xml(&self, to: &str, xml: String);
+    /// One stanza to many sessions, differing only in `to`.
+    fn broadcast<'a>(&'a self, stanza: &'a Element, to: &'a [FullJid]) -> BoxFuture<'a, ()>;
+    /// A MucSub event to an account: every available resource with priority >= 0, else
+    /// offline storage when `event.storable()`. Resolves to `false` only when the account
+    /// turned out not to exist any more (docs/protocol.md S13: its subscriptions then go).
+    fn deliver_event<'a>(&'a self, to: &'a BareJid, event: &'a WrappedEvent)
+        -> BoxFuture<'a, bool>;
+}
 
 pub struct RouterOutlet {
     router: Router,

@@ -5,10 +5,13 @@ use minidom::Element;
 
 use super::config_form::RoomConfig;
 use super::ids::IdGen;
-use super::node::Node;
 use super::room::{Action, Env, Room};
 use super::store::StoreOp;
-use super::xml::*;
+use super::xml::set_attr;
+use crate::ns;
+// Short names for the format strings below.
+use crate::ns::{MUC as NS_MUC, MUCSUB as NS_MUCSUB, MUC_ADMIN as NS_MUC_ADMIN, SID as NS_SID};
+use mucsub_protocol::Node;
 
 const ROOM: &str = "lab@conference.localhost";
 
@@ -93,15 +96,15 @@ fn sent(actions: &[Action]) -> Vec<&Element> {
 
 fn error_condition(actions: &[Action]) -> Option<String> {
     sent(actions).iter().find_map(|e| {
-        e.get_child("error", NS_CLIENT)
+        e.get_child("error", ns::CLIENT)
             .and_then(|err| {
                 err.children()
-                    .find(|c| c.has_ns(NS_STANZAS) && c.name() != "text")
+                    .find(|c| c.has_ns(ns::STANZAS_ERR) && c.name() != "text")
             })
             .map(|c| {
                 format!(
                     "{}/{}",
-                    e.get_child("error", NS_CLIENT)
+                    e.get_child("error", ns::CLIENT)
                         .unwrap()
                         .attr("type")
                         .unwrap(),
@@ -132,18 +135,18 @@ fn creator_gets_201_and_owner_moderator() {
     let mut t = T::new();
     let out = t.join("alice@localhost/a1", "alice");
     let me = sent(&out)[0];
-    let xu = me.get_child("x", NS_MUC_USER).unwrap();
+    let xu = me.get_child("x", ns::MUC_USER).unwrap();
     let codes: Vec<&str> = xu
         .children()
         .filter(|c| c.name() == "status")
         .filter_map(|c| c.attr("code"))
         .collect();
     assert!(codes.contains(&"201") && codes.contains(&"110"));
-    let item = xu.get_child("item", NS_MUC_USER).unwrap();
+    let item = xu.get_child("item", ns::MUC_USER).unwrap();
     assert_eq!(item.attr("affiliation"), Some("owner"));
     assert_eq!(item.attr("role"), Some("moderator"));
     // The subject comes last.
-    assert!(sent(&out).last().unwrap().has_child("subject", NS_CLIENT));
+    assert!(sent(&out).last().unwrap().has_child("subject", ns::CLIENT));
 }
 
 #[test]
@@ -170,7 +173,7 @@ fn subscribe_checks_run_in_spec_order() {
         Action::Store(StoreOp::SetSubscription { .. })
     ));
     let res = sent(&out).into_iter().find(|e| e.name() == "iq").unwrap();
-    let sub = res.get_child("subscribe", NS_MUCSUB).unwrap();
+    let sub = res.get_child("subscribe", ns::MUCSUB).unwrap();
     assert_eq!(sub.attr("nick"), Some("bob"));
     assert_eq!(sub.children().count(), 6);
     // A second account may not take bob's subscription nick.
@@ -201,7 +204,7 @@ fn groupchat_is_archived_with_a_stanza_id_and_fanned_out_to_absent_subscribers_o
     let bc = sent(&out)[0];
     let sids: Vec<&Element> = bc
         .children()
-        .filter(|c| c.is("stanza-id", NS_SID))
+        .filter(|c| c.is("stanza-id", ns::SID))
         .collect();
     assert_eq!(sids.len(), 1, "client stanza-id stripped, room's added");
     assert_eq!(sids[0].attr("id"), Some(archived.id.to_string().as_str()));
@@ -279,11 +282,11 @@ fn subscriber_joining_gets_no_history() {
     );
     t.subscribe("bob@localhost/b", "nick='bob'");
     let out = t.join("bob@localhost/b", "bob");
-    assert!(!sent(&out).iter().any(|e| e.has_child("body", NS_CLIENT)));
+    assert!(!sent(&out).iter().any(|e| e.has_child("body", ns::CLIENT)));
     let out = t.join("dave@localhost/d", "dave");
     assert!(sent(&out)
         .iter()
-        .any(|e| e.has_child("body", NS_CLIENT) && e.has_child("delay", NS_DELAY)));
+        .any(|e| e.has_child("body", ns::CLIENT) && e.has_child("delay", ns::DELAY)));
 }
 
 #[test]
@@ -322,10 +325,35 @@ fn fanout_builds_each_event_once_whatever_the_number_of_subscribers() {
     let mut out = Vec::new();
     t.room.fanout(&mut out, &[Node::Messages], "1", |_| {
         builds.set(builds.get() + 1);
-        Element::bare("message", NS_CLIENT)
+        Element::bare("message", ns::CLIENT)
     });
     assert_eq!(builds.get(), 1, "one inner stanza for 2000 recipients");
     let ev = events(&out);
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].1.len(), 2000);
+}
+
+/// Ids of events the room makes up come from its environment's id source (the archive's
+/// generator), not from a random number inside the room: the same clock and generator give
+/// the same ids, and they never go back.
+#[test]
+fn event_ids_come_from_the_environment() {
+    let mut t = T::new();
+    t.subscribe("carol@localhost/c", "nick='carol'");
+    let out = t.join("bob@localhost/b", "bob");
+    let ids: Vec<i64> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Event(ev) => Some(ev.id.parse().expect("numeric id")),
+            _ => None,
+        })
+        .collect();
+    assert!(!ids.is_empty(), "carol hears of bob's join");
+    // `T::send` runs the room at 1 s on a generator that started at 0.
+    assert!(
+        ids.iter().all(|id| (1_000_000..1_000_100).contains(id)),
+        "{ids:?}"
+    );
+    let next = t.ids.next_at(0);
+    assert!(ids.iter().all(|id| *id < next));
 }

@@ -3,7 +3,7 @@
 //! Everything here is synchronous and runs inside [`crate::storage::Db::call`]. A room task
 //! turns one incoming stanza into a list of [`StoreOp`]s and applies them in a single
 //! transaction ([`apply`]) before any reply or broadcast leaves, which is the durability
-//! promise of SPEC S16.
+//! promise of docs/protocol.md S16.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -286,18 +286,7 @@ pub fn load_room(conn: &Connection, name: &str) -> rusqlite::Result<Option<Store
     }))
 }
 
-pub fn room_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM muc_rooms WHERE name = ?1",
-            [name],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
-}
-
-/// A service-level subscription with the room's newest archive entry (SPEC S19).
+/// A service-level subscription with the room's newest archive entry (docs/protocol.md S19).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSubscription {
     pub room: String,
@@ -412,13 +401,6 @@ pub fn archive_batch(conn: &mut Connection, msgs: &[ArchivedMsg]) -> rusqlite::R
     tx.commit()
 }
 
-/// Rooms where `jid` is subscribed (used when an account is deleted).
-pub fn rooms_subscribed_by(conn: &Connection, jid: &str) -> rusqlite::Result<Vec<String>> {
-    let mut st = conn.prepare_cached("SELECT room FROM muc_subscriptions WHERE jid = ?1")?;
-    let rows = st.query_map([jid], |r| r.get(0))?;
-    rows.collect()
-}
-
 #[cfg(test)]
 pub(crate) fn test_conn() -> Connection {
     let mut c = Connection::open_in_memory().unwrap();
@@ -433,6 +415,17 @@ pub(crate) fn test_conn() -> Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn room_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+        Ok(conn
+            .query_row(
+                "SELECT 1 FROM muc_rooms WHERE name = ?1",
+                [name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
 
     #[test]
     fn room_affiliations_and_subscriptions_round_trip() {

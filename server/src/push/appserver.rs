@@ -6,11 +6,13 @@
 //! `PushSubscription.toJSON()`): `endpoint`, `p256dh`, `auth`.
 
 use super::http_client;
-use super::publish::Kind;
 use super::webpush::{self, SubscriptionKeys, VapidKey};
-use super::xep0357::Refusal;
-use super::xml::*;
+use crate::ns;
+use crate::stanza::{iq_result, ErrorType, Refusal};
 use minidom::Element;
+use mucsub_protocol::disco::{DiscoInfoResult, Identity};
+use mucsub_protocol::forms::{self, DataFormType};
+use mucsub_protocol::push::publish::{Kind, Publish};
 use std::time::Duration;
 
 /// Largest body text copied into a payload, in bytes (the whole encrypted message must fit
@@ -81,11 +83,7 @@ pub fn validate_options(
             .find(|(var, _)| var == k)
             .map(|(_, v)| v.trim())
     };
-    let refuse = |text: String| Refusal {
-        kind: "modify",
-        condition: "not-acceptable",
-        text,
-    };
+    let refuse = |text: String| Refusal::new(ErrorType::Modify, "not-acceptable", text);
     let (endpoint, p256dh, auth) = match (get("endpoint"), get("p256dh"), get("auth")) {
         (Some(e), Some(p), Some(a)) => (e, p, a),
         _ => {
@@ -142,49 +140,19 @@ impl AppServer {
         &self.cfg
     }
 
-    /// Turns a XEP-0357 publish IQ into the Web Push to send. The payload is JSON for the
+    /// Turns a XEP-0357 publish into the Web Push to send. The payload is JSON for the
     /// service worker: `{"v":1,"kind","room"?,"sender","body"?,"count","id"?}`; `body` is
     /// there only when the XMPP server included `last-message-body`.
-    pub fn accept_publish(&self, iq: &Element) -> Result<Delivery, Refusal> {
-        let pubsub = iq
-            .get_child("pubsub", NS_PUBSUB)
-            .ok_or_else(|| Refusal::bad_request("not a pubsub publish"))?;
-        let publish = pubsub
-            .get_child("publish", NS_PUBSUB)
-            .ok_or_else(|| Refusal::bad_request("not a pubsub publish"))?;
-        let notification = publish
-            .get_child("item", NS_PUBSUB)
-            .and_then(|i| i.get_child("notification", NS_PUSH))
-            .ok_or_else(|| Refusal::bad_request("no XEP-0357 notification in the item"))?;
-        let options = pubsub
-            .get_child("publish-options", NS_PUBSUB)
-            .and_then(|o| o.get_child("x", NS_DATA))
-            .map(form_values)
-            .unwrap_or_default();
-        let (endpoint, keys) = validate_options(&options, self.cfg.allow_http_endpoints)?;
-        let summary = notification
-            .get_child("x", NS_DATA)
-            .map(form_values)
-            .unwrap_or_default();
-        let field = |k: &str| {
-            summary
-                .iter()
-                .find(|(var, _)| var == k)
-                .map(|(_, v)| v.as_str())
-        };
-        let extra = notification.get_child("mucsub", NS_MUCSUB_PUSH);
-        let kind = extra
-            .and_then(|e| e.attr("kind"))
-            .and_then(Kind::parse)
-            .unwrap_or(Kind::Chat);
-        let room = extra.and_then(|e| e.attr("room"));
-        let sender = extra
-            .and_then(|e| e.attr("sender"))
-            .or_else(|| field("last-message-sender"))
+    pub fn accept_publish(&self, p: &Publish) -> Result<Delivery, Refusal> {
+        let (endpoint, keys) = validate_options(&p.options, self.cfg.allow_http_endpoints)?;
+        let notice = p.notice.as_ref();
+        let kind = notice.and_then(|n| n.kind).unwrap_or(Kind::Chat);
+        let room = notice.and_then(|n| n.room.as_deref());
+        let sender = notice
+            .and_then(|n| n.sender.as_deref())
+            .or(p.summary.last_message_sender.as_deref())
             .unwrap_or("");
-        let count: u64 = field("message-count")
-            .and_then(|c| c.trim().parse().ok())
-            .unwrap_or(1);
+        let count = p.summary.message_count.unwrap_or(1);
         let mut payload = serde_json::json!({
             "v": 1,
             "kind": kind.as_str(),
@@ -194,10 +162,10 @@ impl AppServer {
         if let Some(room) = room {
             payload["room"] = room.into();
         }
-        if let Some(id) = extra.and_then(|e| e.attr("id")) {
+        if let Some(id) = notice.and_then(|n| n.id.as_deref()) {
             payload["id"] = id.into();
         }
-        if let Some(body) = field("last-message-body") {
+        if let Some(body) = p.summary.last_message_body.as_deref() {
             payload["body"] = truncate_bytes(body, MAX_BODY_BYTES).into();
         }
         let mut bytes = payload.to_string().into_bytes();
@@ -209,11 +177,11 @@ impl AppServer {
             bytes = payload.to_string().into_bytes();
         }
         if bytes.len() > webpush::MAX_PLAINTEXT {
-            return Err(Refusal {
-                kind: "modify",
-                condition: "not-acceptable",
-                text: "notification too large for one Web Push message".into(),
-            });
+            return Err(Refusal::new(
+                ErrorType::Modify,
+                "not-acceptable",
+                "notification too large for one Web Push message",
+            ));
         }
         Ok(Delivery {
             endpoint,
@@ -312,40 +280,31 @@ impl AppServer {
     /// disco#info of `push.<domain>`: a pubsub/push identity, and the VAPID public key in a
     /// XEP-0128 extension form so a client can subscribe the browser before enabling.
     pub fn disco_info(&self, req: &Element, service: &str) -> Element {
-        let query = req.get_child("query", NS_DISCO_INFO);
-        let mut q = el("query", NS_DISCO_INFO);
-        if let Some(node) = query.and_then(|q| q.attr("node")) {
-            q = with_attr(q, "node", node);
-        }
-        let identity = with_attr(
-            with_attr(
-                with_attr(el("identity", NS_DISCO_INFO), "category", "pubsub"),
-                "type",
-                "push",
-            ),
-            "name",
-            format!("Web Push app server of {service}"),
-        );
-        q.append_child(identity);
-        for f in [NS_DISCO_INFO, NS_PUSH] {
-            q.append_child(with_attr(el("feature", NS_DISCO_INFO), "var", f));
-        }
-        let mut form = with_attr(el("x", NS_DATA), "type", "result");
-        form.append_child(with_attr(
-            field("FORM_TYPE", NS_WEBPUSH_FORM),
-            "type",
-            "hidden",
-        ));
-        form.append_child(field("vapid-public-key", self.vapid.public_b64()));
-        q.append_child(form);
-        iq_result(req, Some(q))
+        let query = req.get_child("query", ns::DISCO_INFO);
+        let key = forms::field("vapid-public-key", [self.vapid.public_b64()]);
+        let info = DiscoInfoResult {
+            node: query.and_then(|q| q.attr("node")).map(str::to_owned),
+            identities: vec![Identity {
+                category: "pubsub".into(),
+                type_: "push".into(),
+                lang: None,
+                name: Some(format!("Web Push app server of {service}")),
+            }],
+            features: [ns::DISCO_INFO, ns::PUSH].map(str::to_owned).into(),
+            extensions: vec![forms::with_type(
+                DataFormType::Result_,
+                ns::WEBPUSH_FORM,
+                vec![key],
+            )],
+        };
+        iq_result(req, Some(info.into()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::push::publish::{publish_iq, Event};
+    use crate::push::publish::{publish, Event};
     use crate::push::xep0357::Registration;
 
     fn cfg() -> DeliveryConfig {
@@ -378,8 +337,8 @@ mod tests {
         (ua, auth, opts)
     }
 
-    #[test]
-    fn publish_becomes_a_json_payload_and_a_room_topic() {
+    /// The delivery of a room message event for a registration that allows bodies.
+    fn delivery(room: String, sender: String, text: String, count: u64) -> Delivery {
         let app = AppServer::new(VapidKey::generate(), cfg());
         let (_, _, options) = subscription();
         let reg = Registration {
@@ -391,14 +350,22 @@ mod tests {
         };
         let ev = Event {
             kind: Kind::Message,
-            room: Some("room@conference.localhost".into()),
-            sender: "alice".into(),
-            text: Some("hello".into()),
+            room: Some(room),
+            sender,
+            text: Some(text),
             id: Some("s1".into()),
         };
-        let d = app
-            .accept_publish(&publish_iq("bob@localhost", &reg, &ev, 2, "x"))
-            .unwrap();
+        app.accept_publish(&publish(&reg, &ev, count)).unwrap()
+    }
+
+    #[test]
+    fn publish_becomes_a_json_payload_and_a_room_topic() {
+        let d = delivery(
+            "room@conference.localhost".into(),
+            "alice".into(),
+            "hello".into(),
+            2,
+        );
         let v: serde_json::Value = serde_json::from_slice(&d.payload).unwrap();
         assert_eq!(v["room"], "room@conference.localhost");
         assert_eq!(v["sender"], "alice");
@@ -435,25 +402,12 @@ mod tests {
 
     #[test]
     fn any_body_fits_one_record() {
-        let app = AppServer::new(VapidKey::generate(), cfg());
-        let (_, _, options) = subscription();
-        let reg = Registration {
-            user: "bob".into(),
-            service: "push.localhost".into(),
-            node: "dev".into(),
-            options,
-            include_body: true,
-        };
-        let ev = Event {
-            kind: Kind::Message,
-            room: Some(format!("{}@conference.localhost", "r".repeat(1000))),
-            sender: "n".repeat(1000),
-            text: Some("\u{1F600}".repeat(5000)),
-            id: Some("s1".into()),
-        };
-        let d = app
-            .accept_publish(&publish_iq("bob@localhost", &reg, &ev, 1, "x"))
-            .unwrap();
+        let d = delivery(
+            format!("{}@conference.localhost", "r".repeat(1000)),
+            "n".repeat(1000),
+            "\u{1F600}".repeat(5000),
+            1,
+        );
         assert!(d.payload.len() <= webpush::MAX_PLAINTEXT);
         assert!(webpush::encrypt(&d.payload, &d.keys).is_ok());
     }

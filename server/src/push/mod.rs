@@ -1,13 +1,16 @@
 //! Push: XEP-0357 on the XMPP server and a built-in Web Push app server (`push.<domain>`).
 //!
-//! How it fits the rest of the server (the hooks the core calls, see [`Push`]):
-//! - the c2s IQ dispatch hands `<enable/>`/`<disable/>` IQs ([`is_push_iq`]) to
-//!   [`Push::handle_iq`];
-//! - when a storable event (a MucSub `messages`/`subject` wrapper, or a direct message with
-//!   a body) goes to an account with no available resource, or whose sessions are all
-//!   inactive per XEP-0352, the router calls [`Push::notify`] (never blocks, never fails);
-//! - stanzas addressed to `push.<domain>` go to [`Push::handle_component`];
-//! - the HTTP router merges [`Push::routes`] (`GET /push/vapid`).
+//! How it fits the rest of the server: `module::PushModule` starts [`Push`] and registers
+//! it with the core —
+//! - the `urn:xmpp:push:0` feature of the server domain, and the `<enable/>`/`<disable/>`
+//!   IQ handlers ([`Push::handle_iq`]);
+//! - the router's offline hook: when a storable event (a MucSub `messages`/`subject`
+//!   wrapper, or a direct message with a body) goes to an account with no available
+//!   resource, or whose sessions are all inactive per XEP-0352, the router calls
+//!   [`Push::notify`] (never blocks, never fails);
+//! - the `push.<domain>` component: stanzas addressed to it go to
+//!   [`Push::handle_component`];
+//! - the HTTP routes [`Push::routes`] (`GET /push/vapid`).
 //!
 //! One Web Push is sent per event and per registered device. Each carries an RFC 8030
 //! `Topic` derived from the room, so a push service that holds several undelivered messages
@@ -16,120 +19,26 @@
 //! one worker in order; accounts are spread over several workers.
 
 pub mod appserver;
+mod config;
 pub mod http_client;
+pub(crate) mod module;
 pub mod publish;
 pub mod webpush;
 pub mod xep0357;
-pub mod xml;
 
 use crate::config::Config;
+use crate::ns;
+use crate::stanza::{error_reply, iq_result, ErrorType, Refusal};
 use crate::storage::{Db, OfflineStore};
-use appserver::{AppServer, DeliveryConfig, Outcome};
+use appserver::{AppServer, Outcome};
+pub use config::PushConfig;
 use minidom::Element;
+use mucsub_protocol::push::publish::Publish;
 use publish::Event;
-use serde::Deserialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
-use xep0357::{Command, PushStore, Refusal, Registration};
-use xml::*;
-
-/// Features the server domain advertises in disco#info.
-pub const SERVER_FEATURES: &[&str] = &[NS_PUSH];
-
-/// The `[push]` table of the configuration.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PushConfig {
-    pub enabled: bool,
-    /// JID of the built-in app server; `push.<domain>` when empty.
-    pub service: String,
-    /// VAPID contact (`mailto:` or `https:`); `mailto:admin@<domain>` when empty.
-    pub subject: String,
-    /// Accept `http://` push endpoints. Real push services are HTTPS; this exists for the
-    /// loopback push service of tests and must stay off in production (it would let
-    /// accounts make the server POST to internal plain-HTTP services).
-    pub allow_http_endpoints: bool,
-    pub ttl_secs: u32,
-    pub urgency: String,
-    pub max_attempts: u32,
-    pub retry_base_ms: u64,
-    pub retry_max_ms: u64,
-    pub request_timeout_secs: u64,
-    pub vapid_validity_secs: i64,
-    /// Notifications queued per worker before new ones are dropped.
-    pub queue: usize,
-    pub workers: usize,
-}
-
-impl Default for PushConfig {
-    fn default() -> Self {
-        PushConfig {
-            enabled: true,
-            service: String::new(),
-            subject: String::new(),
-            allow_http_endpoints: false,
-            ttl_secs: 24 * 3600,
-            urgency: "normal".into(),
-            max_attempts: 4,
-            retry_base_ms: 1000,
-            retry_max_ms: 60_000,
-            request_timeout_secs: 15,
-            vapid_validity_secs: 12 * 3600,
-            queue: 1024,
-            workers: 4,
-        }
-    }
-}
-
-impl PushConfig {
-    /// Reads the `[push]` table, filling the values derived from the domain.
-    pub fn from_config(config: &Config) -> anyhow::Result<PushConfig> {
-        let mut c: PushConfig = toml::Value::Table(config.push.clone())
-            .try_into()
-            .map_err(|e| anyhow::anyhow!("[push]: {e}"))?;
-        if c.service.trim().is_empty() {
-            c.service = format!("push.{}", config.domain);
-        }
-        c.service = c.service.trim().to_ascii_lowercase();
-        if c.subject.trim().is_empty() {
-            c.subject = format!("mailto:admin@{}", config.domain);
-        }
-        if !(c.subject.starts_with("mailto:") || c.subject.starts_with("https:")) {
-            anyhow::bail!("[push] subject must be a mailto: or https: URI");
-        }
-        if !(1..=24 * 3600).contains(&c.vapid_validity_secs) {
-            anyhow::bail!("[push] vapid_validity_secs must be between 1 and 86400");
-        }
-        if !matches!(c.urgency.as_str(), "very-low" | "low" | "normal" | "high") {
-            anyhow::bail!("[push] urgency must be very-low, low, normal or high");
-        }
-        c.workers = c.workers.clamp(1, 64);
-        c.queue = c.queue.max(1);
-        Ok(c)
-    }
-
-    fn delivery(&self) -> DeliveryConfig {
-        DeliveryConfig {
-            subject: self.subject.clone(),
-            allow_http_endpoints: self.allow_http_endpoints,
-            ttl_secs: self.ttl_secs,
-            urgency: self.urgency.clone(),
-            max_attempts: self.max_attempts,
-            retry_base: Duration::from_millis(self.retry_base_ms),
-            retry_max: Duration::from_millis(self.retry_max_ms),
-            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
-            vapid_validity_secs: self.vapid_validity_secs,
-        }
-    }
-}
-
-/// True for an IQ carrying a XEP-0357 `<enable/>` or `<disable/>`.
-pub fn is_push_iq(stanza: &Element) -> bool {
-    stanza.name() == "iq" && xep0357::payload(stanza).is_some()
-}
+use xep0357::{Command, PushStore, Registration};
 
 /// What became of one notification for one registration (observable for tests and logs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,12 +57,13 @@ struct Core {
     app: AppServer,
     offline: Option<Arc<dyn OfflineStore>>,
     reports: broadcast::Sender<Report>,
-    seq: AtomicU64,
     /// Every account's registrations, written through after each commit, so the router's
     /// synchronous hook sees the registrations of the moment the event was stored.
     cache: RwLock<HashMap<String, Vec<Registration>>>,
     /// Serialises "commit a change, then refresh the cache" so refreshes land in order.
     changes: tokio::sync::Mutex<()>,
+    /// `mucsub_push_notifications_total`.
+    metrics: crate::metrics::Metrics,
 }
 
 struct Job {
@@ -177,11 +87,13 @@ pub struct Push {
 impl Push {
     /// Opens the push tables (after the core's `accounts` migrations), loads or creates the
     /// VAPID key, and starts the delivery workers. `offline` gives the pending-message
-    /// count of the summary; without it the count is 1.
+    /// count of the summary; without it the count is 1. Deliveries are counted in
+    /// `metrics`.
     pub async fn start(
         db: Db,
         config: &Config,
         offline: Option<Arc<dyn OfflineStore>>,
+        metrics: crate::metrics::Metrics,
     ) -> anyhow::Result<Push> {
         let cfg = PushConfig::from_config(config)?;
         let store = PushStore::new(db).await?;
@@ -199,10 +111,10 @@ impl Push {
             app,
             offline,
             reports,
-            seq: AtomicU64::new(0),
             cache: RwLock::new(cache),
             changes: tokio::sync::Mutex::new(()),
             cfg,
+            metrics,
         });
         let mut workers = Vec::new();
         for _ in 0..core.cfg.workers {
@@ -250,7 +162,7 @@ impl Push {
     pub async fn handle_iq(&self, user: &str, iq: &Element) -> Element {
         match self.apply(user, iq).await {
             Ok(()) => iq_result(iq, None),
-            Err(r) => error_reply(iq, r.kind, r.condition, &r.text),
+            Err(r) => r.reply_to(iq),
         }
     }
 
@@ -258,33 +170,29 @@ impl Push {
         let core = self.core();
         let internal = |e: anyhow::Error| {
             tracing::error!(error = %e, "push registration storage");
-            Refusal {
-                kind: "wait",
-                condition: "internal-server-error",
-                text: "storage failed".into(),
-            }
+            Refusal::new(ErrorType::Wait, "internal-server-error", "storage failed")
         };
         match xep0357::parse(iq)? {
-            Command::Enable {
-                service,
+            Command::Enable(mucsub_protocol::push::Enable {
+                jid: service,
                 node,
                 options,
                 include_body,
-            } => {
+            }) => {
                 if !core.cfg.enabled {
-                    return Err(Refusal {
-                        kind: "cancel",
-                        condition: "service-unavailable",
-                        text: "push is disabled on this server".into(),
-                    });
+                    return Err(Refusal::new(
+                        ErrorType::Cancel,
+                        "service-unavailable",
+                        "push is disabled on this server",
+                    ));
                 }
                 if service != core.cfg.service {
                     // No server-to-server here: only the built-in app server is reachable.
-                    return Err(Refusal {
-                        kind: "cancel",
-                        condition: "remote-server-not-found",
-                        text: format!("only the app server {} is reachable", core.cfg.service),
-                    });
+                    return Err(Refusal::new(
+                        ErrorType::Cancel,
+                        "remote-server-not-found",
+                        format!("only the app server {} is reachable", core.cfg.service),
+                    ));
                 }
                 appserver::validate_options(&options, core.cfg.allow_http_endpoints)?;
                 let _g = core.changes.lock().await;
@@ -300,7 +208,7 @@ impl Push {
                     .map_err(internal)?;
                 core.refresh(user).await.map_err(internal)
             }
-            Command::Disable { service, node } => {
+            Command::Disable(mucsub_protocol::push::PushDisable { service, node }) => {
                 let _g = core.changes.lock().await;
                 core.store
                     .disable(user, &service, node.as_deref())
@@ -356,13 +264,16 @@ impl Push {
         if ty != "get" && ty != "set" {
             return None;
         }
-        if ty == "get" && stanza.get_child("query", NS_DISCO_INFO).is_some() {
+        if ty == "get" && stanza.get_child("query", ns::DISCO_INFO).is_some() {
             return Some(core.app.disco_info(stanza, &core.cfg.service));
         }
-        if ty == "get" && stanza.get_child("query", NS_DISCO_ITEMS).is_some() {
-            return Some(iq_result(stanza, Some(el("query", NS_DISCO_ITEMS))));
+        if ty == "get" && stanza.get_child("query", ns::DISCO_ITEMS).is_some() {
+            return Some(iq_result(
+                stanza,
+                Some(Element::bare("query", ns::DISCO_ITEMS)),
+            ));
         }
-        if ty == "set" && stanza.get_child("pubsub", NS_PUBSUB).is_some() {
+        if ty == "set" && stanza.get_child("pubsub", ns::PUBSUB).is_some() {
             let from = stanza.attr("from").unwrap_or("");
             let user = match jid::Jid::new(from) {
                 Ok(j) if j.resource().is_none() && j.domain().as_str() == core.domain => {
@@ -373,14 +284,20 @@ impl Push {
             let Some(user) = user else {
                 return Some(error_reply(
                     stanza,
-                    "auth",
+                    ErrorType::Auth,
                     "forbidden",
-                    "only the local server publishes to this app server",
+                    Some("only the local server publishes to this app server"),
                 ));
             };
-            let node = publish_node(stanza).unwrap_or_default();
-            return Some(match core.app.accept_publish(stanza) {
-                Ok(delivery) => {
+            let publish = stanza
+                .get_child("pubsub", ns::PUBSUB)
+                .map(Publish::try_from)
+                .transpose()
+                .map_err(|e| Refusal::bad_request(e.to_string()))
+                .and_then(|p| p.ok_or_else(|| Refusal::bad_request("not a pubsub publish")));
+            let accepted = publish.and_then(|p| Ok((core.app.accept_publish(&p)?, p.node)));
+            return Some(match accepted {
+                Ok((delivery, node)) => {
                     let core = self.shared.core.clone();
                     tokio::spawn(async move {
                         let outcome = core.app.deliver(&delivery).await;
@@ -388,14 +305,14 @@ impl Push {
                     });
                     iq_result(stanza, None)
                 }
-                Err(r) => error_reply(stanza, r.kind, r.condition, &r.text),
+                Err(r) => r.reply_to(stanza),
             });
         }
         Some(error_reply(
             stanza,
-            "cancel",
+            ErrorType::Cancel,
             "service-unavailable",
-            "not supported by the push app server",
+            Some("not supported by the push app server"),
         ))
     }
 
@@ -422,37 +339,6 @@ impl Push {
             }),
         )
     }
-}
-
-/// Wires a started [`Push`] into the server: the router's offline hook and the
-/// `push.<domain>` component (disco, publishes), which stops with the server.
-pub fn attach(ctx: &crate::ServerContext, push: &Push) {
-    ctx.router.set_offline_hook(Arc::new(push.clone()));
-    let mut inbox = ctx.router.register_component(push.service_jid(), 256);
-    let router = ctx.router.clone();
-    let mut stop = ctx.shutdown.clone();
-    let component = push.clone();
-    tokio::spawn(async move {
-        loop {
-            let stanza = tokio::select! {
-                s = inbox.recv() => match s {
-                    Some(s) => s,
-                    None => break,
-                },
-                _ = stop.changed() => break,
-            };
-            if let Some(reply) = component.handle_component(&stanza).await {
-                router.route(reply).await;
-            }
-        }
-    });
-}
-
-fn publish_node(iq: &Element) -> Option<String> {
-    iq.get_child("pubsub", NS_PUBSUB)?
-        .get_child("publish", NS_PUBSUB)?
-        .attr("node")
-        .map(String::from)
 }
 
 impl Core {
@@ -504,15 +390,17 @@ impl Core {
             Some(o) => o.count(&job.user).await.unwrap_or(1).max(1),
             None => 1,
         };
-        let account = format!("{}@{}", job.user, self.domain);
         for reg in registrations {
-            let id = format!("push-{}", self.seq.fetch_add(1, Ordering::Relaxed));
-            let iq = publish::publish_iq(&account, &reg, &job.event, count, &id);
             if reg.service != self.cfg.service {
                 // Registrations are only accepted for the built-in app server.
                 continue;
             }
-            let outcome = match self.app.accept_publish(&iq) {
+            // The built-in app server takes the publish as it is, without a round trip
+            // through XML.
+            let outcome = match self
+                .app
+                .accept_publish(&publish::publish(&reg, &job.event, count))
+            {
                 Ok(delivery) => self.app.deliver(&delivery).await,
                 Err(r) => Outcome::Failed {
                     reason: r.text,
@@ -525,6 +413,8 @@ impl Core {
 
     /// Logs an outcome, removes the registration of an expired subscription, and reports.
     async fn settle(&self, user: &str, node: &str, outcome: Outcome) {
+        self.metrics
+            .push_result(matches!(outcome, Outcome::Delivered { .. }));
         let mut removed = false;
         match &outcome {
             Outcome::Delivered { .. } => tracing::debug!(user, node, "push delivered"),
@@ -553,52 +443,5 @@ impl Core {
             outcome,
             removed,
         });
-    }
-}
-
-/// The router calls this after storing a stanza offline, or after handing it only to
-/// sessions that are inactive per XEP-0352.
-impl crate::router::OfflineHook for Push {
-    fn stored(&self, user: &str, stanza: &Element) {
-        self.notify(user, stanza);
-    }
-
-    fn inactive(&self, user: &str, stanza: &Element) {
-        self.notify(user, stanza);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_defaults_follow_the_domain() {
-        let c = PushConfig::from_config(&Config::parse("domain = 'example.org'").unwrap()).unwrap();
-        assert!(c.enabled);
-        assert_eq!(c.service, "push.example.org");
-        assert_eq!(c.subject, "mailto:admin@example.org");
-        assert!(!c.allow_http_endpoints);
-        assert_eq!(c.max_attempts, 4);
-    }
-
-    #[test]
-    fn config_rejects_bad_values() {
-        for bad in [
-            "[push]\nsubject = 'admin@example.org'",
-            "[push]\nurgency = 'asap'",
-            "[push]\nvapid_validity_secs = 90000",
-            "[push]\nbogus = 1",
-            "[push]\nmax_attempts = 'three'",
-        ] {
-            let config = Config::parse(bad).unwrap();
-            assert!(PushConfig::from_config(&config).is_err(), "{bad}");
-        }
-        let c = PushConfig::from_config(
-            &Config::parse("[push]\nservice = 'Notify.Localhost'\nworkers = 0").unwrap(),
-        )
-        .unwrap();
-        assert_eq!(c.service, "notify.localhost");
-        assert_eq!(c.workers, 1);
     }
 }

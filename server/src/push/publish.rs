@@ -1,39 +1,13 @@
 //! The XMPP server's side of XEP-0357 §5: from a stanza that went to offline storage, the
-//! summary of what happened, and the pubsub publish IQ sent to each registered app server.
+//! summary of what happened, and the publish (`mucsub_protocol::push::publish`) for each
+//! registered app server.
 
 use super::xep0357::Registration;
-use super::xml::*;
+use crate::ns;
 use minidom::Element;
-
-/// What a notification is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A groupchat message delivered as a MucSub `messages` event.
-    Message,
-    /// A room subject change (MucSub `subject` event).
-    Subject,
-    /// A message sent to the account directly (not from a room).
-    Chat,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Message => "message",
-            Kind::Subject => "subject",
-            Kind::Chat => "chat",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "message" => Some(Kind::Message),
-            "subject" => Some(Kind::Subject),
-            "chat" => Some(Kind::Chat),
-            _ => None,
-        }
-    }
-}
+pub use mucsub_protocol::push::publish::Kind;
+use mucsub_protocol::push::publish::{Notice, Publish, Summary};
+use mucsub_protocol::{MucSubEvent, Node};
 
 /// The summary of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,22 +31,26 @@ fn resource(jid: &str) -> &str {
     jid.split_once('/').map(|(_, r)| r).unwrap_or("")
 }
 
+fn child_text(el: &Element, name: &str) -> Option<String> {
+    el.get_child(name, ns::CLIENT).map(|c| c.text())
+}
+
 /// Summarises a stanza bound for offline storage; `None` when it deserves no notification
 /// (not a message, a MucSub node other than `messages`/`subject`, nothing to show).
 pub fn summarize(stanza: &Element) -> Option<Event> {
     if stanza.name() != "message" || stanza.attr("type") == Some("error") {
         return None;
     }
-    if let Some(event) = stanza.get_child("event", NS_PUBSUB_EVENT) {
-        let items = event.get_child("items", NS_PUBSUB_EVENT)?;
-        let item = items.get_child("item", NS_PUBSUB_EVENT)?;
-        let inner = item.children().find(|c| c.name() == "message")?;
-        let room = bare(stanza.attr("from")?).to_string();
-        let sender = inner.attr("from").map(resource).unwrap_or("").to_string();
-        let id = item.attr("id").map(String::from);
-        let (kind, text) = match items.attr("node")? {
-            NODE_MESSAGES => (Kind::Message, child_text(inner, "body")?),
-            NODE_SUBJECT => (
+    if stanza.has_child("event", ns::PUBSUB_EVENT) {
+        // Only MucSub events are worth a notification among pubsub events.
+        let ev = MucSubEvent::try_from(stanza).ok()?;
+        let inner = &ev.inner;
+        if inner.name() != "message" {
+            return None;
+        }
+        let (kind, text) = match ev.node {
+            Node::Messages => (Kind::Message, child_text(inner, "body")?),
+            Node::Subject => (
                 Kind::Subject,
                 child_text(inner, "subject").unwrap_or_default(),
             ),
@@ -80,10 +58,10 @@ pub fn summarize(stanza: &Element) -> Option<Event> {
         };
         return Some(Event {
             kind,
-            room: Some(room),
-            sender,
+            room: Some(ev.room.to_string()),
+            sender: inner.attr("from").map(resource).unwrap_or("").to_string(),
             text: Some(text),
-            id,
+            id: ev.item_id,
         });
     }
     if stanza.attr("type") == Some("groupchat") {
@@ -99,14 +77,32 @@ pub fn summarize(stanza: &Element) -> Option<Event> {
     })
 }
 
-fn child_text(el: &Element, name: &str) -> Option<String> {
-    el.children().find(|c| c.name() == name).map(|c| c.text())
+/// The XEP-0357 publish for one registration: the summary form with `message-count`,
+/// `last-message-sender` (the room for room events) and `last-message-body` only when the
+/// registration allowed bodies; the room, nick, kind and id in our additional
+/// `<mucsub xmlns='urn:xmpp:mucsub:push:0'/>`; the registration's publish-options.
+pub fn publish(reg: &Registration, ev: &Event, count: u64) -> Publish {
+    Publish {
+        node: reg.node.clone(),
+        summary: Summary {
+            message_count: Some(count),
+            last_message_sender: Some(ev.room.clone().unwrap_or_else(|| ev.sender.clone())),
+            last_message_body: ev.text.clone().filter(|_| reg.include_body),
+        },
+        notice: Some(Notice {
+            kind: Some(ev.kind),
+            sender: Some(ev.sender.clone()),
+            room: ev.room.clone(),
+            id: ev.id.clone(),
+        }),
+        options: reg.options.clone(),
+    }
 }
 
-/// The XEP-0357 publish IQ (`from` the account's bare JID, `to` the app server) with the
-/// summary form: `message-count`, `last-message-sender` (the room for room events), and
-/// `last-message-body` only when the registration allowed bodies. The room, nick, kind and
-/// id go in an additional `<mucsub xmlns='urn:xmpp:mucsub:push:0'/>` element.
+/// [`publish`] as the IQ set an XMPP server sends its app server (`from` the account's
+/// bare JID, `to` the app server). The built-in app server takes the [`Publish`] directly;
+/// no other app server is reachable (no server-to-server), so only tests send this.
+#[cfg(test)]
 pub fn publish_iq(
     account: &str,
     reg: &Registration,
@@ -114,56 +110,19 @@ pub fn publish_iq(
     count: u64,
     iq_id: &str,
 ) -> Element {
-    let mut form = with_attr(el("x", NS_DATA), "type", "submit");
-    form.append_child(with_attr(
-        field("FORM_TYPE", NS_PUSH_SUMMARY),
-        "type",
-        "hidden",
-    ));
-    form.append_child(field("message-count", count.to_string()));
-    let last_sender = ev.room.clone().unwrap_or_else(|| ev.sender.clone());
-    form.append_child(field("last-message-sender", last_sender));
-    if reg.include_body {
-        if let Some(text) = &ev.text {
-            form.append_child(field("last-message-body", text.clone()));
-        }
-    }
-    let mut extra = with_attr(el("mucsub", NS_MUCSUB_PUSH), "kind", ev.kind.as_str());
-    extra = with_attr(extra, "sender", ev.sender.clone());
-    if let Some(room) = &ev.room {
-        extra = with_attr(extra, "room", room.clone());
-    }
-    if let Some(id) = &ev.id {
-        extra = with_attr(extra, "id", id.clone());
-    }
-    let notification = with_child(with_child(el("notification", NS_PUSH), form), extra);
-    let publish = with_child(
-        with_attr(el("publish", NS_PUBSUB), "node", reg.node.clone()),
-        with_child(el("item", NS_PUBSUB), notification),
-    );
-    let mut pubsub = with_child(el("pubsub", NS_PUBSUB), publish);
-    if !reg.options.is_empty() {
-        let mut opts = with_attr(el("x", NS_DATA), "type", "submit");
-        opts.append_child(with_attr(
-            field("FORM_TYPE", NS_PUBLISH_OPTIONS),
-            "type",
-            "hidden",
-        ));
-        for (var, value) in &reg.options {
-            opts.append_child(field(var, value.clone()));
-        }
-        pubsub.append_child(with_child(el("publish-options", NS_PUBSUB), opts));
-    }
-    let mut iq = with_attr(el("iq", NS_CLIENT), "type", "set");
-    iq = with_attr(iq, "id", iq_id);
-    iq = with_attr(iq, "from", account);
-    iq = with_attr(iq, "to", reg.service.clone());
-    with_child(iq, pubsub)
+    Element::builder("iq", ns::CLIENT)
+        .attr(mucsub_protocol::xml::ncname("type"), "set")
+        .attr(mucsub_protocol::xml::ncname("id"), iq_id)
+        .attr(mucsub_protocol::xml::ncname("from"), account)
+        .attr(mucsub_protocol::xml::ncname("to"), reg.service.clone())
+        .append(Element::from(publish(reg, ev, count)))
+        .build()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mucsub_protocol::Node;
 
     fn wrapped(node: &str, inner: &str) -> Element {
         format!(
@@ -178,7 +137,7 @@ mod tests {
     #[test]
     fn summarises_mucsub_messages_and_subjects() {
         let m = wrapped(
-            NODE_MESSAGES,
+            Node::Messages.as_str(),
             "<message xmlns='jabber:client' from='room@conference.localhost/alice' \
              to='bob@localhost' type='groupchat' id='m1'><body>hi bob</body></message>",
         );
@@ -193,7 +152,7 @@ mod tests {
             })
         );
         let s = wrapped(
-            NODE_SUBJECT,
+            Node::Subject.as_str(),
             "<message xmlns='jabber:client' from='room@conference.localhost/alice' \
              type='groupchat'><subject>Plans</subject></message>",
         );
@@ -210,7 +169,7 @@ mod tests {
         );
         assert_eq!(summarize(&p), None);
         let chatstate = wrapped(
-            NODE_MESSAGES,
+            Node::Messages.as_str(),
             "<message xmlns='jabber:client' from='room@conference.localhost/alice' type='groupchat'/>",
         );
         assert_eq!(summarize(&chatstate), None);

@@ -1,9 +1,11 @@
 //! XEP-0357 `enable` / `disable` IQs and the registrations they store, per account and
 //! device (one `node` per device), on the core's SQLite database (component "push").
 
-use super::xml::{form_values, NS_DATA, NS_PUBLISH_OPTIONS, NS_PUSH};
+use crate::stanza::Refusal;
 use crate::storage::Db;
 use minidom::Element;
+use mucsub_protocol::ns;
+use mucsub_protocol::push::{Enable, PushDisable};
 use rusqlite::OptionalExtension;
 
 const MIGRATIONS: &[&str] = &["CREATE TABLE push_registrations(
@@ -27,8 +29,7 @@ pub const MAX_PER_ACCOUNT: usize = 16;
 const MAX_NODE: usize = 256;
 const MAX_FIELDS: usize = 16;
 const MAX_VALUE: usize = 2048;
-/// The publish-options field by which an account allows message bodies in notifications.
-pub const FIELD_INCLUDE_BODY: &str = "include-body";
+pub use mucsub_protocol::push::FIELD_INCLUDE_BODY;
 
 /// One device's registration: where to publish (service JID and node) and the
 /// publish-options to send with each notification.
@@ -54,60 +55,42 @@ impl Registration {
 /// A parsed `enable` or `disable` request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Enable {
-        service: String,
-        node: String,
-        options: Vec<(String, String)>,
-        include_body: bool,
-    },
-    Disable {
-        service: String,
-        node: Option<String>,
-    },
-}
-
-/// Why a request was refused: the stanza error type, condition and text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub kind: &'static str,
-    pub condition: &'static str,
-    pub text: String,
-}
-
-impl Refusal {
-    pub fn bad_request(text: impl Into<String>) -> Self {
-        Refusal {
-            kind: "modify",
-            condition: "bad-request",
-            text: text.into(),
-        }
-    }
+    Enable(Enable),
+    Disable(PushDisable),
 }
 
 /// The push payload of an IQ, if it is one (`<enable/>` or `<disable/>` in `urn:xmpp:push:0`).
 pub fn payload(iq: &Element) -> Option<&Element> {
     iq.children()
-        .find(|c| c.ns() == NS_PUSH && (c.name() == "enable" || c.name() == "disable"))
+        .find(|c| c.ns() == ns::PUSH && (c.name() == "enable" || c.name() == "disable"))
 }
 
-fn checked_jid(value: Option<&str>) -> Result<String, Refusal> {
-    let v = value.ok_or_else(|| Refusal::bad_request("the 'jid' attribute is required"))?;
-    let jid = jid::Jid::new(v.trim())
-        .map_err(|e| Refusal::bad_request(format!("'jid' is not a valid JID: {e}")))?;
-    Ok(jid.to_string())
-}
-
-fn checked_node(value: &str) -> Result<String, Refusal> {
-    if value.is_empty() || value.len() > MAX_NODE {
+fn checked_node(node: &str) -> Result<(), Refusal> {
+    if node.len() > MAX_NODE {
         return Err(Refusal::bad_request(format!(
             "'node' must be 1 to {MAX_NODE} bytes"
         )));
     }
-    Ok(value.to_string())
+    Ok(())
 }
 
-fn truthy(v: &str) -> bool {
-    matches!(v.trim(), "1" | "true")
+/// This server's limits on a registration: node length, field count and sizes.
+fn within_limits(e: &Enable) -> Result<(), Refusal> {
+    checked_node(&e.node)?;
+    // FORM_TYPE and include-body count as fields too.
+    if e.options.len() + 2 > MAX_FIELDS {
+        return Err(Refusal::bad_request(format!(
+            "at most {MAX_FIELDS} publish-options fields"
+        )));
+    }
+    for (var, value) in &e.options {
+        if value.len() > MAX_VALUE || var.len() > MAX_NODE {
+            return Err(Refusal::bad_request(format!(
+                "field {var:?} is longer than {MAX_VALUE} bytes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Parses an IQ `set` carrying `<enable/>` or `<disable/>`.
@@ -118,48 +101,47 @@ pub fn parse(iq: &Element) -> Result<Command, Refusal> {
             "push enable/disable must be an IQ set",
         ));
     }
-    let service = checked_jid(p.attr("jid"))?;
+    let bad = |e: mucsub_protocol::ParseError| Refusal::bad_request(e.to_string());
     if p.name() == "disable" {
-        let node = p.attr("node").map(checked_node).transpose()?;
-        return Ok(Command::Disable { service, node });
-    }
-    let node = checked_node(
-        p.attr("node")
-            .ok_or_else(|| Refusal::bad_request("the 'node' attribute is required"))?,
-    )?;
-    let mut options = Vec::new();
-    let mut include_body = false;
-    if let Some(form) = p.children().find(|c| c.is("x", NS_DATA)) {
-        let fields = form_values(form);
-        if fields.len() > MAX_FIELDS {
-            return Err(Refusal::bad_request(format!(
-                "at most {MAX_FIELDS} publish-options fields"
-            )));
+        let d = PushDisable::try_from(p).map_err(bad)?;
+        if let Some(node) = &d.node {
+            checked_node(node)?;
         }
-        for (var, value) in fields {
-            if var == "FORM_TYPE" {
-                if value != NS_PUBLISH_OPTIONS {
-                    return Err(Refusal::bad_request(format!(
-                        "FORM_TYPE must be {NS_PUBLISH_OPTIONS}"
-                    )));
-                }
-            } else if value.len() > MAX_VALUE || var.len() > MAX_NODE {
-                return Err(Refusal::bad_request(format!(
-                    "field {var:?} is longer than {MAX_VALUE} bytes"
-                )));
-            } else if var == FIELD_INCLUDE_BODY {
-                include_body = truthy(&value);
-            } else {
-                options.push((var, value));
-            }
-        }
+        return Ok(Command::Disable(d));
     }
-    Ok(Command::Enable {
-        service,
-        node,
-        options,
-        include_body,
-    })
+    let e = Enable::try_from(p).map_err(bad)?;
+    within_limits(&e)?;
+    Ok(Command::Enable(e))
+}
+
+/// The registrations `rest` (a `WHERE` and `ORDER BY` clause) selects.
+fn select(
+    c: &rusqlite::Connection,
+    rest: &str,
+    params: impl rusqlite::Params,
+) -> anyhow::Result<Vec<Registration>> {
+    let mut st = c.prepare(&format!(
+        "SELECT username, service, node, options, include_body FROM push_registrations {rest}"
+    ))?;
+    let rows = st.query_map(params, |r| {
+        Ok((
+            Registration {
+                user: r.get(0)?,
+                service: r.get(1)?,
+                node: r.get(2)?,
+                options: Vec::new(),
+                include_body: r.get(4)?,
+            },
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (mut reg, options) = row?;
+        reg.options = serde_json::from_str(&options)?;
+        out.push(reg);
+    }
+    Ok(out)
 }
 
 /// The registrations and the VAPID key on SQLite.
@@ -240,31 +222,11 @@ impl PushStore {
     pub async fn all(&self) -> anyhow::Result<Vec<Registration>> {
         self.db
             .call(|c| {
-                let mut st = c.prepare(
-                    "SELECT username, service, node, options, include_body
-                     FROM push_registrations ORDER BY username, created_ms, rowid",
-                )?;
-                let rows = st.query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, bool>(4)?,
-                    ))
-                })?;
-                let mut out = Vec::new();
-                for row in rows {
-                    let (user, service, node, options, include_body) = row?;
-                    out.push(Registration {
-                        user,
-                        service,
-                        node,
-                        options: serde_json::from_str(&options)?,
-                        include_body,
-                    });
-                }
-                Ok(out)
+                select(
+                    c,
+                    "ORDER BY username, created_ms, rowid",
+                    rusqlite::params![],
+                )
             })
             .await
     }
@@ -273,32 +235,7 @@ impl PushStore {
     pub async fn registrations(&self, user: &str) -> anyhow::Result<Vec<Registration>> {
         let user = user.to_owned();
         self.db
-            .call(move |c| {
-                let mut st = c.prepare(
-                    "SELECT service, node, options, include_body FROM push_registrations
-                     WHERE username = ?1 ORDER BY created_ms, rowid",
-                )?;
-                let rows = st.query_map([&user], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, bool>(3)?,
-                    ))
-                })?;
-                let mut out = Vec::new();
-                for row in rows {
-                    let (service, node, options, include_body) = row?;
-                    out.push(Registration {
-                        user: user.clone(),
-                        service,
-                        node,
-                        options: serde_json::from_str(&options)?,
-                        include_body,
-                    });
-                }
-                Ok(out)
-            })
+            .call(move |c| select(c, "WHERE username = ?1 ORDER BY created_ms, rowid", [user]))
             .await
     }
 
@@ -352,12 +289,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             cmd,
-            Command::Enable {
-                service: "push.localhost".into(),
+            Command::Enable(Enable {
+                jid: "push.localhost".into(),
                 node: "dev1".into(),
                 options: vec![("endpoint".into(), "https://push.example/abc".into())],
                 include_body: true,
-            }
+            })
         );
     }
 
@@ -368,19 +305,23 @@ mod tests {
         .unwrap();
         assert_eq!(
             all,
-            Command::Disable {
+            Command::Disable(PushDisable {
                 service: "push.localhost".into(),
                 node: None
-            }
+            })
         );
         let one = parse(&iq("<iq xmlns='jabber:client' type='set' id='1'>
             <disable xmlns='urn:xmpp:push:0' jid='push.localhost' node='n'/></iq>"))
         .unwrap();
-        assert!(matches!(one, Command::Disable { node: Some(n), .. } if n == "n"));
+        assert!(matches!(one, Command::Disable(PushDisable { node: Some(n), .. }) if n == "n"));
     }
 
     #[test]
     fn refuses_malformed_requests() {
+        let long_node = format!(
+            "<enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='{}'/>",
+            "n".repeat(MAX_NODE + 1)
+        );
         for (xml, needle) in [
             ("<enable xmlns='urn:xmpp:push:0' node='n'/>", "'jid'"),
             (
@@ -389,7 +330,7 @@ mod tests {
             ),
             (
                 "<enable xmlns='urn:xmpp:push:0' jid='a@@b' node='n'/>",
-                "valid JID",
+                "not a valid JID",
             ),
             (
                 "<enable xmlns='urn:xmpp:push:0' jid='push.localhost' node=''/>",
@@ -397,10 +338,17 @@ mod tests {
             ),
             (
                 "<enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='n'>\
-                 <x xmlns='jabber:x:data'><field var='FORM_TYPE'><value>other</value></field></x>\
+                 <x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>other</value></field></x>\
                  </enable>",
                 "FORM_TYPE",
             ),
+            (
+                "<enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='n'>\
+                 <x xmlns='jabber:x:data'><field var='endpoint'><value>e</value></field></x>\
+                 </enable>",
+                "<x/>",
+            ),
+            (long_node.as_str(), "'node'"),
         ] {
             let r = parse(&iq(&format!(
                 "<iq xmlns='jabber:client' type='set' id='1'>{xml}</iq>"

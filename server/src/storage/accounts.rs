@@ -1,5 +1,28 @@
-use super::{AccountStore, BoxFuture, Db};
+use super::db::{BoxFuture, Db};
 use rusqlite::OptionalExtension;
+
+/// Accounts and their SCRAM credentials.
+pub trait AccountStore: Send + Sync {
+    /// Creates an account; `Ok(false)` when it exists already.
+    fn create<'a>(
+        &'a self,
+        user: &'a str,
+        creds: Credentials,
+    ) -> BoxFuture<'a, anyhow::Result<bool>>;
+    /// Replaces the credentials; `Ok(false)` when there is no such account.
+    fn set_credentials<'a>(
+        &'a self,
+        user: &'a str,
+        creds: Credentials,
+    ) -> BoxFuture<'a, anyhow::Result<bool>>;
+    /// Deletes the account and its offline messages; `Ok(false)` when there was none.
+    fn remove<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<bool>>;
+    fn credentials<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Option<Credentials>>>;
+    fn list(&self) -> BoxFuture<'_, anyhow::Result<Vec<String>>>;
+}
 
 const MIGRATIONS: &[&str] = &["CREATE TABLE accounts(
         username TEXT PRIMARY KEY,

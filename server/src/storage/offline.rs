@@ -1,4 +1,27 @@
-use super::{BoxFuture, Db, OfflineMessage, OfflineStore};
+use super::db::{BoxFuture, Db};
+
+/// One stored offline message.
+#[derive(Debug, Clone)]
+pub struct OfflineMessage {
+    pub id: i64,
+    /// The serialised stanza, as it will be delivered (without `<delay/>`).
+    pub stanza: String,
+    /// When it was stored, milliseconds since the Unix epoch.
+    pub stamp_millis: i64,
+}
+
+/// XEP-0160 offline storage, bounded per account.
+pub trait OfflineStore: Send + Sync {
+    /// Stores a stanza for `user`; `Ok(false)` when the account's queue is full.
+    fn push<'a>(&'a self, user: &'a str, stanza: String) -> BoxFuture<'a, anyhow::Result<bool>>;
+    /// All queued messages of `user`, oldest first (not removed).
+    fn peek<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<Vec<OfflineMessage>>>;
+    /// Removes the given messages (after they were handed to a session).
+    fn remove<'a>(&'a self, user: &'a str, ids: Vec<i64>) -> BoxFuture<'a, anyhow::Result<()>>;
+    fn count<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<u64>>;
+    /// Messages queued for all accounts together (`mucsub_offline_messages`).
+    fn total(&self) -> BoxFuture<'_, anyhow::Result<u64>>;
+}
 
 const MIGRATIONS: &[&str] = &["CREATE TABLE offline(
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -86,6 +109,14 @@ impl OfflineStore for SqliteOffline {
             Ok(n as u64)
         }))
     }
+
+    fn total(&self) -> BoxFuture<'_, anyhow::Result<u64>> {
+        // A reader connection: a scrape never waits behind writes.
+        Box::pin(self.db.read(|conn| {
+            let n: i64 = conn.query_row("SELECT COUNT(*) FROM offline", [], |r| r.get(0))?;
+            Ok(n as u64)
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -129,5 +160,6 @@ mod tests {
             .unwrap();
         assert_eq!(store.count("bob").await.unwrap(), 0);
         assert_eq!(store.count("carol").await.unwrap(), 1);
+        assert_eq!(store.total().await.unwrap(), 1);
     }
 }

@@ -8,6 +8,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use mucsub_server::push::webpush::{self, b64url};
+use mucsub_server::push::Push;
+use mucsub_server::testkit::TestServer;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::SecretKey;
 use std::collections::{HashMap, VecDeque};
@@ -15,6 +17,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// The running server's push module: it registered itself at startup, and is found by
+/// its type among what the modules provided.
+pub fn push_of(s: &TestServer) -> &Push {
+    s.ctx()
+        .extensions()
+        .get::<Push>()
+        .expect("the push module started")
+}
 
 /// One push as the push service saw it.
 #[derive(Debug, Clone)]

@@ -155,7 +155,7 @@ def drop_status_170(section, label, el, side):
 
 
 def drop_system_node(section, label, el, side):
-    # SPEC S3 keeps every known node the client asked for; ejabberd 23.01 silently drops
+    # docs/protocol.md S3 keeps every known node the client asked for; ejabberd 23.01 silently drops
     # the `system` node it lists itself. Compare the other nodes only.
     for parent in list(el.iter(q(MUCSUB, "subscribe"))) + list(el.iter(q(MUCSUB, "subscription"))):
         if el.get("type") == "error":
@@ -167,7 +167,7 @@ def drop_system_node(section, label, el, side):
 
 
 def drop_sync_end(section, label, el, side):
-    # SPEC S19: our own <end xmlns='urn:xmpp:mucsub:sync:0'/> on each service-level
+    # docs/protocol.md S19: our own <end xmlns='urn:xmpp:mucsub:sync:0'/> on each service-level
     # subscription.
     for sub in el.iter(q(MUCSUB, "subscription")):
         for e in list(sub.findall(q("urn:xmpp:mucsub:sync:0", "end"))):
@@ -188,7 +188,7 @@ def sort_subscriptions(section, label, el, side):
 
 def wrapper_ids(section, label, el, side):
     # The outer id of a non-archived event is random on both sides and ejabberd leaves it
-    # out on subscribers-node events; SPEC S10 fixes it only for archived messages.
+    # out on subscribers-node events; docs/protocol.md S10 fixes it only for archived messages.
     if el.find(q(PUBSUB_EVENT, "event")) is not None:
         el.attrib.pop("id", None)
     return el
@@ -241,7 +241,7 @@ def mam_item_jid(section, label, el, side):
 
 
 def unsubscribe_on_destroy(section, label, el, side):
-    # SPEC S13: destroying a room unsubscribes everyone, notified on the subscribers node;
+    # docs/protocol.md S13: destroying a room unsubscribes everyone, notified on the subscribers node;
     # ejabberd sends only the config-node destroy event.
     if section == "destroy room" and side == "ours":
         items = el.find(q(PUBSUB_EVENT, "event") + "/" + q(PUBSUB_EVENT, "items"))
@@ -251,7 +251,7 @@ def unsubscribe_on_destroy(section, label, el, side):
 
 
 def affiliation_events_for_absent(section, label, el, side):
-    # SPEC S12: affiliation changes, kicks and bans also reach subscribers who are not
+    # docs/protocol.md S12: affiliation changes, kicks and bans also reach subscribers who are not
     # joined; ejabberd forgets them when the target is not in the room.
     if side == "ours" and section == "alice bans carol":
         items = el.find(q(PUBSUB_EVENT, "event") + "/" + q(PUBSUB_EVENT, "items"))
@@ -261,7 +261,7 @@ def affiliation_events_for_absent(section, label, el, side):
 
 
 def unsubscribe_on_disable(section, label, el, side):
-    # SPEC S2: turning subscriptions off removes them, each notified on the subscribers
+    # docs/protocol.md S2: turning subscriptions off removes them, each notified on the subscribers
     # node; ejabberd keeps them silently.
     if side == "ours" and section == "disable allow_subscription then subscribe":
         items = el.find(q(PUBSUB_EVENT, "event") + "/" + q(PUBSUB_EVENT, "items"))
@@ -275,16 +275,16 @@ TOLERATED = [
     ("own presence echo", "c2s core behaviour outside the MUC service", self_presence_echo),
     ("disco feature sets", "server-specific features (vcard, register, older MAM versions, commands) and our additions (mucsub sync, mam #extended)", disco_features),
     ("status 170", "we announce archiving on join (XEP-0045 §7.2.12), ejabberd does not", drop_status_170),
-    ("system node", "ejabberd drops the known `system` node from the accepted list (SPEC S3)", drop_system_node),
-    ("sync hint", "SPEC S19 <end/> element on service-level subscriptions", drop_sync_end),
+    ("system node", "ejabberd drops the known `system` node from the accepted list (docs/protocol.md S3)", drop_system_node),
+    ("sync hint", "docs/protocol.md S19 <end/> element on service-level subscriptions", drop_sync_end),
     ("subscriber order", "list order carries no meaning", sort_subscriptions),
-    ("wrapper ids", "random ids on non-archived events (SPEC S10 fixes archived ones only)", wrapper_ids),
+    ("wrapper ids", "our own ids on non-archived events (docs/protocol.md S10 fixes archived ones only)", wrapper_ids),
     ("error texts", "human-readable text is not protocol", error_texts),
     ("config form fields", "ejabberd-only configuration knobs", config_form_fields),
     ("real JIDs in archive", "we never archive real JIDs", mam_item_jid),
-    ("unsubscribe on destroy", "SPEC S13 notification on room destruction", unsubscribe_on_destroy),
-    ("unsubscribe when subscriptions are disabled", "SPEC S2 notification", unsubscribe_on_disable),
-    ("affiliation events for absent subscribers", "SPEC S12 (ejabberd forgets those)", affiliation_events_for_absent),
+    ("unsubscribe on destroy", "docs/protocol.md S13 notification on room destruction", unsubscribe_on_destroy),
+    ("unsubscribe when subscriptions are disabled", "docs/protocol.md S2 notification", unsubscribe_on_disable),
+    ("affiliation events for absent subscribers", "docs/protocol.md S12 (ejabberd forgets those)", affiliation_events_for_absent),
 ]
 
 

@@ -434,6 +434,20 @@ class WebDriverPage {
     });
   }
 
+  // As Playwright's selectOption does: select the option with that value, then fire
+  // `input` and `change` (WebDriver classic has no select command; clicking an <option>
+  // differs between drivers).
+  async selectOption(selector, value) {
+    await this.waitForSelector(selector);
+    return this.$eval(selector, (el, v) => {
+      if (![...el.options].some((o) => o.value === v)) throw new Error(`no option ${v}`);
+      el.value = v;
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+      el.dispatchEvent(new Event('change', { bubbles: true }));
+      return [el.value];
+    }, value);
+  }
+
   press(selector, key) {
     const keys = { Enter: Key.ENTER, Escape: Key.ESCAPE, Tab: Key.TAB };
     if (!keys[key]) throw new Error(`press('${key}') is not mapped`);

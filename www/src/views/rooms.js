@@ -64,7 +64,7 @@ export class RoomsView {
       submit.disabled = true;
       error.textContent = '';
       try {
-        // Subscribing to a room that does not exist creates it, with us as owner (SPEC S5).
+        // Subscribing to a room that does not exist creates it, with us as owner (docs/protocol.md S5).
         await this.app.subscribe(room, nick);
         this.hideForm();
         this.app.openRoom(room);

@@ -1,0 +1,150 @@
+//! Every XML namespace (and the form types used as namespaces) that the SDK or the server
+//! reads or writes, defined once. Where two names exist for one namespace, the second is an
+//! alias of the first (the SDK and the server grew different spellings; both stay valid).
+
+// ---- streams (RFC 6120, RFC 7395) ---------------------------------------------------------
+
+/// Client stanzas.
+pub const CLIENT: &str = "jabber:client";
+/// Alias of [`CLIENT`] (the SDK's spelling, as xmpp-parsers spells it).
+pub const JABBER_CLIENT: &str = CLIENT;
+/// `<stream:stream/>` and `<stream:features/>`.
+pub const STREAM: &str = "http://etherx.jabber.org/streams";
+/// WebSocket framing (`<open/>`, `<close/>`).
+pub const FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
+/// Stream error conditions.
+pub const STREAMS_ERR: &str = "urn:ietf:params:xml:ns:xmpp-streams";
+/// Stanza error conditions.
+pub const STANZAS_ERR: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+/// Alias of [`STANZAS_ERR`] (the SDK's spelling, as xmpp-parsers spells it).
+pub const XMPP_STANZAS: &str = STANZAS_ERR;
+/// STARTTLS.
+pub const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+/// SASL.
+pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+/// Resource binding.
+pub const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+/// The legacy session establishment (RFC 3921), advertised as optional.
+pub const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
+
+// ---- core extensions ----------------------------------------------------------------------
+
+/// Service discovery, info.
+pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+/// Service discovery, items.
+pub const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+/// XMPP Ping (XEP-0199).
+pub const PING: &str = "urn:xmpp:ping";
+/// Roster (RFC 6121).
+pub const ROSTER: &str = "jabber:iq:roster";
+/// In-band registration (XEP-0077).
+pub const REGISTER: &str = "jabber:iq:register";
+/// Its stream feature.
+pub const REGISTER_FEATURE: &str = "http://jabber.org/features/iq-register";
+/// Delayed delivery (XEP-0203).
+pub const DELAY: &str = "urn:xmpp:delay";
+/// The disco feature of offline storage (XEP-0160 / XEP-0013's node name).
+pub const OFFLINE: &str = "msgoffline";
+/// Client State Indication (XEP-0352).
+pub const CSI: &str = "urn:xmpp:csi:0";
+/// User nickname (XEP-0172), which a room strips from relayed messages.
+pub const NICK: &str = "http://jabber.org/protocol/nick";
+/// Data forms (XEP-0004).
+pub const DATA_FORMS: &str = "jabber:x:data";
+
+// ---- MUC (XEP-0045) -----------------------------------------------------------------------
+
+/// MUC.
+pub const MUC: &str = "http://jabber.org/protocol/muc";
+/// MUC user extension (status codes, items).
+pub const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+/// MUC owner extension (config forms, destroy).
+pub const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
+/// MUC admin extension (affiliation and role changes).
+pub const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+/// FORM_TYPE of the room configuration form.
+pub const MUC_ROOMCONFIG: &str = "http://jabber.org/protocol/muc#roomconfig";
+/// FORM_TYPE of the room information form (disco#info extension).
+pub const MUC_ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
+
+// ---- MucSub -------------------------------------------------------------------------------
+
+/// MucSub itself (subscribe, unsubscribe, subscriptions).
+pub const MUCSUB: &str = "urn:xmpp:mucsub:0";
+/// Prefix of every MucSub event node.
+pub const MUCSUB_NODES_PREFIX: &str = "urn:xmpp:mucsub:nodes:";
+/// Our sync hint extension (`<end/>` inside `<subscription/>`), also its disco feature.
+pub const MUCSUB_SYNC: &str = "urn:xmpp:mucsub:sync:0";
+/// Pubsub events, the envelope of every wrapped MucSub event.
+pub const PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
+
+// ---- archives (XEP-0313, XEP-0059, XEP-0359, XEP-0297) ------------------------------------
+
+/// Message Archive Management v2.
+pub const MAM: &str = "urn:xmpp:mam:2";
+/// MAM extended (before-id / after-id / ids / metadata).
+pub const MAM_EXTENDED: &str = "urn:xmpp:mam:2#extended";
+/// `<archived/>` of the old MAM drafts: like `<stanza-id/>`, only the archive may add it.
+pub const MAM_TMP: &str = "urn:xmpp:mam:tmp";
+/// Result Set Management.
+pub const RSM: &str = "http://jabber.org/protocol/rsm";
+/// Unique and stable stanza ids.
+pub const SID: &str = "urn:xmpp:sid:0";
+/// Forwarded stanzas (MAM results).
+pub const FORWARD: &str = "urn:xmpp:forward:0";
+
+// ---- push (XEP-0357) ----------------------------------------------------------------------
+
+/// Push notifications: `<enable/>`, `<disable/>`, `<notification/>`.
+pub const PUSH: &str = "urn:xmpp:push:0";
+/// FORM_TYPE of the notification summary.
+pub const PUSH_SUMMARY: &str = "urn:xmpp:push:summary";
+/// Publish-subscribe (the publish an XMPP server sends its app server).
+pub const PUBSUB: &str = "http://jabber.org/protocol/pubsub";
+/// FORM_TYPE of publish-options.
+pub const PUBLISH_OPTIONS: &str = "http://jabber.org/protocol/pubsub#publish-options";
+/// Our additional notification data: the room, the sender's nick and the event kind, which
+/// the summary form has no fields for (XEP-0357 §5 allows additional elements).
+pub const MUCSUB_PUSH: &str = "urn:xmpp:mucsub:push:0";
+/// FORM_TYPE of the disco#info extension form (XEP-0128) that publishes the VAPID key.
+pub const WEBPUSH_FORM: &str = "urn:xmpp:mucsub:push:webpush:0";
+
+#[cfg(test)]
+mod tests {
+    use xmpp_parsers::ns as xp;
+
+    /// The standard namespaces are spelled as xmpp-parsers spells them.
+    #[test]
+    fn agrees_with_xmpp_parsers() {
+        for (ours, theirs) in [
+            (super::CLIENT, xp::JABBER_CLIENT),
+            (super::STANZAS_ERR, xp::XMPP_STANZAS),
+            (super::STREAMS_ERR, xp::XMPP_STREAMS),
+            (super::STREAM, xp::STREAM),
+            (super::FRAMING, xp::WEBSOCKET),
+            (super::TLS, xp::TLS),
+            (super::SASL, xp::SASL),
+            (super::BIND, xp::BIND),
+            (super::DISCO_INFO, xp::DISCO_INFO),
+            (super::DISCO_ITEMS, xp::DISCO_ITEMS),
+            (super::PING, xp::PING),
+            (super::ROSTER, xp::ROSTER),
+            (super::REGISTER, xp::REGISTER),
+            (super::REGISTER_FEATURE, xp::REGISTER_FEATURE),
+            (super::DELAY, xp::DELAY),
+            (super::CSI, xp::CSI),
+            (super::DATA_FORMS, xp::DATA_FORMS),
+            (super::MUC, xp::MUC),
+            (super::MUC_USER, xp::MUC_USER),
+            (super::MAM, xp::MAM),
+            (super::RSM, xp::RSM),
+            (super::SID, xp::SID),
+            (super::FORWARD, xp::FORWARD),
+            (super::PUSH, xp::PUSH),
+            (super::PUBSUB, xp::PUBSUB),
+            (super::PUBSUB_EVENT, xp::PUBSUB_EVENT),
+        ] {
+            assert_eq!(ours, theirs);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! How the MUC service registers itself with the core (see [`crate::module`]): it reads
+//! `[muc]`, registers the `conference.<domain>` component with the router and lists it in
+//! the server's disco#items, then serves on its own task.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+use super::ids::IdGen;
+use super::outlet::RouterOutlet;
+use super::service;
+use super::shared::{publish_stats, Settings, Shared, Stats};
+use crate::module::{Module, Registrar};
+use crate::ServerContext;
+
+/// Capacity of the router → MUC service queue.
+const INBOX: usize = 4096;
+
+/// The MUC service (XEP-0045, MucSub, MAM) at `ctx.config.muc_service`.
+pub struct MucModule;
+
+impl Module for MucModule {
+    fn name(&self) -> &'static str {
+        "muc"
+    }
+
+    fn start<'a>(
+        &'a self,
+        ctx: &'a ServerContext,
+        reg: &'a mut Registrar,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            spawn(ctx)?;
+            reg.disco_item(&ctx.config.muc_service, "Chatrooms");
+            Ok(())
+        })
+    }
+
+    fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
+        crate::module::table_defaults("muc", Settings::default())
+    }
+}
+
+/// Starts the service. Storage migrations run before the first stanza is read;
+/// configuration errors (`[muc]` table) fail here.
+fn spawn(ctx: &ServerContext) -> anyhow::Result<()> {
+    let mut settings: Settings = ctx.config.module_table("muc", &ctx.config.muc)?;
+    if !ctx.config.muc.contains_key("mam_max_page") {
+        settings.mam_max_page = ctx.config.limits.mam_max_page;
+    }
+    if !matches!(settings.create.as_str(), "local" | "anyone" | "nobody") {
+        anyhow::bail!(
+            "{}[muc] create must be one of local, anyone, nobody",
+            ctx.config.origin()
+        );
+    }
+    let stats = Arc::new(Stats::default());
+    publish_stats(ctx.config.db_path(), stats.clone());
+    let shared = Shared {
+        muc_domain: ctx.config.muc_service.clone(),
+        server_domain: ctx.config.domain.clone(),
+        db: ctx.db.clone(),
+        outlet: Arc::new(RouterOutlet::new(ctx.router.clone(), ctx.accounts.clone())),
+        ids: Arc::new(IdGen::new(0)),
+        settings: Arc::new(settings),
+        stats,
+        quotas: Arc::new(crate::limits::MucQuotas::new(&ctx.config.limits)),
+        metrics: ctx.metrics.clone(),
+    };
+    let rx = ctx.router.register_component(&shared.muc_domain, INBOX);
+    let shutdown = ctx.shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(e) = service::prepare(&shared).await {
+            tracing::error!(error = %e, "MUC storage could not be prepared; MUC disabled");
+            return;
+        }
+        tracing::info!(domain = shared.muc_domain, "MUC service ready");
+        let purge = shared.clone();
+        tokio::spawn(async move { service::purge_deleted_accounts(&purge).await });
+        service::run(shared, rx, shutdown).await;
+    });
+    Ok(())
+}

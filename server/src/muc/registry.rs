@@ -1,0 +1,277 @@
+//! The room registry: which rooms are loaded, routing each stanza to its room's task,
+//! loading a room from storage on its first stanza (or having it created) and unloading it
+//! when idle with nobody in it, so memory follows activity rather than the number of rooms.
+//!
+//! Unloading is a handshake through the room's own queue (the registry is its only sender),
+//! so no stanza is lost or reordered when a room goes away just as a new stanza arrives.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use jid::{BareJid, FullJid, Jid};
+use minidom::Element;
+use tokio::sync::mpsc;
+
+use super::create::create_room;
+use super::mailbox::{Report, RoomMsg};
+use super::mam;
+use super::room::{Action, HistoryItem, Room};
+use super::room_task::room_task;
+use super::service_iq::service_stanza;
+use super::shared::Shared;
+use super::store;
+use crate::ns;
+use crate::stanza::{ErrorType, Refusal};
+
+enum Slot {
+    Live(mpsc::Sender<RoomMsg>),
+    /// Asked to unload (or found gone); stanzas wait here until the task reports back.
+    Unloading {
+        tx: Option<mpsc::Sender<RoomMsg>>,
+        buf: Vec<(FullJid, Element)>,
+    },
+}
+
+/// The loaded rooms and how to reach them.
+pub(super) struct Registry {
+    shared: Shared,
+    slots: HashMap<String, Slot>,
+    reports: mpsc::UnboundedSender<Report>,
+}
+
+impl Registry {
+    /// A registry with nothing loaded, and the receiver of its tasks' reports.
+    pub(super) fn new(shared: Shared) -> (Registry, mpsc::UnboundedReceiver<Report>) {
+        let (reports, reports_rx) = mpsc::unbounded_channel();
+        let registry = Registry {
+            shared,
+            slots: HashMap::new(),
+            reports,
+        };
+        (registry, reports_rx)
+    }
+
+    /// Routes one stanza: to the service itself, or to its room's task.
+    pub(super) async fn dispatch(&mut self, stanza: Element) {
+        let Some(from) = stanza.attr("from").and_then(|f| FullJid::new(f).ok()) else {
+            tracing::debug!("MUC stanza without a full-JID sender dropped");
+            return;
+        };
+        let to = match stanza.attr("to").map(Jid::new) {
+            Some(Ok(j)) => j,
+            _ => {
+                let r = Refusal::new(ErrorType::Modify, "jid-malformed", "Invalid recipient");
+                self.reply_error(&stanza, &r).await;
+                return;
+            }
+        };
+        match to.node() {
+            None => {
+                let shared = self.shared.clone();
+                tokio::spawn(async move { service_stanza(shared, from, stanza).await });
+            }
+            Some(node) => {
+                let name = node.as_str().to_owned();
+                self.route_to_room(name, from, stanza).await;
+            }
+        }
+    }
+
+    /// Answers `stanza` with an error, unless it is one that gets no answer (an error, a
+    /// result, a presence other than available).
+    async fn reply_error(&self, stanza: &Element, r: &Refusal) {
+        let t = stanza.attr("type");
+        let answerable = match stanza.name() {
+            "presence" => t.is_none(),
+            _ => t != Some("error") && t != Some("result"),
+        };
+        if answerable {
+            self.shared.outlet.send(r.reply_to(stanza)).await;
+        }
+    }
+
+    async fn route_to_room(&mut self, name: String, from: FullJid, stanza: Element) {
+        match self.slots.get_mut(&name) {
+            Some(Slot::Unloading { buf, .. }) => {
+                buf.push((from, stanza));
+                return;
+            }
+            Some(Slot::Live(tx)) => {
+                // Never wait on one room's queue: that would stall every other room and
+                // the service itself behind a slow room.
+                let tx = tx.clone();
+                match tx.try_send(RoomMsg::Stanza(from, stanza)) {
+                    Ok(()) => return,
+                    Err(mpsc::error::TrySendError::Full(RoomMsg::Stanza(f, s))) => {
+                        if s.name() == "presence" && s.attr("type") == Some("unavailable") {
+                            // A departure must arrive or the room keeps a ghost occupant.
+                            // It waits in its own task; later stanzas cannot overtake it,
+                            // as a waiting sender is served before any `try_send`.
+                            tokio::spawn(async move {
+                                let _ = tx.send(RoomMsg::Stanza(f, s)).await;
+                            });
+                        } else {
+                            // Joins get an error presence, IQs and messages an error.
+                            let busy = Refusal::new(
+                                ErrorType::Wait,
+                                "resource-constraint",
+                                "The room is busy; try again later",
+                            );
+                            self.reply_error(&s, &busy).await;
+                        }
+                    }
+                    // The task is gone (destroyed or crashed): its report will come
+                    // through `report`; keep the stanza until then.
+                    Err(mpsc::error::TrySendError::Closed(RoomMsg::Stanza(f, s))) => {
+                        self.slots.insert(
+                            name.clone(),
+                            Slot::Unloading {
+                                tx: None,
+                                buf: vec![(f, s)],
+                            },
+                        );
+                    }
+                    Err(_) => {}
+                }
+                return;
+            }
+            None => {}
+        }
+        self.load_or_create(name, from, stanza).await;
+    }
+
+    async fn load_or_create(&mut self, name: String, from: FullJid, stanza: Element) {
+        let room_jid = match BareJid::new(&format!("{name}@{}", self.shared.muc_domain)) {
+            Ok(j) => j,
+            Err(_) => {
+                let r = Refusal::new(ErrorType::Modify, "jid-malformed", "Invalid room name");
+                self.reply_error(&stanza, &r).await;
+                return;
+            }
+        };
+        let history = self.shared.settings.history_size;
+        let loaded = {
+            let n = name.clone();
+            self.shared
+                .db
+                .call(move |c| {
+                    let Some(room) = store::load_room(c, &n)? else {
+                        return Ok(None);
+                    };
+                    let recent = mam::recent(c, &n, history)?;
+                    Ok(Some((room, recent)))
+                })
+                .await
+        };
+        let (room, initial) = match loaded {
+            Ok(Some((stored, recent))) => {
+                let hist = recent
+                    .into_iter()
+                    .filter_map(|i| {
+                        let el = i.stanza.parse::<Element>().ok()?;
+                        el.has_child("body", ns::CLIENT).then_some(HistoryItem {
+                            stanza: el,
+                            stamp_us: i.stamp_us,
+                        })
+                    })
+                    .collect();
+                (
+                    Room::from_stored(stored, room_jid, hist),
+                    Vec::<Action>::new(),
+                )
+            }
+            Ok(None) => match create_room(&self.shared, &name, room_jid, &from, &stanza).await {
+                Ok(created) => created,
+                Err(Some(r)) => {
+                    self.reply_error(&stanza, &r).await;
+                    return;
+                }
+                // Already answered.
+                Err(None) => return,
+            },
+            Err(e) => {
+                tracing::error!(room = name, error = %e, "loading room failed");
+                let r = Refusal::new(ErrorType::Wait, "internal-server-error", "");
+                self.reply_error(&stanza, &r).await;
+                return;
+            }
+        };
+        let (tx, rx) = mpsc::channel(self.shared.settings.room_queue.max(1));
+        // Cannot fail: the receiver is alive and the queue is empty.
+        let _ = tx.try_send(RoomMsg::Stanza(from, stanza));
+        self.slots.insert(name.clone(), Slot::Live(tx));
+        self.shared
+            .stats
+            .loaded_rooms
+            .fetch_add(1, Ordering::AcqRel);
+        self.shared.metrics.rooms_loaded.inc();
+        let shared = self.shared.clone();
+        let reports = self.reports.clone();
+        let task = tokio::spawn(room_task(shared, room, rx, reports.clone(), initial));
+        // A room task that panicked must not leave its slot waiting forever: report it
+        // gone, and the next stanza reloads the room from storage.
+        tokio::spawn(async move {
+            if let Err(e) = task.await {
+                if e.is_panic() {
+                    tracing::error!(room = name, "room task panicked; it will be reloaded");
+                    let _ = reports.send(Report::Unloaded {
+                        name,
+                        kept: false,
+                        leftovers: Vec::new(),
+                    });
+                }
+            }
+        });
+    }
+
+    /// Handles a room task's report (idle, unloaded, gone).
+    pub(super) async fn report(&mut self, r: Report) {
+        match r {
+            Report::Idle(name) => match self.slots.remove(&name) {
+                Some(Slot::Live(tx)) => {
+                    let slot = if tx.try_send(RoomMsg::Unload).is_ok() {
+                        Slot::Unloading {
+                            tx: Some(tx),
+                            buf: Vec::new(),
+                        }
+                    } else {
+                        // Its queue is full, so it is not idle after all.
+                        Slot::Live(tx)
+                    };
+                    self.slots.insert(name, slot);
+                }
+                // Already unloading (a second idle report): keep waiting for the answer.
+                Some(other) => {
+                    self.slots.insert(name, other);
+                }
+                None => {}
+            },
+            Report::Unloaded {
+                name,
+                kept,
+                leftovers,
+            } => {
+                let (tx, buffered) = match self.slots.remove(&name) {
+                    Some(Slot::Unloading { tx, buf }) => (tx, buf),
+                    Some(Slot::Live(tx)) => (Some(tx), Vec::new()),
+                    None => (None, Vec::new()),
+                };
+                match (kept, tx) {
+                    (true, Some(tx)) => {
+                        self.slots.insert(name.clone(), Slot::Live(tx));
+                    }
+                    _ => {
+                        self.shared
+                            .stats
+                            .loaded_rooms
+                            .fetch_sub(1, Ordering::AcqRel);
+                        self.shared.metrics.rooms_loaded.dec();
+                    }
+                }
+                for (f, s) in leftovers.into_iter().chain(buffered) {
+                    self.route_to_room(name.clone(), f, s).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! One loaded room's task: it owns the [`Room`], feeds it the stanzas of its queue and
+//! applies the actions, committing every storage write of a batch of stanzas in one
+//! transaction before anything of that batch leaves (docs/protocol.md S16: nothing is
+//! announced that is not on disk).
+
+use std::time::Duration;
+
+use jid::BareJid;
+use minidom::Element;
+use tokio::sync::mpsc;
+
+use super::create::{subscribe_quota, Quota};
+use super::event::WrappedEvent;
+use super::ids::now_micros;
+use super::mailbox::{Report, RoomMsg};
+use super::mam;
+use super::room::{Action, Env, Room};
+use super::shared::Shared;
+use super::store::{self, StoreOp};
+use crate::stanza::{error_reply, ErrorType};
+
+/// Runs `room` until it is unloaded or destroyed; `initial` are its creation's actions.
+pub(super) async fn room_task(
+    shared: Shared,
+    mut room: Room,
+    mut rx: mpsc::Receiver<RoomMsg>,
+    reports: mpsc::UnboundedSender<Report>,
+    initial: Vec<Action>,
+) {
+    let name = room.name.clone();
+    let idle = Duration::from_secs_f64(shared.settings.idle_unload_secs.max(0.01));
+    if let Err(e) = execute(&shared, &room, initial, None).await.map(|_| ()) {
+        tracing::error!(room = name, error = %e, "creating room failed");
+    }
+    let mut idle_reported = false;
+    // A message taken from the queue while filling a batch, to handle next.
+    let mut pending: Option<RoomMsg> = None;
+    loop {
+        let msg = if let Some(m) = pending.take() {
+            Some(m)
+        } else if room.occupants.is_empty() && !idle_reported {
+            match tokio::time::timeout(idle, rx.recv()).await {
+                Ok(m) => m,
+                Err(_) => {
+                    idle_reported = true;
+                    let _ = reports.send(Report::Idle(name.clone()));
+                    continue;
+                }
+            }
+        } else {
+            rx.recv().await
+        };
+        match msg {
+            Some(RoomMsg::Stanza(from, stanza)) => {
+                idle_reported = false;
+                // Held until the new subscription is committed.
+                let _quota = match subscribe_quota(&shared, &room, &from, &stanza).await {
+                    Quota::Free => None,
+                    Quota::Held(guard) => Some(guard),
+                    Quota::Refused(r) => {
+                        shared.outlet.send(r.reply_to(&stanza)).await;
+                        continue;
+                    }
+                };
+                // Every stanza already queued is handled now and its writes committed
+                // together: one fsync per batch instead of one per message, and still
+                // nothing leaves before the commit that holds it.
+                let mut batch = Vec::new();
+                let mut next = Some((from, stanza));
+                while let Some((from, stanza)) = next.take() {
+                    let env = Env {
+                        ids: &shared.ids,
+                        now_us: now_micros(),
+                        history_size: shared.settings.history_size,
+                    };
+                    let original = stanza.clone();
+                    let actions = room.handle(&env, from, stanza);
+                    // An archive query is answered from storage, so it ends the batch: its
+                    // page holds exactly what came before it. So does a destroyed room.
+                    let ends = actions
+                        .iter()
+                        .any(|a| matches!(a, Action::Mam { .. } | Action::Destroyed));
+                    batch.push((actions, Some(original)));
+                    if ends || batch.len() >= MAX_BATCH {
+                        break;
+                    }
+                    match rx.try_recv() {
+                        Ok(RoomMsg::Stanza(f, s)) => next = Some((f, s)),
+                        Ok(other) => pending = Some(other),
+                        Err(_) => {}
+                    }
+                }
+                let mut result = execute_batch(&shared, &room, batch).await;
+                // Accounts deleted since they subscribed lose their subscriptions (S13).
+                while let Ok(Executed {
+                    destroyed: false,
+                    gone,
+                }) = &result
+                {
+                    if gone.is_empty() {
+                        break;
+                    }
+                    let env = Env {
+                        ids: &shared.ids,
+                        now_us: now_micros(),
+                        history_size: shared.settings.history_size,
+                    };
+                    let actions = room.accounts_deleted(&env, gone);
+                    result = execute(&shared, &room, actions, None).await;
+                }
+                match result.map(|e| e.destroyed) {
+                    Ok(true) => {
+                        rx.close();
+                        let mut leftovers = Vec::new();
+                        while let Ok(m) = rx.try_recv() {
+                            if let RoomMsg::Stanza(f, s) = m {
+                                leftovers.push((f, s));
+                            }
+                        }
+                        let _ = reports.send(Report::Unloaded {
+                            name: name.clone(),
+                            kept: false,
+                            leftovers,
+                        });
+                        return;
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(room = name, error = %e, "room action failed"),
+                }
+            }
+            Some(RoomMsg::Unload) => {
+                let kept = !room.occupants.is_empty();
+                let _ = reports.send(Report::Unloaded {
+                    name: name.clone(),
+                    kept,
+                    leftovers: Vec::new(),
+                });
+                if !kept {
+                    return;
+                }
+                idle_reported = false;
+            }
+            None => return,
+        }
+    }
+}
+
+/// What applying a batch of actions found out.
+#[derive(Default)]
+struct Executed {
+    destroyed: bool,
+    /// Subscribers whose account no longer exists.
+    gone: Vec<BareJid>,
+}
+
+/// Most stanzas a room handles before committing their writes together.
+const MAX_BATCH: usize = 256;
+
+/// Applies a room's actions: every storage write in one transaction first, then the
+/// stanzas and events in order.
+async fn execute(
+    shared: &Shared,
+    room: &Room,
+    actions: Vec<Action>,
+    original: Option<&Element>,
+) -> anyhow::Result<Executed> {
+    execute_batch(shared, room, vec![(actions, original.cloned())]).await
+}
+
+/// [`execute`] for the actions of several stanzas (each with the stanza, to answer with an
+/// error if storage fails): all their writes in one transaction, shared with other rooms'
+/// writes waiting at the same time ([`Db::write`]), then each stanza's output in order.
+async fn execute_batch(
+    shared: &Shared,
+    room: &Room,
+    batch: Vec<(Vec<Action>, Option<Element>)>,
+) -> anyhow::Result<Executed> {
+    let mut ops: Vec<StoreOp> = Vec::new();
+    let mut outputs = Vec::with_capacity(batch.len());
+    for (actions, original) in batch {
+        let mut rest = Vec::with_capacity(actions.len());
+        for a in actions {
+            match a {
+                Action::Store(op) => ops.push(op),
+                a => rest.push(a),
+            }
+        }
+        outputs.push((rest, original));
+    }
+    if !ops.is_empty() {
+        let archived = ops
+            .iter()
+            .filter(|op| matches!(op, StoreOp::Archive(_)))
+            .count() as u64;
+        if let Err(e) = shared
+            .db
+            .write(move |c| Ok(store::apply_in(c, &ops)?))
+            .await
+        {
+            // Nothing may be announced that is not on disk.
+            for o in outputs.iter().filter_map(|(_, o)| o.as_ref()) {
+                if o.name() != "presence" && o.attr("type") != Some("error") {
+                    shared
+                        .outlet
+                        .send(error_reply(
+                            o,
+                            ErrorType::Wait,
+                            "internal-server-error",
+                            None,
+                        ))
+                        .await;
+                }
+            }
+            return Err(e);
+        }
+        shared.metrics.archive_writes.inc_by(archived);
+    }
+    let mut out = Executed::default();
+    for (actions, _) in outputs {
+        let e = perform(shared, room, actions).await;
+        out.destroyed |= e.destroyed;
+        for g in e.gone {
+            if !out.gone.contains(&g) {
+                out.gone.push(g);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Sends one stanza's output (its writes are committed already).
+async fn perform(shared: &Shared, room: &Room, actions: Vec<Action>) -> Executed {
+    let mut destroyed = false;
+    let mut gone = Vec::new();
+    for a in actions {
+        match a {
+            Action::Store(_) => {}
+            Action::Send(el) => shared.outlet.send(el).await,
+            Action::Broadcast(el, to) => shared.outlet.broadcast(&el, &to).await,
+            Action::Event(ev) => {
+                for (inner, rcpts) in ev.variants {
+                    let wrapped = WrappedEvent::new(ev.node, &room.jid, &ev.id, &inner);
+                    // Offline copies are stored before anyone gets the event live, so a
+                    // crash right after someone saw it loses no one's copy (S16).
+                    let (live, offline): (Vec<&BareJid>, Vec<&BareJid>) = if wrapped.storable() {
+                        rcpts.iter().partition(|r| shared.outlet.reaches(r))
+                    } else {
+                        (rcpts.iter().collect(), Vec::new())
+                    };
+                    for r in offline.into_iter().chain(live) {
+                        if shared.outlet.deliver_event(r, &wrapped).await {
+                            shared.metrics.events_fanned_out.inc();
+                        } else {
+                            gone.push(r.clone());
+                        }
+                    }
+                }
+            }
+            Action::Mam { iq } => mam::answer(shared, room, iq).await,
+            Action::Destroyed => destroyed = true,
+        }
+    }
+    Executed { destroyed, gone }
+}

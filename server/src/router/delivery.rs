@@ -1,0 +1,250 @@
+//! Delivery to an account's bare JID (RFC 6121 8.5.2): every session a bare-JID stanza
+//! reaches, else offline storage (XEP-0160) when the stanza is storable; the hook that
+//! fires after a stanza was stored (push), and the offline queue's replay when a session
+//! becomes available. "Is anyone available? else store" and "become available and take
+//! the queue" are serialised per account, so nothing is stored just after a flush.
+
+use super::sessions::{SessionTable, Target};
+use crate::ns;
+use crate::stanza::{self, Outgoing};
+use crate::storage::{AccountStore, OfflineStore};
+use minidom::Element;
+use std::sync::{Arc, RwLock};
+
+/// Called when a stanza was stored offline for an account with no available resource —
+/// the point where push notifications (XEP-0357) fire.
+pub trait OfflineHook: Send + Sync {
+    /// `user` is the account's localpart; `stanza` what was stored.
+    fn stored(&self, user: &str, stanza: &Element);
+
+    /// Called when a storable stanza reached only sessions that told the server they are
+    /// inactive (XEP-0352): the user is not looking, so push treats it like offline.
+    fn inactive(&self, _user: &str, _stanza: &Element) {}
+}
+
+/// What happened to a stanza sent to an account's bare JID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Handed to this many sessions.
+    Online(usize),
+    /// Stored offline.
+    Stored,
+    /// Offline storage is full for that account.
+    QueueFull,
+    /// Not delivered (not storable, or no such account).
+    Dropped,
+}
+
+/// A stanza to deliver, as a tree or already serialised.
+#[derive(Clone)]
+pub(super) enum Payload {
+    Element(Element),
+    Xml(Arc<str>),
+}
+
+impl Payload {
+    fn into_outgoing(self) -> Outgoing {
+        match self {
+            Payload::Element(el) => Outgoing::Stanza(el),
+            Payload::Xml(x) => Outgoing::Xml(x),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Payload::Element(el) => stanza::to_xml(el),
+            Payload::Xml(x) => x.to_string(),
+        }
+    }
+
+    fn element(self) -> Option<Element> {
+        match self {
+            Payload::Element(el) => Some(el),
+            Payload::Xml(x) => x.parse().ok(),
+        }
+    }
+}
+
+/// Hands `out` to every target.
+pub(super) fn send_all(targets: &[Target], out: Outgoing) -> Delivery {
+    let n = targets.iter().filter(|t| t.offer(out.clone())).count();
+    Delivery::Online(n)
+}
+
+pub(super) struct Offline {
+    domain: String,
+    accounts: Arc<dyn AccountStore>,
+    store: Arc<dyn OfflineStore>,
+    hook: RwLock<Option<Arc<dyn OfflineHook>>>,
+    /// Per-account (hashed) locks: see the module comment.
+    locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl Offline {
+    pub(super) fn new(
+        domain: &str,
+        accounts: Arc<dyn AccountStore>,
+        store: Arc<dyn OfflineStore>,
+    ) -> Offline {
+        Offline {
+            domain: domain.to_owned(),
+            accounts,
+            store,
+            hook: RwLock::new(None),
+            locks: (0..16).map(|_| tokio::sync::Mutex::new(())).collect(),
+        }
+    }
+
+    pub(super) fn set_hook(&self, hook: Arc<dyn OfflineHook>) {
+        *self.hook.write().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    fn hook(&self) -> Option<Arc<dyn OfflineHook>> {
+        self.hook.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn lock(&self, user: &str) -> &tokio::sync::Mutex<()> {
+        let h = user
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        &self.locks[h % self.locks.len()]
+    }
+
+    /// Delivers to every session of `user` a bare-JID stanza reaches; when there is none,
+    /// stores a `storable` stanza offline (if the account exists), else drops it.
+    pub(super) async fn deliver(
+        &self,
+        sessions: &SessionTable,
+        user: &str,
+        payload: Payload,
+        storable: bool,
+    ) -> Delivery {
+        let targets = sessions.targets(user, |e| e.receives_bare());
+        if !targets.is_empty() {
+            return self.send_online(sessions, user, &targets, payload, storable);
+        }
+        if !storable {
+            return Delivery::Dropped;
+        }
+        let _g = self.lock(user).lock().await;
+        // Re-check under the lock: the account may have come online meanwhile.
+        let targets = sessions.targets(user, |e| e.receives_bare());
+        if !targets.is_empty() {
+            return self.send_online(sessions, user, &targets, payload, storable);
+        }
+        match self.accounts.credentials(user).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Delivery::Dropped,
+            Err(e) => {
+                tracing::error!(error = %e, "account lookup failed");
+                return Delivery::Dropped;
+            }
+        }
+        match self.store.push(user, payload.text()).await {
+            Ok(true) => {
+                if let Some(h) = self.hook() {
+                    // Only the offline path needs a tree again (push summarises it).
+                    if let Some(el) = payload.element() {
+                        h.stored(user, &el);
+                    }
+                }
+                Delivery::Stored
+            }
+            Ok(false) => Delivery::QueueFull,
+            Err(e) => {
+                tracing::error!(error = %e, "offline storage failed");
+                Delivery::Dropped
+            }
+        }
+    }
+
+    /// Delivers to the account's sessions; when they are all inactive (XEP-0352), the
+    /// stanza also goes to the hook (push), as the user would not see it otherwise.
+    fn send_online(
+        &self,
+        sessions: &SessionTable,
+        user: &str,
+        targets: &[Target],
+        payload: Payload,
+        storable: bool,
+    ) -> Delivery {
+        let all_inactive = || {
+            sessions.check(user, |l| {
+                let mut reached = l.iter().filter(|e| e.receives_bare());
+                reached.clone().next().is_some() && reached.all(|e| e.inactive)
+            })
+        };
+        let hook = if storable && all_inactive() {
+            self.hook()
+        } else {
+            None
+        };
+        let Some(hook) = hook else {
+            return send_all(targets, payload.into_outgoing());
+        };
+        let copy = payload.clone();
+        let delivery = send_all(targets, payload.into_outgoing());
+        if let Some(el) = copy.element() {
+            hook.inactive(user, &el);
+        }
+        delivery
+    }
+
+    /// Marks session `id` available (atomically with respect to offline storage) and
+    /// returns the account's offline queue, oldest first, each with `<delay/>` added.
+    pub(super) async fn become_available(
+        &self,
+        sessions: &SessionTable,
+        user: &str,
+        id: u64,
+        priority: i32,
+    ) -> anyhow::Result<Vec<(i64, Element)>> {
+        let _g = self.lock(user).lock().await;
+        sessions.update(user, id, |e| {
+            e.available = true;
+            e.priority = priority;
+        });
+        if priority < 0 {
+            return Ok(Vec::new());
+        }
+        let msgs = self.store.peek(user).await?;
+        let mut out = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            let limits = crate::xmlstream::Limits {
+                max_stanza: usize::MAX,
+                max_depth: 256,
+            };
+            match crate::xmlstream::parse_element(&m.stanza, limits) {
+                Ok(mut el) => {
+                    el.append_child(
+                        Element::builder("delay", ns::DELAY)
+                            .attr(
+                                rxml::NcName::try_from("from").expect("static"),
+                                &*self.domain,
+                            )
+                            .attr(
+                                rxml::NcName::try_from("stamp").expect("static"),
+                                crate::time::xep82(m.stamp_millis),
+                            )
+                            .append("Offline Storage")
+                            .build(),
+                    );
+                    out.push((m.id, el));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "dropping unparsable offline message");
+                    self.store.remove(user, vec![m.id]).await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes offline messages once they were written to a session.
+    pub(super) async fn delivered(&self, user: &str, ids: Vec<i64>) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.store.remove(user, ids).await
+    }
+}

@@ -1,0 +1,121 @@
+//! The real `mucsub-server` binary in a child process, for `kill -9` tests.
+
+use super::basics::TIMEOUT;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncBufReadExt;
+
+/// The real binary in a child process (for `kill -9` tests). Integration tests in
+/// `server/tests/` pass `env!("CARGO_BIN_EXE_mucsub-server")` as `bin`.
+pub struct ChildServer {
+    child: tokio::process::Child,
+    pub c2s_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+impl ChildServer {
+    /// Starts `bin run` on ephemeral loopback ports with `data_dir`; waits until it
+    /// prints its addresses.
+    pub async fn spawn(bin: &Path, data_dir: &Path) -> ChildServer {
+        let config = format!(
+            "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n",
+            data_dir.display()
+        );
+        Self::spawn_with(bin, data_dir, &config, &[]).await
+    }
+
+    /// Starts `bin run --config <data_dir>/test-config.toml [args]` with `config` as that
+    /// file; waits until it prints its addresses. Its log (stderr) goes to
+    /// `<data_dir>/server.log`.
+    pub async fn spawn_with(
+        bin: &Path,
+        data_dir: &Path,
+        config: &str,
+        args: &[&str],
+    ) -> ChildServer {
+        std::fs::create_dir_all(data_dir).expect("data dir");
+        let cfg = data_dir.join("test-config.toml");
+        std::fs::write(&cfg, config).expect("write config");
+        let mut child = tokio::process::Command::new(bin)
+            .arg("run")
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            // The server's log, appended across restarts, for post-mortems of failed tests.
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(data_dir.join("server.log"))
+                    .map(std::process::Stdio::from)
+                    .unwrap_or_else(|_| std::process::Stdio::null()),
+            )
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn server binary");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let (mut c2s, mut http) = (None, None);
+        tokio::time::timeout(TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(a) = line.strip_prefix("xmpp c2s listening on ") {
+                    c2s = a.trim().parse().ok();
+                }
+                if let Some(a) = line.strip_prefix("http listening on http://") {
+                    http = a.trim().trim_end_matches('/').parse().ok();
+                }
+                if c2s.is_some() && http.is_some() {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("server binary printed its addresses");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ChildServer {
+            child,
+            c2s_addr: c2s.expect("c2s address"),
+            http_addr: http.expect("http address"),
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    /// Runs `bin user add NAME PASSWORD` on `data_dir` (server not running or running:
+    /// SQLite handles both).
+    pub async fn add_user(bin: &Path, data_dir: &Path, name: &str, password: &str) {
+        let status = tokio::process::Command::new(bin)
+            .args(["user", "add", name, "--password", password, "--data-dir"])
+            .arg(data_dir)
+            .output()
+            .await
+            .expect("run user add");
+        assert!(
+            status.status.success(),
+            "user add failed: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    }
+
+    /// SIGKILL, no chance to clean up; waits for the process to be gone.
+    pub async fn kill9(mut self) {
+        self.child.start_kill().expect("kill");
+        let _ = self.child.wait().await;
+    }
+
+    /// SIGTERM (graceful) and waits for exit; returns whether it exited successfully.
+    pub async fn terminate(mut self) -> bool {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+        }
+        match tokio::time::timeout(TIMEOUT, self.child.wait()).await {
+            Ok(Ok(s)) => s.success(),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Test kit for integration tests (any `server/tests/*.rs` file): a real server on
+//! ephemeral loopback ports with a temporary data dir, and a raw XMPP client. Built only
+//! with the `testkit` feature, which the server's own dev-dependency on itself turns on:
+//! production builds do not carry it.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use mucsub_server::testkit::{TestServer, Mech};
+//! let server = TestServer::start().await;            // domain localhost, MUC conference.localhost
+//! server.add_user("alice", "pw").await;
+//! let mut a = server.login("alice", "pw").await;     // TCP, SASL PLAIN, bound, available
+//! a.send("<message to='bob@localhost' type='chat'><body>hi</body></message>").await;
+//! let el = a.recv().await;                           // next stanza as a minidom Element
+//! # }
+//! ```
+//!
+//! Everything panics with a clear message on failure or after [`TIMEOUT`] (generous, only
+//! there to turn hangs into failures).
+//!
+//! Files: [`server`] (the in-process [`TestServer`]), [`child`] (the real binary in a child
+//! process), [`client`] (the raw client's connection, reads and expectations), [`login`]
+//! (STARTTLS, SASL, binding), [`http`] (an HTTP client for the HTTP listener's routes),
+//! [`basics`] (the timeout, the panic counter, snippets).
+
+mod basics;
+mod child;
+mod client;
+mod http;
+mod login;
+mod server;
+
+pub use basics::{mechanisms, panics, xml_with_ns, TIMEOUT};
+pub use child::ChildServer;
+pub use client::{Incoming, RawClient};
+pub use http::{http_get, http_request, HttpResponse};
+pub use login::Mech;
+pub use server::{test_config, TestServer};

@@ -1,0 +1,32 @@
+//! What each IQ the core has in flight was for, so its answer (or its timeout) goes back
+//! to the command, the connect-time step or the archive page that asked.
+
+use jid::BareJid;
+
+use super::types::RequestId;
+use crate::protocol::Subscribe;
+
+/// What an IQ in flight was for.
+#[derive(Debug, Clone)]
+pub(super) enum Pending {
+    Command(RequestId, Asked),
+    Disco,
+    ListOnConnect,
+    Mam {
+        queryid: String,
+    },
+    History {
+        queryid: String,
+        req: RequestId,
+        room: BareJid,
+    },
+}
+
+/// An IQ command waiting for its answer.
+#[derive(Debug, Clone)]
+pub(super) enum Asked {
+    Subscribe { room: BareJid, requested: Subscribe },
+    Unsubscribe { room: BareJid },
+    Subscriptions,
+    Subscribers { room: BareJid },
+}

@@ -1,0 +1,281 @@
+//! The first two rounds of a batch write (see [`super::idb_apply`]): index lookups that
+//! name the chunks a batch may touch, then those chunks, fetched once each.
+//!
+//! The lookups avoid one request per dedup key: archive ids sort in archive order, so one
+//! key range over the batch's ids finds every stored copy; chunks holding a message without
+//! an archive id carry one shared dedup entry, so one lookup finds the copies an archived
+//! event can match by its other keys. A range that names more than a few chunks falls back
+//! to one exact lookup per key.
+
+use std::collections::{HashMap, HashSet};
+use std::future::IntoFuture;
+
+use idb::request::futures::{
+    GetAllKeysStoreRequestFuture, GetStoreRequestFuture, OpenKeyCursorStoreRequestFuture,
+};
+use idb::{CursorDirection, Index, KeyRange, ObjectStore, Query, Transaction};
+use wasm_bindgen::JsValue;
+
+use crate::event::RoomEvent;
+use crate::store::Page;
+
+use super::error::SdkError;
+use super::idb_records::{self as rec, Chunk};
+use super::idb_schema::{indexes, stores};
+
+/// Distinct chunks a range lookup may name before it is considered too broad to be cheap.
+const RANGE_CHUNKS: usize = 64;
+
+/// The first round of requests of one room, issued but not yet awaited.
+pub(super) struct Lookups<'a> {
+    room: &'a str,
+    runs: Vec<&'a Page>,
+    cursor: Option<GetStoreRequestFuture>,
+    /// Chunks holding an archive id in the range of the batch's ids.
+    by_id: Option<GetAllKeysStoreRequestFuture>,
+    /// Chunks holding a message without an archive id (only when an archived event has
+    /// other keys it could match one by).
+    unarchived: Option<GetAllKeysStoreRequestFuture>,
+    /// Chunks sharing a dedup key with an event that has no archive id.
+    by_key: Vec<GetAllKeysStoreRequestFuture>,
+    /// Chunks holding events of the batch's time range, and that range.
+    by_time: Option<(GetAllKeysStoreRequestFuture, i64, i64)>,
+    /// The room's newest chunk (by history order), which may take the new events.
+    tail: OpenKeyCursorStoreRequestFuture,
+}
+
+/// Every event of a room's pages.
+fn events_of<'a>(runs: &'a [&'a Page]) -> impl Iterator<Item = &'a RoomEvent> + 'a {
+    runs.iter().flat_map(|p| p.events.iter())
+}
+
+fn exact(index: &Index, key: &str) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
+    Ok(index
+        .get_all_keys(Some(Query::Key(JsValue::from_str(key))), None)?
+        .into_future())
+}
+
+impl<'a> Lookups<'a> {
+    pub(super) fn issue(
+        tx: &Transaction,
+        chunks: &ObjectStore,
+        dedup: &Index,
+        room: &'a str,
+        runs: Vec<&'a Page>,
+    ) -> Result<Self, SdkError> {
+        let cursor = if runs.iter().all(|p| p.cursor.is_some()) {
+            None
+        } else {
+            Some(
+                tx.object_store(stores::CURSORS)?
+                    .get(Query::Key(JsValue::from_str(room)))?
+                    .into_future(),
+            )
+        };
+        let ids: Vec<&str> = events_of(&runs)
+            .filter_map(|e| e.stanza_id.as_deref())
+            .collect();
+        // IndexedDB compares strings by UTF-16 code units, not by code points.
+        let utf16 = |a: &&&str, b: &&&str| a.encode_utf16().cmp(b.encode_utf16());
+        let by_id = match (ids.iter().min_by(utf16), ids.iter().max_by(utf16)) {
+            (Some(lo), Some(hi)) => {
+                let lo = JsValue::from_str(&rec::scoped_key(room, &format!("sid:{lo}")));
+                let hi = JsValue::from_str(&rec::scoped_key(room, &format!("sid:{hi}")));
+                let range = KeyRange::bound(&lo, &hi, None, None)?;
+                Some(
+                    dedup
+                        .get_all_keys(Some(Query::KeyRange(range)), None)?
+                        .into_future(),
+                )
+            }
+            _ => None,
+        };
+        let other_keys =
+            events_of(&runs).any(|e| e.stanza_id.is_some() && e.dedup_keys().len() > 1);
+        let unarchived = if other_keys {
+            Some(exact(dedup, &rec::unarchived_key(room))?)
+        } else {
+            None
+        };
+        let mut keys = HashSet::new();
+        let mut by_key = Vec::new();
+        for e in events_of(&runs).filter(|e| e.stanza_id.is_none()) {
+            for k in rec::dedup_entries(e) {
+                if keys.insert(k.clone()) {
+                    by_key.push(exact(dedup, &k)?);
+                }
+            }
+        }
+        let lo = events_of(&runs).map(|e| e.timestamp.0).min();
+        let hi = events_of(&runs).map(|e| e.timestamp.0).max();
+        let by_time = match (lo, hi) {
+            (Some(lo), Some(hi)) => Some((time_range(chunks, room, lo, hi)?, lo, hi)),
+            _ => None,
+        };
+        let (lower, upper) = rec::room_bounds(room);
+        let tail = chunks
+            .index(indexes::BY_ORDER)?
+            .open_key_cursor(
+                Some(Query::KeyRange(KeyRange::bound(
+                    &lower, &upper, None, None,
+                )?)),
+                Some(CursorDirection::Prev),
+            )?
+            .into_future();
+        Ok(Lookups {
+            room,
+            runs,
+            cursor,
+            by_id,
+            unarchived,
+            by_key,
+            by_time,
+            tail,
+        })
+    }
+
+    /// Await the lookups (falling back to exact keys where a range was too broad) and
+    /// issue the second round: the chunks they named.
+    pub(super) async fn resolve(
+        self,
+        chunks: &ObjectStore,
+        dedup: &Index,
+    ) -> Result<Loading<'a>, SdkError> {
+        let room = self.room;
+        let existing_cursor = match self.cursor {
+            Some(f) => f.await?.is_some(),
+            None => true,
+        };
+        let mut ids = HashSet::new();
+        if let Some(f) = self.by_id {
+            let sids = events_of(&self.runs)
+                .filter_map(|e| e.stanza_id.as_deref())
+                .map(|id| rec::scoped_key(room, &format!("sid:{id}")));
+            ids.extend(narrow(chunk_ids(f.await?), dedup, sids).await?);
+        }
+        if let Some(f) = self.unarchived {
+            let others = events_of(&self.runs)
+                .filter(|e| e.stanza_id.is_some())
+                .flat_map(|e| rec::dedup_entries(e).into_iter().skip(1));
+            ids.extend(narrow(chunk_ids(f.await?), dedup, others).await?);
+        }
+        for f in self.by_key {
+            ids.extend(chunk_ids(f.await?));
+        }
+        let (time_lo, time_hi) = match self.by_time {
+            Some((f, lo, hi)) => {
+                ids.extend(chunk_ids(f.await?));
+                (lo, hi)
+            }
+            None => (0, -1),
+        };
+        let tail_id = match self.tail.await? {
+            Some(c) => c.primary_key()?.as_f64().map(|id| id as u64),
+            None => None,
+        };
+        // Fetched apart: it is only decoded when small enough to take new events.
+        let tail_get = match tail_id.filter(|id| !ids.contains(id)) {
+            Some(id) => fetch(chunks, [id])?.pop(),
+            None => None,
+        };
+        Ok(Loading {
+            room,
+            runs: self.runs,
+            existing_cursor,
+            gets: fetch(chunks, ids)?,
+            tail_id,
+            tail_get,
+            time_lo,
+            time_hi,
+        })
+    }
+}
+
+/// The chunks a range lookup `named`, or, when that is more than [`RANGE_CHUNKS`], the
+/// chunks `keys` name, looked up one by one.
+async fn narrow(
+    named: HashSet<u64>,
+    dedup: &Index,
+    keys: impl Iterator<Item = String>,
+) -> Result<HashSet<u64>, SdkError> {
+    if named.len() <= RANGE_CHUNKS {
+        return Ok(named);
+    }
+    let mut seen = HashSet::new();
+    let mut each = Vec::new();
+    for k in keys {
+        if seen.insert(k.clone()) {
+            each.push(exact(dedup, &k)?);
+        }
+    }
+    let mut ids = HashSet::new();
+    for f in each {
+        ids.extend(chunk_ids(f.await?));
+    }
+    Ok(ids)
+}
+
+/// The distinct chunk ids among the primary keys an index lookup returned.
+pub(super) fn chunk_ids(keys: Vec<JsValue>) -> HashSet<u64> {
+    keys.iter()
+        .filter_map(|k| k.as_f64())
+        .map(|k| k as u64)
+        .collect()
+}
+
+/// Issue a `get` for each chunk.
+pub(super) fn fetch(
+    chunks: &ObjectStore,
+    ids: impl IntoIterator<Item = u64>,
+) -> Result<Vec<GetStoreRequestFuture>, SdkError> {
+    let mut gets = Vec::new();
+    for id in ids {
+        gets.push(
+            chunks
+                .get(Query::Key(JsValue::from_f64(id as f64)))?
+                .into_future(),
+        );
+    }
+    Ok(gets)
+}
+
+pub(super) fn time_range(
+    chunks: &ObjectStore,
+    room: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
+    let (lower, upper) = rec::time_bounds(room, lo as f64, hi as f64);
+    let range = KeyRange::bound(&lower, &upper, None, None)?;
+    Ok(chunks
+        .index(indexes::BY_ORDER)?
+        .get_all_keys(Some(Query::KeyRange(range)), None)?
+        .into_future())
+}
+
+/// The second round of one room: its chunks, requested.
+pub(super) struct Loading<'a> {
+    pub(super) room: &'a str,
+    pub(super) runs: Vec<&'a Page>,
+    pub(super) existing_cursor: bool,
+    pub(super) gets: Vec<GetStoreRequestFuture>,
+    /// The room's newest chunk, and its fetch when no lookup named it.
+    pub(super) tail_id: Option<u64>,
+    pub(super) tail_get: Option<GetStoreRequestFuture>,
+    pub(super) time_lo: i64,
+    pub(super) time_hi: i64,
+}
+
+/// Await chunk fetches into `into` (by id).
+pub(super) async fn receive(
+    gets: Vec<GetStoreRequestFuture>,
+    into: &mut HashMap<u64, Chunk>,
+) -> Result<(), SdkError> {
+    for f in gets {
+        if let Some(r) = f.await? {
+            let c = rec::chunk_of(&r)?;
+            into.insert(c.id.unwrap_or_default() as u64, c);
+        }
+    }
+    Ok(())
+}

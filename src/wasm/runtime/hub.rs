@@ -1,0 +1,88 @@
+//! What JS callbacks and method calls share with the driver: its job queue, and the app's
+//! listeners (`on`/`off`) the driver emits to.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use wasm_bindgen::JsValue;
+
+use super::Job;
+use crate::wasm::error::SdkError;
+use crate::wasm::js_types::to_js;
+use crate::wasm::local::Queue;
+
+/// The driver's queue and the app's listeners.
+pub struct Shared {
+    /// The driver's queue.
+    pub queue: Queue<Job>,
+    listeners: RefCell<HashMap<String, Vec<js_sys::Function>>>,
+}
+
+impl Shared {
+    /// A fresh, listener-less hub.
+    pub fn new() -> Rc<Shared> {
+        Rc::new(Shared {
+            queue: Queue::default(),
+            listeners: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// Register a callback for `name`.
+    pub fn on(&self, name: &str, f: js_sys::Function) {
+        self.listeners
+            .borrow_mut()
+            .entry(name.to_owned())
+            .or_default()
+            .push(f);
+    }
+
+    /// Remove a callback registered with [`Shared::on`].
+    pub fn off(&self, name: &str, f: &js_sys::Function) {
+        if let Some(v) = self.listeners.borrow_mut().get_mut(name) {
+            v.retain(|g| g != f);
+        }
+    }
+
+    /// Whether a callback is registered for `name`.
+    fn listening(&self, name: &str) -> bool {
+        self.listeners
+            .borrow()
+            .get(name)
+            .is_some_and(|v| !v.is_empty())
+    }
+
+    /// Call every callback of `name`. A throwing callback is logged and does not stop the
+    /// others (nor the SDK).
+    pub fn emit(&self, name: &str, value: &JsValue) {
+        let fs: Vec<js_sys::Function> = self
+            .listeners
+            .borrow()
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        for f in fs {
+            if let Err(e) = f.call1(&JsValue::NULL, value) {
+                web_sys::console::error_2(&format!("mucsub: a '{name}' callback threw").into(), &e);
+            }
+        }
+    }
+
+    /// Build and emit the value only when a callback listens: converting it into a JS
+    /// object is most of what an event costs on the JS side, and a resync has one per
+    /// stored message, usually with no `event` listener at all.
+    pub fn emit_value<T: serde::Serialize>(&self, name: &str, v: impl FnOnce() -> T) {
+        if !self.listening(name) {
+            return;
+        }
+        match to_js(&v()) {
+            Ok(js) => self.emit(name, &js),
+            Err(e) => self.emit_error(&e),
+        }
+    }
+
+    /// Emit an `error` event.
+    pub fn emit_error(&self, e: &SdkError) {
+        self.emit("error", &e.to_js());
+    }
+}
