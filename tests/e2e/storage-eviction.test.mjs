@@ -44,6 +44,20 @@ async function storeInfo(page) {
   }), STORE);
 }
 
+// Deletes bob's database from `page` (another page of his origin, on a file of the site, as
+// eviction would): 'deleted', 'deleted once unblocked' when a connection held it open for a
+// while (`blocked`), or the error.
+async function deleteStore(page) {
+  await page.goto(`${env.server.httpUrl}icon.svg`);
+  return page.evaluate((name) => new Promise((resolve) => {
+    let blocked = false;
+    const req = indexedDB.deleteDatabase(name);
+    req.onblocked = () => { blocked = true; };
+    req.onsuccess = () => resolve(blocked ? 'deleted once unblocked' : 'deleted');
+    req.onerror = () => resolve(`error: ${req.error}`);
+  }), STORE);
+}
+
 test('a store deleted between two page loads is rebuilt by a resync, with no error', async (t) => {
   let bob;
   await t.test('bob follows a room and reads it', () => step(async () => {
@@ -75,14 +89,7 @@ test('a store deleted between two page loads is rebuilt by a resync, with no err
     // Another page of bob's origin deletes the database, as eviction would: nothing may
     // hold it open (the closed tab's connection is gone), so the delete is not blocked.
     const evictor = await bobContext.newPage();
-    await evictor.goto(`${env.server.httpUrl}icon.svg`);
-    const deleted = await evictor.evaluate((name) => new Promise((resolve) => {
-      const req = indexedDB.deleteDatabase(name);
-      req.onsuccess = () => resolve('deleted');
-      req.onerror = () => resolve(`error: ${req.error}`);
-      req.onblocked = () => resolve('blocked');
-    }), STORE);
-    assert.equal(deleted, 'deleted');
+    assert.equal(await deleteStore(evictor), 'deleted');
     assert.equal(await storeInfo(evictor), null, 'the database is gone');
     await evictor.close();
   }));
@@ -113,14 +120,8 @@ test('a store deleted between two page loads is rebuilt by a resync, with no err
 
   await t.test('the store is deleted while the page is open: it is made again, no error', () => step(async () => {
     const evictor = await bobContext.newPage();
-    await evictor.goto(`${env.server.httpUrl}icon.svg`);
     // Not blocked: the SDK closes its connection when another page deletes the database.
-    const deleted = await evictor.evaluate((name) => new Promise((resolve) => {
-      const req = indexedDB.deleteDatabase(name);
-      req.onsuccess = () => resolve('deleted');
-      req.onerror = () => resolve(`error: ${req.error}`);
-    }), STORE);
-    assert.equal(deleted, 'deleted');
+    assert.equal(await deleteStore(evictor), 'deleted');
     await evictor.close();
     await post(alice, 'after the delete');
     await bob.waitForFunction(() => [...document.querySelectorAll('#messages li.msg:not([data-pending]) .body')]
