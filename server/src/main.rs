@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use mucsub_server::config::Config;
 use mucsub_server::server::{open_storage, Server};
-use mucsub_server::storage::{AccountStore, Credentials};
+use mucsub_server::storage::Credentials;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -103,7 +103,7 @@ fn user_name(name: &str) -> anyhow::Result<String> {
 
 async fn user_command(common: Common, action: UserAction) -> anyhow::Result<()> {
     let config = load_config(&common)?;
-    let (_db, accounts, _offline) = open_storage(&config).await?;
+    let accounts = open_storage(&config).await?.accounts;
     match action {
         UserAction::Add { name, password } => {
             let name = user_name(&name)?;

@@ -8,9 +8,8 @@ use minidom::Element;
 use mucsub_server::config::Config;
 use mucsub_server::push::appserver::Outcome;
 use mucsub_server::push::{Push, Report};
-use mucsub_server::storage::{
-    AccountStore, Credentials, Db, OfflineStore, SqliteAccounts, SqliteOffline,
-};
+use mucsub_server::storage::{Credentials, OfflineStore};
+use mucsub_server::testkit::TestStorage;
 use push_support::PushService;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,9 +17,10 @@ use tokio::sync::broadcast;
 
 struct Fixture {
     push: Push,
-    offline: Arc<SqliteOffline>,
+    offline: Arc<dyn OfflineStore>,
     service: PushService,
     reports: broadcast::Receiver<Report>,
+    _storage: TestStorage,
     _dir: tempfile::TempDir,
 }
 
@@ -36,17 +36,16 @@ fn config(extra: &str) -> Config {
 
 async fn fixture(extra: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db.sqlite3")).unwrap();
-    let accounts = SqliteAccounts::new(db.clone()).await.unwrap();
+    let ts = TestStorage::open(dir.path()).await;
     for u in ["bob", "carol"] {
         let creds = Credentials::derive_with("pw", b"0123456789abcdef", 1).unwrap();
-        accounts.create(u, creds).await.unwrap();
+        ts.storage.accounts.create(u, creds).await.unwrap();
     }
-    let offline = Arc::new(SqliteOffline::new(db.clone(), 100).await.unwrap());
+    let offline = ts.storage.offline.clone();
     let push = Push::start(
-        db,
+        ts.storage.push.clone(),
         &config(extra),
-        Some(offline.clone() as Arc<dyn OfflineStore>),
+        Some(offline.clone()),
     )
     .await
     .unwrap();
@@ -58,6 +57,7 @@ async fn fixture(extra: &str) -> Fixture {
         offline,
         service,
         reports,
+        _storage: ts,
         _dir: dir,
     }
 }
@@ -407,11 +407,12 @@ async fn enable_refuses_bad_subscriptions_and_unreachable_services() {
 #[tokio::test]
 async fn http_endpoints_are_refused_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db.sqlite3")).unwrap();
-    let accounts = SqliteAccounts::new(db.clone()).await.unwrap();
+    let ts = TestStorage::open(dir.path()).await;
     let creds = Credentials::derive_with("pw", b"0123456789abcdef", 1).unwrap();
-    accounts.create("bob", creds).await.unwrap();
-    let push = Push::start(db, &Config::default(), None).await.unwrap();
+    ts.storage.accounts.create("bob", creds).await.unwrap();
+    let push = Push::start(ts.storage.push.clone(), &Config::default(), None)
+        .await
+        .unwrap();
     let service = PushService::start().await;
     let sub = service.subscribe("plain");
     let reply = push
@@ -424,16 +425,16 @@ async fn http_endpoints_are_refused_unless_allowed() {
 #[tokio::test]
 async fn vapid_key_persists_and_is_published_over_http_and_disco() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
+    let ts = TestStorage::open(dir.path()).await;
     let first = {
-        let db = Db::open(&path).unwrap();
-        SqliteAccounts::new(db.clone()).await.unwrap();
-        let push = Push::start(db, &config(""), None).await.unwrap();
+        let push = Push::start(ts.storage.push.clone(), &config(""), None)
+            .await
+            .unwrap();
         push.vapid_public_key().to_string()
     };
-    let db = Db::open(&path).unwrap();
-    SqliteAccounts::new(db.clone()).await.unwrap();
-    let push = Push::start(db, &config(""), None).await.unwrap();
+    // Storage opened again (a restart).
+    let reopened = mucsub_server::storage::open(&ts.config).await.unwrap();
+    let push = Push::start(reopened.push, &config(""), None).await.unwrap();
     assert_eq!(push.vapid_public_key(), first);
     assert_eq!(first.len(), 87);
 

@@ -37,7 +37,7 @@ impl Module for MucModule {
     }
 }
 
-/// Starts the service. Storage migrations run before the first stanza is read;
+/// Starts the service. Storage is prepared before the first stanza is read;
 /// configuration errors (`[muc]` table) fail here.
 fn spawn(ctx: &ServerContext) -> anyhow::Result<()> {
     let mut settings: Settings = toml::Value::Table(ctx.config.muc.clone())
@@ -54,7 +54,7 @@ fn spawn(ctx: &ServerContext) -> anyhow::Result<()> {
     let shared = Shared {
         muc_domain: ctx.config.muc_service.clone(),
         server_domain: ctx.config.domain.clone(),
-        db: ctx.db.clone(),
+        store: ctx.storage.muc.clone(),
         outlet: Arc::new(RouterOutlet::new(ctx.router.clone(), ctx.accounts.clone())),
         ids: Arc::new(IdGen::new(0)),
         settings: Arc::new(settings),

@@ -14,12 +14,10 @@ use tokio::sync::mpsc;
 
 use super::create::create_room;
 use super::mailbox::{Report, RoomMsg};
-use super::mam;
 use super::room::{Action, HistoryItem, Room};
 use super::room_task::room_task;
 use super::service_iq::service_stanza;
 use super::shared::Shared;
-use super::store;
 use crate::ns;
 use crate::stanza::{ErrorType, Refusal};
 
@@ -150,19 +148,7 @@ impl Registry {
             }
         };
         let history = self.shared.settings.history_size;
-        let loaded = {
-            let n = name.clone();
-            self.shared
-                .db
-                .call(move |c| {
-                    let Some(room) = store::load_room(c, &n)? else {
-                        return Ok(None);
-                    };
-                    let recent = mam::recent(c, &n, history)?;
-                    Ok(Some((room, recent)))
-                })
-                .await
-        };
+        let loaded = self.shared.store.load_room(&name, history).await;
         let (room, initial) = match loaded {
             Ok(Some((stored, recent))) => {
                 let hist = recent

@@ -14,20 +14,35 @@ pub struct ChildServer {
     pub data_dir: PathBuf,
 }
 
+/// Writes (once) and returns the config of the child server on `data_dir`: ephemeral
+/// loopback ports, and with `MUCSUB_TEST_STORAGE=postgres` a PostgreSQL database of its
+/// own, the same for every process started on that data dir (kept until the test's
+/// PostgreSQL server goes).
+async fn child_config(data_dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(data_dir).expect("data dir");
+    let cfg = data_dir.join("test-config.toml");
+    if cfg.exists() {
+        return cfg;
+    }
+    let mut text = format!(
+        "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n",
+        data_dir.display()
+    );
+    if super::postgres::storage_is_postgres() {
+        let db = super::postgres::shared().fresh_database().await;
+        text.push_str(&format!("[cluster]\npostgres = '{}'\n", db.url));
+        // Outlives this process's handles: several child processes share it.
+        std::mem::forget(db);
+    }
+    std::fs::write(&cfg, text).expect("write config");
+    cfg
+}
+
 impl ChildServer {
     /// Starts `bin run` on ephemeral loopback ports with `data_dir`; waits until it
     /// prints its addresses.
     pub async fn spawn(bin: &Path, data_dir: &Path) -> ChildServer {
-        std::fs::create_dir_all(data_dir).expect("data dir");
-        let cfg = data_dir.join("test-config.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n",
-                data_dir.display()
-            ),
-        )
-        .expect("write config");
+        let cfg = child_config(data_dir).await;
         let mut child = tokio::process::Command::new(bin)
             .arg("run")
             .arg("--config")
@@ -73,12 +88,13 @@ impl ChildServer {
         }
     }
 
-    /// Runs `bin user add NAME PASSWORD` on `data_dir` (server not running or running:
-    /// SQLite handles both).
+    /// Runs `bin user add NAME PASSWORD` with the config of `data_dir` (server not running
+    /// or running: both engines handle both).
     pub async fn add_user(bin: &Path, data_dir: &Path, name: &str, password: &str) {
+        let cfg = child_config(data_dir).await;
         let status = tokio::process::Command::new(bin)
-            .args(["user", "add", name, "--password", password, "--data-dir"])
-            .arg(data_dir)
+            .args(["user", "add", name, "--password", password, "--config"])
+            .arg(&cfg)
             .output()
             .await
             .expect("run user add");

@@ -6,7 +6,7 @@ use minidom::Element;
 use mucsub_protocol::forms::{self, DataFormType, Field, FieldType};
 use mucsub_protocol::mam::{Fin, MamResult};
 
-use super::archive::{Item, Page};
+use crate::storage::{Item, Page};
 use super::query::ArchiveQuery;
 use crate::ns;
 use crate::stanza::iq_result;

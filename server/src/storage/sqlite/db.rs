@@ -12,12 +12,7 @@
 //! commit). Nobody hears "done" before the commit that holds their change.
 
 use rusqlite::Connection;
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
-
-/// A boxed future, so the storage traits stay object-safe.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 type GroupJob = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
 
