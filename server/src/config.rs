@@ -215,7 +215,11 @@ impl Cluster {
         if !(self.lease_ttl_secs.is_finite() && self.lease_ttl_secs > 0.0) {
             anyhow::bail!("[cluster] lease_ttl_secs must be a positive number of seconds");
         }
-        if self.postgres.as_deref().is_some_and(|u| u.trim().is_empty()) {
+        if self
+            .postgres
+            .as_deref()
+            .is_some_and(|u| u.trim().is_empty())
+        {
             anyhow::bail!("[cluster] postgres is empty: give a URL or leave the key out");
         }
         if self.nats.is_some() && self.postgres.is_none() {
@@ -305,7 +309,10 @@ mod tests {
             Some("postgres://m@127.0.0.1:5433/chat")
         );
         assert_eq!(c.cluster.nats.as_deref(), Some("nats://127.0.0.1:4222"));
-        assert_eq!((c.cluster.node.as_str(), c.cluster.lease_ttl_secs), ("b", 1.5));
+        assert_eq!(
+            (c.cluster.node.as_str(), c.cluster.lease_ttl_secs),
+            ("b", 1.5)
+        );
         for (bad, needle) in [
             ("[cluster]\nnode = 'a b'\n", "[cluster] node"),
             ("[cluster]\nlease_ttl_secs = 0\n", "lease_ttl_secs"),

@@ -31,7 +31,9 @@ mod sqlite_file {
 /// go with the private server).
 async fn pg_storage(max: u32) -> Storage {
     let db = shared().fresh_database().await;
-    let s = postgres::open(&db.url, max).await.expect("PostgreSQL storage");
+    let s = postgres::open(&db.url, max)
+        .await
+        .expect("PostgreSQL storage");
     std::mem::forget(db);
     s
 }
@@ -120,8 +122,14 @@ async fn unreachable_or_malformed_postgres_names_what_failed() {
     assert!(e.contains("cannot reach PostgreSQL"), "{e}");
     assert!(e.contains("[cluster] postgres"), "{e}");
     assert!(e.contains(&format!("127.0.0.1:{port}")), "{e}");
-    assert!(!e.contains("secret"), "the password stays out of messages: {e}");
-    let e = format!("{:#}", postgres::open("postgres://[::1", 10).await.err().unwrap());
+    assert!(
+        !e.contains("secret"),
+        "the password stays out of messages: {e}"
+    );
+    let e = format!(
+        "{:#}",
+        postgres::open("postgres://[::1", 10).await.err().unwrap()
+    );
     assert!(e.contains("is not a PostgreSQL URL"), "{e}");
     // The same through the configuration, whichever engine it names.
     let mut config = mucsub_server::config::Config::default();

@@ -26,7 +26,12 @@ impl Module for PushModule {
         reg: &'a mut Registrar,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let push = Push::start(ctx.storage.push.clone(), &ctx.config, Some(ctx.offline.clone())).await?;
+            let push = Push::start(
+                ctx.storage.push.clone(),
+                &ctx.config,
+                Some(ctx.offline.clone()),
+            )
+            .await?;
             reg.server_feature(ns::PUSH);
             let handler: Arc<dyn IqHandler> = Arc::new(push.clone());
             reg.iq(IqType::Set, "enable", ns::PUSH, handler.clone())?;

@@ -36,5 +36,5 @@ pub use muc::{
 };
 pub use offline::{OfflineMessage, OfflineStore};
 pub use open::open;
-pub use stores::{Engine, Storage};
 pub use push::{PushStore, Registration};
+pub use stores::{Engine, Storage};

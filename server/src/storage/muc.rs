@@ -58,7 +58,10 @@ pub struct StoredRoom {
 #[derive(Debug, Clone)]
 pub enum StoreOp {
     /// Creates the room or replaces its configuration.
-    SaveRoom { name: String, config: RoomConfig },
+    SaveRoom {
+        name: String,
+        config: RoomConfig,
+    },
     SetSubject {
         room: String,
         subject: String,
@@ -75,10 +78,15 @@ pub enum StoreOp {
         room: String,
         sub: StoredSubscription,
     },
-    RemoveSubscription { room: String, jid: String },
+    RemoveSubscription {
+        room: String,
+        jid: String,
+    },
     Archive(ArchivedMsg),
     /// Removes the room with everything attached to it, archive included.
-    DestroyRoom { room: String },
+    DestroyRoom {
+        room: String,
+    },
 }
 
 /// An [`StoreOp::Archive`] that was not written because the room already holds a message
@@ -143,8 +151,10 @@ pub trait MucStore: Send + Sync {
     /// gone with the process that held them); returns their names, sorted.
     fn drop_stale_temporary_rooms(&self) -> BoxFuture<'_, anyhow::Result<Vec<String>>>;
     /// Removes subscriptions of `domain`'s accounts that no longer exist; returns how many.
-    fn purge_deleted_accounts<'a>(&'a self, domain: &'a str)
-        -> BoxFuture<'a, anyhow::Result<usize>>;
+    fn purge_deleted_accounts<'a>(
+        &'a self,
+        domain: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<usize>>;
     /// One page of room `room`'s archive; `Ok(Err(_))` when the query names an id the
     /// room's archive does not hold.
     fn archive_page<'a>(

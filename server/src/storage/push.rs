@@ -44,8 +44,10 @@ pub trait PushStore: Send + Sync {
     /// Every registration of every account, by account, oldest first.
     fn all(&self) -> BoxFuture<'_, anyhow::Result<Vec<Registration>>>;
     /// The account's registrations, oldest first.
-    fn registrations<'a>(&'a self, user: &'a str)
-        -> BoxFuture<'a, anyhow::Result<Vec<Registration>>>;
+    fn registrations<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<Registration>>>;
     /// The stored VAPID private key; when there is none yet, `candidate` is stored and
     /// returned. The first writer wins, so nodes sharing a database agree on one key.
     fn vapid_key(&self, candidate: Vec<u8>) -> BoxFuture<'_, anyhow::Result<Vec<u8>>>;

@@ -39,6 +39,12 @@ async fn child_config(data_dir: &Path) -> PathBuf {
 }
 
 impl ChildServer {
+    /// The config file every child process on `data_dir` runs with (`--config`), for the
+    /// CLI commands a test runs beside it.
+    pub async fn config_file(data_dir: &Path) -> PathBuf {
+        child_config(data_dir).await
+    }
+
     /// Starts `bin run` on ephemeral loopback ports with `data_dir`; waits until it
     /// prints its addresses.
     pub async fn spawn(bin: &Path, data_dir: &Path) -> ChildServer {

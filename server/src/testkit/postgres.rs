@@ -87,12 +87,18 @@ impl PgServer {
 
     /// Stops the server (fast shutdown: connections are cut); its data stays.
     pub fn stop(&self) {
-        pg_private("stop", self.dir.as_ref().expect("only our own server stops"));
+        pg_private(
+            "stop",
+            self.dir.as_ref().expect("only our own server stops"),
+        );
     }
 
     /// Starts it again, on the same port.
     pub fn start(&self) {
-        pg_private("start", self.dir.as_ref().expect("only our own server starts"));
+        pg_private(
+            "start",
+            self.dir.as_ref().expect("only our own server starts"),
+        );
     }
 
     /// A new, empty database on this server, dropped with the returned guard.
@@ -106,7 +112,9 @@ impl PgServer {
         );
         let (client, conn) = tokio_postgres::connect(&self.admin_url, tokio_postgres::NoTls)
             .await
-            .unwrap_or_else(|e| panic!("connecting to the test PostgreSQL {}: {e}", self.admin_url));
+            .unwrap_or_else(|e| {
+                panic!("connecting to the test PostgreSQL {}: {e}", self.admin_url)
+            });
         let task = tokio::spawn(conn);
         client
             .batch_execute(&format!("CREATE DATABASE {name} STRATEGY FILE_COPY"))

@@ -50,11 +50,7 @@ async fn answer_of(shared: &Shared, room: &Room, iq: &Element) -> Result<Vec<Out
         Refusal::new(ErrorType::Wait, "internal-server-error", "")
     };
     if iq.get_child("metadata", ns::MAM).is_some() {
-        let bounds = shared
-            .store
-            .archive_bounds(&name)
-            .await
-            .map_err(failed)?;
+        let bounds = shared.store.archive_bounds(&name).await.map_err(failed)?;
         return Ok(vec![Out::El(iq_result(iq, Some(bounds.into())))]);
     }
     let Some(q) = iq.get_child("query", ns::MAM) else {

@@ -27,12 +27,19 @@ fn items(ids: &[i64]) -> Vec<Item> {
 }
 
 fn iq() -> Element {
-    "<iq xmlns='jabber:client' type='set' id='1' from='a@localhost/x' to='r@conference.localhost'/>".parse().unwrap()
+    "<iq xmlns='jabber:client' type='set' id='1' from='a@localhost/x' to='r@conference.localhost'/>"
+        .parse()
+        .unwrap()
 }
 
 fn fin_set(page: &Page, query: &ArchiveQuery) -> Element {
     let out = reply(&iq(), "r@conference.localhost", query, page);
-    let fin = out.last().unwrap().get_child("fin", ns::MAM).unwrap().clone();
+    let fin = out
+        .last()
+        .unwrap()
+        .get_child("fin", ns::MAM)
+        .unwrap()
+        .clone();
     fin.get_child("set", ns::RSM).unwrap().clone()
 }
 
@@ -44,7 +51,9 @@ fn the_count_is_stated_unless_past_the_cap() {
         count: None,
         complete: false,
     };
-    assert!(fin_set(&capped, &filtered).get_child("count", ns::RSM).is_none());
+    assert!(fin_set(&capped, &filtered)
+        .get_child("count", ns::RSM)
+        .is_none());
     let all = q("<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><max>2</max><before/></set></query>");
     let counted = Page {
         count: Some(COUNT_CAP + 2),

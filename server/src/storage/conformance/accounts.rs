@@ -1,6 +1,6 @@
 //! [`crate::storage::AccountStore`] cases.
 
-use super::{creds, Opener};
+use super::opener::{creds, Opener};
 use crate::storage::push::Registration;
 
 pub async fn create_is_once_and_credentials_round_trip(open: impl Opener) {
@@ -19,10 +19,18 @@ pub async fn create_is_once_and_credentials_round_trip(open: impl Opener) {
 
 pub async fn set_credentials_only_for_existing_accounts(open: impl Opener) {
     let s = open.open(10).await;
-    assert!(!s.accounts.set_credentials("ghost", creds("x")).await.unwrap());
+    assert!(!s
+        .accounts
+        .set_credentials("ghost", creds("x"))
+        .await
+        .unwrap());
     assert!(s.accounts.credentials("ghost").await.unwrap().is_none());
     s.accounts.create("alice", creds("old")).await.unwrap();
-    assert!(s.accounts.set_credentials("alice", creds("new")).await.unwrap());
+    assert!(s
+        .accounts
+        .set_credentials("alice", creds("new"))
+        .await
+        .unwrap());
     let c = s.accounts.credentials("alice").await.unwrap().unwrap();
     assert!(c.verify("new") && !c.verify("old"));
 }
@@ -61,7 +69,10 @@ pub async fn remove_cascades_to_offline_and_push_only(open: impl Opener) {
     // Nothing of bob's goes with it.
     assert_eq!(s.accounts.list().await.unwrap(), ["bob"]);
     assert_eq!(s.offline.count("bob").await.unwrap(), 1);
-    assert_eq!(s.push.registrations("bob").await.unwrap(), [reg("bob", "dev")]);
+    assert_eq!(
+        s.push.registrations("bob").await.unwrap(),
+        [reg("bob", "dev")]
+    );
     // The name is free again, with nothing left over.
     assert!(s.accounts.create("alice", creds("pw")).await.unwrap());
     assert_eq!(s.offline.count("alice").await.unwrap(), 0);

@@ -2,7 +2,7 @@
 //! form's filters, counts, unknown ids, bounds, ids per room.
 
 use super::muc::{msg, save};
-use super::Opener;
+use super::opener::Opener;
 use crate::muc::config_form::RoomConfig;
 use crate::muc::ids::stamp;
 use crate::muc::mam::query::{parse_query, ArchiveQuery};
@@ -14,7 +14,11 @@ use crate::storage::{MucStore, Page, StoreOp, UnknownId};
 async fn fill(store: &dyn MucStore, room: &str, n: i64) {
     let mut ops = vec![save(room, RoomConfig::default())];
     for i in 1..=n {
-        let sender = if i % 2 == 0 { "b@localhost" } else { "a@localhost" };
+        let sender = if i % 2 == 0 {
+            "b@localhost"
+        } else {
+            "a@localhost"
+        };
         let mut m = msg(room, i * 10, sender);
         m.stamp_us = i * 1_000_000;
         m.nick = if i % 2 == 0 { "even" } else { "odd" }.into();
@@ -54,7 +58,10 @@ pub async fn forward_and_backward_paging(open: impl Opener) {
     let s = open.open(10).await;
     fill(&*s.muc, "r", 5).await;
     let first = page(&*s.muc, "r", &rsm("<max>2</max>")).await;
-    assert_eq!((ids(&first), first.complete, first.count), (vec![10, 20], false, Some(5)));
+    assert_eq!(
+        (ids(&first), first.complete, first.count),
+        (vec![10, 20], false, Some(5))
+    );
     assert_eq!(first.items[0].stamp_us, 1_000_000);
     assert!(first.items[1].stanza.contains("<body>20</body>"));
     let last = page(&*s.muc, "r", &rsm("<max>2</max><after>40</after>")).await;
@@ -64,7 +71,10 @@ pub async fn forward_and_backward_paging(open: impl Opener) {
     let oldest = page(&*s.muc, "r", &rsm("<max>5</max><before>30</before>")).await;
     assert_eq!((ids(&oldest), oldest.complete), (vec![10, 20], true));
     let empty = page(&*s.muc, "nothing-here", &rsm("<max>5</max>")).await;
-    assert_eq!((ids(&empty), empty.complete, empty.count), (vec![], true, Some(0)));
+    assert_eq!(
+        (ids(&empty), empty.complete, empty.count),
+        (vec![], true, Some(0))
+    );
 }
 
 pub async fn form_filters(open: impl Opener) {
@@ -106,7 +116,10 @@ pub async fn unknown_ids_are_refused(open: impl Opener) {
         assert!(matches!(r, Err(UnknownId(_))), "{query:?}: {r:?}");
     }
     assert_eq!(
-        s.muc.archive_page("r", &rsm("<after>15</after>")).await.unwrap(),
+        s.muc
+            .archive_page("r", &rsm("<after>15</after>"))
+            .await
+            .unwrap(),
         Err(UnknownId(15))
     );
 }
@@ -122,7 +135,10 @@ pub async fn ids_and_cursors_are_per_room(open: impl Opener) {
     assert_eq!(ids(&page(&*s.muc, "other", &rsm("")).await), vec![15, 35]);
     // Another room's id is no cursor here.
     assert_eq!(
-        s.muc.archive_page("r", &rsm("<after>15</after>")).await.unwrap(),
+        s.muc
+            .archive_page("r", &rsm("<after>15</after>"))
+            .await
+            .unwrap(),
         Err(UnknownId(15))
     );
 }

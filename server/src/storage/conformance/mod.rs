@@ -1,6 +1,6 @@
 //! The conformance suite every storage engine must pass: one case per contract of the
 //! storage traits (accounts, offline, MUC and its archive, push), each an `async fn`
-//! taking an [`Opener`] that gives a fresh, empty [`Storage`]. [`crate::storage_suite!`]
+//! taking an [`Opener`] that gives a fresh, empty [`crate::storage::Storage`]. [`crate::storage_suite!`]
 //! makes one named test of each case, so one failure hides no other:
 //!
 //! ```ignore
@@ -18,11 +18,10 @@ pub mod accounts;
 pub mod archive;
 pub mod muc;
 pub mod offline;
+mod opener;
 pub mod push;
 
-use std::future::Future;
-
-use super::Storage;
+pub use opener::Opener;
 
 /// One `#[$attr] async fn` test per case, each calling the case with the opener `$open`
 /// (an expression evaluated per test: an [`Opener`]). Put it in a module of its own.
@@ -78,25 +77,4 @@ macro_rules! storage_suite {
             }
         )*
     };
-}
-
-/// Opens a fresh, empty storage whose offline queues hold `offline_max` messages per
-/// account; any `Fn(u32) -> impl Future<Output = Storage>` is one.
-pub trait Opener {
-    fn open(&self, offline_max: u32) -> impl Future<Output = Storage>;
-}
-
-impl<Fut, F> Opener for F
-where
-    Fut: Future<Output = Storage>,
-    F: Fn(u32) -> Fut,
-{
-    fn open(&self, offline_max: u32) -> impl Future<Output = Storage> {
-        self(offline_max)
-    }
-}
-
-/// Credentials cheap to derive (one PBKDF2 round): the suite tests storage, not SCRAM.
-pub(crate) fn creds(password: &str) -> super::Credentials {
-    super::Credentials::derive_with(password, b"0123456789abcdef", 1).expect("derive")
 }

@@ -1,7 +1,7 @@
 //! [`crate::storage::MucStore`] cases: rooms, configuration, affiliations, subscriptions,
 //! quotas, the batch commit and its deduplication.
 
-use super::{creds, Opener};
+use super::opener::{creds, Opener};
 use crate::muc::affiliation::Affiliation;
 use crate::muc::config_form::RoomConfig;
 use crate::storage::{ArchivedMsg, MucStore, StoreOp, StoredSubscription};
@@ -17,7 +17,9 @@ pub(crate) fn msg(room: &str, id: i64, sender: &str) -> ArchivedMsg {
         nick: sender.split('@').next().unwrap_or(sender).into(),
         sender: sender.into(),
         origin_id: None,
-        stanza: format!("<message xmlns='jabber:client' type='groupchat'><body>{id}</body></message>"),
+        stanza: format!(
+            "<message xmlns='jabber:client' type='groupchat'><body>{id}</body></message>"
+        ),
     }
 }
 
@@ -91,7 +93,10 @@ pub async fn room_round_trips_with_config_subject_affiliations_subscriptions(ope
     let (room, history) = s.muc.load_room("lab", 20).await.unwrap().unwrap();
     assert_eq!(room.name, "lab");
     assert_eq!(room.config, config);
-    assert_eq!((room.subject.as_str(), room.subject_nick.as_str()), ("Plans ✓", "alice"));
+    assert_eq!(
+        (room.subject.as_str(), room.subject_nick.as_str()),
+        ("Plans ✓", "alice")
+    );
     let mut affs = room.affiliations.clone();
     affs.sort();
     assert_eq!(
@@ -101,7 +106,10 @@ pub async fn room_round_trips_with_config_subject_affiliations_subscriptions(ope
             ("carol@localhost".to_string(), Affiliation::Member)
         ]
     );
-    assert_eq!(subscribers(&room), [("bob@localhost", "bob"), ("dave@localhost", "dave")]);
+    assert_eq!(
+        subscribers(&room),
+        [("bob@localhost", "bob"), ("dave@localhost", "dave")]
+    );
     assert_eq!(room.subscriptions[0].nodes, [MESSAGES, SUBJECT]);
     assert!(room.subscriptions[1].nodes.is_empty());
     assert!(history.is_empty());
@@ -127,7 +135,11 @@ pub async fn resubscribing_is_idempotent_and_keeps_the_place(open: impl Opener) 
     let (room, _) = s.muc.load_room("r", 0).await.unwrap().unwrap();
     assert_eq!(
         subscribers(&room),
-        [("a@localhost", "n"), ("b@localhost", "bee"), ("c@localhost", "n")]
+        [
+            ("a@localhost", "n"),
+            ("b@localhost", "bee"),
+            ("c@localhost", "n")
+        ]
     );
     assert_eq!(room.subscriptions[1].nodes, [SUBJECT]);
     assert_eq!(s.muc.subscription_count("a@localhost").await.unwrap(), 1);
@@ -143,7 +155,10 @@ pub async fn resubscribing_is_idempotent_and_keeps_the_place(open: impl Opener) 
         .await;
     }
     let (room, _) = s.muc.load_room("r", 0).await.unwrap().unwrap();
-    assert_eq!(subscribers(&room), [("a@localhost", "n"), ("c@localhost", "n")]);
+    assert_eq!(
+        subscribers(&room),
+        [("a@localhost", "n"), ("c@localhost", "n")]
+    );
 }
 
 pub async fn affiliation_none_removes_it(open: impl Opener) {
@@ -175,7 +190,14 @@ pub async fn affiliation_none_removes_it(open: impl Opener) {
 
 pub async fn a_failed_commit_writes_nothing(open: impl Opener) {
     let s = open.open(10).await;
-    commit(&*s.muc, vec![save("r", RoomConfig::default()), StoreOp::Archive(msg("r", 10, "a@localhost"))]).await;
+    commit(
+        &*s.muc,
+        vec![
+            save("r", RoomConfig::default()),
+            StoreOp::Archive(msg("r", 10, "a@localhost")),
+        ],
+    )
+    .await;
     // The second archive row reuses id 10: the whole batch fails, its first writes too.
     let bad = vec![
         sub("r", "b@localhost", "b", &[MESSAGES]),
@@ -190,7 +212,10 @@ pub async fn a_failed_commit_writes_nothing(open: impl Opener) {
         max: 10,
         ..Default::default()
     };
-    assert_eq!(s.muc.archive_page("r", &q).await.unwrap().unwrap().count, Some(1));
+    assert_eq!(
+        s.muc.archive_page("r", &q).await.unwrap().unwrap().count,
+        Some(1)
+    );
     // The store is usable afterwards.
     commit(&*s.muc, vec![StoreOp::Archive(msg("r", 11, "a@localhost"))]).await;
 }
@@ -200,7 +225,12 @@ pub async fn account_subscriptions_list_rooms_never_loaded_with_the_sync_hint(op
     let mut ops = Vec::new();
     for room in ["zeta", "alpha", "mid"] {
         ops.push(save(room, RoomConfig::default()));
-        ops.push(sub(room, "bob@localhost", &format!("bob-{room}"), &[MESSAGES]));
+        ops.push(sub(
+            room,
+            "bob@localhost",
+            &format!("bob-{room}"),
+            &[MESSAGES],
+        ));
     }
     ops.push(sub("alpha", "carol@localhost", "carol", &[]));
     ops.push(StoreOp::Archive(msg("alpha", 100, "a@localhost")));
@@ -222,7 +252,12 @@ pub async fn account_subscriptions_list_rooms_never_loaded_with_the_sync_hint(op
         ]
     );
     assert_eq!(subs[0].nodes, [MESSAGES]);
-    assert!(s.muc.subscriptions_of("nobody@localhost").await.unwrap().is_empty());
+    assert!(s
+        .muc
+        .subscriptions_of("nobody@localhost")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 pub async fn quota_counts_come_from_storage(open: impl Opener) {
@@ -237,14 +272,22 @@ pub async fn quota_counts_come_from_storage(open: impl Opener) {
     ops.push(affiliate("r3", "alice@localhost", Affiliation::Admin));
     commit(&*s.muc, ops).await;
     assert_eq!(s.muc.subscription_count("bob@localhost").await.unwrap(), 3);
-    assert_eq!(s.muc.subscription_count("alice@localhost").await.unwrap(), 0);
+    assert_eq!(
+        s.muc.subscription_count("alice@localhost").await.unwrap(),
+        0
+    );
     assert_eq!(s.muc.rooms_owned_by("alice@localhost").await.unwrap(), 2);
     assert_eq!(s.muc.rooms_owned_by("bob@localhost").await.unwrap(), 0);
 }
 
 pub async fn room_quota_commit_counts_in_the_same_transaction(open: impl Opener) {
     let s = open.open(10).await;
-    let create = |room: &str| vec![save(room, RoomConfig::default()), owner(room, "alice@localhost")];
+    let create = |room: &str| {
+        vec![
+            save(room, RoomConfig::default()),
+            owner(room, "alice@localhost"),
+        ]
+    };
     assert_eq!(
         s.muc
             .commit_within_room_quota("alice@localhost", 2, create("r1"))
@@ -256,7 +299,10 @@ pub async fn room_quota_commit_counts_in_the_same_transaction(open: impl Opener)
     let tries = ["r2", "r3", "r4", "r5"].map(|room| {
         let muc = s.muc.clone();
         let ops = create(room);
-        tokio::spawn(async move { muc.commit_within_room_quota("alice@localhost", 2, ops).await })
+        tokio::spawn(async move {
+            muc.commit_within_room_quota("alice@localhost", 2, ops)
+                .await
+        })
     });
     let mut created = 0;
     for t in tries {
@@ -327,10 +373,20 @@ pub async fn destroying_a_room_removes_everything_of_it_only(open: impl Opener) 
         ops.push(save(room, RoomConfig::default()));
         ops.push(owner(room, "alice@localhost"));
         ops.push(sub(room, "bob@localhost", "bob", &[MESSAGES]));
-        ops.push(StoreOp::Archive(msg(room, if room == "kept" { 5 } else { 6 }, "a@localhost")));
+        ops.push(StoreOp::Archive(msg(
+            room,
+            if room == "kept" { 5 } else { 6 },
+            "a@localhost",
+        )));
     }
     commit(&*s.muc, ops).await;
-    commit(&*s.muc, vec![StoreOp::DestroyRoom { room: "doomed".into() }]).await;
+    commit(
+        &*s.muc,
+        vec![StoreOp::DestroyRoom {
+            room: "doomed".into(),
+        }],
+    )
+    .await;
     assert!(s.muc.load_room("doomed", 10).await.unwrap().is_none());
     let all = crate::muc::mam::query::ArchiveQuery {
         max: 10,
@@ -341,14 +397,25 @@ pub async fn destroying_a_room_removes_everything_of_it_only(open: impl Opener) 
     assert_eq!(s.muc.archive_bounds("doomed").await.unwrap().end, None);
     assert_eq!(s.muc.rooms_owned_by("alice@localhost").await.unwrap(), 1);
     let subs = s.muc.subscriptions_of("bob@localhost").await.unwrap();
-    assert_eq!(subs.iter().map(|x| x.room.as_str()).collect::<Vec<_>>(), ["kept"]);
+    assert_eq!(
+        subs.iter().map(|x| x.room.as_str()).collect::<Vec<_>>(),
+        ["kept"]
+    );
     let (kept, history) = s.muc.load_room("kept", 10).await.unwrap().unwrap();
     assert_eq!((kept.subscriptions.len(), history.len()), (1, 1));
     // A room of the same name starts empty.
     commit(&*s.muc, vec![save("doomed", RoomConfig::default())]).await;
     let (again, history) = s.muc.load_room("doomed", 10).await.unwrap().unwrap();
     assert!(again.affiliations.is_empty() && again.subscriptions.is_empty() && history.is_empty());
-    assert_eq!(s.muc.archive_page("doomed", &all).await.unwrap().unwrap().count, Some(0));
+    assert_eq!(
+        s.muc
+            .archive_page("doomed", &all)
+            .await
+            .unwrap()
+            .unwrap()
+            .count,
+        Some(0)
+    );
 }
 
 pub async fn stale_temporary_rooms_go_unless_subscribed(open: impl Opener) {
@@ -369,7 +436,10 @@ pub async fn stale_temporary_rooms_go_unless_subscribed(open: impl Opener) {
         ],
     )
     .await;
-    assert_eq!(s.muc.drop_stale_temporary_rooms().await.unwrap(), ["t1", "t3"]);
+    assert_eq!(
+        s.muc.drop_stale_temporary_rooms().await.unwrap(),
+        ["t1", "t3"]
+    );
     assert!(s.muc.load_room("t1", 10).await.unwrap().is_none());
     assert!(s.muc.load_room("t2", 10).await.unwrap().is_some());
     assert!(s.muc.load_room("kept", 10).await.unwrap().is_some());
@@ -408,7 +478,14 @@ pub async fn dedup_by_origin_id_on(store: &dyn MucStore, base: i64) {
         m
     };
     let first = with_origin(base + 1, "a@localhost", Some("o-1"));
-    commit(store, vec![save("d", RoomConfig::default()), StoreOp::Archive(first.clone())]).await;
+    commit(
+        store,
+        vec![
+            save("d", RoomConfig::default()),
+            StoreOp::Archive(first.clone()),
+        ],
+    )
+    .await;
     // Resent: refused, and the stored message reported; a new message in the same batch
     // still goes in.
     let done = store
@@ -447,12 +524,19 @@ pub async fn origin_ids_deduplicate_per_room_and_sender(open: impl Opener) {
     // The same sender and origin-id in another room is another message.
     let mut m = msg("other", 2000, "a@localhost");
     m.origin_id = Some("o-1".into());
-    commit(&*s.muc, vec![save("other", RoomConfig::default()), StoreOp::Archive(m)]).await;
+    commit(
+        &*s.muc,
+        vec![save("other", RoomConfig::default()), StoreOp::Archive(m)],
+    )
+    .await;
 }
 
 pub async fn join_history_is_the_newest_oldest_first(open: impl Opener) {
     let s = open.open(10).await;
-    let mut ops = vec![save("h", RoomConfig::default()), save("x", RoomConfig::default())];
+    let mut ops = vec![
+        save("h", RoomConfig::default()),
+        save("x", RoomConfig::default()),
+    ];
     ops.extend((1..=30).map(|i| StoreOp::Archive(msg("h", i * 10, "a@localhost"))));
     ops.push(StoreOp::Archive(msg("x", 1000, "a@localhost")));
     commit(&*s.muc, ops).await;

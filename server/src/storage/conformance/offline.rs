@@ -1,6 +1,6 @@
 //! [`crate::storage::OfflineStore`] cases.
 
-use super::Opener;
+use super::opener::Opener;
 
 fn texts(msgs: &[crate::storage::OfflineMessage]) -> Vec<&str> {
     msgs.iter().map(|m| m.stanza.as_str()).collect()
@@ -12,7 +12,10 @@ pub async fn queue_is_fifo_per_account_and_bounded(open: impl Opener) {
     assert!(s.offline.push("bob", "<a/>".into()).await.unwrap());
     assert!(s.offline.push("bob", "<b/>".into()).await.unwrap());
     assert!(!s.offline.push("bob", "<c/>".into()).await.unwrap(), "full");
-    assert!(s.offline.push("carol", "<d/>".into()).await.unwrap(), "per account");
+    assert!(
+        s.offline.push("carol", "<d/>".into()).await.unwrap(),
+        "per account"
+    );
     let msgs = s.offline.peek("bob").await.unwrap();
     assert_eq!(texts(&msgs), ["<a/>", "<b/>"]);
     assert!(msgs[0].id < msgs[1].id);
@@ -48,7 +51,10 @@ pub async fn remove_takes_only_the_given_ids_of_that_account(open: impl Opener) 
         .await
         .unwrap();
     s.offline.remove("bob", Vec::new()).await.unwrap();
-    assert_eq!(texts(&s.offline.peek("bob").await.unwrap()), ["<1/>", "<3/>"]);
+    assert_eq!(
+        texts(&s.offline.peek("bob").await.unwrap()),
+        ["<1/>", "<3/>"]
+    );
     assert_eq!(s.offline.count("carol").await.unwrap(), 1);
 }
 
@@ -64,7 +70,10 @@ pub async fn concurrent_pushes_never_pass_the_bound(open: impl Opener) {
             stored += 1;
         }
     }
-    assert_eq!(stored, 5, "exactly the bound is stored, whatever the interleaving");
+    assert_eq!(
+        stored, 5,
+        "exactly the bound is stored, whatever the interleaving"
+    );
     assert_eq!(s.offline.count("bob").await.unwrap(), 5);
 }
 

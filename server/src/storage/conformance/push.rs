@@ -1,6 +1,6 @@
 //! [`crate::storage::PushStore`] cases.
 
-use super::{creds, Opener};
+use super::opener::{creds, Opener};
 use crate::storage::push::{Registration, MAX_PER_ACCOUNT};
 
 fn reg(user: &str, node: &str) -> Registration {
@@ -38,26 +38,47 @@ pub async fn enable_replaces_the_same_node_and_disable_removes(open: impl Opener
     let regs = s.push.registrations("bob").await.unwrap();
     assert_eq!(regs.len(), 3);
     assert!(regs.contains(&again), "replaced, options in request order");
-    assert_eq!(s.push.disable("bob", "push.localhost", Some("a")).await.unwrap(), 1);
-    assert_eq!(s.push.disable("bob", "push.localhost", Some("a")).await.unwrap(), 0);
+    assert_eq!(
+        s.push
+            .disable("bob", "push.localhost", Some("a"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.push
+            .disable("bob", "push.localhost", Some("a"))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(
         s.push.registrations("bob").await.unwrap(),
         [reg("bob", "b"), other.clone()]
     );
-    assert_eq!(s.push.disable("bob", "push.localhost", None).await.unwrap(), 1);
+    assert_eq!(
+        s.push.disable("bob", "push.localhost", None).await.unwrap(),
+        1
+    );
     assert_eq!(s.push.registrations("bob").await.unwrap(), [other]);
 }
 
 pub async fn the_oldest_registration_goes_past_the_cap(open: impl Opener) {
     let s = with_accounts(open, &["bob"]).await;
     for i in 0..=MAX_PER_ACCOUNT {
-        s.push.enable(reg("bob", &format!("n{i:02}"))).await.unwrap();
+        s.push
+            .enable(reg("bob", &format!("n{i:02}")))
+            .await
+            .unwrap();
     }
     let regs = s.push.registrations("bob").await.unwrap();
     assert_eq!(regs.len(), MAX_PER_ACCOUNT);
     assert!(regs.iter().all(|r| r.node != "n00"));
     assert_eq!(regs[0].node, "n01", "oldest first");
-    assert_eq!(regs[MAX_PER_ACCOUNT - 1].node, format!("n{MAX_PER_ACCOUNT:02}"));
+    assert_eq!(
+        regs[MAX_PER_ACCOUNT - 1].node,
+        format!("n{MAX_PER_ACCOUNT:02}")
+    );
 }
 
 pub async fn registrations_need_an_account_and_go_with_it(open: impl Opener) {

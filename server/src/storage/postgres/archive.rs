@@ -6,7 +6,7 @@ use mucsub_protocol::mam::{ArchiveBound, Metadata};
 use tokio_postgres::types::ToSql;
 
 use crate::muc::mam::query::ArchiveQuery;
-use crate::storage::archive::{named_ids, Arg, ArchiveSql, Item, Page, UnknownId};
+use crate::storage::archive::{named_ids, ArchiveSql, Arg, Item, Page, UnknownId};
 
 fn placeholder(n: usize) -> String {
     format!("${n}")
@@ -24,7 +24,9 @@ fn params(args: &[Arg]) -> Vec<Box<dyn ToSql + Sync + Send>> {
 }
 
 fn refs(p: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
-    p.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect()
+    p.iter()
+        .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+        .collect()
 }
 
 fn item(r: &tokio_postgres::Row) -> Item {
@@ -96,10 +98,14 @@ pub(super) async fn bounds(
     room: &str,
 ) -> anyhow::Result<Metadata> {
     let first = client
-        .prepare_cached("SELECT id, stamp_us FROM muc_archive WHERE room = $1 ORDER BY id ASC LIMIT 1")
+        .prepare_cached(
+            "SELECT id, stamp_us FROM muc_archive WHERE room = $1 ORDER BY id ASC LIMIT 1",
+        )
         .await?;
     let last = client
-        .prepare_cached("SELECT id, stamp_us FROM muc_archive WHERE room = $1 ORDER BY id DESC LIMIT 1")
+        .prepare_cached(
+            "SELECT id, stamp_us FROM muc_archive WHERE room = $1 ORDER BY id DESC LIMIT 1",
+        )
         .await?;
     let args: [&(dyn ToSql + Sync); 1] = [&room];
     let (first, last) = tokio::try_join!(

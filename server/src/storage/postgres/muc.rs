@@ -281,7 +281,11 @@ impl PgMuc {
         Ok(n as usize)
     }
 
-    async fn load(&self, name: &str, history: usize) -> anyhow::Result<Option<(StoredRoom, Vec<Item>)>> {
+    async fn load(
+        &self,
+        name: &str,
+        history: usize,
+    ) -> anyhow::Result<Option<(StoredRoom, Vec<Item>)>> {
         let client = self.pg.client().await?;
         let room_st = client
             .prepare_cached("SELECT config, subject, subject_nick FROM muc_rooms WHERE name = $1")

@@ -136,9 +136,9 @@ impl Pg {
             );
         }
         for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
-            tx.batch_execute(sql).await.map_err(|e| {
-                anyhow::anyhow!("{component} schema migration {}: {e:#}", i + 1)
-            })?;
+            tx.batch_execute(sql)
+                .await
+                .map_err(|e| anyhow::anyhow!("{component} schema migration {}: {e:#}", i + 1))?;
             tracing::info!(component, version = i + 1, "applied schema migration");
         }
         if (current as usize) < migrations.len() {

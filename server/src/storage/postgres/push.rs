@@ -32,11 +32,7 @@ impl PgPush {
         PgPush { pg }
     }
 
-    async fn select(
-        &self,
-        rest: &str,
-        user: Option<&str>,
-    ) -> anyhow::Result<Vec<Registration>> {
+    async fn select(&self, rest: &str, user: Option<&str>) -> anyhow::Result<Vec<Registration>> {
         let client = self.pg.client().await?;
         let sql = format!(
             "SELECT username, service, node, options, include_body FROM push_registrations {rest}"
@@ -102,25 +98,24 @@ impl PushStore for PgPush {
     ) -> BoxFuture<'a, anyhow::Result<usize>> {
         Box::pin(async move {
             let client = self.pg.client().await?;
-            let n = match node {
-                Some(node) => {
-                    client
-                        .execute(
-                            "DELETE FROM push_registrations
+            let n =
+                match node {
+                    Some(node) => {
+                        client
+                            .execute(
+                                "DELETE FROM push_registrations
                              WHERE username = $1 AND service = $2 AND node = $3",
-                            &[&user, &service, &node],
-                        )
-                        .await?
-                }
-                None => {
-                    client
+                                &[&user, &service, &node],
+                            )
+                            .await?
+                    }
+                    None => client
                         .execute(
                             "DELETE FROM push_registrations WHERE username = $1 AND service = $2",
                             &[&user, &service],
                         )
-                        .await?
-                }
-            };
+                        .await?,
+                };
             Ok(n as usize)
         })
     }

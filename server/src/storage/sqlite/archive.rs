@@ -5,7 +5,7 @@ use mucsub_protocol::mam::{ArchiveBound, Metadata};
 use rusqlite::{types::Value, Connection};
 
 use crate::muc::mam::query::ArchiveQuery;
-use crate::storage::archive::{named_ids, Arg, ArchiveSql, Item, Page, UnknownId};
+use crate::storage::archive::{named_ids, ArchiveSql, Arg, Item, Page, UnknownId};
 
 fn placeholder(n: usize) -> String {
     format!("?{n}")

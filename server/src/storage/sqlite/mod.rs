@@ -96,7 +96,11 @@ mod tests {
         {
             let db = Db::open(&path).unwrap();
             for (component, migrations) in COMPONENTS {
-                let n = if *component == "muc" { old } else { migrations.len() };
+                let n = if *component == "muc" {
+                    old
+                } else {
+                    migrations.len()
+                };
                 let migrations: &'static [&'static str] = &migrations[..n];
                 db.migrate(component, migrations).await.unwrap();
             }
@@ -134,7 +138,10 @@ mod tests {
         };
         let page = s.muc.archive_page("r", &all).await.unwrap().unwrap();
         assert_eq!(page.count, Some(3));
-        assert_eq!(s.muc.archive_bounds("r").await.unwrap().end.unwrap().id, "3");
+        assert_eq!(
+            s.muc.archive_bounds("r").await.unwrap().end.unwrap().id,
+            "3"
+        );
         crate::storage::conformance::muc::dedup_by_origin_id_on(&*s.muc, 100).await;
     }
 

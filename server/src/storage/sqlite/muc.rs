@@ -161,7 +161,12 @@ fn apply_in(tx: &Connection, ops: &[StoreOp]) -> rusqlite::Result<Committed> {
                      ON CONFLICT(room, jid) DO UPDATE SET nick = excluded.nick,
                         nodes = excluded.nodes",
                 )?
-                .execute(params![room, sub.jid, sub.nick, join_nodes(&sub.nodes)])?;
+                .execute(params![
+                    room,
+                    sub.jid,
+                    sub.nick,
+                    join_nodes(&sub.nodes)
+                ])?;
             }
             StoreOp::RemoveSubscription { room, jid } => {
                 tx.prepare_cached("DELETE FROM muc_subscriptions WHERE room = ?1 AND jid = ?2")?
@@ -421,9 +426,11 @@ impl MucStore for SqliteMuc {
 
     fn max_archive_id(&self) -> BoxFuture<'_, anyhow::Result<i64>> {
         Box::pin(self.db.call(|c| {
-            Ok(c.query_row("SELECT COALESCE(MAX(id), 0) FROM muc_archive", [], |r| {
-                r.get(0)
-            })?)
+            Ok(
+                c.query_row("SELECT COALESCE(MAX(id), 0) FROM muc_archive", [], |r| {
+                    r.get(0)
+                })?,
+            )
         }))
     }
 
