@@ -31,14 +31,19 @@ server=${CARGO_TARGET_DIR:-$root/target}/release/mucsub-server
 
 mkdir -p "$data"
 cfg="$data/config.toml"
-printf 'data_dir = "%s"\n[listeners]\nc2s = "%s"\nhttp = "%s"\n[http]\nstatic_dir = "%s"\n' \
-  "$data" "$c2s" "$http" "$root/www/dist" >"$cfg"
+# Sign-in with passwords and with tokens an app's backend would mint (HS256, a secret made
+# once per data dir): `mucsub-server token mint alice --config "$cfg"` prints one.
+secret="$data/jwt-secret"
+[ -s "$secret" ] || (umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$secret")
+printf 'data_dir = "%s"\n[listeners]\nc2s = "%s"\nhttp = "%s"\n[http]\nstatic_dir = "%s"\n[auth]\nmethods = ["password", "jwt"]\n[auth.jwt]\nsecret_file = "%s"\n' \
+  "$data" "$c2s" "$http" "$root/www/dist" "$secret" >"$cfg"
 for u in alice bob; do
   "$server" user --config "$cfg" list | grep -qx "$u@localhost" \
     || "$server" user --config "$cfg" add "$u" --password pw >/dev/null
 done
 
 echo "[run] demo accounts: alice / pw and bob / pw (server field: ws://$http/ws)"
+echo "[run] or sign in with a token (\"Sign in with: Token\"): $server token mint alice --config $cfg"
 "$server" run --config "$cfg" &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null; wait "$server_pid"' INT TERM

@@ -138,6 +138,7 @@ async fn native_client(env: &Env, user: &str) -> Result<NativeClient<MemoryStore
         framing: mucsub::session::Framing::Tcp,
         secure: true,
         initial_presence: true,
+        token: false,
     };
     let mut cfg = ClientConfig::new(session);
     cfg.muc_service = Some(env.muc.clone());

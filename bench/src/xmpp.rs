@@ -166,6 +166,7 @@ impl Xmpp {
             framing: target.framing(),
             secure: true,
             initial_presence: true,
+            token: false,
         });
         let mut link = Link::open(target).await?;
         let mut pending = std::collections::VecDeque::new();

@@ -1,11 +1,18 @@
 //! TOML configuration. Every field has a default so the server runs with no file at all,
-//! on loopback, with a data directory `./data`.
+//! on loopback, with a data directory `./data`. Every key is listed, with its default, in
+//! `docs/configuration.md` (`tests/config_docs.rs`, over `builtin::config_defaults`, fails
+//! when one is missing there);
+//! `server/mucsub.example.toml` is a commented example.
 
-use serde::Deserialize;
-use std::net::SocketAddr;
+mod listen;
+
+pub use listen::ListenAddr;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The XMPP domain served (`localhost` by default).
@@ -20,17 +27,25 @@ pub struct Config {
     /// XEP-0077 in-band registration. Off by default: accounts come from the CLI.
     pub registration: bool,
     pub http: Http,
+    /// Which sign-ins are accepted (`[auth]`), and the app's tokens (`[auth.jwt]`).
+    pub auth: crate::auth::settings::AuthConfig,
     /// Settings owned by the MUC service, parsed by it (`[muc]` table).
     pub muc: toml::Table,
     /// Settings owned by push (`[push]` table).
     pub push: toml::Table,
+    /// Settings owned by the metrics module (`[metrics]` table).
+    pub metrics: toml::Table,
     /// Several nodes sharing PostgreSQL (`[cluster]` table); absent: one node on SQLite.
     pub cluster: Cluster,
+    /// The file this configuration was read from, for error messages (not a key).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
+
 
 /// `[cluster]`: where durable state lives when it is not the embedded SQLite file, and
 /// (for several nodes) who this node is and how nodes reach each other.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Cluster {
     /// This node's name, unique in the cluster (`node1` by default).
@@ -57,16 +72,17 @@ impl Default for Cluster {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Listeners {
-    /// XMPP client-to-server over TCP (STARTTLS).
-    pub c2s: SocketAddr,
-    /// HTTP: `/ws` (XMPP over WebSocket), `/health` and the demo app.
-    pub http: SocketAddr,
+    /// XMPP client-to-server over TCP (STARTTLS): `host:port`, the host an address or a
+    /// name.
+    pub c2s: ListenAddr,
+    /// HTTP: `/ws` (XMPP over WebSocket), `/health`, `/metrics` and the demo app.
+    pub http: ListenAddr,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Tls {
     /// PEM certificate chain; a self-signed one is generated in the data dir when unset.
@@ -77,7 +93,7 @@ pub struct Tls {
     pub required: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest stanza accepted before authentication, in bytes.
@@ -125,7 +141,7 @@ pub struct Limits {
     pub mam_max_page: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Http {
     /// Directory of the demo app served at `/`.
@@ -143,9 +159,12 @@ impl Default for Config {
             limits: Limits::default(),
             registration: false,
             http: Http::default(),
+            auth: Default::default(),
             muc: toml::Table::new(),
             push: toml::Table::new(),
             cluster: Cluster::default(),
+            metrics: toml::Table::new(),
+            file: None,
         }
     }
 }
@@ -230,17 +249,50 @@ impl Cluster {
 }
 
 impl Config {
-    /// Reads a TOML file; missing keys take their defaults.
+    /// Reads a TOML file; missing keys take their defaults. Errors name the file and the
+    /// key.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        Self::parse(&text)
+            .map_err(|e| anyhow::anyhow!("config file {}: cannot read it: {e}", path.display()))?;
+        let mut c = Self::parse(&text)
+            .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
+        c.file = Some(path.to_path_buf());
+        Ok(c)
     }
 
+    /// Reads TOML text; errors name the key (`listeners.c2s: …`) and its line.
     pub fn parse(text: &str) -> anyhow::Result<Config> {
-        let mut c: Config = toml::from_str(text)?;
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+        let mut c: Config = serde_path_to_error::deserialize(de).map_err(path_error)?;
         c.normalize()?;
         Ok(c)
+    }
+
+    /// A module's own table (`[muc]`, `[push]`, `[metrics]`) read into its settings type;
+    /// errors name the file, the table and the key.
+    pub fn module_table<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        table: &toml::Table,
+    ) -> anyhow::Result<T> {
+        serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+            let key = e.path().to_string();
+            let at = if key == "." {
+                String::new()
+            } else {
+                format!(" {key}")
+            };
+            anyhow::anyhow!("{}[{name}]{at}: {}", self.origin(), e.into_inner())
+        })
+    }
+
+    /// `config file <path>: ` when read from a file, for error messages.
+    pub fn origin(&self) -> String {
+        match &self.file {
+            Some(p) => format!("config file {}: ", p.display()),
+            None => String::new(),
+        }
     }
 
     /// Lower-cases domains and fills the derived MUC domain.
@@ -265,6 +317,18 @@ impl Config {
     }
 }
 
+/// A deserialisation error with the path of the key at fault.
+fn path_error(e: serde_path_to_error::Error<toml::de::Error>) -> anyhow::Error {
+    let key = e.path().to_string();
+    let inner = e.into_inner().to_string();
+    let inner = inner.trim_end();
+    if key == "." {
+        anyhow::anyhow!("{inner}")
+    } else {
+        anyhow::anyhow!("key `{key}`: {inner}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,7 +338,7 @@ mod tests {
         let c = Config::parse("").unwrap();
         assert_eq!(c.domain, "localhost");
         assert_eq!(c.muc_service, "conference.localhost");
-        assert!(c.listeners.c2s.ip().is_loopback());
+        assert_eq!(c.listeners.c2s.host(), "127.0.0.1");
         assert_eq!(c.limits.max_stanza, 262_144);
         assert!(!c.registration);
     }
@@ -323,5 +387,63 @@ mod tests {
             let e = Config::parse(bad).unwrap_err().to_string();
             assert!(e.contains(needle), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn host_names_are_accepted_in_listener_addresses() {
+        let c = Config::parse("[listeners]\nc2s = 'localhost:5222'\nhttp = '[::1]:5280'").unwrap();
+        assert_eq!(c.listeners.c2s.to_string(), "localhost:5222");
+        assert_eq!(c.listeners.http.to_string(), "[::1]:5280");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let e = Config::parse("[listeners]\nc2s = 'nowhere'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `listeners.c2s`") && e.contains("host:port"),
+            "{e}"
+        );
+        let e = Config::parse("[limits]\nmax_stanza = 'big'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `limits.max_stanza`") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = Config::parse("[auth]\nmethods = ['ldap']\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `auth.methods"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[limits]\nmax_depth = -1\n").unwrap();
+        let e = Config::load(&file).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "config file {}: key `limits.max_depth`",
+                file.display()
+            )),
+            "{e}"
+        );
+        let e = Config::load(&dir.path().join("missing.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.toml: cannot read it"), "{e}");
+
+        // A module's own table: its name and the key.
+        let mut c = Config::load(&{
+            std::fs::write(&file, "[muc]\nhistory_size = 'x'\n").unwrap();
+            file.clone()
+        })
+        .unwrap();
+        let table = std::mem::take(&mut c.muc);
+        let e = c
+            .module_table::<crate::muc::Settings>("muc", &table)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad.toml: [muc] history_size:"), "{e}");
     }
 }

@@ -1,5 +1,6 @@
-//! The HTTP listener: XMPP over WebSocket at `/ws` (subprotocol `xmpp`), `/health`, and
-//! the demo app's static files.
+//! The HTTP listener: XMPP over WebSocket at `/ws` (subprotocol `xmpp`), `/health`
+//! (readiness: 200 while the database answers, 503 otherwise), the routes modules
+//! registered (`/metrics`, `/push/vapid`, …), and the demo app's static files.
 
 use crate::c2s::{conn::post_auth_limits, connection, ws::WsTransport};
 use crate::ServerContext;
@@ -46,11 +47,27 @@ pub(crate) fn app(ctx: ServerContext, module_routes: Router) -> Router {
     router.with_state(ctx).merge(module_routes)
 }
 
-async fn health() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        "{\"status\":\"ok\"}",
-    )
+/// How long `/health` waits for the database before calling it unavailable.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Readiness: the database can take writes (`storage::Engine::check`).
+async fn health(State(ctx): State<ServerContext>) -> Response {
+    let engine = ctx.storage.engine.clone();
+    let check = async move { engine.check().await };
+    let problem = match tokio::time::timeout(HEALTH_TIMEOUT, check).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("no answer within {} s", HEALTH_TIMEOUT.as_secs())),
+    };
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    match problem {
+        None => (json, "{\"status\":\"ok\",\"database\":\"ok\"}").into_response(),
+        Some(p) => {
+            tracing::warn!(problem = p, "health: the database is not available");
+            let body = serde_json::json!({"status": "unavailable", "database": p});
+            (StatusCode::SERVICE_UNAVAILABLE, json, body.to_string()).into_response()
+        }
+    }
 }
 
 async fn not_built(State(ctx): State<ServerContext>) -> impl IntoResponse {

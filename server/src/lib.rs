@@ -6,12 +6,13 @@
 //! `module.rs` and are listed in `builtin.rs`.
 
 pub mod auth;
-mod builtin;
+pub mod builtin;
 pub(crate) mod c2s;
 pub mod config;
 pub mod extensions;
 pub(crate) mod http;
 pub mod limits;
+pub mod metrics;
 pub(crate) mod module;
 pub mod muc;
 pub mod ns;
@@ -39,6 +40,11 @@ pub struct ServerContext {
     pub accounts: Arc<dyn storage::AccountStore>,
     /// Offline message storage, bounded per account.
     pub offline: Arc<dyn storage::OfflineStore>,
+    /// Which sign-ins `[auth]` accepts; SASL PLAIN is checked through
+    /// [`auth::plain::verify_plain`] with it.
+    pub auth: Arc<auth::plain::Authenticator>,
+    /// The series `/metrics` serves; every part updates its own.
+    pub metrics: metrics::Metrics,
     /// Fires when the whole server shuts down; long-running tasks select on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Open client connections (TCP and WebSocket), for graceful shutdown.

@@ -1,6 +1,7 @@
-//! The `mucsub-server` command line: `run`, and `user add|remove|passwd|list`.
+//! The `mucsub-server` command line: `run`, `user add|remove|passwd|list`, and
+//! `token mint` (a sign-in token, as an app's backend would make one).
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use mucsub_server::config::Config;
 use mucsub_server::server::{open_storage, Server};
 use mucsub_server::storage::Credentials;
@@ -14,8 +15,18 @@ use std::path::PathBuf;
     about = "XMPP server with MUC, MucSub and MAM"
 )]
 struct Cli {
+    /// Log lines on stderr: `text` (coloured only on a terminal, and not with NO_COLOR set)
+    /// or `json` (one object per line). The level comes from RUST_LOG (default info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args, Clone)]
@@ -41,6 +52,29 @@ enum Command {
         common: Common,
         #[command(subcommand)]
         action: UserAction,
+    },
+    /// Sign-in tokens (`[auth.jwt]`).
+    Token {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Prints a token for an account, signed as `[auth.jwt]` expects (what an app's backend
+    /// does; for trying token sign-in and for the demo).
+    Mint {
+        /// The account: a user name or a bare JID.
+        user: String,
+        /// Seconds the token is valid for.
+        #[arg(long, default_value_t = 3600, allow_negative_numbers = true)]
+        ttl: i64,
+        /// PEM private key, for ES256 and RS256 (HS256 uses the configured secret).
+        #[arg(long)]
+        private_key: Option<PathBuf>,
     },
 }
 
@@ -137,6 +171,43 @@ async fn user_command(common: Common, action: UserAction) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// `token mint`: the signing key from the config (HS256) or `--private-key`.
+fn token_command(common: Common, action: TokenAction) -> anyhow::Result<()> {
+    use mucsub_server::auth::jwt;
+    use mucsub_server::auth::settings::Algorithm;
+    let config = load_config(&common)?;
+    let TokenAction::Mint {
+        user,
+        ttl,
+        private_key,
+    } = action;
+    let c = &config.auth.jwt;
+    let key_bytes = match (c.algorithm, &private_key) {
+        (_, Some(p)) => std::fs::read(p)
+            .map_err(|e| anyhow::anyhow!("--private-key {}: {e}", p.display()))?,
+        (Algorithm::HS256, None) => match (&c.secret, &c.secret_file) {
+            (Some(s), _) => s.expose().as_bytes().to_vec(),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("[auth.jwt] secret_file {}: {e}", f.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .as_bytes()
+                .to_vec(),
+            (None, None) => anyhow::bail!(
+                "no HS256 secret in [auth.jwt] (secret or secret_file); pass --private-key for a key file"
+            ),
+        },
+        (alg, None) => anyhow::bail!("{alg:?} tokens are signed with a private key: pass --private-key"),
+    };
+    let jid = if user.contains('@') {
+        user
+    } else {
+        format!("{}@{}", user_name(&user)?, config.domain)
+    };
+    let key = jwt::signing_key(c.algorithm, &key_bytes)?;
+    println!("{}", jwt::mint(c.algorithm, &key, &c.jid_field, &jid, ttl)?);
+    Ok(())
+}
+
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
@@ -172,19 +243,29 @@ async fn run(common: Common) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Logs on stderr: ANSI colours only on a terminal (never in files or journald), or JSON.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async {
-        match cli.command {
-            Command::Run { common } => run(common).await,
-            Command::User { common, action } => user_command(common, action).await,
-        }
-    })
+    init_logging(cli.log_format);
+    let runtime = || tokio::runtime::Runtime::new();
+    match cli.command {
+        Command::Run { common } => runtime()?.block_on(run(common)),
+        Command::User { common, action } => runtime()?.block_on(user_command(common, action)),
+        Command::Token { common, action } => token_command(common, action),
+    }
 }

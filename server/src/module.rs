@@ -33,6 +33,22 @@ pub trait Module: Send + Sync {
         ctx: &'a ServerContext,
         reg: &'a mut Registrar,
     ) -> BoxFuture<'a, anyhow::Result<()>>;
+
+    /// The module's own config table, if it has one: its name (`"push"` for `[push]`, a
+    /// raw `toml::Table` field of `Config`) and its settings' defaults, serialised.
+    /// `builtin::config_defaults` collects them: `docs/configuration.md` must list every
+    /// key (`tests/config_docs.rs`). [`table_defaults`] builds the answer.
+    fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
+        None
+    }
+}
+
+/// A module's table name and its settings' defaults, for [`Module::config_defaults`].
+pub fn table_defaults<T: serde::Serialize>(
+    table: &'static str,
+    value: T,
+) -> Option<(&'static str, serde_json::Value)> {
+    serde_json::to_value(value).ok().map(|v| (table, v))
 }
 
 /// Collects what modules register while they start.

@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -38,9 +37,26 @@ impl Server {
     pub async fn start(mut config: Config) -> anyhow::Result<ServerHandle> {
         config.normalize()?;
         let config = Arc::new(config);
+        let auth = Arc::new(
+            crate::auth::plain::Authenticator::new(&config.domain, &config.auth)
+                .map_err(|e| anyhow::anyhow!("{}{e}", config.origin()))?,
+        );
+        if config.registration && !auth.passwords() {
+            anyhow::bail!(
+                "{}registration = true needs \"password\" in [auth] methods (in-band registration sets a password)",
+                config.origin()
+            );
+        }
         let storage = open_storage(&config).await?;
         tracing::info!(engine = storage.engine.name(), "storage open");
         let (accounts, offline) = (storage.accounts.clone(), storage.offline.clone());
+        let metrics = crate::metrics::Metrics::new();
+        {
+            let commits = metrics.commit_seconds.clone();
+            storage
+                .engine
+                .observe_commits(Box::new(move |d| commits.observe(d.as_secs_f64())));
+        }
         let router = Router::new(&config.domain, accounts.clone(), offline.clone());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let ctx = ServerContext {
@@ -49,6 +65,8 @@ impl Server {
             router,
             accounts,
             offline,
+            auth,
+            metrics,
             shutdown: shutdown_rx,
             connections: Arc::new(AtomicUsize::new(0)),
             per_ip: crate::limits::PerIp::new(config.limits.max_connections_per_ip),
@@ -57,9 +75,9 @@ impl Server {
         let module_routes = crate::module::start_all(&ctx, crate::builtin::MODULES).await?;
 
         let acceptor = crate::tls::acceptor(&config)?;
-        let c2s = TcpListener::bind(config.listeners.c2s).await?;
+        let c2s = config.listeners.c2s.bind("c2s").await?;
         let c2s_addr = c2s.local_addr()?;
-        let http = TcpListener::bind(config.listeners.http).await?;
+        let http = config.listeners.http.bind("http").await?;
         let http_addr = http.local_addr()?;
 
         let mut tasks = Vec::new();

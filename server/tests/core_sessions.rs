@@ -2,7 +2,7 @@
 //! routing to bare and full JIDs with priorities, server IQs.
 
 use mucsub_server::ns;
-use mucsub_server::testkit::{Mech, RawClient, TestServer};
+use mucsub_server::testkit::{mechanisms, Mech, RawClient, TestServer};
 use std::time::Duration;
 
 const QUIET: Duration = Duration::from_millis(400);
@@ -67,12 +67,7 @@ async fn features_depend_on_transport_and_wrong_password_fails() {
     c.open().await;
     let f = c.read_features().await;
     assert!(f.has_child("starttls", ns::TLS));
-    let mechs: Vec<String> = f
-        .get_child("mechanisms", ns::SASL)
-        .unwrap()
-        .children()
-        .map(|m| m.text())
-        .collect();
+    let mechs = mechanisms(&f);
     assert_eq!(mechs, vec!["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]);
     assert_eq!(
         c.authenticate("alice", "wrong", Mech::ScramSha256).await,

@@ -6,6 +6,7 @@ mod push_support;
 
 use minidom::Element;
 use mucsub_server::config::Config;
+use mucsub_server::metrics::{Metrics, ResultLabel};
 use mucsub_server::push::appserver::Outcome;
 use mucsub_server::push::{Push, Report};
 use mucsub_server::storage::{Credentials, OfflineStore};
@@ -17,6 +18,7 @@ use tokio::sync::broadcast;
 
 struct Fixture {
     push: Push,
+    metrics: Metrics,
     offline: Arc<dyn OfflineStore>,
     service: PushService,
     reports: broadcast::Receiver<Report>,
@@ -42,10 +44,12 @@ async fn fixture(extra: &str) -> Fixture {
         ts.storage.accounts.create(u, creds).await.unwrap();
     }
     let offline = ts.storage.offline.clone();
+    let metrics = Metrics::new();
     let push = Push::start(
         ts.storage.push.clone(),
         &config(extra),
         Some(offline.clone()),
+        metrics.clone(),
     )
     .await
     .unwrap();
@@ -54,6 +58,7 @@ async fn fixture(extra: &str) -> Fixture {
     let reports = push.reports();
     Fixture {
         push,
+        metrics,
         offline,
         service,
         reports,
@@ -300,6 +305,14 @@ async fn retries_on_5xx_and_429_then_delivers() {
         Outcome::Delivered { status: 201 }
     );
     assert_eq!(f.push.registrations("bob").await.unwrap().len(), 1);
+    // One notification sent, whatever the retries (mucsub_push_notifications_total).
+    assert_eq!(pushes(&f.metrics), (1, 0));
+}
+
+/// `mucsub_push_notifications_total` by result: (sent, failed).
+fn pushes(m: &Metrics) -> (u64, u64) {
+    let get = |result| m.push.get_or_create(&ResultLabel { result }).get();
+    (get("sent"), get("failed"))
 }
 
 #[tokio::test]
@@ -329,6 +342,7 @@ async fn retries_are_bounded_and_keep_the_registration() {
         .collect();
     assert_eq!(tried, [500, 502, 503]);
     assert_eq!(f.push.registrations("bob").await.unwrap().len(), 1);
+    assert_eq!(pushes(&f.metrics), (0, 1));
 }
 
 #[tokio::test]
@@ -410,7 +424,7 @@ async fn http_endpoints_are_refused_unless_allowed() {
     let ts = TestStorage::open(dir.path()).await;
     let creds = Credentials::derive_with("pw", b"0123456789abcdef", 1).unwrap();
     ts.storage.accounts.create("bob", creds).await.unwrap();
-    let push = Push::start(ts.storage.push.clone(), &Config::default(), None)
+    let push = Push::start(ts.storage.push.clone(), &Config::default(), None, Metrics::new())
         .await
         .unwrap();
     let service = PushService::start().await;
@@ -427,14 +441,16 @@ async fn vapid_key_persists_and_is_published_over_http_and_disco() {
     let dir = tempfile::tempdir().unwrap();
     let ts = TestStorage::open(dir.path()).await;
     let first = {
-        let push = Push::start(ts.storage.push.clone(), &config(""), None)
+        let push = Push::start(ts.storage.push.clone(), &config(""), None, Metrics::new())
             .await
             .unwrap();
         push.vapid_public_key().to_string()
     };
     // Storage opened again (a restart).
     let reopened = mucsub_server::storage::open(&ts.config).await.unwrap();
-    let push = Push::start(reopened.push, &config(""), None).await.unwrap();
+    let push = Push::start(reopened.push, &config(""), None, Metrics::new())
+        .await
+        .unwrap();
     assert_eq!(push.vapid_public_key(), first);
     assert_eq!(first.len(), 87);
 

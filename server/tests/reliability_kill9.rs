@@ -122,6 +122,7 @@ async fn sdk_client(srv: &ChildServer, store: MemoryStore) -> NativeClient<Memor
         framing: Framing::Tcp,
         secure: false,
         initial_presence: true,
+        token: false,
     });
     let mut c = NativeClient::new(cfg, Endpoint::Tcp(srv.c2s_addr.to_string()), store)
         .await

@@ -59,6 +59,7 @@ async fn native_bob(s: &TestServer) -> NativeClient<MemoryStore> {
         framing: Framing::WebSocket,
         secure: false,
         initial_presence: true,
+        token: false,
     });
     let mut c = NativeClient::new(cfg, Endpoint::WebSocket(s.ws_url()), MemoryStore::new())
         .await

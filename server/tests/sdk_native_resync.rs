@@ -22,6 +22,7 @@ fn config(user: &str, resource: &str) -> ClientConfig {
         framing: Framing::Tcp,
         secure: false,
         initial_presence: true,
+        token: false,
     })
 }
 

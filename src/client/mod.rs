@@ -161,6 +161,14 @@ impl Client {
         }
     }
 
+    /// The secret for the next connection (the current one keeps its session): a password,
+    /// or a token (`token`: sent with PLAIN only, see [`SessionConfig::token`]). Drivers
+    /// whose app hands out short-lived tokens call this before each connection attempt.
+    pub fn set_credentials(&mut self, secret: String, token: bool) {
+        self.cfg.session.password = secret;
+        self.cfg.session.token = token;
+    }
+
     /// Whether the session is bound and available.
     pub fn is_ready(&self) -> bool {
         self.session.is_ready()

@@ -18,6 +18,7 @@ pub(super) fn cfg() -> ClientConfig {
         framing: Framing::WebSocket,
         secure: true,
         initial_presence: true,
+        token: false,
     })
 }
 
@@ -399,4 +400,29 @@ fn the_connect_time_list_does_not_undo_later_subscribes_and_unsubscribes() {
     let out = feed(&mut c, &wrapper(NEW, "messages", "<message xmlns='jabber:client' from='new@conference.localhost/alice' type='groupchat' id='m1'><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='new@conference.localhost' id='s1'/></message>"));
     assert!(warnings(&out).is_empty(), "{out:?}");
     assert_eq!(applies(&out).len(), 1);
+}
+
+/// Credentials set between connections are used by the next one only: a reconnect with a
+/// fresh token sends that token, with PLAIN even where SCRAM is offered.
+#[test]
+fn the_next_connection_uses_the_credentials_set_before_it() {
+    let mut c = Client::new(cfg(), Snapshot::default());
+    let features = "<features xmlns='http://etherx.jabber.org/streams'><mechanisms \
+         xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-256</mechanism>\
+         <mechanism>PLAIN</mechanism></mechanisms></features>";
+    let open = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='1'/>";
+    let auth_of = |c: &mut Client| {
+        c.handle(Input::Connected, Timestamp(1_000));
+        feed(c, open);
+        written(&feed(c, features))[0].to_owned()
+    };
+    assert!(auth_of(&mut c).contains("mechanism='SCRAM-SHA-256'"));
+    c.set_credentials("token-1".into(), true);
+    let auth = auth_of(&mut c);
+    assert!(auth.contains("mechanism='PLAIN'"), "{auth}");
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert!(auth.contains(&b64.encode("\0bob\0token-1")), "{auth}");
+    c.set_credentials("token-2".into(), true);
+    assert!(auth_of(&mut c).contains(&b64.encode("\0bob\0token-2")));
 }

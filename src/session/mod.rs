@@ -28,7 +28,7 @@ use crate::protocol::ns;
 pub struct SessionConfig {
     /// The account.
     pub jid: BareJid,
-    /// Its password.
+    /// Its password, or a token (see `token`).
     pub password: String,
     /// Requested resource (the server picks one when `None`).
     pub resource: Option<String>,
@@ -41,6 +41,10 @@ pub struct SessionConfig {
     /// IQs and leaves (push registration): never available, it is never handed the
     /// account's offline messages nor counted as a session the user is at.
     pub initial_presence: bool,
+    /// `password` is a token the app's backend signed (a JWT, as ejabberd's `auth_method:
+    /// jwt` and mucsub-server's `[auth.jwt]` take it): the server can only check it as it
+    /// is, so it goes with PLAIN — over TLS or loopback only — and never with SCRAM.
+    pub token: bool,
 }
 
 /// Why a session ended.
@@ -55,6 +59,12 @@ pub enum SessionError {
     /// SASL failure (the condition name), or a server signature that did not verify.
     #[error("authentication failed: {0}")]
     AuthFailed(String),
+    /// A token may only travel with PLAIN over TLS or loopback, and this server or
+    /// connection offers no such way.
+    #[error(
+        "authentication failed: a token needs SASL PLAIN over TLS or loopback (offered: {0:?})"
+    )]
+    TokenNeedsPlain(Vec<String>),
     /// Resource binding failed.
     #[error("resource binding failed: {0}")]
     BindFailed(String),
@@ -249,7 +259,12 @@ impl Session {
             .unwrap_or_default();
         let pass = self.cfg.password.clone();
         let has = |m: &str| offered.iter().any(|o| o == m);
-        let mech: Box<dyn Mechanism> = if has("SCRAM-SHA-256") {
+        let mech: Box<dyn Mechanism> = if self.cfg.token {
+            if !(has("PLAIN") && self.cfg.secure) {
+                return self.fail(SessionError::TokenNeedsPlain(offered));
+            }
+            Box::new(Plain::new(user, pass))
+        } else if has("SCRAM-SHA-256") {
             match Scram::<Sha256>::new(user, pass, ChannelBinding::None) {
                 Ok(m) => Box::new(m),
                 Err(e) => return self.fail(SessionError::AuthFailed(format!("{e:?}"))),

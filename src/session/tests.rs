@@ -8,6 +8,7 @@ fn cfg(secure: bool) -> SessionConfig {
         framing: Framing::WebSocket,
         secure,
         initial_presence: true,
+        token: false,
     }
 }
 
@@ -152,5 +153,55 @@ fn stanzas_before_ready_are_a_protocol_error() {
     assert!(matches!(
         out.last(),
         Some(SessionOut::Ended(Some(SessionError::Protocol(_))))
+    ));
+}
+
+const FEATURES_SCRAM_AND_PLAIN: &str = "<features xmlns='http://etherx.jabber.org/streams'><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-256</mechanism><mechanism>PLAIN</mechanism></mechanisms></features>";
+
+/// A token goes with PLAIN even where SCRAM is offered (the server cannot check a token
+/// with SCRAM), and never over an insecure transport.
+#[test]
+fn a_token_goes_with_plain_only_and_only_when_secure() {
+    let token = |secure| SessionConfig {
+        password: "eyJhbGciOiJIUzI1NiJ9.e30.sig".into(),
+        token: true,
+        ..cfg(secure)
+    };
+    let mut s = Session::new(token(true));
+    s.start();
+    s.handle(el(
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='1'/>",
+    ));
+    let out = s.handle(el(FEATURES_SCRAM_AND_PLAIN));
+    let auth = &written(&out)[0];
+    assert!(auth.contains("mechanism='PLAIN'"), "{auth}");
+    assert!(
+        auth.contains(&B64.encode("\0alice\0eyJhbGciOiJIUzI1NiJ9.e30.sig")),
+        "{auth}"
+    );
+
+    // A password still prefers SCRAM.
+    let mut s = Session::new(cfg(true));
+    s.start();
+    s.handle(el(
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='1'/>",
+    ));
+    let out = s.handle(el(FEATURES_SCRAM_AND_PLAIN));
+    assert!(written(&out)[0].contains("mechanism='SCRAM-SHA-256'"));
+
+    // Not secure: the token is never sent.
+    let mut s = Session::new(token(false));
+    s.start();
+    s.handle(el(
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='1'/>",
+    ));
+    let out = s.handle(el(FEATURES_SCRAM_AND_PLAIN));
+    assert!(
+        !written(&out).iter().any(|w| w.contains("<auth")),
+        "{out:?}"
+    );
+    assert!(matches!(
+        out.last(),
+        Some(SessionOut::Ended(Some(SessionError::TokenNeedsPlain(_))))
     ));
 }

@@ -5,9 +5,11 @@ use std::future::Future;
 
 use js_sys::{Promise, Reflect};
 use serde::Serialize;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::future_to_promise;
 
+use super::credentials::Auth;
 use super::error::{Code, SdkError};
 use super::js_types::to_js;
 use super::runtime::Options;
@@ -91,11 +93,34 @@ pub(crate) fn string_at(obj: &JsValue, path: &[&str]) -> Option<String> {
     v.as_string().filter(|s| !s.is_empty())
 }
 
+/// `password` or `credentials` (a function), exactly one.
+fn auth(options: &JsValue) -> Result<Auth, SdkError> {
+    let callback = option(options, "credentials")?;
+    let password = get_string(options, "password")?.filter(|p| !p.is_empty());
+    match (callback, password) {
+        (Some(f), None) => f
+            .dyn_into::<js_sys::Function>()
+            .map(Auth::Callback)
+            .map_err(|_| {
+                SdkError::bad_request(
+                    "option 'credentials' must be a function returning {token} or {password}",
+                )
+            }),
+        (None, Some(p)) => Ok(Auth::Password(p)),
+        (Some(_), Some(_)) => Err(SdkError::bad_request(
+            "give either 'password' or 'credentials', not both",
+        )),
+        (None, None) => Err(SdkError::bad_request(
+            "option 'password' or 'credentials' is required",
+        )),
+    }
+}
+
 /// `new MucSubClient(options)`: the options checked.
 pub(crate) fn parse_options(options: &JsValue) -> Result<Options, SdkError> {
     if !options.is_object() {
         return Err(SdkError::bad_request(
-            "new MucSubClient({url, jid, password, store}) needs an options object",
+            "new MucSubClient({url, jid, password | credentials, store}) needs an options object",
         ));
     }
     let url = required(options, "url")?;
@@ -118,7 +143,7 @@ pub(crate) fn parse_options(options: &JsValue) -> Result<Options, SdkError> {
     Ok(Options {
         url,
         jid,
-        password: required(options, "password")?,
+        auth: auth(options)?,
         store: required(options, "store")?,
         resource: get_string(options, "resource")?.filter(|r| !r.is_empty()),
         page_size,

@@ -95,12 +95,17 @@ export interface MucSubError extends Error {
   code: MucSubErrorCode;
 }
 
-export interface ClientOptions {
+/** What a `credentials` callback gives for one connection. */
+export type Credentials =
+  /** A token signed by the app's backend (a JWT): sent with SASL PLAIN, over wss:// or loopback only. */
+  | { token: string }
+  | { password: string };
+
+export interface ClientOptionsBase {
   /** XMPP over WebSocket endpoint (RFC 7395), e.g. "ws://127.0.0.1:5280/ws". */
   url: string;
   /** Bare JID; the server binds a resource. */
   jid: string;
-  password: string;
   /** IndexedDB database name. */
   store: string;
   /** Resource to ask for (the server may pick another). */
@@ -108,6 +113,13 @@ export interface ClientOptions {
   /** Archive page size of the resync (default 100). */
   pageSize?: number;
 }
+
+/** Either a password, or a callback the client asks before every connection (the first,
+ *  each reconnect, each push registration), so short-lived tokens work. */
+export type ClientOptions = ClientOptionsBase & (
+  | { password: string; credentials?: never }
+  | { credentials: () => Credentials | Promise<Credentials>; password?: never }
+);
 
 export interface SubscribeOptions {
   nick: string;

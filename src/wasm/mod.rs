@@ -5,6 +5,7 @@
 //! schema, the chunk sizes, a sleep). The rest is the crate's own.
 
 pub(crate) mod client;
+pub(crate) mod credentials;
 pub(crate) mod error;
 pub mod idb_apply;
 pub(crate) mod idb_lookup;

@@ -185,6 +185,8 @@ async fn one_iq(
         let steps = steps.clone();
         move |ev: SocketEvent| steps.push(Step::Socket(ev))
     };
+    // Asked before the socket opens: a short-lived token is fresh for this session.
+    let secret = opts.auth.secret().await?;
     let socket = Socket::open(&opts.url, sink)?;
     let _deadline = {
         let steps = steps.clone();
@@ -192,12 +194,13 @@ async fn one_iq(
     };
     let mut session = Session::new(SessionConfig {
         jid: opts.jid.clone(),
-        password: opts.password.clone(),
+        password: secret.value,
         resource: Some(format!("push-{}", &random_id()[..8])),
         framing: Framing::WebSocket,
         secure: super::runtime::is_secure(&opts.url),
         // Never available: see the module comment.
         initial_presence: false,
+        token: secret.token,
     });
     let id = format!("push-{}", random_id());
     let mut request = Some(iq(type_, to, &id, payload));

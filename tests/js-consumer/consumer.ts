@@ -11,6 +11,8 @@ import init, {
   type MucSubError,
   type HistoryPage,
   type Node,
+  type Credentials,
+  type ClientOptions,
 } from "mucsub";
 
 export async function app(): Promise<void> {
@@ -69,5 +71,27 @@ export async function app(): Promise<void> {
     const code: MucSubError["code"] = err.code;
     console.log(code === "bad-request");
   }
+  await client.close();
+}
+
+// Sign-in with the app's tokens: a callback asked before every connection.
+export async function withTokens(mint: () => Promise<string>): Promise<void> {
+  const client = new MucSubClient({
+    url: "wss://chat.example.org/ws",
+    jid: "bob@example.org",
+    store: "mucsub-bob",
+    credentials: async (): Promise<Credentials> => ({ token: await mint() }),
+  });
+  await client.connect();
+  const sync: ClientOptions = {
+    url: "ws://127.0.0.1:5280/ws", jid: "bob@localhost", store: "s",
+    credentials: () => ({ password: "pw" }),
+  };
+  new MucSubClient(sync);
+  // @ts-expect-error a password and a callback together do not type-check
+  const both: ClientOptions = { url: "u", jid: "j", store: "s", password: "pw", credentials: () => ({ token: "t" }) };
+  // @ts-expect-error neither does a callback returning something else
+  const wrong: ClientOptions = { url: "u", jid: "j", store: "s", credentials: () => ({ jwt: "t" }) };
+  console.log(both, wrong);
   await client.close();
 }

@@ -4,8 +4,10 @@
 # type-checked from a TypeScript consumer (tests/js-consumer).
 #
 # The server runs from a temp data dir on ephemeral ports with the accounts
-# alice/bob/carol/dave (password `pw`); its WebSocket URL reaches the tests at build time
-# as MUCSUB_TEST_WS, with the cargo feature `browser-server-tests` turning them on.
+# alice/bob/carol/dave (password `pw`), accepting tokens beside passwords (an HS256 secret
+# made here); its WebSocket URL and that secret reach the tests at build time as
+# MUCSUB_TEST_WS and MUCSUB_TEST_JWT_SECRET, with the cargo feature `browser-server-tests`
+# turning them on.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -23,11 +25,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+jwt_secret="browser-sdk-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 cat >"$work/config.toml" <<TOML
 data_dir = "$work/data"
 [listeners]
 c2s = "127.0.0.1:0"
 http = "127.0.0.1:0"
+[auth]
+methods = ["password", "jwt"]
+[auth.jwt]
+secret = "$jwt_secret"
 [limits]
 # Small, so a client that was away must fetch most of what it missed from the archive
 # (the reload test drops the client in the middle of that).
@@ -50,6 +57,7 @@ done
 echo "[browser-sdk] server at $ws"
 
 export MUCSUB_TEST_WS="$ws"
+export MUCSUB_TEST_JWT_SECRET="$jwt_secret"
 status=0
 # What `wasm-pack test --headless --chrome` does, limited to these test files (the
 # server-less browser tests run in the test command's own wasm step).
@@ -57,7 +65,7 @@ CHROMEDRIVER=$(command -v chromedriver) \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 WASM_BINDGEN_TEST_TIMEOUT=180 \
   cargo test --locked --target wasm32-unknown-unknown --features browser-server-tests \
-    ${BROWSER_SDK_TESTS:---test wasm_client --test wasm_client_reload} || status=1
+    ${BROWSER_SDK_TESTS:---test wasm_client --test wasm_client_reload --test wasm_client_token} || status=1
 
 if [ -f tests/js-consumer/run.sh ]; then
   bash tests/js-consumer/run.sh || status=1

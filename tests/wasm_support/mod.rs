@@ -141,15 +141,42 @@ impl Peer {
         Self::build(user, "pw", store, page_size)
     }
 
-    fn build(user: &str, password: &str, store: &str, page_size: Option<u32>) -> Peer {
+    /// A client for `user` on a fresh database, bound to `resource`, signing in with what
+    /// the `credentials` callback `f` gives.
+    pub fn with_credentials(user: &str, resource: &str, f: &Function) -> Peer {
+        let o = Self::options(user, &format!("client-{user}-{}", random()), None);
+        set(&o, "credentials", f);
+        set(&o, "resource", &resource.into());
+        Self::from_options(o)
+    }
+
+    /// A password client for `user` bound to `resource`.
+    pub fn with_resource(user: &str, resource: &str) -> Peer {
+        let o = Self::options(user, &format!("client-{user}-{}", random()), None);
+        set(&o, "password", &"pw".into());
+        set(&o, "resource", &resource.into());
+        Self::from_options(o)
+    }
+
+    fn options(user: &str, store: &str, page_size: Option<u32>) -> Object {
         let o = Object::new();
         set(&o, "url", &ws_url().into());
         set(&o, "jid", &format!("{user}@localhost").into());
-        set(&o, "password", &password.into());
         set(&o, "store", &store.into());
         if let Some(n) = page_size {
             set(&o, "pageSize", &n.into());
         }
+        o
+    }
+
+    fn build(user: &str, password: &str, store: &str, page_size: Option<u32>) -> Peer {
+        let o = Self::options(user, store, page_size);
+        set(&o, "password", &password.into());
+        Self::from_options(o)
+    }
+
+    fn from_options(o: Object) -> Peer {
+        let store = prop_str(&o, "store").unwrap_or_default();
         let client = MucSubClient::new(o.into()).expect("valid options");
         let events: Rc<RefCell<Vec<JsValue>>> = Rc::default();
         let syncs: Rc<RefCell<Vec<JsValue>>> = Rc::default();
@@ -170,7 +197,7 @@ impl Peer {
         }
         Peer {
             client,
-            store: store.to_owned(),
+            store,
             events,
             states,
             syncs,

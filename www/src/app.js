@@ -62,22 +62,28 @@ class App {
     this.setView('signin');
     const last = loadSession();
     renderSignIn($('signin-pane'), {
-      defaults: { url: last?.url ?? defaultWsUrl(), jid: last?.jid },
+      defaults: { url: last?.url ?? defaultWsUrl(), jid: last?.jid, method: last?.token !== undefined ? 'token' : 'password' },
       error,
       onSubmit: (creds) => this.signIn(creds),
     });
   }
 
-  async signIn({ url, jid, password }) {
-    const session = { url, jid, password, store: `mucsub-${jid}` };
+  async signIn({ url, jid, password, token }) {
+    const session = token !== undefined
+      ? { url, jid, token, store: `mucsub-${jid}` }
+      : { url, jid, password, store: `mucsub-${jid}` };
     await this.start(session, { interactive: true });
   }
 
   // Creates the client, shows what the store holds, then connects. When signing in, a failed
   // connection is reported on the form; when resuming, the app stays usable offline.
   async start(session, { interactive }) {
-    const client = new MucSubClient({ url: session.url, jid: session.jid, password: session.password,
-      store: session.store });
+    // A token goes through the `credentials` callback, which the SDK asks before every
+    // (re)connection: a real app would fetch a fresh token from its backend there.
+    const secret = session.token !== undefined
+      ? { credentials: async () => ({ token: session.token }) }
+      : { password: session.password };
+    const client = new MucSubClient({ url: session.url, jid: session.jid, ...secret, store: session.store });
     this.client = client;
     this.session = session;
     this.meta = loadUnread(session.jid);
@@ -95,7 +101,9 @@ class App {
         this.client = null;
         this.session = null;
         await client.close().catch(() => {});
-        throw new Error(err?.code === 'auth-failed' ? 'Wrong address or password.' : `Could not connect: ${errorText(err)}`);
+        throw new Error(err?.code !== 'auth-failed' ? `Could not connect: ${errorText(err)}`
+          : session.token !== undefined ? 'The token was refused (expired, or not for this address).'
+            : 'Wrong address or password.');
       }
       saveSession(session);
       this.setConn('online');
@@ -125,7 +133,8 @@ class App {
     } catch (err) {
       if (client !== this.client) return;
       if (err?.code === 'auth-failed') {
-        await this.signOut({ keepAccount: true, error: 'Your password was not accepted any more. Sign in again.' });
+        const what = this.session?.token !== undefined ? 'token' : 'password';
+        await this.signOut({ keepAccount: true, error: `Your ${what} was not accepted any more. Sign in again.` });
         return;
       }
       this.lastError = err?.code ?? 'network';
@@ -156,7 +165,9 @@ class App {
     }
     if (client) await client.close().catch(() => {});
     if (!keepAccount) clearSession();
-    else if (this.session) saveSession({ ...this.session, password: '' });
+    else if (this.session) {
+      saveSession(this.session.token !== undefined ? { ...this.session, token: '' } : { ...this.session, password: '' });
+    }
     this.session = null;
     this.setConn('disconnected');
     location.hash = '';

@@ -1,6 +1,7 @@
 // The signed-in account, kept in localStorage so that a reopened tab (a phone that put the
 // page to sleep, or a reload with no network) can show the stored rooms at once and reconnect
-// by itself. This is a demo: the password is kept in clear in the browser's storage.
+// by itself. This is a demo: the password (or the token) is kept in clear in the browser's
+// storage; a real app would ask its backend for a fresh token at each connection instead.
 
 const KEY = 'mucsub.session';
 
@@ -9,7 +10,8 @@ export function loadSession() {
     const raw = localStorage.getItem(KEY);
     if (!raw) return null;
     const s = JSON.parse(raw);
-    if (typeof s.url === 'string' && typeof s.jid === 'string' && typeof s.password === 'string') {
+    if (typeof s.url === 'string' && typeof s.jid === 'string' &&
+        (typeof s.password === 'string' || typeof s.token === 'string')) {
       return { store: 'mucsub-' + s.jid, ...s };
     }
   } catch {

@@ -82,16 +82,23 @@ impl<'a, T: Transport> Conn<'a, T> {
         }
     }
 
+    /// Writes stanzas queued for the session (counted in `mucsub_stanzas_sent_total`).
     pub(crate) async fn send_many(&mut self, items: &[String]) -> Result<(), End> {
         match tokio::time::timeout(WRITE_TIMEOUT, self.t.send_many(items)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                self.ctx.metrics.sent(T::KIND, items.len() as u64);
+                Ok(())
+            }
             _ => Err(End::Gone),
         }
     }
 
+    /// Writes one stanza (counted in `mucsub_stanzas_sent_total`).
     pub(crate) async fn send_el(&mut self, el: &Element) -> Result<(), End> {
         let xml = stanza::to_xml(el);
-        self.send(&xml).await
+        self.send(&xml).await?;
+        self.ctx.metrics.sent(T::KIND, 1);
+        Ok(())
     }
 
     /// Our stream header, with a fresh stream id, in the transport's framing.

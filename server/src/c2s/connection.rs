@@ -56,7 +56,10 @@ impl Admission {
 async fn run<T: Transport>(ctx: &ServerContext, t: T) {
     let mut c = Conn::new(ctx, t, ctx.config.limits.pre_auth_timeout_secs);
     let end = match handshake::negotiate(&mut c).await {
-        Ok((bound, claim)) => session::run(&mut c, bound, claim).await,
+        Ok((bound, claim)) => {
+            let _counted = ctx.metrics.session(T::KIND);
+            session::run(&mut c, bound, claim).await
+        }
         Err(end) => end,
     };
     c.finish(end).await;

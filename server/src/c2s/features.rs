@@ -27,8 +27,9 @@ impl Security {
 }
 
 /// Before authentication: STARTTLS (required when SASL is not yet allowed), the SASL
-/// mechanisms the connection may use, and XEP-0077 registration when enabled.
-pub(crate) fn pre_auth(sec: Security, registration: bool) -> Element {
+/// mechanisms the connection may use (SCRAM only when stored passwords are accepted:
+/// `scram`), and XEP-0077 registration when enabled.
+pub(crate) fn pre_auth(sec: Security, registration: bool, scram: bool) -> Element {
     let mut f = Element::builder("features", ns::STREAM).build();
     if sec.can_starttls {
         let mut st = Element::builder("starttls", ns::TLS).build();
@@ -39,7 +40,11 @@ pub(crate) fn pre_auth(sec: Security, registration: bool) -> Element {
     }
     if sec.auth_allowed() {
         let mut mechs = Element::builder("mechanisms", ns::SASL).build();
-        let mut names: Vec<&str> = auth::SCRAM_MECHANISMS.to_vec();
+        let mut names: Vec<&str> = if scram {
+            auth::SCRAM_MECHANISMS.to_vec()
+        } else {
+            Vec::new()
+        };
         if sec.plain_allowed() {
             names.push("PLAIN");
         }
@@ -86,7 +91,7 @@ mod tests {
             loopback: false,
             tls_required: true,
         };
-        let f = pre_auth(remote_plain, true);
+        let f = pre_auth(remote_plain, true, true);
         assert!(f
             .get_child("starttls", ns::TLS)
             .unwrap()
@@ -101,7 +106,7 @@ mod tests {
             tls_required: false,
             ..remote_plain
         };
-        let f = pre_auth(relaxed, false);
+        let f = pre_auth(relaxed, false, true);
         assert!(!f
             .get_child("starttls", ns::TLS)
             .unwrap()
@@ -113,7 +118,7 @@ mod tests {
             secure: true,
             ..remote_plain
         };
-        let f = pre_auth(remote_tls, false);
+        let f = pre_auth(remote_tls, false, true);
         assert!(!f.has_child("starttls", ns::TLS));
         assert_eq!(mechs(&f), vec!["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]);
 
@@ -121,8 +126,26 @@ mod tests {
             loopback: true,
             ..remote_plain
         };
-        assert_eq!(mechs(&pre_auth(loopback, false)).len(), 3);
-        assert!(pre_auth(loopback, true).has_child("register", ns::REGISTER_FEATURE));
+        assert_eq!(mechs(&pre_auth(loopback, false, true)).len(), 3);
+        assert!(pre_auth(loopback, true, true).has_child("register", ns::REGISTER_FEATURE));
+    }
+
+    #[test]
+    fn tokens_only_offers_plain_alone_and_only_where_plain_is_allowed() {
+        let loopback = Security {
+            can_starttls: true,
+            secure: false,
+            loopback: true,
+            tls_required: true,
+        };
+        assert_eq!(mechs(&pre_auth(loopback, false, false)), vec!["PLAIN"]);
+        let remote_relaxed = Security {
+            loopback: false,
+            tls_required: false,
+            ..loopback
+        };
+        let f = pre_auth(remote_relaxed, false, false);
+        assert!(mechs(&f).is_empty(), "no token over plain TCP from afar");
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub(crate) async fn negotiate<T: Transport>(c: &mut Conn<'_, T>) -> Result<(Boun
         domain: ctx.config.domain.clone(),
         registration: ctx.config.registration,
         max_auth_failures: ctx.config.limits.max_auth_failures,
+        scram: ctx.auth.passwords(),
     };
     let mut n = Negotiation::new(settings, security(c), rand::random::<u64>);
     loop {
@@ -66,6 +67,15 @@ pub(crate) async fn negotiate<T: Transport>(c: &mut Conn<'_, T>) -> Result<(Boun
                         }
                     };
                     todo.extend(n.credentials(lookup));
+                }
+                Action::VerifyPlain(payload) => {
+                    let outcome = crate::auth::plain::verify_plain(
+                        &ctx.auth,
+                        ctx.accounts.as_ref(),
+                        &payload,
+                    )
+                    .await;
+                    todo.extend(n.plain_verified(outcome));
                 }
                 Action::Register(iq) => {
                     let reply = iq::register(ctx, &iq).await;

@@ -41,6 +41,8 @@ use inbound::{Inbound, RecvError};
 /// One client connection's byte/frame level.
 #[allow(async_fn_in_trait)]
 pub(crate) trait Transport: Send {
+    /// `tcp` or `websocket`: the `transport` label of the session metrics.
+    const KIND: &'static str;
     /// The next stream event; `Ok(None)` when the peer closed the connection. Cancel-safe.
     async fn recv(&mut self) -> Result<Option<StreamEvent>, RecvError>;
     /// Writes one serialised element (or header) and flushes.

@@ -29,6 +29,8 @@ pub(crate) struct Settings {
     pub(crate) registration: bool,
     /// Failed SASL attempts before the stream is closed (`[limits] max_auth_failures`).
     pub(crate) max_auth_failures: u32,
+    /// Stored passwords are accepted (`[auth] methods` has `password`): SCRAM is offered.
+    pub(crate) scram: bool,
 }
 
 /// Where negotiation ends: an authenticated account bound to a resource. The session loop
@@ -55,8 +57,11 @@ pub(crate) enum Action {
     /// `<proceed/>` went out: upgrade the connection to TLS, then call
     /// [`Negotiation::tls_established`].
     StartTls,
-    /// Look up this account's credentials, then call [`Negotiation::credentials`].
+    /// Look up this account's credentials, then call [`Negotiation::credentials`] (SCRAM).
     FetchCredentials(String),
+    /// Check this SASL PLAIN message with [`crate::auth::plain::verify_plain`], then call
+    /// [`Negotiation::plain_verified`].
+    VerifyPlain(Vec<u8>),
     /// Answer this XEP-0077 registration IQ and write the reply.
     Register(Element),
     /// SASL succeeded: restart the stream with the limits of an authenticated client.
@@ -84,7 +89,9 @@ enum State {
     Auth,
     /// `<proceed/>` sent; the driver upgrades the connection.
     Tls,
-    /// `<auth/>` read; the driver looks the named account up.
+    /// PLAIN `<auth/>` read; the driver checks it.
+    Plain,
+    /// SCRAM `<auth/>` read; the driver looks the named account up.
     Credentials {
         mechanism: String,
         initial: Vec<u8>,
@@ -146,9 +153,14 @@ impl Negotiation {
             ) => self.response(mechanism, exchange, &el),
             (State::Bind(user), StreamEvent::Stanza(el)) => self.bind(user, el),
             // The driver feeds nothing while it carries out an action.
-            (State::Tls | State::Credentials { .. } | State::Claim { .. } | State::Done, _) => {
-                end("internal-server-error", None)
-            }
+            (
+                State::Tls
+                | State::Plain
+                | State::Credentials { .. }
+                | State::Claim { .. }
+                | State::Done,
+                _,
+            ) => end("internal-server-error", None),
         }
     }
 
@@ -170,7 +182,11 @@ impl Negotiation {
         let features = match user {
             None => {
                 self.state = State::Auth;
-                features::pre_auth(self.security, self.settings.registration)
+                features::pre_auth(
+                    self.security,
+                    self.settings.registration,
+                    self.settings.scram,
+                )
             }
             Some(user) => {
                 self.state = State::Bind(user);
@@ -218,13 +234,13 @@ impl Negotiation {
     }
 
     /// SASL `<auth/>`: checks the mechanism and the initial response, then asks for the
-    /// credentials of the account it names.
+    /// PLAIN message to be checked, or for the credentials of the account SCRAM names.
     fn auth(&mut self, el: &Element) -> Vec<Action> {
         let mechanism = el.attr("mechanism").unwrap_or("").to_owned();
         if !self.security.auth_allowed() {
             return self.sasl_failed("encryption-required");
         }
-        let offered = auth::SCRAM_MECHANISMS.contains(&mechanism.as_str())
+        let offered = (self.settings.scram && auth::SCRAM_MECHANISMS.contains(&mechanism.as_str()))
             || (mechanism == "PLAIN" && self.security.plain_allowed());
         if !offered {
             return self.sasl_failed(Failure::InvalidMechanism.condition());
@@ -233,6 +249,13 @@ impl Negotiation {
             Ok(p) => p,
             Err(f) => return self.sasl_failed(f.condition()),
         };
+        if mechanism == "PLAIN" {
+            if let Err(f) = auth::plain::PlainMessage::parse(&initial) {
+                return self.sasl_failed(f.condition());
+            }
+            self.state = State::Plain;
+            return vec![Action::VerifyPlain(initial)];
+        }
         let Some(user) = auth::initial_username(&mechanism, &initial) else {
             return self.sasl_failed(Failure::MalformedRequest.condition());
         };
@@ -270,6 +293,40 @@ impl Negotiation {
         }
     }
 
+    /// The outcome of [`Action::VerifyPlain`].
+    pub(crate) fn plain_verified(
+        &mut self,
+        outcome: Result<auth::plain::PlainSuccess, Failure>,
+    ) -> Vec<Action> {
+        if !matches!(self.state, State::Plain) {
+            return end("internal-server-error", None);
+        }
+        match outcome {
+            Ok(ok) => {
+                tracing::info!(user = ok.user, mechanism = "PLAIN", with = ?ok.with, "authenticated");
+                self.succeeded(ok.user, &[])
+            }
+            Err(f) => {
+                tracing::info!(
+                    mechanism = "PLAIN",
+                    condition = f.condition(),
+                    "authentication failed"
+                );
+                self.sasl_failed(f.condition())
+            }
+        }
+    }
+
+    /// SASL `<success/>`: the stream restarts, authenticated as `user`.
+    fn succeeded(&mut self, user: String, data: &[u8]) -> Vec<Action> {
+        let success = format!(
+            "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>",
+            auth::encode_payload(data)
+        );
+        self.state = State::Header(Some(user));
+        vec![Action::Send(success), Action::Restart]
+    }
+
     /// A `<response/>` (or `<abort/>`) to the challenge that went out.
     fn response(&mut self, mechanism: String, mut exchange: Exchange, el: &Element) -> Vec<Action> {
         if el.is("abort", ns::SASL) {
@@ -295,12 +352,7 @@ impl Negotiation {
         match step {
             Step::Success { user, data } => {
                 tracing::info!(user, mechanism, "authenticated");
-                let success = format!(
-                    "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>",
-                    auth::encode_payload(&data)
-                );
-                self.state = State::Header(Some(user));
-                vec![Action::Send(success), Action::Restart]
+                self.succeeded(user, &data)
             }
             Step::Challenge(c) => {
                 let challenge = format!(

@@ -4,6 +4,8 @@
 use super::conn::End;
 use super::features::Security;
 use super::negotiate::{Action, Lookup, Negotiation, Settings};
+use crate::auth::plain::{PlainSuccess, SignedInWith};
+use crate::auth::Failure;
 use crate::ns;
 use crate::storage::Credentials;
 use crate::xmlstream::StreamEvent;
@@ -19,6 +21,7 @@ fn settings() -> Settings {
         domain: "localhost".into(),
         registration: true,
         max_auth_failures: 3,
+        scram: true,
     }
 }
 
@@ -89,8 +92,24 @@ fn plain_auth(user: &str, password: &str) -> StreamEvent {
     ))
 }
 
+/// What `auth::verify_plain` answers for an accepted PLAIN message.
+fn accepted(user: &str) -> Result<PlainSuccess, Failure> {
+    Ok(PlainSuccess {
+        user: user.to_owned(),
+        with: SignedInWith::Password,
+    })
+}
+
 fn creds(password: &str) -> Lookup {
     Lookup::Found(Credentials::derive(password).expect("derive"))
+}
+
+/// The SASL mechanisms stream features offer.
+fn offered(features: &Element) -> Vec<String> {
+    features
+        .get_child("mechanisms", ns::SASL)
+        .map(|m| m.children().map(|c| c.text()).collect())
+        .unwrap_or_default()
 }
 
 /// The one element an action list sends, parsed.
@@ -138,8 +157,8 @@ fn authenticated() -> Negotiation {
     let mut n = machine(LOOPBACK);
     n.event(open());
     let a = n.event(plain_auth("alice", "pw"));
-    assert!(matches!(&a[..], [Action::FetchCredentials(u)] if u == "alice"));
-    let a = n.credentials(creds("pw"));
+    assert!(matches!(&a[..], [Action::VerifyPlain(p)] if p == b"\0alice\0pw"));
+    let a = n.plain_verified(accepted("alice"));
     assert!(sent(&a).is("success", ns::SASL));
     assert!(matches!(a.last(), Some(Action::Restart)));
     let a = n.event(open());
@@ -212,16 +231,11 @@ fn a_remote_client_must_starttls_before_sasl() {
     n.tls_established(REMOTE_AFTER_TLS);
     let features = sent(&n.event(open()));
     assert!(!features.has_child("starttls", ns::TLS));
-    let mechs: Vec<String> = features
-        .get_child("mechanisms", ns::SASL)
-        .unwrap()
-        .children()
-        .map(|m| m.text())
-        .collect();
+    let mechs = offered(&features);
     assert_eq!(mechs, ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]);
     assert!(matches!(
         &n.event(plain_auth("alice", "pw"))[..],
-        [Action::FetchCredentials(_)]
+        [Action::VerifyPlain(_)]
     ));
 }
 
@@ -325,13 +339,14 @@ fn failed_attempts_are_counted_up_to_the_limit() {
     let mut n = machine(LOOPBACK);
     n.event(open());
     n.event(plain_auth("alice", "wrong"));
-    assert_eq!(sasl_failure(&n.credentials(creds("pw"))), "not-authorized");
+    let a = n.plain_verified(Err(Failure::NotAuthorized));
+    assert_eq!(sasl_failure(&a), "not-authorized");
     n.event(plain_auth("nobody", "pw"));
-    let a = n.credentials(Lookup::NoSuchAccount);
+    let a = n.plain_verified(Err(Failure::NotAuthorized));
     assert_eq!(sasl_failure(&a), "not-authorized");
     assert!(ended(&a).is_none());
     n.event(plain_auth("alice", "pw"));
-    let a = n.credentials(Lookup::Failed);
+    let a = n.plain_verified(Err(Failure::TemporaryAuthFailure));
     assert_eq!(sasl_failure(&a), "temporary-auth-failure");
     assert!(ends_with(
         &a,
@@ -476,7 +491,7 @@ fn registration_is_handed_to_the_driver_only_when_allowed() {
     // Still before authentication: SASL may follow.
     assert!(matches!(
         &n.event(plain_auth("alice", "pw"))[..],
-        [Action::FetchCredentials(_)]
+        [Action::VerifyPlain(_)]
     ));
 
     let mut n = Negotiation::new(
@@ -504,5 +519,35 @@ fn events_while_the_driver_works_end_the_stream() {
     assert_eq!(
         stream_error(&n.event(stanza("<message/>"))),
         "internal-server-error"
+    );
+}
+
+#[test]
+fn a_tokens_only_server_takes_plain_where_plain_is_allowed_and_never_scram() {
+    // `[auth] methods = ["jwt"]`: a token is only checkable as a PLAIN password.
+    let tokens_only = Settings {
+        scram: false,
+        ..settings()
+    };
+    let mut n = Negotiation::new(tokens_only.clone(), LOOPBACK, random);
+    let features = sent(&n.event(open()));
+    let mechs = offered(&features);
+    assert_eq!(mechs, ["PLAIN"]);
+    let a = n.event(stanza(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>biwsbj1hbGljZSxyPWFiYw==</auth>",
+    ));
+    assert_eq!(sasl_failure(&a), "invalid-mechanism");
+    assert!(matches!(
+        &n.event(plain_auth("alice", "eyJ.token.here"))[..],
+        [Action::VerifyPlain(_)]
+    ));
+
+    // Never over plain TCP from a remote peer, even where TLS is optional: the token
+    // would travel in the clear.
+    let mut n = Negotiation::new(tokens_only, REMOTE_TLS_OPTIONAL, random);
+    n.event(open());
+    assert_eq!(
+        sasl_failure(&n.event(plain_auth("alice", "eyJ.token.here"))),
+        "invalid-mechanism"
     );
 }

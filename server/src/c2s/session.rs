@@ -115,6 +115,7 @@ async fn serve<T: Transport>(
                     }
                     Err(RecvError::Xml(e)) => return e.into(),
                 };
+                ctx.metrics.received(T::KIND, 1);
                 if tracing::enabled!(tracing::Level::TRACE) {
                     tracing::trace!(jid = s.me.full, xml = stanza::to_xml(&el), "in");
                 }

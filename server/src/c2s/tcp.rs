@@ -41,6 +41,8 @@ impl TcpTransport {
 }
 
 impl Transport for TcpTransport {
+    const KIND: &'static str = "tcp";
+
     async fn recv(&mut self) -> Result<Option<StreamEvent>, RecvError> {
         loop {
             if let Some(ev) = self.inbound.next_event() {

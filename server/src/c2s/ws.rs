@@ -25,6 +25,8 @@ impl WsTransport {
 }
 
 impl Transport for WsTransport {
+    const KIND: &'static str = "websocket";
+
     async fn recv(&mut self) -> Result<Option<StreamEvent>, RecvError> {
         loop {
             if let Some(ev) = self.inbound.next_event() {

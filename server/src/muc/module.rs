@@ -35,19 +35,24 @@ impl Module for MucModule {
             Ok(())
         })
     }
+
+    fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
+        crate::module::table_defaults("muc", Settings::default())
+    }
 }
 
 /// Starts the service. Storage is prepared before the first stanza is read;
 /// configuration errors (`[muc]` table) fail here.
 fn spawn(ctx: &ServerContext) -> anyhow::Result<()> {
-    let mut settings: Settings = toml::Value::Table(ctx.config.muc.clone())
-        .try_into()
-        .map_err(|e| anyhow::anyhow!("invalid [muc] settings: {e}"))?;
+    let mut settings: Settings = ctx.config.module_table("muc", &ctx.config.muc)?;
     if !ctx.config.muc.contains_key("mam_max_page") {
         settings.mam_max_page = ctx.config.limits.mam_max_page;
     }
     if !matches!(settings.create.as_str(), "local" | "anyone" | "nobody") {
-        anyhow::bail!("[muc] create must be one of local, anyone, nobody");
+        anyhow::bail!(
+            "{}[muc] create must be one of local, anyone, nobody",
+            ctx.config.origin()
+        );
     }
     let stats = Arc::new(Stats::default());
     publish_stats(ctx.config.db_path(), stats.clone());
@@ -60,6 +65,7 @@ fn spawn(ctx: &ServerContext) -> anyhow::Result<()> {
         settings: Arc::new(settings),
         stats,
         quotas: Arc::new(crate::limits::MucQuotas::new(&ctx.config.limits)),
+        metrics: ctx.metrics.clone(),
     };
     let rx = ctx.router.register_component(&shared.muc_domain, INBOX);
     let shutdown = ctx.shutdown.clone();

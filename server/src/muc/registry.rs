@@ -190,6 +190,7 @@ impl Registry {
             .stats
             .loaded_rooms
             .fetch_add(1, Ordering::AcqRel);
+        self.shared.metrics.rooms_loaded.inc();
         let shared = self.shared.clone();
         let reports = self.reports.clone();
         let task = tokio::spawn(room_task(shared, room, rx, reports.clone(), initial));
@@ -250,6 +251,7 @@ impl Registry {
                             .stats
                             .loaded_rooms
                             .fetch_sub(1, Ordering::AcqRel);
+                        self.shared.metrics.rooms_loaded.dec();
                     }
                 }
                 for (f, s) in leftovers.into_iter().chain(buffered) {

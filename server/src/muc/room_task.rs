@@ -189,6 +189,10 @@ async fn execute_batch(
         outputs.push((rest, original));
     }
     if !ops.is_empty() {
+        let archived = ops
+            .iter()
+            .filter(|op| matches!(op, StoreOp::Archive(_)))
+            .count() as u64;
         let committed = shared.store.commit(ops).await;
         if let Ok(c) = &committed {
             // Only archive writes with an origin-id can be refused, and the room sets none
@@ -212,6 +216,7 @@ async fn execute_batch(
             }
             return Err(e);
         }
+        shared.metrics.archive_writes.inc_by(archived);
     }
     let mut out = Executed::default();
     for (actions, _) in outputs {
@@ -246,7 +251,9 @@ async fn perform(shared: &Shared, room: &Room, actions: Vec<Action>) -> Executed
                         (rcpts.iter().collect(), Vec::new())
                     };
                     for r in offline.into_iter().chain(live) {
-                        if !shared.outlet.deliver_event(r, &wrapped).await {
+                        if shared.outlet.deliver_event(r, &wrapped).await {
+                            shared.metrics.events_fanned_out.inc();
+                        } else {
                             gone.push(r.clone());
                         }
                     }

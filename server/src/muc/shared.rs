@@ -12,7 +12,7 @@ use super::outlet::Outlet;
 use crate::storage::MucStore;
 
 /// `[muc]` settings in the server config.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Seconds a room with no occupants stays in memory after its last stanza.
@@ -67,6 +67,8 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     /// Per-account limits on subscriptions and rooms (`[limits]`).
     pub quotas: Arc<crate::limits::MucQuotas>,
+    /// The server's series (rooms loaded, events fanned out, archive writes).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Stats of running services by database path, so tests and operators can observe a

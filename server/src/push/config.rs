@@ -2,13 +2,15 @@
 
 use super::appserver::DeliveryConfig;
 use crate::config::Config;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The `[push]` table of the configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PushConfig {
+    /// Accept XEP-0357 `<enable/>` and send notifications; off: registrations are refused
+    /// and nothing is sent.
     pub enabled: bool,
     /// JID of the built-in app server; `push.<domain>` when empty.
     pub service: String,
@@ -18,15 +20,23 @@ pub struct PushConfig {
     /// loopback push service of tests and must stay off in production (it would let
     /// accounts make the server POST to internal plain-HTTP services).
     pub allow_http_endpoints: bool,
+    /// How long a push service keeps an undelivered notification (Web Push `TTL`).
     pub ttl_secs: u32,
+    /// Web Push `Urgency`: `very-low`, `low`, `normal` or `high`.
     pub urgency: String,
+    /// Tries per notification before it is given up (retried on 429, 5xx, network errors).
     pub max_attempts: u32,
+    /// First delay between tries; doubles each time.
     pub retry_base_ms: u64,
+    /// Longest delay between tries (a `Retry-After` is honoured up to this).
     pub retry_max_ms: u64,
+    /// Timeout of one request to a push service.
     pub request_timeout_secs: u64,
+    /// Lifetime of the VAPID JWT sent with each request (at most 24 h, RFC 8292).
     pub vapid_validity_secs: i64,
     /// Notifications queued per worker before new ones are dropped.
     pub queue: usize,
+    /// Delivery workers (1–64).
     pub workers: usize,
 }
 
@@ -53,9 +63,7 @@ impl Default for PushConfig {
 impl PushConfig {
     /// Reads the `[push]` table, filling the values derived from the domain.
     pub fn from_config(config: &Config) -> anyhow::Result<PushConfig> {
-        let mut c: PushConfig = toml::Value::Table(config.push.clone())
-            .try_into()
-            .map_err(|e| anyhow::anyhow!("[push]: {e}"))?;
+        let mut c: PushConfig = config.module_table("push", &config.push)?;
         if c.service.trim().is_empty() {
             c.service = format!("push.{}", config.domain);
         }
@@ -63,14 +71,15 @@ impl PushConfig {
         if c.subject.trim().is_empty() {
             c.subject = format!("mailto:admin@{}", config.domain);
         }
+        let origin = config.origin();
         if !(c.subject.starts_with("mailto:") || c.subject.starts_with("https:")) {
-            anyhow::bail!("[push] subject must be a mailto: or https: URI");
+            anyhow::bail!("{origin}[push] subject must be a mailto: or https: URI");
         }
         if !(1..=24 * 3600).contains(&c.vapid_validity_secs) {
-            anyhow::bail!("[push] vapid_validity_secs must be between 1 and 86400");
+            anyhow::bail!("{origin}[push] vapid_validity_secs must be between 1 and 86400");
         }
         if !matches!(c.urgency.as_str(), "very-low" | "low" | "normal" | "high") {
-            anyhow::bail!("[push] urgency must be very-low, low, normal or high");
+            anyhow::bail!("{origin}[push] urgency must be very-low, low, normal or high");
         }
         c.workers = c.workers.clamp(1, 64);
         c.queue = c.queue.max(1);

@@ -62,6 +62,8 @@ struct Core {
     cache: RwLock<HashMap<String, Vec<Registration>>>,
     /// Serialises "commit a change, then refresh the cache" so refreshes land in order.
     changes: tokio::sync::Mutex<()>,
+    /// `mucsub_push_notifications_total`.
+    metrics: crate::metrics::Metrics,
 }
 
 struct Job {
@@ -85,11 +87,12 @@ pub struct Push {
 impl Push {
     /// Loads or creates the VAPID key, loads the registrations from `store` and starts
     /// the delivery workers. `offline` gives the pending-message count of the summary;
-    /// without it the count is 1.
+    /// without it the count is 1. Deliveries are counted in `metrics`.
     pub async fn start(
         store: Arc<dyn PushStore>,
         config: &Config,
         offline: Option<Arc<dyn OfflineStore>>,
+        metrics: crate::metrics::Metrics,
     ) -> anyhow::Result<Push> {
         let cfg = PushConfig::from_config(config)?;
         // Generated here and stored unless a key is stored already: subscriptions browsers
@@ -112,6 +115,7 @@ impl Push {
             cache: RwLock::new(cache),
             changes: tokio::sync::Mutex::new(()),
             cfg,
+            metrics,
         });
         let mut workers = Vec::new();
         for _ in 0..core.cfg.workers {
@@ -410,6 +414,8 @@ impl Core {
 
     /// Logs an outcome, removes the registration of an expired subscription, and reports.
     async fn settle(&self, user: &str, node: &str, outcome: Outcome) {
+        self.metrics
+            .push_result(matches!(outcome, Outcome::Delivered { .. }));
         let mut removed = false;
         match &outcome {
             Outcome::Delivered { .. } => tracing::debug!(user, node, "push delivered"),

@@ -30,6 +30,7 @@ impl Module for PushModule {
                 ctx.storage.push.clone(),
                 &ctx.config,
                 Some(ctx.offline.clone()),
+                ctx.metrics.clone(),
             )
             .await?;
             reg.server_feature(ns::PUSH);
@@ -42,6 +43,10 @@ impl Module for PushModule {
             reg.provide(push);
             Ok(())
         })
+    }
+
+    fn config_defaults(&self) -> Option<(&'static str, serde_json::Value)> {
+        crate::module::table_defaults("push", super::config::PushConfig::default())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Accounts and their SCRAM credentials: the [`AccountStore`] contract both engines
 //! implement (`sqlite/accounts.rs`, `postgres/accounts.rs`).
 
-use super::future::BoxFuture;
+use super::types::BoxFuture;
 
 /// Accounts and their SCRAM credentials.
 pub trait AccountStore: Send + Sync {

@@ -18,7 +18,6 @@ pub mod accounts;
 pub mod archive;
 #[cfg(any(test, feature = "testkit"))]
 pub mod conformance;
-mod future;
 pub mod muc;
 pub mod offline;
 mod open;
@@ -26,10 +25,11 @@ pub mod postgres;
 pub mod push;
 pub mod sqlite;
 mod stores;
+mod types;
 
 pub use accounts::{AccountStore, Credentials};
 pub use archive::{Item, Page, UnknownId};
-pub use future::BoxFuture;
+pub use types::{BoxFuture, CommitObserver};
 pub use muc::{
     AccountSubscription, ArchivedMsg, Committed, Duplicate, MucStore, StoreOp, StoredRoom,
     StoredSubscription,

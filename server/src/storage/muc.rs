@@ -11,7 +11,7 @@
 use mucsub_protocol::mam::Metadata;
 
 use super::archive::{Item, Page, UnknownId};
-use super::future::BoxFuture;
+use super::types::BoxFuture;
 use crate::muc::affiliation::Affiliation;
 use crate::muc::config_form::RoomConfig;
 use crate::muc::mam::query::ArchiveQuery;

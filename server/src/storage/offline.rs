@@ -1,6 +1,6 @@
 //! XEP-0160 offline storage: the [`OfflineStore`] contract both engines implement.
 
-use super::future::BoxFuture;
+use super::types::BoxFuture;
 
 /// One stored offline message.
 #[derive(Debug, Clone)]
@@ -22,4 +22,6 @@ pub trait OfflineStore: Send + Sync {
     /// accounts or already removed ones are ignored.
     fn remove<'a>(&'a self, user: &'a str, ids: Vec<i64>) -> BoxFuture<'a, anyhow::Result<()>>;
     fn count<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<u64>>;
+    /// Messages queued for all accounts together (`mucsub_offline_messages`).
+    fn total(&self) -> BoxFuture<'_, anyhow::Result<u64>>;
 }

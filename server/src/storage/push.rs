@@ -1,7 +1,7 @@
 //! Push (XEP-0357) registrations and the Web Push VAPID key: the [`PushStore`] contract
 //! both engines implement.
 
-use super::future::BoxFuture;
+use super::types::BoxFuture;
 
 /// Registrations kept per account; enabling one more drops the oldest (browsers rotate
 /// subscriptions and a device that is gone never disables its own).

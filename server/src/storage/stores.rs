@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{AccountStore, MucStore, OfflineStore, PushStore};
+use super::{AccountStore, CommitObserver, MucStore, OfflineStore, PushStore};
 
 /// Every durable component's store, all on one engine. Cheap to clone.
 #[derive(Clone)]
@@ -29,6 +29,25 @@ impl Engine {
         match self {
             Engine::Sqlite(_) => "sqlite",
             Engine::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Calls `f` with the duration of every later write transaction, from its start until
+    /// it is durable (the metrics' commit latency).
+    pub fn observe_commits(&self, f: CommitObserver) {
+        match self {
+            Engine::Sqlite(db) => db.observe_commits(f),
+            Engine::Postgres(pg) => pg.observe_commits(f),
+        }
+    }
+
+    /// Whether the engine can take writes now (readiness, `/health`): SQLite answers a
+    /// read and its writer takes the write lock; PostgreSQL answers on a connection of
+    /// the pool.
+    pub async fn check(&self) -> anyhow::Result<()> {
+        match self {
+            Engine::Sqlite(db) => db.check().await,
+            Engine::Postgres(pg) => pg.check().await,
         }
     }
 }

@@ -32,3 +32,11 @@ pub fn xml_with_ns(xml: &str) -> Element {
     let w: Element = wrapped.parse().expect("valid XML snippet");
     w.children().next().cloned().expect("one element")
 }
+
+/// The SASL mechanisms a `<features/>` element offers, in order (none: empty).
+pub fn mechanisms(features: &Element) -> Vec<String> {
+    features
+        .get_child("mechanisms", crate::ns::SASL)
+        .map(|m| m.children().map(|c| c.text()).collect())
+        .unwrap_or_default()
+}

@@ -48,11 +48,27 @@ impl ChildServer {
     /// Starts `bin run` on ephemeral loopback ports with `data_dir`; waits until it
     /// prints its addresses.
     pub async fn spawn(bin: &Path, data_dir: &Path) -> ChildServer {
-        let cfg = child_config(data_dir).await;
+        let config = std::fs::read_to_string(child_config(data_dir).await).expect("read config");
+        Self::spawn_with(bin, data_dir, &config, &[]).await
+    }
+
+    /// Starts `bin run --config <data_dir>/test-config.toml [args]` with `config` as that
+    /// file (on the storage it names: SQLite unless it has `[cluster] postgres`); waits
+    /// until it prints its addresses. Its log (stderr) goes to `<data_dir>/server.log`.
+    pub async fn spawn_with(
+        bin: &Path,
+        data_dir: &Path,
+        config: &str,
+        args: &[&str],
+    ) -> ChildServer {
+        std::fs::create_dir_all(data_dir).expect("data dir");
+        let cfg = data_dir.join("test-config.toml");
+        std::fs::write(&cfg, config).expect("write config");
         let mut child = tokio::process::Command::new(bin)
             .arg("run")
             .arg("--config")
             .arg(&cfg)
+            .args(args)
             .stdout(std::process::Stdio::piped())
             // The server's log, appended across restarts, for post-mortems of failed tests.
             .stderr(

@@ -19,9 +19,10 @@
 //!
 //! Files: [`server`] (the in-process [`TestServer`]), [`child`] (the real binary in a child
 //! process), [`client`] (the raw client's connection, reads and expectations), [`login`]
-//! (STARTTLS, SASL, binding), [`basics`] (the timeout, the panic counter, snippets),
-//! [`postgres`] (a private PostgreSQL server, a fresh database per test server), `stall`
-//! (archive writes held back: a slow database).
+//! (STARTTLS, SASL, binding), [`http`] (an HTTP client for the HTTP listener's routes),
+//! [`basics`] (the timeout, the panic counter, snippets), [`postgres`] (a private PostgreSQL
+//! server, a fresh database per test server), `stall` (archive writes held back: a slow
+//! database).
 //!
 //! `MUCSUB_TEST_STORAGE=postgres` runs every [`TestServer`] and [`ChildServer`] on a fresh
 //! PostgreSQL database instead of SQLite (`tests/suites/server-postgres.sh`).
@@ -29,14 +30,16 @@
 mod basics;
 mod child;
 mod client;
+mod http;
 mod login;
 pub mod postgres;
 mod server;
 mod stall;
 
-pub use basics::{panics, xml_with_ns, TIMEOUT};
+pub use basics::{mechanisms, panics, xml_with_ns, TIMEOUT};
 pub use child::ChildServer;
 pub use client::{Incoming, RawClient};
+pub use http::{http_get, http_request, HttpResponse};
 pub use login::Mech;
 pub use server::{test_config, TestServer, TestStorage};
 pub use stall::ArchiveWritesHeld;

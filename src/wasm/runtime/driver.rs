@@ -13,6 +13,7 @@ use crate::client::{Action, AppEvent, Client, ClientConfig, Command, Input, Stor
 use crate::session::framing::{parse_ws_message, Framing};
 use crate::session::SessionConfig;
 use crate::store::{Snapshot, Store};
+use crate::wasm::credentials::{Auth, Secret};
 use crate::wasm::error::{Code, SdkError};
 use crate::wasm::socket::{Socket, SocketEvent, Timer};
 
@@ -41,6 +42,10 @@ pub(super) struct Driver<S> {
     halted: bool,
     /// Store work (and what waits for it), in the core's order.
     lane: Lane<S>,
+    /// Connection attempts that asked the `credentials` callback, and the one waiting for
+    /// its answer.
+    attempts: u64,
+    fetching: Option<u64>,
 }
 
 enum Next {
@@ -55,13 +60,19 @@ pub fn spawn<S: Store + 'static>(
     store: Rc<S>,
     snapshot: Snapshot,
 ) {
+    // With a `credentials` callback the secret is set before each connection (`attempt`).
+    let password = match &opts.auth {
+        Auth::Password(p) => p.clone(),
+        Auth::Callback(_) => String::new(),
+    };
     let mut cfg = ClientConfig::new(SessionConfig {
         jid: opts.jid.clone(),
-        password: opts.password.clone(),
+        password,
         resource: opts.resource.clone(),
         framing: Framing::WebSocket,
         secure: is_secure(&opts.url),
         initial_presence: true,
+        token: false,
     });
     // The core's only randomness (backoff jitter, its MAM query prefix) comes from here.
     cfg.seed = u64::from_le_bytes(random_bytes::<8>()) | 1;
@@ -81,6 +92,8 @@ pub fn spawn<S: Store + 'static>(
         initial_attempt: false,
         halted: true,
         lane: Lane::new(store),
+        attempts: 0,
+        fetching: None,
     };
     wasm_bindgen_futures::spawn_local(async move {
         let queue = driver.shared.queue.clone();
@@ -127,16 +140,17 @@ impl<S: Store + 'static> Driver<S> {
             Job::Reconnect => {
                 self.reconnect = None;
                 if self.socket.is_none() && !self.halted {
-                    self.open_socket();
+                    self.attempt();
                 }
             }
             Job::Wake => {
                 // Back from sleep or offline: skip the rest of the backoff.
                 if self.reconnect.is_some() && self.socket.is_none() && !self.halted {
                     self.reconnect = None;
-                    self.open_socket();
+                    self.attempt();
                 }
             }
+            Job::Credentials(n, secret) => self.credentials(n, secret),
             Job::Active(active) => {
                 let acts = self.core.set_active(active);
                 self.execute(acts);
@@ -151,7 +165,7 @@ impl<S: Store + 'static> Driver<S> {
                 if self.socket.is_none() {
                     self.reconnect = None;
                     self.initial_attempt = self.state != ConnectionState::Reconnecting;
-                    self.open_socket();
+                    self.attempt();
                 }
             }
             Job::Command(cmd, reply) => {
@@ -238,6 +252,58 @@ impl<S: Store + 'static> Driver<S> {
                     acts.extend(self.core.handle(Input::Disconnected(Some(why)), now()));
                     break;
                 }
+            }
+        }
+    }
+
+    /// Starts a connection attempt. With a `credentials` callback the app is asked first
+    /// (every time: its tokens may be short-lived) and the socket opens when it answers
+    /// ([`Job::Credentials`]); with a password, at once.
+    fn attempt(&mut self) {
+        let Auth::Callback(_) = &self.opts.auth else {
+            self.open_socket();
+            return;
+        };
+        if self.fetching.is_some() {
+            return;
+        }
+        self.attempts += 1;
+        let n = self.attempts;
+        self.fetching = Some(n);
+        if self.state != ConnectionState::Reconnecting {
+            self.set_state(ConnectionState::Connecting);
+        }
+        let auth = self.opts.auth.clone();
+        let queue = self.shared.queue.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let secret = auth.secret().await;
+            queue.push(Job::Credentials(n, secret));
+        });
+    }
+
+    /// The callback answered attempt `n`: connect with its secret, or fail the attempt as
+    /// a connection that could not authenticate (the first one rejects `connect()`, later
+    /// ones report an `error` and retry with backoff).
+    fn credentials(&mut self, n: u64, secret: Result<Secret, SdkError>) {
+        if self.fetching != Some(n) {
+            return;
+        }
+        self.fetching = None;
+        if self.halted || self.socket.is_some() {
+            return;
+        }
+        match secret {
+            Ok(s) => {
+                self.core.set_credentials(s.value, s.token);
+                self.open_socket();
+            }
+            Err(e) if self.initial_attempt => self.fail_initial(e),
+            Err(e) => {
+                self.shared.emit_error(&e);
+                let acts = self
+                    .core
+                    .handle(Input::Disconnected(Some(e.message)), now());
+                self.execute(acts);
             }
         }
     }

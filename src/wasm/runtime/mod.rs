@@ -59,4 +59,6 @@ pub enum Job {
     Resync(Reply<Result<JsSyncSummary, SdkError>>),
     /// `close()`.
     Close(Reply<()>),
+    /// The app's `credentials` callback answered for connection attempt `n`.
+    Credentials(u64, Result<crate::wasm::credentials::Secret, SdkError>),
 }

@@ -4,6 +4,7 @@
 use jid::BareJid;
 
 use crate::protocol::time::Timestamp;
+use crate::wasm::credentials::Auth;
 
 /// Client options after validation.
 #[derive(Debug, Clone)]
@@ -12,8 +13,8 @@ pub struct Options {
     pub url: String,
     /// Account.
     pub jid: BareJid,
-    /// Password.
-    pub password: String,
+    /// The password, or the app's `credentials` callback.
+    pub auth: Auth,
     /// IndexedDB database name.
     pub store: String,
     /// Requested resource.

@@ -1,7 +1,7 @@
 //! [`AccountStore`] on PostgreSQL.
 
 use super::pool::Pg;
-use crate::storage::future::BoxFuture;
+use crate::storage::types::BoxFuture;
 use crate::storage::{AccountStore, Credentials};
 
 pub(super) const MIGRATIONS: &[&str] = &["CREATE TABLE accounts(

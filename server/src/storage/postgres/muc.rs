@@ -15,7 +15,7 @@ use super::pool::Pg;
 use crate::muc::affiliation::Affiliation;
 use crate::muc::mam::query::ArchiveQuery;
 use crate::storage::archive::{Item, Page, UnknownId};
-use crate::storage::future::BoxFuture;
+use crate::storage::types::BoxFuture;
 use crate::storage::muc::{
     config_text, is_temporary, join_nodes, parse_config, split_nodes, AccountSubscription,
     ArchivedMsg, Committed, Duplicate, MucStore, StoreOp, StoredRoom, StoredSubscription,
@@ -366,10 +366,12 @@ impl MucStore for PgMuc {
             if ops.is_empty() {
                 return Ok(Committed::default());
             }
+            let started = std::time::Instant::now();
             let mut client = self.pg.client().await?;
             let tx = client.transaction().await?;
             let done = apply(&tx, &ops).await?;
             tx.commit().await?;
+            self.pg.committed(started.elapsed());
             Ok(done)
         })
     }

@@ -1,7 +1,7 @@
 //! [`OfflineStore`] on PostgreSQL.
 
 use super::pool::Pg;
-use crate::storage::future::BoxFuture;
+use crate::storage::types::BoxFuture;
 use crate::storage::{OfflineMessage, OfflineStore};
 
 pub(super) const MIGRATIONS: &[&str] = &["CREATE TABLE offline(
@@ -46,6 +46,7 @@ impl PgOffline {
 impl OfflineStore for PgOffline {
     fn push<'a>(&'a self, user: &'a str, stanza: String) -> BoxFuture<'a, anyhow::Result<bool>> {
         Box::pin(async move {
+            let started = std::time::Instant::now();
             let mut client = self.pg.client().await?;
             let tx = client.transaction().await?;
             // Without the lock two nodes could both count max - 1 and both store.
@@ -69,6 +70,7 @@ impl OfflineStore for PgOffline {
                 )
                 .await?;
             tx.commit().await?;
+            self.pg.committed(started.elapsed());
             Ok(n == 1)
         })
     }
@@ -114,6 +116,17 @@ impl OfflineStore for PgOffline {
                 .prepare_cached("SELECT COUNT(*) FROM offline WHERE username = $1")
                 .await?;
             let n: i64 = client.query_one(&st, &[&user]).await?.get(0);
+            Ok(n as u64)
+        })
+    }
+
+    fn total(&self) -> BoxFuture<'_, anyhow::Result<u64>> {
+        Box::pin(async move {
+            let client = self.pg.client().await?;
+            let n: i64 = client
+                .query_one("SELECT COUNT(*) FROM offline", &[])
+                .await?
+                .get(0);
             Ok(n as u64)
         })
     }

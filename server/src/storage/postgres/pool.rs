@@ -14,6 +14,8 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
+use crate::storage::types::CommitObserver;
+
 /// Connections per node. Enough for a room task per core and the readers besides; three
 /// nodes stay far below PostgreSQL's default `max_connections` (100).
 const POOL_SIZE: usize = 16;
@@ -32,6 +34,8 @@ pub struct Pg {
     pool: Pool,
     /// The URL without its password, for messages.
     target: std::sync::Arc<str>,
+    /// Told how long each write transaction took ([`Pg::observe_commits`]).
+    observer: std::sync::Arc<std::sync::Mutex<Option<CommitObserver>>>,
 }
 
 /// `url` with any password replaced by `***` (URL or `key=value` form).
@@ -83,7 +87,11 @@ impl Pg {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| anyhow::anyhow!("PostgreSQL pool for {target}: {e}"))?;
-        let pg = Pg { pool, target };
+        let pg = Pg {
+            pool,
+            target,
+            observer: Default::default(),
+        };
         let first = pg.client().await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach PostgreSQL at {} ([cluster] postgres): {e:#}",
@@ -100,6 +108,25 @@ impl Pg {
             deadpool_postgres::PoolError::Backend(e) => anyhow::Error::new(e),
             e => anyhow::anyhow!("{e}"),
         })
+    }
+
+    /// Calls `f` with the duration of every later write transaction of the stores (a
+    /// room batch, an offline message), from `BEGIN` until the commit returned.
+    pub fn observe_commits(&self, f: CommitObserver) {
+        *self.observer.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+    }
+
+    /// Reports a write transaction that committed after `took`.
+    pub(crate) fn committed(&self, took: Duration) {
+        if let Some(f) = &*self.observer.lock().unwrap_or_else(|e| e.into_inner()) {
+            f(took);
+        }
+    }
+
+    /// Readiness: a connection of the pool answers.
+    pub async fn check(&self) -> anyhow::Result<()> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
     }
 
     /// Where the pool connects (password redacted).

@@ -1,7 +1,7 @@
 //! [`AccountStore`] on SQLite.
 
 use super::db::Db;
-use crate::storage::future::BoxFuture;
+use crate::storage::types::BoxFuture;
 use crate::storage::{AccountStore, Credentials};
 use rusqlite::OptionalExtension;
 

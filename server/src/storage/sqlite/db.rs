@@ -11,6 +11,7 @@
 //! savepoint inside one transaction, commits once, and only then answers them all (group
 //! commit). Nobody hears "done" before the commit that holds their change.
 
+use crate::storage::types::CommitObserver;
 use rusqlite::Connection;
 use std::path::Path;
 
@@ -22,7 +23,10 @@ enum Job {
     /// Runs inside the group's transaction ([`Db::write`]); `None`: the group could not
     /// start, fail without running.
     Grouped(GroupJob),
+    /// From now on, tell this how long each group commit took ([`Db::observe_commits`]).
+    Observe(CommitObserver),
 }
+
 
 /// What a grouped job leaves behind: whether its changes stand, and how to answer its
 /// caller once the group's commit is known (`Some(error)` when the commit failed).
@@ -181,6 +185,22 @@ impl Db {
             .map_err(|_| anyhow::anyhow!("database reader dropped the query"))?
     }
 
+    /// Calls `f` with the duration of every later group commit ([`Db::write`]), from
+    /// `BEGIN` until the commit is on disk (the metrics' commit latency). One observer per
+    /// database; a later call replaces it.
+    pub fn observe_commits(&self, f: CommitObserver) {
+        let _ = self.tx.send(Job::Observe(f));
+    }
+
+    /// Readiness: a reader answers, and the writer thread can take the write lock (a
+    /// stuck disk, a full queue or another process holding the database all fail it).
+    pub async fn check(&self) -> anyhow::Result<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await?;
+        self.call(|c| Ok(c.execute_batch("BEGIN IMMEDIATE; ROLLBACK")?))
+            .await
+    }
+
     /// Brings `component`'s tables to the newest version (see [`migrate`]).
     pub async fn migrate(
         &self,
@@ -196,6 +216,7 @@ impl Db {
 /// then closes cleanly.
 fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
     let mut next: Option<Job> = None;
+    let mut observer: Option<CommitObserver> = None;
     loop {
         let job = match next.take() {
             Some(j) => j,
@@ -226,19 +247,26 @@ fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
                         Err(_) => break,
                     }
                 }
-                run_group(&mut conn, group);
+                let started = std::time::Instant::now();
+                if run_group(&mut conn, group) {
+                    if let Some(f) = &observer {
+                        f(started.elapsed());
+                    }
+                }
             }
+            Job::Observe(f) => observer = Some(f),
         }
     }
 }
 
-fn run_group(conn: &mut Connection, group: Vec<GroupJob>) {
+/// Runs a group in one transaction; `true` when it committed.
+fn run_group(conn: &mut Connection, group: Vec<GroupJob>) -> bool {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "could not begin a write transaction");
         for g in group {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g(None)));
         }
-        return;
+        return false;
     }
     let mut answers = Vec::with_capacity(group.len());
     let mut group = group.into_iter();
@@ -291,9 +319,11 @@ fn run_group(conn: &mut Connection, group: Vec<GroupJob>) {
             }
         }
     };
+    let committed = commit_error.is_none();
     for answer in answers {
         answer(commit_error.clone());
     }
+    committed
 }
 
 /// Applies, in order and each in its own transaction, the migrations of `component` that

@@ -1,7 +1,7 @@
 //! [`OfflineStore`] on SQLite.
 
 use super::db::Db;
-use crate::storage::future::BoxFuture;
+use crate::storage::types::BoxFuture;
 use crate::storage::{OfflineMessage, OfflineStore};
 
 pub(super) const MIGRATIONS: &[&str] = &["CREATE TABLE offline(
@@ -87,6 +87,14 @@ impl OfflineStore for SqliteOffline {
                 [&user],
                 |r| r.get(0),
             )?;
+            Ok(n as u64)
+        }))
+    }
+
+    fn total(&self) -> BoxFuture<'_, anyhow::Result<u64>> {
+        // A reader connection: a scrape never waits behind writes.
+        Box::pin(self.db.read(|conn| {
+            let n: i64 = conn.query_row("SELECT COUNT(*) FROM offline", [], |r| r.get(0))?;
             Ok(n as u64)
         }))
     }

@@ -1,7 +1,7 @@
 //! [`PushStore`] on SQLite (component "push": registrations and the VAPID key).
 
 use super::db::Db;
-use crate::storage::future::BoxFuture;
+use crate::storage::types::BoxFuture;
 use crate::storage::push::{PushStore, Registration, MAX_PER_ACCOUNT};
 
 pub(super) const MIGRATIONS: &[&str] = &["CREATE TABLE push_registrations(
