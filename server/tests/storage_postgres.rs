@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use mucsub_server::testkit::postgres::PgServer;
-use mucsub_server::testkit::{Mech, RawClient, TestServer};
+use mucsub_server::testkit::{http_get, Mech, RawClient, TestServer};
 use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mucsub-server");
@@ -141,8 +141,11 @@ async fn losing_the_database_gives_wait_errors_and_loses_nothing_acknowledged() 
         go_offline(&s, b, "bob@localhost").await;
     }
     let before = post_outcome(&mut a, &r, "before").await.expect("echo");
+    assert_eq!(http_get(s.http_addr(), "/health", &[]).await.status, 200);
 
     pg.stop();
+    let health = http_get(s.http_addr(), "/health", &[]).await;
+    assert_eq!(health.status, 503, "{}", health.body);
     // Every stanza that needs the database is refused for now, with a `wait` error.
     let refused = post_outcome(&mut a, &r, "during")
         .await
@@ -175,6 +178,7 @@ async fn losing_the_database_gives_wait_errors_and_loses_nothing_acknowledged() 
         }
     };
     assert!(after.parse::<i64>().unwrap() > before.parse::<i64>().unwrap());
+    assert_eq!(http_get(s.http_addr(), "/health", &[]).await.status, 200);
     // What was acknowledged is there, what was refused is not.
     assert_eq!(mam_bodies(&mut a, &r).await.unwrap(), ["before", "after"]);
     let mut b = s.login_bound("bob", "pw", Some("b2")).await;
