@@ -42,7 +42,6 @@ pub struct Config {
     pub file: Option<PathBuf>,
 }
 
-
 /// `[cluster]`: where durable state lives when it is not the embedded SQLite file, and
 /// (for several nodes) who this node is and how nodes reach each other.
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -424,9 +424,14 @@ async fn http_endpoints_are_refused_unless_allowed() {
     let ts = TestStorage::open(dir.path()).await;
     let creds = Credentials::derive_with("pw", b"0123456789abcdef", 1).unwrap();
     ts.storage.accounts.create("bob", creds).await.unwrap();
-    let push = Push::start(ts.storage.push.clone(), &Config::default(), None, Metrics::new())
-        .await
-        .unwrap();
+    let push = Push::start(
+        ts.storage.push.clone(),
+        &Config::default(),
+        None,
+        Metrics::new(),
+    )
+    .await
+    .unwrap();
     let service = PushService::start().await;
     let sub = service.subscribe("plain");
     let reply = push

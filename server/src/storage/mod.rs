@@ -29,7 +29,6 @@ mod types;
 
 pub use accounts::{AccountStore, Credentials};
 pub use archive::{Item, Page, UnknownId};
-pub use types::{BoxFuture, CommitObserver};
 pub use muc::{
     AccountSubscription, ArchivedMsg, Committed, Duplicate, MucStore, StoreOp, StoredRoom,
     StoredSubscription,
@@ -38,3 +37,4 @@ pub use offline::{OfflineMessage, OfflineStore};
 pub use open::open;
 pub use push::{PushStore, Registration};
 pub use stores::{Engine, Storage};
+pub use types::{BoxFuture, CommitObserver};

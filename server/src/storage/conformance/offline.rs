@@ -18,7 +18,11 @@ pub async fn queue_is_fifo_per_account_and_bounded(open: impl Opener) {
     );
     let msgs = s.offline.peek("bob").await.unwrap();
     assert_eq!(texts(&msgs), ["<a/>", "<b/>"]);
-    assert_eq!(s.offline.total().await.unwrap(), 3, "every account's together");
+    assert_eq!(
+        s.offline.total().await.unwrap(),
+        3,
+        "every account's together"
+    );
     assert!(msgs[0].id < msgs[1].id);
     let after = crate::time::now_millis();
     assert!(msgs

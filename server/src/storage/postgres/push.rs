@@ -1,8 +1,8 @@
 //! [`PushStore`] on PostgreSQL (component "push": registrations and the VAPID key).
 
 use super::pool::Pg;
-use crate::storage::types::BoxFuture;
 use crate::storage::push::{PushStore, Registration, MAX_PER_ACCOUNT};
+use crate::storage::types::BoxFuture;
 
 pub(super) const MIGRATIONS: &[&str] = &["CREATE TABLE push_registrations(
         username TEXT NOT NULL REFERENCES accounts(username) ON DELETE CASCADE,

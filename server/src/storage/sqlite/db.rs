@@ -27,7 +27,6 @@ enum Job {
     Observe(CommitObserver),
 }
 
-
 /// What a grouped job leaves behind: whether its changes stand, and how to answer its
 /// caller once the group's commit is known (`Some(error)` when the commit failed).
 struct Finish {

@@ -8,11 +8,11 @@ use super::db::Db;
 use crate::muc::affiliation::Affiliation;
 use crate::muc::mam::query::ArchiveQuery;
 use crate::storage::archive::{Item, Page, UnknownId};
-use crate::storage::types::BoxFuture;
 use crate::storage::muc::{
     config_text, is_temporary, join_nodes, parse_config, split_nodes, AccountSubscription,
     ArchivedMsg, Committed, Duplicate, MucStore, StoreOp, StoredRoom, StoredSubscription,
 };
+use crate::storage::types::BoxFuture;
 use mucsub_protocol::mam::Metadata;
 
 /// `MIGRATIONS[i]` brings the `muc` tables from version `i` to `i + 1`. Append only.

@@ -1,8 +1,8 @@
 //! [`PushStore`] on SQLite (component "push": registrations and the VAPID key).
 
 use super::db::Db;
-use crate::storage::types::BoxFuture;
 use crate::storage::push::{PushStore, Registration, MAX_PER_ACCOUNT};
+use crate::storage::types::BoxFuture;
 
 pub(super) const MIGRATIONS: &[&str] = &["CREATE TABLE push_registrations(
         username TEXT NOT NULL REFERENCES accounts(username) ON DELETE CASCADE,
