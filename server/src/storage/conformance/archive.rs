@@ -174,6 +174,46 @@ pub async fn whole_room_count_follows_inserts_and_destroy(open: impl Opener) {
     assert_eq!(page(&*s.muc, "r", &all).await.count, Some(1));
 }
 
+/// A batch may refuse a resent message and then destroy its room (the stored message is
+/// still reported, as it stood when the message was refused), and refuse a message resent
+/// after the room was made again in the same batch: only what was written is counted.
+pub async fn duplicates_around_a_destroy_are_reported_and_not_counted(open: impl Opener) {
+    let s = open.open(10).await;
+    let with_origin = |id: i64, origin: &str| {
+        let mut m = msg("r", id, "a@localhost");
+        m.origin_id = Some(origin.into());
+        m
+    };
+    let first = with_origin(10, "o-1");
+    s.muc
+        .commit(vec![
+            save("r", RoomConfig::default()),
+            StoreOp::Archive(first.clone()),
+        ])
+        .await
+        .unwrap();
+    let done = s
+        .muc
+        .commit(vec![
+            StoreOp::Archive(with_origin(20, "o-1")),
+            StoreOp::DestroyRoom { room: "r".into() },
+            save("r", RoomConfig::default()),
+            StoreOp::Archive(with_origin(30, "o-9")),
+            StoreOp::Archive(with_origin(40, "o-9")),
+        ])
+        .await
+        .expect("a batch with refused messages still commits");
+    let reported: Vec<(i64, i64)> = done
+        .duplicates
+        .iter()
+        .map(|d| (d.attempted, d.stored.id))
+        .collect();
+    assert_eq!(reported, [(20, 10), (40, 30)]);
+    assert_eq!(done.duplicates[0].stored, first);
+    let p = page(&*s.muc, "r", &rsm("")).await;
+    assert_eq!((ids(&p), p.count), (vec![30], Some(1)));
+}
+
 pub async fn filtered_count_is_left_out_past_the_cap(open: impl Opener) {
     let s = open.open(10).await;
     fill(&*s.muc, "r", COUNT_CAP + 2).await;

@@ -58,6 +58,7 @@ macro_rules! storage_suite {
             archive::unknown_ids_are_refused,
             archive::ids_and_cursors_are_per_room,
             archive::whole_room_count_follows_inserts_and_destroy,
+            archive::duplicates_around_a_destroy_are_reported_and_not_counted,
             archive::filtered_count_is_left_out_past_the_cap,
             archive::max_zero_asks_only_for_the_count,
             archive::bounds_are_the_oldest_and_newest,

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use futures_util::future::try_join_all;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 
 use super::archive;
 use super::offline::lock_account;
@@ -153,20 +154,38 @@ fn statements(op: &StoreOp) -> Vec<(&'static str, Vec<Param>)> {
             "DELETE FROM muc_subscriptions WHERE room = $1 AND jid = $2",
             vec![p(room.clone()), p(jid.clone())],
         )],
-        StoreOp::Archive(m) => vec![(
-            "INSERT INTO muc_archive(room, id, stamp_us, nick, sender, origin_id, stanza)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (room, sender, origin_id) WHERE origin_id IS NOT NULL DO NOTHING",
-            vec![
-                p(m.room.clone()),
-                p(m.id),
-                p(m.stamp_us),
-                p(m.nick.clone()),
-                p(m.sender.clone()),
-                p(m.origin_id.clone()),
-                p(m.stanza.clone()),
-            ],
-        )],
+        StoreOp::Archive(m) => {
+            let mut st = vec![(
+                "INSERT INTO muc_archive(room, id, stamp_us, nick, sender, origin_id, stanza)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (room, sender, origin_id) WHERE origin_id IS NOT NULL DO NOTHING",
+                vec![
+                    p(m.room.clone()),
+                    p(m.id),
+                    p(m.stamp_us),
+                    p(m.nick.clone()),
+                    p(m.sender.clone()),
+                    p(m.origin_id.clone()),
+                    p(m.stanza.clone()),
+                ],
+            )];
+            if let Some(origin) = &m.origin_id {
+                // Right after the insert (so before a later destruction in the batch): the
+                // row that refused it, if any. Another id means the insert did nothing (the
+                // same id again would have failed on the primary key).
+                st.push((
+                    "SELECT id, stamp_us, nick, stanza FROM muc_archive
+                     WHERE room = $1 AND sender = $2 AND origin_id = $3 AND id <> $4",
+                    vec![
+                        p(m.room.clone()),
+                        p(m.sender.clone()),
+                        p(origin.clone()),
+                        p(m.id),
+                    ],
+                ));
+            }
+            st
+        }
         StoreOp::DestroyRoom { room } => [
             "DELETE FROM muc_rooms WHERE name = $1",
             "DELETE FROM muc_affiliations WHERE room = $1",
@@ -181,11 +200,11 @@ fn statements(op: &StoreOp) -> Vec<(&'static str, Vec<Param>)> {
 }
 
 /// Runs `plan` pipelined on `tx` (sent in order without waiting for each answer);
-/// returns each statement's row count.
+/// returns each statement's rows (none for a write without `RETURNING`).
 async fn pipeline(
     tx: &deadpool_postgres::Transaction<'_>,
     plan: &[(&'static str, Vec<Param>)],
-) -> anyhow::Result<Vec<u64>> {
+) -> anyhow::Result<Vec<Vec<Row>>> {
     let mut prepared = Vec::with_capacity(plan.len());
     for (sql, _) in plan {
         prepared.push(tx.prepare_cached(sql).await?);
@@ -195,77 +214,89 @@ async fn pipeline(
             .iter()
             .map(|v| v.as_ref() as &(dyn ToSql + Sync))
             .collect();
-        async move { tx.execute(st, &refs).await }
+        async move { tx.query(st, &refs).await }
     });
     Ok(try_join_all(runs).await?)
 }
 
-/// Applies `ops` inside `tx`: every statement pipelined, then the archive counters and
-/// the duplicates' stored rows.
+/// Applies `ops` inside `tx`. Every statement goes out pipelined, the archive counters
+/// last (counted as if every message were new): one round trip. Only when a message was
+/// refused as a duplicate does a second one correct its room's counter.
+///
+/// `last_id` may so include a refused message's id: it is a floor that ids only ever
+/// go above, and a refused id is above every id stored before it.
 pub(super) async fn apply(
     tx: &deadpool_postgres::Transaction<'_>,
     ops: &[StoreOp],
 ) -> anyhow::Result<Committed> {
-    let mut plan = Vec::with_capacity(ops.len());
+    let mut plan = Vec::with_capacity(ops.len() + 1);
     // Where each op's statements start in the plan.
     let mut starts = Vec::with_capacity(ops.len());
-    for op in ops {
+    // Per room, in op order: messages archived since its last destruction in this batch
+    // and the newest id (a destroyed room starts again from nothing).
+    let mut archived: HashMap<&str, (i64, i64)> = HashMap::new();
+    let mut destroyed_at: HashMap<&str, usize> = HashMap::new();
+    for (i, op) in ops.iter().enumerate() {
         starts.push(plan.len());
         plan.extend(statements(op));
-    }
-    let counts = pipeline(tx, &plan).await?;
-    // Per room: messages actually archived and the newest id, in op order (a destroyed
-    // room starts again from nothing).
-    let mut archived: HashMap<&str, (i64, i64)> = HashMap::new();
-    let mut refused = Vec::new();
-    for (op, at) in ops.iter().zip(starts) {
         match op {
             StoreOp::Archive(m) => {
-                if counts[at] == 1 {
-                    let e = archived.entry(m.room.as_str()).or_insert((0, m.id));
-                    e.0 += 1;
-                    e.1 = e.1.max(m.id);
-                } else {
-                    refused.push(m);
-                }
+                let e = archived.entry(m.room.as_str()).or_insert((0, m.id));
+                e.0 += 1;
+                e.1 = e.1.max(m.id);
             }
             StoreOp::DestroyRoom { room } => {
                 archived.remove(room.as_str());
+                destroyed_at.insert(room.as_str(), i);
             }
             _ => {}
         }
     }
-    let mut plan = Vec::with_capacity(archived.len());
-    for (room, (n, last)) in archived {
+    for (room, (n, last)) in &archived {
         plan.push((
             "INSERT INTO muc_archive_counts(room, n, last_id) VALUES ($1, $2, $3)
              ON CONFLICT (room) DO UPDATE SET n = muc_archive_counts.n + excluded.n,
                 last_id = GREATEST(muc_archive_counts.last_id, excluded.last_id)",
-            vec![p(room.to_owned()), p(n), p(last)],
+            vec![p(room.to_string()), p(*n), p(*last)],
         ));
     }
-    pipeline(tx, &plan).await?;
+    let rows = pipeline(tx, &plan).await?;
     let mut done = Committed::default();
-    for m in refused {
-        let row = tx
-            .query_one(
-                "SELECT id, stamp_us, nick, stanza FROM muc_archive
-                 WHERE room = $1 AND sender = $2 AND origin_id = $3",
-                &[&m.room, &m.sender, &m.origin_id],
-            )
-            .await?;
+    let mut uncount: HashMap<&str, i64> = HashMap::new();
+    for (i, (op, &at)) in ops.iter().zip(&starts).enumerate() {
+        let StoreOp::Archive(m) = op else { continue };
+        // An archive op with an origin-id is followed by the lookup of what refused it.
+        let Some(stored) = m.origin_id.as_ref().and_then(|_| rows[at + 1].first()) else {
+            continue;
+        };
+        // Counted above only when no later destruction in the batch reset its room.
+        if destroyed_at.get(m.room.as_str()).is_none_or(|&d| d < i) {
+            *uncount.entry(m.room.as_str()).or_default() += 1;
+        }
         done.duplicates.push(Duplicate {
             attempted: m.id,
             stored: ArchivedMsg {
-                id: row.get(0),
+                id: stored.get(0),
                 room: m.room.clone(),
-                stamp_us: row.get(1),
-                nick: row.get(2),
+                stamp_us: stored.get(1),
+                nick: stored.get(2),
                 sender: m.sender.clone(),
                 origin_id: m.origin_id.clone(),
-                stanza: row.get(3),
+                stanza: stored.get(3),
             },
         });
+    }
+    let corrections: Vec<_> = uncount
+        .into_iter()
+        .map(|(room, k)| {
+            (
+                "UPDATE muc_archive_counts SET n = n - $2 WHERE room = $1",
+                vec![p(room.to_owned()), p(k)],
+            )
+        })
+        .collect();
+    if !corrections.is_empty() {
+        pipeline(tx, &corrections).await?;
     }
     Ok(done)
 }
