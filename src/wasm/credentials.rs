@@ -9,7 +9,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use super::error::{Code, SdkError};
-use super::js_args::string_at;
+use super::js_types::string_at;
 
 /// How the client signs in (`ClientOptions.password` / `ClientOptions.credentials`).
 #[derive(Debug, Clone)]

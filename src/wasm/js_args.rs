@@ -81,18 +81,6 @@ pub(crate) fn get_bool(obj: &JsValue, key: &str) -> Result<bool, SdkError> {
     })
 }
 
-/// The non-empty string at `path` (`obj.a.b`), if any.
-pub(crate) fn string_at(obj: &JsValue, path: &[&str]) -> Option<String> {
-    let mut v = obj.clone();
-    for key in path {
-        if !v.is_object() {
-            return None;
-        }
-        v = Reflect::get(&v, &(*key).into()).ok()?;
-    }
-    v.as_string().filter(|s| !s.is_empty())
-}
-
 /// `password` or `credentials` (a function), exactly one.
 fn auth(options: &JsValue) -> Result<Auth, SdkError> {
     let callback = option(options, "credentials")?;

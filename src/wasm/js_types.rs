@@ -417,3 +417,15 @@ pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, SdkError> {
         .serialize(&ser)
         .map_err(|e| SdkError::new(super::error::Code::Internal, e.to_string()))
 }
+
+/// The non-empty string at `path` (`obj.a.b`), if any.
+pub(crate) fn string_at(obj: &JsValue, path: &[&str]) -> Option<String> {
+    let mut v = obj.clone();
+    for key in path {
+        if !v.is_object() {
+            return None;
+        }
+        v = js_sys::Reflect::get(&v, &(*key).into()).ok()?;
+    }
+    v.as_string().filter(|s| !s.is_empty())
+}

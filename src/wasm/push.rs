@@ -32,7 +32,8 @@ use crate::session::framing::{parse_ws_message, Framing};
 use crate::session::{Session, SessionConfig, SessionError, SessionOut};
 
 use super::error::{Code, SdkError};
-use super::js_args::{get_bool, get_string, js_or_undefined, promise, string_at};
+use super::js_args::{get_bool, get_string, js_or_undefined, promise};
+use super::js_types::string_at;
 use super::local::Queue;
 use super::runtime::{random_id, Options};
 use super::socket::{Socket, SocketEvent, Timer};
