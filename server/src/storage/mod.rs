@@ -30,8 +30,8 @@ mod types;
 pub use accounts::{AccountStore, Credentials};
 pub use archive::{Item, Page, UnknownId};
 pub use muc::{
-    AccountSubscription, ArchivedMsg, Committed, Duplicate, MucStore, StoreOp, StoredRoom,
-    StoredSubscription,
+    AccountSubscription, ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore, StoreOp,
+    StoredRoom, StoredSubscription,
 };
 pub use offline::{OfflineMessage, OfflineStore};
 pub use open::open;

@@ -42,6 +42,10 @@ pub struct StoredSubscription {
     pub nodes: Vec<String>,
 }
 
+/// What [`MucStore::load_room`] gives: the room and its newest archived messages
+/// (oldest first).
+pub type LoadedRoom = (StoredRoom, Vec<Item>);
+
 /// A room as loaded from storage.
 #[derive(Debug, Clone)]
 pub struct StoredRoom {
@@ -133,7 +137,7 @@ pub trait MucStore: Send + Sync {
         &'a self,
         name: &'a str,
         history: usize,
-    ) -> BoxFuture<'a, anyhow::Result<Option<(StoredRoom, Vec<Item>)>>>;
+    ) -> BoxFuture<'a, anyhow::Result<Option<LoadedRoom>>>;
     /// Every room `jid` is subscribed to, by room name, without loading any room.
     fn subscriptions_of<'a>(
         &'a self,

@@ -15,10 +15,11 @@ use super::offline::lock_account;
 use super::pool::Pg;
 use crate::muc::affiliation::Affiliation;
 use crate::muc::mam::query::ArchiveQuery;
-use crate::storage::archive::{Item, Page, UnknownId};
+use crate::storage::archive::{Page, UnknownId};
 use crate::storage::muc::{
     config_text, is_temporary, join_nodes, parse_config, split_nodes, AccountSubscription,
-    ArchivedMsg, Committed, Duplicate, MucStore, StoreOp, StoredRoom, StoredSubscription,
+    ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore, StoreOp, StoredRoom,
+    StoredSubscription,
 };
 use crate::storage::types::BoxFuture;
 use mucsub_protocol::mam::Metadata;
@@ -312,11 +313,7 @@ impl PgMuc {
         Ok(n as usize)
     }
 
-    async fn load(
-        &self,
-        name: &str,
-        history: usize,
-    ) -> anyhow::Result<Option<(StoredRoom, Vec<Item>)>> {
+    async fn load(&self, name: &str, history: usize) -> anyhow::Result<Option<LoadedRoom>> {
         let client = self.pg.client().await?;
         let room_st = client
             .prepare_cached("SELECT config, subject, subject_nick FROM muc_rooms WHERE name = $1")
@@ -433,7 +430,7 @@ impl MucStore for PgMuc {
         &'a self,
         name: &'a str,
         history: usize,
-    ) -> BoxFuture<'a, anyhow::Result<Option<(StoredRoom, Vec<Item>)>>> {
+    ) -> BoxFuture<'a, anyhow::Result<Option<LoadedRoom>>> {
         Box::pin(self.load(name, history))
     }
 

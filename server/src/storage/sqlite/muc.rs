@@ -7,10 +7,11 @@ use super::archive;
 use super::db::Db;
 use crate::muc::affiliation::Affiliation;
 use crate::muc::mam::query::ArchiveQuery;
-use crate::storage::archive::{Item, Page, UnknownId};
+use crate::storage::archive::{Page, UnknownId};
 use crate::storage::muc::{
     config_text, is_temporary, join_nodes, parse_config, split_nodes, AccountSubscription,
-    ArchivedMsg, Committed, Duplicate, MucStore, StoreOp, StoredRoom, StoredSubscription,
+    ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore, StoreOp, StoredRoom,
+    StoredSubscription,
 };
 use crate::storage::types::BoxFuture;
 use mucsub_protocol::mam::Metadata;
@@ -378,7 +379,7 @@ impl MucStore for SqliteMuc {
         &'a self,
         name: &'a str,
         history: usize,
-    ) -> BoxFuture<'a, anyhow::Result<Option<(StoredRoom, Vec<Item>)>>> {
+    ) -> BoxFuture<'a, anyhow::Result<Option<LoadedRoom>>> {
         let name = name.to_owned();
         Box::pin(self.db.call(move |c| {
             let Some(room) = load_room(c, &name)? else {
