@@ -37,7 +37,10 @@ fi
 echo "[server-postgres] private PostgreSQL at $url"
 export MUCSUB_TEST_STORAGE=postgres MUCSUB_TEST_PG_URL=$url
 start=$SECONDS
-cargo test --locked -p mucsub-server "${targets[@]}" --no-fail-fast -- ${skips[@]+"${skips[@]}"}
+# --workspace, as the cargo-test step of scripts/test.sh: the same feature set, so this step
+# reuses that build instead of compiling the server and its ~40 test binaries again
+# (`-p mucsub-server` alone unifies features differently and rebuilds them all).
+cargo test --locked --workspace "${targets[@]}" --no-fail-fast -- ${skips[@]+"${skips[@]}"}
 rc=$?
 echo "[server-postgres] $((SECONDS - start)) s"
 exit $rc
