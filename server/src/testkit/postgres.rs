@@ -20,6 +20,18 @@ pub fn storage_is_postgres() -> bool {
     std::env::var("MUCSUB_TEST_STORAGE").is_ok_and(|v| v == "postgres")
 }
 
+/// With `MUCSUB_TEST_STORAGE=postgres`, a fresh database of [`shared`], with `config`'s
+/// `[cluster] postgres` pointing at it (keep the guard as long as the storage is used);
+/// otherwise nothing, and `config` stays on SQLite.
+pub async fn database_for(config: &mut crate::config::Config) -> Option<PgDatabase> {
+    if !storage_is_postgres() {
+        return None;
+    }
+    let db = shared().fresh_database().await;
+    config.cluster.postgres = Some(db.url.clone());
+    Some(db)
+}
+
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-private.sh")
 }

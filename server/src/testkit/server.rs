@@ -31,13 +31,7 @@ impl TestServer {
         count_panics();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
-        let pg = if super::postgres::storage_is_postgres() {
-            let db = super::postgres::shared().fresh_database().await;
-            config.cluster.postgres = Some(db.url.clone());
-            Some(db)
-        } else {
-            None
-        };
+        let pg = super::postgres::database_for(&mut config).await;
         f(&mut config);
         let handle = Server::start(config.clone()).await.expect("server starts");
         TestServer {
@@ -146,13 +140,7 @@ impl TestStorage {
     /// Opens the storage of [`test_config`]`(data_dir)`.
     pub async fn open(data_dir: &Path) -> TestStorage {
         let mut config = test_config(data_dir);
-        let pg = if super::postgres::storage_is_postgres() {
-            let db = super::postgres::shared().fresh_database().await;
-            config.cluster.postgres = Some(db.url.clone());
-            Some(db)
-        } else {
-            None
-        };
+        let pg = super::postgres::database_for(&mut config).await;
         let storage = crate::storage::open(&config).await.expect("open storage");
         TestStorage {
             storage,
