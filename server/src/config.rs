@@ -37,6 +37,8 @@ pub struct Config {
     pub metrics: toml::Table,
     /// Several nodes sharing PostgreSQL (`[cluster]` table); absent: one node on SQLite.
     pub cluster: Cluster,
+    /// Settings owned by the HTTP API (`[api]` table: tokens, loopback access).
+    pub api: toml::Table,
     /// The file this configuration was read from, for error messages (not a key).
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -163,6 +165,7 @@ impl Default for Config {
             push: toml::Table::new(),
             cluster: Cluster::default(),
             metrics: toml::Table::new(),
+            api: toml::Table::new(),
             file: None,
         }
     }

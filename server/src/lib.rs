@@ -2,9 +2,10 @@
 //! offline delivery and push, on an embedded SQLite database or on PostgreSQL.
 //!
 //! Start reading at [`server::Server::start`]; the shared state every part of the server
-//! receives is [`ServerContext`]. Parts beyond the core (MUC, push) plug in through
+//! receives is [`ServerContext`]. Parts beyond the core (MUC, push, the HTTP API) plug in through
 //! `module.rs` and are listed in `builtin.rs`.
 
+pub mod api;
 pub mod auth;
 pub mod builtin;
 pub(crate) mod c2s;

@@ -1,5 +1,7 @@
-//! The `mucsub-server` command line: `run`, `user add|remove|passwd|list`, and
-//! `token mint` (a sign-in token, as an app's backend would make one).
+//! The `mucsub-server` command line: `run`, `user add|remove|passwd|list`,
+//! `room create|destroy|list|options|subscribe|unsubscribe|subscribers|affiliation` (through
+//! the running server's HTTP API: `api/cli.rs`), and `token mint` (a sign-in token, as an
+//! app's backend would make one).
 
 use clap::{Parser, Subcommand, ValueEnum};
 use mucsub_server::config::Config;
@@ -52,6 +54,20 @@ enum Command {
         common: Common,
         #[command(subcommand)]
         action: UserAction,
+    },
+    /// Administers the rooms of the running server, through its HTTP API (`[api]`).
+    Room {
+        #[command(flatten)]
+        common: Common,
+        /// The server's HTTP address (default: the config's `[listeners] http`).
+        #[arg(long, global = true)]
+        url: Option<String>,
+        /// An `[api]` token (default: MUCSUB_API_TOKEN, else the config's first token that
+        /// may run the command; none with `open_on_loopback`).
+        #[arg(long, global = true, env = "MUCSUB_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: mucsub_server::api::cli::RoomAction,
     },
     /// Sign-in tokens (`[auth.jwt]`).
     Token {
@@ -208,6 +224,19 @@ fn token_command(common: Common, action: TokenAction) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn room_command(
+    common: Common,
+    url: Option<String>,
+    token: Option<String>,
+    action: mucsub_server::api::cli::RoomAction,
+) -> anyhow::Result<()> {
+    use mucsub_server::api::cli;
+    let config = load_config(&common)?;
+    let target = cli::Target::new(&config, url, token, cli::commands(&action))?;
+    print!("{}", cli::run(&config, &target, &action).await?);
+    Ok(())
+}
+
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
@@ -266,6 +295,12 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run { common } => runtime()?.block_on(run(common)),
         Command::User { common, action } => runtime()?.block_on(user_command(common, action)),
+        Command::Room {
+            common,
+            url,
+            token,
+            action,
+        } => runtime()?.block_on(room_command(common, url, token, action)),
         Command::Token { common, action } => token_command(common, action),
     }
 }

@@ -9,6 +9,7 @@ use minidom::Element;
 use mucsub_protocol::Subscribe;
 
 use super::config_form::RoomConfig;
+use super::handle::RoomRequest;
 use super::room::{Action, Room};
 use super::shared::Shared;
 use super::store::StoreOp;
@@ -70,11 +71,7 @@ pub(super) async fn create_room(
             )
         };
     }
-    let config = RoomConfig {
-        persistent: shared.settings.default_persistent,
-        ..RoomConfig::default()
-    };
-    let (room, initial) = Room::create(name, room_jid, from.to_bare(), config);
+    let (room, initial) = Room::create(name, room_jid, from.to_bare(), new_room_config(shared));
     // A subscription over the limit must not leave a new, empty room behind.
     // (Checked again, exactly, by the room task.)
     if let Some(target) = new_subscription(shared, &room, from, stanza) {
@@ -101,6 +98,14 @@ pub(super) async fn create_room(
     }
 }
 
+/// A new room's configuration: the defaults with `[muc] default_persistent`.
+pub(super) fn new_room_config(shared: &Shared) -> RoomConfig {
+    RoomConfig {
+        persistent: shared.settings.default_persistent,
+        ..RoomConfig::default()
+    }
+}
+
 /// What the subscription quota says about a stanza.
 pub(super) enum Quota<'a> {
     /// Not a new subscription, or no limit.
@@ -123,11 +128,45 @@ pub(super) async fn subscribe_quota<'a>(
     let Some(target) = new_subscription(shared, room, from, stanza) else {
         return Quota::Free;
     };
-    let guard = shared.quotas.subscribe_lock.lock().await;
-    match over_subscription_limit(shared, &target).await {
-        Some(r) => Quota::Refused(r),
-        None => Quota::Held(guard),
+    accounts_quota(shared, room, &[target]).await
+}
+
+/// The subscription quota for a typed request (`handle.rs`): the accounts it would
+/// subscribe, or for a stanza what [`subscribe_quota`] says.
+pub(super) async fn request_quota<'a>(
+    shared: &'a Shared,
+    room: &Room,
+    req: &RoomRequest,
+) -> Quota<'a> {
+    match req {
+        RoomRequest::Subscribe { jid, .. } => {
+            accounts_quota(shared, room, std::slice::from_ref(jid)).await
+        }
+        RoomRequest::Create(new) => {
+            let targets: Vec<BareJid> = new.subscribers.iter().map(|s| s.0.clone()).collect();
+            accounts_quota(shared, room, &targets).await
+        }
+        RoomRequest::Stanza { from, stanza } => subscribe_quota(shared, room, from, stanza).await,
+        _ => Quota::Free,
     }
+}
+
+/// The quota for subscribing `targets` (those not subscribed yet) at once.
+async fn accounts_quota<'a>(shared: &'a Shared, room: &Room, targets: &[BareJid]) -> Quota<'a> {
+    let new: Vec<&BareJid> = targets
+        .iter()
+        .filter(|t| !room.subscribers.contains_key(*t))
+        .collect();
+    if shared.quotas.max_subscriptions == 0 || new.is_empty() {
+        return Quota::Free;
+    }
+    let guard = shared.quotas.subscribe_lock.lock().await;
+    for target in new {
+        if let Some(r) = over_subscription_limit(shared, target).await {
+            return Quota::Refused(r);
+        }
+    }
+    Quota::Held(guard)
 }
 
 /// The account a subscribe would add a subscription for, when the limit applies.

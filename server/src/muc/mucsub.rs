@@ -48,12 +48,8 @@ impl Room {
         // Only `jid=` can fail to parse; its error is answered in its turn below.
         let request = Subscribe::try_from(sub);
         // docs/protocol.md S4, checks in this order.
-        if !self.config.allow_subscription {
-            return refused(Refusal::new(
-                ErrorType::Cancel,
-                "not-allowed",
-                "Subscriptions are not allowed",
-            ));
+        if let Err(r) = self.subscriptions_allowed() {
+            return refused(r);
         }
         let target = match self.subscription_target(from, request.clone().map(|r| r.jid)) {
             Ok(t) => t,
@@ -80,15 +76,51 @@ impl Room {
             privileged: req_aff.is_admin_or_owner(),
             members_waived: target != requester && req_aff.is_admin_or_owner(),
         };
-        if let Err(r) = self.admit(&admission) {
-            return refused(r);
+        let mut out = match self.subscribe_admitted(env, &admission, nodes.clone()) {
+            Ok(out) => out,
+            Err(r) => return refused(r),
+        };
+        // The result echoes the nick and the nodes accepted.
+        let result = Subscribe {
+            nick: Some(nick),
+            password: None,
+            jid: None,
+            events: nodes,
+        };
+        out.push(Action::Send(iq_result(iq, Some(result.into()))));
+        out
+    }
+
+    /// The first check of every subscription (docs/protocol.md S4).
+    pub(super) fn subscriptions_allowed(&self) -> Result<(), Refusal> {
+        if self.config.allow_subscription {
+            Ok(())
+        } else {
+            Err(Refusal::new(
+                ErrorType::Cancel,
+                "not-allowed",
+                "Subscriptions are not allowed",
+            ))
         }
+    }
+
+    /// Subscribes `a.target` with `nodes` when the room admits it (docs/protocol.md S4 from
+    /// the members-only check on; subscriptions allowed and the requester's right to name
+    /// someone else are the caller's to check): stored, and a new subscription announced.
+    pub(super) fn subscribe_admitted(
+        &mut self,
+        env: &Env,
+        a: &Admission,
+        nodes: Vec<Node>,
+    ) -> Result<Outcome, Refusal> {
+        self.admit(a)?;
+        let target = a.target.clone();
         let is_new = !self.subscribers.contains_key(&target);
         self.subscribers.insert(
             target.clone(),
             Subscriber {
-                nick: nick.clone(),
-                nodes: nodes.clone(),
+                nick: a.nick.to_owned(),
+                nodes,
             },
         );
         let mut out = Vec::new();
@@ -101,17 +133,9 @@ impl Room {
         // Only a new subscription is announced (as ejabberd does); a changed nick or node
         // list is the subscriber's own business.
         if is_new {
-            self.notify_subscribers_node(env, &mut out, true, &target, &nick, false);
+            self.notify_subscribers_node(env, &mut out, true, &target, a.nick, false);
         }
-        // The result echoes the nick and the nodes accepted.
-        let result = Subscribe {
-            nick: Some(nick),
-            password: None,
-            jid: None,
-            events: nodes,
-        };
-        out.push(Action::Send(iq_result(iq, Some(result.into()))));
-        out
+        Ok(out)
     }
 
     pub(super) fn on_unsubscribe(

@@ -11,6 +11,7 @@
 use minidom::Element;
 use tokio::sync::mpsc;
 
+use super::handle::ServiceRequest;
 use super::registry::Registry;
 use super::shared::Shared;
 
@@ -38,10 +39,12 @@ pub async fn purge_deleted_accounts(shared: &Shared) {
     }
 }
 
-/// Serves stanzas from `rx` until it closes or `shutdown` fires.
-pub async fn run(
+/// Serves stanzas from `rx` and typed requests from `requests` (`handle.rs`) until `rx`
+/// closes or `shutdown` fires.
+pub(super) async fn run(
     shared: Shared,
     mut rx: mpsc::Receiver<Element>,
+    mut requests: mpsc::Receiver<ServiceRequest>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let (mut registry, mut reports) = Registry::new(shared);
@@ -51,6 +54,7 @@ pub async fn run(
                 Some(stanza) => registry.dispatch(stanza).await,
                 None => break,
             },
+            Some(r) = requests.recv() => registry.request(r).await,
             Some(r) = reports.recv() => registry.report(r).await,
             r = shutdown.changed() => {
                 if r.is_err() || *shutdown.borrow() {

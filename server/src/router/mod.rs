@@ -119,6 +119,12 @@ impl Router {
         self.inner.sessions.unregister(user, id);
     }
 
+    /// Ends every session of `user` with the stream error `condition` (its account was
+    /// removed); answers how many there were.
+    pub fn end_sessions(&self, user: &str, condition: &'static str) -> usize {
+        self.inner.sessions.kick_all(user, condition)
+    }
+
     /// Whether `resource` of `user` is bound.
     pub fn has_resource(&self, user: &str, resource: &str) -> bool {
         self.inner.sessions.full_target(user, resource).is_some()

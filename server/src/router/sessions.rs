@@ -164,6 +164,16 @@ impl SessionTable {
         }
     }
 
+    /// Asks every session of `user` to end with the stream error `condition`; how many.
+    pub(super) fn kick_all(&self, user: &str, condition: &'static str) -> usize {
+        self.read().get(user).map_or(0, |list| {
+            for e in list {
+                e.target.control.kick(condition);
+            }
+            list.len()
+        })
+    }
+
     /// Changes session `id` of `user`, if it is still registered.
     pub(super) fn update(&self, user: &str, id: u64, change: impl FnOnce(&mut Entry)) {
         let mut sessions = self.write();

@@ -149,6 +149,8 @@ pub trait MucStore: Send + Sync {
     fn rooms_owned_by<'a>(&'a self, jid: &'a str) -> BoxFuture<'a, anyhow::Result<usize>>;
     /// Public rooms for disco#items: (name, title), by name.
     fn public_rooms(&self) -> BoxFuture<'_, anyhow::Result<Vec<(String, String)>>>;
+    /// Every room's name, public or not, sorted (the HTTP API's room list).
+    fn room_names(&self) -> BoxFuture<'_, anyhow::Result<Vec<String>>>;
     /// The largest archive id stored in any room (0 when none), to seed the id generator.
     fn max_archive_id(&self) -> BoxFuture<'_, anyhow::Result<i64>>;
     /// Removes temporary (non-persistent) rooms without subscribers (their occupants are

@@ -15,27 +15,40 @@ pub struct ChildServer {
 }
 
 /// Writes (once) and returns the config of the child server on `data_dir`: ephemeral
-/// loopback ports, and with `MUCSUB_TEST_STORAGE=postgres` a PostgreSQL database of its
-/// own, the same for every process started on that data dir (kept until the test's
-/// PostgreSQL server goes).
+/// loopback ports on the test storage ([`storage_section`]).
 async fn child_config(data_dir: &Path) -> PathBuf {
     std::fs::create_dir_all(data_dir).expect("data dir");
     let cfg = data_dir.join("test-config.toml");
     if cfg.exists() {
         return cfg;
     }
-    let mut text = format!(
-        "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n",
-        data_dir.display()
+    let text = format!(
+        "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n{}",
+        data_dir.display(),
+        storage_section(data_dir).await
     );
-    if super::postgres::storage_is_postgres() {
-        let db = super::postgres::shared().fresh_database().await;
-        text.push_str(&format!("[cluster]\npostgres = '{}'\n", db.url));
-        // Outlives this process's handles: several child processes share it.
-        std::mem::forget(db);
-    }
     std::fs::write(&cfg, text).expect("write config");
     cfg
+}
+
+/// The config lines that put the child servers on `data_dir` on the test storage: none
+/// on SQLite; with `MUCSUB_TEST_STORAGE=postgres` a `[cluster]` table naming a PostgreSQL
+/// database of its own, the same for every process started on that data dir (recorded in
+/// `<data_dir>/test-storage.toml`; kept until the test's PostgreSQL server goes).
+async fn storage_section(data_dir: &Path) -> String {
+    if !super::postgres::storage_is_postgres() {
+        return String::new();
+    }
+    let path = data_dir.join("test-storage.toml");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return text;
+    }
+    let db = super::postgres::shared().fresh_database().await;
+    let text = format!("[cluster]\npostgres = '{}'\n", db.url);
+    // Outlives this process's handles: several child processes share it.
+    std::mem::forget(db);
+    std::fs::write(&path, &text).expect("write storage config");
+    text
 }
 
 impl ChildServer {
@@ -53,8 +66,10 @@ impl ChildServer {
     }
 
     /// Starts `bin run --config <data_dir>/test-config.toml [args]` with `config` as that
-    /// file (on the storage it names: SQLite unless it has `[cluster] postgres`); waits
-    /// until it prints its addresses. Its log (stderr) goes to `<data_dir>/server.log`.
+    /// file; waits until it prints its addresses. Its log (stderr) goes to
+    /// `<data_dir>/server.log`. A `config` without a `[cluster]` table runs on the test
+    /// storage ([`storage_section`]: its lines are appended), so a test with a config of
+    /// its own runs on PostgreSQL too under `MUCSUB_TEST_STORAGE=postgres`.
     pub async fn spawn_with(
         bin: &Path,
         data_dir: &Path,
@@ -63,6 +78,10 @@ impl ChildServer {
     ) -> ChildServer {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let cfg = data_dir.join("test-config.toml");
+        let mut config = config.to_owned();
+        if !config.contains("[cluster]") {
+            config.push_str(&storage_section(data_dir).await);
+        }
         std::fs::write(&cfg, config).expect("write config");
         let mut child = tokio::process::Command::new(bin)
             .arg("run")

@@ -20,13 +20,14 @@
 //! Files: [`server`] (the in-process [`TestServer`]), [`child`] (the real binary in a child
 //! process), [`client`] (the raw client's connection, reads and expectations), [`login`]
 //! (STARTTLS, SASL, binding), [`http`] (an HTTP client for the HTTP listener's routes),
-//! [`basics`] (the timeout, the panic counter, snippets), [`postgres`] (a private PostgreSQL
-//! server, a fresh database per test server), `stall` (archive writes held back: a slow
-//! database).
+//! [`api`] (the HTTP API: a token, calls), [`basics`] (the timeout, the panic counter,
+//! snippets), [`postgres`] (a private PostgreSQL server, a fresh database per test server),
+//! `stall` (archive writes held back: a slow database).
 //!
 //! `MUCSUB_TEST_STORAGE=postgres` runs every [`TestServer`] and [`ChildServer`] on a fresh
 //! PostgreSQL database instead of SQLite (`tests/suites/server-postgres.sh`).
 
+mod api;
 mod basics;
 mod child;
 mod client;
@@ -36,6 +37,7 @@ pub mod postgres;
 mod server;
 mod stall;
 
+pub use api::{api_call, with_api, with_api_and_limited, API_TOKEN};
 pub use basics::{mechanisms, panics, xml_with_ns, TIMEOUT};
 pub use child::ChildServer;
 pub use client::{Incoming, RawClient};

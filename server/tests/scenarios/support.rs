@@ -38,6 +38,15 @@ pub fn room(name: &str) -> String {
     format!("{name}@{MUC}")
 }
 
+/// HTTP API arguments naming room `lab` of the service, with `extra`'s arguments.
+pub fn lab(extra: serde_json::Value) -> serde_json::Value {
+    let mut args = serde_json::json!({"name": "lab", "service": MUC});
+    if let (Some(args), Some(extra)) = (args.as_object_mut(), extra.as_object()) {
+        args.extend(extra.clone());
+    }
+    args
+}
+
 /// A server with the given accounts (password `pw`).
 pub async fn server(users: &[&str]) -> TestServer {
     server_with(users, |_| {}).await

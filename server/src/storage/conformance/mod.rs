@@ -47,6 +47,7 @@ macro_rules! storage_suite {
             muc::quota_counts_come_from_storage,
             muc::room_quota_commit_counts_in_the_same_transaction,
             muc::public_rooms_are_listed_by_name_with_titles,
+            muc::room_names_list_every_room_public_or_not,
             muc::max_archive_id_spans_every_room,
             muc::destroying_a_room_removes_everything_of_it_only,
             muc::stale_temporary_rooms_go_unless_subscribed,

@@ -349,6 +349,31 @@ pub async fn public_rooms_are_listed_by_name_with_titles(open: impl Opener) {
     assert_eq!(s.muc.public_rooms().await.unwrap().len(), 1);
 }
 
+pub async fn room_names_list_every_room_public_or_not(open: impl Opener) {
+    let s = open.open(10).await;
+    assert!(s.muc.room_names().await.unwrap().is_empty());
+    let private = RoomConfig {
+        public: false,
+        ..RoomConfig::default()
+    };
+    let temporary = RoomConfig {
+        persistent: false,
+        ..RoomConfig::default()
+    };
+    commit(
+        &*s.muc,
+        vec![
+            save("b", RoomConfig::default()),
+            save("hidden", private),
+            save("a", temporary),
+        ],
+    )
+    .await;
+    assert_eq!(s.muc.room_names().await.unwrap(), ["a", "b", "hidden"]);
+    commit(&*s.muc, vec![StoreOp::DestroyRoom { room: "b".into() }]).await;
+    assert_eq!(s.muc.room_names().await.unwrap(), ["a", "hidden"]);
+}
+
 pub async fn max_archive_id_spans_every_room(open: impl Opener) {
     let s = open.open(10).await;
     assert_eq!(s.muc.max_archive_id().await.unwrap(), 0);

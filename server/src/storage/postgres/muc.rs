@@ -486,6 +486,16 @@ impl MucStore for PgMuc {
         })
     }
 
+    fn room_names(&self) -> BoxFuture<'_, anyhow::Result<Vec<String>>> {
+        Box::pin(async move {
+            let client = self.pg.client().await?;
+            let rows = client
+                .query("SELECT name FROM muc_rooms ORDER BY name", &[])
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
     fn max_archive_id(&self) -> BoxFuture<'_, anyhow::Result<i64>> {
         Box::pin(async move {
             let client = self.pg.client().await?;

@@ -425,6 +425,14 @@ impl MucStore for SqliteMuc {
         }))
     }
 
+    fn room_names(&self) -> BoxFuture<'_, anyhow::Result<Vec<String>>> {
+        Box::pin(self.db.read(|c| {
+            let mut st = c.prepare_cached("SELECT name FROM muc_rooms ORDER BY name")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        }))
+    }
+
     fn max_archive_id(&self) -> BoxFuture<'_, anyhow::Result<i64>> {
         Box::pin(self.db.call(|c| {
             Ok(
