@@ -790,16 +790,11 @@ async fn s13_deleted_accounts_lose_their_subscriptions() {
     s.restart().await;
     let mut a = login(&s, "alice", "a").await;
     assert_eq!(subscription_nicks(&mut a, &r).await, ["carol"]);
-    let n: i64 = s
+    let n = s
         .ctx()
-        .db
-        .call(|c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM muc_subscriptions WHERE jid = 'dave@localhost'",
-                [],
-                |r| r.get(0),
-            )?)
-        })
+        .storage
+        .muc
+        .subscription_count("dave@localhost")
         .await
         .unwrap();
     assert_eq!(n, 0);

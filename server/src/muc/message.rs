@@ -136,6 +136,9 @@ impl Room {
                 stamp_us: env.now_us,
                 nick: nick.clone(),
                 sender: from.to_bare().to_string(),
+                // Deduplication of resent messages is the cluster's to turn on (it needs
+                // the re-echo of the stored message: storage::Duplicate).
+                origin_id: None,
                 stanza: String::from(&relayed),
             })));
         }
