@@ -9,6 +9,7 @@ pub(crate) const MODULES: &[&dyn Module] = &[
     &crate::push::module::PushModule,
     &crate::muc::MucModule,
     &crate::metrics::module::MetricsModule,
+    &crate::api::ApiModule,
 ];
 
 /// Every config key with its default, as JSON (`null`: unset by default): the core's

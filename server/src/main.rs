@@ -1,11 +1,13 @@
 //! The `mucsub-server` command line: `run`, `user add|remove|passwd|list`,
-//! `user fast list|revoke` (XEP-0484 tokens per device), and `token mint` (a sign-in token,
-//! as an app's backend would make one).
+//! `user fast list|revoke` (XEP-0484 tokens per device),
+//! `room create|destroy|list|options|subscribe|unsubscribe|subscribers|affiliation` (through
+//! the running server's HTTP API: `api/cli.rs`), and `token mint` (a sign-in token, as an
+//! app's backend would make one).
 
 use clap::{Parser, Subcommand, ValueEnum};
 use mucsub_server::config::Config;
 use mucsub_server::server::{open_storage, Server};
-use mucsub_server::storage::{AccountStore, Credentials};
+use mucsub_server::storage::Credentials;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -53,6 +55,20 @@ enum Command {
         common: Common,
         #[command(subcommand)]
         action: UserAction,
+    },
+    /// Administers the rooms of the running server, through its HTTP API (`[api]`).
+    Room {
+        #[command(flatten)]
+        common: Common,
+        /// The server's HTTP address (default: the config's `[listeners] http`).
+        #[arg(long, global = true)]
+        url: Option<String>,
+        /// An `[api]` token (default: MUCSUB_API_TOKEN, else the config's first token that
+        /// may run the command; none with `open_on_loopback`).
+        #[arg(long, global = true, env = "MUCSUB_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: mucsub_server::api::cli::RoomAction,
     },
     /// Sign-in tokens (`[auth.jwt]`).
     Token {
@@ -154,7 +170,8 @@ fn user_name(name: &str) -> anyhow::Result<String> {
 
 async fn user_command(common: Common, action: UserAction) -> anyhow::Result<()> {
     let config = load_config(&common)?;
-    let (db, accounts, _offline) = open_storage(&config).await?;
+    let storage = open_storage(&config).await?;
+    let accounts = storage.accounts.clone();
     match action {
         UserAction::Add { name, password } => {
             let name = user_name(&name)?;
@@ -174,14 +191,10 @@ async fn user_command(common: Common, action: UserAction) -> anyhow::Result<()> 
         UserAction::Passwd { name, password } => {
             let name = user_name(&name)?;
             let creds = Credentials::derive(&read_password(password)?)?;
-            if !accounts.set_credentials(&name, creds).await? {
-                anyhow::bail!("no account {name}");
-            }
             // A new password signs every device out: their FAST tokens stop working.
-            let revoked = mucsub_server::fast::Fast::open(&config, db)
-                .await?
-                .revoke(&name, None)
-                .await?;
+            let Some(revoked) = storage.change_credentials(&name, creds).await? else {
+                anyhow::bail!("no account {name}");
+            };
             println!(
                 "password changed for {name}@{} ({revoked} FAST token(s) revoked)",
                 config.domain
@@ -192,17 +205,16 @@ async fn user_command(common: Common, action: UserAction) -> anyhow::Result<()> 
                 println!("{u}@{}", config.domain);
             }
         }
-        UserAction::Fast { action } => fast_command(&config, db, action).await?,
+        UserAction::Fast { action } => fast_command(&config, &*storage.fast, action).await?,
     }
     Ok(())
 }
 
 async fn fast_command(
     config: &Config,
-    db: mucsub_server::storage::Db,
+    fast: &dyn mucsub_server::storage::FastStore,
     action: FastAction,
 ) -> anyhow::Result<()> {
-    let fast = mucsub_server::fast::Fast::open(config, db).await?;
     match action {
         FastAction::List { name } => {
             let name = user_name(&name)?;
@@ -276,37 +288,61 @@ fn token_command(common: Common, action: TokenAction) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+async fn room_command(
+    common: Common,
+    url: Option<String>,
+    token: Option<String>,
+    action: mucsub_server::api::cli::RoomAction,
+) -> anyhow::Result<()> {
+    use mucsub_server::api::cli;
+    let config = load_config(&common)?;
+    let target = cli::Target::new(&config, url, token, cli::commands(&action))?;
+    print!("{}", cli::run(&config, &target, &action).await?);
+    Ok(())
+}
+
+/// Installs the SIGTERM and Ctrl-C handlers now and returns the wait for either. Installed
+/// before the server starts: a SIGTERM that came after "mucsub-server started" was logged
+/// but before the handler existed killed the process with the default action (a non-zero
+/// exit instead of a graceful shutdown; ops_startup saw it now and then).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
 async fn run(common: Common) -> anyhow::Result<()> {
     let config = load_config(&common)?;
+    let signal = shutdown_signal();
     let handle = Server::start(config).await?;
     // Tests and scripts read these two lines to find the ports.
     println!("xmpp c2s listening on {}", handle.c2s_addr);
     println!("http listening on http://{}/", handle.http_addr);
     println!("WebSocket endpoint: ws://{}/ws", handle.http_addr);
     std::io::stdout().flush()?;
-    wait_for_signal().await;
+    signal.await;
     handle.shutdown().await;
     Ok(())
 }
@@ -334,6 +370,12 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run { common } => runtime()?.block_on(run(common)),
         Command::User { common, action } => runtime()?.block_on(user_command(common, action)),
+        Command::Room {
+            common,
+            url,
+            token,
+            action,
+        } => runtime()?.block_on(room_command(common, url, token, action)),
         Command::Token { common, action } => token_command(common, action),
     }
 }

@@ -90,7 +90,11 @@ impl Inner {
                 store.clone(),
                 snapshot,
             );
-            st.page = PageWatch::start(self.shared.clone());
+            st.page = PageWatch::start(self.shared.clone(), store.clone());
+            // Once per client, in the background: never delays or fails open().
+            wasm_bindgen_futures::spawn_local(async {
+                super::storage::request_persistence().await;
+            });
         }
         Ok(store)
     }
@@ -270,7 +274,7 @@ impl MucSubClient {
         })
     }
 
-    /// Register a callback for `event`, `connection`, `sync` or `error`.
+    /// Register a callback for `event`, `connection`, `sync`, `subscription` or `error`.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, name: &str, callback: Function) -> Result<(), JsValue> {
         check_event_name(name)?;
@@ -529,9 +533,9 @@ impl Drop for MucSubClient {
 
 fn check_event_name(name: &str) -> Result<(), SdkError> {
     match name {
-        "event" | "connection" | "sync" | "error" => Ok(()),
+        "event" | "connection" | "sync" | "subscription" | "error" => Ok(()),
         other => Err(SdkError::bad_request(format!(
-            "unknown event name {other:?} (event, connection, sync, error)"
+            "unknown event name {other:?} (event, connection, sync, subscription, error)"
         ))),
     }
 }

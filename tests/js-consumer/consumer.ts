@@ -11,6 +11,7 @@ import init, {
   type MucSubError,
   type HistoryPage,
   type Node,
+  type SubscriptionChange,
   type Credentials,
   type ClientOptions,
 } from "mucsub";
@@ -40,6 +41,11 @@ export async function app(): Promise<void> {
   });
   client.on("sync", (p: SyncProgress) => console.log(p.room, p.fetched, p.complete, p.gap));
   client.on("error", (e: MucSubError) => console.log(e.code, e.message));
+  client.on("subscription", (c: SubscriptionChange) => {
+    const now: boolean = c.subscribed;
+    const nodes: Node[] = c.nodes;
+    console.log(c.room, now, c.nick ?? "(gone)", nodes);
+  });
   // @ts-expect-error unknown event names do not type-check
   client.on("nope", () => {});
 

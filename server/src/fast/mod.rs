@@ -11,7 +11,7 @@ pub mod key;
 pub mod policy;
 
 use crate::config::Config;
-use crate::storage::{Db, FastStore, FastToken, Slot, SqliteFast, Use};
+use crate::storage::{FastStore, FastToken, Slot, Use};
 use key::Key;
 use mucsub_protocol::fast::HT_SHA_256_NONE;
 use policy::{Candidate, Verdict};
@@ -78,10 +78,9 @@ impl Fast {
         }
     }
 
-    /// The key from `[fast] key_file` and the SQLite store on `db`.
-    pub async fn open(config: &Config, db: Db) -> anyhow::Result<Arc<Fast>> {
+    /// The key from `[fast] key_file` and the storage's token store.
+    pub fn open(config: &Config, store: Arc<dyn FastStore>) -> anyhow::Result<Arc<Fast>> {
         let key = Key::load_or_create(&config.fast_key_path())?;
-        let store = Arc::new(SqliteFast::new(db).await?);
         Ok(Arc::new(Fast::new(key, store, &config.fast)))
     }
 
@@ -221,11 +220,10 @@ mod tests {
     use mucsub_protocol::fast::initiator_proof;
 
     async fn service(lifetime: u64, rotate_before: u64) -> Fast {
-        let store = Arc::new(
-            SqliteFast::new(Db::open_in_memory().unwrap())
-                .await
-                .unwrap(),
-        );
+        let storage = crate::storage::sqlite::open_in_memory(10).await.unwrap();
+        let creds = crate::storage::Credentials::derive_with("pw", b"salt", 1).unwrap();
+        assert!(storage.accounts.create("alice", creds).await.unwrap());
+        let store = storage.fast;
         let cfg = crate::config::Fast {
             token_lifetime_secs: lifetime,
             rotate_before_secs: rotate_before,

@@ -70,16 +70,22 @@ impl Room {
             ))];
         }
         if let Some(d) = q.get_child("destroy", ns::MUC_OWNER) {
-            return self.destroy(env, iq, d);
+            let reason = d.get_child("reason", ns::MUC_OWNER).map(|r| r.text());
+            return self.destroy(env, Some(iq), d.attr("jid"), reason);
         }
         match q.get_child("x", ns::DATA_FORMS) {
+            // XEP-0045 §10.1.2: an empty submitted form accepts the instant room.
+            Some(x) if x.attr("type") == Some("submit") && x.children().next().is_none() => {
+                self.unlock(iq)
+            }
             Some(x) if x.attr("type") == Some("submit") => match self.config.apply_submit(x) {
-                Ok(new) => self.reconfigure(env, iq, new),
+                Ok(new) => self.reconfigure(env, Some(iq), new),
                 Err(e) => refuse(iq, ErrorType::Modify, "not-acceptable", &e.0),
             },
-            // Cancel, or an empty query accepting the defaults (instant room).
-            Some(x) if x.attr("type") == Some("cancel") => vec![Action::Send(iq_result(iq, None))],
-            None => vec![Action::Send(iq_result(iq, None))],
+            // Cancel, or an empty query, accepts the defaults too (instant room): the room
+            // as it is opens (docs/protocol.md S22).
+            Some(x) if x.attr("type") == Some("cancel") => self.unlock(iq),
+            None => self.unlock(iq),
             Some(_) => refuse(
                 iq,
                 ErrorType::Modify,
@@ -89,8 +95,17 @@ impl Room {
         }
     }
 
-    fn reconfigure(&mut self, env: &Env, iq: &Element, new: RoomConfig) -> Outcome {
+    /// Applies a new configuration; `iq` is the owner's request to answer, if any (the
+    /// HTTP API's requests have none).
+    pub(super) fn reconfigure(
+        &mut self,
+        env: &Env,
+        iq: Option<&Element>,
+        mut new: RoomConfig,
+    ) -> Outcome {
         let mut out = Vec::new();
+        // A submitted configuration opens a locked room (docs/protocol.md S22).
+        new.locked = false;
         let codes = self.config.change_codes(&new);
         let old = std::mem::replace(&mut self.config, new);
         out.push(Action::Store(StoreOp::SaveRoom {
@@ -113,10 +128,20 @@ impl Room {
                 };
                 self.remove_occupant(env, &mut out, &j, removed);
             }
+            // …and so does it subscribers without membership (docs/protocol.md S13).
+            let outsiders: Vec<BareJid> = self
+                .subscribers
+                .keys()
+                .filter(|j| self.affiliation(j) < Affiliation::Member)
+                .cloned()
+                .collect();
+            for j in outsiders {
+                self.drop_subscription(env, &mut out, &j);
+            }
         }
         let msg = self.room_message(env, &codes);
         self.send_to_occupants(&mut out, &msg);
-        out.push(Action::Send(iq_result(iq, None)));
+        out.extend(iq.map(|iq| Action::Send(iq_result(iq, None))));
         self.fanout(&mut out, &[Node::Config], &env.next_id(), |_| msg.clone());
         // docs/protocol.md S2: no subscriptions survive turning them off.
         if old.allow_subscription && !self.config.allow_subscription {
@@ -129,11 +154,18 @@ impl Room {
         out
     }
 
-    fn destroy(&mut self, env: &Env, iq: &Element, d: &Element) -> Outcome {
+    /// Destroys the room (XEP-0045 §10.9), with the alternate venue `alt` and `reason`
+    /// the owner gave; `iq` is the owner's request to answer, if any.
+    pub(super) fn destroy(
+        &mut self,
+        env: &Env,
+        iq: Option<&Element>,
+        alt: Option<&str>,
+        reason: Option<String>,
+    ) -> Outcome {
         let mut out = Vec::new();
-        let reason = d.get_child("reason", ns::MUC_OWNER).map(|r| r.text());
         let destroy_el = B::new("destroy", ns::MUC_USER)
-            .opt("jid", d.attr("jid"))
+            .opt("jid", alt)
             .cs(reason.map(|r| text_el("reason", ns::MUC_USER, r)))
             .b();
         let x = |extra: Option<Element>| {
@@ -157,38 +189,35 @@ impl Room {
                 .b();
             out.push(Action::Send(with_to(p, &o.jid)));
         }
-        out.push(Action::Send(iq_result(iq, None)));
+        out.extend(iq.map(|iq| Action::Send(iq_result(iq, None))));
         // Subscribers hear of it on the config node, addressed from their own nick as
         // ejabberd does, then lose their subscription (docs/protocol.md S12, S13).
-        let subs: Vec<(BareJid, String, bool, bool)> = self
+        let subs: Vec<(BareJid, String, bool)> = self
             .subscribers
             .iter()
-            .map(|(j, s)| {
-                (
-                    j.clone(),
-                    s.nick.clone(),
-                    s.nodes.contains(&Node::Config),
-                    self.is_joined(j),
-                )
-            })
+            .map(|(j, s)| (j.clone(), s.nick.clone(), s.nodes.contains(&Node::Config)))
             .collect();
-        for (j, nick, wants_config, joined) in subs {
-            if wants_config && !joined {
+        for (j, nick, wants_config) in &subs {
+            if *wants_config {
                 let p = B::new("presence", ns::CLIENT)
                     .a("from", format!("{}/{}", self.jid, nick))
                     .a("type", "unavailable")
                     .c(x(None))
                     .b();
-                Room::direct_event(env, &mut out, Node::Config, p, j.clone());
+                self.direct_event(env, &mut out, Node::Config, p, j);
             }
             let un = Unsubscribe {
                 jid: Some(j.clone()),
-                nick: Some(nick),
+                nick: Some(nick.clone()),
             };
-            Room::direct_event(env, &mut out, Node::Subscribers, un.into(), j);
+            self.direct_event(env, &mut out, Node::Subscribers, un.into(), j);
         }
         self.occupants.clear();
         self.subscribers.clear();
+        // The accounts' own devices hear that the subscription is gone (S20).
+        for (j, _, _) in &subs {
+            self.notify_account(env, &mut out, j);
+        }
         out.push(Action::Store(StoreOp::DestroyRoom {
             room: self.name.clone(),
         }));
@@ -313,28 +342,12 @@ impl Room {
                 );
             }
         }
-        // An owner may not leave the room without owners.
-        let mut owners: Vec<BareJid> = self
-            .affiliations
-            .iter()
-            .filter(|(_, a)| **a == Affiliation::Owner)
-            .map(|(j, _)| j.clone())
-            .collect();
-        for c in &changes {
-            if let Change::Affiliation(j, a, _) = c {
-                owners.retain(|o| o != j);
-                if *a == Affiliation::Owner {
-                    owners.push(j.clone());
-                }
-            }
-        }
-        if owners.is_empty() {
-            return refuse(
-                iq,
-                ErrorType::Cancel,
-                "conflict",
-                "A room needs at least one owner",
-            );
+        let affiliations = changes.iter().filter_map(|c| match c {
+            Change::Affiliation(j, a, _) => Some((j, *a)),
+            Change::Role(..) => None,
+        });
+        if let Err(r) = self.keeps_an_owner(affiliations) {
+            return vec![Action::Send(r.reply_to(iq))];
         }
         let actor_nick = self.occupant(from).map(|o| o.nick.clone());
         let mut out = Vec::new();
@@ -355,6 +368,35 @@ impl Room {
             out.into_iter().partition(|a| matches!(a, Action::Event(_)));
         rest.extend(events);
         rest
+    }
+
+    /// An owner may not leave the room without owners: refused when `changes` would take
+    /// the last one away (a room created through the HTTP API may have none to begin with).
+    pub(super) fn keeps_an_owner<'a>(
+        &self,
+        changes: impl Iterator<Item = (&'a BareJid, Affiliation)>,
+    ) -> Result<(), Refusal> {
+        let mut owners: Vec<&BareJid> = self
+            .affiliations
+            .iter()
+            .filter(|(_, a)| **a == Affiliation::Owner)
+            .map(|(j, _)| j)
+            .collect();
+        let had_owners = !owners.is_empty();
+        for (j, a) in changes {
+            owners.retain(|o| *o != j);
+            if a == Affiliation::Owner {
+                owners.push(j);
+            }
+        }
+        if had_owners && owners.is_empty() {
+            return Err(Refusal::new(
+                ErrorType::Cancel,
+                "conflict",
+                "A room needs at least one owner",
+            ));
+        }
+        Ok(())
     }
 
     fn admin_list(
@@ -422,7 +464,9 @@ impl Room {
         v
     }
 
-    fn set_affiliation(
+    /// Sets `target`'s affiliation and tells whom it concerns: its occupants lose or keep
+    /// their place, subscribers hear of it, a lost access ends its subscription.
+    pub(super) fn set_affiliation(
         &mut self,
         env: &Env,
         out: &mut Outcome,

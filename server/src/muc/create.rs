@@ -9,9 +9,10 @@ use minidom::Element;
 use mucsub_protocol::Subscribe;
 
 use super::config_form::RoomConfig;
+use super::handle::RoomRequest;
 use super::room::{Action, Room};
 use super::shared::Shared;
-use super::store::{self, StoreOp};
+use super::store::StoreOp;
 use super::xml::first_child;
 use crate::ns;
 use crate::stanza::{ErrorType, Refusal};
@@ -70,9 +71,11 @@ pub(super) async fn create_room(
             )
         };
     }
+    // docs/protocol.md S22: a room made by a join waits for its owner to open it (XEP-0045
+    // §10.1); one made by a subscription is open at once (S5).
     let config = RoomConfig {
-        persistent: shared.settings.default_persistent,
-        ..RoomConfig::default()
+        locked: stanza.name() == "presence",
+        ..new_room_config(shared)
     };
     let (room, initial) = Room::create(name, room_jid, from.to_bare(), config);
     // A subscription over the limit must not leave a new, empty room behind.
@@ -101,6 +104,14 @@ pub(super) async fn create_room(
     }
 }
 
+/// A new room's configuration: the defaults with `[muc] default_persistent`.
+pub(super) fn new_room_config(shared: &Shared) -> RoomConfig {
+    RoomConfig {
+        persistent: shared.settings.default_persistent,
+        ..RoomConfig::default()
+    }
+}
+
 /// What the subscription quota says about a stanza.
 pub(super) enum Quota<'a> {
     /// Not a new subscription, or no limit.
@@ -123,11 +134,45 @@ pub(super) async fn subscribe_quota<'a>(
     let Some(target) = new_subscription(shared, room, from, stanza) else {
         return Quota::Free;
     };
-    let guard = shared.quotas.subscribe_lock.lock().await;
-    match over_subscription_limit(shared, &target).await {
-        Some(r) => Quota::Refused(r),
-        None => Quota::Held(guard),
+    accounts_quota(shared, room, &[target]).await
+}
+
+/// The subscription quota for a typed request (`handle.rs`): the accounts it would
+/// subscribe, or for a stanza what [`subscribe_quota`] says.
+pub(super) async fn request_quota<'a>(
+    shared: &'a Shared,
+    room: &Room,
+    req: &RoomRequest,
+) -> Quota<'a> {
+    match req {
+        RoomRequest::Subscribe { jid, .. } => {
+            accounts_quota(shared, room, std::slice::from_ref(jid)).await
+        }
+        RoomRequest::Create(new) => {
+            let targets: Vec<BareJid> = new.subscribers.iter().map(|s| s.0.clone()).collect();
+            accounts_quota(shared, room, &targets).await
+        }
+        RoomRequest::Stanza { from, stanza } => subscribe_quota(shared, room, from, stanza).await,
+        _ => Quota::Free,
     }
+}
+
+/// The quota for subscribing `targets` (those not subscribed yet) at once.
+async fn accounts_quota<'a>(shared: &'a Shared, room: &Room, targets: &[BareJid]) -> Quota<'a> {
+    let new: Vec<&BareJid> = targets
+        .iter()
+        .filter(|t| !room.subscribers.contains_key(*t))
+        .collect();
+    if shared.quotas.max_subscriptions == 0 || new.is_empty() {
+        return Quota::Free;
+    }
+    let guard = shared.quotas.subscribe_lock.lock().await;
+    for target in new {
+        if let Some(r) = over_subscription_limit(shared, target).await {
+            return Quota::Refused(r);
+        }
+    }
+    Quota::Held(guard)
 }
 
 /// The account a subscribe would add a subscription for, when the limit applies.
@@ -157,10 +202,7 @@ fn new_subscription(
 async fn over_subscription_limit(shared: &Shared, target: &BareJid) -> Option<Refusal> {
     let max = shared.quotas.max_subscriptions;
     let bare = target.to_string();
-    let count = shared
-        .db
-        .call(move |c| Ok(crate::limits::subscriptions_of(c, &bare)?))
-        .await;
+    let count = shared.store.subscription_count(&bare).await;
     match count {
         Ok(n) if n >= max => Some(Refusal::new(
             ErrorType::Modify,
@@ -197,21 +239,11 @@ async fn create_within_quota(
         }
     }
     let bare = creator.to_bare().to_string();
-    let owned = shared
-        .db
-        .call(move |c| {
-            let owned = crate::limits::rooms_owned_by(c, &bare)?;
-            if owned >= max {
-                return Ok(Some(owned));
-            }
-            store::apply(c, &ops)?;
-            Ok(None)
-        })
-        .await?;
-    Ok(match owned {
-        Some(n) => Err(n),
-        None => Ok(rest),
-    })
+    Ok(shared
+        .store
+        .commit_within_room_quota(&bare, max, ops)
+        .await?
+        .map(|()| rest))
 }
 
 #[cfg(test)]

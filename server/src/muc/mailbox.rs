@@ -5,9 +5,14 @@
 use jid::FullJid;
 use minidom::Element;
 
+use super::handle::{Reply, RoomRequest};
+
 /// What a room's task receives.
 pub(super) enum RoomMsg {
     Stanza(FullJid, Element),
+    /// A typed request from the rest of the server (`handle.rs`), answered on `Reply` once
+    /// its writes are committed.
+    Request(RoomRequest, Reply),
     /// The registry saw the room idle: end unless someone is in it (answered with
     /// [`Report::Unloaded`]).
     Unload,
@@ -18,10 +23,10 @@ pub(super) enum Report {
     /// No stanza for `idle_unload_secs` and nobody in the room.
     Idle(String),
     /// The room task ended (`kept == false`) or refused to (`kept == true`); `leftovers`
-    /// are stanzas it had not processed.
+    /// are stanzas and requests it had not processed.
     Unloaded {
         name: String,
         kept: bool,
-        leftovers: Vec<(FullJid, Element)>,
+        leftovers: Vec<RoomMsg>,
     },
 }

@@ -9,7 +9,8 @@
 //! `registry` (loading and unloading rooms), `create` (room creation and quotas),
 //! `room_task` (one task per room, batch commits), `mailbox` (what the registry and the
 //! room tasks tell each other), `service_iq` (stanzas to the service), [`outlet`] (where
-//! output goes).
+//! output goes); `handle` and `request` are how the rest of the server (the HTTP API) asks
+//! a room for something through its task, with the same rules as a stanza.
 //! The wire elements are `mucsub_protocol`'s (shared with the SDK); namespaces are
 //! `crate::ns`.
 //!
@@ -34,6 +35,7 @@ pub mod config_form;
 mod create;
 mod event;
 mod fanout;
+mod handle;
 pub mod ids;
 mod iq;
 mod mailbox;
@@ -44,6 +46,7 @@ mod mucsub;
 pub mod outlet;
 mod presence;
 mod registry;
+mod request;
 pub mod room;
 mod room_task;
 #[cfg(test)]
@@ -54,5 +57,8 @@ mod shared;
 pub mod store;
 mod xml;
 
+pub use handle::{
+    Answer, MucHandle, NewRoom, OccupantInfo, RequestError, RoomRequest, SubscriberInfo,
+};
 pub use module::MucModule;
 pub use shared::{loaded_rooms, Settings, Stats};

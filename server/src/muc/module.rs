@@ -1,11 +1,13 @@
 //! How the MUC service registers itself with the core (see [`crate::module`]): it reads
 //! `[muc]`, registers the `conference.<domain>` component with the router and lists it in
-//! the server's disco#items, then serves on its own task.
+//! the server's disco#items, provides its [`MucHandle`] (the HTTP API's way in), then serves
+//! on its own task.
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
+use super::handle::{MucHandle, REQUESTS};
 use super::ids::IdGen;
 use super::outlet::RouterOutlet;
 use super::service;
@@ -30,8 +32,9 @@ impl Module for MucModule {
         reg: &'a mut Registrar,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            spawn(ctx)?;
+            let handle = spawn(ctx)?;
             reg.disco_item(&ctx.config.muc_service, "Chatrooms");
+            reg.provide(handle);
             Ok(())
         })
     }
@@ -41,9 +44,10 @@ impl Module for MucModule {
     }
 }
 
-/// Starts the service. Storage migrations run before the first stanza is read;
-/// configuration errors (`[muc]` table) fail here.
-fn spawn(ctx: &ServerContext) -> anyhow::Result<()> {
+/// Starts the service and returns the handle other parts of the server reach it through.
+/// Storage is prepared before the first stanza is read; configuration errors (`[muc]`
+/// table) fail here.
+fn spawn(ctx: &ServerContext) -> anyhow::Result<MucHandle> {
     let mut settings: Settings = ctx.config.module_table("muc", &ctx.config.muc)?;
     if !ctx.config.muc.contains_key("mam_max_page") {
         settings.mam_max_page = ctx.config.limits.mam_max_page;
@@ -59,7 +63,7 @@ fn spawn(ctx: &ServerContext) -> anyhow::Result<()> {
     let shared = Shared {
         muc_domain: ctx.config.muc_service.clone(),
         server_domain: ctx.config.domain.clone(),
-        db: ctx.db.clone(),
+        store: ctx.storage.muc.clone(),
         outlet: Arc::new(RouterOutlet::new(ctx.router.clone(), ctx.accounts.clone())),
         ids: Arc::new(IdGen::new(0)),
         settings: Arc::new(settings),
@@ -68,16 +72,26 @@ fn spawn(ctx: &ServerContext) -> anyhow::Result<()> {
         metrics: ctx.metrics.clone(),
     };
     let rx = ctx.router.register_component(&shared.muc_domain, INBOX);
+    let (requests_tx, requests) = tokio::sync::mpsc::channel(REQUESTS);
+    let (ready_tx, ready) = tokio::sync::watch::channel(None);
+    let handle = MucHandle::new(
+        shared.muc_domain.clone(),
+        shared.store.clone(),
+        requests_tx,
+        ready,
+    );
     let shutdown = ctx.shutdown.clone();
     tokio::spawn(async move {
-        if let Err(e) = service::prepare(&shared).await {
+        let prepared = service::prepare(&shared).await;
+        ready_tx.send_replace(Some(prepared.is_ok()));
+        if let Err(e) = prepared {
             tracing::error!(error = %e, "MUC storage could not be prepared; MUC disabled");
             return;
         }
         tracing::info!(domain = shared.muc_domain, "MUC service ready");
         let purge = shared.clone();
         tokio::spawn(async move { service::purge_deleted_accounts(&purge).await });
-        service::run(shared, rx, shutdown).await;
+        service::run(shared, rx, requests, shutdown).await;
     });
-    Ok(())
+    Ok(handle)
 }

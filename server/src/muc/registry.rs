@@ -4,6 +4,7 @@
 //!
 //! Unloading is a handshake through the room's own queue (the registry is its only sender),
 //! so no stanza is lost or reordered when a room goes away just as a new stanza arrives.
+//! Typed requests from the rest of the server (`handle.rs`) take the same way as stanzas.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -12,23 +13,23 @@ use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 use tokio::sync::mpsc;
 
-use super::create::create_room;
+use super::create::{create_room, new_room_config};
+use super::handle::{RequestError, RoomRequest, ServiceRequest};
 use super::mailbox::{Report, RoomMsg};
-use super::mam;
 use super::room::{Action, HistoryItem, Room};
 use super::room_task::room_task;
 use super::service_iq::service_stanza;
 use super::shared::Shared;
-use super::store;
 use crate::ns;
 use crate::stanza::{ErrorType, Refusal};
 
 enum Slot {
     Live(mpsc::Sender<RoomMsg>),
-    /// Asked to unload (or found gone); stanzas wait here until the task reports back.
+    /// Asked to unload (or found gone); stanzas and requests wait here until the task
+    /// reports back.
     Unloading {
         tx: Option<mpsc::Sender<RoomMsg>>,
-        buf: Vec<(FullJid, Element)>,
+        buf: Vec<RoomMsg>,
     },
 }
 
@@ -72,8 +73,26 @@ impl Registry {
             }
             Some(node) => {
                 let name = node.as_str().to_owned();
-                self.route_to_room(name, from, stanza).await;
+                self.route_to_room(name, RoomMsg::Stanza(from, stanza))
+                    .await;
             }
+        }
+    }
+
+    /// Routes one typed request to its room's task.
+    pub(super) async fn request(&mut self, r: ServiceRequest) {
+        self.route_to_room(r.room, RoomMsg::Request(r.req, r.reply))
+            .await;
+    }
+
+    /// Answers `msg` with the refusal `r`: an error stanza, or the request's error.
+    async fn reject(&self, msg: RoomMsg, r: Refusal) {
+        match msg {
+            RoomMsg::Stanza(_, stanza) => self.reply_error(&stanza, &r).await,
+            RoomMsg::Request(_, reply) => {
+                let _ = reply.send(Err(r.into()));
+            }
+            RoomMsg::Unload => {}
         }
     }
 
@@ -90,81 +109,88 @@ impl Registry {
         }
     }
 
-    async fn route_to_room(&mut self, name: String, from: FullJid, stanza: Element) {
+    async fn route_to_room(&mut self, name: String, msg: RoomMsg) {
         match self.slots.get_mut(&name) {
             Some(Slot::Unloading { buf, .. }) => {
-                buf.push((from, stanza));
+                buf.push(msg);
                 return;
             }
             Some(Slot::Live(tx)) => {
+                if let RoomMsg::Request(RoomRequest::Create(_), reply) = msg {
+                    let _ = reply.send(Err(RequestError::Exists));
+                    return;
+                }
                 // Never wait on one room's queue: that would stall every other room and
                 // the service itself behind a slow room.
                 let tx = tx.clone();
-                match tx.try_send(RoomMsg::Stanza(from, stanza)) {
-                    Ok(()) => return,
-                    Err(mpsc::error::TrySendError::Full(RoomMsg::Stanza(f, s))) => {
-                        if s.name() == "presence" && s.attr("type") == Some("unavailable") {
-                            // A departure must arrive or the room keeps a ghost occupant.
-                            // It waits in its own task; later stanzas cannot overtake it,
-                            // as a waiting sender is served before any `try_send`.
-                            tokio::spawn(async move {
-                                let _ = tx.send(RoomMsg::Stanza(f, s)).await;
-                            });
-                        } else {
-                            // Joins get an error presence, IQs and messages an error.
-                            let busy = Refusal::new(
-                                ErrorType::Wait,
-                                "resource-constraint",
-                                "The room is busy; try again later",
-                            );
-                            self.reply_error(&s, &busy).await;
-                        }
-                    }
+                match tx.try_send(msg) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(msg)) => self.queue_full(tx, msg).await,
                     // The task is gone (destroyed or crashed): its report will come
-                    // through `report`; keep the stanza until then.
-                    Err(mpsc::error::TrySendError::Closed(RoomMsg::Stanza(f, s))) => {
+                    // through `report`; keep the message until then.
+                    Err(mpsc::error::TrySendError::Closed(msg)) => {
                         self.slots.insert(
-                            name.clone(),
+                            name,
                             Slot::Unloading {
                                 tx: None,
-                                buf: vec![(f, s)],
+                                buf: vec![msg],
                             },
                         );
                     }
-                    Err(_) => {}
                 }
                 return;
             }
             None => {}
         }
-        self.load_or_create(name, from, stanza).await;
+        self.load_or_create(name, msg).await;
     }
 
-    async fn load_or_create(&mut self, name: String, from: FullJid, stanza: Element) {
+    /// `msg` found its room's queue full.
+    async fn queue_full(&self, tx: mpsc::Sender<RoomMsg>, msg: RoomMsg) {
+        let waits = match &msg {
+            // A departure must arrive or the room keeps a ghost occupant.
+            RoomMsg::Stanza(_, s) => {
+                s.name() == "presence" && s.attr("type") == Some("unavailable")
+            }
+            // The HTTP API's caller waits for its answer anyway.
+            RoomMsg::Request(..) => true,
+            RoomMsg::Unload => false,
+        };
+        if waits {
+            // It waits in its own task; later stanzas cannot overtake it, as a waiting
+            // sender is served before any `try_send`.
+            tokio::spawn(async move {
+                let _ = tx.send(msg).await;
+            });
+        } else {
+            // Joins get an error presence, IQs and messages an error.
+            let busy = Refusal::new(
+                ErrorType::Wait,
+                "resource-constraint",
+                "The room is busy; try again later",
+            );
+            self.reject(msg, busy).await;
+        }
+    }
+
+    async fn load_or_create(&mut self, name: String, msg: RoomMsg) {
         let room_jid = match BareJid::new(&format!("{name}@{}", self.shared.muc_domain)) {
             Ok(j) => j,
             Err(_) => {
                 let r = Refusal::new(ErrorType::Modify, "jid-malformed", "Invalid room name");
-                self.reply_error(&stanza, &r).await;
+                self.reject(msg, r).await;
                 return;
             }
         };
         let history = self.shared.settings.history_size;
-        let loaded = {
-            let n = name.clone();
-            self.shared
-                .db
-                .call(move |c| {
-                    let Some(room) = store::load_room(c, &n)? else {
-                        return Ok(None);
-                    };
-                    let recent = mam::recent(c, &n, history)?;
-                    Ok(Some((room, recent)))
-                })
-                .await
-        };
-        let (room, initial) = match loaded {
-            Ok(Some((stored, recent))) => {
+        let loaded = self.shared.store.load_room(&name, history).await;
+        // The room, the actions of its creation, and the message it handles first.
+        let (room, initial, first) = match (loaded, msg) {
+            (Ok(Some(_)), RoomMsg::Request(RoomRequest::Create(_), reply)) => {
+                let _ = reply.send(Err(RequestError::Exists));
+                return;
+            }
+            (Ok(Some((stored, recent))), msg) => {
                 let hist = recent
                     .into_iter()
                     .filter_map(|i| {
@@ -175,30 +201,40 @@ impl Registry {
                         })
                     })
                     .collect();
-                (
-                    Room::from_stored(stored, room_jid, hist),
-                    Vec::<Action>::new(),
-                )
+                let room = Room::from_stored(stored, room_jid, hist);
+                (room, Vec::<Action>::new(), msg)
             }
-            Ok(None) => match create_room(&self.shared, &name, room_jid, &from, &stanza).await {
-                Ok(created) => created,
-                Err(Some(r)) => {
-                    self.reply_error(&stanza, &r).await;
-                    return;
+            (Ok(None), RoomMsg::Stanza(from, stanza)) => {
+                match create_room(&self.shared, &name, room_jid, &from, &stanza).await {
+                    Ok((room, initial)) => (room, initial, RoomMsg::Stanza(from, stanza)),
+                    Err(Some(r)) => {
+                        self.reply_error(&stanza, &r).await;
+                        return;
+                    }
+                    // Already answered.
+                    Err(None) => return,
                 }
-                // Already answered.
-                Err(None) => return,
-            },
-            Err(e) => {
+            }
+            // The request itself makes the room (all or nothing, in the room's task).
+            (Ok(None), msg @ RoomMsg::Request(RoomRequest::Create(_), _)) => {
+                let room = Room::new(&name, room_jid, new_room_config(&self.shared));
+                (room, Vec::new(), msg)
+            }
+            (Ok(None), RoomMsg::Request(_, reply)) => {
+                let _ = reply.send(Err(RequestError::NoRoom));
+                return;
+            }
+            (Ok(None), RoomMsg::Unload) => return,
+            (Err(e), msg) => {
                 tracing::error!(room = name, error = %e, "loading room failed");
                 let r = Refusal::new(ErrorType::Wait, "internal-server-error", "");
-                self.reply_error(&stanza, &r).await;
+                self.reject(msg, r).await;
                 return;
             }
         };
         let (tx, rx) = mpsc::channel(self.shared.settings.room_queue.max(1));
         // Cannot fail: the receiver is alive and the queue is empty.
-        let _ = tx.try_send(RoomMsg::Stanza(from, stanza));
+        let _ = tx.try_send(first);
         self.slots.insert(name.clone(), Slot::Live(tx));
         self.shared
             .stats
@@ -268,8 +304,8 @@ impl Registry {
                         self.shared.metrics.rooms_loaded.dec();
                     }
                 }
-                for (f, s) in leftovers.into_iter().chain(buffered) {
-                    self.route_to_room(name.clone(), f, s).await;
+                for msg in leftovers.into_iter().chain(buffered) {
+                    self.route_to_room(name.clone(), msg).await;
                 }
             }
         }

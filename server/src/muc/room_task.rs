@@ -9,14 +9,15 @@ use jid::BareJid;
 use minidom::Element;
 use tokio::sync::mpsc;
 
-use super::create::{subscribe_quota, Quota};
+use super::create::{request_quota, subscribe_quota, Quota};
 use super::event::WrappedEvent;
+use super::handle::RequestError;
 use super::ids::now_micros;
 use super::mailbox::{Report, RoomMsg};
 use super::mam;
-use super::room::{Action, Env, Room};
+use super::room::{Action, Env, Recipient, Room};
 use super::shared::Shared;
-use super::store::{self, StoreOp};
+use super::store::StoreOp;
 use crate::stanza::{error_reply, ErrorType};
 
 /// Runs `room` until it is unloaded or destroyed; `initial` are its creation's actions.
@@ -68,13 +69,8 @@ pub(super) async fn room_task(
                 let mut batch = Vec::new();
                 let mut next = Some((from, stanza));
                 while let Some((from, stanza)) = next.take() {
-                    let env = Env {
-                        ids: &shared.ids,
-                        now_us: now_micros(),
-                        history_size: shared.settings.history_size,
-                    };
                     let original = stanza.clone();
-                    let actions = room.handle(&env, from, stanza);
+                    let actions = room.handle(&env(&shared), from, stanza);
                     // An archive query is answered from storage, so it ends the batch: its
                     // page holds exactly what came before it. So does a destroyed room.
                     let ends = actions
@@ -90,42 +86,31 @@ pub(super) async fn room_task(
                         Err(_) => {}
                     }
                 }
-                let mut result = execute_batch(&shared, &room, batch).await;
-                // Accounts deleted since they subscribed lose their subscriptions (S13).
-                while let Ok(Executed {
-                    destroyed: false,
-                    gone,
-                }) = &result
-                {
-                    if gone.is_empty() {
-                        break;
-                    }
-                    let env = Env {
-                        ids: &shared.ids,
-                        now_us: now_micros(),
-                        history_size: shared.settings.history_size,
-                    };
-                    let actions = room.accounts_deleted(&env, gone);
-                    result = execute(&shared, &room, actions, None).await;
+                let result = execute_batch(&shared, &room, batch).await;
+                if settle(&shared, &mut room, result, &mut rx, &reports).await {
+                    return;
                 }
-                match result.map(|e| e.destroyed) {
-                    Ok(true) => {
-                        rx.close();
-                        let mut leftovers = Vec::new();
-                        while let Ok(m) = rx.try_recv() {
-                            if let RoomMsg::Stanza(f, s) = m {
-                                leftovers.push((f, s));
-                            }
-                        }
-                        let _ = reports.send(Report::Unloaded {
-                            name: name.clone(),
-                            kept: false,
-                            leftovers,
-                        });
-                        return;
+            }
+            Some(RoomMsg::Request(req, reply)) => {
+                idle_reported = false;
+                // Held until the new subscriptions are committed.
+                let _quota = match request_quota(&shared, &room, &req).await {
+                    Quota::Free => None,
+                    Quota::Held(guard) => Some(guard),
+                    Quota::Refused(r) => {
+                        let _ = reply.send(Err(r.into()));
+                        continue;
                     }
-                    Ok(false) => {}
-                    Err(e) => tracing::error!(room = name, error = %e, "room action failed"),
+                };
+                let (actions, answer) = room.request(&env(&shared), req);
+                let result = execute(&shared, &room, actions, None).await;
+                // Answered once its writes are committed and its output sent.
+                let _ = reply.send(match &result {
+                    Ok(_) => answer,
+                    Err(_) => Err(RequestError::Failed),
+                });
+                if settle(&shared, &mut room, result, &mut rx, &reports).await {
+                    return;
                 }
             }
             Some(RoomMsg::Unload) => {
@@ -141,6 +126,60 @@ pub(super) async fn room_task(
                 idle_reported = false;
             }
             None => return,
+        }
+    }
+}
+
+/// The room's environment now.
+fn env(shared: &Shared) -> Env<'_> {
+    Env {
+        ids: &shared.ids,
+        now_us: now_micros(),
+        history_size: shared.settings.history_size,
+    }
+}
+
+/// What follows an executed batch: accounts deleted since they subscribed lose their
+/// subscriptions (S13); a destroyed room ends its task, handing what is still queued back
+/// to the registry. `true` when the task ends.
+async fn settle(
+    shared: &Shared,
+    room: &mut Room,
+    mut result: anyhow::Result<Executed>,
+    rx: &mut mpsc::Receiver<RoomMsg>,
+    reports: &mpsc::UnboundedSender<Report>,
+) -> bool {
+    while let Ok(Executed {
+        destroyed: false,
+        gone,
+    }) = &result
+    {
+        if gone.is_empty() {
+            break;
+        }
+        let actions = room.accounts_deleted(&env(shared), gone);
+        result = execute(shared, room, actions, None).await;
+    }
+    match result.map(|e| e.destroyed) {
+        Ok(true) => {
+            rx.close();
+            let mut leftovers = Vec::new();
+            while let Ok(m) = rx.try_recv() {
+                if !matches!(m, RoomMsg::Unload) {
+                    leftovers.push(m);
+                }
+            }
+            let _ = reports.send(Report::Unloaded {
+                name: room.name.clone(),
+                kept: false,
+                leftovers,
+            });
+            true
+        }
+        Ok(false) => false,
+        Err(e) => {
+            tracing::error!(room = room.name, error = %e, "room action failed");
+            false
         }
     }
 }
@@ -169,7 +208,8 @@ async fn execute(
 
 /// [`execute`] for the actions of several stanzas (each with the stanza, to answer with an
 /// error if storage fails): all their writes in one transaction, shared with other rooms'
-/// writes waiting at the same time ([`Db::write`]), then each stanza's output in order.
+/// writes waiting at the same time (SQLite's group commit), then each stanza's output in
+/// order.
 async fn execute_batch(
     shared: &Shared,
     room: &Room,
@@ -192,11 +232,13 @@ async fn execute_batch(
             .iter()
             .filter(|op| matches!(op, StoreOp::Archive(_)))
             .count() as u64;
-        if let Err(e) = shared
-            .db
-            .write(move |c| Ok(store::apply_in(c, &ops)?))
-            .await
-        {
+        let committed = shared.store.commit(ops).await;
+        if let Ok(c) = &committed {
+            // Only archive writes with an origin-id can be refused, and the room sets none
+            // yet: a resent message's re-echo is for the cluster's rooms to add.
+            debug_assert!(c.duplicates.is_empty(), "unhandled duplicates: {c:?}");
+        }
+        if let Err(e) = committed {
             // Nothing may be announced that is not on disk.
             for o in outputs.iter().filter_map(|(_, o)| o.as_ref()) {
                 if o.name() != "presence" && o.attr("type") != Some("error") {
@@ -242,16 +284,23 @@ async fn perform(shared: &Shared, room: &Room, actions: Vec<Action>) -> Executed
                     let wrapped = WrappedEvent::new(ev.node, &room.jid, &ev.id, &inner);
                     // Offline copies are stored before anyone gets the event live, so a
                     // crash right after someone saw it loses no one's copy (S16).
-                    let (live, offline): (Vec<&BareJid>, Vec<&BareJid>) = if wrapped.storable() {
-                        rcpts.iter().partition(|r| shared.outlet.reaches(r))
+                    let (live, offline): (Vec<&Recipient>, Vec<&Recipient>) = if wrapped.storable()
+                    {
+                        rcpts
+                            .iter()
+                            .partition(|r| shared.outlet.reaches(&r.account))
                     } else {
                         (rcpts.iter().collect(), Vec::new())
                     };
                     for r in offline.into_iter().chain(live) {
-                        if shared.outlet.deliver_event(r, &wrapped).await {
+                        let delivered = shared
+                            .outlet
+                            .deliver_event(&r.account, &r.joined, &wrapped)
+                            .await;
+                        if delivered {
                             shared.metrics.events_fanned_out.inc();
                         } else {
-                            gone.push(r.clone());
+                            gone.push(r.account.clone());
                         }
                     }
                 }

@@ -12,6 +12,7 @@
 //! - [`Router::route`]: send any stanza (to users, or to components);
 //! - [`Router::deliver_to_account`]: MucSub events to a bare JID (every available resource
 //!   with priority >= 0, else offline storage when storable);
+//!   [`Router::deliver_xml_to_account_except`] leaves out the resources joined to the room;
 //! - [`Router::send_template`]: MUC fan-out of one pre-serialised stanza;
 //! - [`Router::is_available`];
 //! - [`Router::set_offline_hook`]: called whenever a stanza is stored offline (push), and
@@ -119,6 +120,12 @@ impl Router {
         self.inner.sessions.unregister(user, id);
     }
 
+    /// Ends every session of `user` with the stream error `condition` (its account was
+    /// removed); answers how many there were.
+    pub fn end_sessions(&self, user: &str, condition: &'static str) -> usize {
+        self.inner.sessions.kick_all(user, condition)
+    }
+
     /// Whether `resource` of `user` is bound.
     pub fn has_resource(&self, user: &str, resource: &str) -> bool {
         self.inner.sessions.full_target(user, resource).is_some()
@@ -184,7 +191,8 @@ impl Router {
     /// MucSub `messages` and `subject` nodes, and chat/normal messages), else dropped.
     /// `to` should already be the bare JID.
     pub async fn deliver_to_account(&self, bare: &str, el: Element, storable: bool) -> Delivery {
-        self.deliver(bare, Payload::Element(el), storable).await
+        self.deliver(bare, Payload::Element(el), storable, &[])
+            .await
     }
 
     /// What a session that ended never delivered ([`Router::deliver_to_account`], always
@@ -195,7 +203,7 @@ impl Router {
         let user = localpart(bare);
         inner
             .offline
-            .deliver_hooked(&inner.sessions, &user, Payload::Element(el), true, push)
+            .deliver_hooked(&inner.sessions, &user, Payload::Element(el), true, &[], push)
             .await
     }
 
@@ -208,15 +216,35 @@ impl Router {
         xml: Arc<str>,
         storable: bool,
     ) -> Delivery {
-        self.deliver(bare, Payload::Xml(xml), storable).await
+        self.deliver(bare, Payload::Xml(xml), storable, &[]).await
     }
 
-    async fn deliver(&self, bare: &str, payload: Payload, storable: bool) -> Delivery {
+    /// [`Router::deliver_xml_to_account`] except to the account's resources in `skip`,
+    /// which get the same content another way: a MucSub event skips the resources joined
+    /// to its room, which have the plain MUC stanza (docs/protocol.md S11). While one of
+    /// them is bound, nothing is stored offline (the account is online).
+    pub async fn deliver_xml_to_account_except(
+        &self,
+        bare: &str,
+        xml: Arc<str>,
+        storable: bool,
+        skip: &[String],
+    ) -> Delivery {
+        self.deliver(bare, Payload::Xml(xml), storable, skip).await
+    }
+
+    async fn deliver(
+        &self,
+        bare: &str,
+        payload: Payload,
+        storable: bool,
+        skip: &[String],
+    ) -> Delivery {
         let inner = &self.inner;
         let user = localpart(bare);
         inner
             .offline
-            .deliver(&inner.sessions, &user, payload, storable)
+            .deliver(&inner.sessions, &user, payload, storable, skip)
             .await
     }
 

@@ -84,6 +84,11 @@ impl Entry {
     pub(super) fn receives_bare(&self) -> bool {
         self.available && self.priority >= 0
     }
+
+    /// Whether this session is bound to one of `resources`.
+    pub(super) fn is_one_of(&self, resources: &[String]) -> bool {
+        resources.contains(&self.resource)
+    }
 }
 
 /// Returned by [`crate::router::Router::register_session`].
@@ -162,6 +167,16 @@ impl SessionTable {
                 sessions.remove(user);
             }
         }
+    }
+
+    /// Asks every session of `user` to end with the stream error `condition`; how many.
+    pub(super) fn kick_all(&self, user: &str, condition: &'static str) -> usize {
+        self.read().get(user).map_or(0, |list| {
+            for e in list {
+                e.target.control.kick(condition);
+            }
+            list.len()
+        })
     }
 
     /// Changes session `id` of `user`, if it is still registered.
