@@ -16,7 +16,7 @@
 //!
 //! Where things are: [`ns`] (every namespace), [`stanza`] (error replies, IQ results),
 //! [`forms`] (data forms), the MucSub elements (`node`, `subscribe`, `subscriptions`,
-//! `wrapper`, `notice`), [`mam`] (archive queries, results, `<fin/>`, metadata), [`push`]
+//! `wrapper`, `notice`), [`retract`] (XEP-0424/0425, which xmpp-parsers lacks), [`mam`] (archive queries, results, `<fin/>`, metadata), [`push`]
 //! (XEP-0357 enable/disable and the publish), [`time`] (XEP-0082 timestamps).
 
 mod error;
@@ -28,6 +28,7 @@ mod node;
 mod notice;
 pub mod ns;
 pub mod push;
+pub mod retract;
 pub mod stanza;
 mod subscribe;
 mod subscriptions;
@@ -47,6 +48,6 @@ pub use subscriptions::{Subscription, Subscriptions, SyncEnd};
 pub use wrapper::MucSubEvent;
 
 pub use xmpp_parsers::{
-    data_forms, delay, disco, iq, jid, mam as xmpp_mam, message, minidom, muc, presence, rsm,
-    stanza_error, stanza_id,
+    data_forms, delay, disco, iq, jid, mam as xmpp_mam, message, message_correct, minidom, muc,
+    occupant_id, presence, pubsub, reactions, rsm, stanza_error, stanza_id,
 };

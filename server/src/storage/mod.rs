@@ -8,6 +8,7 @@
 //! | [`OfflineStore`] (`offline.rs`) | XEP-0160 offline messages, bounded per account |
 //! | [`MucStore`] (`muc.rs`, `archive.rs`) | rooms, configuration, affiliations, subscriptions, the archive and its MAM queries, quota counts |
 //! | [`PushStore`] (`push.rs`) | XEP-0357 registrations and the VAPID key |
+//! | [`PepStore`] (`pep.rs`) | XEP-0163 PEP items of accounts (XEP-0490 displayed markers, XEP-0402 bookmarks) |
 //!
 //! [`open`] (`open.rs`) picks the engine from the configuration and returns a [`Storage`]
 //! (`stores.rs`) with every store. A store method returns once its change is durable (SQLite
@@ -21,6 +22,7 @@ pub mod conformance;
 pub mod muc;
 pub mod offline;
 mod open;
+pub mod pep;
 pub mod postgres;
 pub mod push;
 pub mod sqlite;
@@ -30,11 +32,12 @@ mod types;
 pub use accounts::{AccountStore, Credentials};
 pub use archive::{Item, Page, UnknownId};
 pub use muc::{
-    AccountSubscription, ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore, StoreOp,
-    StoredRoom, StoredSubscription,
+    AccountSubscription, ArchiveKey, ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore,
+    StoreOp, StoredRoom, StoredSubscription,
 };
 pub use offline::{OfflineMessage, OfflineStore};
 pub use open::open;
+pub use pep::{PepItem, PepStore};
 pub use push::{PushStore, Registration};
 pub use stores::{Engine, Storage};
 pub use types::{BoxFuture, CommitObserver};

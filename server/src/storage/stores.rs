@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{AccountStore, CommitObserver, MucStore, OfflineStore, PushStore};
+use super::{AccountStore, CommitObserver, MucStore, OfflineStore, PepStore, PushStore};
 
 /// Every durable component's store, all on one engine. Cheap to clone.
 #[derive(Clone)]
@@ -11,6 +11,7 @@ pub struct Storage {
     pub offline: Arc<dyn OfflineStore>,
     pub muc: Arc<dyn MucStore>,
     pub push: Arc<dyn PushStore>,
+    pub pep: Arc<dyn PepStore>,
     /// The engine underneath, for what is engine-specific by nature (a cluster's
     /// ownership tables live beside the stores on the same PostgreSQL).
     pub engine: Engine,

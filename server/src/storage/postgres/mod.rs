@@ -11,8 +11,10 @@
 
 mod accounts;
 mod archive;
+mod edits;
 mod muc;
 mod offline;
+mod pep;
 pub mod pool;
 mod push;
 
@@ -29,6 +31,7 @@ const COMPONENTS: &[(&str, &[&str])] = &[
     ("offline", offline::MIGRATIONS),
     ("muc", muc::MIGRATIONS),
     ("push", push::MIGRATIONS),
+    ("pep", pep::MIGRATIONS),
 ];
 
 /// Connects to the database at `url`, brings every component's tables to this build's
@@ -48,6 +51,7 @@ pub async fn open(url: &str, offline_max_per_account: u32) -> anyhow::Result<Sto
         offline: Arc::new(offline::PgOffline::new(pg.clone(), offline_max_per_account)),
         muc: Arc::new(muc::PgMuc::new(pg.clone())),
         push: Arc::new(push::PgPush::new(pg.clone())),
+        pep: Arc::new(pep::PgPep::new(pg.clone())),
         engine: Engine::Postgres(pg),
     })
 }

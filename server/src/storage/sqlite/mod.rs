@@ -8,8 +8,10 @@
 mod accounts;
 mod archive;
 pub mod db;
+mod edits;
 mod muc;
 mod offline;
+mod pep;
 mod push;
 
 use std::path::Path;
@@ -27,6 +29,7 @@ const COMPONENTS: &[(&str, &[&str])] = &[
     ("muc", muc::MIGRATIONS),
     ("limits", muc::LIMITS_MIGRATIONS),
     ("push", push::MIGRATIONS),
+    ("pep", pep::MIGRATIONS),
 ];
 
 /// Opens (creating if needed) the database file at `path`, brings every component's
@@ -60,6 +63,7 @@ async fn stores(db: Db, offline_max_per_account: u32) -> anyhow::Result<Storage>
         )),
         muc: Arc::new(muc::SqliteMuc::new(db.clone())),
         push: Arc::new(push::SqlitePush::new(db.clone())),
+        pep: Arc::new(pep::SqlitePep::new(db.clone())),
         engine: Engine::Sqlite(db),
     })
 }
