@@ -16,10 +16,11 @@
 //!
 //! Where things are: [`ns`] (every namespace), [`stanza`] (error replies, IQ results),
 //! [`forms`] (data forms), the MucSub elements (`node`, `subscribe`, `subscriptions`,
-//! `wrapper`, `notice`), [`mam`] (archive queries, results, `<fin/>`, metadata), [`push`]
-//! (XEP-0357 enable/disable and the publish), [`time`] (XEP-0082 timestamps), and the
-//! stream layer of a fast reconnect: [`sm`] (XEP-0198 stream management), [`sasl2`]
-//! (XEP-0388), [`bind2`] (XEP-0386) and [`fast`] (XEP-0484 tokens, HT-SHA-256-NONE).
+//! `wrapper`, `notice`), [`retract`] (XEP-0424/0425, which xmpp-parsers lacks), [`mam`]
+//! (archive queries, results, `<fin/>`, metadata), [`push`] (XEP-0357 enable/disable and the
+//! publish), [`time`] (XEP-0082 timestamps), and the stream layer of a fast reconnect: [`sm`]
+//! (XEP-0198 stream management), [`sasl2`] (XEP-0388), [`bind2`] (XEP-0386) and [`fast`]
+//! (XEP-0484 tokens, HT-SHA-256-NONE).
 
 pub mod bind2;
 mod error;
@@ -32,6 +33,7 @@ mod node;
 mod notice;
 pub mod ns;
 pub mod push;
+pub mod retract;
 pub mod sasl2;
 pub mod sm;
 pub mod stanza;
@@ -53,6 +55,6 @@ pub use subscriptions::{Subscription, Subscriptions, SyncEnd};
 pub use wrapper::MucSubEvent;
 
 pub use xmpp_parsers::{
-    data_forms, delay, disco, iq, jid, mam as xmpp_mam, message, minidom, muc, presence, rsm,
-    stanza_error, stanza_id,
+    data_forms, delay, disco, iq, jid, mam as xmpp_mam, message, message_correct, minidom, muc,
+    occupant_id, presence, pubsub, reactions, rsm, stanza_error, stanza_id,
 };

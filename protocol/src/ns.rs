@@ -105,6 +105,44 @@ pub const SID: &str = "urn:xmpp:sid:0";
 /// Forwarded stanzas (MAM results).
 pub const FORWARD: &str = "urn:xmpp:forward:0";
 
+// ---- modern group chat (XEP-0421, 0308, 0424, 0425, 0444, 0461, 0359) -------------------
+
+/// Occupant identifiers (XEP-0421): only the room may add one.
+pub const OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
+/// Last message correction (XEP-0308).
+pub const MESSAGE_CORRECT: &str = "urn:xmpp:message-correct:0";
+/// Message retraction (XEP-0424 v0.4+): `<retract/>`, the `<retracted/>` tombstone.
+pub const RETRACT: &str = "urn:xmpp:message-retract:1";
+/// The retraction of XEP-0424 v0.2/0.3, still inside old moderation requests.
+pub const RETRACT_0: &str = "urn:xmpp:message-retract:0";
+/// Moderated message retraction (XEP-0425 v0.3+).
+pub const MODERATE: &str = "urn:xmpp:message-moderate:1";
+/// Moderation of XEP-0425 v0.2 (inside `<apply-to/>` of [`FASTEN`]).
+pub const MODERATE_0: &str = "urn:xmpp:message-moderate:0";
+/// Message fastening (XEP-0422), the envelope of XEP-0425 v0.2.
+pub const FASTEN: &str = "urn:xmpp:fasten:0";
+/// Message reactions (XEP-0444).
+pub const REACTIONS: &str = "urn:xmpp:reactions:0";
+/// Message replies (XEP-0461).
+pub const REPLY: &str = "urn:xmpp:reply:0";
+/// Fallback indication (XEP-0428).
+pub const FALLBACK: &str = "urn:xmpp:fallback:0";
+/// The sender's own stable id (XEP-0359 `<origin-id/>`; same namespace as [`SID`]).
+pub const ORIGIN_ID: &str = SID;
+
+// ---- PEP (XEP-0163): displayed sync (XEP-0490) and bookmarks (XEP-0402) -------------------
+
+/// Message displayed synchronization (XEP-0490), the PEP node and payload namespace.
+pub const MDS: &str = "urn:xmpp:mds:displayed:0";
+/// PEP native bookmarks (XEP-0402), the PEP node and `<conference/>` namespace.
+pub const BOOKMARKS2: &str = "urn:xmpp:bookmarks:1";
+/// Pubsub owner use cases.
+pub const PUBSUB_OWNER: &str = "http://jabber.org/protocol/pubsub#owner";
+/// Pubsub errors.
+pub const PUBSUB_ERRORS: &str = "http://jabber.org/protocol/pubsub#errors";
+/// PEP's disco feature: the account supports personal eventing (XEP-0163 §5).
+pub const PEP_FEATURE: &str = "http://jabber.org/protocol/pubsub#publish";
+
 // ---- push (XEP-0357) ----------------------------------------------------------------------
 
 /// Push notifications: `<enable/>`, `<disable/>`, `<notification/>`.
@@ -150,6 +188,13 @@ mod tests {
             (super::DELAY, xp::DELAY),
             (super::CSI, xp::CSI),
             (super::DATA_FORMS, xp::DATA_FORMS),
+            (super::OCCUPANT_ID, xp::OID),
+            (super::MESSAGE_CORRECT, xp::MESSAGE_CORRECT),
+            (super::REACTIONS, xp::REACTIONS),
+            (super::MDS, xp::MDS),
+            (super::BOOKMARKS2, xp::BOOKMARKS2),
+            (super::PUBSUB_OWNER, xp::PUBSUB_OWNER),
+            (super::PUBSUB_ERRORS, xp::PUBSUB_ERRORS),
             (super::MUC, xp::MUC),
             (super::MUC_USER, xp::MUC_USER),
             (super::MAM, xp::MAM),

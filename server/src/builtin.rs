@@ -8,6 +8,7 @@ use crate::module::Module;
 pub(crate) const MODULES: &[&dyn Module] = &[
     &crate::push::module::PushModule,
     &crate::muc::MucModule,
+    &crate::pep::PepModule,
     &crate::metrics::module::MetricsModule,
     &crate::api::ApiModule,
 ];

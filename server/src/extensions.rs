@@ -45,6 +45,13 @@ pub trait IqHandler: Send + Sync {
     fn handle<'a>(&'a self, from: Caller<'a>, iq: &'a Element) -> BoxFuture<'a, Element>;
 }
 
+/// Told when a session becomes available (its first available presence, after its
+/// offline messages): what to send that session (PEP's last items, XEP-0163 §6.1).
+pub trait AvailableHook: Send + Sync {
+    /// Stanzas for the session `from`, with their `to` set to it.
+    fn on_available<'a>(&'a self, from: Caller<'a>) -> BoxFuture<'a, Vec<Element>>;
+}
+
 /// An entry of the server domain's disco#items (XEP-0030), such as the MUC service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscoItem {
@@ -64,6 +71,9 @@ struct IqRoute {
 #[derive(Default)]
 pub struct Extensions {
     features: Vec<String>,
+    account_features: Vec<String>,
+    account_identities: Vec<(String, String)>,
+    available: Vec<Arc<dyn AvailableHook>>,
     items: Vec<DiscoItem>,
     iqs: Vec<IqRoute>,
     provided: Vec<Arc<dyn Any + Send + Sync>>,
@@ -72,6 +82,9 @@ pub struct Extensions {
 /// What a context holds before the modules have started.
 pub(crate) static NONE: Extensions = Extensions {
     features: Vec::new(),
+    account_features: Vec::new(),
+    account_identities: Vec::new(),
+    available: Vec::new(),
     items: Vec::new(),
     iqs: Vec::new(),
     provided: Vec::new(),
@@ -81,6 +94,22 @@ impl Extensions {
     /// Features the server domain advertises in disco#info, in registration order.
     pub fn server_features(&self) -> impl Iterator<Item = &str> {
         self.features.iter().map(String::as_str)
+    }
+
+    /// Features an account's bare JID advertises in disco#info (XEP-0163 §8).
+    pub fn account_features(&self) -> impl Iterator<Item = &str> {
+        self.account_features.iter().map(String::as_str)
+    }
+
+    /// Identities (category, type) an account's bare JID advertises besides
+    /// `account/registered` (`pubsub/pep`, XEP-0163 §8).
+    pub fn account_identities(&self) -> &[(String, String)] {
+        &self.account_identities
+    }
+
+    /// What to tell a session that becomes available.
+    pub fn available_hooks(&self) -> &[Arc<dyn AvailableHook>] {
+        &self.available
     }
 
     /// Items of the server domain's disco#items.
@@ -106,6 +135,21 @@ impl Extensions {
         if !self.features.iter().any(|f| f == var) {
             self.features.push(var.to_owned());
         }
+    }
+
+    pub(crate) fn add_account_feature(&mut self, var: &str) {
+        if !self.account_features.iter().any(|f| f == var) {
+            self.account_features.push(var.to_owned());
+        }
+    }
+
+    pub(crate) fn add_account_identity(&mut self, category: &str, kind: &str) {
+        self.account_identities
+            .push((category.to_owned(), kind.to_owned()));
+    }
+
+    pub(crate) fn add_available_hook(&mut self, hook: Arc<dyn AvailableHook>) {
+        self.available.push(hook);
     }
 
     pub(crate) fn add_item(&mut self, item: DiscoItem) {

@@ -18,6 +18,7 @@ pub mod metrics;
 pub(crate) mod module;
 pub mod muc;
 pub mod ns;
+pub mod pep;
 pub mod push;
 pub mod router;
 pub mod server;

@@ -16,7 +16,7 @@
 //! Adding a module: implement [`Module`] in its own directory, add it to
 //! `builtin::MODULES`. The core stays unaware of it.
 
-use crate::extensions::{DiscoItem, Extensions, IqHandler, IqType};
+use crate::extensions::{AvailableHook, DiscoItem, Extensions, IqHandler, IqType};
 use crate::ServerContext;
 use futures_util::future::BoxFuture;
 use std::any::Any;
@@ -61,6 +61,21 @@ impl Registrar {
     /// A feature of the server domain's disco#info.
     pub fn server_feature(&mut self, var: &str) {
         self.ext.add_feature(var);
+    }
+
+    /// A feature of every account's bare JID in disco#info.
+    pub fn account_feature(&mut self, var: &str) {
+        self.ext.add_account_feature(var);
+    }
+
+    /// An identity (category, type) of every account's bare JID in disco#info.
+    pub fn account_identity(&mut self, category: &str, kind: &str) {
+        self.ext.add_account_identity(category, kind);
+    }
+
+    /// Told whenever a session becomes available; what it returns goes to that session.
+    pub fn on_available(&mut self, hook: Arc<dyn AvailableHook>) {
+        self.ext.add_available_hook(hook);
     }
 
     /// An item of the server domain's disco#items.

@@ -296,6 +296,7 @@ async fn mam_walks_10000_messages_forward_and_backward_without_holes_or_duplicat
             nick: "alice".into(),
             sender: "alice@localhost".into(),
             origin_id: None,
+            client_id: None,
             stanza: format!(
                 "<message xmlns='jabber:client' from='{r}/alice' type='groupchat'><stanza-id xmlns='{SID}' by='{r}' id='{}'/><body>{i}</body></message>",
                 1_000_000 + i

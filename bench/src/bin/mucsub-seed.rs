@@ -149,6 +149,7 @@ async fn seed(cli: Cli) -> Result<()> {
                 stamp_us: id,
                 nick,
                 origin_id: None,
+                client_id: Some(format!("s{i}")),
                 sender: format!(
                     "seeduser{}@{}",
                     i % cli.accounts.max(1) as i64,

@@ -66,7 +66,18 @@ pub(crate) async fn handle(ctx: &ServerContext, me: &Bound, el: &Element) -> Opt
                         .attr(attr("type"), "registered")
                         .build(),
                 );
+                for (category, kind) in ctx.extensions().account_identities() {
+                    q.append_child(
+                        Element::builder("identity", ns::DISCO_INFO)
+                            .attr(attr("category"), category.as_str())
+                            .attr(attr("type"), kind.as_str())
+                            .build(),
+                    );
+                }
                 q.append_child(feature(ns::DISCO_INFO));
+                for f in ctx.extensions().account_features() {
+                    q.append_child(feature(f));
+                }
             }
             ok(Some(q))
         }

@@ -6,6 +6,7 @@
 use super::conn::{Conn, End};
 use super::negotiate::Bound;
 use super::{normalize_jid, Transport};
+use crate::extensions::Caller;
 use crate::ns;
 use crate::stanza;
 use crate::ServerContext;
@@ -107,6 +108,16 @@ impl Presence {
         // Removed only once written: a connection lost in between loses nothing.
         if let Err(e) = c.ctx.router.offline_delivered(&self.user, ids).await {
             tracing::error!(error = %e, "could not remove delivered offline messages");
+        }
+        let me = Caller {
+            user: &self.user,
+            jid: &self.full,
+        };
+        let ctx = c.ctx;
+        for hook in ctx.extensions().available_hooks() {
+            for el in hook.on_available(me).await {
+                c.send_el(&el).await?;
+            }
         }
         Ok(())
     }

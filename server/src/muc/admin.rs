@@ -182,10 +182,14 @@ impl Room {
             x.b()
         };
         for o in &self.occupants {
+            let oid = mucsub_protocol::occupant_id::OccupantId {
+                id: o.occupant_id.clone(),
+            };
             let p = B::new("presence", ns::CLIENT)
                 .a("from", format!("{}/{}", self.jid, o.nick))
                 .a("type", "unavailable")
                 .c(x(None))
+                .c(oid.into())
                 .b();
             out.push(Action::Send(with_to(p, &o.jid)));
         }
@@ -498,6 +502,7 @@ impl Room {
             // Tell subscribers even though the target is not in the room (docs/protocol.md S12).
             let nick = self.subscribers.get(&target).map(|s| s.nick.clone());
             let room = self.jid.to_string();
+            let oid = self.occupant_id_el(env, &target);
             let build = |sees: bool| -> Element {
                 let item = B::new("item", ns::MUC_USER)
                     .opt("jid", sees.then(|| target.to_string()))
@@ -514,6 +519,7 @@ impl Room {
                         .a("from", format!("{room}/{n}"))
                         .a("type", "unavailable")
                         .c(x.b())
+                        .c(oid.clone())
                         .b(),
                     None => B::new("message", ns::CLIENT)
                         .a("from", room.clone())

@@ -51,6 +51,9 @@ impl Room {
             ("set", "subscribe", ns::MUCSUB) => self.on_subscribe(env, &from, &iq, &payload),
             ("set", "unsubscribe", ns::MUCSUB) => self.on_unsubscribe(env, &from, &iq, &payload),
             (_, "subscriptions", ns::MUCSUB) => self.on_room_subscriptions(&from, &iq),
+            ("set", "moderate", ns::MODERATE) | ("set", "apply-to", ns::FASTEN) => {
+                self.on_moderate(env, &from, &iq, &payload)
+            }
             ("get", "query", ns::MAM) => {
                 vec![Action::Send(iq_result(&iq, Some(super::mam::query_form())))]
             }
@@ -158,6 +161,9 @@ impl Room {
             features.push(ns::MAM_EXTENDED.to_string());
         }
         features.push(ns::SID.to_string());
+        features.extend(super::occupant_id::FEATURES.iter().map(|f| f.to_string()));
+        features.extend(super::edits::FEATURES.iter().map(|f| f.to_string()));
+        features.extend(super::moderation::FEATURES.iter().map(|f| f.to_string()));
         B::new("query", ns::DISCO_INFO)
             .c(B::new("identity", ns::DISCO_INFO)
                 .a("category", "conference")

@@ -5,6 +5,8 @@ use jid::FullJid;
 use minidom::Element;
 
 use super::affiliation::Role;
+use super::edits::{client_id, Change};
+use super::occupant_id::is_occupant_id;
 use super::room::{refuse, with_to, Action, Env, HistoryItem, Outcome, Room};
 use super::store::{ArchivedMsg, StoreOp};
 use super::xml::B;
@@ -12,10 +14,13 @@ use crate::ns;
 use crate::stanza::ErrorType;
 use mucsub_protocol::Node;
 
-/// Children a sender may not pass on: errors, and the archive markers, which come from the
-/// room alone (docs/protocol.md S18).
+/// Children a sender may not pass on: errors, the archive markers and occupant-ids, which
+/// come from the room alone (docs/protocol.md S18, XEP-0421 §4).
 fn room_only(c: &Element) -> bool {
-    c.name() == "error" || c.is("stanza-id", ns::SID) || c.is("archived", ns::MAM_TMP)
+    c.name() == "error"
+        || c.is("stanza-id", ns::SID)
+        || c.is("archived", ns::MAM_TMP)
+        || is_occupant_id(c)
 }
 
 impl Room {
@@ -44,7 +49,7 @@ impl Room {
     }
 
     /// The nick a user speaks with: as occupant, else as subscriber (docs/protocol.md S14).
-    fn speaker_nick(&self, from: &FullJid) -> Option<String> {
+    pub(super) fn speaker_nick(&self, from: &FullJid) -> Option<String> {
         self.occupant(from).map(|o| o.nick.clone()).or_else(|| {
             self.subscribers
                 .get(&from.to_bare())
@@ -53,14 +58,14 @@ impl Room {
     }
 
     /// `m` as the room relays it: from `nick`, of type `kind`, with the sender's own id,
-    /// `first` (the room's stanza-id) ahead of the sender's children, and none of the
-    /// children the sender may not pass on or `drop` rules out.
+    /// `first` (the room's stanza-id and occupant-id) ahead of the sender's children, and
+    /// none of the children the sender may not pass on or `drop` rules out.
     fn relayed(
         &self,
         m: &Element,
         nick: &str,
         kind: &str,
-        first: Option<Element>,
+        first: Vec<Element>,
         drop: impl Fn(&Element) -> bool,
     ) -> Element {
         B::new("message", ns::CLIENT)
@@ -108,18 +113,29 @@ impl Room {
                 );
             }
         }
-        // The room's stanza-id goes first; nick hints are the room's to give, not the
-        // sender's.
+        let change = match self.check_change(env, from, &m) {
+            Ok(c) => c,
+            Err(r) => return vec![Action::Send(r.reply_to(&m))],
+        };
+        // The room's stanza-id and the sender's occupant-id go first; nick hints are the
+        // room's to give, not the sender's.
         let id = env.ids.next_at(env.now_us);
         let sid = B::new("stanza-id", ns::SID)
             .a("by", self.jid.to_string())
             .a("id", id.to_string())
             .b();
-        let relayed = self.relayed(&m, &nick, "groupchat", Some(sid), |c| {
+        let oid = self.occupant_id_el(env, &from.to_bare());
+        let relayed = self.relayed(&m, &nick, "groupchat", vec![sid, oid], |c| {
             c.is("nick", ns::NICK)
         });
         let mut out = Vec::new();
-        let archived = has_body || subject.is_some();
+        // Reactions (XEP-0444) and retractions (XEP-0424) may come without a body; the
+        // archive keeps them and subscribers get them like any message, so a client
+        // catching up learns them in order. Corrections and replies have a body.
+        let attached =
+            m.has_child("reactions", ns::REACTIONS) || m.has_child("retract", ns::RETRACT);
+        let content = has_body || attached;
+        let archived = content || subject.is_some();
         if let Some(s) = &subject {
             self.subject = s.clone();
             self.subject_nick = nick.clone();
@@ -139,8 +155,13 @@ impl Room {
                 // Deduplication of resent messages is the cluster's to turn on (it needs
                 // the re-echo of the stored message: storage::Duplicate).
                 origin_id: None,
+                client_id: client_id(&m),
                 stanza: String::from(&relayed),
             })));
+        }
+        if let Change::Retract(target) = &change {
+            let op = self.tombstone(env, target, None);
+            out.push(Action::Store(op));
         }
         if has_body && env.history_size > 0 {
             self.history.push_back(HistoryItem {
@@ -152,7 +173,7 @@ impl Room {
             }
         }
         self.send_to_occupants(&mut out, &relayed);
-        let node = if has_body {
+        let node = if content {
             Some(Node::Messages)
         } else if subject.is_some() {
             Some(Node::Subject)
@@ -198,7 +219,7 @@ impl Room {
         }
         // The sender's `muc#user` payload is replaced by the room's empty one.
         let kind = m.attr("type").unwrap_or("chat");
-        let mut relayed = self.relayed(&m, &sender, kind, None, |c| c.has_ns(ns::MUC_USER));
+        let mut relayed = self.relayed(&m, &sender, kind, Vec::new(), |c| c.has_ns(ns::MUC_USER));
         relayed.append_child(Element::bare("x", ns::MUC_USER));
         targets
             .iter()

@@ -66,6 +66,7 @@ fn spawn(ctx: &ServerContext) -> anyhow::Result<MucHandle> {
         store: ctx.storage.muc.clone(),
         outlet: Arc::new(RouterOutlet::new(ctx.router.clone(), ctx.accounts.clone())),
         ids: Arc::new(IdGen::new(0)),
+        occupant_ids: Arc::default(),
         settings: Arc::new(settings),
         stats,
         quotas: Arc::new(crate::limits::MucQuotas::new(&ctx.config.limits)),

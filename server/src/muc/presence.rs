@@ -8,6 +8,7 @@ use minidom::Element;
 use super::admit::{Admission, Entry};
 use super::affiliation::{default_role, Affiliation, Role};
 use super::ids::{parse_stamp, stamp};
+use super::occupant_id::is_occupant_id;
 use super::room::{refuse, status, with_to, Action, Env, HistoryItem, Occupant, Outcome, Room};
 use super::xml::{set_attr, text_el, B};
 use crate::ns;
@@ -106,7 +107,10 @@ impl Room {
         if unavailable {
             b = b.a("type", "unavailable");
         }
-        b.cs(o.payload.clone()).c(x).b()
+        let oid = mucsub_protocol::occupant_id::OccupantId {
+            id: o.occupant_id.clone(),
+        };
+        b.cs(o.payload.clone()).c(x).c(oid.into()).b()
     }
 
     /// Sends `o`'s presence to every occupant (110 added for its own sessions) and as a
@@ -183,6 +187,7 @@ impl Room {
         }
         let role = default_role(aff, self.config.moderated, self.config.members_by_default);
         let occupant = Occupant {
+            occupant_id: env.occupant_ids.id(&self.jid, &bare),
             jid: from.clone(),
             nick,
             role,
@@ -350,10 +355,12 @@ impl Room {
     }
 }
 
-/// The occupant's own presence payload: everything but MUC elements and errors.
+/// The occupant's own presence payload: everything but MUC elements, errors and
+/// occupant-ids (the room's to give, XEP-0421 §4).
 fn payload_of(p: &Element) -> Vec<Element> {
     p.children()
         .filter(|c| !(c.has_ns(ns::MUC) || c.has_ns(ns::MUC_USER) || c.name() == "error"))
+        .filter(|c| !is_occupant_id(c))
         .cloned()
         .collect()
 }

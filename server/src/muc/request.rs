@@ -211,6 +211,8 @@ mod tests {
             ids: &ids,
             now_us: 1_000_000,
             history_size: 20,
+            occupant_ids: &crate::muc::occupant_id::OccupantIds::with_key(vec![1; 32]),
+            target: None,
         };
         r.request(&env, req)
     }

@@ -19,7 +19,8 @@ use minidom::Element;
 use super::affiliation::{default_role, Affiliation, Role};
 use super::config_form::RoomConfig;
 use super::ids::IdGen;
-use super::store::{StoreOp, StoredRoom, StoredSubscription};
+use super::occupant_id::OccupantIds;
+use super::store::{ArchivedMsg, StoreOp, StoredRoom, StoredSubscription};
 use super::xml::{set_attr, B};
 use crate::ns;
 use crate::stanza::{error_reply, iq_result, ErrorType, Refusal};
@@ -69,6 +70,8 @@ pub struct Occupant {
     pub jid: FullJid,
     pub nick: String,
     pub role: Role,
+    /// Its XEP-0421 occupant-id (the account's in this room).
+    pub occupant_id: String,
     /// The occupant's own presence payload (show, status, caps…), rebroadcast as is.
     pub payload: Vec<Element>,
 }
@@ -91,6 +94,11 @@ pub struct Env<'a> {
     pub now_us: i64,
     /// Messages kept in memory for history on join.
     pub history_size: usize,
+    /// XEP-0421 occupant-ids under the service's secret.
+    pub occupant_ids: &'a OccupantIds,
+    /// The archived message the stanza changes (a correction's, retraction's or
+    /// moderation's target), looked up by the room task (`edits.rs`).
+    pub target: Option<&'a ArchivedMsg>,
 }
 
 impl Env<'_> {
@@ -99,6 +107,13 @@ impl Env<'_> {
     /// and restarts as archive ids are, and subscribers can deduplicate by it.
     pub fn next_id(&self) -> String {
         self.ids.next_at(self.now_us).to_string()
+    }
+}
+
+impl Room {
+    /// The `<occupant-id/>` (XEP-0421) of `account` in this room.
+    pub(super) fn occupant_id_el(&self, env: &Env, account: &BareJid) -> Element {
+        env.occupant_ids.element(&self.jid, account)
     }
 }
 

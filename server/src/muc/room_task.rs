@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use jid::BareJid;
+use jid::{BareJid, FullJid};
 use minidom::Element;
 use tokio::sync::mpsc;
 
@@ -17,7 +17,8 @@ use super::mailbox::{Report, RoomMsg};
 use super::mam;
 use super::room::{Action, Env, Recipient, Room};
 use super::shared::Shared;
-use super::store::StoreOp;
+use super::store::{ArchiveKey, ArchivedMsg, StoreOp};
+use super::{edits, moderation};
 use crate::stanza::{error_reply, ErrorType};
 
 /// Runs `room` until it is unloaded or destroyed; `initial` are its creation's actions.
@@ -69,8 +70,21 @@ pub(super) async fn room_task(
                 let mut batch = Vec::new();
                 let mut next = Some((from, stanza));
                 while let Some((from, stanza)) = next.take() {
+                    let keys = change_keys(&stanza, &from);
+                    if keys.is_some() && !batch.is_empty() {
+                        // A change's target may be in this batch: committed first, so the
+                        // lookup below finds it.
+                        pending = Some(RoomMsg::Stanza(from, stanza));
+                        break;
+                    }
+                    let target = match keys {
+                        Some(keys) => find_target(&shared, &room.name, &keys).await,
+                        None => None,
+                    };
                     let original = stanza.clone();
-                    let actions = room.handle(&env(&shared), from, stanza);
+                    let mut here = env(&shared);
+                    here.target = target.as_ref();
+                    let actions = room.handle(&here, from, stanza);
                     // An archive query is answered from storage, so it ends the batch: its
                     // page holds exactly what came before it. So does a destroyed room.
                     let ends = actions
@@ -130,12 +144,36 @@ pub(super) async fn room_task(
     }
 }
 
+/// The archive keys of the message a stanza changes (a correction, retraction or
+/// moderation), `None` for anything else.
+fn change_keys(stanza: &Element, from: &FullJid) -> Option<Vec<ArchiveKey>> {
+    edits::target_keys(stanza, from).or_else(|| moderation::target_key(stanza).map(|k| vec![k]))
+}
+
+/// The first archived message `keys` find. A storage error is logged and counts as not
+/// found: the room then refuses a retraction and relays a correction unchecked.
+async fn find_target(shared: &Shared, room: &str, keys: &[ArchiveKey]) -> Option<ArchivedMsg> {
+    for key in keys {
+        match shared.store.archived(room, key).await {
+            Ok(Some(m)) => return Some(m),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(room, error = %e, "looking up a message's target failed");
+                return None;
+            }
+        }
+    }
+    None
+}
+
 /// The room's environment now.
 fn env(shared: &Shared) -> Env<'_> {
     Env {
         ids: &shared.ids,
         now_us: now_micros(),
         history_size: shared.settings.history_size,
+        occupant_ids: &shared.occupant_ids,
+        target: None,
     }
 }
 

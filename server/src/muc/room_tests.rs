@@ -61,6 +61,8 @@ impl T {
             ids: &self.ids,
             now_us: 1_000_000,
             history_size: 20,
+            occupant_ids: &crate::muc::occupant_id::OccupantIds::with_key(vec![1; 32]),
+            target: None,
         };
         self.room.handle(&env, full(from), el)
     }

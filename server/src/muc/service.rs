@@ -20,6 +20,7 @@ use super::shared::Shared;
 pub async fn prepare(shared: &Shared) -> anyhow::Result<()> {
     let floor = shared.store.max_archive_id().await?;
     shared.ids.raise_floor(floor);
+    shared.occupant_ids.load(&*shared.store).await?;
     let dropped = shared.store.drop_stale_temporary_rooms().await?;
     if !dropped.is_empty() {
         tracing::info!(rooms = ?dropped, "removed temporary rooms left empty by a restart");

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::ids::IdGen;
+use super::occupant_id::OccupantIds;
 use super::outlet::Outlet;
 use crate::storage::MucStore;
 
@@ -63,6 +64,8 @@ pub struct Shared {
     pub store: Arc<dyn MucStore>,
     pub outlet: Arc<dyn Outlet>,
     pub ids: Arc<IdGen>,
+    /// XEP-0421 occupant-ids (the key is loaded by `service::prepare`).
+    pub occupant_ids: Arc<OccupantIds>,
     pub settings: Arc<Settings>,
     pub stats: Arc<Stats>,
     /// Per-account limits on subscriptions and rooms (`[limits]`).

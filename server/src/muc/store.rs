@@ -3,5 +3,5 @@
 //! or PostgreSQL, `storage/`) before any reply or broadcast leaves (docs/protocol.md S16).
 
 pub use crate::storage::muc::{
-    AccountSubscription, ArchivedMsg, StoreOp, StoredRoom, StoredSubscription,
+    AccountSubscription, ArchiveKey, ArchivedMsg, StoreOp, StoredRoom, StoredSubscription,
 };

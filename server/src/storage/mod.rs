@@ -9,6 +9,7 @@
 //! | [`MucStore`] (`muc.rs`, `archive.rs`) | rooms, configuration, affiliations, subscriptions, the archive and its MAM queries, quota counts |
 //! | [`PushStore`] (`push.rs`) | XEP-0357 registrations and the VAPID key |
 //! | [`FastStore`] (`fast.rs`) | XEP-0484 FAST tokens per account and device |
+//! | [`PepStore`] (`pep.rs`) | XEP-0163 PEP items of accounts (XEP-0490 displayed markers, XEP-0402 bookmarks) |
 //!
 //! [`open`] (`open.rs`) picks the engine from the configuration and returns a [`Storage`]
 //! (`stores.rs`) with every store. A store method returns once its change is durable (SQLite
@@ -23,6 +24,7 @@ pub mod fast;
 pub mod muc;
 pub mod offline;
 mod open;
+pub mod pep;
 pub mod postgres;
 pub mod push;
 pub mod sqlite;
@@ -33,11 +35,12 @@ pub use accounts::{AccountStore, Credentials};
 pub use archive::{Item, Page, UnknownId};
 pub use fast::{FastStore, FastToken, Slot, Use};
 pub use muc::{
-    AccountSubscription, ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore, StoreOp,
-    StoredRoom, StoredSubscription,
+    AccountSubscription, ArchiveKey, ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore,
+    StoreOp, StoredRoom, StoredSubscription,
 };
 pub use offline::{OfflineMessage, OfflineStore};
 pub use open::open;
+pub use pep::{PepItem, PepStore};
 pub use push::{PushStore, Registration};
 pub use stores::{Engine, Storage};
 pub use types::{BoxFuture, CommitObserver};

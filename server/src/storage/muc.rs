@@ -31,8 +31,21 @@ pub struct ArchivedMsg {
     /// with the same (room, sender, origin-id) is not archived again; [`MucStore::commit`]
     /// reports the stored one as a [`Duplicate`].
     pub origin_id: Option<String>,
+    /// The id the sender gave the message (its XEP-0359 origin-id, else its `id`): what a
+    /// XEP-0308 correction names, so [`MucStore::archived`] finds the corrected message.
+    pub client_id: Option<String>,
     /// The stanza as broadcast, without `to`.
     pub stanza: String,
+}
+
+/// How [`MucStore::archived`] names a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveKey {
+    /// By the room's stanza-id (archive id).
+    Id(i64),
+    /// By the id its sender gave it; `sender`'s own message first when several senders
+    /// used the same id.
+    Client { id: String, sender: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +100,13 @@ pub enum StoreOp {
         jid: String,
     },
     Archive(ArchivedMsg),
+    /// Replaces archived message `id`'s stanza with its tombstone (XEP-0424 §5.1): a
+    /// retracted or moderated message keeps its place, id and sender.
+    Tombstone {
+        room: String,
+        id: i64,
+        stanza: String,
+    },
     /// Removes the room with everything attached to it, archive included.
     DestroyRoom {
         room: String,
@@ -170,6 +190,20 @@ pub trait MucStore: Send + Sync {
     ) -> BoxFuture<'a, anyhow::Result<Result<Page, UnknownId>>>;
     /// The room's oldest and newest archived messages (XEP-0313 metadata).
     fn archive_bounds<'a>(&'a self, room: &'a str) -> BoxFuture<'a, anyhow::Result<Metadata>>;
+    /// One archived message of room `room` (the target of a correction, retraction or
+    /// moderation), `None` when the archive holds none by that key.
+    fn archived<'a>(
+        &'a self,
+        room: &'a str,
+        key: &'a ArchiveKey,
+    ) -> BoxFuture<'a, anyhow::Result<Option<ArchivedMsg>>>;
+    /// The service secret called `name`: the stored one, or `fresh` stored now when there
+    /// is none (the first writer wins, so every node of a cluster gets the same one).
+    fn secret<'a>(
+        &'a self,
+        name: &'a str,
+        fresh: Vec<u8>,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<u8>>>;
 }
 
 /// The subscription nodes as stored: one space-separated text.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{AccountStore, CommitObserver, FastStore, MucStore, OfflineStore, PushStore};
+use super::{AccountStore, CommitObserver, FastStore, MucStore, OfflineStore, PepStore, PushStore};
 
 /// Every durable component's store, all on one engine. Cheap to clone.
 #[derive(Clone)]
@@ -12,6 +12,7 @@ pub struct Storage {
     pub muc: Arc<dyn MucStore>,
     pub push: Arc<dyn PushStore>,
     pub fast: Arc<dyn FastStore>,
+    pub pep: Arc<dyn PepStore>,
     /// The engine underneath, for what is engine-specific by nature (a cluster's
     /// ownership tables live beside the stores on the same PostgreSQL).
     pub engine: Engine,

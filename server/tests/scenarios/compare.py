@@ -110,6 +110,10 @@ KNOWN_FEATURES_ONLY_EJABBERD = {
 KNOWN_FEATURES_ONLY_OURS = {
     "urn:xmpp:mucsub:sync:0", "urn:xmpp:mam:2#extended", "urn:xmpp:sid:0",
     "http://jabber.org/protocol/muc#self-ping-optimization",
+    # Issue 22: occupant-ids, corrections, retraction, moderation, reactions, replies.
+    "urn:xmpp:occupant-id:0", "urn:xmpp:message-correct:0", "urn:xmpp:message-retract:1",
+    "urn:xmpp:message-moderate:0", "urn:xmpp:message-moderate:1", "urn:xmpp:reactions:0",
+    "urn:xmpp:reply:0",
 }
 
 
@@ -144,6 +148,15 @@ def disco_features(section, label, el, side):
                     x.remove(f)
     for f in feats:
         qel.insert(len(qel) - len(qel.findall(q(DATA, "x"))), f)
+    return el
+
+
+def drop_occupant_ids(section, label, el, side):
+    # XEP-0421 (issue 22): every groupchat message and occupant presence of ours carries
+    # the sender's <occupant-id/>; ejabberd 23.01 has none.
+    for parent in list(el.iter()):
+        for o in list(parent.findall(q("urn:xmpp:occupant-id:0", "occupant-id"))):
+            parent.remove(o)
     return el
 
 
@@ -307,6 +320,7 @@ TOLERATED = [
     ("room caps presence", "XEP-0115 caps of the room itself are not implemented", strip_room_caps_presence),
     ("own presence echo", "c2s core behaviour outside the MUC service", self_presence_echo),
     ("disco feature sets", "server-specific features (vcard, register, older MAM versions, commands) and our additions (mucsub sync, mam #extended)", disco_features),
+    ("occupant-ids", "XEP-0421 occupant-ids on our messages and presences (issue 22)", drop_occupant_ids),
     ("status 170", "we announce archiving on join (XEP-0045 §7.2.12), ejabberd does not", drop_status_170),
     ("system node", "ejabberd drops the known `system` node from the accepted list (docs/protocol.md S3)", drop_system_node),
     ("sync hint", "docs/protocol.md S19 <end/> element on service-level subscriptions", drop_sync_end),

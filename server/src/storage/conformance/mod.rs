@@ -1,5 +1,5 @@
 //! The conformance suite every storage engine must pass: one case per contract of the
-//! storage traits (accounts, offline, MUC and its archive, push, FAST tokens), each an `async fn`
+//! storage traits (accounts, offline, MUC and its archive with its edits, push, FAST tokens, PEP), each an `async fn`
 //! taking an [`Opener`] that gives a fresh, empty [`crate::storage::Storage`]. [`crate::storage_suite!`]
 //! makes one named test of each case, so one failure hides no other:
 //!
@@ -16,10 +16,12 @@
 
 pub mod accounts;
 pub mod archive;
+pub mod edits;
 pub mod fast;
 pub mod muc;
 pub mod offline;
 mod opener;
+pub mod pep;
 pub mod push;
 
 pub use opener::Opener;
@@ -65,6 +67,9 @@ macro_rules! storage_suite {
             archive::max_zero_asks_only_for_the_count,
             archive::bounds_are_the_oldest_and_newest,
             archive::a_walk_never_skips_or_repeats_while_messages_arrive,
+            edits::archived_finds_by_stanza_id_and_by_client_id,
+            edits::a_tombstone_replaces_the_message_in_place,
+            edits::the_first_secret_stored_wins,
             push::enable_replaces_the_same_node_and_disable_removes,
             push::the_oldest_registration_goes_past_the_cap,
             push::registrations_need_an_account_and_go_with_it,
@@ -77,6 +82,9 @@ macro_rules! storage_suite {
             fast::revoke_one_device_or_all,
             fast::tokens_need_an_account_and_go_with_it,
             fast::the_service_refuses_expired_and_revoked_tokens,
+            pep::items_replace_by_id_and_keep_the_newest,
+            pep::last_items_are_the_newest_of_each_node,
+            pep::items_need_an_account_and_go_with_it,
         );
     };
     (@cases $attr:meta, $open:expr; $($group:ident :: $case:ident,)*) => {

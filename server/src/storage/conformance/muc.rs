@@ -17,6 +17,7 @@ pub(crate) fn msg(room: &str, id: i64, sender: &str) -> ArchivedMsg {
         nick: sender.split('@').next().unwrap_or(sender).into(),
         sender: sender.into(),
         origin_id: None,
+        client_id: None,
         stanza: format!(
             "<message xmlns='jabber:client' type='groupchat'><body>{id}</body></message>"
         ),

@@ -11,9 +11,11 @@
 
 mod accounts;
 mod archive;
+mod edits;
 mod fast;
 mod muc;
 mod offline;
+mod pep;
 pub mod pool;
 mod push;
 
@@ -31,6 +33,7 @@ const COMPONENTS: &[(&str, &[&str])] = &[
     ("muc", muc::MIGRATIONS),
     ("push", push::MIGRATIONS),
     ("fast", fast::MIGRATIONS),
+    ("pep", pep::MIGRATIONS),
 ];
 
 /// Connects to the database at `url`, brings every component's tables to this build's
@@ -51,6 +54,7 @@ pub async fn open(url: &str, offline_max_per_account: u32) -> anyhow::Result<Sto
         muc: Arc::new(muc::PgMuc::new(pg.clone())),
         push: Arc::new(push::PgPush::new(pg.clone())),
         fast: Arc::new(fast::PgFast::new(pg.clone())),
+        pep: Arc::new(pep::PgPep::new(pg.clone())),
         engine: Engine::Postgres(pg),
     })
 }

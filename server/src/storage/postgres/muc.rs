@@ -11,6 +11,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::archive;
+use super::edits;
 use super::offline::lock_account;
 use super::pool::Pg;
 use crate::muc::affiliation::Affiliation;
@@ -18,14 +19,15 @@ use crate::muc::mam::query::ArchiveQuery;
 use crate::storage::archive::{Page, UnknownId};
 use crate::storage::muc::{
     config_text, is_temporary, join_nodes, parse_config, split_nodes, AccountSubscription,
-    ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore, StoreOp, StoredRoom,
+    ArchiveKey, ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore, StoreOp, StoredRoom,
     StoredSubscription,
 };
 use crate::storage::types::BoxFuture;
 use mucsub_protocol::mam::Metadata;
 
 /// `MIGRATIONS[i]` brings the `muc` tables from version `i` to `i + 1`. Append only.
-pub(super) const MIGRATIONS: &[&str] = &["
+pub(super) const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE muc_rooms(
         name TEXT PRIMARY KEY,
         config TEXT NOT NULL,
@@ -75,7 +77,19 @@ pub(super) const MIGRATIONS: &[&str] = &["
         n BIGINT NOT NULL,
         last_id BIGINT NOT NULL
     );
-"];
+",
+    "
+    -- The id the sender gave a message, which a XEP-0308 correction names.
+    ALTER TABLE muc_archive ADD COLUMN client_id TEXT;
+    CREATE INDEX muc_archive_client ON muc_archive(room, client_id)
+        WHERE client_id IS NOT NULL;
+    -- Service secrets (the key occupant-ids are derived with, XEP-0421), created once.
+    CREATE TABLE muc_secrets(
+        name TEXT PRIMARY KEY,
+        value BYTEA NOT NULL
+    );
+",
+];
 
 /// [`MucStore`] on PostgreSQL.
 #[derive(Clone)]
@@ -157,8 +171,9 @@ fn statements(op: &StoreOp) -> Vec<(&'static str, Vec<Param>)> {
         )],
         StoreOp::Archive(m) => {
             let mut st = vec![(
-                "INSERT INTO muc_archive(room, id, stamp_us, nick, sender, origin_id, stanza)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                "INSERT INTO muc_archive(room, id, stamp_us, nick, sender, origin_id, stanza,
+                    client_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (room, sender, origin_id) WHERE origin_id IS NOT NULL DO NOTHING",
                 vec![
                     p(m.room.clone()),
@@ -168,6 +183,7 @@ fn statements(op: &StoreOp) -> Vec<(&'static str, Vec<Param>)> {
                     p(m.sender.clone()),
                     p(m.origin_id.clone()),
                     p(m.stanza.clone()),
+                    p(m.client_id.clone()),
                 ],
             )];
             if let Some(origin) = &m.origin_id {
@@ -175,7 +191,7 @@ fn statements(op: &StoreOp) -> Vec<(&'static str, Vec<Param>)> {
                 // row that refused it, if any. Another id means the insert did nothing (the
                 // same id again would have failed on the primary key).
                 st.push((
-                    "SELECT id, stamp_us, nick, stanza FROM muc_archive
+                    "SELECT id, stamp_us, nick, stanza, client_id FROM muc_archive
                      WHERE room = $1 AND sender = $2 AND origin_id = $3 AND id <> $4",
                     vec![
                         p(m.room.clone()),
@@ -187,6 +203,10 @@ fn statements(op: &StoreOp) -> Vec<(&'static str, Vec<Param>)> {
             }
             st
         }
+        StoreOp::Tombstone { room, id, stanza } => vec![(
+            "UPDATE muc_archive SET stanza = $3 WHERE room = $1 AND id = $2",
+            vec![p(room.clone()), p(*id), p(stanza.clone())],
+        )],
         StoreOp::DestroyRoom { room } => [
             "DELETE FROM muc_rooms WHERE name = $1",
             "DELETE FROM muc_affiliations WHERE room = $1",
@@ -283,6 +303,7 @@ pub(super) async fn apply(
                 nick: stored.get(2),
                 sender: m.sender.clone(),
                 origin_id: m.origin_id.clone(),
+                client_id: stored.get(4),
                 stanza: stored.get(3),
             },
         });
@@ -548,5 +569,21 @@ impl MucStore for PgMuc {
             let client = self.pg.client().await?;
             archive::bounds(&client, room).await
         })
+    }
+
+    fn archived<'a>(
+        &'a self,
+        room: &'a str,
+        key: &'a ArchiveKey,
+    ) -> BoxFuture<'a, anyhow::Result<Option<ArchivedMsg>>> {
+        Box::pin(async move { edits::archived(&self.pg.client().await?, room, key).await })
+    }
+
+    fn secret<'a>(
+        &'a self,
+        name: &'a str,
+        fresh: Vec<u8>,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<u8>>> {
+        Box::pin(async move { edits::secret(&self.pg.client().await?, name, &fresh).await })
     }
 }

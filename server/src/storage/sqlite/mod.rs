@@ -8,9 +8,11 @@
 mod accounts;
 mod archive;
 pub mod db;
+mod edits;
 mod fast;
 mod muc;
 mod offline;
+mod pep;
 mod push;
 
 use std::path::Path;
@@ -29,6 +31,7 @@ const COMPONENTS: &[(&str, &[&str])] = &[
     ("limits", muc::LIMITS_MIGRATIONS),
     ("push", push::MIGRATIONS),
     ("fast", fast::MIGRATIONS),
+    ("pep", pep::MIGRATIONS),
 ];
 
 /// Opens (creating if needed) the database file at `path`, brings every component's
@@ -63,6 +66,7 @@ async fn stores(db: Db, offline_max_per_account: u32) -> anyhow::Result<Storage>
         muc: Arc::new(muc::SqliteMuc::new(db.clone())),
         push: Arc::new(push::SqlitePush::new(db.clone())),
         fast: Arc::new(fast::SqliteFast::new(db.clone())),
+        pep: Arc::new(pep::SqlitePep::new(db.clone())),
         engine: Engine::Sqlite(db),
     })
 }

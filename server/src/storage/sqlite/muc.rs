@@ -5,12 +5,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::archive;
 use super::db::Db;
+use super::edits;
 use crate::muc::affiliation::Affiliation;
 use crate::muc::mam::query::ArchiveQuery;
 use crate::storage::archive::{Page, UnknownId};
 use crate::storage::muc::{
     config_text, is_temporary, join_nodes, parse_config, split_nodes, AccountSubscription,
-    ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore, StoreOp, StoredRoom,
+    ArchiveKey, ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore, StoreOp, StoredRoom,
     StoredSubscription,
 };
 use crate::storage::types::BoxFuture;
@@ -77,6 +78,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE muc_archive ADD COLUMN origin_id TEXT;
     CREATE UNIQUE INDEX muc_archive_origin ON muc_archive(room, sender, origin_id)
         WHERE origin_id IS NOT NULL;
+",
+    "
+    -- The id the sender gave a message, which a XEP-0308 correction names.
+    ALTER TABLE muc_archive ADD COLUMN client_id TEXT;
+    CREATE INDEX muc_archive_client ON muc_archive(room, client_id)
+        WHERE client_id IS NOT NULL;
+    -- Service secrets (the key occupant-ids are derived with, XEP-0421), created once.
+    CREATE TABLE muc_secrets(
+        name TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
 ",
 ];
 
@@ -181,6 +193,12 @@ fn apply_in(tx: &Connection, ops: &[StoreOp]) -> rusqlite::Result<Committed> {
                     });
                 }
             }
+            StoreOp::Tombstone { room, id, stanza } => {
+                tx.prepare_cached(
+                    "UPDATE muc_archive SET stanza = ?3 WHERE room = ?1 AND id = ?2",
+                )?
+                .execute(params![room, id, stanza])?;
+            }
             StoreOp::DestroyRoom { room } => {
                 for sql in [
                     "DELETE FROM muc_rooms WHERE name = ?1",
@@ -202,8 +220,9 @@ fn apply_in(tx: &Connection, ops: &[StoreOp]) -> rusqlite::Result<Committed> {
 fn archive_one(tx: &Connection, m: &ArchivedMsg) -> rusqlite::Result<Option<ArchivedMsg>> {
     let n = tx
         .prepare_cached(
-            "INSERT INTO muc_archive(id, room, stamp_us, nick, sender, origin_id, stanza)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO muc_archive(id, room, stamp_us, nick, sender, origin_id, stanza,
+                client_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT(room, sender, origin_id) WHERE origin_id IS NOT NULL DO NOTHING",
         )?
         .execute(params![
@@ -213,13 +232,14 @@ fn archive_one(tx: &Connection, m: &ArchivedMsg) -> rusqlite::Result<Option<Arch
             m.nick,
             m.sender,
             m.origin_id,
-            m.stanza
+            m.stanza,
+            m.client_id
         ])?;
     if n == 1 {
         return Ok(None);
     }
     tx.prepare_cached(
-        "SELECT id, stamp_us, nick, stanza FROM muc_archive
+        "SELECT id, stamp_us, nick, stanza, client_id FROM muc_archive
          WHERE room = ?1 AND sender = ?2 AND origin_id = ?3",
     )?
     .query_row(params![m.room, m.sender, m.origin_id], |r| {
@@ -230,6 +250,7 @@ fn archive_one(tx: &Connection, m: &ArchivedMsg) -> rusqlite::Result<Option<Arch
             nick: r.get(2)?,
             sender: m.sender.clone(),
             origin_id: m.origin_id.clone(),
+            client_id: r.get(4)?,
             stanza: r.get(3)?,
         })
     })
@@ -471,5 +492,24 @@ impl MucStore for SqliteMuc {
     fn archive_bounds<'a>(&'a self, room: &'a str) -> BoxFuture<'a, anyhow::Result<Metadata>> {
         let room = room.to_owned();
         Box::pin(self.db.read(move |c| Ok(archive::bounds(c, &room)?)))
+    }
+
+    fn archived<'a>(
+        &'a self,
+        room: &'a str,
+        key: &'a ArchiveKey,
+    ) -> BoxFuture<'a, anyhow::Result<Option<ArchivedMsg>>> {
+        let (room, key) = (room.to_owned(), key.clone());
+        // The writer's connection: the target may have been committed a moment ago.
+        Box::pin(self.db.call(move |c| Ok(edits::archived(c, &room, &key)?)))
+    }
+
+    fn secret<'a>(
+        &'a self,
+        name: &'a str,
+        fresh: Vec<u8>,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<u8>>> {
+        let name = name.to_owned();
+        Box::pin(self.db.call(move |c| Ok(edits::secret(c, &name, &fresh)?)))
     }
 }
