@@ -238,6 +238,11 @@ impl<C: Call + Clone, V: Clone> Tabs<C, V> {
         tabs
     }
 
+    /// This tab's id.
+    pub fn me(&self) -> &TabId {
+        &self.me
+    }
+
     /// This tab's role.
     pub fn role(&self) -> Role {
         self.role

@@ -4,6 +4,7 @@
 //! Public for the browser tests: the JS class, the store and what its tests inspect (the
 //! schema, the chunk sizes, a sleep). The rest is the crate's own.
 
+pub(crate) mod calls;
 pub(crate) mod client;
 pub(crate) mod credentials;
 pub(crate) mod error;
@@ -19,6 +20,7 @@ pub(crate) mod page;
 pub(crate) mod push;
 pub(crate) mod runtime;
 pub mod socket;
+pub(crate) mod tabs;
 
 pub use client::MucSubClient;
 pub use error::{Code, SdkError};

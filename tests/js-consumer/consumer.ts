@@ -13,6 +13,7 @@ import init, {
   type Node,
   type Credentials,
   type ClientOptions,
+  type TabRole,
 } from "mucsub";
 
 export async function app(): Promise<void> {
@@ -40,6 +41,9 @@ export async function app(): Promise<void> {
   });
   client.on("sync", (p: SyncProgress) => console.log(p.room, p.fetched, p.complete, p.gap));
   client.on("error", (e: MucSubError) => console.log(e.code, e.message));
+  client.on("role", (r: TabRole) => console.log(r === "leader" || r === "follower"));
+  const role: TabRole | undefined = client.role;
+  console.log(role);
   // @ts-expect-error unknown event names do not type-check
   client.on("nope", () => {});
 
