@@ -1,7 +1,7 @@
 // The SDK harness page: the npm package (./pkg/) driven by the browser benchmark
-// (bench/browser/run.mjs) and the reload crash test (tests/e2e/reload-crash.test.mjs)
-// through `window.harness`. Node calls these functions with page.evaluate; nothing here
-// measures unless asked, and nothing decides pass or fail.
+// (bench/browser/run.mjs), the reload crash test (tests/e2e/reload-crash.test.mjs) and the
+// tabs test (tests/e2e/tabs.test.mjs) through `window.harness`. Node calls these functions
+// with page.evaluate; nothing here measures unless asked, and nothing decides pass or fail.
 import init, { MucSubClient } from './pkg/mucsub.js';
 import { RawXmpp } from './rawxmpp.mjs';
 
@@ -472,6 +472,18 @@ function dedupKeys(ev) {
   return keys;
 }
 
+// One tab of an app (tests/e2e/tabs.test.mjs): a client on `store`, as every tab of the app
+// makes it, with what its callbacks saw in `window.tab` (events, roles and connection states
+// in order; `at` is the Date.now() of each role change).
+function tab({ jid, store, pageSize }) {
+  const c = sdk({ jid, store, pageSize });
+  const t = { client: c, events: [], roles: [], states: [], errors: c.errors };
+  c.on('event', (e) => t.events.push(e));
+  c.on('role', (r) => t.roles.push({ role: r, at: Date.now() }));
+  c.on('connection', (s) => t.states.push(s));
+  window.tab = t;
+}
+
 // Reload crash test mode (`?auto=1&store=…&jid=…&pageSize=…&reloadAfter=K&jitter=J`): the
 // page starts the SDK at once and reloads itself after the K-th resync page was stored (J ms
 // later, when J > 0, so the reload can also land inside the next page's transaction). A
@@ -523,7 +535,7 @@ async function autoStart(params) {
 window.harness = {
   ready: init().then(() => true),
   sdk, dumpStore, countStored, deleteDb, postBacklog, archiveIds, subscribeAll,
-  timedResync, rawResync, prepareLive, releaseLive, rawPut, raw,
+  timedResync, rawResync, prepareLive, releaseLive, rawPut, raw, tab,
 };
 
 const params = new URLSearchParams(location.search);
