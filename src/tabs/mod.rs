@@ -302,6 +302,9 @@ impl<C: Call + Clone, V: Clone> Tabs<C, V> {
 
     fn promote(&mut self, out: &mut Vec<Effect<C, V>>) {
         let old = self.leader.take();
+        // A follower that takes over had company: the others follow it from the first
+        // event on (they would only say so with their next call).
+        self.followed |= self.role == Role::Follower;
         self.role = Role::Leader;
         self.leader = Some(self.me.clone());
         out.push(Effect::Role(Role::Leader));

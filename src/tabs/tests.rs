@@ -415,3 +415,16 @@ fn closed_state_is_not_broadcast() {
     b.state(a, "closed");
     assert_eq!(b.tabs[f].states, ["online"]);
 }
+
+#[test]
+fn a_new_leader_broadcasts_at_once_to_followers_that_asked_nothing() {
+    let mut b = Browser::new();
+    let a = b.open_tab();
+    let f1 = b.open_tab();
+    let f2 = b.open_tab();
+    b.event(a, "m1");
+    b.gone(a, true);
+    assert_eq!(b.tabs[f1].tabs.role(), Role::Leader);
+    b.event(f1, "m2");
+    assert_eq!(b.tabs[f2].events, ["m1", "m2"]);
+}
