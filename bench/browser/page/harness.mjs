@@ -484,6 +484,34 @@ function tab({ jid, store, pageSize }) {
   window.tab = t;
 }
 
+// The wall clock in milliseconds, comparable between pages of one browser (sub-ms).
+function clock() {
+  return performance.timeOrigin + performance.now();
+}
+
+// Tabs benchmark (bench/browser/tabs.mjs): a tab's client that records, by clock(), when each
+// message event fired (by stanza id) and when each room reported itself caught up. Like
+// `tab` but timed; `connect` is left to the caller so that every tab starts together.
+function timedTab({ jid, store, pageSize }) {
+  const c = sdk({ jid, store, pageSize });
+  const t = { client: c, at: {}, synced: {}, errors: c.errors };
+  c.on('event', (e) => {
+    if (e.kind === 'message' && e.stanzaId) t.at[e.stanzaId] = clock();
+  });
+  c.on('sync', (p) => {
+    if (p.complete && !t.synced[p.room]) t.synced[p.room] = clock();
+  });
+  window.timed = t;
+  return c.role ?? null;
+}
+
+// When the last of `rooms` was caught up in this tab (clock()), or null.
+function syncedAt(rooms) {
+  const t = window.timed;
+  if (!rooms.every((r) => t.synced[r])) return null;
+  return Math.max(...rooms.map((r) => t.synced[r]));
+}
+
 // Reload crash test mode (`?auto=1&store=…&jid=…&pageSize=…&reloadAfter=K&jitter=J`): the
 // page starts the SDK at once and reloads itself after the K-th resync page was stored (J ms
 // later, when J > 0, so the reload can also land inside the next page's transaction). A
@@ -535,7 +563,7 @@ async function autoStart(params) {
 window.harness = {
   ready: init().then(() => true),
   sdk, dumpStore, countStored, deleteDb, postBacklog, archiveIds, subscribeAll,
-  timedResync, rawResync, prepareLive, releaseLive, rawPut, raw, tab,
+  timedResync, rawResync, prepareLive, releaseLive, rawPut, raw, tab, timedTab, syncedAt, clock,
 };
 
 const params = new URLSearchParams(location.search);
