@@ -474,11 +474,14 @@ function dedupKeys(ev) {
 
 // One tab of an app (tests/e2e/tabs.test.mjs): a client on `store`, as every tab of the app
 // makes it, with what its callbacks saw in `window.tab` (events, roles and connection states
-// in order; `at` is the Date.now() of each role change).
+// in order; `at` is the Date.now() of each role change; `syncPages`: resync pages stored).
 function tab({ jid, store, pageSize }) {
   const c = sdk({ jid, store, pageSize });
-  const t = { client: c, events: [], roles: [], states: [], errors: c.errors };
+  const t = { client: c, events: [], roles: [], states: [], errors: c.errors, syncPages: 0 };
   c.on('event', (e) => t.events.push(e));
+  c.on('sync', (p) => {
+    if (!p.complete) t.syncPages++;
+  });
   c.on('role', (r) => t.roles.push({ role: r, at: Date.now() }));
   c.on('connection', (s) => t.states.push(s));
   window.tab = t;
@@ -566,7 +569,42 @@ window.harness = {
   timedResync, rawResync, prepareLive, releaseLive, rawPut, raw, tab, timedTab, syncedAt, clock,
 };
 
+// Tabs crash mode (`?tabs=1&store=…&jid=…&pageSize=…&rounds=R&seed=S`, the reload crash
+// test with several tabs): the page starts a `tab` client at once and connects; while it
+// leads, it reloads itself after its K-th resync page stored since it took the lead (K in
+// 1..3 from the seed and the round), until the tabs of the origin reloaded R times in all
+// (a counter in localStorage, which every tab sees).
+function tabsCrashMode(params) {
+  const store = params.get('store');
+  const rounds = Number(params.get('rounds'));
+  const seed = Number(params.get('seed')) >>> 0;
+  tab({ jid: params.get('jid'), store, pageSize: Number(params.get('pageSize')) || undefined });
+  const t = window.tab;
+  const key = `tabs-reloads-${store}`;
+  const done = () => Number(localStorage.getItem(key) ?? 0);
+  let ledAt = null;
+  t.client.on('role', (r) => {
+    ledAt = r === 'leader' ? t.syncPages : null;
+  });
+  t.client.on('sync', (p) => {
+    if (p.complete || ledAt === null || done() >= rounds) return;
+    const round = done() + 1;
+    const k = 1 + (Math.imul(seed ^ round, 0x9e3779b1) >>> 0) % 3;
+    if (t.syncPages - ledAt >= k) {
+      localStorage.setItem(key, String(round));
+      ledAt = null;
+      location.reload();
+    }
+  });
+  t.client.connect().catch((e) => t.errors.push(`connect: ${e.code}: ${e.message}`));
+}
+
 const params = new URLSearchParams(location.search);
+if (params.get('tabs') === '1') {
+  window.harness.ready.then(() => tabsCrashMode(params)).catch((e) => {
+    window.tabsFailed = String(e?.stack ?? e);
+  });
+}
 if (params.get('auto') === '1') {
   window.harness.ready.then(() => autoStart(params)).catch((e) => {
     window.crashState = { ...(window.crashState ?? {}), phase: 'failed', error: String(e?.stack ?? e) };
