@@ -66,6 +66,20 @@ function difference(have, want) {
     + `${have.gaps} gaps recorded; cursor ${have.cursor}`;
 }
 
+// What IndexedDB holds (harness.dumpStore) is exactly each room's archive of `perRoom`
+// messages: same ids, same order, no duplicate, no gap, the cursor at the newest.
+function assertStoreIsArchive(stored, archive, rooms, perRoom) {
+  for (const room of rooms) {
+    const want = archive[room];
+    const have = stored[room];
+    assert.equal(want.length, perRoom, `${room}: the archive holds the whole backlog`);
+    assert.equal(new Set(have.ids).size, have.ids.length, `${room}: no duplicate in the store`);
+    assert.deepEqual(have.ids, want, `${room}: the store holds the archive's ids in its order: ${difference(have, want)}`);
+    assert.equal(have.gaps, 0, `${room}: no gap recorded`);
+    assert.equal(have.cursor, want.at(-1), `${room}: the cursor is at the newest archived message`);
+  }
+}
+
 let server;
 let browser;
 const logs = [];
@@ -146,15 +160,7 @@ test(`reloading mid-resync ${ROUNDS} times leaves IndexedDB equal to the archive
     const stored = await page.evaluate(({ store, rooms }) => window.harness.dumpStore(store, rooms),
       { store: STORE, rooms });
     const archive = await page.evaluate((rooms) => window.harness.archiveIds('alice', rooms), rooms);
-    for (const room of rooms) {
-      const want = archive[room];
-      const have = stored[room];
-      assert.equal(want.length, PER_ROOM, `${room}: the archive holds the whole backlog`);
-      assert.equal(new Set(have.ids).size, have.ids.length, `${room}: no duplicate in the store`);
-      assert.deepEqual(have.ids, want, `${room}: the store holds the archive's ids in its order: ${difference(have, want)}`);
-      assert.equal(have.gaps, 0, `${room}: no gap recorded`);
-      assert.equal(have.cursor, want.at(-1), `${room}: the cursor is at the newest archived message`);
-    }
+    assertStoreIsArchive(stored, archive, rooms, PER_ROOM);
   } catch (err) {
     throw annotate(err, context());
   } finally {
@@ -221,14 +227,7 @@ test(`reloading the leader among three tabs ${TAB_ROUNDS} times mid-resync leave
     for (const p of pages) assert.deepEqual(await p.evaluate(() => window.tab.errors), [], 'no SDK errors');
     const stored = await setup.evaluate(({ store, rooms }) => window.harness.dumpStore(store, rooms), { store, rooms });
     const archive = await setup.evaluate((rooms) => window.harness.archiveIds('alice', rooms), rooms);
-    for (const room of rooms) {
-      const want = archive[room];
-      const have = stored[room];
-      assert.equal(want.length, TAB_PER_ROOM, `${room}: the archive holds the whole backlog`);
-      assert.deepEqual(have.ids, want, `${room}: the store holds the archive's ids in its order: ${difference(have, want)}`);
-      assert.equal(have.gaps, 0, `${room}: no gap recorded`);
-      assert.equal(have.cursor, want.at(-1), `${room}: the cursor is at the newest archived message`);
-    }
+    assertStoreIsArchive(stored, archive, rooms, TAB_PER_ROOM);
   } catch (err) {
     throw annotate(err, context());
   } finally {
