@@ -221,12 +221,8 @@ impl TabLink {
         let Some(channel) = &self.channel else {
             return;
         };
-        match encode(w).map(|m| channel.post_message(&m)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                web_sys::console::warn_2(&"mucsub: posting to other tabs failed".into(), &e)
-            }
-            Err(e) => web_sys::console::warn_1(&format!("mucsub: {e}").into()),
+        if let Err(e) = channel.post_message(&encode(w)) {
+            web_sys::console::warn_2(&"mucsub: posting to other tabs failed".into(), &e);
         }
     }
 }
@@ -311,7 +307,7 @@ fn failure_of(v: &JsValue) -> Option<Failure> {
 }
 
 /// A message as the structured-clonable object posted on the channel.
-fn encode(w: &Wire<Call, JsValue>) -> Result<JsValue, SdkError> {
+fn encode(w: &Wire<Call, JsValue>) -> JsValue {
     let o = Object::new();
     let (t, from) = match w {
         Wire::Hello { from } => ("hello", from),
@@ -329,7 +325,7 @@ fn encode(w: &Wire<Call, JsValue>) -> Result<JsValue, SdkError> {
         } => {
             set(&o, "to", &to.as_str().into());
             set(&o, "req", &(*req as f64).into());
-            set(&o, "call", &super::js_types::to_js(call)?);
+            set(&o, "call", &call.to_js());
             ("req", from)
         }
         Wire::Response {
@@ -365,7 +361,7 @@ fn encode(w: &Wire<Call, JsValue>) -> Result<JsValue, SdkError> {
     };
     set(&o, "t", &t.into());
     set(&o, "from", &from.as_str().into());
-    Ok(o.into())
+    o.into()
 }
 
 /// A message from the channel; `None` when it is not one of ours.
@@ -383,7 +379,7 @@ fn decode(v: &JsValue) -> Option<Wire<Call, JsValue>> {
             from,
             to: string("to")?,
             req: req()?,
-            call: serde_wasm_bindgen::from_value(get(v, "call")).ok()?,
+            call: Call::from_js(&get(v, "call"))?,
         },
         "res" => {
             let err = get(v, "err");
