@@ -20,7 +20,10 @@ use super::js_types::{
 use super::local::{oneshot, Reply};
 use super::page::PageWatch;
 use super::runtime::{self, Job, Options, Shared};
-use super::tabs::TabLink;
+use super::tabs::{Seen, TabLink};
+
+/// How many of a room's newest stored events a new leader compares with what it saw.
+const REPLAY_WINDOW: usize = 200;
 
 /// One `MucSubClient` method call, its arguments checked by the tab that was called. Between
 /// tabs it travels as a plain object (`to_js` / `from_js`), written by hand: a serde derive
@@ -255,6 +258,34 @@ impl Inner {
             } => to_js(&self.history(room, before, limit).await?),
             Call::Resync => to_js(&self.ask(Job::Resync).await?),
         }
+    }
+
+    /// This tab just took the lead: fire (here and, through the relay, in the other tabs)
+    /// the events the old leader stored but whose broadcast never arrived — it crashed
+    /// between its commit and its message. Per room this tab saw events of: the stored
+    /// events among the newest [`REPLAY_WINDOW`] that are not older than the newest it saw
+    /// and that it did not see. (A room whose first event was lost that way is not caught.)
+    pub(super) async fn replay_unseen(
+        self: &Rc<Self>,
+        seen: std::collections::HashMap<String, Seen>,
+    ) -> Result<(), SdkError> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let store = self.open().await?;
+        for (room, s) in seen {
+            let events = store
+                .events(&room, REPLAY_WINDOW)
+                .await
+                .map_err(|e| SdkError::store(e.0))?;
+            for ev in events.iter().map(JsRoomEvent::from_event) {
+                let unseen = !s.has(ev.stanza_id.as_deref(), ev.id.as_deref());
+                if unseen && ev.timestamp >= s.newest {
+                    self.shared.emit_value("event", || ev);
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn subscribe(

@@ -16,7 +16,7 @@
 //! each client leads alone, as before this module existed.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Object, Promise, Reflect};
@@ -44,6 +44,26 @@ pub(super) struct TabLink {
     waiting: RefCell<HashMap<u64, Reply<Result<JsValue, SdkError>>>>,
     /// Resolving it releases the lock this tab holds.
     release: RefCell<Option<Function>>,
+    /// The leader's events this tab fired while following, per room.
+    seen: RefCell<HashMap<String, Seen>>,
+}
+
+/// What a follower saw of a room: the ids (stanza and message ids) of the events it fired,
+/// and the newest timestamp among them.
+#[derive(Default)]
+pub(super) struct Seen {
+    pub(super) keys: HashSet<String>,
+    pub(super) newest: f64,
+}
+
+impl Seen {
+    /// Whether an event with these ids was fired here.
+    pub(super) fn has(&self, stanza_id: Option<&str>, id: Option<&str>) -> bool {
+        [stanza_id, id]
+            .into_iter()
+            .flatten()
+            .any(|k| self.keys.contains(k))
+    }
 }
 
 /// The page's (or worker's) `navigator.locks`, when there is one.
@@ -70,6 +90,7 @@ impl TabLink {
             on_message: RefCell::new(None),
             waiting: RefCell::new(HashMap::new()),
             release: RefCell::new(None),
+            seen: RefCell::new(HashMap::new()),
         }
     }
 
@@ -190,7 +211,12 @@ impl TabLink {
                     });
                 }
                 Effect::Deliver { req, result } => link.deliver(req, result.map_err(sdk_error)),
-                Effect::Emit { name, value } => inner.shared.emit(&name, &value),
+                Effect::Emit { name, value } => {
+                    if name == "event" {
+                        link.saw(&value);
+                    }
+                    inner.shared.emit(&name, &value);
+                }
                 Effect::State(s) => inner.shared.emit("connection", &s.into()),
                 Effect::Role(r) => {
                     if let Some(r) = r.as_str() {
@@ -199,8 +225,12 @@ impl TabLink {
                 }
                 Effect::Connect => {
                     let inner = inner.clone();
+                    let seen = std::mem::take(&mut *link.seen.borrow_mut());
                     wasm_bindgen_futures::spawn_local(async move {
-                        if let Err(e) = inner.run(Call::Connect).await {
+                        // First what the old leader stored but could not broadcast any more
+                        // (it crashed between its commit and the message), then onwards.
+                        let replayed = inner.replay_unseen(seen).await;
+                        if let Err(e) = replayed.and(inner.run(Call::Connect).await.map(|_| ())) {
                             inner.shared.emit_error(&e);
                         }
                     });
@@ -209,6 +239,23 @@ impl TabLink {
         }
         // The client's callbacks are worth converting for the channel once a tab follows.
         inner.shared.set_relaying(link.core.borrow().followed());
+    }
+
+    /// Remember an event of the leader this follower fired.
+    fn saw(&self, event: &JsValue) {
+        let Some(room) = get(event, "room").as_string() else {
+            return;
+        };
+        let mut seen = self.seen.borrow_mut();
+        let s = seen.entry(room).or_default();
+        for key in ["stanzaId", "id"] {
+            if let Some(k) = get(event, key).as_string() {
+                s.keys.insert(k);
+            }
+        }
+        if let Some(ts) = get(event, "timestamp").as_f64() {
+            s.newest = s.newest.max(ts);
+        }
     }
 
     fn deliver(&self, req: u64, result: Result<JsValue, SdkError>) {
