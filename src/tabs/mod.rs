@@ -213,10 +213,9 @@ fn is_live(state: &str) -> bool {
 }
 
 impl<C: Call + Clone, V: Clone> Tabs<C, V> {
-    /// A tab with id `me`, before the election: post [`Wire::Hello`] and ask for the lock.
-    pub fn new(me: TabId) -> (Tabs<C, V>, Vec<Effect<C, V>>) {
-        let hello = Effect::Post(Wire::Hello { from: me.clone() });
-        let tabs = Tabs {
+    /// A tab with id `me`, before the election; [`Tabs::start`] says hello.
+    pub fn new(me: TabId) -> Tabs<C, V> {
+        Tabs {
             me,
             role: Role::Undecided,
             leader: None,
@@ -226,21 +225,22 @@ impl<C: Call + Clone, V: Clone> Tabs<C, V> {
             state: None,
             wants_online: false,
             _values: std::marker::PhantomData,
-        };
-        (tabs, vec![hello])
+        }
+    }
+
+    /// The tab joins the channel: it asks who leads (and the edge asks for the lock).
+    pub fn start(&self) -> Vec<Effect<C, V>> {
+        vec![Effect::Post(Wire::Hello {
+            from: self.me.clone(),
+        })]
     }
 
     /// A tab that shares nothing (no Web Locks or BroadcastChannel in this browser): it
     /// leads from the start and posts nothing.
     pub fn alone(me: TabId) -> Tabs<C, V> {
-        let (mut tabs, _) = Tabs::new(me);
+        let mut tabs = Tabs::new(me);
         tabs.role = Role::Leader;
         tabs
-    }
-
-    /// This tab's id.
-    pub fn me(&self) -> &TabId {
-        &self.me
     }
 
     /// This tab's role.

@@ -61,7 +61,8 @@ impl Browser {
     /// Open a tab: it says hello and asks for the lock (`ifAvailable`, then waits).
     fn open_tab(&mut self) -> usize {
         let i = self.tabs.len();
-        let (tabs, effects) = Tabs::new(format!("tab{i}"));
+        let tabs = Tabs::new(format!("tab{i}"));
+        let effects = tabs.start();
         self.tabs.push(Tab {
             tabs,
             open: true,
@@ -242,7 +243,8 @@ fn followers_learn_the_connection_state_once_per_change() {
 #[test]
 fn calls_made_before_the_leader_is_known_wait_and_then_go_to_it() {
     // A follower whose hello is not answered yet (the leader's reply is still in flight).
-    let (mut f, hello): (Tabs<C, V>, _) = Tabs::new("f".into());
+    let mut f: Tabs<C, V> = Tabs::new("f".into());
+    let hello = f.start();
     assert_eq!(hello, vec![Effect::Post(Wire::Hello { from: "f".into() })]);
     assert_eq!(f.lock_granted(false), vec![Effect::Role(Role::Follower)]);
     let (req, effects) = f.call(C("subscribe"));

@@ -80,7 +80,7 @@ impl TabLink {
         let me = random_id();
         let channel = lock_manager().and_then(|_| BroadcastChannel::new(&name).ok());
         let core = match &channel {
-            Some(_) => Tabs::new(me).0,
+            Some(_) => Tabs::new(me),
             None => Tabs::alone(me),
         };
         TabLink {
@@ -125,9 +125,8 @@ impl TabLink {
         });
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         *link.on_message.borrow_mut() = Some(on_message);
-        link.post(&Wire::Hello {
-            from: link.core.borrow().me().clone(),
-        });
+        let hello = link.core.borrow().start();
+        TabLink::perform(inner, hello);
         request_lock(&link.name, weak, true);
     }
 
