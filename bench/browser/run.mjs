@@ -125,7 +125,7 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
     const setup = await openPipeHarness(browser, server, 'setup');
 
     // Resync: every run has its own account and store, all subscribed before the backlog.
-    log(`[bench] ${runs} accounts subscribe to ${rooms} rooms`);
+    log(`[bench] ${bobs.length + devtoolsBobs.length + tabBobs.length} accounts subscribe to ${rooms} rooms`);
     for (const bob of [...bobs, ...devtoolsBobs, ...tabBobs]) {
       await setup.evaluate(({ jid, rooms }) =>
         window.harness.subscribeAll({ jid, store: `rs-${jid}`, rooms, nick: jid.split('@')[0] }),
