@@ -46,6 +46,10 @@ pub(super) struct TabLink {
     release: RefCell<Option<Function>>,
     /// The leader's events this tab fired while following, per room.
     seen: RefCell<HashMap<String, Seen>>,
+    /// Messages posted during the current task, sent as one array at its end: a resync
+    /// stores a page of events at a time, and one channel message per event cost every
+    /// follower a task per event (tabs of one site may share a renderer's main thread).
+    outbox: Rc<RefCell<Vec<JsValue>>>,
 }
 
 /// What a follower saw of a room: the ids (stanza and message ids) of the events it fired,
@@ -91,6 +95,7 @@ impl TabLink {
             waiting: RefCell::new(HashMap::new()),
             release: RefCell::new(None),
             seen: RefCell::new(HashMap::new()),
+            outbox: Rc::default(),
         }
     }
 
@@ -113,13 +118,23 @@ impl TabLink {
             let Some(inner) = listener.upgrade() else {
                 return;
             };
-            match decode(&e.data()) {
-                Some(wire) => {
-                    let effects = inner.link.core.borrow_mut().receive(wire);
-                    TabLink::perform(&inner, effects);
-                }
-                None => {
-                    web_sys::console::warn_1(&"mucsub: an unreadable message between tabs".into())
+            // One array per task of the sender (`post`), in its order; a lone message is
+            // read as one item (what a tab of an older build posts).
+            let data = e.data();
+            let items = if js_sys::Array::is_array(&data) {
+                js_sys::Array::from(&data)
+            } else {
+                js_sys::Array::of1(&data)
+            };
+            for item in items.iter() {
+                match decode(&item) {
+                    Some(wire) => {
+                        let effects = inner.link.core.borrow_mut().receive(wire);
+                        TabLink::perform(&inner, effects);
+                    }
+                    None => web_sys::console::warn_1(
+                        &"mucsub: an unreadable message between tabs".into(),
+                    ),
                 }
             }
         });
@@ -157,6 +172,9 @@ impl TabLink {
 
     /// Let go of the lock and the channel: the next tab leads.
     pub(super) fn release(&self) {
+        if let Some(c) = &self.channel {
+            flush(&self.outbox, c);
+        }
         if let Some(resolve) = self.release.borrow_mut().take() {
             let _ = resolve.call0(&JsValue::NULL);
         }
@@ -263,13 +281,41 @@ impl TabLink {
         }
     }
 
+    /// Queue `w` for the channel; the first message of a task schedules the flush at its
+    /// end (a microtask), so the task's messages leave together, in order.
     fn post(&self, w: &Wire<Call, JsValue>) {
         let Some(channel) = &self.channel else {
             return;
         };
-        if let Err(e) = channel.post_message(&encode(w)) {
-            web_sys::console::warn_2(&"mucsub: posting to other tabs failed".into(), &e);
+        let first = {
+            let mut out = self.outbox.borrow_mut();
+            out.push(encode(w));
+            out.len() == 1
+        };
+        if !first {
+            return;
         }
+        let (outbox, to) = (self.outbox.clone(), channel.clone());
+        let flush_later = Closure::once_into_js(move || flush(&outbox, &to));
+        let global = js_sys::global();
+        let queued = Reflect::get(&global, &"queueMicrotask".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+            .map(|f| f.call1(&global, &flush_later));
+        if !matches!(queued, Some(Ok(_))) {
+            flush(&self.outbox, channel);
+        }
+    }
+}
+
+/// Post what `outbox` holds as one array.
+fn flush(outbox: &RefCell<Vec<JsValue>>, channel: &BroadcastChannel) {
+    let items: js_sys::Array = outbox.borrow_mut().drain(..).collect();
+    if items.length() == 0 {
+        return;
+    }
+    if let Err(e) = channel.post_message(&items) {
+        web_sys::console::warn_2(&"mucsub: posting to other tabs failed".into(), &e);
     }
 }
 
