@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, in the order a failure is cheapest to read: formatting, lints (native
-# and wasm32), native tests (SDK core, server, integration), browser tests in headless
-# Chromium, then the end-to-end suites. Every step runs even when an earlier one failed, and
+# and wasm32), native tests (SDK core, server, integration), browser tests in Chromium,
+# Firefox ESR and WebKitGTK, then the end-to-end suites. Every step runs even when an earlier one failed, and
 # the last line is the summary `N passed, N failed` (tests counted from each runner's own
 # result lines; a lint step counts as one check).
 set -uo pipefail
@@ -71,7 +71,10 @@ step fmt check cargo fmt --all --check
 step clippy-native check cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step clippy-wasm32 check cargo clippy -p mucsub --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 step cargo-test tests cargo test --workspace --locked --no-fail-fast
-step wasm-browser tests wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" . --locked
+# The SDK's browser tests in each engine a phone runs (one wasm build, three browsers).
+step wasm-browser tests bash scripts/wasm-test.sh chromium --locked --no-fail-fast
+step wasm-browser-firefox tests bash scripts/wasm-test.sh firefox --locked --no-fail-fast
+step wasm-browser-webkit tests bash scripts/wasm-test.sh webkit --locked --no-fail-fast
 
 for extra in tests/suites/*.sh; do
   [ -f "$extra" ] || continue

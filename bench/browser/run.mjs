@@ -8,13 +8,16 @@
 //      released at once, until the SDK has stored each in IndexedDB — against a raw batched
 //      IndexedDB `put` of the same events, one record each, in the same page;
 //   4. tabs (tabs.mjs): leader → follower event callback latency (p50/p99), and the resync
-//      of 2 with 1 and with 3 tabs of the app open.
+//      of 2 with 1 and with 3 tabs of the app open (Chromium only: tabs.mjs drives its
+//      pages over the pipe).
 // The browser has no debugger attached but for the pipe that drives it (cdp.mjs): DevTools'
 // Network domain, which Playwright turns on, doubles the resync; a row measures that too.
 // Medians of --runs runs. No pass/fail on speed: --smoke only checks that every event was
 // stored (tests/e2e/browser-bench-smoke.test.mjs). Usage: bench/browser/run.sh (full) or
 //   node bench/browser/run.mjs --pkg DIR [--smoke] [--runs N] [--rooms R] [--messages M]
 //     [--events N] [--batch B] [--page P] [--json FILE] [--profile DIR]
+//     [--engine chromium|firefox|webkit]
+// --engine runs it in Firefox ESR or WebKitGTK instead (over WebDriver: no DevTools row).
 // --page sets the resync's MAM page size (the SDK's `pageSize` option; default: the SDK's).
 // --profile records Chrome CPU profiles of the first resync and live run (DIR/*.cpuprofile)
 // and prints the functions with the most self time; use a package whose wasm keeps its
@@ -28,8 +31,31 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { serverBin } from '../../tests/e2e/lib/paths.mjs';
 import { launchPipeBrowser } from './cdp.mjs';
-import { startHarnessServer, openPipeHarness, disposeServer } from './lib.mjs';
+import { startHarnessServer, openPipeHarness, openHarness, disposeServer } from './lib.mjs';
 import { broadcastLatency, resyncWithTabs } from './tabs.mjs';
+
+export const ENGINES = ['chromium', 'firefox', 'webkit'];
+
+// The browser and a way to open a fresh harness page in it. Chromium: driven over a pipe
+// (cdp.mjs), nothing else attached. Firefox ESR and WebKitGTK: over WebDriver (the e2e
+// tests' adapter, tests/e2e/lib/webdriver.mjs), one window per page; there is no DevTools
+// row or CPU profile for them.
+async function launchEngine(engine, server, log) {
+  if (engine === 'chromium') {
+    const browser = await launchPipeBrowser({ log });
+    return { open: (name) => openPipeHarness(browser, server, name), close: () => browser.close() };
+  }
+  // Loaded only here: it needs tests/e2e's node_modules, the Chromium run does not.
+  const { WebDriverBrowser } = await import('../../tests/e2e/lib/webdriver.mjs');
+  const browser = await WebDriverBrowser.launch(engine);
+  try {
+    const ctx = await browser.newContext();
+    return { open: () => openHarness(ctx, server), close: () => browser.close() };
+  } catch (e) {
+    await browser.close();
+    throw e;
+  }
+}
 
 export const FULL = { runs: 5, rooms: 50, messages: 200, events: 2000, batch: 100, size: 100 };
 export const SMOKE = { runs: 1, rooms: 3, messages: 20, events: 30, batch: 10, size: 100 };
@@ -107,22 +133,31 @@ function check(cond, what) {
 
 // Runs everything; returns the per-run figures and their medians. Throws when an expected
 // event or message is missing (the smoke test relies on that), never on speed.
-export async function runBench({ pkgDir, runs, rooms, messages, events, batch, size, page: pageSize = undefined, profileDir = null, log = console.log }) {
+export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messages, events, batch, size, page: pageSize = undefined, profileDir = null, log = console.log }) {
+  if (!ENGINES.includes(engine)) throw new Error(`unknown engine ${engine} (${ENGINES.join(', ')})`);
   const sizes = packageSizes(pkgDir);
   const bobs = Array.from({ length: runs }, (_, i) => `bob${i}`);
-  // The same resync with DevTools' Network domain on, as under Playwright.
-  const devtoolsBobs = Array.from({ length: runs }, (_, i) => `dbob${i}`);
-  // The same resync in 1 and in 3 tabs of the app (tabs.mjs), one account per run.
-  const tabBobs = Array.from({ length: runs }, (_, i) => [`tbob${i}-1`, `tbob${i}-3`]).flat();
+  // The same resync with DevTools' Network domain on, as under Playwright (Chromium only).
+  const devtoolsBobs = engine === 'chromium' ? Array.from({ length: runs }, (_, i) => `dbob${i}`) : [];
+  if (engine !== 'chromium') profileDir = null;
+  // The same resync in 1 and in 3 tabs of the app (tabs.mjs), one account per run; Chromium
+  // only: tabs.mjs drives its pages over the pipe (cdp.mjs).
+  const tabBobs = engine === 'chromium' ? Array.from({ length: runs }, (_, i) => [`tbob${i}-1`, `tbob${i}-3`]).flat() : [];
   const server = await startHarnessServer({ pkgDir, users: ['alice', 'carol', 'tlat', ...bobs, ...devtoolsBobs, ...tabBobs] });
-  const browser = await launchPipeBrowser({ log });
+  let browser;
+  try {
+    browser = await launchEngine(engine, server, log);
+  } catch (e) {
+    await disposeServer(server);
+    throw e;
+  }
   const tag = randomBytes(3).toString('hex');
   const roomList = Array.from({ length: rooms }, (_, i) => `rs-${tag}-${i}@conference.localhost`);
-  const openPage = (b, name) => openPipeHarness(b, server, name);
-  const result = { sizes, resync: [], resyncDevtools: [], rawResync: [], live: [], tabs: { resync1: [], resync3: [], latency: null } };
+  const openPage = (b, name) => b.open(name);
+  const result = { engine, sizes, resync: [], resyncDevtools: [], rawResync: [], live: [], tabs: { resync1: [], resync3: [], latency: null } };
   try {
     // The SDK reports warnings (refused or odd input) on the console, which cdp.mjs logs.
-    const setup = await openPipeHarness(browser, server, 'setup');
+    const setup = await browser.open('setup');
 
     // Resync: every run has its own account and store, all subscribed before the backlog.
     log(`[bench] ${bobs.length + devtoolsBobs.length + tabBobs.length} accounts subscribe to ${rooms} rooms`);
@@ -139,10 +174,10 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
     await setup.close();
 
     for (let i = 0; i < runs; i++) {
-      for (const devtools of [false, true]) {
+      for (const devtools of devtoolsBobs.length ? [false, true] : [false]) {
         const bob = devtools ? devtoolsBobs[i] : bobs[i];
         // A fresh page per run: a new wasm instance, as after the phone woke the tab.
-        const page = await openPipeHarness(browser, server, bob);
+        const page = await browser.open(bob);
         if (devtools) await page.enableNetwork();
         const prof = await profiled(page, i === 0 && !devtools && profileDir, 'resync', () => page.evaluate(({ jid, rooms, pageSize }) =>
           window.harness.timedResync({ jid, store: `rs-${jid}`, rooms, pageSize }), { jid: `${bob}@localhost`, rooms: roomList, pageSize }));
@@ -158,7 +193,7 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
     }
 
     // The same resync with 1 and with 3 tabs of the app open, alternating.
-    for (let i = 0; i < runs; i++) {
+    for (let i = 0; tabBobs.length && i < runs; i++) {
       for (const n of [1, 3]) {
         const jid = `tbob${i}-${n}@localhost`;
         const r = await resyncWithTabs({ browser, openPage, jid, store: `rs-${jid}`, rooms: roomList, pageSize, n, log });
@@ -170,7 +205,7 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
     // The floor: the same archives read by a bare client that stores nothing, parsing each
     // stanza with DOMParser ('dom') or only matching frames as text ('text').
     {
-      const page = await openPipeHarness(browser, server, 'bare');
+      const page = await browser.open('bare');
       for (let i = 0; i < runs; i++) {
         const row = {};
         for (const parse of ['text', 'dom']) {
@@ -187,7 +222,7 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
 
     // Live events, then the raw baseline on the same records, in the same page.
     for (let i = 0; i < runs; i++) {
-      const page = await openPipeHarness(browser, server, `live${i}`);
+      const page = await browser.open(`live${i}`);
       const room = `live-${tag}-${i}@conference.localhost`;
       const store = `live-${tag}-${i}`;
       await page.evaluate((a) => window.harness.prepareLive(a),
@@ -221,8 +256,10 @@ export async function runBench({ pkgDir, runs, rooms, messages, events, batch, s
       result.live.push(r);
     }
     // Leader → follower callback latency.
-    result.tabs.latency = await broadcastLatency({ browser, openPage,
-      jid: 'tlat@localhost', room: `lat-${tag}@conference.localhost`, events, log });
+    if (tabBobs.length) {
+      result.tabs.latency = await broadcastLatency({ browser, openPage,
+        jid: 'tlat@localhost', room: `lat-${tag}@conference.localhost`, events, log });
+    }
   } finally {
     await browser.close();
     await disposeServer(server);
@@ -251,20 +288,22 @@ export function table(res, opts) {
   const m = res.median;
   const s = res.sizes;
   return [
-    `| measurement | result | target |`,
+    `| measurement (${res.engine ?? 'chromium'}) | result | target |`,
     `|---|---|---|`,
     `| wasm (mucsub_bg.wasm) | ${kb(s['mucsub_bg.wasm'].raw)} raw, ${kb(s['mucsub_bg.wasm'].gzip)} gzipped | |`,
     `| JS glue (mucsub.js) | ${kb(s['mucsub.js'].raw)} raw, ${kb(s['mucsub.js'].gzip)} gzipped | |`,
     `| wasm + JS | ${kb(s.total.raw)} raw, **${kb(s.total.gzip)} gzipped** (${kb(s.total.brotli)} brotli) | ≤ 300 KB gzipped ${s.total.gzip <= 300 * 1024 ? '✔' : '✘'} |`,
     `| resync, ${opts.rooms * opts.messages} missed messages over ${opts.rooms} rooms (median of ${res.resync.length}) | **${m.resyncMs.toFixed(0)} ms** (online after ${m.resyncOnlineMs.toFixed(0)} ms) | < 2 s ${m.resyncMs < 2000 ? '✔' : '✘'} |`,
-    `| the same resync with DevTools' Network domain on, as under Playwright (median of ${res.resyncDevtools.length}) | ${m.resyncDevtoolsMs.toFixed(0)} ms | |`,
+    ...(res.resyncDevtools.length ? [`| the same resync with DevTools' Network domain on, as under Playwright (median of ${res.resyncDevtools.length}) | ${m.resyncDevtoolsMs.toFixed(0)} ms | |`] : []),
     `| the same archives read by a bare JS client, 4 rooms in flight, nothing stored: frames matched as text / parsed by DOMParser | ${m.rawTextMs.toFixed(0)} ms / ${m.rawDomMs.toFixed(0)} ms | |`,
     `| live events stored by the SDK, ${opts.events} events (median of ${res.live.length}) | ${m.sdkPerSec.toFixed(0)} events/s | |`,
     `| raw IndexedDB put of the same events, one record each (a history and a dedup index), ${opts.batch} per transaction | ${m.rawPerSec.toFixed(0)} records/s | |`,
     `| SDK / raw | **${(m.ratio * 100).toFixed(1)} %** | ≥ 80 % ${m.ratio >= 0.8 ? '✔' : '✘'} |`,
     `| raw, the same events ${opts.batch} to a record (the SDK's chunk layout in plain JS, one put per transaction) | ${m.chunkedPerSec.toFixed(0)} events/s | |`,
-    `| tabs: resync of the same backlog with 1 / 3 tabs of the app open, until every tab saw every room caught up (median of ${res.tabs.resync1.length}) | ${m.resync1TabMs.toFixed(0)} ms / ${m.resync3TabsMs.toFixed(0)} ms | the same within noise |`,
-    `| tabs: leader → follower \`event\` callback, ${res.tabs.latency.n} events | p50 ${res.tabs.latency.p50.toFixed(2)} ms, p99 ${res.tabs.latency.p99.toFixed(2)} ms | |`,
+    ...(res.tabs.latency ? [
+      `| tabs: resync of the same backlog with 1 / 3 tabs of the app open, until every tab saw every room caught up (median of ${res.tabs.resync1.length}) | ${m.resync1TabMs.toFixed(0)} ms / ${m.resync3TabsMs.toFixed(0)} ms | the same within noise |`,
+      `| tabs: leader → follower \`event\` callback, ${res.tabs.latency.n} events | p50 ${res.tabs.latency.p50.toFixed(2)} ms, p99 ${res.tabs.latency.p99.toFixed(2)} ms | |`,
+    ] : []),
   ].join('\n');
 }
 
@@ -281,6 +320,7 @@ function parseArgs(argv) {
     };
     if (a === '--smoke') Object.assign(opts, SMOKE);
     else if (a === '--pkg') pkgDir = val();
+    else if (a === '--engine') opts.engine = val();
     else if (a === '--json') json = val();
     else if (a === '--profile') opts.profileDir = val();
     else if (['--runs', '--rooms', '--messages', '--events', '--batch', '--size', '--page'].includes(a)) {

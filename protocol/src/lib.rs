@@ -9,14 +9,14 @@
 //!
 //! MucSub (`urn:xmpp:mucsub:0`) is an ejabberd invention: no crate ships parsers for it
 //! (xmpp-parsers 0.23 has none), so [`Node`], [`Subscribe`], [`Unsubscribe`],
-//! [`Subscriptions`], [`SyncEnd`] and [`MucSubEvent`] are written by hand here, in the
+//! [`Subscriptions`], [`SyncEnd`], [`MucSubEvent`] and [`SubscriptionNotice`] are written by hand here, in the
 //! xmpp-rs style. Everything that xmpp-parsers already covers (data forms, RSM, stanza-id,
 //! delay, disco, stanza errors, MUC) is used or re-exported from it rather than rewritten;
 //! where this crate still builds such an element by hand, the module says why.
 //!
 //! Where things are: [`ns`] (every namespace), [`stanza`] (error replies, IQ results),
 //! [`forms`] (data forms), the MucSub elements (`node`, `subscribe`, `subscriptions`,
-//! `wrapper`), [`mam`] (archive queries, results, `<fin/>`, metadata), [`push`]
+//! `wrapper`, `notice`), [`mam`] (archive queries, results, `<fin/>`, metadata), [`push`]
 //! (XEP-0357 enable/disable and the publish), [`time`] (XEP-0082 timestamps).
 
 mod error;
@@ -25,6 +25,7 @@ pub mod forms;
 mod jid_rules_tests;
 pub mod mam;
 mod node;
+mod notice;
 pub mod ns;
 pub mod push;
 pub mod stanza;
@@ -40,6 +41,7 @@ pub mod xml;
 
 pub use error::ParseError;
 pub use node::Node;
+pub use notice::{SubscriptionChange, SubscriptionNotice};
 pub use subscribe::{Subscribe, Unsubscribe};
 pub use subscriptions::{Subscription, Subscriptions, SyncEnd};
 pub use wrapper::MucSubEvent;

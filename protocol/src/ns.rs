@@ -66,6 +66,10 @@ pub const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
 pub const MUC_ROOMCONFIG: &str = "http://jabber.org/protocol/muc#roomconfig";
 /// FORM_TYPE of the room information form (disco#info extension).
 pub const MUC_ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
+/// The disco#info node for an account's reserved nick in a room (XEP-0045 §7.12).
+pub const MUC_ROOMUSER_NODE: &str = "x-roomuser-item";
+/// A room answers self-pings itself (XEP-0410 §3.3).
+pub const MUC_SELF_PING: &str = "http://jabber.org/protocol/muc#self-ping-optimization";
 
 // ---- MucSub -------------------------------------------------------------------------------
 

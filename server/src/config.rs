@@ -35,11 +35,42 @@ pub struct Config {
     pub push: toml::Table,
     /// Settings owned by the metrics module (`[metrics]` table).
     pub metrics: toml::Table,
+    /// Several nodes sharing PostgreSQL (`[cluster]` table); absent: one node on SQLite.
+    pub cluster: Cluster,
     /// Settings owned by the HTTP API (`[api]` table: tokens, loopback access).
     pub api: toml::Table,
     /// The file this configuration was read from, for error messages (not a key).
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+/// `[cluster]`: where durable state lives when it is not the embedded SQLite file, and
+/// (for several nodes) who this node is and how nodes reach each other.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cluster {
+    /// This node's name, unique in the cluster (`node1` by default).
+    pub node: String,
+    /// PostgreSQL URL (`postgres://user:password@host:port/database`). When set, every
+    /// durable component (accounts, offline messages, rooms, archive, push) is stored
+    /// there instead of the SQLite file in the data directory.
+    pub postgres: Option<String>,
+    /// NATS URL (`nats://host:port`) carrying traffic between nodes.
+    pub nats: Option<String>,
+    /// Seconds a node's room-ownership lease lasts without renewal: how long a dead
+    /// node's rooms wait before another node may take them over.
+    pub lease_ttl_secs: f64,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            node: "node1".into(),
+            postgres: None,
+            nats: None,
+            lease_ttl_secs: 3.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -132,6 +163,7 @@ impl Default for Config {
             auth: Default::default(),
             muc: toml::Table::new(),
             push: toml::Table::new(),
+            cluster: Cluster::default(),
             metrics: toml::Table::new(),
             api: toml::Table::new(),
             file: None,
@@ -188,6 +220,33 @@ impl Default for Http {
         Http {
             static_dir: PathBuf::from("www/dist"),
         }
+    }
+}
+
+impl Cluster {
+    fn check(&mut self) -> anyhow::Result<()> {
+        self.node = self.node.trim().to_owned();
+        let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
+        if self.node.is_empty() || self.node.len() > 64 || !self.node.chars().all(ok) {
+            anyhow::bail!(
+                "[cluster] node = {:?}: 1 to 64 letters, digits, '-', '_' or '.'",
+                self.node
+            );
+        }
+        if !(self.lease_ttl_secs.is_finite() && self.lease_ttl_secs > 0.0) {
+            anyhow::bail!("[cluster] lease_ttl_secs must be a positive number of seconds");
+        }
+        if self
+            .postgres
+            .as_deref()
+            .is_some_and(|u| u.trim().is_empty())
+        {
+            anyhow::bail!("[cluster] postgres is empty: give a URL or leave the key out");
+        }
+        if self.nats.is_some() && self.postgres.is_none() {
+            anyhow::bail!("[cluster] nats needs [cluster] postgres: nodes share state there");
+        }
+        Ok(())
     }
 }
 
@@ -251,9 +310,10 @@ impl Config {
         if self.muc_service == self.domain {
             anyhow::bail!("muc_service must differ from domain");
         }
-        Ok(())
+        self.cluster.check()
     }
 
+    /// The SQLite database file (when `[cluster] postgres` is not set).
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("mucsub.sqlite3")
     }
@@ -297,6 +357,38 @@ mod tests {
         assert_eq!(c.limits.max_depth, 64);
         assert_eq!(c.muc.get("max_rooms").and_then(|v| v.as_integer()), Some(5));
         assert!(Config::parse("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn cluster_table() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.cluster.postgres, None);
+        assert_eq!(c.cluster.node, "node1");
+        assert_eq!(c.cluster.lease_ttl_secs, 3.0);
+        let c = Config::parse(
+            "[cluster]\nnode = 'b'\npostgres = 'postgres://m@127.0.0.1:5433/chat'\n\
+             nats = 'nats://127.0.0.1:4222'\nlease_ttl_secs = 1.5\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.cluster.postgres.as_deref(),
+            Some("postgres://m@127.0.0.1:5433/chat")
+        );
+        assert_eq!(c.cluster.nats.as_deref(), Some("nats://127.0.0.1:4222"));
+        assert_eq!(
+            (c.cluster.node.as_str(), c.cluster.lease_ttl_secs),
+            ("b", 1.5)
+        );
+        for (bad, needle) in [
+            ("[cluster]\nnode = 'a b'\n", "[cluster] node"),
+            ("[cluster]\nlease_ttl_secs = 0\n", "lease_ttl_secs"),
+            ("[cluster]\npostgres = ' '\n", "postgres is empty"),
+            ("[cluster]\nnats = 'nats://x'\n", "needs [cluster] postgres"),
+            ("[cluster]\npg = 'x'\n", "unknown field"),
+        ] {
+            let e = Config::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -50,16 +50,10 @@ pub(crate) fn app(ctx: ServerContext, module_routes: Router) -> Router {
 /// How long `/health` waits for the database before calling it unavailable.
 const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Readiness: the database answers a read, and its writer thread can take the write lock
-/// (a stuck disk, a full queue or another process holding the database all fail it).
+/// Readiness: the database can take writes (`storage::Engine::check`).
 async fn health(State(ctx): State<ServerContext>) -> Response {
-    let db = ctx.db.clone();
-    let check = async move {
-        db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-            .await?;
-        db.call(|c| Ok(c.execute_batch("BEGIN IMMEDIATE; ROLLBACK")?))
-            .await
-    };
+    let engine = ctx.storage.engine.clone();
+    let check = async move { engine.check().await };
     let problem = match tokio::time::timeout(HEALTH_TIMEOUT, check).await {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e.to_string()),

@@ -1,5 +1,5 @@
 //! mucsub-server: an XMPP server with MUC (XEP-0045), MucSub, MAM (XEP-0313),
-//! offline delivery and push, on an embedded SQLite database.
+//! offline delivery and push, on an embedded SQLite database or on PostgreSQL.
 //!
 //! Start reading at [`server::Server::start`]; the shared state every part of the server
 //! receives is [`ServerContext`]. Parts beyond the core (MUC, push, the HTTP API) plug in through
@@ -34,7 +34,8 @@ use std::sync::{Arc, OnceLock};
 #[derive(Clone)]
 pub struct ServerContext {
     pub config: Arc<config::Config>,
-    pub db: storage::Db,
+    /// Every durable component's store (SQLite or PostgreSQL: `storage/`).
+    pub storage: storage::Storage,
     pub router: router::Router,
     /// Account storage (SCRAM credentials).
     pub accounts: Arc<dyn storage::AccountStore>,

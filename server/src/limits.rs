@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
 use tokio::time::{Duration, Instant};
 
 use crate::config::Limits;
@@ -180,33 +179,6 @@ impl MucQuotas {
             subscribe_lock: tokio::sync::Mutex::new(()),
         }
     }
-}
-
-/// Schema of this module: an index so counting an account's rooms does not scan every
-/// affiliation. Runs after the MUC tables exist.
-pub const COMPONENT: &str = "limits";
-pub const MIGRATIONS: &[&str] = &[
-    "CREATE INDEX IF NOT EXISTS limits_affiliations_by_jid ON muc_affiliations(jid, affiliation);",
-];
-
-/// MucSub subscriptions stored for the account `bare`.
-pub fn subscriptions_of(conn: &Connection, bare: &str) -> rusqlite::Result<usize> {
-    conn.query_row(
-        "SELECT COUNT(*) FROM muc_subscriptions WHERE jid = ?1",
-        [bare],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n as usize)
-}
-
-/// Rooms the account `bare` owns (its creations, and rooms it was made owner of).
-pub fn rooms_owned_by(conn: &Connection, bare: &str) -> rusqlite::Result<usize> {
-    conn.query_row(
-        "SELECT COUNT(*) FROM muc_affiliations WHERE jid = ?1 AND affiliation = 'owner'",
-        [bare],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n as usize)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use mucsub_server::config::Config;
 use mucsub_server::server::{open_storage, Server};
-use mucsub_server::storage::{AccountStore, Credentials};
+use mucsub_server::storage::Credentials;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -153,7 +153,7 @@ fn user_name(name: &str) -> anyhow::Result<String> {
 
 async fn user_command(common: Common, action: UserAction) -> anyhow::Result<()> {
     let config = load_config(&common)?;
-    let (_db, accounts, _offline) = open_storage(&config).await?;
+    let accounts = open_storage(&config).await?.accounts;
     match action {
         UserAction::Add { name, password } => {
             let name = user_name(&name)?;
@@ -237,37 +237,48 @@ async fn room_command(
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM and Ctrl-C handlers now and returns the wait for either. Installed
+/// before the server starts: a SIGTERM that came after "mucsub-server started" was logged
+/// but before the handler existed killed the process with the default action (a non-zero
+/// exit instead of a graceful shutdown; ops_startup saw it now and then).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
 async fn run(common: Common) -> anyhow::Result<()> {
     let config = load_config(&common)?;
+    let signal = shutdown_signal();
     let handle = Server::start(config).await?;
     // Tests and scripts read these two lines to find the ports.
     println!("xmpp c2s listening on {}", handle.c2s_addr);
     println!("http listening on http://{}/", handle.http_addr);
     println!("WebSocket endpoint: ws://{}/ws", handle.http_addr);
     std::io::stdout().flush()?;
-    wait_for_signal().await;
+    signal.await;
     handle.shutdown().await;
     Ok(())
 }

@@ -3,7 +3,7 @@
 use crate::c2s::{conn::post_auth_limits, connection, tcp::TcpTransport};
 use crate::config::Config;
 use crate::router::Router;
-use crate::storage::{Db, SqliteAccounts, SqliteOffline};
+use crate::storage::Storage;
 use crate::ServerContext;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,16 +25,10 @@ pub struct ServerHandle {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Opens the database with every core component migrated.
-pub async fn open_storage(
-    config: &Config,
-) -> anyhow::Result<(Db, Arc<SqliteAccounts>, Arc<SqliteOffline>)> {
-    std::fs::create_dir_all(&config.data_dir)?;
-    let db = Db::open(&config.db_path())?;
-    let accounts = Arc::new(SqliteAccounts::new(db.clone()).await?);
-    let offline =
-        Arc::new(SqliteOffline::new(db.clone(), config.limits.offline_max_per_account).await?);
-    Ok((db, accounts, offline))
+/// Opens the configured storage (SQLite in the data directory, or `[cluster] postgres`)
+/// with every component migrated.
+pub async fn open_storage(config: &Config) -> anyhow::Result<Storage> {
+    crate::storage::open(config).await
 }
 
 impl Server {
@@ -53,17 +47,21 @@ impl Server {
                 config.origin()
             );
         }
-        let (db, accounts, offline) = open_storage(&config).await?;
+        let storage = open_storage(&config).await?;
+        tracing::info!(engine = storage.engine.name(), "storage open");
+        let (accounts, offline) = (storage.accounts.clone(), storage.offline.clone());
         let metrics = crate::metrics::Metrics::new();
         {
             let commits = metrics.commit_seconds.clone();
-            db.observe_commits(Box::new(move |d| commits.observe(d.as_secs_f64())));
+            storage
+                .engine
+                .observe_commits(Box::new(move |d| commits.observe(d.as_secs_f64())));
         }
         let router = Router::new(&config.domain, accounts.clone(), offline.clone());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let ctx = ServerContext {
             config: config.clone(),
-            db,
+            storage,
             router,
             accounts,
             offline,

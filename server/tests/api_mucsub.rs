@@ -153,10 +153,7 @@ async fn the_rooms_subscription_rules_hold_for_the_api() {
         .await;
     assert_eq!(
         (r.status, r.body),
-        (
-            400,
-            json!("That nickname is already in use by another occupant")
-        )
+        (400, json!("That nickname is reserved by a subscriber"))
     );
     for (args, answer) in [
         (sub("bob@localhost", "", MESSAGES), "Nickname must be set"),
@@ -211,10 +208,7 @@ async fn subscribe_room_many_subscribes_in_order_and_stops_at_a_refusal() {
         .await;
     assert_eq!(
         (r.status, r.body),
-        (
-            400,
-            json!("That nickname is already in use by another occupant")
-        )
+        (400, json!("That nickname is reserved by a subscriber"))
     );
     let subs = s
         .api("get_subscribers", json!({"name": "lab", "service": MUC}))

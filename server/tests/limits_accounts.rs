@@ -121,13 +121,9 @@ async fn subscriptions_per_account_survive_restart() {
     // The refused one left nothing behind; the others still deliver.
     let rows = s
         .ctx()
-        .db
-        .call(|c| {
-            Ok(mucsub_server::limits::subscriptions_of(
-                c,
-                "alice@localhost",
-            )?)
-        })
+        .storage
+        .muc
+        .subscription_count("alice@localhost")
         .await
         .expect("count");
     assert_eq!(rows, 2);

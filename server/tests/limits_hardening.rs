@@ -16,36 +16,6 @@ use tokio::sync::mpsc;
 
 const MAM_TMP: &str = "urn:xmpp:mam:tmp";
 
-/// The server's single database writer, kept busy until [`WriterHeld::release`]: every
-/// archived message waits behind it meanwhile.
-struct WriterHeld {
-    release: std::sync::mpsc::Sender<()>,
-    holder: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl WriterHeld {
-    async fn start(s: &mucsub_server::testkit::TestServer) -> WriterHeld {
-        let (release, release_rx) = std::sync::mpsc::channel::<()>();
-        let (held_tx, held_rx) = tokio::sync::oneshot::channel();
-        let db = s.ctx().db.clone();
-        let holder = tokio::spawn(async move {
-            db.call(move |_| {
-                let _ = held_tx.send(());
-                let _ = release_rx.recv_timeout(Duration::from_secs(60));
-                Ok(())
-            })
-            .await
-        });
-        held_rx.await.expect("writer held");
-        WriterHeld { release, holder }
-    }
-
-    async fn release(self) {
-        self.release.send(()).expect("release");
-        self.holder.await.expect("holder").expect("call");
-    }
-}
-
 fn markers(el: &Element) -> Vec<String> {
     el.children()
         .filter(|c| c.is("archived", MAM_TMP) || c.is("stanza-id", SID))
@@ -113,7 +83,7 @@ async fn client_sent_archived_markers_are_stripped() {
     assert!(markers(&pm).is_empty(), "{pm:?}");
 }
 
-/// With a one-stanza room queue and the database writer held, a room cannot keep up: the
+/// With a one-stanza room queue and the archive writes held, a room cannot keep up: the
 /// stanzas it cannot queue are answered at once with `resource-constraint`, a join gets
 /// an error presence, and the MUC service still answers everything else meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,8 +96,8 @@ async fn a_full_room_queue_does_not_stall_the_service() {
     let mut a = login(&s, "alice", "a").await;
     join(&mut a, &r, "alice").await;
     let mut b = login(&s, "bob", "b").await;
-    // Hold the single database writer: every archived message now waits.
-    let writer = WriterHeld::start(&s).await;
+    // Hold the archive writes: every archived message now waits.
+    let writer = mucsub_server::testkit::ArchiveWritesHeld::start(s.ctx()).await;
     // The room takes the first message and blocks on its commit; one more fits its
     // queue; the rest cannot be queued.
     for i in 0..5 {
@@ -139,7 +109,7 @@ async fn a_full_room_queue_does_not_stall_the_service() {
         })
         .await;
     assert_error(&refused, "wait", "resource-constraint");
-    // The queue stays full while the writer is held: a join gets an error presence.
+    // The queue stays full while the writes are held: a join gets an error presence.
     b.send(&format!(
         "<presence to='{r}/bob'><x xmlns='{MUC_NS}'/></presence>"
     ))
@@ -188,7 +158,7 @@ async fn leaving_a_busy_room_still_arrives() {
     let mut b = login(&s, "bob", "b").await;
     join(&mut b, &r, "bob").await;
     a.drain().await;
-    let writer = WriterHeld::start(&s).await;
+    let writer = mucsub_server::testkit::ArchiveWritesHeld::start(s.ctx()).await;
     for i in 0..4 {
         post(&mut a, &r, &format!("x{i}")).await;
     }

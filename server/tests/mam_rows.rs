@@ -5,7 +5,7 @@
 mod support;
 
 use minidom::Element;
-use mucsub_server::muc::store::{archive_batch, ArchivedMsg};
+use mucsub_server::muc::store::{ArchivedMsg, StoreOp};
 use mucsub_server::testkit::RawClient;
 use support::*;
 
@@ -295,6 +295,7 @@ async fn mam_walks_10000_messages_forward_and_backward_without_holes_or_duplicat
             stamp_us: 1_000_000_000 + i,
             nick: "alice".into(),
             sender: "alice@localhost".into(),
+            origin_id: None,
             stanza: format!(
                 "<message xmlns='jabber:client' from='{r}/alice' type='groupchat'><stanza-id xmlns='{SID}' by='{r}' id='{}'/><body>{i}</body></message>",
                 1_000_000 + i
@@ -302,8 +303,9 @@ async fn mam_walks_10000_messages_forward_and_backward_without_holes_or_duplicat
         })
         .collect();
     s.ctx()
-        .db
-        .call(move |c| Ok(archive_batch(c, &msgs)?))
+        .storage
+        .muc
+        .commit(msgs.into_iter().map(StoreOp::Archive).collect())
         .await
         .expect("bulk insert");
     let expected: Vec<String> = (1..=N).map(|i| (1_000_000 + i).to_string()).collect();

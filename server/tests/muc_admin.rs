@@ -49,7 +49,8 @@ async fn only_owners_configure_and_room_disco_reflects_the_config() {
         "muc_persistent",
         "muc_open",
         "muc_semianonymous",
-        "muc_moderated",
+        // New rooms are not moderated (issue 23: defaults and features agree).
+        "muc_unmoderated",
         "muc_unsecured",
         MAM,
         SID,
@@ -64,7 +65,7 @@ async fn only_owners_configure_and_room_disco_reflects_the_config() {
             ("muc#roomconfig_membersonly", "1"),
             ("muc#roomconfig_publicroom", "0"),
             ("muc#roomconfig_whois", "anyone"),
-            ("muc#roomconfig_moderatedroom", "0"),
+            ("muc#roomconfig_moderatedroom", "1"),
             ("muc#roomconfig_persistentroom", "0"),
             ("mam", "0"),
         ],
@@ -90,7 +91,7 @@ async fn only_owners_configure_and_room_disco_reflects_the_config() {
         "muc_temporary",
         "muc_membersonly",
         "muc_nonanonymous",
-        "muc_unmoderated",
+        "muc_moderated",
     ] {
         assert!(f.contains(&want.to_string()), "{want} in {f:?}");
     }

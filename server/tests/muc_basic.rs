@@ -107,13 +107,7 @@ async fn non_anonymous_rooms_say_100_and_reserved_rooms_take_the_owner_form() {
     let got = join(&mut b, &r, "bob").await;
     assert!(codes(&got[1]).contains(&"100".into()));
     // An owner cancelling the form changes nothing.
-    let id = a.next_id();
-    let res = a
-        .iq(&format!(
-            "<iq type='set' id='{id}' to='{r}'><query xmlns='{MUC_OWNER}'><x xmlns='{DATA}' type='cancel'/></query></iq>"
-        ))
-        .await;
-    assert_result(&res);
+    assert_result(&owner_form(&mut a, &r, "cancel").await);
 }
 
 #[tokio::test]
@@ -250,7 +244,12 @@ async fn moderated_rooms_keep_visitors_quiet() {
     let mut b = login(&s, "bob", "b").await;
     let r = room("quiet");
     join(&mut a, &r, "alice").await;
-    assert_result(&configure(&mut a, &r, &[("members_by_default", "0")]).await);
+    // New rooms are not moderated (issue 23): moderation is configured.
+    let quiet = [
+        ("muc#roomconfig_moderatedroom", "1"),
+        ("members_by_default", "0"),
+    ];
+    assert_result(&configure(&mut a, &r, &quiet).await);
     let got = join(&mut b, &r, "bob").await;
     assert_eq!(item(&got[1]).unwrap().attr("role"), Some("visitor"));
     let id = b.next_id();

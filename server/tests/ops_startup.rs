@@ -99,20 +99,28 @@ async fn a_bad_config_file_names_the_file_and_the_key() {
     );
 }
 
-/// The server's log so far (its stderr goes to `server.log` in the data dir).
+/// The server's log up to its last complete line, once a complete line holds `until` (its
+/// stderr goes to `server.log` in the data dir). The server writes the log while the test
+/// reads it: a read can end inside a line, and a loaded machine can take seconds to reach
+/// the line, so this reads again until the line is whole, within the testkit's TIMEOUT.
 async fn log_of(srv: &ChildServer, until: &str) -> String {
     let path = srv.data_dir.join("server.log");
-    for _ in 0..100 {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if text.contains(until) {
-            return text;
+    let complete = || {
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.truncate(text.rfind('\n').map_or(0, |i| i + 1));
+        text
+    };
+    let found = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let text = complete();
+            if text.contains(until) {
+                return text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!(
-        "no {until:?} in the log: {}",
-        std::fs::read_to_string(&path).unwrap_or_default()
-    );
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no {until:?} in the log: {}", complete()))
 }
 
 #[tokio::test]

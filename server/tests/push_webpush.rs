@@ -9,9 +9,8 @@ use mucsub_server::config::Config;
 use mucsub_server::metrics::{Metrics, ResultLabel};
 use mucsub_server::push::appserver::Outcome;
 use mucsub_server::push::{Push, Report};
-use mucsub_server::storage::{
-    AccountStore, Credentials, Db, OfflineStore, SqliteAccounts, SqliteOffline,
-};
+use mucsub_server::storage::{Credentials, OfflineStore};
+use mucsub_server::testkit::TestStorage;
 use push_support::PushService;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,9 +19,10 @@ use tokio::sync::broadcast;
 struct Fixture {
     push: Push,
     metrics: Metrics,
-    offline: Arc<SqliteOffline>,
+    offline: Arc<dyn OfflineStore>,
     service: PushService,
     reports: broadcast::Receiver<Report>,
+    _storage: TestStorage,
     _dir: tempfile::TempDir,
 }
 
@@ -38,18 +38,17 @@ fn config(extra: &str) -> Config {
 
 async fn fixture(extra: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db.sqlite3")).unwrap();
-    let accounts = SqliteAccounts::new(db.clone()).await.unwrap();
+    let ts = TestStorage::open(dir.path()).await;
     for u in ["bob", "carol"] {
         let creds = Credentials::derive_with("pw", b"0123456789abcdef", 1).unwrap();
-        accounts.create(u, creds).await.unwrap();
+        ts.storage.accounts.create(u, creds).await.unwrap();
     }
-    let offline = Arc::new(SqliteOffline::new(db.clone(), 100).await.unwrap());
+    let offline = ts.storage.offline.clone();
     let metrics = Metrics::new();
     let push = Push::start(
-        db,
+        ts.storage.push.clone(),
         &config(extra),
-        Some(offline.clone() as Arc<dyn OfflineStore>),
+        Some(offline.clone()),
         metrics.clone(),
     )
     .await
@@ -63,6 +62,7 @@ async fn fixture(extra: &str) -> Fixture {
         offline,
         service,
         reports,
+        _storage: ts,
         _dir: dir,
     }
 }
@@ -421,13 +421,17 @@ async fn enable_refuses_bad_subscriptions_and_unreachable_services() {
 #[tokio::test]
 async fn http_endpoints_are_refused_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db.sqlite3")).unwrap();
-    let accounts = SqliteAccounts::new(db.clone()).await.unwrap();
+    let ts = TestStorage::open(dir.path()).await;
     let creds = Credentials::derive_with("pw", b"0123456789abcdef", 1).unwrap();
-    accounts.create("bob", creds).await.unwrap();
-    let push = Push::start(db, &Config::default(), None, Metrics::new())
-        .await
-        .unwrap();
+    ts.storage.accounts.create("bob", creds).await.unwrap();
+    let push = Push::start(
+        ts.storage.push.clone(),
+        &Config::default(),
+        None,
+        Metrics::new(),
+    )
+    .await
+    .unwrap();
     let service = PushService::start().await;
     let sub = service.subscribe("plain");
     let reply = push
@@ -440,18 +444,16 @@ async fn http_endpoints_are_refused_unless_allowed() {
 #[tokio::test]
 async fn vapid_key_persists_and_is_published_over_http_and_disco() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
+    let ts = TestStorage::open(dir.path()).await;
     let first = {
-        let db = Db::open(&path).unwrap();
-        SqliteAccounts::new(db.clone()).await.unwrap();
-        let push = Push::start(db, &config(""), None, Metrics::new())
+        let push = Push::start(ts.storage.push.clone(), &config(""), None, Metrics::new())
             .await
             .unwrap();
         push.vapid_public_key().to_string()
     };
-    let db = Db::open(&path).unwrap();
-    SqliteAccounts::new(db.clone()).await.unwrap();
-    let push = Push::start(db, &config(""), None, Metrics::new())
+    // Storage opened again (a restart).
+    let reopened = mucsub_server::storage::open(&ts.config).await.unwrap();
+    let push = Push::start(reopened.push, &config(""), None, Metrics::new())
         .await
         .unwrap();
     assert_eq!(push.vapid_public_key(), first);

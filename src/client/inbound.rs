@@ -1,5 +1,6 @@
 //! Stanzas from the server: IQ answers (to commands, the connect-time queries, MAM pages),
-//! IQ requests, wrapped MucSub events, MAM results, joined-room stanzas.
+//! IQ requests, wrapped MucSub events, subscription notices (S20), MAM results,
+//! joined-room stanzas.
 
 use jid::{BareJid, Jid};
 use minidom::Element;
@@ -11,9 +12,11 @@ use crate::event::RoomEvent;
 use crate::protocol::mam;
 use crate::protocol::time::Timestamp;
 use crate::protocol::xml::ncname;
-use crate::protocol::{ns, MucSubEvent, Node, Subscription, Subscriptions};
+use crate::protocol::{
+    ns, MucSubEvent, Node, Subscription, SubscriptionChange, SubscriptionNotice, Subscriptions,
+};
 use crate::resync::FinOutcome;
-use crate::store::Page;
+use crate::store::{Page, SubscriptionRecord};
 
 /// Items one history page keeps at most, whatever the server sends.
 const HISTORY_ITEMS_MAX: usize = 500;
@@ -240,6 +243,10 @@ impl Client {
             }
             return;
         }
+        if SubscriptionNotice::is_notice(&e) {
+            self.notice_in(&from, &e, now, out);
+            return;
+        }
         if MucSubEvent::is_wrapper(&e) {
             let room = from.to_bare();
             // A room answering a subscribe we sent may emit its first events before the
@@ -278,6 +285,44 @@ impl Client {
         }
         if e.attr("type") == Some("groupchat") {
             self.joined_in(&from, &e, now, out);
+        }
+    }
+
+    /// docs/protocol.md S20: a room tells this account's devices that its subscription
+    /// changed (made on another device, by a moderator, or removed by the room). Applied as
+    /// our own subscribe or unsubscribe is: a new room starts resyncing, a removed one stops
+    /// and keeps its stored events. Only a room of our MUC service, or one we are
+    /// subscribed to, may say so.
+    fn notice_in(&mut self, from: &Jid, e: &Element, now: Timestamp, out: &mut Vec<Action>) {
+        let known = from.is_bare()
+            && (from.domain().as_str() == self.service || self.subs.contains_key(from.as_str()));
+        if !known {
+            out.push(Action::Event(AppEvent::Warning(ClientWarning::NotARoom {
+                from: from.to_string(),
+            })));
+            return;
+        }
+        let notice = match SubscriptionNotice::try_from(e) {
+            Ok(n) => n,
+            Err(err) => {
+                out.push(Action::Event(AppEvent::Warning(ClientWarning::Malformed {
+                    from: from.to_string(),
+                    reason: err.to_string(),
+                })));
+                return;
+            }
+        };
+        let room = notice.room;
+        match notice.change {
+            SubscriptionChange::Subscribed(s) => {
+                let rec = SubscriptionRecord {
+                    room: room.to_string(),
+                    nick: s.nick,
+                    nodes: s.events,
+                };
+                self.subscribed(&room, rec, now, out);
+            }
+            SubscriptionChange::Unsubscribed => self.drop_subscription(&room, out),
         }
     }
 

@@ -28,7 +28,8 @@ impl Client {
         self.send_iq("get", &service, list, Pending::ListOnConnect, now, out);
     }
 
-    /// A subscribe was accepted: remember it, and resync the room when it is new.
+    /// A subscription is in force (a subscribe of ours was accepted, or the room said so,
+    /// S20): remember it, and resync the room when it is new. Nothing when it is known as is.
     pub(super) fn subscribed(
         &mut self,
         room: &BareJid,
@@ -38,9 +39,12 @@ impl Client {
     ) {
         let is_new = !self.subs.contains_key(rec.room.as_str());
         self.since_list.insert(rec.room.clone(), true);
+        if self.subs.get(rec.room.as_str()) == Some(&rec) {
+            return;
+        }
         self.subs.insert(rec.room.clone(), rec.clone());
-        out.push(Action::Store(StoreOp::PutSubscription(rec)));
-        self.subscriptions_changed(out);
+        out.push(Action::Store(StoreOp::PutSubscription(rec.clone())));
+        subscription_changed(out, rec.room.clone(), Some(rec));
         if is_new {
             self.resync.enqueue(room.clone(), None);
             self.syncing = true;
@@ -55,19 +59,15 @@ impl Client {
         }
     }
 
+    /// The subscription is gone (our unsubscribe, or the room said so): forget it and stop
+    /// resyncing the room; its stored events stay.
     pub(super) fn drop_subscription(&mut self, room: &BareJid, out: &mut Vec<Action>) {
         self.since_list.insert(room.to_string(), false);
         self.resync.forget(room);
         if self.subs.remove(room.as_str()).is_some() {
             out.push(Action::Store(StoreOp::RemoveSubscription(room.to_string())));
-            self.subscriptions_changed(out);
+            subscription_changed(out, room.to_string(), None);
         }
-    }
-
-    fn subscriptions_changed(&self, out: &mut Vec<Action>) {
-        out.push(Action::Event(AppEvent::SubscriptionsChanged {
-            rooms: self.subscriptions(),
-        }));
     }
 
     /// Once both the disco answer and the list are in: align local subscriptions with
@@ -84,7 +84,6 @@ impl Client {
         };
         self.reconciled = true;
         let mut seen = Vec::new();
-        let mut changed = false;
         for item in list.items {
             let Some(room) = item.jid.clone() else {
                 continue;
@@ -102,8 +101,8 @@ impl Client {
             };
             if self.subs.get(&key) != Some(&rec) {
                 self.subs.insert(key.clone(), rec.clone());
-                out.push(Action::Store(StoreOp::PutSubscription(rec)));
-                changed = true;
+                out.push(Action::Store(StoreOp::PutSubscription(rec.clone())));
+                subscription_changed(out, key.clone(), Some(rec));
             }
             let hint = if sync { item.end.as_ref() } else { None };
             self.resync.enqueue(room, hint);
@@ -119,11 +118,8 @@ impl Client {
                 self.resync.forget(&j);
             }
             self.subs.remove(&g);
-            out.push(Action::Store(StoreOp::RemoveSubscription(g)));
-            changed = true;
-        }
-        if changed {
-            self.subscriptions_changed(out);
+            out.push(Action::Store(StoreOp::RemoveSubscription(g.clone())));
+            subscription_changed(out, g, None);
         }
         let r = self.resync.pump();
         self.resync_out(r, now, out);
@@ -161,4 +157,16 @@ impl Client {
         }
         self.check_synced(out);
     }
+}
+
+/// Tells the app that `room`'s subscription is now `subscription`.
+fn subscription_changed(
+    out: &mut Vec<Action>,
+    room: String,
+    subscription: Option<SubscriptionRecord>,
+) {
+    out.push(Action::Event(AppEvent::SubscriptionChanged {
+        room,
+        subscription,
+    }));
 }

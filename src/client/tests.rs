@@ -402,6 +402,136 @@ fn the_connect_time_list_does_not_undo_later_subscribes_and_unsubscribes() {
     assert_eq!(applies(&out).len(), 1);
 }
 
+fn notice(from: &str, payload: &str) -> String {
+    format!("<message xmlns='jabber:client' from='{from}' to='bob@localhost' type='headline' id='n1'>{payload}</message>")
+}
+
+fn changes(out: &[Action]) -> Vec<(&str, Option<&SubscriptionRecord>)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Event(AppEvent::SubscriptionChanged { room, subscription }) => {
+                Some((room.as_str(), subscription.as_ref()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// docs/protocol.md S20: another device's subscribe, and a moderator's unsubscribe, reach
+/// this client as notices it applies as if it had made them.
+#[test]
+fn subscription_notices_are_applied_like_our_own_commands() {
+    const NEW: &str = "new@conference.localhost";
+    let (mut c, _, _) = ready();
+    let sub = "<subscribe xmlns='urn:xmpp:mucsub:0' nick='bobby'><event node='urn:xmpp:mucsub:nodes:messages'/></subscribe>";
+    let out = feed(&mut c, &notice(NEW, sub));
+    let rec = SubscriptionRecord {
+        room: NEW.into(),
+        nick: Some("bobby".into()),
+        nodes: vec![Node::Messages],
+    };
+    assert!(out.contains(&Action::Store(StoreOp::PutSubscription(rec.clone()))));
+    assert_eq!(changes(&out), vec![(NEW, Some(&rec))]);
+    // A new room: its newest page is fetched, as after a subscribe of ours.
+    let q = written(&out)
+        .into_iter()
+        .find(|w| w.contains("urn:xmpp:mam:2"))
+        .expect("a MAM query");
+    assert!(
+        q.contains(&format!("to='{NEW}'")) && q.contains("<before></before>"),
+        "{q}"
+    );
+    // Its events are taken now.
+    let inner = format!("<message xmlns='jabber:client' from='{NEW}/alice' type='groupchat' id='m1'><body>hi</body></message>");
+    let out = feed(&mut c, &wrapper(NEW, "messages", &inner));
+    assert!(
+        warnings(&out).is_empty() && applies(&out).len() == 1,
+        "{out:?}"
+    );
+    // The same notice again (our own device also gets it): nothing to do.
+    let out = feed(&mut c, &notice(NEW, sub));
+    assert!(
+        out.iter()
+            .all(|a| !matches!(a, Action::Store(_) | Action::Event(_))),
+        "{out:?}"
+    );
+    // Unsubscribed elsewhere: forgotten as by unsubscribe(); the room's wrappers are refused.
+    let out = feed(
+        &mut c,
+        &notice(NEW, "<unsubscribe xmlns='urn:xmpp:mucsub:0'/>"),
+    );
+    assert!(out.contains(&Action::Store(StoreOp::RemoveSubscription(NEW.into()))));
+    assert_eq!(changes(&out), vec![(NEW, None)]);
+    let rooms: Vec<String> = c.subscriptions().into_iter().map(|s| s.room).collect();
+    assert_eq!(rooms, [ROOM]);
+    let out = feed(&mut c, &wrapper(NEW, "messages", &inner));
+    assert!(matches!(
+        warnings(&out)[..],
+        [ClientWarning::NotSubscribed { .. }]
+    ));
+}
+
+#[test]
+fn subscription_notices_come_only_from_rooms() {
+    let (mut c, _, _) = ready();
+    let sub = "<subscribe xmlns='urn:xmpp:mucsub:0' nick='x'/>";
+    for from in [
+        "mallory@localhost",
+        "room@evil.example",
+        &format!("{ROOM}/alice"),
+    ] {
+        let out = feed(&mut c, &notice(from, sub));
+        assert!(out.iter().all(|a| !matches!(a, Action::Store(_))), "{from}");
+        assert!(
+            matches!(warnings(&out)[..], [ClientWarning::NotARoom { .. }]),
+            "{from}"
+        );
+    }
+    // A subscribed room on another service may tell us it removed us.
+    assert_eq!(c.subscriptions().len(), 1);
+    let out = feed(
+        &mut c,
+        &notice(
+            "lab@evil.example",
+            "<unsubscribe xmlns='urn:xmpp:mucsub:0'/>",
+        ),
+    );
+    assert!(matches!(
+        warnings(&out)[..],
+        [ClientWarning::NotARoom { .. }]
+    ));
+    assert_eq!(c.subscriptions().len(), 1);
+}
+
+/// Our own subscribe: the room's notice and the IQ result say the same thing; the app hears
+/// of the change once, whichever comes first.
+#[test]
+fn our_own_subscribe_changes_the_list_once() {
+    const NEW: &str = "new@conference.localhost";
+    let (mut c, _, _) = ready();
+    let (_, out) = c.command(Command::subscribe(NEW, "bob"), Timestamp(2_000));
+    let id = iq_id_of(&out, "<subscribe");
+    let sub = "<subscribe xmlns='urn:xmpp:mucsub:0' nick='bob'><event node='urn:xmpp:mucsub:nodes:messages'/></subscribe>";
+    let mut out = feed(&mut c, &notice(NEW, sub));
+    out.extend(feed(
+        &mut c,
+        &format!("<iq xmlns='jabber:client' type='result' id='{id}' from='{NEW}'>{sub}</iq>"),
+    ));
+    assert_eq!(changes(&out).len(), 1, "{out:?}");
+    let queries = written(&out)
+        .into_iter()
+        .filter(|w| w.contains("urn:xmpp:mam:2"))
+        .count();
+    assert_eq!(queries, 1, "one resync of the new room");
+    assert!(out.iter().any(|a| matches!(
+        a,
+        Action::Event(AppEvent::Result {
+            result: Ok(CommandResult::Subscribed { .. }),
+            ..
+        })
+    )));
+}
+
 /// Credentials set between connections are used by the next one only: a reconnect with a
 /// fresh token sends that token, with PLAIN even where SCRAM is offered.
 #[test]

@@ -142,6 +142,12 @@ pub enum ClientWarning {
         /// The sender.
         from: String,
     },
+    /// A subscription notice (docs/protocol.md S20) from neither the MUC service's rooms
+    /// nor a room we are subscribed to.
+    NotARoom {
+        /// The sender.
+        from: String,
+    },
     /// A malformed wrapper or inner stanza.
     Malformed {
         /// The sender.
@@ -187,10 +193,14 @@ pub enum AppEvent {
         /// Its outcome.
         result: Result<CommandResult, CommandError>,
     },
-    /// The subscription list changed (reconciliation, server-side removal).
-    SubscriptionsChanged {
-        /// Every current subscription.
-        rooms: Vec<SubscriptionRecord>,
+    /// One room's subscription changed, whoever changed it: this client's commands, another
+    /// device of the account or a moderator (the room's notice, docs/protocol.md S20), the
+    /// room removing it (S13), or the connect-time list. Sent only on a real change.
+    SubscriptionChanged {
+        /// Room.
+        room: String,
+        /// The subscription now in force; `None` when there is none any more.
+        subscription: Option<SubscriptionRecord>,
     },
     /// One room finished resyncing.
     RoomSynced {

@@ -398,7 +398,11 @@ impl Inner {
                 store.clone(),
                 snapshot,
             );
-            st.page = PageWatch::start(self.shared.clone());
+            st.page = PageWatch::start(self.shared.clone(), store.clone());
+            // Once per client, in the background: never delays or fails open().
+            wasm_bindgen_futures::spawn_local(async {
+                super::storage::request_persistence().await;
+            });
         }
         Ok(store)
     }

@@ -76,7 +76,8 @@ impl MucSubClient {
         Ok(MucSubClient { inner })
     }
 
-    /// Register a callback for `event`, `connection`, `sync`, `error` or `role`.
+    /// Register a callback for `event`, `connection`, `sync`, `subscription`, `error` or
+    /// `role`.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, name: &str, callback: Function) -> Result<(), JsValue> {
         check_event_name(name)?;
@@ -293,9 +294,9 @@ impl Drop for MucSubClient {
 
 fn check_event_name(name: &str) -> Result<(), SdkError> {
     match name {
-        "event" | "connection" | "sync" | "error" | "role" => Ok(()),
+        "event" | "connection" | "sync" | "subscription" | "error" | "role" => Ok(()),
         other => Err(SdkError::bad_request(format!(
-            "unknown event name {other:?} (event, connection, sync, error, role)"
+            "unknown event name {other:?} (event, connection, sync, subscription, error, role)"
         ))),
     }
 }

@@ -8,7 +8,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use idb::{CursorDirection, Database, KeyRange, ObjectStore, Query, Transaction, TransactionMode};
+use idb::{CursorDirection, KeyRange, ObjectStore, Query, Transaction, TransactionMode};
 use wasm_bindgen::JsValue;
 
 use crate::event::RoomEvent;
@@ -19,21 +19,16 @@ use crate::store::{
 
 use super::error::SdkError;
 use super::idb_apply::apply_pages;
+use super::idb_conn::Connection;
 use super::idb_lookup::{chunk_ids, fetch, receive};
 use super::idb_records::{self as rec, decode, encode, field, set_field, Chunk, Slot};
-use super::idb_schema::{self, indexes, stores, CURRENT_VERSION};
+use super::idb_schema::{indexes, stores};
 
 /// The IndexedDB store. One per database name; dropping it closes the connection.
 #[derive(Debug)]
 pub struct IdbStore {
-    db: Database,
+    db: Connection,
     name: String,
-}
-
-impl Drop for IdbStore {
-    fn drop(&mut self) {
-        self.db.close();
-    }
 }
 
 impl From<SdkError> for StoreError {
@@ -54,7 +49,7 @@ impl IdbStore {
         if name.is_empty() {
             return Err(SdkError::bad_request("the store name must not be empty"));
         }
-        let db = idb_schema::open_at(name, CURRENT_VERSION).await?;
+        let db = Connection::open(name).await?;
         Ok(IdbStore {
             db,
             name: name.to_owned(),
@@ -74,19 +69,23 @@ impl IdbStore {
 
     /// The schema version of the open database.
     pub fn version(&self) -> Result<u32, SdkError> {
-        Ok(self.db.version()?)
+        self.db.version()
     }
 
     /// The JID whose data this database holds, if recorded.
     pub async fn account(&self) -> Result<Option<String>, SdkError> {
-        let tx = self.tx(&[stores::ACCOUNT], TransactionMode::ReadOnly)?;
+        let tx = self
+            .tx(&[stores::ACCOUNT], TransactionMode::ReadOnly)
+            .await?;
         let value = meta_get(&tx, "jid").await?;
         Ok(value.and_then(|v| v.as_string()))
     }
 
     /// Record the JID whose data this database holds.
     pub async fn set_account(&self, jid: &str) -> Result<(), SdkError> {
-        let tx = self.tx(&[stores::ACCOUNT], TransactionMode::ReadWrite)?;
+        let tx = self
+            .tx(&[stores::ACCOUNT], TransactionMode::ReadWrite)
+            .await?;
         let r = meta_put(&tx, "jid", &JsValue::from_str(jid)).await;
         finish(tx, r).await
     }
@@ -101,7 +100,9 @@ impl IdbStore {
         before: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<RoomEvent>, bool), SdkError> {
-        let tx = self.tx(&[stores::CHUNKS], TransactionMode::ReadOnly)?;
+        let tx = self
+            .tx(&[stores::CHUNKS], TransactionMode::ReadOnly)
+            .await?;
         let chunks = tx.object_store(stores::CHUNKS)?;
         let index = chunks.index(indexes::BY_ORDER)?;
         let (lower, room_upper) = rec::room_bounds(room);
@@ -259,21 +260,33 @@ impl IdbStore {
         for p in pages {
             p.check_room()?;
         }
-        let tx = self.tx(
-            &[
-                stores::ACCOUNT,
-                stores::CHUNKS,
-                stores::CURSORS,
-                stores::GAPS,
-            ],
-            TransactionMode::ReadWrite,
-        )?;
+        let tx = self
+            .tx(
+                &[
+                    stores::ACCOUNT,
+                    stores::CHUNKS,
+                    stores::CURSORS,
+                    stores::GAPS,
+                ],
+                TransactionMode::ReadWrite,
+            )
+            .await?;
         let result = apply_pages(&tx, pages).await;
         Ok(finish(tx, result).await?)
     }
 
-    fn tx(&self, names: &[&str], mode: TransactionMode) -> Result<Transaction, SdkError> {
-        Ok(self.db.transaction(names, mode)?)
+    async fn tx(&self, names: &[&str], mode: TransactionMode) -> Result<Transaction, SdkError> {
+        self.db.transaction(names, mode).await
+    }
+
+    /// Release the database while the page sits in the back/forward cache (idb_conn.rs).
+    pub fn park(&self) {
+        self.db.park();
+    }
+
+    /// The page is shown again: the next use opens the database again.
+    pub fn unpark(&self) {
+        self.db.unpark();
     }
 
     async fn room_state_in(&self, tx: &Transaction, room: &str) -> Result<RoomState, SdkError> {
@@ -389,10 +402,12 @@ async fn finish<T>(tx: Transaction, result: Result<T, SdkError>) -> Result<T, Sd
 
 impl Store for IdbStore {
     async fn load(&self) -> Result<Snapshot, StoreError> {
-        let tx = self.tx(
-            &[stores::SUBSCRIPTIONS, stores::CURSORS, stores::GAPS],
-            TransactionMode::ReadOnly,
-        )?;
+        let tx = self
+            .tx(
+                &[stores::SUBSCRIPTIONS, stores::CURSORS, stores::GAPS],
+                TransactionMode::ReadOnly,
+            )
+            .await?;
         let subscriptions = tx
             .object_store(stores::SUBSCRIPTIONS)?
             .get_all(None, None)?
@@ -426,7 +441,9 @@ impl Store for IdbStore {
     }
 
     async fn put_subscription(&self, sub: &SubscriptionRecord) -> Result<(), StoreError> {
-        let tx = self.tx(&[stores::SUBSCRIPTIONS], TransactionMode::ReadWrite)?;
+        let tx = self
+            .tx(&[stores::SUBSCRIPTIONS], TransactionMode::ReadWrite)
+            .await?;
         let result = async {
             let r = rec::record();
             set_field(&r, "room", &JsValue::from_str(&sub.room))?;
@@ -441,7 +458,9 @@ impl Store for IdbStore {
     }
 
     async fn remove_subscription(&self, room: &str) -> Result<(), StoreError> {
-        let tx = self.tx(&[stores::SUBSCRIPTIONS], TransactionMode::ReadWrite)?;
+        let tx = self
+            .tx(&[stores::SUBSCRIPTIONS], TransactionMode::ReadWrite)
+            .await?;
         let result = async {
             tx.object_store(stores::SUBSCRIPTIONS)?
                 .delete(Query::Key(JsValue::from_str(room)))?
@@ -462,11 +481,12 @@ impl Store for IdbStore {
 
     /// One transaction for the whole batch (a batch of live events costs one commit, not
     /// one per event). When it fails, each page is tried on its own, so one bad page does
-    /// not cost the others.
+    /// not cost the others; a lone page gets that second try too (a write aborted as the
+    /// page went into the back/forward cache goes through once the page is back:
+    /// idb_conn.rs).
     async fn apply_pages(&self, pages: &[&Page]) -> Vec<PageResult> {
         match self.apply_in_one_transaction(pages).await {
             Ok(fresh) => fresh.into_iter().map(Ok).collect(),
-            Err(e) if pages.len() < 2 => vec![Err(e)],
             Err(_) => {
                 let mut one_by_one = Vec::with_capacity(pages.len());
                 for p in pages {
@@ -482,12 +502,16 @@ impl Store for IdbStore {
     }
 
     async fn room_state(&self, room: &str) -> Result<RoomState, StoreError> {
-        let tx = self.tx(&[stores::CURSORS, stores::GAPS], TransactionMode::ReadOnly)?;
+        let tx = self
+            .tx(&[stores::CURSORS, stores::GAPS], TransactionMode::ReadOnly)
+            .await?;
         Ok(self.room_state_in(&tx, room).await?)
     }
 
     async fn mark_read(&self, room: &str, up_to: Option<&str>) -> Result<bool, StoreError> {
-        let tx = self.tx(&[stores::CHUNKS, stores::READS], TransactionMode::ReadWrite)?;
+        let tx = self
+            .tx(&[stores::CHUNKS, stores::READS], TransactionMode::ReadWrite)
+            .await?;
         let result = async {
             let chunks = tx.object_store(stores::CHUNKS)?;
             let Some((at, target)) = Self::find_target(&chunks, room, up_to).await? else {
@@ -512,12 +536,16 @@ impl Store for IdbStore {
     }
 
     async fn read_marker(&self, room: &str) -> Result<Option<ReadMarker>, StoreError> {
-        let tx = self.tx(&[stores::CHUNKS, stores::READS], TransactionMode::ReadOnly)?;
+        let tx = self
+            .tx(&[stores::CHUNKS, stores::READS], TransactionMode::ReadOnly)
+            .await?;
         Ok(Self::marker_in(&tx, room).await?.map(|(m, _)| m))
     }
 
     async fn unread(&self, room: &str, own: Own<'_>) -> Result<usize, StoreError> {
-        let tx = self.tx(&[stores::CHUNKS, stores::READS], TransactionMode::ReadOnly)?;
+        let tx = self
+            .tx(&[stores::CHUNKS, stores::READS], TransactionMode::ReadOnly)
+            .await?;
         let (lower, upper) = rec::room_bounds(room);
         let room_js = JsValue::from_str(room);
         // Events after this position count; `None`: every event.

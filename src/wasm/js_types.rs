@@ -10,6 +10,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::event::{EventKind, RoomEvent, Source};
 use crate::protocol::Node;
+use crate::store::SubscriptionRecord;
 
 use super::error::SdkError;
 
@@ -147,6 +148,18 @@ export interface SendResult {
   id: string;
 }
 
+/** One room's subscription changed, whoever changed it: this client, another device of
+ *  the account, a moderator, or the room removing it (docs/protocol.md S13, S20). */
+export interface SubscriptionChange {
+  room: string;
+  /** False when the account is no longer subscribed. */
+  subscribed: boolean;
+  /** The subscription nick now in force (absent when unsubscribed). */
+  nick?: string;
+  /** The nodes now in force (empty when unsubscribed). */
+  nodes: Node[];
+}
+
 /**
  * Which tab of the app runs the connection for a store: the `leader` holds the store's Web
  * Lock and does the work; a `follower` forwards its calls to it and gets its callbacks.
@@ -157,6 +170,7 @@ export interface ClientEvents {
   event: RoomEvent;
   connection: ConnectionState;
   sync: SyncProgress;
+  subscription: SubscriptionChange;
   error: MucSubError;
   role: TabRole;
 }
@@ -356,6 +370,32 @@ pub struct JsSubscriber {
     pub nick: String,
     /// Short node names.
     pub nodes: Vec<&'static str>,
+}
+
+/// `SubscriptionChange` for JavaScript.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JsSubscriptionChange {
+    /// Room bare JID.
+    pub room: String,
+    /// Still (or newly) subscribed.
+    pub subscribed: bool,
+    /// Subscription nick in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nick: Option<String>,
+    /// Short node names in force.
+    pub nodes: Vec<&'static str>,
+}
+
+impl JsSubscriptionChange {
+    /// `room`'s subscription as it now is (`None`: gone).
+    pub fn new(room: String, now: Option<SubscriptionRecord>) -> Self {
+        JsSubscriptionChange {
+            room,
+            subscribed: now.is_some(),
+            nick: now.as_ref().and_then(|r| r.nick.clone()),
+            nodes: now.map(|r| node_names(&r.nodes)).unwrap_or_default(),
+        }
+    }
 }
 
 /// `SyncProgress` for JavaScript.

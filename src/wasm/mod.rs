@@ -2,13 +2,14 @@
 //! (docs/js-api.md), compiled only for `wasm32`.
 //!
 //! Public for the browser tests: the JS class, the store and what its tests inspect (the
-//! schema, the chunk sizes, a sleep). The rest is the crate's own.
+//! schema, the chunk sizes, a sleep, the persistence request). The rest is the crate's own.
 
 pub(crate) mod calls;
 pub(crate) mod client;
 pub(crate) mod credentials;
 pub(crate) mod error;
 pub mod idb_apply;
+pub(crate) mod idb_conn;
 pub(crate) mod idb_lookup;
 pub(crate) mod idb_records;
 pub mod idb_schema;
@@ -20,6 +21,7 @@ pub(crate) mod page;
 pub(crate) mod push;
 pub(crate) mod runtime;
 pub mod socket;
+pub mod storage;
 pub(crate) mod tabs;
 
 pub use client::MucSubClient;

@@ -194,7 +194,9 @@ impl TabLink {
                     Some(s) => core.local_state(&s),
                     None => Vec::new(),
                 },
-                "event" | "sync" | "error" => core.local_event(name, value.clone()),
+                "event" | "sync" | "subscription" | "error" => {
+                    core.local_event(name, value.clone())
+                }
                 _ => Vec::new(),
             }
         };

@@ -1,42 +1,32 @@
-// The served app loads in headless Chromium: the page, its modules and the wasm SDK start,
+// The served app loads in the browser (MUCSUB_BROWSER): the page, its modules and the wasm SDK start,
 // the sign-in form defaults to the WebSocket endpoint on the same origin, and the demo
 // credentials sign in — on a phone-sized and on a desktop-sized screen.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestServer } from './lib/server.mjs';
-import { launchBrowser, PHONE, DESKTOP, watchPage, screenshot, annotate } from './lib/browser.mjs';
+import { appSuite } from './lib/app-suite.mjs';
+import { PHONE, DESKTOP, watchPage, screenshot, annotate } from './lib/browser.mjs';
 import { signIn, waitReady } from './lib/app.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await TestServer.start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const env = appSuite();
 
 for (const [name, device] of [['phone', PHONE], ['desktop', DESKTOP]]) {
   test(`the app loads and signs in on a ${name} screen`, async () => {
-    const context = await browser.newContext(device);
+    const context = await env.browser.newContext(device);
     const page = await context.newPage();
     const watch = watchPage(page, name);
     try {
-      const res = await page.goto(server.httpUrl);
-      assert.equal(res.status(), 200);
+      // The status from the server itself: WebDriver does not report a navigation's response.
+      assert.equal((await fetch(env.server.httpUrl)).status, 200);
+      await page.goto(env.server.httpUrl);
       await waitReady(page);
-      assert.equal(await page.inputValue('#signin-form input[name=url]'), server.wsUrl);
+      assert.equal(await page.inputValue('#signin-form input[name=url]'), env.server.wsUrl);
       await screenshot(page, `${name}-signin`);
       await signIn(page, { jid: 'alice@localhost', password: 'pw' });
       assert.equal(await page.textContent('#account'), 'alice@localhost');
       await screenshot(page, `${name}-rooms`);
       assert.deepEqual(watch.errors, [], watch.log.join('\n'));
     } catch (err) {
-      throw annotate(err, `\n--- page log ---\n${watch.log.join('\n')}\n--- server ---\n${server.output.slice(-4000)}`);
+      throw annotate(err, `\n--- page log ---\n${watch.log.join('\n')}\n--- server ---\n${env.server.output.slice(-4000)}`);
     } finally {
       await context.close();
     }
@@ -44,10 +34,10 @@ for (const [name, device] of [['phone', PHONE], ['desktop', DESKTOP]]) {
 }
 
 test('a wrong password is refused on the sign-in form', async () => {
-  const context = await browser.newContext(PHONE);
+  const context = await env.browser.newContext(PHONE);
   const page = await context.newPage();
   try {
-    await page.goto(server.httpUrl);
+    await page.goto(env.server.httpUrl);
     await waitReady(page);
     await page.fill('#signin-form input[name=jid]', 'bob@localhost');
     await page.fill('#signin-form input[name=password]', 'not-the-password');

@@ -18,7 +18,9 @@ import { b64url } from './lib/push-service.mjs';
 const ROOM = `alerts-${randomBytes(4).toString('hex')}@conference.localhost`;
 
 const logs = [];
-const env = pushSuite(() => `--- pages ---\n${logs.flatMap((l) => l.log).slice(-60).join('\n')}`);
+// Chromium only: Playwright grants the notification permission and replaces pushManager
+// before the app's scripts run (grantPermissions, addInitScript: no WebDriver classic twin).
+const env = pushSuite(() => `--- pages ---\n${logs.flatMap((l) => l.log).slice(-60).join('\n')}`, { chromiumOnly: true });
 const { step } = env;
 
 // Stands in for the browser's push service client: the subscription comes from the loopback

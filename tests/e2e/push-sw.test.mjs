@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
-import { launchBrowser, watchPage, annotate } from './lib/browser.mjs';
+import { launchChromium, watchPage, annotate } from './lib/browser.mjs';
 import { repoRoot } from './lib/paths.mjs';
 
 const WAIT = 60_000;
@@ -42,7 +42,7 @@ before(async () => {
   });
   await new Promise((r) => http.listen(0, '127.0.0.1', r));
   origin = `http://127.0.0.1:${http.address().port}`;
-  browser = await launchBrowser();
+  browser = await launchChromium();
 });
 
 after(async () => {

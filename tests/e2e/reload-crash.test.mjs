@@ -6,8 +6,9 @@
 // The page (bench/browser/page/, `?auto=1`) starts the SDK on load and reloads itself after
 // its K-th stored resync page, J ms later (K and J drawn from a seeded generator: counting
 // pages rather than watching the clock keeps the reload inside the resync on a loaded
-// machine). The archive is read independently of the SDK, by a bare XMPP-over-WebSocket
-// client in the page (bench/browser/page/rawxmpp.mjs). Replay a failure with the seed it
+// machine), and lets at most ROUND_PAGES archive pages reach the SDK in a round. The
+// archive is read independently of the SDK, by a bare XMPP-over-WebSocket client in the
+// page (bench/browser/page/rawxmpp.mjs). Replay a failure with the seed it
 // prints: CRASH_SEED=<seed> node --test tests/e2e/reload-crash.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,10 +20,20 @@ import { startHarnessServer, openHarness, disposeServer } from '../../bench/brow
 
 const ROUNDS = 20;
 const ROOMS = 6;
-const PER_ROOM = 400; // enough that 20 rounds stay inside the resync even when a round stores several batches
 const PAGE = 10; // the server's MAM page cap and the SDK's page size
 const MAX_K = 3; // pages stored before a reload: 1..MAX_K
 const MAX_JITTER_MS = 12;
+// Archive pages the page lets through in a round (bench/browser/page/harness.mjs frameGate):
+// the K-th, and as many again as the SDK asks for at once (ResyncConfig::max_in_flight, 4),
+// so a delayed reload can land in the transaction of a page after the K-th. Without this
+// cap a round's progress would depend on how long the engine takes to commit (the SDK
+// stores every page that arrived meanwhile in its next batch): Firefox and WebKit stored
+// up to ~1,000 messages in a round where Chromium stored ~40.
+const ROUND_PAGES = MAX_K + 4;
+// Every round must reload inside the resync: 20 rounds take at most ROUNDS * ROUND_PAGES
+// pages (1,400 messages) plus the 5 of the offline queue, whatever the engine, so a backlog
+// a quarter larger is enough (the fewer messages, the sooner it is posted).
+const PER_ROOM = Math.ceil((ROUNDS * ROUND_PAGES * PAGE * 1.25) / ROOMS / PAGE) * PAGE;
 // Messages posted back to back, then 2 ms of quiet: fewer than PAGE messages share an archive
 // millisecond. The SDK resumes a room with `start=<cursor time>` (ms) and records a gap when
 // that page does not reach the cursor, so a burst of more than PAGE messages in the cursor's
@@ -128,7 +139,7 @@ test(`reloading mid-resync ${ROUNDS} times leaves IndexedDB equal to the archive
     for (let round = 1; round <= ROUNDS; round++) {
       const k = 1 + Math.floor(next() * MAX_K);
       const jitter = next() < 0.5 ? 0 : Math.floor(next() * MAX_JITTER_MS);
-      await page.goto(`${base}&round=${round}&reloadAfter=${k}&jitter=${jitter}`);
+      await page.goto(`${base}&round=${round}&reloadAfter=${k}&jitter=${jitter}&budget=${ROUND_PAGES}`);
       // The reloaded page reports what survived in the database.
       await page.waitForFunction((r) => {
         const s = window.crashState;

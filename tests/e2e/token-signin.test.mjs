@@ -59,17 +59,19 @@ after(async () => {
 
 test('a minted token signs in; an expired one is refused on the form', async (t) => {
   await t.test('an expired token is refused', () => step(async () => {
-    const page = await (await browser.newContext(PHONE)).newPage();
+    const ctx = await browser.newContext(PHONE);
+    const page = await ctx.newPage();
     logs.push(watchPage(page, 'expired'));
     await page.goto(server.httpUrl);
     await fillTokenForm(page, 'alice@localhost', await mint('alice', -60));
     await page.waitForFunction(() => document.querySelector('#signin-error')?.textContent.includes('token was refused'),
       null, { timeout: WAIT });
-    await page.context().close();
+    await ctx.close();
   }));
 
   await t.test('a fresh token signs in, and the account chats as usual', () => step(async () => {
-    const page = await (await browser.newContext(PHONE)).newPage();
+    const ctx = await browser.newContext(PHONE);
+    const page = await ctx.newPage();
     const watched = watchPage(page, 'alice');
     logs.push(watched);
     await page.goto(server.httpUrl);
@@ -85,6 +87,6 @@ test('a minted token signs in; an expired one is refused on the form', async (t)
     await waitReady(page);
     await waitOnline(page);
     assert.deepEqual(watched.errors, []);
-    await page.context().close();
+    await ctx.close();
   }));
 });

@@ -11,6 +11,7 @@ import init, {
   type MucSubError,
   type HistoryPage,
   type Node,
+  type SubscriptionChange,
   type Credentials,
   type ClientOptions,
   type TabRole,
@@ -41,6 +42,11 @@ export async function app(): Promise<void> {
   });
   client.on("sync", (p: SyncProgress) => console.log(p.room, p.fetched, p.complete, p.gap));
   client.on("error", (e: MucSubError) => console.log(e.code, e.message));
+  client.on("subscription", (c: SubscriptionChange) => {
+    const now: boolean = c.subscribed;
+    const nodes: Node[] = c.nodes;
+    console.log(c.room, now, c.nick ?? "(gone)", nodes);
+  });
   client.on("role", (r: TabRole) => console.log(r === "leader" || r === "follower"));
   const role: TabRole | undefined = client.role;
   console.log(role);

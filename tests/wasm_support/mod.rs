@@ -94,14 +94,15 @@ pub fn assert_error(err: &JsValue, code: &str) {
 
 type Recorder = Closure<dyn FnMut(JsValue)>;
 
-/// One account's client with its `event`, `connection`, `sync` and `error` callbacks
-/// recorded.
+/// One account's client with its `event`, `connection`, `sync`, `subscription` and `error`
+/// callbacks recorded.
 pub struct Peer {
     pub client: MucSubClient,
     pub store: String,
     pub events: Rc<RefCell<Vec<JsValue>>>,
     pub states: Rc<RefCell<Vec<String>>>,
     pub syncs: Rc<RefCell<Vec<JsValue>>>,
+    pub subscriptions: Rc<RefCell<Vec<JsValue>>>,
     pub errors: Rc<RefCell<Vec<JsValue>>>,
     _recorders: Vec<Recorder>,
 }
@@ -181,6 +182,7 @@ impl Peer {
         let events: Rc<RefCell<Vec<JsValue>>> = Rc::default();
         let syncs: Rc<RefCell<Vec<JsValue>>> = Rc::default();
         let errors: Rc<RefCell<Vec<JsValue>>> = Rc::default();
+        let subscriptions: Rc<RefCell<Vec<JsValue>>> = Rc::default();
         let states: Rc<RefCell<Vec<String>>> = Rc::default();
         let s2 = states.clone();
         let state_rec: Recorder =
@@ -189,9 +191,11 @@ impl Peer {
             recorder(events.clone()),
             recorder(syncs.clone()),
             recorder(errors.clone()),
+            recorder(subscriptions.clone()),
             state_rec,
         ];
-        for (name, r) in ["event", "sync", "error", "connection"].iter().zip(&recs) {
+        let names = ["event", "sync", "error", "subscription", "connection"];
+        for (name, r) in names.iter().zip(&recs) {
             let f: &Function = r.as_ref().unchecked_ref();
             client.on(name, f.clone()).unwrap();
         }
@@ -201,6 +205,7 @@ impl Peer {
             events,
             states,
             syncs,
+            subscriptions,
             errors,
             _recorders: recs,
         }

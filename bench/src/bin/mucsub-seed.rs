@@ -1,5 +1,6 @@
-//! `mucsub-seed`: fills a (stopped) mucsub-server data directory directly through the
-//! server's own storage code: R rooms with S subscriptions each over A accounts, and
+//! `mucsub-seed`: fills a (stopped) mucsub-server's storage directly through the server's
+//! own storage code (the SQLite file in the data directory, or `[cluster] postgres` with
+//! `--config`): R rooms with S subscriptions each over A accounts, and
 //! optionally one room with N archived messages. Writes in large transactions, so 100,000
 //! rooms and 1,000,000 subscriptions take seconds rather than hours of XMPP round trips.
 
@@ -11,9 +12,9 @@ use mucsub_server::config::Config;
 use mucsub_server::muc::affiliation::Affiliation;
 use mucsub_server::muc::config_form::RoomConfig;
 use mucsub_server::muc::ids::now_micros;
-use mucsub_server::muc::store::{self, ArchivedMsg, StoreOp, StoredSubscription};
+use mucsub_server::muc::store::{ArchivedMsg, StoreOp, StoredSubscription};
 use mucsub_server::server::open_storage;
-use mucsub_server::storage::{AccountStore, Credentials};
+use mucsub_server::storage::{Credentials, MucStore};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +25,9 @@ struct Cli {
     /// The server's data directory (the server must not be running).
     #[arg(long)]
     data_dir: PathBuf,
+    /// The server's config file: its `[cluster] postgres` is where the data goes.
+    #[arg(long)]
+    config: Option<PathBuf>,
     #[arg(long, default_value = "localhost")]
     domain: String,
     #[arg(long, default_value_t = 100_000)]
@@ -48,13 +52,11 @@ const NODES: &[&str] = &[
     "urn:xmpp:mucsub:nodes:subject",
 ];
 
-async fn flush(db: &mucsub_server::storage::Db, ops: &mut Vec<StoreOp>) -> Result<()> {
+async fn flush(store: &dyn MucStore, ops: &mut Vec<StoreOp>) -> Result<()> {
     if ops.is_empty() {
         return Ok(());
     }
-    let batch = std::mem::take(ops);
-    db.call(move |conn| store::apply(conn, &batch).map_err(anyhow::Error::from))
-        .await?;
+    store.commit(std::mem::take(ops)).await?;
     Ok(())
 }
 
@@ -62,15 +64,16 @@ async fn seed(cli: Cli) -> Result<()> {
     if cli.accounts == 0 && cli.rooms > 0 {
         bail!("--accounts must be at least 1 when seeding rooms");
     }
-    let mut config = Config {
-        domain: cli.domain.clone(),
-        ..Config::default()
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
     };
+    config.domain = cli.domain.clone();
+    config.muc_service = String::new();
     config.normalize()?;
     config.data_dir = cli.data_dir.clone();
-    std::fs::create_dir_all(&config.data_dir)?;
-    let (db, accounts, _offline) = open_storage(&config).await?;
-    db.migrate(store::COMPONENT, store::MIGRATIONS).await?;
+    let storage = open_storage(&config).await?;
+    let (accounts, db) = (storage.accounts, &*storage.muc);
     let t0 = std::time::Instant::now();
 
     // One derivation shared by every account: PBKDF2 per account would dominate seeding.
@@ -109,10 +112,10 @@ async fn seed(cli: Cli) -> Result<()> {
             });
         }
         if ops.len() >= cli.batch {
-            flush(&db, &mut ops).await?;
+            flush(db, &mut ops).await?;
         }
     }
-    flush(&db, &mut ops).await?;
+    flush(db, &mut ops).await?;
     eprintln!(
         "[seed] {} rooms, {sub_no} subscriptions in {:?}",
         cli.rooms,
@@ -145,6 +148,7 @@ async fn seed(cli: Cli) -> Result<()> {
                 room: room.clone(),
                 stamp_us: id,
                 nick,
+                origin_id: None,
                 sender: format!(
                     "seeduser{}@{}",
                     i % cli.accounts.max(1) as i64,
@@ -153,10 +157,10 @@ async fn seed(cli: Cli) -> Result<()> {
                 stanza,
             }));
             if ops.len() >= cli.batch {
-                flush(&db, &mut ops).await?;
+                flush(db, &mut ops).await?;
             }
         }
-        flush(&db, &mut ops).await?;
+        flush(db, &mut ops).await?;
         eprintln!(
             "[seed] {n} archived messages in {room_jid}, total {:?}",
             t0.elapsed()

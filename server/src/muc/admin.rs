@@ -74,13 +74,18 @@ impl Room {
             return self.destroy(env, Some(iq), d.attr("jid"), reason);
         }
         match q.get_child("x", ns::DATA_FORMS) {
+            // XEP-0045 §10.1.2: an empty submitted form accepts the instant room.
+            Some(x) if x.attr("type") == Some("submit") && x.children().next().is_none() => {
+                self.unlock(iq)
+            }
             Some(x) if x.attr("type") == Some("submit") => match self.config.apply_submit(x) {
                 Ok(new) => self.reconfigure(env, Some(iq), new),
                 Err(e) => refuse(iq, ErrorType::Modify, "not-acceptable", &e.0),
             },
-            // Cancel, or an empty query accepting the defaults (instant room).
-            Some(x) if x.attr("type") == Some("cancel") => vec![Action::Send(iq_result(iq, None))],
-            None => vec![Action::Send(iq_result(iq, None))],
+            // Cancel, or an empty query, accepts the defaults too (instant room): the room
+            // as it is opens (docs/protocol.md S22).
+            Some(x) if x.attr("type") == Some("cancel") => self.unlock(iq),
+            None => self.unlock(iq),
             Some(_) => refuse(
                 iq,
                 ErrorType::Modify,
@@ -96,9 +101,11 @@ impl Room {
         &mut self,
         env: &Env,
         iq: Option<&Element>,
-        new: RoomConfig,
+        mut new: RoomConfig,
     ) -> Outcome {
         let mut out = Vec::new();
+        // A submitted configuration opens a locked room (docs/protocol.md S22).
+        new.locked = false;
         let codes = self.config.change_codes(&new);
         let old = std::mem::replace(&mut self.config, new);
         out.push(Action::Store(StoreOp::SaveRoom {
@@ -120,6 +127,16 @@ impl Room {
                     ..Announce::UPDATE
                 };
                 self.remove_occupant(env, &mut out, &j, removed);
+            }
+            // …and so does it subscribers without membership (docs/protocol.md S13).
+            let outsiders: Vec<BareJid> = self
+                .subscribers
+                .keys()
+                .filter(|j| self.affiliation(j) < Affiliation::Member)
+                .cloned()
+                .collect();
+            for j in outsiders {
+                self.drop_subscription(env, &mut out, &j);
             }
         }
         let msg = self.room_message(env, &codes);
@@ -175,35 +192,32 @@ impl Room {
         out.extend(iq.map(|iq| Action::Send(iq_result(iq, None))));
         // Subscribers hear of it on the config node, addressed from their own nick as
         // ejabberd does, then lose their subscription (docs/protocol.md S12, S13).
-        let subs: Vec<(BareJid, String, bool, bool)> = self
+        let subs: Vec<(BareJid, String, bool)> = self
             .subscribers
             .iter()
-            .map(|(j, s)| {
-                (
-                    j.clone(),
-                    s.nick.clone(),
-                    s.nodes.contains(&Node::Config),
-                    self.is_joined(j),
-                )
-            })
+            .map(|(j, s)| (j.clone(), s.nick.clone(), s.nodes.contains(&Node::Config)))
             .collect();
-        for (j, nick, wants_config, joined) in subs {
-            if wants_config && !joined {
+        for (j, nick, wants_config) in &subs {
+            if *wants_config {
                 let p = B::new("presence", ns::CLIENT)
                     .a("from", format!("{}/{}", self.jid, nick))
                     .a("type", "unavailable")
                     .c(x(None))
                     .b();
-                Room::direct_event(env, &mut out, Node::Config, p, j.clone());
+                self.direct_event(env, &mut out, Node::Config, p, j);
             }
             let un = Unsubscribe {
                 jid: Some(j.clone()),
-                nick: Some(nick),
+                nick: Some(nick.clone()),
             };
-            Room::direct_event(env, &mut out, Node::Subscribers, un.into(), j);
+            self.direct_event(env, &mut out, Node::Subscribers, un.into(), j);
         }
         self.occupants.clear();
         self.subscribers.clear();
+        // The accounts' own devices hear that the subscription is gone (S20).
+        for (j, _, _) in &subs {
+            self.notify_account(env, &mut out, j);
+        }
         out.push(Action::Store(StoreOp::DestroyRoom {
             room: self.name.clone(),
         }));

@@ -105,11 +105,10 @@ impl Room {
                     Some(_) => Ok(()),
                 }
             }
-            Check::NickInUse if self.nick_conflicts(a.nick, a.target) => refuse(
-                ErrorType::Cancel,
-                "conflict",
-                "That nickname is already in use by another occupant",
-            ),
+            Check::NickInUse => match self.nick_conflict(a.nick, a.target) {
+                Some(r) => Err(r),
+                None => Ok(()),
+            },
             Check::NickForm if a.nick.is_empty() || self.jid.with_resource_str(a.nick).is_err() => {
                 refuse(ErrorType::Modify, "jid-malformed", "Invalid nickname")
             }

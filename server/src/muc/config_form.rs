@@ -33,6 +33,10 @@ pub struct RoomConfig {
     pub allow_invites: bool,
     pub allow_subscription: bool,
     pub mam: bool,
+    /// Not a form field: a room created by a join stays locked until its owner accepts the
+    /// instant room or submits a configuration (XEP-0045 §10.1, docs/protocol.md S22).
+    /// Kept with the configuration so a restart or an unload does not open it.
+    pub locked: bool,
 }
 
 impl Default for RoomConfig {
@@ -49,13 +53,17 @@ impl Default for RoomConfig {
             max_users: 200,
             whois_anyone: false,
             members_only: false,
-            moderated: true,
+            // Not moderated: everyone may speak, as `muc_unmoderated` then says. (A moderated
+            // room where everyone gets voice anyway advertised `muc_moderated`, and stock
+            // clients told users to request permission to write.)
+            moderated: false,
             members_by_default: true,
             change_subject: true,
             allow_private_messages: true,
             allow_invites: false,
             allow_subscription: true,
             mam: true,
+            locked: false,
         }
     }
 }

@@ -12,7 +12,7 @@ use super::config_form::RoomConfig;
 use super::handle::RoomRequest;
 use super::room::{Action, Room};
 use super::shared::Shared;
-use super::store::{self, StoreOp};
+use super::store::StoreOp;
 use super::xml::first_child;
 use crate::ns;
 use crate::stanza::{ErrorType, Refusal};
@@ -71,7 +71,13 @@ pub(super) async fn create_room(
             )
         };
     }
-    let (room, initial) = Room::create(name, room_jid, from.to_bare(), new_room_config(shared));
+    // docs/protocol.md S22: a room made by a join waits for its owner to open it (XEP-0045
+    // §10.1); one made by a subscription is open at once (S5).
+    let config = RoomConfig {
+        locked: stanza.name() == "presence",
+        ..new_room_config(shared)
+    };
+    let (room, initial) = Room::create(name, room_jid, from.to_bare(), config);
     // A subscription over the limit must not leave a new, empty room behind.
     // (Checked again, exactly, by the room task.)
     if let Some(target) = new_subscription(shared, &room, from, stanza) {
@@ -196,10 +202,7 @@ fn new_subscription(
 async fn over_subscription_limit(shared: &Shared, target: &BareJid) -> Option<Refusal> {
     let max = shared.quotas.max_subscriptions;
     let bare = target.to_string();
-    let count = shared
-        .db
-        .call(move |c| Ok(crate::limits::subscriptions_of(c, &bare)?))
-        .await;
+    let count = shared.store.subscription_count(&bare).await;
     match count {
         Ok(n) if n >= max => Some(Refusal::new(
             ErrorType::Modify,
@@ -236,21 +239,11 @@ async fn create_within_quota(
         }
     }
     let bare = creator.to_bare().to_string();
-    let owned = shared
-        .db
-        .call(move |c| {
-            let owned = crate::limits::rooms_owned_by(c, &bare)?;
-            if owned >= max {
-                return Ok(Some(owned));
-            }
-            store::apply(c, &ops)?;
-            Ok(None)
-        })
-        .await?;
-    Ok(match owned {
-        Some(n) => Err(n),
-        None => Ok(rest),
-    })
+    Ok(shared
+        .store
+        .commit_within_room_quota(&bare, max, ops)
+        .await?
+        .map(|()| rest))
 }
 
 #[cfg(test)]

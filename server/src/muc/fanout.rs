@@ -2,18 +2,18 @@
 //! which node, with or without real JIDs. The wrapper itself is built by the room's task
 //! ([`super::event::WrappedEvent`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
-use jid::BareJid;
 use minidom::Element;
 
-use super::room::{Action, Env, EventOut, Outcome, Room};
+use super::room::{Action, Env, EventOut, Outcome, Recipient, Room};
 use mucsub_protocol::Node;
 
 impl Room {
-    /// Subscribers that get wrapped events: not joined with any resource (docs/protocol.md S11).
-    /// For each, the first of `nodes` it subscribed to decides the event's node; `build`
-    /// gives the inner stanza with (`true`) or without real JIDs, built at most twice.
+    /// Every subscriber holding one of `nodes` gets the event, on the first of `nodes` it
+    /// subscribed to, except on its resources joined to the room (docs/protocol.md S11:
+    /// they get the plain stanza; its other resources keep the wrapped feed). `build` gives
+    /// the inner stanza with (`true`) or without real JIDs, built at most twice.
     pub fn fanout(
         &self,
         out: &mut Outcome,
@@ -24,21 +24,17 @@ impl Room {
         if self.subscribers.is_empty() {
             return;
         }
-        let joined: HashSet<BareJid> = self.occupants.iter().map(|o| o.jid.to_bare()).collect();
         // (node, sees_jid) → recipients
-        let mut groups: BTreeMap<(Node, bool), Vec<BareJid>> = BTreeMap::new();
+        let mut groups: BTreeMap<(Node, bool), Vec<Recipient>> = BTreeMap::new();
         for (j, s) in &self.subscribers {
-            if joined.contains(j) {
-                continue;
-            }
             if let Some(node) = nodes.iter().find(|n| s.nodes.contains(n)) {
                 groups
                     .entry((*node, self.account_sees_jids(j)))
                     .or_default()
-                    .push(j.clone());
+                    .push(self.recipient(j));
             }
         }
-        let mut by_node: BTreeMap<Node, Vec<(Element, Vec<BareJid>)>> = BTreeMap::new();
+        let mut by_node: BTreeMap<Node, Vec<(Element, Vec<Recipient>)>> = BTreeMap::new();
         for ((node, sees), rcpts) in groups {
             by_node.entry(node).or_default().push((build(sees), rcpts));
         }
@@ -52,18 +48,20 @@ impl Room {
     }
 
     /// Sends one event to one account regardless of its node list (the removed
-    /// subscriber's own `<unsubscribe/>`, a destroyed room's goodbye).
+    /// subscriber's own `<unsubscribe/>`, a destroyed room's goodbye); its joined resources
+    /// are left out as in [`Room::fanout`].
     pub(super) fn direct_event(
+        &self,
         env: &Env,
         out: &mut Outcome,
         node: Node,
         inner: Element,
-        to: BareJid,
+        to: &jid::BareJid,
     ) {
         out.push(Action::Event(EventOut {
             node,
             id: env.next_id(),
-            variants: vec![(inner, vec![to])],
+            variants: vec![(inner, vec![self.recipient(to)])],
         }));
     }
 }

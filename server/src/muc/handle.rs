@@ -8,6 +8,8 @@
 //!
 //! The module provides a [`MucHandle`] (`ctx.extensions().get::<MucHandle>()`).
 
+use std::sync::Arc;
+
 use jid::{BareJid, FullJid};
 use minidom::Element;
 use mucsub_protocol::Node;
@@ -15,9 +17,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::affiliation::{Affiliation, Role};
 use super::config_form::RoomConfig;
-use super::store::{self, AccountSubscription};
+use super::store::AccountSubscription;
 use crate::stanza::Refusal;
-use crate::storage::Db;
+use crate::storage::MucStore;
 
 /// What a room is asked to do or tell.
 #[derive(Debug)]
@@ -143,7 +145,7 @@ pub(super) type Readiness = watch::Receiver<Option<bool>>;
 #[derive(Clone)]
 pub struct MucHandle {
     domain: String,
-    db: Db,
+    store: Arc<dyn MucStore>,
     tx: mpsc::Sender<ServiceRequest>,
     ready: Readiness,
 }
@@ -151,21 +153,22 @@ pub struct MucHandle {
 impl MucHandle {
     pub(super) fn new(
         domain: String,
-        db: Db,
+        store: Arc<dyn MucStore>,
         tx: mpsc::Sender<ServiceRequest>,
         ready: Readiness,
     ) -> MucHandle {
         MucHandle {
             domain,
-            db,
+            store,
             tx,
             ready,
         }
     }
 
-    /// Waits until the service's storage is prepared. Requests wait in the service's queue
-    /// anyway; the reads below go to storage directly, and a call that comes in while the
-    /// server is starting must not find the tables missing.
+    /// Waits until the service has prepared its storage (id floor, stale temporary rooms
+    /// removed). Requests wait in the service's queue anyway; the reads below go to the
+    /// store directly, and a call that comes in while the server is starting must not see
+    /// what the preparation is about to remove, nor a service that failed to start.
     async fn storage_ready(&self) -> anyhow::Result<()> {
         let mut ready = self.ready.clone();
         match ready.wait_for(Option::is_some).await.map(|r| *r) {
@@ -215,7 +218,7 @@ impl MucHandle {
     /// Every room of the service, loaded or not, by JID.
     pub async fn rooms(&self) -> anyhow::Result<Vec<BareJid>> {
         self.storage_ready().await?;
-        let names = self.db.read(|c| Ok(store::room_names(c)?)).await?;
+        let names = self.store.room_names().await?;
         Ok(names.iter().filter_map(|n| self.room_jid(n)).collect())
     }
 
@@ -226,45 +229,59 @@ impl MucHandle {
         account: &BareJid,
     ) -> anyhow::Result<Vec<AccountSubscription>> {
         self.storage_ready().await?;
-        let me = account.to_string();
-        self.db
-            .read(move |c| Ok(store::subscriptions_of(c, &me)?))
-            .await
+        self.store.subscriptions_of(&account.to_string()).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::StoreOp;
 
-    /// A call that comes in while the service still migrates its storage waits for it
-    /// instead of failing on missing tables (the API answered `internal_error` to a
-    /// `muc_online_rooms` sent right after the server started).
+    /// A call that comes in while the service still prepares its storage waits for it
+    /// (the API answered `internal_error` to a `muc_online_rooms` sent right after the
+    /// server started, when the tables were migrated by the service): here it must not
+    /// list a temporary room the preparation removes.
     #[tokio::test]
     async fn storage_reads_wait_until_the_service_has_prepared_storage() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("muc.db")).unwrap();
+        let storage = crate::storage::sqlite::open_in_memory(10).await.unwrap();
+        let temporary = RoomConfig {
+            persistent: false,
+            ..RoomConfig::default()
+        };
+        let room = |name: &str, config: &RoomConfig| StoreOp::SaveRoom {
+            name: name.into(),
+            config: config.clone(),
+        };
+        storage
+            .muc
+            .commit(vec![
+                room("left-over", &temporary),
+                room("lab", &RoomConfig::default()),
+            ])
+            .await
+            .unwrap();
         let (tx, _requests) = mpsc::channel(1);
         let (ready_tx, ready) = watch::channel(None);
-        let handle = MucHandle::new("conference.localhost".into(), db.clone(), tx, ready);
+        let domain = "conference.localhost";
+        let handle = MucHandle::new(domain.into(), storage.muc.clone(), tx, ready);
         let early = tokio::spawn({
             let h = handle.clone();
             async move { h.rooms().await }
         });
         tokio::task::yield_now().await;
         assert!(!early.is_finished(), "answered before storage was ready");
-        db.migrate(store::COMPONENT, store::MIGRATIONS)
-            .await
-            .unwrap();
+        storage.muc.drop_stale_temporary_rooms().await.unwrap();
         ready_tx.send_replace(Some(true));
-        assert_eq!(early.await.unwrap().unwrap(), Vec::<BareJid>::new());
+        let lab = BareJid::new("lab@conference.localhost").unwrap();
+        assert_eq!(early.await.unwrap().unwrap(), vec![lab]);
         let bob = BareJid::new("bob@localhost").unwrap();
         assert!(handle.subscriptions_of(&bob).await.unwrap().is_empty());
 
         // A service whose storage failed answers with an error, and one that is gone too.
         let (tx, _requests) = mpsc::channel(1);
         let (failed_tx, ready) = watch::channel(None);
-        let failed = MucHandle::new("conference.localhost".into(), db, tx, ready);
+        let failed = MucHandle::new(domain.into(), storage.muc, tx, ready);
         failed_tx.send_replace(Some(false));
         assert!(failed.rooms().await.is_err());
         drop(failed_tx);

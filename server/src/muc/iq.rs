@@ -9,7 +9,7 @@ use super::xml::{first_child, B};
 use crate::ns;
 use crate::stanza::{error_reply, iq_result, ErrorType};
 
-pub const ROOM_FEATURES: &[&str] = &[ns::MUC, ns::DISCO_INFO, ns::DISCO_ITEMS];
+pub const ROOM_FEATURES: &[&str] = &[ns::MUC, ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC_SELF_PING];
 
 impl Room {
     pub(super) fn on_iq(&mut self, env: &Env, from: FullJid, iq: Element) -> Outcome {
@@ -17,15 +17,8 @@ impl Room {
         if kind == "result" || kind == "error" {
             return Vec::new();
         }
-        if iq.attr("to").is_some_and(|t| t.contains('/')) {
-            // IQs to an occupant (vCard, version…) are not relayed: occupants' real JIDs
-            // stay private and nothing here needs it.
-            return vec![Action::Send(error_reply(
-                &iq,
-                ErrorType::Cancel,
-                "service-unavailable",
-                None,
-            ))];
+        if let Some((_, nick)) = iq.attr("to").and_then(|t| t.split_once('/')) {
+            return self.iq_to_occupant(&from, nick, &iq);
         }
         let Some(payload) = first_child(&iq).cloned() else {
             return vec![Action::Send(error_reply(
@@ -37,9 +30,19 @@ impl Room {
         };
         let payload_ns = payload.ns();
         match (kind, payload.name(), payload_ns.as_str()) {
-            ("get", "query", ns::DISCO_INFO) => {
-                vec![Action::Send(iq_result(&iq, Some(self.disco_info())))]
-            }
+            ("get", "query", ns::DISCO_INFO) => match payload.attr("node") {
+                None => vec![Action::Send(iq_result(&iq, Some(self.disco_info())))],
+                Some(ns::MUC_ROOMUSER_NODE) => {
+                    let q = self.reserved_nick_info(&from.to_bare());
+                    vec![Action::Send(iq_result(&iq, Some(q)))]
+                }
+                Some(_) => vec![Action::Send(error_reply(
+                    &iq,
+                    ErrorType::Cancel,
+                    "item-not-found",
+                    Some("This room has no such disco#info node"),
+                ))],
+            },
             ("get", "query", ns::DISCO_ITEMS) => {
                 vec![Action::Send(iq_result(&iq, Some(self.disco_items(&from))))]
             }
@@ -77,6 +80,54 @@ impl Room {
                 None,
             ))],
         }
+    }
+
+    /// An IQ to `room/nick`. Only a self-ping (XEP-0410) is answered, by the room itself:
+    /// a result when the sender is that occupant, `not-acceptable` when it is not in the
+    /// room (so a client whose occupancy was lost notices and joins again), `item-not-found`
+    /// when it is in the room but the nick is not (changed by another of its clients).
+    /// Other IQs between occupants (vCard, version…) are not relayed: occupants' real JIDs
+    /// stay private and nothing here needs it.
+    fn iq_to_occupant(&self, from: &FullJid, nick: &str, iq: &Element) -> Outcome {
+        let error = |condition, text: Option<&str>| {
+            vec![Action::Send(error_reply(
+                iq,
+                ErrorType::Cancel,
+                condition,
+                text,
+            ))]
+        };
+        let Some(me) = self.occupant(from) else {
+            return error("not-acceptable", Some("You are not in this room"));
+        };
+        let is_ping = iq.attr("type") == Some("get") && iq.get_child("ping", ns::PING).is_some();
+        if is_ping && me.nick == nick {
+            vec![Action::Send(iq_result(iq, None))]
+        } else if !self.occupants.iter().any(|o| o.nick == nick) {
+            error(
+                "item-not-found",
+                Some("Recipient is not in the conference room"),
+            )
+        } else {
+            error("service-unavailable", None)
+        }
+    }
+
+    /// docs/protocol.md S21: the disco#info node `x-roomuser-item` (XEP-0045 §7.12) names
+    /// the nick the room keeps for the asking account, its subscription nick, so a stock
+    /// client joins with it instead of asking; no identity when it has none.
+    fn reserved_nick_info(&self, account: &jid::BareJid) -> Element {
+        let nick = self.subscribers.get(account).map(|s| s.nick.clone());
+        B::new("query", ns::DISCO_INFO)
+            .a("node", ns::MUC_ROOMUSER_NODE)
+            .cs(nick.map(|n| {
+                B::new("identity", ns::DISCO_INFO)
+                    .a("category", "conference")
+                    .a("type", "text")
+                    .a("name", n)
+                    .b()
+            }))
+            .b()
     }
 
     /// docs/protocol.md S17: members-only and password-protected rooms keep their archive to

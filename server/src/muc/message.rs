@@ -73,6 +73,11 @@ impl Room {
     }
 
     fn groupchat(&mut self, env: &Env, from: &FullJid, m: Element) -> Outcome {
+        // docs/protocol.md S22: a locked room takes no messages, not even its owner's (it
+        // has not been opened yet).
+        if let Some(r) = self.locked_refusal() {
+            return vec![Action::Send(r.reply_to(&m))];
+        }
         let Some(nick) = self.speaker_nick(from) else {
             return refuse(
                 &m,
@@ -131,6 +136,9 @@ impl Room {
                 stamp_us: env.now_us,
                 nick: nick.clone(),
                 sender: from.to_bare().to_string(),
+                // Deduplication of resent messages is the cluster's to turn on (it needs
+                // the re-echo of the stored message: storage::Duplicate).
+                origin_id: None,
                 stanza: String::from(&relayed),
             })));
         }

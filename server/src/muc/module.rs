@@ -45,7 +45,7 @@ impl Module for MucModule {
 }
 
 /// Starts the service and returns the handle other parts of the server reach it through.
-/// Storage migrations run before the first stanza is read; configuration errors (`[muc]`
+/// Storage is prepared before the first stanza is read; configuration errors (`[muc]`
 /// table) fail here.
 fn spawn(ctx: &ServerContext) -> anyhow::Result<MucHandle> {
     let mut settings: Settings = ctx.config.module_table("muc", &ctx.config.muc)?;
@@ -63,7 +63,7 @@ fn spawn(ctx: &ServerContext) -> anyhow::Result<MucHandle> {
     let shared = Shared {
         muc_domain: ctx.config.muc_service.clone(),
         server_domain: ctx.config.domain.clone(),
-        db: ctx.db.clone(),
+        store: ctx.storage.muc.clone(),
         outlet: Arc::new(RouterOutlet::new(ctx.router.clone(), ctx.accounts.clone())),
         ids: Arc::new(IdGen::new(0)),
         settings: Arc::new(settings),
@@ -76,7 +76,7 @@ fn spawn(ctx: &ServerContext) -> anyhow::Result<MucHandle> {
     let (ready_tx, ready) = tokio::sync::watch::channel(None);
     let handle = MucHandle::new(
         shared.muc_domain.clone(),
-        ctx.db.clone(),
+        shared.store.clone(),
         requests_tx,
         ready,
     );

@@ -1,12 +1,17 @@
 //! MucSub on a room (`urn:xmpp:mucsub:0`): subscribe, unsubscribe and the room-level
-//! subscriber list (docs/protocol.md S2–S9, S13). The elements are `mucsub_protocol`'s;
+//! subscriber list (docs/protocol.md S2–S9, S13), and the notices of every subscription
+//! change to the account's own devices (S20). The elements are `mucsub_protocol`'s;
 //! event fanout itself is [`Room::fanout`].
 
 use jid::{BareJid, FullJid};
 use minidom::Element;
-use mucsub_protocol::{ParseError, Subscribe, Subscription, Subscriptions, Unsubscribe};
+use mucsub_protocol::{
+    ParseError, Subscribe, Subscription, SubscriptionChange, SubscriptionNotice, Subscriptions,
+    Unsubscribe,
+};
 
 use super::admit::{Admission, Entry};
+use super::affiliation::Affiliation;
 use super::room::{refuse, Action, Env, Outcome, Room, Subscriber};
 use super::store::StoreOp;
 use crate::stanza::{iq_result, ErrorType, Refusal};
@@ -47,6 +52,11 @@ impl Room {
         let refused = |r: Refusal| vec![Action::Send(r.reply_to(iq))];
         // Only `jid=` can fail to parse; its error is answered in its turn below.
         let request = Subscribe::try_from(sub);
+        // A locked room is not there yet for anyone but its owner (S22).
+        let owner = self.affiliation(&from.to_bare()) == Affiliation::Owner;
+        if let Some(r) = self.locked_refusal().filter(|_| !owner) {
+            return refused(r);
+        }
         // docs/protocol.md S4, checks in this order.
         if let Err(r) = self.subscriptions_allowed() {
             return refused(r);
@@ -106,7 +116,7 @@ impl Room {
 
     /// Subscribes `a.target` with `nodes` when the room admits it (docs/protocol.md S4 from
     /// the members-only check on; subscriptions allowed and the requester's right to name
-    /// someone else are the caller's to check): stored, and a new subscription announced.
+    /// someone else are the caller's to check), through [`Room::put_subscription`].
     pub(super) fn subscribe_admitted(
         &mut self,
         env: &Env,
@@ -114,27 +124,12 @@ impl Room {
         nodes: Vec<Node>,
     ) -> Result<Outcome, Refusal> {
         self.admit(a)?;
-        let target = a.target.clone();
-        let is_new = !self.subscribers.contains_key(&target);
-        self.subscribers.insert(
-            target.clone(),
-            Subscriber {
-                nick: a.nick.to_owned(),
-                nodes,
-            },
-        );
         let mut out = Vec::new();
-        if let Some(s) = self.stored_subscription(&target) {
-            out.push(Action::Store(StoreOp::SetSubscription {
-                room: self.name.clone(),
-                sub: s,
-            }));
-        }
-        // Only a new subscription is announced (as ejabberd does); a changed nick or node
-        // list is the subscriber's own business.
-        if is_new {
-            self.notify_subscribers_node(env, &mut out, true, &target, a.nick, false);
-        }
+        let sub = Subscriber {
+            nick: a.nick.to_owned(),
+            nodes,
+        };
+        self.put_subscription(env, &mut out, a.target, sub);
         Ok(out)
     }
 
@@ -157,9 +152,37 @@ impl Room {
         out
     }
 
+    /// Subscribes `target` (or changes its subscription) durably. Every way a subscription
+    /// is made goes through here (the account itself, a moderator, the HTTP API), so each
+    /// gets the same notifications: a new subscription on the subscribers node (only a new
+    /// one, as ejabberd does), and every change to the account's own devices (S20).
+    pub fn put_subscription(
+        &mut self,
+        env: &Env,
+        out: &mut Outcome,
+        target: &BareJid,
+        sub: Subscriber,
+    ) {
+        let is_new = !self.subscribers.contains_key(target);
+        let nick = sub.nick.clone();
+        self.subscribers.insert(target.clone(), sub);
+        if let Some(s) = self.stored_subscription(target) {
+            out.push(Action::Store(StoreOp::SetSubscription {
+                room: self.name.clone(),
+                sub: s,
+            }));
+        }
+        if is_new {
+            self.notify_subscribers_node(env, out, true, target, &nick, false);
+        }
+        self.notify_account(env, out, target);
+    }
+
     /// Removes a subscription durably and tells the subscribers node, the removed account
-    /// included whatever its node list was (docs/protocol.md S13). Nothing when there is none.
-    pub(super) fn drop_subscription(&mut self, env: &Env, out: &mut Outcome, target: &BareJid) {
+    /// included whatever its node list was (docs/protocol.md S13), and the account's own
+    /// devices (S20). Every removal goes through here (the account itself, a moderator,
+    /// the HTTP API, the automatic ones of S13). Nothing when there is none.
+    pub fn drop_subscription(&mut self, env: &Env, out: &mut Outcome, target: &BareJid) {
         let Some(old) = self.subscribers.get(target).cloned() else {
             return;
         };
@@ -169,6 +192,26 @@ impl Room {
         }));
         self.notify_subscribers_node(env, out, false, target, &old.nick, true);
         self.subscribers.remove(target);
+        self.notify_account(env, out, target);
+    }
+
+    /// docs/protocol.md S20: the account's subscription as it now is, to each of its
+    /// available resources (a headline: never stored offline).
+    pub(super) fn notify_account(&self, env: &Env, out: &mut Outcome, account: &BareJid) {
+        let change = match self.subscribers.get(account) {
+            Some(s) => SubscriptionChange::Subscribed(Subscribe::new(
+                s.nick.clone(),
+                s.nodes.iter().copied(),
+            )),
+            None => SubscriptionChange::Unsubscribed,
+        };
+        let notice = SubscriptionNotice {
+            room: self.jid.clone(),
+            to: Some(account.clone()),
+            id: Some(env.next_id()),
+            change,
+        };
+        out.push(Action::Send(notice.into()));
     }
 
     /// `<subscribe/>` (or `<unsubscribe/>`) on the subscribers node, with the real JID only
@@ -200,9 +243,9 @@ impl Room {
             .subscribers
             .get(target)
             .is_some_and(|s| s.nodes.contains(&Node::Subscribers));
-        if include_target && !target_has_node && !self.is_joined(target) {
+        if include_target && !target_has_node {
             let sees = self.account_sees_jids(target);
-            Room::direct_event(env, out, Node::Subscribers, build(sees), target.clone());
+            self.direct_event(env, out, Node::Subscribers, build(sees), target);
         }
         self.fanout(out, &[Node::Subscribers], &env.next_id(), build);
     }

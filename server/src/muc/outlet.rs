@@ -23,11 +23,16 @@ pub trait Outlet: Send + Sync + 'static {
     fn send_xml(&self, to: &str, xml: String);
     /// One stanza to many sessions, differing only in `to`.
     fn broadcast<'a>(&'a self, stanza: &'a Element, to: &'a [FullJid]) -> BoxFuture<'a, ()>;
-    /// A MucSub event to an account: every available resource with priority >= 0, else
-    /// offline storage when `event.storable()`. Resolves to `false` only when the account
-    /// turned out not to exist any more (docs/protocol.md S13: its subscriptions then go).
-    fn deliver_event<'a>(&'a self, to: &'a BareJid, event: &'a WrappedEvent)
-        -> BoxFuture<'a, bool>;
+    /// A MucSub event to an account: every available resource with priority >= 0 except
+    /// the `joined` ones (they have the plain stanza, docs/protocol.md S11), else offline
+    /// storage when `event.storable()` and no resource is online. Resolves to `false` only
+    /// when the account turned out not to exist any more (S13: its subscriptions then go).
+    fn deliver_event<'a>(
+        &'a self,
+        to: &'a BareJid,
+        joined: &'a [String],
+        event: &'a WrappedEvent,
+    ) -> BoxFuture<'a, bool>;
 }
 
 pub struct RouterOutlet {
@@ -71,14 +76,16 @@ impl Outlet for RouterOutlet {
     fn deliver_event<'a>(
         &'a self,
         to: &'a BareJid,
+        joined: &'a [String],
         event: &'a WrappedEvent,
     ) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             // The wrapper is serialised once per event (`WrappedEvent`); each account only
             // gets its address spliced into that text.
+            let xml = event.text_for(to).into();
             let d = self
                 .router
-                .deliver_xml_to_account(to.as_str(), event.text_for(to).into(), event.storable())
+                .deliver_xml_to_account_except(to.as_str(), xml, event.storable(), joined)
                 .await;
             // A storable event is dropped only when the account does not exist (or storage
             // failed): ask the account store which.

@@ -6,7 +6,7 @@ use jid::{BareJid, FullJid};
 use minidom::Element;
 
 use super::admit::{Admission, Entry};
-use super::affiliation::{default_role, Role};
+use super::affiliation::{default_role, Affiliation, Role};
 use super::ids::{parse_stamp, stamp};
 use super::room::{refuse, status, with_to, Action, Env, HistoryItem, Occupant, Outcome, Room};
 use super::xml::{set_attr, text_el, B};
@@ -145,6 +145,10 @@ impl Room {
     fn join(&mut self, env: &Env, from: FullJid, nick: String, p: Element) -> Outcome {
         let bare = from.to_bare();
         let aff = self.affiliation(&bare);
+        // XEP-0045 §10.1.1: nobody but its owner enters a room its owner has not opened yet.
+        if let Some(r) = self.locked_refusal().filter(|_| aff != Affiliation::Owner) {
+            return vec![Action::Send(r.reply_to(&p))];
+        }
         let muc_x = p.get_child("x", ns::MUC);
         let password = muc_x
             .and_then(|x| x.get_child("password", ns::MUC))
@@ -200,9 +204,10 @@ impl Room {
         if self.config.mam {
             self_codes.push(170);
         }
-        if self.just_created {
+        // 201 asks the owner to accept or configure a room still locked (S22): the creator
+        // on creation, or on coming back to a room it left unconfigured.
+        if self.config.locked {
             self_codes.push(201);
-            self.just_created = false;
         }
         let joining = Announce {
             self_codes: &self_codes,
@@ -280,19 +285,11 @@ impl Room {
         };
         let mut out = Vec::new();
         if self.occupants[idx].nick != nick {
-            let refused = if self.nick_conflicts(&nick, &from.to_bare()) {
-                Some((
-                    ErrorType::Cancel,
-                    "conflict",
-                    "That nickname is already in use by another occupant",
-                ))
-            } else if self.jid.with_resource_str(&nick).is_err() {
-                Some((ErrorType::Modify, "jid-malformed", "Invalid nickname"))
-            } else {
-                None
-            };
-            if let Some((kind, cond, text)) = refused {
-                return refuse(&p, kind, cond, text);
+            if let Some(r) = self.nick_conflict(&nick, &from.to_bare()) {
+                return vec![Action::Send(r.reply_to(&p))];
+            }
+            if self.jid.with_resource_str(&nick).is_err() {
+                return refuse(&p, ErrorType::Modify, "jid-malformed", "Invalid nickname");
             }
             // XEP-0045 §7.6: unavailable from the old nick with 303 and the new nick…
             let mut old = self.occupants[idx].clone();

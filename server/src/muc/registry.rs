@@ -16,12 +16,10 @@ use tokio::sync::mpsc;
 use super::create::{create_room, new_room_config};
 use super::handle::{RequestError, RoomRequest, ServiceRequest};
 use super::mailbox::{Report, RoomMsg};
-use super::mam;
 use super::room::{Action, HistoryItem, Room};
 use super::room_task::room_task;
 use super::service_iq::service_stanza;
 use super::shared::Shared;
-use super::store;
 use crate::ns;
 use crate::stanza::{ErrorType, Refusal};
 
@@ -185,19 +183,7 @@ impl Registry {
             }
         };
         let history = self.shared.settings.history_size;
-        let loaded = {
-            let n = name.clone();
-            self.shared
-                .db
-                .call(move |c| {
-                    let Some(room) = store::load_room(c, &n)? else {
-                        return Ok(None);
-                    };
-                    let recent = mam::recent(c, &n, history)?;
-                    Ok(Some((room, recent)))
-                })
-                .await
-        };
+        let loaded = self.shared.store.load_room(&name, history).await;
         // The room, the actions of its creation, and the message it handles first.
         let (room, initial, first) = match (loaded, msg) {
             (Ok(Some(_)), RoomMsg::Request(RoomRequest::Create(_), reply)) => {

@@ -22,7 +22,7 @@ use super::ids::IdGen;
 use super::store::{StoreOp, StoredRoom, StoredSubscription};
 use super::xml::{set_attr, B};
 use crate::ns;
-use crate::stanza::{error_reply, ErrorType};
+use crate::stanza::{error_reply, iq_result, ErrorType, Refusal};
 use mucsub_protocol::Node;
 
 /// What a room asks its task to do, in order. All `Store` actions of one stanza are
@@ -52,7 +52,16 @@ pub struct EventOut {
     /// The outer message id and the `<item id>`: the stanza-id for archived messages.
     pub id: String,
     /// `inner` without `to`, and who receives it.
-    pub variants: Vec<(Element, Vec<BareJid>)>,
+    pub variants: Vec<(Element, Vec<Recipient>)>,
+}
+
+/// An account a MucSub event goes to, and its resources joined to the room: those get the
+/// plain MUC stanzas and no wrapped events, the account's other resources the event
+/// (docs/protocol.md S11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub account: BareJid,
+    pub joined: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,8 +112,6 @@ pub struct Room {
     pub subject: String,
     pub subject_nick: String,
     pub history: VecDeque<HistoryItem>,
-    /// Set until the creator's first join has been answered, for status 201.
-    pub just_created: bool,
 }
 
 pub type Outcome = Vec<Action>;
@@ -139,15 +146,15 @@ impl Room {
             subject: String::new(),
             subject_nick: String::new(),
             history: VecDeque::new(),
-            just_created: false,
         }
     }
 
-    /// A new room owned by `owner`; the returned actions persist it.
+    /// A new room owned by `owner`; the returned actions persist it. A room created by a
+    /// join comes with `config.locked` (docs/protocol.md S22); one created by a subscription
+    /// or the HTTP API is open at once.
     pub fn create(name: &str, jid: BareJid, owner: BareJid, config: RoomConfig) -> (Room, Outcome) {
         let mut r = Room::new(name, jid, config);
         r.affiliations.insert(owner.clone(), Affiliation::Owner);
-        r.just_created = true;
         let acts = vec![
             Action::Store(StoreOp::SaveRoom {
                 name: name.to_owned(),
@@ -204,6 +211,20 @@ impl Room {
         self.occupants.iter().any(|o| o.jid.to_bare() == *b)
     }
 
+    /// Account `b` as the receiver of an event, with its resources joined to the room.
+    pub(super) fn recipient(&self, b: &BareJid) -> Recipient {
+        let joined = self
+            .occupants
+            .iter()
+            .filter(|o| o.jid.to_bare() == *b)
+            .map(|o| o.jid.resource().to_string())
+            .collect();
+        Recipient {
+            account: b.clone(),
+            joined,
+        }
+    }
+
     /// The account holding `nick`, as occupant or else as subscriber.
     pub(super) fn holder_of(&self, nick: &str) -> Option<BareJid> {
         self.occupants
@@ -218,15 +239,25 @@ impl Room {
             })
     }
 
-    /// Is `nick` taken by somebody other than `me`?
-    pub fn nick_conflicts(&self, nick: &str, me: &BareJid) -> bool {
-        self.occupants
+    /// The refusal when `nick` is taken by somebody other than `me`: an occupant, or a
+    /// subscriber, which the text says (docs/protocol.md S22), as a stock client shows it.
+    pub fn nick_conflict(&self, nick: &str, me: &BareJid) -> Option<Refusal> {
+        let text = if self
+            .occupants
             .iter()
             .any(|o| o.nick == nick && o.jid.to_bare() != *me)
-            || self
-                .subscribers
-                .iter()
-                .any(|(j, s)| s.nick == nick && j != me)
+        {
+            "That nickname is already in use by another occupant"
+        } else if self
+            .subscribers
+            .iter()
+            .any(|(j, s)| s.nick == nick && j != me)
+        {
+            "That nickname is reserved by a subscriber"
+        } else {
+            return None;
+        };
+        Some(Refusal::new(ErrorType::Cancel, "conflict", text))
     }
 
     /// The role a user acts with: their occupant role when joined, else what they would
@@ -241,6 +272,33 @@ impl Room {
             return Role::Visitor;
         }
         default_role(aff, self.config.moderated, self.config.members_by_default)
+    }
+
+    /// docs/protocol.md S22: while the room is locked, what is refused (joins and
+    /// subscriptions of anyone but its owner, every message) is refused as if the room did
+    /// not exist yet (XEP-0045 §10.1.1). `None` once the room is open.
+    pub(super) fn locked_refusal(&self) -> Option<Refusal> {
+        self.config.locked.then(|| {
+            Refusal::new(
+                ErrorType::Cancel,
+                "item-not-found",
+                "This room is locked until its owner configures it",
+            )
+        })
+    }
+
+    /// The owner accepted the instant room: a locked room opens (docs/protocol.md S22).
+    pub(super) fn unlock(&mut self, iq: &Element) -> Outcome {
+        let mut out = Vec::new();
+        if self.config.locked {
+            self.config.locked = false;
+            out.push(Action::Store(StoreOp::SaveRoom {
+                name: self.name.clone(),
+                config: self.config.clone(),
+            }));
+        }
+        out.push(Action::Send(iq_result(iq, None)));
+        out
     }
 
     /// Moderator by role, or admin/owner by affiliation.
@@ -302,9 +360,11 @@ impl Room {
         }
     }
 
-    /// A temporary room disappears once nobody is in it and nobody is subscribed.
+    /// A temporary room disappears once nobody is in it and nobody is subscribed; so does
+    /// a room still locked (its creator left without configuring it: it never opened).
     pub(super) fn vanish_if_unused(&mut self, out: &mut Outcome) {
-        if !self.config.persistent && self.occupants.is_empty() && self.subscribers.is_empty() {
+        let unused = self.occupants.is_empty() && self.subscribers.is_empty();
+        if unused && (!self.config.persistent || self.config.locked) {
             out.push(Action::Store(StoreOp::DestroyRoom {
                 room: self.name.clone(),
             }));

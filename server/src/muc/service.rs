@@ -14,24 +14,13 @@ use tokio::sync::mpsc;
 use super::handle::ServiceRequest;
 use super::registry::Registry;
 use super::shared::Shared;
-use super::store;
 
-/// Prepares storage (migrations, id floor, stale temporary rooms) before serving.
+/// Prepares storage (id floor, stale temporary rooms) before serving; the tables were
+/// migrated when storage was opened.
 pub async fn prepare(shared: &Shared) -> anyhow::Result<()> {
-    shared
-        .db
-        .migrate(store::COMPONENT, store::MIGRATIONS)
-        .await?;
-    shared
-        .db
-        .migrate(crate::limits::COMPONENT, crate::limits::MIGRATIONS)
-        .await?;
-    let floor = shared.db.call(|c| Ok(store::max_archive_id(c)?)).await?;
+    let floor = shared.store.max_archive_id().await?;
     shared.ids.raise_floor(floor);
-    let dropped = shared
-        .db
-        .call(|c| Ok(store::drop_stale_temporary_rooms(c)?))
-        .await?;
+    let dropped = shared.store.drop_stale_temporary_rooms().await?;
     if !dropped.is_empty() {
         tracing::info!(rooms = ?dropped, "removed temporary rooms left empty by a restart");
     }
@@ -43,11 +32,7 @@ pub async fn prepare(shared: &Shared) -> anyhow::Result<()> {
 /// before it: a room that meets such a subscriber first drops it itself (S13).
 pub async fn purge_deleted_accounts(shared: &Shared) {
     let domain = shared.server_domain.clone();
-    match shared
-        .db
-        .call(move |c| Ok(store::purge_deleted_accounts(c, &domain)?))
-        .await
-    {
+    match shared.store.purge_deleted_accounts(&domain).await {
         Ok(0) => {}
         Ok(purged) => tracing::info!(purged, "removed subscriptions of deleted accounts"),
         Err(e) => tracing::error!(error = %e, "purging subscriptions of deleted accounts failed"),

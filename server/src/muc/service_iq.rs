@@ -9,7 +9,7 @@ use mucsub_protocol::time::Timestamp;
 use mucsub_protocol::{Node, Subscription, Subscriptions, SyncEnd};
 
 use super::shared::Shared;
-use super::store::{self, AccountSubscription};
+use super::store::AccountSubscription;
 use super::xml::{first_child, B};
 use crate::ns;
 use crate::stanza::{error_reply, iq_result, ErrorType};
@@ -38,19 +38,14 @@ pub(super) async fn service_stanza(shared: Shared, from: FullJid, stanza: Elemen
         ("get", "query", ns::DISCO_INFO) => iq_result(&stanza, Some(service_disco_info())),
         ("get", "query", ns::DISCO_ITEMS) => {
             let domain = shared.muc_domain.clone();
-            match shared.db.read(|c| Ok(store::public_rooms(c)?)).await {
+            match shared.store.public_rooms().await {
                 Ok(rooms) => iq_result(&stanza, Some(disco_items(&domain, rooms))),
                 Err(e) => failed(e),
             }
         }
         ("get", "subscriptions", ns::MUCSUB) => {
             let me = from.to_bare().to_string();
-            // A reader connection: the list does not wait behind writes.
-            match shared
-                .db
-                .read(move |c| Ok(store::subscriptions_of(c, &me)?))
-                .await
-            {
+            match shared.store.subscriptions_of(&me).await {
                 Ok(subs) => {
                     let list = subscription_list(&shared.muc_domain, subs);
                     iq_result(&stanza, Some(list.into()))

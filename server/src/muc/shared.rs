@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use super::ids::IdGen;
 use super::outlet::Outlet;
-use crate::storage::Db;
+use crate::storage::MucStore;
 
 /// `[muc]` settings in the server config.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -59,7 +59,8 @@ impl Stats {
 pub struct Shared {
     pub muc_domain: String,
     pub server_domain: String,
-    pub db: Db,
+    /// The MUC tables and the archive (SQLite or PostgreSQL).
+    pub store: Arc<dyn MucStore>,
     pub outlet: Arc<dyn Outlet>,
     pub ids: Arc<IdGen>,
     pub settings: Arc<Settings>,

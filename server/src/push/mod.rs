@@ -29,7 +29,7 @@ pub mod xep0357;
 use crate::config::Config;
 use crate::ns;
 use crate::stanza::{error_reply, iq_result, ErrorType, Refusal};
-use crate::storage::{Db, OfflineStore};
+use crate::storage::{OfflineStore, PushStore};
 use appserver::{AppServer, Outcome};
 pub use config::PushConfig;
 use minidom::Element;
@@ -38,7 +38,7 @@ use publish::Event;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tokio::sync::{broadcast, mpsc};
-use xep0357::{Command, PushStore, Registration};
+use xep0357::{Command, Registration};
 
 /// What became of one notification for one registration (observable for tests and logs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub struct Report {
 struct Core {
     cfg: PushConfig,
     domain: String,
-    store: PushStore,
+    store: Arc<dyn PushStore>,
     app: AppServer,
     offline: Option<Arc<dyn OfflineStore>>,
     reports: broadcast::Sender<Report>,
@@ -85,19 +85,20 @@ pub struct Push {
 }
 
 impl Push {
-    /// Opens the push tables (after the core's `accounts` migrations), loads or creates the
-    /// VAPID key, and starts the delivery workers. `offline` gives the pending-message
-    /// count of the summary; without it the count is 1. Deliveries are counted in
-    /// `metrics`.
+    /// Loads or creates the VAPID key, loads the registrations from `store` and starts
+    /// the delivery workers. `offline` gives the pending-message count of the summary;
+    /// without it the count is 1. Deliveries are counted in `metrics`.
     pub async fn start(
-        db: Db,
+        store: Arc<dyn PushStore>,
         config: &Config,
         offline: Option<Arc<dyn OfflineStore>>,
         metrics: crate::metrics::Metrics,
     ) -> anyhow::Result<Push> {
         let cfg = PushConfig::from_config(config)?;
-        let store = PushStore::new(db).await?;
-        let vapid = webpush::VapidKey::from_private_bytes(&store.vapid_private_key().await?)
+        // Generated here and stored unless a key is stored already: subscriptions browsers
+        // made against it stay valid across restarts, and every node uses the same one.
+        let candidate = webpush::VapidKey::generate().private_bytes();
+        let vapid = webpush::VapidKey::from_private_bytes(&store.vapid_key(candidate).await?)
             .map_err(|e| anyhow::anyhow!("stored VAPID key: {e}"))?;
         let app = AppServer::new(vapid, cfg.delivery());
         let mut cache: HashMap<String, Vec<Registration>> = HashMap::new();

@@ -27,7 +27,7 @@ impl Module for PushModule {
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let push = Push::start(
-                ctx.db.clone(),
+                ctx.storage.push.clone(),
                 &ctx.config,
                 Some(ctx.offline.clone()),
                 ctx.metrics.clone(),

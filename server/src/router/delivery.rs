@@ -4,7 +4,7 @@
 //! becomes available. "Is anyone available? else store" and "become available and take
 //! the queue" are serialised per account, so nothing is stored just after a flush.
 
-use super::sessions::{SessionTable, Target};
+use super::sessions::{Entry, SessionTable, Target};
 use crate::ns;
 use crate::stanza::{self, Outgoing};
 use crate::storage::{AccountStore, OfflineStore};
@@ -110,27 +110,40 @@ impl Offline {
         &self.locks[h % self.locks.len()]
     }
 
-    /// Delivers to every session of `user` a bare-JID stanza reaches; when there is none,
-    /// stores a `storable` stanza offline (if the account exists), else drops it.
+    /// Delivers to every session of `user` a bare-JID stanza reaches, except the resources
+    /// in `skip`; when there is none, stores a `storable` stanza offline (if the account
+    /// exists), else drops it. A session in `skip` gets the same content another way (a
+    /// resource joined to a room gets its plain stanzas, docs/protocol.md S11): while one
+    /// is bound the account is online and nothing is stored.
     pub(super) async fn deliver(
         &self,
         sessions: &SessionTable,
         user: &str,
         payload: Payload,
         storable: bool,
+        skip: &[String],
     ) -> Delivery {
-        let targets = sessions.targets(user, |e| e.receives_bare());
+        let reached = |e: &Entry| e.receives_bare() && !e.is_one_of(skip);
+        let covered =
+            || !skip.is_empty() && sessions.check(user, |l| l.iter().any(|e| e.is_one_of(skip)));
+        let targets = sessions.targets(user, reached);
         if !targets.is_empty() {
             return self.send_online(sessions, user, &targets, payload, storable);
+        }
+        if covered() {
+            return Delivery::Online(0);
         }
         if !storable {
             return Delivery::Dropped;
         }
         let _g = self.lock(user).lock().await;
         // Re-check under the lock: the account may have come online meanwhile.
-        let targets = sessions.targets(user, |e| e.receives_bare());
+        let targets = sessions.targets(user, reached);
         if !targets.is_empty() {
             return self.send_online(sessions, user, &targets, payload, storable);
+        }
+        if covered() {
+            return Delivery::Online(0);
         }
         match self.accounts.credentials(user).await {
             Ok(Some(_)) => {}

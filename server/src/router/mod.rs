@@ -12,6 +12,7 @@
 //! - [`Router::route`]: send any stanza (to users, or to components);
 //! - [`Router::deliver_to_account`]: MucSub events to a bare JID (every available resource
 //!   with priority >= 0, else offline storage when storable);
+//!   [`Router::deliver_xml_to_account_except`] leaves out the resources joined to the room;
 //! - [`Router::send_template`]: MUC fan-out of one pre-serialised stanza;
 //! - [`Router::is_available`];
 //! - [`Router::set_offline_hook`]: called whenever a stanza is stored offline (push), and
@@ -190,7 +191,8 @@ impl Router {
     /// MucSub `messages` and `subject` nodes, and chat/normal messages), else dropped.
     /// `to` should already be the bare JID.
     pub async fn deliver_to_account(&self, bare: &str, el: Element, storable: bool) -> Delivery {
-        self.deliver(bare, Payload::Element(el), storable).await
+        self.deliver(bare, Payload::Element(el), storable, &[])
+            .await
     }
 
     /// [`Router::deliver_to_account`] for a stanza already serialised (with
@@ -202,15 +204,35 @@ impl Router {
         xml: Arc<str>,
         storable: bool,
     ) -> Delivery {
-        self.deliver(bare, Payload::Xml(xml), storable).await
+        self.deliver(bare, Payload::Xml(xml), storable, &[]).await
     }
 
-    async fn deliver(&self, bare: &str, payload: Payload, storable: bool) -> Delivery {
+    /// [`Router::deliver_xml_to_account`] except to the account's resources in `skip`,
+    /// which get the same content another way: a MucSub event skips the resources joined
+    /// to its room, which have the plain MUC stanza (docs/protocol.md S11). While one of
+    /// them is bound, nothing is stored offline (the account is online).
+    pub async fn deliver_xml_to_account_except(
+        &self,
+        bare: &str,
+        xml: Arc<str>,
+        storable: bool,
+        skip: &[String],
+    ) -> Delivery {
+        self.deliver(bare, Payload::Xml(xml), storable, skip).await
+    }
+
+    async fn deliver(
+        &self,
+        bare: &str,
+        payload: Payload,
+        storable: bool,
+        skip: &[String],
+    ) -> Delivery {
         let inner = &self.inner;
         let user = localpart(bare);
         inner
             .offline
-            .deliver(&inner.sessions, &user, payload, storable)
+            .deliver(&inner.sessions, &user, payload, storable, skip)
             .await
     }
 

@@ -84,6 +84,11 @@ impl Entry {
     pub(super) fn receives_bare(&self) -> bool {
         self.available && self.priority >= 0
     }
+
+    /// Whether this session is bound to one of `resources`.
+    pub(super) fn is_one_of(&self, resources: &[String]) -> bool {
+        resources.contains(&self.resource)
+    }
 }
 
 /// Returned by [`crate::router::Router::register_session`].

@@ -1,5 +1,7 @@
-use super::db::{BoxFuture, Db};
-use rusqlite::OptionalExtension;
+//! Accounts and their SCRAM credentials: the [`AccountStore`] contract both engines
+//! implement (`sqlite/accounts.rs`, `postgres/accounts.rs`).
+
+use super::types::BoxFuture;
 
 /// Accounts and their SCRAM credentials.
 pub trait AccountStore: Send + Sync {
@@ -15,23 +17,17 @@ pub trait AccountStore: Send + Sync {
         user: &'a str,
         creds: Credentials,
     ) -> BoxFuture<'a, anyhow::Result<bool>>;
-    /// Deletes the account and its offline messages; `Ok(false)` when there was none.
+    /// Deletes the account with its offline messages and push registrations, in one
+    /// transaction; `Ok(false)` when there was none. (Its MucSub subscriptions go lazily:
+    /// docs/protocol.md S13.)
     fn remove<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<bool>>;
     fn credentials<'a>(
         &'a self,
         user: &'a str,
     ) -> BoxFuture<'a, anyhow::Result<Option<Credentials>>>;
+    /// Every account, sorted by name.
     fn list(&self) -> BoxFuture<'_, anyhow::Result<Vec<String>>>;
 }
-
-const MIGRATIONS: &[&str] = &["CREATE TABLE accounts(
-        username TEXT PRIMARY KEY,
-        salt BLOB NOT NULL,
-        iterations INTEGER NOT NULL,
-        salted_sha1 BLOB NOT NULL,
-        salted_sha256 BLOB NOT NULL,
-        created_ms INTEGER NOT NULL
-    )"];
 
 /// What is kept of a password: the salt, the iteration count and the PBKDF2 salted
 /// passwords for SCRAM-SHA-1 and SCRAM-SHA-256 (what the `sasl` crate's server side asks
@@ -89,148 +85,5 @@ impl Credentials {
             }
             Err(_) => false,
         }
-    }
-}
-
-/// [`AccountStore`] on SQLite.
-#[derive(Clone)]
-pub struct SqliteAccounts {
-    db: Db,
-}
-
-impl SqliteAccounts {
-    /// Runs the `accounts` migrations and returns the store.
-    pub async fn new(db: Db) -> anyhow::Result<Self> {
-        db.migrate("accounts", MIGRATIONS).await?;
-        Ok(SqliteAccounts { db })
-    }
-}
-
-impl AccountStore for SqliteAccounts {
-    fn create<'a>(&'a self, user: &'a str, c: Credentials) -> BoxFuture<'a, anyhow::Result<bool>> {
-        let user = user.to_owned();
-        Box::pin(self.db.call(move |conn| {
-            let n = conn.execute(
-                "INSERT OR IGNORE INTO accounts(username, salt, iterations, salted_sha1,
-                 salted_sha256, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                rusqlite::params![
-                    user,
-                    c.salt,
-                    c.iterations,
-                    c.salted_sha1,
-                    c.salted_sha256,
-                    crate::time::now_millis()
-                ],
-            )?;
-            Ok(n == 1)
-        }))
-    }
-
-    fn set_credentials<'a>(
-        &'a self,
-        user: &'a str,
-        c: Credentials,
-    ) -> BoxFuture<'a, anyhow::Result<bool>> {
-        let user = user.to_owned();
-        Box::pin(self.db.call(move |conn| {
-            let n = conn.execute(
-                "UPDATE accounts SET salt = ?2, iterations = ?3, salted_sha1 = ?4,
-                 salted_sha256 = ?5 WHERE username = ?1",
-                rusqlite::params![user, c.salt, c.iterations, c.salted_sha1, c.salted_sha256],
-            )?;
-            Ok(n == 1)
-        }))
-    }
-
-    fn remove<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<bool>> {
-        let user = user.to_owned();
-        Box::pin(self.db.call(move |conn| {
-            let tx = conn.transaction()?;
-            // The offline table may not exist when the offline store was never opened.
-            let has_offline: bool = tx
-                .query_row(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'offline'",
-                    [],
-                    |_| Ok(true),
-                )
-                .optional()?
-                .unwrap_or(false);
-            if has_offline {
-                tx.execute("DELETE FROM offline WHERE username = ?1", [&user])?;
-            }
-            let n = tx.execute("DELETE FROM accounts WHERE username = ?1", [&user])?;
-            tx.commit()?;
-            Ok(n == 1)
-        }))
-    }
-
-    fn credentials<'a>(
-        &'a self,
-        user: &'a str,
-    ) -> BoxFuture<'a, anyhow::Result<Option<Credentials>>> {
-        let user = user.to_owned();
-        Box::pin(self.db.read(move |conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT salt, iterations, salted_sha1, salted_sha256 FROM accounts
-                     WHERE username = ?1",
-                    [&user],
-                    |r| {
-                        Ok(Credentials {
-                            salt: r.get(0)?,
-                            iterations: r.get(1)?,
-                            salted_sha1: r.get(2)?,
-                            salted_sha256: r.get(3)?,
-                        })
-                    },
-                )
-                .optional()?)
-        }))
-    }
-
-    fn list(&self) -> BoxFuture<'_, anyhow::Result<Vec<String>>> {
-        Box::pin(self.db.read(|conn| {
-            let mut st = conn.prepare("SELECT username FROM accounts ORDER BY username")?;
-            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn create_verify_passwd_remove() {
-        let db = Db::open_in_memory().unwrap();
-        let store = SqliteAccounts::new(db.clone()).await.unwrap();
-        assert!(store
-            .create("alice", Credentials::derive("pw").unwrap())
-            .await
-            .unwrap());
-        assert!(!store
-            .create("alice", Credentials::derive("x").unwrap())
-            .await
-            .unwrap());
-        let c = store.credentials("alice").await.unwrap().unwrap();
-        assert!(c.verify("pw"));
-        assert!(!c.verify("pw2"));
-        assert!(store
-            .set_credentials("alice", Credentials::derive("new").unwrap())
-            .await
-            .unwrap());
-        assert!(store
-            .credentials("alice")
-            .await
-            .unwrap()
-            .unwrap()
-            .verify("new"));
-        assert_eq!(store.list().await.unwrap(), vec!["alice".to_string()]);
-        assert!(store.remove("alice").await.unwrap());
-        assert!(!store.remove("alice").await.unwrap());
-        assert!(store.credentials("alice").await.unwrap().is_none());
-        // Migrations are idempotent: reopening does not fail or re-run them.
-        SqliteAccounts::new(db).await.unwrap();
     }
 }

@@ -1,12 +1,40 @@
-//! Storage: the [`Db`] handle over an embedded SQLite database (one writer thread, group
-//! commit, WAL with `synchronous=FULL`: see `db.rs`), per-component schema versions
-//! ([`migrate`]), and the storage traits next to their SQLite implementations
-//! (`accounts.rs`, `offline.rs`).
+//! Storage: one trait per durable component, each with an implementation on the embedded
+//! SQLite engine (`sqlite/`, the default: one file in the data directory) and one on
+//! PostgreSQL (`postgres/`, `[cluster] postgres`, for several nodes sharing state).
+//!
+//! | trait | what it keeps |
+//! |---|---|
+//! | [`AccountStore`] (`accounts.rs`) | accounts and their SCRAM credentials |
+//! | [`OfflineStore`] (`offline.rs`) | XEP-0160 offline messages, bounded per account |
+//! | [`MucStore`] (`muc.rs`, `archive.rs`) | rooms, configuration, affiliations, subscriptions, the archive and its MAM queries, quota counts |
+//! | [`PushStore`] (`push.rs`) | XEP-0357 registrations and the VAPID key |
+//!
+//! [`open`] (`open.rs`) picks the engine from the configuration and returns a [`Storage`]
+//! (`stores.rs`) with every store. A store method returns once its change is durable (SQLite
+//! `synchronous=FULL`, PostgreSQL `synchronous_commit=on`), so callers may announce it.
+//! Both engines pass one conformance suite (`conformance/`).
 
 pub mod accounts;
-mod db;
-mod offline;
+pub mod archive;
+#[cfg(any(test, feature = "testkit"))]
+pub mod conformance;
+pub mod muc;
+pub mod offline;
+mod open;
+pub mod postgres;
+pub mod push;
+pub mod sqlite;
+mod stores;
+mod types;
 
-pub use accounts::{AccountStore, Credentials, SqliteAccounts};
-pub use db::{migrate, BoxFuture, Db};
-pub use offline::{OfflineMessage, OfflineStore, SqliteOffline};
+pub use accounts::{AccountStore, Credentials};
+pub use archive::{Item, Page, UnknownId};
+pub use muc::{
+    AccountSubscription, ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore, StoreOp,
+    StoredRoom, StoredSubscription,
+};
+pub use offline::{OfflineMessage, OfflineStore};
+pub use open::open;
+pub use push::{PushStore, Registration};
+pub use stores::{Engine, Storage};
+pub use types::{BoxFuture, CommitObserver};

@@ -14,20 +14,62 @@ pub struct ChildServer {
     pub data_dir: PathBuf,
 }
 
+/// Writes (once) and returns the config of the child server on `data_dir`: ephemeral
+/// loopback ports on the test storage ([`storage_section`]).
+async fn child_config(data_dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(data_dir).expect("data dir");
+    let cfg = data_dir.join("test-config.toml");
+    if cfg.exists() {
+        return cfg;
+    }
+    let text = format!(
+        "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n{}",
+        data_dir.display(),
+        storage_section(data_dir).await
+    );
+    std::fs::write(&cfg, text).expect("write config");
+    cfg
+}
+
+/// The config lines that put the child servers on `data_dir` on the test storage: none
+/// on SQLite; with `MUCSUB_TEST_STORAGE=postgres` a `[cluster]` table naming a PostgreSQL
+/// database of its own, the same for every process started on that data dir (recorded in
+/// `<data_dir>/test-storage.toml`; kept until the test's PostgreSQL server goes).
+async fn storage_section(data_dir: &Path) -> String {
+    if !super::postgres::storage_is_postgres() {
+        return String::new();
+    }
+    let path = data_dir.join("test-storage.toml");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return text;
+    }
+    let db = super::postgres::shared().fresh_database().await;
+    let text = format!("[cluster]\npostgres = '{}'\n", db.url);
+    // Outlives this process's handles: several child processes share it.
+    std::mem::forget(db);
+    std::fs::write(&path, &text).expect("write storage config");
+    text
+}
+
 impl ChildServer {
+    /// The config file every child process on `data_dir` runs with (`--config`), for the
+    /// CLI commands a test runs beside it.
+    pub async fn config_file(data_dir: &Path) -> PathBuf {
+        child_config(data_dir).await
+    }
+
     /// Starts `bin run` on ephemeral loopback ports with `data_dir`; waits until it
     /// prints its addresses.
     pub async fn spawn(bin: &Path, data_dir: &Path) -> ChildServer {
-        let config = format!(
-            "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n",
-            data_dir.display()
-        );
+        let config = std::fs::read_to_string(child_config(data_dir).await).expect("read config");
         Self::spawn_with(bin, data_dir, &config, &[]).await
     }
 
     /// Starts `bin run --config <data_dir>/test-config.toml [args]` with `config` as that
     /// file; waits until it prints its addresses. Its log (stderr) goes to
-    /// `<data_dir>/server.log`.
+    /// `<data_dir>/server.log`. A `config` without a `[cluster]` table runs on the test
+    /// storage ([`storage_section`]: its lines are appended), so a test with a config of
+    /// its own runs on PostgreSQL too under `MUCSUB_TEST_STORAGE=postgres`.
     pub async fn spawn_with(
         bin: &Path,
         data_dir: &Path,
@@ -36,6 +78,10 @@ impl ChildServer {
     ) -> ChildServer {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let cfg = data_dir.join("test-config.toml");
+        let mut config = config.to_owned();
+        if !config.contains("[cluster]") {
+            config.push_str(&storage_section(data_dir).await);
+        }
         std::fs::write(&cfg, config).expect("write config");
         let mut child = tokio::process::Command::new(bin)
             .arg("run")
@@ -83,12 +129,13 @@ impl ChildServer {
         }
     }
 
-    /// Runs `bin user add NAME PASSWORD` on `data_dir` (server not running or running:
-    /// SQLite handles both).
+    /// Runs `bin user add NAME PASSWORD` with the config of `data_dir` (server not running
+    /// or running: both engines handle both).
     pub async fn add_user(bin: &Path, data_dir: &Path, name: &str, password: &str) {
+        let cfg = child_config(data_dir).await;
         let status = tokio::process::Command::new(bin)
-            .args(["user", "add", name, "--password", password, "--data-dir"])
-            .arg(data_dir)
+            .args(["user", "add", name, "--password", password, "--config"])
+            .arg(&cfg)
             .output()
             .await
             .expect("run user add");

@@ -21,7 +21,11 @@
 //! process), [`client`] (the raw client's connection, reads and expectations), [`login`]
 //! (STARTTLS, SASL, binding), [`http`] (an HTTP client for the HTTP listener's routes),
 //! [`api`] (the HTTP API: a token, calls), [`basics`] (the timeout, the panic counter,
-//! snippets).
+//! snippets), [`postgres`] (a private PostgreSQL server, a fresh database per test server),
+//! `stall` (archive writes held back: a slow database).
+//!
+//! `MUCSUB_TEST_STORAGE=postgres` runs every [`TestServer`] and [`ChildServer`] on a fresh
+//! PostgreSQL database instead of SQLite (`tests/suites/server-postgres.sh`).
 
 mod api;
 mod basics;
@@ -29,7 +33,9 @@ mod child;
 mod client;
 mod http;
 mod login;
+pub mod postgres;
 mod server;
+mod stall;
 
 pub use api::{api_call, with_api, with_api_and_limited, API_TOKEN};
 pub use basics::{mechanisms, panics, xml_with_ns, TIMEOUT};
@@ -37,4 +43,5 @@ pub use child::ChildServer;
 pub use client::{Incoming, RawClient};
 pub use http::{http_get, http_request, HttpResponse};
 pub use login::Mech;
-pub use server::{test_config, TestServer};
+pub use server::{test_config, TestServer, TestStorage};
+pub use stall::ArchiveWritesHeld;

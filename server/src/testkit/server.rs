@@ -15,6 +15,8 @@ pub struct TestServer {
     handle: Option<ServerHandle>,
     config: Config,
     _dir: Option<tempfile::TempDir>,
+    /// Its PostgreSQL database (`MUCSUB_TEST_STORAGE=postgres`), dropped last.
+    _pg: Option<super::postgres::PgDatabase>,
 }
 
 impl TestServer {
@@ -23,17 +25,20 @@ impl TestServer {
         Self::start_with(|_| {}).await
     }
 
-    /// Like [`TestServer::start`], with config changes (limits, registration, …).
+    /// Like [`TestServer::start`], with config changes (limits, registration, …). With
+    /// `MUCSUB_TEST_STORAGE=postgres` its storage is a fresh PostgreSQL database.
     pub async fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
         count_panics();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
+        let pg = super::postgres::database_for(&mut config).await;
         f(&mut config);
         let handle = Server::start(config.clone()).await.expect("server starts");
         TestServer {
             handle: Some(handle),
             config,
             _dir: Some(dir),
+            _pg: pg,
         }
     }
 
@@ -119,6 +124,29 @@ impl TestServer {
     /// The development certificate the server generated (PEM), for STARTTLS clients.
     pub fn dev_cert(&self) -> Vec<u8> {
         std::fs::read(self.data_dir().join("dev-cert.pem")).expect("dev certificate")
+    }
+}
+
+/// Stores without a server, for tests of one part (push, storage): SQLite in the data
+/// dir, or with `MUCSUB_TEST_STORAGE=postgres` a fresh PostgreSQL database.
+pub struct TestStorage {
+    pub storage: crate::storage::Storage,
+    /// The config it was opened with: `crate::storage::open(&config)` opens it again.
+    pub config: Config,
+    _pg: Option<super::postgres::PgDatabase>,
+}
+
+impl TestStorage {
+    /// Opens the storage of [`test_config`]`(data_dir)`.
+    pub async fn open(data_dir: &Path) -> TestStorage {
+        let mut config = test_config(data_dir);
+        let pg = super::postgres::database_for(&mut config).await;
+        let storage = crate::storage::open(&config).await.expect("open storage");
+        TestStorage {
+            storage,
+            config,
+            _pg: pg,
+        }
     }
 }
 

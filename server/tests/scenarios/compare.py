@@ -107,7 +107,10 @@ KNOWN_FEATURES_ONLY_EJABBERD = {
     "vcard-temp", "http://jabber.org/protocol/muc#unique", "jabber:iq:register",
     "urn:xmpp:mam:tmp", "urn:xmpp:mam:0", "urn:xmpp:mam:1", "http://jabber.org/protocol/commands",
 }
-KNOWN_FEATURES_ONLY_OURS = {"urn:xmpp:mucsub:sync:0", "urn:xmpp:mam:2#extended", "urn:xmpp:sid:0"}
+KNOWN_FEATURES_ONLY_OURS = {
+    "urn:xmpp:mucsub:sync:0", "urn:xmpp:mam:2#extended", "urn:xmpp:sid:0",
+    "http://jabber.org/protocol/muc#self-ping-optimization",
+}
 
 
 def self_presence_echo(section, label, el, side):
@@ -253,9 +256,15 @@ def unsubscribe_on_destroy(section, label, el, side):
 def affiliation_events_for_absent(section, label, el, side):
     # docs/protocol.md S12: affiliation changes, kicks and bans also reach subscribers who are not
     # joined; ejabberd forgets them when the target is not in the room.
-    if side == "ours" and section == "alice bans carol":
-        items = el.find(q(PUBSUB_EVENT, "event") + "/" + q(PUBSUB_EVENT, "items"))
-        if items is not None and items.get("node") == "urn:xmpp:mucsub:nodes:affiliations":
+    items = el.find(q(PUBSUB_EVENT, "event") + "/" + q(PUBSUB_EVENT, "items"))
+    if side != "ours" or items is None or items.get("node") != "urn:xmpp:mucsub:nodes:affiliations":
+        return el
+    if section == "alice bans carol":
+        return None
+    if section == "alice makes bob and carol members (so both keep their subscriptions, S13)":
+        # Only the events about bob and carol: the client's queue also holds older events.
+        inner = items.find(q(PUBSUB_EVENT, "item") + "/*")
+        if inner is not None and inner.get("from", "").rsplit("/", 1)[-1] in ("bob", "carol"):
             return None
     return el
 
@@ -267,6 +276,30 @@ def unsubscribe_on_disable(section, label, el, side):
         items = el.find(q(PUBSUB_EVENT, "event") + "/" + q(PUBSUB_EVENT, "items"))
         if items is not None and items.get("node") == "urn:xmpp:mucsub:nodes:subscribers":
             return None
+    return el
+
+
+def moderation_default(section, label, el, side):
+    # Issue 23: a new room is not moderated (`muc_unmoderated`, the form's moderatedroom 0),
+    # so that what it advertises matches what happens (everyone may speak); ejabberd's new
+    # rooms are moderated with everyone given voice.
+    for qel in el.iter(q(DISCO_INFO, "query")):
+        for f in list(qel.findall(q(DISCO_INFO, "feature"))):
+            if f.get("var") in ("muc_moderated", "muc_unmoderated"):
+                qel.remove(f)
+    for x in el.iter(q(DATA, "x")):
+        for f in list(x.findall(q(DATA, "field"))):
+            if f.get("var") == "muc#roomconfig_moderatedroom":
+                x.remove(f)
+    return el
+
+
+def subscription_notices(section, label, el, side):
+    # docs/protocol.md S20: every subscription change is told to the account's own devices
+    # with a headline holding <subscribe/> or <unsubscribe/>; ejabberd tells them nothing.
+    if side == "ours" and local(el.tag) == "message" and el.get("type") == "headline" and (
+            el.find(q(MUCSUB, "subscribe")) is not None or el.find(q(MUCSUB, "unsubscribe")) is not None):
+        return None
     return el
 
 
@@ -285,6 +318,8 @@ TOLERATED = [
     ("unsubscribe on destroy", "docs/protocol.md S13 notification on room destruction", unsubscribe_on_destroy),
     ("unsubscribe when subscriptions are disabled", "docs/protocol.md S2 notification", unsubscribe_on_disable),
     ("affiliation events for absent subscribers", "docs/protocol.md S12 (ejabberd forgets those)", affiliation_events_for_absent),
+    ("moderation of new rooms", "new rooms are not moderated (issue 23); ejabberd's are, with everyone given voice", moderation_default),
+    ("subscription notices", "docs/protocol.md S20 headlines to the account's devices", subscription_notices),
 ]
 
 

@@ -3,7 +3,7 @@
 
 Usage: slixmpp_muc.py HOST PORT
 
-alice creates a room by joining, bob joins, each says something, both see both messages
+alice creates a room by joining and opens it with the configuration form, bob joins, each says something, both see both messages
 with the room's stanza-id, bob leaves (alice sees it), alice leaves. Prints `OK` and exits 0
 on success; any failure or timeout exits non-zero with the reason.
 """
@@ -77,6 +77,11 @@ async def main():
         raise SystemExit("service does not advertise MUC")
 
     await asyncio.wait_for(alice["xep_0045"].join_muc_wait(ROOM, "alice", maxstanzas=0), TIMEOUT)
+    # The room alice created by joining is locked until she opens it (XEP-0045 §10.1,
+    # docs/protocol.md S22): she fetches the configuration form and submits it as it is.
+    muc = alice.plugin["xep_0045"]
+    form = await muc.get_room_config(ROOM, timeout=TIMEOUT)
+    await muc.set_room_config(ROOM, form, timeout=TIMEOUT)
     await asyncio.wait_for(bob["xep_0045"].join_muc_wait(ROOM, "bob", maxstanzas=0), TIMEOUT)
     await expect_presence(alice, "bob", "available")
 

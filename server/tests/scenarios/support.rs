@@ -90,6 +90,13 @@ pub fn error_of(el: &Element) -> Option<(String, String)> {
     ))
 }
 
+/// The `<text/>` of a stanza error.
+pub fn error_text(el: &Element) -> Option<String> {
+    el.get_child("error", CLIENT)?
+        .get_child("text", STANZAS)
+        .map(|t| t.text())
+}
+
 pub fn assert_error(el: &Element, kind: &str, cond: &str) {
     assert_eq!(
         error_of(el),
@@ -130,7 +137,28 @@ pub async fn join(c: &mut RawClient, room_jid: &str, nick: &str) -> Vec<Element>
     join_with(c, room_jid, nick, "").await
 }
 
+/// [`join_raw`], and when that created the room (status 201) the instant room is accepted,
+/// as a stock client does: a room created by a join stays locked until then
+/// (docs/protocol.md S22).
 pub async fn join_with(
+    c: &mut RawClient,
+    room_jid: &str,
+    nick: &str,
+    x_inner: &str,
+) -> Vec<Element> {
+    let got = join_raw(c, room_jid, nick, x_inner).await;
+    if got
+        .iter()
+        .any(|p| p.name() == "presence" && codes(p).contains(&"201".into()))
+    {
+        assert_result(&owner_form(c, room_jid, "submit").await);
+    }
+    got
+}
+
+/// Joins `room/nick` (with `x_inner` in the MUC `<x/>`) and reads up to the subject message
+/// or the error; a room it creates stays locked.
+pub async fn join_raw(
     c: &mut RawClient,
     room_jid: &str,
     nick: &str,
@@ -333,6 +361,33 @@ pub async fn configure(c: &mut RawClient, room_jid: &str, fields: &[(&str, &str)
         "<iq type='set' id='{id}' to='{room_jid}'><query xmlns='{MUC_OWNER}'><x xmlns='{DATA}' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>{f}</x></query></iq>"
     ))
     .await
+}
+
+/// An empty owner form of type `form_type`: `submit` accepts the instant room (XEP-0045
+/// §10.1.2), `cancel` leaves the configuration as it is (and opens a locked room, S22).
+pub async fn owner_form(c: &mut RawClient, room_jid: &str, form_type: &str) -> Element {
+    let id = c.next_id();
+    c.iq(&format!(
+        "<iq type='set' id='{id}' to='{room_jid}'><query xmlns='{MUC_OWNER}'><x xmlns='{DATA}' type='{form_type}'/></query></iq>"
+    ))
+    .await
+}
+
+/// The nicks of the `<subscriptions/>` list `to` gives `c`: a room's subscribers (S9), or
+/// the service's list of `c`'s own subscriptions (S8).
+pub async fn subscription_nicks(c: &mut RawClient, to: &str) -> Vec<String> {
+    let id = c.next_id();
+    let list = c
+        .iq(&format!(
+            "<iq type='get' id='{id}' to='{to}'><subscriptions xmlns='{MUCSUB}'/></iq>"
+        ))
+        .await;
+    list.get_child("subscriptions", MUCSUB)
+        .unwrap_or_else(|| panic!("a subscriber list: {}", String::from(&list)))
+        .children()
+        .filter_map(|s| s.attr("nick"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// One `muc#admin` item set.

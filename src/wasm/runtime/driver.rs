@@ -18,9 +18,14 @@ use crate::wasm::error::{Code, SdkError};
 use crate::wasm::socket::{Socket, SocketEvent, Timer};
 
 use super::lane::{Done, Lane, Laned, MAX_BATCH};
-use super::options::{is_secure, now, random_bytes, ConnectionState, Options};
+use super::options::{is_secure, now, random_bytes, random_id, ConnectionState, Options};
 use super::report::Reporter;
 use super::{Job, Shared};
+
+/// How long a woken page waits for any frame after its ping before it takes the socket
+/// for dead (socket.rs): a live connection answers in well under a second, a phone's radio
+/// may take a few to come back.
+const WAKE_PROBE_MS: f64 = 8_000.0;
 
 /// The driver's state; lives inside the driver task only.
 pub(super) struct Driver<S> {
@@ -148,6 +153,11 @@ impl<S: Store + 'static> Driver<S> {
                 if self.reconnect.is_some() && self.socket.is_none() && !self.halted {
                     self.reconnect = None;
                     self.attempt();
+                } else if self.state == ConnectionState::Online {
+                    // A socket that still looks open may have died in the sleep: prove it.
+                    if let Some(s) = &self.socket {
+                        s.probe(self.opts.jid.domain().as_str(), random_id(), WAKE_PROBE_MS);
+                    }
                 }
             }
             Job::Credentials(n, secret) => self.credentials(n, secret),

@@ -46,7 +46,8 @@ pub enum Job {
     Tick,
     /// The reconnect backoff elapsed.
     Reconnect,
-    /// The page became visible or the browser went online.
+    /// The page became visible (or was shown from the back/forward cache, or resumed) or
+    /// the browser went online: skip the reconnect backoff, or prove an open socket alive.
     Wake,
     /// The page is visible (`true`) or hidden: XEP-0352 CSI, so the server pushes while
     /// no tab of the account is looked at.

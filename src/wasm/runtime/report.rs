@@ -1,5 +1,5 @@
 //! What the app observes: the core's [`AppEvent`]s and stored pages turned into JS
-//! callbacks (`event`, `sync`, `error`) and into the replies of the promises that wait for
+//! callbacks (`event`, `sync`, `subscription`, `error`) and into the replies of the promises that wait for
 //! a command, a connection or a resync. The driver owns a [`Reporter`] and hands it what
 //! to report; the connection state (`connection` callback, reconnects) stays the driver's.
 
@@ -11,7 +11,7 @@ use crate::event::{RoomEvent, Source};
 use crate::resync::ResyncWarning;
 use crate::store::Page;
 use crate::wasm::error::{Code, SdkError};
-use crate::wasm::js_types::{JsRoomEvent, JsSyncProgress, JsSyncSummary};
+use crate::wasm::js_types::{JsRoomEvent, JsSubscriptionChange, JsSyncProgress, JsSyncSummary};
 use crate::wasm::local::Reply;
 
 use super::hub::Shared;
@@ -195,7 +195,11 @@ impl Reporter {
                     None => {}
                 }
             }
-            AppEvent::SubscriptionsChanged { .. } => {}
+            AppEvent::SubscriptionChanged { room, subscription } => {
+                self.shared.emit_value("subscription", || {
+                    JsSubscriptionChange::new(room, subscription)
+                })
+            }
             AppEvent::RoomSynced { room, ok } => {
                 let st = self.stats.entry(room.clone()).or_default();
                 let p = JsSyncProgress {

@@ -1,10 +1,24 @@
-// Debian's chromium driven by playwright-core (never `playwright install`: no downloads here).
+// Which browser the tests drive: the one seam for it. MUCSUB_BROWSER=chromium (default):
+// Debian's chromium through playwright-core (never `playwright install`: no downloads here);
+// firefox: Debian's firefox-esr through geckodriver; webkit: WebKitGTK's MiniBrowser through
+// WebKitWebDriver (both in webdriver.mjs, behind the same Browser/Context/Page calls).
+// Tests that need Chromium's DevTools protocol (push delivery, CSI visibility) call
+// launchChromium() instead; the README's browser table says which and why.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { artifactsDir, chromiumArgs, chromiumPath } from './paths.mjs';
+import { WebDriverBrowser } from './webdriver.mjs';
+
+export const ENGINES = ['chromium', 'firefox', 'webkit'];
+export const engine = process.env.MUCSUB_BROWSER || 'chromium';
+if (!ENGINES.includes(engine)) throw new Error(`MUCSUB_BROWSER=${engine}: one of ${ENGINES.join(', ')}`);
 
 export async function launchBrowser() {
+  return engine === 'chromium' ? launchChromium() : WebDriverBrowser.launch(engine);
+}
+
+export async function launchChromium() {
   return chromium.launch({
     executablePath: chromiumPath,
     args: chromiumArgs,
@@ -26,7 +40,7 @@ export function watchPage(page, name) {
 
 export async function screenshot(page, name) {
   mkdirSync(artifactsDir, { recursive: true });
-  const path = join(artifactsDir, `${name}.png`);
+  const path = join(artifactsDir, engine === 'chromium' ? `${name}.png` : `${name}-${engine}.png`);
   await page.screenshot({ path });
   return path;
 }

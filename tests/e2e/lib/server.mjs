@@ -34,8 +34,12 @@ export async function addUser(configPath, name, password) {
 export class TestServer {
   // `config`: more TOML appended to the generated file (tables such as `[push]`).
   // `staticDir`: the site the server serves (the demo app by default). `dataDir`: a directory
-  // to use instead of a new one under the system's temp dir.
-  static async start({ users = [['alice', 'pw'], ['bob', 'pw']], config = '', staticDir = wwwDist, dataDir = null } = {}) {
+  // to use instead of a new one under the system's temp dir. `traceStanzas`: the server logs
+  // every stanza a client sends (its c2s trace level) and `stanzasIn` keeps them, as
+  // `{ jid, xml }`, out of `output`: what a page sent, seen by the server in any browser.
+  static async start({
+    users = [['alice', 'pw'], ['bob', 'pw']], config = '', staticDir = wwwDist, dataDir = null, traceStanzas = false,
+  } = {}) {
     dataDir ??= await mkdtemp(join(tmpdir(), 'mucsub-e2e-'));
     const configPath = join(dataDir, 'config.toml');
     await writeFile(configPath, [
@@ -49,33 +53,54 @@ export class TestServer {
       '',
     ].join('\n'));
     for (const [name, pw] of users) await addUser(configPath, name, pw);
-    const server = new TestServer(dataDir, configPath);
+    const server = new TestServer(dataDir, configPath, traceStanzas);
     await server.launch();
     return server;
   }
 
-  constructor(dataDir, configPath) {
+  constructor(dataDir, configPath, traceStanzas = false) {
     this.dataDir = dataDir;
     this.configPath = configPath;
+    this.traceStanzas = traceStanzas;
     this.child = null;
     this.output = '';
+    this.stanzasIn = [];
   }
 
   get httpUrl() { return `http://127.0.0.1:${this.httpPort}/`; }
   get wsUrl() { return `ws://127.0.0.1:${this.httpPort}/ws`; }
 
   async launch() {
-    const child = spawn(serverBin, ['run', '--config', this.configPath],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } });
+    const level = process.env.RUST_LOG ?? 'info';
+    const child = spawn(serverBin, ['run', '--config', this.configPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: this.traceStanzas ? `${level},mucsub_server::c2s::session=trace` : level },
+    });
     this.child = child;
     this.exited = new Promise((resolveExit) => child.on('exit', (code, signal) => resolveExit({ code, signal })));
-    const keep = (chunk) => {
-      this.output += chunk;
+    const append = (text) => {
+      this.output += text;
       if (this.output.length > 200_000) this.output = this.output.slice(-100_000);
     };
+    const keep = this.traceStanzas ? this.lineSplitter(append) : append;
     child.stdout.setEncoding('utf8').on('data', keep);
     child.stderr.setEncoding('utf8').on('data', keep);
     await this.waitHealthy();
+  }
+
+  // Whole lines to `append`, except the c2s "in" traces, which go to `stanzasIn`.
+  lineSplitter(append) {
+    let partial = '';
+    return (chunk) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop();
+      for (const line of lines) {
+        const plain = line.replace(/\x1b\[[0-9;]*m/g, '');
+        const m = plain.match(/TRACE .*c2s::session: in jid="?([^"\s]+)"? xml="(.*)"$/);
+        if (m) this.stanzasIn.push({ jid: m[1], xml: m[2].replace(/\\"/g, '"') });
+        else if (!/TRACE .*c2s::session: out /.test(plain)) append(`${line}\n`);
+      }
+    };
   }
 
   // Polls the HTTP listener until it answers; the server prints its URL once it is bound, but
@@ -114,6 +139,16 @@ export class TestServer {
       .replace(/^http = .*$/m, `http = "127.0.0.1:${this.httpPort}"`));
     this.output = '';
     await this.launch();
+  }
+
+  // SIGSTOP / SIGCONT: the server stops answering but its connections stay open, as a
+  // connection a phone lost in its sleep looks from the phone (no FIN ever arrives).
+  pause() {
+    this.child.kill('SIGSTOP');
+  }
+
+  resume() {
+    this.child.kill('SIGCONT');
   }
 
   // SIGTERM (graceful shutdown closes the streams), SIGKILL if it hangs.

@@ -3,13 +3,12 @@
 //! answers it here, from a reader connection.
 //!
 //! - [`query`]: the request as the archive runs it (ids, `with`, page size);
-//! - [`archive`]: the SQL (pages, counts, join history, bounds);
+//! - the storage side (pages, counts, bounds) is [`crate::storage::MucStore`]'s;
 //! - [`reply`]: the result messages and `<fin/>`.
 //!
 //! The elements themselves (`<query/>`, `<result/>`, `<fin/>`, `<metadata/>`) are
 //! `mucsub_protocol::mam`'s, shared with the SDK.
 
-pub mod archive;
 pub mod query;
 pub mod reply;
 #[cfg(test)]
@@ -17,7 +16,6 @@ mod tests;
 
 use minidom::Element;
 
-pub use archive::recent;
 pub use query::parse_query;
 pub use reply::query_form;
 
@@ -25,6 +23,8 @@ use super::room::Room;
 use super::shared::Shared;
 use crate::ns;
 use crate::stanza::{iq_result, ErrorType, Refusal};
+use crate::storage::UnknownId;
+use query::not_found;
 use reply::Out;
 
 /// Answers an archive query (or metadata request) the room has authorised.
@@ -50,11 +50,7 @@ async fn answer_of(shared: &Shared, room: &Room, iq: &Element) -> Result<Vec<Out
         Refusal::new(ErrorType::Wait, "internal-server-error", "")
     };
     if iq.get_child("metadata", ns::MAM).is_some() {
-        let bounds = shared
-            .db
-            .read(move |c| Ok(archive::bounds(c, &name)?))
-            .await
-            .map_err(failed)?;
+        let bounds = shared.store.archive_bounds(&name).await.map_err(failed)?;
         return Ok(vec![Out::El(iq_result(iq, Some(bounds.into())))]);
     }
     let Some(q) = iq.get_child("query", ns::MAM) else {
@@ -78,12 +74,11 @@ async fn answer_of(shared: &Shared, room: &Room, iq: &Element) -> Result<Vec<Out
             ));
         }
     }
-    let qc = query.clone();
-    // A reader connection: pages do not queue behind the writer's commits.
     let page = shared
-        .db
-        .read(move |c| archive::execute(c, &name, &qc))
+        .store
+        .archive_page(&name, &query)
         .await
-        .map_err(failed)??;
+        .map_err(failed)?
+        .map_err(|UnknownId(id)| not_found(format!("Unknown archive id '{id}'")))?;
     Ok(reply::reply_out(iq, &room_jid, &query, &page))
 }

@@ -6,10 +6,10 @@ use minidom::Element;
 use mucsub_protocol::forms::{self, DataFormType, Field, FieldType};
 use mucsub_protocol::mam::{Fin, MamResult};
 
-use super::archive::{Item, Page};
 use super::query::ArchiveQuery;
 use crate::ns;
 use crate::stanza::iq_result;
+use crate::storage::{Item, Page};
 
 /// One piece of a page's answer.
 #[derive(Debug)]

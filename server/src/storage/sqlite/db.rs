@@ -11,13 +11,9 @@
 //! savepoint inside one transaction, commits once, and only then answers them all (group
 //! commit). Nobody hears "done" before the commit that holds their change.
 
+use crate::storage::types::CommitObserver;
 use rusqlite::Connection;
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
-
-/// A boxed future, so the storage traits stay object-safe.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 type GroupJob = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
 
@@ -30,9 +26,6 @@ enum Job {
     /// From now on, tell this how long each group commit took ([`Db::observe_commits`]).
     Observe(CommitObserver),
 }
-
-/// Told the duration of each group commit, from `BEGIN` until it is durable.
-pub type CommitObserver = Box<dyn Fn(std::time::Duration) + Send>;
 
 /// What a grouped job leaves behind: whether its changes stand, and how to answer its
 /// caller once the group's commit is known (`Some(error)` when the commit failed).
@@ -196,6 +189,15 @@ impl Db {
     /// database; a later call replaces it.
     pub fn observe_commits(&self, f: CommitObserver) {
         let _ = self.tx.send(Job::Observe(f));
+    }
+
+    /// Readiness: a reader answers, and the writer thread can take the write lock (a
+    /// stuck disk, a full queue or another process holding the database all fail it).
+    pub async fn check(&self) -> anyhow::Result<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await?;
+        self.call(|c| Ok(c.execute_batch("BEGIN IMMEDIATE; ROLLBACK")?))
+            .await
     }
 
     /// Brings `component`'s tables to the newest version (see [`migrate`]).

@@ -1,0 +1,53 @@
+//! [`ArchiveWritesHeld`]: a database that is slow to commit, for tests of what the server
+//! does meanwhile (full room queues, departures that must still arrive).
+
+use crate::storage::Engine;
+use crate::ServerContext;
+use std::time::Duration;
+
+/// Archive writes held back until [`ArchiveWritesHeld::release`]: on SQLite the single
+/// writer thread is kept busy (every write waits), on PostgreSQL the archive table is
+/// locked against writes (every room commit that archives waits).
+pub struct ArchiveWritesHeld {
+    release: std::sync::mpsc::Sender<()>,
+    holder: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl ArchiveWritesHeld {
+    /// Holds the writes; returns once they are held.
+    pub async fn start(ctx: &ServerContext) -> ArchiveWritesHeld {
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+        let holder = match ctx.storage.engine.clone() {
+            Engine::Sqlite(db) => tokio::spawn(async move {
+                db.call(move |_| {
+                    let _ = held_tx.send(());
+                    let _ = release_rx.recv_timeout(Duration::from_secs(60));
+                    Ok(())
+                })
+                .await
+            }),
+            Engine::Postgres(pg) => tokio::spawn(async move {
+                let client = pg.client().await?;
+                client
+                    .batch_execute("BEGIN; LOCK TABLE muc_archive IN EXCLUSIVE MODE")
+                    .await?;
+                let _ = held_tx.send(());
+                let _ = tokio::task::spawn_blocking(move || {
+                    release_rx.recv_timeout(Duration::from_secs(60))
+                })
+                .await;
+                client.batch_execute("ROLLBACK").await?;
+                Ok(())
+            }),
+        };
+        held_rx.await.expect("writes held");
+        ArchiveWritesHeld { release, holder }
+    }
+
+    /// Lets the writes go; returns once the hold has ended.
+    pub async fn release(self) {
+        let _ = self.release.send(());
+        self.holder.await.expect("holder").expect("hold");
+    }
+}
