@@ -529,8 +529,9 @@ function syncedAt(rooms) {
 // queued: the document is about to go. Installed before the SDK opens its socket (the wasm
 // glue calls `new WebSocket` on the global at connect time); a listener added in the
 // constructor runs before `onmessage`. One stanza per frame (RFC 7395), and a body's `<`
-// arrives escaped, so a frame holding `<fin` is a page end.
-function frameGate(budget) {
+// arrives escaped, so a frame holding `<fin` is a page end. While `unlimited()` holds, the
+// budget does not apply (the tabs crash mode's last leader runs the resync to its end).
+function frameGate(budget, unlimited = () => false) {
   let closed = false;
   let pages = 0;
   const Native = window.WebSocket;
@@ -538,7 +539,7 @@ function frameGate(budget) {
     constructor(...args) {
       super(...args);
       this.addEventListener('message', (e) => {
-        if (closed || pages >= budget) {
+        if (closed || (pages >= budget && !unlimited())) {
           e.stopImmediatePropagation();
           return;
         }
@@ -608,22 +609,22 @@ window.harness = {
   timedResync, rawResync, prepareLive, releaseLive, rawPut, raw, tab, timedTab, syncedAt, clock,
 };
 
-// Tabs crash mode (`?tabs=1&store=…&jid=…&pageSize=…&rounds=R&seed=S`, the reload crash
-// test with several tabs): the page starts a `tab` client at once and connects; while it
-// leads, it reloads itself after its K-th resync page stored since it took the lead (K in
+// Tabs crash mode (`?tabs=1&store=…&jid=…&pageSize=…&rounds=R&seed=S&budget=B`, the reload
+// crash test with several tabs): the page starts a `tab` client at once and connects; while
+// it leads, it reloads itself after its K-th resync page stored since it took the lead (K in
 // 1..3 from the seed and the round), until the tabs of the origin reloaded R times in all
-// (a counter in localStorage, which every tab sees). From the reload on, the dying document's
-// sockets deliver nothing (frameGate): in Firefox and WebKit it runs on until the next
-// document commits, and would go on storing pages while the next leader resyncs.
+// (a counter in localStorage, which every tab sees). As in `auto` mode (frameGate), a
+// document's SDK receives at most B archive pages while reloads remain, and nothing from its
+// reload on, so a round stores about as much in every engine.
 function tabsCrashMode(params) {
-  const gate = frameGate(Infinity);
   const store = params.get('store');
   const rounds = Number(params.get('rounds'));
   const seed = Number(params.get('seed')) >>> 0;
-  tab({ jid: params.get('jid'), store, pageSize: Number(params.get('pageSize')) || undefined });
-  const t = window.tab;
   const key = `tabs-reloads-${store}`;
   const done = () => Number(localStorage.getItem(key) ?? 0);
+  const gate = frameGate(Number(params.get('budget') ?? Infinity), () => done() >= rounds);
+  tab({ jid: params.get('jid'), store, pageSize: Number(params.get('pageSize')) || undefined });
+  const t = window.tab;
   let ledAt = null;
   t.client.on('role', (r) => {
     ledAt = r === 'leader' ? t.syncPages : null;
