@@ -8,8 +8,7 @@
 //      released at once, until the SDK has stored each in IndexedDB — against a raw batched
 //      IndexedDB `put` of the same events, one record each, in the same page;
 //   4. tabs (tabs.mjs): leader → follower event callback latency (p50/p99), and the resync
-//      of 2 with 1 and with 3 tabs of the app open (Chromium only: tabs.mjs drives its
-//      pages over the pipe).
+//      of 2 with 1 and with 3 tabs of the app open.
 // The browser has no debugger attached but for the pipe that drives it (cdp.mjs): DevTools'
 // Network domain, which Playwright turns on, doubles the resync; a row measures that too.
 // Medians of --runs runs. No pass/fail on speed: --smoke only checks that every event was
@@ -50,7 +49,14 @@ async function launchEngine(engine, server, log) {
   const browser = await WebDriverBrowser.launch(engine);
   try {
     const ctx = await browser.newContext();
-    return { open: () => openHarness(ctx, server), close: () => browser.close() };
+    // Pages of one context are windows of one browser profile (the tabs rows need that),
+    // with cdp.mjs's waitFor for the code that also drives Chromium's pipe pages.
+    const open = async () => {
+      const page = await openHarness(ctx, server);
+      page.waitFor = (fn, timeout = 60_000) => page.waitForFunction(fn, null, { timeout });
+      return page;
+    };
+    return { open, close: () => browser.close() };
   } catch (e) {
     await browser.close();
     throw e;
@@ -140,9 +146,8 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
   // The same resync with DevTools' Network domain on, as under Playwright (Chromium only).
   const devtoolsBobs = engine === 'chromium' ? Array.from({ length: runs }, (_, i) => `dbob${i}`) : [];
   if (engine !== 'chromium') profileDir = null;
-  // The same resync in 1 and in 3 tabs of the app (tabs.mjs), one account per run; Chromium
-  // only: tabs.mjs drives its pages over the pipe (cdp.mjs).
-  const tabBobs = engine === 'chromium' ? Array.from({ length: runs }, (_, i) => [`tbob${i}-1`, `tbob${i}-3`]).flat() : [];
+  // The same resync in 1 and in 3 tabs of the app (tabs.mjs), one account per run.
+  const tabBobs = Array.from({ length: runs }, (_, i) => [`tbob${i}-1`, `tbob${i}-3`]).flat();
   const server = await startHarnessServer({ pkgDir, users: ['alice', 'carol', 'tlat', ...bobs, ...devtoolsBobs, ...tabBobs] });
   let browser;
   try {
@@ -193,7 +198,7 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
     }
 
     // The same resync with 1 and with 3 tabs of the app open, alternating.
-    for (let i = 0; tabBobs.length && i < runs; i++) {
+    for (let i = 0; i < runs; i++) {
       for (const n of [1, 3]) {
         const jid = `tbob${i}-${n}@localhost`;
         const r = await resyncWithTabs({ browser, openPage, jid, store: `rs-${jid}`, rooms: roomList, pageSize, n, log });
@@ -256,10 +261,8 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
       result.live.push(r);
     }
     // Leader → follower callback latency.
-    if (tabBobs.length) {
-      result.tabs.latency = await broadcastLatency({ browser, openPage,
-        jid: 'tlat@localhost', room: `lat-${tag}@conference.localhost`, events, log });
-    }
+    result.tabs.latency = await broadcastLatency({ browser, openPage,
+      jid: 'tlat@localhost', room: `lat-${tag}@conference.localhost`, events, log });
   } finally {
     await browser.close();
     await disposeServer(server);
