@@ -17,9 +17,13 @@
 //! Where things are: [`ns`] (every namespace), [`stanza`] (error replies, IQ results),
 //! [`forms`] (data forms), the MucSub elements (`node`, `subscribe`, `subscriptions`,
 //! `wrapper`, `notice`), [`mam`] (archive queries, results, `<fin/>`, metadata), [`push`]
-//! (XEP-0357 enable/disable and the publish), [`time`] (XEP-0082 timestamps).
+//! (XEP-0357 enable/disable and the publish), [`time`] (XEP-0082 timestamps), and the
+//! stream layer of a fast reconnect: [`sm`] (XEP-0198 stream management), [`sasl2`]
+//! (XEP-0388), [`bind2`] (XEP-0386) and [`fast`] (XEP-0484 tokens, HT-SHA-256-NONE).
 
+pub mod bind2;
 mod error;
+pub mod fast;
 pub mod forms;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod jid_rules_tests;
@@ -28,6 +32,8 @@ mod node;
 mod notice;
 pub mod ns;
 pub mod push;
+pub mod sasl2;
+pub mod sm;
 pub mod stanza;
 mod subscribe;
 mod subscriptions;

@@ -26,6 +26,14 @@ pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 pub const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 /// The legacy session establishment (RFC 3921), advertised as optional.
 pub const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
+/// Stream Management (XEP-0198).
+pub const SM: &str = "urn:xmpp:sm:3";
+/// Extensible SASL Profile, "SASL2" (XEP-0388).
+pub const SASL2: &str = "urn:xmpp:sasl:2";
+/// Bind 2 (XEP-0386).
+pub const BIND2: &str = "urn:xmpp:bind:0";
+/// Fast Authentication Streamlining Tokens (XEP-0484).
+pub const FAST: &str = "urn:xmpp:fast:0";
 
 // ---- core extensions ----------------------------------------------------------------------
 
@@ -129,6 +137,10 @@ mod tests {
             (super::TLS, xp::TLS),
             (super::SASL, xp::SASL),
             (super::BIND, xp::BIND),
+            (super::SM, xp::SM),
+            (super::SASL2, xp::SASL2),
+            (super::BIND2, xp::BIND2),
+            (super::FAST, xp::FAST),
             (super::DISCO_INFO, xp::DISCO_INFO),
             (super::DISCO_ITEMS, xp::DISCO_ITEMS),
             (super::PING, xp::PING),

@@ -27,6 +27,10 @@ pub struct Config {
     /// XEP-0077 in-band registration. Off by default: accounts come from the CLI.
     pub registration: bool,
     pub http: Http,
+    /// XEP-0198 stream management and resumption (`[stream_management]`).
+    pub stream_management: StreamManagement,
+    /// XEP-0484 FAST tokens (`[fast]`).
+    pub fast: Fast,
     /// Which sign-ins are accepted (`[auth]`), and the app's tokens (`[auth.jwt]`).
     pub auth: crate::auth::settings::AuthConfig,
     /// Settings owned by the MUC service, parsed by it (`[muc]` table).
@@ -142,6 +146,39 @@ pub struct Limits {
     pub mam_max_page: usize,
 }
 
+/// `[stream_management]`: XEP-0198 acks and resumption.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamManagement {
+    /// Offer XEP-0198 (the `<sm/>` feature, inline in SASL2 and Bind2).
+    pub enabled: bool,
+    /// Seconds a session whose connection was lost waits for its client to resume it; a
+    /// client's smaller `max` wins. 0 turns resumption off (acks still work).
+    pub resume_timeout_secs: u32,
+    /// Stanzas one session may hold unacknowledged (sent but not acked, plus what arrives
+    /// while it waits to be resumed). Beyond it a live session ends with
+    /// `policy-violation` and a waiting one is given up; either way what it held goes to
+    /// offline storage as if it had timed out.
+    pub max_queue: usize,
+}
+
+/// `[fast]`: XEP-0484 tokens.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Fast {
+    /// Offer FAST (`HT-SHA-256-NONE`) inside SASL2.
+    pub enabled: bool,
+    /// How long a token works, in seconds.
+    pub token_lifetime_secs: u64,
+    /// A token used when it has less than this left is replaced by a new one in the same
+    /// `<success/>` (the old one keeps working until the new one is used).
+    pub rotate_before_secs: u64,
+    /// The server key tokens are derived from (32 random bytes, created on first start
+    /// with mode 0600); `<data_dir>/fast.key` when unset. The database holds only a
+    /// per-token nonce and a hash, so a copy of it alone yields no token.
+    pub key_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Http {
@@ -160,6 +197,8 @@ impl Default for Config {
             limits: Limits::default(),
             registration: false,
             http: Http::default(),
+            stream_management: StreamManagement::default(),
+            fast: Fast::default(),
             auth: Default::default(),
             muc: toml::Table::new(),
             push: toml::Table::new(),
@@ -211,6 +250,27 @@ impl Default for Limits {
             max_subscriptions_per_account: 1000,
             max_rooms_per_account: 100,
             mam_max_page: 250,
+        }
+    }
+}
+
+impl Default for StreamManagement {
+    fn default() -> Self {
+        StreamManagement {
+            enabled: true,
+            resume_timeout_secs: 300,
+            max_queue: 5000,
+        }
+    }
+}
+
+impl Default for Fast {
+    fn default() -> Self {
+        Fast {
+            enabled: true,
+            token_lifetime_secs: 30 * 24 * 3600,
+            rotate_before_secs: 15 * 24 * 3600,
+            key_file: None,
         }
     }
 }
@@ -317,6 +377,14 @@ impl Config {
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("mucsub.sqlite3")
     }
+
+    /// Where the FAST token key lives (`[fast] key_file`, else `<data_dir>/fast.key`).
+    pub fn fast_key_path(&self) -> PathBuf {
+        self.fast
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("fast.key"))
+    }
 }
 
 /// A deserialisation error with the path of the key at fault.
@@ -343,6 +411,9 @@ mod tests {
         assert_eq!(c.listeners.c2s.host(), "127.0.0.1");
         assert_eq!(c.limits.max_stanza, 262_144);
         assert!(!c.registration);
+        assert_eq!(c.stream_management.resume_timeout_secs, 300);
+        assert!(c.fast.enabled);
+        assert_eq!(c.fast_key_path(), PathBuf::from("data/fast.key"));
     }
 
     #[test]

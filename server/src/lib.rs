@@ -11,6 +11,7 @@ pub mod builtin;
 pub(crate) mod c2s;
 pub mod config;
 pub mod extensions;
+pub mod fast;
 pub(crate) mod http;
 pub mod limits;
 pub mod metrics;
@@ -20,6 +21,7 @@ pub mod ns;
 pub mod push;
 pub mod router;
 pub mod server;
+pub mod sm;
 pub mod stanza;
 pub mod storage;
 #[cfg(feature = "testkit")]
@@ -41,6 +43,10 @@ pub struct ServerContext {
     pub accounts: Arc<dyn storage::AccountStore>,
     /// Offline message storage, bounded per account.
     pub offline: Arc<dyn storage::OfflineStore>,
+    /// XEP-0484 FAST tokens.
+    pub fast: Arc<fast::Fast>,
+    /// XEP-0198 resumable sessions, by SM-ID.
+    pub resumable: Arc<sm::Registry>,
     /// Which sign-ins `[auth]` accepts; SASL PLAIN is checked through
     /// [`auth::plain::verify_plain`] with it.
     pub auth: Arc<auth::plain::Authenticator>,

@@ -91,6 +91,24 @@ impl Shaper {
     }
 }
 
+/// Counts itself in a shared counter while it lives: an open client connection, or a
+/// session waiting to be resumed, so shutdown waits for them to finish.
+#[derive(Debug)]
+pub struct Counted(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Counted {
+    pub fn new(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Counted {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Counted(counter.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Open connections per IP address.
 #[derive(Debug, Default)]
 pub struct PerIp {

@@ -1,4 +1,5 @@
 //! The `mucsub-server` command line: `run`, `user add|remove|passwd|list`,
+//! `user fast list|revoke` (XEP-0484 tokens per device),
 //! `room create|destroy|list|options|subscribe|unsubscribe|subscribers|affiliation` (through
 //! the running server's HTTP API: `api/cli.rs`), and `token mint` (a sign-in token, as an
 //! app's backend would make one).
@@ -104,7 +105,7 @@ enum UserAction {
     },
     /// Deletes an account and its offline messages.
     Remove { name: String },
-    /// Changes a password.
+    /// Changes a password (and revokes the account's FAST tokens).
     Passwd {
         name: String,
         #[arg(long)]
@@ -112,6 +113,22 @@ enum UserAction {
     },
     /// Lists accounts.
     List,
+    /// FAST sign-in tokens (XEP-0484), one per device.
+    Fast {
+        #[command(subcommand)]
+        action: FastAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum FastAction {
+    /// Lists the account's devices that hold a token.
+    List { name: String },
+    /// Revokes one device's tokens (its `<user-agent id>`), or every device's.
+    Revoke {
+        name: String,
+        device: Option<String>,
+    },
 }
 
 fn load_config(common: &Common) -> anyhow::Result<Config> {
@@ -153,7 +170,8 @@ fn user_name(name: &str) -> anyhow::Result<String> {
 
 async fn user_command(common: Common, action: UserAction) -> anyhow::Result<()> {
     let config = load_config(&common)?;
-    let accounts = open_storage(&config).await?.accounts;
+    let storage = open_storage(&config).await?;
+    let accounts = storage.accounts.clone();
     match action {
         UserAction::Add { name, password } => {
             let name = user_name(&name)?;
@@ -173,14 +191,60 @@ async fn user_command(common: Common, action: UserAction) -> anyhow::Result<()> 
         UserAction::Passwd { name, password } => {
             let name = user_name(&name)?;
             let creds = Credentials::derive(&read_password(password)?)?;
-            if !accounts.set_credentials(&name, creds).await? {
+            // A new password signs every device out: their FAST tokens stop working.
+            let Some(revoked) = storage.change_credentials(&name, creds).await? else {
                 anyhow::bail!("no account {name}");
-            }
-            println!("password changed for {name}@{}", config.domain);
+            };
+            println!(
+                "password changed for {name}@{} ({revoked} FAST token(s) revoked)",
+                config.domain
+            );
         }
         UserAction::List => {
             for u in accounts.list().await? {
                 println!("{u}@{}", config.domain);
+            }
+        }
+        UserAction::Fast { action } => fast_command(&config, &*storage.fast, action).await?,
+    }
+    Ok(())
+}
+
+async fn fast_command(
+    config: &Config,
+    fast: &dyn mucsub_server::storage::FastStore,
+    action: FastAction,
+) -> anyhow::Result<()> {
+    match action {
+        FastAction::List { name } => {
+            let name = user_name(&name)?;
+            for t in fast.list(&name).await? {
+                let slot = match t.slot {
+                    mucsub_server::storage::Slot::Current => "current",
+                    mucsub_server::storage::Slot::New => "new",
+                };
+                let used = t
+                    .last_used_ms
+                    .map(mucsub_server::time::xep82)
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "{}\t{slot}\t{}\texpires {}\tlast used {used}\t{}",
+                    t.device,
+                    t.mechanism,
+                    mucsub_server::time::xep82(t.expires_ms),
+                    t.software.unwrap_or_default()
+                );
+            }
+        }
+        FastAction::Revoke { name, device } => {
+            let name = user_name(&name)?;
+            let n = fast.revoke(&name, device.as_deref()).await?;
+            match device {
+                Some(d) => println!(
+                    "revoked {n} token(s) of {name}@{} on device {d}",
+                    config.domain
+                ),
+                None => println!("revoked {n} token(s) of {name}@{}", config.domain),
             }
         }
     }

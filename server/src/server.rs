@@ -50,6 +50,7 @@ impl Server {
         let storage = open_storage(&config).await?;
         tracing::info!(engine = storage.engine.name(), "storage open");
         let (accounts, offline) = (storage.accounts.clone(), storage.offline.clone());
+        let fast = crate::fast::Fast::open(&config, storage.fast.clone())?;
         let metrics = crate::metrics::Metrics::new();
         {
             let commits = metrics.commit_seconds.clone();
@@ -65,6 +66,8 @@ impl Server {
             router,
             accounts,
             offline,
+            fast,
+            resumable: Arc::new(crate::sm::Registry::default()),
             auth,
             metrics,
             shutdown: shutdown_rx,

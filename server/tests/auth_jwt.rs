@@ -1,13 +1,16 @@
 //! Sign-in with the app's own tokens (`[auth] methods = [..., "jwt"]`, `[auth.jwt]`): a JSON
 //! Web Token signed by the app's backend, sent as the SASL PLAIN password, as ejabberd's
-//! `auth_method: jwt` takes it. Real logins over TCP and WebSocket against a real server.
+//! `auth_method: jwt` takes it — in RFC 6120 SASL and in SASL2 (XEP-0388) alike, where a
+//! FAST token (XEP-0484) asked for in that sign-in then replaces it. Real logins over TCP
+//! and WebSocket against a real server.
 //! (That PLAIN is never offered to a remote peer without TLS is the negotiation machine's
 //! decision: `c2s::negotiate_tests::a_tokens_only_server_takes_plain_where_plain_is_allowed…`.)
 
+use mucsub_protocol::sasl2::Authentication;
 use mucsub_server::auth::jwt::{mint, signing_key};
 use mucsub_server::auth::settings::{Algorithm, AuthConfig, JwtConfig, Method, Secret};
 use mucsub_server::config::Config;
-use mucsub_server::testkit::{mechanisms, Mech, RawClient, TestServer};
+use mucsub_server::testkit::{mechanisms, Mech, Proof, RawClient, Sasl2Login, TestServer};
 use std::path::PathBuf;
 
 const SECRET: &str = "the app backend's secret, 32+ bytes";
@@ -243,4 +246,97 @@ async fn provisioning_creates_the_account_on_its_first_token_sign_in_only_when_o
         .await
         .unwrap()
         .is_none());
+}
+
+#[tokio::test]
+async fn a_token_signs_in_over_sasl2_and_a_fast_token_from_that_sign_in_works_without_it() {
+    // Tokens only, accounts made on first sign-in: the app's backend is the only source of
+    // credentials, and the device keeps a FAST token, never the app's token.
+    let s = TestServer::start_with(hs256(&[Method::Jwt], true)).await;
+    let mut c = RawClient::connect_ws(&s.ws_url()).await;
+    c.open().await;
+    let features = c.read_features().await;
+    let sasl2 = Authentication::try_from(
+        features
+            .get_child("authentication", mucsub_server::ns::SASL2)
+            .expect("SASL2 offered"),
+    )
+    .unwrap();
+    assert_eq!(
+        sasl2.mechanisms,
+        ["PLAIN"],
+        "SASL2 offers what SASL offers: no SCRAM without stored passwords"
+    );
+    assert!(sasl2.fast.is_some(), "FAST offered");
+    c.close().await;
+
+    // The app's token as the PLAIN password inside SASL2, asking for a FAST token.
+    let mut first = Sasl2Login::plain("dana", &token("dana@localhost", 300));
+    first.request_token = true;
+    let (mut a, r) = RawClient::sasl2_ws(&s.ws_url(), &first).await;
+    let success = r.expect("the app's token signs in over SASL2");
+    assert!(success
+        .authorization_identifier
+        .starts_with("dana@localhost/"));
+    assert!(success.bound.is_some(), "Bind 2 ran");
+    let fast = success
+        .token
+        .expect("a FAST token after a JWT sign-in")
+        .token;
+    let pong = a
+        .iq("<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    assert_eq!(pong.attr("type"), Some("result"));
+    a.close().await;
+    assert_eq!(
+        s.ctx().accounts.list().await.unwrap(),
+        ["dana"],
+        "provisioned by its first SASL2 sign-in"
+    );
+
+    // Later, the FAST token alone signs in (over TCP too).
+    let (b, r) = RawClient::sasl2_tcp(s.c2s_addr(), &Sasl2Login::token("dana", &fast, None)).await;
+    r.expect("the FAST token signs in without the app's token");
+    b.close().await;
+
+    // A bad app token is a SASL2 failure, as it is for SASL; SCRAM is refused.
+    for (what, t) in [
+        ("expired", token("dana@localhost", -30)),
+        ("forged", forged("dana@localhost")),
+        ("another user's", token("erin@localhost", 300)),
+    ] {
+        let (_, r) = RawClient::sasl2_ws(&s.ws_url(), &Sasl2Login::plain("dana", &t)).await;
+        assert_eq!(
+            r.err().map(|f| f.condition).as_deref(),
+            Some("not-authorized"),
+            "{what}"
+        );
+    }
+    let scram = Sasl2Login {
+        proof: Proof::ScramSha256("pw".into()),
+        ..Sasl2Login::plain("dana", "")
+    };
+    let (_, r) = RawClient::sasl2_ws(&s.ws_url(), &scram).await;
+    assert_eq!(
+        r.err().map(|f| f.condition).as_deref(),
+        Some("invalid-mechanism")
+    );
+}
+
+#[tokio::test]
+async fn sasl2_plain_takes_the_token_or_the_password_beside_each_other() {
+    let s = TestServer::start_with(hs256(&[Method::Password, Method::Jwt], false)).await;
+    s.add_user("alice", "pw").await;
+    let t = token("alice@localhost", 300);
+    let (a, r) = RawClient::sasl2_tcp(s.c2s_addr(), &Sasl2Login::plain("alice", &t)).await;
+    r.expect("token in SASL2 PLAIN");
+    a.close().await;
+    let (a, r) = RawClient::sasl2_ws(&s.ws_url(), &Sasl2Login::plain("alice", "pw")).await;
+    r.expect("password in SASL2 PLAIN");
+    a.close().await;
+    let (_, r) = RawClient::sasl2_ws(&s.ws_url(), &Sasl2Login::plain("alice", "nope")).await;
+    assert_eq!(
+        r.err().map(|f| f.condition).as_deref(),
+        Some("not-authorized")
+    );
 }

@@ -46,19 +46,6 @@ async fn set_state(c: &mut RawClient, state: &str) {
     assert_result(&pong);
 }
 
-/// The wrapped `messages` event carrying `body`.
-async fn expect_message_event(c: &mut RawClient, body: &str) {
-    loop {
-        let (_, _, inner) = expect_event(c, "messages").await;
-        if inner
-            .get_child("body", CLIENT)
-            .is_some_and(|b| b.text() == body)
-        {
-            return;
-        }
-    }
-}
-
 #[tokio::test]
 async fn inactive_session_is_pushed_and_active_again_is_not() {
     let s = push_server(&["alice", "bob"]).await;

@@ -58,7 +58,13 @@ fn database() -> impl std::future::Future<Output = PgDatabase> {
 async fn postgres_migrates_an_empty_database_and_reopens_without_migrating_again() {
     let db = database().await;
     let s = postgres::open(&db.url, 10).await.unwrap();
-    for (component, version) in [("accounts", 1), ("offline", 1), ("muc", 1), ("push", 1)] {
+    for (component, version) in [
+        ("accounts", 1),
+        ("offline", 1),
+        ("muc", 1),
+        ("push", 1),
+        ("fast", 1),
+    ] {
         let v = query_i64(
             &db.url,
             &format!("SELECT version FROM schema_versions WHERE component = '{component}'"),
@@ -73,7 +79,7 @@ async fn postgres_migrates_an_empty_database_and_reopens_without_migrating_again
     assert_eq!(s.offline.count("bob").await.unwrap(), 1);
     assert_eq!(
         query_i64(&db.url, "SELECT COUNT(*) FROM schema_versions").await,
-        4
+        5
     );
 }
 
@@ -91,7 +97,7 @@ async fn postgres_nodes_starting_together_migrate_once() {
     }
     assert_eq!(
         query_i64(&db.url, "SELECT COUNT(*) FROM schema_versions").await,
-        4
+        5
     );
 }
 

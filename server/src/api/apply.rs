@@ -28,6 +28,7 @@ pub async fn apply(cmd: Command, ctx: &ServerContext) -> Reply {
         Command::Register { user, password } => register(ctx, user, password).await,
         Command::Unregister { user } => {
             if let Some(u) = user {
+                // Its FAST tokens go with it (foreign key: storage/fast.rs).
                 if let Err(e) = ctx.accounts.remove(&u).await {
                     tracing::error!(error = %e, "API: removing an account failed");
                     return Reply::internal();
@@ -42,14 +43,18 @@ pub async fn apply(cmd: Command, ctx: &ServerContext) -> Reply {
             let Some(creds) = derive(password).await else {
                 return Reply::internal();
             };
-            match ctx.accounts.set_credentials(&user, creds).await {
-                Ok(true) => Reply::done(),
-                Ok(false) => Reply::text(404, "unknown_user"),
+            // As the CLI's `user passwd`: the account's FAST tokens are revoked with it.
+            match ctx.storage.change_credentials(&user, creds).await {
+                Ok(Some(_)) => Reply::done(),
+                Ok(None) => Reply::text(404, "unknown_user"),
                 Err(e) => {
                     tracing::error!(error = %e, "API: changing a password failed");
                     Reply::internal()
                 }
             }
+        }
+        Command::RevokeFastTokens { user, device } => {
+            revoke_fast(ctx, &user, device.as_deref()).await
         }
         Command::RegisteredUsers => match ctx.accounts.list().await {
             Ok(users) => Reply::ok(json!(users)),
@@ -336,5 +341,24 @@ async fn send(
     match muc.request(&to.to_bare(), req).await {
         Ok(_) => Reply::done(),
         Err(e) => room_error(e, "Conference room does not exist"),
+    }
+}
+
+/// Deletes the tokens (committed before the answer): the device's next token sign-in is
+/// refused with `not-authorized`. Its live sessions go on, as after `user fast revoke`.
+async fn revoke_fast(ctx: &ServerContext, user: &str, device: Option<&str>) -> Reply {
+    let revoked = async {
+        if ctx.accounts.credentials(user).await?.is_none() {
+            return Ok(None);
+        }
+        ctx.fast.revoke(user, device).await.map(Some)
+    };
+    match revoked.await {
+        Ok(Some(n)) => Reply::ok(json!(n)),
+        Ok(None) => Reply::text(404, "unknown_user"),
+        Err(e) => {
+            tracing::error!(error = %e, "API: revoking FAST tokens failed");
+            Reply::internal()
+        }
     }
 }

@@ -1,9 +1,10 @@
-//! One connection's I/O as negotiation and the session see it: bounded writes, reads that
-//! honour the pre-auth deadline and server shutdown, and closing the stream the way
-//! [`End`] says.
+//! One connection's I/O as negotiation and the session see it: bounded writes (stanzas
+//! counted for XEP-0198 when the session manages its stream), reads that honour the
+//! pre-auth deadline and server shutdown, and closing the stream the way [`End`] says.
 
 use super::inbound::RecvError;
 use super::Transport;
+use crate::sm::StreamState;
 use crate::stanza;
 use crate::xmlstream::{Limits, StreamEvent, XmlError};
 use crate::ServerContext;
@@ -23,6 +24,9 @@ pub(crate) enum End {
     Error(&'static str, Option<String>),
     /// Server shutdown: footer only.
     Shutdown,
+    /// The client acknowledged more stanzas than it was sent (XEP-0198 §5):
+    /// `undefined-condition` with `<handled-count-too-high/>`.
+    TooHigh(crate::sm::TooHigh),
 }
 
 impl From<XmlError> for End {
@@ -60,7 +64,14 @@ pub(crate) struct Conn<'a, T: Transport> {
     /// Reads fail with `connection-timeout` after this (until a resource is bound).
     pub(crate) deadline: Option<Instant>,
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The session's XEP-0198 state while this connection serves it: every stanza written
+    /// through [`Conn::send_el`] / [`Conn::send_stanzas`] is counted and kept until the
+    /// client acknowledges it. It moves on with the session when the connection is lost.
+    pub(crate) sm: Option<StreamState>,
 }
+
+/// `<r xmlns='urn:xmpp:sm:3'/>`.
+pub(crate) const ACK_REQUEST: &str = "<r xmlns='urn:xmpp:sm:3'/>";
 
 impl<'a, T: Transport> Conn<'a, T> {
     /// A new connection that must authenticate within `wait_secs`.
@@ -71,6 +82,7 @@ impl<'a, T: Transport> Conn<'a, T> {
             header_sent: false,
             deadline: Some(Instant::now() + std::time::Duration::from_secs(wait_secs)),
             shutdown: ctx.shutdown.clone(),
+            sm: None,
         }
     }
 
@@ -82,23 +94,43 @@ impl<'a, T: Transport> Conn<'a, T> {
         }
     }
 
-    /// Writes stanzas queued for the session (counted in `mucsub_stanzas_sent_total`).
+    /// Writes serialised elements in one flush, as they are (not counted: nonzas, or
+    /// stanzas sent again on resumption).
     pub(crate) async fn send_many(&mut self, items: &[String]) -> Result<(), End> {
         match tokio::time::timeout(WRITE_TIMEOUT, self.t.send_many(items)).await {
-            Ok(Ok(())) => {
-                self.ctx.metrics.sent(T::KIND, items.len() as u64);
-                Ok(())
-            }
+            Ok(Ok(())) => Ok(()),
             _ => Err(End::Gone),
         }
     }
 
-    /// Writes one stanza (counted in `mucsub_stanzas_sent_total`).
-    pub(crate) async fn send_el(&mut self, el: &Element) -> Result<(), End> {
-        let xml = stanza::to_xml(el);
-        self.send(&xml).await?;
-        self.ctx.metrics.sent(T::KIND, 1);
+    /// Writes stanzas in one flush (counted in `mucsub_stanzas_sent_total`). With stream
+    /// management they are counted and kept until acknowledged, and an `<r/>` follows them
+    /// when no request is out; beyond `[stream_management] max_queue` unacknowledged the
+    /// session ends.
+    pub(crate) async fn send_stanzas(&mut self, mut items: Vec<String>) -> Result<(), End> {
+        let stanzas = items.len() as u64;
+        if let Some(sm) = &mut self.sm {
+            for xml in &items {
+                sm.sent(xml.clone());
+            }
+            if sm.unacked_len() > self.ctx.config.stream_management.max_queue {
+                return Err(End::Error(
+                    "policy-violation",
+                    Some("too many unacknowledged stanzas".into()),
+                ));
+            }
+            if sm.want_ack() {
+                items.push(ACK_REQUEST.to_owned());
+            }
+        }
+        self.send_many(&items).await?;
+        self.ctx.metrics.sent(T::KIND, stanzas);
         Ok(())
+    }
+
+    /// Writes one stanza (see [`Conn::send_stanzas`]).
+    pub(crate) async fn send_el(&mut self, el: &Element) -> Result<(), End> {
+        self.send_stanzas(vec![stanza::to_xml(el)]).await
     }
 
     /// Our stream header, with a fresh stream id, in the transport's framing.
@@ -146,28 +178,46 @@ impl<'a, T: Transport> Conn<'a, T> {
                 let footer = self.t.footer();
                 let _ = self.t.send(footer).await;
             }
-            End::Error(cond, text) => {
-                tracing::debug!(condition = cond, text, "stream error");
-                if !self.header_sent {
-                    let h = self.t.header("error", &self.ctx.config.domain);
-                    let _ = self.t.send(&h).await;
-                }
-                let mut xml = format!(
-                    "<stream:error xmlns:stream='http://etherx.jabber.org/streams'>\
-                     <{cond} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+            End::TooHigh(t) => {
+                let extra = stanza::to_xml(&minidom::Element::from(
+                    mucsub_protocol::sm::HandledCountTooHigh {
+                        h: t.h,
+                        send_count: t.sent,
+                    },
+                ));
+                let text = format!(
+                    "You acknowledged {} stanzas, but I only sent you {} so far.",
+                    t.h, t.sent
                 );
-                if let Some(t) = text {
-                    xml.push_str(&format!(
-                        "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>{}</text>",
-                        stanza::escape_attr(&t)
-                    ));
-                }
-                xml.push_str("</stream:error>");
-                let _ = self.t.send(&xml).await;
-                let footer = self.t.footer();
-                let _ = self.t.send(footer).await;
+                self.stream_error("undefined-condition", Some(text), &extra)
+                    .await;
             }
+            End::Error(cond, text) => self.stream_error(cond, text, "").await,
         }
         self.t.shutdown().await;
+    }
+
+    /// Writes a stream error (with an optional application condition) and the footer.
+    async fn stream_error(&mut self, cond: &str, text: Option<String>, extra: &str) {
+        tracing::debug!(condition = cond, text, "stream error");
+        if !self.header_sent {
+            let h = self.t.header("error", &self.ctx.config.domain);
+            let _ = self.t.send(&h).await;
+        }
+        let mut xml = format!(
+            "<stream:error xmlns:stream='http://etherx.jabber.org/streams'>\
+             <{cond} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+        );
+        if let Some(t) = text {
+            xml.push_str(&format!(
+                "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>{}</text>",
+                stanza::escape_attr(&t)
+            ));
+        }
+        xml.push_str(extra);
+        xml.push_str("</stream:error>");
+        let _ = self.t.send(&xml).await;
+        let footer = self.t.footer();
+        let _ = self.t.send(footer).await;
     }
 }

@@ -3,41 +3,25 @@
 //! then the bound session, then the end of the stream.
 
 use super::conn::{pre_auth_limits, Conn, End, Next};
+use super::handshake::Negotiated;
 use super::{handshake, session, Transport};
-use crate::limits::IpSlot;
+use crate::limits::{Counted, IpSlot};
 use crate::xmlstream::StreamEvent;
 use crate::ServerContext;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
-/// Counts open client connections, so shutdown can wait for their streams to close.
-struct ConnGuard(Arc<AtomicUsize>);
-
-impl ConnGuard {
-    fn new(c: &Arc<AtomicUsize>) -> ConnGuard {
-        c.fetch_add(1, Ordering::SeqCst);
-        ConnGuard(c.clone())
-    }
-}
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// A connection just accepted: counted from now on, and holding a slot of its address
 /// unless that address has `[limits] max_connections_per_ip` open already.
 pub(crate) struct Admission {
-    _counted: ConnGuard,
+    /// Counted among open connections, so shutdown can wait for their streams to close.
+    _counted: Counted,
     slot: Option<IpSlot>,
 }
 
 /// Admits a connection from `ip` (call before any await, so shutdown sees it).
 pub(crate) fn admit(ctx: &ServerContext, ip: IpAddr) -> Admission {
     Admission {
-        _counted: ConnGuard::new(&ctx.connections),
+        _counted: Counted::new(&ctx.connections),
         slot: ctx.per_ip.acquire(ip),
     }
 }
@@ -52,13 +36,17 @@ impl Admission {
     }
 }
 
-/// Negotiates, runs the bound session, and closes the stream.
+/// Negotiates, runs the bound (or resumed) session, and closes the stream.
 async fn run<T: Transport>(ctx: &ServerContext, t: T) {
     let mut c = Conn::new(ctx, t, ctx.config.limits.pre_auth_timeout_secs);
     let end = match handshake::negotiate(&mut c).await {
-        Ok((bound, claim)) => {
+        Ok(Negotiated::Bound { me, claim, sm }) => {
             let _counted = ctx.metrics.session(T::KIND);
-            session::run(&mut c, bound, claim).await
+            session::run(&mut c, *me, claim, sm).await
+        }
+        Ok(Negotiated::Resumed { parked, h }) => {
+            let _counted = ctx.metrics.session(T::KIND);
+            session::resume(&mut c, *parked, h).await
         }
         Err(end) => end,
     };

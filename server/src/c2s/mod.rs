@@ -10,7 +10,10 @@
 //!   features offered at each step;
 //! - [`session`]: the bound session's loop (reads, writes, keepalive, rate shaping, kicks)
 //!   and stanza dispatch; [`presence`] (broadcast and directed presence, offline replay on
-//!   the first available presence); [`iq`] (what the server answers itself);
+//!   the first available presence); [`iq`] (what the server answers itself); [`acks`]
+//!   (XEP-0198 nonzas on a bound stream);
+//! - [`state`]: a session's state apart from its connection, and how it ends for good;
+//!   [`hibernate`]: a resumable session whose connection was lost, waiting for its client;
 //! - [`conn`]: the connection's write/read helpers and how a stream ends;
 //! - [`tcp`] (RFC 6120 with STARTTLS) and [`ws`] (RFC 7395) implement [`Transport`], with
 //!   their shared read-side bookkeeping in [`inbound`].
@@ -21,17 +24,22 @@
 //! This module declares its children and the [`Transport`] they share; of its children it
 //! uses only [`inbound`] (which uses nothing here), so none forms an import cycle with it.
 
+pub(crate) mod acks;
 pub(crate) mod conn;
 pub(crate) mod connection;
 pub(crate) mod features;
 pub(crate) mod handshake;
+pub(crate) mod hibernate;
 pub(crate) mod inbound;
 pub(crate) mod iq;
 pub(crate) mod negotiate;
 #[cfg(test)]
+mod negotiate_sasl2_tests;
+#[cfg(test)]
 mod negotiate_tests;
 pub(crate) mod presence;
 pub(crate) mod session;
+pub(crate) mod state;
 pub(crate) mod tcp;
 pub(crate) mod ws;
 

@@ -3,7 +3,7 @@
 
 use super::conn::End;
 use super::features::Security;
-use super::negotiate::{Action, Lookup, Negotiation, Settings};
+use super::negotiate::{Action, Bound, Lookup, Negotiation, Settings};
 use crate::auth::plain::{PlainSuccess, SignedInWith};
 use crate::auth::Failure;
 use crate::ns;
@@ -14,19 +14,21 @@ use minidom::Element;
 use sasl::client::Mechanism;
 use std::collections::HashMap;
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+pub(super) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-fn settings() -> Settings {
+pub(super) fn settings() -> Settings {
     Settings {
         domain: "localhost".into(),
         registration: true,
         max_auth_failures: 3,
+        sm: true,
+        fast: &crate::fast::MECHANISMS,
         scram: true,
     }
 }
 
 /// A remote client on a plain TCP connection of a server that requires TLS.
-const REMOTE: Security = Security {
+pub(super) const REMOTE: Security = Security {
     can_starttls: true,
     secure: false,
     loopback: false,
@@ -34,58 +36,58 @@ const REMOTE: Security = Security {
 };
 
 /// A loopback client (PLAIN allowed) that could still STARTTLS.
-const LOOPBACK: Security = Security {
+pub(super) const LOOPBACK: Security = Security {
     loopback: true,
     ..REMOTE
 };
 
 /// A remote client on plain TCP where TLS is optional: SCRAM only.
-const REMOTE_TLS_OPTIONAL: Security = Security {
+pub(super) const REMOTE_TLS_OPTIONAL: Security = Security {
     tls_required: false,
     ..REMOTE
 };
 
 /// A remote client after STARTTLS.
-const REMOTE_AFTER_TLS: Security = Security {
+pub(super) const REMOTE_AFTER_TLS: Security = Security {
     can_starttls: false,
     secure: true,
     ..REMOTE
 };
 
 /// A WebSocket from loopback: secure, no STARTTLS.
-const WEBSOCKET: Security = Security {
+pub(super) const WEBSOCKET: Security = Security {
     can_starttls: false,
     secure: true,
     loopback: true,
     tls_required: true,
 };
 
-fn random() -> u64 {
+pub(super) fn random() -> u64 {
     0x1234_5678_9abc_def0
 }
 
-fn machine(security: Security) -> Negotiation {
+pub(super) fn machine(security: Security) -> Negotiation {
     Negotiation::new(settings(), security, random)
 }
 
-fn open_to(to: &str) -> StreamEvent {
+pub(super) fn open_to(to: &str) -> StreamEvent {
     let mut attrs = HashMap::new();
     attrs.insert("to".to_owned(), to.to_owned());
     attrs.insert("version".to_owned(), "1.0".to_owned());
     StreamEvent::Open(attrs)
 }
 
-fn open() -> StreamEvent {
+pub(super) fn open() -> StreamEvent {
     open_to("localhost")
 }
 
-fn stanza(xml: &str) -> StreamEvent {
+pub(super) fn stanza(xml: &str) -> StreamEvent {
     let wrapped = format!("<w xmlns='jabber:client'>{xml}</w>");
     let w: Element = wrapped.parse().expect("test XML");
     StreamEvent::Stanza(w.children().next().cloned().expect("one element"))
 }
 
-fn plain_auth(user: &str, password: &str) -> StreamEvent {
+pub(super) fn plain_auth(user: &str, password: &str) -> StreamEvent {
     let payload = B64.encode(format!("\0{user}\0{password}"));
     stanza(&format!(
         "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{payload}</auth>"
@@ -93,14 +95,14 @@ fn plain_auth(user: &str, password: &str) -> StreamEvent {
 }
 
 /// What `auth::verify_plain` answers for an accepted PLAIN message.
-fn accepted(user: &str) -> Result<PlainSuccess, Failure> {
+pub(super) fn accepted(user: &str) -> Result<PlainSuccess, Failure> {
     Ok(PlainSuccess {
         user: user.to_owned(),
         with: SignedInWith::Password,
     })
 }
 
-fn creds(password: &str) -> Lookup {
+pub(super) fn creds(password: &str) -> Lookup {
     Lookup::Found(Credentials::derive(password).expect("derive"))
 }
 
@@ -112,8 +114,16 @@ fn offered(features: &Element) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The session an action list ends negotiation with.
+pub(super) fn bound_of(actions: Vec<Action>) -> Option<Bound> {
+    actions.into_iter().find_map(|a| match a {
+        Action::Bound(b) => Some(*b),
+        _ => None,
+    })
+}
+
 /// The one element an action list sends, parsed.
-fn sent(actions: &[Action]) -> Element {
+pub(super) fn sent(actions: &[Action]) -> Element {
     let sends: Vec<&String> = actions
         .iter()
         .filter_map(|a| match a {
@@ -126,13 +136,13 @@ fn sent(actions: &[Action]) -> Element {
 }
 
 /// The condition of the SASL `<failure/>` the actions send.
-fn sasl_failure(actions: &[Action]) -> String {
+pub(super) fn sasl_failure(actions: &[Action]) -> String {
     let f = sent(actions);
     assert!(f.is("failure", ns::SASL), "a SASL failure: {actions:?}");
     f.children().next().map(|c| c.name().to_owned()).unwrap()
 }
 
-fn ended(actions: &[Action]) -> Option<&End> {
+pub(super) fn ended(actions: &[Action]) -> Option<&End> {
     actions.iter().find_map(|a| match a {
         Action::End(e) => Some(e),
         _ => None,
@@ -144,7 +154,7 @@ fn ends_with(actions: &[Action], condition: &'static str, text: &str) -> bool {
     ended(actions) == Some(&End::Error(condition, Some(text.to_owned())))
 }
 
-fn stream_error(actions: &[Action]) -> &'static str {
+pub(super) fn stream_error(actions: &[Action]) -> &'static str {
     match ended(actions) {
         Some(End::Error(cond, _)) => cond,
         other => panic!("expected a stream error, got {other:?} in {actions:?}"),
@@ -153,7 +163,7 @@ fn stream_error(actions: &[Action]) -> &'static str {
 
 /// Opens the first stream and authenticates `alice` with PLAIN; returns the machine
 /// waiting for the authenticated stream's header.
-fn authenticated() -> Negotiation {
+pub(super) fn authenticated() -> Negotiation {
     let mut n = machine(LOOPBACK);
     n.event(open());
     let a = n.event(plain_auth("alice", "pw"));
@@ -261,7 +271,7 @@ fn plain_login_then_bind_ends_in_bound() {
         matches!(&a[..], [Action::Claim { user, resource }] if user == "alice" && resource == "phone"),
         "{a:?}"
     );
-    let bound = n.claimed().expect("bound");
+    let bound = bound_of(n.claimed()).expect("bound");
     assert_eq!(bound.user, "alice");
     assert_eq!(bound.bare, "alice@localhost");
     assert_eq!(bound.full, "alice@localhost/phone");
@@ -275,7 +285,8 @@ fn plain_login_then_bind_ends_in_bound() {
         .and_then(|b| b.get_child("jid", ns::BIND))
         .map(|j| j.text());
     assert_eq!(jid.as_deref(), Some("alice@localhost/phone"));
-    assert!(n.claimed().is_none(), "negotiation is over");
+    assert!(bound_of(n.claimed()).is_none(), "negotiation is over");
+    assert!(!bound.inactive);
 }
 
 #[test]
@@ -322,7 +333,10 @@ fn bind_errors_let_the_client_try_again() {
          <resource>tablet</resource></bind></iq>",
     ));
     assert!(matches!(&a[..], [Action::Claim { .. }]));
-    assert_eq!(n.claimed().unwrap().full, "alice@localhost/tablet");
+    assert_eq!(
+        bound_of(n.claimed()).unwrap().full,
+        "alice@localhost/tablet"
+    );
 }
 
 #[test]
@@ -388,7 +402,7 @@ fn bad_auth_elements_get_the_matching_failure() {
 }
 
 /// A SCRAM-SHA-256 client (the `sasl` crate's) for the tests.
-fn scram_client(
+pub(super) fn scram_client(
     user: &str,
     password: &str,
 ) -> sasl::client::mechanisms::Scram<sasl::common::scram::Sha256> {

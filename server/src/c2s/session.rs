@@ -1,67 +1,153 @@
-//! The bound session: from the bind result to the end of the stream. Its loop reads the
-//! client's stanzas (stamped with the session's JID, then routed or answered), writes what
-//! the router queues for it, keeps the connection alive, shapes the client's inbound rate,
-//! and ends on a kick or at shutdown; what was still queued is then salvaged.
+//! The bound session: from the bind result (or the resumption) to the end of the stream.
+//! Its loop reads the client's stanzas (stamped with the session's JID, then routed or
+//! answered) and XEP-0198 nonzas (`acks.rs`), writes what the router queues for it, keeps
+//! the connection alive, shapes the client's inbound rate, and ends on a kick, at
+//! shutdown, or when a resuming connection takes the session over. A resumable session
+//! whose connection is lost waits for its client (`hibernate.rs`); any other ends for good
+//! (`state::end`).
 
-use super::conn::{Conn, End};
+use super::acks;
+use super::conn::{Conn, End, ACK_REQUEST};
 use super::handshake::Claim;
+use super::hibernate;
 use super::inbound::RecvError;
 use super::negotiate::Bound;
 use super::presence::Presence;
+use super::state::{self, outgoing_xml, Managed, Parked, Session};
 use super::{iq, normalize_jid, Transport};
 use crate::ns;
-use crate::router::SessionControl;
+use crate::sm::Takeover;
 use crate::stanza::{self, ErrorType, Outgoing};
 use crate::xmlstream::StreamEvent;
-use crate::ServerContext;
 use minidom::Element;
-use mucsub_protocol::{MucSubEvent, Node};
-use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Most queued stanzas written to a connection at once.
 const SEND_BURST: usize = 64;
 
-/// A bound session's state.
-struct Session {
-    me: Bound,
-    /// The session's id in the router.
-    id: u64,
-    control: Arc<SessionControl>,
-    presence: Presence,
+/// How the loop ended.
+enum Exit {
+    End(End),
+    /// A connection that resumed the session asks for it.
+    TakenOver(Takeover),
 }
 
-/// Runs a bound session to its end: sends the bind result, serves, then leaves the
-/// router (going unavailable, salvaging what was still queued).
-pub(crate) async fn run<T: Transport>(c: &mut Conn<'_, T>, me: Bound, claim: Claim) -> End {
+/// Runs a new session to its end: sends the bind result (or the SASL2 success), serves,
+/// then waits for a resumption or leaves the router.
+pub(crate) async fn run<T: Transport>(
+    c: &mut Conn<'_, T>,
+    me: Bound,
+    claim: Claim,
+    sm: Option<Managed>,
+) -> End {
     let ctx = c.ctx;
     c.deadline = None;
     tracing::info!(jid = me.full, "session bound");
-    let Claim { reg, mut rx } = claim;
+    let Claim { reg, rx, .. } = claim;
     let mut s = Session {
         presence: Presence::new(&me, reg.id),
         id: reg.id,
         control: reg.control,
+        inactive: me.inactive,
         me,
+        rx,
+        takeover: None,
     };
-    let result = s.me.result.clone();
-    let end = match c.send_el(&result).await {
-        Ok(()) => serve(c, &mut s, &mut rx).await,
-        Err(e) => e,
+    if s.inactive {
+        ctx.router.set_inactive(&s.me.user, s.id, true);
+    }
+    // The bind result is sent before any `<enable/>`, the SASL2 success is a nonza:
+    // neither is counted.
+    let first = stanza::to_xml(&s.me.result);
+    let exit = match c.send(&first).await {
+        Ok(()) => {
+            if let Some(m) = sm {
+                s.takeover = m.takeover;
+                c.sm = Some(m.state);
+            }
+            serve(c, &mut s).await
+        }
+        Err(e) => Exit::End(e),
     };
-    ctx.router.unregister_session(&s.me.user, s.id);
-    s.presence.went_unavailable(ctx).await;
-    salvage(ctx, &s.me, rx).await;
-    tracing::info!(jid = s.me.full, ?end, "session ended");
-    end
+    leave(c, s, exit).await
 }
 
-async fn serve<T: Transport>(
-    c: &mut Conn<'_, T>,
-    s: &mut Session,
-    rx: &mut mpsc::Receiver<Outgoing>,
-) -> End {
+/// Runs a resumed session: what the client did not acknowledge goes out again, once, in
+/// order (its `<resumed/>` already went out), then the session is served as before.
+pub(crate) async fn resume<T: Transport>(c: &mut Conn<'_, T>, parked: Parked, h: u32) -> End {
+    let ctx = c.ctx;
+    c.deadline = None;
+    let Parked {
+        session: mut s,
+        sm: mut stream,
+    } = parked;
+    let again = match stream.resume(h) {
+        Ok(again) => again,
+        Err(too_high) => {
+            state::end(ctx, s, Some(stream)).await;
+            return End::TooHigh(too_high);
+        }
+    };
+    tracing::info!(jid = s.me.full, resent = again.len(), "session resumed");
+    ctx.router.set_inactive(&s.me.user, s.id, s.inactive);
+    c.sm = Some(stream);
+    let exit = match c.send_many(&again).await {
+        Ok(()) => serve(c, &mut s).await,
+        Err(e) => Exit::End(e),
+    };
+    leave(c, s, exit).await
+}
+
+/// After the loop: a resumable session whose connection was lost waits for its client; a
+/// session taken over goes to the connection that resumed it; any other ends for good.
+async fn leave<T: Transport>(c: &mut Conn<'_, T>, s: Session, exit: Exit) -> End {
+    let ctx = c.ctx;
+    match (exit, c.sm.take()) {
+        (Exit::End(End::Gone), Some(sm)) if s.takeover.is_some() => {
+            hibernate::park(ctx, Parked { session: s, sm });
+            End::Gone
+        }
+        (Exit::TakenOver(t), Some(sm)) => {
+            tracing::info!(jid = s.me.full, "session taken over by a resumed stream");
+            if let Err(back) = t.reply.send(Box::new(Parked { session: s, sm })) {
+                // The resuming connection gave up meanwhile: wait for another.
+                if let Ok(p) = back.downcast::<Parked>() {
+                    hibernate::park(ctx, *p);
+                }
+            }
+            End::Error("conflict", Some("replaced by a resumed stream".into()))
+        }
+        (exit, sm) => {
+            let end = match exit {
+                Exit::End(e) => e,
+                Exit::TakenOver(_) => End::Error("internal-server-error", None),
+            };
+            let jid = s.me.full.clone();
+            state::end(ctx, s, sm).await;
+            tracing::info!(jid, ?end, "session ended");
+            end
+        }
+    }
+}
+
+/// The next takeover request, if the session is resumable (never resolves otherwise).
+async fn takeover(rx: &mut Option<mpsc::Receiver<Takeover>>) -> Option<Takeover> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn serve<T: Transport>(c: &mut Conn<'_, T>, s: &mut Session) -> Exit {
+    match serve_until(c, s).await {
+        Ok(t) => Exit::TakenOver(t),
+        Err(e) => Exit::End(e),
+    }
+}
+
+/// The loop; `Ok` when a resuming connection takes the session over.
+async fn serve_until<T: Transport>(c: &mut Conn<'_, T>, s: &mut Session) -> Result<Takeover, End> {
     let ctx = c.ctx;
     let limits = &ctx.config.limits;
     let idle = std::time::Duration::from_secs(limits.keepalive_secs);
@@ -91,13 +177,11 @@ async fn serve<T: Transport>(
                 match probing {
                     Some(sent) if last < sent => {
                         tracing::info!(jid = s.me.full, "no answer to the keepalive; dropping the session");
-                        return End::Gone;
+                        return Err(End::Gone);
                     }
                     Some(_) => probing = None,
                     None if last + idle <= Instant::now() => {
-                        if let Err(e) = probe(c, &s.me).await {
-                            return e;
-                        }
+                        probe(c, &s.me).await?;
                         probing = Some(Instant::now());
                     }
                     None => {}
@@ -106,61 +190,64 @@ async fn serve<T: Transport>(
             r = c.t.recv(), if paused.is_none() => {
                 let el = match r {
                     Ok(Some(StreamEvent::Stanza(el))) => el,
-                    Ok(Some(StreamEvent::Close)) => return End::Closed,
-                    Ok(Some(StreamEvent::Open(_))) => return End::Error("not-well-formed", None),
-                    Ok(None) => return End::Gone,
+                    Ok(Some(StreamEvent::Close)) => return Err(End::Closed),
+                    Ok(Some(StreamEvent::Open(_))) => return Err(End::Error("not-well-formed", None)),
+                    Ok(None) => return Err(End::Gone),
                     Err(RecvError::Io(e)) => {
                         tracing::debug!(jid = s.me.full, error = %e, "connection read failed");
-                        return End::Gone;
+                        return Err(End::Gone);
                     }
-                    Err(RecvError::Xml(e)) => return e.into(),
+                    Err(RecvError::Xml(e)) => return Err(e.into()),
                 };
                 ctx.metrics.received(T::KIND, 1);
                 if tracing::enabled!(tracing::Level::TRACE) {
                     tracing::trace!(jid = s.me.full, xml = stanza::to_xml(&el), "in");
                 }
-                if let Err(e) = handle(c, s, el).await {
-                    return e;
-                }
+                handle(c, s, el).await?;
                 paused = shaper.stanza(c.t.bytes_read());
             }
-            out = rx.recv() => {
+            out = s.rx.recv() => {
                 let Some(out) = out else {
                     // A replaced session loses its queue as it is kicked: report the
                     // kick, not a vanished router.
-                    return match s.control.reason() {
+                    return Err(match s.control.reason() {
                         Some(cond) => End::Error(cond, None),
                         None => End::Gone,
-                    };
+                    });
                 };
-                if let Err(e) = write_burst(c, &s.me, out, rx).await {
-                    return e;
-                }
+                write_burst(c, &s.me, out, &mut s.rx).await?;
             }
+            t = takeover(&mut s.takeover) => match t {
+                Some(t) => return Ok(t),
+                None => s.takeover = None,
+            },
             cond = s.control.kicked() => {
                 let text = (cond == "policy-violation")
                     .then(|| "the client does not read fast enough".to_owned());
-                return End::Error(cond, text);
+                return Err(End::Error(cond, text));
             }
             _ = c.shutdown.changed() => {
                 // What was already routed to this session still goes out before the end.
-                while let Ok(out) = rx.try_recv() {
+                let mut left = Vec::new();
+                while let Ok(out) = s.rx.try_recv() {
                     let Ok(xml) = outgoing_xml(out) else { break };
-                    if c.send(&xml).await.is_err() {
-                        return End::Gone;
-                    }
+                    left.push(xml);
                 }
-                return End::Shutdown;
+                if !left.is_empty() && c.send_stanzas(left).await.is_err() {
+                    return Err(End::Gone);
+                }
+                return Err(End::Shutdown);
             }
         }
     }
 }
 
-/// Asks an idle client for a sign of life: a WebSocket ping, or over TCP an XEP-0199 ping
-/// (clients must answer IQ pings).
+/// Asks an idle client for a sign of life: a WebSocket ping, or over TCP an XEP-0198
+/// `<r/>` when it manages its stream, else an XEP-0199 ping (clients must answer IQ pings).
 async fn probe<T: Transport>(c: &mut Conn<'_, T>, me: &Bound) -> Result<(), End> {
     match c.t.probe().await {
         Ok(true) => Ok(()),
+        Ok(false) if c.sm.is_some() => c.send(ACK_REQUEST).await,
         Ok(false) => {
             let ping = format!(
                 "<iq xmlns='jabber:client' type='get' from='{}' to='{}' id='ka{:x}'>\
@@ -202,7 +289,7 @@ async fn write_burst<T: Transport>(
     for xml in &burst {
         tracing::trace!(jid = me.full, xml, "out");
     }
-    c.send_many(&burst).await?;
+    c.send_stanzas(burst).await?;
     match kicked {
         Some(cond) => Err(End::Error(cond, None)),
         None => Ok(()),
@@ -221,14 +308,22 @@ async fn handle<T: Transport>(
     if el.ns() == ns::CSI && matches!(kind.as_str(), "active" | "inactive") {
         // Stanzas still flow to an inactive session; push also fires (see the router).
         let inactive = kind == "inactive";
+        s.inactive = inactive;
         ctx.router.set_inactive(&s.me.user, s.id, inactive);
         return Ok(());
+    }
+    if el.ns() == ns::SM {
+        return acks::nonza(c, s, &el).await;
     }
     if !matches!(kind.as_str(), "message" | "presence" | "iq") {
         return Err(End::Error("unsupported-stanza-type", None));
     }
     if el.ns() != ns::CLIENT {
         return Err(End::Error("invalid-namespace", None));
+    }
+    // XEP-0198: a stanza from the client is handled from here on, whatever becomes of it.
+    if let Some(sm) = &mut c.sm {
+        sm.handled();
     }
     // The sender is whoever this session authenticated as, whatever the client wrote.
     stanza::set_attr(&mut el, "from", &s.me.full);
@@ -275,41 +370,5 @@ async fn handle<T: Transport>(
             }
             Ok(())
         }
-    }
-}
-
-/// Messages still queued for a session that ended were never written: the ones worth
-/// keeping go to the account's other resources or, when there is none, offline storage.
-async fn salvage(ctx: &ServerContext, me: &Bound, mut rx: mpsc::Receiver<Outgoing>) {
-    rx.close();
-    while let Ok(out) = rx.try_recv() {
-        let Outgoing::Stanza(el) = out else { continue };
-        if el.name() != "message" || !matches!(el.attr("type"), None | Some("chat" | "normal")) {
-            continue;
-        }
-        if !(el.has_child("body", ns::CLIENT) || is_storable_event(&el)) {
-            continue;
-        }
-        // A copy sent to the bare JID already reached every other available resource.
-        let to_this_resource = el.attr("to").is_some_and(|t| t.contains('/'));
-        if !to_this_resource && ctx.router.receives_bare(&me.bare) {
-            continue;
-        }
-        ctx.router.deliver_to_account(&me.bare, el, true).await;
-    }
-}
-
-/// A MucSub wrapper on a node kept for an offline account (docs/protocol.md S15).
-fn is_storable_event(el: &Element) -> bool {
-    MucSubEvent::peek_node(el).is_some_and(Node::kept_offline)
-}
-
-/// The text to write for a queued item; `Err(condition)` for a kick.
-fn outgoing_xml(out: Outgoing) -> Result<String, &'static str> {
-    match out {
-        Outgoing::Stanza(el) => Ok(stanza::to_xml(&el)),
-        Outgoing::Xml(x) => Ok(x.to_string()),
-        Outgoing::Template(t, to) => Ok(t.render(&to)),
-        Outgoing::Kick(cond) => Err(cond),
     }
 }

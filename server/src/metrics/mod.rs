@@ -16,6 +16,9 @@
 //! | `mucsub_offline_messages` | gauge | messages waiting in offline storage (read at scrape time) |
 //! | `mucsub_push_notifications_total{result}` | counter | Web Push deliveries, `sent` or `failed` |
 //! | `mucsub_api_requests_total{command,status}` | counter | HTTP API calls ([`Metrics::api_request`]) |
+//! | `mucsub_sessions_waiting` | gauge | XEP-0198 sessions whose connection was lost, waiting to be resumed |
+//! | `mucsub_resumptions_total{result}` | counter | XEP-0198 resumptions (legacy or inline in SASL2), `resumed` or `failed` |
+//! | `mucsub_fast_sign_ins_total{result}` | counter | XEP-0484 token sign-ins, `accepted` or `refused` |
 
 pub mod module;
 
@@ -34,10 +37,10 @@ pub struct TransportLabel {
     pub transport: &'static str,
 }
 
-/// How a push delivery ended.
+/// How something ended: a push delivery (`sent`, `failed`), a resumption (`resumed`,
+/// `failed`), a FAST sign-in (`accepted`, `refused`).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
-    /// `sent` or `failed`.
     pub result: &'static str,
 }
 
@@ -65,6 +68,9 @@ pub struct Series {
     pub offline_messages: Gauge,
     pub push: Family<ResultLabel, Counter>,
     pub api_requests: Family<ApiLabels, Counter>,
+    pub sessions_waiting: Gauge,
+    pub resumptions: Family<ResultLabel, Counter>,
+    pub fast_sign_ins: Family<ResultLabel, Counter>,
 }
 
 impl std::ops::Deref for Metrics {
@@ -98,6 +104,9 @@ impl Metrics {
             offline_messages: Gauge::default(),
             push: Family::default(),
             api_requests: Family::default(),
+            sessions_waiting: Gauge::default(),
+            resumptions: Family::default(),
+            fast_sign_ins: Family::default(),
             registry: Registry::default(),
         };
         registry.register("sessions", "Bound client sessions", s.sessions.clone());
@@ -146,6 +155,21 @@ impl Metrics {
             "HTTP API calls by command and HTTP status",
             s.api_requests.clone(),
         );
+        registry.register(
+            "sessions_waiting",
+            "XEP-0198 sessions whose connection was lost, waiting to be resumed",
+            s.sessions_waiting.clone(),
+        );
+        registry.register(
+            "resumptions",
+            "XEP-0198 stream resumptions by result (resumed, failed)",
+            s.resumptions.clone(),
+        );
+        registry.register(
+            "fast_sign_ins",
+            "XEP-0484 FAST token sign-ins by result (accepted, refused)",
+            s.fast_sign_ins.clone(),
+        );
         // The known label values exist from the start, at 0: a dashboard sees a series
         // before its first event.
         for transport in ["tcp", "websocket"] {
@@ -156,6 +180,12 @@ impl Metrics {
         }
         for result in ["sent", "failed"] {
             let _ = s.push.get_or_create(&ResultLabel { result });
+        }
+        for result in ["resumed", "failed"] {
+            let _ = s.resumptions.get_or_create(&ResultLabel { result });
+        }
+        for result in ["accepted", "refused"] {
+            let _ = s.fast_sign_ins.get_or_create(&ResultLabel { result });
         }
         Metrics(Arc::new(Series { registry, ..s }))
     }
@@ -203,6 +233,29 @@ impl Metrics {
         self.push.get_or_create(&ResultLabel { result }).inc();
     }
 
+    /// An XEP-0198 resumption ended: `resumed` when the session was taken over.
+    pub fn resumption(&self, resumed: bool) {
+        let result = if resumed { "resumed" } else { "failed" };
+        self.resumptions
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    /// A FAST token sign-in ended: `accepted` when the token was good.
+    pub fn fast_sign_in(&self, accepted: bool) {
+        let result = if accepted { "accepted" } else { "refused" };
+        self.fast_sign_ins
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    /// A session waits to be resumed: counted in `mucsub_sessions_waiting` until the guard
+    /// drops.
+    pub fn waiting(&self) -> WaitingGauge {
+        self.sessions_waiting.inc();
+        WaitingGauge(self.clone())
+    }
+
     /// Every series in the OpenMetrics text format (which Prometheus scrapes), ending in
     /// `# EOF`.
     pub fn encode(&self) -> String {
@@ -222,6 +275,15 @@ pub struct SessionGauge {
 impl Drop for SessionGauge {
     fn drop(&mut self) {
         self.metrics.sessions.get_or_create(&self.label).dec();
+    }
+}
+
+/// Keeps a session counted in `mucsub_sessions_waiting` while alive.
+pub struct WaitingGauge(Metrics);
+
+impl Drop for WaitingGauge {
+    fn drop(&mut self) {
+        self.0.sessions_waiting.dec();
     }
 }
 
@@ -249,5 +311,15 @@ mod tests {
         assert!(text.ends_with("# EOF\n"));
         drop(g);
         assert!(m.encode().contains("mucsub_sessions{transport=\"tcp\"} 0"));
+        let w = m.waiting();
+        m.resumption(true);
+        m.fast_sign_in(false);
+        let text = m.encode();
+        assert!(text.contains("mucsub_sessions_waiting 1"), "{text}");
+        assert!(text.contains("mucsub_resumptions_total{result=\"resumed\"} 1"));
+        assert!(text.contains("mucsub_resumptions_total{result=\"failed\"} 0"));
+        assert!(text.contains("mucsub_fast_sign_ins_total{result=\"refused\"} 1"));
+        drop(w);
+        assert!(m.encode().contains("mucsub_sessions_waiting 0"));
     }
 }

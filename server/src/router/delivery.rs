@@ -123,12 +123,27 @@ impl Offline {
         storable: bool,
         skip: &[String],
     ) -> Delivery {
+        self.deliver_hooked(sessions, user, payload, storable, skip, true)
+            .await
+    }
+
+    /// [`Offline::deliver`]; `hook` false leaves the offline hook (push) out.
+    pub(super) async fn deliver_hooked(
+        &self,
+        sessions: &SessionTable,
+        user: &str,
+        payload: Payload,
+        storable: bool,
+        skip: &[String],
+        hook: bool,
+    ) -> Delivery {
+        let storable_hooked = storable && hook;
         let reached = |e: &Entry| e.receives_bare() && !e.is_one_of(skip);
         let covered =
             || !skip.is_empty() && sessions.check(user, |l| l.iter().any(|e| e.is_one_of(skip)));
         let targets = sessions.targets(user, reached);
         if !targets.is_empty() {
-            return self.send_online(sessions, user, &targets, payload, storable);
+            return self.send_online(sessions, user, &targets, payload, storable_hooked);
         }
         if covered() {
             return Delivery::Online(0);
@@ -140,7 +155,7 @@ impl Offline {
         // Re-check under the lock: the account may have come online meanwhile.
         let targets = sessions.targets(user, reached);
         if !targets.is_empty() {
-            return self.send_online(sessions, user, &targets, payload, storable);
+            return self.send_online(sessions, user, &targets, payload, storable_hooked);
         }
         if covered() {
             return Delivery::Online(0);
@@ -155,7 +170,7 @@ impl Offline {
         }
         match self.store.push(user, payload.text()).await {
             Ok(true) => {
-                if let Some(h) = self.hook() {
+                if let Some(h) = self.hook().filter(|_| hook) {
                     // Only the offline path needs a tree again (push summarises it).
                     if let Some(el) = payload.element() {
                         h.stored(user, &el);

@@ -195,6 +195,25 @@ impl Router {
             .await
     }
 
+    /// What a session that ended never delivered ([`Router::deliver_to_account`], always
+    /// storable); `push` false stores it without firing the offline hook, for a stanza
+    /// that already fired it while the session was inactive or waiting to be resumed.
+    pub async fn salvage_to_account(&self, bare: &str, el: Element, push: bool) -> Delivery {
+        let inner = &self.inner;
+        let user = localpart(bare);
+        inner
+            .offline
+            .deliver_hooked(
+                &inner.sessions,
+                &user,
+                Payload::Element(el),
+                true,
+                &[],
+                push,
+            )
+            .await
+    }
+
     /// [`Router::deliver_to_account`] for a stanza already serialised (with
     /// `xmlns='jabber:client'`): MUC fanout prepares each event once and only splices the
     /// recipient in, so thousands of subscribers never cost thousands of XML builds.

@@ -17,7 +17,8 @@ pub trait AccountStore: Send + Sync {
         user: &'a str,
         creds: Credentials,
     ) -> BoxFuture<'a, anyhow::Result<bool>>;
-    /// Deletes the account with its offline messages and push registrations, in one
+    /// Deletes the account with its offline messages, push registrations and FAST tokens,
+    /// in one
     /// transaction; `Ok(false)` when there was none. (Its MucSub subscriptions go lazily:
     /// docs/protocol.md S13.)
     fn remove<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<bool>>;

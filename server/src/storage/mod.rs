@@ -8,6 +8,7 @@
 //! | [`OfflineStore`] (`offline.rs`) | XEP-0160 offline messages, bounded per account |
 //! | [`MucStore`] (`muc.rs`, `archive.rs`) | rooms, configuration, affiliations, subscriptions, the archive and its MAM queries, quota counts |
 //! | [`PushStore`] (`push.rs`) | XEP-0357 registrations and the VAPID key |
+//! | [`FastStore`] (`fast.rs`) | XEP-0484 FAST tokens per account and device |
 //!
 //! [`open`] (`open.rs`) picks the engine from the configuration and returns a [`Storage`]
 //! (`stores.rs`) with every store. A store method returns once its change is durable (SQLite
@@ -18,6 +19,7 @@ pub mod accounts;
 pub mod archive;
 #[cfg(any(test, feature = "testkit"))]
 pub mod conformance;
+pub mod fast;
 pub mod muc;
 pub mod offline;
 mod open;
@@ -29,6 +31,7 @@ mod types;
 
 pub use accounts::{AccountStore, Credentials};
 pub use archive::{Item, Page, UnknownId};
+pub use fast::{FastStore, FastToken, Slot, Use};
 pub use muc::{
     AccountSubscription, ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore, StoreOp,
     StoredRoom, StoredSubscription,

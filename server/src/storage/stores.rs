@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{AccountStore, CommitObserver, MucStore, OfflineStore, PushStore};
+use super::{AccountStore, CommitObserver, FastStore, MucStore, OfflineStore, PushStore};
 
 /// Every durable component's store, all on one engine. Cheap to clone.
 #[derive(Clone)]
@@ -11,6 +11,7 @@ pub struct Storage {
     pub offline: Arc<dyn OfflineStore>,
     pub muc: Arc<dyn MucStore>,
     pub push: Arc<dyn PushStore>,
+    pub fast: Arc<dyn FastStore>,
     /// The engine underneath, for what is engine-specific by nature (a cluster's
     /// ownership tables live beside the stores on the same PostgreSQL).
     pub engine: Engine,
@@ -49,5 +50,22 @@ impl Engine {
             Engine::Sqlite(db) => db.check().await,
             Engine::Postgres(pg) => pg.check().await,
         }
+    }
+}
+
+impl Storage {
+    /// Replaces an account's credentials and then revokes every FAST token of it: a new
+    /// password signs every device out (the CLI's `user passwd`, the HTTP API's
+    /// `change_password`). `Ok(None)` when there is no such account, else how many tokens
+    /// went.
+    pub async fn change_credentials(
+        &self,
+        user: &str,
+        creds: super::Credentials,
+    ) -> anyhow::Result<Option<u64>> {
+        if !self.accounts.set_credentials(user, creds).await? {
+            return Ok(None);
+        }
+        Ok(Some(self.fast.revoke(user, None).await?))
     }
 }

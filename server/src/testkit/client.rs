@@ -31,6 +31,17 @@ pub enum Incoming {
     Eof,
 }
 
+/// The client side of XEP-0198, once enabled (`sm.rs`).
+#[derive(Debug, Clone, Default)]
+pub(super) struct ClientSm {
+    /// Stanzas received since management was enabled (the client's `h`).
+    pub(super) h: u32,
+    /// Answer the server's `<r/>` by itself.
+    pub(super) auto_ack: bool,
+    /// `<r/>` requests seen.
+    pub(super) requests: usize,
+}
+
 /// A raw XMPP client over TCP (optionally STARTTLS) or WebSocket.
 pub struct RawClient {
     pub(super) conn: Conn,
@@ -39,6 +50,7 @@ pub struct RawClient {
     pub jid: String,
     domain: String,
     id_counter: u64,
+    pub(super) sm: Option<ClientSm>,
 }
 
 const CLIENT_LIMITS: Limits = Limits {
@@ -59,6 +71,7 @@ impl RawClient {
             jid: String::new(),
             domain: "localhost".into(),
             id_counter: 0,
+            sm: None,
         }
     }
 
@@ -85,6 +98,7 @@ impl RawClient {
             jid: String::new(),
             domain: "localhost".into(),
             id_counter: 0,
+            sm: None,
         }
     }
 
@@ -160,11 +174,15 @@ impl RawClient {
     async fn read_incoming(&mut self) -> Incoming {
         loop {
             if let Some(ev) = self.parser.next_event() {
-                return match ev {
-                    StreamEvent::Open(_) => Incoming::Open,
-                    StreamEvent::Stanza(el) => Incoming::Element(el),
-                    StreamEvent::Close => Incoming::Close,
+                let el = match ev {
+                    StreamEvent::Open(_) => return Incoming::Open,
+                    StreamEvent::Stanza(el) => el,
+                    StreamEvent::Close => return Incoming::Close,
                 };
+                if self.sm_incoming(&el).await {
+                    continue;
+                }
+                return Incoming::Element(el);
             }
             let mut buf = [0u8; 16384];
             let data: Vec<u8> = match &mut self.conn {

@@ -19,10 +19,12 @@
 //!
 //! Files: [`server`] (the in-process [`TestServer`]), [`child`] (the real binary in a child
 //! process), [`client`] (the raw client's connection, reads and expectations), [`login`]
-//! (STARTTLS, SASL, binding), [`http`] (an HTTP client for the HTTP listener's routes),
-//! [`api`] (the HTTP API: a token, calls), [`basics`] (the timeout, the panic counter,
-//! snippets), [`postgres`] (a private PostgreSQL server, a fresh database per test server),
-//! `stall` (archive writes held back: a slow database).
+//! (STARTTLS, SASL, binding), [`sm`] (XEP-0198: enable, counting, acks, resumption),
+//! [`sasl2`] (SASL2 with Bind 2, inline resumption and FAST tokens), [`http`] (an HTTP
+//! client for the HTTP listener's routes), [`api`] (the HTTP API: a token, calls),
+//! [`basics`] (the timeout, the panic counter, snippets), [`postgres`] (a private
+//! PostgreSQL server, a fresh database per test server), `stall` (archive writes held
+//! back: a slow database).
 //!
 //! `MUCSUB_TEST_STORAGE=postgres` runs every [`TestServer`] and [`ChildServer`] on a fresh
 //! PostgreSQL database instead of SQLite (`tests/suites/server-postgres.sh`).
@@ -34,7 +36,9 @@ mod client;
 mod http;
 mod login;
 pub mod postgres;
+mod sasl2;
 mod server;
+mod sm;
 mod stall;
 
 pub use api::{api_call, with_api, with_api_and_limited, API_TOKEN};
@@ -43,5 +47,7 @@ pub use child::ChildServer;
 pub use client::{Incoming, RawClient};
 pub use http::{http_get, http_request, HttpResponse};
 pub use login::Mech;
+pub use sasl2::{b64, Proof, Sasl2Login, TEST_DEVICE};
 pub use server::{test_config, TestServer, TestStorage};
+pub use sm::Resumption;
 pub use stall::ArchiveWritesHeld;

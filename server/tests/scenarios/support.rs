@@ -299,6 +299,47 @@ pub async fn say(c: &mut RawClient, room_jid: &str, body: &str) {
     .await;
 }
 
+/// Waits for the next wrapped `messages` event whose message body is `body` (skipping
+/// other events).
+pub async fn expect_message_event(c: &mut RawClient, body: &str) {
+    loop {
+        let (_, _, inner) = expect_event(c, "messages").await;
+        if inner
+            .get_child("body", CLIENT)
+            .is_some_and(|b| b.text() == body)
+        {
+            return;
+        }
+    }
+}
+
+/// Sends a chat message to `to` and returns once the server handled it (a ping sent after
+/// it is answered in order).
+pub async fn chat_to(c: &mut RawClient, to: &str, body: &str) {
+    let id = c.next_id();
+    c.send(&format!(
+        "<message to='{to}' type='chat' id='{id}'><body>{body}</body></message>"
+    ))
+    .await;
+    let id = c.next_id();
+    c.iq(&format!(
+        "<iq type='get' id='{id}'><ping xmlns='urn:xmpp:ping'/></iq>"
+    ))
+    .await;
+}
+
+/// Waits until `user` has at least `n` messages in offline storage.
+pub async fn wait_offline(s: &TestServer, user: &str, n: u64) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while s.ctx().offline.count(user).await.expect("count") < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{user} has fewer than {n} offline messages"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Closes the stream and waits until the router no longer counts the account available.
 pub async fn go_offline(s: &TestServer, c: RawClient, bare: &str) {
     c.close().await;

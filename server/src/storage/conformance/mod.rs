@@ -1,5 +1,5 @@
 //! The conformance suite every storage engine must pass: one case per contract of the
-//! storage traits (accounts, offline, MUC and its archive, push), each an `async fn`
+//! storage traits (accounts, offline, MUC and its archive, push, FAST tokens), each an `async fn`
 //! taking an [`Opener`] that gives a fresh, empty [`crate::storage::Storage`]. [`crate::storage_suite!`]
 //! makes one named test of each case, so one failure hides no other:
 //!
@@ -16,6 +16,7 @@
 
 pub mod accounts;
 pub mod archive;
+pub mod fast;
 pub mod muc;
 pub mod offline;
 mod opener;
@@ -69,6 +70,13 @@ macro_rules! storage_suite {
             push::registrations_need_an_account_and_go_with_it,
             push::all_lists_every_account_oldest_first,
             push::the_first_vapid_key_stored_wins,
+            fast::issue_replaces_an_unused_token_and_round_trips_every_field,
+            fast::using_the_new_token_rotates_it_into_the_current_place,
+            fast::counts_must_grow_and_a_replay_is_refused,
+            fast::concurrent_uses_of_one_count_accept_once,
+            fast::revoke_one_device_or_all,
+            fast::tokens_need_an_account_and_go_with_it,
+            fast::the_service_refuses_expired_and_revoked_tokens,
         );
     };
     (@cases $attr:meta, $open:expr; $($group:ident :: $case:ident,)*) => {

@@ -88,7 +88,7 @@ impl AccountStore for PgAccounts {
             let tx = client.transaction().await?;
             tx.execute("DELETE FROM offline WHERE username = $1", &[&user])
                 .await?;
-            // Push registrations go with it (foreign key, ON DELETE CASCADE).
+            // Push registrations and FAST tokens go with it (foreign keys, ON DELETE CASCADE).
             let n = tx
                 .execute("DELETE FROM accounts WHERE username = $1", &[&user])
                 .await?;

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod archive;
+mod fast;
 mod muc;
 mod offline;
 pub mod pool;
@@ -22,13 +23,14 @@ pub use pool::{redact, Pg};
 
 use super::stores::{Engine, Storage};
 
-/// Every component's migrations, in the order they must run (push registrations refer
-/// to accounts).
+/// Every component's migrations, in the order they must run (push registrations and FAST
+/// tokens refer to accounts).
 const COMPONENTS: &[(&str, &[&str])] = &[
     ("accounts", accounts::MIGRATIONS),
     ("offline", offline::MIGRATIONS),
     ("muc", muc::MIGRATIONS),
     ("push", push::MIGRATIONS),
+    ("fast", fast::MIGRATIONS),
 ];
 
 /// Connects to the database at `url`, brings every component's tables to this build's
@@ -48,6 +50,7 @@ pub async fn open(url: &str, offline_max_per_account: u32) -> anyhow::Result<Sto
         offline: Arc::new(offline::PgOffline::new(pg.clone(), offline_max_per_account)),
         muc: Arc::new(muc::PgMuc::new(pg.clone())),
         push: Arc::new(push::PgPush::new(pg.clone())),
+        fast: Arc::new(fast::PgFast::new(pg.clone())),
         engine: Engine::Postgres(pg),
     })
 }

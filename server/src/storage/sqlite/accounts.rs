@@ -68,7 +68,7 @@ impl AccountStore for SqliteAccounts {
         Box::pin(self.db.call(move |conn| {
             let tx = conn.transaction()?;
             tx.execute("DELETE FROM offline WHERE username = ?1", [&user])?;
-            // Push registrations go with it (foreign key, ON DELETE CASCADE).
+            // Push registrations and FAST tokens go with it (foreign keys, ON DELETE CASCADE).
             let n = tx.execute("DELETE FROM accounts WHERE username = ?1", [&user])?;
             tx.commit()?;
             Ok(n == 1)

@@ -8,6 +8,7 @@
 mod accounts;
 mod archive;
 pub mod db;
+mod fast;
 mod muc;
 mod offline;
 mod push;
@@ -19,14 +20,15 @@ pub use db::{migrate, Db};
 
 use super::stores::{Engine, Storage};
 
-/// Every component's migrations, in the order they must run (push registrations refer
-/// to accounts; the `limits` index to the MUC tables).
+/// Every component's migrations, in the order they must run (push registrations and FAST
+/// tokens refer to accounts; the `limits` index to the MUC tables).
 const COMPONENTS: &[(&str, &[&str])] = &[
     ("accounts", accounts::MIGRATIONS),
     ("offline", offline::MIGRATIONS),
     ("muc", muc::MIGRATIONS),
     ("limits", muc::LIMITS_MIGRATIONS),
     ("push", push::MIGRATIONS),
+    ("fast", fast::MIGRATIONS),
 ];
 
 /// Opens (creating if needed) the database file at `path`, brings every component's
@@ -60,6 +62,7 @@ async fn stores(db: Db, offline_max_per_account: u32) -> anyhow::Result<Storage>
         )),
         muc: Arc::new(muc::SqliteMuc::new(db.clone())),
         push: Arc::new(push::SqlitePush::new(db.clone())),
+        fast: Arc::new(fast::SqliteFast::new(db.clone())),
         engine: Engine::Sqlite(db),
     })
 }
