@@ -1,9 +1,11 @@
 //! What each `MucSubClient` method does, run in the tab that leads the store (src/wasm/tabs.rs
-//! decides where): a [`Call`] is one method call with its checked arguments, the unit a
-//! follower tab forwards to the leader over the store's channel; [`Inner::run`] performs it
-//! on this tab's store and driver.
+//! decides where): [`Inner::run`] performs a [`Call`] (src/wasm/call.rs) on this tab's store
+//! and driver.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
@@ -11,6 +13,7 @@ use wasm_bindgen::JsValue;
 use crate::client::{Command, CommandResult};
 use crate::store::{Own, Store};
 
+use super::call::Call;
 use super::error::{Code, SdkError};
 use super::idb_store::IdbStore;
 use super::js_types::{
@@ -20,187 +23,10 @@ use super::js_types::{
 use super::local::{oneshot, Reply};
 use super::page::PageWatch;
 use super::runtime::{self, Job, Options, Shared};
-use super::tabs::{Seen, TabLink};
+use super::tabs::{Host, Seen, TabLink};
 
 /// How many of a room's newest stored events a new leader compares with what it saw.
 const REPLAY_WINDOW: usize = 200;
-
-/// One `MucSubClient` method call, its arguments checked by the tab that was called. Between
-/// tabs it travels as a plain object (`to_js` / `from_js`), written by hand: a serde derive
-/// of this internally tagged enum cost about 20 KB of the gzipped package.
-#[derive(Debug, Clone)]
-pub(super) enum Call {
-    Open,
-    Connect,
-    Subscribe {
-        room: String,
-        nick: String,
-        /// Short node names; empty: all.
-        nodes: Vec<String>,
-        password: Option<String>,
-    },
-    Unsubscribe {
-        room: String,
-    },
-    Subscriptions,
-    Subscribers {
-        room: String,
-    },
-    /// The message id is drawn by the calling tab.
-    Send {
-        room: String,
-        body: String,
-        id: String,
-    },
-    SetSubject {
-        room: String,
-        subject: String,
-        id: String,
-    },
-    MarkRead {
-        room: String,
-        up_to: Option<String>,
-    },
-    History {
-        room: String,
-        before: Option<String>,
-        limit: usize,
-    },
-    Resync,
-}
-
-/// `obj[key]` as a string, when it is one.
-fn text(obj: &JsValue, key: &str) -> Option<String> {
-    js_sys::Reflect::get(obj, &key.into()).ok()?.as_string()
-}
-
-impl Call {
-    /// The method's name on the channel.
-    fn name(&self) -> &'static str {
-        match self {
-            Call::Open => "open",
-            Call::Connect => "connect",
-            Call::Subscribe { .. } => "subscribe",
-            Call::Unsubscribe { .. } => "unsubscribe",
-            Call::Subscriptions => "subscriptions",
-            Call::Subscribers { .. } => "subscribers",
-            Call::Send { .. } => "send",
-            Call::SetSubject { .. } => "setSubject",
-            Call::MarkRead { .. } => "markRead",
-            Call::History { .. } => "history",
-            Call::Resync => "resync",
-        }
-    }
-
-    /// The call as a structured-clonable object: `{m, …arguments}`.
-    pub(super) fn to_js(&self) -> JsValue {
-        let o = js_sys::Object::new();
-        let put = |k: &str, v: JsValue| {
-            // Setting a property of a fresh plain object cannot fail.
-            let _ = js_sys::Reflect::set(&o, &k.into(), &v);
-        };
-        let opt = |v: &Option<String>| v.as_deref().map_or(JsValue::UNDEFINED, JsValue::from);
-        put("m", self.name().into());
-        match self {
-            Call::Open | Call::Connect | Call::Subscriptions | Call::Resync => {}
-            Call::Subscribe {
-                room,
-                nick,
-                nodes,
-                password,
-            } => {
-                put("room", room.into());
-                put("nick", nick.into());
-                let list: js_sys::Array = nodes.iter().map(|n| JsValue::from(n.as_str())).collect();
-                put("nodes", list.into());
-                put("password", opt(password));
-            }
-            Call::Unsubscribe { room } | Call::Subscribers { room } => put("room", room.into()),
-            Call::Send { room, body, id } => {
-                put("room", room.into());
-                put("body", body.into());
-                put("id", id.into());
-            }
-            Call::SetSubject { room, subject, id } => {
-                put("room", room.into());
-                put("subject", subject.into());
-                put("id", id.into());
-            }
-            Call::MarkRead { room, up_to } => {
-                put("room", room.into());
-                put("upTo", opt(up_to));
-            }
-            Call::History {
-                room,
-                before,
-                limit,
-            } => {
-                put("room", room.into());
-                put("before", opt(before));
-                put("limit", (*limit as f64).into());
-            }
-        }
-        o.into()
-    }
-
-    /// A call another tab sent; `None` when it is not one.
-    pub(super) fn from_js(v: &JsValue) -> Option<Call> {
-        let room = || text(v, "room");
-        Some(match text(v, "m")?.as_str() {
-            "open" => Call::Open,
-            "connect" => Call::Connect,
-            "subscriptions" => Call::Subscriptions,
-            "resync" => Call::Resync,
-            "subscribe" => {
-                let nodes = js_sys::Reflect::get(v, &"nodes".into()).ok()?;
-                let nodes = js_sys::Array::from(&nodes)
-                    .iter()
-                    .map(|n| n.as_string())
-                    .collect::<Option<Vec<_>>>()?;
-                Call::Subscribe {
-                    room: room()?,
-                    nick: text(v, "nick")?,
-                    nodes,
-                    password: text(v, "password"),
-                }
-            }
-            "unsubscribe" => Call::Unsubscribe { room: room()? },
-            "subscribers" => Call::Subscribers { room: room()? },
-            "send" => Call::Send {
-                room: room()?,
-                body: text(v, "body")?,
-                id: text(v, "id")?,
-            },
-            "setSubject" => Call::SetSubject {
-                room: room()?,
-                subject: text(v, "subject")?,
-                id: text(v, "id")?,
-            },
-            "markRead" => Call::MarkRead {
-                room: room()?,
-                up_to: text(v, "upTo"),
-            },
-            "history" => Call::History {
-                room: room()?,
-                before: text(v, "before"),
-                limit: js_sys::Reflect::get(v, &"limit".into()).ok()?.as_f64()? as usize,
-            },
-            _ => return None,
-        })
-    }
-}
-
-impl crate::tabs::Call for Call {
-    /// A message or a subject sent twice would be posted twice; everything else asks, or
-    /// sets a state that the second time leaves as the first did.
-    fn retry_safe(&self) -> bool {
-        !matches!(self, Call::Send { .. } | Call::SetSubject { .. })
-    }
-
-    fn connects(&self) -> bool {
-        matches!(self, Call::Connect)
-    }
-}
 
 pub(super) struct State {
     pub(super) store: Option<Rc<IdbStore>>,
@@ -216,6 +42,31 @@ pub(super) struct Inner {
     pub(super) push: Rc<super::push::PushState>,
     /// The other tabs of this store (src/wasm/tabs.rs).
     pub(super) link: TabLink,
+}
+
+impl Host for Inner {
+    fn link(&self) -> &TabLink {
+        &self.link
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    fn is_closed(&self) -> bool {
+        Inner::is_closed(self)
+    }
+
+    fn run(self: Rc<Self>, call: Call) -> Pin<Box<dyn Future<Output = Result<JsValue, SdkError>>>> {
+        Box::pin(async move { Inner::run(&self, call).await })
+    }
+
+    fn replay_unseen(
+        self: Rc<Self>,
+        seen: HashMap<String, Seen>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), SdkError>>>> {
+        Box::pin(async move { Inner::replay_unseen(&self, seen).await })
+    }
 }
 
 impl Inner {
@@ -267,7 +118,7 @@ impl Inner {
     /// and that it did not see. (A room whose first event was lost that way is not caught.)
     pub(super) async fn replay_unseen(
         self: &Rc<Self>,
-        seen: std::collections::HashMap<String, Seen>,
+        seen: HashMap<String, Seen>,
     ) -> Result<(), SdkError> {
         if seen.is_empty() {
             return Ok(());

@@ -9,7 +9,8 @@ use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::calls::{Call, Inner, State};
+use super::call::Call;
+use super::calls::{Inner, State};
 use super::error::{Code, SdkError};
 use super::js_args::{get_number, get_string, parse_options, required};
 use super::js_types::parse_node_names;
@@ -41,7 +42,7 @@ impl MucSubClient {
     fn call(&self, call: Result<Call, SdkError>) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            match TabLink::call(&inner, call?).await {
+            match TabLink::call(inner, call?).await {
                 Ok(v) => Ok(v),
                 Err(e) => Err(e.to_js()),
             }
@@ -72,7 +73,7 @@ impl MucSubClient {
             push: Rc::default(),
             link,
         });
-        TabLink::start(&inner);
+        TabLink::start(inner.clone());
         Ok(MucSubClient { inner })
     }
 
@@ -197,7 +198,7 @@ impl MucSubClient {
             if inner.is_closed() {
                 return Ok(JsValue::UNDEFINED);
             }
-            TabLink::close(&inner);
+            TabLink::close(inner.clone());
             let running = inner.state.borrow().running;
             if running {
                 let (tx, rx) = oneshot();
@@ -280,7 +281,7 @@ impl Drop for MucSubClient {
     /// `free()` without `close()` (or a page going away): stop at once, as a reload would —
     /// no `<close/>`, whatever the driver was doing is abandoned between two jobs.
     fn drop(&mut self) {
-        TabLink::close(&self.inner);
+        TabLink::close(self.inner.clone());
         {
             let mut st = self.inner.state.borrow_mut();
             st.closed = true;

@@ -4,6 +4,7 @@
 //! Public for the browser tests: the JS class, the store and what its tests inspect (the
 //! schema, the chunk sizes, a sleep, the persistence request). The rest is the crate's own.
 
+pub(crate) mod call;
 pub(crate) mod calls;
 pub(crate) mod client;
 pub(crate) mod credentials;

@@ -17,6 +17,8 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Object, Promise, Reflect};
@@ -26,13 +28,27 @@ use web_sys::{BroadcastChannel, MessageEvent};
 
 use crate::tabs::{Effect, Failure, Tabs, Wire};
 
-use super::calls::{Call, Inner};
+use super::call::Call;
 use super::error::{Code, SdkError};
 use super::local::{oneshot, Reply};
-use super::runtime::random_id;
+use super::runtime::{random_id, Shared};
 
 type Core = Tabs<Call, JsValue>;
 type Listener = Closure<dyn FnMut(MessageEvent)>;
+type Task<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// What the link needs of the client that holds it (`Inner`, src/wasm/calls.rs). A trait,
+/// so that this file and the client do not import each other.
+pub(super) trait Host {
+    fn link(&self) -> &TabLink;
+    fn shared(&self) -> &Shared;
+    fn is_closed(&self) -> bool;
+    /// Perform `call` in this tab.
+    fn run(self: Rc<Self>, call: Call) -> Task<Result<JsValue, SdkError>>;
+    /// This tab took the lead: fire the events the old leader stored but never broadcast
+    /// (of what this tab `seen` as a follower).
+    fn replay_unseen(self: Rc<Self>, seen: HashMap<String, Seen>) -> Task<Result<(), SdkError>>;
+}
 
 /// This tab's end of the store's lock and channel.
 pub(super) struct TabLink {
@@ -100,17 +116,18 @@ impl TabLink {
     }
 
     /// Listen on the channel, say hello and ask for the lock (or lead alone).
-    pub(super) fn start(inner: &Rc<Inner>) {
-        let link = &inner.link;
+    pub(super) fn start(inner: Rc<dyn Host>) {
+        let inner = &inner;
+        let link = inner.link();
         let weak = Rc::downgrade(inner);
         let relay_to = weak.clone();
-        inner.shared.set_relay(Box::new(move |name, value| {
+        inner.shared().set_relay(Box::new(move |name, value| {
             if let Some(inner) = relay_to.upgrade() {
                 TabLink::relay(&inner, name, value);
             }
         }));
         let Some(channel) = &link.channel else {
-            inner.shared.emit("role", &"leader".into());
+            inner.shared().emit("role", &"leader".into());
             return;
         };
         let listener = weak.clone();
@@ -129,7 +146,7 @@ impl TabLink {
             for item in items.iter() {
                 match decode(&item) {
                     Some(wire) => {
-                        let effects = inner.link.core.borrow_mut().receive(wire);
+                        let effects = inner.link().core.borrow_mut().receive(wire);
                         TabLink::perform(&inner, effects);
                     }
                     None => web_sys::console::warn_1(
@@ -151,11 +168,12 @@ impl TabLink {
     }
 
     /// Run `call` where it belongs: here when this tab leads, on the leader otherwise.
-    pub(super) async fn call(inner: &Rc<Inner>, call: Call) -> Result<JsValue, SdkError> {
+    pub(super) async fn call(inner: Rc<dyn Host>, call: Call) -> Result<JsValue, SdkError> {
+        let inner = &inner;
         let (tx, rx) = oneshot();
         let effects = {
-            let (req, effects) = inner.link.core.borrow_mut().call(call);
-            inner.link.waiting.borrow_mut().insert(req, tx);
+            let (req, effects) = inner.link().core.borrow_mut().call(call);
+            inner.link().waiting.borrow_mut().insert(req, tx);
             effects
         };
         TabLink::perform(inner, effects);
@@ -165,8 +183,9 @@ impl TabLink {
 
     /// The client is being closed: waiting calls fail, nothing more is served. The lock
     /// is kept until [`TabLink::release`], after the driver stopped writing.
-    pub(super) fn close(inner: &Rc<Inner>) {
-        let effects = inner.link.core.borrow_mut().close();
+    pub(super) fn close(inner: Rc<dyn Host>) {
+        let inner = &inner;
+        let effects = inner.link().core.borrow_mut().close();
         TabLink::perform(inner, effects);
     }
 
@@ -186,9 +205,9 @@ impl TabLink {
     }
 
     /// A callback of this tab's client: the followers get it too when it leads.
-    fn relay(inner: &Rc<Inner>, name: &str, value: &JsValue) {
+    fn relay(inner: &Rc<dyn Host>, name: &str, value: &JsValue) {
         let effects = {
-            let mut core = inner.link.core.borrow_mut();
+            let mut core = inner.link().core.borrow_mut();
             match name {
                 "connection" => match value.as_string() {
                     Some(s) => core.local_state(&s),
@@ -204,28 +223,28 @@ impl TabLink {
     }
 
     /// The lock answered: granted, or (asked `ifAvailable`) held by another tab.
-    fn locked(inner: &Rc<Inner>, granted: bool) {
-        let effects = inner.link.core.borrow_mut().lock_granted(granted);
+    fn locked(inner: &Rc<dyn Host>, granted: bool) {
+        let effects = inner.link().core.borrow_mut().lock_granted(granted);
         TabLink::perform(inner, effects);
     }
 
-    fn perform(inner: &Rc<Inner>, effects: Vec<Effect<Call, JsValue>>) {
-        let link = &inner.link;
+    fn perform(inner: &Rc<dyn Host>, effects: Vec<Effect<Call, JsValue>>) {
+        let link = inner.link();
         for e in effects {
             match e {
                 Effect::Post(w) => link.post(&w),
                 Effect::Run { req, call } => {
                     let inner = inner.clone();
                     wasm_bindgen_futures::spawn_local(async move {
-                        let result = inner.run(call).await;
-                        inner.link.deliver(req, result);
+                        let result = inner.clone().run(call).await;
+                        inner.link().deliver(req, result);
                     });
                 }
                 Effect::Serve { from, req, call } => {
                     let inner = inner.clone();
                     wasm_bindgen_futures::spawn_local(async move {
-                        let result = inner.run(call).await.map_err(|e| failure(&e));
-                        let effects = inner.link.core.borrow_mut().served(from, req, result);
+                        let result = inner.clone().run(call).await.map_err(|e| failure(&e));
+                        let effects = inner.link().core.borrow_mut().served(from, req, result);
                         TabLink::perform(&inner, effects);
                     });
                 }
@@ -234,12 +253,12 @@ impl TabLink {
                     if name == "event" {
                         link.saw(&value);
                     }
-                    inner.shared.emit(&name, &value);
+                    inner.shared().emit(&name, &value);
                 }
-                Effect::State(s) => inner.shared.emit("connection", &s.into()),
+                Effect::State(s) => inner.shared().emit("connection", &s.into()),
                 Effect::Role(r) => {
                     if let Some(r) = r.as_str() {
-                        inner.shared.emit("role", &r.into());
+                        inner.shared().emit("role", &r.into());
                     }
                 }
                 Effect::Connect => {
@@ -248,16 +267,18 @@ impl TabLink {
                     wasm_bindgen_futures::spawn_local(async move {
                         // First what the old leader stored but could not broadcast any more
                         // (it crashed between its commit and the message), then onwards.
-                        let replayed = inner.replay_unseen(seen).await;
-                        if let Err(e) = replayed.and(inner.run(Call::Connect).await.map(|_| ())) {
-                            inner.shared.emit_error(&e);
+                        let replayed = inner.clone().replay_unseen(seen).await;
+                        if let Err(e) =
+                            replayed.and(inner.clone().run(Call::Connect).await.map(|_| ()))
+                        {
+                            inner.shared().emit_error(&e);
                         }
                     });
                 }
             }
         }
         // The client's callbacks are worth converting for the channel once a tab follows.
-        inner.shared.set_relaying(link.core.borrow().followed());
+        inner.shared().set_relaying(link.core.borrow().followed());
     }
 
     /// Remember an event of the leader this follower fired.
@@ -324,7 +345,7 @@ fn flush(outbox: &RefCell<Vec<JsValue>>, channel: &BroadcastChannel) {
 /// Ask for the store's lock: `if_available` at first (an answer at once: lead, or follow
 /// and ask again, waiting). The lock is held until [`TabLink::release`] resolves the
 /// promise the callback returns.
-fn request_lock(name: &str, inner: Weak<Inner>, if_available: bool) {
+fn request_lock(name: &str, inner: Weak<dyn Host>, if_available: bool) {
     let Some(locks) = lock_manager() else {
         return;
     };
@@ -343,7 +364,7 @@ fn request_lock(name: &str, inner: Weak<Inner>, if_available: bool) {
             return JsValue::UNDEFINED;
         }
         let held = Promise::new(&mut |resolve, _reject| {
-            *strong.link.release.borrow_mut() = Some(resolve);
+            *strong.link().release.borrow_mut() = Some(resolve);
         });
         TabLink::locked(&strong, true);
         held.into()
