@@ -160,12 +160,19 @@ export interface SubscriptionChange {
   nodes: Node[];
 }
 
+/**
+ * Which tab of the app runs the connection for a store: the `leader` holds the store's Web
+ * Lock and does the work; a `follower` forwards its calls to it and gets its callbacks.
+ */
+export type TabRole = "leader" | "follower";
+
 export interface ClientEvents {
   event: RoomEvent;
   connection: ConnectionState;
   sync: SyncProgress;
   subscription: SubscriptionChange;
   error: MucSubError;
+  role: TabRole;
 }
 
 export interface MucSubClient {

@@ -4,6 +4,8 @@
 //! Public for the browser tests: the JS class, the store and what its tests inspect (the
 //! schema, the chunk sizes, a sleep, the persistence request). The rest is the crate's own.
 
+pub(crate) mod call;
+pub(crate) mod calls;
 pub(crate) mod client;
 pub(crate) mod credentials;
 pub(crate) mod error;
@@ -21,6 +23,7 @@ pub(crate) mod push;
 pub(crate) mod runtime;
 pub mod socket;
 pub mod storage;
+pub(crate) mod tabs;
 
 pub use client::MucSubClient;
 pub use error::{Code, SdkError};

@@ -14,6 +14,7 @@ import init, {
   type SubscriptionChange,
   type Credentials,
   type ClientOptions,
+  type TabRole,
 } from "mucsub";
 
 export async function app(): Promise<void> {
@@ -46,6 +47,9 @@ export async function app(): Promise<void> {
     const nodes: Node[] = c.nodes;
     console.log(c.room, now, c.nick ?? "(gone)", nodes);
   });
+  client.on("role", (r: TabRole) => console.log(r === "leader" || r === "follower"));
+  const role: TabRole | undefined = client.role;
+  console.log(role);
   // @ts-expect-error unknown event names do not type-check
   client.on("nope", () => {});
 

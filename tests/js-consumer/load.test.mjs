@@ -41,7 +41,7 @@ test("a credentials callback is accepted in place of a password", () => {
 
 test("a valid client accepts the documented callbacks and refuses others", () => {
   const c = new MucSubClient({ url: "ws://127.0.0.1:1/ws", jid: "bob@localhost", password: "pw", store: "s" });
-  for (const name of ["event", "connection", "sync", "error"]) c.on(name, () => {});
+  for (const name of ["event", "connection", "sync", "error", "role"]) c.on(name, () => {});
   assert.throws(() => c.on("nope", () => {}), (e) => e.code === "bad-request");
   c.free();
 });
