@@ -227,7 +227,11 @@ impl Xmpp {
                                 e.map(|e| e.to_string()).unwrap_or_default()
                             )
                         }
-                        SessionOut::ResetParser | SessionOut::Ready(_) => {}
+                        SessionOut::ResetParser
+                        | SessionOut::Ready(_)
+                        | SessionOut::Resumed(_)
+                        | SessionOut::Token(_)
+                        | SessionOut::TokenRejected(_) => {}
                     }
                 }
             }

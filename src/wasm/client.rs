@@ -10,6 +10,7 @@ use wasm_bindgen::prelude::*;
 use crate::client::{Command, CommandResult};
 use crate::store::{Own, Store};
 
+use super::device;
 use super::error::{Code, SdkError};
 use super::idb_store::IdbStore;
 use super::js_args::{get_number, get_string, parse_options, promise, required};
@@ -74,6 +75,7 @@ impl Inner {
             None => store.set_account(&me).await?,
         }
         let snapshot = store.load().await.map_err(|e| SdkError::store(e.0))?;
+        let wake = device::wake(store.load_wake().await?, self.opts.resource.as_deref());
         let store = Rc::new(store);
         let mut st = self.state.borrow_mut();
         // Two concurrent open() calls: the first to finish wins, the other's connection
@@ -89,6 +91,8 @@ impl Inner {
                 self.opts.clone(),
                 store.clone(),
                 snapshot,
+                wake,
+                device::saver(store.clone(), self.shared.clone()),
             );
             st.page = PageWatch::start(self.shared.clone(), store.clone());
             // Once per client, in the background: never delays or fails open().
@@ -485,27 +489,53 @@ impl MucSubClient {
     }
 
     /// Close the connection (with a proper `<close/>`) and the store. The client cannot be
-    /// used afterwards.
+    /// used afterwards. The device's token stays: the next client signs in with it.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
-            if inner.is_closed() {
-                return Ok(());
-            }
-            let running = inner.state.borrow().running;
-            if running {
-                let (tx, rx) = oneshot();
-                inner.shared.queue.push(Job::Close(tx));
-                rx.await;
-            }
-            let mut st = inner.state.borrow_mut();
-            st.closed = true;
-            st.page = None;
-            st.store = None;
-            inner.shared.queue.close();
+            inner.close().await;
             Ok(())
         })
+    }
+
+    /// Sign out: close, revoke this device's FAST token on the server (XEP-0484
+    /// `invalidate`) and forget it, so the next sign-in needs the password. The stored
+    /// rooms and messages stay. The token is forgotten even when the server cannot be
+    /// reached (the promise then rejects with that error).
+    #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
+    pub fn sign_out(&self) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            let store = inner.open().await?;
+            inner.close().await;
+            let revoked = match store.load_wake().await? {
+                Some(wake) => super::sign_out::revoke(&inner.opts, &wake).await,
+                None => Ok(()),
+            };
+            store.clear_wake().await?;
+            revoked
+        })
+    }
+}
+
+impl Inner {
+    /// Stops the driver (closing the stream politely) and the store.
+    async fn close(&self) {
+        if self.is_closed() {
+            return;
+        }
+        let running = self.state.borrow().running;
+        if running {
+            let (tx, rx) = oneshot();
+            self.shared.queue.push(Job::Close(tx));
+            rx.await;
+        }
+        let mut st = self.state.borrow_mut();
+        st.closed = true;
+        st.page = None;
+        st.store = None;
+        self.shared.queue.close();
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub(crate) mod client;
 pub(crate) mod credentials;
+pub(crate) mod device;
 pub(crate) mod error;
 pub mod idb_apply;
 pub(crate) mod idb_conn;
@@ -13,12 +14,14 @@ pub(crate) mod idb_lookup;
 pub(crate) mod idb_records;
 pub mod idb_schema;
 pub(crate) mod idb_store;
+pub(crate) mod idb_wake;
 pub(crate) mod js_args;
 pub(crate) mod js_types;
 pub(crate) mod local;
 pub(crate) mod page;
 pub(crate) mod push;
 pub(crate) mod runtime;
+pub(crate) mod sign_out;
 pub mod socket;
 pub mod storage;
 

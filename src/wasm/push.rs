@@ -228,7 +228,7 @@ async fn one_iq(
                 break Err(SdkError::new(Code::Network, why))
             }
         };
-        match handle_outs(&socket, &session, outs, &id, &mut request) {
+        match handle_outs(&socket, &mut session, outs, &id, &mut request) {
             Ok(None) => {}
             Ok(Some(reply)) => break Ok(reply),
             Err(e) => break Err(e),
@@ -249,7 +249,7 @@ async fn one_iq(
 /// Performs the session's outputs; `Some(reply)` once our IQ is answered with a result.
 fn handle_outs(
     socket: &Socket,
-    session: &Session,
+    session: &mut Session,
     outs: Vec<SessionOut>,
     id: &str,
     request: &mut Option<Element>,
@@ -262,13 +262,17 @@ fn handle_outs(
             SessionOut::ResetParser => {}
             SessionOut::Ready(_) => {
                 if let Some(req) = request.take() {
-                    if let SessionOut::Write(w) = session.send(&req) {
-                        socket
-                            .send(&w)
-                            .map_err(|e| SdkError::new(Code::Network, e))?;
+                    for o in session.send(&req) {
+                        if let SessionOut::Write(w) = o {
+                            socket
+                                .send(&w)
+                                .map_err(|e| SdkError::new(Code::Network, e))?;
+                        }
                     }
                 }
             }
+            // A push session binds afresh and never resumes nor asks for a token.
+            SessionOut::Resumed(_) | SessionOut::Token(_) | SessionOut::TokenRejected(_) => {}
             SessionOut::Stanza(e) => {
                 if e.name() == "iq" && e.attr("id") == Some(id) {
                     return match e.attr("type") {

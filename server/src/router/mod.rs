@@ -203,7 +203,14 @@ impl Router {
         let user = localpart(bare);
         inner
             .offline
-            .deliver_hooked(&inner.sessions, &user, Payload::Element(el), true, &[], push)
+            .deliver_hooked(
+                &inner.sessions,
+                &user,
+                Payload::Element(el),
+                true,
+                &[],
+                push,
+            )
             .await
     }
 

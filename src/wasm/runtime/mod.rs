@@ -23,7 +23,7 @@ mod lane;
 mod options;
 mod report;
 
-pub use driver::spawn;
+pub use driver::{spawn, WakeSaver};
 pub use hub::Shared;
 pub use options::{is_secure, random_id, Options};
 pub use report::command_error;

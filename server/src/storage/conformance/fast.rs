@@ -70,7 +70,10 @@ pub async fn using_the_new_token_rotates_it_into_the_current_place(open: impl Op
     assert_eq!(used.unwrap(), Use::Accepted);
     let t = f.tokens("alice", "d1").await.unwrap();
     assert_eq!(t.len(), 1, "the old current token is gone");
-    assert_eq!((t[0].slot, t[0].nonce.clone()), (Slot::Current, vec![2; 32]));
+    assert_eq!(
+        (t[0].slot, t[0].nonce.clone()),
+        (Slot::Current, vec![2; 32])
+    );
     let used = f.record_use("alice", "d1", Slot::New, None, 8).await;
     assert_eq!(used.unwrap(), Use::Gone, "no new token any more");
 }
@@ -87,8 +90,16 @@ pub async fn counts_must_grow_and_a_replay_is_refused(open: impl Opener) {
     assert_eq!(cur(1).await.unwrap(), Use::Replayed);
     assert_eq!(cur(2).await.unwrap(), Use::Replayed);
     let uncounted = f.record_use("alice", "d1", Slot::Current, None, 1).await;
-    assert_eq!(uncounted.unwrap(), Use::Accepted, "no count: not a 0-RTT attempt");
-    assert_eq!(cur(3).await.unwrap(), Use::Accepted, "and it kept the count");
+    assert_eq!(
+        uncounted.unwrap(),
+        Use::Accepted,
+        "no count: not a 0-RTT attempt"
+    );
+    assert_eq!(
+        cur(3).await.unwrap(),
+        Use::Accepted,
+        "and it kept the count"
+    );
     assert_eq!(cur(u32::MAX).await.unwrap(), Use::Accepted);
     assert_eq!(
         f.tokens("alice", "d1").await.unwrap()[0].last_count,
@@ -144,7 +155,11 @@ pub async fn revoke_one_device_or_all(open: impl Opener) {
             ("d2".to_string(), Slot::New)
         ]
     );
-    assert_eq!(f.revoke("alice", Some("d1")).await.unwrap(), 2, "both slots");
+    assert_eq!(
+        f.revoke("alice", Some("d1")).await.unwrap(),
+        2,
+        "both slots"
+    );
     assert_eq!(f.revoke("alice", Some("d1")).await.unwrap(), 0);
     assert_eq!(f.list("alice").await.unwrap()[0].device, "d2");
     assert_eq!(f.revoke("alice", None).await.unwrap(), 1);
@@ -202,10 +217,7 @@ pub async fn the_service_refuses_expired_and_revoked_tokens(open: impl Opener) {
         f.authenticate(&attempt("d1", &expired.token)).await,
         Err("credentials-expired")
     );
-    let live = f
-        .issue("alice", &dev("d2"), HT_SHA_256_NONE)
-        .await
-        .unwrap();
+    let live = f.issue("alice", &dev("d2"), HT_SHA_256_NONE).await.unwrap();
     assert!(f.authenticate(&attempt("d2", &live.token)).await.is_ok());
     assert_eq!(
         f.authenticate(&attempt("d2", &live.token)).await,

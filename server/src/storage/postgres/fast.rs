@@ -33,10 +33,7 @@ fn row(r: &tokio_postgres::Row) -> anyhow::Result<FastToken> {
         token_hash: r.get(5),
         created_ms: r.get(6),
         expires_ms: r.get(7),
-        last_count: r
-            .get::<_, Option<i64>>(8)
-            .map(u32::try_from)
-            .transpose()?,
+        last_count: r.get::<_, Option<i64>>(8).map(u32::try_from).transpose()?,
         last_used_ms: r.get(9),
         software: r.get(10),
         device_name: r.get(11),
