@@ -15,7 +15,10 @@ use mucsub_server::testkit::{TestServer, TIMEOUT};
 const ROOM: &str = "wake@conference.localhost";
 const DEVICE: &str = "0b6f1c1e-4a55-4f0e-9d57-2c1b9e0d7c31";
 
-fn config(user: &str, managed: bool) -> ClientConfig {
+/// `managed`: SASL2, FAST and stream management. Over WebSocket the resource comes from a
+/// Bind 2 tag, in the same round trip; over TCP the resource asked for is bound the RFC
+/// 6120 way after SASL2 (Bind 2 cannot ask for one): both paths are covered.
+fn config(user: &str, managed: bool, ws: bool) -> ClientConfig {
     let mut cfg = ClientConfig::new(SessionConfig {
         jid: format!("{user}@localhost").parse().expect("jid"),
         password: "pw".into(),
@@ -29,6 +32,7 @@ fn config(user: &str, managed: bool) -> ClientConfig {
         cfg.wake = Wake {
             manage: true,
             device_id: Some(DEVICE.into()),
+            tag: ws.then(|| "phone".into()),
             ..Wake::default()
         };
     }
@@ -69,7 +73,7 @@ async fn pair(
     ws: bool,
     bob_store: MemoryStore,
 ) -> (NativeClient<MemoryStore>, String, NativeClient<MemoryStore>) {
-    let mut bob = NativeClient::new(config("bob", true), endpoint(s, ws), bob_store)
+    let mut bob = NativeClient::new(config("bob", true, ws), endpoint(s, ws), bob_store)
         .await
         .unwrap();
     bob.connect().await.unwrap();
@@ -89,12 +93,12 @@ async fn pair(
         })
         .expect("the first sign-in is issued a FAST token");
     assert_eq!(bob.core().wake().token.as_ref(), Some(&token));
-    let stream = bob.core().wake().stream.clone().expect("SM enabled inline");
-    assert!(stream.resumable());
     bob.wait_synced().await.unwrap();
+    let stream = bob.core().wake().stream.clone().expect("SM enabled");
+    assert!(stream.resumable());
     subscribed(&mut bob, "bob").await;
     let mut alice = NativeClient::new(
-        config("alice", false),
+        config("alice", false, true),
         endpoint(s, true),
         MemoryStore::new(),
     )
@@ -207,10 +211,13 @@ async fn a_revoked_token_makes_the_client_ask_for_credentials() {
     bounded(async {
         let s = TestServer::start().await;
         s.add_user("bob", "pw").await;
-        let mut bob =
-            NativeClient::new(config("bob", true), endpoint(&s, true), MemoryStore::new())
-                .await
-                .unwrap();
+        let mut bob = NativeClient::new(
+            config("bob", true, true),
+            endpoint(&s, true),
+            MemoryStore::new(),
+        )
+        .await
+        .unwrap();
         bob.connect().await.unwrap();
         assert!(bob.core().wake().token.is_some());
         bob.disconnect().await.unwrap();

@@ -62,17 +62,10 @@ impl Session {
                 let Some(mut st) = self.wake.stream.take() else {
                     return self.fail(SessionError::Protocol("resumed without a stream".into()));
                 };
-                match st.on_resumed(r.h) {
-                    Ok(resend) => {
-                        let jid = st.jid.clone();
-                        self.wake.stream = Some(st);
-                        self.resumed(jid, resend)
-                    }
-                    Err(t) => self.fail(SessionError::Protocol(format!(
-                        "the server acknowledged {} stanzas, {} were sent",
-                        t.h, t.sent
-                    ))),
-                }
+                let resend = st.on_resumed(r.h);
+                let jid = st.jid.clone();
+                self.wake.stream = Some(st);
+                self.resumed(jid, resend)
             }
             Ok(Nonza::Failed(_)) => {
                 self.wake.stream = None;

@@ -47,9 +47,10 @@ pub struct Wake {
     pub stream: Option<StreamState>,
     /// Revoke the device's tokens on this token sign-in (`<fast invalidate='true'/>`).
     pub invalidate: bool,
-    /// The Bind 2 tag, when not the requested resource: the server derives the resource
-    /// from the tag and the device id, so two pages of one browser (one device id) need
-    /// tags of their own or each bind would take the other's resource over. Not saved.
+    /// The Bind 2 tag: the server derives the resource from the tag and the device id, so
+    /// two pages of one browser (one device id) need tags of their own or each bind would
+    /// take the other's resource over. Without a tag, a session that asks for a resource
+    /// binds it the RFC 6120 way after SASL2 (Bind 2 cannot ask for one). Not saved.
     #[serde(skip)]
     pub tag: Option<String>,
 }
@@ -113,7 +114,13 @@ impl Session {
                 });
             }
         }
-        if let Some(b) = &auth.bind {
+        // Bind 2 derives the resource from a tag and the device: a resource the app asked
+        // for (with no tag set) is bound the RFC 6120 way once the features follow.
+        let bind2 = auth
+            .bind
+            .as_ref()
+            .filter(|_| self.wake.tag.is_some() || self.cfg.resource.is_none());
+        if let Some(b) = bind2 {
             req.bind = Some(BindRequest {
                 tag: Some(
                     self.wake
@@ -206,21 +213,11 @@ impl Session {
             let Some(mut stream) = self.wake.stream.take() else {
                 return self.fail(SessionError::Protocol("resumed without a stream".into()));
             };
-            return match stream.on_resumed(r.h) {
-                Ok(resend) => {
-                    let jid = stream.jid.clone();
-                    self.wake.stream = Some(stream);
-                    out.extend(self.resumed(jid, resend));
-                    out
-                }
-                Err(too_high) => {
-                    out.extend(self.fail(SessionError::Protocol(format!(
-                        "the server acknowledged {} stanzas, {} were sent",
-                        too_high.h, too_high.sent
-                    ))));
-                    out
-                }
-            };
+            let resend = stream.on_resumed(r.h);
+            let jid = stream.jid.clone();
+            self.wake.stream = Some(stream);
+            out.extend(self.resumed(jid, resend));
+            return out;
         }
         if s.failed.is_some() {
             // The former stream is gone (timed out or replaced): a new one starts, and

@@ -125,12 +125,20 @@ impl StreamState {
 
     /// The stream was resumed and the server handled ours up to `h`: what to write again,
     /// in order (each is counted again as it is written).
-    pub fn on_resumed(&mut self, h: u32) -> Result<Vec<String>, TooHigh> {
-        self.on_ack(h)?;
+    ///
+    /// An `h` beyond what we counted is taken as is here, not refused: a state saved by an
+    /// earlier page (the browser keeps it across a reload) lags behind what that page went
+    /// on sending, and the server's count is the true one. Nothing of ours is then left
+    /// to resend.
+    pub fn on_resumed(&mut self, h: u32) -> Vec<String> {
+        if self.on_ack(h).is_err() {
+            self.sent = h;
+            self.unacked.clear();
+        }
         let resend: Vec<String> = self.unacked.drain(..).collect();
         self.sent = self.sent.wrapping_sub(resend.len() as u32);
         self.ack_pending = false;
-        Ok(resend)
+        resend
     }
 }
 
@@ -175,7 +183,7 @@ mod tests {
         s.on_ack(1).unwrap();
         assert_eq!(s.unacked.len(), 3);
         assert_eq!(s.on_ack(9), Err(TooHigh { h: 9, sent: 5 }));
-        let again = s.on_resumed(3).unwrap();
+        let again = s.on_resumed(3);
         assert_eq!(again, vec!["<message id='3'/>", "<message id='4'/>"]);
         assert_eq!(s.sent, 3);
         for w in &again {
@@ -183,6 +191,18 @@ mod tests {
         }
         assert_eq!(s.sent, 5);
         s.on_ack(5).unwrap();
+        assert!(s.unacked.is_empty());
+    }
+
+    #[test]
+    fn a_resumption_ahead_of_a_saved_state_takes_the_servers_count() {
+        let mut s = state();
+        s.on_sent("<message id='1'/>");
+        // The page that saved this went on to send 4 more before it was reloaded.
+        assert!(s.on_resumed(5).is_empty());
+        assert_eq!((s.sent, s.unacked.len()), (5, 0));
+        s.on_sent("<message id='6'/>");
+        s.on_ack(6).unwrap();
         assert!(s.unacked.is_empty());
     }
 

@@ -27,6 +27,7 @@ fn managed() -> Wake {
     Wake {
         manage: true,
         device_id: Some(DEVICE.into()),
+        tag: Some("phone".into()),
         ..Wake::default()
     }
 }
@@ -397,4 +398,39 @@ fn a_polite_close_ends_the_stream_for_good() {
     s.close();
     assert!(s.wake().stream.is_none());
     assert!(s.wake().token.is_some(), "the token outlives the stream");
+}
+
+#[test]
+fn a_requested_resource_is_bound_after_sasl2_the_rfc_6120_way() {
+    let mut s = Session::with_wake(
+        cfg(),
+        Wake {
+            tag: None,
+            ..managed()
+        },
+    );
+    s.start();
+    s.handle(open());
+    let a = authenticate(&s.handle(sasl2_features()));
+    assert!(a.bind.is_none(), "Bind 2 cannot ask for a resource");
+    assert!(a.request_token.is_some());
+    let success = Success {
+        authorization_identifier: "alice@localhost".into(),
+        token: Some(Token {
+            token: "tok1".into(),
+            expiry: "2027-01-01T00:00:00Z".into(),
+        }),
+        ..Success::default()
+    };
+    let out = s.handle(frame(success));
+    assert!(matches!(out[0], SessionOut::Token(_)), "{out:?}");
+    assert!(!s.is_ready(), "the features follow");
+    let w = writes(&s.handle(ws(LEGACY_FEATURES)));
+    assert!(w[0].contains("<resource>phone</resource>"), "{w:?}");
+    let out = s.handle(ws("<iq xmlns='jabber:client' type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/phone</jid></bind></iq>"));
+    assert_eq!(
+        writes(&out)[0],
+        "<enable xmlns='urn:xmpp:sm:3' resume='true'/>"
+    );
+    assert!(matches!(out.last(), Some(SessionOut::Ready(j)) if j.to_string() == JID));
 }

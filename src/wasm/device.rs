@@ -8,7 +8,7 @@ use std::rc::Rc;
 use crate::session::Wake;
 
 use super::idb_store::IdbStore;
-use super::runtime::{random_id, Shared, WakeSaver};
+use super::runtime::{random_bytes, random_id, Shared, WakeSaver};
 
 /// What this device wakes with: the saved state, managed (SASL2, FAST, stream management
 /// where offered), with a device id of its own from the first run on.
@@ -16,15 +16,18 @@ pub fn wake(saved: Option<Wake>, resource: Option<&str>) -> Wake {
     let mut wake = saved.unwrap_or_default();
     wake.manage = true;
     wake.invalidate = false;
-    if wake.device_id.is_none() {
-        wake.device_id = Some(format!("{}{}", random_id(), random_id()));
+    // XEP-0388's `<user-agent id>` is a UUID (the server refuses anything else).
+    if !wake.device_id.as_deref().is_some_and(is_uuid) {
+        wake.device_id = Some(uuid_v4());
+        // A token is bound to the id it was issued for.
+        wake.token = None;
     }
-    // Each page its own resource: another tab of this browser has the same device id.
-    wake.tag = Some(format!(
-        "{}-{}",
-        resource.unwrap_or("web"),
-        &random_id()[..8]
-    ));
+    // Each page its own resource (another tab of this browser has the same device id),
+    // unless the app asked for one: that one is bound as asked (RFC 6120 bind).
+    wake.tag = match resource {
+        Some(_) => None,
+        None => Some(format!("web-{}", &random_id()[..8])),
+    };
     wake
 }
 
@@ -39,4 +42,30 @@ pub fn saver(store: Rc<IdbStore>, shared: Rc<Shared>) -> WakeSaver {
             }
         });
     })
+}
+
+/// A random (version 4) UUID, lower case.
+fn uuid_v4() -> String {
+    let mut b = random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// 8-4-4-4-12 hexadecimal digits.
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }

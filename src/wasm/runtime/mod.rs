@@ -25,7 +25,7 @@ mod report;
 
 pub use driver::{spawn, WakeSaver};
 pub use hub::Shared;
-pub use options::{is_secure, random_id, Options};
+pub use options::{is_secure, random_bytes, random_id, Options};
 pub use report::command_error;
 
 use crate::client::{Command, CommandResult};
