@@ -349,12 +349,13 @@ async fn malformed_sasl2_gets_clear_failures_and_the_stream_goes_on() {
 async fn fast_list_and_revoke_from_the_command_line() {
     let s = server(&["alice"]).await;
     let t = token_for(&s, "alice").await;
-    let dir = s.data_dir().to_path_buf();
+    // The server's storage on either engine (SQLite in its data dir, or its PostgreSQL).
+    let config = s.cli_config();
     let cli = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_mucsub-server"))
             .args(args)
-            .arg("--data-dir")
-            .arg(&dir)
+            .arg("--config")
+            .arg(&config)
             .output()
             .expect("the binary runs");
         assert!(

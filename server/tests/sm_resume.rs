@@ -272,9 +272,15 @@ async fn timeout_moves_what_was_not_acknowledged_to_offline_storage_once() {
     chat(&mut carol, "c1").await;
     say(&mut bob, &feed, "e1").await;
     say(&mut bob, &joined, "g1").await;
+    // The wrapped event's stanza-id as first delivered, to find it again offline.
+    let mut first_event_id = None;
     for _ in 0..3 {
-        a.expect("message", |e| e.name() == "message").await;
+        let m = a.expect("message", |e| e.name() == "message").await;
+        if let Some((_, item_id, _)) = unwrap_event(&m) {
+            first_event_id = Some(item_id);
+        }
     }
+    let first_event_id = first_event_id.expect("e1 delivered as an event");
     let sent = a.request_ack().await;
     a.disconnect();
     // While it waits.
@@ -319,11 +325,17 @@ async fn timeout_moves_what_was_not_acknowledged_to_offline_storage_once() {
             "from offline storage"
         );
     }
-    // The events keep their stanza-ids (the room's archive ids) for the SDK to dedupe.
+    // The events keep their stanza-ids (the room's archive ids) for the SDK to dedupe:
+    // e1 comes back with the id it had when first delivered.
+    let mut offline_ids = Vec::new();
     for m in msgs.iter().filter(|m| unwrap_event(m).is_some()) {
         let (_, item_id, inner) = unwrap_event(m).unwrap();
         assert_eq!(stanza_id(&inner).as_deref(), Some(item_id.as_str()));
+        offline_ids.push(item_id);
     }
+    assert_eq!(offline_ids.len(), 2);
+    assert_eq!(offline_ids[0], first_event_id, "e1 keeps its stanza-id");
+    assert_ne!(offline_ids[1], first_event_id);
     assert_eq!(s.ctx().offline.count("alice").await.unwrap(), 0);
     assert_eq!(panics(), 0);
 }

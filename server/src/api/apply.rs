@@ -53,6 +53,9 @@ pub async fn apply(cmd: Command, ctx: &ServerContext) -> Reply {
                 }
             }
         }
+        Command::RevokeFastTokens { user, device } => {
+            revoke_fast(ctx, &user, device.as_deref()).await
+        }
         Command::RegisteredUsers => match ctx.accounts.list().await {
             Ok(users) => Reply::ok(json!(users)),
             Err(e) => {
@@ -338,5 +341,24 @@ async fn send(
     match muc.request(&to.to_bare(), req).await {
         Ok(_) => Reply::done(),
         Err(e) => room_error(e, "Conference room does not exist"),
+    }
+}
+
+/// Deletes the tokens (committed before the answer): the device's next token sign-in is
+/// refused with `not-authorized`. Its live sessions go on, as after `user fast revoke`.
+async fn revoke_fast(ctx: &ServerContext, user: &str, device: Option<&str>) -> Reply {
+    let revoked = async {
+        if ctx.accounts.credentials(user).await?.is_none() {
+            return Ok(None);
+        }
+        ctx.fast.revoke(user, device).await.map(Some)
+    };
+    match revoked.await {
+        Ok(Some(n)) => Reply::ok(json!(n)),
+        Ok(None) => Reply::text(404, "unknown_user"),
+        Err(e) => {
+            tracing::error!(error = %e, "API: revoking FAST tokens failed");
+            Reply::internal()
+        }
     }
 }

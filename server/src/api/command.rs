@@ -60,6 +60,11 @@ pub enum Command {
         password: String,
     },
     RegisteredUsers,
+    /// `device: None`: every device of the account.
+    RevokeFastTokens {
+        user: String,
+        device: Option<String>,
+    },
     CreateRoom {
         room: BareJid,
         new: NewRoom,
@@ -309,6 +314,12 @@ impl Command {
             }
             "registered_users" if !on_host => return Err(Reply::bad("Unknown virtual host")),
             "registered_users" => Command::RegisteredUsers,
+            "revoke_fast_tokens" => Command::RevokeFastTokens {
+                user: account()
+                    .filter(|_| on_host)
+                    .ok_or_else(|| Reply::text(404, "unknown_user"))?,
+                device: Some(a.str("device").to_owned()).filter(|d| !d.is_empty()),
+            },
             "create_room" | "create_room_with_opts" => {
                 let room = room(site, a.str("name"), a.str("service"))?;
                 if !on_host {

@@ -34,6 +34,7 @@ fn result_schema(r: Returns) -> Value {
     match r {
         Returns::Code => json!({"type": "integer", "enum": [0], "description": "Done"}),
         Returns::Text => json!({"type": "string"}),
+        Returns::Count => json!({"type": "integer", "minimum": 0}),
         Returns::Strings => json!({"type": "array", "items": {"type": "string"}}),
         Returns::Options => json!({
             "type": "object",

@@ -40,6 +40,8 @@ pub enum Returns {
     Occupants,
     /// `[{"roomjid", "usernick", "nodes": [...]}]`.
     Subscriptions,
+    /// A number: how many things the command did (`revoke_fast_tokens`: tokens revoked).
+    Count,
 }
 
 /// One command.
@@ -106,6 +108,23 @@ pub const COMMANDS: &[Spec] = &[
         returns: Returns::Strings,
         renames: &[],
         example: r#"{"host":"localhost"}"#,
+    },
+    Spec {
+        name: "revoke_fast_tokens",
+        summary: "Revokes an account's FAST sign-in tokens (XEP-0484) on one device or all; \
+                  answers how many",
+        args: &[
+            USER,
+            HOST,
+            s(
+                "device",
+                "The device's `<user-agent id>` (as `mucsub-server user fast list` shows), \
+                 or an empty string for every device",
+            ),
+        ],
+        returns: Returns::Count,
+        renames: &[],
+        example: r#"{"user":"bob","host":"localhost","device":"d6ae0a2c-4cbe-4d34-8e5c-5d1f06c3e8b9"}"#,
     },
     Spec {
         name: "create_room",

@@ -71,6 +71,19 @@ impl TestServer {
         format!("ws://{}/ws", self.http_addr())
     }
 
+    /// A config file for `mucsub-server user …` run beside this server: its data dir and,
+    /// with `MUCSUB_TEST_STORAGE=postgres`, its database, so the CLI sees the server's
+    /// accounts and tokens on either engine (`--config` this path).
+    pub fn cli_config(&self) -> std::path::PathBuf {
+        let path = self.data_dir().join("cli-config.toml");
+        let mut text = format!("data_dir = '{}'\n", self.data_dir().display());
+        if let Some(url) = &self.config.cluster.postgres {
+            text.push_str(&format!("[cluster]\npostgres = '{url}'\n"));
+        }
+        std::fs::write(&path, text).expect("write the CLI's config");
+        path
+    }
+
     /// Creates an account (panics if it exists).
     pub async fn add_user(&self, name: &str, password: &str) {
         let created = self
