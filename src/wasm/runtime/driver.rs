@@ -167,7 +167,13 @@ impl<S: Store + 'static> Driver<S> {
                 } else if self.state == ConnectionState::Online {
                     // A socket that still looks open may have died in the sleep: prove it.
                     if let Some(s) = &self.socket {
-                        s.probe(self.opts.jid.domain().as_str(), random_id(), WAKE_PROBE_MS);
+                        let managed = self.core.wake().stream.as_ref().is_some_and(|s| s.enabled);
+                        s.probe(
+                            self.opts.jid.domain().as_str(),
+                            random_id(),
+                            managed,
+                            WAKE_PROBE_MS,
+                        );
                     }
                 }
             }
