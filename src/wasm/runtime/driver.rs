@@ -458,6 +458,11 @@ impl<S: Store + 'static> Driver<S> {
             // A new token, or the saved one refused (then dropped): save what is left.
             // The refusal ends the connection with an auth failure, reported below.
             AppEvent::Token(_) | AppEvent::CredentialsNeeded { .. } => self.persist_wake(),
+            // Caught up: from here a later page may resume this stream.
+            AppEvent::Synced => {
+                self.persist_wake();
+                self.report.app_event(AppEvent::Synced);
+            }
             AppEvent::Disconnected { error } => {
                 let reason = error.unwrap_or_else(|| "connection closed".into());
                 if reason.starts_with("authentication failed") {
@@ -477,7 +482,15 @@ impl<S: Store + 'static> Driver<S> {
     }
 
     fn persist_wake(&self) {
-        (self.save_wake)(self.core.wake().clone());
+        let mut wake = self.core.wake().clone();
+        if !self.core.is_synced() {
+            // A page loaded after this one would resume into a replay of archive pages it
+            // no longer asks for (the server resends every unacknowledged stanza) and
+            // resync anyway: only a caught-up stream is saved for it. This page itself
+            // resumes from memory.
+            wake.stream = None;
+        }
+        (self.save_wake)(wake);
     }
 
     fn schedule_reconnect(&mut self, ms: u64) {
