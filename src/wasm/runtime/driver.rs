@@ -210,6 +210,12 @@ impl<S: Store + 'static> Driver<S> {
                 self.report.resync(req, reply);
                 self.execute(acts);
             }
+            Job::Leave => {
+                let acts = self.core.disconnect(now());
+                self.halted = true;
+                self.execute(acts);
+                self.persist_wake();
+            }
             Job::Close(reply) => {
                 let acts = self.core.disconnect(now());
                 self.halted = true;

@@ -60,6 +60,10 @@ pub enum Job {
     Resync(Reply<Result<JsSyncSummary, SdkError>>),
     /// `close()`.
     Close(Reply<()>),
+    /// The page is unloaded for good (`pagehide`, not into the back/forward cache): end
+    /// the stream politely, or it would wait on the server for a resumption this page can
+    /// never make (and count against the account's sessions) while the next page binds.
+    Leave,
     /// The app's `credentials` callback answered for connection attempt `n`.
     Credentials(u64, Result<crate::wasm::credentials::Secret, SdkError>),
 }
