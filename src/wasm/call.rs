@@ -46,6 +46,9 @@ pub(super) enum Call {
         limit: usize,
     },
     Resync,
+    /// Revoke the device's FAST token and forget it (`signOut()`): the leader does it, as
+    /// the one tab whose driver may save a token.
+    SignOut,
 }
 
 /// `obj[key]` as a string, when it is one.
@@ -68,6 +71,7 @@ impl Call {
             Call::MarkRead { .. } => "markRead",
             Call::History { .. } => "history",
             Call::Resync => "resync",
+            Call::SignOut => "signOut",
         }
     }
 
@@ -81,7 +85,7 @@ impl Call {
         let opt = |v: &Option<String>| v.as_deref().map_or(JsValue::UNDEFINED, JsValue::from);
         put("m", self.name().into());
         match self {
-            Call::Open | Call::Connect | Call::Subscriptions | Call::Resync => {}
+            Call::Open | Call::Connect | Call::Subscriptions | Call::Resync | Call::SignOut => {}
             Call::Subscribe {
                 room,
                 nick,
@@ -130,6 +134,7 @@ impl Call {
             "connect" => Call::Connect,
             "subscriptions" => Call::Subscriptions,
             "resync" => Call::Resync,
+            "signOut" => Call::SignOut,
             "subscribe" => {
                 let nodes = js_sys::Reflect::get(v, &"nodes".into()).ok()?;
                 let nodes = js_sys::Array::from(&nodes)

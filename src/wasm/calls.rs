@@ -14,6 +14,7 @@ use crate::client::{Command, CommandResult};
 use crate::store::{Own, Store};
 
 use super::call::Call;
+use super::device;
 use super::error::{Code, SdkError};
 use super::idb_store::IdbStore;
 use super::js_types::{
@@ -108,7 +109,26 @@ impl Inner {
                 limit,
             } => to_js(&self.history(room, before, limit).await?),
             Call::Resync => to_js(&self.ask(Job::Resync).await?),
+            Call::SignOut => self.sign_out().await.map(|()| JsValue::UNDEFINED),
         }
+    }
+
+    /// `signOut()` in the leading tab: stop the driver first (so it saves no token after
+    /// this), revoke the device's token on the server and forget it. The token is forgotten
+    /// even when the server cannot be reached; that error is the result.
+    async fn sign_out(self: &Rc<Self>) -> Result<(), SdkError> {
+        let store = self.open().await?;
+        if self.state.borrow().running {
+            let (tx, rx) = oneshot();
+            self.shared.queue.push(Job::Close(tx));
+            rx.await;
+        }
+        let revoked = match store.load_wake().await? {
+            Some(wake) => super::sign_out::revoke(&self.opts, &wake).await,
+            None => Ok(()),
+        };
+        store.clear_wake().await?;
+        revoked
     }
 
     /// This tab just took the lead: fire (here and, through the relay, in the other tabs)
@@ -233,6 +253,7 @@ impl Inner {
             None => store.set_account(&me).await?,
         }
         let snapshot = store.load().await.map_err(|e| SdkError::store(e.0))?;
+        let wake = device::wake(store.load_wake().await?, self.opts.resource.as_deref());
         let store = Rc::new(store);
         let mut st = self.state.borrow_mut();
         // Two concurrent open() calls: the first to finish wins, the other's connection
@@ -248,6 +269,8 @@ impl Inner {
                 self.opts.clone(),
                 store.clone(),
                 snapshot,
+                wake,
+                device::saver(store.clone(), self.shared.clone()),
             );
             st.page = PageWatch::start(self.shared.clone(), store.clone());
             // Once per client, in the background: never delays or fails open().

@@ -195,28 +195,53 @@ impl MucSubClient {
     pub fn close(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            if inner.is_closed() {
-                return Ok(JsValue::UNDEFINED);
-            }
-            TabLink::close(inner.clone());
-            let running = inner.state.borrow().running;
-            if running {
-                let (tx, rx) = oneshot();
-                inner.shared.queue.push(Job::Close(tx));
-                rx.await;
-            }
-            {
-                let mut st = inner.state.borrow_mut();
-                st.closed = true;
-                st.page = None;
-                st.store = None;
-            }
-            inner.shared.queue.close();
-            // Only now, with nothing more written here, may another tab lead.
-            inner.link.release();
+            shut(inner).await;
             Ok(JsValue::UNDEFINED)
         })
     }
+
+    /// Sign out: revoke this device's FAST token on the server (XEP-0484 `invalidate`) and
+    /// forget it, so the next sign-in needs the password, then close this client. The tab
+    /// that leads the store does the revoking (for every tab of the store: the others ask
+    /// for credentials at their next sign-in). The stored rooms and messages stay. The token
+    /// is forgotten even when the server cannot be reached (the promise then rejects with
+    /// that error, after the close).
+    #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
+    pub fn sign_out(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let revoked = TabLink::call(inner.clone(), Call::SignOut).await;
+            shut(inner).await;
+            match revoked {
+                Ok(_) => Ok(JsValue::UNDEFINED),
+                Err(e) => Err(e.to_js()),
+            }
+        })
+    }
+}
+
+/// Stops this tab's client: its driver (closing the stream politely) and store when it
+/// leads, then its link to the other tabs; the next tab of the store takes over.
+async fn shut(inner: Rc<Inner>) {
+    if inner.is_closed() {
+        return;
+    }
+    TabLink::close(inner.clone());
+    let running = inner.state.borrow().running;
+    if running {
+        let (tx, rx) = oneshot();
+        inner.shared.queue.push(Job::Close(tx));
+        rx.await;
+    }
+    {
+        let mut st = inner.state.borrow_mut();
+        st.closed = true;
+        st.page = None;
+        st.store = None;
+    }
+    inner.shared.queue.close();
+    // Only now, with nothing more written here, may another tab lead.
+    inner.link.release();
 }
 
 /// `subscribe(room, {nick, nodes?, password?})` checked.

@@ -104,4 +104,9 @@ export async function withTokens(mint: () => Promise<string>): Promise<void> {
   const wrong: ClientOptions = { url: "u", jid: "j", store: "s", credentials: () => ({ jwt: "t" }) };
   console.log(both, wrong);
   await client.close();
+  // After the first sign-in: neither, the device's saved token signs in; signOut revokes it.
+  const woken = new MucSubClient({ url: "ws://127.0.0.1:5280/ws", jid: "bob@localhost", store: "s" });
+  await woken.connect();
+  const signedOut: Promise<void> = woken.signOut();
+  await signedOut;
 }
