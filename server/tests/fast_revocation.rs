@@ -173,21 +173,8 @@ async fn the_apis_password_change_and_unregister_take_every_token() {
 #[tokio::test]
 async fn the_command_lines_passwd_and_remove_take_every_token() {
     let s = server(&["alice"]).await;
-    let config = s.cli_config();
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mucsub-server"))
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .expect("the binary runs");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    // The server's storage on either engine (SQLite in its data dir, or its PostgreSQL).
+    let cli = |args: &[&str]| s.cli(env!("CARGO_BIN_EXE_mucsub-server"), args);
     let phone = token_for(&s, "alice", "pw", PHONE).await;
     let laptop = token_for(&s, "alice", "pw", LAPTOP).await;
     let out = cli(&["user", "passwd", "alice", "--password", "new"]);

@@ -350,21 +350,7 @@ async fn fast_list_and_revoke_from_the_command_line() {
     let s = server(&["alice"]).await;
     let t = token_for(&s, "alice").await;
     // The server's storage on either engine (SQLite in its data dir, or its PostgreSQL).
-    let config = s.cli_config();
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mucsub-server"))
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .expect("the binary runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let cli = |args: &[&str]| s.cli(env!("CARGO_BIN_EXE_mucsub-server"), args);
     let listed = cli(&["user", "fast", "list", "alice"]);
     assert!(
         listed.contains(TEST_DEVICE) && listed.contains("HT-SHA-256-NONE"),

@@ -12,22 +12,18 @@ mod support;
 
 mod push_support;
 
+mod sdk_support;
 use mucsub::client::{AppEvent, ClientConfig, Command, CommandResult};
 use mucsub::event::EventKind;
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::MemoryStore;
-use mucsub_server::testkit::{TestServer, TIMEOUT};
+use mucsub_server::testkit::TestServer;
 use push_support::{push_of, PushService};
+use sdk_support::bounded;
 use support::*;
 
 const PUSH: &str = "push.localhost";
-
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(TIMEOUT * 6, f)
-        .await
-        .expect("test took far too long (hang)")
-}
 
 /// The SDK stored and reported the room message `body`: the session was still served.
 async fn delivered(c: &mut NativeClient<MemoryStore>, body: &str) {

@@ -8,11 +8,13 @@
 //! plain `cargo test`; tests/suites/ejabberd-interop.sh runs it with `--ignored` under
 //! `flock /tmp/ejabberd-ref.lock`, and fails when ejabberd is not there.
 
+mod sdk_support;
 use mucsub::client::{AppEvent, ClientConfig, Command, CommandResult};
-use mucsub::event::{EventKind, RoomEvent};
+
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::{Framing, SessionConfig, Wake};
 use mucsub::store::{MemoryStore, Store};
+use sdk_support::body;
 
 const C2S: &str = "127.0.0.1:15222";
 
@@ -32,13 +34,6 @@ fn config(user: &str, managed: bool) -> ClientConfig {
         ..Wake::default()
     };
     cfg
-}
-
-fn body(e: &RoomEvent) -> Option<&str> {
-    match &e.kind {
-        EventKind::Message { body } => Some(body),
-        _ => None,
-    }
 }
 
 async fn client(user: &str, managed: bool, store: MemoryStore) -> NativeClient<MemoryStore> {

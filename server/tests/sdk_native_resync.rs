@@ -2,15 +2,17 @@
 //! while 200 messages are posted, come back, resync → exactly those messages stored, in
 //! order, once each. Lives here because only this crate depends on both.
 
+mod sdk_support;
+use sdk_support::{body, bounded};
 use std::time::Duration;
 
 use mucsub::client::{AppEvent, ClientConfig, ClientWarning, Command, CommandResult};
-use mucsub::event::{EventKind, RoomEvent};
+
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::protocol::Node;
 use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::{MemoryStore, Store};
-use mucsub_server::testkit::{TestServer, TIMEOUT};
+use mucsub_server::testkit::TestServer;
 
 const ROOM: &str = "coven@conference.localhost";
 
@@ -43,19 +45,6 @@ async fn client(
     c.connect().await.expect("connect");
     c.wait_synced().await.expect("initial sync");
     c
-}
-
-fn body(e: &RoomEvent) -> Option<&str> {
-    match &e.kind {
-        EventKind::Message { body } => Some(body),
-        _ => None,
-    }
-}
-
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(TIMEOUT * 6, f)
-        .await
-        .expect("test took far too long (hang)")
 }
 
 #[tokio::test]

@@ -5,12 +5,14 @@
 //! and stop; a resumption the server refuses binds afresh and the resync stores nothing
 //! twice. Real TCP and WebSocket on loopback.
 
+mod sdk_support;
 use mucsub::client::{AppEvent, ClientConfig, Command, CommandResult};
-use mucsub::event::{EventKind, RoomEvent};
+
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::{Framing, SessionConfig, Wake};
 use mucsub::store::{MemoryStore, Store};
-use mucsub_server::testkit::{TestServer, TIMEOUT};
+use mucsub_server::testkit::TestServer;
+use sdk_support::{body, bounded};
 
 const ROOM: &str = "wake@conference.localhost";
 const DEVICE: &str = "0b6f1c1e-4a55-4f0e-9d57-2c1b9e0d7c31";
@@ -45,19 +47,6 @@ fn endpoint(s: &TestServer, ws: bool) -> Endpoint {
     } else {
         Endpoint::Tcp(s.c2s_addr().to_string())
     }
-}
-
-fn body(e: &RoomEvent) -> Option<&str> {
-    match &e.kind {
-        EventKind::Message { body } => Some(body),
-        _ => None,
-    }
-}
-
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(TIMEOUT * 6, f)
-        .await
-        .expect("test took far too long (hang)")
 }
 
 async fn subscribed(c: &mut NativeClient<MemoryStore>, nick: &str) {

@@ -20,6 +20,7 @@ pub(crate) mod idb_wake;
 pub(crate) mod js_args;
 pub(crate) mod js_types;
 pub(crate) mod local;
+pub(crate) mod one_shot;
 pub(crate) mod page;
 pub(crate) mod push;
 pub(crate) mod runtime;

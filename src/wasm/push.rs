@@ -28,15 +28,14 @@ use wasm_bindgen::JsCast;
 use crate::protocol::ns;
 use crate::protocol::push::{PushDisable, PushEnable, WebPushSubscription};
 use crate::protocol::xml::ncname;
-use crate::session::framing::{parse_ws_message, Framing};
+use crate::session::framing::Framing;
 use crate::session::{Session, SessionConfig, SessionError, SessionOut, Wake};
 
 use super::error::{Code, SdkError};
 use super::js_args::{get_bool, get_string, js_or_undefined, promise};
 use super::js_types::string_at;
-use super::local::Queue;
 use super::runtime::{random_id, Options};
-use super::socket::{Socket, SocketEvent, Timer};
+use super::socket::Socket;
 use super::MucSubClient;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -77,9 +76,6 @@ extern "C" {
     #[wasm_bindgen(typescript_type = "PushSubscriptionInput")]
     pub type PushSubscriptionArg;
 }
-
-/// How long one registration session may take, connection included.
-const TIMEOUT_MS: f64 = 30_000.0;
 
 /// What push remembers per client: the node of the last `enablePush`, so `disablePush()`
 /// without an argument turns off this device only.
@@ -168,11 +164,6 @@ fn iq_error(reply: &Element) -> SdkError {
     super::runtime::command_error(&crate::client::stanza_error(reply))
 }
 
-enum Step {
-    Socket(SocketEvent),
-    TimedOut,
-}
-
 /// Connects, authenticates, binds (no presence), sends `payload` in an IQ and returns the
 /// reply's result; closes the stream either way.
 async fn one_iq(
@@ -181,24 +172,14 @@ async fn one_iq(
     to: Option<&str>,
     payload: Element,
 ) -> Result<Element, SdkError> {
-    let steps: Queue<Step> = Queue::default();
-    let sink = {
-        let steps = steps.clone();
-        move |ev: SocketEvent| steps.push(Step::Socket(ev))
-    };
     // Asked before the socket opens: a short-lived token is fresh for this session.
     let secret = opts.auth.secret().await?;
-    let socket = Socket::open(&opts.url, sink)?;
-    let _deadline = {
-        let steps = steps.clone();
-        Timer::after(TIMEOUT_MS, move || steps.push(Step::TimedOut))
-    };
     let wake = if secret.value.is_empty() {
         token_wake(opts).await?
     } else {
         Wake::default()
     };
-    let mut session = Session::with_wake(
+    let session = Session::with_wake(
         SessionConfig {
             jid: opts.jid.clone(),
             password: secret.value,
@@ -213,45 +194,13 @@ async fn one_iq(
     );
     let id = format!("push-{}", random_id());
     let mut request = Some(iq(type_, to, &id, payload));
-    let outcome = loop {
-        let outs = match steps.next().await {
-            None => break Err(SdkError::new(Code::NotConnected, "the client was closed")),
-            Some(Step::TimedOut) => {
-                break Err(SdkError::new(
-                    Code::Timeout,
-                    "push registration: no answer from the server",
-                ))
-            }
-            Some(Step::Socket(SocketEvent::Open)) => session.start(),
-            Some(Step::Socket(SocketEvent::Text(t))) => match parse_ws_message(&t) {
-                Ok(frame) => session.handle(frame),
-                Err(e) => {
-                    break Err(SdkError::new(
-                        Code::Network,
-                        format!("bad frame from the server: {e}"),
-                    ))
-                }
-            },
-            Some(Step::Socket(SocketEvent::Closed(why))) => {
-                break Err(SdkError::new(Code::Network, why))
-            }
-        };
-        match handle_outs(&socket, &mut session, outs, &id, &mut request) {
-            Ok(None) => {}
-            Ok(Some(reply)) => break Ok(reply),
-            Err(e) => break Err(e),
-        }
-    };
-    if session.is_ready() {
-        for out in session.close() {
-            if let SessionOut::Write(w) = out {
-                let _ = socket.send(&w);
-            }
-        }
-    }
-    // Dropping the socket closes the WebSocket after the close frame.
-    drop(socket);
-    outcome
+    super::one_shot::run(
+        &opts.url,
+        session,
+        "push registration",
+        |socket, session, outs| handle_outs(socket, session, outs, &id, &mut request).transpose(),
+    )
+    .await
 }
 
 /// No password (a device that signed in before keeps only its FAST token, never the

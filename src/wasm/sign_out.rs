@@ -2,21 +2,12 @@
 //! token and `<fast invalidate='true'/>` (XEP-0484), after which the server never takes
 //! that token again. The stream it binds is closed at once; nothing is resumed.
 
-use crate::session::framing::{parse_ws_message, Framing};
+use crate::session::framing::Framing;
 use crate::session::{Session, SessionConfig, SessionError, SessionOut, Wake};
 
 use super::error::{Code, SdkError};
-use super::local::Queue;
 use super::runtime::{is_secure, Options};
-use super::socket::{Socket, SocketEvent, Timer};
-
-/// How long the revocation may take.
-const TIMEOUT_MS: f64 = 30_000.0;
-
-enum Step {
-    Socket(SocketEvent),
-    TimedOut,
-}
+use super::socket::Socket;
 
 /// Revokes `wake`'s token on the server. A token the server already refuses is revoked as
 /// far as it matters: `Ok`. Without a token there is nothing to do.
@@ -24,17 +15,7 @@ pub async fn revoke(opts: &Options, wake: &Wake) -> Result<(), SdkError> {
     if wake.token.is_none() {
         return Ok(());
     }
-    let steps: Queue<Step> = Queue::default();
-    let sink = {
-        let steps = steps.clone();
-        move |ev: SocketEvent| steps.push(Step::Socket(ev))
-    };
-    let socket = Socket::open(&opts.url, sink)?;
-    let _deadline = {
-        let steps = steps.clone();
-        Timer::after(TIMEOUT_MS, move || steps.push(Step::TimedOut))
-    };
-    let mut session = Session::with_wake(
+    let session = Session::with_wake(
         SessionConfig {
             jid: opts.jid.clone(),
             // The token is the only secret this connection may use.
@@ -52,42 +33,10 @@ pub async fn revoke(opts: &Options, wake: &Wake) -> Result<(), SdkError> {
             ..wake.clone()
         },
     );
-    let outcome = loop {
-        let outs = match steps.next().await {
-            None => break Err(SdkError::new(Code::NotConnected, "the client was closed")),
-            Some(Step::TimedOut) => {
-                break Err(SdkError::new(
-                    Code::Timeout,
-                    "sign-out: no answer from the server",
-                ))
-            }
-            Some(Step::Socket(SocketEvent::Open)) => session.start(),
-            Some(Step::Socket(SocketEvent::Text(t))) => match parse_ws_message(&t) {
-                Ok(frame) => session.handle(frame),
-                Err(e) => {
-                    break Err(SdkError::new(
-                        Code::Network,
-                        format!("bad frame from the server: {e}"),
-                    ))
-                }
-            },
-            Some(Step::Socket(SocketEvent::Closed(why))) => {
-                break Err(SdkError::new(Code::Network, why))
-            }
-        };
-        if let Some(done) = perform(&socket, outs) {
-            break done;
-        }
-    };
-    if session.is_ready() {
-        for out in session.close() {
-            if let SessionOut::Write(w) = out {
-                let _ = socket.send(&w);
-            }
-        }
-    }
-    drop(socket);
-    outcome
+    super::one_shot::run(&opts.url, session, "sign-out", |socket, _, outs| {
+        perform(socket, outs)
+    })
+    .await
 }
 
 /// Writes what the session wants written; `Some` once it is over.

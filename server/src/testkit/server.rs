@@ -84,6 +84,24 @@ impl TestServer {
         path
     }
 
+    /// Runs `mucsub-server ARGS --config <cli_config>` (the binary is
+    /// `env!("CARGO_BIN_EXE_mucsub-server")` in `server/tests/`), asserts it succeeded and
+    /// returns its standard output.
+    pub fn cli(&self, bin: &str, args: &[&str]) -> String {
+        let out = std::process::Command::new(bin)
+            .args(args)
+            .arg("--config")
+            .arg(self.cli_config())
+            .output()
+            .expect("the binary runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Creates an account (panics if it exists).
     pub async fn add_user(&self, name: &str, password: &str) {
         let created = self
