@@ -285,3 +285,30 @@ async fn migrates_a_database_from_before_the_cluster_tables() {
         2
     );
 }
+
+#[tokio::test]
+async fn a_starting_node_sweeps_no_temporary_room_a_live_node_serves() {
+    let db = shared().fresh_database().await;
+    let (a, b) = (node(&db).await, node(&db).await);
+    let temp = mucsub_server::muc::config_form::RoomConfig {
+        persistent: false,
+        ..Default::default()
+    };
+    let save = |name: &str| StoreOp::SaveRoom {
+        name: name.into(),
+        config: temp.clone(),
+    };
+    a.muc
+        .commit(vec![save("served"), save("left")])
+        .await
+        .unwrap();
+    let ia = own(&a).join("a", TTL).await.unwrap();
+    owned(&*own(&a), "served", ia).await;
+    // B starting: "left" had its occupants on a process that is gone; "served" is A's.
+    assert_eq!(b.muc.drop_stale_temporary_rooms().await.unwrap(), ["left"]);
+    own(&a).leave(ia).await.unwrap();
+    assert_eq!(
+        b.muc.drop_stale_temporary_rooms().await.unwrap(),
+        ["served"]
+    );
+}

@@ -67,7 +67,9 @@ async fn say_until_echoed(c: &mut RawClient, r: &str, body: &str) -> i64 {
                 }
                 if el.name() == "message"
                     && el.attr("type") == Some("groupchat")
-                    && el.get_child("body", CLIENT).is_some_and(|b| b.text() == body)
+                    && el
+                        .get_child("body", CLIENT)
+                        .is_some_and(|b| b.text() == body)
                 {
                     return stanza_id(&el).expect("stanza-id").parse().unwrap();
                 }
@@ -132,7 +134,10 @@ async fn a_paused_owner_commits_nothing_after_the_takeover() {
     subscribe_until_served(&mut bob, &r, "bob").await;
     join(&mut bob, &r, "bob").await;
     let during = say_until_echoed(&mut bob, &r, "while A is paused").await;
-    assert!(during > before, "ids rise across owners: {before} then {during}");
+    assert!(
+        during > before,
+        "ids rise across owners: {before} then {during}"
+    );
 
     // A resumes, believing it owns the room: its commit is refused, alice is told to wait.
     a.signal("CONT");

@@ -189,7 +189,8 @@ pub trait MucStore: Send + Sync {
     /// The largest archive id stored in any room (0 when none), to seed the id generator.
     fn max_archive_id(&self) -> BoxFuture<'_, anyhow::Result<i64>>;
     /// Removes temporary (non-persistent) rooms without subscribers (their occupants are
-    /// gone with the process that held them); returns their names, sorted.
+    /// gone with the process that held them); returns their names, sorted. On PostgreSQL
+    /// a room another node holds under a live lease stays (its occupants are there).
     fn drop_stale_temporary_rooms(&self) -> BoxFuture<'_, anyhow::Result<Vec<String>>>;
     /// Removes subscriptions of `domain`'s accounts that no longer exist; returns how many.
     fn purge_deleted_accounts<'a>(

@@ -171,10 +171,15 @@ impl PgMuc {
     async fn drop_stale(&self) -> anyhow::Result<Vec<String>> {
         let mut client = self.pg.client().await?;
         let tx = client.transaction().await?;
+        // A room another node serves under a live lease still has its occupants there.
         let rows = tx
             .query(
                 "SELECT r.name, r.config FROM muc_rooms r WHERE NOT EXISTS
-                    (SELECT 1 FROM muc_subscriptions s WHERE s.room = r.name) ORDER BY r.name",
+                    (SELECT 1 FROM muc_subscriptions s WHERE s.room = r.name)
+                 AND NOT EXISTS (SELECT 1 FROM cluster_rooms c
+                    JOIN cluster_incarnations n ON n.incarnation = c.incarnation
+                    WHERE c.room = r.name AND n.lease_until > now())
+                 ORDER BY r.name",
                 &[],
             )
             .await?;
