@@ -1,9 +1,13 @@
-//! Issue 19, "a paused owner commits nothing afterwards": two real server processes on one
-//! PostgreSQL database with a short lease. Node A owns a room; A is paused (SIGSTOP, every
-//! socket left open); a client of node B gets the room once A's lease has expired (B claims
-//! it at the next epoch); A resumes (SIGCONT) and its room task, which still believes it
-//! owns the room, tries to commit a message: the fence refuses it, the sender gets a `wait`
-//! error, and the archive holds nothing under the old epoch after the takeover.
+//! Issue 19, a room's takeover between two real server processes on one PostgreSQL
+//! database with a short lease: when its owner is killed (`kill -9`), and when it is only
+//! paused and comes back.
+//!
+//! "A paused owner commits nothing afterwards": node A owns a room; A is paused (SIGSTOP,
+//! every socket left open); a client of node B gets the room once A's lease has expired (B
+//! claims it at the next epoch); A resumes (SIGCONT) and its room task, which still
+//! believes it owns the room, tries to commit a message: the fence refuses it, the sender
+//! gets a `wait` error, and the archive holds nothing under the old epoch after the
+//! takeover.
 //!
 //! Without forwarding between nodes (NATS, not built yet) B can serve the room only once
 //! A's lease has expired: B's client retries on `wait` errors until then.
@@ -202,4 +206,61 @@ async fn post_and_answer(c: &mut RawClient, r: &str) -> (Element, String) {
         .expect("the answer", |el| el.attr("id") == Some(id.as_str()))
         .await;
     (el, id)
+}
+
+/// The owner killed: the room is served by the other node once the lease expired, at the
+/// next epoch, with every echoed message in its archive once and ids still increasing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_owners_room_is_taken_over_with_its_archive() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
+    let db = shared().fresh_database().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = spawn(bin, dir_a.path(), "a", &db.url).await;
+    let b = spawn(bin, dir_b.path(), "b", &db.url).await;
+    for u in ["alice", "bob"] {
+        ChildServer::add_user(bin, dir_a.path(), u, "pw").await;
+    }
+    let r = room("killed");
+    let mut alice = connect(&a, "alice").await;
+    subscribe(&mut alice, &r, "alice").await;
+    join(&mut alice, &r, "alice").await;
+    let mut echoed = Vec::new();
+    for i in 0..3 {
+        echoed.push(say_until_echoed(&mut alice, &r, &format!("on A {i}")).await);
+    }
+    a.kill9().await;
+    let mut bob = connect(&b, "bob").await;
+    subscribe_until_served(&mut bob, &r, "bob").await;
+    join(&mut bob, &r, "bob").await;
+    echoed.push(say_until_echoed(&mut bob, &r, "on B").await);
+
+    // Bob's archive walk through B: exactly the echoed messages, in increasing id order.
+    let id = bob.next_id();
+    bob.send(&format!(
+        "<iq type='set' id='{id}' to='{r}'><query xmlns='{MAM}'/></iq>"
+    ))
+    .await;
+    let mut walked = Vec::new();
+    loop {
+        let el = bob.recv().await;
+        if el.name() == "iq" && el.attr("id") == Some(id.as_str()) {
+            assert_result(&el);
+            break;
+        }
+        if let Some(res) = el.get_child("result", MAM) {
+            walked.push(res.attr("id").unwrap().parse::<i64>().unwrap());
+        }
+    }
+    assert_eq!(walked, echoed);
+    assert!(walked.windows(2).all(|w| w[0] < w[1]), "{walked:?}");
+    let epochs: Vec<Option<i64>> = rows(
+        &db.url,
+        "SELECT epoch FROM muc_archive WHERE room = 'killed' ORDER BY id",
+    )
+    .await
+    .iter()
+    .map(|row| row.get(0))
+    .collect();
+    assert_eq!(epochs, [Some(1), Some(1), Some(1), Some(2)]);
+    b.kill9().await;
 }
