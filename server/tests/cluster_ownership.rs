@@ -212,6 +212,13 @@ async fn a_released_room_is_claimed_at_once_and_a_stale_release_does_nothing() {
     let (a, b) = (node(&db).await, node(&db).await);
     let ia = own(&a).join("a", TTL).await.unwrap();
     let ib = own(&b).join("b", TTL).await.unwrap();
+    a.muc
+        .commit(vec![StoreOp::SaveRoom {
+            name: "r".into(),
+            config: Default::default(),
+        }])
+        .await
+        .unwrap();
     let (fa, _) = owned(&*own(&a), "r", ia).await;
     own(&a).release(&fa).await.unwrap();
     let (fb, _) = owned(&*own(&b), "r", ib).await;
@@ -222,6 +229,10 @@ async fn a_released_room_is_claimed_at_once_and_a_stale_release_does_nothing() {
     assert_eq!((o.incarnation, o.epoch, o.live), (Some(ib), 2, true));
     // A claim by the owner again keeps the epoch.
     assert_eq!(owned(&*own(&b), "r", ib).await.0, fb);
+    // A room that does not exist leaves nothing behind once released.
+    let (ghost, _) = owned(&*own(&a), "ghost", ia).await;
+    own(&a).release(&ghost).await.unwrap();
+    assert_eq!(own(&a).owner("ghost").await.unwrap(), None);
 }
 
 #[tokio::test]

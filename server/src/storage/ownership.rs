@@ -77,7 +77,8 @@ pub trait RoomOwnership: Send + Sync {
     /// that owns the room already keeps its epoch.
     fn claim<'a>(&'a self, room: &'a str, incarnation: i64)
         -> BoxFuture<'a, anyhow::Result<Claim>>;
-    /// Gives the room up (unloaded), if `fence` still holds: anyone may claim it now.
+    /// Gives the room up (unloaded or destroyed), if `fence` still holds: anyone may claim
+    /// it now. A room that does not exist (any more) is forgotten, its epochs with it.
     fn release<'a>(&'a self, fence: &'a Fence) -> BoxFuture<'a, anyhow::Result<()>>;
     /// The room's owner as stored, `None` when it was never claimed.
     fn owner<'a>(&'a self, room: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Owner>>>;

@@ -247,11 +247,24 @@ impl RoomOwnership for PgOwnership {
     fn release<'a>(&'a self, fence: &'a Fence) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let client = self.pg.client().await?;
+            let args: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+                [&fence.room, &fence.incarnation, &fence.epoch];
+            // A claim for a room that never came to be (a stanza to a room that does not
+            // exist) or was destroyed leaves no row behind, so names sent at random cost
+            // nothing lasting. Its epochs may start again: its archive went with it.
+            client
+                .execute(
+                    "DELETE FROM cluster_rooms
+                     WHERE room = $1 AND incarnation = $2 AND epoch = $3
+                       AND NOT EXISTS (SELECT 1 FROM muc_rooms WHERE name = $1)",
+                    &args,
+                )
+                .await?;
             client
                 .execute(
                     "UPDATE cluster_rooms SET incarnation = NULL
                      WHERE room = $1 AND incarnation = $2 AND epoch = $3",
-                    &[&fence.room, &fence.incarnation, &fence.epoch],
+                    &args,
                 )
                 .await?;
             Ok(())
