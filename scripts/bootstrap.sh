@@ -61,6 +61,10 @@ command -v wasm-opt >/dev/null || need_apt+=(binaryen)
 # is told not to create (and start) one; an existing installation is left as it is.
 pg_initdb() { ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | head -n1; }
 [ -n "$(pg_initdb)" ] || need_apt+=(postgresql)
+# NATS (core, no JetStream) carries traffic between the nodes of a cluster; the tests and
+# scripts/cluster.sh start their own nats-server on a free port, so the package's system
+# service (which would hold port 4222) is disabled and stopped right after the install.
+command -v nats-server >/dev/null || need_apt+=(nats-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then sudo_cmd=(); else sudo_cmd=(sudo); fi
@@ -72,6 +76,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq || die "apt-get update failed (network to Debian's mirror?)"
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null \
     || die "Debian packages ${need_apt[*]}: run 'apt-get install ${need_apt[*]}'"
+  if [[ " ${need_apt[*]} " == *" nats-server "* ]] && [ -d /run/systemd/system ]; then
+    "${sudo_cmd[@]}" systemctl disable --now nats-server >/dev/null 2>&1 || true
+  fi
 fi
 command -v chromium >/dev/null || die "chromium: run 'apt-get install chromium'"
 command -v chromedriver >/dev/null || die "chromedriver: run 'apt-get install chromium-driver'"
@@ -79,6 +86,7 @@ command -v firefox-esr >/dev/null || die "firefox-esr: run 'apt-get install fire
 command -v WebKitWebDriver >/dev/null || die "WebKitWebDriver: run 'apt-get install webkit2gtk-driver'"
 command -v xvfb-run >/dev/null || die "xvfb-run: run 'apt-get install xvfb'"
 [ -n "$(pg_initdb)" ] || die "PostgreSQL server binaries: run 'apt-get install postgresql'"
+command -v nats-server >/dev/null || die "nats-server: run 'apt-get install nats-server'"
 id postgres >/dev/null 2>&1 || [ "$(id -u)" != 0 ] \
   || die "the 'postgres' user (created by Debian's postgresql package: apt-get install --reinstall postgresql-common)"
 # geckodriver (Firefox's WebDriver) from crates.io, after the Debian packages so a failed

@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod builtin;
 pub(crate) mod c2s;
+pub mod cluster;
 pub mod config;
 pub mod extensions;
 pub mod fast;
@@ -39,6 +40,8 @@ pub struct ServerContext {
     pub config: Arc<config::Config>,
     /// Every durable component's store (SQLite or PostgreSQL: `storage/`).
     pub storage: storage::Storage,
+    /// This node's cluster membership (lease, room claims); `None` on SQLite.
+    pub cluster: Option<Arc<cluster::Membership>>,
     pub router: router::Router,
     /// Account storage (SCRAM credentials).
     pub accounts: Arc<dyn storage::AccountStore>,

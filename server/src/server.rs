@@ -49,6 +49,10 @@ impl Server {
         }
         let storage = open_storage(&config).await?;
         tracing::info!(engine = storage.engine.name(), "storage open");
+        let cluster = match &storage.ownership {
+            Some(o) => Some(crate::cluster::Membership::join(&config.cluster, o.clone()).await?),
+            None => None,
+        };
         let (accounts, offline) = (storage.accounts.clone(), storage.offline.clone());
         let fast = crate::fast::Fast::open(&config, storage.fast.clone())?;
         let metrics = crate::metrics::Metrics::new();
@@ -60,9 +64,13 @@ impl Server {
         }
         let router = Router::new(&config.domain, accounts.clone(), offline.clone());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        if let Some(c) = &cluster {
+            c.spawn_renewal(shutdown_rx.clone());
+        }
         let ctx = ServerContext {
             config: config.clone(),
             storage,
+            cluster,
             router,
             accounts,
             offline,
@@ -158,6 +166,10 @@ impl ServerHandle {
         }
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        // Another node may take this node's rooms at once instead of after the lease.
+        if let Some(c) = &self.ctx.cluster {
+            c.leave().await;
         }
     }
 }

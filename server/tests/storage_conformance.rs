@@ -61,10 +61,11 @@ async fn postgres_migrates_an_empty_database_and_reopens_without_migrating_again
     for (component, version) in [
         ("accounts", 1),
         ("offline", 1),
-        ("muc", 2),
+        ("muc", 3),
         ("push", 1),
         ("fast", 1),
         ("pep", 1),
+        ("cluster", 1),
     ] {
         let v = query_i64(
             &db.url,
@@ -80,7 +81,7 @@ async fn postgres_migrates_an_empty_database_and_reopens_without_migrating_again
     assert_eq!(s.offline.count("bob").await.unwrap(), 1);
     assert_eq!(
         query_i64(&db.url, "SELECT COUNT(*) FROM schema_versions").await,
-        6
+        7
     );
 }
 
@@ -98,7 +99,7 @@ async fn postgres_nodes_starting_together_migrate_once() {
     }
     assert_eq!(
         query_i64(&db.url, "SELECT COUNT(*) FROM schema_versions").await,
-        6
+        7
     );
 }
 

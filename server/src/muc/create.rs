@@ -16,6 +16,7 @@ use super::store::StoreOp;
 use super::xml::first_child;
 use crate::ns;
 use crate::stanza::{ErrorType, Refusal};
+use crate::storage::Fence;
 
 /// Whether `stanza`, sent to a room that does not exist, creates it: a join (available
 /// presence to `room/nick`) or a subscription.
@@ -37,10 +38,11 @@ fn may_create(shared: &Shared, from: &FullJid) -> bool {
 }
 
 /// Creates room `name` for the sender of `stanza` when the stanza creates rooms and the
-/// policies allow it; its storage is written here when the room quota applies. `Err` is
-/// the refusal to send (`None`: already answered).
+/// policies allow it; its storage is written here (under the room's `fence` in a cluster)
+/// when the room quota applies. `Err` is the refusal to send (`None`: already answered).
 pub(super) async fn create_room(
     shared: &Shared,
+    fence: Option<&Fence>,
     name: &str,
     room_jid: BareJid,
     from: &FullJid,
@@ -85,7 +87,7 @@ pub(super) async fn create_room(
             return Err(Some(r));
         }
     }
-    match create_within_quota(shared, from, initial).await {
+    match create_within_quota(shared, fence, from, initial).await {
         Ok(Ok(initial)) => Ok((room, initial)),
         // XEP-0045 §10.1.1: room creation refused by service policy.
         Ok(Err(owned)) => Err(Some(Refusal::new(
@@ -223,6 +225,7 @@ async fn over_subscription_limit(shared: &Shared, target: &BareJid) -> Option<Re
 /// actions still to run otherwise.
 async fn create_within_quota(
     shared: &Shared,
+    fence: Option<&Fence>,
     creator: &FullJid,
     initial: Vec<Action>,
 ) -> anyhow::Result<Result<Vec<Action>, usize>> {
@@ -241,7 +244,7 @@ async fn create_within_quota(
     let bare = creator.to_bare().to_string();
     Ok(shared
         .store
-        .commit_within_room_quota(&bare, max, ops)
+        .commit_within_room_quota(fence, &bare, max, ops)
         .await?
         .map(|()| rest))
 }

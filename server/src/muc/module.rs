@@ -64,6 +64,7 @@ fn spawn(ctx: &ServerContext) -> anyhow::Result<MucHandle> {
         muc_domain: ctx.config.muc_service.clone(),
         server_domain: ctx.config.domain.clone(),
         store: ctx.storage.muc.clone(),
+        cluster: ctx.cluster.clone(),
         outlet: Arc::new(RouterOutlet::new(ctx.router.clone(), ctx.accounts.clone())),
         ids: Arc::new(IdGen::new(0)),
         occupant_ids: Arc::default(),

@@ -22,6 +22,7 @@ use super::service_iq::service_stanza;
 use super::shared::Shared;
 use crate::ns;
 use crate::stanza::{ErrorType, Refusal};
+use crate::storage::{Claim, Fence};
 
 enum Slot {
     Live(mpsc::Sender<RoomMsg>),
@@ -173,13 +174,51 @@ impl Registry {
         }
     }
 
+    /// Loads (or creates) room `name` for `msg`. In a cluster the room is claimed first:
+    /// another node holding it under a live lease makes `msg` wait (the sender is told to
+    /// try again; with no forwarding between nodes yet, the room answers here only once
+    /// that node unloads it or its lease expires). A claimed room starts its ids above its
+    /// newest archived one, whatever this node's clock says.
     async fn load_or_create(&mut self, name: String, msg: RoomMsg) {
+        let Some(cluster) = self.shared.cluster.clone() else {
+            self.load_and_spawn(name, msg, None).await;
+            return;
+        };
+        let fence = match cluster.claim(&name).await {
+            Ok(Claim::Owned { fence, last_id }) => {
+                self.shared.ids.raise_floor(last_id);
+                fence
+            }
+            Ok(Claim::Held { node, .. }) => {
+                let r = Refusal::new(
+                    ErrorType::Wait,
+                    "resource-constraint",
+                    format!("The room is served by node {node} now; try again shortly"),
+                );
+                self.reject(msg, r).await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(room = name, error = %e, "claiming the room failed");
+                let r = Refusal::new(ErrorType::Wait, "internal-server-error", "");
+                self.reject(msg, r).await;
+                return;
+            }
+        };
+        if !self.load_and_spawn(name, msg, Some(fence.clone())).await {
+            cluster.release(&fence).await;
+        }
+    }
+
+    /// Loads room `name` (or has `msg` create it) and starts its task with `msg` first;
+    /// `false` when it did neither (`msg` was answered).
+    async fn load_and_spawn(&mut self, name: String, msg: RoomMsg, fence: Option<Fence>) -> bool {
         let room_jid = match BareJid::new(&format!("{name}@{}", self.shared.muc_domain)) {
             Ok(j) => j,
             Err(_) => {
                 let r = Refusal::new(ErrorType::Modify, "jid-malformed", "Invalid room name");
                 self.reject(msg, r).await;
-                return;
+                return false;
             }
         };
         let history = self.shared.settings.history_size;
@@ -188,7 +227,7 @@ impl Registry {
         let (room, initial, first) = match (loaded, msg) {
             (Ok(Some(_)), RoomMsg::Request(RoomRequest::Create(_), reply)) => {
                 let _ = reply.send(Err(RequestError::Exists));
-                return;
+                return false;
             }
             (Ok(Some((stored, recent))), msg) => {
                 let hist = recent
@@ -205,14 +244,23 @@ impl Registry {
                 (room, Vec::<Action>::new(), msg)
             }
             (Ok(None), RoomMsg::Stanza(from, stanza)) => {
-                match create_room(&self.shared, &name, room_jid, &from, &stanza).await {
+                match create_room(
+                    &self.shared,
+                    fence.as_ref(),
+                    &name,
+                    room_jid,
+                    &from,
+                    &stanza,
+                )
+                .await
+                {
                     Ok((room, initial)) => (room, initial, RoomMsg::Stanza(from, stanza)),
                     Err(Some(r)) => {
                         self.reply_error(&stanza, &r).await;
-                        return;
+                        return false;
                     }
                     // Already answered.
-                    Err(None) => return,
+                    Err(None) => return false,
                 }
             }
             // The request itself makes the room (all or nothing, in the room's task).
@@ -222,14 +270,14 @@ impl Registry {
             }
             (Ok(None), RoomMsg::Request(_, reply)) => {
                 let _ = reply.send(Err(RequestError::NoRoom));
-                return;
+                return false;
             }
-            (Ok(None), RoomMsg::Unload) => return,
+            (Ok(None), RoomMsg::Unload) => return false,
             (Err(e), msg) => {
                 tracing::error!(room = name, error = %e, "loading room failed");
                 let r = Refusal::new(ErrorType::Wait, "internal-server-error", "");
                 self.reject(msg, r).await;
-                return;
+                return false;
             }
         };
         let (tx, rx) = mpsc::channel(self.shared.settings.room_queue.max(1));
@@ -243,7 +291,7 @@ impl Registry {
         self.shared.metrics.rooms_loaded.inc();
         let shared = self.shared.clone();
         let reports = self.reports.clone();
-        let task = tokio::spawn(room_task(shared, room, rx, reports.clone(), initial));
+        let task = tokio::spawn(room_task(shared, room, rx, reports.clone(), initial, fence));
         // A room task that panicked must not leave its slot waiting forever: report it
         // gone, and the next stanza reloads the room from storage.
         tokio::spawn(async move {
@@ -258,6 +306,7 @@ impl Registry {
                 }
             }
         });
+        true
     }
 
     /// Handles a room task's report (idle, unloaded, gone).

@@ -2,6 +2,12 @@
 //! applies the actions, committing every storage write of a batch of stanzas in one
 //! transaction before anything of that batch leaves (docs/protocol.md S16: nothing is
 //! announced that is not on disk).
+//!
+//! In a cluster the task holds the room's ownership [`Fence`] and commits under it. A
+//! commit the fence refuses means another node took the room over (this one was paused or
+//! cut off past its lease): the batch's senders get `wait` errors, nothing of it leaves,
+//! and the task ends, handing what is still queued back to the registry, which claims the
+//! room again or finds it taken.
 
 use std::time::Duration;
 
@@ -20,19 +26,25 @@ use super::shared::Shared;
 use super::store::{ArchiveKey, ArchivedMsg, StoreOp};
 use super::{edits, moderation};
 use crate::stanza::{error_reply, ErrorType};
+use crate::storage::{Fence, LostOwnership};
 
-/// Runs `room` until it is unloaded or destroyed; `initial` are its creation's actions.
+/// Runs `room` until it is unloaded or destroyed; `initial` are its creation's actions;
+/// `fence` is its ownership in a cluster.
 pub(super) async fn room_task(
     shared: Shared,
     mut room: Room,
     mut rx: mpsc::Receiver<RoomMsg>,
     reports: mpsc::UnboundedSender<Report>,
     initial: Vec<Action>,
+    fence: Option<Fence>,
 ) {
     let name = room.name.clone();
+    let fence = fence.as_ref();
     let idle = Duration::from_secs_f64(shared.settings.idle_unload_secs.max(0.01));
-    if let Err(e) = execute(&shared, &room, initial, None).await.map(|_| ()) {
-        tracing::error!(room = name, error = %e, "creating room failed");
+    // The creation's writes: a refused fence ends the task at once.
+    let created = execute(&shared, fence, &room, initial, None).await;
+    if settle(&shared, fence, &mut room, created, &mut rx, &reports).await {
+        return;
     }
     let mut idle_reported = false;
     // A message taken from the queue while filling a batch, to handle next.
@@ -100,8 +112,8 @@ pub(super) async fn room_task(
                         Err(_) => {}
                     }
                 }
-                let result = execute_batch(&shared, &room, batch).await;
-                if settle(&shared, &mut room, result, &mut rx, &reports).await {
+                let result = execute_batch(&shared, fence, &room, batch).await;
+                if settle(&shared, fence, &mut room, result, &mut rx, &reports).await {
                     return;
                 }
             }
@@ -117,18 +129,22 @@ pub(super) async fn room_task(
                     }
                 };
                 let (actions, answer) = room.request(&env(&shared), req);
-                let result = execute(&shared, &room, actions, None).await;
+                let result = execute(&shared, fence, &room, actions, None).await;
                 // Answered once its writes are committed and its output sent.
                 let _ = reply.send(match &result {
                     Ok(_) => answer,
                     Err(_) => Err(RequestError::Failed),
                 });
-                if settle(&shared, &mut room, result, &mut rx, &reports).await {
+                if settle(&shared, fence, &mut room, result, &mut rx, &reports).await {
                     return;
                 }
             }
             Some(RoomMsg::Unload) => {
                 let kept = !room.occupants.is_empty();
+                if !kept {
+                    // Before the report: once reported, this node may load it again.
+                    release(&shared, fence).await;
+                }
                 let _ = reports.send(Report::Unloaded {
                     name: name.clone(),
                     kept,
@@ -177,11 +193,19 @@ fn env(shared: &Shared) -> Env<'_> {
     }
 }
 
+/// Gives a room this node no longer serves back to the cluster.
+async fn release(shared: &Shared, fence: Option<&Fence>) {
+    if let (Some(cluster), Some(fence)) = (&shared.cluster, fence) {
+        cluster.release(fence).await;
+    }
+}
+
 /// What follows an executed batch: accounts deleted since they subscribed lose their
-/// subscriptions (S13); a destroyed room ends its task, handing what is still queued back
-/// to the registry. `true` when the task ends.
+/// subscriptions (S13); a destroyed room, or one whose ownership was lost, ends its task,
+/// handing what is still queued back to the registry. `true` when the task ends.
 async fn settle(
     shared: &Shared,
+    fence: Option<&Fence>,
     room: &mut Room,
     mut result: anyhow::Result<Executed>,
     rx: &mut mpsc::Receiver<RoomMsg>,
@@ -196,30 +220,40 @@ async fn settle(
             break;
         }
         let actions = room.accounts_deleted(&env(shared), gone);
-        result = execute(shared, room, actions, None).await;
+        result = execute(shared, fence, room, actions, None).await;
     }
-    match result.map(|e| e.destroyed) {
-        Ok(true) => {
-            rx.close();
-            let mut leftovers = Vec::new();
-            while let Ok(m) = rx.try_recv() {
-                if !matches!(m, RoomMsg::Unload) {
-                    leftovers.push(m);
-                }
-            }
-            let _ = reports.send(Report::Unloaded {
-                name: room.name.clone(),
-                kept: false,
-                leftovers,
-            });
+    let ends = match result {
+        Ok(Executed {
+            destroyed: true, ..
+        }) => {
+            release(shared, fence).await;
             true
         }
-        Ok(false) => false,
+        Ok(_) => false,
+        Err(e) if e.is::<LostOwnership>() => {
+            tracing::warn!(room = room.name, error = %e, "room taken over by another node");
+            true
+        }
         Err(e) => {
             tracing::error!(room = room.name, error = %e, "room action failed");
             false
         }
+    };
+    if ends {
+        rx.close();
+        let mut leftovers = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            if !matches!(m, RoomMsg::Unload) {
+                leftovers.push(m);
+            }
+        }
+        let _ = reports.send(Report::Unloaded {
+            name: room.name.clone(),
+            kept: false,
+            leftovers,
+        });
     }
+    ends
 }
 
 /// What applying a batch of actions found out.
@@ -237,11 +271,12 @@ const MAX_BATCH: usize = 256;
 /// stanzas and events in order.
 async fn execute(
     shared: &Shared,
+    fence: Option<&Fence>,
     room: &Room,
     actions: Vec<Action>,
     original: Option<&Element>,
 ) -> anyhow::Result<Executed> {
-    execute_batch(shared, room, vec![(actions, original.cloned())]).await
+    execute_batch(shared, fence, room, vec![(actions, original.cloned())]).await
 }
 
 /// [`execute`] for the actions of several stanzas (each with the stanza, to answer with an
@@ -250,6 +285,7 @@ async fn execute(
 /// order.
 async fn execute_batch(
     shared: &Shared,
+    fence: Option<&Fence>,
     room: &Room,
     batch: Vec<(Vec<Action>, Option<Element>)>,
 ) -> anyhow::Result<Executed> {
@@ -270,7 +306,7 @@ async fn execute_batch(
             .iter()
             .filter(|op| matches!(op, StoreOp::Archive(_)))
             .count() as u64;
-        let committed = shared.store.commit(ops).await;
+        let committed = shared.store.commit_as(fence, ops).await;
         if let Ok(c) = &committed {
             // Only archive writes with an origin-id can be refused, and the room sets none
             // yet: a resent message's re-echo is for the cluster's rooms to add.

@@ -62,6 +62,9 @@ pub struct Shared {
     pub server_domain: String,
     /// The MUC tables and the archive (SQLite or PostgreSQL).
     pub store: Arc<dyn MucStore>,
+    /// This node's cluster membership: rooms are claimed before they are loaded and
+    /// committed under their fence. `None` on SQLite (every room is this node's).
+    pub cluster: Option<Arc<crate::cluster::Membership>>,
     pub outlet: Arc<dyn Outlet>,
     pub ids: Arc<IdGen>,
     /// XEP-0421 occupant-ids (the key is loaded by `service::prepare`).

@@ -10,6 +10,7 @@
 //! | [`PushStore`] (`push.rs`) | XEP-0357 registrations and the VAPID key |
 //! | [`FastStore`] (`fast.rs`) | XEP-0484 FAST tokens per account and device |
 //! | [`PepStore`] (`pep.rs`) | XEP-0163 PEP items of accounts (XEP-0490 displayed markers, XEP-0402 bookmarks) |
+//! | [`RoomOwnership`] (`ownership.rs`) | PostgreSQL only: node leases, which node owns which room, the epoch fence of room commits |
 //!
 //! [`open`] (`open.rs`) picks the engine from the configuration and returns a [`Storage`]
 //! (`stores.rs`) with every store. A store method returns once its change is durable (SQLite
@@ -24,6 +25,7 @@ pub mod fast;
 pub mod muc;
 pub mod offline;
 mod open;
+pub mod ownership;
 pub mod pep;
 pub mod postgres;
 pub mod push;
@@ -40,6 +42,7 @@ pub use muc::{
 };
 pub use offline::{OfflineMessage, OfflineStore};
 pub use open::open;
+pub use ownership::{Claim, Fence, LostOwnership, Owner, Renewal, RoomOwnership};
 pub use pep::{PepItem, PepStore};
 pub use push::{PushStore, Registration};
 pub use stores::{Engine, Storage};

@@ -11,6 +11,7 @@
 use mucsub_protocol::mam::Metadata;
 
 use super::archive::{Item, Page, UnknownId};
+use super::ownership::Fence;
 use super::types::BoxFuture;
 use crate::muc::affiliation::Affiliation;
 use crate::muc::config_form::RoomConfig;
@@ -143,11 +144,25 @@ pub struct AccountSubscription {
 pub trait MucStore: Send + Sync {
     /// Applies `ops`, in order, in one transaction, and returns when it is durable. On
     /// error nothing of it was written.
-    fn commit(&self, ops: Vec<StoreOp>) -> BoxFuture<'_, anyhow::Result<Committed>>;
-    /// Commits `ops` (a new room's writes) only if `creator` owns fewer than `max_owned`
-    /// rooms, counted in the same transaction; `Ok(Err(owned))` otherwise.
+    fn commit(&self, ops: Vec<StoreOp>) -> BoxFuture<'_, anyhow::Result<Committed>> {
+        self.commit_as(None, ops)
+    }
+    /// [`MucStore::commit`] under a room's ownership `fence` (a cluster's room,
+    /// `storage::ownership`): the same transaction first checks that the fence still holds
+    /// and otherwise writes nothing and fails with
+    /// [`super::ownership::LostOwnership`]. Archived messages record the fence's epoch.
+    /// Only engines with [`super::ownership::RoomOwnership`] take a fence.
+    fn commit_as<'a>(
+        &'a self,
+        fence: Option<&'a Fence>,
+        ops: Vec<StoreOp>,
+    ) -> BoxFuture<'a, anyhow::Result<Committed>>;
+    /// Commits `ops` (a new room's writes, under `fence` as [`MucStore::commit_as`]) only
+    /// if `creator` owns fewer than `max_owned` rooms, counted in the same transaction;
+    /// `Ok(Err(owned))` otherwise.
     fn commit_within_room_quota<'a>(
         &'a self,
+        fence: Option<&'a Fence>,
         creator: &'a str,
         max_owned: usize,
         ops: Vec<StoreOp>,
@@ -174,7 +189,8 @@ pub trait MucStore: Send + Sync {
     /// The largest archive id stored in any room (0 when none), to seed the id generator.
     fn max_archive_id(&self) -> BoxFuture<'_, anyhow::Result<i64>>;
     /// Removes temporary (non-persistent) rooms without subscribers (their occupants are
-    /// gone with the process that held them); returns their names, sorted.
+    /// gone with the process that held them); returns their names, sorted. On PostgreSQL
+    /// a room another node holds under a live lease stays (its occupants are there).
     fn drop_stale_temporary_rooms(&self) -> BoxFuture<'_, anyhow::Result<Vec<String>>>;
     /// Removes subscriptions of `domain`'s accounts that no longer exist; returns how many.
     fn purge_deleted_accounts<'a>(

@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use super::{AccountStore, CommitObserver, FastStore, MucStore, OfflineStore, PepStore, PushStore};
+use super::{
+    AccountStore, CommitObserver, FastStore, MucStore, OfflineStore, PepStore, PushStore,
+    RoomOwnership,
+};
 
 /// Every durable component's store, all on one engine. Cheap to clone.
 #[derive(Clone)]
@@ -13,6 +16,9 @@ pub struct Storage {
     pub push: Arc<dyn PushStore>,
     pub fast: Arc<dyn FastStore>,
     pub pep: Arc<dyn PepStore>,
+    /// Room ownership among the nodes sharing the database (`ownership.rs`); `None` on
+    /// SQLite, where the one node owns every room.
+    pub ownership: Option<Arc<dyn RoomOwnership>>,
     /// The engine underneath, for what is engine-specific by nature (a cluster's
     /// ownership tables live beside the stores on the same PostgreSQL).
     pub engine: Engine,

@@ -146,6 +146,18 @@ impl ChildServer {
         );
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the process: `STOP` pauses it with every
+    /// socket open, as a stalled host would, until `CONT`.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("the server process is running");
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} {pid}");
+    }
+
     /// SIGKILL, no chance to clean up; waits for the process to be gone.
     pub async fn kill9(mut self) {
         self.child.start_kill().expect("kill");

@@ -291,7 +291,7 @@ pub async fn room_quota_commit_counts_in_the_same_transaction(open: impl Opener)
     };
     assert_eq!(
         s.muc
-            .commit_within_room_quota("alice@localhost", 2, create("r1"))
+            .commit_within_room_quota(None, "alice@localhost", 2, create("r1"))
             .await
             .unwrap(),
         Ok(())
@@ -301,7 +301,7 @@ pub async fn room_quota_commit_counts_in_the_same_transaction(open: impl Opener)
         let muc = s.muc.clone();
         let ops = create(room);
         tokio::spawn(async move {
-            muc.commit_within_room_quota("alice@localhost", 2, ops)
+            muc.commit_within_room_quota(None, "alice@localhost", 2, ops)
                 .await
         })
     });

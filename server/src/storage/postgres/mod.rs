@@ -14,7 +14,9 @@ mod archive;
 mod edits;
 mod fast;
 mod muc;
+mod muc_apply;
 mod offline;
+mod ownership;
 mod pep;
 pub mod pool;
 mod push;
@@ -34,6 +36,8 @@ const COMPONENTS: &[(&str, &[&str])] = &[
     ("push", push::MIGRATIONS),
     ("fast", fast::MIGRATIONS),
     ("pep", pep::MIGRATIONS),
+    // Room ownership (its fence function reads nothing else; `muc_apply.rs` calls it).
+    ("cluster", ownership::MIGRATIONS),
 ];
 
 /// Connects to the database at `url`, brings every component's tables to this build's
@@ -55,6 +59,7 @@ pub async fn open(url: &str, offline_max_per_account: u32) -> anyhow::Result<Sto
         push: Arc::new(push::PgPush::new(pg.clone())),
         fast: Arc::new(fast::PgFast::new(pg.clone())),
         pep: Arc::new(pep::PgPep::new(pg.clone())),
+        ownership: Some(Arc::new(ownership::PgOwnership::new(pg.clone()))),
         engine: Engine::Postgres(pg),
     })
 }

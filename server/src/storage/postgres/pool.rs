@@ -68,7 +68,10 @@ impl Pg {
         let mut cfg: tokio_postgres::Config = url.parse().map_err(|e| {
             anyhow::anyhow!("[cluster] postgres = {target:?} is not a PostgreSQL URL: {e}")
         })?;
-        cfg.options("-c synchronous_commit=on")
+        // A transaction left open by a process that stopped mid-way (SIGSTOP, a stalled
+        // host) would hold its row locks, and so block another node's claim of its rooms,
+        // for as long as it stays stopped: the database ends such a session instead.
+        cfg.options("-c synchronous_commit=on -c idle_in_transaction_session_timeout=5000")
             .application_name("mucsub-server")
             .connect_timeout(CONNECT_TIMEOUT);
         let mgr = Manager::from_config(

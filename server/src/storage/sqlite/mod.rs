@@ -67,6 +67,8 @@ async fn stores(db: Db, offline_max_per_account: u32) -> anyhow::Result<Storage>
         push: Arc::new(push::SqlitePush::new(db.clone())),
         fast: Arc::new(fast::SqliteFast::new(db.clone())),
         pep: Arc::new(pep::SqlitePep::new(db.clone())),
+        // One node, owning every room it loads.
+        ownership: None,
         engine: Engine::Sqlite(db),
     })
 }

@@ -14,6 +14,7 @@ use crate::storage::muc::{
     ArchiveKey, ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore, StoreOp, StoredRoom,
     StoredSubscription,
 };
+use crate::storage::ownership::Fence;
 use crate::storage::types::BoxFuture;
 use mucsub_protocol::mam::Metadata;
 
@@ -365,9 +366,23 @@ fn purge_deleted_accounts(conn: &Connection, domain: &str) -> rusqlite::Result<u
     )
 }
 
+/// SQLite is one node's own file: every room it loads is its own, so there is no fence to
+/// check; being handed one is a mistake of the caller.
+fn no_fence(fence: Option<&Fence>) -> anyhow::Result<()> {
+    match fence {
+        None => Ok(()),
+        Some(f) => anyhow::bail!("room {}: ownership fences need PostgreSQL", f.room),
+    }
+}
+
 impl MucStore for SqliteMuc {
-    fn commit(&self, ops: Vec<StoreOp>) -> BoxFuture<'_, anyhow::Result<Committed>> {
+    fn commit_as<'a>(
+        &'a self,
+        fence: Option<&'a Fence>,
+        ops: Vec<StoreOp>,
+    ) -> BoxFuture<'a, anyhow::Result<Committed>> {
         Box::pin(async move {
+            no_fence(fence)?;
             if ops.is_empty() {
                 return Ok(Committed::default());
             }
@@ -379,10 +394,14 @@ impl MucStore for SqliteMuc {
 
     fn commit_within_room_quota<'a>(
         &'a self,
+        fence: Option<&'a Fence>,
         creator: &'a str,
         max_owned: usize,
         ops: Vec<StoreOp>,
     ) -> BoxFuture<'a, anyhow::Result<Result<(), usize>>> {
+        if let Err(e) = no_fence(fence) {
+            return Box::pin(async move { Err(e) });
+        }
         let creator = creator.to_owned();
         Box::pin(self.db.call(move |c| {
             let tx = c.transaction()?;

@@ -1,0 +1,136 @@
+//! This node's membership of a cluster (`[cluster] postgres`): its current incarnation,
+//! the lease it renews, and the room claims made under it (`storage::ownership` holds the
+//! rules and why they are safe). A single node on SQLite has no membership and owns every
+//! room it loads.
+//!
+//! The lease is renewed every third of its TTL. When a renewal finds it expired (the
+//! process was paused, or cut off from the database, for longer than the TTL), other nodes
+//! may have taken its rooms: the node starts a new incarnation, and every room still loaded
+//! under the old one fails its next commit at the fence, stops, and is claimed again (or
+//! found taken) on its next stanza. When a newer process started under the same node name,
+//! this one stops renewing: it is not that node any more.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::Cluster;
+use crate::storage::{Claim, Fence, Renewal, RoomOwnership};
+
+/// This node's place in the cluster. Cheap to share (`Arc`).
+pub struct Membership {
+    node: String,
+    ttl: Duration,
+    store: Arc<dyn RoomOwnership>,
+    /// The current incarnation (a new one after the lease was lost).
+    incarnation: AtomicI64,
+}
+
+impl Membership {
+    /// Starts a new incarnation of `[cluster] node` with a lease of `lease_ttl_secs`.
+    pub async fn join(
+        config: &Cluster,
+        store: Arc<dyn RoomOwnership>,
+    ) -> anyhow::Result<Arc<Membership>> {
+        let ttl = Duration::from_secs_f64(config.lease_ttl_secs);
+        let incarnation = store.join(&config.node, ttl).await.map_err(|e| {
+            anyhow::anyhow!("[cluster] node {}: starting its lease: {e:#}", config.node)
+        })?;
+        tracing::info!(node = config.node, incarnation, "joined the cluster");
+        Ok(Arc::new(Membership {
+            node: config.node.clone(),
+            ttl,
+            store,
+            incarnation: AtomicI64::new(incarnation),
+        }))
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    pub fn incarnation(&self) -> i64 {
+        self.incarnation.load(Ordering::Acquire)
+    }
+
+    /// Claims `room` for the current incarnation.
+    pub async fn claim(&self, room: &str) -> anyhow::Result<Claim> {
+        self.store.claim(room, self.incarnation()).await
+    }
+
+    /// Gives up a room this node unloads or destroyed; a failure only leaves it to the
+    /// lease (another node waits for it to expire, or for this node to claim it again).
+    pub async fn release(&self, fence: &Fence) {
+        if let Err(e) = self.store.release(fence).await {
+            tracing::warn!(room = fence.room, error = %e, "releasing a room failed");
+        }
+    }
+
+    /// Ends the lease (clean shutdown): other nodes may claim this node's rooms at once.
+    pub async fn leave(&self) {
+        if let Err(e) = self.store.leave(self.incarnation()).await {
+            tracing::warn!(error = %e, "ending the cluster lease failed");
+        }
+    }
+
+    /// Renews the lease every third of its TTL until `shutdown` fires.
+    pub fn spawn_renewal(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(me.ttl / 3);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    r = shutdown.changed() => {
+                        if r.is_err() || *shutdown.borrow() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+                if !me.renew().await {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// One renewal; `false` when this process must stop renewing.
+    async fn renew(&self) -> bool {
+        let incarnation = self.incarnation();
+        match self.store.renew(incarnation, self.ttl).await {
+            Ok(Renewal::Renewed) => true,
+            Ok(Renewal::Expired) => {
+                tracing::warn!(
+                    node = self.node,
+                    incarnation,
+                    "cluster lease expired (paused or cut off longer than its TTL); rooms held under it are given up"
+                );
+                match self.store.join(&self.node, self.ttl).await {
+                    Ok(new) => {
+                        self.incarnation.store(new, Ordering::Release);
+                        tracing::info!(node = self.node, incarnation = new, "rejoined the cluster");
+                    }
+                    // Tried again at the next tick; meanwhile claims and commits fail.
+                    Err(e) => tracing::error!(error = %e, "rejoining the cluster failed"),
+                }
+                true
+            }
+            Ok(Renewal::Superseded) => {
+                tracing::error!(
+                    node = self.node,
+                    incarnation,
+                    "a newer process started as this node; this one owns no room any more"
+                );
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "renewing the cluster lease failed");
+                true
+            }
+        }
+    }
+}
