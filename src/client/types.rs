@@ -34,6 +34,9 @@ pub enum StoreOp {
 }
 
 /// What the core wants the driver to do, in order.
+// Room events (~500 bytes since issue 22's message state) are most of the actions a
+// driver handles; boxing each would allocate per event to shrink short-lived values.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Write to the transport (one WebSocket message / bytes on TCP).

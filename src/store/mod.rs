@@ -10,6 +10,7 @@
 //! to one [`Store::apply_page`] per page where it cannot, so a driver needs no knowledge of
 //! the store it runs on.
 
+pub mod fold;
 mod memory;
 pub(crate) mod order;
 
@@ -109,9 +110,12 @@ impl Own<'_> {
         by_nick || by_jid
     }
 
-    /// True for an event that counts as unread when it lies after the marker.
+    /// True for an event that counts as unread when it lies after the marker: a message
+    /// someone else sent that is still there (not retracted).
     pub fn counts(&self, ev: &RoomEvent) -> bool {
-        matches!(ev.kind, crate::event::EventKind::Message { .. }) && !self.sent(ev)
+        matches!(ev.kind, crate::event::EventKind::Message { .. })
+            && ev.retracted.is_none()
+            && !self.sent(ev)
     }
 }
 

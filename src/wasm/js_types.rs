@@ -322,6 +322,9 @@ impl JsRoomEvent {
                 out.kind = "system";
                 out.body = body.clone();
             }
+            // The JS fields of corrections, retractions and reactions come with the JS
+            // API half of issue 22; until then an app sees only that a change arrived.
+            EventKind::Change { .. } => out.kind = "change",
         }
         out
     }
