@@ -2,6 +2,7 @@
 //! while joined, offline deliveries and MAM results all become a [`RoomEvent`].
 
 mod change;
+pub mod compose;
 mod modern;
 mod parse;
 
