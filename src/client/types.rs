@@ -104,6 +104,13 @@ pub enum CommandResult {
         /// Its id (also its origin-id).
         id: String,
     },
+    /// The room retracted the message a moderator named.
+    Moderated {
+        /// Room.
+        room: String,
+        /// The moderated message's archive id.
+        stanza_id: String,
+    },
     /// An older page of history was stored.
     History {
         /// Room.
