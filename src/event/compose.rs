@@ -1,5 +1,5 @@
 //! Sans-IO builders of the stanzas an occupant sends to change or answer a message
-//! (protocol.md X13), the outbound side of what [`super::modern`] reads: corrections
+//! (protocol.md X13), the outbound side of what `modern.rs` reads: corrections
 //! (XEP-0308), retraction (XEP-0424), moderation (XEP-0425), reactions (XEP-0444) and
 //! replies (XEP-0461). Message ids come from the caller: the core draws no random numbers.
 //! Each message also carries `id` as its XEP-0359 origin-id, as plain sends do, so its
