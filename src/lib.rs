@@ -19,6 +19,7 @@
 //!   cursors, gaps and MAM paging (docs/protocol.md C4);
 //! - [`client`]: the sans-IO client tying them together (inputs and [`client::Command`]s
 //!   in, actions out);
+//! - [`tabs`]: tabs of one app sharing one client (leader election and forwarding);
 //! - `native` (feature `native`): the tokio runtime driving it over TCP or WebSocket.
 //!
 //! `src/README.md` is the map for a newcomer.
@@ -31,6 +32,7 @@ pub use mucsub_protocol as protocol;
 pub(crate) mod resync;
 pub mod session;
 pub mod store;
+pub mod tabs;
 
 /// Shared store test suite, public so other store implementations (IndexedDB) run it.
 #[cfg(any(test, feature = "store-tests"))]

@@ -6,7 +6,9 @@
 //      open() until every room is caught up, every message stored;
 //   3. live events: N wrapped MucSub events as the server sent them, held at the socket and
 //      released at once, until the SDK has stored each in IndexedDB — against a raw batched
-//      IndexedDB `put` of the same events, one record each, in the same page.
+//      IndexedDB `put` of the same events, one record each, in the same page;
+//   4. tabs (tabs.mjs): leader → follower event callback latency (p50/p99), and the resync
+//      of 2 with 1 and with 3 tabs of the app open.
 // The browser has no debugger attached but for the pipe that drives it (cdp.mjs): DevTools'
 // Network domain, which Playwright turns on, doubles the resync; a row measures that too.
 // Medians of --runs runs. No pass/fail on speed: --smoke only checks that every event was
@@ -29,6 +31,7 @@ import { pathToFileURL } from 'node:url';
 import { serverBin } from '../../tests/e2e/lib/paths.mjs';
 import { launchPipeBrowser } from './cdp.mjs';
 import { startHarnessServer, openPipeHarness, openHarness, disposeServer } from './lib.mjs';
+import { broadcastLatency, resyncWithTabs } from './tabs.mjs';
 
 export const ENGINES = ['chromium', 'firefox', 'webkit'];
 
@@ -46,7 +49,14 @@ async function launchEngine(engine, server, log) {
   const browser = await WebDriverBrowser.launch(engine);
   try {
     const ctx = await browser.newContext();
-    return { open: () => openHarness(ctx, server), close: () => browser.close() };
+    // Pages of one context are windows of one browser profile (the tabs rows need that),
+    // with cdp.mjs's waitFor for the code that also drives Chromium's pipe pages.
+    const open = async () => {
+      const page = await openHarness(ctx, server);
+      page.waitFor = (fn, timeout = 60_000) => page.waitForFunction(fn, null, { timeout });
+      return page;
+    };
+    return { open, close: () => browser.close() };
   } catch (e) {
     await browser.close();
     throw e;
@@ -136,7 +146,9 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
   // The same resync with DevTools' Network domain on, as under Playwright (Chromium only).
   const devtoolsBobs = engine === 'chromium' ? Array.from({ length: runs }, (_, i) => `dbob${i}`) : [];
   if (engine !== 'chromium') profileDir = null;
-  const server = await startHarnessServer({ pkgDir, users: ['alice', 'carol', ...bobs, ...devtoolsBobs] });
+  // The same resync in 1 and in 3 tabs of the app (tabs.mjs), one account per run.
+  const tabBobs = Array.from({ length: runs }, (_, i) => [`tbob${i}-1`, `tbob${i}-3`]).flat();
+  const server = await startHarnessServer({ pkgDir, users: ['alice', 'carol', 'tlat', ...bobs, ...devtoolsBobs, ...tabBobs] });
   let browser;
   try {
     browser = await launchEngine(engine, server, log);
@@ -146,14 +158,15 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
   }
   const tag = randomBytes(3).toString('hex');
   const roomList = Array.from({ length: rooms }, (_, i) => `rs-${tag}-${i}@conference.localhost`);
-  const result = { engine, sizes, resync: [], resyncDevtools: [], rawResync: [], live: [] };
+  const openPage = (b, name) => b.open(name);
+  const result = { engine, sizes, resync: [], resyncDevtools: [], rawResync: [], live: [], tabs: { resync1: [], resync3: [], latency: null } };
   try {
     // The SDK reports warnings (refused or odd input) on the console, which cdp.mjs logs.
     const setup = await browser.open('setup');
 
     // Resync: every run has its own account and store, all subscribed before the backlog.
-    log(`[bench] ${runs} accounts subscribe to ${rooms} rooms`);
-    for (const bob of [...bobs, ...devtoolsBobs]) {
+    log(`[bench] ${bobs.length + devtoolsBobs.length + tabBobs.length} accounts subscribe to ${rooms} rooms`);
+    for (const bob of [...bobs, ...devtoolsBobs, ...tabBobs]) {
       await setup.evaluate(({ jid, rooms }) =>
         window.harness.subscribeAll({ jid, store: `rs-${jid}`, rooms, nick: jid.split('@')[0] }),
       { jid: `${bob}@localhost`, rooms: roomList });
@@ -181,6 +194,16 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
         check(r.errors.length === 0, `${bob}: SDK errors ${r.errors.join('; ')}`);
         log(`[bench] resync ${bob}${devtools ? ' (DevTools Network domain on)' : ''}: ${r.ms.toFixed(0)} ms (online after ${r.onlineMs.toFixed(0)} ms, ${r.pages} pages)`);
         (devtools ? result.resyncDevtools : result.resync).push(r);
+      }
+    }
+
+    // The same resync with 1 and with 3 tabs of the app open, alternating.
+    for (let i = 0; i < runs; i++) {
+      for (const n of [1, 3]) {
+        const jid = `tbob${i}-${n}@localhost`;
+        const r = await resyncWithTabs({ browser, openPage, jid, store: `rs-${jid}`, rooms: roomList, pageSize, n, log });
+        check(r.stored === rooms * messages, `${jid}: stored ${r.stored} of ${rooms * messages} messages`);
+        result.tabs[`resync${n}`].push(r);
       }
     }
 
@@ -237,6 +260,9 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
         + `raw, ${batch} events to a record ${r.chunkedPerSec.toFixed(0)} events/s`);
       result.live.push(r);
     }
+    // Leader → follower callback latency.
+    result.tabs.latency = await broadcastLatency({ browser, openPage,
+      jid: 'tlat@localhost', room: `lat-${tag}@conference.localhost`, events, log });
   } finally {
     await browser.close();
     await disposeServer(server);
@@ -251,6 +277,8 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
     rawPerSec: median(result.live.map((r) => r.rawPerSec)),
     ratio: median(result.live.map((r) => r.ratio)),
     chunkedPerSec: median(result.live.map((r) => r.chunkedPerSec)),
+    resync1TabMs: median(result.tabs.resync1.map((r) => r.ms)),
+    resync3TabsMs: median(result.tabs.resync3.map((r) => r.ms)),
   };
   return result;
 }
@@ -275,6 +303,10 @@ export function table(res, opts) {
     `| raw IndexedDB put of the same events, one record each (a history and a dedup index), ${opts.batch} per transaction | ${m.rawPerSec.toFixed(0)} records/s | |`,
     `| SDK / raw | **${(m.ratio * 100).toFixed(1)} %** | ≥ 80 % ${m.ratio >= 0.8 ? '✔' : '✘'} |`,
     `| raw, the same events ${opts.batch} to a record (the SDK's chunk layout in plain JS, one put per transaction) | ${m.chunkedPerSec.toFixed(0)} events/s | |`,
+    ...(res.tabs.latency ? [
+      `| tabs: resync of the same backlog with 1 / 3 tabs of the app open, until every tab saw every room caught up (median of ${res.tabs.resync1.length}) | ${m.resync1TabMs.toFixed(0)} ms / ${m.resync3TabsMs.toFixed(0)} ms | the same within noise |`,
+      `| tabs: leader → follower \`event\` callback, ${res.tabs.latency.n} events | p50 ${res.tabs.latency.p50.toFixed(2)} ms, p99 ${res.tabs.latency.p99.toFixed(2)} ms | |`,
+    ] : []),
   ].join('\n');
 }
 

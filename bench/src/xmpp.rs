@@ -183,6 +183,10 @@ impl Xmpp {
                     }
                     SessionOut::Ready(j) => bound = Some(j.to_string()),
                     SessionOut::Stanza(s) => pending.push_back(s),
+                    // Not asked for: this login neither manages its stream nor wants a token.
+                    SessionOut::Resumed(_)
+                    | SessionOut::Token(_)
+                    | SessionOut::TokenRejected(_) => {}
                     SessionOut::Ended(e) => {
                         bail!(
                             "login of {user} failed: {}",
@@ -227,7 +231,11 @@ impl Xmpp {
                                 e.map(|e| e.to_string()).unwrap_or_default()
                             )
                         }
-                        SessionOut::ResetParser | SessionOut::Ready(_) => {}
+                        SessionOut::ResetParser
+                        | SessionOut::Ready(_)
+                        | SessionOut::Resumed(_)
+                        | SessionOut::Token(_)
+                        | SessionOut::TokenRejected(_) => {}
                     }
                 }
             }

@@ -134,7 +134,8 @@ pub struct Limits {
     /// Open connections (TCP and WebSocket together) from one IP address; the next one gets
     /// a `policy-violation` stream error. 0 disables.
     pub max_connections_per_ip: usize,
-    /// Bound resources per account; one more bind gets `resource-constraint`. 0 disables.
+    /// Bound resources per account; one more bind gets `resource-constraint` unless a session
+    /// waiting to be resumed gives way (the oldest). 0 disables.
     pub max_sessions_per_account: usize,
     /// MucSub subscriptions one account may hold across all rooms (as stored). 0 disables.
     pub max_subscriptions_per_account: usize,

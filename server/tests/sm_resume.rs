@@ -359,6 +359,44 @@ async fn a_new_bind_of_the_same_resource_takes_over_a_waiting_session() {
 }
 
 #[tokio::test]
+async fn at_the_session_limit_a_waiting_session_gives_way_to_a_new_bind() {
+    // One session per account: a page reloaded without ending its stream (no `pagehide`)
+    // must not lock the account out for the resumption timeout.
+    let s = server_with(&["alice", "carol"], |c| {
+        c.limits.max_sessions_per_account = 1;
+    })
+    .await;
+    let (mut a, previd) = alice_managed(&s, Via::Ws).await;
+    let mut carol = login(&s, "carol", "c").await;
+    chat(&mut carol, "never acknowledged").await;
+    a.expect_message().await;
+    a.disconnect();
+    let waiting = async {
+        while !s
+            .ctx()
+            .metrics
+            .encode()
+            .contains("mucsub_sessions_waiting 1")
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the session waits to be resumed");
+    // Another resource: over the limit but for the waiting session, which ends as on
+    // timeout (its queue to offline storage) to make room.
+    let mut fresh = s.login_bound("alice", "pw", Some("laptop")).await;
+    wait_offline(&s, "alice", 1).await;
+    fresh.send("<presence/>").await;
+    let m = fresh.expect_message().await;
+    assert_eq!(label(&m), "chat:never acknowledged");
+    let (_, r) = resume(&s, Via::Tcp, &previd, 1).await;
+    assert!(matches!(r, Resumption::Failed(_)), "{r:?}");
+    assert_eq!(panics(), 0);
+}
+
+#[tokio::test]
 async fn a_waiting_session_holds_a_bounded_queue() {
     let s = server_with(&["alice", "carol"], |c| c.stream_management.max_queue = 5).await;
     let (a, previd) = alice_managed(&s, Via::Tcp).await;

@@ -37,7 +37,7 @@ use crate::protocol::Subscriptions;
 use crate::resync::Resync;
 use crate::session::backoff::Backoff;
 use crate::session::iq::IqTracker;
-use crate::session::{Session, SessionConfig, SessionOut};
+use crate::session::{Session, SessionConfig, SessionOut, Wake};
 use crate::store::{Snapshot, SubscriptionRecord};
 use pending::Pending;
 
@@ -58,6 +58,11 @@ pub struct ClientConfig {
     pub reconnect_max_ms: u64,
     /// Seed for the backoff jitter (give each client its own).
     pub seed: u64,
+    /// What the first connection wakes with: whether to use SASL2, FAST and stream
+    /// management, the device id, a token and stream kept from an earlier run. Off by
+    /// default (a managed stream that loses its socket waits on the server instead of
+    /// ending, which a short-lived client does not want).
+    pub wake: Wake,
 }
 
 impl ClientConfig {
@@ -71,6 +76,7 @@ impl ClientConfig {
             reconnect_base_ms: 500,
             reconnect_max_ms: 30_000,
             seed: 0x5eed,
+            wake: Wake::default(),
         }
     }
 }
@@ -108,6 +114,9 @@ pub struct Client {
     want_active: bool,
     /// What this connection's server believes: a new session starts active.
     sent_active: bool,
+    /// The last connection was reconciled and caught up when it was lost: a resumed stream
+    /// continues from there and needs no resync (its missed stanzas follow the resumption).
+    caught_up_at_loss: bool,
 }
 
 fn iq(type_: &str, to: &str, id: &str, payload: Option<Element>) -> Element {
@@ -135,7 +144,7 @@ impl Client {
         let mut resync = Resync::new(cfg.resync.clone(), format!("mam-{:x}", cfg.seed));
         resync.load(snapshot.rooms);
         Client {
-            session: Session::new(cfg.session.clone()),
+            session: Session::with_wake(cfg.session.clone(), cfg.wake.clone()),
             iqs: IqTracker::new("c0-"),
             resync,
             backoff: Backoff::new(cfg.reconnect_base_ms, cfg.reconnect_max_ms, cfg.seed),
@@ -158,7 +167,20 @@ impl Client {
             subscribing: Vec::new(),
             want_active: true,
             sent_active: true,
+            caught_up_at_loss: false,
         }
+    }
+
+    /// What the next connection wakes with (token, device, stream to resume), to persist;
+    /// it changes as the server answers (new token, stream enabled, `h`).
+    pub fn wake(&self) -> &Wake {
+        self.session.wake()
+    }
+
+    /// Replaces what the next connection wakes with (an app signing in again, signing
+    /// out with `invalidate`).
+    pub fn set_wake(&mut self, wake: Wake) {
+        *self.session.wake_mut() = wake;
     }
 
     /// The secret for the next connection (the current one keeps its session): a password,
@@ -232,7 +254,8 @@ impl Client {
                 self.drop_connection_state(&mut out);
                 self.connection += 1;
                 self.want_connected = true;
-                self.session = Session::new(self.cfg.session.clone());
+                let wake = self.session.take_wake();
+                self.session = Session::with_wake(self.cfg.session.clone(), wake);
                 self.iqs = IqTracker::new(format!("c{}-", self.connection));
                 let s = self.session.start();
                 self.session_out(s, now, &mut out);
@@ -288,6 +311,28 @@ impl Client {
                     self.send_csi(out);
                     self.on_ready(now, out);
                 }
+                SessionOut::Resumed(jid) => {
+                    self.backoff.reset();
+                    out.push(Action::Event(AppEvent::Resumed {
+                        jid: jid.to_string(),
+                    }));
+                    // The server kept this session's CSI state: only a change is sent.
+                    self.send_csi(out);
+                    if self.caught_up_at_loss {
+                        // Nothing was missed that the resumption does not deliver.
+                        self.reconciled = true;
+                    } else {
+                        self.on_ready(now, out);
+                    }
+                }
+                SessionOut::Token(t) => out.push(Action::Event(AppEvent::Token(t))),
+                SessionOut::TokenRejected(reason) => {
+                    if self.cfg.session.password.is_empty() {
+                        // Nothing else to sign in with: retrying would fail forever.
+                        self.want_connected = false;
+                    }
+                    out.push(Action::Event(AppEvent::CredentialsNeeded { reason }));
+                }
                 SessionOut::Stanza(e) => self.stanza(e, now, out),
                 SessionOut::Ended(err) => {
                     out.push(Action::CloseTransport);
@@ -299,6 +344,10 @@ impl Client {
 
     /// Forget everything tied to the current connection: its answers can never arrive.
     fn drop_connection_state(&mut self, out: &mut Vec<Action>) {
+        if self.reconciled || self.syncing {
+            // Only the first drop after a live connection says how it was left.
+            self.caught_up_at_loss = self.reconciled && !self.syncing && self.resync.is_idle();
+        }
         self.resync.on_disconnect();
         self.syncing = false;
         self.sync_feature = None;
@@ -323,9 +372,11 @@ impl Client {
         }
     }
 
-    fn send(&self, e: &Element, out: &mut Vec<Action>) {
-        if let SessionOut::Write(w) = self.session.send(e) {
-            out.push(Action::Write(w));
+    fn send(&mut self, e: &Element, out: &mut Vec<Action>) {
+        for o in self.session.send(e) {
+            if let SessionOut::Write(w) = o {
+                out.push(Action::Write(w));
+            }
         }
     }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::RoomEvent;
 use crate::protocol::Node;
 use crate::resync::ResyncWarning;
-use crate::session::Frame;
+use crate::session::{FastToken, Frame};
 use crate::store::{Page, SubscriptionRecord};
 
 /// Something that happened to the client.
@@ -188,6 +188,21 @@ pub enum AppEvent {
     Connected {
         /// Our full JID.
         jid: String,
+    },
+    /// The former stream was resumed (XEP-0198) on a new connection: same full JID, no
+    /// resync; what it missed arrives as live events.
+    Resumed {
+        /// Our full JID (unchanged).
+        jid: String,
+    },
+    /// The server issued a FAST token: persist [`crate::client::Client::wake`] (never
+    /// the password).
+    Token(FastToken),
+    /// The saved token was refused (revoked, expired or unknown): the app must ask the
+    /// user for the password. Without one the client stops reconnecting.
+    CredentialsNeeded {
+        /// The server's condition.
+        reason: String,
     },
     /// Connection lost or closed.
     Disconnected {

@@ -104,6 +104,17 @@ impl<S: Store> NativeClient<S> {
         &self.core
     }
 
+    /// The secret for the next connection (see [`Client::set_credentials`]); an empty
+    /// one leaves the saved FAST token as the only way in.
+    pub fn set_credentials(&mut self, secret: String, token: bool) {
+        self.core.set_credentials(secret, token);
+    }
+
+    /// Replaces what the next connection wakes with (see [`Client::set_wake`]).
+    pub fn set_wake(&mut self, wake: crate::session::Wake) {
+        self.core.set_wake(wake);
+    }
+
     /// Reconnect by itself after a lost connection (default on).
     pub fn set_auto_reconnect(&mut self, on: bool) {
         self.auto_reconnect = on;
@@ -154,6 +165,17 @@ impl<S: Store> NativeClient<S> {
         self.conn = None;
         self.reconnect_at = None;
         Ok(())
+    }
+
+    /// Drops the transport without closing the stream, as a dead network does: a managed
+    /// stream waits on the server to be resumed by the next connection (which comes by
+    /// itself with automatic reconnection).
+    pub async fn drop_connection(&mut self) -> Result<(), NativeError> {
+        self.conn = None;
+        let acts = self
+            .core
+            .handle(Input::Disconnected(Some("dropped".into())), now());
+        self.execute(acts).await
     }
 
     /// Events gathered so far (without waiting).

@@ -4,11 +4,20 @@
 //! available resource; a short-lived session turns it off with
 //! [`SessionConfig::initial_presence`]). Frames in, text to write and events out; no
 //! sockets, no clock.
+//!
+//! Where the server offers them, SASL2 + Bind 2 + FAST (`sasl2`, docs/protocol.md X11–X12)
+//! authenticate, resume or bind in one round trip; XEP-0198 stream management (`sm`, X10)
+//! counts both ways and resumes after a lost connection, inline in SASL2 or with
+//! `<resume/>` after RFC 6120 SASL (ejabberd 23.01). What a later connection needs to wake
+//! ([`Wake`]) is carried by the caller from one `Session` to the next.
 
 pub(crate) mod backoff;
 pub(crate) mod fastxml;
 pub mod framing;
 pub(crate) mod iq;
+mod managed;
+mod sasl2;
+pub mod sm;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -20,8 +29,12 @@ use sasl::common::scram::{Sha1, Sha256};
 use sasl::common::ChannelBinding;
 
 pub use framing::{Frame, Framing};
+pub use sasl2::{FastToken, Wake};
+pub use sm::StreamState;
 
 use crate::protocol::ns;
+use crate::protocol::sasl2::Authentication;
+use crate::protocol::sm::Enable;
 
 /// Account and transport facts the session needs.
 #[derive(Debug, Clone)]
@@ -86,8 +99,17 @@ pub enum SessionOut {
     Write(String),
     /// TCP only: reset the inbound parser (stream restart after SASL).
     ResetParser,
-    /// Bound (and available, unless [`SessionConfig::initial_presence`] is off).
+    /// Bound (and available, unless [`SessionConfig::initial_presence`] is off): a new
+    /// session; what the former one missed must come from the archive.
     Ready(FullJid),
+    /// The former stream was resumed (XEP-0198): same full JID, presence and rooms; what
+    /// it missed follows as stanzas, and ours it never acknowledged were written again.
+    Resumed(FullJid),
+    /// The server issued a FAST token (first sign-in or rotation): persist it.
+    Token(FastToken),
+    /// The server refused our FAST token (the condition): it was dropped, the next
+    /// sign-in needs the credentials.
+    TokenRejected(String),
     /// A stanza for the layer above (only once ready).
     Stanza(Element),
     /// The session is over; close the transport.
@@ -97,9 +119,19 @@ pub enum SessionOut {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Idle,
-    AwaitOpen { authenticated: bool },
-    AwaitFeatures { authenticated: bool },
+    AwaitOpen {
+        authenticated: bool,
+    },
+    AwaitFeatures {
+        authenticated: bool,
+    },
     Sasl,
+    /// A SASL2 `<authenticate/>` is out.
+    Sasl2,
+    /// A `<resume/>` after RFC 6120 SASL is out; `bind` is whether binding is offered.
+    Resuming {
+        bind: bool,
+    },
     Binding,
     Ready,
     Ended,
@@ -113,18 +145,47 @@ pub struct Session {
     bound: Option<FullJid>,
     /// The authenticated stream's features offered XEP-0352.
     csi: bool,
+    /// The authenticated stream's features offered XEP-0198 (RFC 6120 path).
+    sm_offered: bool,
+    /// Token, device and stream to wake with; updated as the server answers.
+    wake: Wake,
+    /// The FAST token this authentication uses.
+    fast_in_use: Option<FastToken>,
 }
 
 impl Session {
     /// A session that has not started.
     pub fn new(cfg: SessionConfig) -> Self {
+        Session::with_wake(cfg, Wake::default())
+    }
+
+    /// A session that will try to wake with `wake` (token, stream to resume).
+    pub fn with_wake(cfg: SessionConfig, wake: Wake) -> Self {
         Session {
             cfg,
             state: State::Idle,
             mech: None,
             bound: None,
             csi: false,
+            sm_offered: false,
+            wake,
+            fast_in_use: None,
         }
+    }
+
+    /// What a later connection wakes with, as it stands now.
+    pub fn wake(&self) -> &Wake {
+        &self.wake
+    }
+
+    /// What a later connection wakes with, to replace.
+    pub fn wake_mut(&mut self) -> &mut Wake {
+        &mut self.wake
+    }
+
+    /// Takes what a later connection wakes with (for the next `Session`).
+    pub fn take_wake(&mut self) -> Wake {
+        std::mem::take(&mut self.wake)
     }
 
     /// The bound JID once ready.
@@ -153,15 +214,25 @@ impl Session {
         )]
     }
 
-    /// Serialize a stanza for sending (only meaningful once ready).
-    pub fn send(&self, stanza: &Element) -> SessionOut {
-        SessionOut::Write(framing::serialize(stanza))
+    /// A negotiation element: never counted.
+    fn write(&self, e: &Element) -> SessionOut {
+        SessionOut::Write(framing::serialize(e))
+    }
+
+    /// This connection ends: a stream it had resumed or bound ends with it on the server.
+    /// (Before that, a stream waiting to be resumed belongs to a former connection and
+    /// stays resumable.)
+    fn end(&mut self) {
+        if self.state == State::Ready {
+            self.wake.stream = None;
+        }
+        self.state = State::Ended;
     }
 
     /// Close politely.
     pub fn close(&mut self) -> Vec<SessionOut> {
         let was_open = !matches!(self.state, State::Idle | State::Ended);
-        self.state = State::Ended;
+        self.end();
         if was_open {
             vec![
                 SessionOut::Write(self.cfg.framing.close()),
@@ -182,7 +253,7 @@ impl Session {
     }
 
     fn fail(&mut self, e: SessionError) -> Vec<SessionOut> {
-        self.state = State::Ended;
+        self.end();
         vec![
             SessionOut::Write(self.cfg.framing.close()),
             SessionOut::Ended(Some(e)),
@@ -194,7 +265,7 @@ impl Session {
         match (self.state, frame) {
             (State::Ended | State::Idle, _) => Vec::new(),
             (_, Frame::Close) => {
-                self.state = State::Ended;
+                self.end();
                 vec![SessionOut::Ended(Some(SessionError::Closed))]
             }
             (State::AwaitOpen { authenticated }, Frame::Open { .. }) => {
@@ -210,7 +281,7 @@ impl Session {
                     .find(|c| c.ns() == ns::STREAMS_ERR && c.name() != "text")
                     .map(|c| c.name().to_owned())
                     .unwrap_or_else(|| "undefined-condition".into());
-                self.state = State::Ended;
+                self.end();
                 vec![SessionOut::Ended(Some(SessionError::Stream(cond)))]
             }
             (State::AwaitFeatures { authenticated }, Frame::Element(e))
@@ -223,12 +294,26 @@ impl Session {
                 }
             }
             (State::Sasl, Frame::Element(e)) if e.ns() == ns::SASL => self.sasl_step(&e),
+            (State::Sasl2, Frame::Element(e)) if e.ns() == ns::SASL2 => self.sasl2_step(&e),
+            (State::Resuming { bind }, Frame::Element(e)) if e.ns() == ns::SM => {
+                self.legacy_resume_answer(&e, bind)
+            }
             (State::Binding, Frame::Element(e))
                 if e.name() == "iq" && e.attr("id") == Some("bind-1") =>
             {
                 self.bound_result(&e)
             }
-            (State::Ready, Frame::Element(e)) => vec![SessionOut::Stanza(e)],
+            (State::Ready, Frame::Element(e)) if e.ns() == ns::SM => self.sm_nonza(&e),
+            // After a SASL2 success that bound, no features are due; tolerate them.
+            (State::Ready, Frame::Element(e)) if e.is("features", ns::STREAM) => Vec::new(),
+            (State::Ready, Frame::Element(e)) => {
+                if sm::counts(&e) {
+                    if let Some(st) = self.wake.stream.as_mut() {
+                        st.on_received();
+                    }
+                }
+                vec![SessionOut::Stanza(e)]
+            }
             (_, Frame::Element(e)) => self.fail(SessionError::Protocol(format!(
                 "unexpected <{}/> during negotiation",
                 e.name()
@@ -242,6 +327,17 @@ impl Session {
                 return self.fail(SessionError::TlsRequired);
             }
         }
+        // SASL2 where offered (the server offers it only where PLAIN may travel): one
+        // round trip to a bound or resumed stream.
+        let sasl2 = features
+            .get_child("authentication", ns::SASL2)
+            .filter(|_| self.wake.manage);
+        if let Some(auth) = sasl2 {
+            match Authentication::try_from(auth) {
+                Ok(auth) => return self.sasl2_authenticate(&auth),
+                Err(e) => return self.fail(SessionError::Protocol(e.to_string())),
+            }
+        }
         let offered: Vec<String> = features
             .get_child("mechanisms", ns::SASL)
             .map(|m| {
@@ -251,35 +347,10 @@ impl Session {
                     .collect()
             })
             .unwrap_or_default();
-        let user = self
-            .cfg
-            .jid
-            .node()
-            .map(|n| n.to_string())
-            .unwrap_or_default();
-        let pass = self.cfg.password.clone();
-        let has = |m: &str| offered.iter().any(|o| o == m);
-        let mech: Box<dyn Mechanism> = if self.cfg.token {
-            if !(has("PLAIN") && self.cfg.secure) {
-                return self.fail(SessionError::TokenNeedsPlain(offered));
-            }
-            Box::new(Plain::new(user, pass))
-        } else if has("SCRAM-SHA-256") {
-            match Scram::<Sha256>::new(user, pass, ChannelBinding::None) {
-                Ok(m) => Box::new(m),
-                Err(e) => return self.fail(SessionError::AuthFailed(format!("{e:?}"))),
-            }
-        } else if has("SCRAM-SHA-1") {
-            match Scram::<Sha1>::new(user, pass, ChannelBinding::None) {
-                Ok(m) => Box::new(m),
-                Err(e) => return self.fail(SessionError::AuthFailed(format!("{e:?}"))),
-            }
-        } else if has("PLAIN") && self.cfg.secure {
-            Box::new(Plain::new(user, pass))
-        } else {
-            return self.fail(SessionError::NoMechanism(offered));
+        let mut mech = match self.password_mechanism(&offered) {
+            Ok(m) => m,
+            Err(e) => return self.fail(e),
         };
-        let mut mech = mech;
         let initial = mech.initial();
         let auth = Element::builder("auth", ns::SASL)
             .attr(
@@ -294,7 +365,36 @@ impl Session {
             .build();
         self.mech = Some(mech);
         self.state = State::Sasl;
-        vec![self.send(&auth)]
+        vec![self.write(&auth)]
+    }
+
+    /// The mechanism for the password (or app token) among those offered: SCRAM-SHA-256,
+    /// SCRAM-SHA-1, PLAIN over TLS or loopback; an app token with PLAIN only.
+    fn password_mechanism(&self, offered: &[String]) -> Result<Box<dyn Mechanism>, SessionError> {
+        let user = self.username();
+        let pass = self.cfg.password.clone();
+        if pass.is_empty() {
+            // No password and no token the server takes: only the user can help.
+            return Err(SessionError::AuthFailed(
+                "credentials needed (no password, and no token the server takes)".into(),
+            ));
+        }
+        let has = |m: &str| offered.iter().any(|o| o == m);
+        let scram_err = |e| SessionError::AuthFailed(format!("{e:?}"));
+        Ok(if self.cfg.token {
+            if !(has("PLAIN") && self.cfg.secure) {
+                return Err(SessionError::TokenNeedsPlain(offered.to_vec()));
+            }
+            Box::new(Plain::new(user, pass))
+        } else if has("SCRAM-SHA-256") {
+            Box::new(Scram::<Sha256>::new(user, pass, ChannelBinding::None).map_err(scram_err)?)
+        } else if has("SCRAM-SHA-1") {
+            Box::new(Scram::<Sha1>::new(user, pass, ChannelBinding::None).map_err(scram_err)?)
+        } else if has("PLAIN") && self.cfg.secure {
+            Box::new(Plain::new(user, pass))
+        } else {
+            return Err(SessionError::NoMechanism(offered.to_vec()));
+        })
     }
 
     fn sasl_step(&mut self, e: &Element) -> Vec<SessionOut> {
@@ -314,7 +414,7 @@ impl Session {
                     let r = Element::builder("response", ns::SASL)
                         .append(B64.encode(resp))
                         .build();
-                    vec![self.send(&r)]
+                    vec![self.write(&r)]
                 }
                 Err(err) => self.fail(SessionError::AuthFailed(format!("{err:?}"))),
             },
@@ -347,11 +447,10 @@ impl Session {
         }
     }
 
-    fn bind(&mut self, features: &Element) -> Vec<SessionOut> {
-        if !features.has_child("bind", ns::BIND) {
+    fn bind_request(&mut self, offered: bool) -> Vec<SessionOut> {
+        if !offered {
             return self.fail(SessionError::BindFailed("server offers no binding".into()));
         }
-        self.csi = features.has_child("csi", ns::CSI);
         let mut bind = Element::builder("bind", ns::BIND);
         if let Some(r) = &self.cfg.resource {
             bind = bind.append(
@@ -366,7 +465,7 @@ impl Session {
             .append(bind.build())
             .build();
         self.state = State::Binding;
-        vec![self.send(&iq)]
+        vec![self.write(&iq)]
     }
 
     fn bound_result(&mut self, iq: &Element) -> Vec<SessionOut> {
@@ -381,6 +480,22 @@ impl Session {
         let Some(jid) = jid else {
             return self.fail(SessionError::BindFailed("no full JID in the result".into()));
         };
+        let mut out = Vec::new();
+        if self.sm_offered {
+            // Counting starts with `<enable/>`: the presence below is our stanza number 1.
+            let enable = Enable {
+                resume: true,
+                max: None,
+            };
+            out.push(self.write(&enable.into()));
+            self.wake.stream = Some(StreamState::enabling(jid.clone()));
+        }
+        out.extend(self.bound_ready(jid));
+        out
+    }
+
+    /// Bound: a new session. Sends the initial presence (unless turned off) and says so.
+    fn bound_ready(&mut self, jid: FullJid) -> Vec<SessionOut> {
         self.bound = Some(jid.clone());
         self.state = State::Ready;
         if !self.cfg.initial_presence {
@@ -393,9 +508,13 @@ impl Session {
                     .build(),
             )
             .build();
-        vec![self.send(&presence), SessionOut::Ready(jid)]
+        let mut out = self.send(&presence);
+        out.push(SessionOut::Ready(jid));
+        out
     }
 }
 
+#[cfg(test)]
+mod sm_tests;
 #[cfg(test)]
 mod tests;

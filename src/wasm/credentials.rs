@@ -18,6 +18,9 @@ pub enum Auth {
     Password(String),
     /// `credentials()`, asked before every connection.
     Callback(Function),
+    /// Neither: the device's saved FAST token is the only way in (a reload after the
+    /// first sign-in; the password was never stored).
+    Saved,
 }
 
 /// The secret of one connection.
@@ -50,6 +53,12 @@ impl Auth {
                 })
             }
             Auth::Callback(f) => f,
+            Auth::Saved => {
+                return Ok(Secret {
+                    value: String::new(),
+                    token: false,
+                })
+            }
         };
         let failed = |why: String| SdkError::new(Code::AuthFailed, why);
         let returned = f

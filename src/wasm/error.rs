@@ -66,6 +66,32 @@ impl Code {
         }
     }
 
+    /// The code whose [`as_str`](Code::as_str) is `s` (`Internal` for an unknown one): an
+    /// error's code as another tab sent it.
+    pub fn parse(s: &str) -> Code {
+        const ALL: [Code; 16] = [
+            Code::AuthFailed,
+            Code::NotConnected,
+            Code::Timeout,
+            Code::Network,
+            Code::Store,
+            Code::BadRequest,
+            Code::Forbidden,
+            Code::NotAllowed,
+            Code::NotAuthorized,
+            Code::Conflict,
+            Code::ItemNotFound,
+            Code::RegistrationRequired,
+            Code::JidMalformed,
+            Code::NotAcceptable,
+            Code::ServiceUnavailable,
+            Code::Internal,
+        ];
+        ALL.into_iter()
+            .find(|c| c.as_str() == s)
+            .unwrap_or(Code::Internal)
+    }
+
     /// The code for an XMPP stanza error condition (`<conflict/>` → `Conflict`); conditions
     /// the API does not name separately become `Internal` with the condition in the message.
     pub fn from_condition(condition: &str) -> Code {

@@ -8,7 +8,7 @@
 //! versionchange transaction, so a crash or reload mid-migration leaves the old version
 //! intact and the next open starts over.
 //!
-//! Layout (current version, 4):
+//! Layout (current version, 5):
 //! - `account`: `{key, value}` records: `jid` (whose data this is), `seq` (last insertion
 //!   sequence number handed out).
 //! - `subscriptions`: keyPath `room`; a serialised `SubscriptionRecord` under `rec`.
@@ -31,6 +31,10 @@
 //! - `cursors`: keyPath `room`; a serialised `Cursor` under `cursor`.
 //! - `gaps`: auto-increment key (insertion order = oldest first), index `by_room` on `room`;
 //!   a serialised `Gap` under `gap`.
+//! - `device` (since v5): `{key, value}` records; `wake` holds the JSON of
+//!   [`crate::session::Wake`]: the device's `<user-agent id>`, its FAST token and the
+//!   stream-management state (SM-ID, `h`, unacknowledged stanzas) a reload or a wake
+//!   resumes with. Never a password: there is no field for one.
 
 use idb::{
     Database, DatabaseEvent, Event, Factory, IndexParams, KeyPath, ObjectStoreParams, Request,
@@ -44,7 +48,7 @@ use super::error::SdkError;
 use super::idb_records;
 
 /// The schema version this SDK writes.
-pub const CURRENT_VERSION: u32 = 4;
+pub const CURRENT_VERSION: u32 = 5;
 
 /// Object store names.
 pub mod stores {
@@ -62,6 +66,8 @@ pub mod stores {
     pub const GAPS: &str = "gaps";
     /// Read markers (since v3).
     pub const READS: &str = "reads";
+    /// What the device wakes with: token, device id, stream state (since v5).
+    pub const DEVICE: &str = "device";
 }
 
 /// Index names.
@@ -162,6 +168,9 @@ async fn migrate(db: &Database, tx: &Transaction, from: u32, to: u32) -> Result<
     }
     if from < 4 && to >= 4 {
         v4_chunks(db, tx).await?;
+    }
+    if from < 5 && to >= 5 {
+        v5_device(db)?;
     }
     Ok(())
 }
@@ -301,5 +310,15 @@ async fn v4_chunks(db: &Database, tx: &Transaction) -> Result<(), SdkError> {
         put.await?;
     }
     db.delete_object_store(stores::MESSAGES)?;
+    Ok(())
+}
+
+/// v5: a store for what the device wakes with (FAST token, device id, stream-management
+/// state), so a reload or a wake signs in without the password (issue 26). Nothing to
+/// rewrite: older databases had no such state.
+fn v5_device(db: &Database) -> Result<(), SdkError> {
+    let mut p = ObjectStoreParams::new();
+    p.key_path(Some(KeyPath::new_single("key")));
+    db.create_object_store(stores::DEVICE, p)?;
     Ok(())
 }

@@ -275,7 +275,11 @@ impl IdbStore {
         Ok(finish(tx, result).await?)
     }
 
-    async fn tx(&self, names: &[&str], mode: TransactionMode) -> Result<Transaction, SdkError> {
+    pub(super) async fn tx(
+        &self,
+        names: &[&str],
+        mode: TransactionMode,
+    ) -> Result<Transaction, SdkError> {
         self.db.transaction(names, mode).await
     }
 
@@ -381,7 +385,7 @@ async fn meta_put(tx: &Transaction, key: &str, value: &JsValue) -> Result<(), Sd
 
 /// Commit a readwrite transaction after `result`, or abort it when `result` failed, so a
 /// failed call never leaves half its writes behind.
-async fn finish<T>(tx: Transaction, result: Result<T, SdkError>) -> Result<T, SdkError> {
+pub(super) async fn finish<T>(tx: Transaction, result: Result<T, SdkError>) -> Result<T, SdkError> {
     match result {
         Ok(v) => {
             let outcome = tx.commit()?.await?;

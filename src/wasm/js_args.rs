@@ -81,7 +81,8 @@ pub(crate) fn get_bool(obj: &JsValue, key: &str) -> Result<bool, SdkError> {
     })
 }
 
-/// `password` or `credentials` (a function), exactly one.
+/// `password` or `credentials` (a function), at most one; neither when the device signed
+/// in before and kept its FAST token (the password is never stored).
 fn auth(options: &JsValue) -> Result<Auth, SdkError> {
     let callback = option(options, "credentials")?;
     let password = get_string(options, "password")?.filter(|p| !p.is_empty());
@@ -98,9 +99,7 @@ fn auth(options: &JsValue) -> Result<Auth, SdkError> {
         (Some(_), Some(_)) => Err(SdkError::bad_request(
             "give either 'password' or 'credentials', not both",
         )),
-        (None, None) => Err(SdkError::bad_request(
-            "option 'password' or 'credentials' is required",
-        )),
+        (None, None) => Ok(Auth::Saved),
     }
 }
 

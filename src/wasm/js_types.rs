@@ -115,11 +115,14 @@ export interface ClientOptionsBase {
   pageSize?: number;
 }
 
-/** Either a password, or a callback the client asks before every connection (the first,
- *  each reconnect, each push registration), so short-lived tokens work. */
+/** A password, or a callback the client asks before every connection (the first,
+ *  each reconnect, each push registration), so short-lived tokens work; or neither, once
+ *  this device signed in: the FAST token the server issued then (kept in IndexedDB, never
+ *  the password) signs it in, and a wake resumes the stream in one round trip. */
 export type ClientOptions = ClientOptionsBase & (
   | { password: string; credentials?: never }
   | { credentials: () => Credentials | Promise<Credentials>; password?: never }
+  | { password?: never; credentials?: never }
 );
 
 export interface SubscribeOptions {
@@ -160,12 +163,19 @@ export interface SubscriptionChange {
   nodes: Node[];
 }
 
+/**
+ * Which tab of the app runs the connection for a store: the `leader` holds the store's Web
+ * Lock and does the work; a `follower` forwards its calls to it and gets its callbacks.
+ */
+export type TabRole = "leader" | "follower";
+
 export interface ClientEvents {
   event: RoomEvent;
   connection: ConnectionState;
   sync: SyncProgress;
   subscription: SubscriptionChange;
   error: MucSubError;
+  role: TabRole;
 }
 
 export interface MucSubClient {

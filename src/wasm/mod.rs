@@ -4,8 +4,11 @@
 //! Public for the browser tests: the JS class, the store and what its tests inspect (the
 //! schema, the chunk sizes, a sleep, the persistence request). The rest is the crate's own.
 
+pub(crate) mod call;
+pub(crate) mod calls;
 pub(crate) mod client;
 pub(crate) mod credentials;
+pub(crate) mod device;
 pub(crate) mod error;
 pub mod idb_apply;
 pub(crate) mod idb_conn;
@@ -13,14 +16,17 @@ pub(crate) mod idb_lookup;
 pub(crate) mod idb_records;
 pub mod idb_schema;
 pub(crate) mod idb_store;
+pub(crate) mod idb_wake;
 pub(crate) mod js_args;
 pub(crate) mod js_types;
 pub(crate) mod local;
 pub(crate) mod page;
 pub(crate) mod push;
 pub(crate) mod runtime;
+pub(crate) mod sign_out;
 pub mod socket;
 pub mod storage;
+pub(crate) mod tabs;
 
 pub use client::MucSubClient;
 pub use error::{Code, SdkError};

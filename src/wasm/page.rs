@@ -10,6 +10,9 @@
 //! covers, so a page frozen or discarded at any point leaves a store the next load resyncs
 //! from. A page that is left (`pagehide`: unloaded, or frozen into the back/forward cache)
 //! parks its database connection so that it blocks no other page (idb_conn.rs).
+//! A page unloaded for good (`pagehide` not into the cache) also ends its XMPP stream
+//! politely: a managed stream left waiting could never be resumed by it, and each reload
+//! would leave one more counting against the account's sessions.
 
 use std::rc::Rc;
 
@@ -44,6 +47,7 @@ impl PageWatch {
             // Opened in a background tab: the first session says inactive right away.
             shared.queue.push(Job::Active(false));
         }
+        let leaving = shared.clone();
         let callback = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
             let visible = is_visible(&doc_for_cb);
             if e.type_() == "visibilitychange" {
@@ -76,7 +80,14 @@ impl PageWatch {
             // Every pagehide, not only into the cache: an unloading page (a reload) may
             // still hold a transaction the next document of the site would wait behind.
             match e.type_().as_str() {
-                "pagehide" => store.park(),
+                "pagehide" => {
+                    if !persisted {
+                        // Gone for good: its stream ends with it (the queue runs in a
+                        // microtask, before the document goes).
+                        leaving.queue.push(Job::Leave);
+                    }
+                    store.park();
+                }
                 "pageshow" if persisted => store.unpark(),
                 _ => {}
             }

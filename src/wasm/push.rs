@@ -29,7 +29,7 @@ use crate::protocol::ns;
 use crate::protocol::push::{PushDisable, PushEnable, WebPushSubscription};
 use crate::protocol::xml::ncname;
 use crate::session::framing::{parse_ws_message, Framing};
-use crate::session::{Session, SessionConfig, SessionError, SessionOut};
+use crate::session::{Session, SessionConfig, SessionError, SessionOut, Wake};
 
 use super::error::{Code, SdkError};
 use super::js_args::{get_bool, get_string, js_or_undefined, promise};
@@ -193,16 +193,24 @@ async fn one_iq(
         let steps = steps.clone();
         Timer::after(TIMEOUT_MS, move || steps.push(Step::TimedOut))
     };
-    let mut session = Session::new(SessionConfig {
-        jid: opts.jid.clone(),
-        password: secret.value,
-        resource: Some(format!("push-{}", &random_id()[..8])),
-        framing: Framing::WebSocket,
-        secure: super::runtime::is_secure(&opts.url),
-        // Never available: see the module comment.
-        initial_presence: false,
-        token: secret.token,
-    });
+    let wake = if secret.value.is_empty() {
+        token_wake(opts).await?
+    } else {
+        Wake::default()
+    };
+    let mut session = Session::with_wake(
+        SessionConfig {
+            jid: opts.jid.clone(),
+            password: secret.value,
+            resource: Some(format!("push-{}", &random_id()[..8])),
+            framing: Framing::WebSocket,
+            secure: super::runtime::is_secure(&opts.url),
+            // Never available: see the module comment.
+            initial_presence: false,
+            token: secret.token,
+        },
+        wake,
+    );
     let id = format!("push-{}", random_id());
     let mut request = Some(iq(type_, to, &id, payload));
     let outcome = loop {
@@ -228,7 +236,7 @@ async fn one_iq(
                 break Err(SdkError::new(Code::Network, why))
             }
         };
-        match handle_outs(&socket, &session, outs, &id, &mut request) {
+        match handle_outs(&socket, &mut session, outs, &id, &mut request) {
             Ok(None) => {}
             Ok(Some(reply)) => break Ok(reply),
             Err(e) => break Err(e),
@@ -246,10 +254,30 @@ async fn one_iq(
     outcome
 }
 
+/// No password (a device that signed in before keeps only its FAST token, never the
+/// password): sign this session in with the saved token, binding a resource of its own and
+/// resuming nothing. Without a saved token the sign-in fails asking for credentials.
+async fn token_wake(opts: &Options) -> Result<Wake, SdkError> {
+    let saved = super::IdbStore::open(&opts.store)
+        .await?
+        .load_wake()
+        .await?;
+    Ok(match saved {
+        Some(w) => Wake {
+            manage: true,
+            stream: None,
+            invalidate: false,
+            tag: Some(format!("push-{}", &random_id()[..8])),
+            ..w
+        },
+        None => Wake::default(),
+    })
+}
+
 /// Performs the session's outputs; `Some(reply)` once our IQ is answered with a result.
 fn handle_outs(
     socket: &Socket,
-    session: &Session,
+    session: &mut Session,
     outs: Vec<SessionOut>,
     id: &str,
     request: &mut Option<Element>,
@@ -262,13 +290,18 @@ fn handle_outs(
             SessionOut::ResetParser => {}
             SessionOut::Ready(_) => {
                 if let Some(req) = request.take() {
-                    if let SessionOut::Write(w) = session.send(&req) {
-                        socket
-                            .send(&w)
-                            .map_err(|e| SdkError::new(Code::Network, e))?;
+                    for o in session.send(&req) {
+                        if let SessionOut::Write(w) = o {
+                            socket
+                                .send(&w)
+                                .map_err(|e| SdkError::new(Code::Network, e))?;
+                        }
                     }
                 }
             }
+            // A push session resumes nothing; a token rotated on its sign-in is not kept
+            // (the saved one stays valid until a newer one is used).
+            SessionOut::Resumed(_) | SessionOut::Token(_) | SessionOut::TokenRejected(_) => {}
             SessionOut::Stanza(e) => {
                 if e.name() == "iq" && e.attr("id") == Some(id) {
                     return match e.attr("type") {

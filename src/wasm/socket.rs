@@ -109,19 +109,27 @@ impl Socket {
     /// it; the core ignores a result it did not ask for) and report the socket closed when
     /// no frame at all arrives within `timeout_ms`. One probe at a time; a socket that is
     /// not open is left to its own close event.
-    pub fn probe(&self, domain: &str, id: String, timeout_ms: f64) {
+    ///
+    /// `managed`: the stream counts stanzas (XEP-0198), so the probe is an `<r/>`, which
+    /// the server answers and nobody counts; a ping IQ written behind the session's back
+    /// would make the server's count exceed ours.
+    pub fn probe(&self, domain: &str, id: String, managed: bool, timeout_ms: f64) {
         if !self.is_open() || self.probe.borrow().is_some() {
             return;
         }
         // Built here rather than with xmpp-parsers' generic `Iq`, which costs the package
         // ~16 KB gzipped for this one stanza.
-        let ping = builder("iq", ns::JABBER_CLIENT)
-            .attr(ncname("type"), "get")
-            .attr(ncname("id"), id)
-            .attr(ncname("to"), domain)
-            .append(builder("ping", ns::PING).build())
-            .build();
-        let frame = crate::session::framing::serialize(&ping);
+        let probe = if managed {
+            builder("r", ns::SM).build()
+        } else {
+            builder("iq", ns::JABBER_CLIENT)
+                .attr(ncname("type"), "get")
+                .attr(ncname("id"), id)
+                .attr(ncname("to"), domain)
+                .append(builder("ping", ns::PING).build())
+                .build()
+        };
+        let frame = crate::session::framing::serialize(&probe);
         if let Err(e) = self.send(&frame) {
             (self.dead)(format!("WebSocket failed after the page woke up: {e}"));
             return;

@@ -24,6 +24,12 @@ test(`the browser benchmark runs end to end at smoke size in ${engine}`, async (
   }
   assert.equal(res.live.length, SMOKE.runs);
   for (const r of res.live) assert.ok(r.sdkPerSec > 0 && r.rawPerSec > 0 && r.avgRecordBytes > SMOKE.size);
+  // Tabs: the same resync with 1 and 3 tabs stored everything (runBench checks the counts),
+  // and every posted event reached the follower.
+  assert.equal(res.tabs.resync1.length, SMOKE.runs);
+  assert.equal(res.tabs.resync3.length, SMOKE.runs);
+  assert.equal(res.tabs.latency.n, SMOKE.events);
+  assert.ok(res.tabs.latency.p50 > 0 && res.tabs.latency.p99 >= res.tabs.latency.p50);
   assert.ok(res.sizes.total.gzip > 0 && res.sizes.total.gzip < res.sizes.total.raw);
   // Smoke sizes on a dev build: the figures only show the benchmark ran, not how fast it is.
   console.log(`${lines.join('\n')}\n${table(res, SMOKE)}`);

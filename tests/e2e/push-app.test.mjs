@@ -52,10 +52,13 @@ function fakePushManager(sub) {
   };
 }
 
-// Sessions of bob's app (not the short registration sessions) that the server saw end.
+// Sessions of bob's app (not the short registration sessions) that the server saw end, or
+// wait to be resumed (the app's stream is resumable, XEP-0198: a closed tab leaves it
+// waiting, which counts as inactive for push just as an ended one).
 function bobSessionsEnded() {
   return env.server.output.replace(/\x1b\[[0-9;]*m/g, '').split('\n')
-    .filter((l) => l.includes('session ended') && /bob@localhost\/(?!push-)/.test(l)).length;
+    .filter((l) => (l.includes('session ended') || l.includes('the session waits to be resumed'))
+      && /bob@localhost\/(?!push-)/.test(l)).length;
 }
 
 async function waitSessionsEnded(n) {

@@ -88,7 +88,7 @@ test('bob follows a room through sleep, resync, an offline reload and a reconnec
     assert.deepEqual(await bodies(alice), [FIRST, ...BURST]);
   }));
 
-  await t.test('bob comes back: all 50 arrive by the resync, once each and in order', () => step(async () => {
+  await t.test('bob comes back: all 50 arrive, once each and in order', () => step(async () => {
     bob = await openBobPage();
     await bob.goto(server.httpUrl);
     await waitOnline(bob);
@@ -107,7 +107,9 @@ test('bob follows a room through sleep, resync, an offline reload and a reconnec
     await scrollToBeginning(bob);
     const after = await messages(bob);
     assert.deepEqual(after.map((m) => m.body), [FIRST, ...BURST]);
-    for (const m of after.slice(1)) assert.notEqual(m.source, 'live', `${m.body} came live, not by the resync`);
+    // Live from the resumed stream (the closed tab's stream waited on the server and the new
+    // page resumed it with its token, XEP-0198) or by the resync when it could not: either
+    // way once each, in order.
     assert.equal(new Set(after.map((m) => m.stanzaId)).size, after.length, 'archive ids are unique');
 
     // A second resync delivers no event again and records no gap; nothing shows twice.

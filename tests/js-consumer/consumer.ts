@@ -14,6 +14,7 @@ import init, {
   type SubscriptionChange,
   type Credentials,
   type ClientOptions,
+  type TabRole,
 } from "mucsub";
 
 export async function app(): Promise<void> {
@@ -46,6 +47,9 @@ export async function app(): Promise<void> {
     const nodes: Node[] = c.nodes;
     console.log(c.room, now, c.nick ?? "(gone)", nodes);
   });
+  client.on("role", (r: TabRole) => console.log(r === "leader" || r === "follower"));
+  const role: TabRole | undefined = client.role;
+  console.log(role);
   // @ts-expect-error unknown event names do not type-check
   client.on("nope", () => {});
 
@@ -100,4 +104,9 @@ export async function withTokens(mint: () => Promise<string>): Promise<void> {
   const wrong: ClientOptions = { url: "u", jid: "j", store: "s", credentials: () => ({ jwt: "t" }) };
   console.log(both, wrong);
   await client.close();
+  // After the first sign-in: neither, the device's saved token signs in; signOut revokes it.
+  const woken = new MucSubClient({ url: "ws://127.0.0.1:5280/ws", jid: "bob@localhost", store: "s" });
+  await woken.connect();
+  const signedOut: Promise<void> = woken.signOut();
+  await signedOut;
 }

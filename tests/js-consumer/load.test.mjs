@@ -25,13 +25,18 @@ test("bad options throw an Error with a stable code", () => {
     [{ url: "http://x", jid: "a@b", password: "p", store: "s" }, "bad-request"],
     [{ url: "ws://127.0.0.1:1/ws", jid: "not a jid@@", password: "p", store: "s" }, "jid-malformed"],
     [{ url: "ws://127.0.0.1:1/ws", jid: "a@b", password: "p" }, "bad-request"],
-    // Exactly one of password and credentials, and credentials a function.
-    [{ url: "ws://127.0.0.1:1/ws", jid: "a@b", store: "s" }, "bad-request"],
+    // At most one of password and credentials, and credentials a function.
     [{ url: "ws://127.0.0.1:1/ws", jid: "a@b", store: "s", password: "p", credentials: () => ({ token: "t" }) }, "bad-request"],
     [{ url: "ws://127.0.0.1:1/ws", jid: "a@b", store: "s", credentials: "a token" }, "bad-request"],
   ]) {
     assert.throws(() => new MucSubClient(opts), (e) => e instanceof Error && e.code === code);
   }
+});
+
+test("neither a password nor a callback is accepted: the device's saved token signs in", () => {
+  const c = new MucSubClient({ url: "ws://127.0.0.1:1/ws", jid: "bob@localhost", store: "s" });
+  assert.equal(typeof c.signOut, "function");
+  c.free();
 });
 
 test("a credentials callback is accepted in place of a password", () => {
@@ -41,7 +46,7 @@ test("a credentials callback is accepted in place of a password", () => {
 
 test("a valid client accepts the documented callbacks and refuses others", () => {
   const c = new MucSubClient({ url: "ws://127.0.0.1:1/ws", jid: "bob@localhost", password: "pw", store: "s" });
-  for (const name of ["event", "connection", "sync", "error"]) c.on(name, () => {});
+  for (const name of ["event", "connection", "sync", "error", "role"]) c.on(name, () => {});
   assert.throws(() => c.on("nope", () => {}), (e) => e.code === "bad-request");
   c.free();
 });

@@ -32,7 +32,7 @@ work=$(mktemp -d)
 destroy_test_rooms() {
   local rooms
   rooms=$(curl -sf -X POST -d '{"service":"conference.localhost"}' "$api/muc_online_rooms" \
-    | grep -oE '"(live|lists|lists-other|history|private|unread)-[0-9]+@conference\.localhost"' \
+    | grep -oE '"(live|lists|lists-other|history|private|unread|wake)-[0-9]+@conference\.localhost"' \
     | tr -d '"' | sed 's/@conference\.localhost$//') || return 0
   for r in $rooms; do
     curl -sf -X POST -d "{\"name\":\"$r\",\"service\":\"conference.localhost\"}" \
@@ -62,6 +62,10 @@ if ! bash "$start" >"$work/start.log" 2>&1 </dev/null; then
 fi
 tail -n 1 "$work/start.log"
 destroy_test_rooms
+
+# The native SDK's XEP-0198 resumption there (ejabberd has stream management, no SASL2).
+echo "[ejabberd-interop] native SDK stream resumption"
+cargo test --locked -p mucsub-server --test sdk_native_ejabberd -- --ignored
 
 export MUCSUB_TEST_WS="$ws"
 # What `wasm-pack test --headless --chrome` does, limited to the client tests.

@@ -80,9 +80,11 @@ class App {
   async start(session, { interactive }) {
     // A token goes through the `credentials` callback, which the SDK asks before every
     // (re)connection: a real app would fetch a fresh token from its backend there.
+    // A password is only there on the sign-in form's submit; later runs sign in with the
+    // device's FAST token, which the SDK keeps.
     const secret = session.token !== undefined
       ? { credentials: async () => ({ token: session.token }) }
-      : { password: session.password };
+      : session.password ? { password: session.password } : {};
     const client = new MucSubClient({ url: session.url, jid: session.jid, ...secret, store: session.store });
     this.client = client;
     this.session = session;
@@ -106,6 +108,8 @@ class App {
             : 'Wrong address or password.');
       }
       saveSession(session);
+      // Signed in: the token the server issued from now on, the password nowhere.
+      delete session.password;
       this.setConn('online');
       await this.refreshSubscriptions();
       this.mountRooms();
@@ -133,8 +137,9 @@ class App {
     } catch (err) {
       if (client !== this.client) return;
       if (err?.code === 'auth-failed') {
-        const what = this.session?.token !== undefined ? 'token' : 'password';
-        await this.signOut({ keepAccount: true, error: `Your ${what} was not accepted any more. Sign in again.` });
+        const error = this.session?.token !== undefined ? 'Your token was not accepted any more. Sign in again.'
+          : 'This device was signed out (its sign-in expired or was revoked). Sign in again.';
+        await this.signOut({ keepAccount: true, error });
         return;
       }
       this.lastError = err?.code ?? 'network';
@@ -163,10 +168,11 @@ class App {
       const jid = this.jid;
       await this.pushStep(() => disableNotifications(client, jid)).catch((err) => console.warn('push:', err));
     }
-    if (client) await client.close().catch(() => {});
+    // Signing out revokes this device's token on the server; a refused token is gone already.
+    if (client) await (keepAccount ? client.close() : client.signOut()).catch(() => {});
     if (!keepAccount) clearSession();
     else if (this.session) {
-      saveSession(this.session.token !== undefined ? { ...this.session, token: '' } : { ...this.session, password: '' });
+      saveSession(this.session.token !== undefined ? { ...this.session, token: '' } : this.session);
     }
     this.session = null;
     this.setConn('disconnected');

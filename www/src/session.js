@@ -1,7 +1,8 @@
 // The signed-in account, kept in localStorage so that a reopened tab (a phone that put the
 // page to sleep, or a reload with no network) can show the stored rooms at once and reconnect
-// by itself. This is a demo: the password (or the token) is kept in clear in the browser's
-// storage; a real app would ask its backend for a fresh token at each connection instead.
+// by itself. Never the password: after the first sign-in the SDK reconnects with the FAST
+// token the server issued (kept in its IndexedDB database). An app token (the "Token" sign-in,
+// standing for what an app's backend would mint) is kept, as a backend session would be.
 
 const KEY = 'mucsub.session';
 
@@ -10,9 +11,10 @@ export function loadSession() {
     const raw = localStorage.getItem(KEY);
     if (!raw) return null;
     const s = JSON.parse(raw);
-    if (typeof s.url === 'string' && typeof s.jid === 'string' &&
-        (typeof s.password === 'string' || typeof s.token === 'string')) {
-      return { store: 'mucsub-' + s.jid, ...s };
+    if (typeof s.url === 'string' && typeof s.jid === 'string') {
+      // An entry from an older demo may still hold a password: it is dropped here.
+      const { password: _dropped, ...kept } = s;
+      return { store: 'mucsub-' + s.jid, ...kept };
     }
   } catch {
     // A corrupt entry is treated as signed out.
@@ -21,7 +23,8 @@ export function loadSession() {
 }
 
 export function saveSession(session) {
-  localStorage.setItem(KEY, JSON.stringify(session));
+  const { password: _never, ...kept } = session;
+  localStorage.setItem(KEY, JSON.stringify(kept));
 }
 
 export function clearSession() {

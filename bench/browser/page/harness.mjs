@@ -1,7 +1,7 @@
 // The SDK harness page: the npm package (./pkg/) driven by the browser benchmark
-// (bench/browser/run.mjs) and the reload crash test (tests/e2e/reload-crash.test.mjs)
-// through `window.harness`. Node calls these functions with page.evaluate; nothing here
-// measures unless asked, and nothing decides pass or fail.
+// (bench/browser/run.mjs), the reload crash test (tests/e2e/reload-crash.test.mjs) and the
+// tabs test (tests/e2e/tabs.test.mjs) through `window.harness`. Node calls these functions
+// with page.evaluate; nothing here measures unless asked, and nothing decides pass or fail.
 import init, { MucSubClient } from './pkg/mucsub.js';
 import { RawXmpp } from './rawxmpp.mjs';
 
@@ -472,6 +472,51 @@ function dedupKeys(ev) {
   return keys;
 }
 
+// One tab of an app (tests/e2e/tabs.test.mjs): a client on `store`, as every tab of the app
+// makes it, with what its callbacks saw in `window.tab` (events, subscription changes, roles
+// and connection states in order; `at` is the Date.now() of each role change; `syncPages`:
+// resync pages stored).
+function tab({ jid, store, pageSize }) {
+  const c = sdk({ jid, store, pageSize });
+  const t = { client: c, events: [], subscriptions: [], roles: [], states: [], errors: c.errors, syncPages: 0 };
+  c.on('event', (e) => t.events.push(e));
+  c.on('subscription', (s) => t.subscriptions.push(s));
+  c.on('sync', (p) => {
+    if (!p.complete) t.syncPages++;
+  });
+  c.on('role', (r) => t.roles.push({ role: r, at: Date.now() }));
+  c.on('connection', (s) => t.states.push(s));
+  window.tab = t;
+}
+
+// The wall clock in milliseconds, comparable between pages of one browser (sub-ms).
+function clock() {
+  return performance.timeOrigin + performance.now();
+}
+
+// Tabs benchmark (bench/browser/tabs.mjs): a tab's client that records, by clock(), when each
+// message event fired (by stanza id) and when each room reported itself caught up. Like
+// `tab` but timed; `connect` is left to the caller so that every tab starts together.
+function timedTab({ jid, store, pageSize }) {
+  const c = sdk({ jid, store, pageSize });
+  const t = { client: c, at: {}, synced: {}, errors: c.errors };
+  c.on('event', (e) => {
+    if (e.kind === 'message' && e.stanzaId) t.at[e.stanzaId] = clock();
+  });
+  c.on('sync', (p) => {
+    if (p.complete && !t.synced[p.room]) t.synced[p.room] = clock();
+  });
+  window.timed = t;
+  return c.role ?? null;
+}
+
+// When the last of `rooms` was caught up in this tab (clock()), or null.
+function syncedAt(rooms) {
+  const t = window.timed;
+  if (!rooms.every((r) => t.synced[r])) return null;
+  return Math.max(...rooms.map((r) => t.synced[r]));
+}
+
 // The reload crash mode's hold on the page's WebSockets: frames reach the SDK until the
 // `budget`-th MAM page end (`<fin/>`) has passed, and none once `close()` was called (at
 // location.reload()). Both make how far a round gets independent of the engine:
@@ -484,8 +529,9 @@ function dedupKeys(ev) {
 // queued: the document is about to go. Installed before the SDK opens its socket (the wasm
 // glue calls `new WebSocket` on the global at connect time); a listener added in the
 // constructor runs before `onmessage`. One stanza per frame (RFC 7395), and a body's `<`
-// arrives escaped, so a frame holding `<fin` is a page end.
-function frameGate(budget) {
+// arrives escaped, so a frame holding `<fin` is a page end. While `unlimited()` holds, the
+// budget does not apply (the tabs crash mode's last leader runs the resync to its end).
+function frameGate(budget, unlimited = () => false) {
   let closed = false;
   let pages = 0;
   const Native = window.WebSocket;
@@ -493,7 +539,7 @@ function frameGate(budget) {
     constructor(...args) {
       super(...args);
       this.addEventListener('message', (e) => {
-        if (closed || pages >= budget) {
+        if (closed || (pages >= budget && !unlimited())) {
           e.stopImmediatePropagation();
           return;
         }
@@ -560,10 +606,49 @@ async function autoStart(params) {
 window.harness = {
   ready: init().then(() => true),
   sdk, dumpStore, countStored, deleteDb, postBacklog, archiveIds, subscribeAll,
-  timedResync, rawResync, prepareLive, releaseLive, rawPut, raw,
+  timedResync, rawResync, prepareLive, releaseLive, rawPut, raw, tab, timedTab, syncedAt, clock,
 };
 
+// Tabs crash mode (`?tabs=1&store=…&jid=…&pageSize=…&rounds=R&seed=S&budget=B`, the reload
+// crash test with several tabs): the page starts a `tab` client at once and connects; while
+// it leads, it reloads itself after its K-th resync page stored since it took the lead (K in
+// 1..3 from the seed and the round), until the tabs of the origin reloaded R times in all
+// (a counter in localStorage, which every tab sees). As in `auto` mode (frameGate), a
+// document's SDK receives at most B archive pages while reloads remain, and nothing from its
+// reload on, so a round stores about as much in every engine.
+function tabsCrashMode(params) {
+  const store = params.get('store');
+  const rounds = Number(params.get('rounds'));
+  const seed = Number(params.get('seed')) >>> 0;
+  const key = `tabs-reloads-${store}`;
+  const done = () => Number(localStorage.getItem(key) ?? 0);
+  const gate = frameGate(Number(params.get('budget') ?? Infinity), () => done() >= rounds);
+  tab({ jid: params.get('jid'), store, pageSize: Number(params.get('pageSize')) || undefined });
+  const t = window.tab;
+  let ledAt = null;
+  t.client.on('role', (r) => {
+    ledAt = r === 'leader' ? t.syncPages : null;
+  });
+  t.client.on('sync', (p) => {
+    if (p.complete || ledAt === null || done() >= rounds) return;
+    const round = done() + 1;
+    const k = 1 + (Math.imul(seed ^ round, 0x9e3779b1) >>> 0) % 3;
+    if (t.syncPages - ledAt >= k) {
+      localStorage.setItem(key, String(round));
+      ledAt = null;
+      gate.close();
+      location.reload();
+    }
+  });
+  t.client.connect().catch((e) => t.errors.push(`connect: ${e.code}: ${e.message}`));
+}
+
 const params = new URLSearchParams(location.search);
+if (params.get('tabs') === '1') {
+  window.harness.ready.then(() => tabsCrashMode(params)).catch((e) => {
+    window.tabsFailed = String(e?.stack ?? e);
+  });
+}
 if (params.get('auto') === '1') {
   window.harness.ready.then(() => autoStart(params)).catch((e) => {
     // A document that called location.reload() loses its socket while it still runs

@@ -6,8 +6,8 @@
 //!
 //! It stops waiting when a connection takes it over (`sm::registry`), or ends for good —
 //! when the resumption timeout passes, when it holds more than
-//! `[stream_management] max_queue` stanzas, when a new bind takes its resource, or at
-//! shutdown — and then whatever was never acknowledged is salvaged as for a session that
+//! `[stream_management] max_queue` stanzas, when a new bind takes its resource or needs
+//! its place under the account's session limit, or at shutdown — and then whatever was never acknowledged is salvaged as for a session that
 //! ended (`state::end`).
 
 use super::state::{self, outgoing_xml, Parked};
@@ -33,6 +33,7 @@ pub(crate) fn park(ctx: &ServerContext, mut p: Parked) {
         "connection lost; the session waits to be resumed"
     );
     ctx.router.set_inactive(&me.user, p.session.id, true);
+    ctx.router.set_waiting(&me.user, p.session.id, true);
     p.sm.wait();
     // Counted like a connection: shutdown waits for its salvage.
     let counted = Counted::new(&ctx.connections);

@@ -91,6 +91,7 @@ pub(crate) async fn resume<T: Transport>(c: &mut Conn<'_, T>, parked: Parked, h:
     };
     tracing::info!(jid = s.me.full, resent = again.len(), "session resumed");
     ctx.router.set_inactive(&s.me.user, s.id, s.inactive);
+    ctx.router.set_waiting(&s.me.user, s.id, false);
     c.sm = Some(stream);
     let exit = match c.send_many(&again).await {
         Ok(()) => serve(c, &mut s).await,

@@ -128,66 +128,78 @@ impl Fast {
         if !self.enabled || !MECHANISMS.contains(&a.mechanism.as_str()) {
             return Err("invalid-mechanism");
         }
-        let stored = self.store.tokens(&a.user, &a.device).await.map_err(|e| {
-            tracing::error!(error = %e, "FAST token lookup failed");
-            "temporary-auth-failure"
-        })?;
-        let candidates: Vec<Candidate<'_>> = stored
-            .iter()
-            .map(|t| Candidate {
-                stored: t,
-                token: self.key.token(&t.nonce),
-            })
-            .collect();
-        let now = crate::time::now_millis();
-        let (slot, responder, rotate) = match policy::check(
-            &candidates,
-            &a.mechanism,
-            &a.proof,
-            now,
-            self.rotate_before_ms,
-        ) {
-            Verdict::Accept {
-                slot,
-                responder,
-                rotate,
-            } => (slot, responder, rotate),
-            Verdict::Refuse(cond) => return Err(cond),
-        };
-        if a.count.is_none() && slot == Slot::Current && !a.invalidate {
-            // Nothing here must be on disk before the success: no replay counter, no token
-            // to retire. Only the time of last use is kept, written in the background, so
-            // the common wake costs no commit.
-            let (store, user, device) = (self.store.clone(), a.user.clone(), a.device.clone());
-            tokio::spawn(async move {
-                if let Err(e) = store.record_use(&user, &device, slot, None, now).await {
-                    tracing::warn!(error = %e, "recording a FAST token use failed");
-                }
-            });
-            return Ok(Accepted { responder, rotate });
-        }
-        // A counted use (its count must be on disk before a replay could be tried) or the
-        // first use of a new token (which retires the old one): committed first.
-        let used = self
-            .store
-            .record_use(&a.user, &a.device, slot, a.count, now)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "recording a FAST token use failed");
+        // A new token's first use moves it to the current slot. Two connections of one
+        // device may both present it at once (a page and its push registration): the
+        // second then finds the new slot empty, and is checked once more against what is
+        // stored now — the same token, current by then.
+        let mut retried = false;
+        let (responder, rotate) = loop {
+            let stored = self.store.tokens(&a.user, &a.device).await.map_err(|e| {
+                tracing::error!(error = %e, "FAST token lookup failed");
                 "temporary-auth-failure"
             })?;
-        match used {
-            Use::Accepted => {}
-            Use::Replayed => {
-                tracing::warn!(
-                    user = a.user,
-                    count = a.count,
-                    "FAST authentication replayed"
-                );
-                return Err("not-authorized");
+            let candidates: Vec<Candidate<'_>> = stored
+                .iter()
+                .map(|t| Candidate {
+                    stored: t,
+                    token: self.key.token(&t.nonce),
+                })
+                .collect();
+            let now = crate::time::now_millis();
+            let (slot, responder, rotate) = match policy::check(
+                &candidates,
+                &a.mechanism,
+                &a.proof,
+                now,
+                self.rotate_before_ms,
+            ) {
+                Verdict::Accept {
+                    slot,
+                    responder,
+                    rotate,
+                } => (slot, responder, rotate),
+                Verdict::Refuse(cond) => return Err(cond),
+            };
+            if a.count.is_none() && slot == Slot::Current && !a.invalidate {
+                // Nothing here must be on disk before the success: no replay counter, no token
+                // to retire. Only the time of last use is kept, written in the background, so
+                // the common wake costs no commit.
+                let (store, user, device) = (self.store.clone(), a.user.clone(), a.device.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = store.record_use(&user, &device, slot, None, now).await {
+                        tracing::warn!(error = %e, "recording a FAST token use failed");
+                    }
+                });
+                return Ok(Accepted { responder, rotate });
             }
-            Use::Gone => return Err("not-authorized"),
-        }
+            // A counted use (its count must be on disk before a replay could be tried) or the
+            // first use of a new token (which retires the old one): committed first.
+            let used = self
+                .store
+                .record_use(&a.user, &a.device, slot, a.count, now)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "recording a FAST token use failed");
+                    "temporary-auth-failure"
+                })?;
+            match used {
+                Use::Accepted => {}
+                Use::Replayed => {
+                    tracing::warn!(
+                        user = a.user,
+                        count = a.count,
+                        "FAST authentication replayed"
+                    );
+                    return Err("not-authorized");
+                }
+                Use::Gone if slot == Slot::New && !retried => {
+                    retried = true;
+                    continue;
+                }
+                Use::Gone => return Err("not-authorized"),
+            }
+            break (responder, rotate);
+        };
         if a.invalidate {
             // XEP-0484 §4.5: the token stops working now (the device's other slot too: the
             // client is signing out, and a token it never received is of no use to it).
@@ -217,6 +229,7 @@ impl Fast {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::BoxFuture;
     use mucsub_protocol::fast::initiator_proof;
 
     async fn service(lifetime: u64, rotate_before: u64) -> Fast {
@@ -315,5 +328,74 @@ mod tests {
                 .unwrap()
                 .rotate
         );
+    }
+
+    /// The real store, except that the first read is followed at once by another
+    /// connection's first use of the new token (it moves to the current slot): the race of
+    /// a page and its push registration signing in with a just-issued token together.
+    struct UsedMeanwhile {
+        inner: Arc<dyn FastStore>,
+        raced: std::sync::atomic::AtomicBool,
+    }
+
+    impl FastStore for UsedMeanwhile {
+        fn tokens<'a>(
+            &'a self,
+            user: &'a str,
+            device: &'a str,
+        ) -> BoxFuture<'a, anyhow::Result<Vec<FastToken>>> {
+            Box::pin(async move {
+                let read = self.inner.tokens(user, device).await?;
+                if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    let now = crate::time::now_millis();
+                    let used = self.inner.record_use(user, device, Slot::New, None, now);
+                    assert_eq!(used.await?, Use::Accepted);
+                }
+                Ok(read)
+            })
+        }
+        fn put_new(&self, token: FastToken) -> BoxFuture<'_, anyhow::Result<()>> {
+            self.inner.put_new(token)
+        }
+        fn record_use<'a>(
+            &'a self,
+            user: &'a str,
+            device: &'a str,
+            slot: Slot,
+            count: Option<u32>,
+            now_ms: i64,
+        ) -> BoxFuture<'a, anyhow::Result<Use>> {
+            self.inner.record_use(user, device, slot, count, now_ms)
+        }
+        fn revoke<'a>(
+            &'a self,
+            user: &'a str,
+            device: Option<&'a str>,
+        ) -> BoxFuture<'a, anyhow::Result<u64>> {
+            self.inner.revoke(user, device)
+        }
+        fn list<'a>(&'a self, user: &'a str) -> BoxFuture<'a, anyhow::Result<Vec<FastToken>>> {
+            self.inner.list(user)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_token_used_by_two_connections_at_once_is_accepted_by_both() {
+        let storage = crate::storage::sqlite::open_in_memory(10).await.unwrap();
+        let creds = crate::storage::Credentials::derive_with("pw", b"salt", 1).unwrap();
+        assert!(storage.accounts.create("alice", creds).await.unwrap());
+        let store = Arc::new(UsedMeanwhile {
+            inner: storage.fast,
+            raced: false.into(),
+        });
+        let f = Fast::new(
+            Key::from_bytes([3; 32]),
+            store,
+            &crate::config::Fast::default(),
+        );
+        let t = f.issue("alice", &device(), HT_SHA_256_NONE).await.unwrap();
+        // Its read saw the token new; by its commit the other connection had made it current.
+        f.authenticate(&attempt(&t.token, None)).await.unwrap();
+        f.authenticate(&attempt(&t.token, None)).await.unwrap();
     }
 }

@@ -139,6 +139,14 @@ impl Router {
         });
     }
 
+    /// Records that a session lost its connection and waits to be resumed (`true`), or
+    /// was resumed (`false`): at the account's session limit a waiting one gives way.
+    pub fn set_waiting(&self, user: &str, id: u64, waiting: bool) {
+        self.inner
+            .sessions
+            .update(user, id, |e| e.waiting = waiting);
+    }
+
     /// Records a session's XEP-0352 state (`<inactive/>` / `<active/>`).
     pub fn set_inactive(&self, user: &str, id: u64, inactive: bool) {
         self.inner

@@ -77,6 +77,8 @@ pub(super) struct Entry {
     pub(super) priority: i32,
     /// XEP-0352: the client said it is in the background.
     pub(super) inactive: bool,
+    /// Its connection was lost and it waits to be resumed (XEP-0198, c2s/hibernate.rs).
+    pub(super) waiting: bool,
 }
 
 impl Entry {
@@ -131,10 +133,25 @@ impl SessionTable {
         let list = sessions.entry(user.to_owned()).or_default();
         let replaces = list.iter().position(|e| e.resource == resource);
         if max > 0 && replaces.is_none() && list.len() >= max {
-            if list.is_empty() {
-                sessions.remove(user);
-            }
-            return None;
+            // At the limit, a session waiting to be resumed gives way (the oldest first):
+            // its client is gone, possibly for good (a page reloaded without `pagehide`
+            // leaves one behind each time), and it must not lock its own account out for
+            // the resumption timeout. It ends as on timeout: what it never got
+            // acknowledged goes to offline storage.
+            let Some(pos) = list
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.waiting)
+                .min_by_key(|(_, e)| e.id)
+                .map(|(i, _)| i)
+            else {
+                if list.is_empty() {
+                    sessions.remove(user);
+                }
+                return None;
+            };
+            let old = list.remove(pos);
+            old.target.control.kick("resource-constraint");
         }
         if let Some(pos) = replaces {
             let old = list.remove(pos);
@@ -151,6 +168,7 @@ impl SessionTable {
             available: false,
             priority: 0,
             inactive: false,
+            waiting: false,
         });
         Some(Registered {
             id,

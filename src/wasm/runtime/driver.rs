@@ -11,7 +11,7 @@ use std::task::Poll;
 
 use crate::client::{Action, AppEvent, Client, ClientConfig, Command, Input, StoreOp};
 use crate::session::framing::{parse_ws_message, Framing};
-use crate::session::SessionConfig;
+use crate::session::{SessionConfig, Wake};
 use crate::store::{Snapshot, Store};
 use crate::wasm::credentials::{Auth, Secret};
 use crate::wasm::error::{Code, SdkError};
@@ -51,7 +51,12 @@ pub(super) struct Driver<S> {
     /// its answer.
     attempts: u64,
     fetching: Option<u64>,
+    /// Persists what the device wakes with (IndexedDB `device`).
+    save_wake: WakeSaver,
 }
+
+/// Saves the wake state (token, device id, stream); fire and forget.
+pub type WakeSaver = Rc<dyn Fn(Wake)>;
 
 enum Next {
     Job(Option<Job>),
@@ -64,11 +69,13 @@ pub fn spawn<S: Store + 'static>(
     opts: Options,
     store: Rc<S>,
     snapshot: Snapshot,
+    wake: Wake,
+    save_wake: WakeSaver,
 ) {
     // With a `credentials` callback the secret is set before each connection (`attempt`).
     let password = match &opts.auth {
         Auth::Password(p) => p.clone(),
-        Auth::Callback(_) => String::new(),
+        Auth::Callback(_) | Auth::Saved => String::new(),
     };
     let mut cfg = ClientConfig::new(SessionConfig {
         jid: opts.jid.clone(),
@@ -84,6 +91,9 @@ pub fn spawn<S: Store + 'static>(
     if let Some(n) = opts.page_size {
         cfg.resync.page_size = n;
     }
+    // SASL2 + FAST + stream management where the server offers them: a wake resumes in
+    // one round trip, and after the first sign-in no password is needed.
+    cfg.wake = wake;
     let mut driver = Driver {
         report: Reporter::new(shared.clone()),
         shared,
@@ -99,6 +109,7 @@ pub fn spawn<S: Store + 'static>(
         lane: Lane::new(store),
         attempts: 0,
         fetching: None,
+        save_wake,
     };
     wasm_bindgen_futures::spawn_local(async move {
         let queue = driver.shared.queue.clone();
@@ -156,7 +167,13 @@ impl<S: Store + 'static> Driver<S> {
                 } else if self.state == ConnectionState::Online {
                     // A socket that still looks open may have died in the sleep: prove it.
                     if let Some(s) = &self.socket {
-                        s.probe(self.opts.jid.domain().as_str(), random_id(), WAKE_PROBE_MS);
+                        let managed = self.core.wake().stream.as_ref().is_some_and(|s| s.enabled);
+                        s.probe(
+                            self.opts.jid.domain().as_str(),
+                            random_id(),
+                            managed,
+                            WAKE_PROBE_MS,
+                        );
                     }
                 }
             }
@@ -164,6 +181,10 @@ impl<S: Store + 'static> Driver<S> {
             Job::Active(active) => {
                 let acts = self.core.set_active(active);
                 self.execute(acts);
+                if !active {
+                    // The page may be frozen or killed from here: keep `h` as it is now.
+                    self.persist_wake();
+                }
             }
             Job::Connect(reply) => {
                 if self.core.is_ready() && self.socket.is_some() {
@@ -189,10 +210,18 @@ impl<S: Store + 'static> Driver<S> {
                 self.report.resync(req, reply);
                 self.execute(acts);
             }
+            Job::Leave => {
+                let acts = self.core.disconnect(now());
+                self.halted = true;
+                self.execute(acts);
+                self.persist_wake();
+            }
             Job::Close(reply) => {
                 let acts = self.core.disconnect(now());
                 self.halted = true;
                 self.execute(acts);
+                // The stream ended with the close: the next page signs in afresh.
+                self.persist_wake();
                 // What was received before close() is stored and reported before it resolves.
                 self.flush_lane().await;
                 self.drop_socket();
@@ -426,10 +455,19 @@ impl<S: Store + 'static> Driver<S> {
     /// React to an app event: the connection's own here, the rest reported to the app.
     fn app_event(&mut self, e: AppEvent) {
         match e {
-            AppEvent::Connected { .. } => {
+            AppEvent::Connected { .. } | AppEvent::Resumed { .. } => {
                 self.initial_attempt = false;
+                self.persist_wake();
                 self.set_state(ConnectionState::Online);
                 self.report.connected();
+            }
+            // A new token, or the saved one refused (then dropped): save what is left.
+            // The refusal ends the connection with an auth failure, reported below.
+            AppEvent::Token(_) | AppEvent::CredentialsNeeded { .. } => self.persist_wake(),
+            // Caught up: from here a later page may resume this stream.
+            AppEvent::Synced => {
+                self.persist_wake();
+                self.report.app_event(AppEvent::Synced);
             }
             AppEvent::Disconnected { error } => {
                 let reason = error.unwrap_or_else(|| "connection closed".into());
@@ -447,6 +485,18 @@ impl<S: Store + 'static> Driver<S> {
             }
             other => self.report.app_event(other),
         }
+    }
+
+    fn persist_wake(&self) {
+        let mut wake = self.core.wake().clone();
+        if !self.core.is_synced() {
+            // A page loaded after this one would resume into a replay of archive pages it
+            // no longer asks for (the server resends every unacknowledged stanza) and
+            // resync anyway: only a caught-up stream is saved for it. This page itself
+            // resumes from memory.
+            wake.stream = None;
+        }
+        (self.save_wake)(wake);
     }
 
     fn schedule_reconnect(&mut self, ms: u64) {

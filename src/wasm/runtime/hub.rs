@@ -1,7 +1,7 @@
 //! What JS callbacks and method calls share with the driver: its job queue, and the app's
 //! listeners (`on`/`off`) the driver emits to.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -17,7 +17,14 @@ pub struct Shared {
     /// The driver's queue.
     pub queue: Queue<Job>,
     listeners: RefCell<HashMap<String, Vec<js_sys::Function>>>,
+    /// Where every emitted callback also goes (src/wasm/tabs.rs: to the other tabs, when
+    /// this one leads), and whether anybody listens there.
+    relay: RefCell<Option<Relay>>,
+    relaying: Cell<bool>,
 }
+
+/// A hook that sees every emitted callback.
+pub type Relay = Box<dyn Fn(&str, &JsValue)>;
 
 impl Shared {
     /// A fresh, listener-less hub.
@@ -25,6 +32,8 @@ impl Shared {
         Rc::new(Shared {
             queue: Queue::default(),
             listeners: RefCell::new(HashMap::new()),
+            relay: RefCell::new(None),
+            relaying: Cell::new(false),
         })
     }
 
@@ -44,12 +53,24 @@ impl Shared {
         }
     }
 
-    /// Whether a callback is registered for `name`.
+    /// Send every emitted callback to `relay` too.
+    pub fn set_relay(&self, relay: Relay) {
+        *self.relay.borrow_mut() = Some(relay);
+    }
+
+    /// Whether the relay wants values that no local callback listens for.
+    pub fn set_relaying(&self, on: bool) {
+        self.relaying.set(on);
+    }
+
+    /// Whether a callback is registered for `name` (here, or through the relay).
     fn listening(&self, name: &str) -> bool {
-        self.listeners
-            .borrow()
-            .get(name)
-            .is_some_and(|v| !v.is_empty())
+        self.relaying.get()
+            || self
+                .listeners
+                .borrow()
+                .get(name)
+                .is_some_and(|v| !v.is_empty())
     }
 
     /// Call every callback of `name`. A throwing callback is logged and does not stop the
@@ -65,6 +86,11 @@ impl Shared {
             if let Err(e) = f.call1(&JsValue::NULL, value) {
                 web_sys::console::error_2(&format!("mucsub: a '{name}' callback threw").into(), &e);
             }
+        }
+        // The relay decides itself what it passes on (the connection state always).
+        let relay = self.relay.borrow();
+        if let Some(relay) = relay.as_ref() {
+            relay(name, value);
         }
     }
 

@@ -23,9 +23,9 @@ mod lane;
 mod options;
 mod report;
 
-pub use driver::spawn;
+pub use driver::{spawn, WakeSaver};
 pub use hub::Shared;
-pub use options::{is_secure, random_id, Options};
+pub use options::{is_secure, random_bytes, random_id, Options};
 pub use report::command_error;
 
 use crate::client::{Command, CommandResult};
@@ -60,6 +60,10 @@ pub enum Job {
     Resync(Reply<Result<JsSyncSummary, SdkError>>),
     /// `close()`.
     Close(Reply<()>),
+    /// The page is unloaded for good (`pagehide`, not into the back/forward cache): end
+    /// the stream politely, or it would wait on the server for a resumption this page can
+    /// never make (and count against the account's sessions) while the next page binds.
+    Leave,
     /// The app's `credentials` callback answered for connection attempt `n`.
     Credentials(u64, Result<crate::wasm::credentials::Secret, SdkError>),
 }

@@ -179,7 +179,11 @@ impl Reporter {
     /// change the connection state).
     pub(super) fn app_event(&mut self, e: AppEvent) {
         match e {
-            AppEvent::Connected { .. } | AppEvent::Disconnected { .. } => {}
+            AppEvent::Connected { .. }
+            | AppEvent::Resumed { .. }
+            | AppEvent::Disconnected { .. }
+            | AppEvent::Token(_)
+            | AppEvent::CredentialsNeeded { .. } => {}
             AppEvent::Room(ev) => self
                 .shared
                 .emit_value("event", || JsRoomEvent::from_event(&ev)),

@@ -194,8 +194,18 @@ export class Converse {
   async headingAction(jid, aClass) {
     const heading = `${this.room(jid)} converse-muc-heading`;
     const item = `${heading} .${aClass}`;
-    if (!(await this.page.isVisible(item))) await this.page.click(`${heading} .dropdown-toggle`);
-    await this.page.click(item);
+    // The heading renders again whenever Converse learns something about the room or the
+    // account (disco info, its OMEMO devices on PEP), which closes an open menu: open it
+    // again rather than wait on a closed one.
+    for (let attempt = 1; ; attempt++) {
+      if (!(await this.page.isVisible(item))) await this.page.click(`${heading} .dropdown-toggle`);
+      try {
+        await this.page.click(item, { timeout: 5000 });
+        return;
+      } catch (e) {
+        if (attempt >= 6) throw e;
+      }
+    }
   }
 
   // The "Features" list of the room's details modal, one line per feature, then closes it.

@@ -1,0 +1,298 @@
+//! The SDK's native client wakes without its password against the bundled server (issue
+//! 26): the first sign-in (SASL2 + Bind 2 with stream management) gets a FAST token; a
+//! socket dropped while messages are posted is resumed with that token in one round trip,
+//! same full JID, each stanza once; a revoked token makes the client ask for credentials
+//! and stop; a resumption the server refuses binds afresh and the resync stores nothing
+//! twice. Real TCP and WebSocket on loopback.
+
+use mucsub::client::{AppEvent, ClientConfig, Command, CommandResult};
+use mucsub::event::{EventKind, RoomEvent};
+use mucsub::native::{Endpoint, NativeClient};
+use mucsub::session::{Framing, SessionConfig, Wake};
+use mucsub::store::{MemoryStore, Store};
+use mucsub_server::testkit::{TestServer, TIMEOUT};
+
+const ROOM: &str = "wake@conference.localhost";
+const DEVICE: &str = "0b6f1c1e-4a55-4f0e-9d57-2c1b9e0d7c31";
+
+/// `managed`: SASL2, FAST and stream management. Over WebSocket the resource comes from a
+/// Bind 2 tag, in the same round trip; over TCP the resource asked for is bound the RFC
+/// 6120 way after SASL2 (Bind 2 cannot ask for one): both paths are covered.
+fn config(user: &str, managed: bool, ws: bool) -> ClientConfig {
+    let mut cfg = ClientConfig::new(SessionConfig {
+        jid: format!("{user}@localhost").parse().expect("jid"),
+        password: "pw".into(),
+        resource: Some("phone".into()),
+        framing: Framing::Tcp,
+        secure: false,
+        initial_presence: true,
+        token: false,
+    });
+    if managed {
+        cfg.wake = Wake {
+            manage: true,
+            device_id: Some(DEVICE.into()),
+            tag: ws.then(|| "phone".into()),
+            ..Wake::default()
+        };
+    }
+    cfg
+}
+
+fn endpoint(s: &TestServer, ws: bool) -> Endpoint {
+    if ws {
+        Endpoint::WebSocket(s.ws_url())
+    } else {
+        Endpoint::Tcp(s.c2s_addr().to_string())
+    }
+}
+
+fn body(e: &RoomEvent) -> Option<&str> {
+    match &e.kind {
+        EventKind::Message { body } => Some(body),
+        _ => None,
+    }
+}
+
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(TIMEOUT * 6, f)
+        .await
+        .expect("test took far too long (hang)")
+}
+
+async fn subscribed(c: &mut NativeClient<MemoryStore>, nick: &str) {
+    let r = c.command(Command::subscribe(ROOM, nick)).await.unwrap();
+    assert!(matches!(r, Ok(CommandResult::Subscribed { .. })), "{r:?}");
+    c.wait_synced().await.unwrap();
+}
+
+/// Bob signs in with his password (managed), alice (a plain client) posts; both subscribed.
+/// Returns bob, his full JID and alice.
+async fn pair(
+    s: &TestServer,
+    ws: bool,
+    bob_store: MemoryStore,
+) -> (NativeClient<MemoryStore>, String, NativeClient<MemoryStore>) {
+    let mut bob = NativeClient::new(config("bob", true, ws), endpoint(s, ws), bob_store)
+        .await
+        .unwrap();
+    bob.connect().await.unwrap();
+    let events = bob.take_events();
+    let jid = events
+        .iter()
+        .find_map(|e| match e {
+            AppEvent::Connected { jid } => Some(jid.clone()),
+            _ => None,
+        })
+        .expect("connected");
+    let token = events
+        .iter()
+        .find_map(|e| match e {
+            AppEvent::Token(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("the first sign-in is issued a FAST token");
+    assert_eq!(bob.core().wake().token.as_ref(), Some(&token));
+    bob.wait_synced().await.unwrap();
+    let stream = bob.core().wake().stream.clone().expect("SM enabled");
+    assert!(stream.resumable());
+    subscribed(&mut bob, "bob").await;
+    let mut alice = NativeClient::new(
+        config("alice", false, true),
+        endpoint(s, true),
+        MemoryStore::new(),
+    )
+    .await
+    .unwrap();
+    alice.connect().await.unwrap();
+    alice.wait_synced().await.unwrap();
+    subscribed(&mut alice, "alice").await;
+    (bob, jid, alice)
+}
+
+async fn post(alice: &mut NativeClient<MemoryStore>, bodies: &[String]) {
+    for (i, b) in bodies.iter().enumerate() {
+        alice
+            .command(Command::send(ROOM, b.clone(), format!("{b}-{i}")))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+async fn stored_bodies(store: &MemoryStore) -> Vec<String> {
+    store
+        .events(ROOM, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(body)
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn dropped_socket_is_resumed_with_the_token(ws: bool) {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let store = MemoryStore::new();
+    let (mut bob, jid, mut alice) = pair(&s, ws, store.clone()).await;
+    let before: Vec<String> = (0..3).map(|i| format!("before {i}")).collect();
+    post(&mut alice, &before).await;
+    bob.wait_for(|e| matches!(e, AppEvent::Room(r) if body(r) == Some("before 2")))
+        .await
+        .unwrap();
+    // From here on the token is the only way in.
+    bob.set_credentials(String::new(), false);
+    bob.drop_connection().await.unwrap();
+    let away: Vec<String> = (0..20).map(|i| format!("away {i}")).collect();
+    post(&mut alice, &away).await;
+    // The backoff timer reconnects; the stream is resumed, not bound anew.
+    let ev = bob
+        .wait_for(|e| {
+            matches!(
+                e,
+                AppEvent::Resumed { .. }
+                    | AppEvent::Connected { .. }
+                    | AppEvent::Disconnected { .. }
+            )
+        })
+        .await
+        .unwrap();
+    let ev = match ev {
+        AppEvent::Disconnected { .. } => bob
+            .wait_for(|e| matches!(e, AppEvent::Resumed { .. } | AppEvent::Connected { .. }))
+            .await
+            .unwrap(),
+        other => other,
+    };
+    assert_eq!(ev, AppEvent::Resumed { jid: jid.clone() }, "same full JID");
+    bob.wait_for(|e| matches!(e, AppEvent::Room(r) if body(r) == Some("away 19")))
+        .await
+        .unwrap();
+    // Each message was reported once and stored once, in order.
+    let reported: Vec<String> = bob
+        .take_events()
+        .iter()
+        .filter_map(|e| match e {
+            AppEvent::Room(r) => body(r).map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    let mut expected = before.clone();
+    expected.extend(away.iter().cloned());
+    assert_eq!(stored_bodies(&store).await, expected);
+    let mut seen = reported.clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), reported.len(), "reported twice: {reported:?}");
+    assert!(bob.is_connected());
+    assert!(bob.core().is_synced(), "a resumed stream needs no resync");
+    // The stream still works both ways.
+    let r = bob.command(Command::ListSubscriptions).await.unwrap();
+    assert!(
+        matches!(r, Ok(CommandResult::Subscriptions { .. })),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn dropped_tcp_socket_is_resumed_with_the_token_each_stanza_once() {
+    bounded(dropped_socket_is_resumed_with_the_token(false)).await;
+}
+
+#[tokio::test]
+async fn dropped_websocket_is_resumed_with_the_token_each_stanza_once() {
+    bounded(dropped_socket_is_resumed_with_the_token(true)).await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_makes_the_client_ask_for_credentials() {
+    bounded(async {
+        let s = TestServer::start().await;
+        s.add_user("bob", "pw").await;
+        let mut bob = NativeClient::new(
+            config("bob", true, true),
+            endpoint(&s, true),
+            MemoryStore::new(),
+        )
+        .await
+        .unwrap();
+        bob.connect().await.unwrap();
+        assert!(bob.core().wake().token.is_some());
+        bob.disconnect().await.unwrap();
+        assert!(
+            bob.core().wake().stream.is_none(),
+            "a polite close ends the stream"
+        );
+        // The token alone signs in again.
+        bob.set_credentials(String::new(), false);
+        bob.connect().await.expect("token sign-in");
+        bob.disconnect().await.unwrap();
+        assert_eq!(s.ctx().fast.revoke("bob", Some(DEVICE)).await.unwrap(), 1);
+        let err = bob.connect().await.unwrap_err();
+        assert!(err.to_string().contains("not-authorized"), "{err}");
+        let events = bob.take_events();
+        assert!(
+            events.contains(&AppEvent::CredentialsNeeded {
+                reason: "not-authorized".into()
+            }),
+            "{events:?}"
+        );
+        assert!(
+            bob.core().wake().token.is_none(),
+            "the dead token is dropped"
+        );
+        // No retry loop: nothing to sign in with until the app says so.
+        assert!(bob.drive_once().await.is_err(), "no reconnect scheduled");
+        // With the password again: a new token.
+        bob.set_credentials("pw".into(), false);
+        bob.connect().await.unwrap();
+        assert!(bob.core().wake().token.is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_resumption_binds_afresh_and_the_resync_stores_nothing_twice() {
+    bounded(async {
+        let s = TestServer::start().await;
+        s.add_user("alice", "pw").await;
+        s.add_user("bob", "pw").await;
+        let store = MemoryStore::new();
+        let (mut bob, _jid, mut alice) = pair(&s, false, store.clone()).await;
+        let before: Vec<String> = (0..3).map(|i| format!("before {i}")).collect();
+        post(&mut alice, &before).await;
+        bob.wait_for(|e| matches!(e, AppEvent::Room(r) if body(r) == Some("before 2")))
+            .await
+            .unwrap();
+        bob.drop_connection().await.unwrap();
+        // The server does not know this stream: `item-not-found`, then Bind 2.
+        let mut wake = bob.core().wake().clone();
+        wake.stream.as_mut().unwrap().id = Some("unknown-previd".into());
+        bob.set_wake(wake);
+        bob.set_credentials(String::new(), false);
+        let away: Vec<String> = (0..10).map(|i| format!("away {i}")).collect();
+        post(&mut alice, &away).await;
+        alice
+            .wait_for(|e| matches!(e, AppEvent::Room(r) if body(r) == Some("away 9")))
+            .await
+            .unwrap();
+        bob.wait_for(|e| matches!(e, AppEvent::Resumed { .. } | AppEvent::Connected { .. }))
+            .await
+            .map(|e| assert!(matches!(e, AppEvent::Connected { .. }), "{e:?}"))
+            .unwrap();
+        bob.wait_synced().await.unwrap();
+        let stream = bob
+            .core()
+            .wake()
+            .stream
+            .clone()
+            .expect("a new managed stream");
+        assert_ne!(stream.id.as_deref(), Some("unknown-previd"));
+        let mut expected = before.clone();
+        expected.extend(away.iter().cloned());
+        assert_eq!(stored_bodies(&store).await, expected);
+    })
+    .await;
+}

@@ -1,0 +1,171 @@
+// Waking without the password (issue 26), in headless Chromium (its DevTools protocol gives
+// the WebSocket frame log). bob signs in to the demo app once with his password; his page
+// talks to the server through a relay that stands for the phone's network. The network
+// cuts his connection and stays down while alice posts; when it is back and the page
+// wakes, the SDK signs in with its FAST token and resumes the stream in the same round
+// trip — the frame log shows no password exchange and a `<resumed/>` — and IndexedDB holds
+// every message once, no gap. A reload signs in with the token again. Then a scan of
+// localStorage, sessionStorage and every IndexedDB record finds no trace of the password.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { TestServer } from './lib/server.mjs';
+import { launchChromium, watchPage, annotate } from './lib/browser.mjs';
+import { Relay } from './lib/relay.mjs';
+import { WAIT, signIn, subscribe, waitOnline, waitReady } from './lib/app.mjs';
+
+const ROOM = `wake-${randomBytes(4).toString('hex')}@conference.localhost`;
+// Distinctive, so that a scan for it cannot match anything else.
+const BOB_PW = `horse-${randomBytes(6).toString('hex')}`;
+const BEFORE = ['one', 'two', 'three'];
+const AWAY = Array.from({ length: 12 }, (_, i) => `while asleep ${String(i + 1).padStart(2, '0')}`);
+
+let server;
+let browser;
+let relay;
+const logs = [];
+
+before(async () => {
+  server = await TestServer.start({ users: [['alice', 'pw'], ['bob', BOB_PW]] });
+  browser = await launchChromium();
+  relay = await Relay.start(server.httpPort);
+});
+after(async () => {
+  await browser?.close();
+  await relay?.close();
+  await server?.dispose();
+});
+
+async function step(fn) {
+  try {
+    await fn();
+  } catch (err) {
+    throw annotate(err, `\n--- pages ---\n${logs.flatMap((l) => l.log).slice(-80).join('\n')}` +
+      `\n--- server ---\n${server?.output.slice(-4000)}`);
+  }
+}
+
+// Every WebSocket frame of `page`, in order: `{ dir: 'out' | 'in', text }`.
+function recordFrames(page) {
+  const frames = [];
+  page.on('websocket', (ws) => {
+    ws.on('framesent', (f) => frames.push({ dir: 'out', text: String(f.payload) }));
+    ws.on('framereceived', (f) => frames.push({ dir: 'in', text: String(f.payload) }));
+  });
+  return frames;
+}
+
+// What would give the password away on the wire: PLAIN's or SCRAM's first message.
+function passwordExchanges(frames) {
+  const plain = Buffer.from(`\0bob\0${BOB_PW}`).toString('base64');
+  return frames.filter((f) => f.dir === 'out' &&
+    (f.text.includes(plain) || /mechanism=["'](PLAIN|SCRAM-[^"']*)["']/.test(f.text)));
+}
+
+async function storedBodies(page) {
+  return page.evaluate(async (room) =>
+    (await window.mucsubApp.client.history(room, { limit: 200 })).events
+      .filter((e) => e.kind === 'message').map((e) => e.body), ROOM);
+}
+
+async function waitStored(page, n) {
+  await page.waitForFunction(async ({ room, n }) =>
+    (await window.mucsubApp.client.history(room, { limit: 200 })).events
+      .filter((e) => e.kind === 'message').length >= n, { room: ROOM, n }, { timeout: WAIT, polling: 200 });
+}
+
+test('a woken page resumes with its token, a reload signs in with it, and no password is stored', () => step(async () => {
+  const alice = await (await browser.newContext()).newPage();
+  logs.push(watchPage(alice, 'alice'));
+  await alice.goto(server.httpUrl);
+  await signIn(alice, { jid: 'alice@localhost', password: 'pw' });
+  await subscribe(alice, ROOM, 'alice', { create: true });
+
+  const bob = await (await browser.newContext()).newPage();
+  logs.push(watchPage(bob, 'bob'));
+  const frames = recordFrames(bob);
+  await bob.goto(relay.httpUrl);
+  await signIn(bob, { jid: 'bob@localhost', password: BOB_PW });
+  await subscribe(bob, ROOM, 'bob');
+  assert.equal(passwordExchanges(frames).length, 1, 'the first sign-in uses the password, once');
+  assert.ok(frames.some((f) => f.dir === 'out' && f.text.includes('<request-token')),
+    'and asks for a token');
+  for (const b of BEFORE) await alice.evaluate(({ room, b }) => window.mucsubApp.client.send(room, b), { room: ROOM, b });
+  await waitStored(bob, BEFORE.length);
+
+  // The network drops bob's connection and stays down while alice posts.
+  const mark = frames.length;
+  relay.hold();
+  relay.cut();
+  await bob.waitForSelector('body:not([data-conn=online])', { timeout: WAIT });
+  for (const b of AWAY) await alice.evaluate(({ room, b }) => window.mucsubApp.client.send(room, b), { room: ROOM, b });
+  await alice.waitForFunction((n) => document.querySelectorAll('#messages li.msg:not([data-pending])').length >= n,
+    BEFORE.length + AWAY.length, { timeout: WAIT });
+
+  // Signal again; the page wakes (what the browser fires when the phone is picked up).
+  relay.release();
+  await bob.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+  await waitOnline(bob);
+  await waitStored(bob, BEFORE.length + AWAY.length);
+  const woke = frames.slice(mark);
+  assert.deepEqual(passwordExchanges(woke).map((f) => f.text), [], 'no password on wake');
+  const auth = woke.find((f) => f.dir === 'out' && f.text.includes('<authenticate'));
+  assert.ok(auth, 'a SASL2 sign-in on wake');
+  assert.match(auth.text, /HT-SHA-256-NONE/);
+  assert.match(auth.text, /<resume /, 'with the resumption inline');
+  assert.ok(woke.some((f) => f.dir === 'in' && f.text.includes('<resumed')), 'resumed, not bound anew');
+  const stored = await storedBodies(bob);
+  assert.deepEqual(stored, [...BEFORE, ...AWAY], 'each message once, none missing, in order');
+
+  // A reload: the token again (and the stream the last page saved, or a new bind).
+  const reloadMark = frames.length;
+  await bob.reload();
+  await waitReady(bob);
+  await waitOnline(bob);
+  const reloaded = frames.slice(reloadMark);
+  assert.deepEqual(passwordExchanges(reloaded).map((f) => f.text), [], 'no password on reload');
+  assert.ok(reloaded.some((f) => f.dir === 'out' && /<authenticate[^>]*HT-SHA-256-NONE/.test(f.text)));
+  assert.deepEqual(await storedBodies(bob), [...BEFORE, ...AWAY], 'still each once');
+
+  // Nothing the page keeps holds the password, in any form.
+  const found = await bob.evaluate(async (needles) => {
+    const hits = [];
+    const check = (where, text) => {
+      for (const n of needles) if (text.includes(n)) hits.push(`${where}: ${n}`);
+    };
+    for (const store of [localStorage, sessionStorage]) {
+      for (let i = 0; i < store.length; i++) {
+        const k = store.key(i);
+        check(`web storage ${k}`, `${k}=${store.getItem(k)}`);
+      }
+    }
+    for (const { name } of await indexedDB.databases()) {
+      const db = await new Promise((res, rej) => {
+        const r = indexedDB.open(name);
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      for (const s of db.objectStoreNames) {
+        const all = await new Promise((res, rej) => {
+          const r = db.transaction(s).objectStore(s).getAll();
+          r.onsuccess = () => res(r.result);
+          r.onerror = () => rej(r.error);
+        });
+        check(`indexeddb ${name}/${s}`, JSON.stringify(all));
+      }
+      db.close();
+    }
+    return hits;
+  }, [BOB_PW, Buffer.from(BOB_PW).toString('base64'), Buffer.from(`\0bob\0${BOB_PW}`).toString('base64')]);
+  assert.deepEqual(found, [], 'the password is stored nowhere');
+  // And the device state is there: what made the above possible.
+  const device = await bob.evaluate(() => new Promise((res) => {
+    const r = indexedDB.open('mucsub-bob@localhost');
+    r.onsuccess = () => {
+      const t = r.result.transaction('device').objectStore('device').get('wake');
+      t.onsuccess = () => { res(t.result?.value ?? null); r.result.close(); };
+    };
+  }));
+  assert.ok(device && JSON.parse(device).token?.token, `a saved token: ${device}`);
+  assert.deepEqual(logs.flatMap((l) => l.errors), []);
+}));
