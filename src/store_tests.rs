@@ -62,6 +62,7 @@ macro_rules! store_suite {
             reactions_whatever_their_order,
             pending_change_survives_reopen,
             changes_are_neither_shown_nor_counted,
+            changes_in_a_batch_equal_their_pages_one_by_one,
         );
     };
     (@cases $attr:meta, $open:expr; $($case:ident,)*) => {

@@ -298,3 +298,33 @@ pub async fn changes_are_neither_shown_nor_counted(open: impl Opener) {
     only(&s).await;
     assert_eq!(s.unread(ROOM, Own::default()).await.unwrap(), 1);
 }
+
+/// A batch bringing a correction, then its target, then a reaction, in three pages, has
+/// the outcome of those pages one by one: each new event reported as its own page would
+/// have reported it (the target corrected but not yet reacted to), the same stored state.
+pub async fn changes_in_a_batch_equal_their_pages_one_by_one(open: impl Opener) {
+    let pages = [
+        Page::new(ROOM, vec![edit(None, "alice", "e1", 2_000, "fixed")]),
+        Page::new(ROOM, vec![original(Some("s1"))]),
+        Page::new(ROOM, vec![react("bob", "x1", 2_500, &["👍"])]),
+    ];
+    let one_by_one = open.open("changes-seq").await;
+    let mut expected = Vec::new();
+    for p in &pages {
+        expected.push(one_by_one.apply_page(p).await.unwrap());
+    }
+    assert_edited(&expected[1][0], "fixed", &["body m1"]);
+    assert!(expected[1][0].reactions.is_empty());
+    let batched = open.open("changes-batch").await;
+    let refs: Vec<&Page> = pages.iter().collect();
+    let got: Vec<Vec<RoomEvent>> = batched
+        .apply_pages(&refs)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(got, expected);
+    let stored = only(&one_by_one).await;
+    assert_eq!(only(&batched).await, stored);
+    assert_eq!(stored.reactions.len(), 1);
+}
