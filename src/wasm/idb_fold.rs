@@ -11,7 +11,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use idb::request::futures::GetAllKeysStoreRequestFuture;
 use idb::{Index, ObjectStore, Query};
 use wasm_bindgen::JsValue;
 
@@ -22,19 +21,6 @@ use super::error::SdkError;
 use super::idb_lookup::{chunk_ids, exact, fetch, receive};
 use super::idb_records::{self as rec, Chunk};
 use super::idb_schema::indexes;
-
-/// Issue the request telling whether `room` has any stored change event.
-pub(super) fn probe(
-    chunks: &ObjectStore,
-    room: &str,
-) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
-    use std::future::IntoFuture;
-    let key = JsValue::from_str(&rec::changes_key(room));
-    Ok(chunks
-        .index(indexes::FOLD)?
-        .get_all_keys(Some(Query::Key(key)), Some(1))?
-        .into_future())
-}
 
 fn is_message(ev: &RoomEvent) -> bool {
     matches!(ev.kind, EventKind::Message { .. })
@@ -176,4 +162,38 @@ pub(super) fn apply(msg: &mut RoomEvent, changes: &Changes, upto: Option<usize>)
         .map(|(_, ev)| ev)
         .collect();
     fold::fold(msg, &refs)
+}
+
+impl super::IdbStore {
+    /// The stored message of `room` that answers to `id` (its stanza-id, message id or
+    /// origin-id; the newest when several do), found through the `fold` index: what the
+    /// JS calls that change a message resolve the app's id with.
+    pub async fn message_by_id(&self, room: &str, id: &str) -> Result<Option<RoomEvent>, SdkError> {
+        let tx = self
+            .tx(
+                &[super::idb_schema::stores::CHUNKS],
+                idb::TransactionMode::ReadOnly,
+            )
+            .await?;
+        let store = tx.object_store(super::idb_schema::stores::CHUNKS)?;
+        let key = JsValue::from_str(&rec::target_key(room, id));
+        let named = store
+            .index(indexes::FOLD)?
+            .get_all_keys(Some(Query::Key(key)), None)?
+            .await?;
+        let mut chunks = HashMap::new();
+        receive(fetch(&store, chunk_ids(named))?, &mut chunks).await?;
+        let newest = chunks
+            .values()
+            .flat_map(|c| c.slots.iter())
+            .filter(|s| {
+                s.ev.room == room && is_message(&s.ev) && rec::message_ids(&s.ev).any(|m| m == id)
+            })
+            .max_by(|a, b| {
+                a.position()
+                    .partial_cmp(&b.position())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        Ok(newest.map(|s| s.ev.clone()))
+    }
 }

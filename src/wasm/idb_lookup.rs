@@ -42,7 +42,7 @@ pub(super) struct Lookups<'a> {
     by_time: Option<(GetAllKeysStoreRequestFuture, i64, i64)>,
     /// The room's newest chunk (by history order), which may take the new events.
     tail: OpenKeyCursorStoreRequestFuture,
-    /// A chunk of the room holding a change event, if any (see [`super::idb_fold`]).
+    /// A chunk of the room holding a change event, if any (see `super::idb_fold`).
     changes: GetAllKeysStoreRequestFuture,
 }
 
@@ -124,7 +124,7 @@ impl<'a> Lookups<'a> {
                 Some(CursorDirection::Prev),
             )?
             .into_future();
-        let changes = super::idb_fold::probe(chunks, room)?;
+        let changes = probe(chunks, room)?;
         Ok(Lookups {
             room,
             runs,
@@ -195,6 +195,16 @@ impl<'a> Lookups<'a> {
             time_hi,
         })
     }
+}
+
+/// Issue the request telling whether `room` has any stored change event: a room without
+/// one skips the lookups that fold changes into messages (`super::idb_fold`).
+fn probe(chunks: &ObjectStore, room: &str) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
+    let key = JsValue::from_str(&rec::changes_key(room));
+    Ok(chunks
+        .index(indexes::FOLD)?
+        .get_all_keys(Some(Query::Key(key)), Some(1))?
+        .into_future())
 }
 
 /// The chunks a range lookup `named`, or, when that is more than [`RANGE_CHUNKS`], the

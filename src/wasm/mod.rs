@@ -6,6 +6,7 @@
 
 pub(crate) mod call;
 pub(crate) mod calls;
+pub(crate) mod changes;
 pub(crate) mod client;
 pub(crate) mod credentials;
 pub(crate) mod device;
@@ -19,6 +20,7 @@ pub mod idb_schema;
 pub(crate) mod idb_store;
 pub(crate) mod idb_wake;
 pub(crate) mod js_args;
+pub(crate) mod js_modern;
 pub(crate) mod js_types;
 pub(crate) mod local;
 pub(crate) mod page;
