@@ -213,7 +213,12 @@ impl MucSubClient {
     /// As a moderator, retract anyone's message `stanzaId` (XEP-0425), with an optional
     /// `reason`. Resolves once the room accepted it; `forbidden` without the role.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn moderate(&self, room: String, stanza_id: String, reason: Option<String>) -> Promise {
+    pub fn moderate(
+        &self,
+        room: String,
+        #[wasm_bindgen(js_name = "stanzaId")] stanza_id: String,
+        reason: Option<String>,
+    ) -> Promise {
         let call = non_empty(&stanza_id, "stanzaId").map(|()| Call::Moderate {
             room,
             stanza_id,

@@ -30,7 +30,7 @@ export async function app(): Promise<void> {
 
   client.on("event", (ev: RoomEvent) => {
     const kind: "message" | "subject" | "presence" | "participants" | "affiliation" |
-      "config" | "subscribers" | "system" = ev.kind;
+      "config" | "subscribers" | "system" | "change" = ev.kind;
     const source: "live" | "joined" | "offline" | "archive" = ev.source;
     const when: number = ev.timestamp;
     const text: string | undefined = ev.body ?? ev.subject;
