@@ -63,6 +63,7 @@ macro_rules! store_suite {
             pending_change_survives_reopen,
             changes_are_neither_shown_nor_counted,
             changes_in_a_batch_equal_their_pages_one_by_one,
+            message_seen_again_keeps_its_changes,
         );
     };
     (@cases $attr:meta, $open:expr; $($case:ident,)*) => {

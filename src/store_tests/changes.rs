@@ -328,3 +328,37 @@ pub async fn changes_in_a_batch_equal_their_pages_one_by_one(open: impl Opener) 
     assert_eq!(only(&batched).await, stored);
     assert_eq!(stored.reactions.len(), 1);
 }
+
+/// Messages of carol at `ts`, archive ids `<tag>00`…
+fn filler(tag: &str, n: usize, ts: i64) -> Vec<RoomEvent> {
+    (0..n)
+        .map(|i| {
+            message(
+                ROOM,
+                Some(&format!("{tag}{i:02}")),
+                "carol",
+                &format!("{tag}-{i}"),
+                ts,
+            )
+        })
+        .collect()
+}
+
+/// A corrected and reacted-to message seen again as it was stored (the same archive page
+/// fetched twice) keeps what its changes made of it, even with its changes stored apart
+/// from it and from the newest events (many events came in between and after).
+pub async fn message_seen_again_keeps_its_changes(open: impl Opener) {
+    let s = open.open("seen-again").await;
+    put(&s, vec![original(Some("s1"))]).await;
+    put(&s, filler("a", 40, 1_500)).await;
+    put(&s, vec![edit(None, "alice", "e1", 2_000, "fixed")]).await;
+    put(&s, vec![react("bob", "x1", 2_500, &["👍"])]).await;
+    put(&s, filler("b", 40, 3_000)).await;
+    put(&s, filler("c", 1, 3_500)).await;
+    let again = put(&s, vec![original(Some("s1"))]).await;
+    assert!(again.is_empty(), "nothing new");
+    let all = s.events(ROOM, 100).await.unwrap();
+    assert_eq!(all.len(), 82);
+    assert_edited(&all[0], "fixed", &["body m1"]);
+    assert_eq!(all[0].reactions.len(), 1);
+}

@@ -274,7 +274,11 @@ async fn apply_room(
     // Changes and the messages they name, wherever they are stored (idb_fold.rs).
     let folding = l.has_changes || entries.iter().any(|e| fold::target_of(&e.ev).is_some());
     if folding {
-        let batch: Vec<&RoomEvent> = entries.iter().map(|e| &e.ev).collect();
+        let batch: Vec<&RoomEvent> = entries
+            .iter()
+            .filter(|e| touched(e) || fold::target_of(&e.ev).is_some())
+            .map(|e| &e.ev)
+            .collect();
         idb_fold::load_related(store, room, &batch, &mut chunks).await?;
     }
 
@@ -426,6 +430,13 @@ async fn apply_room(
     Ok(fresh)
 }
 
+/// A batch event new to the store or changed by its copy here (it may have gained an id a
+/// stored change names). Any other batch message is stored folded already: its changes need
+/// no lookup and it no new fold.
+fn touched(e: &Entry) -> bool {
+    e.stored.is_none() || e.changed
+}
+
 /// The new events of each page, as they came.
 fn strip(fresh: Vec<Vec<(usize, RoomEvent)>>) -> Vec<Vec<RoomEvent>> {
     fresh
@@ -456,6 +467,7 @@ fn refold(
                 seq: e.seq,
                 at: at(e.seq, &e.ev, e.stored.as_ref().map_or(0.0, |s| s.ord)),
                 page: Some(e.page),
+                touched: touched(e),
                 ev: &e.ev,
             })
             .collect();
@@ -465,6 +477,7 @@ fn refold(
                     seq: s.seq,
                     at: at(s.seq, &s.ev, s.ord),
                     page: None,
+                    touched: false,
                     ev: &s.ev,
                 });
             }

@@ -28,7 +28,8 @@ fn is_message(ev: &RoomEvent) -> bool {
 
 /// Load into `chunks` every stored chunk holding a message that a change of `batch` names,
 /// or a change naming a message of `batch` or one of those targets (by any id it answers
-/// to: a correction names the message id, a reaction the stanza-id).
+/// to: a correction names the message id, a reaction the stanza-id). `batch` is the batch's
+/// changes and its touched messages (see [`Item::touched`]).
 pub(super) async fn load_related(
     store: &ObjectStore,
     room: &str,
@@ -91,6 +92,8 @@ pub(super) struct Item<'a> {
     pub at: (i64, f64),
     /// The first page of the batch that brought it; `None` when stored before.
     pub page: Option<usize>,
+    /// A batch event new to the store or changed by this batch: a message to fold again.
+    pub touched: bool,
     /// The event (a batch event as merged with its stored copy).
     pub ev: &'a RoomEvent,
 }
@@ -98,8 +101,8 @@ pub(super) struct Item<'a> {
 /// The changes to fold into one message, in stored order, each with the page it came in.
 pub(super) type Changes = Vec<(Option<usize>, RoomEvent)>;
 
-/// For every message concerned by the batch (a batch message, or a message a batch change
-/// names), keyed by its `seq`: all the changes naming it, in stored order.
+/// For every message concerned by the batch (a touched batch message, or a message a batch
+/// change names), keyed by its `seq`: all the changes naming it, in stored order.
 pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
     let mut changes_by_target: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut messages_by_id: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -117,7 +120,7 @@ pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
     for (i, it) in items.iter().enumerate().filter(|(_, it)| it.page.is_some()) {
         match fold::target_of(it.ev) {
             Some(t) => concerned.extend(messages_by_id.get(t).into_iter().flatten()),
-            None if is_message(it.ev) => concerned.push(i),
+            None if it.touched && is_message(it.ev) => concerned.push(i),
             None => {}
         }
     }
