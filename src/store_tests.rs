@@ -45,6 +45,25 @@ macro_rules! store_suite {
             persisted_state_survives_reopen,
             a_batch_equals_its_pages_one_by_one,
             a_bad_page_in_a_batch_costs_only_itself,
+            edit_after_its_target,
+            edit_before_its_target,
+            edit_before_its_target_in_one_page,
+            edit_live_then_its_archive_copy_applies_once,
+            edits_fold_in_archive_order_whatever_their_arrival,
+            edit_by_another_occupant_is_ignored,
+            retraction_after_its_target,
+            retraction_before_its_target,
+            retraction_in_forward_page_before_history_page_of_target,
+            retraction_by_another_occupant_is_ignored,
+            resync_tombstone_retracts_the_stored_message,
+            tombstone_first_then_live_copy_stays_retracted,
+            moderation_by_the_room_keeps_its_reason,
+            moderation_claimed_by_an_occupant_is_ignored,
+            reactions_whatever_their_order,
+            pending_change_survives_reopen,
+            changes_are_neither_shown_nor_counted,
+            changes_in_a_batch_equal_their_pages_one_by_one,
+            message_seen_again_keeps_its_changes,
         );
     };
     (@cases $attr:meta, $open:expr; $($case:ident,)*) => {
@@ -56,6 +75,9 @@ macro_rules! store_suite {
         )*
     };
 }
+
+mod changes;
+pub use changes::*;
 
 const ROOM: &str = "room@conference.localhost";
 
@@ -99,6 +121,11 @@ pub fn message(room: &str, stanza_id: Option<&str>, nick: &str, id: &str, ts: i6
         } else {
             Source::Live
         },
+        occupant_id: None,
+        reply_to: None,
+        edited: Vec::new(),
+        retracted: None,
+        reactions: Default::default(),
     }
 }
 

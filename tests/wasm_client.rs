@@ -208,7 +208,7 @@ async fn errors_are_js_errors_with_stable_codes() {
 
     // Offline commands.
     let offline = Peer::new("bob").await;
-    let err = call(offline.client.send(fresh_room("x"), "hi".into()))
+    let err = call(offline.client.send(fresh_room("x"), "hi".into(), None))
         .await
         .unwrap_err();
     assert_error(&err, "not-connected");
@@ -355,7 +355,7 @@ async fn event_callbacks_come_in_order_after_their_events_are_stored() {
 
     // All sends at once: the frames reach bob back to back.
     let sends: Vec<_> = (0..N)
-        .map(|i| call(alice.client.send(room.clone(), format!("burst {i}"))))
+        .map(|i| call(alice.client.send(room.clone(), format!("burst {i}"), None)))
         .collect();
     for s in sends {
         s.await.expect("send");

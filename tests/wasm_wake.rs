@@ -49,7 +49,7 @@ async fn a_v4_database_gains_the_device_store_and_keeps_its_account() {
         store.set_account("bob@localhost").await.unwrap();
     }
     let db = idb_schema::open_at(&name, CURRENT_VERSION).await.unwrap();
-    assert_eq!(db.version().unwrap(), 5);
+    assert_eq!(db.version().unwrap(), CURRENT_VERSION);
     assert!(db.store_names().contains(&stores::DEVICE.to_string()));
     db.close();
     let store = IdbStore::open(&name).await.unwrap();

@@ -10,6 +10,7 @@ use minidom::Element;
 use super::pending::{Asked, Pending};
 use super::{result, Client, HistoryPage};
 use super::{Action, CommandError, CommandResult, RequestId, SubscriptionInfo};
+use crate::event::{compose, ReplyTo};
 use crate::protocol::mam::{self, PageFrom};
 use crate::protocol::time::Timestamp;
 use crate::protocol::xml::ncname;
@@ -88,6 +89,61 @@ pub enum Command {
     /// Resync every subscribed room now: [`CommandResult::ResyncStarted`] at once, then
     /// [`AppEvent::Synced`](super::AppEvent::Synced) when every room is in sync.
     Resync,
+    /// Post `body` answering the message `reply_to` names (XEP-0461), otherwise like
+    /// [`Command::Send`].
+    Reply {
+        /// Room.
+        room: String,
+        /// Body.
+        body: String,
+        /// The message id and origin-id, from the caller.
+        id: String,
+        /// The answered message.
+        reply_to: ReplyTo,
+    },
+    /// Correct our message `target` (the id we gave it) to `body` (XEP-0308):
+    /// [`CommandResult::Sent`] once written, like [`Command::Send`].
+    Edit {
+        /// Room.
+        room: String,
+        /// The correction's own message id, from the caller.
+        id: String,
+        /// The corrected message's id.
+        target: String,
+        /// The new body.
+        body: String,
+    },
+    /// Retract our message with archive id `stanza_id` (XEP-0424): [`CommandResult::Sent`].
+    Retract {
+        /// Room.
+        room: String,
+        /// The retraction's own message id, from the caller.
+        id: String,
+        /// The retracted message's archive id.
+        stanza_id: String,
+    },
+    /// Our reactions to the message with archive id `stanza_id` become `emojis` (XEP-0444;
+    /// empty takes them all back): [`CommandResult::Sent`].
+    React {
+        /// Room.
+        room: String,
+        /// The reaction message's own id, from the caller.
+        id: String,
+        /// The message reacted to.
+        stanza_id: String,
+        /// Every reaction we keep on it.
+        emojis: Vec<String>,
+    },
+    /// As a moderator, retract anyone's message with archive id `stanza_id` (XEP-0425):
+    /// [`CommandResult::Moderated`] when the room accepts, its error otherwise.
+    Moderate {
+        /// Room.
+        room: String,
+        /// The moderated message's archive id.
+        stanza_id: String,
+        /// Reason shown to occupants.
+        reason: Option<String>,
+    },
 }
 
 impl Command {
@@ -221,6 +277,54 @@ impl Client {
                 self.send(&m, out);
                 out.push(result(req, Ok(CommandResult::Sent { id })));
             }
+            Command::Reply {
+                room,
+                body,
+                id,
+                reply_to,
+            } => {
+                let m = compose::message(&room_jid(&room)?, &id, &body, Some(&reply_to));
+                self.send(&m, out);
+                out.push(result(req, Ok(CommandResult::Sent { id })));
+            }
+            Command::Edit {
+                room,
+                id,
+                target,
+                body,
+            } => {
+                self.send(&compose::edit(&room_jid(&room)?, &id, &target, &body), out);
+                out.push(result(req, Ok(CommandResult::Sent { id })));
+            }
+            Command::Retract {
+                room,
+                id,
+                stanza_id,
+            } => {
+                self.send(&compose::retract(&room_jid(&room)?, &id, &stanza_id), out);
+                out.push(result(req, Ok(CommandResult::Sent { id })));
+            }
+            Command::React {
+                room,
+                id,
+                stanza_id,
+                emojis,
+            } => {
+                let m = compose::react(&room_jid(&room)?, &id, &stanza_id, &emojis);
+                self.send(&m, out);
+                out.push(result(req, Ok(CommandResult::Sent { id })));
+            }
+            Command::Moderate {
+                room,
+                stanza_id,
+                reason,
+            } => {
+                let room = room_jid(&room)?;
+                let payload = compose::moderate(&stanza_id, reason.as_deref());
+                let to = room.to_string();
+                let asked = Asked::Moderate { room, stanza_id };
+                self.send_iq("set", &to, payload, Pending::Command(req, asked), now, out);
+            }
             Command::History { room, before, max } => {
                 let room = room_jid(&room)?;
                 self.history(req, room, before, max, now, out)
@@ -319,6 +423,10 @@ impl Client {
             Asked::Subscribers { room } => CommandResult::Subscribers {
                 room: room.to_string(),
                 items: list(),
+            },
+            Asked::Moderate { room, stanza_id } => CommandResult::Moderated {
+                room: room.to_string(),
+                stanza_id,
             },
         }
     }

@@ -29,11 +29,42 @@ fn every_command(room: &str) -> Vec<Command> {
             max: 10,
         },
         Command::Resync,
+        Command::Reply {
+            room: room.into(),
+            body: "sure".into(),
+            id: "m2".into(),
+            reply_to: crate::event::ReplyTo {
+                id: "s1".into(),
+                to: None,
+            },
+        },
+        Command::Edit {
+            room: room.into(),
+            id: "e1".into(),
+            target: "m1".into(),
+            body: "fixed".into(),
+        },
+        Command::Retract {
+            room: room.into(),
+            id: "r1".into(),
+            stanza_id: "s1".into(),
+        },
+        Command::React {
+            room: room.into(),
+            id: "x1".into(),
+            stanza_id: "s1".into(),
+            emojis: vec!["👍".into()],
+        },
+        Command::Moderate {
+            room: room.into(),
+            stanza_id: "s1".into(),
+            reason: None,
+        },
     ]
 }
 
 /// The results among `out`, by request id.
-fn results(out: &[Action]) -> Vec<(RequestId, &Result<CommandResult, CommandError>)> {
+pub(super) fn results(out: &[Action]) -> Vec<(RequestId, &Result<CommandResult, CommandError>)> {
     out.iter()
         .filter_map(|a| match a {
             Action::Event(AppEvent::Result { request, result }) => Some((*request, result)),

@@ -428,6 +428,8 @@ mod command_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod csi_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
+mod modern_command_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod sim_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

@@ -29,4 +29,5 @@ pub(super) enum Asked {
     Unsubscribe { room: BareJid },
     Subscriptions,
     Subscribers { room: BareJid },
+    Moderate { room: BareJid, stanza_id: String },
 }

@@ -34,6 +34,9 @@ pub enum StoreOp {
 }
 
 /// What the core wants the driver to do, in order.
+// Room events (~500 bytes since issue 22's message state) are most of the actions a
+// driver handles; boxing each would allocate per event to shrink short-lived values.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Write to the transport (one WebSocket message / bytes on TCP).
@@ -100,6 +103,13 @@ pub enum CommandResult {
     Sent {
         /// Its id (also its origin-id).
         id: String,
+    },
+    /// The room retracted the message a moderator named.
+    Moderated {
+        /// Room.
+        room: String,
+        /// The moderated message's archive id.
+        stanza_id: String,
     },
     /// An older page of history was stored.
     History {

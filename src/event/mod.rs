@@ -1,7 +1,12 @@
 //! One event model for the app, whatever the route: live wrapped events, plain groupchat
 //! while joined, offline deliveries and MAM results all become a [`RoomEvent`].
 
+mod change;
+pub mod compose;
+mod modern;
 mod parse;
+
+pub use change::{Change, Moderator, Reactions, ReplyTo, Retraction};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -88,6 +93,15 @@ pub enum EventKind {
         /// Its text.
         body: Option<String>,
     },
+    /// A correction, retraction or reaction of the message `target` names (its stanza-id,
+    /// message id or origin-id, see [`crate::store::answers_to`]). Stores keep it and fold
+    /// it into the target, whichever of the two arrives first.
+    Change {
+        /// The id the change names.
+        target: String,
+        /// What it does.
+        change: Change,
+    },
 }
 
 /// A typed room event as the app and the store see it.
@@ -113,6 +127,21 @@ pub struct RoomEvent {
     pub timestamp: Timestamp,
     /// How it reached us.
     pub source: Source,
+    /// The sender's stable id in the room (XEP-0421), set by the room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occupant_id: Option<String>,
+    /// The message this one answers (XEP-0461).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<ReplyTo>,
+    /// Previous bodies of a corrected message, oldest (the original) first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edited: Vec<String>,
+    /// Set once the message is retracted or moderated; its content is gone then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retracted: Option<Retraction>,
+    /// Reactions to the message.
+    #[serde(default, skip_serializing_if = "Reactions::is_empty")]
+    pub reactions: Reactions,
 }
 
 /// Why a stanza could not become a [`RoomEvent`].
@@ -198,9 +227,32 @@ impl RoomEvent {
             self.real_jid = newer.real_jid.clone();
             changed = true;
         }
+        if self.occupant_id.is_none() && newer.occupant_id.is_some() {
+            self.occupant_id = newer.occupant_id.clone();
+            changed = true;
+        }
+        // An archive tombstone of a stored message: the retraction wins, whatever came
+        // first (a retraction is never undone).
+        if self.retracted.is_none() && newer.retracted.is_some() {
+            self.retracted = newer.retracted.clone();
+            self.erase();
+            changed = true;
+        }
         changed
+    }
+
+    /// Drop a retracted message's content: its body, earlier bodies, reactions and reply.
+    pub fn erase(&mut self) {
+        if let EventKind::Message { body } = &mut self.kind {
+            body.clear();
+        }
+        self.edited.clear();
+        self.reactions.clear();
+        self.reply_to = None;
     }
 }
 
+#[cfg(test)]
+mod modern_tests;
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@
 use jid::{BareJid, Jid};
 use minidom::Element;
 
-use super::{EventError, EventKind, RoomEvent, Source};
+use super::{modern, EventError, EventKind, RoomEvent, Source};
 use crate::protocol::mam::ArchivedStanza;
 use crate::protocol::time::Timestamp;
 use crate::protocol::{ns, MucSubEvent, Node, Subscribe, Unsubscribe};
@@ -110,6 +110,11 @@ pub(super) fn blank(room: &BareJid, kind: EventKind) -> RoomEvent {
         real_jid: None,
         timestamp: Timestamp::default(),
         source: Source::Live,
+        occupant_id: None,
+        reply_to: None,
+        edited: Vec::new(),
+        retracted: None,
+        reactions: Default::default(),
     }
 }
 
@@ -167,18 +172,36 @@ fn from_message(room: &BareJid, m: &Element, node: Option<Node>) -> Result<RoomE
     let body = text_child(m, "body");
     let subject = text_child(m, "subject");
     let codes = status_codes(m);
-    let kind = match (node, body, subject) {
-        (Some(Node::System), body, _) => EventKind::System { body },
-        (Some(Node::Subject), _, Some(subject)) | (None, None, Some(subject)) => {
+    // Only room messages (not service notices or configuration) change other messages
+    // or are tombstones.
+    let content = matches!(node, None | Some(Node::Messages));
+    let change = if content {
+        modern::change(m, body.as_deref())?
+    } else {
+        None
+    };
+    let tombstone = if content { modern::tombstone(m)? } else { None };
+    let kind = match (node, body, subject, change) {
+        (_, _, _, Some((target, change))) => EventKind::Change { target, change },
+        // The archive's tombstone keeps the message's place, without its content.
+        _ if tombstone.is_some() => EventKind::Message {
+            body: String::new(),
+        },
+        (Some(Node::System), body, _, _) => EventKind::System { body },
+        (Some(Node::Subject), _, Some(subject), _) | (None, None, Some(subject), _) => {
             EventKind::Subject { subject }
         }
-        (Some(Node::Config), _, _) | (None, None, None) if !codes.is_empty() => EventKind::Config {
-            codes,
-            destroyed: false,
-            reason: None,
+        (Some(Node::Config), _, _, _) | (None, None, None, _) if !codes.is_empty() => {
+            EventKind::Config {
+                codes,
+                destroyed: false,
+                reason: None,
+            }
+        }
+        (_, Some(body), _, _) => EventKind::Message {
+            body: modern::strip_reply_fallback(m, body),
         },
-        (_, Some(body), _) => EventKind::Message { body },
-        (Some(Node::Messages), None, Some(subject)) => EventKind::Subject { subject },
+        (Some(Node::Messages), None, Some(subject), _) => EventKind::Subject { subject },
         _ => return Err(EventError::Empty("message".into())),
     };
     let mut e = blank(room, kind);
@@ -188,6 +211,11 @@ fn from_message(room: &BareJid, m: &Element, node: Option<Node>) -> Result<RoomE
         .get_child("origin-id", ns::SID)
         .and_then(|o| o.attr("id"))
         .map(str::to_owned);
+    e.occupant_id = modern::occupant_id(m);
+    if matches!(e.kind, EventKind::Message { .. }) {
+        e.reply_to = modern::reply_to(m);
+    }
+    e.retracted = tombstone;
     Ok(e)
 }
 

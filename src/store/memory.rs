@@ -1,12 +1,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::fold;
 use super::order::{self, PageEntry, Positioned};
 use super::{
     answers_to, marker_of, Own, Page, PageResult, ReadMarker, RoomState, Snapshot, Store,
     StoreError, SubscriptionRecord,
 };
-use crate::event::RoomEvent;
+use crate::event::{EventKind, RoomEvent};
 
 #[derive(Default)]
 struct RoomData {
@@ -15,6 +16,10 @@ struct RoomData {
     read: Option<ReadMarker>,
     /// dedup key → index into `events`
     keys: HashMap<String, Vec<usize>>,
+    /// stanza-id, message id or origin-id of a message → index: what a change names
+    ids: HashMap<String, Vec<usize>>,
+    /// the id a change event names → indexes of those change events
+    changes: HashMap<String, Vec<usize>>,
     state: RoomState,
 }
 
@@ -56,26 +61,76 @@ impl RoomData {
     }
 
     fn index(&mut self, i: usize) {
-        for k in self.events[i].2.dedup_keys() {
-            let slot = self.keys.entry(k).or_default();
-            if !slot.contains(&i) {
-                slot.push(i);
+        let ev = &self.events[i].2;
+        let ids = [&ev.stanza_id, &ev.message_id, &ev.origin_id];
+        let ids: Vec<String> = ids.into_iter().flatten().cloned().collect();
+        let target = fold::target_of(ev).map(str::to_owned);
+        for k in ev.dedup_keys() {
+            push_once(self.keys.entry(k).or_default(), i);
+        }
+        if matches!(self.events[i].2.kind, EventKind::Message { .. }) {
+            for id in ids {
+                push_once(self.ids.entry(id).or_default(), i);
             }
         }
+        if let Some(t) = target {
+            push_once(self.changes.entry(t).or_default(), i);
+        }
+    }
+
+    /// The messages a stored event concerns: itself for a message, its target for a
+    /// change (none while the target has not arrived).
+    fn concerned(&self, i: usize) -> Vec<usize> {
+        let ev = &self.events[i].2;
+        match fold::target_of(ev) {
+            Some(t) => self.ids.get(t).into_iter().flatten().copied().collect(),
+            None => vec![i],
+        }
+    }
+
+    /// Recompute message `i` from every stored change naming it, in stored order.
+    fn refold(&mut self, i: usize) {
+        let msg = &self.events[i].2;
+        let ids = [&msg.stanza_id, &msg.message_id, &msg.origin_id];
+        let mut found: Vec<usize> = ids
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.changes.get(id))
+            .flatten()
+            .copied()
+            .filter(|&c| fold::names(&self.events[c].2, msg))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found.sort_by(|&a, &b| self.stored_order(a, b));
+        let changes: Vec<RoomEvent> = found.iter().map(|&c| self.events[c].2.clone()).collect();
+        let refs: Vec<&RoomEvent> = changes.iter().collect();
+        fold::fold(&mut self.events[i].2, &refs);
+    }
+
+    fn stored_order(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        let (ea, eb) = (&self.events[a], &self.events[b]);
+        ea.2.timestamp
+            .cmp(&eb.2.timestamp)
+            .then(ea.1.total_cmp(&eb.1))
+            .then(ea.0.cmp(&eb.0))
+    }
+}
+
+fn push_once(slot: &mut Vec<usize>, i: usize) {
+    if !slot.contains(&i) {
+        slot.push(i);
     }
 }
 
 impl RoomData {
-    /// Indexes of the events in stored order.
+    /// Indexes of the events an app sees, in stored order: change events are folded into
+    /// their targets, not shown on their own.
     fn ordered(&self) -> Vec<usize> {
-        let mut all: Vec<usize> = (0..self.events.len()).collect();
-        all.sort_by(|&a, &b| {
-            let (ea, eb) = (&self.events[a], &self.events[b]);
-            ea.2.timestamp
-                .cmp(&eb.2.timestamp)
-                .then(ea.1.total_cmp(&eb.1))
-                .then(ea.0.cmp(&eb.0))
-        });
+        let mut all: Vec<usize> = (0..self.events.len())
+            .filter(|&i| fold::target_of(&self.events[i].2).is_none())
+            .collect();
+        all.sort_by(|&a, &b| self.stored_order(a, b));
         all
     }
 
@@ -137,7 +192,7 @@ impl Store for MemoryStore {
                     data.events.push((inner.seq, 0.0, ev.clone()));
                     let i = data.events.len() - 1;
                     data.index(i);
-                    fresh.push(ev.clone());
+                    fresh.push(i);
                     (i, true)
                 }
             };
@@ -169,13 +224,26 @@ impl Store for MemoryStore {
                 data.events[i as usize].1 = ord;
             }
         }
+        let mut concerned: Vec<usize> = matched
+            .iter()
+            .flat_map(|&(i, _)| data.concerned(i))
+            .collect();
+        concerned.sort_unstable();
+        concerned.dedup();
+        for i in concerned {
+            data.refold(i);
+        }
         if let Some(c) = &page.cursor {
             data.state.cursor = Some(c.clone());
         }
         if let Some(g) = &page.gap {
             data.state.gaps.push(g.clone());
         }
-        Ok(fresh)
+        // New messages as the app should show them: with the changes that came first.
+        Ok(fresh
+            .into_iter()
+            .map(|i| data.events[i].2.clone())
+            .collect())
     }
 
     async fn events(&self, room: &str, limit: usize) -> Result<Vec<RoomEvent>, StoreError> {

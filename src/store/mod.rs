@@ -10,6 +10,7 @@
 //! to one [`Store::apply_page`] per page where it cannot, so a driver needs no knowledge of
 //! the store it runs on.
 
+pub mod fold;
 mod memory;
 pub(crate) mod order;
 
@@ -109,9 +110,12 @@ impl Own<'_> {
         by_nick || by_jid
     }
 
-    /// True for an event that counts as unread when it lies after the marker.
+    /// True for an event that counts as unread when it lies after the marker: a message
+    /// someone else sent that is still there (not retracted).
     pub fn counts(&self, ev: &RoomEvent) -> bool {
-        matches!(ev.kind, crate::event::EventKind::Message { .. }) && !self.sent(ev)
+        matches!(ev.kind, crate::event::EventKind::Message { .. })
+            && ev.retracted.is_none()
+            && !self.sent(ev)
     }
 }
 
@@ -219,6 +223,11 @@ pub trait Store {
     /// the cursor when given and record the gap when given. Returns the events that were
     /// new, in input order. A page holding another room's event is refused whole
     /// ([`Page::check_room`]).
+    ///
+    /// Change events ([`crate::event::EventKind::Change`]: corrections, retractions,
+    /// reactions) are stored and deduplicated like any event, and every message they name
+    /// is recomputed with [`fold::fold`] from all the stored changes naming it, in stored
+    /// order, whichever arrived first; a new message is returned already folded.
     async fn apply_page(&self, page: &Page) -> PageResult;
 
     /// Several pages, with the outcome of applying them one after another with
@@ -236,7 +245,7 @@ pub trait Store {
 
     /// The newest `limit` events of a room, oldest first, in archive order: by timestamp,
     /// and within one timestamp as the archive (or, for live events, arrival) ordered them
-    /// (see [`order`]).
+    /// (see [`order`]). Change events are not listed: they are folded into their targets.
     async fn events(&self, room: &str, limit: usize) -> Result<Vec<RoomEvent>, StoreError>;
 
     /// Mark `room` read up to and including the stored event `up_to` answers to (see

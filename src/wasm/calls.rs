@@ -18,8 +18,7 @@ use super::device;
 use super::error::{Code, SdkError};
 use super::idb_store::IdbStore;
 use super::js_types::{
-    node_names, parse_node_names, to_js, JsHistoryPage, JsRoomEvent, JsSendResult, JsSubscriber,
-    JsSubscription,
+    node_names, parse_node_names, to_js, JsHistoryPage, JsRoomEvent, JsSubscriber, JsSubscription,
 };
 use super::local::{oneshot, Reply};
 use super::page::PageWatch;
@@ -89,12 +88,30 @@ impl Inner {
                 .map(|_| JsValue::UNDEFINED),
             Call::Subscriptions => to_js(&self.subscriptions().await?),
             Call::Subscribers { room } => to_js(&self.subscribers(room).await?),
-            Call::Send { room, body, id } => {
-                match self.command(Command::Send { room, body, id }).await? {
-                    CommandResult::Sent { id } => to_js(&JsSendResult { id }),
-                    other => Err(unexpected(other)),
-                }
-            }
+            Call::Send {
+                room,
+                body,
+                id,
+                reply_to,
+            } => self.send(room, body, id, reply_to).await,
+            Call::Edit {
+                room,
+                target,
+                body,
+                id,
+            } => self.edit(room, target, body, id).await,
+            Call::Retract { room, target, id } => self.retract(room, target, id).await,
+            Call::React {
+                room,
+                target,
+                emojis,
+                id,
+            } => self.react(room, target, emojis, id).await,
+            Call::Moderate {
+                room,
+                stanza_id,
+                reason,
+            } => self.moderate(room, stanza_id, reason).await,
             Call::SetSubject { room, subject, id } => self
                 .command(Command::SetSubject { room, subject, id })
                 .await
@@ -294,7 +311,7 @@ impl Inner {
             .unwrap_or_else(|| Err(SdkError::new(Code::NotConnected, "the client was closed")))
     }
 
-    async fn command(self: &Rc<Self>, cmd: Command) -> Result<CommandResult, SdkError> {
+    pub(super) async fn command(self: &Rc<Self>, cmd: Command) -> Result<CommandResult, SdkError> {
         self.ask(|reply| Job::Command(cmd, reply)).await
     }
 
@@ -421,7 +438,7 @@ impl Inner {
 }
 
 /// A command answered with a result of another command: a bug, reported as such.
-fn unexpected(other: CommandResult) -> SdkError {
+pub(super) fn unexpected(other: CommandResult) -> SdkError {
     SdkError::new(Code::Internal, format!("unexpected result {other:?}"))
 }
 

@@ -23,6 +23,10 @@ extern "C" {
     /// `HistoryOptions` from JavaScript; a named type so the argument is optional in TS.
     #[wasm_bindgen(typescript_type = "HistoryOptions")]
     pub type HistoryOptionsArg;
+
+    /// `SendOptions` from JavaScript, optional in TS.
+    #[wasm_bindgen(typescript_type = "SendOptions")]
+    pub type SendOptionsArg;
 }
 
 /// Default history page size.
@@ -147,16 +151,80 @@ impl MucSubClient {
         self.call(Ok(Call::Subscribers { room }))
     }
 
-    /// Post `body` to `room` without joining it.
+    /// Post `body` to `room` without joining it; `{replyTo}` (the answered message's
+    /// `stanzaId` or `id`) makes it a reply (XEP-0461).
     #[wasm_bindgen(unchecked_return_type = "Promise<SendResult>")]
-    pub fn send(&self, room: String, body: String) -> Promise {
-        if body.is_empty() {
-            return self.call(Err(SdkError::bad_request(
-                "the message body must not be empty",
-            )));
-        }
-        let id = random_id();
-        self.call(Ok(Call::Send { room, body, id }))
+    pub fn send(&self, room: String, body: String, options: Option<SendOptionsArg>) -> Promise {
+        self.call(send_call(room, body, options))
+    }
+
+    /// Correct our message `id` (its `id` or `stanzaId`) to `body` (XEP-0308). Resolves
+    /// with the correction's own id once sent; the room refuses (an `error` callback) a
+    /// correction of someone else's message.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SendResult>")]
+    pub fn edit(&self, room: String, id: String, body: String) -> Promise {
+        let call = non_empty(&id, "id")
+            .and(non_empty(&body, "body"))
+            .map(|()| Call::Edit {
+                room,
+                target: id,
+                body,
+                id: random_id(),
+            });
+        self.call(call)
+    }
+
+    /// Retract our message `id` (its `stanzaId` or `id`; XEP-0424).
+    #[wasm_bindgen(unchecked_return_type = "Promise<SendResult>")]
+    pub fn retract(&self, room: String, id: String) -> Promise {
+        let call = non_empty(&id, "id").map(|()| Call::Retract {
+            room,
+            target: id,
+            id: random_id(),
+        });
+        self.call(call)
+    }
+
+    /// Our reactions to message `id` (its `stanzaId` or `id`) become `emojis` (XEP-0444:
+    /// the whole set each time; `[]` takes them all back).
+    #[wasm_bindgen(unchecked_return_type = "Promise<SendResult>")]
+    pub fn react(
+        &self,
+        room: String,
+        id: String,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] emojis: JsValue,
+    ) -> Promise {
+        let call = non_empty(&id, "id").and_then(|()| {
+            let emojis: Vec<String> = serde_wasm_bindgen::from_value(emojis)
+                .map_err(|_| SdkError::bad_request("emojis must be an array of strings"))?;
+            if emojis.iter().any(String::is_empty) {
+                return Err(SdkError::bad_request("an emoji must not be empty"));
+            }
+            Ok(Call::React {
+                room,
+                target: id,
+                emojis,
+                id: random_id(),
+            })
+        });
+        self.call(call)
+    }
+
+    /// As a moderator, retract anyone's message `stanzaId` (XEP-0425), with an optional
+    /// `reason`. Resolves once the room accepted it; `forbidden` without the role.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn moderate(
+        &self,
+        room: String,
+        #[wasm_bindgen(js_name = "stanzaId")] stanza_id: String,
+        reason: Option<String>,
+    ) -> Promise {
+        let call = non_empty(&stanza_id, "stanzaId").map(|()| Call::Moderate {
+            room,
+            stanza_id,
+            reason: reason.filter(|r| !r.is_empty()),
+        });
+        self.call(call)
     }
 
     /// Change the subject of `room`.
@@ -271,6 +339,32 @@ fn subscribe_call(room: String, options: &JsValue) -> Result<Call, SdkError> {
         nick,
         nodes,
         password,
+    })
+}
+
+/// `Err(bad-request)` when the argument `what` is empty.
+fn non_empty(value: &str, what: &str) -> Result<(), SdkError> {
+    if value.is_empty() {
+        Err(SdkError::bad_request(format!("{what} must not be empty")))
+    } else {
+        Ok(())
+    }
+}
+
+/// `send(room, body, {replyTo?})` checked.
+fn send_call(
+    room: String,
+    body: String,
+    options: Option<SendOptionsArg>,
+) -> Result<Call, SdkError> {
+    non_empty(&body, "the message body")?;
+    let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
+    let reply_to = get_string(&options, "replyTo")?.filter(|r| !r.is_empty());
+    Ok(Call::Send {
+        room,
+        body,
+        id: random_id(),
+        reply_to,
     })
 }
 

@@ -21,10 +21,12 @@ use idb::{ObjectStore, Query, Transaction};
 use wasm_bindgen::JsValue;
 
 use crate::event::RoomEvent;
+use crate::store::fold;
 use crate::store::order::{self, PageEntry, Positioned};
 use crate::store::Page;
 
 use super::error::SdkError;
+use super::idb_fold;
 use super::idb_lookup::{chunk_ids, fetch, receive, time_range, Loading, Lookups};
 use super::idb_records::{self as rec, encode, field, set_field, Chunk, Slot};
 use super::idb_schema::{indexes, stores};
@@ -101,6 +103,8 @@ struct Entry {
     ev: RoomEvent,
     stored: Option<Stored>,
     changed: bool,
+    /// The first page of the batch it came in.
+    page: usize,
 }
 
 /// Where an already stored event is, and its order before this batch.
@@ -184,8 +188,9 @@ async fn apply_room(
     // Per page: its entries in page order with their time after the page, and whether
     // the page placed them (new, or moved to another time).
     let mut pages: Vec<Vec<PageEntry>> = Vec::with_capacity(l.runs.len());
-    let mut fresh: Vec<Vec<RoomEvent>> = Vec::with_capacity(l.runs.len());
-    for run in &l.runs {
+    // Per page: the new events (entry, copy as that page left it).
+    let mut fresh: Vec<Vec<(usize, RoomEvent)>> = Vec::with_capacity(l.runs.len());
+    for (page_no, run) in l.runs.iter().enumerate() {
         let mut page: Vec<usize> = Vec::with_capacity(run.events.len());
         let mut before: HashMap<usize, Option<i64>> = HashMap::new();
         let mut new_here = Vec::new();
@@ -229,17 +234,19 @@ async fn apply_room(
                         }),
                         ev: stored,
                         changed,
+                        page: page_no,
                     }
                 }
                 None => {
                     *seq += 1;
-                    new_here.push(ev.clone());
+                    new_here.push((entries.len(), ev.clone()));
                     before.insert(entries.len(), None);
                     Entry {
                         seq: *seq,
                         stored: None,
                         ev: ev.clone(),
                         changed: true,
+                        page: page_no,
                     }
                 }
             };
@@ -262,6 +269,17 @@ async fn apply_room(
                 .collect(),
         );
         fresh.push(new_here);
+    }
+
+    // Changes and the messages they name, wherever they are stored (idb_fold.rs).
+    let folding = l.has_changes || entries.iter().any(|e| fold::target_of(&e.ev).is_some());
+    if folding {
+        let batch: Vec<&RoomEvent> = entries
+            .iter()
+            .filter(|e| touched(e) || fold::target_of(&e.ev).is_some())
+            .map(|e| &e.ev)
+            .collect();
+        idb_fold::load_related(store, room, &batch, &mut chunks).await?;
     }
 
     // 2. Order, page by page, against the stored positions as the pages before left them.
@@ -318,9 +336,22 @@ async fn apply_room(
         }
     }
 
+    let mut dirty: HashSet<u64> = HashSet::new();
+    let fresh = if folding {
+        refold(
+            &mut entries,
+            &by_seq,
+            &mut chunks,
+            &positions,
+            &mut dirty,
+            fresh,
+        )
+    } else {
+        strip(fresh)
+    };
+
     // 3. Update the stored events that changed or moved, and every renumbered neighbour,
     // in their chunks; then write each such chunk once and the new events as new chunks.
-    let mut dirty: HashSet<u64> = HashSet::new();
     let mut new_slots: Vec<Slot> = Vec::new();
     for e in entries {
         let new_ord = positions.get(&e.seq).map(|p| p.ord);
@@ -397,4 +428,92 @@ async fn apply_room(
         gaps.put(&r, None)?;
     }
     Ok(fresh)
+}
+
+/// A batch event new to the store or changed by its copy here (it may have gained an id a
+/// stored change names). Any other batch message is stored folded already: its changes need
+/// no lookup and it no new fold.
+fn touched(e: &Entry) -> bool {
+    e.stored.is_none() || e.changed
+}
+
+/// The new events of each page, as they came.
+fn strip(fresh: Vec<Vec<(usize, RoomEvent)>>) -> Vec<Vec<RoomEvent>> {
+    fresh
+        .into_iter()
+        .map(|page| page.into_iter().map(|(_, ev)| ev).collect())
+        .collect()
+}
+
+/// Fold every change into the messages it names (idb_fold.rs): batch entries are updated
+/// in place, stored messages in their chunks (marked `dirty`), and each new event of a
+/// page is reported folded with the changes that had arrived by that page.
+fn refold(
+    entries: &mut [Entry],
+    by_seq: &HashMap<u64, usize>,
+    chunks: &mut HashMap<u64, Chunk>,
+    positions: &HashMap<u64, Placed>,
+    dirty: &mut HashSet<u64>,
+    fresh: Vec<Vec<(usize, RoomEvent)>>,
+) -> Vec<Vec<RoomEvent>> {
+    let at = |seq: u64, ev: &RoomEvent, ord: f64| {
+        let ord = positions.get(&seq).map_or(ord, |p| p.ord);
+        (ev.timestamp.0, ord)
+    };
+    let plans = {
+        let mut items: Vec<idb_fold::Item> = entries
+            .iter()
+            .map(|e| idb_fold::Item {
+                seq: e.seq,
+                at: at(e.seq, &e.ev, e.stored.as_ref().map_or(0.0, |s| s.ord)),
+                page: Some(e.page),
+                touched: touched(e),
+                ev: &e.ev,
+            })
+            .collect();
+        for s in chunks.values().flat_map(|c| c.slots.iter()) {
+            if !by_seq.contains_key(&s.seq) {
+                items.push(idb_fold::Item {
+                    seq: s.seq,
+                    at: at(s.seq, &s.ev, s.ord),
+                    page: None,
+                    touched: false,
+                    ev: &s.ev,
+                });
+            }
+        }
+        idb_fold::plan(&items)
+    };
+    let mut where_stored: HashMap<u64, (u64, usize)> = HashMap::new();
+    for (&id, c) in chunks.iter() {
+        for (i, s) in c.slots.iter().enumerate() {
+            where_stored.insert(s.seq, (id, i));
+        }
+    }
+    for (seq, changes) in &plans {
+        if let Some(&i) = by_seq.get(seq) {
+            if idb_fold::apply(&mut entries[i].ev, changes, None) {
+                entries[i].changed = true;
+            }
+        } else if let Some(&(id, i)) = where_stored.get(seq) {
+            let slot = chunks.get_mut(&id).and_then(|c| c.slots.get_mut(i));
+            if slot.is_some_and(|s| idb_fold::apply(&mut s.ev, changes, None)) {
+                dirty.insert(id);
+            }
+        }
+    }
+    fresh
+        .into_iter()
+        .enumerate()
+        .map(|(page, evs)| {
+            evs.into_iter()
+                .map(|(i, mut ev)| {
+                    if let Some(changes) = plans.get(&entries[i].seq) {
+                        idb_fold::apply(&mut ev, changes, Some(page));
+                    }
+                    ev
+                })
+                .collect()
+        })
+        .collect()
 }

@@ -42,6 +42,8 @@ pub(super) struct Lookups<'a> {
     by_time: Option<(GetAllKeysStoreRequestFuture, i64, i64)>,
     /// The room's newest chunk (by history order), which may take the new events.
     tail: OpenKeyCursorStoreRequestFuture,
+    /// A chunk of the room holding a change event, if any (see `super::idb_fold`).
+    changes: GetAllKeysStoreRequestFuture,
 }
 
 /// Every event of a room's pages.
@@ -49,7 +51,7 @@ fn events_of<'a>(runs: &'a [&'a Page]) -> impl Iterator<Item = &'a RoomEvent> + 
     runs.iter().flat_map(|p| p.events.iter())
 }
 
-fn exact(index: &Index, key: &str) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
+pub(super) fn exact(index: &Index, key: &str) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
     Ok(index
         .get_all_keys(Some(Query::Key(JsValue::from_str(key))), None)?
         .into_future())
@@ -122,6 +124,7 @@ impl<'a> Lookups<'a> {
                 Some(CursorDirection::Prev),
             )?
             .into_future();
+        let changes = probe(chunks, room)?;
         Ok(Lookups {
             room,
             runs,
@@ -131,6 +134,7 @@ impl<'a> Lookups<'a> {
             by_key,
             by_time,
             tail,
+            changes,
         })
     }
 
@@ -178,10 +182,12 @@ impl<'a> Lookups<'a> {
             Some(id) => fetch(chunks, [id])?.pop(),
             None => None,
         };
+        let has_changes = !self.changes.await?.is_empty();
         Ok(Loading {
             room,
             runs: self.runs,
             existing_cursor,
+            has_changes,
             gets: fetch(chunks, ids)?,
             tail_id,
             tail_get,
@@ -189,6 +195,16 @@ impl<'a> Lookups<'a> {
             time_hi,
         })
     }
+}
+
+/// Issue the request telling whether `room` has any stored change event: a room without
+/// one skips the lookups that fold changes into messages (`super::idb_fold`).
+fn probe(chunks: &ObjectStore, room: &str) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
+    let key = JsValue::from_str(&rec::changes_key(room));
+    Ok(chunks
+        .index(indexes::FOLD)?
+        .get_all_keys(Some(Query::Key(key)), Some(1))?
+        .into_future())
 }
 
 /// The chunks a range lookup `named`, or, when that is more than [`RANGE_CHUNKS`], the
@@ -258,6 +274,8 @@ pub(super) struct Loading<'a> {
     pub(super) room: &'a str,
     pub(super) runs: Vec<&'a Page>,
     pub(super) existing_cursor: bool,
+    /// The room had a change event stored before this batch.
+    pub(super) has_changes: bool,
     pub(super) gets: Vec<GetStoreRequestFuture>,
     /// The room's newest chunk, and its fetch when no lookup named it.
     pub(super) tail_id: Option<u64>,

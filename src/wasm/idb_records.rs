@@ -4,7 +4,7 @@
 //! field (`rec`, `cursor`, `gap`, `marker`). Events are stored in chunks (schema v4): a
 //! chunk's events are one JSON text (`evs`), because building every field of every event
 //! as a JS object costs a call across the wasm boundary each, and nothing reads them but
-//! the SDK; the fields IndexedDB indexes on (`pos`, `dk`) are written beside it as plain JS
+//! the SDK; the fields IndexedDB indexes on (`pos`, `shown`, `dk`, `fk`) are written beside it as plain JS
 //! arrays. The per-event `messages` records of schema v1-v3 are only read by migrations.
 
 use js_sys::{Array, Object, Reflect};
@@ -152,29 +152,81 @@ pub fn archivable(ev: &RoomEvent) -> bool {
 struct ChunkHead<'a> {
     room: &'a str,
     pos: Vec<(&'a str, i64, f64)>,
+    shown: Vec<(&'a str, i64, f64)>,
     dk: Vec<String>,
+    fk: Vec<String>,
 }
 
-/// The record of a chunk: `{id?, room, pos, dk, evs}`.
+/// Is this an event an app sees on its own (everything but a change, which is folded
+/// into the message it names)?
+pub fn shown(ev: &RoomEvent) -> bool {
+    crate::store::fold::target_of(ev).is_none()
+}
+
+/// The ids a message answers to when a change names it (see `crate::store::answers_to`).
+pub fn message_ids(ev: &RoomEvent) -> impl Iterator<Item = &str> {
+    let message = matches!(ev.kind, crate::event::EventKind::Message { .. });
+    [&ev.stanza_id, &ev.message_id, &ev.origin_id]
+        .into_iter()
+        .filter(move |_| message)
+        .flatten()
+        .map(String::as_str)
+}
+
+/// The `fold` index entry of a message answering to `id` (schema v6).
+pub fn target_key(room: &str, id: &str) -> String {
+    scoped_key(room, &format!("m:{id}"))
+}
+
+/// The `fold` index entry of a change naming `id` (schema v6).
+pub fn change_key(room: &str, id: &str) -> String {
+    scoped_key(room, &format!("c:{id}"))
+}
+
+/// The `fold` index entry of a chunk holding at least one change (schema v6): a room
+/// without one skips the lookups that fold changes into messages.
+pub fn changes_key(room: &str) -> String {
+    scoped_key(room, "~changes")
+}
+
+/// The `fold` index entries of an event: the ids it answers to as a message, or the id it
+/// names as a change.
+fn fold_entries(room: &str, ev: &RoomEvent, into: &mut Vec<String>) {
+    match crate::store::fold::target_of(ev) {
+        Some(t) => into.push(change_key(room, t)),
+        None => into.extend(message_ids(ev).map(|id| target_key(room, id))),
+    }
+}
+
+/// The record of a chunk: `{id?, room, pos, shown, dk, fk, evs}`.
 pub fn chunk_record(chunk: &Chunk) -> Result<JsValue, SdkError> {
     let room = chunk.room.as_str();
     let mut dk = Vec::with_capacity(chunk.slots.len() * 3);
+    let mut fk = Vec::new();
     let mut unarchived = false;
     for s in &chunk.slots {
         dk.extend(s.ev.dedup_keys().iter().map(|k| scoped_key(room, k)));
         unarchived |= s.ev.stanza_id.is_none() && archivable(&s.ev);
+        fold_entries(room, &s.ev, &mut fk);
     }
     if unarchived {
         dk.push(unarchived_key(room));
     }
+    if chunk.slots.iter().any(|s| !shown(&s.ev)) {
+        fk.push(changes_key(room));
+    }
+    let position = |s: &Slot| (room, s.ev.timestamp.millis(), s.ord);
     let head = ChunkHead {
         room,
-        pos: chunk
+        pos: chunk.slots.iter().map(position).collect(),
+        shown: chunk
             .slots
             .iter()
-            .map(|s| (room, s.ev.timestamp.millis(), s.ord))
+            .filter(|s| shown(&s.ev))
+            .map(position)
             .collect(),
         dk,
+        fk,
     };
     let text = serde_json::to_string(&head)
         .map_err(|e| SdkError::store(format!("encoding a chunk: {e}")))?;

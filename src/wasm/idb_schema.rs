@@ -8,7 +8,7 @@
 //! versionchange transaction, so a crash or reload mid-migration leaves the old version
 //! intact and the next open starts over.
 //!
-//! Layout (current version, 5):
+//! Layout (current version, 6):
 //! - `account`: `{key, value}` records: `jid` (whose data this is), `seq` (last insertion
 //!   sequence number handed out).
 //! - `subscriptions`: keyPath `room`; a serialised `SubscriptionRecord` under `rec`.
@@ -19,9 +19,16 @@
 //!   within the timestamp following the archive, the serialised `RoomEvent`); `pos`, the
 //!   `[room, ts, ord]` of each event; `dk`, each event's dedup keys as `room\0key`, plus
 //!   `room\0~unarchived` when the chunk holds a message or subject without an archive id.
-//!   Indexes, both multiEntry: `by_order` on `pos` (history order), `dedup` on `dk`. A
+//!   Indexes, all multiEntry: `by_order` on `pos` (history order), `dedup` on `dk`. A
 //!   `getAll` on a multiEntry index would clone a chunk once per matching entry, so readers
 //!   take the index's primary keys (`getAllKeys`) and then fetch each chunk once.
+//!   Since v6 (issue 22): `shown`, the `[room, ts, ord]` of each event an app sees (all but
+//!   change events: corrections, retractions, reactions), indexed by `by_shown`, which is
+//!   what listing, paging, read markers and unread counts walk; and `fk`, indexed by
+//!   `fold`: `room\0m:ID` for each id a message answers to (stanza-id, message id,
+//!   origin-id), `room\0c:ID` for the id each change names, and `room\0~changes` once when
+//!   the chunk holds a change. Changes are stored like any event (deduplicated, ordered)
+//!   and every message is kept folded with all the stored changes that name it.
 //! - `messages` (v1-v3, replaced by `chunks`): one record per event, keyPath `k` =
 //!   `[room, stanzaId]`, or `[room, seq]` for events without an archive id. Fields: `room`,
 //!   `ts` (ms), `seq`, `ord` (since v3), `ev` (serialised `RoomEvent`), `dk` (since v2).
@@ -48,7 +55,7 @@ use super::error::SdkError;
 use super::idb_records;
 
 /// The schema version this SDK writes.
-pub const CURRENT_VERSION: u32 = 5;
+pub const CURRENT_VERSION: u32 = 6;
 
 /// Object store names.
 pub mod stores {
@@ -80,6 +87,10 @@ pub mod indexes {
     pub const DEDUP: &str = "dedup";
     /// `gaps` by `room`.
     pub const BY_ROOM: &str = "by_room";
+    /// `chunks` by each `[room, ts, ord]` of the events an app sees (since v6).
+    pub const BY_SHOWN: &str = "by_shown";
+    /// `chunks` by the ids their messages answer to and their changes name (since v6).
+    pub const FOLD: &str = "fold";
 }
 
 /// Open (creating or migrating) the database `name` at `version`. Production code always
@@ -171,6 +182,9 @@ async fn migrate(db: &Database, tx: &Transaction, from: u32, to: u32) -> Result<
     }
     if from < 5 && to >= 5 {
         v5_device(db)?;
+    }
+    if from < 6 && to >= 6 {
+        v6_shown_and_fold(tx).await?;
     }
     Ok(())
 }
@@ -320,5 +334,30 @@ fn v5_device(db: &Database) -> Result<(), SdkError> {
     let mut p = ObjectStoreParams::new();
     p.key_path(Some(KeyPath::new_single("key")));
     db.create_object_store(stores::DEVICE, p)?;
+    Ok(())
+}
+
+/// v6: change events (issue 22) are stored beside the messages they fold into. Two new
+/// multiEntry indexes on `chunks`: `by_shown` (the positions of the events an app sees,
+/// which listing and unread counts walk instead of `by_order`) and `fold` (message ids and
+/// change targets). Every chunk is rewritten with its `shown` and `fk` fields; its events
+/// are kept as they are (an older SDK stored no change events: it showed a correction as
+/// a message of its own, and what it was a correction of is not in the stored event).
+async fn v6_shown_and_fold(tx: &Transaction) -> Result<(), SdkError> {
+    let chunks = tx.object_store(stores::CHUNKS)?;
+    for (name, path) in [(indexes::BY_SHOWN, "shown"), (indexes::FOLD, "fk")] {
+        let mut params = IndexParams::new();
+        params.multi_entry(true);
+        chunks.create_index(name, KeyPath::new_single(path), Some(params))?;
+    }
+    let Some(cursor) = chunks.open_cursor(None, None)?.await? else {
+        return Ok(());
+    };
+    let mut cursor = cursor.into_managed();
+    while let Some(record) = cursor.value()? {
+        let chunk = idb_records::chunk_of(&record)?;
+        cursor.update(&idb_records::chunk_record(&chunk)?).await?;
+        cursor.next(None).await?;
+    }
     Ok(())
 }

@@ -104,7 +104,7 @@ impl IdbStore {
             .tx(&[stores::CHUNKS], TransactionMode::ReadOnly)
             .await?;
         let chunks = tx.object_store(stores::CHUNKS)?;
-        let index = chunks.index(indexes::BY_ORDER)?;
+        let index = chunks.index(indexes::BY_SHOWN)?;
         let (lower, room_upper) = rec::room_bounds(room);
         let anchor = match before {
             Some(id) => {
@@ -154,6 +154,7 @@ impl IdbStore {
             .filter(|s| {
                 let p = s.position();
                 s.ev.room == room
+                    && rec::shown(&s.ev)
                     && floor.is_none_or(|f| !is_before(p, f))
                     && anchor.is_none_or(|a| is_before(p, a))
             })
@@ -189,7 +190,7 @@ impl IdbStore {
         room: &str,
         up_to: Option<&str>,
     ) -> Result<Option<((f64, f64), RoomEvent)>, SdkError> {
-        let index = chunks.index(indexes::BY_ORDER)?;
+        let index = chunks.index(indexes::BY_SHOWN)?;
         let (lower, upper) = rec::room_bounds(room);
         let range = || KeyRange::bound(&lower, &upper, None, None).map(Query::KeyRange);
         let named = match up_to {
@@ -212,10 +213,11 @@ impl IdbStore {
         };
         let loaded = load(chunks, named).await?;
         Ok(newest_of(
-            loaded
-                .values()
-                .flat_map(|c| c.slots.iter())
-                .filter(|s| s.ev.room == room && up_to.is_none_or(|id| answers_to(&s.ev, id))),
+            loaded.values().flat_map(|c| c.slots.iter()).filter(|s| {
+                s.ev.room == room
+                    && rec::shown(&s.ev)
+                    && up_to.is_none_or(|id| answers_to(&s.ev, id))
+            }),
         ))
     }
 
@@ -240,12 +242,9 @@ impl IdbStore {
             .get_all_keys(Some(Query::Key(JsValue::from_str(&scoped))), None)?
             .await?;
         let loaded = load(&chunks, named).await?;
-        let at = newest_of(
-            loaded
-                .values()
-                .flat_map(|c| c.slots.iter())
-                .filter(|s| s.ev.room == room && s.ev.dedup_keys().contains(&marker.key)),
-        )
+        let at = newest_of(loaded.values().flat_map(|c| c.slots.iter()).filter(|s| {
+            s.ev.room == room && rec::shown(&s.ev) && s.ev.dedup_keys().contains(&marker.key)
+        }))
         .map(|(p, _)| p);
         Ok(Some((marker, at)))
     }
@@ -351,10 +350,9 @@ async fn find_by_id(
         .await?;
     let loaded = load(chunks, named).await?;
     Ok(newest_of(
-        loaded
-            .values()
-            .flat_map(|c| c.slots.iter())
-            .filter(|s| s.ev.room == room && s.ev.stanza_id.as_deref() == Some(id)),
+        loaded.values().flat_map(|c| c.slots.iter()).filter(|s| {
+            s.ev.room == room && rec::shown(&s.ev) && s.ev.stanza_id.as_deref() == Some(id)
+        }),
     ))
 }
 
@@ -568,7 +566,7 @@ impl Store for IdbStore {
         let range = KeyRange::bound(&lower, &upper, Some(true), None).map_err(SdkError::from)?;
         let chunks = tx.object_store(stores::CHUNKS)?;
         let named = chunks
-            .index(indexes::BY_ORDER)?
+            .index(indexes::BY_SHOWN)?
             .get_all_keys(Some(Query::KeyRange(range)), None)?
             .await?;
         let loaded = load(&chunks, named).await?;

@@ -13,6 +13,7 @@ use crate::protocol::Node;
 use crate::store::SubscriptionRecord;
 
 use super::error::SdkError;
+use super::js_modern::JsModern;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -23,7 +24,7 @@ export type Node = "messages" | "presence" | "affiliations" | "subject" | "confi
 /** One room event, whatever route it took (live, joined, offline, archive). */
 export interface RoomEvent {
   kind: "message" | "subject" | "presence" | "participants" | "affiliation" |
-        "config" | "subscribers" | "system";
+        "config" | "subscribers" | "system" | "change";
   /** The room's bare JID. */
   room: string;
   /** The room's archive id, when it has one. */
@@ -243,6 +244,9 @@ pub struct JsRoomEvent {
     /// Room destroyed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destroyed: Option<bool>,
+    /// Issue 22: occupant-id, reply, corrections, retraction, reactions; what a change does.
+    #[serde(flatten)]
+    pub modern: JsModern,
 }
 
 impl JsRoomEvent {
@@ -268,7 +272,10 @@ impl JsRoomEvent {
             reason: None,
             actor: None,
             destroyed: None,
+            modern: JsModern::default(),
         };
+        let (modern, edit_body) = JsModern::of(e);
+        out.modern = modern;
         match &e.kind {
             EventKind::Message { body } => {
                 out.kind = "message";
@@ -331,6 +338,11 @@ impl JsRoomEvent {
             EventKind::System { body } => {
                 out.kind = "system";
                 out.body = body.clone();
+            }
+            // What it does is in `modern`; a correction's new body is its `body`.
+            EventKind::Change { .. } => {
+                out.kind = "change";
+                out.body = edit_body;
             }
         }
         out

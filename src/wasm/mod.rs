@@ -6,18 +6,21 @@
 
 pub(crate) mod call;
 pub(crate) mod calls;
+pub(crate) mod changes;
 pub(crate) mod client;
 pub(crate) mod credentials;
 pub(crate) mod device;
 pub(crate) mod error;
 pub mod idb_apply;
 pub(crate) mod idb_conn;
+pub(crate) mod idb_fold;
 pub(crate) mod idb_lookup;
 pub(crate) mod idb_records;
 pub mod idb_schema;
 pub(crate) mod idb_store;
 pub(crate) mod idb_wake;
 pub(crate) mod js_args;
+pub(crate) mod js_modern;
 pub(crate) mod js_types;
 pub(crate) mod local;
 pub(crate) mod one_shot;

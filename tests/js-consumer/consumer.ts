@@ -15,6 +15,7 @@ import init, {
   type Credentials,
   type ClientOptions,
   type TabRole,
+  type SendResult,
 } from "mucsub";
 
 export async function app(): Promise<void> {
@@ -29,7 +30,7 @@ export async function app(): Promise<void> {
 
   client.on("event", (ev: RoomEvent) => {
     const kind: "message" | "subject" | "presence" | "participants" | "affiliation" |
-      "config" | "subscribers" | "system" = ev.kind;
+      "config" | "subscribers" | "system" | "change" = ev.kind;
     const source: "live" | "joined" | "offline" | "archive" = ev.source;
     const when: number = ev.timestamp;
     const text: string | undefined = ev.body ?? ev.subject;
@@ -64,6 +65,24 @@ export async function app(): Promise<void> {
   const people: Subscriber[] = await client.subscribers("room@conference.localhost");
   console.log(subs.length, people.map((p) => [p.jid, p.nick, p.nodes]));
   const { id }: { id: string } = await client.send("room@conference.localhost", "hello");
+  // Issue 22: replies, corrections, retraction, reactions, moderation, and what a message
+  // event carries once they are folded into it.
+  const reply: SendResult = await client.send("room@conference.localhost", "yes", { replyTo: id });
+  const fixed: SendResult = await client.edit("room@conference.localhost", id, "hello!");
+  await client.react("room@conference.localhost", id, ["👍"]);
+  await client.retract("room@conference.localhost", reply.id);
+  const gone: void = await client.moderate("room@conference.localhost", "stanza-1", "spam");
+  client.on("event", (e: RoomEvent) => {
+    const who: string | undefined = e.occupantId;
+    const before: string[] | undefined = e.edited;
+    const why: string | undefined = e.retracted?.reason ?? e.moderated?.reason;
+    const by: string | undefined = e.moderated?.by;
+    const likes: string[] | undefined = e.reactions?.["👍"];
+    const answered: string | undefined = e.replyTo?.id;
+    const what: "edit" | "retract" | "moderate" | "react" | undefined = e.change;
+    console.log(e.kind === "change", e.target, e.emojis, who, before, why, by, likes, answered, what);
+  });
+  console.log(fixed.id, gone);
   await client.setSubject("room@conference.localhost", "topic");
   const read: void = await client.markRead("room@conference.localhost");
   await client.markRead("room@conference.localhost", id);

@@ -248,7 +248,7 @@ impl Peer {
 
     /// Send or panic.
     pub async fn send(&self, room: &str, body: &str) -> JsValue {
-        match call(self.client.send(room.into(), body.into())).await {
+        match call(self.client.send(room.into(), body.into(), None)).await {
             Ok(v) => v,
             Err(e) => panic!("send failed: {:?}", prop_str(&e, "message")),
         }

@@ -1,0 +1,191 @@
+//! The modern group chat parts of a message (protocol.md X13) through each route: joined,
+//! wrapped (live), MAM.
+
+use jid::BareJid;
+use minidom::Element;
+
+use super::*;
+use crate::protocol::mam::ArchivedStanza;
+use crate::protocol::{MucSubEvent, Node};
+
+const ROOM: &str = "room@conference.localhost";
+const OCC: &str = "<occupant-id xmlns='urn:xmpp:occupant-id:0' id='0123abcd'/>";
+const SID: &str = "<stanza-id xmlns='urn:xmpp:sid:0' by='room@conference.localhost' id='s2'/>";
+
+fn room() -> BareJid {
+    BareJid::new(ROOM).unwrap()
+}
+
+fn joined(xml: &str) -> Result<RoomEvent, EventError> {
+    let e: Element = xml.parse().unwrap();
+    RoomEvent::from_joined(&e, Timestamp(1))
+}
+
+fn wrapped(inner: &str) -> Result<RoomEvent, EventError> {
+    let ev = MucSubEvent {
+        room: room(),
+        to: None,
+        id: None,
+        node: Node::Messages,
+        item_id: Some("s2".into()),
+        inner: inner.parse().unwrap(),
+    };
+    let outer = Element::from(ev.clone());
+    RoomEvent::from_wrapper(&ev, &outer, Timestamp(1))
+}
+
+fn archived(message: &str) -> Result<RoomEvent, EventError> {
+    let a = ArchivedStanza {
+        queryid: None,
+        id: "s1".into(),
+        stamp: Some(Timestamp(5)),
+        message: message.parse().unwrap(),
+    };
+    RoomEvent::from_archive(&room(), &a, Timestamp(1))
+}
+
+fn msg(from: &str, id: &str, payload: &str) -> String {
+    format!("<message xmlns='jabber:client' type='groupchat' from='{from}' id='{id}'>{payload}</message>")
+}
+
+#[test]
+fn a_joined_reply_has_its_occupant_id_target_and_body_without_the_quote() {
+    let payload = format!(
+        "<body>&gt; hi\nhello</body>{OCC}{SID}\
+         <reply xmlns='urn:xmpp:reply:0' to='{ROOM}/bob' id='s1'/>\
+         <fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'><body start='0' end='5'/></fallback>"
+    );
+    let e = joined(&msg(&format!("{ROOM}/alice"), "m2", &payload)).unwrap();
+    assert_eq!(
+        e.kind,
+        EventKind::Message {
+            body: "hello".into()
+        }
+    );
+    assert_eq!(e.occupant_id.as_deref(), Some("0123abcd"));
+    let to = Some(format!("{ROOM}/bob"));
+    assert_eq!(
+        e.reply_to,
+        Some(ReplyTo {
+            id: "s1".into(),
+            to
+        })
+    );
+}
+
+#[test]
+fn a_fallback_out_of_range_leaves_the_body_whole() {
+    let payload = "<body>hey</body><reply xmlns='urn:xmpp:reply:0' id='s1'/>\
+        <fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'><body start='0' end='99'/></fallback>";
+    let e = joined(&msg(&format!("{ROOM}/alice"), "m2", payload)).unwrap();
+    assert_eq!(e.kind, EventKind::Message { body: "hey".into() });
+}
+
+#[test]
+fn a_wrapped_correction_is_an_edit_of_the_id_it_names() {
+    let payload = format!(
+        "<body>fixed</body><replace xmlns='urn:xmpp:message-correct:0' id='m1'/>{OCC}{SID}"
+    );
+    let e = wrapped(&msg(&format!("{ROOM}/alice"), "m2", &payload)).unwrap();
+    let change = Change::Edit {
+        body: "fixed".into(),
+    };
+    let target = "m1".into();
+    assert_eq!(e.kind, EventKind::Change { target, change });
+    assert_eq!(e.occupant_id.as_deref(), Some("0123abcd"));
+    assert_eq!(e.stanza_id.as_deref(), Some("s2"));
+}
+
+#[test]
+fn a_wrapped_moderation_announcement_is_a_retraction_by_the_room() {
+    let payload = format!(
+        "{SID}<retract id='s1' xmlns='urn:xmpp:message-retract:1'>\
+         <moderated by='{ROOM}/mod' xmlns='urn:xmpp:message-moderate:1'>\
+         <occupant-id xmlns='urn:xmpp:occupant-id:0' id='feed'/></moderated><reason>spam</reason></retract>\
+         <apply-to id='s1' xmlns='urn:xmpp:fasten:0'><moderated by='{ROOM}/mod' xmlns='urn:xmpp:message-moderate:0'>\
+         <retract xmlns='urn:xmpp:message-retract:0'/><reason>spam</reason></moderated></apply-to>"
+    );
+    let e = wrapped(&msg(ROOM, "s2", &payload)).unwrap();
+    let r = Retraction {
+        moderated: Some(Moderator {
+            by: format!("{ROOM}/mod"),
+            occupant_id: Some("feed".into()),
+        }),
+        reason: Some("spam".into()),
+    };
+    let target = "s1".into();
+    assert_eq!(
+        e.kind,
+        EventKind::Change {
+            target,
+            change: Change::Retract(r)
+        }
+    );
+    assert_eq!(e.nick, None, "from the room itself");
+}
+
+#[test]
+fn a_joined_retraction_names_the_stanza_id() {
+    let payload = format!("<retract id='s1' xmlns='urn:xmpp:message-retract:1'/>{OCC}");
+    let e = joined(&msg(&format!("{ROOM}/alice"), "r1", &payload)).unwrap();
+    let change = Change::Retract(Retraction::default());
+    assert_eq!(
+        e.kind,
+        EventKind::Change {
+            target: "s1".into(),
+            change
+        }
+    );
+}
+
+#[test]
+fn an_archived_tombstone_is_a_retracted_message_without_content() {
+    let payload = format!(
+        "{OCC}<retracted xmlns='urn:xmpp:message-retract:1' stamp='2026-12-06T10:00:00Z'/>"
+    );
+    let e = archived(&msg(&format!("{ROOM}/alice"), "m1", &payload)).unwrap();
+    assert_eq!(
+        e.kind,
+        EventKind::Message {
+            body: String::new()
+        }
+    );
+    assert_eq!(e.retracted, Some(Retraction::default()));
+    assert_eq!(e.occupant_id.as_deref(), Some("0123abcd"));
+    assert_eq!(
+        (e.stanza_id.as_deref(), e.source),
+        (Some("s1"), Source::Archive)
+    );
+}
+
+#[test]
+fn an_archived_reaction_lists_its_emojis() {
+    let payload = format!(
+        "<reactions xmlns='urn:xmpp:reactions:0' id='s0'><reaction>👍</reaction>\
+         <reaction>🎉</reaction></reactions>{OCC}"
+    );
+    let e = archived(&msg(&format!("{ROOM}/bob"), "x1", &payload)).unwrap();
+    let emojis = vec!["👍".into(), "🎉".into()];
+    let change = Change::React { emojis };
+    assert_eq!(
+        e.kind,
+        EventKind::Change {
+            target: "s0".into(),
+            change
+        }
+    );
+}
+
+#[test]
+fn malformed_changes_are_errors_not_panics() {
+    for payload in [
+        "<retract xmlns='urn:xmpp:message-retract:1'/>",
+        "<reactions xmlns='urn:xmpp:reactions:0'><reaction>x</reaction></reactions>",
+        "<body>b</body><replace xmlns='urn:xmpp:message-correct:0'/>",
+        "<retracted xmlns='urn:xmpp:message-retract:1'/>",
+    ] {
+        let xml = msg(&format!("{ROOM}/alice"), "m", payload);
+        assert!(joined(&xml).is_err(), "{payload}");
+        assert!(wrapped(&xml).is_err(), "{payload}");
+    }
+}

@@ -1,0 +1,202 @@
+//! Folding change events (corrections, retractions, reactions) into the messages they name
+//! during a batch write (see [`super::idb_apply`]), as the memory store does: every message
+//! a batch touches, or that a batch change names, is recomputed with
+//! [`crate::store::fold::fold`] from ALL the stored changes naming it, in stored order, so
+//! the result does not depend on arrival order. A change whose target is not stored yet is
+//! simply kept; the target finds it through the `fold` index when it arrives.
+//!
+//! The lookups cost nothing in a room that never had a change (one probe request, issued
+//! with the batch's first round): only rooms with changes, or batches bringing one, look
+//! up targets and changes, in two more rounds.
+
+use std::collections::{HashMap, HashSet};
+
+use idb::{Index, ObjectStore, Query};
+use wasm_bindgen::JsValue;
+
+use crate::event::{EventKind, RoomEvent};
+use crate::store::fold;
+
+use super::error::SdkError;
+use super::idb_lookup::{chunk_ids, exact, fetch, receive};
+use super::idb_records::{self as rec, Chunk};
+use super::idb_schema::indexes;
+
+fn is_message(ev: &RoomEvent) -> bool {
+    matches!(ev.kind, EventKind::Message { .. })
+}
+
+/// Load into `chunks` every stored chunk holding a message that a change of `batch` names,
+/// or a change naming a message of `batch` or one of those targets (by any id it answers
+/// to: a correction names the message id, a reaction the stanza-id). `batch` is the batch's
+/// changes and its touched messages (see [`Item::touched`]).
+pub(super) async fn load_related(
+    store: &ObjectStore,
+    room: &str,
+    batch: &[&RoomEvent],
+    chunks: &mut HashMap<u64, Chunk>,
+) -> Result<(), SdkError> {
+    let index = store.index(indexes::FOLD)?;
+    let mut asked = HashSet::new();
+    let mut targets = HashSet::new();
+    let mut keys = Vec::new();
+    for ev in batch {
+        match fold::target_of(ev) {
+            Some(t) => {
+                targets.insert(t.to_owned());
+                keys.push(rec::target_key(room, t));
+                keys.push(rec::change_key(room, t));
+            }
+            None => keys.extend(rec::message_ids(ev).map(|id| rec::change_key(room, id))),
+        }
+    }
+    lookup(store, &index, keys, &mut asked, chunks).await?;
+    // The targets found may answer to other ids as well, which other changes may name.
+    let more: Vec<String> = chunks
+        .values()
+        .flat_map(|c| c.slots.iter())
+        .filter(|s| s.ev.room == room && rec::message_ids(&s.ev).any(|id| targets.contains(id)))
+        .flat_map(|s| rec::message_ids(&s.ev).map(|id| rec::change_key(room, id)))
+        .collect();
+    lookup(store, &index, more, &mut asked, chunks).await
+}
+
+/// The chunks the `fold` index names under `keys` (those not `asked` yet), fetched into
+/// `chunks` unless already there.
+async fn lookup(
+    store: &ObjectStore,
+    index: &Index,
+    keys: Vec<String>,
+    asked: &mut HashSet<String>,
+    chunks: &mut HashMap<u64, Chunk>,
+) -> Result<(), SdkError> {
+    let mut pending = Vec::new();
+    for k in keys {
+        if asked.insert(k.clone()) {
+            pending.push(exact(index, &k)?);
+        }
+    }
+    let mut named = HashSet::new();
+    for f in pending {
+        named.extend(chunk_ids(f.await?));
+    }
+    named.retain(|id| !chunks.contains_key(id));
+    receive(fetch(store, named)?, chunks).await
+}
+
+/// An event of the room as the fold sees it: stored before the batch, or a batch event.
+pub(super) struct Item<'a> {
+    /// Insertion number: the store's identity of the event.
+    pub seq: u64,
+    /// Its place in the stored order after the batch: `(timestamp, ord)`.
+    pub at: (i64, f64),
+    /// The first page of the batch that brought it; `None` when stored before.
+    pub page: Option<usize>,
+    /// A batch event new to the store or changed by this batch: a message to fold again.
+    pub touched: bool,
+    /// The event (a batch event as merged with its stored copy).
+    pub ev: &'a RoomEvent,
+}
+
+/// The changes to fold into one message, in stored order, each with the page it came in.
+pub(super) type Changes = Vec<(Option<usize>, RoomEvent)>;
+
+/// For every message concerned by the batch (a touched batch message, or a message a batch
+/// change names), keyed by its `seq`: all the changes naming it, in stored order.
+pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
+    let mut changes_by_target: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut messages_by_id: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, it) in items.iter().enumerate() {
+        match fold::target_of(it.ev) {
+            Some(t) => changes_by_target.entry(t).or_default().push(i),
+            None => {
+                for id in rec::message_ids(it.ev) {
+                    messages_by_id.entry(id).or_default().push(i);
+                }
+            }
+        }
+    }
+    let mut concerned: Vec<usize> = Vec::new();
+    for (i, it) in items.iter().enumerate().filter(|(_, it)| it.page.is_some()) {
+        match fold::target_of(it.ev) {
+            Some(t) => concerned.extend(messages_by_id.get(t).into_iter().flatten()),
+            None if it.touched && is_message(it.ev) => concerned.push(i),
+            None => {}
+        }
+    }
+    concerned.sort_unstable();
+    concerned.dedup();
+    let mut out = HashMap::new();
+    for m in concerned {
+        let msg = items[m].ev;
+        let mut found: Vec<usize> = rec::message_ids(msg)
+            .filter_map(|id| changes_by_target.get(id))
+            .flatten()
+            .copied()
+            .filter(|&c| fold::names(items[c].ev, msg))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found.sort_by(|&a, &b| {
+            let (a, b) = (&items[a], &items[b]);
+            a.at.0
+                .cmp(&b.at.0)
+                .then(a.at.1.total_cmp(&b.at.1))
+                .then(a.seq.cmp(&b.seq))
+        });
+        let changes = found
+            .into_iter()
+            .map(|c| (items[c].page, items[c].ev.clone()))
+            .collect();
+        out.insert(items[m].seq, changes);
+    }
+    out
+}
+
+/// Fold `changes` into `msg`, only those that had arrived by page `upto` when given (a
+/// new event is reported as applying the pages one by one would have reported it).
+pub(super) fn apply(msg: &mut RoomEvent, changes: &Changes, upto: Option<usize>) -> bool {
+    let refs: Vec<&RoomEvent> = changes
+        .iter()
+        .filter(|(page, _)| match (upto, page) {
+            (Some(upto), Some(p)) => *p <= upto,
+            _ => true,
+        })
+        .map(|(_, ev)| ev)
+        .collect();
+    fold::fold(msg, &refs)
+}
+
+impl super::IdbStore {
+    /// The stored message of `room` that answers to `id` (its stanza-id, message id or
+    /// origin-id; the newest when several do), found through the `fold` index: what the
+    /// JS calls that change a message resolve the app's id with.
+    pub async fn message_by_id(&self, room: &str, id: &str) -> Result<Option<RoomEvent>, SdkError> {
+        let tx = self
+            .tx(
+                &[super::idb_schema::stores::CHUNKS],
+                idb::TransactionMode::ReadOnly,
+            )
+            .await?;
+        let store = tx.object_store(super::idb_schema::stores::CHUNKS)?;
+        let key = JsValue::from_str(&rec::target_key(room, id));
+        let named = store
+            .index(indexes::FOLD)?
+            .get_all_keys(Some(Query::Key(key)), None)?
+            .await?;
+        let mut chunks = HashMap::new();
+        receive(fetch(&store, chunk_ids(named))?, &mut chunks).await?;
+        let newest = chunks
+            .values()
+            .flat_map(|c| c.slots.iter())
+            .filter(|s| {
+                s.ev.room == room && is_message(&s.ev) && rec::message_ids(&s.ev).any(|m| m == id)
+            })
+            .max_by(|a, b| {
+                a.position()
+                    .partial_cmp(&b.position())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        Ok(newest.map(|s| s.ev.clone()))
+    }
+}
