@@ -5,10 +5,12 @@
 //! message as it was, and archives only messages with a body or a `<store/>` hint; a
 //! subscriber that is away gets every wrapped event from offline storage. So the SDK must:
 //! fold an edit that arrives twice (offline and from the archive) once; fold a reaction
-//! that only offline storage had; apply a retraction fetched from ejabberd's archive (a
-//! client that sends the XEP-0424 fallback body, as Converse and Conversations do) to the
-//! message it stored before; and refuse what ejabberd lets through — another occupant's
-//! correction or retraction — by comparing nicks, as there are no occupant-ids.
+//! that only offline storage had; apply a retraction fetched from ejabberd's archive (from
+//! a client that sends the fallback body XEP-0424 recommends) to the message it stored
+//! before; and refuse what ejabberd lets through — another occupant's correction or
+//! retraction — by comparing nicks, as there are no occupant-ids. The late subscriber has
+//! only ejabberd's archive, so it sees the correction, the hinted reaction and the
+//! retraction, not the SDK's own reaction (it carries no `<store/>` hint).
 //!
 //! Needs the reference server (../shared/tools/ejabberd-ref/start.sh: c2s on
 //! 127.0.0.1:15222, accounts alice/bob/carol/dave with password `pw`), so it is ignored in
@@ -84,8 +86,8 @@ async fn dave_sends(d: &mut RawClient, room: &str, id: &str, inner: &str) {
     .await;
 }
 
-/// An XEP-0424 retraction as Converse and Conversations send it: with the fallback body
-/// (the only reason ejabberd archives it) and the `<store/>` hint.
+/// An XEP-0424 retraction in the form it recommends: with a fallback body (what makes
+/// ejabberd archive it) and a `<store/>` hint.
 fn retraction(stanza_id: &str) -> String {
     format!(
         "<retract xmlns='urn:xmpp:message-retract:1' id='{stanza_id}'/>\
