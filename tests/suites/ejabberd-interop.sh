@@ -2,7 +2,9 @@
 # Interop suite: the browser client tests (tests/wasm_client.rs: subscribe, live events,
 # send without joining, subscription and subscriber lists, history paging, read markers,
 # error codes) in headless Chromium against the reference ejabberd 23.01 instead of
-# mucsub-server, so the SDK is known to work with the server MucSub came from.
+# mucsub-server, so the SDK is known to work with the server MucSub came from; before them
+# the native SDK's stream resumption there and the issue-22 flows ejabberd supports
+# (corrections, reactions, replies, retraction from its archive: sdk_native_ejabberd_changes).
 #
 # ejabberd comes from ../shared/tools/ejabberd-ref/start.sh (Debian's package on loopback,
 # ws://127.0.0.1:15280/ws, accounts alice/bob/carol/dave with password `pw`; needs root).
@@ -32,7 +34,7 @@ work=$(mktemp -d)
 destroy_test_rooms() {
   local rooms
   rooms=$(curl -sf -X POST -d '{"service":"conference.localhost"}' "$api/muc_online_rooms" \
-    | grep -oE '"(live|lists|lists-other|history|private|unread|wake)-[0-9]+@conference\.localhost"' \
+    | grep -oE '"(live|lists|lists-other|history|private|unread|wake|changes|probe22)-[0-9]+@conference\.localhost"' \
     | tr -d '"' | sed 's/@conference\.localhost$//') || return 0
   for r in $rooms; do
     curl -sf -X POST -d "{\"name\":\"$r\",\"service\":\"conference.localhost\"}" \
@@ -66,6 +68,12 @@ destroy_test_rooms
 # The native SDK's XEP-0198 resumption there (ejabberd has stream management, no SASL2).
 echo "[ejabberd-interop] native SDK stream resumption"
 cargo test --locked -p mucsub-server --test sdk_native_ejabberd -- --ignored
+
+# Issue 22: corrections, reactions, replies and retractions through ejabberd's offline
+# storage and archive, folded once into their targets (docs/protocol.md, "Issue 22
+# against ejabberd 23.01").
+echo "[ejabberd-interop] native SDK: changes through ejabberd's offline storage and archive"
+cargo test --locked -p mucsub-server --test sdk_native_ejabberd_changes -- --ignored
 
 export MUCSUB_TEST_WS="$ws"
 # What `wasm-pack test --headless --chrome` does, limited to the client tests.

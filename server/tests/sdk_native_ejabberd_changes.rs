@@ -1,0 +1,305 @@
+//! Issue 22 against the reference ejabberd 23.01, through the SDK's native client: the
+//! flows ejabberd supports in a MucSub room, with what it really does (docs/protocol.md,
+//! "Issue 22 against ejabberd 23.01"). ejabberd relays corrections, reactions, replies and
+//! retractions untouched, adds no occupant-id, checks no authorship, keeps the retracted
+//! message as it was, and archives only messages with a body or a `<store/>` hint; a
+//! subscriber that is away gets every wrapped event from offline storage. So the SDK must:
+//! fold an edit that arrives twice (offline and from the archive) once; fold a reaction
+//! that only offline storage had; apply a retraction fetched from ejabberd's archive (from
+//! a client that sends the fallback body XEP-0424 recommends) to the message it stored
+//! before; and refuse what ejabberd lets through — another occupant's correction or
+//! retraction — by comparing nicks, as there are no occupant-ids. The late subscriber has
+//! only ejabberd's archive, so it sees the correction, the hinted reaction and the
+//! retraction, not the SDK's own reaction (it carries no `<store/>` hint).
+//!
+//! Needs the reference server (../shared/tools/ejabberd-ref/start.sh: c2s on
+//! 127.0.0.1:15222, accounts alice/bob/carol/dave with password `pw`), so it is ignored in
+//! a plain `cargo test`; tests/suites/ejabberd-interop.sh runs it with `--ignored` under
+//! `flock /tmp/ejabberd-ref.lock`, and fails when ejabberd is not there.
+
+use mucsub::client::{AppEvent, ClientConfig, Command, CommandResult};
+use mucsub::event::{EventKind, ReplyTo, RoomEvent};
+use mucsub::native::{Endpoint, NativeClient};
+use mucsub::session::{Framing, SessionConfig};
+use mucsub::store::{MemoryStore, Store};
+use mucsub_server::testkit::{http_request, Mech, RawClient};
+
+const C2S: &str = "127.0.0.1:15222";
+const API: &str = "127.0.0.1:15280";
+
+/// Ends every session `user` has on ejabberd. An earlier test's client that lost its
+/// socket with XEP-0198 on (sdk_native_ejabberd's) stays there for minutes waiting to be
+/// resumed, an available resource that would take the events meant for offline storage.
+async fn kick(user: &str) {
+    let body = format!("{{\"user\":\"{user}\",\"host\":\"localhost\"}}");
+    let r = http_request(API.parse().unwrap(), "POST", "/api/kick_user", &[], &body).await;
+    assert_eq!(r.status, 200, "kick_user {user}: {r:?}");
+}
+
+async fn client(user: &str, room: &str, store: MemoryStore) -> NativeClient<MemoryStore> {
+    let config = ClientConfig::new(SessionConfig {
+        jid: format!("{user}@localhost").parse().expect("jid"),
+        password: "pw".into(),
+        resource: Some(format!("changes-{user}")),
+        framing: Framing::Tcp,
+        secure: false,
+        initial_presence: true,
+        token: false,
+    });
+    let mut c = NativeClient::new(config, Endpoint::Tcp(C2S.into()), store)
+        .await
+        .expect("client");
+    c.connect()
+        .await
+        .expect("the reference ejabberd on 127.0.0.1:15222");
+    c.wait_synced().await.unwrap();
+    let r = c.command(Command::subscribe(room, user)).await.unwrap();
+    assert!(matches!(r, Ok(CommandResult::Subscribed { .. })), "{r:?}");
+    c.wait_synced().await.unwrap();
+    c
+}
+
+/// Dave on a raw stream: the stanzas other clients send (a retraction with its fallback
+/// body, a reaction with a `<store/>` hint) and the ones ejabberd should have refused.
+async fn raw_dave(room: &str) -> RawClient {
+    let addr = C2S.parse().expect("address");
+    let mut d = RawClient::login_tcp(addr, "dave", "pw", Mech::Plain, None, Some("raw"))
+        .await
+        .expect("dave logs in to ejabberd");
+    d.send("<presence/>").await;
+    let r = d
+        .iq(&format!(
+            "<iq to='{room}' type='set' id='sub1'><subscribe xmlns='urn:xmpp:mucsub:0' \
+             nick='dave'><event node='urn:xmpp:mucsub:nodes:messages'/></subscribe></iq>"
+        ))
+        .await;
+    assert_eq!(r.attr("type"), Some("result"), "{r:?}");
+    d
+}
+
+/// A groupchat message from dave with `id` as its id and origin-id.
+async fn dave_sends(d: &mut RawClient, room: &str, id: &str, inner: &str) {
+    d.send(&format!(
+        "<message to='{room}' type='groupchat' id='{id}'>{inner}\
+         <origin-id xmlns='urn:xmpp:sid:0' id='{id}'/></message>"
+    ))
+    .await;
+}
+
+/// An XEP-0424 retraction in the form it recommends: with a fallback body (what makes
+/// ejabberd archive it) and a `<store/>` hint.
+fn retraction(stanza_id: &str) -> String {
+    format!(
+        "<retract xmlns='urn:xmpp:message-retract:1' id='{stanza_id}'/>\
+         <fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:message-retract:1'/>\
+         <body>/me retracted a previous message, but it's unsupported by your client.</body>\
+         <store xmlns='urn:xmpp:hints'/>"
+    )
+}
+
+fn body(e: &RoomEvent) -> Option<&str> {
+    match &e.kind {
+        EventKind::Message { body } => Some(body),
+        _ => None,
+    }
+}
+
+/// Wait for the room event `pred` accepts; the event.
+async fn room_event(
+    c: &mut NativeClient<MemoryStore>,
+    pred: impl Fn(&RoomEvent) -> bool,
+) -> RoomEvent {
+    match c
+        .wait_for(|e| matches!(e, AppEvent::Room(r) if pred(r)))
+        .await
+    {
+        Ok(AppEvent::Room(r)) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn is_change(e: &RoomEvent, id: &str) -> bool {
+    matches!(e.kind, EventKind::Change { .. }) && e.message_id.as_deref() == Some(id)
+}
+
+/// The stored message with archive id `sid` (stored once, change events never listed).
+async fn stored(store: &MemoryStore, room: &str, sid: &str) -> RoomEvent {
+    let all = store.events(room, 1_000).await.unwrap();
+    assert!(
+        all.iter()
+            .all(|e| !matches!(e.kind, EventKind::Change { .. })),
+        "{all:?}"
+    );
+    let mut found: Vec<RoomEvent> = all
+        .into_iter()
+        .filter(|e| e.stanza_id.as_deref() == Some(sid))
+        .collect();
+    assert_eq!(found.len(), 1, "stored once: {found:?}");
+    found.remove(0)
+}
+
+/// The bodies of the stored messages, sorted: the fallback bodies of retractions, a
+/// refused correction and a correction itself must never show as messages.
+async fn bodies(store: &MemoryStore, room: &str) -> Vec<String> {
+    let mut all: Vec<String> = store
+        .events(room, 1_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(body)
+        .map(str::to_owned)
+        .collect();
+    all.sort();
+    all
+}
+
+fn reactions(m: &RoomEvent) -> Vec<(&str, Vec<&str>)> {
+    m.reactions
+        .iter()
+        .map(|(e, who)| (e.as_str(), who.iter().map(String::as_str).collect()))
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs the reference ejabberd; run by tests/suites/ejabberd-interop.sh"]
+async fn changes_fold_once_from_ejabberds_offline_storage_and_archive() {
+    tokio::time::timeout(std::time::Duration::from_secs(180), async {
+        let room = format!(
+            "changes-{}@conference.localhost",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        );
+        let room = room.as_str();
+        for user in ["alice", "bob", "carol", "dave"] {
+            kick(user).await;
+        }
+        let mut alice = client("alice", room, MemoryStore::new()).await;
+        let carol_store = MemoryStore::new();
+        let mut carol = client("carol", room, carol_store.clone()).await;
+        let mut dave = raw_dave(room).await;
+
+        alice
+            .command(Command::send(room, "hello", "h1"))
+            .await
+            .unwrap()
+            .unwrap();
+        let echo = room_event(&mut alice, |r| body(r) == Some("hello")).await;
+        let hello = echo.stanza_id.clone().expect("archived");
+        // ejabberd 23.01 has no XEP-0421: reactions are keyed by nick, authorship is
+        // checked by nick.
+        assert_eq!(echo.occupant_id, None, "ejabberd 23.01 adds no occupant-id");
+        dave_sends(&mut dave, room, "d1", "<body>oops</body>").await;
+        let oops = room_event(&mut alice, |r| body(r) == Some("oops")).await;
+        let oops = oops.stanza_id.expect("archived");
+        room_event(&mut carol, |r| body(r) == Some("oops")).await;
+
+        // Carol away: alice corrects, reacts (no body, no hint: ejabberd does not archive
+        // it) and replies; dave reacts with a hint, tries to correct and to retract
+        // alice's message (ejabberd relays and archives both), and retracts his own.
+        carol.disconnect().await.unwrap();
+        let edit = Command::Edit {
+            room: room.into(),
+            id: "e1".into(),
+            target: "h1".into(),
+            body: "hello!".into(),
+        };
+        alice.command(edit).await.unwrap().unwrap();
+        let react = Command::React {
+            room: room.into(),
+            id: "x1".into(),
+            stanza_id: hello.clone(),
+            emojis: vec!["👍".into()],
+        };
+        alice.command(react).await.unwrap().unwrap();
+        let reply = Command::Reply {
+            room: room.into(),
+            body: "re".into(),
+            id: "r1".into(),
+            reply_to: ReplyTo {
+                id: hello.clone(),
+                to: Some(format!("{room}/alice")),
+            },
+        };
+        alice.command(reply).await.unwrap().unwrap();
+        room_event(&mut alice, |r| body(r) == Some("re")).await;
+        let hint = "<store xmlns='urn:xmpp:hints'/>";
+        let party = format!(
+            "<reactions xmlns='urn:xmpp:reactions:0' id='{hello}'><reaction>🎉</reaction>\
+             </reactions>{hint}"
+        );
+        dave_sends(&mut dave, room, "d2", &party).await;
+        let forged_edit =
+            "<body>hacked</body><replace xmlns='urn:xmpp:message-correct:0' id='h1'/>";
+        dave_sends(&mut dave, room, "d3", forged_edit).await;
+        dave_sends(&mut dave, room, "d4", &retraction(&hello)).await;
+        dave_sends(&mut dave, room, "d5", &retraction(&oops)).await;
+        // The room relays in order: once alice has d5, everything before it went out.
+        room_event(&mut alice, |r| is_change(r, "d5")).await;
+
+        // Carol back: offline storage (every wrapper) and the archive from her cursor (what
+        // has a body or a hint) overlap; her store has each change once.
+        carol.connect().await.unwrap();
+        carol.wait_synced().await.unwrap();
+        for id in ["e1", "x1", "d2", "d3", "d4", "d5"] {
+            room_event(&mut carol, |r| is_change(r, id)).await;
+        }
+        let m = stored(&carol_store, room, &hello).await;
+        assert_eq!(body(&m), Some("hello!"), "{m:?}");
+        assert_eq!(
+            m.edited,
+            ["hello"],
+            "alice's correction once, dave's refused"
+        );
+        assert_eq!(m.retracted, None, "dave may not retract alice's message");
+        assert_eq!(
+            reactions(&m),
+            [("🎉", vec!["dave"]), ("👍", vec!["alice"])],
+            "each reaction once, by nick"
+        );
+        let gone = stored(&carol_store, room, &oops).await;
+        let r = gone
+            .retracted
+            .as_ref()
+            .expect("dave's own retraction applies");
+        assert!(r.moderated.is_none(), "{gone:?}");
+        assert_eq!(body(&gone), Some(""));
+        assert_eq!(bodies(&carol_store, room).await, ["", "hello!", "re"]);
+        let re = carol_store.events(room, 1_000).await.unwrap();
+        let re = re
+            .iter()
+            .find(|e| body(e) == Some("re"))
+            .expect("the reply");
+        assert_eq!(
+            re.reply_to.as_ref().map(|r| r.id.as_str()),
+            Some(hello.as_str())
+        );
+
+        // A late subscriber only has ejabberd's archive: the retraction it fetched applies
+        // to the message it fetched, the correction and the hinted reaction too.
+        let bob_store = MemoryStore::new();
+        let _bob = client("bob", room, bob_store.clone()).await;
+        let m = stored(&bob_store, room, &hello).await;
+        assert_eq!(body(&m), Some("hello!"), "{m:?}");
+        assert_eq!(m.edited, ["hello"]);
+        assert_eq!(m.retracted, None);
+        // Alice's own 👍 is not in ejabberd's archive (the SDK sends no `<store/>` hint).
+        assert_eq!(
+            m.reactions.get("🎉"),
+            Some(&vec!["dave".to_string()]),
+            "{m:?}"
+        );
+        let gone = stored(&bob_store, room, &oops).await;
+        assert!(gone.retracted.is_some(), "{gone:?}");
+        assert_eq!(body(&gone), Some(""));
+        assert_eq!(bodies(&bob_store, room).await, ["", "hello!", "re"]);
+
+        dave.close().await;
+        for c in [&mut alice, &mut carol] {
+            let _ = c.command(Command::Unsubscribe { room: room.into() }).await;
+        }
+    })
+    .await
+    .expect("hang");
+}
