@@ -4,12 +4,14 @@
 //! subscriber's resync across them (MAM tombstones and the retractions) stores the
 //! messages retracted, their content gone.
 
-use mucsub::client::{AppEvent, ClientConfig, Command, CommandResult};
+mod sdk_support;
+use mucsub::client::{ClientConfig, Command, CommandResult};
 use mucsub::event::{Change, EventKind, RoomEvent};
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::{MemoryStore, Store};
 use mucsub_server::testkit::{TestServer, TIMEOUT};
+use sdk_support::{body, room_event};
 
 const ROOM: &str = "edits@conference.localhost";
 
@@ -35,27 +37,6 @@ async fn client(server: &TestServer, user: &str, store: MemoryStore) -> NativeCl
         .unwrap();
     c.wait_synced().await.unwrap();
     c
-}
-
-fn body(e: &RoomEvent) -> Option<&str> {
-    match &e.kind {
-        EventKind::Message { body } => Some(body),
-        _ => None,
-    }
-}
-
-/// Wait for the room event `pred` accepts; the event.
-async fn room_event(
-    c: &mut NativeClient<MemoryStore>,
-    pred: impl Fn(&RoomEvent) -> bool,
-) -> RoomEvent {
-    match c
-        .wait_for(|e| matches!(e, AppEvent::Room(r) if pred(r)))
-        .await
-    {
-        Ok(AppEvent::Room(r)) => r,
-        other => panic!("{other:?}"),
-    }
 }
 
 fn is_change(e: &RoomEvent, id: &str) -> bool {

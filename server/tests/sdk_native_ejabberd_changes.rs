@@ -17,12 +17,14 @@
 //! a plain `cargo test`; tests/suites/ejabberd-interop.sh runs it with `--ignored` under
 //! `flock /tmp/ejabberd-ref.lock`, and fails when ejabberd is not there.
 
-use mucsub::client::{AppEvent, ClientConfig, Command, CommandResult};
+mod sdk_support;
+use mucsub::client::{ClientConfig, Command, CommandResult};
 use mucsub::event::{EventKind, ReplyTo, RoomEvent};
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::{MemoryStore, Store};
 use mucsub_server::testkit::{http_request, Mech, RawClient};
+use sdk_support::{body, room_event};
 
 const C2S: &str = "127.0.0.1:15222";
 const API: &str = "127.0.0.1:15280";
@@ -95,27 +97,6 @@ fn retraction(stanza_id: &str) -> String {
          <body>/me retracted a previous message, but it's unsupported by your client.</body>\
          <store xmlns='urn:xmpp:hints'/>"
     )
-}
-
-fn body(e: &RoomEvent) -> Option<&str> {
-    match &e.kind {
-        EventKind::Message { body } => Some(body),
-        _ => None,
-    }
-}
-
-/// Wait for the room event `pred` accepts; the event.
-async fn room_event(
-    c: &mut NativeClient<MemoryStore>,
-    pred: impl Fn(&RoomEvent) -> bool,
-) -> RoomEvent {
-    match c
-        .wait_for(|e| matches!(e, AppEvent::Room(r) if pred(r)))
-        .await
-    {
-        Ok(AppEvent::Room(r)) => r,
-        other => panic!("{other:?}"),
-    }
 }
 
 fn is_change(e: &RoomEvent, id: &str) -> bool {

@@ -9,5 +9,7 @@ cd "$here"
 if [ ! -x node_modules/.bin/tsc ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
-./node_modules/.bin/tsc --noEmit -p . && echo "[js-consumer] tsc --noEmit: ok"
+# On its own line: under `set -e` a failure on the left of `&&` would not stop the script.
+./node_modules/.bin/tsc --noEmit -p .
+echo "[js-consumer] tsc --noEmit: ok"
 exec node --test --test-reporter=tap load.test.mjs

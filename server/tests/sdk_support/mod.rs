@@ -1,8 +1,12 @@
 //! What the native SDK tests (`sdk_native_*.rs`) share: reading a message event's body and
-//! bounding a whole test so a hang fails it instead of stalling the suite.
+//! waiting for a room event, and bounding a whole test so a hang fails it instead of
+//! stalling the suite.
 #![allow(dead_code)]
 
+use mucsub::client::AppEvent;
 use mucsub::event::{EventKind, RoomEvent};
+use mucsub::native::NativeClient;
+use mucsub::store::MemoryStore;
 use mucsub_server::testkit::TIMEOUT;
 
 /// The body of a plain room message; `None` for every other kind of event.
@@ -18,4 +22,18 @@ pub async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(TIMEOUT * 6, f)
         .await
         .expect("test took far too long (hang)")
+}
+
+/// Wait for the room event `pred` accepts; the event.
+pub async fn room_event(
+    c: &mut NativeClient<MemoryStore>,
+    pred: impl Fn(&RoomEvent) -> bool,
+) -> RoomEvent {
+    match c
+        .wait_for(|e| matches!(e, AppEvent::Room(r) if pred(r)))
+        .await
+    {
+        Ok(AppEvent::Room(r)) => r,
+        other => panic!("{other:?}"),
+    }
 }
