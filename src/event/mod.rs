@@ -1,6 +1,7 @@
 //! One event model for the app, whatever the route: live wrapped events, plain groupchat
 //! while joined, offline deliveries and MAM results all become a [`RoomEvent`].
 
+mod kind_serde;
 mod parse;
 
 use serde::{Deserialize, Serialize};
@@ -22,8 +23,10 @@ pub enum Source {
     Archive,
 }
 
-/// What happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What happened. Stored as `{"type": "message", "body": …}`; read back through one flat
+/// record of every variant's fields (`kind_serde.rs`), which costs the browser package far
+/// less code than serde's buffering of an internally tagged enum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum EventKind {
     /// A groupchat message with a body.
