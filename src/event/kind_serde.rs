@@ -2,12 +2,16 @@
 //!
 //! serde's derive for an internally tagged enum buffers the whole object in its private
 //! `Content` tree before it can pick the variant. Monomorphised for the browser's
-//! deserializer, that was the largest function of the package (28 KB). Here the object is
-//! read once into one flat record of every variant's fields and the variant is picked from
-//! its tag: the same accepted inputs (unknown fields ignored, a missing required field and
-//! an unknown tag refused), a fraction of the code.
+//! deserializer, that was the largest function of the package (28 KB). Here the object's
+//! entries are read once (`deserialize_map`: serde-wasm-bindgen walks the entries present
+//! rather than asking for every field a struct could have) into one flat record of every
+//! variant's fields, and the variant is picked from its tag: the same accepted inputs
+//! (unknown fields ignored; a missing required field, a field given twice and an unknown
+//! tag refused), a fraction of the code.
 
-use serde::de::{Deserialize, Deserializer, Error};
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, Error, IgnoredAny, MapAccess, Visitor};
 
 use super::EventKind;
 
@@ -25,11 +29,45 @@ enum Tag {
     System,
 }
 
+/// The field names any variant has, in the order of [`NAMES`].
+#[derive(serde::Deserialize, Clone, Copy)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Key {
+    Type,
+    Body,
+    Subject,
+    Available,
+    Joined,
+    Subscribed,
+    Destroyed,
+    Role,
+    Affiliation,
+    Reason,
+    Actor,
+    Codes,
+    #[serde(other)]
+    Other,
+}
+
+const NAMES: [&str; 12] = [
+    "type",
+    "body",
+    "subject",
+    "available",
+    "joined",
+    "subscribed",
+    "destroyed",
+    "role",
+    "affiliation",
+    "reason",
+    "actor",
+    "codes",
+];
+
 /// Every field any variant has; each variant takes its own and ignores the rest.
-#[derive(serde::Deserialize)]
+#[derive(Default)]
 struct Fields {
-    #[serde(rename = "type")]
-    tag: Tag,
+    tag: Option<Tag>,
     body: Option<String>,
     subject: Option<String>,
     available: Option<bool>,
@@ -43,6 +81,48 @@ struct Fields {
     codes: Option<Vec<u16>>,
 }
 
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a room event kind")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+        let mut f = Fields::default();
+        let mut seen = 0u16;
+        while let Some(key) = map.next_key::<Key>()? {
+            if let Key::Other = key {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let bit = 1 << key as u16;
+            if seen & bit != 0 {
+                return Err(A::Error::duplicate_field(NAMES[key as usize]));
+            }
+            seen |= bit;
+            match key {
+                Key::Type => f.tag = Some(map.next_value()?),
+                Key::Body => f.body = map.next_value()?,
+                Key::Subject => f.subject = map.next_value()?,
+                Key::Available => f.available = map.next_value()?,
+                Key::Joined => f.joined = map.next_value()?,
+                Key::Subscribed => f.subscribed = map.next_value()?,
+                Key::Destroyed => f.destroyed = map.next_value()?,
+                Key::Role => f.role = map.next_value()?,
+                Key::Affiliation => f.affiliation = map.next_value()?,
+                Key::Reason => f.reason = map.next_value()?,
+                Key::Actor => f.actor = map.next_value()?,
+                Key::Codes => f.codes = map.next_value()?,
+                Key::Other => {}
+            }
+        }
+        Ok(f)
+    }
+}
+
 /// A field the variant requires, or serde's own "missing field" error.
 fn need<T, E: Error>(v: Option<T>, name: &'static str) -> Result<T, E> {
     v.ok_or_else(|| E::missing_field(name))
@@ -50,8 +130,8 @@ fn need<T, E: Error>(v: Option<T>, name: &'static str) -> Result<T, E> {
 
 impl<'de> Deserialize<'de> for EventKind {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let f = Fields::deserialize(d)?;
-        Ok(match f.tag {
+        let f = d.deserialize_map(FieldsVisitor)?;
+        Ok(match need(f.tag, "type")? {
             Tag::Message => EventKind::Message {
                 body: need(f.body, "body")?,
             },
@@ -194,6 +274,14 @@ mod tests {
                 "unknown variant `reaction`",
             ),
             (r#"{"type":"message","body":7}"#, "invalid type"),
+            (
+                r#"{"type":"message","body":"a","body":"b"}"#,
+                "duplicate field `body`",
+            ),
+            (
+                r#"{"type":"system","type":"message","body":"b"}"#,
+                "duplicate field `type`",
+            ),
         ] {
             let e = serde_json::from_str::<EventKind>(text)
                 .unwrap_err()
