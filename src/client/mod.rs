@@ -204,7 +204,7 @@ impl Client {
     /// Known subscriptions.
     pub fn subscriptions(&self) -> Vec<SubscriptionRecord> {
         let mut v: Vec<_> = self.subs.values().cloned().collect();
-        v.sort_by(|a, b| a.room.cmp(&b.room));
+        crate::sort::sort_by(&mut v, |a, b| a.room.cmp(&b.room));
         v
     }
 

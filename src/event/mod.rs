@@ -3,6 +3,7 @@
 
 mod change;
 pub mod compose;
+mod kind_serde;
 mod modern;
 mod parse;
 
@@ -27,8 +28,10 @@ pub enum Source {
     Archive,
 }
 
-/// What happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What happened. Stored as `{"type": "message", "body": …}`; read back through one flat
+/// record of every variant's fields (`kind_serde.rs`), which costs the browser package far
+/// less code than serde's buffering of an internally tagged enum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum EventKind {
     /// A groupchat message with a body.

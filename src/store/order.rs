@@ -62,7 +62,7 @@ pub fn place(stored: &[Positioned], page: &[PageEntry], history: bool) -> Vec<(u
         groups.entry(p.ts).or_default().push((p.id, p.ord));
     }
     for g in groups.values_mut() {
-        g.sort_by(|a, b| a.1.total_cmp(&b.1));
+        crate::sort::sort_by(g, |a, b| a.1.total_cmp(&b.1));
     }
     let mut written: std::collections::HashMap<u64, f64> = Default::default();
     let has_older = |t: i64| page.iter().any(|e| e.ts < t);
@@ -131,7 +131,7 @@ pub fn place(stored: &[Positioned], page: &[PageEntry], history: bool) -> Vec<(u
         }
     }
     let mut out: Vec<(u64, f64)> = written.into_iter().collect();
-    out.sort_by_key(|(id, _)| *id);
+    crate::sort::sort_by(&mut out, |a, b| a.0.cmp(&b.0));
     out
 }
 

@@ -352,7 +352,7 @@ impl Inner {
                 last,
             });
         }
-        out.sort_by(|a, b| a.room.cmp(&b.room));
+        crate::sort::sort_by(&mut out, |a, b| a.room.cmp(&b.room));
         Ok(out)
     }
 

@@ -170,7 +170,7 @@ async fn apply_room(
             });
         }
     }
-    candidates.sort_by(|a, b| a.order.cmp(&b.order));
+    crate::sort::sort_by(&mut candidates, |a, b| a.order.cmp(&b.order));
     let stored_ev = |c: &Candidate| &chunks[&c.chunk].slots[c.slot];
     // Dedup key → candidates / batch entries that have it, so matching an event costs a
     // few lookups rather than a scan (a batch can hold hundreds of live events).

@@ -160,7 +160,7 @@ impl IdbStore {
             })
             .collect();
         // Newest first.
-        slots.sort_by(|a, b| {
+        crate::sort::sort_by(&mut slots, |a, b| {
             b.position()
                 .partial_cmp(&a.position())
                 .unwrap_or(Ordering::Equal)
@@ -431,7 +431,7 @@ impl Store for IdbStore {
                 }
             }
         }
-        rooms.sort();
+        crate::sort::sort_by(&mut rooms, |a, b| a.cmp(b));
         let mut states = Vec::with_capacity(rooms.len());
         for room in rooms {
             states.push(self.room_state_in(&tx, &room).await?);
