@@ -18,7 +18,8 @@
 // that each wake took the path it is labelled with and stored every missed message once.
 // Usage: bench/browser/wake.sh (builds, uses the reference ejabberd under its lock) or
 //   node bench/browser/wake.mjs --pkg DIR [--smoke] [--runs N] [--rooms R] [--rtts 0,100]
-//     [--missed 0,100] [--servers mucsub,ejabberd] [--json FILE]
+//     [--missed 0,100] [--servers mucsub,ejabberd] [--json FILE] [--frames FILE]
+// --frames appends every wake's frame log (`{ t, dir, text }`, ms after the wake) to FILE.
 import { appendFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -99,20 +100,23 @@ function pathOf(frames) {
   };
 }
 
-// Destroys the rooms this run made on the reference ejabberd (it keeps them otherwise).
-async function destroyEjabberdRooms(rooms, log) {
-  for (const room of rooms) {
+async function ejabberdApi(command, args) {
+  const res = await fetch(`${EJABBERD.api}/${command}`, { method: 'POST', body: JSON.stringify(args) });
+  if (!res.ok) throw new Error(`ejabberd ${command}: HTTP ${res.status} ${await res.text()}`);
+}
+
+// Destroys the rooms and the account this run made on the reference ejabberd (it keeps
+// them otherwise).
+async function cleanEjabberd(target, log) {
+  for (const room of target.rooms) {
     const [name, service] = room.split('@');
-    try {
-      await fetch(`${EJABBERD.api}/destroy_room`, { method: 'POST', body: JSON.stringify({ name, service }) });
-    } catch (e) {
-      log(`[wake] could not destroy ${room} on ejabberd: ${e.message}`);
-    }
+    await ejabberdApi('destroy_room', { name, service }).catch((e) => log(`[wake] ${e.message}`));
   }
+  await ejabberdApi('unregister', { user: target.user, host: 'localhost' }).catch((e) => log(`[wake] ${e.message}`));
 }
 
 // One cell: a fresh page and store, subscribed to fresh rooms, then `runs` wakes.
-async function runCell({ browser, server, relay, target, path, rttMs, missed, rooms, runs, log }) {
+async function runCell({ browser, server, relay, target, path, rttMs, missed, rooms, runs, framesFile, log }) {
   const tag = randomBytes(3).toString('hex');
   const roomList = Array.from({ length: rooms }, (_, i) => `wakebench-${tag}-${i}@conference.localhost`);
   target.rooms.push(...roomList);
@@ -122,8 +126,8 @@ async function runCell({ browser, server, relay, target, path, rttMs, missed, ro
     await page.evaluate(() => import('./wake.mjs').then(() => true));
     relay.delayMs = 0; // the set-up is not measured
     const setUp = await page.evaluate((a) => window.wakeBench.setUp(a), {
-      url: relay.wsUrl, jid: 'bob@localhost', password: 'pw', store: `wake-${tag}`,
-      rooms: roomList, nick: 'bob', legacy: path === 'full',
+      url: relay.wsUrl, jid: `${target.user}@localhost`, password: 'pw', store: `wake-${tag}`,
+      rooms: roomList, nick: target.user, legacy: path === 'full',
     });
     check(setUp.errors.length === 0, `set-up: SDK errors ${setUp.errors.join('; ')}`);
     const perRoom = Math.ceil(missed / rooms);
@@ -165,6 +169,7 @@ async function runCell({ browser, server, relay, target, path, rttMs, missed, ro
         + `${p.mechanism}${p.resumed ? ' resumed' : ''}, ${toOnline.exchanges}/${toCaughtUp.exchanges} exchanges`
         + `${rttMs ? `, ${toOnline.waits}/${toCaughtUp.waits} waits` : ''}, ${p.mamQueries} MAM queries`);
       samples.push(s);
+      if (framesFile) appendFileSync(framesFile, `${JSON.stringify({ cell: what, frames: r.frames })}\n`);
     }
     await page.evaluate(() => window.wakeBench.tearDown());
   } finally {
@@ -183,8 +188,12 @@ async function runCell({ browser, server, relay, target, path, rttMs, missed, ro
 
 // Every cell of the matrix; returns their figures. Throws when a wake took another path
 // than its cell's or lost or doubled a message (the smoke test relies on that).
-export async function runWake({ pkgDir, runs, rooms, rtts, missed, servers, log = console.log }) {
-  const server = await startHarnessServer({ pkgDir, users: ['alice', 'bob'] });
+// `framesFile`: every wake's frame log is appended there, one JSON line per wake.
+export async function runWake({ pkgDir, runs, rooms, rtts, missed, servers, framesFile = null, log = console.log }) {
+  // The woken account: its own, so that no subscription of another run or suite is in its
+  // list (a full login resyncs every room of the list).
+  const user = `wakebob${randomBytes(3).toString('hex')}`;
+  const server = await startHarnessServer({ pkgDir, users: ['alice', user] });
   const targets = [];
   let browser;
   const cells = [];
@@ -193,16 +202,17 @@ export async function runWake({ pkgDir, runs, rooms, rtts, missed, servers, log 
       const port = name === 'mucsub' ? server.httpPort : EJABBERD.wsPort;
       const relay = await Relay.start(port);
       targets.push({
-        name, relay, rooms: [],
+        name, relay, rooms: [], user,
         postUrl: name === 'mucsub' ? server.wsUrl : `ws://127.0.0.1:${EJABBERD.wsPort}/ws`,
       });
+      if (name === 'ejabberd') await ejabberdApi('register', { user, host: 'localhost', password: 'pw' });
     }
     browser = await launchPipeBrowser({ log });
     for (const target of targets) {
       for (const rttMs of rtts) {
         for (const m of missed) {
           for (const path of PATHS) {
-            cells.push(await runCell({ browser, server, relay: target.relay, target, path, rttMs, missed: m, rooms, runs, log }));
+            cells.push(await runCell({ browser, server, relay: target.relay, target, path, rttMs, missed: m, rooms, runs, framesFile, log }));
           }
         }
       }
@@ -211,7 +221,7 @@ export async function runWake({ pkgDir, runs, rooms, rtts, missed, servers, log 
     await browser?.close();
     for (const t of targets) {
       await t.relay.close();
-      if (t.name === 'ejabberd') await destroyEjabberdRooms(t.rooms, log);
+      if (t.name === 'ejabberd') await cleanEjabberd(t, log);
     }
     await disposeServer(server);
   }
@@ -260,6 +270,7 @@ function parseArgs(argv) {
     if (a === '--smoke') Object.assign(opts, SMOKE);
     else if (a === '--pkg') pkgDir = val();
     else if (a === '--json') json = val();
+    else if (a === '--frames') opts.framesFile = val();
     else if (a === '--runs' || a === '--rooms') [opts[a.slice(2)]] = numbers();
     else if (a === '--rtts' || a === '--missed') opts[a.slice(2)] = numbers();
     else if (a === '--servers') opts.servers = val().split(',');

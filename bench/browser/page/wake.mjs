@@ -195,11 +195,13 @@ async function wake({ expect, resync, settleMs = 300 }) {
   };
 }
 
+// Unsubscribes the rooms (the next cell's full login would resync them too) and closes.
 async function tearDown() {
   const b = bench;
   bench = null;
   window.WebSocket = RealWebSocket;
   if (!b) return;
+  for (const room of b.rooms) await b.c.unsubscribe(room);
   await b.c.close();
   b.c.free();
 }
