@@ -3,7 +3,8 @@
 // `cut()` kills the page's connection from the network's side — the browser sees its
 // WebSocket die as when the server drops it — and `hold()` refuses new ones until
 // `release()`, as a phone without signal. `delayMs` delays each direction (the benchmark's
-// round trip: 50 ms each way = 100 ms).
+// round trip, bench/browser/wake.mjs: 50 ms each way = 100 ms); change it only when no
+// connection is live (after `cut()`), or a chunk could overtake an earlier one.
 import { createServer, connect } from 'node:net';
 
 export class Relay {
@@ -26,6 +27,7 @@ export class Relay {
 
   get port() { return this.server.address().port; }
   get httpUrl() { return `http://127.0.0.1:${this.port}/`; }
+  get wsUrl() { return `ws://127.0.0.1:${this.port}/ws`; }
 
   accept(client) {
     if (this.held) {
@@ -33,6 +35,10 @@ export class Relay {
       return;
     }
     const upstream = connect(this.targetPort, '127.0.0.1');
+    // Each chunk goes out when it is due, not held back for an ACK (Nagle), as the
+    // browser and the servers do with their own sockets.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     const pair = [client, upstream];
     this.live.add(pair);
     const forward = (from, to) => from.on('data', (chunk) => {
