@@ -36,6 +36,7 @@ mod create;
 mod edits;
 mod event;
 mod fanout;
+mod forward;
 mod handle;
 pub mod ids;
 mod iq;

@@ -4,6 +4,7 @@
 //! becomes available. "Is anyone available? else store" and "become available and take
 //! the queue" are serialised per account, so nothing is stored just after a flush.
 
+use super::remote::Remote;
 use super::sessions::{Entry, SessionTable, Target};
 use crate::ns;
 use crate::stanza::{self, Outgoing};
@@ -118,19 +119,23 @@ impl Offline {
     pub(super) async fn deliver(
         &self,
         sessions: &SessionTable,
+        remote: Option<&Arc<dyn Remote>>,
         user: &str,
         payload: Payload,
         storable: bool,
         skip: &[String],
     ) -> Delivery {
-        self.deliver_hooked(sessions, user, payload, storable, skip, true)
+        self.deliver_hooked(sessions, remote, user, payload, storable, skip, true)
             .await
     }
 
-    /// [`Offline::deliver`]; `hook` false leaves the offline hook (push) out.
+    /// [`Offline::deliver`]; `hook` false leaves the offline hook (push) out. In a
+    /// cluster, the account's sessions on other nodes (`remote`) come before storage.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn deliver_hooked(
         &self,
         sessions: &SessionTable,
+        remote: Option<&Arc<dyn Remote>>,
         user: &str,
         payload: Payload,
         storable: bool,
@@ -147,6 +152,13 @@ impl Offline {
         }
         if covered() {
             return Delivery::Online(0);
+        }
+        // Sessions on other nodes; one that does not answer counts as offline. Asked
+        // before the account's lock, so a slow node never holds up this node's users.
+        if let Some(remote) = remote {
+            if remote.to_bare(user, payload.text(), skip).await {
+                return Delivery::Online(1);
+            }
         }
         if !storable {
             return Delivery::Dropped;

@@ -19,9 +19,11 @@
 //!   when one reached only sessions that are inactive per XEP-0352 ([`Router::set_inactive`]).
 
 mod delivery;
+mod remote;
 mod sessions;
 
 pub use delivery::{Delivery, OfflineHook};
+pub use remote::{Remote, RemoteFuture};
 pub use sessions::{Registered, SessionControl};
 
 use crate::stanza::{self, ErrorType, Outgoing, Template};
@@ -30,7 +32,7 @@ use delivery::{send_all, Offline, Payload};
 use minidom::Element;
 use sessions::SessionTable;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::mpsc;
 
 struct Inner {
@@ -38,6 +40,8 @@ struct Inner {
     sessions: SessionTable,
     offline: Offline,
     components: RwLock<HashMap<String, mpsc::Sender<Element>>>,
+    /// The other nodes' sessions (`remote.rs`), in a cluster with NATS.
+    remote: OnceLock<Arc<dyn Remote>>,
 }
 
 /// Cheap-to-clone handle.
@@ -58,6 +62,7 @@ impl Router {
                 sessions: SessionTable::default(),
                 offline: Offline::new(domain, accounts, offline),
                 components: RwLock::new(HashMap::new()),
+                remote: OnceLock::new(),
             }),
         }
     }
@@ -113,11 +118,19 @@ impl Router {
         tx: mpsc::Sender<Outgoing>,
         max: usize,
     ) -> Option<Registered> {
-        self.inner.sessions.register(user, resource, tx, max)
+        let r = self.inner.sessions.register(user, resource, tx, max)?;
+        if let Some(remote) = self.remote() {
+            remote.bound(user, &r.resource);
+        }
+        Some(r)
     }
 
     pub fn unregister_session(&self, user: &str, id: u64) {
-        self.inner.sessions.unregister(user, id);
+        if let Some(resource) = self.inner.sessions.unregister(user, id) {
+            if let Some(remote) = self.remote() {
+                remote.unbound(user, &resource);
+            }
+        }
     }
 
     /// Ends every session of `user` with the stream error `condition` (its account was
@@ -213,6 +226,7 @@ impl Router {
             .offline
             .deliver_hooked(
                 &inner.sessions,
+                self.remote(),
                 &user,
                 Payload::Element(el),
                 true,
@@ -259,7 +273,14 @@ impl Router {
         let user = localpart(bare);
         inner
             .offline
-            .deliver(&inner.sessions, &user, payload, storable, skip)
+            .deliver(
+                &inner.sessions,
+                self.remote(),
+                &user,
+                payload,
+                storable,
+                skip,
+            )
             .await
     }
 
@@ -329,6 +350,13 @@ impl Router {
             if let Some(t) = self.inner.sessions.full_target(&user, resource.as_str()) {
                 t.offer(Outgoing::Stanza(el));
                 return;
+            }
+            // Bound on another node of the cluster?
+            if let Some(remote) = self.remote() {
+                let xml = stanza::to_xml(&el);
+                if remote.to_full(&user, resource.as_str(), xml).await {
+                    return;
+                }
             }
             // A MAM result belongs to the query of the session that asked (XEP-0313 §4):
             // no other resource asked for it, and offline storage must not fill with pages

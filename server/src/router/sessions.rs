@@ -177,14 +177,18 @@ impl SessionTable {
         })
     }
 
-    pub(super) fn unregister(&self, user: &str, id: u64) {
+    /// Removes session `id`; returns its resource when no other session holds it now
+    /// (one that took the resource over keeps it bound).
+    pub(super) fn unregister(&self, user: &str, id: u64) -> Option<String> {
         let mut sessions = self.write();
-        if let Some(list) = sessions.get_mut(user) {
-            list.retain(|e| e.id != id);
-            if list.is_empty() {
-                sessions.remove(user);
-            }
+        let list = sessions.get_mut(user)?;
+        let pos = list.iter().position(|e| e.id == id)?;
+        let gone = list.remove(pos);
+        let still = list.iter().any(|e| e.resource == gone.resource);
+        if list.is_empty() {
+            sessions.remove(user);
         }
+        (!still).then_some(gone.resource)
     }
 
     /// Asks every session of `user` to end with the stream error `condition`; how many.
