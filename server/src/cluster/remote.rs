@@ -18,6 +18,8 @@ use crate::storage::SessionDirectory;
 enum DirOp {
     Bind(String, String),
     Unbind(String, String),
+    /// Answers once every write queued before it is done.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// [`Remote`] over the session directory and NATS.
@@ -40,9 +42,13 @@ impl NodeRemote {
             tokio::spawn(async move {
                 while let Some(op) = rx.recv().await {
                     let me = membership.incarnation();
-                    let r = match &op {
-                        DirOp::Bind(u, r) => directory.bind(u, r, me).await,
-                        DirOp::Unbind(u, r) => directory.unbind(u, r, me).await,
+                    let r = match op {
+                        DirOp::Bind(u, r) => directory.bind(&u, &r, me).await,
+                        DirOp::Unbind(u, r) => directory.unbind(&u, &r, me).await,
+                        DirOp::Flush(done) => {
+                            let _ = done.send(());
+                            Ok(())
+                        }
                     };
                     if let Err(e) = r {
                         tracing::warn!(error = %e, "updating the session directory failed");
@@ -90,6 +96,14 @@ impl Remote for NodeRemote {
         let _ = self
             .writes
             .send(DirOp::Unbind(user.into(), resource.into()));
+    }
+
+    fn published(&self) -> RemoteFuture<'_, ()> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let _ = self.writes.send(DirOp::Flush(done));
+        Box::pin(async move {
+            let _ = wait.await;
+        })
     }
 
     fn to_full<'a>(

@@ -19,6 +19,8 @@ pub trait Remote: Send + Sync {
     fn bound(&self, user: &str, resource: &str);
     /// It was unbound (no session holds it here any more).
     fn unbound(&self, user: &str, resource: &str);
+    /// Resolves once the bindings and unbindings reported so far are in the directory.
+    fn published(&self) -> RemoteFuture<'_, ()>;
     /// Hands a stanza for `user`'s full JID to the node holding `resource`; false when no
     /// live node holds it or that node did not answer.
     fn to_full<'a>(
@@ -42,6 +44,14 @@ impl Router {
     /// Installs the other nodes' sessions (a cluster with NATS).
     pub fn set_remote(&self, remote: Arc<dyn Remote>) {
         let _ = self.inner.remote.set(remote);
+    }
+
+    /// Waits until the other nodes can find this node's sessions bound so far (a bound
+    /// resource is announced before the client is told it is bound).
+    pub async fn sessions_published(&self) {
+        if let Some(remote) = self.remote() {
+            remote.published().await;
+        }
     }
 
     pub(super) fn remote(&self) -> Option<&Arc<dyn Remote>> {
