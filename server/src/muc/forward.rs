@@ -33,7 +33,7 @@ impl Forwarder {
                 mpsc::error::TrySendError::Full(s) | mpsc::error::TrySendError::Closed(s) => s,
             };
             refuse(
-                &shared,
+                shared,
                 &stanza,
                 "The room's node is busy; try again shortly",
             )
