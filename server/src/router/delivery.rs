@@ -4,7 +4,7 @@
 //! becomes available. "Is anyone available? else store" and "become available and take
 //! the queue" are serialised per account, so nothing is stored just after a flush.
 
-use super::remote::Remote;
+use super::port::Remote;
 use super::sessions::{Entry, SessionTable, Target};
 use crate::ns;
 use crate::stanza::{self, Outgoing};

@@ -19,11 +19,12 @@
 //!   when one reached only sessions that are inactive per XEP-0352 ([`Router::set_inactive`]).
 
 mod delivery;
+mod port;
 mod remote;
 mod sessions;
 
 pub use delivery::{Delivery, OfflineHook};
-pub use remote::{Remote, RemoteFuture};
+pub use port::{Remote, RemoteFuture};
 pub use sessions::{Registered, SessionControl};
 
 use crate::stanza::{self, ErrorType, Outgoing, Template};

@@ -1,44 +1,13 @@
-//! Sessions on the other nodes of a cluster: the [`Remote`] seam the router asks when a
-//! stanza finds no local session (`cluster/remote.rs` implements it over the session
-//! directory and NATS), and the local-only entry points the other nodes' forwards arrive
-//! at. A single node has no `Remote`: a local miss is final, as it always was.
+//! Sessions on the other nodes of a cluster: the router's use of the [`Remote`] port
+//! (`port.rs`), and the local-only entry points the other nodes' forwards arrive at. A
+//! single node has no `Remote`: a local miss is final, as it always was.
 
 use super::delivery::send_all;
+use super::port::Remote;
 use super::{split_full, Router};
 use crate::stanza::Outgoing;
 use minidom::Element;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-
-pub type RemoteFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// The other nodes' sessions.
-pub trait Remote: Send + Sync {
-    /// A resource of `user` was bound here.
-    fn bound(&self, user: &str, resource: &str);
-    /// It was unbound (no session holds it here any more).
-    fn unbound(&self, user: &str, resource: &str);
-    /// Resolves once the bindings and unbindings reported so far are in the directory.
-    fn published(&self) -> RemoteFuture<'_, ()>;
-    /// Hands a stanza for `user`'s full JID to the node holding `resource`; false when no
-    /// live node holds it or that node did not answer.
-    fn to_full<'a>(
-        &'a self,
-        user: &'a str,
-        resource: &'a str,
-        xml: String,
-    ) -> RemoteFuture<'a, bool>;
-    /// Hands a bare-JID stanza (serialised) to every other node with a session of
-    /// `user`; true when one of them reached a session, or holds one of the `skip`
-    /// resources (the account is online there).
-    fn to_bare<'a>(
-        &'a self,
-        user: &'a str,
-        xml: String,
-        skip: &'a [String],
-    ) -> RemoteFuture<'a, bool>;
-}
 
 impl Router {
     /// Installs the other nodes' sessions (a cluster with NATS).
