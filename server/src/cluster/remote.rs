@@ -13,11 +13,12 @@ use tokio::sync::mpsc;
 use super::bus::{Answer, Bus, Envelope};
 use super::Membership;
 use crate::router::{Remote, RemoteFuture, Router};
-use crate::storage::SessionDirectory;
+use crate::storage::{DirectoryOffline, SessionDirectory};
 
 enum DirOp {
     Bind(String, String),
     Unbind(String, String),
+    Reachable(String, String, bool, tokio::sync::oneshot::Sender<()>),
     /// Answers once every write queued before it is done.
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -45,6 +46,11 @@ impl NodeRemote {
                     let r = match op {
                         DirOp::Bind(u, r) => directory.bind(&u, &r, me).await,
                         DirOp::Unbind(u, r) => directory.unbind(&u, &r, me).await,
+                        DirOp::Reachable(u, r, yes, done) => {
+                            let res = directory.set_reachable(&u, &r, me, yes).await;
+                            let _ = done.send(());
+                            res
+                        }
                         DirOp::Flush(done) => {
                             let _ = done.send(());
                             Ok(())
@@ -96,6 +102,30 @@ impl Remote for NodeRemote {
         let _ = self
             .writes
             .send(DirOp::Unbind(user.into(), resource.into()));
+    }
+
+    fn reachable(&self, user: &str, resource: &str, reachable: bool) -> RemoteFuture<'static, ()> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let _ = self.writes.send(DirOp::Reachable(
+            user.into(),
+            resource.into(),
+            reachable,
+            done,
+        ));
+        Box::pin(async move {
+            let _ = wait.await;
+        })
+    }
+
+    fn store_offline<'a>(
+        &'a self,
+        user: &'a str,
+        xml: String,
+    ) -> RemoteFuture<'a, anyhow::Result<DirectoryOffline>> {
+        Box::pin(async move {
+            let me = self.membership.incarnation();
+            self.directory.store_offline(user, me, xml).await
+        })
     }
 
     fn published(&self) -> RemoteFuture<'_, ()> {

@@ -8,7 +8,7 @@ use super::port::Remote;
 use super::sessions::{Entry, SessionTable, Target};
 use crate::ns;
 use crate::stanza::{self, Outgoing};
-use crate::storage::{AccountStore, OfflineStore};
+use crate::storage::{AccountStore, DirectoryOffline, OfflineStore};
 use minidom::Element;
 use std::sync::{Arc, RwLock};
 
@@ -70,6 +70,14 @@ impl Payload {
 pub(super) fn send_all(targets: &[Target], out: Outgoing) -> Delivery {
     let n = targets.iter().filter(|t| t.offer(out.clone())).count();
     Delivery::Online(n)
+}
+
+/// What [`Offline::store`] did.
+enum Stored {
+    /// Stored offline (`true`), or not as the queue is full (`false`).
+    Yes(bool),
+    /// Delivered on another node instead.
+    Online,
 }
 
 pub(super) struct Offline {
@@ -180,8 +188,9 @@ impl Offline {
                 return Delivery::Dropped;
             }
         }
-        match self.store.push(user, payload.text()).await {
-            Ok(true) => {
+        match self.store(remote, user, &payload, skip).await {
+            Ok(Stored::Online) => Delivery::Online(1),
+            Ok(Stored::Yes(true)) => {
                 if let Some(h) = self.hook().filter(|_| hook) {
                     // Only the offline path needs a tree again (push summarises it).
                     if let Some(el) = payload.element() {
@@ -190,12 +199,39 @@ impl Offline {
                 }
                 Delivery::Stored
             }
-            Ok(false) => Delivery::QueueFull,
+            Ok(Stored::Yes(false)) => Delivery::QueueFull,
             Err(e) => {
                 tracing::error!(error = %e, "offline storage failed");
                 Delivery::Dropped
             }
         }
+    }
+
+    /// Stores `payload` offline. In a cluster, the directory decides under the account's
+    /// lock: an account that became reachable on another node gets it there instead (a
+    /// few tries; a node that keeps not taking it gets it stored all the same).
+    async fn store(
+        &self,
+        remote: Option<&Arc<dyn Remote>>,
+        user: &str,
+        payload: &Payload,
+        skip: &[String],
+    ) -> anyhow::Result<Stored> {
+        let text = payload.text();
+        if let Some(remote) = remote {
+            for _ in 0..3 {
+                match remote.store_offline(user, text.clone()).await? {
+                    DirectoryOffline::Stored => return Ok(Stored::Yes(true)),
+                    DirectoryOffline::Full => return Ok(Stored::Yes(false)),
+                    DirectoryOffline::Reachable => {
+                        if remote.to_bare(user, text.clone(), skip).await {
+                            return Ok(Stored::Online);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Stored::Yes(self.store.push(user, text).await?))
     }
 
     /// Delivers to the account's sessions; when they are all inactive (XEP-0352), the
@@ -235,15 +271,24 @@ impl Offline {
     pub(super) async fn become_available(
         &self,
         sessions: &SessionTable,
+        remote: Option<&Arc<dyn Remote>>,
         user: &str,
         id: u64,
         priority: i32,
     ) -> anyhow::Result<Vec<(i64, Element)>> {
         let _g = self.lock(user).lock().await;
+        let mut resource = None;
         sessions.update(user, id, |e| {
             e.available = true;
             e.priority = priority;
+            resource = Some(e.resource().to_owned());
         });
+        // In a cluster, reachable in the directory before the queue is read: a node that
+        // stores offline for this account after the read sees it reachable and delivers
+        // instead (both under the account's lock in the database).
+        if let (Some(remote), Some(resource)) = (remote, resource) {
+            remote.reachable(user, &resource, priority >= 0).await;
+        }
         if priority < 0 {
             return Ok(Vec::new());
         }

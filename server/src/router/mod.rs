@@ -147,10 +147,16 @@ impl Router {
 
     /// Records a session's broadcast presence.
     pub fn set_presence(&self, user: &str, id: u64, available: bool, priority: i32) {
+        let mut resource = None;
         self.inner.sessions.update(user, id, |e| {
             e.available = available;
             e.priority = priority;
+            resource = Some(e.resource().to_owned());
         });
+        if let (Some(remote), Some(resource)) = (self.remote(), resource) {
+            // Queued now, in order; nobody needs to wait for it.
+            drop(remote.reachable(user, &resource, available && priority >= 0));
+        }
     }
 
     /// Records that a session lost its connection and waits to be resumed (`true`), or
@@ -199,7 +205,7 @@ impl Router {
         let inner = &self.inner;
         inner
             .offline
-            .become_available(&inner.sessions, user, id, priority)
+            .become_available(&inner.sessions, self.remote(), user, id, priority)
             .await
     }
 

@@ -12,6 +12,17 @@ pub trait Remote: Send + Sync {
     fn bound(&self, user: &str, resource: &str);
     /// It was unbound (no session holds it here any more).
     fn unbound(&self, user: &str, resource: &str);
+    /// Marks `resource` of `user` reachable by bare-JID stanzas here, or not. The change
+    /// is queued at once (in order with `bound`/`unbound`); the future resolves once it
+    /// is in the directory.
+    fn reachable(&self, user: &str, resource: &str, reachable: bool) -> RemoteFuture<'static, ()>;
+    /// Stores `xml` offline for `user` unless the account is reachable on another node,
+    /// deciding under the account's cluster-wide lock.
+    fn store_offline<'a>(
+        &'a self,
+        user: &'a str,
+        xml: String,
+    ) -> RemoteFuture<'a, anyhow::Result<crate::storage::DirectoryOffline>>;
     /// Resolves once the bindings and unbindings reported so far are in the directory.
     fn published(&self) -> RemoteFuture<'_, ()>;
     /// Hands a stanza for `user`'s full JID to the node holding `resource`; false when no

@@ -87,6 +87,10 @@ impl Entry {
         self.available && self.priority >= 0
     }
 
+    pub(super) fn resource(&self) -> &str {
+        &self.resource
+    }
+
     /// Whether this session is bound to one of `resources`.
     pub(super) fn is_one_of(&self, resources: &[String]) -> bool {
         resources.contains(&self.resource)

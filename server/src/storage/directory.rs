@@ -3,6 +3,11 @@
 //! stored offline. PostgreSQL only (`postgres/directory.rs`); a single node on SQLite has
 //! every session in its own router.
 //!
+//! A binding also says whether it is *reachable*: available with a priority that a
+//! bare-JID stanza reaches. Marking one reachable and storing offline for its account
+//! take the same per-account transaction lock, so a node never stores offline for an
+//! account that became reachable on another node meanwhile (it would sit there unseen).
+//!
 //! Only live incarnations count: a row of an incarnation whose lease has expired is
 //! ignored by every lookup (the node is gone, its users are offline), so a dead node's
 //! users get offline storage as soon as its lease ends.
@@ -24,6 +29,23 @@ pub trait SessionDirectory: Send + Sync {
         resource: &'a str,
         incarnation: i64,
     ) -> BoxFuture<'a, anyhow::Result<()>>;
+    /// Marks the binding of `resource` (on `incarnation`) reachable or not, under the
+    /// account's transaction lock.
+    fn set_reachable<'a>(
+        &'a self,
+        user: &'a str,
+        resource: &'a str,
+        incarnation: i64,
+        reachable: bool,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+    /// Stores `stanza` offline for `user` under the account's transaction lock, unless a
+    /// live incarnation other than `me` holds a reachable binding of it.
+    fn store_offline<'a>(
+        &'a self,
+        user: &'a str,
+        me: i64,
+        stanza: String,
+    ) -> BoxFuture<'a, anyhow::Result<Offline>>;
     /// The live incarnations other than `me` with a resource of `user` bound, and which
     /// one holds `resource` when one is given.
     fn nodes_of<'a>(
@@ -32,4 +54,14 @@ pub trait SessionDirectory: Send + Sync {
         resource: Option<&'a str>,
         me: i64,
     ) -> BoxFuture<'a, anyhow::Result<Vec<i64>>>;
+}
+
+/// What [`SessionDirectory::store_offline`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offline {
+    Stored,
+    /// The account's offline queue is full.
+    Full,
+    /// Nothing stored: the account is reachable on another node.
+    Reachable,
 }

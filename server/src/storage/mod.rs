@@ -37,7 +37,7 @@ mod types;
 
 pub use accounts::{AccountStore, Credentials};
 pub use archive::{Item, Page, UnknownId};
-pub use directory::SessionDirectory;
+pub use directory::{Offline as DirectoryOffline, SessionDirectory};
 pub use fast::{FastStore, FastToken, Slot, Use};
 pub use muc::{
     AccountSubscription, ArchiveKey, ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore,
