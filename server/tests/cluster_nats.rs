@@ -254,3 +254,39 @@ async fn without_nats_cross_node_sends_wait_and_service_returns_with_it() {
     a.kill9().await;
     b.kill9().await;
 }
+
+/// A node dies: once its lease has expired, the room's owner drops the occupants that
+/// were connected through it, announcing them gone with status 333.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_occupants_leave_with_status_333() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
+    let db = shared().fresh_database().await;
+    let nats = NatsServer::start().await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url()).await;
+    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url()).await;
+    for u in ["alice", "bob"] {
+        ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
+    }
+    let r = room("deadnode");
+    let mut alice = connect(&a, "alice").await;
+    join(&mut alice, &r, "alice").await;
+    let mut bob = connect(&b, "bob").await;
+    join(&mut bob, &r, "bob").await;
+    b.kill9().await;
+    let gone = alice
+        .expect("bob leaving with 333", |e| {
+            e.name() == "presence"
+                && e.attr("from") == Some(format!("{r}/bob").as_str())
+                && e.attr("type") == Some("unavailable")
+        })
+        .await;
+    assert!(
+        codes(&gone).contains(&"333".to_string()),
+        "{}",
+        String::from(&gone)
+    );
+    // The room goes on serving its live occupants.
+    say_id(&mut alice, &r, "after bob's node died").await;
+    a.kill9().await;
+}

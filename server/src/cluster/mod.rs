@@ -89,6 +89,16 @@ impl Membership {
         Ok(answer.taken)
     }
 
+    /// The rooms the current incarnation holds.
+    pub async fn rooms(&self) -> anyhow::Result<Vec<String>> {
+        self.store.rooms_of(self.incarnation()).await
+    }
+
+    /// The lease's TTL.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// Claims `room` for the current incarnation.
     pub async fn claim(&self, room: &str) -> anyhow::Result<Claim> {
         self.store.claim(room, self.incarnation()).await

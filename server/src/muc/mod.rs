@@ -49,6 +49,7 @@ mod mucsub;
 pub mod occupant_id;
 pub mod outlet;
 mod presence;
+mod reap;
 mod registry;
 mod request;
 pub mod room;

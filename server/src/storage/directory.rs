@@ -46,6 +46,13 @@ pub trait SessionDirectory: Send + Sync {
         me: i64,
         stanza: String,
     ) -> BoxFuture<'a, anyhow::Result<Offline>>;
+    /// The sessions of incarnations whose lease has expired (their node is gone), as
+    /// (account, resource); rows expired longer than `keep` ago are deleted (every node
+    /// has seen them by then: each looks every lease period).
+    fn dead<'a>(
+        &'a self,
+        keep: std::time::Duration,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<(String, String)>>>;
     /// The live incarnations other than `me` with a resource of `user` bound, and which
     /// one holds `resource` when one is given.
     fn nodes_of<'a>(

@@ -147,6 +147,32 @@ impl SessionDirectory for PgDirectory {
         })
     }
 
+    fn dead<'a>(
+        &'a self,
+        keep: std::time::Duration,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<(String, String)>>> {
+        Box::pin(async move {
+            let client = self.pg.client().await?;
+            client
+                .execute(
+                    "DELETE FROM cluster_sessions s USING cluster_incarnations n
+                     WHERE s.incarnation = n.incarnation
+                       AND n.lease_until < now() - make_interval(secs => $1)",
+                    &[&keep.as_secs_f64()],
+                )
+                .await?;
+            let rows = client
+                .query(
+                    "SELECT s.account, s.resource FROM cluster_sessions s
+                     JOIN cluster_incarnations n USING (incarnation)
+                     WHERE n.lease_until < now()",
+                    &[],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
     fn nodes_of<'a>(
         &'a self,
         user: &'a str,

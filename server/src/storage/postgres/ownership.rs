@@ -274,6 +274,19 @@ impl RoomOwnership for PgOwnership {
         })
     }
 
+    fn rooms_of(&self, incarnation: i64) -> BoxFuture<'_, anyhow::Result<Vec<String>>> {
+        Box::pin(async move {
+            let client = self.pg.client().await?;
+            let rows = client
+                .query(
+                    "SELECT room FROM cluster_rooms WHERE incarnation = $1",
+                    &[&incarnation],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
     fn owner<'a>(&'a self, room: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Owner>>> {
         Box::pin(async move { owner(&self.pg.client().await?, room).await })
     }
