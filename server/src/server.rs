@@ -66,6 +66,7 @@ impl Server {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         if let Some(c) = &cluster {
             c.spawn_renewal(shutdown_rx.clone());
+            start_bus(&config, c, &storage, &router, shutdown_rx.clone()).await?;
         }
         let ctx = ServerContext {
             config: config.clone(),
@@ -150,6 +151,34 @@ impl Server {
             tasks,
         })
     }
+}
+
+/// Connects a cluster node to the others over NATS (`[cluster] nats`): its inbox, the
+/// router's way to sessions on other nodes, and the registry's to rooms they own. Without
+/// `nats` the node serves only the rooms it owns and its own sessions.
+async fn start_bus(
+    config: &Config,
+    cluster: &Arc<crate::cluster::Membership>,
+    storage: &Storage,
+    router: &Router,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let (Some(url), Some(directory)) = (&config.cluster.nats, &storage.directory) else {
+        return Ok(());
+    };
+    let bus = crate::cluster::bus::Bus::connect(url, cluster.node()).await?;
+    bus.serve(
+        cluster.incarnations(),
+        crate::cluster::handler(router.clone()),
+        shutdown,
+    );
+    cluster.set_bus(bus.clone());
+    router.set_remote(crate::cluster::NodeRemote::start(
+        cluster.clone(),
+        bus,
+        directory.clone(),
+    ));
+    Ok(())
 }
 
 impl ServerHandle {

@@ -175,6 +175,8 @@ async fn drive<T: Transport>(c: &mut Conn<'_, T>, held: &mut Held) -> Result<Neg
                     let max = ctx.config.limits.max_sessions_per_account;
                     match ctx.router.try_register_session(&user, &resource, tx, max) {
                         Some(reg) => {
+                            // Other nodes of a cluster can reach it once it is bound.
+                            ctx.router.sessions_published().await;
                             held.claim = Some(Claim {
                                 user: user.clone(),
                                 reg,

@@ -10,8 +10,13 @@
 //! found taken) on its next stanza. When a newer process started under the same node name,
 //! this one stops renewing: it is not that node any more.
 
+pub mod bus;
+mod remote;
+
+pub use remote::{handler, NodeRemote};
+
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -26,6 +31,11 @@ pub struct Membership {
     store: Arc<dyn RoomOwnership>,
     /// The current incarnation (a new one after the lease was lost).
     incarnation: AtomicI64,
+    /// The same, for whoever follows its changes (the NATS inbox subject).
+    changes: watch::Sender<i64>,
+    /// NATS between nodes (`[cluster] nats`); without it a room held by another node
+    /// makes its stanzas wait.
+    bus: OnceLock<Arc<bus::Bus>>,
 }
 
 impl Membership {
@@ -44,6 +54,8 @@ impl Membership {
             ttl,
             store,
             incarnation: AtomicI64::new(incarnation),
+            changes: watch::channel(incarnation).0,
+            bus: OnceLock::new(),
         }))
     }
 
@@ -53,6 +65,38 @@ impl Membership {
 
     pub fn incarnation(&self) -> i64 {
         self.incarnation.load(Ordering::Acquire)
+    }
+
+    /// Follows the current incarnation.
+    pub fn incarnations(&self) -> watch::Receiver<i64> {
+        self.changes.subscribe()
+    }
+
+    /// Connects this node to the others over NATS.
+    pub fn set_bus(&self, bus: Arc<bus::Bus>) {
+        let _ = self.bus.set(bus);
+    }
+
+    pub fn bus(&self) -> Option<&Arc<bus::Bus>> {
+        self.bus.get()
+    }
+
+    /// Hands a stanza for a room that incarnation `owner` holds to that node; `Ok(false)`
+    /// when it could not take it. Without NATS, an error at once.
+    pub async fn forward_room(&self, owner: i64, xml: String) -> Result<bool, bus::BusError> {
+        let bus = self.bus.get().ok_or(bus::BusError::Disconnected)?;
+        let answer = bus.request(owner, &bus::Envelope::Room { xml }).await?;
+        Ok(answer.taken)
+    }
+
+    /// The rooms the current incarnation holds.
+    pub async fn rooms(&self) -> anyhow::Result<Vec<String>> {
+        self.store.rooms_of(self.incarnation()).await
+    }
+
+    /// The lease's TTL.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     /// Claims `room` for the current incarnation.
@@ -112,6 +156,7 @@ impl Membership {
                 match self.store.join(&self.node, self.ttl).await {
                     Ok(new) => {
                         self.incarnation.store(new, Ordering::Release);
+                        self.changes.send_replace(new);
                         tracing::info!(node = self.node, incarnation = new, "rejoined the cluster");
                     }
                     // Tried again at the next tick; meanwhile claims and commits fail.

@@ -51,6 +51,9 @@ pub enum RoomRequest {
     },
     /// Removes a subscription (nothing when there is none).
     Unsubscribe { jid: BareJid },
+    /// Sessions that are gone with their node (a cluster node died): those of them in
+    /// the room leave it with status 333 (XEP-0045 §9.2, removed for a technical reason).
+    Gone { jids: Vec<FullJid> },
     /// Destroys the room as its owner would (XEP-0045 §10.9).
     Destroy { reason: Option<String> },
     /// A stanza sent by `from`, handled exactly as if it came from that session (a

@@ -83,6 +83,16 @@ fn spawn(ctx: &ServerContext) -> anyhow::Result<MucHandle> {
         ready,
     );
     let shutdown = ctx.shutdown.clone();
+    if let (Some(cluster), Some(directory)) = (&ctx.cluster, &ctx.storage.directory) {
+        super::reap::spawn(
+            handle.clone(),
+            cluster.clone(),
+            directory.clone(),
+            ctx.config.domain.clone(),
+            shared.muc_domain.clone(),
+            shutdown.clone(),
+        );
+    }
     tokio::spawn(async move {
         let prepared = service::prepare(&shared).await;
         ready_tx.send_replace(Some(prepared.is_ok()));

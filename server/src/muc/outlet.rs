@@ -20,7 +20,7 @@ pub trait Outlet: Send + Sync + 'static {
     fn reaches(&self, to: &BareJid) -> bool;
     /// An already serialised stanza to the session `to` (a full JID on this server);
     /// dropped when that session is gone.
-    fn send_xml(&self, to: &str, xml: String);
+    fn send_xml<'a>(&'a self, to: &'a str, xml: String) -> BoxFuture<'a, ()>;
     /// One stanza to many sessions, differing only in `to`.
     fn broadcast<'a>(&'a self, stanza: &'a Element, to: &'a [FullJid]) -> BoxFuture<'a, ()>;
     /// A MucSub event to an account: every available resource with priority >= 0 except
@@ -55,10 +55,16 @@ impl Outlet for RouterOutlet {
         self.router.receives_bare(to.as_str())
     }
 
-    fn send_xml(&self, to: &str, xml: String) {
-        if !self.router.send_xml(to, xml.into()) {
-            tracing::debug!(to, "archive result for a session that is gone dropped");
-        }
+    fn send_xml<'a>(&'a self, to: &'a str, xml: String) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let xml: Arc<str> = xml.into();
+            // Bound here, or on another node of the cluster.
+            if !self.router.send_xml(to, xml.clone())
+                && !self.router.send_xml_elsewhere(to, xml.to_string()).await
+            {
+                tracing::debug!(to, "archive result for a session that is gone dropped");
+            }
+        })
     }
 
     fn broadcast<'a>(&'a self, stanza: &'a Element, to: &'a [FullJid]) -> BoxFuture<'a, ()> {
@@ -66,7 +72,12 @@ impl Outlet for RouterOutlet {
             // Serialised once; each session renders it with its own `to`.
             let t: Arc<Template> = Template::new(stanza);
             for j in to {
-                if !self.router.send_template(j.as_str(), &t) {
+                if !self.router.send_template(j.as_str(), &t)
+                    && !self
+                        .router
+                        .send_xml_elsewhere(j.as_str(), t.render(j.as_str()))
+                        .await
+                {
                     tracing::debug!(to = %j, "occupant session gone; broadcast copy dropped");
                 }
             }

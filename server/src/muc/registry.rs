@@ -14,6 +14,7 @@ use minidom::Element;
 use tokio::sync::mpsc;
 
 use super::create::{create_room, new_room_config};
+use super::forward::Forwarder;
 use super::handle::{RequestError, RoomRequest, ServiceRequest};
 use super::mailbox::{Report, RoomMsg};
 use super::room::{Action, HistoryItem, Room};
@@ -39,6 +40,8 @@ pub(super) struct Registry {
     shared: Shared,
     slots: HashMap<String, Slot>,
     reports: mpsc::UnboundedSender<Report>,
+    /// Stanzas for rooms other nodes own (`forward.rs`).
+    forwarder: Forwarder,
 }
 
 impl Registry {
@@ -49,6 +52,7 @@ impl Registry {
             shared,
             slots: HashMap::new(),
             reports,
+            forwarder: Forwarder::default(),
         };
         (registry, reports_rx)
     }
@@ -175,10 +179,10 @@ impl Registry {
     }
 
     /// Loads (or creates) room `name` for `msg`. In a cluster the room is claimed first:
-    /// another node holding it under a live lease makes `msg` wait (the sender is told to
-    /// try again; with no forwarding between nodes yet, the room answers here only once
-    /// that node unloads it or its lease expires). A claimed room starts its ids above its
-    /// newest archived one, whatever this node's clock says.
+    /// a stanza for a room another node holds under a live lease is forwarded there over
+    /// NATS (`forward.rs`); without NATS, or for a typed request, the sender is told to
+    /// wait. A claimed room starts its ids above its newest archived one, whatever this
+    /// node's clock says.
     async fn load_or_create(&mut self, name: String, msg: RoomMsg) {
         let Some(cluster) = self.shared.cluster.clone() else {
             self.load_and_spawn(name, msg, None).await;
@@ -188,6 +192,16 @@ impl Registry {
             Ok(Claim::Owned { fence, last_id }) => {
                 self.shared.ids.raise_floor(last_id);
                 fence
+            }
+            Ok(Claim::Held { incarnation, .. })
+                if cluster.bus().is_some() && matches!(msg, RoomMsg::Stanza(..)) =>
+            {
+                if let RoomMsg::Stanza(_, stanza) = msg {
+                    self.forwarder
+                        .forward(&self.shared, incarnation, stanza)
+                        .await;
+                }
+                return;
             }
             Ok(Claim::Held { node, .. }) => {
                 let r = Refusal::new(

@@ -10,6 +10,7 @@ use minidom::Element;
 use super::admit::{Admission, Entry};
 use super::affiliation::Affiliation;
 use super::handle::{Answer, NewRoom, OccupantInfo, RequestError, RoomRequest, SubscriberInfo};
+use super::presence::Announce;
 use super::room::{Action, Env, Outcome, Room};
 use super::store::StoreOp;
 use crate::ns;
@@ -101,6 +102,20 @@ impl Room {
                 done(out)
             }
             RoomRequest::Destroy { reason } => done(self.destroy(env, None, None, reason)),
+            RoomRequest::Gone { jids } => {
+                let mut out = Vec::new();
+                for j in &jids {
+                    let gone = Announce {
+                        codes: &[333],
+                        self_codes: &[],
+                        unavailable: true,
+                        item_extra: Vec::new(),
+                        nodes: &[mucsub_protocol::Node::Presence],
+                    };
+                    self.remove_occupant(env, &mut out, j, gone);
+                }
+                done(out)
+            }
             RoomRequest::Stanza { from, stanza } => self.stanza_from(env, from, stanza),
             RoomRequest::Create(new) => self.create_from(env, new),
         }

@@ -4,10 +4,11 @@
 //! becomes available. "Is anyone available? else store" and "become available and take
 //! the queue" are serialised per account, so nothing is stored just after a flush.
 
+use super::port::Remote;
 use super::sessions::{Entry, SessionTable, Target};
 use crate::ns;
 use crate::stanza::{self, Outgoing};
-use crate::storage::{AccountStore, OfflineStore};
+use crate::storage::{AccountStore, DirectoryOffline, OfflineStore};
 use minidom::Element;
 use std::sync::{Arc, RwLock};
 
@@ -71,6 +72,14 @@ pub(super) fn send_all(targets: &[Target], out: Outgoing) -> Delivery {
     Delivery::Online(n)
 }
 
+/// What [`Offline::store`] did.
+enum Stored {
+    /// Stored offline (`true`), or not as the queue is full (`false`).
+    Yes(bool),
+    /// Delivered on another node instead.
+    Online,
+}
+
 pub(super) struct Offline {
     domain: String,
     accounts: Arc<dyn AccountStore>,
@@ -118,19 +127,23 @@ impl Offline {
     pub(super) async fn deliver(
         &self,
         sessions: &SessionTable,
+        remote: Option<&Arc<dyn Remote>>,
         user: &str,
         payload: Payload,
         storable: bool,
         skip: &[String],
     ) -> Delivery {
-        self.deliver_hooked(sessions, user, payload, storable, skip, true)
+        self.deliver_hooked(sessions, remote, user, payload, storable, skip, true)
             .await
     }
 
-    /// [`Offline::deliver`]; `hook` false leaves the offline hook (push) out.
+    /// [`Offline::deliver`]; `hook` false leaves the offline hook (push) out. In a
+    /// cluster, the account's sessions on other nodes (`remote`) come before storage.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn deliver_hooked(
         &self,
         sessions: &SessionTable,
+        remote: Option<&Arc<dyn Remote>>,
         user: &str,
         payload: Payload,
         storable: bool,
@@ -147,6 +160,13 @@ impl Offline {
         }
         if covered() {
             return Delivery::Online(0);
+        }
+        // Sessions on other nodes; one that does not answer counts as offline. Asked
+        // before the account's lock, so a slow node never holds up this node's users.
+        if let Some(remote) = remote {
+            if remote.to_bare(user, payload.text(), skip).await {
+                return Delivery::Online(1);
+            }
         }
         if !storable {
             return Delivery::Dropped;
@@ -168,8 +188,9 @@ impl Offline {
                 return Delivery::Dropped;
             }
         }
-        match self.store.push(user, payload.text()).await {
-            Ok(true) => {
+        match self.store(remote, user, &payload, skip).await {
+            Ok(Stored::Online) => Delivery::Online(1),
+            Ok(Stored::Yes(true)) => {
                 if let Some(h) = self.hook().filter(|_| hook) {
                     // Only the offline path needs a tree again (push summarises it).
                     if let Some(el) = payload.element() {
@@ -178,12 +199,39 @@ impl Offline {
                 }
                 Delivery::Stored
             }
-            Ok(false) => Delivery::QueueFull,
+            Ok(Stored::Yes(false)) => Delivery::QueueFull,
             Err(e) => {
                 tracing::error!(error = %e, "offline storage failed");
                 Delivery::Dropped
             }
         }
+    }
+
+    /// Stores `payload` offline. In a cluster, the directory decides under the account's
+    /// lock: an account that became reachable on another node gets it there instead (a
+    /// few tries; a node that keeps not taking it gets it stored all the same).
+    async fn store(
+        &self,
+        remote: Option<&Arc<dyn Remote>>,
+        user: &str,
+        payload: &Payload,
+        skip: &[String],
+    ) -> anyhow::Result<Stored> {
+        let text = payload.text();
+        if let Some(remote) = remote {
+            for _ in 0..3 {
+                match remote.store_offline(user, text.clone()).await? {
+                    DirectoryOffline::Stored => return Ok(Stored::Yes(true)),
+                    DirectoryOffline::Full => return Ok(Stored::Yes(false)),
+                    DirectoryOffline::Reachable => {
+                        if remote.to_bare(user, text.clone(), skip).await {
+                            return Ok(Stored::Online);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Stored::Yes(self.store.push(user, text).await?))
     }
 
     /// Delivers to the account's sessions; when they are all inactive (XEP-0352), the
@@ -223,15 +271,24 @@ impl Offline {
     pub(super) async fn become_available(
         &self,
         sessions: &SessionTable,
+        remote: Option<&Arc<dyn Remote>>,
         user: &str,
         id: u64,
         priority: i32,
     ) -> anyhow::Result<Vec<(i64, Element)>> {
         let _g = self.lock(user).lock().await;
+        let mut resource = None;
         sessions.update(user, id, |e| {
             e.available = true;
             e.priority = priority;
+            resource = Some(e.resource().to_owned());
         });
+        // In a cluster, reachable in the directory before the queue is read: a node that
+        // stores offline for this account after the read sees it reachable and delivers
+        // instead (both under the account's lock in the database).
+        if let (Some(remote), Some(resource)) = (remote, resource) {
+            remote.reachable(user, &resource, priority >= 0).await;
+        }
         if priority < 0 {
             return Ok(Vec::new());
         }

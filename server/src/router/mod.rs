@@ -19,9 +19,12 @@
 //!   when one reached only sessions that are inactive per XEP-0352 ([`Router::set_inactive`]).
 
 mod delivery;
+mod port;
+mod remote;
 mod sessions;
 
 pub use delivery::{Delivery, OfflineHook};
+pub use port::{Remote, RemoteFuture};
 pub use sessions::{Registered, SessionControl};
 
 use crate::stanza::{self, ErrorType, Outgoing, Template};
@@ -30,7 +33,7 @@ use delivery::{send_all, Offline, Payload};
 use minidom::Element;
 use sessions::SessionTable;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::mpsc;
 
 struct Inner {
@@ -38,6 +41,8 @@ struct Inner {
     sessions: SessionTable,
     offline: Offline,
     components: RwLock<HashMap<String, mpsc::Sender<Element>>>,
+    /// The other nodes' sessions (`remote.rs`), in a cluster with NATS.
+    remote: OnceLock<Arc<dyn Remote>>,
 }
 
 /// Cheap-to-clone handle.
@@ -58,6 +63,7 @@ impl Router {
                 sessions: SessionTable::default(),
                 offline: Offline::new(domain, accounts, offline),
                 components: RwLock::new(HashMap::new()),
+                remote: OnceLock::new(),
             }),
         }
     }
@@ -113,11 +119,19 @@ impl Router {
         tx: mpsc::Sender<Outgoing>,
         max: usize,
     ) -> Option<Registered> {
-        self.inner.sessions.register(user, resource, tx, max)
+        let r = self.inner.sessions.register(user, resource, tx, max)?;
+        if let Some(remote) = self.remote() {
+            remote.bound(user, &r.resource);
+        }
+        Some(r)
     }
 
     pub fn unregister_session(&self, user: &str, id: u64) {
-        self.inner.sessions.unregister(user, id);
+        if let Some(resource) = self.inner.sessions.unregister(user, id) {
+            if let Some(remote) = self.remote() {
+                remote.unbound(user, &resource);
+            }
+        }
     }
 
     /// Ends every session of `user` with the stream error `condition` (its account was
@@ -133,10 +147,16 @@ impl Router {
 
     /// Records a session's broadcast presence.
     pub fn set_presence(&self, user: &str, id: u64, available: bool, priority: i32) {
+        let mut resource = None;
         self.inner.sessions.update(user, id, |e| {
             e.available = available;
             e.priority = priority;
+            resource = Some(e.resource().to_owned());
         });
+        if let (Some(remote), Some(resource)) = (self.remote(), resource) {
+            // Queued now, in order; nobody needs to wait for it.
+            drop(remote.reachable(user, &resource, available && priority >= 0));
+        }
     }
 
     /// Records that a session lost its connection and waits to be resumed (`true`), or
@@ -185,7 +205,7 @@ impl Router {
         let inner = &self.inner;
         inner
             .offline
-            .become_available(&inner.sessions, user, id, priority)
+            .become_available(&inner.sessions, self.remote(), user, id, priority)
             .await
     }
 
@@ -213,6 +233,7 @@ impl Router {
             .offline
             .deliver_hooked(
                 &inner.sessions,
+                self.remote(),
                 &user,
                 Payload::Element(el),
                 true,
@@ -259,7 +280,14 @@ impl Router {
         let user = localpart(bare);
         inner
             .offline
-            .deliver(&inner.sessions, &user, payload, storable, skip)
+            .deliver(
+                &inner.sessions,
+                self.remote(),
+                &user,
+                payload,
+                storable,
+                skip,
+            )
             .await
     }
 
@@ -329,6 +357,13 @@ impl Router {
             if let Some(t) = self.inner.sessions.full_target(&user, resource.as_str()) {
                 t.offer(Outgoing::Stanza(el));
                 return;
+            }
+            // Bound on another node of the cluster?
+            if let Some(remote) = self.remote() {
+                let xml = stanza::to_xml(&el);
+                if remote.to_full(&user, resource.as_str(), xml).await {
+                    return;
+                }
             }
             // A MAM result belongs to the query of the session that asked (XEP-0313 §4):
             // no other resource asked for it, and offline storage must not fill with pages

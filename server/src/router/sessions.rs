@@ -87,6 +87,10 @@ impl Entry {
         self.available && self.priority >= 0
     }
 
+    pub(super) fn resource(&self) -> &str {
+        &self.resource
+    }
+
     /// Whether this session is bound to one of `resources`.
     pub(super) fn is_one_of(&self, resources: &[String]) -> bool {
         resources.contains(&self.resource)
@@ -177,14 +181,18 @@ impl SessionTable {
         })
     }
 
-    pub(super) fn unregister(&self, user: &str, id: u64) {
+    /// Removes session `id`; returns its resource when no other session holds it now
+    /// (one that took the resource over keeps it bound).
+    pub(super) fn unregister(&self, user: &str, id: u64) -> Option<String> {
         let mut sessions = self.write();
-        if let Some(list) = sessions.get_mut(user) {
-            list.retain(|e| e.id != id);
-            if list.is_empty() {
-                sessions.remove(user);
-            }
+        let list = sessions.get_mut(user)?;
+        let pos = list.iter().position(|e| e.id == id)?;
+        let gone = list.remove(pos);
+        let still = list.iter().any(|e| e.resource == gone.resource);
+        if list.is_empty() {
+            sessions.remove(user);
         }
+        (!still).then_some(gone.resource)
     }
 
     /// Asks every session of `user` to end with the stream error `condition`; how many.

@@ -11,6 +11,7 @@
 //! | [`FastStore`] (`fast.rs`) | XEP-0484 FAST tokens per account and device |
 //! | [`PepStore`] (`pep.rs`) | XEP-0163 PEP items of accounts (XEP-0490 displayed markers, XEP-0402 bookmarks) |
 //! | [`RoomOwnership`] (`ownership.rs`) | PostgreSQL only: node leases, which node owns which room, the epoch fence of room commits |
+//! | [`SessionDirectory`] (`directory.rs`) | PostgreSQL only: which node holds each bound resource |
 //!
 //! [`open`] (`open.rs`) picks the engine from the configuration and returns a [`Storage`]
 //! (`stores.rs`) with every store. A store method returns once its change is durable (SQLite
@@ -21,6 +22,7 @@ pub mod accounts;
 pub mod archive;
 #[cfg(any(test, feature = "testkit"))]
 pub mod conformance;
+pub mod directory;
 pub mod fast;
 pub mod muc;
 pub mod offline;
@@ -35,6 +37,7 @@ mod types;
 
 pub use accounts::{AccountStore, Credentials};
 pub use archive::{Item, Page, UnknownId};
+pub use directory::{Offline as DirectoryOffline, SessionDirectory};
 pub use fast::{FastStore, FastToken, Slot, Use};
 pub use muc::{
     AccountSubscription, ArchiveKey, ArchivedMsg, Committed, Duplicate, LoadedRoom, MucStore,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{
     AccountStore, CommitObserver, FastStore, MucStore, OfflineStore, PepStore, PushStore,
-    RoomOwnership,
+    RoomOwnership, SessionDirectory,
 };
 
 /// Every durable component's store, all on one engine. Cheap to clone.
@@ -19,6 +19,8 @@ pub struct Storage {
     /// Room ownership among the nodes sharing the database (`ownership.rs`); `None` on
     /// SQLite, where the one node owns every room.
     pub ownership: Option<Arc<dyn RoomOwnership>>,
+    /// Which node holds each bound resource (`directory.rs`); `None` on SQLite.
+    pub directory: Option<Arc<dyn SessionDirectory>>,
     /// The engine underneath, for what is engine-specific by nature (a cluster's
     /// ownership tables live beside the stores on the same PostgreSQL).
     pub engine: Engine,

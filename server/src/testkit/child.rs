@@ -159,6 +159,11 @@ impl ChildServer {
     }
 
     /// SIGKILL, no chance to clean up; waits for the process to be gone.
+    /// Whether the process is still running (it did not exit or crash).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     pub async fn kill9(mut self) {
         self.child.start_kill().expect("kill");
         let _ = self.child.wait().await;

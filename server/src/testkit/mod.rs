@@ -35,6 +35,7 @@ mod child;
 mod client;
 mod http;
 mod login;
+pub mod nats;
 pub mod postgres;
 mod sasl2;
 mod server;

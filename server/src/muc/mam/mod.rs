@@ -33,7 +33,7 @@ pub(super) async fn answer(shared: &Shared, room: &Room, iq: Element) {
         Ok(outs) => {
             for out in outs {
                 match out {
-                    Out::Xml { to, xml } => shared.outlet.send_xml(&to, xml),
+                    Out::Xml { to, xml } => shared.outlet.send_xml(&to, xml).await,
                     Out::El(el) => shared.outlet.send(el).await,
                 }
             }

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod archive;
+mod directory;
 mod edits;
 mod fast;
 mod muc;
@@ -60,6 +61,10 @@ pub async fn open(url: &str, offline_max_per_account: u32) -> anyhow::Result<Sto
         fast: Arc::new(fast::PgFast::new(pg.clone())),
         pep: Arc::new(pep::PgPep::new(pg.clone())),
         ownership: Some(Arc::new(ownership::PgOwnership::new(pg.clone()))),
+        directory: Some(Arc::new(directory::PgDirectory::new(
+            pg.clone(),
+            offline_max_per_account,
+        ))),
         engine: Engine::Postgres(pg),
     })
 }

@@ -21,7 +21,8 @@ const FENCE_FAILED: &str = "MU001";
 const CLAIM_LOCK_TIMEOUT: &str = "2s";
 
 /// `MIGRATIONS[i]` brings the `cluster` tables from version `i` to `i + 1`. Append only.
-pub(super) const MIGRATIONS: &[&str] = &["
+pub(super) const MIGRATIONS: &[&str] = &[
+    "
     -- One row per node start. `lease_until` is on the database's clock; an incarnation
     -- whose lease has passed is over for good (it never renews again).
     CREATE TABLE cluster_incarnations(
@@ -56,7 +57,9 @@ pub(super) const MIGRATIONS: &[&str] = &["
         END IF;
         RETURN true;
     END $$;
-"];
+",
+    super::directory::MIGRATION,
+];
 
 /// The statement a fenced commit starts with.
 pub(super) const FENCE_SQL: &str = "SELECT cluster_fence($1, $2, $3)";
@@ -268,6 +271,19 @@ impl RoomOwnership for PgOwnership {
                 )
                 .await?;
             Ok(())
+        })
+    }
+
+    fn rooms_of(&self, incarnation: i64) -> BoxFuture<'_, anyhow::Result<Vec<String>>> {
+        Box::pin(async move {
+            let client = self.pg.client().await?;
+            let rows = client
+                .query(
+                    "SELECT room FROM cluster_rooms WHERE incarnation = $1",
+                    &[&incarnation],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }
 

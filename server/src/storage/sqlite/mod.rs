@@ -69,6 +69,7 @@ async fn stores(db: Db, offline_max_per_account: u32) -> anyhow::Result<Storage>
         pep: Arc::new(pep::SqlitePep::new(db.clone())),
         // One node, owning every room it loads.
         ownership: None,
+        directory: None,
         engine: Engine::Sqlite(db),
     })
 }

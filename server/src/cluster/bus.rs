@@ -1,0 +1,173 @@
+//! The message bus between the nodes of a cluster: core NATS (`[cluster] nats`), no
+//! JetStream. Each node incarnation listens on its own inbox subject
+//! (`mucsub.node.<incarnation>`) and answers every request there; a sender learns at once
+//! that an incarnation is gone from NATS's "no responders" (nobody subscribes to a dead
+//! incarnation's subject). Nothing durable lives here: a request that fails leaves the
+//! sender to fall back on PostgreSQL (offline storage) or to tell its client to wait.
+//!
+//! `async-nats` does not leak past this file: the rest of the cluster code sees
+//! [`Envelope`], [`Answer`] and [`BusError`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::connection::State;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+/// How long a request waits for its answer. The answering node only hands the stanza to
+/// a local queue, so a slow answer means a node in trouble.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What one node asks of another.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Envelope {
+    /// A stanza for a room this node does not own (its `from` is the sender's full JID,
+    /// stamped by the forwarding node's c2s layer).
+    Room { xml: String },
+    /// A stanza to a full JID bound on the receiving node.
+    Full { xml: String },
+    /// A bare-JID stanza for the receiving node's sessions of `user`.
+    Bare {
+        user: String,
+        xml: String,
+        skip: Vec<String>,
+    },
+}
+
+/// The answer: whether the receiving node took the stanza (a room queued it, a session
+/// got it).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Answer {
+    pub taken: bool,
+}
+
+/// Why a request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// Not connected to NATS now (it reconnects by itself).
+    #[error("not connected to NATS")]
+    Disconnected,
+    /// Nobody listens on that incarnation's subject: the node is gone.
+    #[error("node incarnation {0} is gone (no responders)")]
+    Gone(i64),
+    #[error("NATS request failed: {0}")]
+    Failed(String),
+}
+
+/// Handles the requests that arrive on this node's subject.
+pub type Handler = Arc<
+    dyn Fn(Envelope) -> std::pin::Pin<Box<dyn std::future::Future<Output = Answer> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A connection to NATS. Cheap to share (`Arc`).
+pub struct Bus {
+    client: async_nats::Client,
+}
+
+fn subject(incarnation: i64) -> String {
+    format!("mucsub.node.{incarnation}")
+}
+
+impl Bus {
+    /// Connects to `url`; an error names what failed. Once connected, a lost connection
+    /// is retried for ever (requests fail with [`BusError::Disconnected`] meanwhile).
+    pub async fn connect(url: &str, node: &str) -> anyhow::Result<Arc<Bus>> {
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("mucsub-{node}"))
+            .connection_timeout(Duration::from_secs(5))
+            .request_timeout(Some(REQUEST_TIMEOUT))
+            .max_reconnects(None)
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((100 * attempts as u64).min(1000))
+            })
+            .connect(url)
+            .await
+            .map_err(|e| anyhow::anyhow!("[cluster] nats = {url:?}: connecting: {e}"))?;
+        Ok(Arc::new(Bus { client }))
+    }
+
+    /// Asks incarnation `to` to take `env`.
+    pub async fn request(&self, to: i64, env: &Envelope) -> Result<Answer, BusError> {
+        if self.client.connection_state() != State::Connected {
+            return Err(BusError::Disconnected);
+        }
+        let body = serde_json::to_vec(env).map_err(|e| BusError::Failed(e.to_string()))?;
+        match self.client.request(subject(to), body.into()).await {
+            Ok(msg) => serde_json::from_slice(&msg.payload)
+                .map_err(|e| BusError::Failed(format!("bad answer: {e}"))),
+            Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                Err(BusError::Gone(to))
+            }
+            Err(e) => Err(BusError::Failed(e.to_string())),
+        }
+    }
+
+    /// Answers requests to the current incarnation (`incarnation`; a new one after the
+    /// lease was lost listens on its new subject) with `handler`, until `shutdown`.
+    pub fn serve(
+        self: &Arc<Self>,
+        mut incarnation: watch::Receiver<i64>,
+        handler: Handler,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let bus = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let current = *incarnation.borrow_and_update();
+                let mut sub = match bus.client.subscribe(subject(current)).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, "subscribing to this node's NATS subject failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                tracing::info!(incarnation = current, "listening on NATS");
+                loop {
+                    tokio::select! {
+                        msg = sub.next() => {
+                            let Some(msg) = msg else { break };
+                            bus.answer(msg, &handler).await;
+                        }
+                        r = incarnation.changed() => {
+                            if r.is_err() {
+                                return;
+                            }
+                            break;
+                        }
+                        _ = shutdown.changed() => {
+                            let _ = sub.unsubscribe().await;
+                            return;
+                        }
+                    }
+                }
+                let _ = sub.unsubscribe().await;
+            }
+        });
+    }
+
+    /// Handles one request, in order: stanzas from one node to a room or a session keep
+    /// their order (the handler only hands them to local queues).
+    async fn answer(&self, msg: async_nats::Message, handler: &Handler) {
+        let Some(reply) = msg.reply.clone() else {
+            return;
+        };
+        let env: Envelope = match serde_json::from_slice(&msg.payload) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable request on NATS dropped");
+                return;
+            }
+        };
+        let answer = handler(env).await;
+        let body = serde_json::to_vec(&answer).unwrap_or_default();
+        if let Err(e) = self.client.publish(reply, body.into()).await {
+            tracing::debug!(error = %e, "answering on NATS failed");
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The [`Remote`] port: what the router asks when a stanza finds no local session in a
+//! cluster (`cluster/remote.rs` implements it over the session directory and NATS).
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub type RemoteFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The other nodes' sessions.
+pub trait Remote: Send + Sync {
+    /// A resource of `user` was bound here.
+    fn bound(&self, user: &str, resource: &str);
+    /// It was unbound (no session holds it here any more).
+    fn unbound(&self, user: &str, resource: &str);
+    /// Marks `resource` of `user` reachable by bare-JID stanzas here, or not. The change
+    /// is queued at once (in order with `bound`/`unbound`); the future resolves once it
+    /// is in the directory.
+    fn reachable(&self, user: &str, resource: &str, reachable: bool) -> RemoteFuture<'static, ()>;
+    /// Stores `xml` offline for `user` unless the account is reachable on another node,
+    /// deciding under the account's cluster-wide lock.
+    fn store_offline<'a>(
+        &'a self,
+        user: &'a str,
+        xml: String,
+    ) -> RemoteFuture<'a, anyhow::Result<crate::storage::DirectoryOffline>>;
+    /// Resolves once the bindings and unbindings reported so far are in the directory.
+    fn published(&self) -> RemoteFuture<'_, ()>;
+    /// Hands a stanza for `user`'s full JID to the node holding `resource`; false when no
+    /// live node holds it or that node did not answer.
+    fn to_full<'a>(
+        &'a self,
+        user: &'a str,
+        resource: &'a str,
+        xml: String,
+    ) -> RemoteFuture<'a, bool>;
+    /// Hands a bare-JID stanza (serialised) to every other node with a session of
+    /// `user`; true when one of them reached a session, or holds one of the `skip`
+    /// resources (the account is online there).
+    fn to_bare<'a>(
+        &'a self,
+        user: &'a str,
+        xml: String,
+        skip: &'a [String],
+    ) -> RemoteFuture<'a, bool>;
+}
