@@ -90,6 +90,21 @@ struct HistoryPage {
     count: usize,
 }
 
+/// What the core keeps of the shared read markers (XEP-0490, `read_sync`).
+#[derive(Debug, Default)]
+struct ReadSync {
+    /// Markers set here and not yet accepted by the server, by room (the newest wins):
+    /// published as soon as a session is up.
+    unpublished: HashMap<String, String>,
+    /// The newest marker another device published, by room: applied again when the room
+    /// finishes resyncing, as the message it names may only arrive then.
+    remote: HashMap<String, String>,
+    /// This connection's server refused the MDS node: publish nothing more on it.
+    refused: bool,
+    /// The refusal was reported (once per client).
+    warned: bool,
+}
+
 /// The client core.
 pub struct Client {
     cfg: ClientConfig,
@@ -120,7 +135,7 @@ pub struct Client {
     /// continues from there and needs no resync (its missed stanzas follow the resumption).
     caught_up_at_loss: bool,
     /// Read markers shared with the account's other devices (XEP-0490).
-    read_sync: read_sync::ReadSync,
+    read_sync: ReadSync,
 }
 
 fn iq(type_: &str, to: &str, id: &str, payload: Option<Element>) -> Element {
@@ -172,7 +187,7 @@ impl Client {
             want_active: true,
             sent_active: true,
             caught_up_at_loss: false,
-            read_sync: read_sync::ReadSync::default(),
+            read_sync: ReadSync::default(),
         }
     }
 

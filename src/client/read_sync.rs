@@ -5,8 +5,6 @@
 //! back. A server without PEP (ejabberd's reference configuration) costs one warning:
 //! markers stay local.
 
-use std::collections::HashMap;
-
 use minidom::Element;
 
 use super::pending::Pending;
@@ -16,21 +14,6 @@ use crate::protocol::mds::{self, Marker};
 use crate::protocol::ns;
 use crate::protocol::time::Timestamp;
 use crate::store::{Own, Store, StoreError};
-
-/// What the core keeps of the shared read markers.
-#[derive(Debug, Default)]
-pub(super) struct ReadSync {
-    /// Markers set here and not yet accepted by the server, by room (the newest wins):
-    /// published as soon as a session is up.
-    unpublished: HashMap<String, String>,
-    /// The newest marker another device published, by room: applied again when the room
-    /// finishes resyncing, as the message it names may only arrive then.
-    remote: HashMap<String, String>,
-    /// This connection's server refused the MDS node: publish nothing more on it.
-    refused: bool,
-    /// The refusal was reported (once per client).
-    warned: bool,
-}
 
 impl Client {
     /// [`super::Command::MarkDisplayed`]: queue the marker and publish it when possible.
