@@ -17,7 +17,7 @@
 //! Where things are: [`ns`] (every namespace), [`stanza`] (error replies, IQ results),
 //! [`forms`] (data forms), the MucSub elements (`node`, `subscribe`, `subscriptions`,
 //! `wrapper`, `notice`), [`retract`] (XEP-0424/0425, which xmpp-parsers lacks), [`mam`]
-//! (archive queries, results, `<fin/>`, metadata), [`push`] (XEP-0357 enable/disable and the
+//! (archive queries, results, `<fin/>`, metadata), [`mds`] (XEP-0490 read markers on PEP), [`push`] (XEP-0357 enable/disable and the
 //! publish), [`time`] (XEP-0082 timestamps), and the stream layer of a fast reconnect: [`sm`]
 //! (XEP-0198 stream management), [`sasl2`] (XEP-0388), [`bind2`] (XEP-0386) and [`fast`]
 //! (XEP-0484 tokens, HT-SHA-256-NONE).
@@ -29,6 +29,7 @@ pub mod forms;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod jid_rules_tests;
 pub mod mam;
+pub mod mds;
 mod node;
 mod notice;
 pub mod ns;
@@ -55,6 +56,7 @@ pub use subscriptions::{Subscription, Subscriptions, SyncEnd};
 pub use wrapper::MucSubEvent;
 
 pub use xmpp_parsers::{
-    data_forms, delay, disco, iq, jid, mam as xmpp_mam, message, message_correct, minidom, muc,
-    occupant_id, presence, pubsub, reactions, rsm, stanza_error, stanza_id,
+    data_forms, delay, disco, iq, jid, mam as xmpp_mam, message, message_correct,
+    message_displayed, minidom, muc, occupant_id, presence, pubsub, reactions, rsm, stanza_error,
+    stanza_id,
 };

@@ -129,6 +129,9 @@ pub const REPLY: &str = "urn:xmpp:reply:0";
 pub const FALLBACK: &str = "urn:xmpp:fallback:0";
 /// The sender's own stable id (XEP-0359 `<origin-id/>`; same namespace as [`SID`]).
 pub const ORIGIN_ID: &str = SID;
+/// Message processing hints (XEP-0334): `<store/>` asks archives to keep a message
+/// without a body (ejabberd 23.01 archives nothing else).
+pub const HINTS: &str = "urn:xmpp:hints";
 
 // ---- PEP (XEP-0163): displayed sync (XEP-0490) and bookmarks (XEP-0402) -------------------
 

@@ -9,8 +9,10 @@
 //! a client that sends the fallback body XEP-0424 recommends) to the message it stored
 //! before; and refuse what ejabberd lets through — another occupant's correction or
 //! retraction — by comparing nicks, as there are no occupant-ids. The late subscriber has
-//! only ejabberd's archive, so it sees the correction, the hinted reaction and the
-//! retraction, not the SDK's own reaction (it carries no `<store/>` hint).
+//! only ejabberd's archive, so it sees the correction, both reactions and the
+//! retractions — the SDK's own reaction and retraction too: they carry a `<store/>` hint
+//! (and the retraction XEP-0424's fallback body), without which ejabberd would not
+//! archive them.
 //!
 //! Needs the reference server (../shared/tools/ejabberd-ref/start.sh: c2s on
 //! 127.0.0.1:15222, accounts alice/bob/carol/dave with password `pw`), so it is ignored in
@@ -176,8 +178,8 @@ async fn changes_fold_once_from_ejabberds_offline_storage_and_archive() {
         let oops = oops.stanza_id.expect("archived");
         room_event(&mut carol, |r| body(r) == Some("oops")).await;
 
-        // Carol away: alice corrects, reacts (no body, no hint: ejabberd does not archive
-        // it) and replies; dave reacts with a hint, tries to correct and to retract
+        // Carol away: alice corrects, reacts (no body but the SDK's `<store/>` hint: ejabberd
+        // archives it) and replies; dave reacts with a hint, tries to correct and to retract
         // alice's message (ejabberd relays and archives both), and retracts his own.
         carol.disconnect().await.unwrap();
         let edit = Command::Edit {
@@ -257,24 +259,44 @@ async fn changes_fold_once_from_ejabberds_offline_storage_and_archive() {
             Some(hello.as_str())
         );
 
-        // A late subscriber only has ejabberd's archive: the retraction it fetched applies
-        // to the message it fetched, the correction and the hinted reaction too.
+        // Alice posts and retracts a message through the SDK.
+        alice
+            .command(Command::send(room, "temp", "t1"))
+            .await
+            .unwrap()
+            .unwrap();
+        let temp = room_event(&mut alice, |r| body(r) == Some("temp")).await;
+        let temp = temp.stanza_id.expect("archived");
+        let retract = Command::Retract {
+            room: room.into(),
+            id: "t2".into(),
+            stanza_id: temp.clone(),
+        };
+        alice.command(retract).await.unwrap().unwrap();
+        room_event(&mut alice, |r| is_change(r, "t2")).await;
+
+        // A late subscriber only has ejabberd's archive: the retractions it fetched apply
+        // to the messages it fetched, the correction and both reactions too.
         let bob_store = MemoryStore::new();
         let _bob = client("bob", room, bob_store.clone()).await;
         let m = stored(&bob_store, room, &hello).await;
         assert_eq!(body(&m), Some("hello!"), "{m:?}");
         assert_eq!(m.edited, ["hello"]);
         assert_eq!(m.retracted, None);
-        // Alice's own 👍 is not in ejabberd's archive (the SDK sends no `<store/>` hint).
+        // Alice's own 👍 is in ejabberd's archive thanks to the SDK's `<store/>` hint.
         assert_eq!(
-            m.reactions.get("🎉"),
-            Some(&vec!["dave".to_string()]),
+            reactions(&m),
+            [("🎉", vec!["dave"]), ("👍", vec!["alice"])],
             "{m:?}"
         );
         let gone = stored(&bob_store, room, &oops).await;
         assert!(gone.retracted.is_some(), "{gone:?}");
         assert_eq!(body(&gone), Some(""));
-        assert_eq!(bodies(&bob_store, room).await, ["", "hello!", "re"]);
+        // The SDK's retraction was archived (fallback body and hint) and applies; its
+        // fallback body shows nowhere.
+        let temp = stored(&bob_store, room, &temp).await;
+        assert!(temp.retracted.is_some(), "{temp:?}");
+        assert_eq!(bodies(&bob_store, room).await, ["", "", "hello!", "re"]);
 
         dave.close().await;
         for c in [&mut alice, &mut carol] {

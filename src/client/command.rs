@@ -144,6 +144,16 @@ pub enum Command {
         /// Reason shown to occupants.
         reason: Option<String>,
     },
+    /// Share with the account's other devices that `room` is read up to the message with
+    /// archive id `stanza_id` (XEP-0490; the driver moved the local marker first):
+    /// [`CommandResult::Displayed`] at once, also offline — the newest marker of each room
+    /// is published when a session is up, and nothing is when the server has no PEP.
+    MarkDisplayed {
+        /// Room.
+        room: String,
+        /// The archive id of the last read message.
+        stanza_id: String,
+    },
 }
 
 impl Command {
@@ -219,6 +229,11 @@ impl Client {
         now: Timestamp,
         out: &mut Vec<Action>,
     ) -> Result<(), CommandError> {
+        if let Command::MarkDisplayed { room, stanza_id } = cmd {
+            let room = room_jid(&room)?.to_string();
+            self.mark_displayed(req, room, stanza_id, now, out);
+            return Ok(());
+        }
         if !self.session.is_ready() {
             return Err(CommandError::new("not-connected", None));
         }
@@ -329,6 +344,7 @@ impl Client {
                 let room = room_jid(&room)?;
                 self.history(req, room, before, max, now, out)
             }
+            Command::MarkDisplayed { .. } => unreachable!("handled above"),
             Command::Resync => {
                 let rooms: Vec<BareJid> = self
                     .subs

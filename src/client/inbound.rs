@@ -9,9 +9,9 @@ use super::pending::{Asked, Pending};
 use super::{iq, result, Client};
 use super::{Action, AppEvent, ClientWarning, CommandError, CommandResult};
 use crate::event::RoomEvent;
-use crate::protocol::mam;
 use crate::protocol::time::Timestamp;
 use crate::protocol::xml::ncname;
+use crate::protocol::{mam, mds};
 use crate::protocol::{
     ns, MucSubEvent, Node, Subscription, SubscriptionChange, SubscriptionNotice, Subscriptions,
 };
@@ -146,6 +146,12 @@ impl Client {
                 self.history.remove(&queryid);
                 out.push(result(req, Err(err)));
             }
+            Pending::Markers => {
+                if !transient {
+                    self.read_sync_refused(&err, out);
+                }
+            }
+            Pending::Displayed(marker) => self.displayed_failed(marker, &err, transient, out),
         }
     }
 
@@ -198,6 +204,11 @@ impl Client {
                 let done = self.command_ok(asked, payload, now, out);
                 out.push(result(req, Ok(done)));
             }
+            Pending::Markers => {
+                let markers = payload.map(mds::from_items).unwrap_or_default();
+                self.markers_in(markers, out);
+            }
+            Pending::Displayed(_) => {}
         }
     }
 
@@ -241,6 +252,10 @@ impl Client {
                     reason: "MAM result from a full JID".into(),
                 }));
             }
+            return;
+        }
+        // PEP notifications come from our own account only (XEP-0163 §4.3).
+        if from.is_bare() && from.to_bare() == self.cfg.session.jid && self.pep_event_in(&e, out) {
             return;
         }
         if SubscriptionNotice::is_notice(&e) {

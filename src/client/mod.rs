@@ -14,6 +14,7 @@
 mod command;
 mod inbound;
 mod pending;
+mod read_sync;
 mod sync;
 mod types;
 
@@ -25,6 +26,7 @@ use minidom::Element;
 pub use command::Command;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use inbound::stanza_error;
+pub use read_sync::{mark_read, read_up_to, MarkedRead};
 pub use types::*;
 // The resync engine is the core's own; its tuning and warnings are part of the client's.
 pub use crate::resync::{ResyncConfig, ResyncWarning};
@@ -88,6 +90,21 @@ struct HistoryPage {
     count: usize,
 }
 
+/// What the core keeps of the shared read markers (XEP-0490, `read_sync`).
+#[derive(Debug, Default)]
+struct ReadSync {
+    /// Markers set here and not yet accepted by the server, by room (the newest wins):
+    /// published as soon as a session is up.
+    unpublished: HashMap<String, String>,
+    /// The newest marker another device published, by room: applied again when the room
+    /// finishes resyncing, as the message it names may only arrive then.
+    remote: HashMap<String, String>,
+    /// This connection's server refused the MDS node: publish nothing more on it.
+    refused: bool,
+    /// The refusal was reported (once per client).
+    warned: bool,
+}
+
 /// The client core.
 pub struct Client {
     cfg: ClientConfig,
@@ -117,6 +134,8 @@ pub struct Client {
     /// The last connection was reconciled and caught up when it was lost: a resumed stream
     /// continues from there and needs no resync (its missed stanzas follow the resumption).
     caught_up_at_loss: bool,
+    /// Read markers shared with the account's other devices (XEP-0490).
+    read_sync: ReadSync,
 }
 
 fn iq(type_: &str, to: &str, id: &str, payload: Option<Element>) -> Element {
@@ -168,6 +187,7 @@ impl Client {
             want_active: true,
             sent_active: true,
             caught_up_at_loss: false,
+            read_sync: ReadSync::default(),
         }
     }
 
@@ -321,6 +341,7 @@ impl Client {
                     if self.caught_up_at_loss {
                         // Nothing was missed that the resumption does not deliver.
                         self.reconciled = true;
+                        self.flush_markers(now, out);
                     } else {
                         self.on_ready(now, out);
                     }
@@ -356,8 +377,15 @@ impl Client {
         self.history.clear();
         self.subscribing.clear();
         for (_, p) in self.iqs.clear() {
-            if let Pending::Command(req, _) | Pending::History { req, .. } = p {
-                out.push(result(req, Err(CommandError::new("disconnected", None))));
+            match p {
+                Pending::Command(req, _) | Pending::History { req, .. } => {
+                    out.push(result(req, Err(CommandError::new("disconnected", None))));
+                }
+                Pending::Displayed(marker) => {
+                    let lost = CommandError::new("disconnected", None);
+                    self.displayed_failed(marker, &lost, true, out);
+                }
+                _ => {}
             }
         }
     }

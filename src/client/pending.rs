@@ -4,6 +4,7 @@
 use jid::BareJid;
 
 use super::types::RequestId;
+use crate::protocol::mds::Marker;
 use crate::protocol::Subscribe;
 
 /// What an IQ in flight was for.
@@ -20,6 +21,10 @@ pub(super) enum Pending {
         req: RequestId,
         room: BareJid,
     },
+    /// The account's XEP-0490 read markers, asked for when a session starts.
+    Markers,
+    /// A read marker being published.
+    Displayed(Marker),
 }
 
 /// An IQ command waiting for its answer.

@@ -149,12 +149,16 @@ impl Sim {
     }
 
     fn execute(&mut self, out: Vec<Action>) {
+        let mut pep = Vec::new();
         for a in out {
             match a {
                 Action::Write(w) if self.connected => {
                     let e: Element = w.parse().unwrap();
-                    // Binding is scripted in `connect`.
-                    if e.name() == "iq"
+                    // Binding is scripted in `connect`; the account's PEP service (read
+                    // markers) answers at once and is not what these schedules are about.
+                    if e.has_child("pubsub", ns::PUBSUB) {
+                        pep.push(e.attr("id").unwrap_or_default().to_owned());
+                    } else if e.name() == "iq"
                         && matches!(e.attr("type"), Some("get" | "set"))
                         && e.attr("id") != Some("bind-1")
                     {
@@ -175,10 +179,17 @@ impl Sim {
                 Action::Store(StoreOp::RemoveSubscription(r)) => {
                     now_or_never(self.store.remove_subscription(&r)).unwrap()
                 }
+                // No other device publishes read markers here.
+                Action::Store(StoreOp::ReadUpTo { .. }) => {}
                 Action::Event(AppEvent::Synced) => self.synced_events += 1,
                 Action::Event(_) => {}
                 Action::TimerAt(t) => self.timer_at = Some(t),
             }
+        }
+        for id in pep {
+            self.frame(&format!(
+                "<iq xmlns='jabber:client' type='result' id='{id}' from='bob@localhost'/>"
+            ));
         }
     }
 

@@ -26,6 +26,7 @@ impl Client {
         let list = Element::from(Subscriptions::default());
         self.since_list.clear();
         self.send_iq("get", &service, list, Pending::ListOnConnect, now, out);
+        self.read_sync_on_ready(now, out);
     }
 
     /// A subscription is in force (a subscribe of ours was accepted, or the room said so,
@@ -148,6 +149,7 @@ impl Client {
                 }
                 ResyncOut::Apply(page) => out.push(Action::Store(StoreOp::Apply(page))),
                 ResyncOut::RoomDone { room, ok } => {
+                    self.markers_after_resync(&room, out);
                     out.push(Action::Event(AppEvent::RoomSynced { room, ok }))
                 }
                 ResyncOut::Warn(w) => {

@@ -31,6 +31,20 @@ pub enum StoreOp {
     /// [`crate::store::Store::apply_page`]; each newly stored event goes to the app as
     /// [`AppEvent::Room`].
     Apply(Page),
+    /// Move the room's read marker up to the event `stanza_id` names, never back
+    /// ([`crate::store::Store::mark_read`]): another device read that far (XEP-0490). When
+    /// it moved, the app gets [`AppEvent::Read`] with the unread count for `own_nick` /
+    /// `own_jid`; a marker naming no stored event changes nothing.
+    ReadUpTo {
+        /// Room.
+        room: String,
+        /// The archive id of the last read message.
+        stanza_id: String,
+        /// Our subscription nick there.
+        own_nick: Option<String>,
+        /// Our bare JID.
+        own_jid: String,
+    },
 }
 
 /// What the core wants the driver to do, in order.
@@ -122,6 +136,12 @@ pub enum CommandResult {
     },
     /// Resync started for every subscribed room.
     ResyncStarted,
+    /// A read marker is published to the account's other devices, or will be when a
+    /// session is up (nothing is published to a server without PEP).
+    Displayed {
+        /// Room.
+        room: String,
+    },
 }
 
 /// Why a command failed.
@@ -176,6 +196,12 @@ pub enum ClientWarning {
     },
     /// From the resync engine.
     Resync(ResyncWarning),
+    /// The server keeps no read markers for the account (no PEP, or it refused the
+    /// XEP-0490 node): they stay on this device. Reported once per client.
+    ReadSyncUnavailable {
+        /// The server's condition.
+        condition: String,
+    },
 }
 
 /// Events for the app.
@@ -236,6 +262,14 @@ pub enum AppEvent {
     },
     /// Every room is in sync (after connect or a resync command).
     Synced,
+    /// A room's read marker moved because another device of the account read further
+    /// (XEP-0490); sent by the driver after [`StoreOp::ReadUpTo`] moved it.
+    Read {
+        /// Room.
+        room: String,
+        /// Messages of others after the marker now.
+        unread: usize,
+    },
     /// Something was refused.
     Warning(ClientWarning),
 }

@@ -58,14 +58,35 @@ pub fn edit(room: &BareJid, id: &str, target: &str, text: &str) -> Element {
     groupchat(room, id, vec![body(text), replace.into()])
 }
 
-/// Retract our message whose room archive id is `stanza_id`.
+/// What clients without XEP-0424 show for a retraction (its fallback body, §4).
+pub const RETRACT_FALLBACK: &str =
+    "This person attempted to retract a previous message, but it's unsupported by your client.";
+
+/// `<store xmlns='urn:xmpp:hints'/>` (XEP-0334): archive this although it may have no body.
+fn store_hint() -> Element {
+    Element::builder("store", ns::HINTS).build()
+}
+
+/// Retract our message whose room archive id is `stanza_id`, with the fallback body
+/// XEP-0424 §4 gives older clients (marked as such, so no XEP-0424 reader shows it) and
+/// a `<store/>` hint: archives that keep only messages with a body or the hint (ejabberd
+/// 23.01) keep the retraction, so a device catching up from the archive learns it.
 pub fn retract(room: &BareJid, id: &str, stanza_id: &str) -> Element {
     let retract = Retract {
         id: stanza_id.to_owned(),
         moderated: None,
         reason: None,
     };
-    groupchat(room, id, vec![retract.into()])
+    let fallback = Element::builder("fallback", ns::FALLBACK)
+        .attr(ncname("for"), ns::RETRACT)
+        .build();
+    let children = vec![
+        retract.into(),
+        fallback,
+        body(RETRACT_FALLBACK),
+        store_hint(),
+    ];
+    groupchat(room, id, children)
 }
 
 /// Our reactions to the message with archive id `stanza_id` become exactly `emojis`
@@ -78,7 +99,8 @@ pub fn react(room: &BareJid, id: &str, stanza_id: &str, emojis: &[String]) -> El
             .map(|e| Reaction { emoji: e.clone() })
             .collect(),
     };
-    groupchat(room, id, vec![reactions.into()])
+    // No body: the `<store/>` hint keeps it in archives that want one (XEP-0444 §4).
+    groupchat(room, id, vec![reactions.into(), store_hint()])
 }
 
 /// The payload of the IQ set a moderator sends the room to retract anyone's message

@@ -50,6 +50,16 @@ fn edit_names_the_corrected_id() {
 fn retract_names_the_stanza_id() {
     let m = retract(&room(), "r1", "s1");
     assert_groupchat(&m, "r1");
+    // Archived by servers that keep only messages with a body or a hint, and marked as
+    // a fallback: the fallback body is no message of its own.
+    assert!(m.has_child("store", crate::protocol::ns::HINTS));
+    let fallback = m.get_child("fallback", crate::protocol::ns::FALLBACK);
+    assert_eq!(
+        fallback.and_then(|f| f.attr("for")),
+        Some(crate::protocol::ns::RETRACT)
+    );
+    let body = m.get_child("body", crate::protocol::ns::JABBER_CLIENT);
+    assert_eq!(body.map(Element::text).as_deref(), Some(RETRACT_FALLBACK));
     let change = Change::Retract(Retraction::default());
     assert_eq!(
         relayed(m).kind,
@@ -65,6 +75,7 @@ fn react_replaces_our_reactions() {
     let emojis = vec!["👍".to_string(), "🎉".to_string()];
     let m = react(&room(), "x1", "s1", &emojis);
     assert_groupchat(&m, "x1");
+    assert!(m.has_child("store", crate::protocol::ns::HINTS));
     let change = Change::React { emojis };
     assert_eq!(
         relayed(m).kind,

@@ -17,11 +17,12 @@ use transport::Conn;
 pub use transport::Endpoint;
 
 use crate::client::{
-    Action, AppEvent, Client, ClientConfig, Command, CommandError, CommandResult, Input, StoreOp,
+    mark_read, read_up_to, Action, AppEvent, Client, ClientConfig, Command, CommandError,
+    CommandResult, Input, StoreOp,
 };
 use crate::protocol::time::Timestamp;
 use crate::session::framing::Framing;
-use crate::store::{Store, StoreError};
+use crate::store::{Own, Store, StoreError};
 
 /// Runtime failures (protocol-level failures arrive as [`AppEvent`]s).
 #[derive(Debug, thiserror::Error)]
@@ -340,7 +341,48 @@ impl<S: Store> NativeClient<S> {
                 let fresh = self.store.apply_page(&page).await?;
                 self.events.extend(fresh.into_iter().map(AppEvent::Room));
             }
+            StoreOp::ReadUpTo {
+                room,
+                stanza_id,
+                own_nick,
+                own_jid,
+            } => {
+                let own = Own {
+                    nick: own_nick.as_deref(),
+                    jid: Some(&own_jid),
+                };
+                if let Some(unread) = read_up_to(&self.store, &room, &stanza_id, own).await? {
+                    self.events.push_back(AppEvent::Read { room, unread });
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The app read `room` up to the stored event `up_to` names (the newest when `None`):
+    /// the local marker moves (never back) and, when it moved to an archived message, the
+    /// account's other devices are told (XEP-0490, [`Command::MarkDisplayed`]; queued while
+    /// offline, dropped by a server without PEP). `Ok(false)` when no stored event answers
+    /// to `up_to`.
+    pub async fn mark_read(
+        &mut self,
+        room: &str,
+        up_to: Option<&str>,
+    ) -> Result<bool, NativeError> {
+        let Some(marked) = mark_read(&self.store, room, up_to).await? else {
+            return Ok(false);
+        };
+        if let Some(stanza_id) = marked.publish {
+            let cmd = Command::MarkDisplayed {
+                room: room.to_owned(),
+                stanza_id,
+            };
+            // Answered at once (see the command): its result is no event for the app.
+            let (req, acts) = self.core.command(cmd, now());
+            self.execute(acts).await?;
+            self.events
+                .retain(|e| !matches!(e, AppEvent::Result { request, .. } if *request == req));
+        }
+        Ok(true)
     }
 }

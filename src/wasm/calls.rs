@@ -233,11 +233,27 @@ impl Inner {
         up_to: Option<String>,
     ) -> Result<(), SdkError> {
         let store = self.open().await?;
-        let found = store
-            .mark_read(&room, up_to.as_deref())
+        let marked = crate::client::mark_read(&*store, &room, up_to.as_deref())
             .await
             .map_err(|e| SdkError::store(e.0))?;
-        if found {
+        if let Some(marked) = marked {
+            if let Some(stanza_id) = marked.publish {
+                // Shared with the account's other devices (XEP-0490): queued by the core
+                // while offline, dropped by a server without PEP; never this call's error.
+                let cmd = Command::MarkDisplayed {
+                    room: room.clone(),
+                    stanza_id,
+                };
+                match self.command(cmd).await {
+                    Ok(_) => {}
+                    // Not started (no connect() yet): the next session fetches the
+                    // other devices' markers; this one stays local.
+                    Err(e) if e.code == Code::NotConnected => {}
+                    Err(e) => web_sys::console::warn_1(
+                        &format!("mucsub: read marker of {room} not shared: {e:?}").into(),
+                    ),
+                }
+            }
             Ok(())
         } else {
             Err(SdkError::new(

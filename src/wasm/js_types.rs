@@ -81,6 +81,13 @@ export interface SyncProgress {
   gap: boolean;
 }
 
+/** A room's read marker moved because another device of the account read further
+ *  (XEP-0490); `unread` is the room's unread count now. */
+export interface ReadChange {
+  room: string;
+  unread: number;
+}
+
 export interface SyncSummary {
   rooms: number;
   fetched: number;
@@ -175,6 +182,7 @@ export interface ClientEvents {
   connection: ConnectionState;
   sync: SyncProgress;
   subscription: SubscriptionChange;
+  read: ReadChange;
   error: MucSubError;
   role: TabRole;
 }
@@ -424,6 +432,15 @@ pub struct JsSyncProgress {
     pub complete: bool,
     /// A gap was recorded.
     pub gap: bool,
+}
+
+/// `ReadChange` for JavaScript: the `read` event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JsRead {
+    /// Room bare JID.
+    pub room: String,
+    /// Unread messages now.
+    pub unread: u32,
 }
 
 /// `SyncSummary` for JavaScript.

@@ -7,6 +7,7 @@ import init, {
   type Subscriber,
   type ConnectionState,
   type SyncProgress,
+  type ReadChange,
   type SyncSummary,
   type MucSubError,
   type HistoryPage,
@@ -49,6 +50,7 @@ export async function app(): Promise<void> {
     console.log(c.room, now, c.nick ?? "(gone)", nodes);
   });
   client.on("role", (r: TabRole) => console.log(r === "leader" || r === "follower"));
+  client.on("read", (r: ReadChange) => console.log(r.room, r.unread + 1));
   const role: TabRole | undefined = client.role;
   console.log(role);
   // @ts-expect-error unknown event names do not type-check

@@ -45,7 +45,9 @@ pub fn summarize(stanza: &Element) -> Option<Event> {
         // Only MucSub events are worth a notification among pubsub events.
         let ev = MucSubEvent::try_from(stanza).ok()?;
         let inner = &ev.inner;
-        if inner.name() != "message" {
+        // A retraction's body is only its XEP-0424 fallback for old clients: nothing to
+        // show a person.
+        if inner.name() != "message" || inner.has_child("retract", ns::RETRACT) {
             return None;
         }
         let (kind, text) = match ev.node {
@@ -173,6 +175,18 @@ mod tests {
             "<message xmlns='jabber:client' from='room@conference.localhost/alice' type='groupchat'/>",
         );
         assert_eq!(summarize(&chatstate), None);
+        let retraction = wrapped(
+            Node::Messages.as_str(),
+            "<message xmlns='jabber:client' from='room@conference.localhost/alice' type='groupchat'>\
+             <retract xmlns='urn:xmpp:message-retract:1' id='s1'/>\
+             <fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:message-retract:1'/>\
+             <body>This person attempted to retract a previous message</body></message>",
+        );
+        assert_eq!(
+            summarize(&retraction),
+            None,
+            "the fallback body is no message"
+        );
         let direct: Element = "<message xmlns='jabber:client' from='carol@localhost/x' \
              type='chat' id='c1'><body>psst</body></message>"
             .parse()

@@ -13,8 +13,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use crate::client::{AppEvent, StoreOp};
-use crate::store::{Page, PageResult, Store, StoreError};
+use crate::client::{read_up_to, AppEvent, StoreOp};
+use crate::store::{Own, Page, PageResult, Store, StoreError};
 
 /// Pages (socket frames) stored in one batch at most.
 pub const MAX_BATCH: usize = 256;
@@ -101,13 +101,37 @@ impl<S: Store + 'static> Lane<S> {
                     let store = self.store.clone();
                     self.in_flight = Some(Box::pin(async move {
                         let result = match &op {
-                            StoreOp::PutSubscription(rec) => store.put_subscription(rec).await,
-                            StoreOp::RemoveSubscription(room) => {
-                                store.remove_subscription(room).await
+                            StoreOp::PutSubscription(rec) => {
+                                store.put_subscription(rec).await.map(|()| None)
                             }
-                            StoreOp::Apply(page) => store.apply_page(page).await.map(drop),
+                            StoreOp::RemoveSubscription(room) => {
+                                store.remove_subscription(room).await.map(|()| None)
+                            }
+                            StoreOp::Apply(page) => store.apply_page(page).await.map(|_| None),
+                            StoreOp::ReadUpTo {
+                                room,
+                                stanza_id,
+                                own_nick,
+                                own_jid,
+                            } => {
+                                let own = Own {
+                                    nick: own_nick.as_deref(),
+                                    jid: Some(own_jid),
+                                };
+                                read_up_to(&*store, room, stanza_id, own)
+                                    .await
+                                    .map(|moved| {
+                                        moved.map(|unread| AppEvent::Read {
+                                            room: room.clone(),
+                                            unread,
+                                        })
+                                    })
+                            }
                         };
-                        result.err().map(Done::Failed).into_iter().collect()
+                        match result {
+                            Ok(event) => event.map(Done::Event).into_iter().collect(),
+                            Err(e) => vec![Done::Failed(e)],
+                        }
                     }));
                 }
                 Some(Laned::Apply(first)) => {

@@ -11,7 +11,9 @@ use crate::event::{RoomEvent, Source};
 use crate::resync::ResyncWarning;
 use crate::store::Page;
 use crate::wasm::error::{Code, SdkError};
-use crate::wasm::js_types::{JsRoomEvent, JsSubscriptionChange, JsSyncProgress, JsSyncSummary};
+use crate::wasm::js_types::{
+    JsRead, JsRoomEvent, JsSubscriptionChange, JsSyncProgress, JsSyncSummary,
+};
 use crate::wasm::local::Reply;
 
 use super::hub::Shared;
@@ -224,6 +226,10 @@ impl Reporter {
                     w.send(Ok(summary.clone()));
                 }
             }
+            AppEvent::Read { room, unread } => self.shared.emit_value("read", || JsRead {
+                room,
+                unread: u32::try_from(unread).unwrap_or(u32::MAX),
+            }),
             AppEvent::Warning(w) => self.warning(w),
         }
     }
