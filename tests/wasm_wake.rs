@@ -1,10 +1,11 @@
 //! What a browser device wakes with, in IndexedDB (schema v5 `device`): a database an
 //! older SDK (v4) left gains the store and keeps its data; the wake state — device id, FAST
-//! token, stream-management state — is saved, read back as it was, and cleared on sign-out.
+//! token, stream-management state, the server's SASL2 offer — is saved, read back as it
+//! was, and cleared on sign-out.
 #![cfg(target_arch = "wasm32")]
 
 use jid::FullJid;
-use mucsub::session::{FastToken, StreamState, Wake};
+use mucsub::session::{FastToken, Sasl2Offer, StreamState, Wake};
 use mucsub::wasm::idb_schema::{self, stores, CURRENT_VERSION};
 use mucsub::wasm::IdbStore;
 use wasm_bindgen_test::*;
@@ -33,6 +34,12 @@ fn wake() -> Wake {
             mechanism: "HT-SHA-256-NONE".into(),
         }),
         stream: Some(stream),
+        // What lets the next wake send its sign-in with the stream header.
+        sasl2: Some(Sasl2Offer {
+            inline_sm: true,
+            bind: Some(vec!["urn:xmpp:sm:3".into(), "urn:xmpp:csi:0".into()]),
+            fast: vec!["HT-SHA-256-NONE".into()],
+        }),
         invalidate: false,
         tag: None,
     }

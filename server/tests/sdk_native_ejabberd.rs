@@ -72,6 +72,8 @@ async fn the_sdk_resumes_its_stream_on_ejabberd() {
             bob.core().wake().token.is_none(),
             "ejabberd 23.01 has no FAST"
         );
+        // Nor SASL2: the wake never sends a sign-in there before the features.
+        assert!(bob.core().wake().sasl2.is_none());
         let mut alice = client("alice", false, MemoryStore::new()).await;
         let r = alice
             .command(Command::subscribe(&room, "alice"))

@@ -1,15 +1,16 @@
 //! The SDK's native client wakes without its password against the bundled server (issue
 //! 26): the first sign-in (SASL2 + Bind 2 with stream management) gets a FAST token; a
-//! socket dropped while messages are posted is resumed with that token in one round trip,
-//! same full JID, each stanza once; a revoked token makes the client ask for credentials
+//! socket dropped while messages are posted is resumed with that token in one round trip
+//! after the socket opens (the `<authenticate/>` goes with the stream header, as the
+//! client's own traffic shows), same full JID, each stanza once; a revoked token makes the client ask for credentials
 //! and stop; a resumption the server refuses binds afresh and the resync stores nothing
 //! twice. Real TCP and WebSocket on loopback.
 
 mod sdk_support;
 use mucsub::client::{AppEvent, ClientConfig, Command, CommandResult};
 
-use mucsub::native::{Endpoint, NativeClient};
-use mucsub::session::{Framing, SessionConfig, Wake};
+use mucsub::native::{Endpoint, NativeClient, Traffic};
+use mucsub::session::{Frame, Framing, SessionConfig, Wake};
 use mucsub::store::{MemoryStore, Store};
 use mucsub_server::testkit::TestServer;
 use sdk_support::{body, bounded};
@@ -120,6 +121,35 @@ async fn stored_bodies(store: &MemoryStore) -> Vec<String> {
         .collect()
 }
 
+/// The traffic of the last connection in `traffic`.
+fn last_connection(traffic: &[Traffic]) -> &[Traffic] {
+    let start = traffic
+        .iter()
+        .rposition(|t| *t == Traffic::Connected)
+        .expect("a connection");
+    &traffic[start + 1..]
+}
+
+/// Round trips from the socket's opening to the SASL2 `<success/>`: each run of writes
+/// followed by a read counts once (how long the client waited in sequence).
+fn round_trips_to_success(traffic: &[Traffic]) -> usize {
+    let (mut trips, mut sent) = (0, false);
+    for t in traffic {
+        match t {
+            Traffic::Sent(_) => sent = true,
+            Traffic::Received(f) => {
+                trips += usize::from(sent);
+                sent = false;
+                if matches!(f, Frame::Element(e) if e.name() == "success") {
+                    return trips;
+                }
+            }
+            Traffic::Connected => {}
+        }
+    }
+    panic!("no <success/>: {traffic:?}")
+}
+
 async fn dropped_socket_is_resumed_with_the_token(ws: bool) {
     let s = TestServer::start().await;
     s.add_user("alice", "pw").await;
@@ -133,6 +163,7 @@ async fn dropped_socket_is_resumed_with_the_token(ws: bool) {
         .unwrap();
     // From here on the token is the only way in.
     bob.set_credentials(String::new(), false);
+    bob.record_traffic();
     bob.drop_connection().await.unwrap();
     let away: Vec<String> = (0..20).map(|i| format!("away {i}")).collect();
     post(&mut alice, &away).await;
@@ -156,6 +187,43 @@ async fn dropped_socket_is_resumed_with_the_token(ws: bool) {
         other => other,
     };
     assert_eq!(ev, AppEvent::Resumed { jid: jid.clone() }, "same full JID");
+    // One round trip: the token sign-in with the inline resumption went out with the
+    // stream header (one write on TCP), before anything came back, and only once.
+    let traffic = bob.take_traffic();
+    let wake = last_connection(&traffic);
+    let sent: Vec<&str> = wake
+        .iter()
+        .filter_map(|t| match t {
+            Traffic::Sent(w) => Some(w.as_str()),
+            _ => None,
+        })
+        .collect();
+    let before_reply: Vec<&str> = wake
+        .iter()
+        .map_while(|t| match t {
+            Traffic::Sent(w) => Some(w.as_str()),
+            _ => None,
+        })
+        .collect();
+    if ws {
+        assert_eq!(before_reply.len(), 2, "{wake:?}");
+        assert!(before_reply[0].starts_with("<open "), "{wake:?}");
+    } else {
+        assert_eq!(before_reply.len(), 1, "{wake:?}");
+        assert!(before_reply[0].contains("<stream:stream"), "{wake:?}");
+    }
+    let auth = before_reply.last().unwrap();
+    assert!(
+        auth.contains("<authenticate") && auth.contains("HT-SHA-256-NONE"),
+        "{auth}"
+    );
+    assert!(auth.contains("<resume "), "{auth}");
+    assert_eq!(
+        sent.iter().filter(|w| w.contains("<authenticate")).count(),
+        1,
+        "{sent:?}"
+    );
+    assert_eq!(round_trips_to_success(wake), 1, "{wake:?}");
     bob.wait_for(|e| matches!(e, AppEvent::Room(r) if body(r) == Some("away 19")))
         .await
         .unwrap();
@@ -283,5 +351,96 @@ async fn a_refused_resumption_binds_afresh_and_the_resync_stores_nothing_twice()
         expected.extend(away.iter().cloned());
         assert_eq!(stored_bodies(&store).await, expected);
     })
+    .await;
+}
+
+/// A device whose server no longer offers FAST (here: another server answering for the
+/// domain, with `[fast] enabled = false`): the `<authenticate/>` sent with the stream header
+/// meets features without the token's mechanism, so the client closes that stream and
+/// signs in again at once, waiting for the features — quietly (`connect` succeeds, no
+/// `Disconnected`), with the credentials it has, and it does not pipeline there again.
+async fn a_server_that_stopped_offering_fast_gets_a_fresh_sign_in(ws: bool) {
+    let first = TestServer::start().await;
+    first.add_user("bob", "pw").await;
+    let mut bob = NativeClient::new(
+        config("bob", true, ws),
+        endpoint(&first, ws),
+        MemoryStore::new(),
+    )
+    .await
+    .unwrap();
+    bob.connect().await.unwrap();
+    bob.disconnect().await.unwrap();
+    let wake = bob.core().wake().clone();
+    assert!(wake.token.is_some() && wake.sasl2.is_some(), "{wake:?}");
+    let second = TestServer::start_with(|c| c.fast.enabled = false).await;
+    second.add_user("bob", "pw").await;
+    let mut cfg = config("bob", true, ws);
+    cfg.wake = wake;
+    let mut bob = NativeClient::new(cfg, endpoint(&second, ws), MemoryStore::new())
+        .await
+        .unwrap();
+    bob.record_traffic();
+    bob.connect().await.expect("signed in on the second try");
+    let events = bob.take_events();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, AppEvent::Disconnected { .. })),
+        "{events:?}"
+    );
+    let traffic = bob.take_traffic();
+    let connections: Vec<&[Traffic]> = traffic
+        .split(|t| *t == Traffic::Connected)
+        .skip(1)
+        .collect();
+    assert_eq!(connections.len(), 2, "{traffic:?}");
+    let sent = |c: &[Traffic]| -> Vec<String> {
+        c.iter()
+            .filter_map(|t| match t {
+                Traffic::Sent(w) => Some(w.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let tried = sent(connections[0]);
+    assert!(
+        tried[tried.len() - 2].contains("HT-SHA-256-NONE"),
+        "{tried:?}"
+    );
+    assert!(
+        tried.last().unwrap().contains("close")
+            || tried.last().unwrap().contains("</stream:stream>"),
+        "{tried:?}"
+    );
+    // The second connection opened alone and signed in with what the features offer.
+    let again = sent(connections[1]);
+    assert!(!again[0].contains("<authenticate"), "{again:?}");
+    assert!(
+        again[1].contains("<authenticate") && !again[1].contains("HT-SHA-256-NONE"),
+        "{again:?}"
+    );
+    let offer = bob
+        .core()
+        .wake()
+        .sasl2
+        .clone()
+        .expect("SASL2 is still offered");
+    assert!(offer.fast.is_empty(), "{offer:?}");
+}
+
+#[tokio::test]
+async fn a_server_that_stopped_offering_fast_over_tcp_gets_a_fresh_sign_in_at_once() {
+    bounded(a_server_that_stopped_offering_fast_gets_a_fresh_sign_in(
+        false,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_that_stopped_offering_fast_over_websocket_gets_a_fresh_sign_in_at_once() {
+    bounded(a_server_that_stopped_offering_fast_gets_a_fresh_sign_in(
+        true,
+    ))
     .await;
 }

@@ -39,7 +39,7 @@ use crate::protocol::Subscriptions;
 use crate::resync::Resync;
 use crate::session::backoff::Backoff;
 use crate::session::iq::IqTracker;
-use crate::session::{Session, SessionConfig, SessionOut, Wake};
+use crate::session::{Session, SessionConfig, SessionError, SessionOut, Wake};
 use crate::store::{Snapshot, SubscriptionRecord};
 use pending::Pending;
 
@@ -355,6 +355,15 @@ impl Client {
                     out.push(Action::Event(AppEvent::CredentialsNeeded { reason }));
                 }
                 SessionOut::Stanza(e) => self.stanza(e, now, out),
+                SessionOut::Ended(Some(SessionError::Sasl2Withdrawn)) => {
+                    // Not a failure: the server changed its offer since the token was
+                    // issued. The same sign-in again at once, waiting for the features.
+                    out.push(Action::CloseTransport);
+                    self.drop_connection_state(out);
+                    if self.want_connected {
+                        out.push(Action::ReconnectIn(0));
+                    }
+                }
                 SessionOut::Ended(err) => {
                     out.push(Action::CloseTransport);
                     self.lost(err.map(|e| e.to_string()), out, true);

@@ -21,7 +21,7 @@ use crate::client::{
     CommandResult, Input, StoreOp,
 };
 use crate::protocol::time::Timestamp;
-use crate::session::framing::Framing;
+use crate::session::framing::{Frame, Framing};
 use crate::store::{Own, Store, StoreError};
 
 /// Runtime failures (protocol-level failures arrive as [`AppEvent`]s).
@@ -49,6 +49,19 @@ fn now() -> Timestamp {
     Timestamp(ms)
 }
 
+/// One unit of a connection's traffic as the client wrote or read it, in order (see
+/// [`NativeClient::record_traffic`]): what the browser's frame log shows, for a native
+/// client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Traffic {
+    /// A transport opened.
+    Connected,
+    /// Written: one WebSocket message, or one write on TCP.
+    Sent(String),
+    /// Read.
+    Received(Frame),
+}
+
 /// A native client.
 pub struct NativeClient<S: Store> {
     core: Client,
@@ -59,6 +72,7 @@ pub struct NativeClient<S: Store> {
     timer_at: Option<i64>,
     reconnect_at: Option<Instant>,
     auto_reconnect: bool,
+    traffic: Option<Vec<Traffic>>,
 }
 
 impl<S: Store> NativeClient<S> {
@@ -92,6 +106,7 @@ impl<S: Store> NativeClient<S> {
             timer_at: None,
             reconnect_at: None,
             auto_reconnect: true,
+            traffic: None,
         })
     }
 
@@ -121,6 +136,25 @@ impl<S: Store> NativeClient<S> {
         self.auto_reconnect = on;
     }
 
+    /// Keep every frame written and read from now on, for [`NativeClient::take_traffic`].
+    pub fn record_traffic(&mut self) {
+        self.traffic.get_or_insert_with(Vec::new);
+    }
+
+    /// The traffic recorded since the last call (empty unless recording).
+    pub fn take_traffic(&mut self) -> Vec<Traffic> {
+        self.traffic
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn log(&mut self, t: impl FnOnce() -> Traffic) {
+        if let Some(log) = self.traffic.as_mut() {
+            log.push(t());
+        }
+    }
+
     /// Whether the session is up.
     pub fn is_connected(&self) -> bool {
         self.conn.is_some() && self.core.is_ready()
@@ -129,21 +163,24 @@ impl<S: Store> NativeClient<S> {
     /// Connect and wait until bound and available.
     pub async fn connect(&mut self) -> Result<(), NativeError> {
         self.reconnect_at = None;
+        let mark = self.events.len();
         self.open().await?;
         loop {
             if self.core.is_ready() {
                 return Ok(());
             }
             if self.conn.is_none() {
-                let why = self
-                    .events
-                    .iter()
-                    .rev()
-                    .find_map(|e| match e {
-                        AppEvent::Disconnected { error } => error.clone(),
-                        _ => None,
-                    })
-                    .unwrap_or_else(|| "closed".into());
+                let lost = self.events.iter().skip(mark).rev().find_map(|e| match e {
+                    AppEvent::Disconnected { error } => Some(error.clone()),
+                    _ => None,
+                });
+                // Closed without a word and reconnecting: the core starts the sign-in
+                // again (a pipelined one met features that changed), not a failure.
+                if lost.is_none() && self.reconnect_at.is_some() && self.auto_reconnect {
+                    self.drive_once().await?;
+                    continue;
+                }
+                let why = lost.flatten().unwrap_or_else(|| "closed".into());
                 return Err(NativeError::Session(why));
             }
             self.drive_once().await?;
@@ -155,6 +192,7 @@ impl<S: Store> NativeClient<S> {
             .await
             .map_err(NativeError::Transport)?;
         self.conn = Some(conn);
+        self.log(|| Traffic::Connected);
         let acts = self.core.handle(Input::Connected, now());
         self.execute(acts).await
     }
@@ -284,6 +322,7 @@ impl<S: Store> NativeClient<S> {
         match input {
             Some(frames) => {
                 for f in frames {
+                    self.log(|| Traffic::Received(f.clone()));
                     let acts = self.core.handle(Input::Frame(f), now());
                     self.execute(acts).await?;
                     if self.conn.is_none() {
@@ -304,6 +343,9 @@ impl<S: Store> NativeClient<S> {
         for a in acts {
             match a {
                 Action::Write(w) => {
+                    if self.conn.is_some() {
+                        self.log(|| Traffic::Sent(w.clone()));
+                    }
                     if let Some(c) = self.conn.as_mut() {
                         if let Err(e) = c.write(&w).await {
                             self.conn = None;

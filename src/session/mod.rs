@@ -9,13 +9,16 @@
 //! authenticate, resume or bind in one round trip; XEP-0198 stream management (`sm`, X10)
 //! counts both ways and resumes after a lost connection, inline in SASL2 or with
 //! `<resume/>` after RFC 6120 SASL (ejabberd 23.01). What a later connection needs to wake
-//! ([`Wake`]) is carried by the caller from one `Session` to the next.
+//! ([`Wake`]) is carried by the caller from one `Session` to the next; with a FAST token
+//! for a server known to offer SASL2, the sign-in goes out with the stream header
+//! (`pipeline`): one round trip once the socket is open.
 
 pub(crate) mod backoff;
 pub(crate) mod fastxml;
 pub mod framing;
 pub(crate) mod iq;
 mod managed;
+mod pipeline;
 mod sasl2;
 pub mod sm;
 
@@ -29,7 +32,7 @@ use sasl::common::scram::{Sha1, Sha256};
 use sasl::common::ChannelBinding;
 
 pub use framing::{Frame, Framing};
-pub use sasl2::{FastToken, Wake};
+pub use sasl2::{FastToken, Sasl2Offer, Wake};
 pub use sm::StreamState;
 
 use crate::protocol::ns;
@@ -90,6 +93,11 @@ pub enum SessionError {
     /// The server closed the stream.
     #[error("stream closed by the server")]
     Closed,
+    /// The `<authenticate/>` sent with the stream header met features that no longer offer
+    /// SASL2 with the token's mechanism: the offer is forgotten and the next connection
+    /// waits for the features (the client reconnects at once).
+    #[error("the server no longer offers SASL2 with FAST: signing in again")]
+    Sasl2Withdrawn,
 }
 
 /// What the session wants done.
@@ -151,6 +159,8 @@ pub struct Session {
     wake: Wake,
     /// The FAST token this authentication uses.
     fast_in_use: Option<FastToken>,
+    /// An `<authenticate/>` went out with the stream header; the features are still due.
+    pipelined: bool,
 }
 
 impl Session {
@@ -170,6 +180,7 @@ impl Session {
             sm_offered: false,
             wake,
             fast_in_use: None,
+            pipelined: false,
         }
     }
 
@@ -204,14 +215,13 @@ impl Session {
         self.state == State::Ready
     }
 
-    /// The transport just connected.
+    /// The transport just connected: the stream header, and with it the token sign-in
+    /// when the server is known to take it (`pipeline`).
     pub fn start(&mut self) -> Vec<SessionOut> {
         self.state = State::AwaitOpen {
             authenticated: false,
         };
-        vec![SessionOut::Write(
-            self.cfg.framing.open(self.cfg.jid.domain().as_str()),
-        )]
+        self.opening()
     }
 
     /// A negotiation element: never counted.
@@ -289,6 +299,8 @@ impl Session {
             {
                 if authenticated {
                     self.bind(&e)
+                } else if self.pipelined {
+                    self.pipelined_features(&e)
                 } else {
                     self.authenticate(&e)
                 }
@@ -334,10 +346,14 @@ impl Session {
             .filter(|_| self.wake.manage);
         if let Some(auth) = sasl2 {
             match Authentication::try_from(auth) {
-                Ok(auth) => return self.sasl2_authenticate(&auth),
+                Ok(auth) => {
+                    self.remember_offer(Some(&auth));
+                    return self.sasl2_authenticate(&auth);
+                }
                 Err(e) => return self.fail(SessionError::Protocol(e.to_string())),
             }
         }
+        self.remember_offer(None);
         let offered: Vec<String> = features
             .get_child("mechanisms", ns::SASL)
             .map(|m| {
@@ -514,6 +530,8 @@ impl Session {
     }
 }
 
+#[cfg(test)]
+mod pipeline_tests;
 #[cfg(test)]
 mod sm_tests;
 #[cfg(test)]

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::sm::StreamState;
 use super::{Session, SessionError, SessionOut, State};
-use crate::protocol::bind2::BindRequest;
-use crate::protocol::fast::{self, FastAuth, RequestToken, HT_SHA_256_NONE};
+use crate::protocol::bind2::{BindFeature, BindRequest};
+use crate::protocol::fast::{self, FastAuth, FastFeature, RequestToken, HT_SHA_256_NONE};
 use crate::protocol::ns;
 use crate::protocol::sasl2::{Authenticate, Authentication, Failure, SaslData, Success, UserAgent};
 use crate::protocol::sm::{Enable, Resume};
@@ -45,6 +45,11 @@ pub struct Wake {
     pub token: Option<FastToken>,
     /// The managed stream a new connection tries to resume.
     pub stream: Option<StreamState>,
+    /// What the server offered in SASL2 the last time its features were read: with a FAST
+    /// token for one of its mechanisms, a wake sends the `<authenticate/>` with the stream
+    /// header instead of waiting for the features (`pipeline.rs`). `None` for a server
+    /// without SASL2 (ejabberd 23.01), which is then never sent one unasked.
+    pub sasl2: Option<Sasl2Offer>,
     /// Revoke the device's tokens on this token sign-in (`<fast invalidate='true'/>`).
     pub invalidate: bool,
     /// The Bind 2 tag: the server derives the resource from the tag and the device id, so
@@ -53,6 +58,49 @@ pub struct Wake {
     /// binds it the RFC 6120 way after SASL2 (Bind 2 cannot ask for one). Not saved.
     #[serde(skip)]
     pub tag: Option<String>,
+}
+
+/// What a server's SASL2 `<authentication/>` feature offered, as far as a token sign-in
+/// needs it (no password mechanisms: a pipelined sign-in never uses one). Kept with the
+/// token, so a later connection knows before the features come what they will offer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sasl2Offer {
+    /// XEP-0198 resumption may ride in `<authenticate/>`.
+    pub inline_sm: bool,
+    /// Bind 2, with the namespaces its request may carry inline.
+    pub bind: Option<Vec<String>>,
+    /// The FAST token mechanisms.
+    pub fast: Vec<String>,
+}
+
+impl From<&Authentication> for Sasl2Offer {
+    fn from(a: &Authentication) -> Self {
+        Sasl2Offer {
+            inline_sm: a.inline_sm,
+            bind: a.bind.as_ref().map(|b| b.inline.clone()),
+            fast: a
+                .fast
+                .as_ref()
+                .map(|f| f.mechanisms.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl Sasl2Offer {
+    /// The feature as it was offered (without password mechanisms).
+    pub(super) fn authentication(&self) -> Authentication {
+        Authentication {
+            mechanisms: Vec::new(),
+            inline_sm: self.inline_sm,
+            bind: self.bind.clone().map(|inline| BindFeature { inline }),
+            fast: Some(FastFeature {
+                mechanisms: self.fast.clone(),
+                tls_0rtt: false,
+            }),
+        }
+    }
 }
 
 /// The Bind 2 tag when the app asked for no resource: the server derives a stable resource

@@ -8,10 +8,10 @@ use crate::protocol::fast::{self, FastFeature, Token, HT_SHA_256_NONE};
 use crate::protocol::sasl2::{Authenticate, Failure, Success};
 use crate::protocol::sm::{Ack, AckRequest, Enabled, Failed, Resumed};
 
-const DEVICE: &str = "3f0c9a52-6a43-4d8e-9d0c-0d2b1f5e7a11";
-const JID: &str = "alice@localhost/phone";
+pub(super) const DEVICE: &str = "3f0c9a52-6a43-4d8e-9d0c-0d2b1f5e7a11";
+pub(super) const JID: &str = "alice@localhost/phone";
 
-fn cfg() -> SessionConfig {
+pub(super) fn cfg() -> SessionConfig {
     SessionConfig {
         jid: BareJid::new("alice@localhost").unwrap(),
         password: "pw".into(),
@@ -23,7 +23,7 @@ fn cfg() -> SessionConfig {
     }
 }
 
-fn managed() -> Wake {
+pub(super) fn managed() -> Wake {
     Wake {
         manage: true,
         device_id: Some(DEVICE.into()),
@@ -32,17 +32,17 @@ fn managed() -> Wake {
     }
 }
 
-fn open() -> Frame {
+pub(super) fn open() -> Frame {
     Frame::Open {
         id: Some("s1".into()),
     }
 }
 
-fn frame(e: impl Into<Element>) -> Frame {
+pub(super) fn frame(e: impl Into<Element>) -> Frame {
     Frame::Element(e.into())
 }
 
-fn features(child: Element) -> Frame {
+pub(super) fn features(child: Element) -> Frame {
     frame(
         Element::builder("features", ns::STREAM)
             .append(child)
@@ -51,7 +51,7 @@ fn features(child: Element) -> Frame {
 }
 
 /// What mucsub-server offers (PLAIN only here, so no SCRAM round trips).
-fn sasl2_features() -> Frame {
+pub(super) fn sasl2_features() -> Frame {
     features(
         Authentication {
             mechanisms: vec!["PLAIN".into()],
@@ -68,7 +68,7 @@ fn sasl2_features() -> Frame {
     )
 }
 
-fn writes(out: &[SessionOut]) -> Vec<String> {
+pub(super) fn writes(out: &[SessionOut]) -> Vec<String> {
     out.iter()
         .filter_map(|o| match o {
             SessionOut::Write(w) => Some(w.clone()),
@@ -77,7 +77,7 @@ fn writes(out: &[SessionOut]) -> Vec<String> {
         .collect()
 }
 
-fn parse(w: &str) -> Element {
+pub(super) fn parse(w: &str) -> Element {
     match framing::parse_ws_message(w).unwrap() {
         Frame::Element(e) => e,
         other => panic!("not an element: {other:?}"),
@@ -85,20 +85,20 @@ fn parse(w: &str) -> Element {
 }
 
 /// The one `<authenticate/>` of a SASL2 sign-in, read back with the server's parser.
-fn authenticate(out: &[SessionOut]) -> Authenticate {
+pub(super) fn authenticate(out: &[SessionOut]) -> Authenticate {
     let w = writes(out);
     assert_eq!(w.len(), 1, "{w:?}");
     Authenticate::try_from(&parse(&w[0])).unwrap()
 }
 
-fn message(id: &str) -> Element {
+pub(super) fn message(id: &str) -> Element {
     Element::builder("message", ns::JABBER_CLIENT)
         .attr(crate::protocol::xml::ncname("id"), id.to_owned())
         .build()
 }
 
 /// A first sign-in with the password: token requested, bound with SM enabled as `sm1`.
-fn signed_in() -> Session {
+pub(super) fn signed_in() -> Session {
     let mut s = Session::with_wake(cfg(), managed());
     s.start();
     s.handle(open());
@@ -141,6 +141,20 @@ fn signed_in() -> Session {
     // The stream features that follow a SASL2 success are tolerated.
     assert!(s.handle(sasl2_features()).is_empty());
     s
+}
+
+/// A wake with the token (pipeline.rs): the `<authenticate/>` goes out right behind the
+/// `<open/>`; the header's answer and the features that follow write nothing.
+pub(super) fn woken(s: &mut Session) -> Authenticate {
+    let w = writes(&s.start());
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].starts_with("<open "), "{w:?}");
+    assert!(s.handle(open()).is_empty());
+    assert!(
+        s.handle(sasl2_features()).is_empty(),
+        "no second authenticate"
+    );
+    Authenticate::try_from(&parse(&w[1])).unwrap()
 }
 
 #[test]
@@ -189,9 +203,7 @@ fn a_wake_signs_in_with_the_token_resumes_inline_and_writes_again_what_was_not_a
         },
         wake,
     );
-    s.start();
-    s.handle(open());
-    let a = authenticate(&s.handle(sasl2_features()));
+    let a = woken(&mut s);
     assert_eq!(a.mechanism, HT_SHA_256_NONE);
     assert_eq!(
         a.initial_response.unwrap(),
@@ -233,9 +245,7 @@ fn a_refused_resumption_binds_afresh_with_a_new_stream() {
     let mut s = signed_in();
     s.transport_closed();
     let mut s = Session::with_wake(cfg(), s.take_wake());
-    s.start();
-    s.handle(open());
-    assert!(authenticate(&s.handle(sasl2_features())).resume.is_some());
+    assert!(woken(&mut s).resume.is_some());
     let success = Success {
         additional_data: Some(fast::responder_proof("tok1", b"")),
         authorization_identifier: "alice@localhost/phone.2".into(),
@@ -270,9 +280,7 @@ fn a_refused_token_is_dropped_and_reported() {
         },
         s.take_wake(),
     );
-    s.start();
-    s.handle(open());
-    s.handle(sasl2_features());
+    woken(&mut s);
     let failure = Failure {
         condition: "not-authorized".into(),
         text: None,
@@ -293,9 +301,7 @@ fn a_server_that_cannot_prove_it_holds_the_token_is_refused() {
     let mut s = signed_in();
     s.transport_closed();
     let mut s = Session::with_wake(cfg(), s.take_wake());
-    s.start();
-    s.handle(open());
-    s.handle(sasl2_features());
+    woken(&mut s);
     let success = Success {
         additional_data: Some(fast::responder_proof("not-the-token", b"")),
         authorization_identifier: JID.into(),

@@ -2,8 +2,9 @@
 // the WebSocket frame log). bob signs in to the demo app once with his password; his page
 // talks to the server through a relay that stands for the phone's network. The network
 // cuts his connection and stays down while alice posts; when it is back and the page
-// wakes, the SDK signs in with its FAST token and resumes the stream in the same round
-// trip — the frame log shows no password exchange and a `<resumed/>` — and IndexedDB holds
+// wakes, the SDK signs in with its FAST token and resumes the stream in one round trip once
+// the socket is open — the frame log shows the `<authenticate/>` right behind the `<open/>`,
+// no password exchange and a `<resumed/>` — and IndexedDB holds
 // every message once, no gap. A reload signs in with the token again. Then a scan of
 // localStorage, sessionStorage and every IndexedDB record finds no trace of the password.
 import { test, before, after } from 'node:test';
@@ -114,6 +115,17 @@ test('a woken page resumes with its token, a reload signs in with it, and no pas
   assert.match(auth.text, /HT-SHA-256-NONE/);
   assert.match(auth.text, /<resume /, 'with the resumption inline');
   assert.ok(woke.some((f) => f.dir === 'in' && f.text.includes('<resumed')), 'resumed, not bound anew');
+  // One round trip once the socket is open: the sign-in goes right behind `<open/>`,
+  // before the server's header and features, and the features bring no second one.
+  const authAt = woke.findIndex((f) => f.dir === 'out' && f.text.startsWith('<authenticate'));
+  const openAt = woke.findLastIndex((f, i) => i < authAt && f.dir === 'out' && f.text.startsWith('<open'));
+  const show = (fs) => fs.map((f) => `${f.dir} ${f.text.slice(0, 60)}`).join(' | ');
+  assert.ok(openAt >= 0 && authAt === openAt + 1,
+    `the <authenticate/> goes right behind the <open/>: ${show(woke.slice(Math.max(openAt, 0), authAt + 3))}`);
+  assert.equal(woke.filter((f) => f.dir === 'out' && f.text.startsWith('<authenticate')).length, 1, 'one sign-in');
+  const success = woke.findIndex((f) => f.dir === 'in' && f.text.startsWith('<success'));
+  assert.ok(success > authAt && woke.slice(authAt + 1, success).every((f) => f.dir === 'in'),
+    `the header, the features and the answer come back with nothing written in between: ${show(woke.slice(authAt, success + 1))}`);
   const stored = await storedBodies(bob);
   assert.deepEqual(stored, [...BEFORE, ...AWAY], 'each message once, none missing, in order');
 
