@@ -13,106 +13,21 @@ mod sdk_support;
 mod support;
 
 use std::path::Path;
-use std::time::Duration;
 
-use minidom::Element;
+use cluster_support::{connect, post_until_echoed, rows, spawn};
 use mucsub::client::{ClientConfig, Command};
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::{MemoryStore, Store};
 use mucsub_server::testkit::nats::NatsServer;
 use mucsub_server::testkit::postgres::shared;
-use mucsub_server::testkit::{ChildServer, Mech, RawClient, TIMEOUT};
+use mucsub_server::testkit::ChildServer;
 use sdk_support::{body, bounded};
 use support::*;
 
 /// Messages bob posts; A dies after the first `KILL_AT` are echoed.
 const MESSAGES: usize = 24;
 const KILL_AT: usize = 8;
-
-async fn spawn(bin: &Path, dir: &Path, node: &str, url: &str, nats: &str) -> ChildServer {
-    let config = format!(
-        "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n\
-         [cluster]\nnode = '{node}'\npostgres = '{url}'\nnats = '{nats}'\nlease_ttl_secs = 2\n",
-        dir.display()
-    );
-    ChildServer::spawn_with(bin, dir, &config, &[]).await
-}
-
-async fn connect(srv: &ChildServer, user: &str) -> RawClient {
-    let mut c = RawClient::login_tcp(srv.c2s_addr, user, "pw", Mech::Plain, None, Some("r"))
-        .await
-        .expect("login");
-    c.send("<presence/>").await;
-    c.drain().await;
-    c
-}
-
-async fn rows(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client.query(sql, &[]).await.unwrap()
-}
-
-/// The body and stanza-id of a room message bob sees: the plain echo, or the MucSub
-/// `messages` event wrapping it.
-fn echoed(el: &Element) -> Option<(String, i64)> {
-    let inner = match unwrap_event(el) {
-        Some((node, _, inner)) if node == "messages" => inner,
-        Some(_) => return None,
-        None if el.name() == "message" && el.attr("type") == Some("groupchat") => el.clone(),
-        None => return None,
-    };
-    let text = inner.get_child("body", CLIENT)?.text();
-    Some((text, stanza_id(&inner)?.parse().ok()?))
-}
-
-/// Posts `text` with origin-id `origin` until the room echoes it: a `wait` error (the room
-/// is being taken over) or silence (an answer lost with a dying node) means resend, which
-/// the origin-id makes a re-echo of a stored message rather than a second row. Echoes of
-/// earlier messages arriving late must carry the ids already recorded in `ids`.
-async fn post_until_echoed(
-    c: &mut RawClient,
-    r: &str,
-    text: &str,
-    origin: &str,
-    ids: &[i64],
-) -> i64 {
-    tokio::time::timeout(TIMEOUT * 4, async {
-        loop {
-            c.send(&format!(
-                "<message to='{r}' type='groupchat' id='{origin}'><body>{text}</body>\
-                 <origin-id xmlns='{SID}' id='{origin}'/></message>"
-            ))
-            .await;
-            while let Some(el) = c.try_recv(Duration::from_secs(2)).await {
-                if el.attr("id") == Some(origin) && el.attr("type") == Some("error") {
-                    let kind = error_of(&el).map(|(kind, _)| kind);
-                    assert_eq!(kind.as_deref(), Some("wait"), "{}", String::from(&el));
-                    break;
-                }
-                let Some((got, id)) = echoed(&el) else {
-                    continue;
-                };
-                if got == text {
-                    return id;
-                }
-                if let Some(n) = got.strip_prefix("m ").and_then(|n| n.parse::<usize>().ok()) {
-                    assert_eq!(
-                        ids.get(n),
-                        Some(&id),
-                        "a late echo of {got} under another id"
-                    );
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("the room answered again")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_client_on_c_resyncs_exactly_after_the_owner_dies() {
@@ -121,9 +36,9 @@ async fn native_client_on_c_resyncs_exactly_after_the_owner_dies() {
         let db = shared().fresh_database().await;
         let nats = NatsServer::start().await;
         let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url()).await;
-        let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url()).await;
-        let c = spawn(bin, dirs[2].path(), "c", &db.url, &nats.url()).await;
+        let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url(), 2).await;
+        let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url(), 2).await;
+        let c = spawn(bin, dirs[2].path(), "c", &db.url, &nats.url(), 2).await;
         for u in ["alice", "bob", "carol"] {
             ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
         }
