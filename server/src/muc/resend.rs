@@ -4,8 +4,8 @@
 //!
 //! The room task marks each archive write of a clustered room with the sender's origin-id;
 //! storage refuses a second write with the same (room, sender, origin-id) and reports the
-//! stored message ([`Duplicate`]); the task then sends the sender that stored message, with
-//! its stanza-id, instead of the refused one's broadcast and events. A single node keeps
+//! stored message ([`Duplicate`]); the task then sends the stored message, with its
+//! stanza-id, where the refused one's echo, broadcast and events would have gone. A single node keeps
 //! archiving every message as before (no origin-id on its writes).
 
 use minidom::Element;
@@ -34,14 +34,39 @@ pub(super) fn mark_origin(ops: &mut [StoreOp], original: Option<&Element>) -> Ve
     ids
 }
 
-/// What the sender of `original` gets instead of its refused message's output: the stored
-/// message, addressed to it. Nothing when the stored stanza does not parse (it always
-/// does: the room wrote it) or the original has no sender.
-pub(super) fn re_echo(dup: &Duplicate, original: &Element) -> Vec<Action> {
-    let (Ok(mut stored), Some(to)) = (dup.stored.stanza.parse::<Element>(), original.attr("from"))
-    else {
+/// The refused message's output `actions`, carrying the stored message instead: its
+/// echo, broadcast and events under the stored stanza-id. Those the first copy reached
+/// get it again under the same id (clients keep one per id); those it missed — its owner
+/// died between commit and fanout — get it now. Without the stored stanza (it always
+/// parses: the room wrote it) nothing of the refused copy leaves.
+pub(super) fn re_deliver(dup: &Duplicate, actions: Vec<Action>) -> Vec<Action> {
+    let Ok(stored) = dup.stored.stanza.parse::<Element>() else {
         return Vec::new();
     };
-    set_attr(&mut stored, "to", to);
-    vec![Action::Send(stored)]
+    let attempted = dup.attempted.to_string();
+    let carries = |el: &Element| {
+        el.get_child("stanza-id", ns::SID)
+            .is_some_and(|s| s.attr("id") == Some(attempted.as_str()))
+    };
+    actions
+        .into_iter()
+        .map(|a| match a {
+            Action::Send(el) if carries(&el) => {
+                let mut again = stored.clone();
+                if let Some(to) = el.attr("to") {
+                    set_attr(&mut again, "to", to);
+                }
+                Action::Send(again)
+            }
+            Action::Broadcast(el, to) if carries(&el) => Action::Broadcast(stored.clone(), to),
+            Action::Event(mut ev) if ev.id == attempted => {
+                ev.id = dup.stored.id.to_string();
+                for (inner, _) in &mut ev.variants {
+                    *inner = stored.clone();
+                }
+                Action::Event(ev)
+            }
+            a => a,
+        })
+        .collect()
 }

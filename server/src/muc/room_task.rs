@@ -319,12 +319,12 @@ async fn execute_batch(
         let committed = shared.store.commit_as(fence, ops).await;
         if let Ok(c) = &committed {
             archived -= c.duplicates.len() as u64;
-            // A resent message already stored: its sender gets the stored one back, and
-            // nothing of the refused copy leaves (resend.rs).
+            // A resent message already stored: the stored one goes out in the refused
+            // copy's place (resend.rs).
             for dup in &c.duplicates {
                 let at = written.iter().find(|(id, _)| *id == dup.attempted);
-                if let Some((rest, Some(original))) = at.and_then(|(_, at)| outputs.get_mut(*at)) {
-                    *rest = resend::re_echo(dup, original);
+                if let Some((rest, _)) = at.and_then(|(_, at)| outputs.get_mut(*at)) {
+                    *rest = resend::re_deliver(dup, std::mem::take(rest));
                 }
             }
         }
