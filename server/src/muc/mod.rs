@@ -52,6 +52,7 @@ mod presence;
 mod reap;
 mod registry;
 mod request;
+mod resend;
 pub mod room;
 mod room_task;
 #[cfg(test)]

@@ -21,6 +21,7 @@ use super::handle::RequestError;
 use super::ids::now_micros;
 use super::mailbox::{Report, RoomMsg};
 use super::mam;
+use super::resend;
 use super::room::{Action, Env, Recipient, Room};
 use super::shared::Shared;
 use super::store::{ArchiveKey, ArchivedMsg, StoreOp};
@@ -291,14 +292,22 @@ async fn execute_batch(
 ) -> anyhow::Result<Executed> {
     let mut ops: Vec<StoreOp> = Vec::new();
     let mut outputs = Vec::with_capacity(batch.len());
-    for (actions, original) in batch {
+    // Which stanza of the batch wrote which archive id (clustered rooms only).
+    let mut written: Vec<(i64, usize)> = Vec::new();
+    for (at, (actions, original)) in batch.into_iter().enumerate() {
         let mut rest = Vec::with_capacity(actions.len());
+        let mut own = Vec::new();
         for a in actions {
             match a {
-                Action::Store(op) => ops.push(op),
+                Action::Store(op) => own.push(op),
                 a => rest.push(a),
             }
         }
+        if fence.is_some() {
+            let ids = resend::mark_origin(&mut own, original.as_ref());
+            written.extend(ids.into_iter().map(|id| (id, at)));
+        }
+        ops.extend(own);
         outputs.push((rest, original));
     }
     if !ops.is_empty() {
@@ -306,11 +315,18 @@ async fn execute_batch(
             .iter()
             .filter(|op| matches!(op, StoreOp::Archive(_)))
             .count() as u64;
+        let mut archived = archived;
         let committed = shared.store.commit_as(fence, ops).await;
         if let Ok(c) = &committed {
-            // Only archive writes with an origin-id can be refused, and the room sets none
-            // yet: a resent message's re-echo is for the cluster's rooms to add.
-            debug_assert!(c.duplicates.is_empty(), "unhandled duplicates: {c:?}");
+            archived -= c.duplicates.len() as u64;
+            // A resent message already stored: the stored one goes out in the refused
+            // copy's place (resend.rs).
+            for dup in &c.duplicates {
+                let at = written.iter().find(|(id, _)| *id == dup.attempted);
+                if let Some((rest, _)) = at.and_then(|(_, at)| outputs.get_mut(*at)) {
+                    *rest = resend::re_deliver(dup, std::mem::take(rest));
+                }
+            }
         }
         if let Err(e) = committed {
             // Nothing may be announced that is not on disk.

@@ -1,0 +1,102 @@
+//! What the cluster tests with three real nodes share: starting a node, logging in, reading
+//! PostgreSQL, and posting a message (with an origin-id) until the room echoes it.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use minidom::Element;
+use mucsub_server::testkit::{ChildServer, Mech, RawClient, TIMEOUT};
+
+use crate::support::*;
+
+pub async fn spawn(
+    bin: &Path,
+    dir: &Path,
+    node: &str,
+    url: &str,
+    nats: &str,
+    ttl: u32,
+) -> ChildServer {
+    let config = format!(
+        "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n\
+         [cluster]\nnode = '{node}'\npostgres = '{url}'\nnats = '{nats}'\nlease_ttl_secs = {ttl}\n",
+        dir.display()
+    );
+    ChildServer::spawn_with(bin, dir, &config, &[]).await
+}
+
+pub async fn connect(srv: &ChildServer, user: &str) -> RawClient {
+    let mut c = RawClient::login_tcp(srv.c2s_addr, user, "pw", Mech::Plain, None, Some("r"))
+        .await
+        .expect("login");
+    c.send("<presence/>").await;
+    c.drain().await;
+    c
+}
+
+pub async fn rows(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client.query(sql, &[]).await.unwrap()
+}
+
+/// The body and stanza-id of a room message bob sees: the plain echo, or the MucSub
+/// `messages` event wrapping it.
+pub fn echoed(el: &Element) -> Option<(String, i64)> {
+    let inner = match unwrap_event(el) {
+        Some((node, _, inner)) if node == "messages" => inner,
+        Some(_) => return None,
+        None if el.name() == "message" && el.attr("type") == Some("groupchat") => el.clone(),
+        None => return None,
+    };
+    let text = inner.get_child("body", CLIENT)?.text();
+    Some((text, stanza_id(&inner)?.parse().ok()?))
+}
+
+/// Posts `text` with origin-id `origin` until the room echoes it: a `wait` error (the room
+/// is being taken over) or silence (an answer lost with a dying node) means resend, which
+/// the origin-id makes a re-echo of a stored message rather than a second row. Echoes of
+/// earlier messages arriving late must carry the ids already recorded in `ids`.
+pub async fn post_until_echoed(
+    c: &mut RawClient,
+    r: &str,
+    text: &str,
+    origin: &str,
+    ids: &[i64],
+) -> i64 {
+    tokio::time::timeout(TIMEOUT * 4, async {
+        loop {
+            c.send(&format!(
+                "<message to='{r}' type='groupchat' id='{origin}'><body>{text}</body>\
+                 <origin-id xmlns='{SID}' id='{origin}'/></message>"
+            ))
+            .await;
+            while let Some(el) = c.try_recv(Duration::from_secs(2)).await {
+                if el.attr("id") == Some(origin) && el.attr("type") == Some("error") {
+                    let kind = error_of(&el).map(|(kind, _)| kind);
+                    assert_eq!(kind.as_deref(), Some("wait"), "{}", String::from(&el));
+                    break;
+                }
+                let Some((got, id)) = echoed(&el) else {
+                    continue;
+                };
+                if got == text {
+                    return id;
+                }
+                if let Some(n) = got.strip_prefix("m ").and_then(|n| n.parse::<usize>().ok()) {
+                    assert_eq!(
+                        ids.get(n),
+                        Some(&id),
+                        "a late echo of {got} under another id"
+                    );
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the room answered again")
+}
