@@ -213,7 +213,7 @@ impl TabLink {
                     Some(s) => core.local_state(&s),
                     None => Vec::new(),
                 },
-                "event" | "sync" | "subscription" | "error" => {
+                "event" | "update" | "sync" | "subscription" | "error" => {
                     core.local_event(name, value.clone())
                 }
                 _ => Vec::new(),
