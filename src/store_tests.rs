@@ -11,7 +11,7 @@ use std::future::Future;
 use crate::event::{EventKind, RoomEvent, Source};
 use crate::protocol::time::Timestamp;
 use crate::protocol::Node;
-use crate::store::{Cursor, Gap, Own, Page, Store, SubscriptionRecord};
+use crate::store::{Applied, Cursor, Gap, Own, Page, Store, SubscriptionRecord};
 
 /// One `#[$attr] async fn` test per case of the shared store suite, each calling the case
 /// with the opener `$open` (an expression evaluated per test, giving a
@@ -64,6 +64,11 @@ macro_rules! store_suite {
             changes_are_neither_shown_nor_counted,
             changes_in_a_batch_equal_their_pages_one_by_one,
             message_seen_again_keeps_its_changes,
+            a_change_reports_its_stored_message_updated,
+            a_change_before_its_target_reports_no_update,
+            a_resync_tombstone_reports_the_message_updated,
+            an_id_gained_reports_the_change_it_unlocks,
+            a_batch_reports_each_update_once_as_it_left_it,
         );
     };
     (@cases $attr:meta, $open:expr; $($case:ident,)*) => {
@@ -77,7 +82,9 @@ macro_rules! store_suite {
 }
 
 mod changes;
+mod updates;
 pub use changes::*;
+pub use updates::*;
 
 const ROOM: &str = "room@conference.localhost";
 
@@ -144,9 +151,17 @@ pub async fn inserts_and_dedups_by_stanza_id(open: impl Opener) {
         message(ROOM, Some("2"), "b", "m2", 20),
         message(ROOM, Some("2"), "b", "m2", 20),
     ];
-    let fresh = s.apply_page(&Page::new(ROOM, page.clone())).await.unwrap();
+    let fresh = s
+        .apply_page(&Page::new(ROOM, page.clone()))
+        .await
+        .unwrap()
+        .fresh;
     assert_eq!(ids(&fresh), ["m1", "m2"]);
-    let again = s.apply_page(&Page::new(ROOM, page.clone())).await.unwrap();
+    let again = s
+        .apply_page(&Page::new(ROOM, page.clone()))
+        .await
+        .unwrap()
+        .fresh;
     assert!(again.is_empty());
     assert_eq!(ids(&s.events(ROOM, 100).await.unwrap()), ["m1", "m2"]);
 }
@@ -160,6 +175,7 @@ pub async fn live_copy_is_upgraded_by_archive_copy(open: impl Opener) {
         s.apply_page(&Page::new(ROOM, vec![live]))
             .await
             .unwrap()
+            .fresh
             .len(),
         1
     );
@@ -170,6 +186,7 @@ pub async fn live_copy_is_upgraded_by_archive_copy(open: impl Opener) {
         .apply_page(&Page::new(ROOM, vec![archived]))
         .await
         .unwrap()
+        .fresh
         .is_empty());
     let all = s.events(ROOM, 10).await.unwrap();
     assert_eq!(ids(&all), ["m0", "m1"], "ordered by the archive time now");
@@ -182,6 +199,7 @@ pub async fn live_copy_is_upgraded_by_archive_copy(open: impl Opener) {
         .apply_page(&Page::new(ROOM, vec![by_sid]))
         .await
         .unwrap()
+        .fresh
         .is_empty());
 }
 
@@ -194,6 +212,7 @@ pub async fn different_stanza_ids_are_distinct(open: impl Opener) {
         s.apply_page(&Page::new(ROOM, vec![a, b]))
             .await
             .unwrap()
+            .fresh
             .len(),
         2
     );
@@ -235,7 +254,7 @@ pub async fn rooms_are_isolated(open: impl Opener) {
         ))
         .await
         .unwrap();
-    assert_eq!(fresh.len(), 1);
+    assert_eq!(fresh.fresh.len(), 1);
     assert_eq!(s.events(ROOM, 10).await.unwrap().len(), 1);
     assert_eq!(s.events(other, 10).await.unwrap().len(), 1);
 }
@@ -593,7 +612,7 @@ pub async fn a_batch_equals_its_pages_one_by_one(open: impl Opener) {
     }
     let batched = open.open("batch").await;
     let refs: Vec<&Page> = pages.iter().collect();
-    let got: Vec<Vec<RoomEvent>> = batched
+    let got: Vec<Applied> = batched
         .apply_pages(&refs)
         .await
         .into_iter()
@@ -627,9 +646,9 @@ pub async fn a_bad_page_in_a_batch_costs_only_itself(open: impl Opener) {
     let later = Page::new(ROOM, vec![message(ROOM, Some("3"), "a", "m3", 30)]);
     let results = s.apply_pages(&[&good, &bad, &later]).await;
     assert_eq!(results.len(), 3);
-    assert_eq!(ids(results[0].as_ref().unwrap()), ["m1"]);
+    assert_eq!(ids(&results[0].as_ref().unwrap().fresh), ["m1"]);
     assert!(results[1].is_err());
-    assert_eq!(ids(results[2].as_ref().unwrap()), ["m3"]);
+    assert_eq!(ids(&results[2].as_ref().unwrap().fresh), ["m3"]);
     assert_eq!(ids(&s.events(ROOM, 10).await.unwrap()), ["m1", "m3"]);
     assert_eq!(s.room_state(ROOM).await.unwrap().cursor, None);
 }

@@ -2,7 +2,8 @@
 //! (`tests/suites/browser-sdk.sh` starts it): `send` with `replyTo`, `edit`, `react`,
 //! `retract` and `moderate`, the `change` events they bring to the other subscriber, and
 //! the message event's `occupantId`, `replyTo`, `edited`, `reactions`, `retracted` and
-//! `moderated` once the store folded the changes in (read back with `history`).
+//! `moderated` once the store folded the changes in (on `update`, and read back with
+//! `history`).
 #![cfg(all(target_arch = "wasm32", feature = "browser-server-tests"))]
 
 mod wasm_support;
@@ -74,6 +75,13 @@ async fn reply_edit_react_retract_and_moderate_through_the_js_api() {
     .expect("edit");
     let edit = bob.wait_event(|e| is_change(e, "edit", &hello_id)).await;
     assert_eq!(prop_str(&edit, "body").as_deref(), Some("hello, world"));
+    // The app also gets the message as it now is, without folding the change itself.
+    let updated = bob
+        .wait_update(|m| prop_strings(m, "edited") == ["hello"])
+        .await;
+    assert_eq!(prop_str(&updated, "id"), Some(hello_id.clone()));
+    assert_eq!(prop_str(&updated, "kind").as_deref(), Some("message"));
+    assert_eq!(prop_str(&updated, "body").as_deref(), Some("hello, world"));
     let emojis: Array = ["👍", "🎉"].iter().map(|e| JsValue::from_str(e)).collect();
     call(
         bob.client
@@ -86,6 +94,13 @@ async fn reply_edit_react_retract_and_moderate_through_the_js_api() {
         .await;
     assert_eq!(prop_strings(&react, "emojis"), ["👍", "🎉"]);
     let bob_occ = prop_str(&react, "occupantId").expect("the room's occupant-id");
+    let updated = alice
+        .wait_update(|m| prop(m, "reactions").is_object())
+        .await;
+    assert_eq!(
+        prop_strings(&prop(&updated, "reactions"), "🎉"),
+        std::slice::from_ref(&bob_occ)
+    );
     // Each has its own copy of both changes (the room echoes one's own) before looking.
     alice.wait_event(|e| is_change(e, "edit", &hello_id)).await;
     bob.wait_event(|e| is_change(e, "react", &hello_sid)).await;
@@ -128,6 +143,9 @@ async fn reply_edit_react_retract_and_moderate_through_the_js_api() {
     .expect("moderate");
     bob.wait_event(|e| is_change(e, "retract", &hello_sid))
         .await;
+    let updated = bob.wait_update(|m| prop(m, "retracted").is_object()).await;
+    assert_eq!(prop_str(&updated, "id"), Some(hello_id.clone()));
+    assert_eq!(prop_str(&updated, "body").as_deref(), Some(""));
     let moderation = bob
         .wait_event(|e| is_change(e, "moderate", &reply_sid))
         .await;

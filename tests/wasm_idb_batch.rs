@@ -47,7 +47,10 @@ async fn copies_in_big_chunks_are_all_found() {
     let live: Vec<RoomEvent> = (0..N)
         .map(|i| message(A, None, "x", &format!("m{i:04}"), 1_000 + i as i64))
         .collect();
-    assert_eq!(s.apply_page(&Page::new(A, live)).await.unwrap().len(), N);
+    assert_eq!(
+        s.apply_page(&Page::new(A, live)).await.unwrap().fresh.len(),
+        N
+    );
     let archived: Vec<RoomEvent> = (0..N)
         .map(|i| {
             message(
@@ -64,7 +67,10 @@ async fn copies_in_big_chunks_are_all_found() {
         .apply_page(&Page::new(A, archived.clone()).with_cursor(c.clone()))
         .await
         .unwrap();
-    assert!(fresh.is_empty(), "every archive copy matched its live copy");
+    assert!(
+        fresh.fresh.is_empty(),
+        "every archive copy matched its live copy"
+    );
     let stored = s.events(A, 2 * N).await.unwrap();
     assert_eq!(stored.len(), N);
     assert!(stored.iter().all(|e| e.stanza_id.is_some()));
@@ -75,7 +81,11 @@ async fn copies_in_big_chunks_are_all_found() {
         message(A, Some("s0300x"), "x", "new", 1_300),
         message(A, Some("s0599"), "x", "m0599", 1_599),
     ];
-    let fresh = s.apply_page(&Page::new(A, page.clone())).await.unwrap();
+    let fresh = s
+        .apply_page(&Page::new(A, page.clone()))
+        .await
+        .unwrap()
+        .fresh;
     assert_eq!(fresh.len(), 1);
     assert_eq!(fresh[0].stanza_id.as_deref(), Some("s0300x"));
     assert_eq!(s.events(A, 2 * N).await.unwrap().len(), N + 1);
@@ -104,7 +114,10 @@ async fn a_page_is_one_chunk_record_and_copies_rewrite_it_in_place() {
     let live: Vec<RoomEvent> = (0..150)
         .map(|i| message(A, None, "x", &format!("m{i:03}"), 1_000 + i))
         .collect();
-    assert_eq!(s.apply_page(&Page::new(A, live)).await.unwrap().len(), 150);
+    assert_eq!(
+        s.apply_page(&Page::new(A, live)).await.unwrap().fresh.len(),
+        150
+    );
     assert_eq!(chunks_of(&name).await, [(A.to_owned(), 150)]);
 
     // Room A's message i, as the archive has it.
@@ -123,6 +136,7 @@ async fn a_page_is_one_chunk_record_and_copies_rewrite_it_in_place() {
         .apply_page(&Page::new(A, archived.clone()).with_cursor(c.clone()))
         .await
         .unwrap()
+        .fresh
         .is_empty());
     assert_eq!(
         chunks_of(&name).await,
@@ -148,7 +162,7 @@ async fn a_page_is_one_chunk_record_and_copies_rewrite_it_in_place() {
         .apply_pages(&[&b_page, &a_page])
         .await
         .into_iter()
-        .map(Result::unwrap)
+        .map(|r| r.unwrap().fresh)
         .collect();
     assert_eq!(fresh[0].len(), CHUNK_MAX + 10);
     assert_eq!(fresh[1].len(), 10);
@@ -185,6 +199,7 @@ async fn ids_spanning_many_chunks_are_looked_up_one_by_one() {
             s.apply_page(&Page::new(A, page.clone()))
                 .await
                 .unwrap()
+                .fresh
                 .len(),
             TAIL_MERGE
         );
@@ -196,7 +211,11 @@ async fn ids_spanning_many_chunks_are_looked_up_one_by_one() {
         message(A, Some("s01000x"), "x", "new", ts(1_000) + 5),
         message(A, Some(&id(last)), "x", &format!("m{last}"), ts(last)),
     ];
-    let fresh = s.apply_page(&Page::new(A, page.clone())).await.unwrap();
+    let fresh = s
+        .apply_page(&Page::new(A, page.clone()))
+        .await
+        .unwrap()
+        .fresh;
     assert_eq!(fresh.len(), 1);
     assert_eq!(fresh[0].stanza_id.as_deref(), Some("s01000x"));
     let ids: Vec<String> = s
@@ -227,7 +246,11 @@ async fn events_arriving_one_by_one_share_chunks() {
             1_000 + i as i64,
         );
         assert_eq!(
-            s.apply_page(&Page::new(A, vec![ev])).await.unwrap().len(),
+            s.apply_page(&Page::new(A, vec![ev]))
+                .await
+                .unwrap()
+                .fresh
+                .len(),
             1
         );
     }

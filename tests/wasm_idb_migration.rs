@@ -165,7 +165,7 @@ async fn v1_database_with_data_migrates_to_current() {
         .await
         .unwrap();
     assert!(
-        fresh.is_empty(),
+        fresh.fresh.is_empty(),
         "migrated live event recognised by its message id"
     );
     let (page, _) = store.events_before(ROOM, Some("s3"), 10).await.unwrap();
@@ -182,6 +182,7 @@ async fn v1_database_with_data_migrates_to_current() {
             .apply_page(&Page::new(ROOM, vec![newer]).with_cursor(cursor.clone()))
             .await
             .unwrap()
+            .fresh
             .len(),
         1
     );
@@ -359,6 +360,7 @@ async fn v3_database_moves_its_events_into_chunks() {
         .apply_page(&Page::new(ROOM, vec![archived]))
         .await
         .unwrap()
+        .fresh
         .is_empty());
     let (page, more) = store.events_before(ROOM, Some("s251"), 3).await.unwrap();
     assert_eq!(ids(&page), ["s248", "s249", "s250"]);
@@ -370,6 +372,7 @@ async fn v3_database_moves_its_events_into_chunks() {
             .apply_page(&Page::new(ROOM, vec![newer]))
             .await
             .unwrap()
+            .fresh
             .len(),
         1
     );

@@ -91,7 +91,7 @@ async fn live_event_is_rekeyed_by_its_archive_id() {
         .apply_page(&Page::new(ROOM, vec![archived]).with_cursor(cursor.clone()))
         .await
         .unwrap();
-    assert!(fresh.is_empty(), "the archive copy is the same event");
+    assert!(fresh.fresh.is_empty(), "the archive copy is the same event");
     // Now reachable by its archive id, and only once.
     let (page, _) = store.events_before(ROOM, None, 10).await.unwrap();
     assert_eq!(page.len(), 1);

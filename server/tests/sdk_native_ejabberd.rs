@@ -14,7 +14,7 @@ use mucsub::client::{AppEvent, ClientConfig, Command, CommandResult};
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::{Framing, SessionConfig, Wake};
 use mucsub::store::{MemoryStore, Store};
-use sdk_support::body;
+use sdk_support::{body, ejabberd_kick};
 
 const C2S: &str = "127.0.0.1:15222";
 
@@ -51,6 +51,10 @@ async fn client(user: &str, managed: bool, store: MemoryStore) -> NativeClient<M
 #[ignore = "needs the reference ejabberd; run by tests/suites/ejabberd-interop.sh"]
 async fn the_sdk_resumes_its_stream_on_ejabberd() {
     tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        // Sessions of earlier runs waiting to be resumed would share the events.
+        for user in ["alice", "bob"] {
+            ejabberd_kick(user).await;
+        }
         let room = format!(
             "wake-{}@conference.localhost",
             std::time::SystemTime::now()

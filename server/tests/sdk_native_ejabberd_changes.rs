@@ -25,20 +25,10 @@ use mucsub::event::{EventKind, ReplyTo, RoomEvent};
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::{MemoryStore, Store};
-use mucsub_server::testkit::{http_request, Mech, RawClient};
-use sdk_support::{body, room_event};
+use mucsub_server::testkit::{Mech, RawClient};
+use sdk_support::{body, ejabberd_kick as kick, room_event};
 
 const C2S: &str = "127.0.0.1:15222";
-const API: &str = "127.0.0.1:15280";
-
-/// Ends every session `user` has on ejabberd. An earlier test's client that lost its
-/// socket with XEP-0198 on (sdk_native_ejabberd's) stays there for minutes waiting to be
-/// resumed, an available resource that would take the events meant for offline storage.
-async fn kick(user: &str) {
-    let body = format!("{{\"user\":\"{user}\",\"host\":\"localhost\"}}");
-    let r = http_request(API.parse().unwrap(), "POST", "/api/kick_user", &[], &body).await;
-    assert_eq!(r.status, 200, "kick_user {user}: {r:?}");
-}
 
 async fn client(user: &str, room: &str, store: MemoryStore) -> NativeClient<MemoryStore> {
     let config = ClientConfig::new(SessionConfig {

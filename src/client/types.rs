@@ -29,7 +29,7 @@ pub enum StoreOp {
     /// Forget a subscription.
     RemoveSubscription(String),
     /// [`crate::store::Store::apply_page`]; each newly stored event goes to the app as
-    /// [`AppEvent::Room`].
+    /// [`AppEvent::Room`], each stored message it changed as [`AppEvent::Updated`].
     Apply(Page),
     /// Move the room's read marker up to the event `stanza_id` names, never back
     /// ([`crate::store::Store::mark_read`]): another device read that far (XEP-0490). When
@@ -237,6 +237,10 @@ pub enum AppEvent {
     },
     /// A newly stored room event.
     Room(RoomEvent),
+    /// A stored message changed as the app shows it (a correction, retraction, moderation
+    /// or reaction folded into it): the message as it now is. The driver sends it, not
+    /// the core ([`crate::store::Applied::updated`]).
+    Updated(RoomEvent),
     /// A command finished.
     Result {
         /// The command.

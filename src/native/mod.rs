@@ -380,8 +380,11 @@ impl<S: Store> NativeClient<S> {
             StoreOp::PutSubscription(rec) => self.store.put_subscription(&rec).await?,
             StoreOp::RemoveSubscription(room) => self.store.remove_subscription(&room).await?,
             StoreOp::Apply(page) => {
-                let fresh = self.store.apply_page(&page).await?;
-                self.events.extend(fresh.into_iter().map(AppEvent::Room));
+                let applied = self.store.apply_page(&page).await?;
+                self.events
+                    .extend(applied.fresh.into_iter().map(AppEvent::Room));
+                self.events
+                    .extend(applied.updated.into_iter().map(AppEvent::Updated));
             }
             StoreOp::ReadUpTo {
                 room,

@@ -11,6 +11,11 @@ use crate::event::{Change, EventKind, RoomEvent};
 
 use super::answers_to;
 
+/// Is `ev` a message (what a change may name)?
+pub fn is_message(ev: &RoomEvent) -> bool {
+    matches!(ev.kind, EventKind::Message { .. })
+}
+
 /// The id a change event names, for a change event.
 pub fn target_of(ev: &RoomEvent) -> Option<&str> {
     match &ev.kind {
@@ -24,6 +29,17 @@ pub fn names(change: &RoomEvent, msg: &RoomEvent) -> bool {
     matches!(msg.kind, EventKind::Message { .. })
         && change.room == msg.room
         && target_of(change).is_some_and(|t| answers_to(msg, t))
+}
+
+/// Do `a` and `b` (two copies of one message) look the same to the app: body, earlier
+/// bodies, retraction or moderation, reactions, reply. Ids and times gained from an archive
+/// copy do not count: a resync would otherwise report every live message again.
+pub fn shown_same(a: &RoomEvent, b: &RoomEvent) -> bool {
+    a.kind == b.kind
+        && a.edited == b.edited
+        && a.retracted == b.retracted
+        && a.reactions == b.reactions
+        && a.reply_to == b.reply_to
 }
 
 /// Recompute `msg` from its original content and `changes` (the stored change events that

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use super::fold;
 use super::order::{self, PageEntry, Positioned};
 use super::{
-    answers_to, marker_of, Own, Page, PageResult, ReadMarker, RoomState, Snapshot, Store,
+    answers_to, marker_of, Applied, Own, Page, PageResult, ReadMarker, RoomState, Snapshot, Store,
     StoreError, SubscriptionRecord,
 };
 use crate::event::{EventKind, RoomEvent};
@@ -177,9 +177,16 @@ impl Store for MemoryStore {
         data.state.room = room.to_owned();
         let mut fresh = Vec::new();
         let mut matched = Vec::with_capacity(events.len());
+        // Stored messages as they were before this page, to report those it changes.
+        let mut shown_before: HashMap<usize, RoomEvent> = HashMap::new();
         for ev in events {
             let entry = match data.find(ev) {
                 Some(i) => {
+                    if !fresh.contains(&i) {
+                        shown_before
+                            .entry(i)
+                            .or_insert_with(|| data.events[i].2.clone());
+                    }
                     let before = data.events[i].2.timestamp;
                     if data.events[i].2.absorb(ev) {
                         data.index(i);
@@ -231,8 +238,22 @@ impl Store for MemoryStore {
         concerned.sort_unstable();
         concerned.dedup();
         for i in concerned {
+            if !fresh.contains(&i) {
+                shown_before
+                    .entry(i)
+                    .or_insert_with(|| data.events[i].2.clone());
+            }
             data.refold(i);
         }
+        let mut updated: Vec<usize> = shown_before
+            .iter()
+            .filter(|&(&i, old)| {
+                let now = &data.events[i].2;
+                matches!(now.kind, EventKind::Message { .. }) && !fold::shown_same(old, now)
+            })
+            .map(|(&i, _)| i)
+            .collect();
+        updated.sort_by(|&a, &b| data.stored_order(a, b));
         if let Some(c) = &page.cursor {
             data.state.cursor = Some(c.clone());
         }
@@ -240,10 +261,11 @@ impl Store for MemoryStore {
             data.state.gaps.push(g.clone());
         }
         // New messages as the app should show them: with the changes that came first.
-        Ok(fresh
-            .into_iter()
-            .map(|i| data.events[i].2.clone())
-            .collect())
+        let copy = |i: usize| data.events[i].2.clone();
+        Ok(Applied {
+            fresh: fresh.into_iter().map(copy).collect(),
+            updated: updated.into_iter().map(copy).collect(),
+        })
     }
 
     async fn events(&self, room: &str, limit: usize) -> Result<Vec<RoomEvent>, StoreError> {

@@ -202,8 +202,22 @@ impl Page {
     }
 }
 
-/// The outcome of one page of a batch: the events that were new, in input order.
-pub type PageResult = Result<Vec<RoomEvent>, StoreError>;
+/// What storing one page did, for the app.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// The events that were new, in input order; a new message already folded with the
+    /// changes stored before it.
+    pub fresh: Vec<RoomEvent>,
+    /// Messages stored before that the page changed as the app shows them ([`fold::shown_same`]:
+    /// a correction, retraction, moderation or reaction folded in, an archive tombstone), as
+    /// they now are, each once, in stored order. A batch ([`Store::apply_pages`]) reports
+    /// them on the room's last page of the batch, as the batch left them, and also reports
+    /// a message new in the batch that a later page of it changed.
+    pub updated: Vec<RoomEvent>,
+}
+
+/// The outcome of one page of a batch.
+pub type PageResult = Result<Applied, StoreError>;
 
 /// The storage interface. All writes of one call are atomic (for [`Store::apply_pages`]:
 /// of each page).
@@ -227,14 +241,16 @@ pub trait Store {
     /// Change events ([`crate::event::EventKind::Change`]: corrections, retractions,
     /// reactions) are stored and deduplicated like any event, and every message they name
     /// is recomputed with [`fold::fold`] from all the stored changes naming it, in stored
-    /// order, whichever arrived first; a new message is returned already folded.
+    /// order, whichever arrived first; a new message is returned already folded, and a
+    /// stored one that changed so is returned in [`Applied::updated`].
     async fn apply_page(&self, page: &Page) -> PageResult;
 
     /// Several pages, with the outcome of applying them one after another with
     /// [`Store::apply_page`]: one result per page, in order. A store that can write them in
     /// fewer transactions does (IndexedDB writes a batch of live events in one commit
     /// instead of one per event); either way a page that fails costs no other page its
-    /// write. The default, for stores that do not batch, applies them one by one.
+    /// write. Only [`Applied::updated`] may differ: a batch reports each changed message
+    /// once, as the batch left it, on the room's last page in it. The default, for stores that do not batch, applies them one by one.
     async fn apply_pages(&self, pages: &[&Page]) -> Vec<PageResult> {
         let mut out = Vec::with_capacity(pages.len());
         for page in pages {

@@ -6,10 +6,10 @@
 use super::{message, Opener, ROOM};
 use crate::event::{Change, EventKind, Moderator, Retraction, RoomEvent, Source};
 use crate::protocol::time::Timestamp;
-use crate::store::{Cursor, Own, Page, Store};
+use crate::store::{Applied, Cursor, Own, Page, Store};
 
 /// Alice's message `m1` (archive id `s1` when `sid` is given), occupant-id `occ-a`.
-fn original(sid: Option<&str>) -> RoomEvent {
+pub(super) fn original(sid: Option<&str>) -> RoomEvent {
     let mut e = message(ROOM, sid, "alice", "m1", 1_000);
     e.occupant_id = Some("occ-a".into());
     e
@@ -26,12 +26,12 @@ fn change(sid: Option<&str>, nick: &str, id: &str, ts: i64, target: &str, c: Cha
     e
 }
 
-fn edit(sid: Option<&str>, nick: &str, id: &str, ts: i64, body: &str) -> RoomEvent {
+pub(super) fn edit(sid: Option<&str>, nick: &str, id: &str, ts: i64, body: &str) -> RoomEvent {
     let body = body.into();
     change(sid, nick, id, ts, "m1", Change::Edit { body })
 }
 
-fn retract(sid: Option<&str>, nick: &str, ts: i64) -> RoomEvent {
+pub(super) fn retract(sid: Option<&str>, nick: &str, ts: i64) -> RoomEvent {
     change(
         sid,
         nick,
@@ -42,13 +42,13 @@ fn retract(sid: Option<&str>, nick: &str, ts: i64) -> RoomEvent {
     )
 }
 
-fn react(nick: &str, id: &str, ts: i64, emojis: &[&str]) -> RoomEvent {
+pub(super) fn react(nick: &str, id: &str, ts: i64, emojis: &[&str]) -> RoomEvent {
     let emojis = emojis.iter().map(|e| e.to_string()).collect();
     change(None, nick, id, ts, "s1", Change::React { emojis })
 }
 
 async fn put(s: &impl Store, events: Vec<RoomEvent>) -> Vec<RoomEvent> {
-    s.apply_page(&Page::new(ROOM, events)).await.unwrap()
+    s.apply_page(&Page::new(ROOM, events)).await.unwrap().fresh
 }
 
 /// The room's only visible event.
@@ -58,7 +58,7 @@ async fn only(s: &impl Store) -> RoomEvent {
     all.remove(0)
 }
 
-fn body(e: &RoomEvent) -> &str {
+pub(super) fn body(e: &RoomEvent) -> &str {
     match &e.kind {
         EventKind::Message { body } => body,
         other => panic!("not a message: {other:?}"),
@@ -200,7 +200,7 @@ pub async fn resync_tombstone_retracts_the_stored_message(open: impl Opener) {
 }
 
 /// The archive's tombstone of `s1`, as the event parser makes it.
-fn tombstone() -> RoomEvent {
+pub(super) fn tombstone() -> RoomEvent {
     let mut t = original(Some("s1"));
     t.kind = EventKind::Message {
         body: String::new(),
@@ -313,11 +313,11 @@ pub async fn changes_in_a_batch_equal_their_pages_one_by_one(open: impl Opener) 
     for p in &pages {
         expected.push(one_by_one.apply_page(p).await.unwrap());
     }
-    assert_edited(&expected[1][0], "fixed", &["body m1"]);
-    assert!(expected[1][0].reactions.is_empty());
+    assert_edited(&expected[1].fresh[0], "fixed", &["body m1"]);
+    assert!(expected[1].fresh[0].reactions.is_empty());
     let batched = open.open("changes-batch").await;
     let refs: Vec<&Page> = pages.iter().collect();
-    let got: Vec<Vec<RoomEvent>> = batched
+    let got: Vec<Applied> = batched
         .apply_pages(&refs)
         .await
         .into_iter()

@@ -414,9 +414,11 @@ impl Drop for MucSubClient {
 
 fn check_event_name(name: &str) -> Result<(), SdkError> {
     match name {
-        "event" | "connection" | "sync" | "subscription" | "read" | "error" | "role" => Ok(()),
+        "event" | "update" | "connection" | "sync" | "subscription" | "read" | "error" | "role" => {
+            Ok(())
+        }
         other => Err(SdkError::bad_request(format!(
-            "unknown event name {other:?} (event, connection, sync, subscription, read, error, role)"
+            "unknown event name {other:?} (event, update, connection, sync, subscription, read, error, role)"
         ))),
     }
 }

@@ -23,7 +23,7 @@ use wasm_bindgen::JsValue;
 use crate::event::RoomEvent;
 use crate::store::fold;
 use crate::store::order::{self, PageEntry, Positioned};
-use crate::store::Page;
+use crate::store::{Applied, Page};
 
 use super::error::SdkError;
 use super::idb_fold;
@@ -41,11 +41,12 @@ pub const CHUNK_MAX: usize = 200;
 pub const TAIL_MERGE: usize = 32;
 
 /// Apply `pages` in `tx` (which spans account, chunks, cursors and gaps) with the result
-/// of applying them one after another: the new events of each page, in input order.
+/// of applying them one after another: the new events of each page, in input order, and
+/// on each room's last page the stored messages the batch changed ([`Applied::updated`]).
 pub(super) async fn apply_pages(
     tx: &Transaction,
     pages: &[&Page],
-) -> Result<Vec<Vec<RoomEvent>>, SdkError> {
+) -> Result<Vec<Applied>, SdkError> {
     let chunks = tx.object_store(stores::CHUNKS)?;
     let dedup = chunks.index(indexes::DEDUP)?;
     let seq_req = tx
@@ -73,7 +74,7 @@ pub(super) async fn apply_pages(
         Some(r) => field(&r, "value")?.as_f64().unwrap_or(0.0) as u64,
         None => 0,
     };
-    let mut out: Vec<Vec<RoomEvent>> = vec![Vec::new(); pages.len()];
+    let mut out: Vec<Applied> = vec![Applied::default(); pages.len()];
     for ((_, idx), l) in rooms.iter().zip(loading) {
         let fresh = apply_room(tx, &chunks, l, &mut seq).await?;
         for (&i, f) in idx.iter().zip(fresh) {
@@ -134,7 +135,7 @@ async fn apply_room(
     store: &ObjectStore,
     l: Loading<'_>,
     seq: &mut u64,
-) -> Result<Vec<Vec<RoomEvent>>, SdkError> {
+) -> Result<Vec<Applied>, SdkError> {
     let room = l.room;
     let mut chunks: HashMap<u64, Chunk> = HashMap::new();
     receive(l.gets, &mut chunks).await?;
@@ -337,18 +338,38 @@ async fn apply_room(
     }
 
     let mut dirty: HashSet<u64> = HashSet::new();
+    let fresh_entries: Vec<Vec<usize>> = fresh
+        .iter()
+        .map(|p| p.iter().map(|(i, _)| *i).collect())
+        .collect();
+    let mut refolded = Vec::new();
     let fresh = if folding {
         refold(
             &mut entries,
             &by_seq,
             &mut chunks,
             &positions,
-            &mut dirty,
+            (&mut dirty, &mut refolded),
             fresh,
         )
     } else {
         strip(fresh)
     };
+    let mut reported: HashMap<usize, &RoomEvent> = HashMap::new();
+    for (idx, evs) in fresh_entries.iter().zip(&fresh) {
+        reported.extend(idx.iter().copied().zip(evs));
+    }
+    let updated = updates(&entries, &reported, &chunks, &refolded, &positions);
+    let mut out: Vec<Applied> = fresh
+        .into_iter()
+        .map(|fresh| Applied {
+            fresh,
+            updated: Vec::new(),
+        })
+        .collect();
+    if let Some(last) = out.last_mut() {
+        last.updated = updated;
+    }
 
     // 3. Update the stored events that changed or moved, and every renumbered neighbour,
     // in their chunks; then write each such chunk once and the new events as new chunks.
@@ -427,7 +448,50 @@ async fn apply_room(
         set_field(&r, "gap", &encode(g)?)?;
         gaps.put(&r, None)?;
     }
-    Ok(fresh)
+    Ok(out)
+}
+
+/// The messages the batch changed as the app shows them, as it left them, in stored order:
+/// stored ones (a batch copy against its stored slot, which step 3 has not rewritten yet;
+/// one only refolded), and new ones a later page changed after they were `reported`.
+fn updates(
+    entries: &[Entry],
+    reported: &HashMap<usize, &RoomEvent>,
+    chunks: &HashMap<u64, Chunk>,
+    refolded: &[u64],
+    positions: &HashMap<u64, Placed>,
+) -> Vec<RoomEvent> {
+    let mut out: Vec<(u64, f64, &RoomEvent)> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let old = match &e.stored {
+            Some(s) => chunks.get(&s.chunk).and_then(|c| c.slots.get(s.slot)),
+            None => None,
+        };
+        let (old, ord) = match old {
+            Some(slot) => (Some(&slot.ev), slot.ord),
+            None => (reported.get(&i).copied(), 0.0),
+        };
+        if fold::is_message(&e.ev) && old.is_some_and(|o| !fold::shown_same(o, &e.ev)) {
+            out.push((e.seq, ord, &e.ev));
+        }
+    }
+    for s in chunks.values().flat_map(|c| c.slots.iter()) {
+        if refolded.contains(&s.seq) {
+            out.push((s.seq, s.ord, &s.ev));
+        }
+    }
+    let key = |&(seq, ord, ev): &(u64, f64, &RoomEvent)| {
+        (
+            ev.timestamp.0,
+            positions.get(&seq).map_or(ord, |p| p.ord),
+            seq,
+        )
+    };
+    out.sort_by(|a, b| {
+        let (a, b) = (key(a), key(b));
+        a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2))
+    });
+    out.into_iter().map(|(_, _, ev)| ev.clone()).collect()
 }
 
 /// A batch event new to the store or changed by its copy here (it may have gained an id a
@@ -447,15 +511,17 @@ fn strip(fresh: Vec<Vec<(usize, RoomEvent)>>) -> Vec<Vec<RoomEvent>> {
 
 /// Fold every change into the messages it names (idb_fold.rs): batch entries are updated
 /// in place, stored messages in their chunks (marked `dirty`), and each new event of a
-/// page is reported folded with the changes that had arrived by that page.
+/// page is reported folded with the changes that had arrived by that page. The stored
+/// messages outside the batch that changed are `changed.1` (by seq), their chunks `changed.0`.
 fn refold(
     entries: &mut [Entry],
     by_seq: &HashMap<u64, usize>,
     chunks: &mut HashMap<u64, Chunk>,
     positions: &HashMap<u64, Placed>,
-    dirty: &mut HashSet<u64>,
+    changed: (&mut HashSet<u64>, &mut Vec<u64>),
     fresh: Vec<Vec<(usize, RoomEvent)>>,
 ) -> Vec<Vec<RoomEvent>> {
+    let (dirty, refolded) = changed;
     let at = |seq: u64, ev: &RoomEvent, ord: f64| {
         let ord = positions.get(&seq).map_or(ord, |p| p.ord);
         (ev.timestamp.0, ord)
@@ -499,6 +565,7 @@ fn refold(
             let slot = chunks.get_mut(&id).and_then(|c| c.slots.get_mut(i));
             if slot.is_some_and(|s| idb_fold::apply(&mut s.ev, changes, None)) {
                 dirty.insert(id);
+                refolded.push(*seq);
             }
         }
     }

@@ -13,8 +13,8 @@ use wasm_bindgen::JsValue;
 
 use crate::event::RoomEvent;
 use crate::store::{
-    answers_to, marker_of, Cursor, Gap, Own, Page, PageResult, ReadMarker, RoomState, Snapshot,
-    Store, StoreError, SubscriptionRecord,
+    answers_to, marker_of, Applied, Cursor, Gap, Own, Page, PageResult, ReadMarker, RoomState,
+    Snapshot, Store, StoreError, SubscriptionRecord,
 };
 
 use super::error::SdkError;
@@ -252,10 +252,7 @@ impl IdbStore {
     /// Apply several pages in ONE transaction, with the same result as applying them one
     /// after another: the new events of each page, in input order. All or nothing: a page
     /// of the batch that fails aborts the whole transaction.
-    async fn apply_in_one_transaction(
-        &self,
-        pages: &[&Page],
-    ) -> Result<Vec<Vec<RoomEvent>>, StoreError> {
+    async fn apply_in_one_transaction(&self, pages: &[&Page]) -> Result<Vec<Applied>, StoreError> {
         for p in pages {
             p.check_room()?;
         }

@@ -179,6 +179,9 @@ export type TabRole = "leader" | "follower";
 
 export interface ClientEvents {
   event: RoomEvent;
+  /** A stored message changed (a correction, retraction, moderation or reaction folded in,
+   *  whatever order they came in): the `message` event as it now is, same `stanzaId` / `id`. */
+  update: RoomEvent;
   connection: ConnectionState;
   sync: SyncProgress;
   subscription: SubscriptionChange;

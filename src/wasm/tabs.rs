@@ -213,7 +213,7 @@ impl TabLink {
                     Some(s) => core.local_state(&s),
                     None => Vec::new(),
                 },
-                "event" | "sync" | "subscription" | "read" | "error" => {
+                "event" | "update" | "sync" | "subscription" | "read" | "error" => {
                     core.local_event(name, value.clone())
                 }
                 _ => Vec::new(),

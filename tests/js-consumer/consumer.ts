@@ -84,6 +84,11 @@ export async function app(): Promise<void> {
     const what: "edit" | "retract" | "moderate" | "react" | undefined = e.change;
     console.log(e.kind === "change", e.target, e.emojis, who, before, why, by, likes, answered, what);
   });
+  // The message as a change left it, to replace the one shown by its id.
+  client.on("update", (m: RoomEvent) => {
+    const shown: string | undefined = m.stanzaId ?? m.id;
+    console.log(shown, m.body, m.edited, m.retracted, m.moderated, m.reactions);
+  });
   console.log(fixed.id, gone);
   await client.setSubject("room@conference.localhost", "topic");
   const read: void = await client.markRead("room@conference.localhost");

@@ -94,12 +94,14 @@ pub fn assert_error(err: &JsValue, code: &str) {
 
 type Recorder = Closure<dyn FnMut(JsValue)>;
 
-/// One account's client with its `event`, `connection`, `sync`, `subscription` and `error`
-/// callbacks recorded.
+/// One account's client with its `event`, `update`, `connection`, `sync`, `subscription`
+/// and `error` callbacks recorded.
 pub struct Peer {
     pub client: MucSubClient,
     pub store: String,
     pub events: Rc<RefCell<Vec<JsValue>>>,
+    /// `update` callbacks: stored messages as a change left them.
+    pub updates: Rc<RefCell<Vec<JsValue>>>,
     pub states: Rc<RefCell<Vec<String>>>,
     pub syncs: Rc<RefCell<Vec<JsValue>>>,
     pub subscriptions: Rc<RefCell<Vec<JsValue>>>,
@@ -180,6 +182,7 @@ impl Peer {
         let store = prop_str(&o, "store").unwrap_or_default();
         let client = MucSubClient::new(o.into()).expect("valid options");
         let events: Rc<RefCell<Vec<JsValue>>> = Rc::default();
+        let updates: Rc<RefCell<Vec<JsValue>>> = Rc::default();
         let syncs: Rc<RefCell<Vec<JsValue>>> = Rc::default();
         let errors: Rc<RefCell<Vec<JsValue>>> = Rc::default();
         let subscriptions: Rc<RefCell<Vec<JsValue>>> = Rc::default();
@@ -193,8 +196,16 @@ impl Peer {
             recorder(errors.clone()),
             recorder(subscriptions.clone()),
             state_rec,
+            recorder(updates.clone()),
         ];
-        let names = ["event", "sync", "error", "subscription", "connection"];
+        let names = [
+            "event",
+            "sync",
+            "error",
+            "subscription",
+            "connection",
+            "update",
+        ];
         for (name, r) in names.iter().zip(&recs) {
             let f: &Function = r.as_ref().unchecked_ref();
             client.on(name, f.clone()).unwrap();
@@ -203,6 +214,7 @@ impl Peer {
             client,
             store,
             events,
+            updates,
             states,
             syncs,
             subscriptions,
@@ -271,6 +283,17 @@ impl Peer {
                 .map(|e| prop_str(e, "message"))
                 .collect::<Vec<_>>()
         );
+    }
+
+    /// Wait (at most 30 s, only to avoid hanging) for an `update` callback matching `pred`.
+    pub async fn wait_update(&self, pred: impl Fn(&JsValue) -> bool) -> JsValue {
+        for _ in 0..600 {
+            if let Some(e) = self.updates.borrow().iter().find(|e| pred(e)) {
+                return e.clone();
+            }
+            sleep(50.0).await;
+        }
+        panic!("no matching update; got {:?}", self.updates.borrow());
     }
 
     /// Wait (at most 30 s) until `cond` holds.

@@ -90,6 +90,7 @@ class App {
     this.session = session;
     this.meta = loadUnread(session.jid);
     client.on('event', (ev) => this.onEvent(ev));
+    client.on('update', (m) => this.onUpdate(m));
     client.on('connection', (state) => this.onConnection(state));
     client.on('sync', (p) => this.onSync(p));
     client.on('error', (err) => this.toast(errorText(err)));
@@ -263,12 +264,14 @@ class App {
     if (ev.kind === 'message' || ev.kind === 'subject') {
       const m = (this.meta[ev.room] ??= {});
       if (!m.last || ev.timestamp >= m.last.timestamp) {
-        m.last = { kind: ev.kind, nick: ev.nick, body: ev.body, subject: ev.subject, timestamp: ev.timestamp };
+        m.last = { kind: ev.kind, nick: ev.nick, body: ev.body, subject: ev.subject, timestamp: ev.timestamp,
+          stanzaId: ev.stanzaId, id: ev.id };
       }
       if (ev.kind === 'subject') m.subject = ev.subject ?? '';
       this.saveMeta();
     }
-    if (ev.kind === 'message' && !this.isMine(ev.room, ev)) {
+    // A message that arrives deleted (its retraction came first) is not unread (nor for the SDK).
+    if (ev.kind === 'message' && !this.isMine(ev.room, ev) && !ev.retracted && !ev.moderated) {
       // The event is stored by now (the SDK reports it after the commit): reading it moves
       // the marker past it, otherwise the SDK counts it until the next list.
       if (this.viewing(ev.room)) this.markRead(ev.room);
@@ -278,6 +281,24 @@ class App {
       }
     }
     if (this.roomView?.room === ev.room) this.roomView.onEvent(ev);
+    this.renderRooms();
+  }
+
+  // A stored message was edited, deleted or reacted to: the room shows it as it now is; the
+  // room list's last message too when it is that one.
+  onUpdate(m) {
+    const last = this.meta[m.room]?.last;
+    // By id (the archive's copy may have moved its time); an entry saved before ids were: by time.
+    const same = last && last.nick === m.nick && (last.stanzaId || last.id
+      ? (last.stanzaId && last.stanzaId === m.stanzaId) || (last.id && last.id === m.id)
+      : last.timestamp === m.timestamp);
+    if (same) {
+      last.body = m.retracted || m.moderated ? 'deleted message' : m.body;
+      this.saveMeta();
+    }
+    const s = this.subs.get(m.room);
+    if (s?.last && (s.last.stanzaId ?? s.last.id) === (m.stanzaId ?? m.id)) s.last = m;
+    if (this.roomView?.room === m.room) this.roomView.onUpdate(m);
     this.renderRooms();
   }
 

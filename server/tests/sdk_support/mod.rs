@@ -37,3 +37,20 @@ pub async fn room_event(
         other => panic!("{other:?}"),
     }
 }
+
+/// Ends every session `user` has on the reference ejabberd (its HTTP API on
+/// 127.0.0.1:15280). A client of an earlier test or run that lost its socket with XEP-0198
+/// on stays there for minutes waiting to be resumed: an available resource that would take
+/// the events meant for offline storage or for the resumed session.
+pub async fn ejabberd_kick(user: &str) {
+    let body = format!("{{\"user\":\"{user}\",\"host\":\"localhost\"}}");
+    let r = mucsub_server::testkit::http_request(
+        "127.0.0.1:15280".parse().unwrap(),
+        "POST",
+        "/api/kick_user",
+        &[],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "kick_user {user}: {r:?}");
+}

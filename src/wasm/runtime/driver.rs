@@ -443,7 +443,7 @@ impl<S: Store + 'static> Driver<S> {
     /// One item out of the lane.
     fn done(&mut self, d: Done) {
         match d {
-            Done::Page(page, Ok(fresh)) => self.report.applied(&page, &fresh),
+            Done::Page(page, Ok(applied)) => self.report.applied(&page, &applied),
             Done::Page(_, Err(e)) | Done::Failed(e) => {
                 self.shared.emit_error(&SdkError::store(e.0));
             }

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::client::{AppEvent, ClientWarning, CommandError, RequestId};
-use crate::event::{RoomEvent, Source};
+use crate::event::Source;
 use crate::resync::ResyncWarning;
-use crate::store::Page;
+use crate::store::{Applied, Page};
 use crate::wasm::error::{Code, SdkError};
 use crate::wasm::js_types::{
     JsRead, JsRoomEvent, JsSubscriptionChange, JsSyncProgress, JsSyncSummary,
@@ -153,8 +153,9 @@ impl Reporter {
         self.replies.close();
     }
 
-    /// Report a stored page: resync progress for archive pages, then its new events.
-    pub(super) fn applied(&mut self, page: &Page, fresh: &[RoomEvent]) {
+    /// Report a stored page: resync progress for archive pages, then its new events, then
+    /// the stored messages it changed (`update`).
+    pub(super) fn applied(&mut self, page: &Page, applied: &Applied) {
         let (cursor, gap) = (page.cursor.is_some(), page.gap.is_some());
         let is_sync_page = cursor
             || gap
@@ -171,9 +172,13 @@ impl Reporter {
             };
             self.shared.emit_value("sync", || p);
         }
-        for ev in fresh {
+        for ev in &applied.fresh {
             self.shared
                 .emit_value("event", || JsRoomEvent::from_event(ev));
+        }
+        for ev in &applied.updated {
+            self.shared
+                .emit_value("update", || JsRoomEvent::from_event(ev));
         }
     }
 
@@ -189,6 +194,9 @@ impl Reporter {
             AppEvent::Room(ev) => self
                 .shared
                 .emit_value("event", || JsRoomEvent::from_event(&ev)),
+            AppEvent::Updated(ev) => self
+                .shared
+                .emit_value("update", || JsRoomEvent::from_event(&ev)),
             AppEvent::Result { request, result } => {
                 match self.replies.by_request.remove(&request) {
                     Some(Waiting::Command(reply)) => {

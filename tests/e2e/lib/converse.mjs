@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestServer } from './server.mjs';
 import { watchPage } from './browser.mjs';
-import { artifactsDir, e2eDir, repoRoot } from './paths.mjs';
+import { artifactsDir, e2eDir, repoRoot, wwwDist } from './paths.mjs';
 import { WAIT } from './app.mjs';
 
 export const CONVERSE_DIST = join(e2eDir, 'node_modules', 'converse.js', 'dist');
@@ -28,7 +28,8 @@ export const NODE_MESSAGES = 'urn:xmpp:mucsub:nodes:messages';
 
 // The server with the Converse site as its static directory (the site lives in the server's
 // temporary data dir, so `dispose()` removes both). Converse's 24 MB dist/ is linked, not copied.
-export async function startConverseServer({ users, config = '' } = {}) {
+// `app`: also the demo app (the SDK's side of a conversation) at ./app/, linked too.
+export async function startConverseServer({ users, config = '', app = false } = {}) {
   if (!existsSync(join(CONVERSE_DIST, 'converse.min.js'))) {
     throw new Error(`no Converse.js in ${CONVERSE_DIST}: run 'cd tests/e2e && npm ci'`);
   }
@@ -40,6 +41,7 @@ export async function startConverseServer({ users, config = '' } = {}) {
   await symlink(CONVERSE_DIST, join(site, 'converse'), 'dir');
   // Converse's OMEMO library fetches its wasm from the page's directory, not assets_path.
   await symlink(join(CONVERSE_DIST, 'curve25519_compiled.wasm'), join(site, 'curve25519_compiled.wasm'));
+  if (app) await symlink(wwwDist, join(site, 'app'), 'dir');
   return TestServer.start({ users, config, staticDir: site, dataDir });
 }
 
@@ -169,6 +171,42 @@ export class Converse {
   async waitForMessage(jid, text) {
     await this.page.waitForFunction(({ sel, want }) => [...document.querySelectorAll(`${sel} converse-muc-chat-content .chat-msg .chat-msg__text`)]
       .some((el) => el.textContent.trim() === want), { sel: this.room(jid), want: text }, { timeout: WAIT });
+  }
+
+  // Opens the actions menu of the newest message whose text is `text` and clicks the action
+  // `cls` (Converse's button class: chat-msg__action-edit, -retract, -reaction…), hovering
+  // it first as a person's pointer does (Converse shows the menu's toggle on hover).
+  async messageAction(jid, text, cls) {
+    const { page } = this;
+    const msg = page.locator(`${this.room(jid)} converse-muc-chat-content .chat-msg`, {
+      has: page.locator('.chat-msg__text', { hasText: text }),
+    }).last();
+    await msg.hover();
+    await msg.locator('.chat-msg__actions .dropdown-toggle').click();
+    await msg.locator(`.chat-msg__action.${cls}`).click();
+    return msg;
+  }
+
+  // Corrects our message `text` to `now` (XEP-0308): Edit, the text in the composer, Enter.
+  async correct(jid, text, now) {
+    await this.messageAction(jid, text, 'chat-msg__action-edit');
+    const box = `${this.room(jid)} converse-muc-message-form textarea.chat-textarea`;
+    await this.page.waitForFunction(({ sel, want }) => document.querySelector(sel)?.value === want,
+      { sel: box, want: text }, { timeout: WAIT });
+    await this.page.fill(box, now);
+    await this.page.press(box, 'Enter');
+  }
+
+  // Retracts our message `text` (XEP-0424), confirming Converse's question.
+  async retract(jid, text) {
+    await this.messageAction(jid, text, 'chat-msg__action-retract');
+    await this.page.click('converse-confirm-modal form.confirm button[type=submit]', { timeout: WAIT });
+  }
+
+  // Reacts to the message `text` with `emoji` from Converse's reaction picker (XEP-0444).
+  async react(jid, text, emoji) {
+    const msg = await this.messageAction(jid, text, 'chat-msg__action-reaction');
+    await msg.locator('.reaction-picker .reaction-item', { hasText: emoji }).first().click();
   }
 
   // The info lines Converse shows in the room ("alice has entered the groupchat", errors…).

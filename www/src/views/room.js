@@ -1,7 +1,10 @@
 // One room: history (scrolling back reads the store, then the archive for gaps — both inside
-// the SDK's history()), live events, the composer, the subject and the subscriber list.
+// the SDK's history()), live events, messages changed later (the SDK's `update`: edited,
+// deleted, reacted to), the composer (also replying and editing), the subject and the
+// subscriber list.
 import { h, replaceChildren } from '../dom.js';
-import { roomName, shortTime, eventKey, errorText, nickHue } from '../format.js';
+import { roomName, eventKey, errorText } from '../format.js';
+import { renderMessage, quote } from './message.js';
 
 const PAGE = 50;
 // How close to the top (px) scrolling has to come before the next older page is asked for.
@@ -20,6 +23,9 @@ export class RoomView {
     this.ready = false;
     this.buffered = []; // events that arrived while the first page was loading
     this.subject = app.subjectOf(room) ?? '';
+    this.myOcc = undefined; // our occupant-id here, from our own messages: which reactions are ours
+    this.moderator = false; // may remove others' messages (found by listing the subscribers)
+    this.mode = null; // { kind: 'reply' | 'edit', ev } while the composer replies or edits
 
     this.subjectEl = h('div', { class: 'sub clickable', id: 'room-subject', title: 'Change the subject',
       onclick: () => this.toggleSubjectForm() });
@@ -44,6 +50,7 @@ export class RoomView {
       }
     });
     this.input.addEventListener('input', () => this.autosize());
+    this.modeEl = h('div', { class: 'compose-mode', id: 'compose-mode', hidden: true });
     this.form = h('form', { class: 'composer', id: 'composer' }, this.input,
       h('button', { class: 'primary', type: 'submit', id: 'send' }, 'Send'));
     this.form.addEventListener('submit', (e) => { e.preventDefault(); this.send(); });
@@ -59,11 +66,13 @@ export class RoomView {
             title: 'Subscribers', onclick: () => this.toggleSubscribers() }, 'People')),
         this.panel,
         this.list,
+        this.modeEl,
         this.form));
     this.renderSubject();
   }
 
   async load() {
+    this.findRole();
     this.loading = true;
     try {
       const page = await this.app.client.history(this.room, { limit: PAGE });
@@ -73,7 +82,10 @@ export class RoomView {
     }
     this.loading = false;
     this.ready = true;
-    for (const ev of this.buffered.splice(0)) this.onEvent(ev);
+    for (const [ev, updated] of this.buffered.splice(0)) {
+      if (updated) this.onUpdate(ev);
+      else this.onEvent(ev);
+    }
     this.scrollToBottom();
     this.fillViewport();
   }
@@ -113,6 +125,7 @@ export class RoomView {
     this.complete = Boolean(page?.complete) || !oldest || oldest.stanzaId === previous;
     const fromBottom = this.list.scrollHeight - this.list.scrollTop;
     let added = 0;
+    for (const ev of fresh) this.learn(ev);
     for (const ev of fresh) {
       const node = this.render(ev);
       if (!node) continue;
@@ -128,9 +141,10 @@ export class RoomView {
 
   onEvent(ev) {
     if (!this.ready) {
-      this.buffered.push(ev);
+      this.buffered.push([ev, false]);
       return;
     }
+    this.learn(ev);
     const key = eventKey(ev);
     if (this.keys.has(key)) return;
     const node = this.render(ev);
@@ -186,8 +200,112 @@ export class RoomView {
     this.setSubject(ev.subject ?? '');
   }
 
+  // The SDK folded a change into a stored message: show it as it now is, where it is, and
+  // the quotes of it.
+  onUpdate(m) {
+    if (!this.ready) {
+      this.buffered.push([m, true]);
+      return;
+    }
+    const old = this.nodeOf(m);
+    if (!old) return; // not on screen: history() returns it as it now is
+    const node = this.render(m);
+    node.dataset.ts = old.dataset.ts;
+    old.replaceWith(node);
+    if (m.stanzaId) {
+      for (const q of this.list.querySelectorAll(`blockquote[data-reply-to="${CSS.escape(m.stanzaId)}"]`)) {
+        q.replaceWith(quote(m.stanzaId, this.ctx(m)));
+      }
+    }
+    if (this.mode && this.nodeOf(this.mode.ev) === node && (m.retracted || m.moderated)) this.setMode(null);
+  }
+
+  nodeOf(m) {
+    const sel = m.stanzaId ? `li.msg[data-stanza-id="${CSS.escape(m.stanzaId)}"]`
+      : m.id ? `li.msg[data-id="${CSS.escape(m.id)}"]:not([data-pending])` : null;
+    return sel ? this.list.querySelector(sel) : null;
+  }
+
+  // Our occupant-id, from any message or change of ours.
+  learn(ev) {
+    if (ev.occupantId && this.app.isMine(this.room, ev)) this.myOcc = ev.occupantId;
+  }
+
+  // Moderators see the subscribers' addresses in a room that hides them from others (the
+  // default); a room showing them to everyone shows "Remove" to everyone, and the server
+  // refuses it to non-moderators.
+  async findRole() {
+    try {
+      const list = await this.app.client.subscribers(this.room);
+      this.moderator = list.some((s) => s.jid);
+    } catch {
+      this.moderator = false;
+    }
+  }
+
+  ctx(ev) {
+    return {
+      mine: this.app.isMine(this.room, ev),
+      myOcc: this.myOcc,
+      quoteOf: (sid) => {
+        const li = this.list.querySelector(`li.msg[data-stanza-id="${CSS.escape(sid)}"]`);
+        if (!li || li.dataset.deleted) return li ? { nick: li.dataset.nick, body: 'deleted message' } : null;
+        return { nick: li.dataset.nick, body: li.querySelector('.body')?.textContent ?? '' };
+      },
+      actions: (m) => {
+        const mine = this.app.isMine(this.room, m);
+        return ['reply', ...(mine ? ['edit', 'delete'] : []), ...(!mine && this.moderator ? ['remove'] : [])];
+      },
+      act: (action, m, arg) => this.act(action, m, arg),
+    };
+  }
+
+  async act(action, m, arg) {
+    const client = this.app.client;
+    const id = m.stanzaId ?? m.id;
+    try {
+      if (action === 'toggle') {
+        const ours = new Set(Object.entries(m.reactions ?? {})
+          .filter(([, who]) => this.myOcc && who.includes(this.myOcc)).map(([emoji]) => emoji));
+        if (ours.has(arg)) ours.delete(arg);
+        else ours.add(arg);
+        await client.react(this.room, id, [...ours]);
+      } else if (action === 'reply' || action === 'edit') {
+        this.setMode({ kind: action, ev: m });
+      } else if (action === 'delete') {
+        await client.retract(this.room, id);
+      } else if (action === 'remove') {
+        await client.moderate(this.room, m.stanzaId);
+      }
+    } catch (err) {
+      this.app.toast(errorText(err));
+    }
+  }
+
+  // The composer replies to or edits `mode.ev` (null: a plain message).
+  setMode(mode) {
+    const was = this.mode;
+    this.mode = mode;
+    if (!mode) {
+      this.modeEl.hidden = true;
+      this.modeEl.replaceChildren();
+      if (was?.kind === 'edit') this.input.value = '';
+      this.autosize();
+      return;
+    }
+    const what = mode.kind === 'edit' ? 'Editing your message' : `Replying to ${mode.ev.nick ?? ''}`;
+    replaceChildren(this.modeEl,
+      h('div', { class: 'what' }, h('strong', {}, what), h('span', {}, mode.ev.body ?? '')),
+      h('button', { class: 'icon-btn', type: 'button', id: 'compose-cancel', 'aria-label': 'Cancel',
+        onclick: () => this.setMode(null) }, '×'));
+    this.modeEl.dataset.kind = mode.kind;
+    this.modeEl.hidden = false;
+    if (mode.kind === 'edit') this.input.value = mode.ev.body ?? '';
+    this.autosize();
+    this.input.focus();
+  }
+
   render(ev) {
-    const time = h('time', { datetime: new Date(ev.timestamp).toISOString() }, shortTime(ev.timestamp));
     const data = { key: eventKey(ev), source: ev.source ?? '', kind: ev.kind };
     if (ev.stanzaId) data.stanzaId = ev.stanzaId;
     if (ev.id) data.id = ev.id;
@@ -196,26 +314,34 @@ export class RoomView {
         ev.subject ? `${ev.nick ?? 'Someone'} set the subject: ${ev.subject}` : `${ev.nick ?? 'Someone'} cleared the subject`);
     }
     if (ev.kind !== 'message' || ev.body === undefined || ev.body === null) return null;
-    const mine = this.app.isMine(this.room, ev);
-    return h('li', { class: 'msg' + (mine ? ' mine' : ''), dataset: data },
-      h('div', { class: 'meta' },
-        mine ? null : h('span', { class: 'nick', style: `color: hsl(${nickHue(ev.nick)} 60% 40%)` }, ev.nick ?? ''),
-        time),
-      h('div', { class: 'bubble body' }, ev.body));
+    return renderMessage(ev, this.ctx(ev));
   }
 
   async send() {
     const body = this.input.value.trim();
     if (!body) return;
+    const mode = this.mode;
     this.input.value = '';
-    this.autosize();
+    this.setMode(null);
+    if (mode?.kind === 'edit') {
+      // The room's echo of the correction comes back as an `update` of the message.
+      if (body === mode.ev.body) return;
+      try {
+        await this.app.client.edit(this.room, mode.ev.id ?? mode.ev.stanzaId, body);
+      } catch (err) {
+        this.app.toast(`Not edited: ${errorText(err)}`);
+      }
+      return;
+    }
+    const replyTo = mode?.kind === 'reply' ? (mode.ev.stanzaId ?? mode.ev.id) : undefined;
     const node = h('li', { class: 'msg mine pending', dataset: { kind: 'message', pending: '1' } },
       h('div', { class: 'meta' }, 'sending…'),
+      replyTo ? quote(replyTo, this.ctx(mode.ev)) : null,
       h('div', { class: 'bubble body' }, body));
     this.list.append(node);
     this.scrollToBottom();
     try {
-      const { id } = await this.app.client.send(this.room, body);
+      const { id } = await this.app.client.send(this.room, body, replyTo ? { replyTo } : undefined);
       // The room echoes our message as an event; until then it shows as pending.
       if (id && this.echoed.delete(id)) {
         node.remove();
