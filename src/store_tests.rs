@@ -69,6 +69,9 @@ macro_rules! store_suite {
             a_resync_tombstone_reports_the_message_updated,
             an_id_gained_reports_the_change_it_unlocks,
             a_batch_reports_each_update_once_as_it_left_it,
+            reaction_to_a_correction_whatever_the_order,
+            reaction_to_a_foreign_correction_is_not_the_messages,
+            moderation_of_a_correction_retracts_the_message,
         );
     };
     (@cases $attr:meta, $open:expr; $($case:ident,)*) => {
@@ -82,8 +85,10 @@ macro_rules! store_suite {
 }
 
 mod changes;
+mod corrected;
 mod updates;
 pub use changes::*;
+pub use corrected::*;
 pub use updates::*;
 
 const ROOM: &str = "room@conference.localhost";

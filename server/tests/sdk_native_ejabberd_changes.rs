@@ -260,7 +260,7 @@ async fn changes_fold_once_from_ejabberds_offline_storage_and_archive() {
         let retract = Command::Retract {
             room: room.into(),
             id: "t2".into(),
-            stanza_id: temp.clone(),
+            target: "t1".into(),
         };
         alice.command(retract).await.unwrap().unwrap();
         room_event(&mut alice, |r| is_change(r, "t2")).await;

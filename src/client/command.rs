@@ -113,14 +113,15 @@ pub enum Command {
         /// The new body.
         body: String,
     },
-    /// Retract our message with archive id `stanza_id` (XEP-0424): [`CommandResult::Sent`].
+    /// Retract our message `target` (XEP-0424): [`CommandResult::Sent`].
     Retract {
         /// Room.
         room: String,
         /// The retraction's own message id, from the caller.
         id: String,
-        /// The retracted message's archive id.
-        stanza_id: String,
+        /// The retracted message's origin-id (the id we gave it): what Converse.js
+        /// matches; our server and the stores also accept its archive id.
+        target: String,
     },
     /// Our reactions to the message with archive id `stanza_id` become `emojis` (XEP-0444;
     /// empty takes them all back): [`CommandResult::Sent`].
@@ -311,12 +312,8 @@ impl Client {
                 self.send(&compose::edit(&room_jid(&room)?, &id, &target, &body), out);
                 out.push(result(req, Ok(CommandResult::Sent { id })));
             }
-            Command::Retract {
-                room,
-                id,
-                stanza_id,
-            } => {
-                self.send(&compose::retract(&room_jid(&room)?, &id, &stanza_id), out);
+            Command::Retract { room, id, target } => {
+                self.send(&compose::retract(&room_jid(&room)?, &id, &target), out);
                 out.push(result(req, Ok(CommandResult::Sent { id })));
             }
             Command::React {

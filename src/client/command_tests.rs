@@ -47,7 +47,7 @@ fn every_command(room: &str) -> Vec<Command> {
         Command::Retract {
             room: room.into(),
             id: "r1".into(),
-            stanza_id: "s1".into(),
+            target: "m1".into(),
         },
         Command::React {
             room: room.into(),

@@ -42,16 +42,16 @@ fn edit_writes_a_correction_of_the_named_id() {
 }
 
 #[test]
-fn retract_writes_a_retraction_of_the_stanza_id() {
+fn retract_writes_a_retraction_of_the_id_given() {
     let cmd = Command::Retract {
         room: ROOM.into(),
         id: "r1".into(),
-        stanza_id: "s1".into(),
+        target: "m1".into(),
     };
     assert_sent(
         cmd,
         "r1",
-        &["<retract xmlns='urn:xmpp:message-retract:1' id='s1'/>"],
+        &["<retract xmlns='urn:xmpp:message-retract:1' id='m1'/>"],
     );
 }
 

@@ -67,13 +67,20 @@ fn store_hint() -> Element {
     Element::builder("store", ns::HINTS).build()
 }
 
-/// Retract our message whose room archive id is `stanza_id`, with the fallback body
-/// XEP-0424 §4 gives older clients (marked as such, so no XEP-0424 reader shows it) and
-/// a `<store/>` hint: archives that keep only messages with a body or the hint (ejabberd
-/// 23.01) keep the retraction, so a device catching up from the archive learns it.
-pub fn retract(room: &BareJid, id: &str, stanza_id: &str) -> Element {
+/// Retract our message `target`, named by the id we gave it (its origin-id), with the
+/// fallback body XEP-0424 §4 gives older clients (marked as such, so no XEP-0424 reader
+/// shows it) and a `<store/>` hint: archives that keep only messages with a body or the
+/// hint (ejabberd 23.01) keep the retraction, so a device catching up from the archive
+/// learns it.
+///
+/// The origin-id, not the room's stanza-id: Converse.js 14 applies a groupchat retraction
+/// only when its id is the origin-id (or stanza `id`) of a message from the same occupant
+/// JID, and XEP-0424 names the retracted message by its origin-id; our server, ejabberd
+/// (which only relays it) and the SDK's stores accept either. Moderation (XEP-0425), which
+/// is about someone else's message, names the stanza-id.
+pub fn retract(room: &BareJid, id: &str, target: &str) -> Element {
     let retract = Retract {
-        id: stanza_id.to_owned(),
+        id: target.to_owned(),
         moderated: None,
         reason: None,
     };

@@ -47,8 +47,8 @@ fn edit_names_the_corrected_id() {
 }
 
 #[test]
-fn retract_names_the_stanza_id() {
-    let m = retract(&room(), "r1", "s1");
+fn retract_names_the_id_given() {
+    let m = retract(&room(), "r1", "o1");
     assert_groupchat(&m, "r1");
     // Archived by servers that keep only messages with a body or a hint, and marked as
     // a fallback: the fallback body is no message of its own.
@@ -64,7 +64,7 @@ fn retract_names_the_stanza_id() {
     assert_eq!(
         relayed(m).kind,
         EventKind::Change {
-            target: "s1".into(),
+            target: "o1".into(),
             change
         }
     );

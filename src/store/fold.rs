@@ -31,6 +31,44 @@ pub fn names(change: &RoomEvent, msg: &RoomEvent) -> bool {
         && target_of(change).is_some_and(|t| answers_to(msg, t))
 }
 
+/// The ids an event answers to: its stanza-id, message id and origin-id.
+pub fn own_ids(ev: &RoomEvent) -> impl Iterator<Item = &str> {
+    [&ev.stanza_id, &ev.message_id, &ev.origin_id]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+}
+
+/// Is `ev` a correction (XEP-0308)?
+pub fn is_edit(ev: &RoomEvent) -> bool {
+    matches!(
+        ev.kind,
+        EventKind::Change {
+            change: Change::Edit { .. },
+            ..
+        }
+    )
+}
+
+/// The other ids `msg` answers to: the archive ids (stanza-ids) of its corrections among
+/// `direct` (the changes naming it) that `fold` applies (by its author). A client that
+/// shows a corrected message as its newest version names it by the correction's
+/// stanza-id (Converse.js reacts to it and moderates it so), and the change is meant for
+/// the message. Only stanza-ids: what others name a groupchat message by (XEP-0444,
+/// XEP-0425); its author names it by the original's id (XEP-0308 §5).
+pub fn aliases<'a>(msg: &RoomEvent, direct: &[&'a RoomEvent]) -> Vec<&'a str> {
+    direct
+        .iter()
+        .filter(|c| is_edit(c) && names(c, msg) && same_sender(msg, c))
+        .filter_map(|c| c.stanza_id.as_deref())
+        .collect()
+}
+
+/// Is `change` about `msg` through one of its `aliases` (see [`aliases`])?
+pub fn names_through(change: &RoomEvent, msg: &RoomEvent, aliases: &[&str]) -> bool {
+    change.room == msg.room && target_of(change).is_some_and(|t| aliases.contains(&t))
+}
+
 /// Do `a` and `b` (two copies of one message) look the same to the app: body, earlier
 /// bodies, retraction or moderation, reactions, reply. Ids and times gained from an archive
 /// copy do not count: a resync would otherwise report every live message again.

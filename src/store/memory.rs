@@ -20,6 +20,9 @@ struct RoomData {
     ids: HashMap<String, Vec<usize>>,
     /// the id a change event names → indexes of those change events
     changes: HashMap<String, Vec<usize>>,
+    /// stanza-id of a correction → index: what a change naming a corrected message by
+    /// its correction names (see [`fold::aliases`])
+    corrections: HashMap<String, Vec<usize>>,
     state: RoomState,
 }
 
@@ -73,33 +76,54 @@ impl RoomData {
                 push_once(self.ids.entry(id).or_default(), i);
             }
         }
+        if fold::is_edit(&self.events[i].2) {
+            if let Some(sid) = self.events[i].2.stanza_id.clone() {
+                push_once(self.corrections.entry(sid).or_default(), i);
+            }
+        }
         if let Some(t) = target {
             push_once(self.changes.entry(t).or_default(), i);
         }
     }
 
     /// The messages a stored event concerns: itself for a message, its target for a
-    /// change (none while the target has not arrived).
+    /// change (none while the target has not arrived), also when the change names it
+    /// through one of its corrections.
     fn concerned(&self, i: usize) -> Vec<usize> {
         let ev = &self.events[i].2;
-        match fold::target_of(ev) {
-            Some(t) => self.ids.get(t).into_iter().flatten().copied().collect(),
-            None => vec![i],
-        }
+        let Some(t) = fold::target_of(ev) else {
+            return vec![i];
+        };
+        let corrected = self.corrections.get(t).into_iter().flatten();
+        let targets = corrected.filter_map(|&c| fold::target_of(&self.events[c].2));
+        std::iter::once(t)
+            .chain(targets)
+            .filter_map(|t| self.ids.get(t))
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    /// The stored changes naming `id`.
+    fn naming<'a>(&'a self, id: &str) -> impl Iterator<Item = usize> + 'a {
+        self.changes.get(id).into_iter().flatten().copied()
     }
 
     /// Recompute message `i` from every stored change naming it, in stored order.
     fn refold(&mut self, i: usize) {
         let msg = &self.events[i].2;
-        let ids = [&msg.stanza_id, &msg.message_id, &msg.origin_id];
-        let mut found: Vec<usize> = ids
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.changes.get(id))
-            .flatten()
-            .copied()
+        let mut found: Vec<usize> = fold::own_ids(msg)
+            .flat_map(|id| self.naming(id))
             .filter(|&c| fold::names(&self.events[c].2, msg))
             .collect();
+        let direct: Vec<&RoomEvent> = found.iter().map(|&c| &self.events[c].2).collect();
+        let aliases = fold::aliases(msg, &direct);
+        found.extend(
+            aliases
+                .iter()
+                .flat_map(|id| self.naming(id))
+                .filter(|&c| fold::names_through(&self.events[c].2, msg, &aliases)),
+        );
         found.sort_unstable();
         found.dedup();
         found.sort_by(|&a, &b| self.stored_order(a, b));

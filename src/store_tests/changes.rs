@@ -16,7 +16,14 @@ pub(super) fn original(sid: Option<&str>) -> RoomEvent {
 }
 
 /// A change event sent by `nick` (occupant-id `occ-<first letter>`), live unless `sid`.
-fn change(sid: Option<&str>, nick: &str, id: &str, ts: i64, target: &str, c: Change) -> RoomEvent {
+pub(super) fn change(
+    sid: Option<&str>,
+    nick: &str,
+    id: &str,
+    ts: i64,
+    target: &str,
+    c: Change,
+) -> RoomEvent {
     let mut e = message(ROOM, sid, nick, id, ts);
     e.occupant_id = Some(format!("occ-{}", &nick[..1]));
     e.kind = EventKind::Change {
@@ -47,12 +54,12 @@ pub(super) fn react(nick: &str, id: &str, ts: i64, emojis: &[&str]) -> RoomEvent
     change(None, nick, id, ts, "s1", Change::React { emojis })
 }
 
-async fn put(s: &impl Store, events: Vec<RoomEvent>) -> Vec<RoomEvent> {
+pub(super) async fn put(s: &impl Store, events: Vec<RoomEvent>) -> Vec<RoomEvent> {
     s.apply_page(&Page::new(ROOM, events)).await.unwrap().fresh
 }
 
 /// The room's only visible event.
-async fn only(s: &impl Store) -> RoomEvent {
+pub(super) async fn only(s: &impl Store) -> RoomEvent {
     let mut all = s.events(ROOM, 100).await.unwrap();
     assert_eq!(all.len(), 1, "one visible event: {all:?}");
     all.remove(0)
@@ -220,7 +227,7 @@ pub async fn tombstone_first_then_live_copy_stays_retracted(open: impl Opener) {
     assert_retracted(&only(&s).await);
 }
 
-fn moderation(nick: Option<&str>) -> RoomEvent {
+pub(super) fn moderation(nick: Option<&str>) -> RoomEvent {
     let r = Retraction {
         moderated: Some(Moderator {
             by: format!("{ROOM}/mod"),

@@ -2,9 +2,9 @@
 //! `send` with `replyTo`, run in the tab that leads the store (src/wasm/calls.rs).
 //!
 //! The app names a message by the id it knows, its `id` or its `stanzaId`; the protocol
-//! wants a particular one (XEP-0308 corrections the sender's message id, retractions and
-//! reactions in a room the archive's stanza-id, XEP-0461 replies the stanza-id and the
-//! author's occupant JID). The stored message is looked up to pick the right one; a message
+//! wants a particular one (XEP-0308 corrections and XEP-0424 retractions the sender's
+//! message id or origin-id, reactions in a room the archive's stanza-id, XEP-0461 replies
+//! the stanza-id and the author's occupant JID). The stored message is looked up to pick the right one; a message
 //! not stored yet is named by the id as given.
 
 use std::rc::Rc;
@@ -84,7 +84,7 @@ impl Inner {
         self.post(cmd).await
     }
 
-    /// The archive id of the message `target` names, for retractions and reactions.
+    /// The archive id of the message `target` names, for reactions.
     async fn archive_id(self: &Rc<Self>, room: &str, target: String) -> Result<String, SdkError> {
         Ok(match self.stored(room, &target).await? {
             Some(ev) => ev.stanza_id.unwrap_or(target),
@@ -92,19 +92,23 @@ impl Inner {
         })
     }
 
-    /// `retract(room, id)`.
+    /// `retract(room, id)`: the retraction names the id we gave the message, its
+    /// origin-id, which Converse.js matches (see [`crate::event::compose::retract`]).
     pub(super) async fn retract(
         self: &Rc<Self>,
         room: String,
         target: String,
         id: String,
     ) -> Result<JsValue, SdkError> {
-        let stanza_id = self.archive_id(&room, target).await?;
-        let cmd = Command::Retract {
-            room,
-            id,
-            stanza_id,
+        let target = match self.stored(&room, &target).await? {
+            Some(ev) => ev
+                .origin_id
+                .or(ev.message_id)
+                .or(ev.stanza_id)
+                .unwrap_or(target),
+            None => target,
         };
+        let cmd = Command::Retract { room, id, target };
         self.post(cmd).await
     }
 

@@ -28,53 +28,105 @@ fn is_message(ev: &RoomEvent) -> bool {
 
 /// Load into `chunks` every stored chunk holding a message that a change of `batch` names,
 /// or a change naming a message of `batch` or one of those targets (by any id it answers
-/// to: a correction names the message id, a reaction the stanza-id). `batch` is the batch's
-/// changes and its touched messages (see [`Item::touched`]).
+/// to: a correction names the message id, a reaction the stanza-id), also through a
+/// correction's stanza-id (see [`fold::aliases`]): the correction a change names (found by
+/// its stanza-id in the `dedup` index), the message it corrects, and the changes naming
+/// the correction. `batch` is the batch's changes and its touched messages (see
+/// [`Item::touched`]). Round after round until nothing new is named: one or two rounds
+/// unless corrections are involved.
 pub(super) async fn load_related(
     store: &ObjectStore,
     room: &str,
     batch: &[&RoomEvent],
     chunks: &mut HashMap<u64, Chunk>,
 ) -> Result<(), SdkError> {
-    let index = store.index(indexes::FOLD)?;
+    let fold_index = store.index(indexes::FOLD)?;
+    let dedup_index = store.index(indexes::DEDUP)?;
     let mut asked = HashSet::new();
-    let mut targets = HashSet::new();
-    let mut keys = Vec::new();
-    for ev in batch {
-        match fold::target_of(ev) {
-            Some(t) => {
-                targets.insert(t.to_owned());
-                keys.push(rec::target_key(room, t));
-                keys.push(rec::change_key(room, t));
-            }
-            None => keys.extend(rec::message_ids(ev).map(|id| rec::change_key(room, id))),
+    let mut wanted = Wanted::default();
+    loop {
+        wanted.grow(batch.iter().copied(), true);
+        let stored: Vec<&RoomEvent> = chunks
+            .values()
+            .flat_map(|c| c.slots.iter())
+            .map(|s| &s.ev)
+            .filter(|ev| ev.room == room)
+            .collect();
+        wanted.grow(stored.into_iter(), false);
+        let mut keys = Vec::new();
+        for t in &wanted.targets {
+            keys.push((true, rec::target_key(room, t)));
+            keys.push((false, rec::scoped_key(room, &format!("sid:{t}"))));
         }
+        for id in wanted.targets.iter().chain(&wanted.changes) {
+            keys.push((true, rec::change_key(room, id)));
+        }
+        keys.retain(|k| !asked.contains(k));
+        if keys.is_empty() {
+            return Ok(());
+        }
+        asked.extend(keys.iter().cloned());
+        lookup(store, &fold_index, &dedup_index, keys, chunks).await?;
     }
-    lookup(store, &index, keys, &mut asked, chunks).await?;
-    // The targets found may answer to other ids as well, which other changes may name.
-    let more: Vec<String> = chunks
-        .values()
-        .flat_map(|c| c.slots.iter())
-        .filter(|s| s.ev.room == room && rec::message_ids(&s.ev).any(|id| targets.contains(id)))
-        .flat_map(|s| rec::message_ids(&s.ev).map(|id| rec::change_key(room, id)))
-        .collect();
-    lookup(store, &index, more, &mut asked, chunks).await
 }
 
-/// The chunks the `fold` index names under `keys` (those not `asked` yet), fetched into
-/// `chunks` unless already there.
+/// The ids whose messages and changes a batch needs (see [`load_related`]).
+#[derive(Default)]
+struct Wanted {
+    /// Ids changes name: the messages (or corrections) answering to them, and the other
+    /// changes naming them.
+    targets: HashSet<String>,
+    /// Ids of messages (and stanza-ids of their corrections): the changes naming them.
+    changes: HashSet<String>,
+}
+
+impl Wanted {
+    /// Add what `events` make necessary, given what is wanted so far: all of what the
+    /// batch brings (`from_batch`), what stored events connect to.
+    fn grow<'a>(&mut self, events: impl Iterator<Item = &'a RoomEvent>, from_batch: bool) {
+        for ev in events {
+            match fold::target_of(ev) {
+                Some(t) => {
+                    if from_batch {
+                        self.targets.insert(t.to_owned());
+                    }
+                    let named = self.targets.contains(t) || self.changes.contains(t);
+                    if let (true, Some(sid)) = (fold::is_edit(ev), ev.stanza_id.as_deref()) {
+                        // A correction of a wanted message: changes may name it by its
+                        // stanza-id. A correction a change names: its message is wanted.
+                        if named {
+                            self.changes.insert(sid.to_owned());
+                        }
+                        if self.targets.contains(sid) {
+                            self.targets.insert(t.to_owned());
+                        }
+                    }
+                }
+                None if is_message(ev) => {
+                    let wanted = |id: &str| self.targets.contains(id) || self.changes.contains(id);
+                    if from_batch || rec::message_ids(ev).any(wanted) {
+                        let ids: Vec<String> = rec::message_ids(ev).map(str::to_owned).collect();
+                        self.changes.extend(ids);
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// The chunks the `fold` index (`true`) or the `dedup` index (`false`) names under
+/// `keys`, fetched into `chunks` unless already there.
 async fn lookup(
     store: &ObjectStore,
-    index: &Index,
-    keys: Vec<String>,
-    asked: &mut HashSet<String>,
+    fold_index: &Index,
+    dedup_index: &Index,
+    keys: Vec<(bool, String)>,
     chunks: &mut HashMap<u64, Chunk>,
 ) -> Result<(), SdkError> {
     let mut pending = Vec::new();
-    for k in keys {
-        if asked.insert(k.clone()) {
-            pending.push(exact(index, &k)?);
-        }
+    for (in_fold, k) in keys {
+        pending.push(exact(if in_fold { fold_index } else { dedup_index }, &k)?);
     }
     let mut named = HashSet::new();
     for f in pending {
@@ -106,9 +158,16 @@ pub(super) type Changes = Vec<(Option<usize>, RoomEvent)>;
 pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
     let mut changes_by_target: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut messages_by_id: HashMap<&str, Vec<usize>> = HashMap::new();
+    // Corrections by stanza-id (see `fold::aliases`).
+    let mut corrections: HashMap<&str, Vec<&str>> = HashMap::new();
     for (i, it) in items.iter().enumerate() {
         match fold::target_of(it.ev) {
-            Some(t) => changes_by_target.entry(t).or_default().push(i),
+            Some(t) => {
+                changes_by_target.entry(t).or_default().push(i);
+                if let (true, Some(sid)) = (fold::is_edit(it.ev), it.ev.stanza_id.as_deref()) {
+                    corrections.entry(sid).or_default().push(t);
+                }
+            }
             None => {
                 for id in rec::message_ids(it.ev) {
                     messages_by_id.entry(id).or_default().push(i);
@@ -119,7 +178,12 @@ pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
     let mut concerned: Vec<usize> = Vec::new();
     for (i, it) in items.iter().enumerate().filter(|(_, it)| it.page.is_some()) {
         match fold::target_of(it.ev) {
-            Some(t) => concerned.extend(messages_by_id.get(t).into_iter().flatten()),
+            Some(t) => {
+                let corrected = corrections.get(t).into_iter().flatten().copied();
+                for t in std::iter::once(t).chain(corrected) {
+                    concerned.extend(messages_by_id.get(t).into_iter().flatten());
+                }
+            }
             None if it.touched && is_message(it.ev) => concerned.push(i),
             None => {}
         }
@@ -129,12 +193,19 @@ pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
     let mut out = HashMap::new();
     for m in concerned {
         let msg = items[m].ev;
+        let naming = |id: &str| changes_by_target.get(id).into_iter().flatten().copied();
         let mut found: Vec<usize> = rec::message_ids(msg)
-            .filter_map(|id| changes_by_target.get(id))
-            .flatten()
-            .copied()
+            .flat_map(naming)
             .filter(|&c| fold::names(items[c].ev, msg))
             .collect();
+        let direct: Vec<&RoomEvent> = found.iter().map(|&c| items[c].ev).collect();
+        let aliases = fold::aliases(msg, &direct);
+        found.extend(
+            aliases
+                .iter()
+                .flat_map(|id| naming(id))
+                .filter(|&c| fold::names_through(items[c].ev, msg, &aliases)),
+        );
         found.sort_unstable();
         found.dedup();
         found.sort_by(|&a, &b| {

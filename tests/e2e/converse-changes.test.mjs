@@ -1,13 +1,12 @@
 // Issue 22 between a stock client and the SDK: Converse.js 14 (in Chromium, joined) and the
 // demo app (the SDK, a MucSub subscriber that never joins) in one room. Converse shows the
-// SDK user's correction (XEP-0308) and reaction (XEP-0444) on the messages they name, read
-// from Converse's DOM; the SDK folds Converse's correction, reaction and retraction
-// (XEP-0424) into its store, read with `history()` in the app's page, and the app shows
-// them. Two known gaps run as `todo` subtests (the reporter lists them): Converse 14 does
-// not apply the SDK's retraction (it matches by origin-id, the SDK names the stanza-id as
-// XEP-0424 asks in a groupchat), and the SDK does not fold Converse's reaction to a
-// corrected message (Converse names it by the correction's stanza-id). Chromium only (Converse
-// is driven through Playwright's locators): tests/suites/e2e.sh lists it so.
+// SDK user's correction (XEP-0308), reaction (XEP-0444) and retraction (XEP-0424: the SDK
+// names its own message by its origin-id, which Converse 14 matches) on the messages they
+// name, read from Converse's DOM; the SDK folds Converse's correction, reaction and
+// retraction into its store, read with `history()` in the app's page, and the app shows
+// them, also Converse's reaction to a message Converse had corrected (Converse names it by
+// the correction's stanza-id). Chromium only (Converse is driven through Playwright's
+// locators): tests/suites/e2e.sh lists it so.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -131,12 +130,9 @@ test('Converse.js 14 and the SDK see each other\'s corrections, reactions and re
     assert.equal(shown.length, 4, JSON.stringify(shown));
   }));
 
-  // Known gap: Converse 14 matches a groupchat retraction's id against the message's
-  // origin-id / message id (its handleRetraction), while XEP-0424 1.x, and the SDK, name
-  // the room's stanza-id in a groupchat. The retraction reaches Converse (its frame log).
-  await t.test('Converse shows the SDK user\'s retraction', {
-    todo: 'Converse 14 matches a groupchat retraction by origin-id, the SDK names the stanza-id (XEP-0424)',
-  }, () => step(async () => {
+  // Converse 14 applies a groupchat retraction whose id is the origin-id of a message from
+  // the same occupant (its handleRetraction): the SDK names its own message so.
+  await t.test('Converse shows the SDK user\'s retraction', () => step(async () => {
     await until(async () => (await converseShows())[1], { nick: 'alice', retracted: true });
   }));
 
@@ -171,11 +167,9 @@ test('Converse.js 14 and the SDK see each other\'s corrections, reactions and re
     await screenshot(carol.page, 'converse-changes');
   }));
 
-  // Known gap: Converse reacts to a corrected message by the correction's stanza-id (it
-  // keeps the newest one on the message), which names no stored message for the SDK.
-  await t.test('the SDK folds Converse\'s reaction to a corrected message', {
-    todo: 'Converse names a corrected message by its correction\'s stanza-id; the SDK folds by the original\'s ids',
-  }, () => step(async () => {
+  // Converse reacts to a corrected message by the correction's stanza-id (it keeps the
+  // newest one on the message): the SDK folds it into the message the correction corrects.
+  await t.test('the SDK folds Converse\'s reaction to a corrected message', () => step(async () => {
     await carol.react(ROOM, SDK_FIXED, '🎉');
     await until(async () => (await stored())[0].reactions, { '🎉': 1 });
     assert.deepEqual(logs.flatMap((l) => l.errors), []);

@@ -28,8 +28,8 @@ pub const FEATURES: &[&str] = &[ns::MESSAGE_CORRECT, ns::RETRACT, ns::REACTIONS,
 
 /// The archive keys naming the message `m` changes, most likely first: a correction's
 /// `<replace id>` is the id its author gave the message; a retraction's `<retract id>`
-/// the room's stanza-id (XEP-0424 §4 for groupchat) or, from clients that send it, the
-/// origin-id. `None` when `m` changes nothing.
+/// the room's stanza-id or the origin-id its author gave it (what our SDK and Converse.js
+/// send). `None` when `m` changes nothing.
 pub(super) fn target_keys(m: &Element, from: &FullJid) -> Option<Vec<ArchiveKey>> {
     if m.name() != "message" || m.attr("type") != Some("groupchat") {
         return None;
