@@ -39,9 +39,10 @@ cd tests/e2e
 # Playwright's Chromium-only calls (the README's browser table says which and why), through
 # the same tests (MUCSUB_BROWSER picks the engine in lib/browser.mjs). The Converse.js suite
 # checks our server against a stock client, not the engines: Chromium is enough.
-# message-changes: Chromium only FOR NOW — under Firefox's WebDriver its first two steps pass
-# and the third (the action menus read with $$eval, a reaction toggled off) stalls; not yet
-# diagnosed (issue 22 demo branch). Move it back to every engine once it passes there.
+# message-changes: Chromium only FOR NOW — Firefox ESR passes it whole (i22-interop, one run,
+# every step slow under load), but WebKitGTK does not: in step 2 the "⋯" clicked on a message
+# alice just reacted to opens no menu (the message is not drawn anew; not yet diagnosed).
+# Move it back to every engine once WebKit passes it.
 chromium_only="push-sw.test.mjs push-app.test.mjs converse.test.mjs converse-changes.test.mjs wake-resume.test.mjs wake-bench-smoke.test.mjs message-changes.test.mjs"
 status=0
 run_engine() { # ENGINE FILE...
