@@ -13,8 +13,11 @@ use std::time::Duration;
 
 use async_nats::connection::State;
 use futures_util::StreamExt;
+use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+
+pub use crate::router::BareItem;
 
 /// How long a request waits for its answer. The answering node only hands the stanza to
 /// a local queue, so a slow answer means a node in trouble.
@@ -35,13 +38,23 @@ pub enum Envelope {
         xml: String,
         skip: Vec<String>,
     },
+    /// Bare-JID stanzas for several of the receiving node's accounts: a room's fanout
+    /// sends one of these per node and event, not one request per recipient.
+    Batch { items: Vec<BareItem> },
 }
 
 /// The answer: whether the receiving node took the stanza (a room queued it, a session
 /// got it).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Answer {
     pub taken: bool,
+    /// For a [`Envelope::Batch`]: which of its items reached a session there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reached: Vec<bool>,
+    /// For a [`Envelope::Room`]: the receiving node does not hold the room (it passed
+    /// the stanza on), so the sender forgets it as the room's owner.
+    #[serde(default)]
+    pub moved: bool,
 }
 
 /// Why a request got no answer.
@@ -67,6 +80,8 @@ pub type Handler = Arc<
 /// A connection to NATS. Cheap to share (`Arc`).
 pub struct Bus {
     client: async_nats::Client,
+    /// Requests sent (`mucsub_cluster_requests_total`).
+    requests: Counter,
 }
 
 fn subject(incarnation: i64) -> String {
@@ -76,7 +91,7 @@ fn subject(incarnation: i64) -> String {
 impl Bus {
     /// Connects to `url`; an error names what failed. Once connected, a lost connection
     /// is retried for ever (requests fail with [`BusError::Disconnected`] meanwhile).
-    pub async fn connect(url: &str, node: &str) -> anyhow::Result<Arc<Bus>> {
+    pub async fn connect(url: &str, node: &str, requests: Counter) -> anyhow::Result<Arc<Bus>> {
         let client = async_nats::ConnectOptions::new()
             .name(format!("mucsub-{node}"))
             .connection_timeout(Duration::from_secs(5))
@@ -88,7 +103,7 @@ impl Bus {
             .connect(url)
             .await
             .map_err(|e| anyhow::anyhow!("[cluster] nats = {url:?}: connecting: {e}"))?;
-        Ok(Arc::new(Bus { client }))
+        Ok(Arc::new(Bus { client, requests }))
     }
 
     /// Asks incarnation `to` to take `env`.
@@ -97,6 +112,7 @@ impl Bus {
             return Err(BusError::Disconnected);
         }
         let body = serde_json::to_vec(env).map_err(|e| BusError::Failed(e.to_string()))?;
+        self.requests.inc();
         match self.client.request(subject(to), body.into()).await {
             Ok(msg) => serde_json::from_slice(&msg.payload)
                 .map_err(|e| BusError::Failed(format!("bad answer: {e}"))),

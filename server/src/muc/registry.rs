@@ -188,6 +188,16 @@ impl Registry {
             self.load_and_spawn(name, msg, None).await;
             return;
         };
+        // A room another node was found holding: its stanzas go there without a claim
+        // query each (the cache is dropped when the owner does not take one).
+        if matches!(msg, RoomMsg::Stanza(..)) && cluster.bus().is_some() {
+            if let Some(owner) = cluster.known_owner(&name) {
+                if let RoomMsg::Stanza(_, stanza) = msg {
+                    self.forwarder.forward(&self.shared, owner, stanza).await;
+                }
+                return;
+            }
+        }
         let fence = match cluster.claim(&name).await {
             Ok(Claim::Owned { fence, last_id }) => {
                 self.shared.ids.raise_floor(last_id);

@@ -22,7 +22,7 @@ use super::ids::now_micros;
 use super::mailbox::{Report, RoomMsg};
 use super::mam;
 use super::resend;
-use super::room::{Action, Env, Recipient, Room};
+use super::room::{Action, Env, EventOut, Recipient, Room};
 use super::shared::Shared;
 use super::store::{ArchiveKey, ArchivedMsg, StoreOp};
 use super::{edits, moderation};
@@ -369,35 +369,55 @@ async fn perform(shared: &Shared, room: &Room, actions: Vec<Action>) -> Executed
             Action::Store(_) => {}
             Action::Send(el) => shared.outlet.send(el).await,
             Action::Broadcast(el, to) => shared.outlet.broadcast(&el, &to).await,
-            Action::Event(ev) => {
-                for (inner, rcpts) in ev.variants {
-                    let wrapped = WrappedEvent::new(ev.node, &room.jid, &ev.id, &inner);
-                    // Offline copies are stored before anyone gets the event live, so a
-                    // crash right after someone saw it loses no one's copy (S16).
-                    let (live, offline): (Vec<&Recipient>, Vec<&Recipient>) = if wrapped.storable()
-                    {
-                        rcpts
-                            .iter()
-                            .partition(|r| shared.outlet.reaches(&r.account))
-                    } else {
-                        (rcpts.iter().collect(), Vec::new())
-                    };
-                    for r in offline.into_iter().chain(live) {
-                        let delivered = shared
-                            .outlet
-                            .deliver_event(&r.account, &r.joined, &wrapped)
-                            .await;
-                        if delivered {
-                            shared.metrics.events_fanned_out.inc();
-                        } else {
-                            gone.push(r.account.clone());
-                        }
-                    }
-                }
-            }
+            Action::Event(ev) => gone.extend(deliver_event(shared, room, ev).await),
             Action::Mam { iq } => mam::answer(shared, room, iq).await,
             Action::Destroyed => destroyed = true,
         }
     }
     Executed { destroyed, gone }
+}
+
+/// Sends one event to its recipients; the accounts found not to exist any more.
+/// Offline copies are stored before anyone here gets the event live, so a crash right
+/// after someone saw it loses no one's copy (S16); the recipients not online here (on
+/// other nodes, or offline) go first, together, so a cluster asks each node once.
+pub(super) async fn deliver_event(shared: &Shared, room: &Room, ev: EventOut) -> Vec<BareJid> {
+    let wrapped: Vec<(WrappedEvent, Vec<Recipient>)> = ev
+        .variants
+        .into_iter()
+        .map(|(inner, rcpts)| (WrappedEvent::new(ev.node, &room.jid, &ev.id, &inner), rcpts))
+        .collect();
+    deliver_wrapped(shared, &wrapped).await
+}
+
+/// [`deliver_event`] for events already wrapped.
+pub(super) async fn deliver_wrapped(
+    shared: &Shared,
+    wrapped: &[(WrappedEvent, Vec<Recipient>)],
+) -> Vec<BareJid> {
+    let (mut first, mut then) = (Vec::new(), Vec::new());
+    for (w, rcpts) in wrapped {
+        for r in rcpts {
+            if w.storable() && shared.outlet.reaches(&r.account) {
+                then.push((r, w));
+            } else {
+                first.push((r, w));
+            }
+        }
+    }
+    let mut gone = Vec::new();
+    for part in [first, then] {
+        if part.is_empty() {
+            continue;
+        }
+        let delivered = shared.outlet.deliver_events(&part).await;
+        for ((r, _), yes) in part.iter().zip(delivered) {
+            if yes {
+                shared.metrics.events_fanned_out.inc();
+            } else {
+                gone.push(r.account.clone());
+            }
+        }
+    }
+    gone
 }
