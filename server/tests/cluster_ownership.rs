@@ -52,7 +52,7 @@ fn msg(room: &str, id: i64, origin: &str) -> StoreOp {
 
 async fn owned(o: &dyn RoomOwnership, room: &str, incarnation: i64) -> (Fence, i64) {
     match o.claim(room, incarnation).await.expect("claim") {
-        Claim::Owned { fence, last_id } => (fence, last_id),
+        Claim::Owned { fence, last_id, .. } => (fence, last_id),
         other => panic!("expected to own {room}, got {other:?}"),
     }
 }

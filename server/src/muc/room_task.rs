@@ -16,13 +16,13 @@ use minidom::Element;
 use tokio::sync::mpsc;
 
 use super::create::{request_quota, subscribe_quota, Quota};
-use super::event::WrappedEvent;
+use super::deliver;
 use super::handle::RequestError;
 use super::ids::now_micros;
 use super::mailbox::{Report, RoomMsg};
 use super::mam;
 use super::resend;
-use super::room::{Action, Env, EventOut, Recipient, Room};
+use super::room::{Action, Env, Room};
 use super::shared::Shared;
 use super::store::{ArchiveKey, ArchivedMsg, StoreOp};
 use super::{edits, moderation};
@@ -30,7 +30,8 @@ use crate::stanza::{error_reply, ErrorType};
 use crate::storage::{Fence, LostOwnership};
 
 /// Runs `room` until it is unloaded or destroyed; `initial` are its creation's actions;
-/// `fence` is its ownership in a cluster.
+/// `fence` is its ownership in a cluster; `tail` the messages the room's previous owner
+/// archived in its last moments, when it lost the room by its lease (`Claim::Owned`).
 pub(super) async fn room_task(
     shared: Shared,
     mut room: Room,
@@ -38,9 +39,13 @@ pub(super) async fn room_task(
     reports: mpsc::UnboundedSender<Report>,
     initial: Vec<Action>,
     fence: Option<Fence>,
+    tail: Vec<(i64, String)>,
 ) {
     let name = room.name.clone();
     let fence = fence.as_ref();
+    // What a dead previous owner may have committed and not sent goes out first, before
+    // anything newer (resend.rs).
+    resend::send_tail(&shared, &room, tail).await;
     let idle = Duration::from_secs_f64(shared.settings.idle_unload_secs.max(0.01));
     // The creation's writes: a refused fence ends the task at once.
     let created = execute(&shared, fence, &room, initial, None).await;
@@ -369,55 +374,10 @@ async fn perform(shared: &Shared, room: &Room, actions: Vec<Action>) -> Executed
             Action::Store(_) => {}
             Action::Send(el) => shared.outlet.send(el).await,
             Action::Broadcast(el, to) => shared.outlet.broadcast(&el, &to).await,
-            Action::Event(ev) => gone.extend(deliver_event(shared, room, ev).await),
+            Action::Event(ev) => gone.extend(deliver::event(shared, room, ev).await),
             Action::Mam { iq } => mam::answer(shared, room, iq).await,
             Action::Destroyed => destroyed = true,
         }
     }
     Executed { destroyed, gone }
-}
-
-/// Sends one event to its recipients; the accounts found not to exist any more.
-/// Offline copies are stored before anyone here gets the event live, so a crash right
-/// after someone saw it loses no one's copy (S16); the recipients not online here (on
-/// other nodes, or offline) go first, together, so a cluster asks each node once.
-pub(super) async fn deliver_event(shared: &Shared, room: &Room, ev: EventOut) -> Vec<BareJid> {
-    let wrapped: Vec<(WrappedEvent, Vec<Recipient>)> = ev
-        .variants
-        .into_iter()
-        .map(|(inner, rcpts)| (WrappedEvent::new(ev.node, &room.jid, &ev.id, &inner), rcpts))
-        .collect();
-    deliver_wrapped(shared, &wrapped).await
-}
-
-/// [`deliver_event`] for events already wrapped.
-pub(super) async fn deliver_wrapped(
-    shared: &Shared,
-    wrapped: &[(WrappedEvent, Vec<Recipient>)],
-) -> Vec<BareJid> {
-    let (mut first, mut then) = (Vec::new(), Vec::new());
-    for (w, rcpts) in wrapped {
-        for r in rcpts {
-            if w.storable() && shared.outlet.reaches(&r.account) {
-                then.push((r, w));
-            } else {
-                first.push((r, w));
-            }
-        }
-    }
-    let mut gone = Vec::new();
-    for part in [first, then] {
-        if part.is_empty() {
-            continue;
-        }
-        let delivered = shared.outlet.deliver_events(&part).await;
-        for ((r, _), yes) in part.iter().zip(delivered) {
-            if yes {
-                shared.metrics.events_fanned_out.inc();
-            } else {
-                gone.push(r.account.clone());
-            }
-        }
-    }
-    gone
 }
