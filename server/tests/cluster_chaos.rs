@@ -240,8 +240,15 @@ async fn killing_the_owner_under_load_loses_nothing_echoed() {
         // dies): every echoed message reached her live (or offline, after a move), even
         // one its owner committed and died before sending (the next owner sends it).
         let got: BTreeSet<i64> = seen.iter().map(|(id, _)| *id).collect();
-        let missing: Vec<i64> = echoed.iter().copied().filter(|id| !got.contains(id)).collect();
-        assert!(missing.is_empty(), "carol never got {missing:?} live or offline");
+        let missing: Vec<i64> = echoed
+            .iter()
+            .copied()
+            .filter(|id| !got.contains(id))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "carol never got {missing:?} live or offline"
+        );
         let mut union: BTreeMap<i64, String> = walked.into_iter().collect();
         for (id, text) in seen {
             let prior = union.insert(id, text.clone());

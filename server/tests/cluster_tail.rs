@@ -54,7 +54,7 @@ async fn a_new_owner_sends_what_the_dead_one_committed_and_never_sent() {
          FROM last RETURNING id",
     )
     .await[0]
-    .get(0);
+        .get(0);
     rows(
         &db.url,
         &format!("UPDATE muc_archive_counts SET n = n + 1, last_id = {unsent} WHERE room = 'tail'"),

@@ -233,7 +233,10 @@ impl Registry {
                 return;
             }
         };
-        if !self.load_and_spawn(name, msg, Some(fence.clone()), tail).await {
+        if !self
+            .load_and_spawn(name, msg, Some(fence.clone()), tail)
+            .await
+        {
             cluster.release(&fence).await;
         }
     }

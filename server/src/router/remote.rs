@@ -36,7 +36,10 @@ impl Router {
             drop(remote.reachable(user, e.resource(), e.receives_bare()));
             n += 1;
         });
-        tracing::info!(sessions = n, "sessions published again under the new incarnation");
+        tracing::info!(
+            sessions = n,
+            "sessions published again under the new incarnation"
+        );
     }
 
     pub(super) fn remote(&self) -> Option<&Arc<dyn Remote>> {
