@@ -23,6 +23,13 @@ pub use crate::router::BareItem;
 /// a local queue, so a slow answer means a node in trouble.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a request waits before it checks, and then how often, that the node it asked
+/// still listens. NATS answers "no responders" at once only to a request sent after the
+/// node is gone: one sent just before it died would wait for its whole timeout, and
+/// every stanza queued behind it for that node with it (a room's failover would wait for
+/// it too).
+const PROBE_EVERY: Duration = Duration::from_millis(250);
+
 /// What one node asks of another.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -41,6 +48,8 @@ pub enum Envelope {
     /// Bare-JID stanzas for several of the receiving node's accounts: a room's fanout
     /// sends one of these per node and event, not one request per recipient.
     Batch { items: Vec<BareItem> },
+    /// Whether the node still listens (see [`PROBE_EVERY`]); always taken.
+    Ping,
 }
 
 /// The answer: whether the receiving node took the stanza (a room queued it, a session
@@ -113,13 +122,34 @@ impl Bus {
         }
         let body = serde_json::to_vec(env).map_err(|e| BusError::Failed(e.to_string()))?;
         self.requests.inc();
-        match self.client.request(subject(to), body.into()).await {
+        let probe = async {
+            loop {
+                tokio::time::sleep(PROBE_EVERY).await;
+                if self.gone(to).await {
+                    return;
+                }
+            }
+        };
+        let answer = tokio::select! {
+            r = self.client.request(subject(to), body.into()) => r,
+            _ = probe => return Err(BusError::Gone(to)),
+        };
+        match answer {
             Ok(msg) => serde_json::from_slice(&msg.payload)
                 .map_err(|e| BusError::Failed(format!("bad answer: {e}"))),
             Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
                 Err(BusError::Gone(to))
             }
             Err(e) => Err(BusError::Failed(e.to_string())),
+        }
+    }
+
+    /// Whether NATS says nobody listens on incarnation `to`'s subject any more.
+    async fn gone(&self, to: i64) -> bool {
+        let ping = serde_json::to_vec(&Envelope::Ping).unwrap_or_default();
+        match self.client.request(subject(to), ping.into()).await {
+            Err(e) => e.kind() == async_nats::RequestErrorKind::NoResponders,
+            Ok(_) => false,
         }
     }
 

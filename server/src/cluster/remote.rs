@@ -267,6 +267,7 @@ pub fn handler(router: Router, membership: Arc<Membership>) -> super::bus::Handl
                 Envelope::Bare { user, xml, skip } => {
                     router.deliver_here_bare(&user, Arc::from(xml), &skip)
                 }
+                Envelope::Ping => true,
                 Envelope::Batch { items } => {
                     reached = items
                         .into_iter()
