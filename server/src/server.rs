@@ -49,13 +49,20 @@ impl Server {
         }
         let storage = open_storage(&config).await?;
         tracing::info!(engine = storage.engine.name(), "storage open");
+        let metrics = crate::metrics::Metrics::new();
         let cluster = match &storage.ownership {
-            Some(o) => Some(crate::cluster::Membership::join(&config.cluster, o.clone()).await?),
+            Some(o) => Some(
+                crate::cluster::Membership::join(
+                    &config.cluster,
+                    o.clone(),
+                    metrics.cluster_claims.clone(),
+                )
+                .await?,
+            ),
             None => None,
         };
         let (accounts, offline) = (storage.accounts.clone(), storage.offline.clone());
         let fast = crate::fast::Fast::open(&config, storage.fast.clone())?;
-        let metrics = crate::metrics::Metrics::new();
         {
             let commits = metrics.commit_seconds.clone();
             storage
@@ -66,7 +73,7 @@ impl Server {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         if let Some(c) = &cluster {
             c.spawn_renewal(shutdown_rx.clone());
-            start_bus(&config, c, &storage, &router, shutdown_rx.clone()).await?;
+            start_bus(&config, c, &storage, &router, &metrics, shutdown_rx.clone()).await?;
         }
         let ctx = ServerContext {
             config: config.clone(),
@@ -161,15 +168,17 @@ async fn start_bus(
     cluster: &Arc<crate::cluster::Membership>,
     storage: &Storage,
     router: &Router,
+    metrics: &crate::metrics::Metrics,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let (Some(url), Some(directory)) = (&config.cluster.nats, &storage.directory) else {
         return Ok(());
     };
-    let bus = crate::cluster::bus::Bus::connect(url, cluster.node()).await?;
+    let requests = metrics.cluster_requests.clone();
+    let bus = crate::cluster::bus::Bus::connect(url, cluster.node(), requests).await?;
     bus.serve(
         cluster.incarnations(),
-        crate::cluster::handler(router.clone()),
+        crate::cluster::handler(router.clone(), cluster.clone()),
         shutdown,
     );
     cluster.set_bus(bus.clone());
@@ -177,7 +186,16 @@ async fn start_bus(
         cluster.clone(),
         bus,
         directory.clone(),
+        metrics.cluster_lookups.clone(),
     ));
+    // A new incarnation (the lease was lost while this node was paused or cut off) has
+    // no sessions in the directory: this node's live ones are published again under it.
+    let (mut incarnations, router) = (cluster.incarnations(), router.clone());
+    tokio::spawn(async move {
+        while incarnations.changed().await.is_ok() {
+            router.republish_sessions();
+        }
+    });
     Ok(())
 }
 

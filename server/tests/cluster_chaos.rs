@@ -9,7 +9,8 @@
 //! Carol, a subscriber on another surviving node, collects every event she gets.
 //! Afterwards: every echoed message is archived exactly once, in order; carol's live and
 //! offline events ∪ her MAM walk equal the archive (a repeat only under the same
-//! stanza-id); the epoch rose by exactly one per kill; and, ids in order, no row is under
+//! stanza-id), and her live and offline events alone hold every echoed message (she is
+//! online through every takeover); the epoch rose by exactly one per kill; and, ids in order, no row is under
 //! an older epoch than the one before it (nothing committed under an old epoch after a
 //! takeover).
 //!
@@ -20,7 +21,7 @@ mod cluster_support;
 #[path = "scenarios/support.rs"]
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -235,6 +236,19 @@ async fn killing_the_owner_under_load_loses_nothing_echoed() {
             seen.len()
         );
         assert!(!seen.is_empty(), "carol got events live");
+        // Carol is online through every takeover (moved off a doomed owner before it
+        // dies): every echoed message reached her live (or offline, after a move), even
+        // one its owner committed and died before sending (the next owner sends it).
+        let got: BTreeSet<i64> = seen.iter().map(|(id, _)| *id).collect();
+        let missing: Vec<i64> = echoed
+            .iter()
+            .copied()
+            .filter(|id| !got.contains(id))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "carol never got {missing:?} live or offline"
+        );
         let mut union: BTreeMap<i64, String> = walked.into_iter().collect();
         for (id, text) in seen {
             let prior = union.insert(id, text.clone());

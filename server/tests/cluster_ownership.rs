@@ -52,7 +52,7 @@ fn msg(room: &str, id: i64, origin: &str) -> StoreOp {
 
 async fn owned(o: &dyn RoomOwnership, room: &str, incarnation: i64) -> (Fence, i64) {
     match o.claim(room, incarnation).await.expect("claim") {
-        Claim::Owned { fence, last_id } => (fence, last_id),
+        Claim::Owned { fence, last_id, .. } => (fence, last_id),
         other => panic!("expected to own {room}, got {other:?}"),
     }
 }
@@ -281,8 +281,8 @@ async fn migrates_a_database_from_before_the_cluster_tables() {
         .unwrap();
     let s = node(&db).await;
     assert_eq!(version(&db.url, "muc").await, 3);
-    // Ownership, then the session directory.
-    assert_eq!(version(&db.url, "cluster").await, 2);
+    // Ownership, the session directory, then the leases' TTLs (a dead owner's tail).
+    assert_eq!(version(&db.url, "cluster").await, 3);
     let inc = own(&s).join("a", TTL).await.unwrap();
     let (fence, _) = owned(&*own(&s), "r", inc).await;
     s.muc
@@ -324,4 +324,49 @@ async fn a_starting_node_sweeps_no_temporary_room_a_live_node_serves() {
         b.muc.drop_stale_temporary_rooms().await.unwrap(),
         ["served"]
     );
+}
+
+/// A claim that takes a room from an owner whose lease ran out carries what that owner
+/// archived in its last moments (it may have died before sending it), not its older
+/// messages; the owner claiming its own room again gets none.
+#[tokio::test]
+async fn a_takeover_carries_the_dead_owners_last_messages() {
+    let db = shared().fresh_database().await;
+    let s = node(&db).await;
+    let o = own(&s);
+    let a = o.join("a", Duration::from_secs(1)).await.unwrap();
+    let (fence, _) = owned(&*o, "r", a).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    // A minute before the last: long before the lease's last renewal.
+    let old = now - 60_000_000;
+    s.muc
+        .commit_as(
+            Some(&fence),
+            vec![msg("r", old, "old"), msg("r", now, "last")],
+        )
+        .await
+        .unwrap();
+    let (again, _) = owned(&*o, "r", a).await;
+    assert_eq!(again, fence);
+    match o.claim("r", a).await.unwrap() {
+        Claim::Owned { tail, .. } => assert!(tail.is_empty(), "{tail:?}"),
+        other => panic!("expected to own r, got {other:?}"),
+    }
+    // A dies: once its lease has run out, B takes the room with A's last message.
+    while o.owner("r").await.unwrap().unwrap().live {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let b = o.join("b", TTL).await.unwrap();
+    match o.claim("r", b).await.unwrap() {
+        Claim::Owned { fence, tail, .. } => {
+            assert_eq!(fence.epoch, 2);
+            let ids: Vec<i64> = tail.iter().map(|(id, _)| *id).collect();
+            assert_eq!(ids, vec![now], "the last message only");
+            assert!(tail[0].1.contains(&format!("<body>{now}</body>")));
+        }
+        other => panic!("expected to own r, got {other:?}"),
+    }
 }

@@ -13,12 +13,22 @@ use std::time::Duration;
 
 use async_nats::connection::State;
 use futures_util::StreamExt;
+use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+
+pub use crate::router::BareItem;
 
 /// How long a request waits for its answer. The answering node only hands the stanza to
 /// a local queue, so a slow answer means a node in trouble.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a request waits before it checks, and then how often, that the node it asked
+/// still listens. NATS answers "no responders" at once only to a request sent after the
+/// node is gone: one sent just before it died would wait for its whole timeout, and
+/// every stanza queued behind it for that node with it (a room's failover would wait for
+/// it too).
+const PROBE_EVERY: Duration = Duration::from_millis(250);
 
 /// What one node asks of another.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,13 +45,25 @@ pub enum Envelope {
         xml: String,
         skip: Vec<String>,
     },
+    /// Bare-JID stanzas for several of the receiving node's accounts: a room's fanout
+    /// sends one of these per node and event, not one request per recipient.
+    Batch { items: Vec<BareItem> },
+    /// Whether the node still listens (see [`PROBE_EVERY`]); always taken.
+    Ping,
 }
 
 /// The answer: whether the receiving node took the stanza (a room queued it, a session
 /// got it).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Answer {
     pub taken: bool,
+    /// For a [`Envelope::Batch`]: which of its items reached a session there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reached: Vec<bool>,
+    /// For a [`Envelope::Room`]: the receiving node does not hold the room (it passed
+    /// the stanza on), so the sender forgets it as the room's owner.
+    #[serde(default)]
+    pub moved: bool,
 }
 
 /// Why a request got no answer.
@@ -67,6 +89,8 @@ pub type Handler = Arc<
 /// A connection to NATS. Cheap to share (`Arc`).
 pub struct Bus {
     client: async_nats::Client,
+    /// Requests sent (`mucsub_cluster_requests_total`).
+    requests: Counter,
 }
 
 fn subject(incarnation: i64) -> String {
@@ -76,7 +100,7 @@ fn subject(incarnation: i64) -> String {
 impl Bus {
     /// Connects to `url`; an error names what failed. Once connected, a lost connection
     /// is retried for ever (requests fail with [`BusError::Disconnected`] meanwhile).
-    pub async fn connect(url: &str, node: &str) -> anyhow::Result<Arc<Bus>> {
+    pub async fn connect(url: &str, node: &str, requests: Counter) -> anyhow::Result<Arc<Bus>> {
         let client = async_nats::ConnectOptions::new()
             .name(format!("mucsub-{node}"))
             .connection_timeout(Duration::from_secs(5))
@@ -88,7 +112,7 @@ impl Bus {
             .connect(url)
             .await
             .map_err(|e| anyhow::anyhow!("[cluster] nats = {url:?}: connecting: {e}"))?;
-        Ok(Arc::new(Bus { client }))
+        Ok(Arc::new(Bus { client, requests }))
     }
 
     /// Asks incarnation `to` to take `env`.
@@ -97,13 +121,35 @@ impl Bus {
             return Err(BusError::Disconnected);
         }
         let body = serde_json::to_vec(env).map_err(|e| BusError::Failed(e.to_string()))?;
-        match self.client.request(subject(to), body.into()).await {
+        self.requests.inc();
+        let probe = async {
+            loop {
+                tokio::time::sleep(PROBE_EVERY).await;
+                if self.gone(to).await {
+                    return;
+                }
+            }
+        };
+        let answer = tokio::select! {
+            r = self.client.request(subject(to), body.into()) => r,
+            _ = probe => return Err(BusError::Gone(to)),
+        };
+        match answer {
             Ok(msg) => serde_json::from_slice(&msg.payload)
                 .map_err(|e| BusError::Failed(format!("bad answer: {e}"))),
             Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
                 Err(BusError::Gone(to))
             }
             Err(e) => Err(BusError::Failed(e.to_string())),
+        }
+    }
+
+    /// Whether NATS says nobody listens on incarnation `to`'s subject any more.
+    async fn gone(&self, to: i64) -> bool {
+        let ping = serde_json::to_vec(&Envelope::Ping).unwrap_or_default();
+        match self.client.request(subject(to), ping.into()).await {
+            Err(e) => e.kind() == async_nats::RequestErrorKind::NoResponders,
+            Ok(_) => false,
         }
     }
 

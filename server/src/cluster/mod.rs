@@ -15,10 +15,12 @@ mod remote;
 
 pub use remote::{handler, NodeRemote};
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
 
 use crate::config::Cluster;
@@ -36,6 +38,19 @@ pub struct Membership {
     /// NATS between nodes (`[cluster] nats`); without it a room held by another node
     /// makes its stanzas wait.
     bus: OnceLock<Arc<bus::Bus>>,
+    /// The rooms claimed under the current incarnation and not given up since: a room
+    /// stanza forwarded here for another room tells its sender to forget this node as
+    /// that room's owner.
+    held: Mutex<HashSet<String>>,
+    /// The owner incarnation last found holding each room another node owns, so stanzas
+    /// for it are forwarded without a claim query each; forgotten when the owner does not
+    /// take one, answers that it does not hold the room, or this node starts a new
+    /// incarnation. An incarnation holds a room under one epoch at a time, so it is
+    /// enough to name the owner: a stale entry only costs one hop (the old owner claims
+    /// the room or passes the stanza on).
+    owners: Mutex<HashMap<String, i64>>,
+    /// Claim queries (`mucsub_cluster_claims_total`).
+    claims: Counter,
 }
 
 impl Membership {
@@ -43,6 +58,7 @@ impl Membership {
     pub async fn join(
         config: &Cluster,
         store: Arc<dyn RoomOwnership>,
+        claims: Counter,
     ) -> anyhow::Result<Arc<Membership>> {
         let ttl = Duration::from_secs_f64(config.lease_ttl_secs);
         let incarnation = store.join(&config.node, ttl).await.map_err(|e| {
@@ -56,6 +72,9 @@ impl Membership {
             incarnation: AtomicI64::new(incarnation),
             changes: watch::channel(incarnation).0,
             bus: OnceLock::new(),
+            held: Mutex::new(HashSet::new()),
+            owners: Mutex::new(HashMap::new()),
+            claims,
         }))
     }
 
@@ -81,12 +100,45 @@ impl Membership {
         self.bus.get()
     }
 
-    /// Hands a stanza for a room that incarnation `owner` holds to that node; `Ok(false)`
-    /// when it could not take it. Without NATS, an error at once.
-    pub async fn forward_room(&self, owner: i64, xml: String) -> Result<bool, bus::BusError> {
-        let bus = self.bus.get().ok_or(bus::BusError::Disconnected)?;
-        let answer = bus.request(owner, &bus::Envelope::Room { xml }).await?;
-        Ok(answer.taken)
+    /// Hands a stanza for `room`, which incarnation `owner` holds, to that node;
+    /// `Ok(false)` when it could not take it. Without NATS, an error at once. Unless the
+    /// owner took it and still holds the room, it is forgotten as the room's owner.
+    pub async fn forward_room(
+        &self,
+        room: &str,
+        owner: i64,
+        xml: String,
+    ) -> Result<bool, bus::BusError> {
+        let answer = match self.bus.get() {
+            Some(bus) => bus.request(owner, &bus::Envelope::Room { xml }).await,
+            None => Err(bus::BusError::Disconnected),
+        };
+        if !answer.as_ref().is_ok_and(|a| a.taken && !a.moved) {
+            self.forget_owner_of(room, owner);
+        }
+        Ok(answer?.taken)
+    }
+
+    /// The owner last found holding `room` (see `owners`).
+    pub fn known_owner(&self, room: &str) -> Option<i64> {
+        lock(&self.owners).get(room).copied()
+    }
+
+    pub fn forget_owner(&self, room: &str) {
+        lock(&self.owners).remove(room);
+    }
+
+    /// Forgets `owner` as the owner of `room`, unless a newer claim found another one.
+    fn forget_owner_of(&self, room: &str, owner: i64) {
+        let mut owners = lock(&self.owners);
+        if owners.get(room) == Some(&owner) {
+            owners.remove(room);
+        }
+    }
+
+    /// Whether this node claimed `room` and has not given it up.
+    pub fn holds(&self, room: &str) -> bool {
+        lock(&self.held).contains(room)
     }
 
     /// The rooms the current incarnation holds.
@@ -101,12 +153,25 @@ impl Membership {
 
     /// Claims `room` for the current incarnation.
     pub async fn claim(&self, room: &str) -> anyhow::Result<Claim> {
-        self.store.claim(room, self.incarnation()).await
+        self.claims.inc();
+        let claim = self.store.claim(room, self.incarnation()).await?;
+        match &claim {
+            Claim::Owned { .. } => {
+                lock(&self.held).insert(room.to_owned());
+                self.forget_owner(room);
+            }
+            Claim::Held { incarnation, .. } => {
+                lock(&self.held).remove(room);
+                lock(&self.owners).insert(room.to_owned(), *incarnation);
+            }
+        }
+        Ok(claim)
     }
 
     /// Gives up a room this node unloads or destroyed; a failure only leaves it to the
     /// lease (another node waits for it to expire, or for this node to claim it again).
     pub async fn release(&self, fence: &Fence) {
+        lock(&self.held).remove(&fence.room);
         if let Err(e) = self.store.release(fence).await {
             tracing::warn!(room = fence.room, error = %e, "releasing a room failed");
         }
@@ -155,6 +220,10 @@ impl Membership {
                 );
                 match self.store.join(&self.node, self.ttl).await {
                     Ok(new) => {
+                        // Nothing is held under the new incarnation, and owners seen
+                        // while this node was away may have changed since.
+                        lock(&self.held).clear();
+                        lock(&self.owners).clear();
                         self.incarnation.store(new, Ordering::Release);
                         self.changes.send_replace(new);
                         tracing::info!(node = self.node, incarnation = new, "rejoined the cluster");
@@ -178,4 +247,8 @@ impl Membership {
             }
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -6,13 +6,15 @@
 //! Directory writes go through one task in order, so a quick bind and unbind of one
 //! resource never land reversed.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 
 use super::bus::{Answer, Bus, Envelope};
 use super::Membership;
-use crate::router::{Remote, RemoteFuture, Router};
+use crate::router::{BareItem, Remote, RemoteFuture, Router};
 use crate::storage::{DirectoryOffline, SessionDirectory};
 
 enum DirOp {
@@ -29,6 +31,8 @@ pub struct NodeRemote {
     bus: Arc<Bus>,
     directory: Arc<dyn SessionDirectory>,
     writes: mpsc::UnboundedSender<DirOp>,
+    /// Directory lookups (`mucsub_cluster_directory_lookups_total`).
+    lookups: Counter,
 }
 
 impl NodeRemote {
@@ -36,6 +40,7 @@ impl NodeRemote {
         membership: Arc<Membership>,
         bus: Arc<Bus>,
         directory: Arc<dyn SessionDirectory>,
+        lookups: Counter,
     ) -> Arc<NodeRemote> {
         let (writes, mut rx) = mpsc::unbounded_channel::<DirOp>();
         {
@@ -67,12 +72,14 @@ impl NodeRemote {
             bus,
             directory,
             writes,
+            lookups,
         })
     }
 
     /// The live incarnations (other than this one) with a session of `user`.
     async fn holders(&self, user: &str, resource: Option<&str>) -> Vec<i64> {
         let me = self.membership.incarnation();
+        self.lookups.inc();
         match self.directory.nodes_of(user, resource, me).await {
             Ok(v) => v,
             Err(e) => {
@@ -83,13 +90,58 @@ impl NodeRemote {
     }
 
     async fn ask(&self, to: i64, env: &Envelope) -> bool {
+        self.answer(to, env).await.is_some_and(|a| a.taken)
+    }
+
+    async fn answer(&self, to: i64, env: &Envelope) -> Option<Answer> {
         match self.bus.request(to, env).await {
-            Ok(a) => a.taken,
+            Ok(a) => Some(a),
             Err(e) => {
                 tracing::debug!(error = %e, "forwarding to another node failed");
-                false
+                None
             }
         }
+    }
+
+    /// [`Remote::to_bare_many`]: one directory lookup, then one request per node with
+    /// every item for its accounts; a node that does not answer reached none of them.
+    async fn batch(&self, items: &[BareItem]) -> Vec<bool> {
+        let mut reached = vec![false; items.len()];
+        if items.is_empty() {
+            return reached;
+        }
+        let mut users: Vec<String> = items.iter().map(|i| i.user.clone()).collect();
+        users.sort();
+        users.dedup();
+        let me = self.membership.incarnation();
+        self.lookups.inc();
+        let holders = match self.directory.nodes_of_many(&users, me).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "session directory lookup failed");
+                return reached;
+            }
+        };
+        // incarnation → the indexes of the items for its accounts
+        let mut per_node: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        for (user, node) in holders {
+            let at = items.iter().enumerate().filter(|(_, i)| i.user == user);
+            per_node.entry(node).or_default().extend(at.map(|(n, _)| n));
+        }
+        let asks = per_node.into_iter().map(|(node, at)| async move {
+            let env = Envelope::Batch {
+                items: at.iter().map(|n| items[*n].clone()).collect(),
+            };
+            let answer = self.answer(node, &env).await.unwrap_or_default();
+            (at, answer.reached)
+        });
+        // The nodes are asked at once: a dead one costs its timeout once, not per node.
+        for (at, got) in futures_util::future::join_all(asks).await {
+            for (n, yes) in at.into_iter().zip(got) {
+                reached[n] |= yes;
+            }
+        }
+        reached
     }
 }
 
@@ -176,18 +228,33 @@ impl Remote for NodeRemote {
             reached
         })
     }
+
+    fn to_bare_many<'a>(&'a self, items: &'a [BareItem]) -> RemoteFuture<'a, Vec<bool>> {
+        Box::pin(self.batch(items))
+    }
 }
 
 /// Takes what other nodes forward to this one: room stanzas go to the MUC service as if
 /// a local client had sent them (their `from` was stamped by the sender's node), session
 /// stanzas to the local sessions only.
-pub fn handler(router: Router) -> super::bus::Handler {
+///
+/// A room stanza for a room this node does not hold goes through its own claim, never
+/// through its cache of owners (`Membership::known_owner`): two nodes each remembering
+/// the other as the owner would otherwise pass it back and forth.
+pub fn handler(router: Router, membership: Arc<Membership>) -> super::bus::Handler {
     Arc::new(move |env| {
         let router = router.clone();
+        let membership = membership.clone();
         Box::pin(async move {
+            let mut moved = false;
+            let mut reached = Vec::new();
             let taken = match env {
                 Envelope::Room { xml } => match xml.parse::<minidom::Element>() {
                     Ok(el) => {
+                        if let Some(room) = room_of(&el) {
+                            moved = !membership.holds(&room);
+                            membership.forget_owner(&room);
+                        }
                         router.route(el).await;
                         true
                     }
@@ -200,8 +267,26 @@ pub fn handler(router: Router) -> super::bus::Handler {
                 Envelope::Bare { user, xml, skip } => {
                     router.deliver_here_bare(&user, Arc::from(xml), &skip)
                 }
+                Envelope::Ping => true,
+                Envelope::Batch { items } => {
+                    reached = items
+                        .into_iter()
+                        .map(|i| router.deliver_here_bare(&i.user, Arc::from(i.xml), &i.skip))
+                        .collect();
+                    true
+                }
             };
-            Answer { taken }
+            Answer {
+                taken,
+                reached,
+                moved,
+            }
         })
     })
+}
+
+/// The room (localpart) a room stanza is addressed to.
+fn room_of(el: &minidom::Element) -> Option<String> {
+    let to = jid::Jid::new(el.attr("to")?).ok()?;
+    to.node().map(|n| n.as_str().to_owned())
 }

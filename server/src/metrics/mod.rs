@@ -19,6 +19,9 @@
 //! | `mucsub_sessions_waiting` | gauge | XEP-0198 sessions whose connection was lost, waiting to be resumed |
 //! | `mucsub_resumptions_total{result}` | counter | XEP-0198 resumptions (legacy or inline in SASL2), `resumed` or `failed` |
 //! | `mucsub_fast_sign_ins_total{result}` | counter | XEP-0484 token sign-ins, `accepted` or `refused` |
+//! | `mucsub_cluster_requests_total` | counter | requests sent to other nodes over NATS (a cluster) |
+//! | `mucsub_cluster_directory_lookups_total` | counter | session directory lookups (a cluster) |
+//! | `mucsub_cluster_claims_total` | counter | room ownership claim queries (a cluster) |
 
 pub mod module;
 
@@ -71,6 +74,9 @@ pub struct Series {
     pub sessions_waiting: Gauge,
     pub resumptions: Family<ResultLabel, Counter>,
     pub fast_sign_ins: Family<ResultLabel, Counter>,
+    pub cluster_requests: Counter,
+    pub cluster_lookups: Counter,
+    pub cluster_claims: Counter,
 }
 
 impl std::ops::Deref for Metrics {
@@ -107,6 +113,9 @@ impl Metrics {
             sessions_waiting: Gauge::default(),
             resumptions: Family::default(),
             fast_sign_ins: Family::default(),
+            cluster_requests: Counter::default(),
+            cluster_lookups: Counter::default(),
+            cluster_claims: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("sessions", "Bound client sessions", s.sessions.clone());
@@ -169,6 +178,21 @@ impl Metrics {
             "fast_sign_ins",
             "XEP-0484 FAST token sign-ins by result (accepted, refused)",
             s.fast_sign_ins.clone(),
+        );
+        registry.register(
+            "cluster_requests",
+            "Requests sent to other nodes of the cluster over NATS",
+            s.cluster_requests.clone(),
+        );
+        registry.register(
+            "cluster_directory_lookups",
+            "Lookups in the cluster's session directory",
+            s.cluster_lookups.clone(),
+        );
+        registry.register(
+            "cluster_claims",
+            "Room ownership claim queries",
+            s.cluster_claims.clone(),
         );
         // The known label values exist from the start, at 0: a dashboard sees a series
         // before its first event.

@@ -24,6 +24,9 @@ use mucsub_protocol::Node;
 #[derive(Debug, Clone)]
 pub struct WrappedEvent {
     pub node: Node,
+    /// Stored offline for a subscriber with no session (the node's rule), unless sent
+    /// again to live sessions only ([`WrappedEvent::live_only`]).
+    keep_offline: bool,
     /// The serialised wrapper split where the recipient's JID goes (outer and inner `to`).
     parts: Vec<String>,
 }
@@ -50,6 +53,7 @@ impl WrappedEvent {
         ));
         WrappedEvent {
             node,
+            keep_offline: node.kept_offline(),
             parts: String::from(&addressed(template, &marker))
                 .split(&marker)
                 .map(str::to_owned)
@@ -58,7 +62,14 @@ impl WrappedEvent {
     }
 
     pub fn storable(&self) -> bool {
-        self.node.kept_offline()
+        self.keep_offline
+    }
+
+    /// The event for sessions online now only: never stored offline (a message sent
+    /// again after a takeover, which offline subscribers find in the archive).
+    pub fn live_only(mut self) -> WrappedEvent {
+        self.keep_offline = false;
+        self
     }
 
     /// The stanza for one recipient as text, without re-serialising the tree.

@@ -49,7 +49,11 @@ fn spawn_queue(shared: Shared, owner: i64) -> mpsc::Sender<Element> {
             let Some(cluster) = shared.cluster.as_ref() else {
                 return;
             };
-            match cluster.forward_room(owner, stanza::to_xml(&stanza)).await {
+            let room = room_of(&stanza);
+            match cluster
+                .forward_room(&room, owner, stanza::to_xml(&stanza))
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => {
                     refuse(
@@ -72,6 +76,13 @@ fn spawn_queue(shared: Shared, owner: i64) -> mpsc::Sender<Element> {
         }
     });
     tx
+}
+
+/// The room (localpart) `stanza` is addressed to.
+fn room_of(stanza: &Element) -> String {
+    let to = stanza.attr("to").and_then(|t| jid::Jid::new(t).ok());
+    to.and_then(|j| j.node().map(|n| n.as_str().to_owned()))
+        .unwrap_or_default()
 }
 
 /// Answers `stanza` with a `wait` error, unless it is one that gets no answer.

@@ -33,6 +33,7 @@ mod admit;
 pub mod affiliation;
 pub mod config_form;
 mod create;
+mod deliver;
 mod edits;
 mod event;
 mod fanout;

@@ -7,6 +7,7 @@ use jid::{BareJid, FullJid};
 use minidom::Element;
 
 use super::event::WrappedEvent;
+use super::room::Recipient;
 use crate::router::{Delivery, Router};
 use crate::stanza::Template;
 use crate::storage::AccountStore;
@@ -23,16 +24,16 @@ pub trait Outlet: Send + Sync + 'static {
     fn send_xml<'a>(&'a self, to: &'a str, xml: String) -> BoxFuture<'a, ()>;
     /// One stanza to many sessions, differing only in `to`.
     fn broadcast<'a>(&'a self, stanza: &'a Element, to: &'a [FullJid]) -> BoxFuture<'a, ()>;
-    /// A MucSub event to an account: every available resource with priority >= 0 except
-    /// the `joined` ones (they have the plain stanza, docs/protocol.md S11), else offline
-    /// storage when `event.storable()` and no resource is online. Resolves to `false` only
-    /// when the account turned out not to exist any more (S13: its subscriptions then go).
-    fn deliver_event<'a>(
+    /// MucSub events, each to an account: every available resource with priority >= 0
+    /// except the recipient's `joined` ones (they have the plain stanza, docs/protocol.md
+    /// S11), else offline storage when the event is storable and no resource is online.
+    /// In a cluster the accounts online on other nodes are reached together, one request
+    /// per node. Per item, `false` only when the account turned out not to exist any more
+    /// (S13: its subscriptions then go).
+    fn deliver_events<'a>(
         &'a self,
-        to: &'a BareJid,
-        joined: &'a [String],
-        event: &'a WrappedEvent,
-    ) -> BoxFuture<'a, bool>;
+        to: &'a [(&'a Recipient, &'a WrappedEvent)],
+    ) -> BoxFuture<'a, Vec<bool>>;
 }
 
 pub struct RouterOutlet {
@@ -84,29 +85,33 @@ impl Outlet for RouterOutlet {
         })
     }
 
-    fn deliver_event<'a>(
+    fn deliver_events<'a>(
         &'a self,
-        to: &'a BareJid,
-        joined: &'a [String],
-        event: &'a WrappedEvent,
-    ) -> BoxFuture<'a, bool> {
+        to: &'a [(&'a Recipient, &'a WrappedEvent)],
+    ) -> BoxFuture<'a, Vec<bool>> {
         Box::pin(async move {
             // The wrapper is serialised once per event (`WrappedEvent`); each account only
             // gets its address spliced into that text.
-            let xml = event.text_for(to).into();
-            let d = self
-                .router
-                .deliver_xml_to_account_except(to.as_str(), xml, event.storable(), joined)
-                .await;
-            // A storable event is dropped only when the account does not exist (or storage
-            // failed): ask the account store which.
-            if d == Delivery::Dropped && event.storable() {
-                let user = to.node().map(|n| n.as_str()).unwrap_or("");
-                if let Ok(None) = self.accounts.credentials(user).await {
-                    return false;
+            let items = to
+                .iter()
+                .map(|(r, ev)| {
+                    let xml: Arc<str> = ev.text_for(&r.account).into();
+                    (r.account.to_string(), xml, ev.storable(), r.joined.clone())
+                })
+                .collect();
+            let got = self.router.deliver_xml_to_accounts(items).await;
+            let mut out = Vec::with_capacity(to.len());
+            for ((r, ev), d) in to.iter().zip(got) {
+                // A storable event is dropped only when the account does not exist (or
+                // storage failed): ask the account store which.
+                let mut exists = true;
+                if d == Delivery::Dropped && ev.storable() {
+                    let user = r.account.node().map(|n| n.as_str()).unwrap_or("");
+                    exists = !matches!(self.accounts.credentials(user).await, Ok(None));
                 }
+                out.push(exists);
             }
-            true
+            out
         })
     }
 }

@@ -185,13 +185,27 @@ impl Registry {
     /// node's clock says.
     async fn load_or_create(&mut self, name: String, msg: RoomMsg) {
         let Some(cluster) = self.shared.cluster.clone() else {
-            self.load_and_spawn(name, msg, None).await;
+            self.load_and_spawn(name, msg, None, Vec::new()).await;
             return;
         };
-        let fence = match cluster.claim(&name).await {
-            Ok(Claim::Owned { fence, last_id }) => {
+        // A room another node was found holding: its stanzas go there without a claim
+        // query each (the cache is dropped when the owner does not take one).
+        if matches!(msg, RoomMsg::Stanza(..)) && cluster.bus().is_some() {
+            if let Some(owner) = cluster.known_owner(&name) {
+                if let RoomMsg::Stanza(_, stanza) = msg {
+                    self.forwarder.forward(&self.shared, owner, stanza).await;
+                }
+                return;
+            }
+        }
+        let (fence, tail) = match cluster.claim(&name).await {
+            Ok(Claim::Owned {
+                fence,
+                last_id,
+                tail,
+            }) => {
                 self.shared.ids.raise_floor(last_id);
-                fence
+                (fence, tail)
             }
             Ok(Claim::Held { incarnation, .. })
                 if cluster.bus().is_some() && matches!(msg, RoomMsg::Stanza(..)) =>
@@ -219,14 +233,23 @@ impl Registry {
                 return;
             }
         };
-        if !self.load_and_spawn(name, msg, Some(fence.clone())).await {
+        if !self
+            .load_and_spawn(name, msg, Some(fence.clone()), tail)
+            .await
+        {
             cluster.release(&fence).await;
         }
     }
 
     /// Loads room `name` (or has `msg` create it) and starts its task with `msg` first;
-    /// `false` when it did neither (`msg` was answered).
-    async fn load_and_spawn(&mut self, name: String, msg: RoomMsg, fence: Option<Fence>) -> bool {
+    /// `false` when it did neither (`msg` was answered). `tail`: see `room_task`.
+    async fn load_and_spawn(
+        &mut self,
+        name: String,
+        msg: RoomMsg,
+        fence: Option<Fence>,
+        tail: Vec<(i64, String)>,
+    ) -> bool {
         let room_jid = match BareJid::new(&format!("{name}@{}", self.shared.muc_domain)) {
             Ok(j) => j,
             Err(_) => {
@@ -305,7 +328,15 @@ impl Registry {
         self.shared.metrics.rooms_loaded.inc();
         let shared = self.shared.clone();
         let reports = self.reports.clone();
-        let task = tokio::spawn(room_task(shared, room, rx, reports.clone(), initial, fence));
+        let task = tokio::spawn(room_task(
+            shared,
+            room,
+            rx,
+            reports.clone(),
+            initial,
+            fence,
+            tail,
+        ));
         // A room task that panicked must not leave its slot waiting forever: report it
         // gone, and the next stanza reloads the room from storage.
         tokio::spawn(async move {

@@ -7,10 +7,22 @@
 //! stored message ([`Duplicate`]); the task then sends the stored message, with its
 //! stanza-id, where the refused one's echo, broadcast and events would have gone. A single node keeps
 //! archiving every message as before (no origin-id on its writes).
+//!
+//! The other way round, an owner that dies between a commit and its fanout leaves
+//! subscribers connected to other nodes without a message the archive holds (and its
+//! sender may have had the echo). The node that claims the room next gets the old
+//! owner's last messages with the claim (`Claim::Owned`'s `tail`) and sends them again
+//! to the subscribers online now, under their stanza-ids: those who had them keep one
+//! per id, the others get them live. Offline subscribers are not sent them again: they
+//! resync from the archive when they come back.
 
 use minidom::Element;
+use mucsub_protocol::Node;
 
-use super::room::Action;
+use super::deliver;
+use super::event::WrappedEvent;
+use super::room::{Action, Room};
+use super::shared::Shared;
 use super::store::StoreOp;
 use crate::ns;
 use crate::stanza::set_attr;
@@ -69,4 +81,43 @@ pub(super) fn re_deliver(dup: &Duplicate, actions: Vec<Action>) -> Vec<Action> {
             a => a,
         })
         .collect()
+}
+
+/// Sends the dead previous owner's `tail` (id, stanza; oldest first) again, as MucSub
+/// events to the subscribers online now (never stored offline).
+pub(super) async fn send_tail(shared: &Shared, room: &Room, tail: Vec<(i64, String)>) {
+    if tail.is_empty() {
+        return;
+    }
+    tracing::info!(
+        room = room.name,
+        messages = tail.len(),
+        "sending the previous owner's last messages again"
+    );
+    for (id, stanza) in tail {
+        let Ok(el) = stanza.parse::<Element>() else {
+            continue;
+        };
+        // As the room sent it: a subject change alone on its node, the rest as messages.
+        let node = if el.has_child("subject", ns::CLIENT) && !el.has_child("body", ns::CLIENT) {
+            Node::Subject
+        } else {
+            Node::Messages
+        };
+        let mut out = Vec::new();
+        room.fanout(&mut out, &[node], &id.to_string(), |_| el.clone());
+        for a in out {
+            if let Action::Event(ev) = a {
+                let wrapped: Vec<_> = ev
+                    .variants
+                    .into_iter()
+                    .map(|(inner, to)| {
+                        let w = WrappedEvent::new(ev.node, &room.jid, &ev.id, &inner);
+                        (w.live_only(), to)
+                    })
+                    .collect();
+                deliver::wrapped(shared, &wrapped).await;
+            }
+        }
+    }
 }

@@ -16,13 +16,13 @@ use minidom::Element;
 use tokio::sync::mpsc;
 
 use super::create::{request_quota, subscribe_quota, Quota};
-use super::event::WrappedEvent;
+use super::deliver;
 use super::handle::RequestError;
 use super::ids::now_micros;
 use super::mailbox::{Report, RoomMsg};
 use super::mam;
 use super::resend;
-use super::room::{Action, Env, Recipient, Room};
+use super::room::{Action, Env, Room};
 use super::shared::Shared;
 use super::store::{ArchiveKey, ArchivedMsg, StoreOp};
 use super::{edits, moderation};
@@ -30,7 +30,8 @@ use crate::stanza::{error_reply, ErrorType};
 use crate::storage::{Fence, LostOwnership};
 
 /// Runs `room` until it is unloaded or destroyed; `initial` are its creation's actions;
-/// `fence` is its ownership in a cluster.
+/// `fence` is its ownership in a cluster; `tail` the messages the room's previous owner
+/// archived in its last moments, when it lost the room by its lease (`Claim::Owned`).
 pub(super) async fn room_task(
     shared: Shared,
     mut room: Room,
@@ -38,9 +39,13 @@ pub(super) async fn room_task(
     reports: mpsc::UnboundedSender<Report>,
     initial: Vec<Action>,
     fence: Option<Fence>,
+    tail: Vec<(i64, String)>,
 ) {
     let name = room.name.clone();
     let fence = fence.as_ref();
+    // What a dead previous owner may have committed and not sent goes out first, before
+    // anything newer (resend.rs).
+    resend::send_tail(&shared, &room, tail).await;
     let idle = Duration::from_secs_f64(shared.settings.idle_unload_secs.max(0.01));
     // The creation's writes: a refused fence ends the task at once.
     let created = execute(&shared, fence, &room, initial, None).await;
@@ -369,32 +374,7 @@ async fn perform(shared: &Shared, room: &Room, actions: Vec<Action>) -> Executed
             Action::Store(_) => {}
             Action::Send(el) => shared.outlet.send(el).await,
             Action::Broadcast(el, to) => shared.outlet.broadcast(&el, &to).await,
-            Action::Event(ev) => {
-                for (inner, rcpts) in ev.variants {
-                    let wrapped = WrappedEvent::new(ev.node, &room.jid, &ev.id, &inner);
-                    // Offline copies are stored before anyone gets the event live, so a
-                    // crash right after someone saw it loses no one's copy (S16).
-                    let (live, offline): (Vec<&Recipient>, Vec<&Recipient>) = if wrapped.storable()
-                    {
-                        rcpts
-                            .iter()
-                            .partition(|r| shared.outlet.reaches(&r.account))
-                    } else {
-                        (rcpts.iter().collect(), Vec::new())
-                    };
-                    for r in offline.into_iter().chain(live) {
-                        let delivered = shared
-                            .outlet
-                            .deliver_event(&r.account, &r.joined, &wrapped)
-                            .await;
-                        if delivered {
-                            shared.metrics.events_fanned_out.inc();
-                        } else {
-                            gone.push(r.account.clone());
-                        }
-                    }
-                }
-            }
+            Action::Event(ev) => gone.extend(deliver::event(shared, room, ev).await),
             Action::Mam { iq } => mam::answer(shared, room, iq).await,
             Action::Destroyed => destroyed = true,
         }

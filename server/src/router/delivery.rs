@@ -4,8 +4,8 @@
 //! becomes available. "Is anyone available? else store" and "become available and take
 //! the queue" are serialised per account, so nothing is stored just after a flush.
 
-use super::port::Remote;
-use super::sessions::{Entry, SessionTable, Target};
+use super::port::{BareItem, Remote};
+use super::sessions::{SessionTable, Target};
 use crate::ns;
 use crate::stanza::{self, Outgoing};
 use crate::storage::{AccountStore, DirectoryOffline, OfflineStore};
@@ -64,6 +64,15 @@ impl Payload {
             Payload::Xml(x) => x.parse().ok(),
         }
     }
+}
+
+/// One stanza of [`Offline::deliver_many`]: for `user` (a localpart), except on its
+/// `skip` resources, stored offline when it reaches no session and `storable`.
+pub(super) struct Item {
+    pub(super) user: String,
+    pub(super) payload: Payload,
+    pub(super) storable: bool,
+    pub(super) skip: Vec<String>,
 }
 
 /// Hands `out` to every target.
@@ -150,17 +159,10 @@ impl Offline {
         skip: &[String],
         hook: bool,
     ) -> Delivery {
-        let storable_hooked = storable && hook;
-        let reached = |e: &Entry| e.receives_bare() && !e.is_one_of(skip);
-        let covered =
-            || !skip.is_empty() && sessions.check(user, |l| l.iter().any(|e| e.is_one_of(skip)));
-        let targets = sessions.targets(user, reached);
-        if !targets.is_empty() {
-            return self.send_online(sessions, user, &targets, payload, storable_hooked);
-        }
-        if covered() {
-            return Delivery::Online(0);
-        }
+        let payload = match self.here(sessions, user, payload, storable && hook, skip) {
+            Ok(d) => return d,
+            Err(p) => p,
+        };
         // Sessions on other nodes; one that does not answer counts as offline. Asked
         // before the account's lock, so a slow node never holds up this node's users.
         if let Some(remote) = remote {
@@ -168,18 +170,104 @@ impl Offline {
                 return Delivery::Online(1);
             }
         }
+        self.store_unless_online(sessions, remote, user, payload, storable, skip, hook)
+            .await
+    }
+
+    /// [`Offline::deliver`] for several accounts (a room's fanout): in a cluster, the
+    /// accounts not online here are looked up and forwarded together, one request per
+    /// node ([`Remote::to_bare_many`]), before any is stored offline.
+    pub(super) async fn deliver_many(
+        &self,
+        sessions: &SessionTable,
+        remote: Option<&Arc<dyn Remote>>,
+        items: Vec<Item>,
+    ) -> Vec<Delivery> {
+        let mut out = vec![Delivery::Dropped; items.len()];
+        let mut pending = Vec::new();
+        for (at, it) in items.into_iter().enumerate() {
+            match self.here(sessions, &it.user, it.payload, it.storable, &it.skip) {
+                Ok(d) => out[at] = d,
+                Err(payload) => pending.push((at, Item { payload, ..it })),
+            }
+        }
+        if let Some(remote) = remote.filter(|_| !pending.is_empty()) {
+            let asks: Vec<BareItem> = pending
+                .iter()
+                .map(|(_, it)| BareItem {
+                    user: it.user.clone(),
+                    xml: it.payload.text(),
+                    skip: it.skip.clone(),
+                })
+                .collect();
+            let reached = remote.to_bare_many(&asks).await;
+            let mut reached = reached.into_iter();
+            pending.retain(|(at, _)| {
+                let yes = reached.next().unwrap_or(false);
+                if yes {
+                    out[*at] = Delivery::Online(1);
+                }
+                !yes
+            });
+        }
+        for (at, it) in pending {
+            out[at] = self
+                .store_unless_online(
+                    sessions,
+                    remote,
+                    &it.user,
+                    it.payload,
+                    it.storable,
+                    &it.skip,
+                    true,
+                )
+                .await;
+        }
+        out
+    }
+
+    /// Delivers to the account's sessions on this node: `Err` gives the payload back
+    /// when none is reached and none of the `skip` resources is bound here.
+    fn here(
+        &self,
+        sessions: &SessionTable,
+        user: &str,
+        payload: Payload,
+        storable_hooked: bool,
+        skip: &[String],
+    ) -> Result<Delivery, Payload> {
+        let targets = sessions.targets(user, |e| e.receives_bare() && !e.is_one_of(skip));
+        if !targets.is_empty() {
+            return Ok(self.send_online(sessions, user, &targets, payload, storable_hooked));
+        }
+        if !skip.is_empty() && sessions.check(user, |l| l.iter().any(|e| e.is_one_of(skip))) {
+            return Ok(Delivery::Online(0));
+        }
+        Err(payload)
+    }
+
+    /// What reached no session here nor on another node: stored offline when
+    /// `storable` (and the account exists), unless the account came online meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_unless_online(
+        &self,
+        sessions: &SessionTable,
+        remote: Option<&Arc<dyn Remote>>,
+        user: &str,
+        payload: Payload,
+        storable: bool,
+        skip: &[String],
+        hook: bool,
+    ) -> Delivery {
         if !storable {
             return Delivery::Dropped;
         }
         let _g = self.lock(user).lock().await;
         // Re-check under the lock: the account may have come online meanwhile.
-        let targets = sessions.targets(user, reached);
-        if !targets.is_empty() {
-            return self.send_online(sessions, user, &targets, payload, storable_hooked);
-        }
-        if covered() {
-            return Delivery::Online(0);
-        }
+        let payload = match self.here(sessions, user, payload, hook, skip) {
+            Ok(d) => return d,
+            Err(p) => p,
+        };
         match self.accounts.credentials(user).await {
             Ok(Some(_)) => {}
             Ok(None) => return Delivery::Dropped,

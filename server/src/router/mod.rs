@@ -24,12 +24,12 @@ mod remote;
 mod sessions;
 
 pub use delivery::{Delivery, OfflineHook};
-pub use port::{Remote, RemoteFuture};
+pub use port::{BareItem, Remote, RemoteFuture};
 pub use sessions::{Registered, SessionControl};
 
 use crate::stanza::{self, ErrorType, Outgoing, Template};
 use crate::storage::{AccountStore, OfflineStore};
-use delivery::{send_all, Offline, Payload};
+use delivery::{send_all, Item, Offline, Payload};
 use minidom::Element;
 use sessions::SessionTable;
 use std::collections::HashMap;
@@ -267,6 +267,29 @@ impl Router {
         skip: &[String],
     ) -> Delivery {
         self.deliver(bare, Payload::Xml(xml), storable, skip).await
+    }
+
+    /// [`Router::deliver_xml_to_account_except`] for several accounts at once, each
+    /// `(bare JID, stanza, storable, skip)`: a room's fanout, which in a cluster looks up
+    /// and forwards the accounts online on other nodes together, one request per node.
+    pub async fn deliver_xml_to_accounts(
+        &self,
+        items: Vec<(String, Arc<str>, bool, Vec<String>)>,
+    ) -> Vec<Delivery> {
+        let items = items
+            .into_iter()
+            .map(|(bare, xml, storable, skip)| Item {
+                user: localpart(&bare),
+                payload: Payload::Xml(xml),
+                storable,
+                skip,
+            })
+            .collect();
+        let inner = &self.inner;
+        inner
+            .offline
+            .deliver_many(&inner.sessions, self.remote(), items)
+            .await
     }
 
     async fn deliver(

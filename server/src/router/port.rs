@@ -4,6 +4,17 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use serde::{Deserialize, Serialize};
+
+/// One bare-JID stanza (serialised) for an account's sessions on another node, except
+/// its `skip` resources (see [`Remote::to_bare`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BareItem {
+    pub user: String,
+    pub xml: String,
+    pub skip: Vec<String>,
+}
+
 pub type RemoteFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The other nodes' sessions.
@@ -42,4 +53,8 @@ pub trait Remote: Send + Sync {
         xml: String,
         skip: &'a [String],
     ) -> RemoteFuture<'a, bool>;
+    /// [`Remote::to_bare`] for several accounts at once (a room's fanout): one directory
+    /// lookup for all, one request per node holding some of them. `reached[i]` says
+    /// whether `items[i]` reached a session (or a `skip` resource) on another node.
+    fn to_bare_many<'a>(&'a self, items: &'a [BareItem]) -> RemoteFuture<'a, Vec<bool>>;
 }

@@ -23,6 +23,25 @@ impl Router {
         }
     }
 
+    /// Publishes every session bound here again (this node started a new incarnation
+    /// after its lease was lost: the directory ignores the old one's rows), each with
+    /// whether a bare-JID stanza reaches it. Queued under the session table's lock, so
+    /// an unbinding that follows is queued after it.
+    pub fn republish_sessions(&self) {
+        let Some(remote) = self.remote() else {
+            return;
+        };
+        let mut n = 0usize;
+        self.inner.sessions.each(|user, e| {
+            drop(remote.reachable(user, e.resource(), e.receives_bare()));
+            n += 1;
+        });
+        tracing::info!(
+            sessions = n,
+            "sessions published again under the new incarnation"
+        );
+    }
+
     pub(super) fn remote(&self) -> Option<&Arc<dyn Remote>> {
         self.inner.remote.get()
     }

@@ -217,6 +217,15 @@ impl SessionTable {
     }
 
     /// Whether `check` holds for the account's sessions (false when it has none).
+    /// Calls `f` with every bound session (account, entry), under the table's lock.
+    pub(super) fn each(&self, mut f: impl FnMut(&str, &Entry)) {
+        for (user, list) in self.read().iter() {
+            for e in list {
+                f(user, e);
+            }
+        }
+    }
+
     pub(super) fn check(&self, user: &str, check: impl FnOnce(&[Entry]) -> bool) -> bool {
         self.read().get(user).is_some_and(|l| check(l))
     }

@@ -61,6 +61,14 @@ pub trait SessionDirectory: Send + Sync {
         resource: Option<&'a str>,
         me: i64,
     ) -> BoxFuture<'a, anyhow::Result<Vec<i64>>>;
+    /// [`SessionDirectory::nodes_of`] for several accounts in one lookup (a room's
+    /// fanout): (account, incarnation) for every live incarnation other than `me` with a
+    /// resource of one of `users` bound.
+    fn nodes_of_many<'a>(
+        &'a self,
+        users: &'a [String],
+        me: i64,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<(String, i64)>>>;
 }
 
 /// What [`SessionDirectory::store_offline`] did.

@@ -28,11 +28,32 @@ pub struct Fence {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// The room is this incarnation's under `fence`; `last_id` is the newest archive id
-    /// the room holds (0 when none), the floor for the ids the new owner gives.
-    Owned { fence: Fence, last_id: i64 },
+    /// the room holds (0 when none), the floor for the ids the new owner gives. `tail`:
+    /// when the room was taken from an owner whose lease expired (it died, or was paused
+    /// or cut off) rather than released, the messages it archived in its last moments
+    /// (id, stanza), oldest first, which it may have committed and not sent: see
+    /// [`TAIL_MARGIN`].
+    Owned {
+        fence: Fence,
+        last_id: i64,
+        tail: Vec<(i64, String)>,
+    },
     /// Another incarnation holds it under a lease that has not expired.
     Held { node: String, incarnation: i64 },
 }
+
+/// How far before its last possible renewal a dead owner's messages count as its tail:
+/// the time a commit's fanout may take. An owner commits nothing after its lease ends
+/// (the fence), renewed its lease at most one TTL before that end, and died after that
+/// renewal; so what it committed and had not yet sent carries an id (microseconds, never
+/// below the archive time) from at most one TTL plus this margin before the end of its
+/// lease. The bound is on the database's clock against the old owner's: the margin also
+/// covers their skew.
+pub const TAIL_MARGIN: Duration = Duration::from_secs(10);
+
+/// Most messages a tail holds (a burst larger than this in one fanout's time would
+/// leave the oldest to the archive, where clients resync from).
+pub const TAIL_MAX: i64 = 200;
 
 /// The owner of a room as stored (operators, tests).
 #[derive(Debug, Clone, PartialEq, Eq)]

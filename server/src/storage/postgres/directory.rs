@@ -193,4 +193,24 @@ impl SessionDirectory for PgDirectory {
             Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }
+
+    fn nodes_of_many<'a>(
+        &'a self,
+        users: &'a [String],
+        me: i64,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<(String, i64)>>> {
+        Box::pin(async move {
+            let client = self.pg.client().await?;
+            let rows = client
+                .query(
+                    "SELECT DISTINCT s.account, s.incarnation FROM cluster_sessions s
+                     JOIN cluster_incarnations n USING (incarnation)
+                     WHERE s.account = ANY($1) AND s.incarnation <> $2
+                       AND n.lease_until > now()",
+                    &[&users, &me],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
 use super::pool::Pg;
-use crate::storage::ownership::{Claim, Fence, LostOwnership, Owner, Renewal, RoomOwnership};
+use crate::storage::ownership::{
+    Claim, Fence, LostOwnership, Owner, Renewal, RoomOwnership, TAIL_MARGIN, TAIL_MAX,
+};
 use crate::storage::types::BoxFuture;
 
 /// The SQLSTATE `cluster_fence` raises when the fence does not hold.
@@ -59,6 +61,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     END $$;
 ",
     super::directory::MIGRATION,
+    "
+    -- The lease's TTL, which bounds how far back a dead owner's unsent tail can reach
+    -- (`storage::ownership::TAIL_MARGIN`).
+    ALTER TABLE cluster_incarnations ADD COLUMN ttl_secs DOUBLE PRECISION NOT NULL DEFAULT 3;
+",
 ];
 
 /// The statement a fenced commit starts with.
@@ -95,6 +102,26 @@ async fn owner(
     }))
 }
 
+/// What the owner at `epoch`, whose last renewal was at most at `renewed` (microseconds),
+/// archived in its last moments: see [`Claim::Owned`]'s `tail`. Oldest first.
+async fn dead_tail(
+    tx: &impl deadpool_postgres::GenericClient,
+    room: &str,
+    epoch: i64,
+    renewed: i64,
+) -> anyhow::Result<Vec<(i64, String)>> {
+    let from = renewed - TAIL_MARGIN.as_micros() as i64;
+    let rows = tx
+        .query(
+            "SELECT id, stanza FROM muc_archive
+             WHERE room = $1 AND id >= $2 AND epoch = $3
+             ORDER BY id DESC LIMIT $4",
+            &[&room, &from, &epoch, &TAIL_MAX],
+        )
+        .await?;
+    Ok(rows.iter().rev().map(|r| (r.get(0), r.get(1))).collect())
+}
+
 /// [`RoomOwnership`] on PostgreSQL.
 #[derive(Clone)]
 pub struct PgOwnership {
@@ -117,8 +144,8 @@ impl PgOwnership {
         .await?;
         let row = tx
             .query_one(
-                "INSERT INTO cluster_incarnations(node, lease_until)
-                 VALUES ($1, now() + make_interval(secs => $2))
+                "INSERT INTO cluster_incarnations(node, lease_until, ttl_secs)
+                 VALUES ($1, now() + make_interval(secs => $2), $2)
                  RETURNING incarnation",
                 &[&node, &ttl.as_secs_f64()],
             )
@@ -160,6 +187,20 @@ impl PgOwnership {
         let tx = client.transaction().await?;
         tx.batch_execute(&format!("SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT}'"))
             .await?;
+        // The owner before this claim, locked: an incarnation (other than this one) still
+        // named there lost the room by its lease, not by releasing it (`tail`).
+        let before = tx
+            .query_opt(
+                "SELECT r.incarnation, r.epoch,
+                        (EXTRACT(EPOCH FROM n.lease_until - make_interval(secs => n.ttl_secs))
+                           * 1000000)::BIGINT
+                 FROM cluster_rooms r
+                 LEFT JOIN cluster_incarnations n ON n.incarnation = r.incarnation
+                 WHERE r.room = $1
+                 FOR UPDATE OF r",
+                &[&room],
+            )
+            .await?;
         // Only a live incarnation claims; the owner claiming again keeps its epoch; anyone
         // else takes the next epoch, and only from no owner or an expired lease.
         let st = tx
@@ -188,13 +229,25 @@ impl PgOwnership {
                 )
                 .await?
                 .get(0);
+            let before: Option<(Option<i64>, i64, Option<i64>)> =
+                before.map(|r| (r.get(0), r.get(1), r.get(2)));
+            let tail = match before {
+                Some((Some(old), old_epoch, Some(renewed))) if old != incarnation => {
+                    dead_tail(&tx, room, old_epoch, renewed).await?
+                }
+                _ => Vec::new(),
+            };
             tx.commit().await?;
             let fence = Fence {
                 room: room.to_owned(),
                 incarnation,
                 epoch,
             };
-            return Ok(Claim::Owned { fence, last_id });
+            return Ok(Claim::Owned {
+                fence,
+                last_id,
+                tail,
+            });
         }
         // Each statement sees what committed before it: the owner that refused the claim.
         let holder = owner(&tx, room).await?;

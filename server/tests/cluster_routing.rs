@@ -1,0 +1,198 @@
+//! Issue 19, how stanzas find their way between nodes, counted through each node's real
+//! `/metrics` (`mucsub_cluster_requests_total`, `mucsub_cluster_directory_lookups_total`,
+//! `mucsub_cluster_claims_total`), with real server processes on one PostgreSQL database
+//! and one `nats-server` (both started here; a missing binary fails the test):
+//!
+//! - a room's fanout to subscribers on another node is one directory lookup and one NATS
+//!   request per event, not one of each per subscriber;
+//! - a node that forwards stanzas to a room another node owns claims it once, not once
+//!   per stanza (it remembers the owner);
+//! - a node that lost its lease (paused past the TTL) and came back as a new incarnation
+//!   publishes its live sessions again: another node's message to its user arrives live,
+//!   not in offline storage.
+
+mod cluster_support;
+#[path = "scenarios/support.rs"]
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use cluster_support::{connect, rows, spawn};
+use mucsub_server::testkit::http_get;
+use mucsub_server::testkit::nats::NatsServer;
+use mucsub_server::testkit::postgres::shared;
+use mucsub_server::testkit::{ChildServer, RawClient, TIMEOUT};
+use support::*;
+
+/// The value of counter `name` on `srv`'s `/metrics`.
+async fn counter(srv: &ChildServer, name: &str) -> u64 {
+    let r = http_get(srv.http_addr, "/metrics", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let line = r
+        .body
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("{name} in /metrics:\n{}", r.body));
+    let value = line.split_whitespace().nth(1).expect("a value");
+    value.parse::<f64>().expect("a number") as u64
+}
+
+/// Waits for the `messages` event carrying `body`.
+async fn event_with(c: &mut RawClient, body: &str) {
+    loop {
+        let (_, _, inner) = expect_event(c, "messages").await;
+        if inner
+            .get_child("body", CLIENT)
+            .is_some_and(|b| b.text() == body)
+        {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fanout_asks_each_node_once_per_event() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
+    let db = shared().fresh_database().await;
+    let nats = NatsServer::start().await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url(), 3).await;
+    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url(), 3).await;
+    let subscribers = ["s1", "s2", "s3", "s4"];
+    for u in ["alice"].iter().chain(subscribers.iter()) {
+        ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
+    }
+    let r = room("fanout");
+
+    // Node A owns the room; four subscribers are connected to node B.
+    let mut alice = connect(&a, "alice").await;
+    join(&mut alice, &r, "alice").await;
+    let mut subs = Vec::new();
+    for u in subscribers {
+        let mut c = connect(&b, u).await;
+        subscribe(&mut c, &r, u).await;
+        subs.push(c);
+    }
+    for c in &mut subs {
+        c.drain().await;
+    }
+    alice.drain().await;
+
+    let requests = counter(&a, "mucsub_cluster_requests_total").await;
+    let lookups = counter(&a, "mucsub_cluster_directory_lookups_total").await;
+    say(&mut alice, &r, "to everyone on B").await;
+    for c in &mut subs {
+        event_with(c, "to everyone on B").await;
+    }
+    assert_eq!(
+        counter(&a, "mucsub_cluster_requests_total").await - requests,
+        1,
+        "one NATS request to node B for the event, whatever the number of its subscribers there"
+    );
+    assert_eq!(
+        counter(&a, "mucsub_cluster_directory_lookups_total").await - lookups,
+        1,
+        "one session directory lookup for all the event's recipients"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarding_node_claims_a_room_once_not_per_stanza() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
+    let db = shared().fresh_database().await;
+    let nats = NatsServer::start().await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url(), 3).await;
+    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url(), 3).await;
+    for u in ["alice", "bob"] {
+        ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
+    }
+    let r = room("owned");
+    let mut alice = connect(&a, "alice").await;
+    join(&mut alice, &r, "alice").await;
+    // Bob on node B: his subscription is forwarded to A, after one claim found A there.
+    let mut bob = connect(&b, "bob").await;
+    subscribe(&mut bob, &r, "bob").await;
+    bob.drain().await;
+
+    let claims = counter(&b, "mucsub_cluster_claims_total").await;
+    for n in 0..5 {
+        let body = format!("from bob {n}");
+        post(&mut bob, &r, &body).await;
+        event_with(&mut bob, &body).await;
+    }
+    assert_eq!(
+        counter(&b, "mucsub_cluster_claims_total").await - claims,
+        0,
+        "node B forwards to the owner it knows, without a claim query per stanza"
+    );
+}
+
+/// Whether node `node`'s newest incarnation has a running lease; its number.
+async fn newest_incarnation(url: &str, node: &str) -> (i64, bool) {
+    let got = rows(
+        url,
+        &format!(
+            "SELECT incarnation, lease_until > now() FROM cluster_incarnations
+             WHERE node = '{node}' ORDER BY incarnation DESC LIMIT 1"
+        ),
+    )
+    .await;
+    (got[0].get(0), got[0].get(1))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_back_from_a_lost_lease_is_reached_again() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
+    let db = shared().fresh_database().await;
+    let nats = NatsServer::start().await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url(), 1).await;
+    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url(), 1).await;
+    for u in ["alice", "bob"] {
+        ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
+    }
+    let mut alice = connect(&a, "alice").await;
+    let mut bob = connect(&b, "bob").await;
+    let chat = |n: &str| {
+        format!("<message to='bob@localhost' type='chat' id='{n}'><body>{n}</body></message>")
+    };
+    alice.send(&chat("before")).await;
+    bob.expect("the chat message across nodes", |e| {
+        e.attr("id") == Some("before")
+    })
+    .await;
+
+    // B stops with its sockets open until its lease has expired, then resumes and
+    // starts a new incarnation.
+    let (old, _) = newest_incarnation(&db.url, "b").await;
+    b.signal("STOP");
+    while newest_incarnation(&db.url, "b").await.1 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b.signal("CONT");
+    tokio::time::timeout(TIMEOUT, async {
+        while newest_incarnation(&db.url, "b").await == (old, false) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("node B rejoined");
+
+    // Bob never left: alice's messages reach him live again (the first ones may still
+    // find the directory without him, and wait offline).
+    tokio::time::timeout(TIMEOUT * 2, async {
+        for n in 0.. {
+            let id = format!("after-{n}");
+            alice.send(&chat(&id)).await;
+            while let Some(el) = bob.try_recv(Duration::from_millis(500)).await {
+                if el.attr("id").is_some_and(|i| i.starts_with("after-")) {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("a message to bob reached him live on node B after it rejoined");
+}
