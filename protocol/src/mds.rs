@@ -1,21 +1,20 @@
 //! XEP-0490 message displayed synchronization: an account's devices share how far the user
 //! has read each room through the account's PEP node `urn:xmpp:mds:displayed:0`, one item
 //! per room (item id = the room's bare JID) holding
-//! `<displayed xmlns='urn:xmpp:mds:displayed:0'><stanza-id xmlns='urn:xmpp:sid:0' id by/></displayed>`
-//! (xmpp-parsers' [`Displayed`]). Here: the publish a device sends (with the XEP's
-//! publish-options), the request for every item (on connect), and the markers read out of a
-//! pubsub `<items/>` answer or an `<event/>` notification.
+//! `<displayed xmlns='urn:xmpp:mds:displayed:0'><stanza-id xmlns='urn:xmpp:sid:0' id by/></displayed>`.
+//! Here: the publish a device sends (with the XEP's publish-options), the request for every
+//! item (on connect), and the markers read out of a pubsub `<items/>` answer or an `<event/>`
+//! notification.
+//!
+//! Written over minidom rather than with xmpp-parsers' `PubSub` and `Event`: only the SDK
+//! uses this, and their generated parsers and serialisers (with data forms and their
+//! validation and media elements behind them) were about a third of the browser package.
 
+use jid::Jid;
 use minidom::Element;
-use xmpp_parsers::jid::Jid;
-use xmpp_parsers::message_displayed::Displayed;
-use xmpp_parsers::pubsub::event::{Event, Payload};
-use xmpp_parsers::pubsub::pubsub::{Item, Items, Publish, PublishOptions};
-use xmpp_parsers::pubsub::{ItemId, NodeName, PubSub};
-use xmpp_parsers::stanza_id::StanzaId;
 
-use crate::forms::{self, DataFormType};
 use crate::ns;
+use crate::xml::{builder, text_element, with_attr};
 
 /// A room read up to one of its archived messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,88 +26,110 @@ pub struct Marker {
 }
 
 /// The `<pubsub/>` payload of the IQ set that publishes `marker`, with the publish-options
-/// XEP-0490 §4 asks for: kept, many items, never pushed as "last item", private.
+/// XEP-0490 §4 asks for: kept, many items, never pushed as "last item", private. `None`
+/// when the room is no JID.
 pub fn publish(marker: &Marker) -> Option<Element> {
     let by = Jid::new(&marker.room).ok()?;
-    let payload = Displayed {
-        stanza_id: StanzaId {
-            id: marker.stanza_id.clone(),
-            by,
-        },
-    };
-    let options = forms::with_type(
-        DataFormType::Submit,
-        ns::PUBLISH_OPTIONS,
-        vec![
-            forms::field("pubsub#persist_items", ["true"]),
-            forms::field("pubsub#max_items", ["max"]),
-            forms::field("pubsub#send_last_published_item", ["never"]),
-            forms::field("pubsub#access_model", ["whitelist"]),
-        ],
+    let stanza_id = with_attr(
+        with_attr(
+            builder("stanza-id", ns::SID),
+            "id",
+            Some(&*marker.stanza_id),
+        ),
+        "by",
+        Some(by.as_str()),
     );
-    Some(
-        PubSub::Publish {
-            publish: Publish {
-                node: NodeName(ns::MDS.to_owned()),
-                items: vec![Item {
-                    id: Some(ItemId(marker.room.clone())),
-                    publisher: None,
-                    payload: Some(payload.into()),
-                }],
-            },
-            publish_options: Some(PublishOptions {
-                form: Some(options),
+    let item = with_attr(builder("item", ns::PUBSUB), "id", Some(&*marker.room)).append(
+        builder("displayed", ns::MDS)
+            .append(stanza_id.build())
+            .build(),
+    );
+    let publish =
+        with_attr(builder("publish", ns::PUBSUB), "node", Some(ns::MDS)).append(item.build());
+    let form = with_attr(builder("x", ns::DATA_FORMS), "type", Some("submit"))
+        .append(
+            with_attr(
+                with_attr(builder("field", ns::DATA_FORMS), "var", Some("FORM_TYPE")),
+                "type",
+                Some("hidden"),
+            )
+            .append(text_element("value", ns::DATA_FORMS, ns::PUBLISH_OPTIONS))
+            .build(),
+        )
+        .append_all(
+            [
+                ("pubsub#persist_items", "true"),
+                ("pubsub#max_items", "max"),
+                ("pubsub#send_last_published_item", "never"),
+                ("pubsub#access_model", "whitelist"),
+            ]
+            .into_iter()
+            .map(|(var, value)| {
+                with_attr(builder("field", ns::DATA_FORMS), "var", Some(var))
+                    .append(text_element("value", ns::DATA_FORMS, value))
+                    .build()
             }),
-        }
-        .into(),
+        );
+    let options = builder("publish-options", ns::PUBSUB).append(form.build());
+    Some(
+        builder("pubsub", ns::PUBSUB)
+            .append(publish.build())
+            .append(options.build())
+            .build(),
     )
 }
 
 /// The `<pubsub/>` payload of the IQ get for every marker of the account.
 pub fn request_all() -> Element {
-    PubSub::Items(Items::new(ns::MDS)).into()
+    builder("pubsub", ns::PUBSUB)
+        .append(with_attr(builder("items", ns::PUBSUB), "node", Some(ns::MDS)).build())
+        .build()
 }
 
 /// The markers in the answer to [`request_all`] (its `<pubsub/>` child); items that are not
 /// markers, or whose stanza-id another entity than the room stamped, are left out.
 pub fn from_items(pubsub: &Element) -> Vec<Marker> {
-    match PubSub::try_from(pubsub.clone()) {
-        Ok(PubSub::Items(items)) if items.node.0 == ns::MDS => items
-            .items
-            .into_iter()
-            .filter_map(|i| marker(i.id?.0, i.payload?))
-            .collect(),
-        _ => Vec::new(),
+    if !pubsub.is("pubsub", ns::PUBSUB) {
+        return Vec::new();
     }
+    markers(pubsub, ns::PUBSUB)
 }
 
 /// The markers a PEP notification (`<event xmlns='…pubsub#event'/>`) carries.
 pub fn from_event(event: &Element) -> Vec<Marker> {
-    match Event::try_from(event.clone()) {
-        Ok(Event {
-            payload: Payload::Items {
-                node, published, ..
-            },
-        }) if node.0 == ns::MDS => published
-            .into_iter()
-            .filter_map(|i| marker(i.id?.0, i.payload?))
-            .collect(),
-        _ => Vec::new(),
+    if !event.is("event", ns::PUBSUB_EVENT) {
+        return Vec::new();
     }
+    markers(event, ns::PUBSUB_EVENT)
 }
 
-fn marker(room: String, payload: Element) -> Option<Marker> {
-    let d = Displayed::try_from(payload).ok()?;
+/// The markers of the `<items node=MDS/>` child of `parent`, its children in namespace `ns`.
+fn markers(parent: &Element, ns: &str) -> Vec<Marker> {
+    parent
+        .children()
+        .filter(|c| c.is("items", ns) && c.attr("node") == Some(ns::MDS))
+        .flat_map(|items| items.children().filter(|c| c.is("item", ns)))
+        .filter_map(marker)
+        .collect()
+}
+
+fn marker(item: &Element) -> Option<Marker> {
+    let room = item.attr("id")?;
+    let sid = item
+        .get_child("displayed", ns::MDS)?
+        .get_child("stanza-id", ns::SID)?;
+    let (id, by) = (sid.attr("id")?, Jid::new(sid.attr("by")?).ok()?);
     // The id is the room's archive id only when the room stamped it (XEP-0490 §4).
-    (d.stanza_id.by.to_bare().as_str() == room).then_some(Marker {
-        room,
-        stanza_id: d.stanza_id.id,
+    (by.to_bare().as_str() == room).then(|| Marker {
+        room: room.to_owned(),
+        stanza_id: id.to_owned(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forms;
 
     const ROOM: &str = "room@conference.localhost";
 
@@ -162,6 +183,36 @@ mod tests {
         .unwrap();
         assert_eq!(from_event(&event), vec![m("7")]);
         assert!(request_all().get_child("items", ns::PUBSUB).is_some());
+    }
+
+    /// The hand-written publish is what xmpp-parsers (the server's reader) reads as a
+    /// publish of one marker with the four publish-options.
+    #[test]
+    fn the_publish_is_a_strict_pubsub_publish() {
+        use xmpp_parsers::pubsub::PubSub;
+        let Ok(PubSub::Publish {
+            publish,
+            publish_options,
+        }) = PubSub::try_from(publish(&m("42")).unwrap())
+        else {
+            panic!("not a publish");
+        };
+        assert_eq!(publish.node.0, ns::MDS);
+        let item = &publish.items[0];
+        assert_eq!(item.id.as_ref().unwrap().0, ROOM);
+        let d = xmpp_parsers::message_displayed::Displayed::try_from(item.payload.clone().unwrap())
+            .unwrap();
+        assert_eq!(
+            (d.stanza_id.id.as_str(), d.stanza_id.by.as_str()),
+            ("42", ROOM)
+        );
+        let form = publish_options.unwrap().form.unwrap();
+        assert_eq!(form.form_type(), Some(ns::PUBLISH_OPTIONS));
+        assert_eq!(
+            forms::value(&form, "pubsub#send_last_published_item"),
+            Some("never")
+        );
+        assert_eq!(forms::fields(&form).count(), 4);
     }
 
     #[test]
