@@ -42,9 +42,9 @@ for mode, title in (("max", "max-rate burst"), ("rate", "fixed rate")):
     print("|---|---|---|---|---|---|---|---|---|")
     for c in present:
         rs = by[(c, mode)]
-        per_k = lambda r, keys: (
-            sum(v for k, v in r["cpu_s_by_process"].items() if keys(k)) * 1000 / r["delivered"]
-            if r["delivered"] else None)
+        def per_k(r, keys):
+            v = [v for k, v in r["cpu_s_by_process"].items() if keys(k)]
+            return sum(v) * 1000 / r["delivered"] if v and r["delivered"] else None
         nodes = med(rs, lambda r: per_k(r, lambda k: k.startswith("node")))
         pg = med(rs, lambda r: per_k(r, lambda k: k == "postgres"))
         nats = med(rs, lambda r: per_k(r, lambda k: k == "nats"))

@@ -19,7 +19,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bin=$root/target/benchopt
+bin=${MUCSUB_BENCH_BIN:-$root/target/benchopt} # another build dir for a quick check of the script
 [ -x "$bin/mucsub-load" ] || bench/build.sh
 command -v nats-server >/dev/null || { echo "nats-server not found (scripts/bootstrap.sh installs it)" >&2; exit 1; }
 reps=${REPS:-3}
