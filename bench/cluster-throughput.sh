@@ -76,7 +76,7 @@ load() { # case round mode mucsub-load-args...: one run, its JSON line annotated
   "$bin/mucsub-load" --label "$case" "$@" | python3 -c "
 import json, sys
 for l in sys.stdin:
-    print(json.dumps({**json.loads(l), 'session': '$session', 'round': $round, 'mode': '$mode', 'load1': $load1}))
+    print(json.dumps({**json.loads(l), 'session': '$session', 'round': $round, 'mode': '$mode', 'load1': $load1, 'build': '$(basename "$bin")'}))
 " | tee -a "$out/cluster.jsonl" >>"$work/rows.jsonl"
 }
 
