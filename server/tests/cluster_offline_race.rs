@@ -18,6 +18,9 @@
 //! Rounds: `MUCSUB_OFFLINE_RACE_ROUNDS` (default 200; the 1,000 took 249 s of wall
 //! time on the shared 2-core machine at load average 15, debug-built nodes, and passed),
 //! seed `MUCSUB_OFFLINE_RACE_SEED` (printed, so a failing round can be replayed).
+//! Checked against the bug it guards: with B's login reading the queue before it marks the
+//! account reachable (`router/delivery.rs`, `become_available`), the default seed fails at
+//! round 152 with the stranded row.
 
 mod cluster_support;
 #[path = "scenarios/support.rs"]
