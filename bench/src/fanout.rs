@@ -3,11 +3,13 @@
 //! subscriber's connection is scanned for those markers, giving delivered events/s and
 //! time-to-deliver percentiles. "fanout" is this with R = 1, "rooms" with R > 1.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
+use crate::cpu::{self, Watched};
 use crate::measure::{marker, now_us, proc_sample, Percentiles, Scanner};
 use crate::register::{ensure_accounts, Registrar};
 use crate::xmpp::{esc, RawWriter, Target, Xmpp};
@@ -29,6 +31,23 @@ pub struct Env {
     pub server_pid: Option<u32>,
     /// Logins/subscriptions in flight at once during setup.
     pub parallel: usize,
+    /// Several nodes of one cluster (fanout and rooms only): the node each room is created
+    /// through (so, in a cluster, the node that claims it), the node the senders log in to,
+    /// and the nodes the subscribers are spread over, round robin. Each defaults to `target`.
+    pub owner_target: Option<Target>,
+    pub sender_target: Option<Target>,
+    pub sub_targets: Vec<Target>,
+    /// Process trees whose CPU time the run reports (all nodes, PostgreSQL, nats-server).
+    pub cpu: Vec<Watched>,
+}
+
+impl Env {
+    fn sub_target(&self, i: usize) -> &Target {
+        match self.sub_targets.len() {
+            0 => &self.target,
+            n => &self.sub_targets[i % n],
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +77,11 @@ pub struct FanoutResult {
     pub server_rss_mb: Option<f64>,
     /// Events per second of server CPU time: a load-independent efficiency figure.
     pub events_per_server_cpu_s: Option<f64>,
+    /// CPU seconds of each `--cpu-pid` tree over the run, their sum, and that sum per
+    /// 1,000 delivered events (empty / absent without `--cpu-pid`).
+    pub cpu_s_by_process: BTreeMap<String, f64>,
+    pub cpu_s_total: Option<f64>,
+    pub cpu_s_per_1000_events: Option<f64>,
 }
 
 /// Run id unique enough that rooms never collide with earlier runs on a persistent server.
@@ -136,6 +160,9 @@ pub async fn run(env: &Env, p: &FanoutParams) -> Result<FanoutResult> {
     .await?;
 
     // Senders first: subscribing creates the room (the sender is its owner) on both servers.
+    // In a cluster the node that takes that first stanza claims the room; when the sender
+    // is to post through another node, the subscription goes through the owner's node on a
+    // connection of its own, closed before the sender logs in where it posts from.
     eprintln!("[fanout] logging in {} senders", senders.len());
     let sender_jobs: Vec<_> = senders
         .iter()
@@ -143,9 +170,16 @@ pub async fn run(env: &Env, p: &FanoutParams) -> Result<FanoutResult> {
         .map(|(u, room)| {
             let (env, u, room) = (env.clone(), u.clone(), room.clone());
             async move {
-                let mut x = Xmpp::login(&env.target, &env.domain, &u, &env.password).await?;
-                x.iq_ok(&subscribe_iq(&room, "sender", &[NODE_SUBJECT], "s0"), "s0")
-                    .await?;
+                let at = env.sender_target.as_ref().unwrap_or(&env.target);
+                let sub = subscribe_iq(&room, "sender", &[NODE_SUBJECT], "s0");
+                if let Some(owner) = &env.owner_target {
+                    let mut o = Xmpp::login(owner, &env.domain, &u, &env.password).await?;
+                    o.iq_ok(&sub, "s0").await?;
+                    drop(o);
+                    return Xmpp::login(at, &env.domain, &u, &env.password).await;
+                }
+                let mut x = Xmpp::login(at, &env.domain, &u, &env.password).await?;
+                x.iq_ok(&sub, "s0").await?;
                 Ok(x)
             }
         })
@@ -162,7 +196,8 @@ pub async fn run(env: &Env, p: &FanoutParams) -> Result<FanoutResult> {
         .map(|(i, u)| {
             let (env, u, room) = (env.clone(), u.clone(), rooms[i / p.subs_per_room].clone());
             async move {
-                let mut x = Xmpp::login(&env.target, &env.domain, &u, &env.password).await?;
+                let at = env.sub_target(i);
+                let mut x = Xmpp::login(at, &env.domain, &u, &env.password).await?;
                 x.iq_ok(
                     &subscribe_iq(&room, &format!("n{i}"), &[NODE_MESSAGES], "s1"),
                     "s1",
@@ -200,6 +235,7 @@ pub async fn run(env: &Env, p: &FanoutParams) -> Result<FanoutResult> {
     }
 
     let before = env.server_pid.and_then(proc_sample);
+    let cpu_before = cpu::sample(&env.cpu);
     // Let every session settle into its read loop before the clock starts.
     tokio::time::sleep(Duration::from_millis(300)).await;
     eprintln!("[fanout] sending {} messages per room", p.messages);
@@ -240,6 +276,7 @@ pub async fn run(env: &Env, p: &FanoutParams) -> Result<FanoutResult> {
         last = last.max(l);
     }
     let after = env.server_pid.and_then(proc_sample);
+    let cpu_by = cpu::used(&cpu_before, &cpu::sample(&env.cpu));
     drains.abort_all();
     let mut writers = Vec::new();
     while let Some(r) = send_tasks.join_next().await {
@@ -249,6 +286,7 @@ pub async fn run(env: &Env, p: &FanoutParams) -> Result<FanoutResult> {
     drop(keep_writers);
 
     let delivered = all_lat.len() as u64;
+    let cpu_s_total = (!cpu_by.is_empty()).then(|| cpu_by.values().sum::<f64>());
     let seconds = (last.saturating_sub(start)) as f64 / 1e6;
     let cpu = match (before, after) {
         (Some(b), Some(a)) => Some(a.cpu_s - b.cpu_s),
@@ -272,5 +310,10 @@ pub async fn run(env: &Env, p: &FanoutParams) -> Result<FanoutResult> {
         server_cpu_s: cpu,
         server_rss_mb: after.map(|a| a.rss_mb),
         events_per_server_cpu_s: cpu.filter(|c| *c > 0.0).map(|c| delivered as f64 / c),
+        cpu_s_total,
+        cpu_s_per_1000_events: cpu_s_total
+            .filter(|_| delivered > 0)
+            .map(|c| c * 1000.0 / delivered as f64),
+        cpu_s_by_process: cpu_by,
     })
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use mucsub_bench::cpu::Watched;
 use mucsub_bench::fanout::{self, Env, FanoutParams};
 use mucsub_bench::register::Registrar;
 use mucsub_bench::scenarios;
@@ -36,6 +37,22 @@ struct Cli {
     /// The server's process id, to report its CPU time and RSS.
     #[arg(long, global = true)]
     server_pid: Option<u32>,
+    /// Cluster runs (fanout, rooms): the node rooms are created through, so the node that
+    /// claims them (default --target).
+    #[arg(long, global = true)]
+    owner_target: Option<String>,
+    /// Cluster runs: the node the senders post through (default --target).
+    #[arg(long, global = true)]
+    sender_target: Option<String>,
+    /// Cluster runs: nodes the subscribers are spread over, round robin, comma-separated
+    /// (default --target).
+    #[arg(long, global = true, value_delimiter = ',')]
+    sub_targets: Vec<String>,
+    /// NAME=PID, repeatable: a process tree (the process and every descendant, including
+    /// reaped ones) whose CPU time the run reports; their sum per 1,000 events is the
+    /// cost figure for runs over several processes (nodes, PostgreSQL, nats-server).
+    #[arg(long, global = true)]
+    cpu_pid: Vec<String>,
     /// Logins in flight at once during setup.
     #[arg(long, global = true, default_value_t = 32)]
     parallel: usize,
@@ -132,6 +149,8 @@ fn median_line(label: &str, lines: &[serde_json::Value]) -> serde_json::Value {
         "events_per_s",
         "events_per_server_cpu_s",
         "server_cpu_s",
+        "cpu_s_total",
+        "cpu_s_per_1000_events",
         "server_rss_mb",
         "iq_per_s",
         "seconds",
@@ -264,6 +283,22 @@ fn main() -> Result<()> {
         prefix: cli.prefix.clone(),
         server_pid: cli.server_pid,
         parallel: cli.parallel,
+        owner_target: cli.owner_target.as_deref().map(Target::parse).transpose()?,
+        sender_target: cli
+            .sender_target
+            .as_deref()
+            .map(Target::parse)
+            .transpose()?,
+        sub_targets: cli
+            .sub_targets
+            .iter()
+            .map(|t| Target::parse(t))
+            .collect::<Result<_>>()?,
+        cpu: cli
+            .cpu_pid
+            .iter()
+            .map(|w| Watched::parse(w))
+            .collect::<Result<_>>()?,
     };
     // One thread: the SDK session is not `Send`, and a single generator thread leaves the
     // other core to the server under test.
