@@ -144,16 +144,19 @@ function check(cond, what) {
 
 // Runs everything; returns the per-run figures and their medians. Throws when an expected
 // event or message is missing (the smoke test relies on that), never on speed.
-export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messages, events, batch, size, page: pageSize = undefined, profileDir = null, log = console.log }) {
+export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messages, events, batch, size, page: pageSize = undefined, profileDir = null, throttle = 0, skip = [], log = console.log }) {
   if (!ENGINES.includes(engine)) throw new Error(`unknown engine ${engine} (${ENGINES.join(', ')})`);
   const sizes = packageSizes(pkgDir);
   const bobs = Array.from({ length: runs }, (_, i) => `bob${i}`);
   // The same resync with DevTools' Network domain on, as under Playwright (Chromium only).
-  const devtoolsBobs = engine === 'chromium' ? Array.from({ length: runs }, (_, i) => `dbob${i}`) : [];
+  const devtoolsBobs = engine === 'chromium' && !skip.includes('devtools') ? Array.from({ length: runs }, (_, i) => `dbob${i}`) : [];
+  // The same resync with the CPU throttled (Chromium only: a DevTools command).
+  if (engine !== 'chromium') throttle = 0;
+  const slowBobs = throttle > 1 ? Array.from({ length: runs }, (_, i) => `sbob${i}`) : [];
   if (engine !== 'chromium') profileDir = null;
   // The same resync in 1 and in 3 tabs of the app (tabs.mjs), one account per run.
-  const tabBobs = Array.from({ length: runs }, (_, i) => [`tbob${i}-1`, `tbob${i}-3`]).flat();
-  const server = await startHarnessServer({ pkgDir, users: ['alice', 'carol', 'tlat', ...bobs, ...devtoolsBobs, ...tabBobs] });
+  const tabBobs = skip.includes('tabs') ? [] : Array.from({ length: runs }, (_, i) => [`tbob${i}-1`, `tbob${i}-3`]).flat();
+  const server = await startHarnessServer({ pkgDir, users: ['alice', 'carol', 'tlat', ...bobs, ...devtoolsBobs, ...slowBobs, ...tabBobs] });
   let browser;
   try {
     browser = await launchEngine(engine, server, log);
@@ -206,7 +209,7 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
     }
 
     // The same resync with 1 and with 3 tabs of the app open, alternating.
-    for (let i = 0; i < runs; i++) {
+    for (let i = 0; i < (tabBobs.length ? runs : 0); i++) {
       for (const n of [1, 3]) {
         const jid = `tbob${i}-${n}@localhost`;
         const r = await resyncWithTabs({ browser, openPage, jid, store: `rs-${jid}`, rooms: roomList, pageSize, n, log });
