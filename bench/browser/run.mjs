@@ -15,12 +15,13 @@
 // stored (tests/e2e/browser-bench-smoke.test.mjs). Usage: bench/browser/run.sh (full) or
 //   node bench/browser/run.mjs --pkg DIR [--smoke] [--runs N] [--rooms R] [--messages M]
 //     [--events N] [--batch B] [--page P] [--json FILE] [--profile DIR]
-//     [--engine chromium|firefox|webkit] [--throttle R] [--skip devtools,tabs]
+//     [--engine chromium|firefox|webkit] [--throttle R] [--skip devtools,tabs,resync]
 // --throttle R (Chromium only; 4 in a full run, 0 = off) also times the resync, and the bare
 // client's text-matching read, with DevTools' Emulation.setCPUThrottlingRate at R× on the
 // page: a phone stand-in (a mid-range phone is 3–5× slower than this machine).
 // --skip leaves rows out of a run (`devtools`: the resync with the Network domain on;
-// `tabs`: the tabs rows), for interleaved comparisons of the other rows.
+// `tabs`: the tabs rows; `resync`: everything but the live rows), for interleaved
+// comparisons of the other rows.
 // --engine runs it in Firefox ESR or WebKitGTK instead (over WebDriver: no DevTools row).
 // --page sets the resync's MAM page size (the SDK's `pageSize` option; default: the SDK's).
 // --profile records Chrome CPU profiles of the first resync and live run (DIR/*.cpuprofile)
@@ -147,12 +148,15 @@ function check(cond, what) {
 export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messages, events, batch, size, page: pageSize = undefined, profileDir = null, throttle = 0, skip = [], log = console.log }) {
   if (!ENGINES.includes(engine)) throw new Error(`unknown engine ${engine} (${ENGINES.join(', ')})`);
   const sizes = packageSizes(pkgDir);
-  const bobs = Array.from({ length: runs }, (_, i) => `bob${i}`);
+  // --skip resync: only the live rows (no backlog, no resync, no bare read, no tabs).
+  const skipResync = skip.includes('resync');
+  if (skipResync) skip = [...skip, 'devtools', 'tabs'];
+  const bobs = Array.from({ length: skipResync ? 0 : runs }, (_, i) => `bob${i}`);
   // The same resync with DevTools' Network domain on, as under Playwright (Chromium only).
   const devtoolsBobs = engine === 'chromium' && !skip.includes('devtools') ? Array.from({ length: runs }, (_, i) => `dbob${i}`) : [];
   // The same resync with the CPU throttled (Chromium only: a DevTools command).
   if (engine !== 'chromium') throttle = 0;
-  const slowBobs = throttle > 1 ? Array.from({ length: runs }, (_, i) => `sbob${i}`) : [];
+  const slowBobs = throttle > 1 && !skipResync ? Array.from({ length: runs }, (_, i) => `sbob${i}`) : [];
   if (engine !== 'chromium') profileDir = null;
   // The same resync in 1 and in 3 tabs of the app (tabs.mjs), one account per run.
   const tabBobs = skip.includes('tabs') ? [] : Array.from({ length: runs }, (_, i) => [`tbob${i}-1`, `tbob${i}-3`]).flat();
@@ -179,14 +183,16 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
         window.harness.subscribeAll({ jid, store: `rs-${jid}`, rooms, nick: jid.split('@')[0] }),
       { jid: `${bob}@localhost`, rooms: roomList });
     }
-    log(`[bench] alice posts ${messages} messages to each room (${rooms * messages} in all)`);
-    const tPost = Date.now();
-    await setup.evaluate(({ rooms, n, size }) =>
-      window.harness.postBacklog({ user: 'alice', rooms, perRoom: n, size }), { rooms: roomList, n: messages, size });
-    log(`[bench] backlog posted in ${((Date.now() - tPost) / 1000).toFixed(1)} s`);
+    if (!skipResync) {
+      log(`[bench] alice posts ${messages} messages to each room (${rooms * messages} in all)`);
+      const tPost = Date.now();
+      await setup.evaluate(({ rooms, n, size }) =>
+        window.harness.postBacklog({ user: 'alice', rooms, perRoom: n, size }), { rooms: roomList, n: messages, size });
+      log(`[bench] backlog posted in ${((Date.now() - tPost) / 1000).toFixed(1)} s`);
+    }
     await setup.close();
 
-    for (let i = 0; i < runs; i++) {
+    for (let i = 0; i < (skipResync ? 0 : runs); i++) {
       const modes = [['plain', bobs], ['devtools', devtoolsBobs], ['throttled', slowBobs]].filter(([, b]) => b.length);
       for (const [mode, accounts] of modes) {
         const bob = accounts[i];
@@ -220,7 +226,7 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
 
     // The floor: the same archives read by a bare client that stores nothing, parsing each
     // stanza with DOMParser ('dom') or only matching frames as text ('text').
-    {
+    if (!skipResync) {
       const page = await browser.open('bare');
       for (let i = 0; i < runs; i++) {
         const row = {};
