@@ -15,7 +15,13 @@
 // stored (tests/e2e/browser-bench-smoke.test.mjs). Usage: bench/browser/run.sh (full) or
 //   node bench/browser/run.mjs --pkg DIR [--smoke] [--runs N] [--rooms R] [--messages M]
 //     [--events N] [--batch B] [--page P] [--json FILE] [--profile DIR]
-//     [--engine chromium|firefox|webkit]
+//     [--engine chromium|firefox|webkit] [--throttle R] [--skip devtools,tabs,resync]
+// --throttle R (Chromium only; 4 in a full run, 0 = off) also times the resync, and the bare
+// client's text-matching read, with DevTools' Emulation.setCPUThrottlingRate at R× on the
+// page: a phone stand-in (a mid-range phone is 3–5× slower than this machine).
+// --skip leaves rows out of a run (`devtools`: the resync with the Network domain on;
+// `tabs`: the tabs rows; `resync`: everything but the live rows), for interleaved
+// comparisons of the other rows.
 // --engine runs it in Firefox ESR or WebKitGTK instead (over WebDriver: no DevTools row).
 // --page sets the resync's MAM page size (the SDK's `pageSize` option; default: the SDK's).
 // --profile records Chrome CPU profiles of the first resync and live run (DIR/*.cpuprofile)
@@ -63,8 +69,8 @@ async function launchEngine(engine, server, log) {
   }
 }
 
-export const FULL = { runs: 5, rooms: 50, messages: 200, events: 2000, batch: 100, size: 100 };
-export const SMOKE = { runs: 1, rooms: 3, messages: 20, events: 30, batch: 10, size: 100 };
+export const FULL = { runs: 5, rooms: 50, messages: 200, events: 2000, batch: 100, size: 100, throttle: 4 };
+export const SMOKE = { runs: 1, rooms: 3, messages: 20, events: 30, batch: 10, size: 100, throttle: 0 };
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -139,16 +145,22 @@ function check(cond, what) {
 
 // Runs everything; returns the per-run figures and their medians. Throws when an expected
 // event or message is missing (the smoke test relies on that), never on speed.
-export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messages, events, batch, size, page: pageSize = undefined, profileDir = null, log = console.log }) {
+export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messages, events, batch, size, page: pageSize = undefined, profileDir = null, throttle = 0, skip = [], log = console.log }) {
   if (!ENGINES.includes(engine)) throw new Error(`unknown engine ${engine} (${ENGINES.join(', ')})`);
   const sizes = packageSizes(pkgDir);
-  const bobs = Array.from({ length: runs }, (_, i) => `bob${i}`);
+  // --skip resync: only the live rows (no backlog, no resync, no bare read, no tabs).
+  const skipResync = skip.includes('resync');
+  if (skipResync) skip = [...skip, 'devtools', 'tabs'];
+  const bobs = Array.from({ length: skipResync ? 0 : runs }, (_, i) => `bob${i}`);
   // The same resync with DevTools' Network domain on, as under Playwright (Chromium only).
-  const devtoolsBobs = engine === 'chromium' ? Array.from({ length: runs }, (_, i) => `dbob${i}`) : [];
+  const devtoolsBobs = engine === 'chromium' && !skip.includes('devtools') ? Array.from({ length: runs }, (_, i) => `dbob${i}`) : [];
+  // The same resync with the CPU throttled (Chromium only: a DevTools command).
+  if (engine !== 'chromium') throttle = 0;
+  const slowBobs = throttle > 1 && !skipResync ? Array.from({ length: runs }, (_, i) => `sbob${i}`) : [];
   if (engine !== 'chromium') profileDir = null;
   // The same resync in 1 and in 3 tabs of the app (tabs.mjs), one account per run.
-  const tabBobs = Array.from({ length: runs }, (_, i) => [`tbob${i}-1`, `tbob${i}-3`]).flat();
-  const server = await startHarnessServer({ pkgDir, users: ['alice', 'carol', 'tlat', ...bobs, ...devtoolsBobs, ...tabBobs] });
+  const tabBobs = skip.includes('tabs') ? [] : Array.from({ length: runs }, (_, i) => [`tbob${i}-1`, `tbob${i}-3`]).flat();
+  const server = await startHarnessServer({ pkgDir, users: ['alice', 'carol', 'tlat', ...bobs, ...devtoolsBobs, ...slowBobs, ...tabBobs] });
   let browser;
   try {
     browser = await launchEngine(engine, server, log);
@@ -159,32 +171,36 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
   const tag = randomBytes(3).toString('hex');
   const roomList = Array.from({ length: rooms }, (_, i) => `rs-${tag}-${i}@conference.localhost`);
   const openPage = (b, name) => b.open(name);
-  const result = { engine, sizes, resync: [], resyncDevtools: [], rawResync: [], live: [], tabs: { resync1: [], resync3: [], latency: null } };
+  const result = { engine, sizes, throttle, resync: [], resyncDevtools: [], resyncThrottled: [], rawResync: [], rawThrottled: [], live: [], tabs: { resync1: [], resync3: [], latency: null } };
   try {
     // The SDK reports warnings (refused or odd input) on the console, which cdp.mjs logs.
     const setup = await browser.open('setup');
 
     // Resync: every run has its own account and store, all subscribed before the backlog.
-    log(`[bench] ${bobs.length + devtoolsBobs.length + tabBobs.length} accounts subscribe to ${rooms} rooms`);
-    for (const bob of [...bobs, ...devtoolsBobs, ...tabBobs]) {
+    log(`[bench] ${bobs.length + devtoolsBobs.length + slowBobs.length + tabBobs.length} accounts subscribe to ${rooms} rooms`);
+    for (const bob of [...bobs, ...devtoolsBobs, ...slowBobs, ...tabBobs]) {
       await setup.evaluate(({ jid, rooms }) =>
         window.harness.subscribeAll({ jid, store: `rs-${jid}`, rooms, nick: jid.split('@')[0] }),
       { jid: `${bob}@localhost`, rooms: roomList });
     }
-    log(`[bench] alice posts ${messages} messages to each room (${rooms * messages} in all)`);
-    const tPost = Date.now();
-    await setup.evaluate(({ rooms, n, size }) =>
-      window.harness.postBacklog({ user: 'alice', rooms, perRoom: n, size }), { rooms: roomList, n: messages, size });
-    log(`[bench] backlog posted in ${((Date.now() - tPost) / 1000).toFixed(1)} s`);
+    if (!skipResync) {
+      log(`[bench] alice posts ${messages} messages to each room (${rooms * messages} in all)`);
+      const tPost = Date.now();
+      await setup.evaluate(({ rooms, n, size }) =>
+        window.harness.postBacklog({ user: 'alice', rooms, perRoom: n, size }), { rooms: roomList, n: messages, size });
+      log(`[bench] backlog posted in ${((Date.now() - tPost) / 1000).toFixed(1)} s`);
+    }
     await setup.close();
 
-    for (let i = 0; i < runs; i++) {
-      for (const devtools of devtoolsBobs.length ? [false, true] : [false]) {
-        const bob = devtools ? devtoolsBobs[i] : bobs[i];
+    for (let i = 0; i < (skipResync ? 0 : runs); i++) {
+      const modes = [['plain', bobs], ['devtools', devtoolsBobs], ['throttled', slowBobs]].filter(([, b]) => b.length);
+      for (const [mode, accounts] of modes) {
+        const bob = accounts[i];
         // A fresh page per run: a new wasm instance, as after the phone woke the tab.
         const page = await browser.open(bob);
-        if (devtools) await page.enableNetwork();
-        const prof = await profiled(page, i === 0 && !devtools && profileDir, 'resync', () => page.evaluate(({ jid, rooms, pageSize }) =>
+        if (mode === 'devtools') await page.enableNetwork();
+        if (mode === 'throttled') await page.cmd('Emulation.setCPUThrottlingRate', { rate: throttle });
+        const prof = await profiled(page, i === 0 && mode === 'plain' && profileDir, 'resync', () => page.evaluate(({ jid, rooms, pageSize }) =>
           window.harness.timedResync({ jid, store: `rs-${jid}`, rooms, pageSize }), { jid: `${bob}@localhost`, rooms: roomList, pageSize }));
         printTop(log, `resync ${bob}`, prof);
         const r = prof.value;
@@ -192,13 +208,14 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
         check(r.stored === rooms * messages, `${bob}: stored ${r.stored} of ${rooms * messages} messages`);
         check(r.gaps === 0, `${bob}: ${r.gaps} gaps recorded`);
         check(r.errors.length === 0, `${bob}: SDK errors ${r.errors.join('; ')}`);
-        log(`[bench] resync ${bob}${devtools ? ' (DevTools Network domain on)' : ''}: ${r.ms.toFixed(0)} ms (online after ${r.onlineMs.toFixed(0)} ms, ${r.pages} pages)`);
-        (devtools ? result.resyncDevtools : result.resync).push(r);
+        const how = { plain: '', devtools: ' (DevTools Network domain on)', throttled: ` (CPU throttled ${throttle}×)` }[mode];
+        log(`[bench] resync ${bob}${how}: ${r.ms.toFixed(0)} ms (online after ${r.onlineMs.toFixed(0)} ms, ${r.pages} pages)`);
+        ({ plain: result.resync, devtools: result.resyncDevtools, throttled: result.resyncThrottled })[mode].push(r);
       }
     }
 
     // The same resync with 1 and with 3 tabs of the app open, alternating.
-    for (let i = 0; i < runs; i++) {
+    for (let i = 0; i < (tabBobs.length ? runs : 0); i++) {
       for (const n of [1, 3]) {
         const jid = `tbob${i}-${n}@localhost`;
         const r = await resyncWithTabs({ browser, openPage, jid, store: `rs-${jid}`, rooms: roomList, pageSize, n, log });
@@ -209,7 +226,7 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
 
     // The floor: the same archives read by a bare client that stores nothing, parsing each
     // stanza with DOMParser ('dom') or only matching frames as text ('text').
-    {
+    if (!skipResync) {
       const page = await browser.open('bare');
       for (let i = 0; i < runs; i++) {
         const row = {};
@@ -223,6 +240,19 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
         result.rawResync.push(row);
       }
       await page.close();
+      // The text-matching read again with the CPU throttled as for the throttled resync.
+      if (throttle > 1) {
+        const slow = await browser.open('bare-throttled');
+        await slow.cmd('Emulation.setCPUThrottlingRate', { rate: throttle });
+        for (let i = 0; i < runs; i++) {
+          const r = await slow.evaluate((a) => window.harness.rawResync(a),
+            { user: bobs[0], rooms: roomList, pageSize: pageSize ?? 100, parse: 'text' });
+          check(r.messages === rooms * messages, `raw throttled resync read ${r.messages} of ${rooms * messages} messages`);
+          log(`[bench] the bare client's text-matching read, CPU throttled ${throttle}×: ${r.ms.toFixed(0)} ms`);
+          result.rawThrottled.push(r.ms);
+        }
+        await slow.close();
+      }
     }
 
     // Live events, then the raw baseline on the same records, in the same page.
@@ -261,7 +291,7 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
       result.live.push(r);
     }
     // Leader → follower callback latency.
-    result.tabs.latency = await broadcastLatency({ browser, openPage,
+    if (!skip.includes('tabs')) result.tabs.latency = await broadcastLatency({ browser, openPage,
       jid: 'tlat@localhost', room: `lat-${tag}@conference.localhost`, events, log });
   } finally {
     await browser.close();
@@ -271,12 +301,15 @@ export async function runBench({ engine = 'chromium', pkgDir, runs, rooms, messa
     resyncMs: median(result.resync.map((r) => r.ms)),
     resyncOnlineMs: median(result.resync.map((r) => r.onlineMs)),
     resyncDevtoolsMs: median(result.resyncDevtools.map((r) => r.ms)),
+    resyncThrottledMs: median(result.resyncThrottled.map((r) => r.ms)),
+    rawThrottledMs: median(result.rawThrottled),
     rawTextMs: median(result.rawResync.map((r) => r.text)),
     rawDomMs: median(result.rawResync.map((r) => r.dom)),
     sdkPerSec: median(result.live.map((r) => r.sdkPerSec)),
     rawPerSec: median(result.live.map((r) => r.rawPerSec)),
     ratio: median(result.live.map((r) => r.ratio)),
     chunkedPerSec: median(result.live.map((r) => r.chunkedPerSec)),
+    chunkedRatio: median(result.live.map((r) => r.sdkPerSec / r.chunkedPerSec)),
     resync1TabMs: median(result.tabs.resync1.map((r) => r.ms)),
     resync3TabsMs: median(result.tabs.resync3.map((r) => r.ms)),
   };
@@ -299,10 +332,13 @@ export function table(res, opts) {
     `| resync, ${opts.rooms * opts.messages} missed messages over ${opts.rooms} rooms (median of ${res.resync.length}) | **${m.resyncMs.toFixed(0)} ms** (online after ${m.resyncOnlineMs.toFixed(0)} ms) | < 2 s ${m.resyncMs < 2000 ? '✔' : '✘'} |`,
     ...(res.resyncDevtools.length ? [`| the same resync with DevTools' Network domain on, as under Playwright (median of ${res.resyncDevtools.length}) | ${m.resyncDevtoolsMs.toFixed(0)} ms | |`] : []),
     `| the same archives read by a bare JS client, 4 rooms in flight, nothing stored: frames matched as text / parsed by DOMParser | ${m.rawTextMs.toFixed(0)} ms / ${m.rawDomMs.toFixed(0)} ms | |`,
+    `| resync ÷ the bare client's text-matching read | **${(m.resyncMs / m.rawTextMs).toFixed(2)}×** | ≤ 2× ${m.resyncMs <= 2 * m.rawTextMs ? '✔' : '✘'} |`,
+    ...(res.resyncThrottled.length ? [`| the resync / the bare client's text read with the CPU throttled ${res.throttle}× (Emulation.setCPUThrottlingRate; median of ${res.resyncThrottled.length}) | ${m.resyncThrottledMs.toFixed(0)} ms / ${m.rawThrottledMs.toFixed(0)} ms (${(m.resyncThrottledMs / m.rawThrottledMs).toFixed(2)}×) | |`] : []),
     `| live events stored by the SDK, ${opts.events} events (median of ${res.live.length}) | ${m.sdkPerSec.toFixed(0)} events/s | |`,
     `| raw IndexedDB put of the same events, one record each (a history and a dedup index), ${opts.batch} per transaction | ${m.rawPerSec.toFixed(0)} records/s | |`,
     `| SDK / raw | **${(m.ratio * 100).toFixed(1)} %** | ≥ 80 % ${m.ratio >= 0.8 ? '✔' : '✘'} |`,
     `| raw, the same events ${opts.batch} to a record (the SDK's chunk layout in plain JS, one put per transaction) | ${m.chunkedPerSec.toFixed(0)} events/s | |`,
+    `| SDK / raw chunked | **${(100 * m.chunkedRatio).toFixed(1)} %** | ≥ 80 % ${m.chunkedRatio >= 0.8 ? '✔' : '✘'} |`,
     ...(res.tabs.latency ? [
       `| tabs: resync of the same backlog with 1 / 3 tabs of the app open, until every tab saw every room caught up (median of ${res.tabs.resync1.length}) | ${m.resync1TabMs.toFixed(0)} ms / ${m.resync3TabsMs.toFixed(0)} ms | the same within noise |`,
       `| tabs: leader → follower \`event\` callback, ${res.tabs.latency.n} events | p50 ${res.tabs.latency.p50.toFixed(2)} ms, p99 ${res.tabs.latency.p99.toFixed(2)} ms | |`,
@@ -326,6 +362,12 @@ function parseArgs(argv) {
     else if (a === '--engine') opts.engine = val();
     else if (a === '--json') json = val();
     else if (a === '--profile') opts.profileDir = val();
+    else if (a === '--skip') opts.skip = val().split(',');
+    else if (a === '--throttle') {
+      const n = Number(val());
+      if (!(n >= 0)) throw new Error('--throttle takes a rate (0: off)');
+      opts.throttle = n;
+    }
     else if (['--runs', '--rooms', '--messages', '--events', '--batch', '--size', '--page'].includes(a)) {
       const n = Number(val());
       if (!Number.isInteger(n) || n < 1) throw new Error(`${a} takes a positive integer`);
