@@ -67,10 +67,20 @@ export CARGO_TERM_COLOR=never
 if [ -z "${CARGO_TARGET_DIR:-}" ] && [ "${CI:-}" = true ]; then
   export CARGO_TARGET_DIR="$HOME/.cache/mucsub-ci/target"
 fi
+# No incremental compilation on CI: it pays off when one checkout rebuilds the same crates
+# edit after edit (locally, where it stays on); CI rebuilds our crates once per fresh clone,
+# where it can reuse a session only if the clone sits at the same path as last time (the
+# crates' metadata hashes include it), while writing a session dir per crate, test binary
+# and lint run (2.2 GB for one debug test build here, 9 GB in CI's cache).
+if [ "${CI:-}" = true ]; then
+  export CARGO_INCREMENTAL=0
+fi
 step fmt check cargo fmt --all --check
 step clippy-native check cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step clippy-wasm32 check cargo clippy -p mucsub --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
-step cargo-test tests cargo test --workspace --locked --no-fail-fast
+# The test binaries a few at a time (most of them wait on sockets and child servers);
+# scripts/cargo-test-parallel.py says how, and what it keeps of `cargo test`.
+step cargo-test tests python3 scripts/cargo-test-parallel.py --workspace --locked --no-fail-fast
 # The SDK's browser tests in each engine a phone runs (one wasm build, three browsers).
 step wasm-browser tests bash scripts/wasm-test.sh chromium --locked --no-fail-fast
 step wasm-browser-firefox tests bash scripts/wasm-test.sh firefox --locked --no-fail-fast

@@ -606,16 +606,20 @@ async fn dump<S: Store>(s: &S) -> Vec<(Vec<RoomEvent>, Option<Cursor>, Vec<Gap>)
     out
 }
 
-/// [`Store::apply_pages`] has the outcome of [`Store::apply_page`] page after page: the
-/// same new events per page and the same stored state, however the store batches.
-pub async fn a_batch_equals_its_pages_one_by_one(open: impl Opener) {
-    let pages = batch();
-    let one_by_one = open.open("batch-seq").await;
+/// `pages` applied page by page ([`Store::apply_page`]) to the store `seq` and in one
+/// [`Store::apply_pages`] batch to the store `batch`: each store with what it returned, page
+/// by page (one by one first).
+pub(crate) async fn apply_both<O: Opener>(
+    open: &O,
+    (seq, batch): (&'static str, &'static str),
+    pages: &[Page],
+) -> ((O::Store, Vec<Applied>), (O::Store, Vec<Applied>)) {
+    let one_by_one = open.open(seq).await;
     let mut expected = Vec::new();
-    for p in &pages {
+    for p in pages {
         expected.push(one_by_one.apply_page(p).await.unwrap());
     }
-    let batched = open.open("batch").await;
+    let batched = open.open(batch).await;
     let refs: Vec<&Page> = pages.iter().collect();
     let got: Vec<Applied> = batched
         .apply_pages(&refs)
@@ -623,6 +627,15 @@ pub async fn a_batch_equals_its_pages_one_by_one(open: impl Opener) {
         .into_iter()
         .map(Result::unwrap)
         .collect();
+    ((one_by_one, expected), (batched, got))
+}
+
+/// [`Store::apply_pages`] has the outcome of [`Store::apply_page`] page after page: the
+/// same new events per page and the same stored state, however the store batches.
+pub async fn a_batch_equals_its_pages_one_by_one(open: impl Opener) {
+    let pages = batch();
+    let ((one_by_one, expected), (batched, got)) =
+        apply_both(&open, ("batch-seq", "batch"), &pages).await;
     assert_eq!(got, expected, "the same new events, page by page");
     let stored = dump(&one_by_one).await;
     assert_eq!(dump(&batched).await, stored);

@@ -7,43 +7,19 @@
 //! Without the bus, a client of a node that does not own the room only ever gets `wait`
 //! errors (the room is held by a live node), so every exchange below would fail.
 
+mod cluster_support;
 #[path = "scenarios/support.rs"]
 mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
+use cluster_support::{connect, rows, spawn};
 use minidom::Element;
 use mucsub_server::testkit::nats::NatsServer;
 use mucsub_server::testkit::postgres::shared;
 use mucsub_server::testkit::{ChildServer, Mech, RawClient, TIMEOUT};
 use support::*;
-
-async fn spawn(bin: &Path, dir: &Path, node: &str, url: &str, nats: &str) -> ChildServer {
-    let config = format!(
-        "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n\
-         [cluster]\nnode = '{node}'\npostgres = '{url}'\nnats = '{nats}'\nlease_ttl_secs = 3\n",
-        dir.display()
-    );
-    ChildServer::spawn_with(bin, dir, &config, &[]).await
-}
-
-async fn connect(srv: &ChildServer, user: &str) -> RawClient {
-    let mut c = RawClient::login_tcp(srv.c2s_addr, user, "pw", Mech::Plain, None, Some("r"))
-        .await
-        .expect("login");
-    c.send("<presence/>").await;
-    c.drain().await;
-    c
-}
-
-async fn rows(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client.query(sql, &[]).await.unwrap()
-}
 
 /// The room's archive ids, oldest first.
 async fn archive_ids(url: &str, room: &str) -> Vec<i64> {
@@ -110,9 +86,9 @@ async fn rooms_and_sessions_are_reached_across_nodes() {
     let db = shared().fresh_database().await;
     let nats = NatsServer::start().await;
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url()).await;
-    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url()).await;
-    let c = spawn(bin, dirs[2].path(), "c", &db.url, &nats.url()).await;
+    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url(), 3).await;
+    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url(), 3).await;
+    let c = spawn(bin, dirs[2].path(), "c", &db.url, &nats.url(), 3).await;
     for u in ["alice", "bob", "carol"] {
         ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
     }
@@ -191,8 +167,8 @@ async fn without_nats_cross_node_sends_wait_and_service_returns_with_it() {
     let db = shared().fresh_database().await;
     let mut nats = NatsServer::start().await;
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url()).await;
-    let mut b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url()).await;
+    let mut a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url(), 3).await;
+    let mut b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url(), 3).await;
     for u in ["alice", "bob"] {
         ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
     }
@@ -263,8 +239,8 @@ async fn a_dead_nodes_occupants_leave_with_status_333() {
     let db = shared().fresh_database().await;
     let nats = NatsServer::start().await;
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url()).await;
-    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url()).await;
+    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url(), 3).await;
+    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url(), 3).await;
     for u in ["alice", "bob"] {
         ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
     }

@@ -18,7 +18,6 @@ use std::path::Path;
 use cluster_support::{connect, post_until_echoed, rows, spawn};
 use mucsub::client::{ClientConfig, Command};
 use mucsub::native::{Endpoint, NativeClient};
-use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::{MemoryStore, Store};
 use mucsub_server::testkit::nats::NatsServer;
 use mucsub_server::testkit::postgres::shared;
@@ -138,13 +137,5 @@ async fn native_client_on_c_resyncs_exactly_after_the_owner_dies() {
 }
 
 fn config(user: &str) -> ClientConfig {
-    ClientConfig::new(SessionConfig {
-        jid: format!("{user}@localhost").parse().expect("jid"),
-        password: "pw".into(),
-        resource: Some("sdk".into()),
-        framing: Framing::Tcp,
-        secure: false,
-        initial_presence: true,
-        token: false,
-    })
+    sdk_support::config(user, "sdk")
 }

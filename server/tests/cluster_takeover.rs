@@ -12,36 +12,20 @@
 //! Without forwarding between nodes (NATS, not built yet) B can serve the room only once
 //! A's lease has expired: B's client retries on `wait` errors until then.
 
+mod cluster_support;
 #[path = "scenarios/support.rs"]
 mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
+use cluster_support::{connect, rows, spawn_node};
 use minidom::Element;
 use mucsub_server::testkit::postgres::shared;
-use mucsub_server::testkit::{ChildServer, Mech, RawClient, TIMEOUT};
+use mucsub_server::testkit::{ChildServer, RawClient, TIMEOUT};
 use support::*;
 
 const TTL_SECS: f64 = 2.0;
-
-async fn spawn(bin: &Path, dir: &Path, node: &str, url: &str) -> ChildServer {
-    let config = format!(
-        "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n\
-         [cluster]\nnode = '{node}'\npostgres = '{url}'\nlease_ttl_secs = {TTL_SECS}\n",
-        dir.display()
-    );
-    ChildServer::spawn_with(bin, dir, &config, &[]).await
-}
-
-async fn connect(srv: &ChildServer, user: &str) -> RawClient {
-    let mut c = RawClient::login_tcp(srv.c2s_addr, user, "pw", Mech::Plain, None, Some("r"))
-        .await
-        .expect("login");
-    c.send("<presence/>").await;
-    c.drain().await;
-    c
-}
 
 /// Whether `el` is the error answer to the message with `id`, of type `wait`; panics on
 /// any other error answer to it.
@@ -106,21 +90,13 @@ async fn subscribe_until_served(c: &mut RawClient, r: &str, nick: &str) {
     .expect("node B took the room over in time")
 }
 
-async fn rows(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client.query(sql, &[]).await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_owner_commits_nothing_after_the_takeover() {
     let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
     let db = shared().fresh_database().await;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = spawn(bin, dir_a.path(), "a", &db.url).await;
-    let b = spawn(bin, dir_b.path(), "b", &db.url).await;
+    let a = spawn_node(bin, dir_a.path(), "a", &db.url, None, TTL_SECS).await;
+    let b = spawn_node(bin, dir_b.path(), "b", &db.url, None, TTL_SECS).await;
     for u in ["alice", "bob"] {
         ChildServer::add_user(bin, dir_a.path(), u, "pw").await;
     }
@@ -215,8 +191,8 @@ async fn a_killed_owners_room_is_taken_over_with_its_archive() {
     let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
     let db = shared().fresh_database().await;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = spawn(bin, dir_a.path(), "a", &db.url).await;
-    let b = spawn(bin, dir_b.path(), "b", &db.url).await;
+    let a = spawn_node(bin, dir_a.path(), "a", &db.url, None, TTL_SECS).await;
+    let b = spawn_node(bin, dir_b.path(), "b", &db.url, None, TTL_SECS).await;
     for u in ["alice", "bob"] {
         ChildServer::add_user(bin, dir_a.path(), u, "pw").await;
     }

@@ -11,6 +11,7 @@
 //! The kill moments come from a seeded RNG (`MUCSUB_CRASH_SEED` overrides the seed); the
 //! assertions hold whatever the moment.
 
+mod sdk_support;
 #[path = "scenarios/support.rs"]
 mod support;
 
@@ -19,10 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use minidom::Element;
-use mucsub::client::{ClientConfig, Command, CommandResult};
+use mucsub::client::{Command, CommandResult};
 use mucsub::event::EventKind;
 use mucsub::native::{Endpoint, NativeClient};
-use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::{MemoryStore, Store};
 use mucsub_server::testkit::{ChildServer, Incoming, Mech, RawClient, TIMEOUT};
 use rand::{Rng, SeedableRng};
@@ -115,15 +115,7 @@ async fn joiner(mut c: RawClient, account: String, round: usize, done: Shared<(S
 }
 
 async fn sdk_client(srv: &ChildServer, store: MemoryStore) -> NativeClient<MemoryStore> {
-    let cfg = ClientConfig::new(SessionConfig {
-        jid: "reader@localhost".parse().expect("jid"),
-        password: "pw".into(),
-        resource: Some("sdk".into()),
-        framing: Framing::Tcp,
-        secure: false,
-        initial_presence: true,
-        token: false,
-    });
+    let cfg = sdk_support::config("reader", "sdk");
     let mut c = NativeClient::new(cfg, Endpoint::Tcp(srv.c2s_addr.to_string()), store)
         .await
         .expect("sdk client");

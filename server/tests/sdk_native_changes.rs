@@ -5,10 +5,9 @@
 //! messages retracted, their content gone.
 
 mod sdk_support;
-use mucsub::client::{ClientConfig, Command, CommandResult};
+use mucsub::client::{Command, CommandResult};
 use mucsub::event::{Change, EventKind, RoomEvent};
 use mucsub::native::{Endpoint, NativeClient};
-use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::{MemoryStore, Store};
 use mucsub_server::testkit::{TestServer, TIMEOUT};
 use sdk_support::{body, room_event};
@@ -16,15 +15,7 @@ use sdk_support::{body, room_event};
 const ROOM: &str = "edits@conference.localhost";
 
 async fn client(server: &TestServer, user: &str, store: MemoryStore) -> NativeClient<MemoryStore> {
-    let config = ClientConfig::new(SessionConfig {
-        jid: format!("{user}@localhost").parse().expect("jid"),
-        password: "pw".into(),
-        resource: Some("sdk".into()),
-        framing: Framing::Tcp,
-        secure: false,
-        initial_presence: true,
-        token: false,
-    });
+    let config = sdk_support::config(user, "sdk");
     let endpoint = Endpoint::Tcp(server.c2s_addr().to_string());
     let mut c = NativeClient::new(config, endpoint, store)
         .await

@@ -13,10 +13,10 @@ mod support;
 mod push_support;
 
 mod sdk_support;
-use mucsub::client::{AppEvent, ClientConfig, Command, CommandResult};
+use mucsub::client::{AppEvent, Command, CommandResult};
 use mucsub::event::EventKind;
 use mucsub::native::{Endpoint, NativeClient};
-use mucsub::session::{Framing, SessionConfig};
+use mucsub::session::Framing;
 use mucsub::store::MemoryStore;
 use mucsub_server::testkit::TestServer;
 use push_support::{push_of, PushService};
@@ -48,15 +48,7 @@ async fn settle(c: &mut NativeClient<MemoryStore>) {
 }
 
 async fn native_bob(s: &TestServer) -> NativeClient<MemoryStore> {
-    let cfg = ClientConfig::new(SessionConfig {
-        jid: "bob@localhost".parse().expect("jid"),
-        password: "pw".into(),
-        resource: Some("tab".into()),
-        framing: Framing::WebSocket,
-        secure: false,
-        initial_presence: true,
-        token: false,
-    });
+    let cfg = sdk_support::config_over("bob", "tab", Framing::WebSocket);
     let mut c = NativeClient::new(cfg, Endpoint::WebSocket(s.ws_url()), MemoryStore::new())
         .await
         .expect("client");

@@ -12,22 +12,14 @@ mod sdk_support;
 use mucsub::client::{AppEvent, ClientConfig, Command, CommandResult};
 
 use mucsub::native::{Endpoint, NativeClient};
-use mucsub::session::{Framing, SessionConfig, Wake};
+use mucsub::session::Wake;
 use mucsub::store::{MemoryStore, Store};
 use sdk_support::{body, ejabberd_kick};
 
 const C2S: &str = "127.0.0.1:15222";
 
 fn config(user: &str, managed: bool) -> ClientConfig {
-    let mut cfg = ClientConfig::new(SessionConfig {
-        jid: format!("{user}@localhost").parse().expect("jid"),
-        password: "pw".into(),
-        resource: Some(format!("wake-{user}")),
-        framing: Framing::Tcp,
-        secure: false,
-        initial_presence: true,
-        token: false,
-    });
+    let mut cfg = sdk_support::config(user, &format!("wake-{user}"));
     cfg.wake = Wake {
         manage: managed,
         device_id: Some("ejabberd-wake-test".into()),

@@ -20,10 +20,9 @@
 //! `flock /tmp/ejabberd-ref.lock`, and fails when ejabberd is not there.
 
 mod sdk_support;
-use mucsub::client::{ClientConfig, Command, CommandResult};
+use mucsub::client::{Command, CommandResult};
 use mucsub::event::{EventKind, ReplyTo, RoomEvent};
 use mucsub::native::{Endpoint, NativeClient};
-use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::{MemoryStore, Store};
 use mucsub_server::testkit::{Mech, RawClient};
 use sdk_support::{body, ejabberd_kick as kick, room_event};
@@ -31,15 +30,7 @@ use sdk_support::{body, ejabberd_kick as kick, room_event};
 const C2S: &str = "127.0.0.1:15222";
 
 async fn client(user: &str, room: &str, store: MemoryStore) -> NativeClient<MemoryStore> {
-    let config = ClientConfig::new(SessionConfig {
-        jid: format!("{user}@localhost").parse().expect("jid"),
-        password: "pw".into(),
-        resource: Some(format!("changes-{user}")),
-        framing: Framing::Tcp,
-        secure: false,
-        initial_presence: true,
-        token: false,
-    });
+    let config = sdk_support::config(user, &format!("changes-{user}"));
     let mut c = NativeClient::new(config, Endpoint::Tcp(C2S.into()), store)
         .await
         .expect("client");

@@ -5,9 +5,8 @@
 //! publishes never moves a newer local one back.
 
 mod sdk_support;
-use mucsub::client::{AppEvent, ClientConfig, Command};
+use mucsub::client::{AppEvent, Command};
 use mucsub::native::{Endpoint, NativeClient};
-use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::{MemoryStore, Own, Store};
 use mucsub_server::testkit::TestServer;
 use sdk_support::{body, bounded, room_event};
@@ -20,15 +19,7 @@ async fn device(
     resource: &str,
     store: MemoryStore,
 ) -> NativeClient<MemoryStore> {
-    let config = ClientConfig::new(SessionConfig {
-        jid: format!("{user}@localhost").parse().expect("jid"),
-        password: "pw".into(),
-        resource: Some(resource.into()),
-        framing: Framing::Tcp,
-        secure: false,
-        initial_presence: true,
-        token: false,
-    });
+    let config = sdk_support::config(user, resource);
     let endpoint = Endpoint::Tcp(server.c2s_addr().to_string());
     let mut c = NativeClient::new(config, endpoint, store)
         .await

@@ -3,30 +3,17 @@
 //! order, once each. Lives here because only this crate depends on both.
 
 mod sdk_support;
-use sdk_support::{body, bounded};
+use sdk_support::{body, bounded, config};
 use std::time::Duration;
 
-use mucsub::client::{AppEvent, ClientConfig, ClientWarning, Command, CommandResult};
+use mucsub::client::{AppEvent, ClientWarning, Command, CommandResult};
 
 use mucsub::native::{Endpoint, NativeClient};
 use mucsub::protocol::Node;
-use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::{MemoryStore, Store};
 use mucsub_server::testkit::TestServer;
 
 const ROOM: &str = "coven@conference.localhost";
-
-fn config(user: &str, resource: &str) -> ClientConfig {
-    ClientConfig::new(SessionConfig {
-        jid: format!("{user}@localhost").parse().expect("jid"),
-        password: "pw".into(),
-        resource: Some(resource.into()),
-        framing: Framing::Tcp,
-        secure: false,
-        initial_presence: true,
-        token: false,
-    })
-}
 
 async fn client(
     server: &TestServer,

@@ -10,7 +10,7 @@ mod sdk_support;
 use mucsub::client::{AppEvent, ClientConfig, Command, CommandResult};
 
 use mucsub::native::{Endpoint, NativeClient, Traffic};
-use mucsub::session::{Frame, Framing, SessionConfig, Wake};
+use mucsub::session::{Frame, Wake};
 use mucsub::store::{MemoryStore, Store};
 use mucsub_server::testkit::TestServer;
 use sdk_support::{body, bounded};
@@ -22,15 +22,7 @@ const DEVICE: &str = "0b6f1c1e-4a55-4f0e-9d57-2c1b9e0d7c31";
 /// Bind 2 tag, in the same round trip; over TCP the resource asked for is bound the RFC
 /// 6120 way after SASL2 (Bind 2 cannot ask for one): both paths are covered.
 fn config(user: &str, managed: bool, ws: bool) -> ClientConfig {
-    let mut cfg = ClientConfig::new(SessionConfig {
-        jid: format!("{user}@localhost").parse().expect("jid"),
-        password: "pw".into(),
-        resource: Some("phone".into()),
-        framing: Framing::Tcp,
-        secure: false,
-        initial_presence: true,
-        token: false,
-    });
+    let mut cfg = sdk_support::config(user, "phone");
     if managed {
         cfg.wake = Wake {
             manage: true,

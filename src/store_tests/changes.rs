@@ -3,10 +3,10 @@
 //! a forward archive page, a history page; the change before its target included), and
 //! an archive tombstone retracts the stored copy on resync.
 
-use super::{message, Opener, ROOM};
+use super::{apply_both, message, Opener, ROOM};
 use crate::event::{Change, EventKind, Moderator, Retraction, RoomEvent, Source};
 use crate::protocol::time::Timestamp;
-use crate::store::{Applied, Cursor, Own, Page, Store};
+use crate::store::{Cursor, Own, Page, Store};
 
 /// Alice's message `m1` (archive id `s1` when `sid` is given), occupant-id `occ-a`.
 pub(super) fn original(sid: Option<&str>) -> RoomEvent {
@@ -315,21 +315,10 @@ pub async fn changes_in_a_batch_equal_their_pages_one_by_one(open: impl Opener) 
         Page::new(ROOM, vec![original(Some("s1"))]),
         Page::new(ROOM, vec![react("bob", "x1", 2_500, &["👍"])]),
     ];
-    let one_by_one = open.open("changes-seq").await;
-    let mut expected = Vec::new();
-    for p in &pages {
-        expected.push(one_by_one.apply_page(p).await.unwrap());
-    }
+    let ((one_by_one, expected), (batched, got)) =
+        apply_both(&open, ("changes-seq", "changes-batch"), &pages).await;
     assert_edited(&expected[1].fresh[0], "fixed", &["body m1"]);
     assert!(expected[1].fresh[0].reactions.is_empty());
-    let batched = open.open("changes-batch").await;
-    let refs: Vec<&Page> = pages.iter().collect();
-    let got: Vec<Applied> = batched
-        .apply_pages(&refs)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
     assert_eq!(got, expected);
     let stored = only(&one_by_one).await;
     assert_eq!(only(&batched).await, stored);

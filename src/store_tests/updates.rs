@@ -4,7 +4,7 @@
 //! changes itself; a page that changes nothing visible reports nothing.
 
 use super::changes::{body, edit, original, react, retract, tombstone};
-use super::{message, Opener, ROOM};
+use super::{apply_both, message, Opener, ROOM};
 use crate::event::{RoomEvent, Source};
 use crate::store::{Applied, Page, Store};
 
@@ -122,19 +122,8 @@ pub async fn a_batch_reports_each_update_once_as_it_left_it(open: impl Opener) {
             vec![message(ROOM, Some("s10"), "carol", "m10", 2_600)],
         ),
     ];
-    let one_by_one = open.open("updated-seq").await;
-    let mut expected = Vec::new();
-    for p in &pages {
-        expected.push(one_by_one.apply_page(p).await.unwrap());
-    }
-    let batched = open.open("updated-batch").await;
-    let refs: Vec<&Page> = pages.iter().collect();
-    let got: Vec<Applied> = batched
-        .apply_pages(&refs)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let ((_, expected), (_, got)) =
+        apply_both(&open, ("updated-seq", "updated-batch"), &pages).await;
     let fresh = |r: &[Applied]| r.iter().map(|a| a.fresh.clone()).collect::<Vec<_>>();
     assert_eq!(
         fresh(&got),

@@ -6,45 +6,20 @@
 // edit and a reaction alice makes while the phone sleeps (its socket cut, no signal) show
 // correctly once it wakes: the message once in its store, corrected once, with the
 // reaction, and no change listed as a message.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { TestServer } from './lib/server.mjs';
-import { launchChromium, watchPage, annotate } from './lib/browser.mjs';
-import { Relay } from './lib/relay.mjs';
+import { appSuite } from './lib/app-suite.mjs';
+import { launchChromium } from './lib/browser.mjs';
 import { WAIT, signIn, subscribe, waitOnline } from './lib/app.mjs';
 
 const ROOM = `reads-${randomBytes(4).toString('hex')}@conference.localhost`;
 
-let server;
-let browser;
-let relay;
-const logs = [];
-
-before(async () => {
-  server = await TestServer.start({ users: [['alice', 'pw'], ['bob', 'pw']] });
-  browser = await launchChromium();
-  relay = await Relay.start(server.httpPort);
-});
-after(async () => {
-  await browser?.close();
-  await relay?.close();
-  await server?.dispose();
-});
-
-async function step(fn) {
-  try {
-    await fn();
-  } catch (err) {
-    throw annotate(err, `\n--- pages ---\n${logs.flatMap((l) => l.log).slice(-80).join('\n')}` +
-      `\n--- server ---\n${server?.output.slice(-4000)}`);
-  }
-}
+const env = appSuite({ users: [['alice', 'pw'], ['bob', 'pw']] }, { launch: launchChromium, relay: true });
+const { logs, step } = env;
 
 async function device(url, name, jid, nick, opts) {
-  const page = await (await browser.newContext()).newPage();
-  logs.push(watchPage(page, name));
-  await page.goto(url);
+  const page = await env.open(name, {}, url);
   await signIn(page, { jid, password: 'pw' });
   await subscribe(page, ROOM, nick, opts);
   // Every `read` event the SDK gives the app.
@@ -72,9 +47,9 @@ const unread = (page) => page.evaluate(async (room) =>
   (await window.mucsubApp.client.subscriptions()).find((s) => s.room === room)?.unread, ROOM);
 
 test('read on one device is read on the other; changes made while the phone sleeps show once after it wakes', () => step(async () => {
-  const alice = await device(server.httpUrl, 'alice', 'alice@localhost', 'alice', { create: true });
-  const phone = await device(relay.httpUrl, 'phone', 'bob@localhost', 'bob');
-  const desktop = await device(server.httpUrl, 'desktop', 'bob@localhost', 'bob');
+  const alice = await device(env.server.httpUrl, 'alice', 'alice@localhost', 'alice', { create: true });
+  const phone = await device(env.relay.httpUrl, 'phone', 'bob@localhost', 'bob');
+  const desktop = await device(env.server.httpUrl, 'desktop', 'bob@localhost', 'bob');
   // The desktop shows the room list, not the room: it marks nothing read by itself.
   await desktop.evaluate(() => { location.hash = '#/'; });
   await desktop.waitForFunction(() => !document.body.classList.contains('view-room'), null, { timeout: WAIT });
@@ -96,8 +71,8 @@ test('read on one device is read on the other; changes made while the phone slee
   // (b) The phone loses its network; alice corrects "one" and reacts to it meanwhile.
   const one = (await history(alice)).find((e) => e.kind === 'message' && e.body === 'one');
   assert.ok(one?.stanzaId, 'archived');
-  relay.hold();
-  relay.cut();
+  env.relay.hold();
+  env.relay.cut();
   await phone.waitForSelector('body:not([data-conn=online])', { timeout: WAIT });
   await alice.evaluate(({ room, id }) => window.mucsubApp.client.edit(room, id, 'one!'), { room: ROOM, id: one.id });
   await alice.evaluate(({ room, id }) => window.mucsubApp.client.react(room, id, ['👍']), { room: ROOM, id: one.stanzaId });
@@ -108,7 +83,7 @@ test('read on one device is read on the other; changes made while the phone slee
   }, { room: ROOM, sid: one.stanzaId }, { timeout: WAIT, polling: 200 });
 
   // Signal again; the page wakes.
-  relay.release();
+  env.relay.release();
   await phone.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
   await waitOnline(phone);
   await phone.waitForFunction(async ({ room, sid }) => {

@@ -1,47 +1,25 @@
 // The room view on a desktop screen: a late subscriber scrolls back through history the
 // device never stored (the SDK pages the room's archive), the subject, and the subscriber list
 // as the room's owner sees it.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { TestServer } from './lib/server.mjs';
-import { launchBrowser, DESKTOP, PHONE, watchPage, screenshot, annotate } from './lib/browser.mjs';
+import { appSuite } from './lib/app-suite.mjs';
+import { DESKTOP, PHONE, screenshot } from './lib/browser.mjs';
 import { WAIT, signIn, subscribe, post, bodies, waitForBodyCount, scrollToBeginning } from './lib/app.mjs';
 
 const ROOM = `history-${randomBytes(4).toString('hex')}@conference.localhost`;
 // More than two of the app's 50-event pages, so scrolling back needs several archive queries.
 const LINES = Array.from({ length: 120 }, (_, i) => `line ${String(i + 1).padStart(3, '0')}`);
 
-let server;
-let browser;
+const env = appSuite({ users: [['alice', 'pw'], ['carol', 'pw']] });
+const { logs, step } = env;
 let alice;
 let carol;
-const logs = [];
-
-async function step(fn) {
-  try {
-    await fn();
-  } catch (err) {
-    throw annotate(err, `\n--- pages ---\n${logs.flatMap((l) => l.log).slice(-60).join('\n')}` +
-      `\n--- server ---\n${server?.output.slice(-4000)}`);
-  }
-}
-
-before(async () => {
-  server = await TestServer.start({ users: [['alice', 'pw'], ['carol', 'pw']] });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
 
 test('a late subscriber scrolls back through the archive; subject and subscribers', async (t) => {
   await t.test('alice creates a room and fills it', () => step(async () => {
-    alice = await (await browser.newContext(DESKTOP)).newPage();
-    logs.push(watchPage(alice, 'alice'));
-    await alice.goto(server.httpUrl);
+    alice = await env.open('alice', DESKTOP);
     await signIn(alice, { jid: 'alice@localhost', password: 'pw' });
     await subscribe(alice, ROOM, 'alice', { create: true });
     for (const line of LINES) await post(alice, line);
@@ -50,9 +28,7 @@ test('a late subscriber scrolls back through the archive; subject and subscriber
   }));
 
   await t.test('carol subscribes later and scrolls back to the first line', () => step(async () => {
-    carol = await (await browser.newContext(PHONE)).newPage();
-    logs.push(watchPage(carol, 'carol'));
-    await carol.goto(server.httpUrl);
+    carol = await env.open('carol', PHONE);
     await signIn(carol, { jid: 'carol@localhost', password: 'pw' });
     await subscribe(carol, ROOM, 'carol');
     await waitForBodyCount(carol, 1);

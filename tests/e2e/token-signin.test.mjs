@@ -2,36 +2,30 @@
 // `mucsub-server token mint` (what an app's backend would do) for a server that accepts
 // tokens beside passwords; the app hands it to the SDK's `credentials` callback. A refused
 // token (expired) is reported on the form.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { TestServer } from './lib/server.mjs';
+import { appSuite } from './lib/app-suite.mjs';
 import { serverBin } from './lib/paths.mjs';
-import { launchBrowser, PHONE, watchPage, annotate } from './lib/browser.mjs';
+import { PHONE, watchPage } from './lib/browser.mjs';
 import { WAIT, waitReady, waitOnline, subscribe, post, bodies, waitForBodyCount } from './lib/app.mjs';
 
 const run = promisify(execFile);
 const ROOM = `tokens-${randomBytes(4).toString('hex')}@conference.localhost`;
 
-let server;
-let browser;
-const logs = [];
+const secret = randomBytes(32).toString('hex');
+const env = appSuite({
+  users: [['alice', 'pw']],
+  config: `[auth]\nmethods = ["password", "jwt"]\n[auth.jwt]\nsecret = "${secret}"\n`,
+});
+const { logs, step } = env;
 
 async function mint(user, ttl) {
   const { stdout } = await run(serverBin,
-    ['token', 'mint', user, '--config', server.configPath, '--ttl', String(ttl)], { timeout: 60_000 });
+    ['token', 'mint', user, '--config', env.server.configPath, '--ttl', String(ttl)], { timeout: 60_000 });
   return stdout.trim();
-}
-
-async function step(fn) {
-  try {
-    await fn();
-  } catch (err) {
-    throw annotate(err, `\n--- pages ---\n${logs.flatMap((l) => l.log).slice(-60).join('\n')}` +
-      `\n--- server ---\n${server?.output.slice(-4000)}`);
-  }
 }
 
 async function fillTokenForm(page, jid, token) {
@@ -43,26 +37,12 @@ async function fillTokenForm(page, jid, token) {
   await page.click('#signin-submit');
 }
 
-before(async () => {
-  const secret = randomBytes(32).toString('hex');
-  server = await TestServer.start({
-    users: [['alice', 'pw']],
-    config: `[auth]\nmethods = ["password", "jwt"]\n[auth.jwt]\nsecret = "${secret}"\n`,
-  });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
-
 test('a minted token signs in; an expired one is refused on the form', async (t) => {
   await t.test('an expired token is refused', () => step(async () => {
-    const ctx = await browser.newContext(PHONE);
+    const ctx = await env.browser.newContext(PHONE);
     const page = await ctx.newPage();
     logs.push(watchPage(page, 'expired'));
-    await page.goto(server.httpUrl);
+    await page.goto(env.server.httpUrl);
     await fillTokenForm(page, 'alice@localhost', await mint('alice', -60));
     await page.waitForFunction(() => document.querySelector('#signin-error')?.textContent.includes('token was refused'),
       null, { timeout: WAIT });
@@ -70,11 +50,11 @@ test('a minted token signs in; an expired one is refused on the form', async (t)
   }));
 
   await t.test('a fresh token signs in, and the account chats as usual', () => step(async () => {
-    const ctx = await browser.newContext(PHONE);
+    const ctx = await env.browser.newContext(PHONE);
     const page = await ctx.newPage();
     const watched = watchPage(page, 'alice');
     logs.push(watched);
-    await page.goto(server.httpUrl);
+    await page.goto(env.server.httpUrl);
     await fillTokenForm(page, 'alice@localhost', await mint('alice', 600));
     await page.waitForSelector('#room-list', { timeout: WAIT });
     await waitOnline(page);

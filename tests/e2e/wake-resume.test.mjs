@@ -7,12 +7,11 @@
 // no password exchange and a `<resumed/>` — and IndexedDB holds
 // every message once, no gap. A reload signs in with the token again. Then a scan of
 // localStorage, sessionStorage and every IndexedDB record finds no trace of the password.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { TestServer } from './lib/server.mjs';
-import { launchChromium, watchPage, annotate } from './lib/browser.mjs';
-import { Relay } from './lib/relay.mjs';
+import { appSuite } from './lib/app-suite.mjs';
+import { launchChromium, watchPage } from './lib/browser.mjs';
 import { WAIT, signIn, subscribe, waitOnline, waitReady } from './lib/app.mjs';
 
 const ROOM = `wake-${randomBytes(4).toString('hex')}@conference.localhost`;
@@ -21,30 +20,8 @@ const BOB_PW = `horse-${randomBytes(6).toString('hex')}`;
 const BEFORE = ['one', 'two', 'three'];
 const AWAY = Array.from({ length: 12 }, (_, i) => `while asleep ${String(i + 1).padStart(2, '0')}`);
 
-let server;
-let browser;
-let relay;
-const logs = [];
-
-before(async () => {
-  server = await TestServer.start({ users: [['alice', 'pw'], ['bob', BOB_PW]] });
-  browser = await launchChromium();
-  relay = await Relay.start(server.httpPort);
-});
-after(async () => {
-  await browser?.close();
-  await relay?.close();
-  await server?.dispose();
-});
-
-async function step(fn) {
-  try {
-    await fn();
-  } catch (err) {
-    throw annotate(err, `\n--- pages ---\n${logs.flatMap((l) => l.log).slice(-80).join('\n')}` +
-      `\n--- server ---\n${server?.output.slice(-4000)}`);
-  }
-}
+const env = appSuite({ users: [['alice', 'pw'], ['bob', BOB_PW]] }, { launch: launchChromium, relay: true });
+const { logs, step } = env;
 
 // Every WebSocket frame of `page`, in order: `{ dir: 'out' | 'in', text }`.
 function recordFrames(page) {
@@ -76,16 +53,14 @@ async function waitStored(page, n) {
 }
 
 test('a woken page resumes with its token, a reload signs in with it, and no password is stored', () => step(async () => {
-  const alice = await (await browser.newContext()).newPage();
-  logs.push(watchPage(alice, 'alice'));
-  await alice.goto(server.httpUrl);
+  const alice = await env.open('alice');
   await signIn(alice, { jid: 'alice@localhost', password: 'pw' });
   await subscribe(alice, ROOM, 'alice', { create: true });
 
-  const bob = await (await browser.newContext()).newPage();
+  const bob = await (await env.browser.newContext()).newPage();
   logs.push(watchPage(bob, 'bob'));
   const frames = recordFrames(bob);
-  await bob.goto(relay.httpUrl);
+  await bob.goto(env.relay.httpUrl);
   await signIn(bob, { jid: 'bob@localhost', password: BOB_PW });
   await subscribe(bob, ROOM, 'bob');
   assert.equal(passwordExchanges(frames).length, 1, 'the first sign-in uses the password, once');
@@ -96,15 +71,15 @@ test('a woken page resumes with its token, a reload signs in with it, and no pas
 
   // The network drops bob's connection and stays down while alice posts.
   const mark = frames.length;
-  relay.hold();
-  relay.cut();
+  env.relay.hold();
+  env.relay.cut();
   await bob.waitForSelector('body:not([data-conn=online])', { timeout: WAIT });
   for (const b of AWAY) await alice.evaluate(({ room, b }) => window.mucsubApp.client.send(room, b), { room: ROOM, b });
   await alice.waitForFunction((n) => document.querySelectorAll('#messages li.msg:not([data-pending])').length >= n,
     BEFORE.length + AWAY.length, { timeout: WAIT });
 
   // Signal again; the page wakes (what the browser fires when the phone is picked up).
-  relay.release();
+  env.relay.release();
   await bob.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
   await waitOnline(bob);
   await waitStored(bob, BEFORE.length + AWAY.length);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Browser SDK suite: the JavaScript client (tests/wasm_client*.rs) in Chromium, Firefox ESR
+# Browser SDK suite: the JavaScript client (tests/wasm_client/) in Chromium, Firefox ESR
 # and WebKitGTK (BROWSER_SDK_ENGINES to choose) against a real mucsub-server on loopback,
 # then the npm package built by wasm-pack and type-checked from a TypeScript consumer
 # (tests/js-consumer).
@@ -84,7 +84,7 @@ for engine in ${BROWSER_SDK_ENGINES:-chromium firefox webkit}; do
   [ $first = 1 ] || start_server "$http_addr" "$c2s_addr"
   first=0
   bash scripts/wasm-test.sh "$engine" --locked --features browser-server-tests \
-    ${BROWSER_SDK_TESTS:---test wasm_client --test wasm_client_reload --test wasm_client_devices --test wasm_client_token --test wasm_client_changes} || status=1
+    ${BROWSER_SDK_TESTS:---test wasm_client} || status=1
   echo "[browser-sdk] $engine took $((SECONDS - start)) s"
 done
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end suite: the demo app in Chromium (playwright-core), Firefox ESR and WebKitGTK
-# (WebDriver; E2E_ENGINES to choose), and a stock web client (Converse.js 14, Chromium),
+# (WebDriver; E2E_ENGINES and E2E_FILES to choose), and a stock web client (Converse.js 14, Chromium),
 # against the real mucsub-server. Builds the SDK package (dev profile) and the app into
 # target/e2e/ — not pkg/ and www/dist, which belong to scripts/run.sh — builds the server,
 # then runs the node tests;
@@ -34,7 +34,12 @@ export MUCSUB_SERVER_BIN="$target/debug/mucsub-server"
 export MUCSUB_WWW_DIST="$out/www"
 rm -rf tests/e2e/artifacts
 cd tests/e2e
-# One file at a time: two shared cores, and each file runs its own server and browser.
+# Every (engine, file) pair is its own `node --test` run, E2E_JOBS (default 2) at a time:
+# each file starts its own server on free ports, its own browser (a fresh profile, Xvfb for
+# WebKit) and data dirs, so two never share anything, and a file alone keeps about one of
+# the two cores busy (much of its time is spent waiting on pages and sockets). Longest first
+# by the last run's durations (kept beside the build in $out), so the long files overlap
+# the short ones; each run's TAP output is printed whole when it ends.
 # Chromium runs every file; Firefox ESR and WebKitGTK every file but the two that need
 # Playwright's Chromium-only calls (the README's browser table says which and why), through
 # the same tests (MUCSUB_BROWSER picks the engine in lib/browser.mjs). The Converse.js suite
@@ -44,20 +49,42 @@ cd tests/e2e
 # alice just reacted to opens no menu (the message is not drawn anew; not yet diagnosed).
 # Move it back to every engine once WebKit passes it.
 chromium_only="push-sw.test.mjs push-app.test.mjs converse.test.mjs converse-changes.test.mjs wake-resume.test.mjs wake-bench-smoke.test.mjs message-changes.test.mjs"
-status=0
-run_engine() { # ENGINE FILE...
-  local engine=$1 start=$SECONDS
-  shift
-  echo "[e2e] $engine: $*"
-  MUCSUB_BROWSER=$engine node --test --test-concurrency=1 --test-reporter=tap "${node_args[@]}" "$@" || status=1
-  echo "[e2e] $engine took $((SECONDS - start)) s"
+runs=$(mktemp -d)
+times=$out/e2e-times
+touch "$times"
+# run_one ENGINE FILE: one file in one engine, its output and status kept in $runs.
+run_one() {
+  local engine=$1 file=$2 start=$SECONDS rc=0
+  local log="$runs/$engine-${file%.test.mjs}"
+  MUCSUB_BROWSER=$engine node --test --test-reporter=tap "${node_args[@]}" "./$file" >"$log.out" 2>&1 || rc=$?
+  echo "$rc $((SECONDS - start))" >"$log.rc"
+  { echo "[e2e] $engine $file: $((SECONDS - start)) s, exit $rc"; cat "$log.out"; } | flock "$runs/.print" cat
 }
+export -f run_one
+export runs
 node_args=("$@")
+export node_args_joined="${*:-}"
+pairs=()
 for engine in ${E2E_ENGINES:-chromium firefox webkit}; do
-  files=()
-  for f in ./*.test.mjs; do
-    if [ "$engine" = chromium ] || [[ " $chromium_only " != *" ${f#./} "* ]]; then files+=("$f"); fi
+  for f in ${E2E_FILES:-*.test.mjs}; do
+    if [ "$engine" = chromium ] || [[ " $chromium_only " != *" $f "* ]]; then pairs+=("$engine $f"); fi
   done
-  run_engine "$engine" "${files[@]}"
 done
+start=$SECONDS
+# The last run's seconds per pair (unknown ones first), longest first.
+printf '%s\n' "${pairs[@]}" \
+  | awk 'FILENAME != "-" { t[$1 " " $2] = $3; next } { print (($0 in t) ? t[$0] : 99999), $0 }' "$times" - \
+  | sort -rn | cut -d' ' -f2- \
+  | xargs -r -P "${E2E_JOBS:-2}" -L 1 bash -c 'node_args=($node_args_joined); run_one "$0" "$1"' || true
+echo "[e2e] ${#pairs[@]} runs took $((SECONDS - start)) s"
+status=0
+: >"$times.new"
+for p in "${pairs[@]}"; do
+  set -- $p
+  read -r rc took <"$runs/$1-${2%.test.mjs}.rc" || { rc=1; took=0; }
+  echo "$1 $2 $took" >>"$times.new"
+  if [ "$rc" != 0 ]; then status=1; echo "[e2e] FAILED: $1 $2"; fi
+done
+mv "$times.new" "$times"
+rm -rf "$runs"
 exit $status

@@ -40,7 +40,8 @@ start=$SECONDS
 # --workspace, as the cargo-test step of scripts/test.sh: the same feature set, so this step
 # reuses that build instead of compiling the server and its ~40 test binaries again
 # (`-p mucsub-server` alone unifies features differently and rebuilds them all).
-cargo test --locked --workspace "${targets[@]}" --no-fail-fast -- ${skips[@]+"${skips[@]}"}
+# The binaries a few at a time, as the cargo-test step (scripts/cargo-test-parallel.py).
+python3 scripts/cargo-test-parallel.py --locked --workspace "${targets[@]}" --no-fail-fast -- ${skips[@]+"${skips[@]}"}
 rc=$?
 echo "[server-postgres] $((SECONDS - start)) s"
 exit $rc

@@ -1,4 +1,4 @@
-//! What the cluster tests with three real nodes share: starting a node, logging in, reading
+//! What the cluster tests with real nodes share: starting a node, logging in, reading
 //! PostgreSQL, and posting a message (with an origin-id) until the room echoes it.
 #![allow(dead_code)]
 
@@ -10,6 +10,8 @@ use mucsub_server::testkit::{ChildServer, Mech, RawClient, TIMEOUT};
 
 use crate::support::*;
 
+/// Node `node` of the cluster on database `url` and the bus at `nats`, with leases of
+/// `ttl` seconds.
 pub async fn spawn(
     bin: &Path,
     dir: &Path,
@@ -18,9 +20,23 @@ pub async fn spawn(
     nats: &str,
     ttl: u32,
 ) -> ChildServer {
+    spawn_node(bin, dir, node, url, Some(nats), f64::from(ttl)).await
+}
+
+/// Node `node` on database `url`, on the bus at `nats` or with none (a room then changes
+/// node only once its owner's lease of `ttl` seconds has expired).
+pub async fn spawn_node(
+    bin: &Path,
+    dir: &Path,
+    node: &str,
+    url: &str,
+    nats: Option<&str>,
+    ttl: f64,
+) -> ChildServer {
+    let bus = nats.map(|n| format!("nats = '{n}'\n")).unwrap_or_default();
     let config = format!(
         "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n\
-         [cluster]\nnode = '{node}'\npostgres = '{url}'\nnats = '{nats}'\nlease_ttl_secs = {ttl}\n",
+         [cluster]\nnode = '{node}'\npostgres = '{url}'\n{bus}lease_ttl_secs = {ttl}\n",
         dir.display()
     );
     ChildServer::spawn_with(bin, dir, &config, &[]).await

@@ -1,13 +1,33 @@
-//! What the native SDK tests (`sdk_native_*.rs`) share: reading a message event's body and
-//! waiting for a room event, and bounding a whole test so a hang fails it instead of
-//! stalling the suite.
+//! What the native SDK tests (`sdk_native_*.rs`) share: a client's configuration, reading a
+//! message event's body and waiting for a room event, and bounding a whole test so a hang
+//! fails it instead of stalling the suite.
 #![allow(dead_code)]
 
-use mucsub::client::AppEvent;
+use mucsub::client::{AppEvent, ClientConfig};
 use mucsub::event::{EventKind, RoomEvent};
 use mucsub::native::NativeClient;
+use mucsub::session::{Framing, SessionConfig};
 use mucsub::store::MemoryStore;
 use mucsub_server::testkit::TIMEOUT;
+
+/// The configuration of `user@localhost` (password `pw`) as `resource` over `framing`,
+/// without TLS, with initial presence, signing in by password.
+pub fn config_over(user: &str, resource: &str, framing: Framing) -> ClientConfig {
+    ClientConfig::new(SessionConfig {
+        jid: format!("{user}@localhost").parse().expect("jid"),
+        password: "pw".into(),
+        resource: Some(resource.into()),
+        framing,
+        secure: false,
+        initial_presence: true,
+        token: false,
+    })
+}
+
+/// [`config_over`] plain TCP, the framing of most native tests.
+pub fn config(user: &str, resource: &str) -> ClientConfig {
+    config_over(user, resource, Framing::Tcp)
+}
 
 /// The body of a plain room message; `None` for every other kind of event.
 pub fn body(e: &RoomEvent) -> Option<&str> {

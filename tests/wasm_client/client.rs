@@ -3,15 +3,10 @@
 //! `pw`, and builds these tests with `MUCSUB_TEST_WS` set to its WebSocket URL).
 //!
 //! Every test drives `MucSubClient` exactly as JavaScript does: Promises and callbacks.
-#![cfg(all(target_arch = "wasm32", feature = "browser-server-tests"))]
 
-mod wasm_support;
-
+use crate::support::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-use wasm_support::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen_test]
 async fn subscribe_receive_live_events_and_send_without_joining() {

@@ -3,7 +3,6 @@
 //! every record is kept, listing and unread counts walk the new `by_shown` index, and a
 //! correction and a reaction arriving after the upgrade find their target among the
 //! migrated events through the new `fold` index.
-#![cfg(target_arch = "wasm32")]
 
 use idb::TransactionMode;
 use js_sys::JSON;
@@ -16,9 +15,7 @@ use mucsub::wasm::IdbStore;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
-mod wasm_idb_support;
-
-wasm_bindgen_test_configure!(run_in_browser);
+use crate::idb_support::raw_chunks;
 
 const ROOM: &str = "room@conference.localhost";
 
@@ -124,7 +121,7 @@ async fn v5_database_gains_the_fold_indexes_and_keeps_its_data() {
     assert_eq!(store.load_wake().await.unwrap(), Some(wake));
 
     // The migrated chunk carries the new fields, computed from its events.
-    let (_, chunks) = wasm_idb_support::raw_chunks(&name).await;
+    let (_, chunks) = raw_chunks(&name).await;
     assert_eq!(chunks.len(), 1);
     let fk = js_sys::Array::from(&js_sys::Reflect::get(&chunks[0], &"fk".into()).unwrap());
     assert!(fk.includes(&JsValue::from_str(&format!("{ROOM}\u{0}m:m2")), 0));

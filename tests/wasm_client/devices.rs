@@ -3,15 +3,10 @@
 //! made or dropped on one device reaches the other as a `subscription` callback, and the
 //! other device's list, store and live feed follow (docs/protocol.md S20). Not run against
 //! ejabberd (`tests/suites/ejabberd-interop.sh`), which tells other devices nothing.
-#![cfg(all(target_arch = "wasm32", feature = "browser-server-tests"))]
 
-mod wasm_support;
-
+use crate::support::*;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
-use wasm_support::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 /// The `subscription` callbacks `peer` got for `room`.
 fn changes(peer: &Peer, room: &str) -> Vec<JsValue> {

@@ -4,16 +4,11 @@
 //! the message event's `occupantId`, `replyTo`, `edited`, `reactions`, `retracted` and
 //! `moderated` once the store folded the changes in (on `update`, and read back with
 //! `history`).
-#![cfg(all(target_arch = "wasm32", feature = "browser-server-tests"))]
 
-mod wasm_support;
-
+use crate::support::*;
 use js_sys::{Array, Object};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
-use wasm_support::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 /// The stored event of `room` whose `id` is `id`, as `history()` returns it.
 async fn stored(peer: &Peer, room: &str, id: &str) -> JsValue {

@@ -2,7 +2,6 @@
 //! that still find every stored copy when their key ranges name too many chunks to read
 //! whole. (That a batch leaves what its pages applied one by one leave is a case of the
 //! shared store suite, run on IndexedDB in `wasm_idb_store.rs`.)
-#![cfg(target_arch = "wasm32")]
 
 use mucsub::event::{RoomEvent, Source};
 use mucsub::protocol::time::Timestamp;
@@ -11,9 +10,7 @@ use mucsub::store_tests::message;
 use mucsub::wasm::IdbStore;
 use wasm_bindgen_test::*;
 
-mod wasm_idb_support;
-
-wasm_bindgen_test_configure!(run_in_browser);
+use crate::idb_support::raw_chunks;
 
 const A: &str = "a@conference.localhost";
 const B: &str = "b@conference.localhost";
@@ -93,7 +90,7 @@ async fn copies_in_big_chunks_are_all_found() {
 
 /// Chunk records of a database, read straight from IndexedDB: `(room, events in it)`.
 async fn chunks_of(name: &str) -> Vec<(String, usize)> {
-    let (_, chunks) = wasm_idb_support::raw_chunks(name).await;
+    let (_, chunks) = raw_chunks(name).await;
     chunks
         .iter()
         .map(|c| {

@@ -3,13 +3,11 @@
 //! HS256 secret it passes here as `MUCSUB_TEST_JWT_SECRET`). The page mints its tokens with
 //! that secret, as the app's backend would, and hands them to the client through the
 //! `credentials` callback.
-#![cfg(all(target_arch = "wasm32", feature = "browser-server-tests"))]
-
-mod wasm_support;
 
 use std::cell::Cell;
 use std::rc::Rc;
 
+use crate::support::*;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use js_sys::{Function, Object, Promise};
@@ -17,9 +15,6 @@ use mucsub::wasm::socket::sleep;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-use wasm_support::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 fn secret() -> &'static str {
     env!(

@@ -1,7 +1,6 @@
 //! The IndexedDB store in headless Chromium: the shared store suite (the same one the
 //! memory store passes natively, one test per case), then what only IndexedDB has: history paging by archive
 //! id and the re-keying of a live event once its archive id is known.
-#![cfg(target_arch = "wasm32")]
 
 use mucsub::protocol::time::Timestamp;
 use mucsub::store::{Cursor, Page, Store};
@@ -9,8 +8,6 @@ use mucsub::store_tests::message;
 use mucsub::wasm::idb_schema::CURRENT_VERSION;
 use mucsub::wasm::IdbStore;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 const ROOM: &str = "room@conference.localhost";
 

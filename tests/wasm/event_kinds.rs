@@ -1,15 +1,12 @@
 //! Every event kind survives IndexedDB: stored in a chunk and read back (through
 //! `JSON.parse` and serde-wasm-bindgen, the browser's path, which `src/event/kind_serde.rs`
 //! reads with a hand-written visitor) equal to what was written.
-#![cfg(target_arch = "wasm32")]
 
 use mucsub::event::EventKind;
 use mucsub::store::{Page, Store};
 use mucsub::store_tests::message;
 use mucsub::wasm::IdbStore;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 const ROOM: &str = "kinds@conference.localhost";
 

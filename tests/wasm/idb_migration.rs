@@ -2,7 +2,6 @@
 //! with data in it, opens with the current SDK; its data is intact and works with what v2
 //! (dedup index), v3 (archive order, read markers) and v4 (events in chunks) added.
 //! A migration that fails leaves the old version and its data untouched.
-#![cfg(target_arch = "wasm32")]
 
 use idb::{Query, TransactionMode};
 use js_sys::{Array, JSON};
@@ -15,9 +14,7 @@ use mucsub::wasm::IdbStore;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
-mod wasm_idb_support;
-
-wasm_bindgen_test_configure!(run_in_browser);
+use crate::idb_support::raw_chunks;
 
 const ROOM: &str = "room@conference.localhost";
 
@@ -348,7 +345,7 @@ async fn v3_database_moves_its_events_into_chunks() {
     assert_eq!(ids(&all[248..]), ["s249", "s250", "live"]);
 
     // Straight from IndexedDB: `messages` is gone, the events sit in chunks of one room.
-    let (names, chunks) = wasm_idb_support::raw_chunks(&name).await;
+    let (names, chunks) = raw_chunks(&name).await;
     assert!(!names.contains(&stores::MESSAGES.to_owned()));
     assert_eq!(chunks.len(), 3, "251 events, 100 to a migrated chunk");
 

@@ -2,22 +2,17 @@
 //! dropped (as a closing tab drops it: no `<close/>`) while it pages through the archive,
 //! a new client opens the same IndexedDB database, and its resync completes with exactly
 //! the archive's messages, once each, in order.
-#![cfg(all(target_arch = "wasm32", feature = "browser-server-tests"))]
-
-mod wasm_support;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::support::*;
 use js_sys::{Function, Object};
 use mucsub::wasm::socket::sleep;
 use mucsub::wasm::MucSubClient;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-use wasm_support::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 const TOTAL_AFTER: usize = 60;
 

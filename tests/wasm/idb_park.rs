@@ -3,7 +3,6 @@
 //! meanwhile waits, and once the page is back it opens the database again and goes on.
 //! (What parking prevents, a frozen page's transaction blocking every other tab, is
 //! WebKit's and only shows across pages: tests/e2e/back-forward-cache.test.mjs.)
-#![cfg(target_arch = "wasm32")]
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -11,8 +10,6 @@ use std::rc::Rc;
 use mucsub::wasm::socket::sleep;
 use mucsub::wasm::IdbStore;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 fn fresh_name() -> String {
     format!(

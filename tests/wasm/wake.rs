@@ -2,15 +2,12 @@
 //! older SDK (v4) left gains the store and keeps its data; the wake state — device id, FAST
 //! token, stream-management state, the server's SASL2 offer — is saved, read back as it
 //! was, and cleared on sign-out.
-#![cfg(target_arch = "wasm32")]
 
 use jid::FullJid;
 use mucsub::session::{FastToken, Sasl2Offer, StreamState, Wake};
 use mucsub::wasm::idb_schema::{self, stores, CURRENT_VERSION};
 use mucsub::wasm::IdbStore;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 fn fresh_name(tag: &str) -> String {
     format!(

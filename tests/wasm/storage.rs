@@ -3,7 +3,6 @@
 //! permission prompt are beyond a test's reach, so `navigator.storage` and
 //! `navigator.permissions` are replaced by recorders for each case (and removed after it);
 //! the last test shows `MucSubClient.open()` makes the request.
-#![cfg(target_arch = "wasm32")]
 
 use mucsub::wasm::socket::sleep;
 use mucsub::wasm::storage::{request_persistence, should_request, Persistence};
@@ -11,8 +10,6 @@ use mucsub::wasm::MucSubClient;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen(inline_js = r#"
 export function install_fake(persisted, permission, grant) {

@@ -1,12 +1,9 @@
 //! Foundation check that the browser test rig is real: in headless Chromium, write a record
 //! to IndexedDB in one transaction, close and reopen the database, read the record back.
-#![cfg(target_arch = "wasm32")]
 
 use idb::{DatabaseEvent, Factory, KeyPath, ObjectStoreParams, TransactionMode};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 async fn open(name: &str) -> idb::Database {
     let factory = Factory::new().expect("indexedDB factory");

@@ -1,12 +1,9 @@
 //! What the browser build accepts as a JID. It carries no Unicode tables (vendor/jid, feature
 //! `stringprep` off): ASCII is checked and case-folded exactly as the server does it,
 //! non-ASCII is taken as the server already normalised it.
-#![cfg(target_arch = "wasm32")]
 
 use jid::{BareJid, Error, Jid};
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen_test]
 fn ascii_jids_are_case_folded_like_the_server_does() {
