@@ -152,6 +152,7 @@ impl Client {
                 }
             }
             Pending::Displayed(marker) => self.displayed_failed(marker, &err, transient, out),
+            Pending::RoomFeatures { room } => self.room_features_in(room, None, now, out),
         }
     }
 
@@ -183,7 +184,8 @@ impl Client {
             Pending::History { queryid, req, room } => {
                 let complete = fin_complete(payload);
                 let page = self.history.remove(&queryid);
-                let (events, count) = page.map(|p| (p.events, p.count)).unwrap_or_default();
+                let (mut events, count) = page.map(|p| (p.events, p.count)).unwrap_or_default();
+                self.vet_occupant_ids(room.as_str(), &mut events, now, out);
                 if !events.is_empty() {
                     out.push(Action::Store(super::StoreOp::Apply(Page::new(
                         room.to_string(),
@@ -209,6 +211,7 @@ impl Client {
                 self.markers_in(markers, out);
             }
             Pending::Displayed(_) => {}
+            Pending::RoomFeatures { room } => self.room_features_in(room, payload, now, out),
         }
     }
 
@@ -283,9 +286,11 @@ impl Client {
                     let me_removed = w.node == Node::Subscribers
                         && w.inner.name() == "unsubscribe"
                         && self.is_me(&ev);
+                    let mut events = vec![ev];
+                    self.vet_occupant_ids(room.as_str(), &mut events, now, out);
                     out.push(Action::Store(super::StoreOp::Apply(Page::new(
                         room.to_string(),
-                        vec![ev],
+                        events,
                     ))));
                     if me_removed {
                         self.drop_subscription(&room, out);
@@ -356,10 +361,14 @@ impl Client {
             return;
         }
         match RoomEvent::from_joined(e, now) {
-            Ok(ev) => out.push(Action::Store(super::StoreOp::Apply(Page::new(
-                room.to_string(),
-                vec![ev],
-            )))),
+            Ok(ev) => {
+                let mut events = vec![ev];
+                self.vet_occupant_ids(room.as_str(), &mut events, now, out);
+                out.push(Action::Store(super::StoreOp::Apply(Page::new(
+                    room.to_string(),
+                    events,
+                ))))
+            }
             Err(err) => out.push(Action::Event(AppEvent::Warning(ClientWarning::Malformed {
                 from: from.to_string(),
                 reason: err.to_string(),

@@ -15,6 +15,7 @@ mod command;
 mod inbound;
 mod pending;
 mod read_sync;
+mod room_features;
 mod sync;
 mod types;
 
@@ -136,6 +137,8 @@ pub struct Client {
     caught_up_at_loss: bool,
     /// Read markers shared with the account's other devices (XEP-0490).
     read_sync: ReadSync,
+    /// Which rooms' occupant-ids are trusted (XEP-0421), asked per room.
+    room_features: room_features::RoomFeatures,
 }
 
 fn iq(type_: &str, to: &str, id: &str, payload: Option<Element>) -> Element {
@@ -188,6 +191,7 @@ impl Client {
             sent_active: true,
             caught_up_at_loss: false,
             read_sync: ReadSync::default(),
+            room_features: Default::default(),
         }
     }
 
@@ -379,6 +383,7 @@ impl Client {
             self.caught_up_at_loss = self.reconciled && !self.syncing && self.resync.is_idle();
         }
         self.resync.on_disconnect();
+        self.room_features.on_disconnect();
         self.syncing = false;
         self.sync_feature = None;
         self.server_list = None;
@@ -466,6 +471,8 @@ mod command_tests;
 mod csi_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod modern_command_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod occupant_trust_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod sim_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
