@@ -19,7 +19,7 @@ mod room_features;
 mod sync;
 mod types;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use jid::BareJid;
 use minidom::Element;
@@ -106,6 +106,18 @@ struct ReadSync {
     warned: bool,
 }
 
+/// What the core knows of each room's occupant-id feature (XEP-0421, `room_features`).
+#[derive(Debug, Default)]
+struct RoomFeatures {
+    /// The answer, per room (bare JID): does it advertise occupant-ids? Kept for the
+    /// client's life (a room's feature does not come and go with our connection).
+    trusted: HashMap<String, bool>,
+    /// Rooms whose disco#info is in flight on this connection.
+    asked: HashSet<String>,
+    /// Rooms whose resync waits for that answer, with their sync hint.
+    held: HashMap<String, Option<crate::protocol::SyncEnd>>,
+}
+
 /// The client core.
 pub struct Client {
     cfg: ClientConfig,
@@ -138,7 +150,7 @@ pub struct Client {
     /// Read markers shared with the account's other devices (XEP-0490).
     read_sync: ReadSync,
     /// Which rooms' occupant-ids are trusted (XEP-0421), asked per room.
-    room_features: room_features::RoomFeatures,
+    room_features: RoomFeatures,
 }
 
 fn iq(type_: &str, to: &str, id: &str, payload: Option<Element>) -> Element {

@@ -8,29 +8,15 @@
 //! every event of a room not known to advertise the feature before it reaches the store.
 //! Kept apart from `sync` on purpose: `sync` only calls [`Client::enqueue_resync`].
 
-use std::collections::{HashMap, HashSet};
-
 use jid::BareJid;
 use minidom::Element;
 
 use super::pending::Pending;
-use super::{Action, Client};
+use super::{Action, Client, RoomFeatures};
 use crate::event::{Change, EventKind, RoomEvent};
 use crate::protocol::disco::DiscoInfoResult;
 use crate::protocol::time::Timestamp;
 use crate::protocol::{ns, SyncEnd};
-
-/// What the core knows of each room's occupant-id feature.
-#[derive(Debug, Default)]
-pub(super) struct RoomFeatures {
-    /// The answer, per room (bare JID): does it advertise occupant-ids? Kept for the
-    /// client's life (a room's feature does not come and go with our connection).
-    trusted: HashMap<String, bool>,
-    /// Rooms whose disco#info is in flight on this connection.
-    asked: HashSet<String>,
-    /// Rooms whose resync waits for that answer, with their sync hint.
-    held: HashMap<String, Option<SyncEnd>>,
-}
 
 impl RoomFeatures {
     /// The connection is gone: its questions will never be answered; the next
