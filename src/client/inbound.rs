@@ -152,7 +152,9 @@ impl Client {
                 }
             }
             Pending::Displayed(marker) => self.displayed_failed(marker, &err, transient, out),
-            Pending::RoomFeatures { room } => self.room_features_in(room, None, now, out),
+            Pending::RoomFeatures { room } => {
+                self.room_features_in(room, None, transient, now, out)
+            }
         }
     }
 
@@ -211,7 +213,7 @@ impl Client {
                 self.markers_in(markers, out);
             }
             Pending::Displayed(_) => {}
-            Pending::RoomFeatures { room } => self.room_features_in(room, payload, now, out),
+            Pending::RoomFeatures { room } => self.room_features_in(room, payload, false, now, out),
         }
     }
 

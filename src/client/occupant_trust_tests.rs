@@ -107,3 +107,24 @@ fn live_events_before_the_answer_go_without() {
     let late = feed(&mut c, &wrapped(&reaction("alice", "occ-a")));
     assert_eq!(occupant_id_applied(&late).as_deref(), Some("occ-a"));
 }
+
+/// A transient failure (here a `wait` error) lets the resync go on without occupant-ids,
+/// and is not remembered: the next live event asks the room again, and once it answers
+/// that it advertises them they are kept.
+#[test]
+fn a_transient_failure_is_asked_again() {
+    let (mut c, out) = connected();
+    let q = written(&out)
+        .into_iter()
+        .find(|w| w.contains("disco#info") && w.contains(&format!("to='{ROOM}'")))
+        .expect("a disco#info to the room")
+        .to_owned();
+    let err = format!("<iq xmlns='jabber:client' type='error' id='{}' from='{ROOM}'><error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>", attr(&q, " id='"));
+    let out = feed(&mut c, &err);
+    assert!(mam_query(&out).is_some(), "the resync starts anyway");
+    let out = feed(&mut c, &wrapped(&reaction("alice", "occ-a")));
+    assert_eq!(occupant_id_applied(&out), None);
+    room_features(&mut c, &out, ROOM, true);
+    let out = feed(&mut c, &wrapped(&reaction("alice", "occ-a")));
+    assert_eq!(occupant_id_applied(&out).as_deref(), Some("occ-a"));
+}

@@ -60,11 +60,15 @@ impl Client {
     }
 
     /// The room's disco#info answer (`None`: an error or a timeout, not advertised):
-    /// remember it and start the resync it held.
+    /// remember it and start the resync it held. A transient failure (a timeout, a `wait`
+    /// error) is not remembered: this resync goes without occupant-ids, and the room is
+    /// asked again later (a live event, the next connection), so a slow moment does not
+    /// cost a room that has them its occupant-ids for the client's life.
     pub(super) fn room_features_in(
         &mut self,
         room: BareJid,
         info: Option<&Element>,
+        transient: bool,
         now: Timestamp,
         out: &mut Vec<Action>,
     ) {
@@ -73,7 +77,9 @@ impl Client {
         let has = info
             .and_then(|q| DiscoInfoResult::try_from(q.clone()).ok())
             .is_some_and(|d| d.features.contains(ns::OCCUPANT_ID));
-        self.room_features.trusted.insert(key.clone(), has);
+        if !transient {
+            self.room_features.trusted.insert(key.clone(), has);
+        }
         if let Some(hint) = self.room_features.held.remove(&key) {
             // Left meanwhile: nothing to resync.
             if self.subs.contains_key(&key) {
