@@ -4,7 +4,8 @@
 //! `<occupant-id/>` as is, so there another occupant could forge one and pass for someone
 //! else in the fold (replace their reactions, correct or retract their messages). The
 //! core therefore asks each room's disco#info once, holds the room's resync until the
-//! answer (an error or a timeout counts as "not advertised"), and drops occupant-ids from
+//! answer (an error counts as "not advertised"; a transient one, such as a timeout, only
+//! for that resync), and drops occupant-ids from
 //! every event of a room not known to advertise the feature before it reaches the store.
 //! Kept apart from `sync` on purpose: `sync` only calls [`Client::enqueue_resync`].
 
