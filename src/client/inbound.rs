@@ -187,7 +187,7 @@ impl Client {
                 let complete = fin_complete(payload);
                 let page = self.history.remove(&queryid);
                 let (mut events, count) = page.map(|p| (p.events, p.count)).unwrap_or_default();
-                self.vet_occupant_ids(room.as_str(), &mut events, now, out);
+                self.vet_occupant_ids(room.as_str(), &mut events);
                 if !events.is_empty() {
                     out.push(Action::Store(super::StoreOp::Apply(Page::new(
                         room.to_string(),
@@ -288,12 +288,7 @@ impl Client {
                     let me_removed = w.node == Node::Subscribers
                         && w.inner.name() == "unsubscribe"
                         && self.is_me(&ev);
-                    let mut events = vec![ev];
-                    self.vet_occupant_ids(room.as_str(), &mut events, now, out);
-                    out.push(Action::Store(super::StoreOp::Apply(Page::new(
-                        room.to_string(),
-                        events,
-                    ))));
+                    self.live_page(Page::new(room.to_string(), vec![ev]), now, out);
                     if me_removed {
                         self.drop_subscription(&room, out);
                     }
@@ -363,14 +358,7 @@ impl Client {
             return;
         }
         match RoomEvent::from_joined(e, now) {
-            Ok(ev) => {
-                let mut events = vec![ev];
-                self.vet_occupant_ids(room.as_str(), &mut events, now, out);
-                out.push(Action::Store(super::StoreOp::Apply(Page::new(
-                    room.to_string(),
-                    events,
-                ))))
-            }
+            Ok(ev) => self.live_page(Page::new(room.to_string(), vec![ev]), now, out),
             Err(err) => out.push(Action::Event(AppEvent::Warning(ClientWarning::Malformed {
                 from: from.to_string(),
                 reason: err.to_string(),

@@ -116,6 +116,8 @@ struct RoomFeatures {
     asked: HashSet<String>,
     /// Rooms whose resync waits for that answer, with their sync hint.
     held: HashMap<String, Option<crate::protocol::SyncEnd>>,
+    /// Live events that wait for that answer, by room, in arrival order.
+    live: HashMap<String, Vec<crate::store::Page>>,
 }
 
 /// The client core.
@@ -395,7 +397,7 @@ impl Client {
             self.caught_up_at_loss = self.reconciled && !self.syncing && self.resync.is_idle();
         }
         self.resync.on_disconnect();
-        self.room_features.on_disconnect();
+        self.room_features_lost(out);
         self.syncing = false;
         self.sync_feature = None;
         self.server_list = None;

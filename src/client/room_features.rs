@@ -5,7 +5,7 @@
 //! else in the fold (replace their reactions, correct or retract their messages). The
 //! core therefore asks each room's disco#info once, holds the room's resync until the
 //! answer (an error counts as "not advertised"; a transient one, such as a timeout, only
-//! for that resync), and drops occupant-ids from
+//! for that resync), keeps the room's live events until then, and drops occupant-ids from
 //! every event of a room not known to advertise the feature before it reaches the store.
 //! Kept apart from `sync` on purpose: `sync` only calls [`Client::enqueue_resync`].
 
@@ -13,20 +13,14 @@ use jid::BareJid;
 use minidom::Element;
 
 use super::pending::Pending;
-use super::{Action, Client, RoomFeatures};
+use super::{Action, Client, RoomFeatures, StoreOp};
 use crate::event::{Change, EventKind, RoomEvent};
 use crate::protocol::disco::DiscoInfoResult;
 use crate::protocol::time::Timestamp;
 use crate::protocol::{ns, SyncEnd};
+use crate::store::Page;
 
 impl RoomFeatures {
-    /// The connection is gone: its questions will never be answered; the next
-    /// reconciliation queues the rooms again.
-    pub(super) fn on_disconnect(&mut self) {
-        self.asked.clear();
-        self.held.clear();
-    }
-
     /// No resync is held for an answer.
     pub(super) fn is_idle(&self) -> bool {
         self.held.is_empty()
@@ -34,6 +28,43 @@ impl RoomFeatures {
 }
 
 impl Client {
+    /// The connection is gone: its questions will never be answered (the next
+    /// reconciliation queues the rooms again); the live events they held are stored now,
+    /// without occupant-ids.
+    pub(super) fn room_features_lost(&mut self, out: &mut Vec<Action>) {
+        self.room_features.asked.clear();
+        self.room_features.held.clear();
+        let live: Vec<Page> = self
+            .room_features
+            .live
+            .drain()
+            .flat_map(|(_, p)| p)
+            .collect();
+        for mut page in live {
+            page.events.iter_mut().for_each(drop_occupant_ids);
+            out.push(Action::Store(StoreOp::Apply(page)));
+        }
+    }
+
+    /// A page of live events: stored now with its occupant-ids vetted, or, while its
+    /// room's answer is awaited (asked now if the room is not known: a resumed stream has
+    /// no reconciliation), kept until the answer, so live events keep a trusted room's ids.
+    pub(super) fn live_page(&mut self, mut page: Page, now: Timestamp, out: &mut Vec<Action>) {
+        if !self.room_features.trusted.contains_key(&page.room) && self.session.is_ready() {
+            if let Ok(room) = BareJid::new(&page.room) {
+                self.ask_room_features(&room, now, out);
+            }
+            if self.room_features.asked.contains(&page.room) {
+                let held = self.room_features.live.entry(page.room.clone());
+                held.or_default().push(page);
+                return;
+            }
+        }
+        let room = page.room.clone();
+        self.vet_occupant_ids(&room, &mut page.events);
+        out.push(Action::Store(StoreOp::Apply(page)));
+    }
+
     /// Queue `room`'s resync, once its occupant-id feature is known (asked first if not).
     pub(super) fn enqueue_resync(
         &mut self,
@@ -81,6 +112,12 @@ impl Client {
         if !transient {
             self.room_features.trusted.insert(key.clone(), has);
         }
+        for mut page in self.room_features.live.remove(&key).unwrap_or_default() {
+            if !has {
+                page.events.iter_mut().for_each(drop_occupant_ids);
+            }
+            out.push(Action::Store(StoreOp::Apply(page)));
+        }
         if let Some(hint) = self.room_features.held.remove(&key) {
             // Left meanwhile: nothing to resync.
             if self.subs.contains_key(&key) {
@@ -92,28 +129,11 @@ impl Client {
         self.check_synced(out);
     }
 
-    /// Drop the occupant-ids of `events` (of `room`) unless the room advertises them. A
-    /// live event of a room not asked yet (a resumed stream has no reconciliation) asks,
-    /// and goes without: the archive copy a later resync brings has it again.
-    pub(super) fn vet_occupant_ids(
-        &mut self,
-        room: &str,
-        events: &mut [RoomEvent],
-        now: Timestamp,
-        out: &mut Vec<Action>,
-    ) {
-        match self.room_features.trusted.get(room) {
-            Some(true) => return,
-            Some(false) => {}
-            None => {
-                if let Ok(j) = BareJid::new(room) {
-                    if self.session.is_ready() {
-                        self.ask_room_features(&j, now, out);
-                    }
-                }
-            }
+    /// Drop the occupant-ids of `events` (of `room`) unless the room advertises them.
+    pub(super) fn vet_occupant_ids(&self, room: &str, events: &mut [RoomEvent]) {
+        if self.room_features.trusted.get(room) != Some(&true) {
+            events.iter_mut().for_each(drop_occupant_ids);
         }
-        events.iter_mut().for_each(drop_occupant_ids);
     }
 }
 

@@ -150,7 +150,7 @@ impl Client {
                 }
                 ResyncOut::Apply(mut page) => {
                     let room = page.room.clone();
-                    self.vet_occupant_ids(&room, &mut page.events, now, out);
+                    self.vet_occupant_ids(&room, &mut page.events);
                     out.push(Action::Store(StoreOp::Apply(page)))
                 }
                 ResyncOut::RoomDone { room, ok } => {

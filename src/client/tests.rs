@@ -402,7 +402,7 @@ fn the_connect_time_list_does_not_undo_later_subscribes_and_unsubscribes() {
     let unsubscribe = Command::Unsubscribe { room: ROOM.into() };
     let (_, out) = c.command(unsubscribe, Timestamp(1_000));
     let unsub_id = iq_id_of(&out, "<unsubscribe");
-    feed(&mut c, &format!("<iq xmlns='jabber:client' type='result' id='{sub_id}' from='{NEW}'><subscribe xmlns='urn:xmpp:mucsub:0' nick='bob'/></iq>"));
+    let subscribed = feed(&mut c, &format!("<iq xmlns='jabber:client' type='result' id='{sub_id}' from='{NEW}'><subscribe xmlns='urn:xmpp:mucsub:0' nick='bob'/></iq>"));
     feed(
         &mut c,
         &format!("<iq xmlns='jabber:client' type='result' id='{unsub_id}' from='{ROOM}'/>"),
@@ -418,9 +418,11 @@ fn the_connect_time_list_does_not_undo_later_subscribes_and_unsubscribes() {
     );
     let rooms: Vec<String> = c.subscriptions().into_iter().map(|s| s.room).collect();
     assert_eq!(rooms, [NEW]);
-    // NEW's events are taken, ROOM's refused.
+    // NEW's events are taken (once the room says whether it has occupant-ids), ROOM's
+    // refused.
     let out = feed(&mut c, &wrapper(NEW, "messages", "<message xmlns='jabber:client' from='new@conference.localhost/alice' type='groupchat' id='m1'><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='new@conference.localhost' id='s1'/></message>"));
     assert!(warnings(&out).is_empty(), "{out:?}");
+    let out = room_features(&mut c, &subscribed, NEW, true);
     assert_eq!(applies(&out).len(), 1);
 }
 
