@@ -29,6 +29,9 @@ use sdk_support::{body, ejabberd_kick as kick, room_event};
 
 const C2S: &str = "127.0.0.1:15222";
 
+/// The tests share ejabberd's four accounts and kick their sessions first: one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn client(user: &str, room: &str, store: MemoryStore) -> NativeClient<MemoryStore> {
     let config = sdk_support::config(user, &format!("changes-{user}"));
     let mut c = NativeClient::new(config, Endpoint::Tcp(C2S.into()), store)
@@ -127,6 +130,7 @@ fn reactions(m: &RoomEvent) -> Vec<(&str, Vec<&str>)> {
 #[tokio::test]
 #[ignore = "needs the reference ejabberd; run by tests/suites/ejabberd-interop.sh"]
 async fn changes_fold_once_from_ejabberds_offline_storage_and_archive() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     tokio::time::timeout(std::time::Duration::from_secs(180), async {
         let room = format!(
             "changes-{}@conference.localhost",
@@ -278,6 +282,88 @@ async fn changes_fold_once_from_ejabberds_offline_storage_and_archive() {
         let temp = stored(&bob_store, room, &temp).await;
         assert!(temp.retracted.is_some(), "{temp:?}");
         assert_eq!(bodies(&bob_store, room).await, ["", "", "hello!", "re"]);
+
+        dave.close().await;
+        for c in [&mut alice, &mut carol] {
+            let _ = c.command(Command::Unsubscribe { room: room.into() }).await;
+        }
+    })
+    .await
+    .expect("hang");
+}
+
+/// Issue 22, XEP-0421: ejabberd 23.01 does not advertise occupant-ids and relays a
+/// client's `<occupant-id/>` as is. Dave forges Alice's (`id='alice'`, which equals her
+/// nick, the key of her reactions there) on an empty reaction, which would remove hers;
+/// the SDK asked the room's disco#info, drops the forged id and keys dave's reaction by
+/// his nick, live and from the archive.
+#[tokio::test]
+#[ignore = "needs the reference ejabberd; run by tests/suites/ejabberd-interop.sh"]
+async fn a_forged_occupant_id_removes_no_one_elses_reaction() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    tokio::time::timeout(std::time::Duration::from_secs(180), async {
+        let room = format!(
+            "changes-{}@conference.localhost",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        );
+        let room = room.as_str();
+        for user in ["alice", "bob", "carol", "dave"] {
+            kick(user).await;
+        }
+        let mut alice = client("alice", room, MemoryStore::new()).await;
+        let carol_store = MemoryStore::new();
+        let mut carol = client("carol", room, carol_store.clone()).await;
+        let mut dave = raw_dave(room).await;
+
+        alice
+            .command(Command::send(room, "hello", "h1"))
+            .await
+            .unwrap()
+            .unwrap();
+        let echo = room_event(&mut alice, |r| body(r) == Some("hello")).await;
+        let hello = echo.stanza_id.clone().expect("archived");
+        let react = Command::React {
+            room: room.into(),
+            id: "x1".into(),
+            stanza_id: hello.clone(),
+            emojis: vec!["👍".into()],
+        };
+        alice.command(react).await.unwrap().unwrap();
+        room_event(&mut carol, |r| is_change(r, "x1")).await;
+
+        // Dave "as alice": an empty reaction (removes the sender's) with her forged id,
+        // then one of his own with the same forged id; both archived (`<store/>`).
+        let forged = "<occupant-id xmlns='urn:xmpp:occupant-id:0' id='alice'/>";
+        let hint = "<store xmlns='urn:xmpp:hints'/>";
+        let none = format!("<reactions xmlns='urn:xmpp:reactions:0' id='{hello}'/>{forged}{hint}");
+        dave_sends(&mut dave, room, "f1", &none).await;
+        let party = format!(
+            "<reactions xmlns='urn:xmpp:reactions:0' id='{hello}'><reaction>🎉</reaction>\
+             </reactions>{forged}{hint}"
+        );
+        dave_sends(&mut dave, room, "f2", &party).await;
+        let f2 = room_event(&mut carol, |r| is_change(r, "f2")).await;
+        // ejabberd relays the forged id: the SDK does not take it.
+        assert_eq!(f2.occupant_id, None, "{f2:?}");
+        let m = stored(&carol_store, room, &hello).await;
+        assert_eq!(
+            reactions(&m),
+            [("🎉", vec!["dave"]), ("👍", vec!["alice"])],
+            "live: alice's reaction stays, dave's is his"
+        );
+
+        // A late subscriber resyncing from ejabberd's archive: the same.
+        let bob_store = MemoryStore::new();
+        let _bob = client("bob", room, bob_store.clone()).await;
+        let m = stored(&bob_store, room, &hello).await;
+        assert_eq!(
+            reactions(&m),
+            [("🎉", vec!["dave"]), ("👍", vec!["alice"])],
+            "from the archive: {m:?}"
+        );
 
         dave.close().await;
         for c in [&mut alice, &mut carol] {

@@ -349,7 +349,7 @@ impl Client {
                     .filter_map(|r| BareJid::new(r).ok())
                     .collect();
                 for r in rooms {
-                    self.resync.enqueue(r, None);
+                    self.enqueue_resync(r, None, now, out);
                 }
                 self.syncing = true;
                 let pumped = self.resync.pump();

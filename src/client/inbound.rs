@@ -152,6 +152,9 @@ impl Client {
                 }
             }
             Pending::Displayed(marker) => self.displayed_failed(marker, &err, transient, out),
+            Pending::RoomFeatures { room } => {
+                self.room_features_in(room, None, transient, now, out)
+            }
         }
     }
 
@@ -183,7 +186,8 @@ impl Client {
             Pending::History { queryid, req, room } => {
                 let complete = fin_complete(payload);
                 let page = self.history.remove(&queryid);
-                let (events, count) = page.map(|p| (p.events, p.count)).unwrap_or_default();
+                let (mut events, count) = page.map(|p| (p.events, p.count)).unwrap_or_default();
+                self.vet_occupant_ids(room.as_str(), &mut events);
                 if !events.is_empty() {
                     out.push(Action::Store(super::StoreOp::Apply(Page::new(
                         room.to_string(),
@@ -209,6 +213,7 @@ impl Client {
                 self.markers_in(markers, out);
             }
             Pending::Displayed(_) => {}
+            Pending::RoomFeatures { room } => self.room_features_in(room, payload, false, now, out),
         }
     }
 
@@ -283,10 +288,7 @@ impl Client {
                     let me_removed = w.node == Node::Subscribers
                         && w.inner.name() == "unsubscribe"
                         && self.is_me(&ev);
-                    out.push(Action::Store(super::StoreOp::Apply(Page::new(
-                        room.to_string(),
-                        vec![ev],
-                    ))));
+                    self.live_page(Page::new(room.to_string(), vec![ev]), now, out);
                     if me_removed {
                         self.drop_subscription(&room, out);
                     }
@@ -356,10 +358,7 @@ impl Client {
             return;
         }
         match RoomEvent::from_joined(e, now) {
-            Ok(ev) => out.push(Action::Store(super::StoreOp::Apply(Page::new(
-                room.to_string(),
-                vec![ev],
-            )))),
+            Ok(ev) => self.live_page(Page::new(room.to_string(), vec![ev]), now, out),
             Err(err) => out.push(Action::Event(AppEvent::Warning(ClientWarning::Malformed {
                 from: from.to_string(),
                 reason: err.to_string(),

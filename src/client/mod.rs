@@ -15,10 +15,11 @@ mod command;
 mod inbound;
 mod pending;
 mod read_sync;
+mod room_features;
 mod sync;
 mod types;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use jid::BareJid;
 use minidom::Element;
@@ -105,6 +106,20 @@ struct ReadSync {
     warned: bool,
 }
 
+/// What the core knows of each room's occupant-id feature (XEP-0421, `room_features`).
+#[derive(Debug, Default)]
+struct RoomFeatures {
+    /// The answer, per room (bare JID): does it advertise occupant-ids? Kept for the
+    /// client's life (a room's feature does not come and go with our connection).
+    trusted: HashMap<String, bool>,
+    /// Rooms whose disco#info is in flight on this connection.
+    asked: HashSet<String>,
+    /// Rooms whose resync waits for that answer, with their sync hint.
+    held: HashMap<String, Option<crate::protocol::SyncEnd>>,
+    /// Live events that wait for that answer, by room, in arrival order.
+    live: HashMap<String, Vec<crate::store::Page>>,
+}
+
 /// The client core.
 pub struct Client {
     cfg: ClientConfig,
@@ -136,6 +151,8 @@ pub struct Client {
     caught_up_at_loss: bool,
     /// Read markers shared with the account's other devices (XEP-0490).
     read_sync: ReadSync,
+    /// Which rooms' occupant-ids are trusted (XEP-0421), asked per room.
+    room_features: RoomFeatures,
 }
 
 fn iq(type_: &str, to: &str, id: &str, payload: Option<Element>) -> Element {
@@ -188,6 +205,7 @@ impl Client {
             sent_active: true,
             caught_up_at_loss: false,
             read_sync: ReadSync::default(),
+            room_features: Default::default(),
         }
     }
 
@@ -379,6 +397,7 @@ impl Client {
             self.caught_up_at_loss = self.reconciled && !self.syncing && self.resync.is_idle();
         }
         self.resync.on_disconnect();
+        self.room_features_lost(out);
         self.syncing = false;
         self.sync_feature = None;
         self.server_list = None;
@@ -466,6 +485,8 @@ mod command_tests;
 mod csi_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod modern_command_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod occupant_trust_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod sim_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -25,6 +25,10 @@ pub(super) enum Pending {
     Markers,
     /// A read marker being published.
     Displayed(Marker),
+    /// A room's disco#info: does it advertise occupant-ids (`room_features`)?
+    RoomFeatures {
+        room: BareJid,
+    },
 }
 
 /// An IQ command waiting for its answer.

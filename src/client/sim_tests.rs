@@ -316,6 +316,18 @@ impl Sim {
         }
     }
 
+    /// Answer the connect-time questions (service disco, list, the rooms' disco#info)
+    /// until the first request is an archive query.
+    fn serve_to_first_page(&mut self) {
+        while self
+            .requests
+            .front()
+            .is_some_and(|r| !r.has_child("query", ns::MAM))
+        {
+            self.apply(&Op::Serve(0, Answer::Normally));
+        }
+    }
+
     fn elapse(&mut self, ms: i64) {
         self.clock += ms;
         if self.connected && self.timer_at.is_some_and(|t| t <= self.clock) {
@@ -533,8 +545,7 @@ fn lost_page_is_retried_after_the_timeout_and_reported() {
         sim.apply(&Op::Post(0));
     }
     sim.apply(&Op::Connect);
-    sim.apply(&Op::Serve(0, Answer::Normally));
-    sim.apply(&Op::Serve(0, Answer::Normally));
+    sim.serve_to_first_page();
     let q = sim.requests[0].clone();
     assert!(q.has_child("query", ns::MAM));
     sim.apply(&Op::Serve(0, Answer::Lose));
@@ -581,8 +592,7 @@ fn new_connection_without_the_old_ones_end_does_not_wait_for_stale_pages() {
         sim.apply(&Op::Post(1));
     }
     sim.apply(&Op::Connect);
-    sim.apply(&Op::Serve(0, Answer::Normally));
-    sim.apply(&Op::Serve(0, Answer::Normally));
+    sim.serve_to_first_page();
     assert!(sim.requests.iter().any(|r| r.has_child("query", ns::MAM)));
     sim.apply(&Op::Reconnect);
     sim.settle_connected();

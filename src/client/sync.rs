@@ -47,7 +47,7 @@ impl Client {
         out.push(Action::Store(StoreOp::PutSubscription(rec.clone())));
         subscription_changed(out, rec.room.clone(), Some(rec));
         if is_new {
-            self.resync.enqueue(room.clone(), None);
+            self.enqueue_resync(room.clone(), None, now, out);
             self.syncing = true;
             let r = self.resync.pump();
             self.resync_out(r, now, out);
@@ -106,7 +106,7 @@ impl Client {
                 subscription_changed(out, key.clone(), Some(rec));
             }
             let hint = if sync { item.end.as_ref() } else { None };
-            self.resync.enqueue(room, hint);
+            self.enqueue_resync(room, hint, now, out);
         }
         let gone: Vec<String> = self
             .subs
@@ -128,7 +128,8 @@ impl Client {
     }
 
     pub(super) fn check_synced(&mut self, out: &mut Vec<Action>) {
-        if self.syncing && self.reconciled && self.resync.is_idle() {
+        if self.syncing && self.reconciled && self.resync.is_idle() && self.room_features.is_idle()
+        {
             self.syncing = false;
             out.push(Action::Event(AppEvent::Synced));
         }
@@ -147,7 +148,11 @@ impl Client {
                     let to = room.to_string();
                     self.send_iq("set", &to, q, Pending::Mam { queryid }, now, out);
                 }
-                ResyncOut::Apply(page) => out.push(Action::Store(StoreOp::Apply(page))),
+                ResyncOut::Apply(mut page) => {
+                    let room = page.room.clone();
+                    self.vet_occupant_ids(&room, &mut page.events);
+                    out.push(Action::Store(StoreOp::Apply(page)))
+                }
                 ResyncOut::RoomDone { room, ok } => {
                     self.markers_after_resync(&room, out);
                     out.push(Action::Event(AppEvent::RoomSynced { room, ok }))

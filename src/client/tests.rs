@@ -118,6 +118,7 @@ fn ready() -> (Client, String, String) {
     let out = feed(&mut c, &format!("<iq xmlns='jabber:client' type='result' id='c1-2' from='conference.localhost'><subscriptions xmlns='urn:xmpp:mucsub:0'><subscription jid='{ROOM}' nick='bob'><event node='urn:xmpp:mucsub:nodes:messages'/></subscription></subscriptions></iq>"));
     // The nodes changed on the server: the record is updated.
     assert!(out.iter().any(|a| matches!(a, Action::Store(StoreOp::PutSubscription(r)) if r.nodes == vec![Node::Messages])));
+    let out = room_features(&mut c, &out, ROOM, true);
     let q = written(&out)
         .into_iter()
         .find(|w| w.contains("urn:xmpp:mam:2"))
@@ -129,6 +130,24 @@ fn ready() -> (Client, String, String) {
         q[i..].split('\'').next().unwrap().to_owned()
     };
     (c, grab("queryid='"), grab(" id='"))
+}
+
+/// Answer the room disco#info the client sent in `out` (which it must have sent), with
+/// or without the occupant-id feature; what the client does next.
+pub(super) fn room_features(c: &mut Client, out: &[Action], room: &str, occ: bool) -> Vec<Action> {
+    let q = written(out)
+        .into_iter()
+        .find(|w| w.contains("disco#info") && w.contains(&format!("to='{room}'")))
+        .expect("a disco#info to the room")
+        .to_owned();
+    let i = q.find(" id='").unwrap() + 5;
+    let id = q[i..].split('\'').next().unwrap();
+    let feature = if occ {
+        "<feature var='urn:xmpp:occupant-id:0'/>"
+    } else {
+        ""
+    };
+    feed(c, &format!("<iq xmlns='jabber:client' type='result' id='{id}' from='{room}'><query xmlns='http://jabber.org/protocol/disco#info'><identity category='conference' type='text' name='r'/><feature var='http://jabber.org/protocol/muc'/>{feature}</query></iq>"))
 }
 
 fn wrapper(from: &str, node: &str, inner: &str) -> String {
@@ -329,6 +348,7 @@ fn sync_hint_skips_rooms_already_in_sync() {
     let mut c = bound(snapshot(Some("42")));
     feed(&mut c, DISCO_SYNC);
     let out = feed(&mut c, &list_with_hint("42"));
+    let out = room_features(&mut c, &out, ROOM, true);
     assert!(!written(&out).iter().any(|w| w.contains("urn:xmpp:mam:2")));
     assert!(out
         .iter()
@@ -338,6 +358,7 @@ fn sync_hint_skips_rooms_already_in_sync() {
     let mut c = bound(snapshot(Some("41")));
     feed(&mut c, DISCO_SYNC);
     let out = feed(&mut c, &list_with_hint("42"));
+    let out = room_features(&mut c, &out, ROOM, true);
     let q = written(&out)
         .into_iter()
         .find(|w| w.contains("urn:xmpp:mam:2"))
@@ -353,6 +374,7 @@ fn hint_is_ignored_when_not_advertised() {
     let mut c = bound(snapshot(Some("42")));
     feed(&mut c, "<iq xmlns='jabber:client' type='result' id='c1-1' from='conference.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
     let out = feed(&mut c, &list_with_hint("42"));
+    let out = room_features(&mut c, &out, ROOM, true);
     assert!(written(&out).iter().any(|w| w.contains("urn:xmpp:mam:2")));
 }
 
@@ -380,7 +402,7 @@ fn the_connect_time_list_does_not_undo_later_subscribes_and_unsubscribes() {
     let unsubscribe = Command::Unsubscribe { room: ROOM.into() };
     let (_, out) = c.command(unsubscribe, Timestamp(1_000));
     let unsub_id = iq_id_of(&out, "<unsubscribe");
-    feed(&mut c, &format!("<iq xmlns='jabber:client' type='result' id='{sub_id}' from='{NEW}'><subscribe xmlns='urn:xmpp:mucsub:0' nick='bob'/></iq>"));
+    let subscribed = feed(&mut c, &format!("<iq xmlns='jabber:client' type='result' id='{sub_id}' from='{NEW}'><subscribe xmlns='urn:xmpp:mucsub:0' nick='bob'/></iq>"));
     feed(
         &mut c,
         &format!("<iq xmlns='jabber:client' type='result' id='{unsub_id}' from='{ROOM}'/>"),
@@ -396,9 +418,11 @@ fn the_connect_time_list_does_not_undo_later_subscribes_and_unsubscribes() {
     );
     let rooms: Vec<String> = c.subscriptions().into_iter().map(|s| s.room).collect();
     assert_eq!(rooms, [NEW]);
-    // NEW's events are taken, ROOM's refused.
+    // NEW's events are taken (once the room says whether it has occupant-ids), ROOM's
+    // refused.
     let out = feed(&mut c, &wrapper(NEW, "messages", "<message xmlns='jabber:client' from='new@conference.localhost/alice' type='groupchat' id='m1'><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='new@conference.localhost' id='s1'/></message>"));
     assert!(warnings(&out).is_empty(), "{out:?}");
+    let out = room_features(&mut c, &subscribed, NEW, true);
     assert_eq!(applies(&out).len(), 1);
 }
 
@@ -432,7 +456,9 @@ fn subscription_notices_are_applied_like_our_own_commands() {
     };
     assert!(out.contains(&Action::Store(StoreOp::PutSubscription(rec.clone()))));
     assert_eq!(changes(&out), vec![(NEW, Some(&rec))]);
-    // A new room: its newest page is fetched, as after a subscribe of ours.
+    // A new room: its newest page is fetched, as after a subscribe of ours (once its
+    // occupant-id feature is known).
+    let out = room_features(&mut c, &out, NEW, true);
     let q = written(&out)
         .into_iter()
         .find(|w| w.contains("urn:xmpp:mam:2"))
@@ -518,6 +544,8 @@ fn our_own_subscribe_changes_the_list_once() {
         &format!("<iq xmlns='jabber:client' type='result' id='{id}' from='{NEW}'>{sub}</iq>"),
     ));
     assert_eq!(changes(&out).len(), 1, "{out:?}");
+    let more = room_features(&mut c, &out, NEW, true);
+    out.extend(more);
     let queries = written(&out)
         .into_iter()
         .filter(|w| w.contains("urn:xmpp:mam:2"))
