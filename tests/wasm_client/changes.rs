@@ -124,8 +124,8 @@ async fn reply_edit_react_retract_and_moderate_through_the_js_api() {
     .unwrap_err();
     assert_error(&err, "forbidden");
 
-    // Alice retracts hers (named by its id: the SDK finds its stanza-id) and moderates
-    // Bob's reply.
+    // Alice retracts hers (named by its id; a retraction of one's own message names its
+    // origin-id, the one Converse.js applies) and moderates Bob's reply (by stanza-id).
     call(alice.client.retract(room.clone(), hello_id.clone()))
         .await
         .expect("retract");
@@ -136,8 +136,7 @@ async fn reply_edit_react_retract_and_moderate_through_the_js_api() {
     )
     .await
     .expect("moderate");
-    bob.wait_event(|e| is_change(e, "retract", &hello_sid))
-        .await;
+    bob.wait_event(|e| is_change(e, "retract", &hello_id)).await;
     let updated = bob.wait_update(|m| prop(m, "retracted").is_object()).await;
     assert_eq!(prop_str(&updated, "id"), Some(hello_id.clone()));
     assert_eq!(prop_str(&updated, "body").as_deref(), Some(""));
