@@ -65,7 +65,7 @@ async fn postgres_migrates_an_empty_database_and_reopens_without_migrating_again
         ("push", 1),
         ("fast", 1),
         ("pep", 1),
-        ("cluster", 2),
+        ("cluster", 3),
     ] {
         let v = query_i64(
             &db.url,
