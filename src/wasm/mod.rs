@@ -31,7 +31,6 @@ pub(crate) mod sign_out;
 pub mod socket;
 pub mod storage;
 pub(crate) mod tabs;
-pub(crate) mod user_jid;
 
 pub use client::MucSubClient;
 pub use error::{Code, SdkError};
