@@ -15,13 +15,10 @@ mod cluster_support;
 #[path = "scenarios/support.rs"]
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
-use cluster_support::{connect, rows, spawn};
+use cluster_support::{connect, rows, two_nodes, TwoNodes};
 use mucsub_server::testkit::http_get;
-use mucsub_server::testkit::nats::NatsServer;
-use mucsub_server::testkit::postgres::shared;
 use mucsub_server::testkit::{ChildServer, RawClient, TIMEOUT};
 use support::*;
 
@@ -53,16 +50,15 @@ async fn event_with(c: &mut RawClient, body: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fanout_asks_each_node_once_per_event() {
-    let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
-    let db = shared().fresh_database().await;
-    let nats = NatsServer::start().await;
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url(), 3).await;
-    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url(), 3).await;
     let subscribers = ["s1", "s2", "s3", "s4"];
-    for u in ["alice"].iter().chain(subscribers.iter()) {
-        ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
-    }
+    let users: Vec<&str> = ["alice"].into_iter().chain(subscribers).collect();
+    let TwoNodes {
+        a,
+        b,
+        db: _db,
+        dirs: _dirs,
+        nats: _nats,
+    } = two_nodes(3, &users).await;
     let r = room("fanout");
 
     // Node A owns the room; four subscribers are connected to node B.
@@ -99,15 +95,13 @@ async fn a_fanout_asks_each_node_once_per_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forwarding_node_claims_a_room_once_not_per_stanza() {
-    let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
-    let db = shared().fresh_database().await;
-    let nats = NatsServer::start().await;
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url(), 3).await;
-    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url(), 3).await;
-    for u in ["alice", "bob"] {
-        ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
-    }
+    let TwoNodes {
+        a,
+        b,
+        db: _db,
+        dirs: _dirs,
+        nats: _nats,
+    } = two_nodes(3, &["alice", "bob"]).await;
     let r = room("owned");
     let mut alice = connect(&a, "alice").await;
     join(&mut alice, &r, "alice").await;
@@ -144,15 +138,13 @@ async fn newest_incarnation(url: &str, node: &str) -> (i64, bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_back_from_a_lost_lease_is_reached_again() {
-    let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
-    let db = shared().fresh_database().await;
-    let nats = NatsServer::start().await;
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url(), 1).await;
-    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url(), 1).await;
-    for u in ["alice", "bob"] {
-        ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
-    }
+    let TwoNodes {
+        a,
+        b,
+        db,
+        dirs: _dirs,
+        nats: _nats,
+    } = two_nodes(1, &["alice", "bob"]).await;
     let mut alice = connect(&a, "alice").await;
     let mut bob = connect(&b, "bob").await;
     let chat = |n: &str| {

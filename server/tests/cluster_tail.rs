@@ -12,25 +12,18 @@ mod cluster_support;
 #[path = "scenarios/support.rs"]
 mod support;
 
-use std::path::Path;
-
-use cluster_support::{connect, post_until_echoed, rows, spawn};
-use mucsub_server::testkit::nats::NatsServer;
-use mucsub_server::testkit::postgres::shared;
-use mucsub_server::testkit::ChildServer;
+use cluster_support::{connect, post_until_echoed, rows, two_nodes, TwoNodes};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_owner_sends_what_the_dead_one_committed_and_never_sent() {
-    let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
-    let db = shared().fresh_database().await;
-    let nats = NatsServer::start().await;
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url(), 1).await;
-    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url(), 1).await;
-    for u in ["alice", "bob", "carol"] {
-        ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
-    }
+    let TwoNodes {
+        a,
+        b,
+        db,
+        dirs: _dirs,
+        nats: _nats,
+    } = two_nodes(1, &["alice", "bob", "carol"]).await;
     let r = room("tail");
 
     // A owns the room; bob and carol are subscribers connected to B.

@@ -116,3 +116,35 @@ pub async fn post_until_echoed(
     .await
     .expect("the room answered again")
 }
+
+/// Two nodes, `a` and `b`, on a fresh database and their own `nats-server`, with leases of
+/// `ttl` seconds, and the accounts `users` (password `pw`). The fields drop in this order:
+/// the nodes before their data directories, the bus and the database.
+pub struct TwoNodes {
+    pub a: ChildServer,
+    pub b: ChildServer,
+    pub dirs: Vec<tempfile::TempDir>,
+    pub nats: mucsub_server::testkit::nats::NatsServer,
+    pub db: mucsub_server::testkit::postgres::PgDatabase,
+}
+
+pub async fn two_nodes(ttl: u32, users: &[&str]) -> TwoNodes {
+    let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
+    let db = mucsub_server::testkit::postgres::shared()
+        .fresh_database()
+        .await;
+    let nats = mucsub_server::testkit::nats::NatsServer::start().await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url(), ttl).await;
+    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url(), ttl).await;
+    for u in users {
+        ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
+    }
+    TwoNodes {
+        a,
+        b,
+        dirs,
+        nats,
+        db,
+    }
+}
