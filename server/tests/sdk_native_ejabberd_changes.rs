@@ -120,6 +120,49 @@ async fn bodies(store: &MemoryStore, room: &str) -> Vec<String> {
     all
 }
 
+/// What both tests start from: a fresh room, the four accounts' earlier sessions ended,
+/// alice and carol as SDK clients (carol's store kept), dave on a raw stream, and alice's
+/// "hello" as it came back to her.
+struct Cast {
+    room: String,
+    alice: NativeClient<MemoryStore>,
+    carol: NativeClient<MemoryStore>,
+    carol_store: MemoryStore,
+    dave: RawClient,
+    echo: RoomEvent,
+}
+
+async fn cast() -> Cast {
+    let room = format!(
+        "changes-{}@conference.localhost",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    for user in ["alice", "bob", "carol", "dave"] {
+        kick(user).await;
+    }
+    let mut alice = client("alice", &room, MemoryStore::new()).await;
+    let carol_store = MemoryStore::new();
+    let carol = client("carol", &room, carol_store.clone()).await;
+    let dave = raw_dave(&room).await;
+    alice
+        .command(Command::send(&room, "hello", "h1"))
+        .await
+        .unwrap()
+        .unwrap();
+    let echo = room_event(&mut alice, |r| body(r) == Some("hello")).await;
+    Cast {
+        room,
+        alice,
+        carol,
+        carol_store,
+        dave,
+        echo,
+    }
+}
+
 fn reactions(m: &RoomEvent) -> Vec<(&str, Vec<&str>)> {
     m.reactions
         .iter()
@@ -132,28 +175,15 @@ fn reactions(m: &RoomEvent) -> Vec<(&str, Vec<&str>)> {
 async fn changes_fold_once_from_ejabberds_offline_storage_and_archive() {
     let _serial = ONE_AT_A_TIME.lock().await;
     tokio::time::timeout(std::time::Duration::from_secs(180), async {
-        let room = format!(
-            "changes-{}@conference.localhost",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis()
-        );
+        let Cast {
+            room,
+            mut alice,
+            mut carol,
+            carol_store,
+            mut dave,
+            echo,
+        } = cast().await;
         let room = room.as_str();
-        for user in ["alice", "bob", "carol", "dave"] {
-            kick(user).await;
-        }
-        let mut alice = client("alice", room, MemoryStore::new()).await;
-        let carol_store = MemoryStore::new();
-        let mut carol = client("carol", room, carol_store.clone()).await;
-        let mut dave = raw_dave(room).await;
-
-        alice
-            .command(Command::send(room, "hello", "h1"))
-            .await
-            .unwrap()
-            .unwrap();
-        let echo = room_event(&mut alice, |r| body(r) == Some("hello")).await;
         let hello = echo.stanza_id.clone().expect("archived");
         // ejabberd 23.01 has no XEP-0421: reactions are keyed by nick, authorship is
         // checked by nick.
@@ -302,28 +332,15 @@ async fn changes_fold_once_from_ejabberds_offline_storage_and_archive() {
 async fn a_forged_occupant_id_removes_no_one_elses_reaction() {
     let _serial = ONE_AT_A_TIME.lock().await;
     tokio::time::timeout(std::time::Duration::from_secs(180), async {
-        let room = format!(
-            "changes-{}@conference.localhost",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis()
-        );
+        let Cast {
+            room,
+            mut alice,
+            mut carol,
+            carol_store,
+            mut dave,
+            echo,
+        } = cast().await;
         let room = room.as_str();
-        for user in ["alice", "bob", "carol", "dave"] {
-            kick(user).await;
-        }
-        let mut alice = client("alice", room, MemoryStore::new()).await;
-        let carol_store = MemoryStore::new();
-        let mut carol = client("carol", room, carol_store.clone()).await;
-        let mut dave = raw_dave(room).await;
-
-        alice
-            .command(Command::send(room, "hello", "h1"))
-            .await
-            .unwrap()
-            .unwrap();
-        let echo = room_event(&mut alice, |r| body(r) == Some("hello")).await;
         let hello = echo.stanza_id.clone().expect("archived");
         let react = Command::React {
             room: room.into(),
