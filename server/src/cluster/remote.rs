@@ -110,9 +110,12 @@ impl NodeRemote {
         if items.is_empty() {
             return reached;
         }
-        let mut users: Vec<String> = items.iter().map(|i| i.user.clone()).collect();
-        users.sort();
-        users.dedup();
+        // account → the indexes of its items (an account may have several)
+        let mut of_user: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (n, i) in items.iter().enumerate() {
+            of_user.entry(i.user.as_str()).or_default().push(n);
+        }
+        let users: Vec<String> = of_user.keys().map(|u| (*u).to_owned()).collect();
         let me = self.membership.incarnation();
         self.lookups.inc();
         let holders = match self.directory.nodes_of_many(&users, me).await {
@@ -125,8 +128,9 @@ impl NodeRemote {
         // incarnation → the indexes of the items for its accounts
         let mut per_node: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
         for (user, node) in holders {
-            let at = items.iter().enumerate().filter(|(_, i)| i.user == user);
-            per_node.entry(node).or_default().extend(at.map(|(n, _)| n));
+            if let Some(at) = of_user.get(user.as_str()) {
+                per_node.entry(node).or_default().extend(at);
+            }
         }
         let asks = per_node.into_iter().map(|(node, at)| async move {
             let env = Envelope::Batch {
