@@ -65,8 +65,7 @@ impl RoomData {
 
     fn index(&mut self, i: usize) {
         let ev = &self.events[i].2;
-        let ids = [&ev.stanza_id, &ev.message_id, &ev.origin_id];
-        let ids: Vec<String> = ids.into_iter().flatten().cloned().collect();
+        let ids: Vec<String> = fold::own_ids(ev).map(str::to_owned).collect();
         let target = fold::target_of(ev).map(str::to_owned);
         for k in ev.dedup_keys() {
             push_once(self.keys.entry(k).or_default(), i);

@@ -166,11 +166,7 @@ pub fn shown(ev: &RoomEvent) -> bool {
 /// The ids a message answers to when a change names it (see `crate::store::answers_to`).
 pub fn message_ids(ev: &RoomEvent) -> impl Iterator<Item = &str> {
     let message = matches!(ev.kind, crate::event::EventKind::Message { .. });
-    [&ev.stanza_id, &ev.message_id, &ev.origin_id]
-        .into_iter()
-        .filter(move |_| message)
-        .flatten()
-        .map(String::as_str)
+    crate::store::fold::own_ids(ev).filter(move |_| message)
 }
 
 /// The `fold` index entry of a message answering to `id` (schema v6).
