@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use cluster_support::{connect, post_until_echoed, rows, spawn};
+use cluster_support::{connect, env_u64, post_until_echoed, rows, spawn, Rng};
 use minidom::Element;
 use mucsub_server::testkit::nats::NatsServer;
 use mucsub_server::testkit::postgres::shared;
@@ -33,25 +33,6 @@ use mucsub_server::testkit::{ChildServer, RawClient, TIMEOUT};
 use support::*;
 
 const NODES: [&str; 3] = ["a", "b", "c"];
-
-/// A small deterministic generator (xorshift): the rounds replay from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The room's owner node and epoch.
 async fn owner(url: &str) -> (String, i64) {

@@ -28,32 +28,13 @@ mod support;
 
 use std::path::Path;
 
-use cluster_support::{connect, spawn};
+use cluster_support::{connect, env_u64, spawn, Rng};
 use minidom::Element;
 use mucsub_server::storage::{postgres, Credentials};
 use mucsub_server::testkit::nats::NatsServer;
 use mucsub_server::testkit::postgres::shared;
 use mucsub_server::testkit::{Mech, RawClient};
 use support::*;
-
-/// A small deterministic generator (xorshift): the rounds replay from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The body of a chat message, if `el` is one.
 fn chat_body(el: &Element) -> Option<String> {
