@@ -1,7 +1,7 @@
 //! Occupant-ids are taken only from rooms that advertise them (XEP-0421, `room_features`):
 //! elsewhere (ejabberd 23.01 relays what clients send) they are dropped before the store.
 
-use super::tests::{applies, bound, feed, room_features, snapshot, written, ROOM};
+use super::tests::{applies, bound, feed, room_disco_id, room_features, snapshot, written, ROOM};
 use super::*;
 
 const DISCO: &str = "<iq xmlns='jabber:client' type='result' id='c1-1' from='conference.localhost'><query xmlns='http://jabber.org/protocol/disco#info'><feature var='urn:xmpp:mucsub:0'/></query></iq>";
@@ -51,6 +51,12 @@ fn occupant_id_applied(out: &[Action]) -> Option<String> {
     a[0].1[0].occupant_id.clone()
 }
 
+/// Answer the room's disco#info (sent in `out`) with an error of `kind` and `condition`.
+fn disco_error(c: &mut Client, out: &[Action], kind: &str, condition: &str) -> Vec<Action> {
+    let id = room_disco_id(out, ROOM);
+    feed(c, &format!("<iq xmlns='jabber:client' type='error' id='{id}' from='{ROOM}'><error type='{kind}'><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"))
+}
+
 #[test]
 fn a_room_that_advertises_occupant_ids_keeps_them() {
     let (mut c, out) = connected();
@@ -84,13 +90,7 @@ fn a_room_that_does_not_advertise_them_has_them_dropped() {
 #[test]
 fn an_error_answer_means_not_advertised() {
     let (mut c, out) = connected();
-    let q = written(&out)
-        .into_iter()
-        .find(|w| w.contains("disco#info") && w.contains(&format!("to='{ROOM}'")))
-        .expect("a disco#info to the room")
-        .to_owned();
-    let err = format!("<iq xmlns='jabber:client' type='error' id='{}' from='{ROOM}'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>", attr(&q, " id='"));
-    let out = feed(&mut c, &err);
+    let out = disco_error(&mut c, &out, "cancel", "service-unavailable");
     assert!(mam_query(&out).is_some(), "the resync starts anyway");
     let out = feed(&mut c, &wrapped(&reaction("mallory", "alice")));
     assert_eq!(occupant_id_applied(&out), None);
@@ -128,13 +128,7 @@ fn held_live_events_of_an_untrusted_room_or_a_lost_connection_go_without() {
 #[test]
 fn a_transient_failure_is_asked_again() {
     let (mut c, out) = connected();
-    let q = written(&out)
-        .into_iter()
-        .find(|w| w.contains("disco#info") && w.contains(&format!("to='{ROOM}'")))
-        .expect("a disco#info to the room")
-        .to_owned();
-    let err = format!("<iq xmlns='jabber:client' type='error' id='{}' from='{ROOM}'><error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>", attr(&q, " id='"));
-    let out = feed(&mut c, &err);
+    let out = disco_error(&mut c, &out, "wait", "resource-constraint");
     assert!(mam_query(&out).is_some(), "the resync starts anyway");
     let out = feed(&mut c, &wrapped(&reaction("alice", "occ-a")));
     assert!(

@@ -132,16 +132,21 @@ fn ready() -> (Client, String, String) {
     (c, grab("queryid='"), grab(" id='"))
 }
 
-/// Answer the room disco#info the client sent in `out` (which it must have sent), with
-/// or without the occupant-id feature; what the client does next.
-pub(super) fn room_features(c: &mut Client, out: &[Action], room: &str, occ: bool) -> Vec<Action> {
+/// The id of the disco#info to `room` the client sent in `out` (which it must have sent).
+pub(super) fn room_disco_id(out: &[Action], room: &str) -> String {
     let q = written(out)
         .into_iter()
         .find(|w| w.contains("disco#info") && w.contains(&format!("to='{room}'")))
         .expect("a disco#info to the room")
         .to_owned();
     let i = q.find(" id='").unwrap() + 5;
-    let id = q[i..].split('\'').next().unwrap();
+    q[i..].split('\'').next().unwrap().to_owned()
+}
+
+/// Answer the room disco#info the client sent in `out` (which it must have sent), with
+/// or without the occupant-id feature; what the client does next.
+pub(super) fn room_features(c: &mut Client, out: &[Action], room: &str, occ: bool) -> Vec<Action> {
+    let id = room_disco_id(out, room);
     let feature = if occ {
         "<feature var='urn:xmpp:occupant-id:0'/>"
     } else {
