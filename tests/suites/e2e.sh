@@ -14,6 +14,14 @@ out=$target/e2e
 
 echo "[e2e] building the SDK package (wasm-pack, dev) into $out/pkg"
 wasm-pack --log-level warn build --dev --target web --out-dir "$out/pkg" . -- --locked
+# The dev module carries a 1.8 MB "name" section (function names for stack traces); with it
+# the module passes 5 MiB, more than WebKitGTK lets one origin's Cache Storage take, so the
+# service worker's precache fails and leaves the cache empty (the story's offline reload then
+# loaded nothing: "FetchEvent.respondWith received an error: TypeError: Load failed"). The
+# npm package (scripts/build-sdk.sh) ships without that section: bind the dev module again
+# without it (wasm-bindgen, not wasm-opt: Debian's binaryen 108 rewrites the externref table).
+wasm-bindgen --target web --remove-name-section --out-dir "$out/pkg" \
+  "$target/wasm32-unknown-unknown/debug/mucsub.wasm"
 
 echo "[e2e] building the demo app into $out/www"
 node www/build.mjs --pkg "$out/pkg" --out "$out/www"
