@@ -17,6 +17,7 @@ use super::js_types::parse_node_names;
 use super::local::oneshot;
 use super::runtime::{random_id, Job, Options, Shared};
 use super::tabs::TabLink;
+use super::user_jid::user_jid;
 
 #[wasm_bindgen]
 extern "C" {
@@ -130,12 +131,14 @@ impl MucSubClient {
         room: String,
         #[wasm_bindgen(unchecked_param_type = "SubscribeOptions")] options: JsValue,
     ) -> Promise {
+        let room = user_jid(room);
         self.call(subscribe_call(room, &options))
     }
 
     /// Unsubscribe from `room`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn unsubscribe(&self, room: String) -> Promise {
+        let room = user_jid(room);
         self.call(Ok(Call::Unsubscribe { room }))
     }
 
@@ -148,6 +151,7 @@ impl MucSubClient {
     /// A room's subscribers.
     #[wasm_bindgen(unchecked_return_type = "Promise<Subscriber[]>")]
     pub fn subscribers(&self, room: String) -> Promise {
+        let room = user_jid(room);
         self.call(Ok(Call::Subscribers { room }))
     }
 
@@ -155,6 +159,7 @@ impl MucSubClient {
     /// `stanzaId` or `id`) makes it a reply (XEP-0461).
     #[wasm_bindgen(unchecked_return_type = "Promise<SendResult>")]
     pub fn send(&self, room: String, body: String, options: Option<SendOptionsArg>) -> Promise {
+        let room = user_jid(room);
         self.call(send_call(room, body, options))
     }
 
@@ -163,6 +168,7 @@ impl MucSubClient {
     /// correction of someone else's message.
     #[wasm_bindgen(unchecked_return_type = "Promise<SendResult>")]
     pub fn edit(&self, room: String, id: String, body: String) -> Promise {
+        let room = user_jid(room);
         let call = non_empty(&id, "id")
             .and(non_empty(&body, "body"))
             .map(|()| Call::Edit {
@@ -177,6 +183,7 @@ impl MucSubClient {
     /// Retract our message `id` (its `stanzaId` or `id`; XEP-0424).
     #[wasm_bindgen(unchecked_return_type = "Promise<SendResult>")]
     pub fn retract(&self, room: String, id: String) -> Promise {
+        let room = user_jid(room);
         let call = non_empty(&id, "id").map(|()| Call::Retract {
             room,
             target: id,
@@ -194,6 +201,7 @@ impl MucSubClient {
         id: String,
         #[wasm_bindgen(unchecked_param_type = "string[]")] emojis: JsValue,
     ) -> Promise {
+        let room = user_jid(room);
         let call = non_empty(&id, "id").and_then(|()| {
             let emojis: Vec<String> = serde_wasm_bindgen::from_value(emojis)
                 .map_err(|_| SdkError::bad_request("emojis must be an array of strings"))?;
@@ -219,6 +227,7 @@ impl MucSubClient {
         #[wasm_bindgen(js_name = "stanzaId")] stanza_id: String,
         reason: Option<String>,
     ) -> Promise {
+        let room = user_jid(room);
         let call = non_empty(&stanza_id, "stanzaId").map(|()| Call::Moderate {
             room,
             stanza_id,
@@ -230,6 +239,7 @@ impl MucSubClient {
     /// Change the subject of `room`.
     #[wasm_bindgen(js_name = setSubject, unchecked_return_type = "Promise<void>")]
     pub fn set_subject(&self, room: String, subject: String) -> Promise {
+        let room = user_jid(room);
         let id = random_id();
         self.call(Ok(Call::SetSubject { room, subject, id }))
     }
@@ -241,6 +251,7 @@ impl MucSubClient {
     /// send. `item-not-found` when no stored event has that id.
     #[wasm_bindgen(js_name = markRead, unchecked_return_type = "Promise<void>")]
     pub fn mark_read(&self, room: String, up_to_id: Option<String>) -> Promise {
+        let room = user_jid(room);
         let up_to = up_to_id.filter(|id| !id.is_empty());
         self.call(Ok(Call::MarkRead { room, up_to }))
     }
@@ -248,6 +259,7 @@ impl MucSubClient {
     /// Older events of `room`: `{before?: stanzaId, limit?: number}`.
     #[wasm_bindgen(unchecked_return_type = "Promise<HistoryPage>")]
     pub fn history(&self, room: String, options: Option<HistoryOptionsArg>) -> Promise {
+        let room = user_jid(room);
         self.call(history_call(room, options))
     }
 

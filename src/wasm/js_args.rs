@@ -116,7 +116,7 @@ pub(crate) fn parse_options(options: &JsValue) -> Result<Options, SdkError> {
             "url must be a ws:// or wss:// URL, got {url:?}"
         )));
     }
-    let jid_text = required(options, "jid")?;
+    let jid_text = super::user_jid::user_jid(required(options, "jid")?);
     let jid = jid::BareJid::new(&jid_text)
         .ok()
         .filter(|j| j.node().is_some())

@@ -31,6 +31,7 @@ pub(crate) mod sign_out;
 pub mod socket;
 pub mod storage;
 pub(crate) mod tabs;
+pub(crate) mod user_jid;
 
 pub use client::MucSubClient;
 pub use error::{Code, SdkError};

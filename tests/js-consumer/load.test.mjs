@@ -33,6 +33,15 @@ test("bad options throw an Error with a stable code", () => {
   }
 });
 
+test("a typed JID goes through NFKC: what becomes a forbidden character is refused, the rest accepted", () => {
+  const opts = (jid) => ({ url: "ws://127.0.0.1:1/ws", jid, password: "p", store: "s" });
+  // A no-break space becomes a space, a fullwidth @ an @ inside the local part.
+  for (const jid of ["bob\u00a0smith@localhost", "bob\uff20evil@localhost", "b\u00e9b@local\uff0fhost"]) {
+    assert.throws(() => new MucSubClient(opts(jid)), (e) => e.code === "jid-malformed", jid);
+  }
+  for (const jid of ["\uff22\uff2f\uff22@localhost", "CAFE\u0301@localhost"]) new MucSubClient(opts(jid)).free();
+});
+
 test("neither a password nor a callback is accepted: the device's saved token signs in", () => {
   const c = new MucSubClient({ url: "ws://127.0.0.1:1/ws", jid: "bob@localhost", store: "s" });
   assert.equal(typeof c.signOut, "function");
