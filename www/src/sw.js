@@ -7,13 +7,16 @@ const CACHE = 'mucsub-app-dev';
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(CACHE);
+    let files;
     try {
       const res = await fetch('precache.json', { cache: 'no-store' });
-      const { files } = await res.json();
-      await cache.addAll(['./', ...files]);
+      ({ files } = await res.json());
     } catch {
       // No manifest (a development copy): pages are cached as they are fetched instead.
     }
+    // A shell that does not fit (an engine's Cache Storage quota) leaves the app without an
+    // offline start: say so in the console rather than fail the install over it.
+    if (files) await cache.addAll(['./', ...files]).catch((err) => console.warn('offline copy of the app failed:', err));
     await self.skipWaiting();
   })());
 });
