@@ -110,13 +110,17 @@ async fn a_chunk_written_with_stanza_id_fold_keys_still_reads() {
         .unwrap();
     let chunks = tx.object_store("chunks").unwrap();
     let chunk = chunks.get_all(None, None).unwrap().await.unwrap().remove(0);
+    // `Array::from` is JS `Array.from`, a copy: set it back.
     let fk = fold_keys(&chunk);
     fk.push(&key("m:s1"));
     fk.push(&key("m:s2"));
+    Reflect::set(&chunk, &"fk".into(), &fk).unwrap();
     chunks.put(&chunk, None).unwrap().await.unwrap();
     assert!(tx.commit().unwrap().await.unwrap().is_committed());
     db.close();
 
+    let (_, stored) = raw_chunks(&name).await;
+    assert!(fold_keys(&stored[0]).includes(&key("m:s1"), 0));
     let store = IdbStore::open(&name).await.unwrap();
     for (id, want) in [("s1", "m1"), ("m2", "m2")] {
         let found = store.message_by_id(ROOM, id).await.unwrap();
