@@ -3,9 +3,13 @@
 // (issue 24: the put is the largest item of the resync's profile the SDK controls). In the
 // harness page of headless Chromium: records shaped like the SDK's chunks of `--events`
 // messages (schema v6: `evs` JSON text; `pos` and `shown` positions; `dk` dedup keys, 3 per
-// message; `fk` fold keys, 3 per message), `--records` per run, one transaction per record
-// as a resync page writes, into fresh databases that index (a) pos + shown + dk + fk (the
-// SDK's v6), (b) pos + shown + dk (v5, before the fold index), (c) pos + dk. Layouts
+// message; `fk` fold keys), `--records` per run, one transaction per record as a resync
+// page writes, into fresh databases that index (a) pos + shown + dk + fk with 3 fold keys
+// per message (stanza-id, message id, origin-id: the SDK's v6 before issue 24), (b) the
+// same with one (`v6own`: the message's own id only, what the SDK writes since issue 24 for
+// a message whose id is its origin-id; its stanza-id is found through `dk`), (c) the same
+// with none (`v6none`: a chunk of messages nothing names by another id), (d) pos + shown +
+// dk (v5, before the fold index), (e) pos + dk. Layouts
 // alternate (in reverse order every other run), `--runs` times; medians. Not a test.
 // Usage: node bench/browser/putcost.mjs --pkg DIR [--runs 5] [--records 100] [--events 100]
 import { launchPipeBrowser } from './cdp.mjs';
@@ -30,11 +34,16 @@ const browser = await launchPipeBrowser({ log: console.log });
 try {
   const page = await openPipeHarness(browser, server, 'putcost');
   const res = await page.evaluate(async ({ runs, records, events }) => {
-    const layouts = { v6: ['pos', 'shown', 'dk', 'fk'], v5: ['pos', 'shown', 'dk'], posdk: ['pos', 'dk'] };
+    const all = ['pos', 'shown', 'dk', 'fk'];
+    // Index key paths, and how many fold keys each message gets.
+    const layouts = {
+      v6: [all, 3], v6own: [all, 1], v6none: [all, 0],
+      v5: [['pos', 'shown', 'dk'], 0], posdk: [['pos', 'dk'], 0],
+    };
     const room = 'rs-putcost@conference.localhost';
     const body = 'x'.repeat(100);
     let seq = 0;
-    const chunk = (r) => {
+    const chunk = (folds) => {
       const slots = [];
       const rec = { room, pos: [], shown: [], dk: [], fk: [] };
       for (let i = 0; i < events; i++) {
@@ -45,7 +54,7 @@ try {
         rec.pos.push([room, ts, 0]);
         rec.shown.push([room, ts, 0]);
         rec.dk.push(`${room}\0sid:${sid}`, `${room}\0oid:alice\0o${n}`, `${room}\0mid:alice\0m${n}`);
-        rec.fk.push(`${room}\0m:${sid}`, `${room}\0m:m${n}`, `${room}\0m:o${n}`);
+        rec.fk.push(...[`${room}\0m:m${n}`, `${room}\0m:${sid}`, `${room}\0m:o${n}`].slice(0, folds));
       }
       rec.evs = JSON.stringify(slots);
       return rec;
@@ -66,8 +75,8 @@ try {
     for (let r = 0; r < runs; r++) {
       // Alternate the order, so no layout always runs first.
       const order = r % 2 ? Object.entries(layouts).reverse() : Object.entries(layouts);
-      for (const [name, indexes] of order) {
-        const recs = Array.from({ length: records }, (_, i) => chunk(i));
+      for (const [name, [indexes, folds]] of order) {
+        const recs = Array.from({ length: records }, () => chunk(folds));
         const db = await open(`putcost-${name}`, indexes);
         const t0 = performance.now();
         await Promise.all(recs.map((rec) => new Promise((resolve, reject) => {

@@ -11,8 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use idb::{Index, ObjectStore, Query};
-use wasm_bindgen::JsValue;
+use idb::{Index, ObjectStore};
 
 use crate::event::{EventKind, RoomEvent};
 use crate::store::fold;
@@ -240,8 +239,9 @@ pub(super) fn apply(msg: &mut RoomEvent, changes: &Changes, upto: Option<usize>)
 
 impl super::IdbStore {
     /// The stored message of `room` that answers to `id` (its stanza-id, message id or
-    /// origin-id; the newest when several do), found through the `fold` index: what the
-    /// JS calls that change a message resolve the app's id with.
+    /// origin-id; the newest when several do), found through the `fold` index, or the
+    /// `dedup` index for a stanza-id (see [`rec::unindexed_ids`]): what the JS calls that
+    /// change a message resolve the app's id with.
     pub async fn message_by_id(&self, room: &str, id: &str) -> Result<Option<RoomEvent>, SdkError> {
         let tx = self
             .tx(
@@ -250,13 +250,15 @@ impl super::IdbStore {
             )
             .await?;
         let store = tx.object_store(super::idb_schema::stores::CHUNKS)?;
-        let key = JsValue::from_str(&rec::target_key(room, id));
-        let named = store
-            .index(indexes::FOLD)?
-            .get_all_keys(Some(Query::Key(key)), None)?
-            .await?;
+        let by_fold = exact(&store.index(indexes::FOLD)?, &rec::target_key(room, id))?;
+        let by_sid = exact(
+            &store.index(indexes::DEDUP)?,
+            &rec::scoped_key(room, &format!("sid:{id}")),
+        )?;
+        let mut named = chunk_ids(by_fold.await?);
+        named.extend(chunk_ids(by_sid.await?));
         let mut chunks = HashMap::new();
-        receive(fetch(&store, chunk_ids(named))?, &mut chunks).await?;
+        receive(fetch(&store, named)?, &mut chunks).await?;
         let newest = chunks
             .values()
             .flat_map(|c| c.slots.iter())

@@ -185,12 +185,30 @@ pub fn changes_key(room: &str) -> String {
     scoped_key(room, "~changes")
 }
 
-/// The `fold` index entries of an event: the ids it answers to as a message, or the id it
-/// names as a change.
+/// The ids of a message that need a `fold` index entry: its message id and origin-id (once
+/// when they are the same), not its stanza-id. A change naming a stanza-id finds the
+/// message through its `dedup` entry `sid:ID`, which every reader of the `fold` index asks
+/// too (issue 24: each fold key costs the chunk's `put` about as much as the event's
+/// other index entries together). The message and origin ids cannot be found there: their
+/// dedup keys are scoped by the sender's nick, which the change naming them need not share
+/// (an occupant that changed nick, a reaction of another occupant).
+pub fn unindexed_ids(ev: &RoomEvent) -> impl Iterator<Item = &str> {
+    let sid = ev.stanza_id.as_deref();
+    let mid = ev.message_id.as_deref().filter(|m| Some(*m) != sid);
+    let oid = ev
+        .origin_id
+        .as_deref()
+        .filter(|o| Some(*o) != sid && Some(*o) != mid);
+    let message = matches!(ev.kind, crate::event::EventKind::Message { .. });
+    mid.into_iter().chain(oid).filter(move |_| message)
+}
+
+/// The `fold` index entries of an event: the ids it answers to as a message that the
+/// `dedup` index does not find (see [`unindexed_ids`]), or the id it names as a change.
 fn fold_entries(room: &str, ev: &RoomEvent, into: &mut Vec<String>) {
     match crate::store::fold::target_of(ev) {
         Some(t) => into.push(change_key(room, t)),
-        None => into.extend(message_ids(ev).map(|id| target_key(room, id))),
+        None => into.extend(unindexed_ids(ev).map(|id| target_key(room, id))),
     }
 }
 

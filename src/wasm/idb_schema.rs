@@ -25,10 +25,13 @@
 //!   Since v6 (issue 22): `shown`, the `[room, ts, ord]` of each event an app sees (all but
 //!   change events: corrections, retractions, reactions), indexed by `by_shown`, which is
 //!   what listing, paging, read markers and unread counts walk; and `fk`, indexed by
-//!   `fold`: `room\0m:ID` for each id a message answers to (stanza-id, message id,
-//!   origin-id), `room\0c:ID` for the id each change names, and `room\0~changes` once when
-//!   the chunk holds a change. Changes are stored like any event (deduplicated, ordered)
-//!   and every message is kept folded with all the stored changes that name it.
+//!   `fold`: `room\0m:ID` for each id a message answers to (its message id and origin-id;
+//!   its stanza-id too as written before issue 24, since then found through its `dedup`
+//!   entry `sid:ID` alone, which every reader asks as well, so both layouts read the same
+//!   without a migration), `room\0c:ID` for the id each change names, and
+//!   `room\0~changes` once when the chunk holds a change. Changes are stored like any
+//!   event (deduplicated, ordered) and every message is kept folded with all the stored
+//!   changes that name it.
 //! - `messages` (v1-v3, replaced by `chunks`): one record per event, keyPath `k` =
 //!   `[room, stanzaId]`, or `[room, seq]` for events without an archive id. Fields: `room`,
 //!   `ts` (ms), `seq`, `ord` (since v3), `ev` (serialised `RoomEvent`), `dk` (since v2).

@@ -11,6 +11,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 mod event_kinds;
 mod idb_batch;
+mod idb_fold_keys;
 mod idb_migration;
 mod idb_migration_v6;
 mod idb_park;
