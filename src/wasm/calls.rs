@@ -23,10 +23,8 @@ use super::js_types::{
 use super::local::{oneshot, Reply};
 use super::page::PageWatch;
 use super::runtime::{self, Job, Options, Shared};
+use super::shown::REPLAY_WINDOW;
 use super::tabs::{Host, Seen, TabLink};
-
-/// How many of a room's newest stored events a new leader compares with what it saw.
-const REPLAY_WINDOW: usize = 200;
 
 pub(super) struct State {
     pub(super) store: Option<Rc<IdbStore>>,
@@ -149,10 +147,12 @@ impl Inner {
     }
 
     /// This tab just took the lead: fire (here and, through the relay, in the other tabs)
-    /// the events the old leader stored but whose broadcast never arrived — it crashed
-    /// between its commit and its message. Per room this tab saw events of: the stored
-    /// events among the newest [`REPLAY_WINDOW`] that are not older than the newest it saw
-    /// and that it did not see. (A room whose first event was lost that way is not caught.)
+    /// the events and updates the old leader stored but whose broadcast never arrived — it
+    /// crashed between its commit and its message. Per room this tab saw events of, among
+    /// the newest [`REPLAY_WINDOW`] stored events: `event` for those it did not see that are
+    /// not older than the newest it saw, `update` for the messages it showed in another
+    /// state than the stored one (a change it missed). (A room whose first event was lost
+    /// that way is not caught.)
     pub(super) async fn replay_unseen(
         self: &Rc<Self>,
         seen: HashMap<String, Seen>,
@@ -167,8 +167,13 @@ impl Inner {
                 .await
                 .map_err(|e| SdkError::store(e.0))?;
             for ev in events.iter().map(JsRoomEvent::from_event) {
-                let unseen = !s.has(ev.stanza_id.as_deref(), ev.id.as_deref());
-                if unseen && ev.timestamp >= s.newest {
+                let (stanza_id, id) = (ev.stanza_id.as_deref(), ev.id.as_deref());
+                if ev.kind == "message" && s.shown.has(stanza_id, id) {
+                    let now = to_js(&ev)?;
+                    if s.shown.differs(stanza_id, id, &now) {
+                        self.shared.emit("update", &now);
+                    }
+                } else if !s.has(stanza_id, id) && ev.timestamp >= s.newest {
                     self.shared.emit_value("event", || ev);
                 }
             }

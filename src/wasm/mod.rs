@@ -27,6 +27,7 @@ pub(crate) mod one_shot;
 pub(crate) mod page;
 pub(crate) mod push;
 pub(crate) mod runtime;
+pub(crate) mod shown;
 pub(crate) mod sign_out;
 pub mod socket;
 pub mod storage;

@@ -32,6 +32,7 @@ use super::call::Call;
 use super::error::{Code, SdkError};
 use super::local::{oneshot, Reply};
 use super::runtime::{random_id, Shared};
+use super::shown::Shown;
 
 type Core = Tabs<Call, JsValue>;
 type Listener = Closure<dyn FnMut(MessageEvent)>;
@@ -45,8 +46,8 @@ pub(super) trait Host {
     fn is_closed(&self) -> bool;
     /// Perform `call` in this tab.
     fn run(self: Rc<Self>, call: Call) -> Task<Result<JsValue, SdkError>>;
-    /// This tab took the lead: fire the events the old leader stored but never broadcast
-    /// (of what this tab `seen` as a follower).
+    /// This tab took the lead: fire the events and updates the old leader stored but never
+    /// broadcast (of what this tab `seen` as a follower).
     fn replay_unseen(self: Rc<Self>, seen: HashMap<String, Seen>) -> Task<Result<(), SdkError>>;
 }
 
@@ -69,11 +70,13 @@ pub(super) struct TabLink {
 }
 
 /// What a follower saw of a room: the ids (stanza and message ids) of the events it fired,
-/// and the newest timestamp among them.
+/// the newest timestamp among them, and the state of the messages it showed (its `event`
+/// and `update` callbacks).
 #[derive(Default)]
 pub(super) struct Seen {
     pub(super) keys: HashSet<String>,
     pub(super) newest: f64,
+    pub(super) shown: Shown,
 }
 
 impl Seen {
@@ -250,8 +253,8 @@ impl TabLink {
                 }
                 Effect::Deliver { req, result } => link.deliver(req, result.map_err(sdk_error)),
                 Effect::Emit { name, value } => {
-                    if name == "event" {
-                        link.saw(&value);
+                    if name == "event" || name == "update" {
+                        link.saw(&name, &value);
                     }
                     inner.shared().emit(&name, &value);
                 }
@@ -281,13 +284,17 @@ impl TabLink {
         inner.shared().set_relaying(link.core.borrow().followed());
     }
 
-    /// Remember an event of the leader this follower fired.
-    fn saw(&self, event: &JsValue) {
+    /// Remember an event or update (`name`) of the leader this follower fired.
+    fn saw(&self, name: &str, event: &JsValue) {
         let Some(room) = get(event, "room").as_string() else {
             return;
         };
         let mut seen = self.seen.borrow_mut();
         let s = seen.entry(room).or_default();
+        s.shown.record(event);
+        if name != "event" {
+            return;
+        }
         for key in ["stanzaId", "id"] {
             if let Some(k) = get(event, key).as_string() {
                 s.keys.insert(k);

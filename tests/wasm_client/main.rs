@@ -15,4 +15,5 @@ mod client;
 mod devices;
 mod reload;
 mod support;
+mod tabs;
 mod token;
