@@ -174,8 +174,11 @@ async fn start_bus(
     let (Some(url), Some(directory)) = (&config.cluster.nats, &storage.directory) else {
         return Ok(());
     };
-    let requests = metrics.cluster_requests.clone();
-    let bus = crate::cluster::bus::Bus::connect(url, cluster.node(), requests).await?;
+    let (requests, bytes) = (
+        metrics.cluster_requests.clone(),
+        metrics.cluster_request_bytes.clone(),
+    );
+    let bus = crate::cluster::bus::Bus::connect(url, cluster.node(), requests, bytes).await?;
     bus.serve(
         cluster.incarnations(),
         crate::cluster::handler(router.clone(), cluster.clone()),

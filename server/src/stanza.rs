@@ -32,38 +32,50 @@ pub fn remove_attr(el: &mut Element, name: &str) {
     el.attrs_mut().remove(rxml::Namespace::none(), name);
 }
 
-/// A stanza serialised once and sent to many recipients that differ only in `to`
-/// (MUC fan-out). Cheap to clone (`Arc`) and to render.
+/// A stanza serialised once and sent to many recipients that differ only in their
+/// address (MUC fan-out; a MucSub event, whose inner stanza carries it too). Cheap to
+/// share (`Arc`) and to render; in a cluster its parts travel to the node of the
+/// recipients there, which renders it for each of them (`cluster/bus.rs`).
 #[derive(Debug)]
 pub struct Template {
-    head: String,
-    tail: String,
+    /// The text around the places where the recipient's address goes.
+    parts: Vec<String>,
 }
 
 impl Template {
     /// Serialises `el`; its `to` attribute is replaced at render time.
     pub fn new(el: &Element) -> Arc<Template> {
-        // Random, so no attribute or text a user controls (a nick, a body) can contain it.
-        let marker = format!("tpl{:032x}", rand::random::<u128>());
+        let marker = marker();
         let mut el = el.clone();
         set_attr(&mut el, "to", &marker);
-        let xml = to_xml(&el);
-        let (head, tail) = match xml.find(&marker) {
-            Some(i) => (xml[..i].to_owned(), xml[i + marker.len()..].to_owned()),
-            None => (xml, String::new()),
-        };
-        Arc::new(Template { head, tail })
+        Arc::new(Template::split(&to_xml(&el), &marker))
+    }
+
+    /// `xml` with the recipient's address wherever `marker` occurs.
+    pub fn split(xml: &str, marker: &str) -> Template {
+        Template {
+            parts: xml.split(marker).map(str::to_owned).collect(),
+        }
+    }
+
+    /// A template from its [`Template::parts`] (one another node prepared).
+    pub fn from_parts(parts: Vec<String>) -> Template {
+        Template { parts }
+    }
+
+    pub fn parts(&self) -> &[String] {
+        &self.parts
     }
 
     /// The stanza addressed to `to`.
     pub fn render(&self, to: &str) -> String {
-        let to = escape_attr(to);
-        let mut s = String::with_capacity(self.head.len() + to.len() + self.tail.len());
-        s.push_str(&self.head);
-        s.push_str(&to);
-        s.push_str(&self.tail);
-        s
+        self.parts.join(&escape_attr(to))
     }
+}
+
+/// A marker no attribute or text a user controls (a nick, a body) can contain: random.
+pub fn marker() -> String {
+    format!("tpl{:032x}", rand::random::<u128>())
 }
 
 /// What a session task writes to its client.
@@ -100,5 +112,7 @@ mod tests {
         assert_eq!(back.attr("to"), Some("a'b@localhost/r"));
         assert_eq!(back.attr("from"), Some("r@c/n"));
         assert_eq!(back.get_child("body", ns::CLIENT).unwrap().text(), "x");
+        let again = Template::from_parts(t.parts().to_vec());
+        assert_eq!(again.render("a'b@localhost/r"), out);
     }
 }

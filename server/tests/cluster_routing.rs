@@ -4,7 +4,9 @@
 //! and one `nats-server` (both started here; a missing binary fails the test):
 //!
 //! - a room's fanout to subscribers on another node is one directory lookup and one NATS
-//!   request per event, not one of each per subscriber;
+//!   request per event, not one of each per subscriber, and that request carries the
+//!   event once (`mucsub_cluster_request_bytes_total`), each recipient there getting it
+//!   addressed to itself, except on its resources joined to the room;
 //! - a node that forwards stanzas to a room another node owns claims it once, not once
 //!   per stanza (it remembers the owner);
 //! - a node that lost its lease (paused past the TTL) and came back as a new incarnation
@@ -19,7 +21,7 @@ use std::time::Duration;
 
 use cluster_support::{connect, rows, two_nodes, TwoNodes};
 use mucsub_server::testkit::http_get;
-use mucsub_server::testkit::{ChildServer, RawClient, TIMEOUT};
+use mucsub_server::testkit::{ChildServer, Mech, RawClient, TIMEOUT};
 use support::*;
 
 /// The value of counter `name` on `srv`'s `/metrics`.
@@ -91,6 +93,92 @@ async fn a_fanout_asks_each_node_once_per_event() {
         1,
         "one session directory lookup for all the event's recipients"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fanout_carries_an_event_once_per_node_not_once_per_recipient() {
+    let subscribers = ["s1", "s2", "s3", "s4"];
+    let users: Vec<&str> = ["alice"].into_iter().chain(subscribers).collect();
+    let TwoNodes {
+        a,
+        b,
+        db: _db,
+        dirs: _dirs,
+        nats: _nats,
+    } = two_nodes(3, &users).await;
+    let r = room("carried");
+
+    // Node A owns the room; four subscribers on node B, and s1 has a second resource
+    // there joined to the room (docs/protocol.md S11: it gets the plain stanza only).
+    let mut alice = connect(&a, "alice").await;
+    join(&mut alice, &r, "alice").await;
+    let mut subs = Vec::new();
+    for u in subscribers {
+        let mut c = connect(&b, u).await;
+        subscribe(&mut c, &r, u).await;
+        subs.push(c);
+    }
+    let mut joined = RawClient::login_tcp(b.c2s_addr, "s1", "pw", Mech::Plain, None, Some("in"))
+        .await
+        .expect("login");
+    joined.send("<presence/>").await;
+    join(&mut joined, &r, "s1").await;
+    for c in subs.iter_mut().chain([&mut joined, &mut alice]) {
+        c.drain().await;
+    }
+
+    let body = "x".repeat(4000);
+    let bytes = counter(&a, "mucsub_cluster_request_bytes_total").await;
+    say(&mut alice, &r, &body).await;
+    for (c, u) in subs.iter_mut().zip(subscribers) {
+        let (outer, _, inner) = loop {
+            let got = expect_event(c, "messages").await;
+            if got
+                .2
+                .get_child("body", CLIENT)
+                .is_some_and(|b| b.text() == body)
+            {
+                break got;
+            }
+        };
+        let me = format!("{u}@localhost");
+        assert_eq!(
+            outer.attr("to"),
+            Some(me.as_str()),
+            "{}",
+            String::from(&outer)
+        );
+        assert_eq!(
+            inner.attr("to"),
+            Some(me.as_str()),
+            "{}",
+            String::from(&inner)
+        );
+    }
+    let sent = counter(&a, "mucsub_cluster_request_bytes_total").await - bytes;
+    assert!(
+        sent < 3 * body.len() as u64,
+        "node A sent {sent} bytes to node B: the event once and the groupchat to s1's joined \
+         resource once, not a copy of the event per subscriber there"
+    );
+
+    // The joined resource got the plain stanza and no wrapped copy: had it had one, it
+    // would have come before the next message's groupchat (the room sends in order).
+    say(&mut alice, &r, "next").await;
+    loop {
+        let el = joined.recv().await;
+        assert!(
+            unwrap_event(&el).is_none(),
+            "a resource joined to the room gets no MucSub event: {}",
+            String::from(&el)
+        );
+        if el
+            .get_child("body", CLIENT)
+            .is_some_and(|b| b.text() == "next")
+        {
+            break;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

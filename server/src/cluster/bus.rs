@@ -17,8 +17,6 @@ use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-pub use crate::router::BareItem;
-
 /// How long a request waits for its answer. The answering node only hands the stanza to
 /// a local queue, so a slow answer means a node in trouble.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -45,11 +43,44 @@ pub enum Envelope {
         xml: String,
         skip: Vec<String>,
     },
-    /// Bare-JID stanzas for several of the receiving node's accounts: a room's fanout
-    /// sends one of these per node and event, not one request per recipient.
-    Batch { items: Vec<BareItem> },
+    /// Bare-JID stanzas for several of the receiving node's accounts, each serialised
+    /// for its recipient: what a node before [`Envelope::Fanout`] sends for a room's
+    /// fanout, still taken from it.
+    Batch { items: Vec<BatchItem> },
+    /// Bare-JID stanzas for several of the receiving node's accounts, as templates sent
+    /// once each and rendered here for every recipient: a room's fanout sends one of
+    /// these per node and event, whatever the number of its recipients there.
+    Fanout {
+        /// Each template's parts (`crate::stanza::Template::parts`).
+        templates: Vec<Vec<String>>,
+        items: Vec<FanoutItem>,
+    },
     /// Whether the node still listens (see [`PROBE_EVERY`]); always taken.
     Ping,
+}
+
+/// One item of an [`Envelope::Batch`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BatchItem {
+    pub user: String,
+    pub xml: String,
+    pub skip: Vec<String>,
+}
+
+/// One recipient of an [`Envelope::Fanout`]: the account `user` (a localpart), its
+/// stanza template number `template` rendered with `to`, except on its `skip` resources.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FanoutItem {
+    pub user: String,
+    pub to: String,
+    #[serde(default, rename = "t", skip_serializing_if = "is_zero")]
+    pub template: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The answer: whether the receiving node took the stanza (a room queued it, a session
@@ -57,7 +88,8 @@ pub enum Envelope {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Answer {
     pub taken: bool,
-    /// For a [`Envelope::Batch`]: which of its items reached a session there.
+    /// For a [`Envelope::Batch`] or [`Envelope::Fanout`]: which of its items reached a
+    /// session there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reached: Vec<bool>,
     /// For a [`Envelope::Room`]: the receiving node does not hold the room (it passed
@@ -91,6 +123,8 @@ pub struct Bus {
     client: async_nats::Client,
     /// Requests sent (`mucsub_cluster_requests_total`).
     requests: Counter,
+    /// Their bytes (`mucsub_cluster_request_bytes_total`).
+    bytes: Counter,
 }
 
 fn subject(incarnation: i64) -> String {
@@ -100,7 +134,12 @@ fn subject(incarnation: i64) -> String {
 impl Bus {
     /// Connects to `url`; an error names what failed. Once connected, a lost connection
     /// is retried for ever (requests fail with [`BusError::Disconnected`] meanwhile).
-    pub async fn connect(url: &str, node: &str, requests: Counter) -> anyhow::Result<Arc<Bus>> {
+    pub async fn connect(
+        url: &str,
+        node: &str,
+        requests: Counter,
+        bytes: Counter,
+    ) -> anyhow::Result<Arc<Bus>> {
         let client = async_nats::ConnectOptions::new()
             .name(format!("mucsub-{node}"))
             .connection_timeout(Duration::from_secs(5))
@@ -112,7 +151,11 @@ impl Bus {
             .connect(url)
             .await
             .map_err(|e| anyhow::anyhow!("[cluster] nats = {url:?}: connecting: {e}"))?;
-        Ok(Arc::new(Bus { client, requests }))
+        Ok(Arc::new(Bus {
+            client,
+            requests,
+            bytes,
+        }))
     }
 
     /// Asks incarnation `to` to take `env`.
@@ -122,6 +165,7 @@ impl Bus {
         }
         let body = serde_json::to_vec(env).map_err(|e| BusError::Failed(e.to_string()))?;
         self.requests.inc();
+        self.bytes.inc_by(body.len() as u64);
         let probe = async {
             loop {
                 tokio::time::sleep(PROBE_EVERY).await;

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 
-use super::bus::{Answer, Bus, Envelope};
+use super::bus::{Answer, Bus, Envelope, FanoutItem};
 use super::Membership;
 use crate::router::{BareItem, Remote, RemoteFuture, Router};
+use crate::stanza::Template;
 use crate::storage::{DirectoryOffline, SessionDirectory};
 
 enum DirOp {
@@ -133,9 +134,7 @@ impl NodeRemote {
             }
         }
         let asks = per_node.into_iter().map(|(node, at)| async move {
-            let env = Envelope::Batch {
-                items: at.iter().map(|n| items[*n].clone()).collect(),
-            };
+            let env = fanout(items, &at);
             let answer = self.answer(node, &env).await.unwrap_or_default();
             (at, answer.reached)
         });
@@ -147,6 +146,34 @@ impl NodeRemote {
         }
         reached
     }
+}
+
+/// The request for one node: `items[at]`, each distinct template (by identity: a room
+/// event's recipients share its) once.
+fn fanout(items: &[BareItem], at: &[usize]) -> Envelope {
+    let mut sent: Vec<&Arc<Template>> = Vec::new();
+    let mut templates = Vec::new();
+    let items = at
+        .iter()
+        .map(|n| {
+            let item = &items[*n];
+            let template = match sent.iter().position(|t| Arc::ptr_eq(t, &item.template)) {
+                Some(t) => t,
+                None => {
+                    sent.push(&item.template);
+                    templates.push(item.template.parts().to_vec());
+                    sent.len() - 1
+                }
+            };
+            FanoutItem {
+                user: item.user.clone(),
+                to: item.to.to_string(),
+                template,
+                skip: item.skip.clone(),
+            }
+        })
+        .collect();
+    Envelope::Fanout { templates, items }
 }
 
 impl Remote for NodeRemote {
@@ -272,6 +299,20 @@ pub fn handler(router: Router, membership: Arc<Membership>) -> super::bus::Handl
                     router.deliver_here_bare(&user, Arc::from(xml), &skip)
                 }
                 Envelope::Ping => true,
+                Envelope::Fanout { templates, items } => {
+                    let templates: Vec<Arc<Template>> = templates
+                        .into_iter()
+                        .map(|parts| Arc::new(Template::from_parts(parts)))
+                        .collect();
+                    reached = items
+                        .into_iter()
+                        .map(|i| match templates.get(i.template) {
+                            Some(t) => router.deliver_here_template(&i.user, t, &i.to, &i.skip),
+                            None => false,
+                        })
+                        .collect();
+                    true
+                }
                 Envelope::Batch { items } => {
                     reached = items
                         .into_iter()

@@ -20,6 +20,7 @@
 //! | `mucsub_resumptions_total{result}` | counter | XEP-0198 resumptions (legacy or inline in SASL2), `resumed` or `failed` |
 //! | `mucsub_fast_sign_ins_total{result}` | counter | XEP-0484 token sign-ins, `accepted` or `refused` |
 //! | `mucsub_cluster_requests_total` | counter | requests sent to other nodes over NATS (a cluster) |
+//! | `mucsub_cluster_request_bytes_total` | counter | bytes of those requests (a cluster) |
 //! | `mucsub_cluster_directory_lookups_total` | counter | session directory lookups (a cluster) |
 //! | `mucsub_cluster_claims_total` | counter | room ownership claim queries (a cluster) |
 
@@ -75,6 +76,7 @@ pub struct Series {
     pub resumptions: Family<ResultLabel, Counter>,
     pub fast_sign_ins: Family<ResultLabel, Counter>,
     pub cluster_requests: Counter,
+    pub cluster_request_bytes: Counter,
     pub cluster_lookups: Counter,
     pub cluster_claims: Counter,
 }
@@ -114,6 +116,7 @@ impl Metrics {
             resumptions: Family::default(),
             fast_sign_ins: Family::default(),
             cluster_requests: Counter::default(),
+            cluster_request_bytes: Counter::default(),
             cluster_lookups: Counter::default(),
             cluster_claims: Counter::default(),
             registry: Registry::default(),
@@ -183,6 +186,11 @@ impl Metrics {
             "cluster_requests",
             "Requests sent to other nodes of the cluster over NATS",
             s.cluster_requests.clone(),
+        );
+        registry.register(
+            "cluster_request_bytes",
+            "Bytes of the requests sent to other nodes of the cluster over NATS",
+            s.cluster_request_bytes.clone(),
         );
         registry.register(
             "cluster_directory_lookups",

@@ -11,13 +11,15 @@
 //! </message>
 //! ```
 
+use std::sync::Arc;
+
 use jid::BareJid;
 use minidom::Element;
 use mucsub_protocol::MucSubEvent;
 
 use super::xml::set_attr;
 use crate::ns;
-use crate::stanza::escape_attr;
+use crate::stanza::Template;
 use mucsub_protocol::Node;
 
 /// One wrapped event ready for many recipients.
@@ -27,8 +29,8 @@ pub struct WrappedEvent {
     /// Stored offline for a subscriber with no session (the node's rule), unless sent
     /// again to live sessions only ([`WrappedEvent::live_only`]).
     keep_offline: bool,
-    /// The serialised wrapper split where the recipient's JID goes (outer and inner `to`).
-    parts: Vec<String>,
+    /// The serialised wrapper, split where the recipient's JID goes (outer and inner `to`).
+    template: Arc<Template>,
 }
 
 /// Inner messages and presences are addressed to the subscriber; `<subscribe/>` items
@@ -40,11 +42,7 @@ fn is_stanza(el: &Element) -> bool {
 impl WrappedEvent {
     pub fn new(node: Node, room: &BareJid, id: &str, inner: &Element) -> WrappedEvent {
         // A random marker cannot be guessed by a sender, so it never occurs in content.
-        let marker = format!(
-            "mucsub-to-{:016x}{:016x}",
-            rand::random::<u64>(),
-            rand::random::<u64>()
-        );
+        let marker = crate::stanza::marker();
         let template = Element::from(MucSubEvent::without_recipient(
             room.clone(),
             id.to_owned(),
@@ -54,10 +52,10 @@ impl WrappedEvent {
         WrappedEvent {
             node,
             keep_offline: node.kept_offline(),
-            parts: String::from(&addressed(template, &marker))
-                .split(&marker)
-                .map(str::to_owned)
-                .collect(),
+            template: Arc::new(Template::split(
+                &String::from(&addressed(template, &marker)),
+                &marker,
+            )),
         }
     }
 
@@ -74,7 +72,12 @@ impl WrappedEvent {
 
     /// The stanza for one recipient as text, without re-serialising the tree.
     pub fn text_for(&self, to: &BareJid) -> String {
-        self.parts.join(&escape_attr(to.as_str()))
+        self.template.render(to.as_str())
+    }
+
+    /// The serialised wrapper, for recipients to render (here, or on their own node).
+    pub fn template(&self) -> &Arc<Template> {
+        &self.template
     }
 }
 

@@ -91,15 +91,16 @@ impl Outlet for RouterOutlet {
     ) -> BoxFuture<'a, Vec<bool>> {
         Box::pin(async move {
             // The wrapper is serialised once per event (`WrappedEvent`); each account only
-            // gets its address spliced into that text.
+            // gets its address spliced into that text, where it is delivered (on another
+            // node, by that node: the event crosses the bus once per node, not per account).
             let items = to
                 .iter()
                 .map(|(r, ev)| {
-                    let xml: Arc<str> = ev.text_for(&r.account).into();
-                    (r.account.to_string(), xml, ev.storable(), r.joined.clone())
+                    let (to, t) = (r.account.to_string(), ev.template().clone());
+                    (to, t, ev.storable(), r.joined.clone())
                 })
                 .collect();
-            let got = self.router.deliver_xml_to_accounts(items).await;
+            let got = self.router.deliver_templates_to_accounts(items).await;
             let mut out = Vec::with_capacity(to.len());
             for ((r, ev), d) in to.iter().zip(got) {
                 // A storable event is dropped only when the account does not exist (or

@@ -7,7 +7,7 @@
 use super::port::{BareItem, Remote};
 use super::sessions::{SessionTable, Target};
 use crate::ns;
-use crate::stanza::{self, Outgoing};
+use crate::stanza::{self, Outgoing, Template};
 use crate::storage::{AccountStore, DirectoryOffline, OfflineStore};
 use minidom::Element;
 use std::sync::{Arc, RwLock};
@@ -36,11 +36,13 @@ pub enum Delivery {
     Dropped,
 }
 
-/// A stanza to deliver, as a tree or already serialised.
+/// A stanza to deliver, as a tree, already serialised, or a template to render with an
+/// address (a room event's recipient).
 #[derive(Clone)]
 pub(super) enum Payload {
     Element(Element),
     Xml(Arc<str>),
+    Template(Arc<Template>, Arc<str>),
 }
 
 impl Payload {
@@ -48,6 +50,7 @@ impl Payload {
         match self {
             Payload::Element(el) => Outgoing::Stanza(el),
             Payload::Xml(x) => Outgoing::Xml(x),
+            Payload::Template(t, to) => Outgoing::Template(t, to),
         }
     }
 
@@ -55,6 +58,19 @@ impl Payload {
         match self {
             Payload::Element(el) => stanza::to_xml(el),
             Payload::Xml(x) => x.to_string(),
+            Payload::Template(t, to) => t.render(to),
+        }
+    }
+
+    /// The payload as a template and its address, for another node to render: a room
+    /// event's is shared by its recipients; any other is a template with no address in it.
+    fn shared(&self) -> (Arc<Template>, Arc<str>) {
+        match self {
+            Payload::Template(t, to) => (t.clone(), to.clone()),
+            other => (
+                Arc::new(Template::from_parts(vec![other.text()])),
+                "".into(),
+            ),
         }
     }
 
@@ -62,6 +78,7 @@ impl Payload {
         match self {
             Payload::Element(el) => Some(el),
             Payload::Xml(x) => x.parse().ok(),
+            t @ Payload::Template(..) => t.text().parse().ok(),
         }
     }
 }
@@ -194,10 +211,14 @@ impl Offline {
         if let Some(remote) = remote.filter(|_| !pending.is_empty()) {
             let asks: Vec<BareItem> = pending
                 .iter()
-                .map(|(_, it)| BareItem {
-                    user: it.user.clone(),
-                    xml: it.payload.text(),
-                    skip: it.skip.clone(),
+                .map(|(_, it)| {
+                    let (template, to) = it.payload.shared();
+                    BareItem {
+                        user: it.user.clone(),
+                        to,
+                        template,
+                        skip: it.skip.clone(),
+                    }
                 })
                 .collect();
             let reached = remote.to_bare_many(&asks).await;

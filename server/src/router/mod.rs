@@ -270,17 +270,18 @@ impl Router {
     }
 
     /// [`Router::deliver_xml_to_account_except`] for several accounts at once, each
-    /// `(bare JID, stanza, storable, skip)`: a room's fanout, which in a cluster looks up
-    /// and forwards the accounts online on other nodes together, one request per node.
-    pub async fn deliver_xml_to_accounts(
+    /// `(bare JID, stanza, storable, skip)`, the stanza a template rendered with the bare
+    /// JID: a room's fanout, which in a cluster looks up the accounts online on other
+    /// nodes together and forwards them one request per node, each template once.
+    pub async fn deliver_templates_to_accounts(
         &self,
-        items: Vec<(String, Arc<str>, bool, Vec<String>)>,
+        items: Vec<(String, Arc<Template>, bool, Vec<String>)>,
     ) -> Vec<Delivery> {
         let items = items
             .into_iter()
-            .map(|(bare, xml, storable, skip)| Item {
+            .map(|(bare, template, storable, skip)| Item {
                 user: localpart(&bare),
-                payload: Payload::Xml(xml),
+                payload: Payload::Template(template, Arc::from(bare)),
                 storable,
                 skip,
             })

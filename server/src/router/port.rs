@@ -4,14 +4,20 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
-/// One bare-JID stanza (serialised) for an account's sessions on another node, except
-/// its `skip` resources (see [`Remote::to_bare`]).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+use crate::stanza::Template;
+
+/// One bare-JID stanza for an account's sessions on another node, except its `skip`
+/// resources (see [`Remote::to_bare`]): `template` rendered with `to`, the account's bare
+/// JID. The items of a room's fanout share their event's template, so that it crosses the
+/// bus once per node rather than once per recipient.
+#[derive(Debug, Clone)]
 pub struct BareItem {
+    /// The account's localpart.
     pub user: String,
-    pub xml: String,
+    pub to: Arc<str>,
+    pub template: Arc<Template>,
     pub skip: Vec<String>,
 }
 
@@ -54,7 +60,7 @@ pub trait Remote: Send + Sync {
         skip: &'a [String],
     ) -> RemoteFuture<'a, bool>;
     /// [`Remote::to_bare`] for several accounts at once (a room's fanout): one directory
-    /// lookup for all, one request per node holding some of them. `reached[i]` says
+    /// lookup for all, one request per node holding some of them, each template once. `reached[i]` says
     /// whether `items[i]` reached a session (or a `skip` resource) on another node.
     fn to_bare_many<'a>(&'a self, items: &'a [BareItem]) -> RemoteFuture<'a, Vec<bool>>;
 }

@@ -5,7 +5,7 @@
 use super::delivery::send_all;
 use super::port::Remote;
 use super::{split_full, Router};
-use crate::stanza::Outgoing;
+use crate::stanza::{Outgoing, Template};
 use minidom::Element;
 use std::sync::Arc;
 
@@ -70,10 +70,26 @@ impl Router {
     /// reaches (never offline storage: the sending node decides that). True when it
     /// reached one, or the account holds one of the `skip` resources here.
     pub fn deliver_here_bare(&self, user: &str, xml: Arc<str>, skip: &[String]) -> bool {
+        self.deliver_here(user, Outgoing::Xml(xml), skip)
+    }
+
+    /// [`Router::deliver_here_bare`] for a template another node sent once for several
+    /// of its recipients here, each session rendering it with `to` (the bare JID).
+    pub fn deliver_here_template(
+        &self,
+        user: &str,
+        template: &Arc<Template>,
+        to: &str,
+        skip: &[String],
+    ) -> bool {
+        self.deliver_here(user, Outgoing::Template(template.clone(), to.into()), skip)
+    }
+
+    fn deliver_here(&self, user: &str, out: Outgoing, skip: &[String]) -> bool {
         let sessions = &self.inner.sessions;
         let targets = sessions.targets(user, |e| e.receives_bare() && !e.is_one_of(skip));
         if !targets.is_empty() {
-            send_all(&targets, Outgoing::Xml(xml));
+            send_all(&targets, out);
             return true;
         }
         !skip.is_empty() && sessions.check(user, |l| l.iter().any(|e| e.is_one_of(skip)))
