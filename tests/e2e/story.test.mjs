@@ -31,6 +31,24 @@ function openBobPage() {
   });
 }
 
+// Waits until the service worker's cache holds every file of the app shell.
+async function waitForOfflineCopy(page) {
+  const missing = () => page.evaluate(async () => {
+    const { files } = await (await fetch('precache.json', { cache: 'no-store' })).json();
+    const name = (await caches.keys()).find((k) => k.startsWith('mucsub-app-'));
+    const cache = name && await caches.open(name);
+    const have = new Set(cache ? (await cache.keys()).map((r) => r.url) : []);
+    return ['./', ...files].filter((f) => !have.has(new URL(f, location.href).href));
+  });
+  const deadline = Date.now() + WAIT;
+  let left = await missing();
+  while (left.length && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    left = await missing();
+  }
+  assert.deepEqual(left, [], 'the service worker keeps a complete copy of the app');
+}
+
 // Failure messages carry what the pages and the server said.
 async function step(fn) {
   try {
@@ -144,9 +162,19 @@ test('bob follows a room through sleep, resync, an offline reload and a reconnec
   }));
 
   await t.test('with the server stopped, a reload still shows the history from IndexedDB', () => step(async () => {
+    // An offline start needs the service worker's copy of the app: a phone has it long
+    // before it goes offline; here, wait until it is complete (precache.json lists it).
+    await waitForOfflineCopy(bob);
     await server.stop();
     await bob.reload();
-    await bob.waitForSelector('body[data-ready="1"]', { timeout: WAIT });
+    try {
+      await bob.waitForSelector('body[data-ready="1"]', { timeout: WAIT });
+    } catch (err) {
+      // What the browser shows instead (its error page says why the service worker failed).
+      const shown = await bob.evaluate(() => `${location.href}: ${document.body?.innerText?.slice(0, 300)}`)
+        .catch((e) => `(page unreadable: ${e.message})`);
+      throw annotate(err, `\n--- page after the reload ---\n${shown}`);
+    }
     // Connecting fails: the banner says the app is offline (or retrying) over the stored history.
     await bob.waitForSelector('body:not([data-conn=online]) #banner:not([hidden])', { timeout: WAIT });
     await waitForBodyCount(bob, BURST.length);

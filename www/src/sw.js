@@ -6,20 +6,30 @@ const CACHE = 'mucsub-app-dev';
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
-    const cache = await caches.open(CACHE);
-    let files;
-    try {
-      const res = await fetch('precache.json', { cache: 'no-store' });
-      ({ files } = await res.json());
-    } catch {
-      // No manifest (a development copy): pages are cached as they are fetched instead.
-    }
-    // A shell that does not fit (an engine's Cache Storage quota) leaves the app without an
-    // offline start: say so in the console rather than fail the install over it.
-    if (files) await cache.addAll(['./', ...files]).catch((err) => console.warn('offline copy of the app failed:', err));
+    await precache();
     await self.skipWaiting();
   })());
 });
+
+// Caches the shell file by file (addAll gives up on all of them for one failed fetch: seen
+// in WebKitGTK, which then left the app with no offline start), each failure tried again
+// once; what still fails is said in the console and cached when the page next fetches it.
+async function precache() {
+  let files;
+  try {
+    const res = await fetch('precache.json', { cache: 'no-store' });
+    ({ files } = await res.json());
+  } catch {
+    return; // No manifest (a development copy): pages are cached as they are fetched instead.
+  }
+  const cache = await caches.open(CACHE);
+  let left = ['./', ...files];
+  for (let attempt = 0; attempt < 2 && left.length; attempt++) {
+    const results = await Promise.allSettled(left.map((f) => cache.add(f)));
+    left = left.filter((_, i) => results[i].status === 'rejected');
+  }
+  if (left.length) console.warn('offline copy of the app incomplete, missing:', left);
+}
 
 self.addEventListener('activate', (event) => {
   event.waitUntil((async () => {
