@@ -50,6 +50,25 @@ async fn event_with(c: &mut RawClient, body: &str) {
     }
 }
 
+/// Node A owns room `r` (alice joined there); each of `subscribers` is connected to node B
+/// and subscribed. Returns alice's and the subscribers' connections, not yet drained.
+async fn alice_on_a_subscribers_on_b(
+    a: &ChildServer,
+    b: &ChildServer,
+    r: &str,
+    subscribers: &[&str],
+) -> (RawClient, Vec<RawClient>) {
+    let mut alice = connect(a, "alice").await;
+    join(&mut alice, r, "alice").await;
+    let mut subs = Vec::new();
+    for &u in subscribers {
+        let mut c = connect(b, u).await;
+        subscribe(&mut c, r, u).await;
+        subs.push(c);
+    }
+    (alice, subs)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fanout_asks_each_node_once_per_event() {
     let subscribers = ["s1", "s2", "s3", "s4"];
@@ -62,20 +81,10 @@ async fn a_fanout_asks_each_node_once_per_event() {
         nats: _nats,
     } = two_nodes(3, &users).await;
     let r = room("fanout");
-
-    // Node A owns the room; four subscribers are connected to node B.
-    let mut alice = connect(&a, "alice").await;
-    join(&mut alice, &r, "alice").await;
-    let mut subs = Vec::new();
-    for u in subscribers {
-        let mut c = connect(&b, u).await;
-        subscribe(&mut c, &r, u).await;
-        subs.push(c);
-    }
-    for c in &mut subs {
+    let (mut alice, mut subs) = alice_on_a_subscribers_on_b(&a, &b, &r, &subscribers).await;
+    for c in subs.iter_mut().chain([&mut alice]) {
         c.drain().await;
     }
-    alice.drain().await;
 
     let requests = counter(&a, "mucsub_cluster_requests_total").await;
     let lookups = counter(&a, "mucsub_cluster_directory_lookups_total").await;
@@ -108,16 +117,9 @@ async fn a_fanout_carries_an_event_once_per_node_not_once_per_recipient() {
     } = two_nodes(3, &users).await;
     let r = room("carried");
 
-    // Node A owns the room; four subscribers on node B, and s1 has a second resource
-    // there joined to the room (docs/protocol.md S11: it gets the plain stanza only).
-    let mut alice = connect(&a, "alice").await;
-    join(&mut alice, &r, "alice").await;
-    let mut subs = Vec::new();
-    for u in subscribers {
-        let mut c = connect(&b, u).await;
-        subscribe(&mut c, &r, u).await;
-        subs.push(c);
-    }
+    // As above, and s1 has a second resource on node B joined to the room
+    // (docs/protocol.md S11: it gets the plain stanza only).
+    let (mut alice, mut subs) = alice_on_a_subscribers_on_b(&a, &b, &r, &subscribers).await;
     let mut joined = RawClient::login_tcp(b.c2s_addr, "s1", "pw", Mech::Plain, None, Some("in"))
         .await
         .expect("login");
