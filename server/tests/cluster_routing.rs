@@ -7,6 +7,9 @@
 //!   request per event, not one of each per subscriber, and that request carries the
 //!   event once (`mucsub_cluster_request_bytes_total`), each recipient there getting it
 //!   addressed to itself, except on its resources joined to the room;
+//! - an account with a resource joined to the room keeps the wrapped feed on its other
+//!   resources, wherever each is bound (docs/protocol.md S11), once each, and nothing is
+//!   stored offline for it;
 //! - a node that forwards stanzas to a room another node owns claims it once, not once
 //!   per stanza (it remembers the owner);
 //! - a node that lost its lease (paused past the TTL) and came back as a new incarnation
@@ -181,6 +184,110 @@ async fn a_fanout_carries_an_event_once_per_node_not_once_per_recipient() {
             break;
         }
     }
+}
+
+/// Logs `user` in on `srv` as resource `resource`, available, and joins room `r` with the
+/// nick `user`.
+async fn joined_resource(srv: &ChildServer, user: &str, resource: &str, r: &str) -> RawClient {
+    let mut c = RawClient::login_tcp(srv.c2s_addr, user, "pw", Mech::Plain, None, Some(resource))
+        .await
+        .expect("login");
+    c.send("<presence/>").await;
+    join(&mut c, r, user).await;
+    c
+}
+
+/// What `c` got up to the wrapped event carrying `last`: how many wrapped events carried
+/// each of `bodies` (the room sends in order, so any copy of an earlier one came before).
+async fn events_until(c: &mut RawClient, bodies: &[&str], last: &str) -> Vec<usize> {
+    let mut seen = vec![0; bodies.len()];
+    loop {
+        let (_, _, inner) = expect_event(c, "messages").await;
+        let Some(text) = inner.get_child("body", CLIENT).map(|b| b.text()) else {
+            continue;
+        };
+        if let Some(at) = bodies.iter().position(|b| *b == text) {
+            seen[at] += 1;
+        }
+        if text == last {
+            return seen;
+        }
+    }
+}
+
+/// Reads a joined resource's stanzas up to the plain groupchat carrying `last`, asserting
+/// that no wrapped event came.
+async fn plain_until(c: &mut RawClient, who: &str, last: &str) {
+    loop {
+        let el = c.recv().await;
+        assert!(
+            unwrap_event(&el).is_none(),
+            "{who}, joined to the room, gets no MucSub event: {}",
+            String::from(&el)
+        );
+        if el.attr("type") == Some("groupchat")
+            && el.get_child("body", CLIENT).is_some_and(|b| b.text() == last)
+        {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joined_resource_on_any_node_leaves_the_other_resources_their_events() {
+    let TwoNodes {
+        a,
+        b,
+        db,
+        dirs: _dirs,
+        nats: _nats,
+    } = two_nodes(3, &["alice", "s1", "s2", "s3"]).await;
+    let r = room("joined");
+    let mut alice = connect(&a, "alice").await;
+    join(&mut alice, &r, "alice").await;
+    // Node A owns the room. Each subscriber subscribes from resource `r` and joins from
+    // resource `in`:
+    // - s1 joined on the owner, A, its other resource on B (the owner sees s1 online
+    //   through the joined resource and must still reach B);
+    // - s2 joined on B, its other resource on the owner;
+    // - s3 with both on B.
+    let layout = [("s1", &b, &a), ("s2", &a, &b), ("s3", &b, &b)];
+    let (mut feeds, mut joined) = (Vec::new(), Vec::new());
+    for (u, feed_node, joined_node) in layout {
+        let mut c = connect(feed_node, u).await;
+        subscribe(&mut c, &r, u).await;
+        feeds.push(c);
+        joined.push(joined_resource(joined_node, u, "in", &r).await);
+    }
+    for c in feeds.iter_mut().chain(joined.iter_mut()).chain([&mut alice]) {
+        c.drain().await;
+    }
+
+    say(&mut alice, &r, "first").await;
+    say(&mut alice, &r, "second").await;
+    for ((u, _, _), c) in layout.iter().zip(&mut feeds) {
+        assert_eq!(
+            events_until(c, &["first", "second"], "second").await,
+            [1, 1],
+            "{u}/r, not joined, gets each message once as a MucSub event"
+        );
+        // A late duplicate would come before an event posted after it.
+        say(&mut alice, &r, &format!("after {u}")).await;
+        assert_eq!(
+            events_until(c, &["first", "second"], &format!("after {u}")).await,
+            [0, 0],
+            "{u}/r got a message's event twice"
+        );
+    }
+    for ((u, _, _), c) in layout.iter().zip(&mut joined) {
+        plain_until(c, &format!("{u}/in"), "after s3").await;
+    }
+    let stored = rows(&db.url, "SELECT username FROM offline").await;
+    let stored: Vec<String> = stored.iter().map(|row| row.get(0)).collect();
+    assert!(
+        stored.is_empty(),
+        "nothing stored offline for accounts that are online: {stored:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
