@@ -248,7 +248,9 @@ impl Offline {
     }
 
     /// Delivers to the account's sessions on this node: `Err` gives the payload back
-    /// when none is reached and none of the `skip` resources is bound here.
+    /// when none is reached. A `skip` resource bound here does not end the search: the
+    /// account's other resources may be on other nodes (docs/protocol.md S11); it only
+    /// keeps the stanza out of offline storage ([`Offline::store_unless_online`]).
     fn here(
         &self,
         sessions: &SessionTable,
@@ -261,14 +263,18 @@ impl Offline {
         if !targets.is_empty() {
             return Ok(self.send_online(sessions, user, &targets, payload, storable_hooked));
         }
-        if !skip.is_empty() && sessions.check(user, |l| l.iter().any(|e| e.is_one_of(skip))) {
-            return Ok(Delivery::Online(0));
-        }
         Err(payload)
     }
 
+    /// Whether one of the account's `skip` resources is bound here: it has the content
+    /// another way, so the account is online.
+    fn holds_skipped(sessions: &SessionTable, user: &str, skip: &[String]) -> bool {
+        !skip.is_empty() && sessions.check(user, |l| l.iter().any(|e| e.is_one_of(skip)))
+    }
+
     /// What reached no session here nor on another node: stored offline when
-    /// `storable` (and the account exists), unless the account came online meanwhile.
+    /// `storable` (and the account exists), unless the account came online meanwhile or
+    /// holds one of its `skip` resources here (online, with the content another way).
     #[allow(clippy::too_many_arguments)]
     async fn store_unless_online(
         &self,
@@ -280,6 +286,9 @@ impl Offline {
         skip: &[String],
         hook: bool,
     ) -> Delivery {
+        if Self::holds_skipped(sessions, user, skip) {
+            return Delivery::Online(0);
+        }
         if !storable {
             return Delivery::Dropped;
         }
@@ -289,6 +298,9 @@ impl Offline {
             Ok(d) => return d,
             Err(p) => p,
         };
+        if Self::holds_skipped(sessions, user, skip) {
+            return Delivery::Online(0);
+        }
         match self.accounts.credentials(user).await {
             Ok(Some(_)) => {}
             Ok(None) => return Delivery::Dropped,
