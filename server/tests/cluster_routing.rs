@@ -226,7 +226,9 @@ async fn plain_until(c: &mut RawClient, who: &str, last: &str) {
             String::from(&el)
         );
         if el.attr("type") == Some("groupchat")
-            && el.get_child("body", CLIENT).is_some_and(|b| b.text() == last)
+            && el
+                .get_child("body", CLIENT)
+                .is_some_and(|b| b.text() == last)
         {
             return;
         }
@@ -259,7 +261,11 @@ async fn a_joined_resource_on_any_node_leaves_the_other_resources_their_events()
         feeds.push(c);
         joined.push(joined_resource(joined_node, u, "in", &r).await);
     }
-    for c in feeds.iter_mut().chain(joined.iter_mut()).chain([&mut alice]) {
+    for c in feeds
+        .iter_mut()
+        .chain(joined.iter_mut())
+        .chain([&mut alice])
+    {
         c.drain().await;
     }
 
