@@ -28,7 +28,9 @@ impl Values {
     fn build<'a>(evs: impl Iterator<Item = &'a RoomEvent>) -> Values {
         let all: Vec<JsRoomEvent> = evs.map(JsRoomEvent::from_event).collect();
         let built = match serde_json::to_string(&all) {
-            Ok(text) if !all.is_empty() => js_sys::JSON::parse(&text).ok().map(Array::unchecked_from_js),
+            Ok(text) if !all.is_empty() => js_sys::JSON::parse(&text)
+                .ok()
+                .map(Array::unchecked_from_js),
             _ => None,
         };
         Values { built, next: 0 }
