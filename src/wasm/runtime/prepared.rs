@@ -82,3 +82,72 @@ impl Prepared {
         self.updates.take()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+    use crate::protocol::time::Timestamp;
+    use crate::wasm::js_types::to_js;
+
+    const ROOM: &str = "room@conference.localhost";
+
+    fn joined(id: &str, payload: &str) -> RoomEvent {
+        let xml = format!(
+            "<message xmlns='jabber:client' type='groupchat' from='{ROOM}/alice' id='{id}'>\
+             <stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}' id='s-{id}'/>\
+             <occupant-id xmlns='urn:xmpp:occupant-id:0' id='occ'/>{payload}</message>"
+        );
+        RoomEvent::from_joined(&xml.parse().unwrap(), Timestamp(1_733_550_000_123)).unwrap()
+    }
+
+    fn text(v: &JsValue) -> String {
+        js_sys::JSON::stringify(v).unwrap().into()
+    }
+
+    /// The batch's values are the objects serde-wasm-bindgen built one by one: the same
+    /// fields, values and order, for every kind of message part and awkward text.
+    #[wasm_bindgen_test]
+    fn batch_values_are_the_objects_built_one_by_one() {
+        let evs = [
+            joined(
+                "m1",
+                "<body>\"quoted\" \\ back\nslash \u{2028} é 👍 &lt;x&gt;</body>",
+            ),
+            joined(
+                "m2",
+                "<body>&gt; hi\nhello</body>\
+                 <reply xmlns='urn:xmpp:reply:0' to='room@conference.localhost/bob' id='s-m1'/>\
+                 <fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'>\
+                 <body start='0' end='5'/></fallback>",
+            ),
+            joined(
+                "m3",
+                "<body>fixed</body><replace xmlns='urn:xmpp:message-correct:0' id='m1'/>",
+            ),
+            joined(
+                "m4",
+                "<reactions xmlns='urn:xmpp:reactions:0' id='s-m1'>\
+                 <reaction>👍</reaction><reaction>🎉</reaction></reactions>",
+            ),
+            joined("m5", "<subject>the topic</subject>"),
+        ];
+        let mut values = Values::build(evs.iter());
+        for ev in &evs {
+            let one = to_js(&JsRoomEvent::from_event(ev)).unwrap();
+            assert_eq!(text(&values.take().unwrap()), text(&one));
+        }
+        assert!(values.take().is_none());
+    }
+
+    /// A value nobody listened for when the batch was prepared is not built, and the count
+    /// still moves on, so the values after it stay in place.
+    #[wasm_bindgen_test]
+    fn unbuilt_values_keep_the_count() {
+        let mut none = Values::default();
+        assert!(none.take().is_none());
+        assert!(none.take().is_none());
+        assert_eq!(none.next, 2);
+    }
+}
