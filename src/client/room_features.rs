@@ -15,7 +15,6 @@ use minidom::Element;
 use super::pending::Pending;
 use super::{Action, Client, RoomFeatures, StoreOp};
 use crate::event::{Change, EventKind, RoomEvent};
-use crate::protocol::disco::DiscoInfoResult;
 use crate::protocol::time::Timestamp;
 use crate::protocol::{ns, SyncEnd};
 use crate::store::Page;
@@ -106,9 +105,7 @@ impl Client {
     ) {
         let key = room.to_string();
         self.room_features.asked.remove(&key);
-        let has = info
-            .and_then(|q| DiscoInfoResult::try_from(q.clone()).ok())
-            .is_some_and(|d| d.features.contains(ns::OCCUPANT_ID));
+        let has = info.is_some_and(advertises_occupant_id);
         if !transient {
             self.room_features.trusted.insert(key.clone(), has);
         }
@@ -152,4 +149,15 @@ fn drop_occupant_ids(ev: &mut RoomEvent) {
             m.occupant_id = None;
         }
     }
+}
+
+/// Whether a disco#info `<query/>` lists `<feature var='urn:xmpp:occupant-id:0'/>`. Read
+/// over minidom rather than through `xmpp_parsers::disco::DiscoInfoResult`: its generated
+/// parser brings data forms, their validation and media elements (for the extensions the
+/// SDK never reads) into the browser package, 55 KB of wasm for this one question.
+fn advertises_occupant_id(query: &Element) -> bool {
+    query.is("query", ns::DISCO_INFO)
+        && query
+            .children()
+            .any(|f| f.is("feature", ns::DISCO_INFO) && f.attr("var") == Some(ns::OCCUPANT_ID))
 }
