@@ -161,3 +161,27 @@ fn advertises_occupant_id(query: &Element) -> bool {
             .children()
             .any(|f| f.is("feature", ns::DISCO_INFO) && f.attr("var") == Some(ns::OCCUPANT_ID))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::advertises_occupant_id;
+
+    fn read(xml: &str) -> bool {
+        advertises_occupant_id(&xml.parse().unwrap())
+    }
+
+    #[test]
+    fn the_feature_is_found_beside_identities_and_forms() {
+        // ejabberd's answer: identities, features and a muc#roominfo form.
+        assert!(read("<query xmlns='http://jabber.org/protocol/disco#info'><identity category='conference' type='text' name='r'/><feature var='http://jabber.org/protocol/muc'/><feature var='urn:xmpp:occupant-id:0'/><x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/muc#roominfo</value></field></x></query>"));
+    }
+
+    #[test]
+    fn only_a_disco_info_feature_counts() {
+        assert!(!read("<query xmlns='http://jabber.org/protocol/disco#info'><feature var='http://jabber.org/protocol/muc'/></query>"));
+        // The namespace in a form value or a feature of another namespace is not the feature.
+        assert!(!read("<query xmlns='http://jabber.org/protocol/disco#info'><x xmlns='jabber:x:data' type='result'><field var='f'><value>urn:xmpp:occupant-id:0</value></field></x></query>"));
+        assert!(!read("<query xmlns='http://jabber.org/protocol/disco#info'><feature xmlns='urn:other' var='urn:xmpp:occupant-id:0'/></query>"));
+        assert!(!read("<query xmlns='http://jabber.org/protocol/disco#items'><feature var='urn:xmpp:occupant-id:0'/></query>"));
+    }
+}
