@@ -491,7 +491,7 @@ fn updates(
             seq,
         )
     };
-    out.sort_by(|a, b| {
+    crate::sort::sort_by(&mut out, |a, b| {
         let (a, b) = (key(a), key(b));
         a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2))
     });
