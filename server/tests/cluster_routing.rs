@@ -10,6 +10,9 @@
 //! - an account with a resource joined to the room keeps the wrapped feed on its other
 //!   resources, wherever each is bound (docs/protocol.md S11), once each, and nothing is
 //!   stored offline for it;
+//! - an account's resources that are not joined get the room's events on every node,
+//!   also when one of them is on the owner node (a local delivery does not end the
+//!   search), once each;
 //! - a node that forwards stanzas to a room another node owns claims it once, not once
 //!   per stanza (it remembers the owner);
 //! - a node that lost its lease (paused past the TTL) and came back as a new incarnation
@@ -287,6 +290,68 @@ async fn a_joined_resource_on_any_node_leaves_the_other_resources_their_events()
     }
     for ((u, _, _), c) in layout.iter().zip(&mut joined) {
         plain_until(c, &format!("{u}/in"), "after s3").await;
+    }
+    let stored = rows(&db.url, "SELECT username FROM offline").await;
+    let stored: Vec<String> = stored.iter().map(|row| row.get(0)).collect();
+    assert!(
+        stored.is_empty(),
+        "nothing stored offline for accounts that are online: {stored:?}"
+    );
+}
+
+/// Logs `user` in on `srv` as resource `resource`, available, self-presence drained.
+async fn resource_on(srv: &ChildServer, user: &str, resource: &str) -> RawClient {
+    let mut c = RawClient::login_tcp(srv.c2s_addr, user, "pw", Mech::Plain, None, Some(resource))
+        .await
+        .expect("login");
+    c.send("<presence/>").await;
+    c.drain().await;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_resource_not_joined_gets_the_events_on_whichever_node() {
+    let TwoNodes {
+        a,
+        b,
+        db,
+        dirs: _dirs,
+        nats: _nats,
+    } = two_nodes(3, &["alice", "s1", "s2"]).await;
+    let r = room("spread");
+    let mut alice = connect(&a, "alice").await;
+    join(&mut alice, &r, "alice").await;
+    // Node A owns the room; nobody but alice is joined. s1 has a resource on the owner,
+    // A (reached there, which must not end the search), and one on B; s2 has both on B.
+    let layout = [("s1", [&a, &b]), ("s2", [&b, &b])];
+    let mut feeds = Vec::new();
+    for (u, [first, second]) in layout {
+        let mut c = resource_on(first, u, "r1").await;
+        subscribe(&mut c, &r, u).await;
+        feeds.push((format!("{u}/r1"), c));
+        feeds.push((format!("{u}/r2"), resource_on(second, u, "r2").await));
+    }
+    for (_, c) in feeds.iter_mut() {
+        c.drain().await;
+    }
+    alice.drain().await;
+
+    say(&mut alice, &r, "first").await;
+    say(&mut alice, &r, "second").await;
+    for (who, c) in feeds.iter_mut() {
+        assert_eq!(
+            events_until(c, &["first", "second"], "second").await,
+            [1, 1],
+            "{who}, not joined, gets each message once as a MucSub event"
+        );
+        // A late duplicate would come before an event posted after it.
+        let after = format!("after {who}");
+        say(&mut alice, &r, &after).await;
+        assert_eq!(
+            events_until(c, &["first", "second"], &after).await,
+            [0, 0],
+            "{who} got a message's event twice"
+        );
     }
     let stored = rows(&db.url, "SELECT username FROM offline").await;
     let stored: Vec<String> = stored.iter().map(|row| row.get(0)).collect();
