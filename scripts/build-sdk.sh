@@ -3,7 +3,7 @@
 # LTO, one codegen unit, panic=abort) for ES-module consumers (`import init, {MucSubClient}
 # from "mucsub"`), then Debian's `wasm-opt -Oz --converge` when binaryen is installed
 # (wasm-pack's own download of it is disabled in Cargo.toml), then terser on the JS glue
-# (scripts/minify, from the npm registry).
+# (scripts/minify, from the npm registry), then the import names shortened in both.
 # Usage: scripts/build-sdk.sh [OUT_DIR] (default pkg/).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,7 +40,8 @@ else
 fi
 # wasm-bindgen's glue is readable JS with comments (62 KB, 11 KB gzipped); terser takes it
 # to about 25 KB (7 KB gzipped). Only local names are mangled: the exports and the names of
-# the imports the wasm module calls (`__wbg_…` properties) stay as they are.
+# the imports the wasm module calls (`__wbg_…` properties) stay as they are here; they are
+# shortened below, in the wasm and the glue alike.
 minify="$root/scripts/minify"
 if [ ! -x "$minify/node_modules/.bin/terser" ]; then
   (cd "$minify" && npm ci --no-audit --no-fund --loglevel=error)
@@ -50,6 +51,10 @@ js_before=$(stat -c %s "$out/mucsub.js")
   --compress passes=2 --mangle --comments false -o "$out/mucsub.min.js"
 mv "$out/mucsub.min.js" "$out/mucsub.js"
 echo "[build-sdk] terser: mucsub.js $js_before -> $(stat -c %s "$out/mucsub.js") bytes"
+# The wasm's imports from the glue, `__wbg_<name>_<hash>`, renamed `$<n>` in both files
+# (about 5 KB gzipped; scripts/minify/short-imports.mjs leaves both as they were if any
+# name is not where it expects it).
+node "$minify/short-imports.mjs" "$out"
 echo "[build-sdk] package in $out/: $(cd "$out" && ls | tr '\n' ' ')"
 # The size that ships: wasm + JS glue, raw and gzip -9 (target: <= 220 KB gzipped, issue 24).
 raw_total=0

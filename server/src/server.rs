@@ -179,12 +179,23 @@ async fn start_bus(
         metrics.cluster_request_bytes.clone(),
     );
     let bus = crate::cluster::bus::Bus::connect(url, cluster.node(), requests, bytes).await?;
-    bus.serve(
+    let handler = crate::cluster::handler(router.clone(), cluster.clone());
+    let greeted = cluster.clone();
+    let listening = bus.serve(
         cluster.incarnations(),
-        crate::cluster::handler(router.clone(), cluster.clone()),
+        // Any request from another node says it is live (`cluster/peers.rs`).
+        Arc::new(move |env| {
+            greeted.greeted();
+            handler(env)
+        }),
         shutdown,
     );
     cluster.set_bus(bus.clone());
+    // Listening before the count, so a node that starts meanwhile and finds this one
+    // live reaches it with its greeting; the others greeted before this node takes
+    // clients, so they look for its sessions.
+    let _ = tokio::time::timeout(Duration::from_secs(5), listening).await;
+    cluster.meet(crate::cluster::Greet::Wait).await;
     router.set_remote(crate::cluster::NodeRemote::start(
         cluster.clone(),
         bus,

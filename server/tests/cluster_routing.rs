@@ -7,6 +7,12 @@
 //!   request per event, not one of each per subscriber, and that request carries the
 //!   event once (`mucsub_cluster_request_bytes_total`), each recipient there getting it
 //!   addressed to itself, except on its resources joined to the room;
+//! - an account with a resource joined to the room keeps the wrapped feed on its other
+//!   resources, wherever each is bound (docs/protocol.md S11), once each, and nothing is
+//!   stored offline for it;
+//! - an account's resources that are not joined get the room's events on every node,
+//!   also when one of them is on the owner node (a local delivery does not end the
+//!   search), once each; a node alone asks the directory nothing for them;
 //! - a node that forwards stanzas to a room another node owns claims it once, not once
 //!   per stanza (it remembers the owner);
 //! - a node that lost its lease (paused past the TTL) and came back as a new incarnation
@@ -181,6 +187,239 @@ async fn a_fanout_carries_an_event_once_per_node_not_once_per_recipient() {
             break;
         }
     }
+}
+
+/// Logs `user` in on `srv` as resource `resource`, available, and joins room `r` with the
+/// nick `user`.
+async fn joined_resource(srv: &ChildServer, user: &str, resource: &str, r: &str) -> RawClient {
+    let mut c = RawClient::login_tcp(srv.c2s_addr, user, "pw", Mech::Plain, None, Some(resource))
+        .await
+        .expect("login");
+    c.send("<presence/>").await;
+    join(&mut c, r, user).await;
+    c
+}
+
+/// What `c` got up to the wrapped event carrying `last`: how many wrapped events carried
+/// each of `bodies` (the room sends in order, so any copy of an earlier one came before).
+async fn events_until(c: &mut RawClient, bodies: &[&str], last: &str) -> Vec<usize> {
+    let mut seen = vec![0; bodies.len()];
+    loop {
+        let (_, _, inner) = expect_event(c, "messages").await;
+        let Some(text) = inner.get_child("body", CLIENT).map(|b| b.text()) else {
+            continue;
+        };
+        if let Some(at) = bodies.iter().position(|b| *b == text) {
+            seen[at] += 1;
+        }
+        if text == last {
+            return seen;
+        }
+    }
+}
+
+/// Reads a joined resource's stanzas up to the plain groupchat carrying `last`, asserting
+/// that no wrapped event came.
+async fn plain_until(c: &mut RawClient, who: &str, last: &str) {
+    loop {
+        let el = c.recv().await;
+        assert!(
+            unwrap_event(&el).is_none(),
+            "{who}, joined to the room, gets no MucSub event: {}",
+            String::from(&el)
+        );
+        if el.attr("type") == Some("groupchat")
+            && el
+                .get_child("body", CLIENT)
+                .is_some_and(|b| b.text() == last)
+        {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joined_resource_on_any_node_leaves_the_other_resources_their_events() {
+    let TwoNodes {
+        a,
+        b,
+        db,
+        dirs: _dirs,
+        nats: _nats,
+    } = two_nodes(3, &["alice", "s1", "s2", "s3"]).await;
+    let r = room("joined");
+    let mut alice = connect(&a, "alice").await;
+    join(&mut alice, &r, "alice").await;
+    // Node A owns the room. Each subscriber subscribes from resource `r` and joins from
+    // resource `in`:
+    // - s1 joined on the owner, A, its other resource on B (the owner sees s1 online
+    //   through the joined resource and must still reach B);
+    // - s2 joined on B, its other resource on the owner;
+    // - s3 with both on B.
+    let layout = [("s1", &b, &a), ("s2", &a, &b), ("s3", &b, &b)];
+    let (mut feeds, mut joined) = (Vec::new(), Vec::new());
+    for (u, feed_node, joined_node) in layout {
+        let mut c = connect(feed_node, u).await;
+        subscribe(&mut c, &r, u).await;
+        feeds.push(c);
+        joined.push(joined_resource(joined_node, u, "in", &r).await);
+    }
+    for c in feeds
+        .iter_mut()
+        .chain(joined.iter_mut())
+        .chain([&mut alice])
+    {
+        c.drain().await;
+    }
+
+    say(&mut alice, &r, "first").await;
+    say(&mut alice, &r, "second").await;
+    for ((u, _, _), c) in layout.iter().zip(&mut feeds) {
+        assert_eq!(
+            events_until(c, &["first", "second"], "second").await,
+            [1, 1],
+            "{u}/r, not joined, gets each message once as a MucSub event"
+        );
+        // A late duplicate would come before an event posted after it.
+        say(&mut alice, &r, &format!("after {u}")).await;
+        assert_eq!(
+            events_until(c, &["first", "second"], &format!("after {u}")).await,
+            [0, 0],
+            "{u}/r got a message's event twice"
+        );
+    }
+    for ((u, _, _), c) in layout.iter().zip(&mut joined) {
+        plain_until(c, &format!("{u}/in"), "after s3").await;
+    }
+    let stored = rows(&db.url, "SELECT username FROM offline").await;
+    let stored: Vec<String> = stored.iter().map(|row| row.get(0)).collect();
+    assert!(
+        stored.is_empty(),
+        "nothing stored offline for accounts that are online: {stored:?}"
+    );
+}
+
+/// Logs `user` in on `srv` as resource `resource`, available, self-presence drained.
+async fn resource_on(srv: &ChildServer, user: &str, resource: &str) -> RawClient {
+    let mut c = RawClient::login_tcp(srv.c2s_addr, user, "pw", Mech::Plain, None, Some(resource))
+        .await
+        .expect("login");
+    c.send("<presence/>").await;
+    c.drain().await;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_resource_not_joined_gets_the_events_on_whichever_node() {
+    let TwoNodes {
+        a,
+        b,
+        db,
+        dirs: _dirs,
+        nats: _nats,
+    } = two_nodes(3, &["alice", "s1", "s2"]).await;
+    let r = room("spread");
+    let mut alice = connect(&a, "alice").await;
+    join(&mut alice, &r, "alice").await;
+    // Node A owns the room; nobody but alice is joined. s1 has a resource on the owner,
+    // A (reached there, which must not end the search), and one on B; s2 has both on B.
+    let layout = [("s1", [&a, &b]), ("s2", [&b, &b])];
+    let mut feeds = Vec::new();
+    for (u, [first, second]) in layout {
+        let mut c = resource_on(first, u, "r1").await;
+        subscribe(&mut c, &r, u).await;
+        feeds.push((format!("{u}/r1"), c));
+        feeds.push((format!("{u}/r2"), resource_on(second, u, "r2").await));
+    }
+    for (_, c) in feeds.iter_mut() {
+        c.drain().await;
+    }
+    alice.drain().await;
+
+    say(&mut alice, &r, "first").await;
+    say(&mut alice, &r, "second").await;
+    for (who, c) in feeds.iter_mut() {
+        assert_eq!(
+            events_until(c, &["first", "second"], "second").await,
+            [1, 1],
+            "{who}, not joined, gets each message once as a MucSub event"
+        );
+        // A late duplicate would come before an event posted after it.
+        let after = format!("after {who}");
+        say(&mut alice, &r, &after).await;
+        assert_eq!(
+            events_until(c, &["first", "second"], &after).await,
+            [0, 0],
+            "{who} got a message's event twice"
+        );
+    }
+    // A chat message to the bare JID reaches every available resource, as on one node.
+    alice
+        .send("<message to='s1@localhost' type='chat'><body>hi s1</body></message>")
+        .await;
+    for (who, c) in feeds.iter_mut().filter(|(who, _)| who.starts_with("s1/")) {
+        loop {
+            let el = c.recv().await;
+            if el.attr("type") == Some("chat") {
+                let body = el.get_child("body", CLIENT).map(|b| b.text());
+                assert_eq!(body.as_deref(), Some("hi s1"), "{who}");
+                break;
+            }
+        }
+    }
+    let stored = rows(&db.url, "SELECT username FROM offline").await;
+    let stored: Vec<String> = stored.iter().map(|row| row.get(0)).collect();
+    assert!(
+        stored.is_empty(),
+        "nothing stored offline for accounts that are online: {stored:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_alone_looks_for_no_session_elsewhere() {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
+    let db = mucsub_server::testkit::postgres::shared()
+        .fresh_database()
+        .await;
+    let nats = mucsub_server::testkit::nats::NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = cluster_support::spawn(bin, dir.path(), "a", &db.url, &nats.url(), 3).await;
+    for u in ["alice", "s1"] {
+        mucsub_server::testkit::ChildServer::add_user(bin, dir.path(), u, "pw").await;
+    }
+    let r = room("alone");
+    let mut alice = connect(&a, "alice").await;
+    join(&mut alice, &r, "alice").await;
+    let mut feeds = vec![resource_on(&a, "s1", "r1").await];
+    subscribe(&mut feeds[0], &r, "s1").await;
+    feeds.push(resource_on(&a, "s1", "r2").await);
+    for c in feeds.iter_mut().chain([&mut alice]) {
+        c.drain().await;
+    }
+
+    // A cluster of one node: an account reached here has no session elsewhere to look
+    // for, so a room's events cost no directory lookup (nor does a chat message).
+    let lookups = counter(&a, "mucsub_cluster_directory_lookups_total").await;
+    say(&mut alice, &r, "first").await;
+    for c in &mut feeds {
+        event_with(c, "first").await;
+    }
+    alice
+        .send("<message to='s1@localhost' type='chat'><body>hi</body></message>")
+        .await;
+    for c in &mut feeds {
+        loop {
+            let el = c.recv().await;
+            if el.attr("type") == Some("chat") {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        counter(&a, "mucsub_cluster_directory_lookups_total").await - lookups,
+        0,
+        "no session directory lookup on a node alone"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

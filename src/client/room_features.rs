@@ -15,7 +15,6 @@ use minidom::Element;
 use super::pending::Pending;
 use super::{Action, Client, RoomFeatures, StoreOp};
 use crate::event::{Change, EventKind, RoomEvent};
-use crate::protocol::disco::DiscoInfoResult;
 use crate::protocol::time::Timestamp;
 use crate::protocol::{ns, SyncEnd};
 use crate::store::Page;
@@ -106,9 +105,7 @@ impl Client {
     ) {
         let key = room.to_string();
         self.room_features.asked.remove(&key);
-        let has = info
-            .and_then(|q| DiscoInfoResult::try_from(q.clone()).ok())
-            .is_some_and(|d| d.features.contains(ns::OCCUPANT_ID));
+        let has = info.is_some_and(advertises_occupant_id);
         if !transient {
             self.room_features.trusted.insert(key.clone(), has);
         }
@@ -151,5 +148,40 @@ fn drop_occupant_ids(ev: &mut RoomEvent) {
         if let Some(m) = r.moderated.as_mut() {
             m.occupant_id = None;
         }
+    }
+}
+
+/// Whether a disco#info `<query/>` lists `<feature var='urn:xmpp:occupant-id:0'/>`. Read
+/// over minidom rather than through `xmpp_parsers::disco::DiscoInfoResult`: its generated
+/// parser brings data forms, their validation and media elements (for the extensions the
+/// SDK never reads) into the browser package, 55 KB of wasm for this one question.
+fn advertises_occupant_id(query: &Element) -> bool {
+    query.is("query", ns::DISCO_INFO)
+        && query
+            .children()
+            .any(|f| f.is("feature", ns::DISCO_INFO) && f.attr("var") == Some(ns::OCCUPANT_ID))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advertises_occupant_id;
+
+    fn read(xml: &str) -> bool {
+        advertises_occupant_id(&xml.parse().unwrap())
+    }
+
+    #[test]
+    fn the_feature_is_found_beside_identities_and_forms() {
+        // ejabberd's answer: identities, features and a muc#roominfo form.
+        assert!(read("<query xmlns='http://jabber.org/protocol/disco#info'><identity category='conference' type='text' name='r'/><feature var='http://jabber.org/protocol/muc'/><feature var='urn:xmpp:occupant-id:0'/><x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/muc#roominfo</value></field></x></query>"));
+    }
+
+    #[test]
+    fn only_a_disco_info_feature_counts() {
+        assert!(!read("<query xmlns='http://jabber.org/protocol/disco#info'><feature var='http://jabber.org/protocol/muc'/></query>"));
+        // The namespace in a form value or a feature of another namespace is not the feature.
+        assert!(!read("<query xmlns='http://jabber.org/protocol/disco#info'><x xmlns='jabber:x:data' type='result'><field var='f'><value>urn:xmpp:occupant-id:0</value></field></x></query>"));
+        assert!(!read("<query xmlns='http://jabber.org/protocol/disco#info'><feature xmlns='urn:other' var='urn:xmpp:occupant-id:0'/></query>"));
+        assert!(!read("<query xmlns='http://jabber.org/protocol/disco#items'><feature var='urn:xmpp:occupant-id:0'/></query>"));
     }
 }

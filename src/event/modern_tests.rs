@@ -189,3 +189,31 @@ fn malformed_changes_are_errors_not_panics() {
         assert!(wrapped(&xml).is_err(), "{payload}");
     }
 }
+
+/// The occupant-id is read as xmpp-parsers' non-pedantic `OccupantId` read it before issue
+/// 24 read it by hand: other attributes and children ignored, white space allowed, other
+/// text or a missing `id` make it absent.
+#[test]
+fn an_occupant_id_is_read_as_xmpp_parsers_reads_it() {
+    let with = |occ: &str| {
+        let payload = format!("<body>hi</body>{occ}{SID}");
+        joined(&msg(&format!("{ROOM}/alice"), "m2", &payload))
+            .unwrap()
+            .occupant_id
+    };
+    let ns = "xmlns='urn:xmpp:occupant-id:0'";
+    assert_eq!(
+        with(&format!("<occupant-id {ns} id='a' x='y'/>")).as_deref(),
+        Some("a")
+    );
+    assert_eq!(
+        with(&format!("<occupant-id {ns} id='a'> <x/>\n</occupant-id>")).as_deref(),
+        Some("a")
+    );
+    assert_eq!(
+        with(&format!("<occupant-id {ns} id='a'>text</occupant-id>")),
+        None
+    );
+    assert_eq!(with(&format!("<occupant-id {ns}/>")), None);
+    assert_eq!(with("<occupant-id xmlns='urn:other' id='a'/>"), None);
+}

@@ -14,7 +14,7 @@
 //! New events go into the room's newest chunk when it is still small (live events arriving
 //! one by one would otherwise make one chunk each), else into new chunks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::IntoFuture;
 
 use idb::{ObjectStore, Query, Transaction};
@@ -298,15 +298,17 @@ async fn apply_room(
                 .collect();
             receive(fetch(store, missing)?, &mut chunks).await?;
         }
+        // `positions` by time too: each page reads only its own time range (a burst of
+        // live events is a page per event, and scanning every position per page made the
+        // batch quadratic: issue 24).
+        let mut by_ts: BTreeSet<(i64, u64)> = BTreeSet::new();
         for c in chunks.values() {
             for s in &c.slots {
-                positions.insert(
-                    s.seq,
-                    Placed {
-                        ts: s.ev.timestamp.0,
-                        ord: s.ord,
-                    },
-                );
+                let ts = s.ev.timestamp.0;
+                if let Some(old) = positions.insert(s.seq, Placed { ts, ord: s.ord }) {
+                    by_ts.remove(&(old.ts, s.seq));
+                }
+                by_ts.insert((ts, s.seq));
             }
         }
         for (run, page) in l.runs.iter().zip(&pages) {
@@ -315,13 +317,12 @@ async fn apply_room(
             }
             let plo = page.iter().map(|e| e.ts).min().unwrap_or(0);
             let phi = page.iter().map(|e| e.ts).max().unwrap_or(0);
-            let stored: Vec<Positioned> = positions
-                .iter()
-                .filter(|(_, p)| (plo..=phi).contains(&p.ts))
-                .map(|(&id, p)| Positioned {
-                    id,
-                    ts: p.ts,
-                    ord: p.ord,
+            let stored: Vec<Positioned> = by_ts
+                .range((plo, 0)..=(phi, u64::MAX))
+                .filter_map(|&(ts, id)| {
+                    positions
+                        .get(&id)
+                        .map(|p| Positioned { id, ts, ord: p.ord })
                 })
                 .collect();
             let history = run.is_history();
@@ -332,7 +333,10 @@ async fn apply_room(
                     .copied()
                     .or_else(|| positions.get(&id).map(|p| p.ts))
                     .unwrap_or(0);
-                positions.insert(id, Placed { ts, ord });
+                if let Some(old) = positions.insert(id, Placed { ts, ord }) {
+                    by_ts.remove(&(old.ts, id));
+                }
+                by_ts.insert((ts, id));
             }
         }
     }
@@ -487,7 +491,7 @@ fn updates(
             seq,
         )
     };
-    out.sort_by(|a, b| {
+    crate::sort::sort_by(&mut out, |a, b| {
         let (a, b) = (key(a), key(b));
         a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2))
     });

@@ -207,7 +207,7 @@ pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
         );
         found.sort_unstable();
         found.dedup();
-        found.sort_by(|&a, &b| {
+        crate::sort::sort_by(&mut found, |&a, &b| {
             let (a, b) = (&items[a], &items[b]);
             a.at.0
                 .cmp(&b.at.0)

@@ -56,7 +56,13 @@ pub fn dedup_entries(ev: &RoomEvent) -> Vec<String> {
 
 /// One dedup index entry.
 pub fn scoped_key(room: &str, key: &str) -> String {
-    format!("{room}\u{0}{key}")
+    // Not `format!`: a chunk of 200 events writes some 600 of these, and the formatting
+    // machinery was most of their cost.
+    let mut k = String::with_capacity(room.len() + 1 + key.len());
+    k.push_str(room);
+    k.push('\u{0}');
+    k.push_str(key);
+    k
 }
 
 /// Write the `dk` field (v2 dedup index) of a message record.

@@ -50,7 +50,8 @@ impl Shown {
         // follower more than the events it fires.
         if self.by_key.len() > KEEP + KEEP / 4 {
             let mut times: Vec<f64> = self.by_key.values().map(|m| m.timestamp).collect();
-            times.sort_by(f64::total_cmp);
+            // The crate's one shared sort: a `sort_by` of its own would add a driftsort copy.
+            crate::sort::sort_by(&mut times, f64::total_cmp);
             let oldest_kept = times[times.len() - KEEP];
             self.by_key.retain(|_, m| m.timestamp >= oldest_kept);
         }

@@ -198,14 +198,17 @@ impl Bus {
     }
 
     /// Answers requests to the current incarnation (`incarnation`; a new one after the
-    /// lease was lost listens on its new subject) with `handler`, until `shutdown`.
+    /// lease was lost listens on its new subject) with `handler`, until `shutdown`. The
+    /// receiver resolves once the first subscription is in place on the NATS server.
     pub fn serve(
         self: &Arc<Self>,
         mut incarnation: watch::Receiver<i64>,
         handler: Handler,
         mut shutdown: watch::Receiver<bool>,
-    ) {
+    ) -> tokio::sync::oneshot::Receiver<()> {
         let bus = self.clone();
+        let (ready, listening) = tokio::sync::oneshot::channel();
+        let mut ready = Some(ready);
         tokio::spawn(async move {
             loop {
                 let current = *incarnation.borrow_and_update();
@@ -218,6 +221,11 @@ impl Bus {
                     }
                 };
                 tracing::info!(incarnation = current, "listening on NATS");
+                if let Some(ready) = ready.take() {
+                    // The server has the subscription once it answered a flush.
+                    let _ = bus.client.flush().await;
+                    let _ = ready.send(());
+                }
                 loop {
                     tokio::select! {
                         msg = sub.next() => {
@@ -239,6 +247,7 @@ impl Bus {
                 let _ = sub.unsubscribe().await;
             }
         });
+        listening
     }
 
     /// Handles one request, in order: stanzas from one node to a room or a session keep

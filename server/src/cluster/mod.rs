@@ -11,6 +11,7 @@
 //! this one stops renewing: it is not that node any more.
 
 pub mod bus;
+mod peers;
 mod remote;
 
 pub use remote::{handler, NodeRemote};
@@ -51,6 +52,8 @@ pub struct Membership {
     owners: Mutex<HashMap<String, i64>>,
     /// Claim queries (`mucsub_cluster_claims_total`).
     claims: Counter,
+    /// Whether other nodes are live (`peers.rs`).
+    peers: peers::Peers,
 }
 
 impl Membership {
@@ -75,6 +78,7 @@ impl Membership {
             held: Mutex::new(HashSet::new()),
             owners: Mutex::new(HashMap::new()),
             claims,
+            peers: peers::Peers::new(),
         }))
     }
 
@@ -98,6 +102,43 @@ impl Membership {
 
     pub fn bus(&self) -> Option<&Arc<bus::Bus>> {
         self.bus.get()
+    }
+
+    /// Whether another node may be live (may hold sessions): see `peers.rs`.
+    pub fn others_live(&self) -> bool {
+        self.peers.any()
+    }
+
+    /// Another node sent this one a request: it is live.
+    pub fn greeted(&self) {
+        self.peers.greeted();
+    }
+
+    /// Counts the other live nodes and, as `greet` says, greets each of them (this node
+    /// started, or rejoined): they look for sessions here from then on. A node that does
+    /// not answer is left to its lease.
+    pub async fn meet(&self, greet: Greet) {
+        let mark = self.peers.mark();
+        let others = match self.store.others_live(self.incarnation()).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "counting the other live nodes failed");
+                return;
+            }
+        };
+        self.peers.counted(mark, others.len());
+        let Some(bus) = self.bus.get().filter(|_| greet != Greet::No).cloned() else {
+            return;
+        };
+        let hello = async move {
+            let hello = others.iter().map(|n| bus.request(*n, &bus::Envelope::Ping));
+            futures_util::future::join_all(hello).await;
+        };
+        if greet == Greet::Wait {
+            hello.await;
+        } else {
+            tokio::spawn(hello);
+        }
     }
 
     /// Hands a stanza for `room`, which incarnation `owner` holds, to that node;
@@ -211,7 +252,12 @@ impl Membership {
     async fn renew(&self) -> bool {
         let incarnation = self.incarnation();
         match self.store.renew(incarnation, self.ttl).await {
-            Ok(Renewal::Renewed) => true,
+            Ok(Renewal::Renewed) => {
+                if self.bus.get().is_some() {
+                    self.meet(Greet::No).await;
+                }
+                true
+            }
             Ok(Renewal::Expired) => {
                 tracing::warn!(
                     node = self.node,
@@ -227,6 +273,11 @@ impl Membership {
                         self.incarnation.store(new, Ordering::Release);
                         self.changes.send_replace(new);
                         tracing::info!(node = self.node, incarnation = new, "rejoined the cluster");
+                        // Nodes that counted none while this one was away look again;
+                        // a paused one does not hold up the renewals.
+                        if self.bus.get().is_some() {
+                            self.meet(Greet::Spawn).await;
+                        }
                     }
                     // Tried again at the next tick; meanwhile claims and commits fail.
                     Err(e) => tracing::error!(error = %e, "rejoining the cluster failed"),
@@ -247,6 +298,16 @@ impl Membership {
             }
         }
     }
+}
+
+/// Whether [`Membership::meet`] greets the other live nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Greet {
+    No,
+    /// Greets them and waits for their answers (before this node takes clients).
+    Wait,
+    /// Greets them in the background.
+    Spawn,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

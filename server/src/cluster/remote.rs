@@ -219,6 +219,10 @@ fn fanout(items: &[BareItem], at: &[usize]) -> Envelope {
 }
 
 impl Remote for NodeRemote {
+    fn others_live(&self) -> bool {
+        self.membership.others_live()
+    }
+
     fn bound(&self, user: &str, resource: &str) {
         let _ = self.writes.send(DirOp::Bind(user.into(), resource.into()));
     }

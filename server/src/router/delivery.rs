@@ -164,7 +164,8 @@ impl Offline {
     }
 
     /// [`Offline::deliver`]; `hook` false leaves the offline hook (push) out. In a
-    /// cluster, the account's sessions on other nodes (`remote`) come before storage.
+    /// cluster, the account's sessions on other nodes (`remote`) get it too (each
+    /// session of the account, as on one node), and come before storage.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn deliver_hooked(
         &self,
@@ -176,14 +177,25 @@ impl Offline {
         skip: &[String],
         hook: bool,
     ) -> Delivery {
-        let payload = match self.here(sessions, user, payload, storable && hook, skip) {
-            Ok(d) => return d,
-            Err(p) => p,
+        // Reached here, the account may have sessions on other nodes too: each gets the
+        // stanza, as on one node (module comment of `cluster/peers.rs`).
+        let kept = remote.filter(|r| r.others_live()).map(|_| payload.clone());
+        let (payload, here) = match self.here(sessions, user, payload, storable && hook, skip) {
+            Ok(d) => match kept {
+                Some(p) => (p, Some(d)),
+                None => return d,
+            },
+            Err(p) => (p, None),
         };
-        // Sessions on other nodes; one that does not answer counts as offline. Asked
-        // before the account's lock, so a slow node never holds up this node's users.
+        // Sessions on other nodes (they deliver to theirs only); one that does not answer
+        // counts as offline. Asked before the account's lock, so a slow node never holds
+        // up this node's users.
         if let Some(remote) = remote {
-            if remote.to_bare(user, payload.text(), skip).await {
+            let elsewhere = remote.to_bare(user, payload.text(), skip).await;
+            if let Some(d) = here {
+                return d;
+            }
+            if elsewhere {
                 return Delivery::Online(1);
             }
         }
@@ -192,8 +204,9 @@ impl Offline {
     }
 
     /// [`Offline::deliver`] for several accounts (a room's fanout): in a cluster, the
-    /// accounts not online here are looked up and forwarded together, one request per
-    /// node ([`Remote::to_bare_many`]), before any is stored offline.
+    /// accounts not online here (and, while other nodes are live, those reached here
+    /// too) are looked up and forwarded together, one request per node
+    /// ([`Remote::to_bare_many`]), before any is stored offline.
     pub(super) async fn deliver_many(
         &self,
         sessions: &SessionTable,
@@ -202,16 +215,28 @@ impl Offline {
     ) -> Vec<Delivery> {
         let mut out = vec![Delivery::Dropped; items.len()];
         let mut pending = Vec::new();
+        // Accounts reached here that may also have sessions on other nodes: asked for in
+        // the same lookup, after the pending ones, their answers not needed.
+        let mut also = Vec::new();
+        let others = remote.is_some_and(|r| r.others_live());
         for (at, it) in items.into_iter().enumerate() {
+            let kept = others.then(|| it.payload.clone());
             match self.here(sessions, &it.user, it.payload, it.storable, &it.skip) {
-                Ok(d) => out[at] = d,
+                Ok(d) => {
+                    out[at] = d;
+                    if let Some(payload) = kept {
+                        also.push(Item { payload, ..it });
+                    }
+                }
                 Err(payload) => pending.push((at, Item { payload, ..it })),
             }
         }
-        if let Some(remote) = remote.filter(|_| !pending.is_empty()) {
+        if let Some(remote) = remote.filter(|_| !pending.is_empty() || !also.is_empty()) {
             let asks: Vec<BareItem> = pending
                 .iter()
-                .map(|(_, it)| {
+                .map(|(_, it)| it)
+                .chain(&also)
+                .map(|it| {
                     let (template, to) = it.payload.shared();
                     BareItem {
                         user: it.user.clone(),
@@ -248,7 +273,9 @@ impl Offline {
     }
 
     /// Delivers to the account's sessions on this node: `Err` gives the payload back
-    /// when none is reached and none of the `skip` resources is bound here.
+    /// when none is reached. A `skip` resource bound here does not end the search: the
+    /// account's other resources may be on other nodes (docs/protocol.md S11); it only
+    /// keeps the stanza out of offline storage ([`Offline::store_unless_online`]).
     fn here(
         &self,
         sessions: &SessionTable,
@@ -261,14 +288,18 @@ impl Offline {
         if !targets.is_empty() {
             return Ok(self.send_online(sessions, user, &targets, payload, storable_hooked));
         }
-        if !skip.is_empty() && sessions.check(user, |l| l.iter().any(|e| e.is_one_of(skip))) {
-            return Ok(Delivery::Online(0));
-        }
         Err(payload)
     }
 
+    /// Whether one of the account's `skip` resources is bound here: it has the content
+    /// another way, so the account is online.
+    fn holds_skipped(sessions: &SessionTable, user: &str, skip: &[String]) -> bool {
+        !skip.is_empty() && sessions.check(user, |l| l.iter().any(|e| e.is_one_of(skip)))
+    }
+
     /// What reached no session here nor on another node: stored offline when
-    /// `storable` (and the account exists), unless the account came online meanwhile.
+    /// `storable` (and the account exists), unless the account came online meanwhile or
+    /// holds one of its `skip` resources here (online, with the content another way).
     #[allow(clippy::too_many_arguments)]
     async fn store_unless_online(
         &self,
@@ -280,6 +311,9 @@ impl Offline {
         skip: &[String],
         hook: bool,
     ) -> Delivery {
+        if Self::holds_skipped(sessions, user, skip) {
+            return Delivery::Online(0);
+        }
         if !storable {
             return Delivery::Dropped;
         }
@@ -289,6 +323,9 @@ impl Offline {
             Ok(d) => return d,
             Err(p) => p,
         };
+        if Self::holds_skipped(sessions, user, skip) {
+            return Delivery::Online(0);
+        }
         match self.accounts.credentials(user).await {
             Ok(Some(_)) => {}
             Ok(None) => return Delivery::Dropped,

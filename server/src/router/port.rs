@@ -25,6 +25,10 @@ pub type RemoteFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The other nodes' sessions.
 pub trait Remote: Send + Sync {
+    /// Whether another node may be live: while it is, an account reached here may also
+    /// have sessions there that a bare-JID stanza is owed to; when not, a local delivery
+    /// is final and costs no directory lookup.
+    fn others_live(&self) -> bool;
     /// A resource of `user` was bound here.
     fn bound(&self, user: &str, resource: &str);
     /// It was unbound (no session holds it here any more).

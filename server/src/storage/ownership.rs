@@ -101,6 +101,9 @@ pub trait RoomOwnership: Send + Sync {
     /// Gives the room up (unloaded or destroyed), if `fence` still holds: anyone may claim
     /// it now. A room that does not exist (any more) is forgotten, its epochs with it.
     fn release<'a>(&'a self, fence: &'a Fence) -> BoxFuture<'a, anyhow::Result<()>>;
+    /// The incarnations other than `incarnation` whose lease is running: the other live
+    /// nodes (a node alone needs not look for an account's sessions elsewhere).
+    fn others_live(&self, incarnation: i64) -> BoxFuture<'_, anyhow::Result<Vec<i64>>>;
     /// The rooms `incarnation` holds now.
     fn rooms_of(&self, incarnation: i64) -> BoxFuture<'_, anyhow::Result<Vec<String>>>;
     /// The room's owner as stored, `None` when it was never claimed.

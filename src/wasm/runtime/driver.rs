@@ -19,6 +19,7 @@ use crate::wasm::socket::{Socket, SocketEvent, Timer};
 
 use super::lane::{Done, Lane, Laned, MAX_BATCH};
 use super::options::{is_secure, now, random_bytes, random_id, ConnectionState, Options};
+use super::prepared::Prepared;
 use super::report::Reporter;
 use super::{Job, Shared};
 
@@ -436,14 +437,14 @@ impl<S: Store + 'static> Driver<S> {
     /// Run what waits for nothing any more and start the next store batch.
     fn settle(&mut self) {
         for d in self.lane.start() {
-            self.done(d);
+            self.done(d, &mut Prepared::default());
         }
     }
 
     /// One item out of the lane.
-    fn done(&mut self, d: Done) {
+    fn done(&mut self, d: Done, prepared: &mut Prepared) {
         match d {
-            Done::Page(page, Ok(applied)) => self.report.applied(&page, &applied),
+            Done::Page(page, Ok(applied)) => self.report.applied(&page, &applied, prepared),
             Done::Page(_, Err(e)) | Done::Failed(e) => {
                 self.shared.emit_error(&SdkError::store(e.0));
             }
@@ -511,8 +512,9 @@ impl<S: Store + 'static> Driver<S> {
     /// A store batch finished: report each page (or its error) and run the events that
     /// waited for it, in the order the core produced them.
     fn finish_batch(&mut self, done: Vec<Done>) {
+        let mut prepared = Prepared::of(&self.shared, &done);
         for d in done {
-            self.done(d);
+            self.done(d, &mut prepared);
         }
         self.settle();
     }

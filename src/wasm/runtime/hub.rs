@@ -64,7 +64,7 @@ impl Shared {
     }
 
     /// Whether a callback is registered for `name` (here, or through the relay).
-    fn listening(&self, name: &str) -> bool {
+    pub fn listening(&self, name: &str) -> bool {
         self.relaying.get()
             || self
                 .listeners
@@ -104,6 +104,20 @@ impl Shared {
         match to_js(&v()) {
             Ok(js) => self.emit(name, &js),
             Err(e) => self.emit_error(&e),
+        }
+    }
+
+    /// Emit `prepared` (see `prepared.rs`) when a callback listens, else build the value
+    /// as [`Shared::emit_value`] does.
+    pub fn emit_prepared<T: serde::Serialize>(
+        &self,
+        name: &str,
+        prepared: Option<JsValue>,
+        v: impl FnOnce() -> T,
+    ) {
+        match prepared {
+            Some(js) if self.listening(name) => self.emit(name, &js),
+            _ => self.emit_value(name, v),
         }
     }
 

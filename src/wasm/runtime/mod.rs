@@ -12,6 +12,7 @@
 //! - `driver`: the job loop, the socket and timer lifecycle, performing the core's actions;
 //! - `lane`: the store lane, generic over [`crate::store::Store`];
 //! - `report`: app events and stored pages turned into JS callbacks and promise replies;
+//! - `prepared`: a stored batch's `event` and `update` values, built in one go;
 //! - `hub`: the job queue and the app's listeners, shared with the JS side;
 //! - `options`: the validated options, and the clock and random source the core is given.
 //!
@@ -21,6 +22,7 @@ mod driver;
 mod hub;
 mod lane;
 mod options;
+mod prepared;
 mod report;
 
 pub use driver::{spawn, WakeSaver};

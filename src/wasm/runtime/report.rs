@@ -17,6 +17,7 @@ use crate::wasm::js_types::{
 use crate::wasm::local::Reply;
 
 use super::hub::Shared;
+use super::prepared::Prepared;
 use super::CommandReply;
 
 /// Resync progress of one room since the last connect or `resync()`.
@@ -154,8 +155,8 @@ impl Reporter {
     }
 
     /// Report a stored page: resync progress for archive pages, then its new events, then
-    /// the stored messages it changed (`update`).
-    pub(super) fn applied(&mut self, page: &Page, applied: &Applied) {
+    /// the stored messages it changed (`update`), the values taken from `prepared`.
+    pub(super) fn applied(&mut self, page: &Page, applied: &Applied, prepared: &mut Prepared) {
         let (cursor, gap) = (page.cursor.is_some(), page.gap.is_some());
         let is_sync_page = cursor
             || gap
@@ -174,11 +175,11 @@ impl Reporter {
         }
         for ev in &applied.fresh {
             self.shared
-                .emit_value("event", || JsRoomEvent::from_event(ev));
+                .emit_prepared("event", prepared.event(), || JsRoomEvent::from_event(ev));
         }
         for ev in &applied.updated {
             self.shared
-                .emit_value("update", || JsRoomEvent::from_event(ev));
+                .emit_prepared("update", prepared.update(), || JsRoomEvent::from_event(ev));
         }
     }
 

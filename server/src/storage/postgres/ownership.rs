@@ -340,6 +340,20 @@ impl RoomOwnership for PgOwnership {
         })
     }
 
+    fn others_live(&self, incarnation: i64) -> BoxFuture<'_, anyhow::Result<Vec<i64>>> {
+        Box::pin(async move {
+            let client = self.pg.client().await?;
+            let rows = client
+                .query(
+                    "SELECT incarnation FROM cluster_incarnations
+                     WHERE incarnation <> $1 AND lease_until > now()",
+                    &[&incarnation],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
     fn owner<'a>(&'a self, room: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Owner>>> {
         Box::pin(async move { owner(&self.pg.client().await?, room).await })
     }
