@@ -6,7 +6,7 @@
 //! Directory writes go through one task in order, so a quick bind and unbind of one
 //! resource never land reversed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
@@ -133,10 +133,23 @@ impl NodeRemote {
                 per_node.entry(node).or_default().extend(at);
             }
         }
+        // In the items' order (the events of a batch one after the other), so that a
+        // request cut in parts carries each event's template in one or two of them.
+        for at in per_node.values_mut() {
+            at.sort_unstable();
+        }
         let asks = per_node.into_iter().map(|(node, at)| async move {
-            let env = fanout(items, &at);
-            let answer = self.answer(node, &env).await.unwrap_or_default();
-            (at, answer.reached)
+            // In order, one after the other: a node takes its requests in order.
+            let mut got = Vec::with_capacity(at.len());
+            for part in parts(items, &at) {
+                let Some(answer) = self.answer(node, &fanout(items, part)).await else {
+                    break; // the node is gone or cut off: the rest would fail as well
+                };
+                let mut reached = answer.reached;
+                reached.resize(part.len(), false);
+                got.extend(reached);
+            }
+            (at, got)
         });
         // The nodes are asked at once: a dead one costs its timeout once, not per node.
         for (at, got) in futures_util::future::join_all(asks).await {
@@ -148,23 +161,52 @@ impl NodeRemote {
     }
 }
 
+/// Most bytes of items and templates in one request (NATS refuses messages over its
+/// `max_payload`, 1 MiB by default): a room's task sends a whole batch of events at once.
+const REQUEST_BYTES: usize = 256 * 1024;
+
+/// `at` (in the order of `items`) cut into runs whose request stays under about
+/// [`REQUEST_BYTES`]; an item alone may exceed it.
+fn parts<'a>(items: &[BareItem], at: &'a [usize]) -> Vec<&'a [usize]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    // The templates in the current run: each crosses once per request.
+    let mut sent: HashSet<*const Template> = HashSet::new();
+    for (k, n) in at.iter().enumerate() {
+        let item = &items[*n];
+        let own = item.user.len() + item.to.len() + 32;
+        let own = own + item.skip.iter().map(|s| s.len() + 3).sum::<usize>();
+        let template: usize = item.template.parts().iter().map(|p| p.len() + 3).sum();
+        let new = !sent.contains(&Arc::as_ptr(&item.template));
+        let size = own + if new { template } else { 0 };
+        if k > start && bytes + size > REQUEST_BYTES {
+            out.push(&at[start..k]);
+            (start, bytes) = (k, own + template);
+            sent.clear();
+        } else {
+            bytes += size;
+        }
+        sent.insert(Arc::as_ptr(&item.template));
+    }
+    if start < at.len() {
+        out.push(&at[start..]);
+    }
+    out
+}
+
 /// The request for one node: `items[at]`, each distinct template (by identity: a room
 /// event's recipients share its) once.
 fn fanout(items: &[BareItem], at: &[usize]) -> Envelope {
-    let mut sent: Vec<&Arc<Template>> = Vec::new();
+    let mut sent: HashMap<*const Template, usize> = HashMap::new();
     let mut templates = Vec::new();
     let items = at
         .iter()
         .map(|n| {
             let item = &items[*n];
-            let template = match sent.iter().position(|t| Arc::ptr_eq(t, &item.template)) {
-                Some(t) => t,
-                None => {
-                    sent.push(&item.template);
-                    templates.push(item.template.parts().to_vec());
-                    sent.len() - 1
-                }
-            };
+            let template = *sent.entry(Arc::as_ptr(&item.template)).or_insert_with(|| {
+                templates.push(item.template.parts().to_vec());
+                templates.len() - 1
+            });
             FanoutItem {
                 user: item.user.clone(),
                 to: item.to.to_string(),
@@ -308,13 +350,18 @@ pub fn handler(router: Router, membership: Arc<Membership>) -> super::bus::Handl
                         .into_iter()
                         .map(|parts| Arc::new(Template::from_parts(parts)))
                         .collect();
-                    reached = items
-                        .into_iter()
-                        .map(|i| match templates.get(i.template) {
+                    // Account by account, each one's items in their order: its sessions
+                    // then find all of them queued at once and write them in one go.
+                    let mut order: Vec<usize> = (0..items.len()).collect();
+                    order.sort_by(|x, y| items[*x].user.cmp(&items[*y].user));
+                    reached = vec![false; items.len()];
+                    for n in order {
+                        let i = &items[n];
+                        reached[n] = match templates.get(i.template) {
                             Some(t) => router.deliver_here_template(&i.user, t, &i.to, &i.skip),
                             None => false,
-                        })
-                        .collect();
+                        };
+                    }
                     true
                 }
                 Envelope::Batch { items } => {

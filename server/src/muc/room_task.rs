@@ -16,7 +16,7 @@ use minidom::Element;
 use tokio::sync::mpsc;
 
 use super::create::{request_quota, subscribe_quota, Quota};
-use super::deliver;
+use super::deliver::Deferred;
 use super::handle::RequestError;
 use super::ids::now_micros;
 use super::mailbox::{Report, RoomMsg};
@@ -270,6 +270,16 @@ struct Executed {
     gone: Vec<BareJid>,
 }
 
+impl Executed {
+    fn add_gone(&mut self, gone: Vec<BareJid>) {
+        for g in gone {
+            if !self.gone.contains(&g) {
+                self.gone.push(g);
+            }
+        }
+    }
+}
+
 /// Most stanzas a room handles before committing their writes together.
 const MAX_BATCH: usize = 256;
 
@@ -353,28 +363,44 @@ async fn execute_batch(
         shared.metrics.archive_writes.inc_by(archived);
     }
     let mut out = Executed::default();
+    // The batch's events go out together (deliver.rs), at the latest after its last output.
+    let mut held = Deferred::default();
     for (actions, _) in outputs {
-        let e = perform(shared, room, actions).await;
+        let e = perform(shared, room, actions, &mut held).await;
         out.destroyed |= e.destroyed;
-        for g in e.gone {
-            if !out.gone.contains(&g) {
-                out.gone.push(g);
-            }
-        }
+        out.add_gone(e.gone);
     }
+    out.add_gone(held.send(shared, room).await);
     Ok(out)
 }
 
-/// Sends one stanza's output (its writes are committed already).
-async fn perform(shared: &Shared, room: &Room, actions: Vec<Action>) -> Executed {
+/// Sends one stanza's output (its writes are committed already). Its events join those
+/// `held` back; what else it sends first lets out the held events that could reach the
+/// same session, so that each session still gets everything in the room's order.
+async fn perform(
+    shared: &Shared,
+    room: &Room,
+    actions: Vec<Action>,
+    held: &mut Deferred,
+) -> Executed {
     let mut destroyed = false;
     let mut gone = Vec::new();
     for a in actions {
+        let conflicts = match &a {
+            Action::Store(_) => continue,
+            Action::Event(_) => false,
+            Action::Send(el) => held.reaches(el.attr("to")),
+            Action::Broadcast(_, to) => to.iter().any(|j| held.reaches_full(j)),
+            Action::Mam { .. } | Action::Destroyed => true,
+        };
+        if conflicts {
+            gone.extend(held.send(shared, room).await);
+        }
         match a {
             Action::Store(_) => {}
             Action::Send(el) => shared.outlet.send(el).await,
             Action::Broadcast(el, to) => shared.outlet.broadcast(&el, &to).await,
-            Action::Event(ev) => gone.extend(deliver::event(shared, room, ev).await),
+            Action::Event(ev) => held.push(ev),
             Action::Mam { iq } => mam::answer(shared, room, iq).await,
             Action::Destroyed => destroyed = true,
         }

@@ -214,10 +214,13 @@ impl Offline {
         items: Vec<Item>,
     ) -> Vec<Delivery> {
         let mut out = vec![Delivery::Dropped; items.len()];
-        let mut pending = Vec::new();
-        // Accounts reached here that may also have sessions on other nodes: asked for in
-        // the same lookup, after the pending ones, their answers not needed.
-        let mut also = Vec::new();
+        // The items the lookup asks for, in the items' order, each with whether it reached
+        // no session here (then the answer decides its storage). While other nodes are
+        // live, those reached here are asked for too (the account may have sessions there
+        // as well; their answers are not needed). One order for both, so that an account's
+        // sessions elsewhere get its items in the order the room sent them, even when its
+        // sessions here changed between two of them.
+        let mut asked = Vec::new();
         let others = remote.is_some_and(|r| r.others_live());
         for (at, it) in items.into_iter().enumerate() {
             let kept = others.then(|| it.payload.clone());
@@ -225,18 +228,17 @@ impl Offline {
                 Ok(d) => {
                     out[at] = d;
                     if let Some(payload) = kept {
-                        also.push(Item { payload, ..it });
+                        asked.push((at, Item { payload, ..it }, false));
                     }
                 }
-                Err(payload) => pending.push((at, Item { payload, ..it })),
+                Err(payload) => asked.push((at, Item { payload, ..it }, true)),
             }
         }
-        if let Some(remote) = remote.filter(|_| !pending.is_empty() || !also.is_empty()) {
-            let asks: Vec<BareItem> = pending
+        let mut reached = Vec::new();
+        if let Some(remote) = remote.filter(|_| !asked.is_empty()) {
+            let asks: Vec<BareItem> = asked
                 .iter()
-                .map(|(_, it)| it)
-                .chain(&also)
-                .map(|it| {
+                .map(|(_, it, _)| {
                     let (template, to) = it.payload.shared();
                     BareItem {
                         user: it.user.clone(),
@@ -246,15 +248,16 @@ impl Offline {
                     }
                 })
                 .collect();
-            let reached = remote.to_bare_many(&asks).await;
-            let mut reached = reached.into_iter();
-            pending.retain(|(at, _)| {
-                let yes = reached.next().unwrap_or(false);
-                if yes {
-                    out[*at] = Delivery::Online(1);
-                }
-                !yes
-            });
+            reached = remote.to_bare_many(&asks).await;
+        }
+        reached.resize(asked.len(), false);
+        let mut pending = Vec::new();
+        for ((at, it, owed), yes) in asked.into_iter().zip(reached) {
+            if owed && yes {
+                out[at] = Delivery::Online(1);
+            } else if owed {
+                pending.push((at, it));
+            }
         }
         for (at, it) in pending {
             out[at] = self
