@@ -13,6 +13,7 @@ pub(crate) mod device;
 pub(crate) mod error;
 pub mod idb_apply;
 pub(crate) mod idb_conn;
+pub(crate) mod idb_dedup;
 pub(crate) mod idb_fold;
 pub(crate) mod idb_lookup;
 pub(crate) mod idb_records;
