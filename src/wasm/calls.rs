@@ -420,9 +420,22 @@ impl Inner {
     }
 }
 
-/// A command answered with a result of another command: a bug, reported as such.
+/// A command answered with a result of another command: a bug, reported as such, by the
+/// result's kind (not its `Debug` form: that brought the `Debug` code of every result type
+/// into the package for this message alone; issue 24, package size).
 pub(super) fn unexpected(other: CommandResult) -> SdkError {
-    SdkError::new(Code::Internal, format!("unexpected result {other:?}"))
+    let kind = match other {
+        CommandResult::Subscribed { .. } => "subscribed",
+        CommandResult::Unsubscribed { .. } => "unsubscribed",
+        CommandResult::Subscriptions { .. } => "subscriptions",
+        CommandResult::Subscribers { .. } => "subscribers",
+        CommandResult::Sent { .. } => "sent",
+        CommandResult::Moderated { .. } => "moderated",
+        CommandResult::History { .. } => "history",
+        CommandResult::ResyncStarted => "resyncstarted",
+        CommandResult::Displayed { .. } => "displayed",
+    };
+    SdkError::new(Code::Internal, format!("unexpected result '{kind}'"))
 }
 
 fn page(events: Vec<crate::event::RoomEvent>, complete: bool) -> JsHistoryPage {
