@@ -14,7 +14,7 @@
 //! New events go into the room's newest chunk when it is still small (live events arriving
 //! one by one would otherwise make one chunk each), else into new chunks.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::future::IntoFuture;
 
 use idb::{ObjectStore, Query, Transaction};
@@ -22,13 +22,14 @@ use wasm_bindgen::JsValue;
 
 use crate::event::RoomEvent;
 use crate::store::fold;
-use crate::store::order::{self, PageEntry, Positioned};
+use crate::store::order::{self, PageEntry};
 use crate::store::{Applied, Page};
 
 use super::error::SdkError;
 use super::idb_dedup::{dedup, Deduped, Entry};
 use super::idb_fold;
 use super::idb_lookup::{chunk_ids, fetch, receive, time_range, Loading, Lookups};
+use super::idb_positions::{Placed, Positions};
 use super::idb_records::{self as rec, encode, field, set_field, Chunk, Slot};
 use super::idb_schema::{indexes, stores};
 
@@ -87,12 +88,6 @@ pub(super) async fn apply_pages(
     set_field(&r, "value", &JsValue::from_f64(seq as f64))?;
     tx.object_store(stores::ACCOUNT)?.put(&r, None)?;
     Ok(out)
-}
-
-/// A record's place in the history order, as the pages applied so far left it.
-struct Placed {
-    ts: i64,
-    ord: f64,
 }
 
 async fn apply_room(
@@ -161,18 +156,12 @@ fn place(
     runs: &[&Page],
     pages: &[Vec<PageEntry>],
 ) -> HashMap<u64, Placed> {
-    let mut positions: HashMap<u64, Placed> = HashMap::new();
-    // `positions` by time too: each page reads only its own time range (a burst of
-    // live events is a page per event, and scanning every position per page made the
-    // batch quadratic: issue 24).
-    let mut by_ts: BTreeSet<(i64, u64)> = BTreeSet::new();
+    // By seq and by time: each page reads only its own time range (idb_positions.rs).
+    let mut positions = Positions::default();
     for c in chunks.values() {
         for s in &c.slots {
             let ts = s.ev.timestamp.0;
-            if let Some(old) = positions.insert(s.seq, Placed { ts, ord: s.ord }) {
-                by_ts.remove(&(old.ts, s.seq));
-            }
-            by_ts.insert((ts, s.seq));
+            positions.set(s.seq, Placed { ts, ord: s.ord });
         }
     }
     for (run, page) in runs.iter().zip(pages) {
@@ -181,29 +170,19 @@ fn place(
         }
         let plo = page.iter().map(|e| e.ts).min().unwrap_or(0);
         let phi = page.iter().map(|e| e.ts).max().unwrap_or(0);
-        let stored: Vec<Positioned> = by_ts
-            .range((plo, 0)..=(phi, u64::MAX))
-            .filter_map(|&(ts, id)| {
-                positions
-                    .get(&id)
-                    .map(|p| Positioned { id, ts, ord: p.ord })
-            })
-            .collect();
+        let stored = positions.range(plo, phi);
         let history = run.is_history();
         let ts_in_page: HashMap<u64, i64> = page.iter().map(|e| (e.id, e.ts)).collect();
         for (id, ord) in order::place(&stored, page, history) {
             let ts = ts_in_page
                 .get(&id)
                 .copied()
-                .or_else(|| positions.get(&id).map(|p| p.ts))
+                .or_else(|| positions.get(id).map(|p| p.ts))
                 .unwrap_or(0);
-            if let Some(old) = positions.insert(id, Placed { ts, ord }) {
-                by_ts.remove(&(old.ts, id));
-            }
-            by_ts.insert((ts, id));
+            positions.set(id, Placed { ts, ord });
         }
     }
-    positions
+    positions.into_map()
 }
 
 /// Folds, the changed messages to report, and step 3: the writes. Out of line for the

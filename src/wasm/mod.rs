@@ -16,6 +16,7 @@ pub(crate) mod idb_conn;
 pub(crate) mod idb_dedup;
 pub(crate) mod idb_fold;
 pub(crate) mod idb_lookup;
+pub(crate) mod idb_positions;
 pub(crate) mod idb_records;
 pub mod idb_schema;
 pub(crate) mod idb_store;
