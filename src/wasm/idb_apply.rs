@@ -222,9 +222,14 @@ fn write_back(
     } else {
         strip(fresh)
     };
-    let mut reported: HashMap<usize, &RoomEvent> = HashMap::new();
+    // By entry index (a list, not one more map type in the package).
+    let mut reported: Vec<Option<&RoomEvent>> = vec![None; entries.len()];
     for (idx, evs) in fresh_entries.iter().zip(&fresh) {
-        reported.extend(idx.iter().copied().zip(evs));
+        for (&i, ev) in idx.iter().zip(evs) {
+            if let Some(r) = reported.get_mut(i) {
+                *r = Some(ev);
+            }
+        }
     }
     let updated = updates(&entries, &reported, &chunks, &refolded, &positions);
     let mut out: Vec<Applied> = fresh
@@ -323,7 +328,7 @@ fn write_back(
 /// one only refolded), and new ones a later page changed after they were `reported`.
 fn updates(
     entries: &[Entry],
-    reported: &HashMap<usize, &RoomEvent>,
+    reported: &[Option<&RoomEvent>],
     chunks: &HashMap<u64, Chunk>,
     refolded: &[u64],
     positions: &HashMap<u64, Placed>,
@@ -336,7 +341,7 @@ fn updates(
         };
         let (old, ord) = match old {
             Some(slot) => (Some(&slot.ev), slot.ord),
-            None => (reported.get(&i).copied(), 0.0),
+            None => (reported.get(i).copied().flatten(), 0.0),
         };
         if fold::is_message(&e.ev) && old.is_some_and(|o| !fold::shown_same(o, &e.ev)) {
             out.push((e.seq, ord, &e.ev));
