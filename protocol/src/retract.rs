@@ -10,7 +10,6 @@
 //! reads both and [`LegacyModerated`] is the v0.2 broadcast a room adds for old clients.
 
 use minidom::Element;
-use xmpp_parsers::occupant_id::OccupantId;
 
 use super::xml::{builder, expect};
 use super::{ns, ParseError};
@@ -41,7 +40,10 @@ impl From<Moderated> for Element {
     fn from(m: Moderated) -> Element {
         let b = builder("moderated", ns::MODERATE).attr(crate::xml::ncname("by"), m.by);
         match m.occupant_id {
-            Some(id) => b.append(Element::from(OccupantId { id })).build(),
+            // As xmpp-parsers' `OccupantId` writes it, over minidom (no xso in the SDK).
+            Some(id) => b
+                .append(builder("occupant-id", ns::OCCUPANT_ID).attr(crate::xml::ncname("id"), id))
+                .build(),
             None => b.build(),
         }
     }
@@ -291,6 +293,13 @@ mod tests {
             reason: Some("spam".into()),
         };
         assert_eq!(Retracted::try_from(Element::from(t.clone())).unwrap(), t);
+        // The occupant-id built over minidom is the element xmpp-parsers built before.
+        let moderated = Element::from(t.moderated.clone().unwrap());
+        let occupant = xmpp_parsers::occupant_id::OccupantId { id: "abc".into() };
+        assert_eq!(
+            moderated.get_child("occupant-id", ns::OCCUPANT_ID),
+            Some(&Element::from(occupant))
+        );
         let r = Retract {
             id: "9".into(),
             moderated: None,

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The change a [`super::EventKind::Change`] event makes to its target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The change a [`super::EventKind::Change`] event makes to its target. Stored as
+/// `{"change": "edit", "body": …}`; read back by hand (`event_serde.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "change", rename_all = "lowercase")]
 pub enum Change {
     /// A correction: the target's body becomes `body` (XEP-0308).

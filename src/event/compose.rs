@@ -9,10 +9,7 @@ use jid::BareJid;
 use minidom::Element;
 
 use super::ReplyTo;
-use crate::protocol::message::Id;
-use crate::protocol::message_correct::Replace;
 use crate::protocol::ns;
-use crate::protocol::reactions::{Reaction, Reactions};
 use crate::protocol::retract::{ModerateRequest, Retract};
 use crate::protocol::xml::ncname;
 
@@ -52,10 +49,11 @@ pub fn message(room: &BareJid, id: &str, text: &str, reply_to: Option<&ReplyTo>)
 
 /// Correct our message `target` (the id we gave it) to `text`.
 pub fn edit(room: &BareJid, id: &str, target: &str, text: &str) -> Element {
-    let replace = Replace {
-        id: Id(target.to_owned()),
-    };
-    groupchat(room, id, vec![body(text), replace.into()])
+    // Built over minidom, as xmpp-parsers' `Replace` writes it (no xso in the package).
+    let replace = Element::builder("replace", ns::MESSAGE_CORRECT)
+        .attr(ncname("id"), target.to_owned())
+        .build();
+    groupchat(room, id, vec![body(text), replace])
 }
 
 /// What clients without XEP-0424 show for a retraction (its fallback body, §4).
@@ -99,15 +97,17 @@ pub fn retract(room: &BareJid, id: &str, target: &str) -> Element {
 /// Our reactions to the message with archive id `stanza_id` become exactly `emojis`
 /// (empty removes them): XEP-0444 in a room names the stanza-id.
 pub fn react(room: &BareJid, id: &str, stanza_id: &str, emojis: &[String]) -> Element {
-    let reactions = Reactions {
-        id: stanza_id.to_owned(),
-        reactions: emojis
-            .iter()
-            .map(|e| Reaction { emoji: e.clone() })
-            .collect(),
-    };
+    // Built over minidom, as xmpp-parsers' `Reactions` writes it (no xso in the package).
+    let reactions = Element::builder("reactions", ns::REACTIONS)
+        .attr(ncname("id"), stanza_id.to_owned())
+        .append_all(emojis.iter().map(|e| {
+            Element::builder("reaction", ns::REACTIONS)
+                .append(e.as_str())
+                .build()
+        }))
+        .build();
     // No body: the `<store/>` hint keeps it in archives that want one (XEP-0444 §4).
-    groupchat(room, id, vec![reactions.into(), store_hint()])
+    groupchat(room, id, vec![reactions, store_hint()])
 }
 
 /// The payload of the IQ set a moderator sends the room to retract anyone's message

@@ -126,3 +126,26 @@ fn moderate_is_the_current_request_the_room_reads() {
     assert_eq!(asked.reason.as_deref(), Some("spam"));
     assert!(!asked.legacy);
 }
+
+/// The `<replace/>` and `<reactions/>` built over minidom are the elements xmpp-parsers'
+/// `Replace` and `Reactions` built before issue 24.
+#[test]
+fn corrections_and_reactions_are_the_elements_xmpp_parsers_built() {
+    use crate::protocol::message::Id;
+    use crate::protocol::message_correct::Replace;
+    use crate::protocol::reactions::{Reaction, Reactions};
+    let m = edit(&room(), "x1", "m0", "fixed");
+    let ns = crate::protocol::ns::MESSAGE_CORRECT;
+    let theirs = Element::from(Replace {
+        id: Id("m0".into()),
+    });
+    assert_eq!(m.get_child("replace", ns), Some(&theirs));
+    let emojis = vec!["👍".to_string(), "🎉".to_string()];
+    let m = react(&room(), "x2", "s1", &emojis);
+    let theirs = Element::from(Reactions {
+        id: "s1".into(),
+        reactions: emojis.into_iter().map(|emoji| Reaction { emoji }).collect(),
+    });
+    let ns = crate::protocol::ns::REACTIONS;
+    assert_eq!(m.get_child("reactions", ns), Some(&theirs));
+}

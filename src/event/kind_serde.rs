@@ -133,7 +133,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
 }
 
 /// A field the variant requires, or serde's own "missing field" error.
-fn need<T, E: Error>(v: Option<T>, name: &'static str) -> Result<T, E> {
+pub(super) fn need<T, E: Error>(v: Option<T>, name: &'static str) -> Result<T, E> {
     v.ok_or_else(|| E::missing_field(name))
 }
 

@@ -3,6 +3,7 @@
 
 mod change;
 pub mod compose;
+mod event_serde;
 mod kind_serde;
 mod modern;
 mod parse;
@@ -107,8 +108,9 @@ pub enum EventKind {
     },
 }
 
-/// A typed room event as the app and the store see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A typed room event as the app and the store see it. Read back by hand
+/// (`event_serde.rs`), for the browser package's size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoomEvent {
     /// The room's bare JID.
     pub room: String,

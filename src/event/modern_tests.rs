@@ -217,3 +217,59 @@ fn an_occupant_id_is_read_as_xmpp_parsers_reads_it() {
     assert_eq!(with(&format!("<occupant-id {ns}/>")), None);
     assert_eq!(with("<occupant-id xmlns='urn:other' id='a'/>"), None);
 }
+
+/// `<reactions/>` and `<replace/>` are read as xmpp-parsers' non-pedantic `Reactions` and
+/// `Replace` read them before issue 24 read them by hand: other attributes and unknown
+/// children ignored, white space allowed, other text or a missing `id` an error.
+#[test]
+fn reactions_and_corrections_are_read_as_xmpp_parsers_reads_them() {
+    use crate::protocol::{message_correct::Replace, reactions::Reactions};
+    let r = "xmlns='urn:xmpp:reactions:0'";
+    for xml in [
+        format!("<reactions {r} id='s0'/>"),
+        format!("<reactions {r} id='s0' x='y'> <reaction>👍</reaction>\n</reactions>"),
+        format!("<reactions {r} id='s0'><reaction a='b'>a<x/>b</reaction><y/></reactions>"),
+        format!(
+            "<reactions {r} id='s0'><reaction/><reaction xmlns='urn:o'>z</reaction></reactions>"
+        ),
+        format!("<reactions {r} id='s0'>text<reaction>x</reaction></reactions>"),
+        format!("<reactions {r}><reaction>x</reaction></reactions>"),
+    ] {
+        let payload = format!("{xml}{OCC}");
+        let ours = joined(&msg(&format!("{ROOM}/bob"), "x1", &payload)).map(|e| e.kind);
+        let theirs = Reactions::try_from(xml.parse::<Element>().unwrap()).map(|x| {
+            let emojis = x.reactions.into_iter().map(|r| r.emoji).collect();
+            EventKind::Change {
+                target: x.id,
+                change: Change::React { emojis },
+            }
+        });
+        match (ours, theirs) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{xml}"),
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!("{xml}: ours {a:?}, xmpp-parsers {b:?}"),
+        }
+    }
+    let c = "xmlns='urn:xmpp:message-correct:0'";
+    for xml in [
+        format!("<replace {c} id='m1'/>"),
+        format!("<replace {c} id='m1' x='y'> <x/>\n</replace>"),
+        format!("<replace {c} id='m1'>text</replace>"),
+        format!("<replace {c}/>"),
+    ] {
+        let payload = format!("<body>fixed</body>{xml}");
+        let ours = joined(&msg(&format!("{ROOM}/bob"), "x1", &payload)).map(|e| e.kind);
+        let theirs =
+            Replace::try_from(xml.parse::<Element>().unwrap()).map(|x| EventKind::Change {
+                target: x.id.0,
+                change: Change::Edit {
+                    body: "fixed".into(),
+                },
+            });
+        match (ours, theirs) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{xml}"),
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!("{xml}: ours {a:?}, xmpp-parsers {b:?}"),
+        }
+    }
+}

@@ -25,8 +25,6 @@
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-
 /// A tab's random id.
 pub type TabId = String;
 
@@ -197,7 +195,10 @@ pub struct Tabs<C, V> {
     /// The leader a follower knows of.
     leader: Option<TabId>,
     next_req: u64,
-    pending: BTreeMap<u64, Pending<C>>,
+    /// Calls awaiting a result, by request number, in request order (numbers only grow).
+    /// A list, not a `BTreeMap`: a tab has a handful in flight, and each map type costs
+    /// the browser package its own copy of the B-tree code (issue 24, package size).
+    pending: Vec<(u64, Pending<C>)>,
     /// The leader has heard from a follower: its callbacks are worth broadcasting.
     followed: bool,
     /// The leader's connection state (its own as leader, the one heard as follower).
@@ -220,7 +221,7 @@ impl<C: Call + Clone, V: Clone> Tabs<C, V> {
             role: Role::Undecided,
             leader: None,
             next_req: 1,
-            pending: BTreeMap::new(),
+            pending: Vec::new(),
             followed: false,
             state: None,
             wants_online: false,
@@ -270,7 +271,7 @@ impl<C: Call + Clone, V: Clone> Tabs<C, V> {
                 if let Some(to) = &sent_to {
                     out.push(self.request(to, req, &call));
                 }
-                self.pending.insert(req, Pending { call, sent_to });
+                self.pending.push((req, Pending { call, sent_to }));
             }
         }
         (req, out)
@@ -381,13 +382,11 @@ impl<C: Call + Clone, V: Clone> Tabs<C, V> {
                 req,
                 result,
             } => {
-                let mine = to == self.me
-                    && self
-                        .pending
-                        .get(&req)
-                        .is_some_and(|p| p.sent_to.as_ref() == Some(&from));
-                if mine {
-                    self.pending.remove(&req);
+                let mine = self.pending.iter().position(|(r, p)| {
+                    *r == req && to == self.me && p.sent_to.as_ref() == Some(&from)
+                });
+                if let Some(i) = mine {
+                    self.pending.remove(i);
                     out.push(Effect::Deliver { req, result });
                 }
             }
@@ -428,13 +427,13 @@ impl<C: Call + Clone, V: Clone> Tabs<C, V> {
             match self.carry_over(req, p, old.as_ref()) {
                 Ok(call) => {
                     out.push(self.request(&leader, req, &call));
-                    self.pending.insert(
+                    self.pending.push((
                         req,
                         Pending {
                             call,
                             sent_to: Some(leader.clone()),
                         },
-                    );
+                    ));
                 }
                 Err(e) => out.push(e),
             }
@@ -499,8 +498,8 @@ impl<C: Call + Clone, V: Clone> Tabs<C, V> {
     pub fn close(&mut self) -> Vec<Effect<C, V>> {
         self.role = Role::Closed;
         std::mem::take(&mut self.pending)
-            .into_keys()
-            .map(|req| Effect::Deliver {
+            .into_iter()
+            .map(|(req, _)| Effect::Deliver {
                 req,
                 result: Err(Failure::new("not-connected", "the client was closed")),
             })

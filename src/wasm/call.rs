@@ -97,7 +97,7 @@ fn strings(obj: &JsValue, key: &str) -> Option<Vec<String>> {
 
 impl Call {
     /// The method's name on the channel.
-    fn name(&self) -> &'static str {
+    pub(super) fn name(&self) -> &'static str {
         match self {
             Call::Open => "open",
             Call::Connect => "connect",

@@ -14,7 +14,7 @@
 //! New events go into the room's newest chunk when it is still small (live events arriving
 //! one by one would otherwise make one chunk each), else into new chunks.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::future::IntoFuture;
 
 use idb::{ObjectStore, Query, Transaction};
@@ -22,12 +22,14 @@ use wasm_bindgen::JsValue;
 
 use crate::event::RoomEvent;
 use crate::store::fold;
-use crate::store::order::{self, PageEntry, Positioned};
+use crate::store::order::{self, PageEntry};
 use crate::store::{Applied, Page};
 
 use super::error::SdkError;
+use super::idb_dedup::{dedup, Deduped, Entry};
 use super::idb_fold;
 use super::idb_lookup::{chunk_ids, fetch, receive, time_range, Loading, Lookups};
+use super::idb_positions::{Placed, Positions};
 use super::idb_records::{self as rec, encode, field, set_field, Chunk, Slot};
 use super::idb_schema::{indexes, stores};
 
@@ -88,58 +90,16 @@ pub(super) async fn apply_pages(
     Ok(out)
 }
 
-/// A stored event that may be the same as a batch event: where it is.
-struct Candidate {
-    seq: u64,
-    chunk: u64,
-    slot: usize,
-    /// The order the dedup index of schema v3 listed records in: events without an
-    /// archive id first, by insertion; then by archive id.
-    order: (bool, u64, String),
-}
-
-/// One distinct event of the batch.
-struct Entry {
-    seq: u64,
-    ev: RoomEvent,
-    stored: Option<Stored>,
-    changed: bool,
-    /// The first page of the batch it came in.
-    page: usize,
-}
-
-/// Where an already stored event is, and its order before this batch.
-struct Stored {
-    chunk: u64,
-    slot: usize,
-    ord: f64,
-}
-
-/// A record's place in the history order, as the pages applied so far left it.
-struct Placed {
-    ts: i64,
-    ord: f64,
-}
-
-fn index_keys(map: &mut HashMap<String, Vec<usize>>, ev: &RoomEvent, i: usize) {
-    for k in ev.dedup_keys() {
-        let slot = map.entry(k).or_default();
-        if !slot.contains(&i) {
-            slot.push(i);
-        }
-    }
-}
-
 async fn apply_room(
     tx: &Transaction,
     store: &ObjectStore,
-    l: Loading<'_>,
+    mut l: Loading<'_>,
     seq: &mut u64,
 ) -> Result<Vec<Applied>, SdkError> {
     let room = l.room;
     let mut chunks: HashMap<u64, Chunk> = HashMap::new();
-    receive(l.gets, &mut chunks).await?;
-    if let Some(f) = l.tail_get {
+    receive(std::mem::take(&mut l.gets), &mut chunks).await?;
+    if let Some(f) = l.tail_get.take() {
         if let Some(r) = f.await? {
             if js_sys::Array::from(&field(&r, "pos")?).length() < TAIL_MERGE as u32 {
                 let c = rec::chunk_of(&r)?;
@@ -154,128 +114,13 @@ async fn apply_room(
         )));
     }
 
-    // Every stored event that could be the same as a batch event, each once, in the order
-    // the dedup index of the per-event layout listed them in (the first match wins).
-    let mut candidates: Vec<Candidate> = Vec::new();
-    for (&chunk, c) in &chunks {
-        for (slot, s) in c.slots.iter().enumerate() {
-            let order = match &s.ev.stanza_id {
-                Some(id) => (true, 0, id.clone()),
-                None => (false, s.seq, String::new()),
-            };
-            candidates.push(Candidate {
-                seq: s.seq,
-                chunk,
-                slot,
-                order,
-            });
-        }
-    }
-    crate::sort::sort_by(&mut candidates, |a, b| a.order.cmp(&b.order));
-    let stored_ev = |c: &Candidate| &chunks[&c.chunk].slots[c.slot];
-    // Dedup key → candidates / batch entries that have it, so matching an event costs a
-    // few lookups rather than a scan (a batch can hold hundreds of live events).
-    let mut cand_by_key: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, c) in candidates.iter().enumerate() {
-        for k in stored_ev(c).ev.dedup_keys() {
-            cand_by_key.entry(k).or_default().push(i);
-        }
-    }
-    let mut entry_by_key: HashMap<String, Vec<usize>> = HashMap::new();
-
-    // 1. Dedup, page by page: each event is an earlier batch event, a stored one, or new.
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut by_seq: HashMap<u64, usize> = HashMap::new();
-    // Per page: its entries in page order with their time after the page, and whether
-    // the page placed them (new, or moved to another time).
-    let mut pages: Vec<Vec<PageEntry>> = Vec::with_capacity(l.runs.len());
-    // Per page: the new events (entry, copy as that page left it).
-    let mut fresh: Vec<Vec<(usize, RoomEvent)>> = Vec::with_capacity(l.runs.len());
-    for (page_no, run) in l.runs.iter().enumerate() {
-        let mut page: Vec<usize> = Vec::with_capacity(run.events.len());
-        let mut before: HashMap<usize, Option<i64>> = HashMap::new();
-        let mut new_here = Vec::new();
-        for ev in &run.events {
-            let keys = ev.dedup_keys();
-            let earlier = keys
-                .iter()
-                .filter_map(|k| entry_by_key.get(k))
-                .flatten()
-                .copied()
-                .filter(|&i| entries[i].ev.same_as(ev))
-                .min();
-            if let Some(i) = earlier {
-                before.entry(i).or_insert(Some(entries[i].ev.timestamp.0));
-                if entries[i].ev.absorb(ev) {
-                    entries[i].changed = true;
-                    index_keys(&mut entry_by_key, &entries[i].ev, i);
-                }
-                page.push(i);
-                continue;
-            }
-            let hit = keys.iter().find_map(|k| {
-                cand_by_key
-                    .get(k)?
-                    .iter()
-                    .map(|&c| &candidates[c])
-                    .find(|c| !by_seq.contains_key(&c.seq) && stored_ev(c).ev.same_as(ev))
-            });
-            let entry = match hit {
-                Some(c) => {
-                    let s = stored_ev(c);
-                    let mut stored = s.ev.clone();
-                    before.insert(entries.len(), Some(stored.timestamp.0));
-                    let changed = stored.absorb(ev);
-                    Entry {
-                        seq: c.seq,
-                        stored: Some(Stored {
-                            chunk: c.chunk,
-                            slot: c.slot,
-                            ord: s.ord,
-                        }),
-                        ev: stored,
-                        changed,
-                        page: page_no,
-                    }
-                }
-                None => {
-                    *seq += 1;
-                    new_here.push((entries.len(), ev.clone()));
-                    before.insert(entries.len(), None);
-                    Entry {
-                        seq: *seq,
-                        stored: None,
-                        ev: ev.clone(),
-                        changed: true,
-                        page: page_no,
-                    }
-                }
-            };
-            by_seq.insert(entry.seq, entries.len());
-            index_keys(&mut entry_by_key, &entry.ev, entries.len());
-            page.push(entries.len());
-            entries.push(entry);
-        }
-        pages.push(
-            page.iter()
-                .map(|&i| {
-                    let e = &entries[i];
-                    let ts = e.ev.timestamp.0;
-                    PageEntry {
-                        id: e.seq,
-                        ts,
-                        place: before.get(&i).copied().flatten() != Some(ts),
-                    }
-                })
-                .collect(),
-        );
-        fresh.push(new_here);
-    }
+    let d = dedup(&chunks, &l.runs, seq);
 
     // Changes and the messages they name, wherever they are stored (idb_fold.rs).
-    let folding = l.has_changes || entries.iter().any(|e| fold::target_of(&e.ev).is_some());
+    let folding = l.has_changes || d.entries.iter().any(|e| fold::target_of(&e.ev).is_some());
     if folding {
-        let batch: Vec<&RoomEvent> = entries
+        let batch: Vec<&RoomEvent> = d
+            .entries
             .iter()
             .filter(|e| touched(e) || fold::target_of(&e.ev).is_some())
             .map(|e| &e.ev)
@@ -284,11 +129,11 @@ async fn apply_room(
     }
 
     // 2. Order, page by page, against the stored positions as the pages before left them.
-    let placing = pages.iter().flatten().any(|e| e.place);
+    let placing = d.pages.iter().flatten().any(|e| e.place);
     let mut positions: HashMap<u64, Placed> = HashMap::new();
     if placing {
-        let lo = pages.iter().flatten().map(|e| e.ts).min().unwrap_or(0);
-        let hi = pages.iter().flatten().map(|e| e.ts).max().unwrap_or(0);
+        let lo = d.pages.iter().flatten().map(|e| e.ts).min().unwrap_or(0);
+        let hi = d.pages.iter().flatten().map(|e| e.ts).max().unwrap_or(0);
         if lo < l.time_lo || hi > l.time_hi {
             // A stored copy kept a time outside the events' own: read the wider range.
             let named = chunk_ids(time_range(store, room, lo, hi)?.await?);
@@ -298,49 +143,67 @@ async fn apply_room(
                 .collect();
             receive(fetch(store, missing)?, &mut chunks).await?;
         }
-        // `positions` by time too: each page reads only its own time range (a burst of
-        // live events is a page per event, and scanning every position per page made the
-        // batch quadratic: issue 24).
-        let mut by_ts: BTreeSet<(i64, u64)> = BTreeSet::new();
-        for c in chunks.values() {
-            for s in &c.slots {
-                let ts = s.ev.timestamp.0;
-                if let Some(old) = positions.insert(s.seq, Placed { ts, ord: s.ord }) {
-                    by_ts.remove(&(old.ts, s.seq));
-                }
-                by_ts.insert((ts, s.seq));
-            }
-        }
-        for (run, page) in l.runs.iter().zip(&pages) {
-            if !page.iter().any(|e| e.place) {
-                continue;
-            }
-            let plo = page.iter().map(|e| e.ts).min().unwrap_or(0);
-            let phi = page.iter().map(|e| e.ts).max().unwrap_or(0);
-            let stored: Vec<Positioned> = by_ts
-                .range((plo, 0)..=(phi, u64::MAX))
-                .filter_map(|&(ts, id)| {
-                    positions
-                        .get(&id)
-                        .map(|p| Positioned { id, ts, ord: p.ord })
-                })
-                .collect();
-            let history = run.is_history();
-            let ts_in_page: HashMap<u64, i64> = page.iter().map(|e| (e.id, e.ts)).collect();
-            for (id, ord) in order::place(&stored, page, history) {
-                let ts = ts_in_page
-                    .get(&id)
-                    .copied()
-                    .or_else(|| positions.get(&id).map(|p| p.ts))
-                    .unwrap_or(0);
-                if let Some(old) = positions.insert(id, Placed { ts, ord }) {
-                    by_ts.remove(&(old.ts, id));
-                }
-                by_ts.insert((ts, id));
-            }
+        positions = place(&chunks, &l.runs, &d.pages);
+    }
+    write_back(tx, store, &l, d, chunks, positions, folding)
+}
+
+/// Step 2: the stored positions after each placing page, by seq. Out of line for the
+/// reason given at `idb_dedup::dedup`.
+#[inline(never)]
+fn place(
+    chunks: &HashMap<u64, Chunk>,
+    runs: &[&Page],
+    pages: &[Vec<PageEntry>],
+) -> HashMap<u64, Placed> {
+    // By seq and by time: each page reads only its own time range (idb_positions.rs).
+    let mut positions = Positions::default();
+    for c in chunks.values() {
+        for s in &c.slots {
+            let ts = s.ev.timestamp.0;
+            positions.set(s.seq, Placed { ts, ord: s.ord });
         }
     }
+    for (run, page) in runs.iter().zip(pages) {
+        if !page.iter().any(|e| e.place) {
+            continue;
+        }
+        let plo = page.iter().map(|e| e.ts).min().unwrap_or(0);
+        let phi = page.iter().map(|e| e.ts).max().unwrap_or(0);
+        let stored = positions.range(plo, phi);
+        let history = run.is_history();
+        let ts_in_page: HashMap<u64, i64> = page.iter().map(|e| (e.id, e.ts)).collect();
+        for (id, ord) in order::place(&stored, page, history) {
+            let ts = ts_in_page
+                .get(&id)
+                .copied()
+                .or_else(|| positions.get(id).map(|p| p.ts))
+                .unwrap_or(0);
+            positions.set(id, Placed { ts, ord });
+        }
+    }
+    positions.into_map()
+}
 
+/// Folds, the changed messages to report, and step 3: the writes. Out of line for the
+/// reason given at `idb_dedup::dedup`.
+#[inline(never)]
+fn write_back(
+    tx: &Transaction,
+    store: &ObjectStore,
+    l: &Loading<'_>,
+    d: Deduped,
+    mut chunks: HashMap<u64, Chunk>,
+    positions: HashMap<u64, Placed>,
+    folding: bool,
+) -> Result<Vec<Applied>, SdkError> {
+    let room = l.room;
+    let Deduped {
+        mut entries,
+        by_seq,
+        fresh,
+        ..
+    } = d;
     let mut dirty: HashSet<u64> = HashSet::new();
     let fresh_entries: Vec<Vec<usize>> = fresh
         .iter()
@@ -359,9 +222,14 @@ async fn apply_room(
     } else {
         strip(fresh)
     };
-    let mut reported: HashMap<usize, &RoomEvent> = HashMap::new();
+    // By entry index (a list, not one more map type in the package).
+    let mut reported: Vec<Option<&RoomEvent>> = vec![None; entries.len()];
     for (idx, evs) in fresh_entries.iter().zip(&fresh) {
-        reported.extend(idx.iter().copied().zip(evs));
+        for (&i, ev) in idx.iter().zip(evs) {
+            if let Some(r) = reported.get_mut(i) {
+                *r = Some(ev);
+            }
+        }
     }
     let updated = updates(&entries, &reported, &chunks, &refolded, &positions);
     let mut out: Vec<Applied> = fresh
@@ -460,7 +328,7 @@ async fn apply_room(
 /// one only refolded), and new ones a later page changed after they were `reported`.
 fn updates(
     entries: &[Entry],
-    reported: &HashMap<usize, &RoomEvent>,
+    reported: &[Option<&RoomEvent>],
     chunks: &HashMap<u64, Chunk>,
     refolded: &[u64],
     positions: &HashMap<u64, Placed>,
@@ -473,7 +341,7 @@ fn updates(
         };
         let (old, ord) = match old {
             Some(slot) => (Some(&slot.ev), slot.ord),
-            None => (reported.get(&i).copied(), 0.0),
+            None => (reported.get(i).copied().flatten(), 0.0),
         };
         if fold::is_message(&e.ev) && old.is_some_and(|o| !fold::shown_same(o, &e.ev)) {
             out.push((e.seq, ord, &e.ev));

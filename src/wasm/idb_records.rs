@@ -16,11 +16,12 @@ use crate::event::RoomEvent;
 
 use super::error::SdkError;
 
-/// Serialise a core value for storage (maps as objects, so records stay readable in
-/// devtools and stable across serde-wasm-bindgen defaults).
+/// Serialise a core value for storage, as [`super::js_types::to_js`] does for the app
+/// (maps as objects, so records stay readable in devtools). An absent optional field
+/// without `skip_serializing_if` is stored as `null` (serde-wasm-bindgen stored
+/// `undefined` before issue 24's size work); [`decode`] reads both as `None`.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, SdkError> {
-    let ser = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
-    Ok(value.serialize(&ser)?)
+    super::js_types::to_js(value)
 }
 
 /// Deserialise a stored core value.
