@@ -35,6 +35,9 @@ pub enum Envelope {
     /// A stanza for a room this node does not own (its `from` is the sender's full JID,
     /// stamped by the forwarding node's c2s layer).
     Room { xml: String },
+    /// Stanzas for rooms this node does not own, in the order they were sent: what
+    /// queued for the receiving node while the last request to it was out.
+    Rooms { xmls: Vec<String> },
     /// A stanza to a full JID bound on the receiving node.
     Full { xml: String },
     /// A bare-JID stanza for the receiving node's sessions of `user`.
@@ -89,13 +92,16 @@ fn is_zero(n: &usize) -> bool {
 pub struct Answer {
     pub taken: bool,
     /// For a [`Envelope::Batch`] or [`Envelope::Fanout`]: which of its items reached a
-    /// session there.
+    /// session there; for a [`Envelope::Rooms`], which of its stanzas it took.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reached: Vec<bool>,
     /// For a [`Envelope::Room`]: the receiving node does not hold the room (it passed
     /// the stanza on), so the sender forgets it as the room's owner.
     #[serde(default)]
     pub moved: bool,
+    /// For a [`Envelope::Rooms`]: `moved` for each of its stanzas.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved_each: Vec<bool>,
 }
 
 /// Why a request got no answer.

@@ -141,23 +141,45 @@ impl Membership {
         }
     }
 
-    /// Hands a stanza for `room`, which incarnation `owner` holds, to that node;
-    /// `Ok(false)` when it could not take it. Without NATS, an error at once. Unless the
-    /// owner took it and still holds the room, it is forgotten as the room's owner.
-    pub async fn forward_room(
+    /// Hands stanzas for rooms incarnation `owner` holds, `(room, xml)` each, to that node
+    /// in one request, in order; per stanza whether it took it. Without NATS, an error at
+    /// once. A room is forgotten as held by `owner` unless the owner took its stanza and
+    /// still holds it. A lone stanza goes as [`bus::Envelope::Room`], as it always did.
+    pub async fn forward_rooms(
         &self,
-        room: &str,
         owner: i64,
-        xml: String,
-    ) -> Result<bool, bus::BusError> {
+        stanzas: Vec<(String, String)>,
+    ) -> Result<Vec<bool>, bus::BusError> {
+        let (rooms, mut xmls): (Vec<String>, Vec<String>) = stanzas.into_iter().unzip();
+        // Per stanza: taken, and whether the owner does not hold its room (any more).
         let answer = match self.bus.get() {
-            Some(bus) => bus.request(owner, &bus::Envelope::Room { xml }).await,
+            Some(bus) if xmls.len() == 1 => {
+                let xml = xmls.pop().unwrap_or_default();
+                let a = bus.request(owner, &bus::Envelope::Room { xml }).await;
+                a.map(|a| (vec![a.taken], vec![a.moved]))
+            }
+            Some(bus) => {
+                let a = bus.request(owner, &bus::Envelope::Rooms { xmls }).await;
+                a.map(|a| (a.reached, a.moved_each))
+            }
             None => Err(bus::BusError::Disconnected),
         };
-        if !answer.as_ref().is_ok_and(|a| a.taken && !a.moved) {
-            self.forget_owner_of(room, owner);
+        let (mut taken, moved) = match answer {
+            Ok(v) => v,
+            Err(e) => {
+                for room in &rooms {
+                    self.forget_owner_of(room, owner);
+                }
+                return Err(e);
+            }
+        };
+        taken.resize(rooms.len(), false);
+        for (n, room) in rooms.iter().enumerate() {
+            if !taken[n] || moved.get(n).copied().unwrap_or(false) {
+                self.forget_owner_of(room, owner);
+            }
         }
-        Ok(answer?.taken)
+        Ok(taken)
     }
 
     /// The owner last found holding `room` (see `owners`).

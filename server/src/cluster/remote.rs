@@ -325,18 +325,22 @@ pub fn handler(router: Router, membership: Arc<Membership>) -> super::bus::Handl
         Box::pin(async move {
             let mut moved = false;
             let mut reached = Vec::new();
+            let mut moved_each = Vec::new();
             let taken = match env {
-                Envelope::Room { xml } => match xml.parse::<minidom::Element>() {
-                    Ok(el) => {
-                        if let Some(room) = room_of(&el) {
-                            moved = !membership.holds(&room);
-                            membership.forget_owner(&room);
-                        }
-                        router.route(el).await;
-                        true
+                Envelope::Room { xml } => {
+                    let (taken, left) = to_room(&router, &membership, &xml).await;
+                    moved = left;
+                    taken
+                }
+                Envelope::Rooms { xmls } => {
+                    // In order, each handed to the MUC service before the next one.
+                    for xml in xmls {
+                        let (taken, left) = to_room(&router, &membership, &xml).await;
+                        reached.push(taken);
+                        moved_each.push(left);
                     }
-                    Err(_) => false,
-                },
+                    true
+                }
                 Envelope::Full { xml } => match xml.parse::<minidom::Element>() {
                     Ok(el) => router.deliver_here_full(el),
                     Err(_) => false,
@@ -376,9 +380,26 @@ pub fn handler(router: Router, membership: Arc<Membership>) -> super::bus::Handl
                 taken,
                 reached,
                 moved,
+                moved_each,
             }
         })
     })
+}
+
+/// A room stanza another node forwarded, handed to the MUC service here: whether it was
+/// taken (it parsed), and whether this node does not hold its room (the MUC service
+/// claims it, or passes the stanza on to its owner).
+async fn to_room(router: &Router, membership: &Membership, xml: &str) -> (bool, bool) {
+    let Ok(el) = xml.parse::<minidom::Element>() else {
+        return (false, false);
+    };
+    let mut moved = false;
+    if let Some(room) = room_of(&el) {
+        moved = !membership.holds(&room);
+        membership.forget_owner(&room);
+    }
+    router.route(el).await;
+    (true, moved)
 }
 
 /// The room (localpart) a room stanza is addressed to.

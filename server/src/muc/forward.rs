@@ -1,8 +1,12 @@
 //! Stanzas for rooms another live node owns, forwarded to that node over NATS (issue 19):
 //! one queue and one task per owner incarnation, so the stanzas of a sender keep their
-//! order and a slow or dead owner never holds up the registry. A stanza the owner does
-//! not take (it is gone, NATS is down, it did not answer in time) gets a `wait` error:
-//! the client tries again, and meets the room on whichever node owns it then.
+//! order and a slow or dead owner never holds up the registry. What queued for an owner
+//! while its last request was out goes in the next one, together and in order: a burst
+//! from one sender reaches the room in a few requests, so the room takes it in a few
+//! batches (and fans it out in a few rounds) rather than one stanza per round trip. A
+//! stanza the owner does not take (it is gone, NATS is down, it did not answer in time)
+//! gets a `wait` error: the client tries again, and meets the room on whichever node owns
+//! it then.
 
 use std::collections::HashMap;
 
@@ -14,6 +18,13 @@ use crate::stanza::{self, ErrorType, Refusal};
 
 /// How many stanzas may wait for one owner before more are refused with `wait`.
 const QUEUE: usize = 1024;
+
+/// Most stanzas in one request (as many as a room commits together).
+const REQUEST_STANZAS: usize = 256;
+
+/// Most bytes of stanzas in one request (NATS refuses messages over its `max_payload`,
+/// 1 MiB by default, and JSON may escape some of the text); a stanza alone may exceed it.
+const REQUEST_BYTES: usize = 256 * 1024;
 
 #[derive(Default)]
 pub(super) struct Forwarder {
@@ -45,32 +56,56 @@ impl Forwarder {
 fn spawn_queue(shared: Shared, owner: i64) -> mpsc::Sender<Element> {
     let (tx, mut rx) = mpsc::channel::<Element>(QUEUE);
     tokio::spawn(async move {
-        while let Some(stanza) = rx.recv().await {
+        // A stanza taken off the queue that did not fit in the last request.
+        let mut next: Option<(Element, String)> = None;
+        loop {
+            let first = match next.take() {
+                Some(s) => s,
+                None => match rx.recv().await {
+                    Some(s) => {
+                        let xml = stanza::to_xml(&s);
+                        (s, xml)
+                    }
+                    None => return,
+                },
+            };
             let Some(cluster) = shared.cluster.as_ref() else {
                 return;
             };
-            let room = room_of(&stanza);
-            match cluster
-                .forward_room(&room, owner, stanza::to_xml(&stanza))
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    refuse(
-                        &shared,
-                        &stanza,
-                        "The room's node did not take it; try again",
-                    )
-                    .await
+            let mut bytes = first.1.len();
+            let mut batch = vec![first];
+            while batch.len() < REQUEST_STANZAS {
+                let Ok(s) = rx.try_recv() else { break };
+                let xml = stanza::to_xml(&s);
+                if bytes + xml.len() > REQUEST_BYTES {
+                    next = Some((s, xml));
+                    break;
+                }
+                bytes += xml.len();
+                batch.push((s, xml));
+            }
+            let (stanzas, sent): (Vec<Element>, Vec<(String, String)>) = batch
+                .into_iter()
+                .map(|(s, xml)| {
+                    let room = room_of(&s);
+                    (s, (room, xml))
+                })
+                .unzip();
+            match cluster.forward_rooms(owner, sent).await {
+                Ok(taken) => {
+                    for (stanza, yes) in stanzas.iter().zip(taken) {
+                        if !yes {
+                            let text = "The room's node did not take it; try again";
+                            refuse(&shared, stanza, text).await;
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::debug!(owner, error = %e, "forwarding to the room's owner failed");
-                    refuse(
-                        &shared,
-                        &stanza,
-                        "The room's node cannot be reached; try again shortly",
-                    )
-                    .await
+                    for stanza in &stanzas {
+                        let text = "The room's node cannot be reached; try again shortly";
+                        refuse(&shared, stanza, text).await;
+                    }
                 }
             }
         }
