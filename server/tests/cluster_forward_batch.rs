@@ -9,33 +9,9 @@ mod cluster_support;
 #[path = "scenarios/support.rs"]
 mod support;
 
-use cluster_support::{connect, rows, two_nodes, TwoNodes};
-use mucsub_server::testkit::http_get;
-use mucsub_server::testkit::{ChildServer, RawClient};
+use cluster_support::{burst, connect, counter, rows, two_nodes, TwoNodes};
+use mucsub_server::testkit::RawClient;
 use support::*;
-
-/// The value of counter `name` on `srv`'s `/metrics`.
-async fn counter(srv: &ChildServer, name: &str) -> u64 {
-    let r = http_get(srv.http_addr, "/metrics", &[]).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let line = r
-        .body
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(name))
-        .unwrap_or_else(|| panic!("{name} in /metrics:\n{}", r.body));
-    let value = line.split_whitespace().nth(1).expect("a value");
-    value.parse::<f64>().expect("a number") as u64
-}
-
-/// `n` groupchat messages to `room`, bodies `{prefix}0`…, as one write: the node queues
-/// them for the room's owner while it forwards the first.
-fn burst(room: &str, prefix: &str, n: usize) -> String {
-    (0..n)
-        .map(|i| {
-            format!("<message to='{room}' type='groupchat' id='{prefix}{i}'><body>{prefix}{i}</body></message>")
-        })
-        .collect()
-}
 
 /// The bodies of the next `n` groupchat messages with a body `c` gets (plain, not events).
 async fn groupchat_bodies(c: &mut RawClient, n: usize) -> Vec<String> {

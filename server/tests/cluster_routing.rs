@@ -25,23 +25,9 @@ mod support;
 
 use std::time::Duration;
 
-use cluster_support::{connect, rows, two_nodes, TwoNodes};
-use mucsub_server::testkit::http_get;
+use cluster_support::{connect, counter, rows, two_nodes, TwoNodes};
 use mucsub_server::testkit::{ChildServer, Mech, RawClient, TIMEOUT};
 use support::*;
-
-/// The value of counter `name` on `srv`'s `/metrics`.
-async fn counter(srv: &ChildServer, name: &str) -> u64 {
-    let r = http_get(srv.http_addr, "/metrics", &[]).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let line = r
-        .body
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(name))
-        .unwrap_or_else(|| panic!("{name} in /metrics:\n{}", r.body));
-    let value = line.split_whitespace().nth(1).expect("a value");
-    value.parse::<f64>().expect("a number") as u64
-}
 
 /// Waits for the `messages` event carrying `body`.
 async fn event_with(c: &mut RawClient, body: &str) {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use minidom::Element;
-use mucsub_server::testkit::{ChildServer, Mech, RawClient, TIMEOUT};
+use mucsub_server::testkit::{http_get, ChildServer, Mech, RawClient, TIMEOUT};
 
 use crate::support::*;
 
@@ -167,4 +167,28 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The value of counter `name` on `srv`'s `/metrics`.
+pub async fn counter(srv: &ChildServer, name: &str) -> u64 {
+    let r = http_get(srv.http_addr, "/metrics", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let line = r
+        .body
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("{name} in /metrics:\n{}", r.body));
+    let value = line.split_whitespace().nth(1).expect("a value");
+    value.parse::<f64>().expect("a number") as u64
+}
+
+/// `n` groupchat messages to `room`, bodies `{prefix}0`…, as one write: whatever handles
+/// them (the room's task, or a node forwarding to the room's owner) finds them queued
+/// while it works on the first.
+pub fn burst(room: &str, prefix: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!("<message to='{room}' type='groupchat' id='{prefix}{i}'><body>{prefix}{i}</body></message>")
+        })
+        .collect()
 }
