@@ -25,6 +25,10 @@ mod sessions;
 
 pub use delivery::{Delivery, OfflineHook};
 pub use port::{BareItem, Located, Remote, RemoteFuture};
+
+/// One item of [`Router::deliver_templates_to_accounts`]: (bare JID, template, storable,
+/// resources to skip).
+pub type TemplateItem = (String, Arc<Template>, bool, Vec<String>);
 pub use sessions::{Registered, SessionControl};
 
 use crate::stanza::{self, ErrorType, Outgoing, Template};
@@ -277,7 +281,7 @@ impl Router {
     /// next part goes out), on one directory lookup.
     pub async fn deliver_templates_to_accounts(
         &self,
-        parts: Vec<Vec<(String, Arc<Template>, bool, Vec<String>)>>,
+        parts: Vec<Vec<TemplateItem>>,
     ) -> Vec<Vec<Delivery>> {
         let parts = parts
             .into_iter()
