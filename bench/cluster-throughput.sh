@@ -11,6 +11,10 @@
 #   SUBS=200 MESSAGES=200 RATE_MSGS=100 RATE=20   the sizes (a max-rate burst of MESSAGES to
 #                                          SUBS subscribers, then RATE_MSGS at RATE/s; RATE=0
 #                                          skips the fixed-rate run)
+#   PG_STATS=1                             also print, after each PostgreSQL case's runs,
+#                                          the statements PostgreSQL ran during each run
+#                                          (pg_stat_statements: calls, time), to see where
+#                                          its CPU goes
 #
 # Everything runs on loopback from target/benchopt (bench/build.sh): a private PostgreSQL
 # (scripts/pg-private.sh, fsync on as in production) and nats-server in a temp directory,
@@ -47,7 +51,10 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+pg_stats=${PG_STATS:-0}
+[ "$pg_stats" = 1 ] && export PG_PRIVATE_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on"
 admin=$(bash scripts/pg-private.sh start "$work/pg")
+[ "$pg_stats" = 1 ] && psql "$admin" -qc "CREATE EXTENSION pg_stat_statements" >/dev/null
 pg_pid=$(head -1 "$work/pg/data/postmaster.pid")
 nats_port=$(free_port)
 nats-server -a 127.0.0.1 -p "$nats_port" -l "$work/nats.log" </dev/null >/dev/null 2>&1 &
@@ -68,6 +75,15 @@ start_node() {
   for _ in $(seq 1 300); do grep -q '^http listening' "$d/out.log" && break; sleep 0.1; done
   c2s=$(sed -n 's/^xmpp c2s listening on //p' "$d/out.log")
   [ -n "$c2s" ] || { echo "node $name did not start:" >&2; tail -20 "$d/err.log" >&2; exit 1; }
+}
+
+pg_stats_reset() { [ "$pg_stats" = 1 ] && psql "$admin" -qAtc "SELECT pg_stat_statements_reset()" >/dev/null || true; }
+pg_stats_print() { # case mode: the statements run since the reset, most total time first
+  [ "$pg_stats" = 1 ] || return 0
+  echo "-- $1 ($2): PostgreSQL statements (calls, total exec ms, total plan ms, query)" >&2
+  psql "$admin" -qAF ' | ' -c "SELECT calls, round(total_exec_time::numeric, 1), round(total_plan_time::numeric, 1),
+      left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements
+      WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time + total_plan_time DESC LIMIT 25" >&2
 }
 
 load() { # case round mode mucsub-load-args...: one run, its JSON line annotated
@@ -97,8 +113,12 @@ run_case() { # case round
     c3-other) where+=(--owner-target "${targets[0]}" --sender-target "${targets[1]}" --sub-targets "$(IFS=,; echo "${targets[*]}")") ;;
   esac
   local common=("${where[@]}" --server-pid "${node_pids[0]}" "${cpu[@]}" fanout --subs "$subs" --timeout-secs 300)
+  pg_stats_reset
   load "$case" "$round" max "${common[@]}" --messages "$messages"
+  [ "$case" = sqlite ] || pg_stats_print "$case" max
+  pg_stats_reset
   [ "$rate" = 0 ] || load "$case" "$round" rate "${common[@]}" --messages "$rate_msgs" --rate "$rate"
+  [ "$case" = sqlite ] || [ "$rate" = 0 ] || pg_stats_print "$case" rate
   stop_nodes
 }
 

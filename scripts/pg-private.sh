@@ -14,7 +14,8 @@
 # under /usr/lib/postgresql/*/bin, or in $MUCSUB_PG_BIN. As root (initdb and postgres refuse to
 # run as root) everything runs as the unprivileged `postgres` user, which then owns DIR.
 # PG_PRIVATE_NOSYNC=1 turns fsync off (tests: faster, and nothing there survives a power loss
-# anyway); the benchmarks leave it on, as a production server would.
+# anyway); the benchmarks leave it on, as a production server would. PG_PRIVATE_OPTS adds
+# server options (`-c name=value ...`).
 set -euo pipefail
 
 usage() { echo "usage: $0 start|stop|destroy|status|url DIR" >&2; exit 2; }
@@ -62,6 +63,7 @@ case $cmd in
     fi
     opts="-c listen_addresses=127.0.0.1 -k $dir -c max_connections=300 -c shared_buffers=64MB"
     if [ "${PG_PRIVATE_NOSYNC:-}" = 1 ]; then opts="$opts -c fsync=off -c full_page_writes=off"; fi
+    opts="$opts ${PG_PRIVATE_OPTS:-}" # more server options (the cluster benchmark's PG_STATS=1)
     for attempt in 1 2 3; do
       [ -f "$dir/port" ] || free_port >"$dir/port"
       port=$(cat "$dir/port")

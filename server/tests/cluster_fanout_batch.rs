@@ -5,6 +5,8 @@
 //! - a burst of messages reaches the subscribers on another node in fewer NATS requests
 //!   and directory lookups than events (`/metrics`), every subscriber, there and on the
 //!   owner's node, getting every event once and in order;
+//! - an event for subscribers both on the owner's node and on another node costs one
+//!   directory lookup, not one for each of its delivery's two parts;
 //! - what the room sends a session besides events (here an IQ result to a subscriber
 //!   that posts without being joined) still comes after the events it sent that session
 //!   before it.
@@ -76,6 +78,44 @@ async fn a_burst_crosses_to_another_node_in_fewer_requests_than_events() {
         lookups < N as u64,
         "{N} events took {lookups} directory lookups: one per batch, not one per event"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_for_subscribers_here_and_elsewhere_costs_one_lookup() {
+    let users = ["alice", "local", "far"];
+    let TwoNodes {
+        a,
+        b,
+        db: _db,
+        dirs: _dirs,
+        nats: _nats,
+    } = two_nodes(3, &users).await;
+    let r = room("onelookup");
+    // Node A owns the room; `local` (online on A: its part of the delivery goes after
+    // the part owed to accounts not online here) and `far` (on B) are subscribed.
+    let mut alice = connect(&a, "alice").await;
+    join(&mut alice, &r, "alice").await;
+    let mut local = connect(&a, "local").await;
+    subscribe(&mut local, &r, "local").await;
+    let mut far = connect(&b, "far").await;
+    subscribe(&mut far, &r, "far").await;
+    for c in [&mut alice, &mut local, &mut far] {
+        c.drain().await;
+    }
+
+    for round in 0..3 {
+        let lookups = counter(&a, "mucsub_cluster_directory_lookups_total").await;
+        alice.send(&burst(&r, &format!("r{round}-"), 1)).await;
+        let want = vec![format!("r{round}-0")];
+        assert_eq!(event_bodies(&mut local, 1).await, want);
+        assert_eq!(event_bodies(&mut far, 1).await, want);
+        let lookups = counter(&a, "mucsub_cluster_directory_lookups_total").await - lookups;
+        assert_eq!(
+            lookups, 1,
+            "one event to a subscriber on node A and one on node B: one directory lookup \
+             for both parts of its delivery (round {round})"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::bus::{Answer, Bus, Envelope, FanoutItem};
 use super::Membership;
-use crate::router::{BareItem, Remote, RemoteFuture, Router};
+use crate::router::{BareItem, Located, Remote, RemoteFuture, Router};
 use crate::stanza::Template;
 use crate::storage::{DirectoryOffline, SessionDirectory};
 
@@ -104,9 +104,23 @@ impl NodeRemote {
         }
     }
 
-    /// [`Remote::to_bare_many`]: one directory lookup, then one request per node with
-    /// every item for its accounts; a node that does not answer reached none of them.
-    async fn batch(&self, items: &[BareItem]) -> Vec<bool> {
+    /// [`Remote::locate`].
+    async fn locate_users(&self, users: &[String]) -> Option<Located> {
+        let me = self.membership.incarnation();
+        self.lookups.inc();
+        match self.directory.nodes_of_many(users, me).await {
+            Ok(v) => Some(Located(v)),
+            Err(e) => {
+                tracing::warn!(error = %e, "session directory lookup failed");
+                None
+            }
+        }
+    }
+
+    /// [`Remote::to_bare_many`]: one directory lookup (unless `located` answers), then
+    /// one request per node with every item for its accounts; a node that does not
+    /// answer reached none of them.
+    async fn batch(&self, items: &[BareItem], located: Option<&Located>) -> Vec<bool> {
         let mut reached = vec![false; items.len()];
         if items.is_empty() {
             return reached;
@@ -116,21 +130,23 @@ impl NodeRemote {
         for (n, i) in items.iter().enumerate() {
             of_user.entry(i.user.as_str()).or_default().push(n);
         }
-        let users: Vec<String> = of_user.keys().map(|u| (*u).to_owned()).collect();
-        let me = self.membership.incarnation();
-        self.lookups.inc();
-        let holders = match self.directory.nodes_of_many(&users, me).await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = %e, "session directory lookup failed");
-                return reached;
+        let looked_up;
+        let holders = match located {
+            Some(l) => l,
+            None => {
+                let users: Vec<String> = of_user.keys().map(|u| (*u).to_owned()).collect();
+                let Some(l) = self.locate_users(&users).await else {
+                    return reached;
+                };
+                looked_up = l;
+                &looked_up
             }
         };
         // incarnation → the indexes of the items for its accounts
         let mut per_node: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-        for (user, node) in holders {
+        for (user, node) in &holders.0 {
             if let Some(at) = of_user.get(user.as_str()) {
-                per_node.entry(node).or_default().extend(at);
+                per_node.entry(*node).or_default().extend(at);
             }
         }
         // In the items' order (the events of a batch one after the other), so that a
@@ -306,8 +322,16 @@ impl Remote for NodeRemote {
         })
     }
 
-    fn to_bare_many<'a>(&'a self, items: &'a [BareItem]) -> RemoteFuture<'a, Vec<bool>> {
-        Box::pin(self.batch(items))
+    fn to_bare_many<'a>(
+        &'a self,
+        items: &'a [BareItem],
+        located: Option<&'a Located>,
+    ) -> RemoteFuture<'a, Vec<bool>> {
+        Box::pin(self.batch(items, located))
+    }
+
+    fn locate<'a>(&'a self, users: &'a [String]) -> RemoteFuture<'a, Option<Located>> {
+        Box::pin(self.locate_users(users))
     }
 }
 

@@ -115,18 +115,19 @@ pub(super) async fn wrapped(
     gone
 }
 
-/// Delivers the parts of one run, in turn, emptying them; adds the accounts that turned
-/// out not to exist to `gone`.
+/// Delivers the parts of one run, in turn (on one directory lookup in a cluster),
+/// emptying them; adds the accounts that turned out not to exist to `gone`.
 async fn send_run(
     shared: &Shared,
-    parts: [&mut Vec<(&Recipient, &WrappedEvent)>; 2],
+    [first, then]: [&mut Vec<(&Recipient, &WrappedEvent)>; 2],
     gone: &mut Vec<BareJid>,
 ) {
-    for part in parts {
-        if part.is_empty() {
-            continue;
-        }
-        let delivered = shared.outlet.deliver_events(part).await;
+    if first.is_empty() && then.is_empty() {
+        return;
+    }
+    let parts = [&first[..], &then[..]];
+    let delivered = shared.outlet.deliver_events(&parts).await;
+    for (part, delivered) in parts.iter().zip(delivered) {
         for ((r, _), yes) in part.iter().zip(delivered) {
             if yes {
                 shared.metrics.events_fanned_out.inc();
@@ -134,6 +135,7 @@ async fn send_run(
                 gone.push(r.account.clone());
             }
         }
-        part.clear();
     }
+    first.clear();
+    then.clear();
 }

@@ -28,12 +28,13 @@ pub trait Outlet: Send + Sync + 'static {
     /// except the recipient's `joined` ones (they have the plain stanza, docs/protocol.md
     /// S11), else offline storage when the event is storable and no resource is online.
     /// In a cluster the accounts online on other nodes are reached together, one request
-    /// per node. Per item, `false` only when the account turned out not to exist any more
-    /// (S13: its subscriptions then go).
+    /// per node. The parts go in turn (a part's offline copies are stored before the next
+    /// part goes out), on one directory lookup. Per item, `false` only when the account
+    /// turned out not to exist any more (S13: its subscriptions then go).
     fn deliver_events<'a>(
         &'a self,
-        to: &'a [(&'a Recipient, &'a WrappedEvent)],
-    ) -> BoxFuture<'a, Vec<bool>>;
+        parts: &'a [&'a [(&'a Recipient, &'a WrappedEvent)]],
+    ) -> BoxFuture<'a, Vec<Vec<bool>>>;
 }
 
 pub struct RouterOutlet {
@@ -87,30 +88,38 @@ impl Outlet for RouterOutlet {
 
     fn deliver_events<'a>(
         &'a self,
-        to: &'a [(&'a Recipient, &'a WrappedEvent)],
-    ) -> BoxFuture<'a, Vec<bool>> {
+        parts: &'a [&'a [(&'a Recipient, &'a WrappedEvent)]],
+    ) -> BoxFuture<'a, Vec<Vec<bool>>> {
         Box::pin(async move {
             // The wrapper is serialised once per event (`WrappedEvent`); each account only
             // gets its address spliced into that text, where it is delivered (on another
             // node, by that node: the event crosses the bus once per node, not per account).
-            let items = to
+            let items = parts
                 .iter()
-                .map(|(r, ev)| {
-                    let (to, t) = (r.account.to_string(), ev.template().clone());
-                    (to, t, ev.storable(), r.joined.clone())
+                .map(|to| {
+                    to.iter()
+                        .map(|(r, ev)| {
+                            let (to, t) = (r.account.to_string(), ev.template().clone());
+                            (to, t, ev.storable(), r.joined.clone())
+                        })
+                        .collect()
                 })
                 .collect();
             let got = self.router.deliver_templates_to_accounts(items).await;
-            let mut out = Vec::with_capacity(to.len());
-            for ((r, ev), d) in to.iter().zip(got) {
-                // A storable event is dropped only when the account does not exist (or
-                // storage failed): ask the account store which.
-                let mut exists = true;
-                if d == Delivery::Dropped && ev.storable() {
-                    let user = r.account.node().map(|n| n.as_str()).unwrap_or("");
-                    exists = !matches!(self.accounts.credentials(user).await, Ok(None));
+            let mut out = Vec::with_capacity(parts.len());
+            for (to, got) in parts.iter().zip(got) {
+                let mut part = Vec::with_capacity(to.len());
+                for ((r, ev), d) in to.iter().zip(got) {
+                    // A storable event is dropped only when the account does not exist
+                    // (or storage failed): ask the account store which.
+                    let mut exists = true;
+                    if d == Delivery::Dropped && ev.storable() {
+                        let user = r.account.node().map(|n| n.as_str()).unwrap_or("");
+                        exists = !matches!(self.accounts.credentials(user).await, Ok(None));
+                    }
+                    part.push(exists);
                 }
-                out.push(exists);
+                out.push(part);
             }
             out
         })

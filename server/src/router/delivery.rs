@@ -4,7 +4,7 @@
 //! becomes available. "Is anyone available? else store" and "become available and take
 //! the queue" are serialised per account, so nothing is stored just after a flush.
 
-use super::port::{BareItem, Remote};
+use super::port::{BareItem, Located, Remote};
 use super::sessions::{SessionTable, Target};
 use crate::ns;
 use crate::stanza::{self, Outgoing, Template};
@@ -203,15 +203,49 @@ impl Offline {
             .await
     }
 
+    /// [`Offline::deliver_many`] for parts delivered one after the other (a room's run:
+    /// first the items owed offline copies or not online here, then the rest). While
+    /// other nodes are live every item is asked of them, so one directory lookup made
+    /// before the first part serves them all: a room's event costs one lookup, not one
+    /// per part. It answers as a lookup made just before each part would for a session
+    /// bound before it; one bound after it is not asked either way.
+    pub(super) async fn deliver_parts(
+        &self,
+        sessions: &SessionTable,
+        remote: Option<&Arc<dyn Remote>>,
+        parts: Vec<Vec<Item>>,
+    ) -> Vec<Vec<Delivery>> {
+        let mut located = None;
+        if let Some(remote) = remote.filter(|r| r.others_live()) {
+            if parts.iter().filter(|p| !p.is_empty()).count() > 1 {
+                let mut users: Vec<String> =
+                    parts.iter().flatten().map(|i| i.user.clone()).collect();
+                users.sort_unstable();
+                users.dedup();
+                located = remote.locate(&users).await;
+            }
+        }
+        let mut out = Vec::with_capacity(parts.len());
+        for part in parts {
+            out.push(
+                self.deliver_many(sessions, remote, part, located.as_ref())
+                    .await,
+            );
+        }
+        out
+    }
+
     /// [`Offline::deliver`] for several accounts (a room's fanout): in a cluster, the
     /// accounts not online here (and, while other nodes are live, those reached here
     /// too) are looked up and forwarded together, one request per node
-    /// ([`Remote::to_bare_many`]), before any is stored offline.
-    pub(super) async fn deliver_many(
+    /// ([`Remote::to_bare_many`]), before any is stored offline. `located`, when given,
+    /// answers the lookup for every item's account.
+    async fn deliver_many(
         &self,
         sessions: &SessionTable,
         remote: Option<&Arc<dyn Remote>>,
         items: Vec<Item>,
+        located: Option<&Located>,
     ) -> Vec<Delivery> {
         let mut out = vec![Delivery::Dropped; items.len()];
         // The items the lookup asks for, in the items' order, each with whether it reached
@@ -248,7 +282,7 @@ impl Offline {
                     }
                 })
                 .collect();
-            reached = remote.to_bare_many(&asks).await;
+            reached = remote.to_bare_many(&asks, located).await;
         }
         reached.resize(asked.len(), false);
         let mut pending = Vec::new();

@@ -24,7 +24,11 @@ mod remote;
 mod sessions;
 
 pub use delivery::{Delivery, OfflineHook};
-pub use port::{BareItem, Remote, RemoteFuture};
+pub use port::{BareItem, Located, Remote, RemoteFuture};
+
+/// One item of [`Router::deliver_templates_to_accounts`]: (bare JID, template, storable,
+/// resources to skip).
+pub type TemplateItem = (String, Arc<Template>, bool, Vec<String>);
 pub use sessions::{Registered, SessionControl};
 
 use crate::stanza::{self, ErrorType, Outgoing, Template};
@@ -272,24 +276,31 @@ impl Router {
     /// [`Router::deliver_xml_to_account_except`] for several accounts at once, each
     /// `(bare JID, stanza, storable, skip)`, the stanza a template rendered with the bare
     /// JID: a room's fanout, which in a cluster looks up the accounts online on other
-    /// nodes together and forwards them one request per node, each template once.
+    /// nodes together and forwards them one request per node, each template once. The
+    /// parts go one after the other (each part's offline copies are stored before the
+    /// next part goes out), on one directory lookup.
     pub async fn deliver_templates_to_accounts(
         &self,
-        items: Vec<(String, Arc<Template>, bool, Vec<String>)>,
-    ) -> Vec<Delivery> {
-        let items = items
+        parts: Vec<Vec<TemplateItem>>,
+    ) -> Vec<Vec<Delivery>> {
+        let parts = parts
             .into_iter()
-            .map(|(bare, template, storable, skip)| Item {
-                user: localpart(&bare),
-                payload: Payload::Template(template, Arc::from(bare)),
-                storable,
-                skip,
+            .map(|items| {
+                items
+                    .into_iter()
+                    .map(|(bare, template, storable, skip)| Item {
+                        user: localpart(&bare),
+                        payload: Payload::Template(template, Arc::from(bare)),
+                        storable,
+                        skip,
+                    })
+                    .collect()
             })
             .collect();
         let inner = &self.inner;
         inner
             .offline
-            .deliver_many(&inner.sessions, self.remote(), items)
+            .deliver_parts(&inner.sessions, self.remote(), parts)
             .await
     }
 

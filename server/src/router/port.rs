@@ -21,6 +21,12 @@ pub struct BareItem {
     pub skip: Vec<String>,
 }
 
+/// Which other nodes hold sessions of a fanout's accounts: (account, incarnation) pairs
+/// from one directory lookup ([`Remote::locate`]), for several [`Remote::to_bare_many`]
+/// calls of one room's run, whose items' accounts it must all cover.
+#[derive(Debug, Clone, Default)]
+pub struct Located(pub Vec<(String, i64)>);
+
 pub type RemoteFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The other nodes' sessions.
@@ -66,5 +72,14 @@ pub trait Remote: Send + Sync {
     /// [`Remote::to_bare`] for several accounts at once (a room's fanout): one directory
     /// lookup for all, one request per node holding some of them, each template once. `reached[i]` says
     /// whether `items[i]` reached a session (or a `skip` resource) on another node.
-    fn to_bare_many<'a>(&'a self, items: &'a [BareItem]) -> RemoteFuture<'a, Vec<bool>>;
+    /// With `located`, the lookup is not made again: `located` answers for the items'
+    /// accounts.
+    fn to_bare_many<'a>(
+        &'a self,
+        items: &'a [BareItem],
+        located: Option<&'a Located>,
+    ) -> RemoteFuture<'a, Vec<bool>>;
+    /// The directory lookup of [`Remote::to_bare_many`] alone, for `users`; `None` when it
+    /// failed (each call then looks up for itself).
+    fn locate<'a>(&'a self, users: &'a [String]) -> RemoteFuture<'a, Option<Located>>;
 }

@@ -1,5 +1,9 @@
 //! [`SessionDirectory`] on PostgreSQL: `cluster_sessions`, one row per bound resource,
 //! read only together with its incarnation's lease.
+//!
+//! Every statement here runs per login, per presence change or per room fanout, so each
+//! is prepared once per connection (`prepare_cached`): an unprepared query costs the
+//! database a parse and a plan each time, and the client a second round trip.
 
 use super::offline::lock_account;
 use super::pool::Pg;
@@ -44,14 +48,16 @@ impl SessionDirectory for PgDirectory {
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let client = self.pg.client().await?;
-            client
-                .execute(
+            let st = client
+                .prepare_cached(
                     "INSERT INTO cluster_sessions(account, resource, incarnation)
                      VALUES ($1, $2, $3)
                      ON CONFLICT (account, resource)
                      DO UPDATE SET incarnation = $3, reachable = false",
-                    &[&user, &resource, &incarnation],
                 )
+                .await?;
+            client
+                .execute(&st, &[&user, &resource, &incarnation])
                 .await?;
             Ok(())
         })
@@ -65,12 +71,14 @@ impl SessionDirectory for PgDirectory {
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let client = self.pg.client().await?;
-            client
-                .execute(
+            let st = client
+                .prepare_cached(
                     "DELETE FROM cluster_sessions
                      WHERE account = $1 AND resource = $2 AND incarnation = $3",
-                    &[&user, &resource, &incarnation],
                 )
+                .await?;
+            client
+                .execute(&st, &[&user, &resource, &incarnation])
                 .await?;
             Ok(())
         })
@@ -87,14 +95,16 @@ impl SessionDirectory for PgDirectory {
             let mut client = self.pg.client().await?;
             let tx = client.transaction().await?;
             lock_account(&tx, user).await?;
-            tx.execute(
-                "INSERT INTO cluster_sessions(account, resource, incarnation, reachable)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (account, resource)
-                 DO UPDATE SET incarnation = $3, reachable = $4",
-                &[&user, &resource, &incarnation, &reachable],
-            )
-            .await?;
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO cluster_sessions(account, resource, incarnation, reachable)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (account, resource)
+                     DO UPDATE SET incarnation = $3, reachable = $4",
+                )
+                .await?;
+            tx.execute(&st, &[&user, &resource, &incarnation, &reachable])
+                .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -111,24 +121,29 @@ impl SessionDirectory for PgDirectory {
             let mut client = self.pg.client().await?;
             let tx = client.transaction().await?;
             lock_account(&tx, user).await?;
-            let reachable = tx
-                .query_opt(
+            let st = tx
+                .prepare_cached(
                     "SELECT 1 FROM cluster_sessions s
                      JOIN cluster_incarnations n USING (incarnation)
                      WHERE s.account = $1 AND s.reachable AND s.incarnation <> $2
                        AND n.lease_until > now()
                      LIMIT 1",
-                    &[&user, &me],
                 )
                 .await?;
+            let reachable = tx.query_opt(&st, &[&user, &me]).await?;
             if reachable.is_some() {
                 return Ok(Offline::Reachable);
             }
-            let n = tx
-                .execute(
+            let st = tx
+                .prepare_cached(
                     "INSERT INTO offline(username, stanza, stamp_ms)
                      SELECT $1, $2, $3
                      WHERE (SELECT COUNT(*) FROM offline WHERE username = $1) < $4",
+                )
+                .await?;
+            let n = tx
+                .execute(
+                    &st,
                     &[
                         &user,
                         &stanza,
@@ -153,22 +168,22 @@ impl SessionDirectory for PgDirectory {
     ) -> BoxFuture<'a, anyhow::Result<Vec<(String, String)>>> {
         Box::pin(async move {
             let client = self.pg.client().await?;
-            client
-                .execute(
+            let forget = client
+                .prepare_cached(
                     "DELETE FROM cluster_sessions s USING cluster_incarnations n
                      WHERE s.incarnation = n.incarnation
                        AND n.lease_until < now() - make_interval(secs => $1)",
-                    &[&keep.as_secs_f64()],
                 )
                 .await?;
-            let rows = client
-                .query(
+            client.execute(&forget, &[&keep.as_secs_f64()]).await?;
+            let st = client
+                .prepare_cached(
                     "SELECT s.account, s.resource FROM cluster_sessions s
                      JOIN cluster_incarnations n USING (incarnation)
                      WHERE n.lease_until < now()",
-                    &[],
                 )
                 .await?;
+            let rows = client.query(&st, &[]).await?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })
     }
@@ -181,15 +196,15 @@ impl SessionDirectory for PgDirectory {
     ) -> BoxFuture<'a, anyhow::Result<Vec<i64>>> {
         Box::pin(async move {
             let client = self.pg.client().await?;
-            let rows = client
-                .query(
+            let st = client
+                .prepare_cached(
                     "SELECT DISTINCT s.incarnation FROM cluster_sessions s
                      JOIN cluster_incarnations n USING (incarnation)
                      WHERE s.account = $1 AND ($2::TEXT IS NULL OR s.resource = $2)
                        AND s.incarnation <> $3 AND n.lease_until > now()",
-                    &[&user, &resource, &me],
                 )
                 .await?;
+            let rows = client.query(&st, &[&user, &resource, &me]).await?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }
@@ -201,15 +216,15 @@ impl SessionDirectory for PgDirectory {
     ) -> BoxFuture<'a, anyhow::Result<Vec<(String, i64)>>> {
         Box::pin(async move {
             let client = self.pg.client().await?;
-            let rows = client
-                .query(
+            let st = client
+                .prepare_cached(
                     "SELECT DISTINCT s.account, s.incarnation FROM cluster_sessions s
                      JOIN cluster_incarnations n USING (incarnation)
                      WHERE s.account = ANY($1) AND s.incarnation <> $2
                        AND n.lease_until > now()",
-                    &[&users, &me],
                 )
                 .await?;
+            let rows = client.query(&st, &[&users, &me]).await?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })
     }

@@ -156,12 +156,15 @@ impl PgOwnership {
 
     async fn do_renew(&self, incarnation: i64, ttl: Duration) -> anyhow::Result<Renewal> {
         let client = self.pg.client().await?;
-        let renewed = client
-            .execute(
+        // Prepared once per connection: every node renews every third of the TTL.
+        let st = client
+            .prepare_cached(
                 "UPDATE cluster_incarnations SET lease_until = now() + make_interval(secs => $2)
                  WHERE incarnation = $1 AND lease_until > now()",
-                &[&incarnation, &ttl.as_secs_f64()],
             )
+            .await?;
+        let renewed = client
+            .execute(&st, &[&incarnation, &ttl.as_secs_f64()])
             .await?;
         if renewed == 1 {
             return Ok(Renewal::Renewed);
@@ -343,13 +346,14 @@ impl RoomOwnership for PgOwnership {
     fn others_live(&self, incarnation: i64) -> BoxFuture<'_, anyhow::Result<Vec<i64>>> {
         Box::pin(async move {
             let client = self.pg.client().await?;
-            let rows = client
-                .query(
+            // At every lease renewal: prepared once per connection.
+            let st = client
+                .prepare_cached(
                     "SELECT incarnation FROM cluster_incarnations
                      WHERE incarnation <> $1 AND lease_until > now()",
-                    &[&incarnation],
                 )
                 .await?;
+            let rows = client.query(&st, &[&incarnation]).await?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }
