@@ -29,8 +29,14 @@ impl ArchiveWritesHeld {
             }),
             Engine::Postgres(pg) => tokio::spawn(async move {
                 let client = pg.client().await?;
+                // The pool's connections end a transaction left idle for 5 s
+                // (`idle_in_transaction_session_timeout`, storage/postgres/pool.rs), which
+                // would let the writes go early on a slow machine: not this one.
                 client
-                    .batch_execute("BEGIN; LOCK TABLE muc_archive IN EXCLUSIVE MODE")
+                    .batch_execute(
+                        "BEGIN; SET LOCAL idle_in_transaction_session_timeout = 0;
+                         LOCK TABLE muc_archive IN EXCLUSIVE MODE",
+                    )
                     .await?;
                 let _ = held_tx.send(());
                 let _ = tokio::task::spawn_blocking(move || {
