@@ -35,6 +35,7 @@ pub mod socket;
 pub mod storage;
 pub(crate) mod tabs;
 pub(crate) mod user_jid;
+pub mod wake_read;
 
 pub use client::MucSubClient;
 pub use error::{Code, SdkError};
