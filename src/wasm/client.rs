@@ -202,7 +202,7 @@ impl MucSubClient {
     ) -> Promise {
         let room = user_jid(room);
         let call = non_empty(&id, "id").and_then(|()| {
-            let emojis: Vec<String> = serde_wasm_bindgen::from_value(emojis)
+            let emojis: Vec<String> = super::js_de::from_value(emojis)
                 .map_err(|_| SdkError::bad_request("emojis must be an array of strings"))?;
             if emojis.iter().any(String::is_empty) {
                 return Err(SdkError::bad_request("an emoji must not be empty"));
@@ -336,7 +336,7 @@ fn subscribe_call(room: String, options: &JsValue) -> Result<Call, SdkError> {
     let nodes = if nodes_js.is_undefined() || nodes_js.is_null() {
         Vec::new()
     } else {
-        let names: Vec<String> = serde_wasm_bindgen::from_value(nodes_js)
+        let names: Vec<String> = super::js_de::from_value(nodes_js)
             .map_err(|_| SdkError::bad_request("nodes must be an array of strings"))?;
         if parse_node_names(&names)?.is_empty() {
             // The core reads an empty list as "all"; an explicit empty list from the
