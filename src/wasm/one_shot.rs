@@ -38,7 +38,7 @@ pub async fn run(
     let steps: Queue<Step> = Queue::default();
     let sink = {
         let steps = steps.clone();
-        move |ev: SocketEvent| steps.push(Step::Socket(ev))
+        std::rc::Rc::new(move |ev: SocketEvent| steps.push(Step::Socket(ev)))
     };
     let socket = Socket::open(url, sink)?;
     let _deadline = {
