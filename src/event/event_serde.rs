@@ -15,7 +15,7 @@ use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, Error, IgnoredAny, MapAccess, Visitor};
 
-use super::kind_serde::need;
+use super::kind_serde::{need, unit_variant};
 use super::{Change, EventKind, Moderator, Reactions, ReplyTo, Retraction, RoomEvent, Source};
 use crate::protocol::time::Timestamp;
 
@@ -146,12 +146,32 @@ impl<'de> Deserialize<'de> for RoomEvent {
 }
 
 /// `Change`'s tag values.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy)]
 enum ChangeTag {
     Edit,
     Retract,
     React,
+}
+
+impl<'de> Deserialize<'de> for ChangeTag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const ALL: [ChangeTag; 3] = [ChangeTag::Edit, ChangeTag::Retract, ChangeTag::React];
+        Ok(ALL[unit_variant(d, &["edit", "retract", "react"])?])
+    }
+}
+
+/// Read by name like `Tag` and `ChangeTag` (`kind_serde::unit_variant`); written by the
+/// derive, as `rename_all = "lowercase"` spells the names.
+impl<'de> Deserialize<'de> for Source {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const ALL: [Source; 4] = [
+            Source::Live,
+            Source::Joined,
+            Source::Offline,
+            Source::Archive,
+        ];
+        Ok(ALL[unit_variant(d, &["live", "joined", "offline", "archive"])?])
+    }
 }
 
 /// The field names of every `Change` variant (`Retract`'s are `Retraction`'s).
@@ -389,5 +409,49 @@ mod tests {
                 .to_string();
             assert!(e.contains(why), "{text}: {e}");
         }
+    }
+
+    /// The field-less enums read by name (`kind_serde::unit_variant`) take and refuse
+    /// what serde's derive took and refused (an unknown name with the same error), except
+    /// the derive's `{"<name>": null}` form of a unit variant, which nothing writes.
+    #[test]
+    fn unit_variants_read_as_the_derive_read_them() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        #[serde(rename_all = "lowercase")]
+        enum Derived {
+            Live,
+            Joined,
+            Offline,
+            Archive,
+        }
+        let texts = [
+            r#""live""#,
+            r#""joined""#,
+            r#""offline""#,
+            r#""archive""#,
+            r#""Live""#,
+            r#""mam""#,
+            r#""""#,
+            "1",
+            "null",
+            "true",
+            "[]",
+            r#"["live"]"#,
+            "{}",
+        ];
+        for t in texts {
+            let ours = serde_json::from_str::<Source>(t).map_err(|e| e.to_string());
+            let derived = serde_json::from_str::<Derived>(t).map_err(|e| e.to_string());
+            match (&ours, &derived) {
+                (Ok(a), Ok(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}"), "{t}"),
+                // An unknown name gets the derive's message; another type of value, which
+                // serde_json's enum path reports as "expected value", a clearer one.
+                (Err(a), Err(b)) if t.starts_with('"') => assert_eq!(a, b, "{t}"),
+                (Err(_), Err(_)) => {}
+                _ => panic!("{t}: {ours:?} / {derived:?}"),
+            }
+        }
+        assert!(serde_json::from_str::<Source>(r#"{"live":null}"#).is_err());
+        assert!(serde_json::from_str::<Derived>(r#"{"live":null}"#).is_ok());
     }
 }

@@ -16,8 +16,7 @@ use serde::de::{Deserialize, Deserializer, Error, IgnoredAny, MapAccess, Visitor
 use super::{Change, EventKind};
 
 /// The variant names, as `#[serde(rename_all = "lowercase")]` spells them.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy)]
 enum Tag {
     Message,
     Subject,
@@ -28,6 +27,67 @@ enum Tag {
     Subscribers,
     System,
     Change,
+}
+
+/// [`Tag`]'s names, in its order.
+const TAGS: [&str; 9] = [
+    "message",
+    "subject",
+    "presence",
+    "participants",
+    "affiliation",
+    "config",
+    "subscribers",
+    "system",
+    "change",
+];
+
+impl<'de> Deserialize<'de> for Tag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use Tag::*;
+        const ALL: [Tag; 9] = [
+            Message,
+            Subject,
+            Presence,
+            Participants,
+            Affiliation,
+            Config,
+            Subscribers,
+            System,
+            Change,
+        ];
+        Ok(ALL[unit_variant(d, &TAGS)?])
+    }
+}
+
+/// The index in `names` of the unit variant named by the string `d` holds, read as serde's
+/// derive reads a unit variant (the same "unknown variant" and "invalid type" errors), for
+/// every field-less enum of the stored events ([`Tag`], `ChangeTag`, [`super::Source`]).
+/// One visitor for all of them: the derive's `visit_enum` and variant access were a copy
+/// per enum (issue 24, package size). The derive's other form of a unit variant, an object
+/// `{"<name>": null}`, is refused: nothing writes it (serde writes the name alone).
+pub(super) fn unit_variant<'de, D: Deserializer<'de>>(
+    d: D,
+    names: &'static [&'static str],
+) -> Result<usize, D::Error> {
+    d.deserialize_str(UnitVariant(names))
+}
+
+struct UnitVariant(&'static [&'static str]);
+
+impl<'de> Visitor<'de> for UnitVariant {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("variant identifier")
+    }
+
+    fn visit_str<E: Error>(self, v: &str) -> Result<usize, E> {
+        self.0
+            .iter()
+            .position(|n| *n == v)
+            .ok_or_else(|| E::unknown_variant(v, self.0))
+    }
 }
 
 /// The field names any variant has, in the order of [`NAMES`].

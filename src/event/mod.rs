@@ -10,13 +10,13 @@ mod parse;
 
 pub use change::{Change, Moderator, Reactions, ReplyTo, Retraction};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use thiserror::Error;
 
 use crate::protocol::time::Timestamp;
 
-/// How the event reached us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How the event reached us. Read back by name (`event_serde.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// A wrapped MucSub event delivered while online.

@@ -7,12 +7,11 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::call::Call;
 use super::calls::{Inner, State};
 use super::error::{Code, SdkError};
-use super::js_args::{get_number, get_string, parse_options, required};
+use super::js_args::{get_number, get_string, js_promise, parse_options, required};
 use super::js_types::parse_node_names;
 use super::local::oneshot;
 use super::runtime::{random_id, Job, Options, Shared};
@@ -46,12 +45,12 @@ impl MucSubClient {
     /// A Promise of `call`'s result, wherever it runs.
     fn call(&self, call: Result<Call, SdkError>) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        js_promise(Box::pin(async move {
             match TabLink::call(inner, call?).await {
                 Ok(v) => Ok(v),
                 Err(e) => Err(e.to_js()),
             }
-        })
+        }))
     }
 }
 
@@ -203,7 +202,7 @@ impl MucSubClient {
     ) -> Promise {
         let room = user_jid(room);
         let call = non_empty(&id, "id").and_then(|()| {
-            let emojis: Vec<String> = serde_wasm_bindgen::from_value(emojis)
+            let emojis: Vec<String> = super::js_de::from_value(emojis)
                 .map_err(|_| SdkError::bad_request("emojis must be an array of strings"))?;
             if emojis.iter().any(String::is_empty) {
                 return Err(SdkError::bad_request("an emoji must not be empty"));
@@ -274,10 +273,10 @@ impl MucSubClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        js_promise(Box::pin(async move {
             shut(inner).await;
             Ok(JsValue::UNDEFINED)
-        })
+        }))
     }
 
     /// Sign out: revoke this device's FAST token on the server (XEP-0484 `invalidate`) and
@@ -289,14 +288,14 @@ impl MucSubClient {
     #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
     pub fn sign_out(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        js_promise(Box::pin(async move {
             let revoked = TabLink::call(inner.clone(), Call::SignOut).await;
             shut(inner).await;
             match revoked {
                 Ok(_) => Ok(JsValue::UNDEFINED),
                 Err(e) => Err(e.to_js()),
             }
-        })
+        }))
     }
 }
 
@@ -337,7 +336,7 @@ fn subscribe_call(room: String, options: &JsValue) -> Result<Call, SdkError> {
     let nodes = if nodes_js.is_undefined() || nodes_js.is_null() {
         Vec::new()
     } else {
-        let names: Vec<String> = serde_wasm_bindgen::from_value(nodes_js)
+        let names: Vec<String> = super::js_de::from_value(nodes_js)
             .map_err(|_| SdkError::bad_request("nodes must be an array of strings"))?;
         if parse_node_names(&names)?.is_empty() {
             // The core reads an empty list as "all"; an explicit empty list from the

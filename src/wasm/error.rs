@@ -171,12 +171,6 @@ impl From<idb::Error> for SdkError {
     }
 }
 
-impl From<serde_wasm_bindgen::Error> for SdkError {
-    fn from(e: serde_wasm_bindgen::Error) -> Self {
-        SdkError::store(format!("record encoding: {e}"))
-    }
-}
-
 /// Render an arbitrary thrown JavaScript value for a message.
 pub fn describe_js(value: &JsValue) -> String {
     if let Some(e) = value.dyn_ref::<js_sys::Error>() {

@@ -24,9 +24,9 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, SdkError> {
     super::js_types::to_js(value)
 }
 
-/// Deserialise a stored core value.
+/// Deserialise a stored core value (`js_de.rs`).
 pub fn decode<T: DeserializeOwned>(value: JsValue) -> Result<T, SdkError> {
-    Ok(serde_wasm_bindgen::from_value(value)?)
+    super::js_de::from_value(value).map_err(|e| SdkError::store(format!("record encoding: {e}")))
 }
 
 /// Read field `name` of a record.

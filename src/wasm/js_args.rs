@@ -2,6 +2,7 @@
 //! name the bad option, and handing results back as Promises.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use js_sys::{Promise, Reflect};
 use serde::Serialize;
@@ -20,12 +21,19 @@ where
     F: Future<Output = Result<T, SdkError>> + 'static,
     T: Serialize,
 {
-    future_to_promise(async move {
+    js_promise(Box::pin(async move {
         match fut.await {
             Ok(v) => to_js(&v).map_err(JsValue::from),
             Err(e) => Err(e.to_js()),
         }
-    })
+    }))
+}
+
+/// A Promise of `fut`. Every Promise the package makes goes through here with one future
+/// type: `future_to_promise` is generic, and each instance was a copy of its resolve and
+/// reject glue (issue 24, package size).
+pub(crate) fn js_promise(fut: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
+    future_to_promise(fut)
 }
 
 /// An optional argument as a `JsValue` (`undefined` when absent).

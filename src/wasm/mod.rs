@@ -22,6 +22,7 @@ pub mod idb_schema;
 pub(crate) mod idb_store;
 pub(crate) mod idb_wake;
 pub(crate) mod js_args;
+pub mod js_de;
 pub(crate) mod js_modern;
 pub(crate) mod js_types;
 pub(crate) mod local;
@@ -35,6 +36,7 @@ pub mod socket;
 pub mod storage;
 pub(crate) mod tabs;
 pub(crate) mod user_jid;
+pub mod wake_read;
 
 pub use client::MucSubClient;
 pub use error::{Code, SdkError};

@@ -18,20 +18,27 @@ enum Step {
     TimedOut,
 }
 
+/// What a job's step returns: `Some` once the job is done or failed.
+pub type Done = Option<Result<(), SdkError>>;
+
 /// Runs `session` on a new WebSocket to `url`. `step` gets what the session put out (after
 /// the socket opened or a frame came in) and returns `Some` once the job is done or failed;
 /// `what` names the job in the timeout error. The stream is closed afterwards if it got
 /// that far, and the socket dropped.
-pub async fn run<T>(
+///
+/// Not generic: a job that yields a value keeps it in its step's captures. One instance of
+/// this state machine serves both jobs instead of a copy inlined into each caller (issue
+/// 24, package size).
+pub async fn run(
     url: &str,
     mut session: Session,
     what: &str,
-    mut step: impl FnMut(&Socket, &mut Session, Vec<SessionOut>) -> Option<Result<T, SdkError>>,
-) -> Result<T, SdkError> {
+    step: &mut dyn FnMut(&Socket, &mut Session, Vec<SessionOut>) -> Done,
+) -> Result<(), SdkError> {
     let steps: Queue<Step> = Queue::default();
     let sink = {
         let steps = steps.clone();
-        move |ev: SocketEvent| steps.push(Step::Socket(ev))
+        std::rc::Rc::new(move |ev: SocketEvent| steps.push(Step::Socket(ev)))
     };
     let socket = Socket::open(url, sink)?;
     let _deadline = {

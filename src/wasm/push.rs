@@ -194,13 +194,19 @@ async fn one_iq(
     );
     let id = format!("push-{}", random_id());
     let mut request = Some(iq(type_, to, &id, payload));
+    let mut reply = None;
     super::one_shot::run(
         &opts.url,
         session,
         "push registration",
-        |socket, session, outs| handle_outs(socket, session, outs, &id, &mut request).transpose(),
+        &mut |socket, session, outs| {
+            let got = handle_outs(socket, session, outs, &id, &mut request).transpose()?;
+            Some(got.map(|e| reply = Some(e)))
+        },
     )
-    .await
+    .await?;
+    // `run` ends with `Ok` only when the step above kept the reply.
+    reply.ok_or_else(|| SdkError::new(Code::Internal, "push registration: no reply"))
 }
 
 /// No password (a device that signed in before keeps only its FAST token, never the

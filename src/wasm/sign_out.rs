@@ -33,7 +33,7 @@ pub async fn revoke(opts: &Options, wake: &Wake) -> Result<(), SdkError> {
             ..wake.clone()
         },
     );
-    super::one_shot::run(&opts.url, session, "sign-out", |socket, _, outs| {
+    super::one_shot::run(&opts.url, session, "sign-out", &mut |socket, _, outs| {
         perform(socket, outs)
     })
     .await

@@ -46,11 +46,10 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// Start connecting to `url`; every event goes to `sink`.
-    pub fn open(
-        url: &str,
-        sink: impl Fn(SocketEvent) + Clone + 'static,
-    ) -> Result<Socket, SdkError> {
+    /// Start connecting to `url`; every event goes to `sink`. A `dyn` sink: one set of
+    /// callback closures for every caller instead of a set per sink type (issue 24,
+    /// package size).
+    pub fn open(url: &str, sink: Rc<dyn Fn(SocketEvent)>) -> Result<Socket, SdkError> {
         let ws = WebSocket::new_with_str(url, "xmpp").map_err(|e| {
             SdkError::new(
                 Code::BadRequest,
@@ -178,6 +177,12 @@ pub struct Timer {
 impl Timer {
     /// Call `f` after `ms` milliseconds.
     pub fn after(ms: f64, f: impl FnOnce() + 'static) -> Timer {
+        Timer::boxed(ms, Box::new(f))
+    }
+
+    /// [`Timer::after`] with the callback boxed: one closure type for every timer, where
+    /// each callback type was its own set of closure glue (issue 24, package size).
+    fn boxed(ms: f64, f: Box<dyn FnOnce()>) -> Timer {
         let mut f = Some(f);
         let callback = Closure::<dyn FnMut()>::new(move || {
             if let Some(f) = f.take() {

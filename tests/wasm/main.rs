@@ -19,5 +19,6 @@ mod idb_roundtrip;
 mod idb_store;
 mod idb_support;
 mod jid_rules;
+mod js_de;
 mod storage;
 mod wake;

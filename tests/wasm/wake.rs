@@ -79,3 +79,88 @@ async fn the_wake_state_is_saved_read_back_and_cleared() {
     store.clear_wake().await.unwrap();
     assert_eq!(store.load_wake().await.unwrap(), None, "signed out");
 }
+
+/// `src/wasm/wake_read.rs` reads the saved state by hand; it must accept and refuse what
+/// `Wake`'s derived `Deserialize` did through serde-wasm-bindgen, which `load_wake` used
+/// before. Every field of a full state (nested ones too) is removed, set to `null` and to a
+/// value of each JSON type in turn, and both readers compared on the result.
+#[wasm_bindgen_test]
+fn the_hand_reader_takes_what_the_derive_took() {
+    use mucsub::wasm::wake_read;
+    use serde_json::{json, Value};
+
+    let full = serde_json::to_value(wake()).unwrap();
+    let mut paths: Vec<Vec<&str>> = Vec::new();
+    for (k, v) in full.as_object().unwrap() {
+        paths.push(vec![k.as_str()]);
+        if let Some(o) = v.as_object() {
+            for k2 in o.keys() {
+                paths.push(vec![k.as_str(), k2.as_str()]);
+            }
+        }
+    }
+    let values = [
+        Value::Null,
+        json!(true),
+        json!(false),
+        json!(0),
+        json!(7),
+        json!(-1),
+        json!(4294967295u64),
+        json!(4294967296u64),
+        json!(9007199254740993u64),
+        json!(1.5),
+        json!(""),
+        json!("x"),
+        json!("a@b"),
+        json!("a@b/c"),
+        json!([]),
+        json!(["a", "b"]),
+        json!(["a", 1]),
+        json!({}),
+        json!({"token": "t", "expiry": "e", "mechanism": "m"}),
+    ];
+    let mut texts: Vec<String> = vec![full.to_string()];
+    for p in &paths {
+        let mut removed = full.clone();
+        let parent = p[..p.len() - 1]
+            .iter()
+            .fold(&mut removed, |v, k| v.get_mut(*k).unwrap());
+        parent.as_object_mut().unwrap().remove(p[p.len() - 1]);
+        texts.push(removed.to_string());
+        for x in &values {
+            let mut changed = full.clone();
+            *p.iter().fold(&mut changed, |v, k| v.get_mut(*k).unwrap()) = x.clone();
+            texts.push(changed.to_string());
+        }
+    }
+    for t in [
+        "null",
+        "1",
+        "\"x\"",
+        "true",
+        "[]",
+        "{}",
+        r#"{"x":1}"#,
+        r#"{"manage":true}"#,
+    ] {
+        texts.push(t.to_owned());
+    }
+    let (mut read, mut refused) = (0, 0);
+    for t in &texts {
+        let v = js_sys::JSON::parse(t).unwrap();
+        let derived: Option<Wake> = serde_wasm_bindgen::from_value(v.clone()).ok();
+        let by_hand = wake_read::read(&v);
+        assert_eq!(by_hand, derived, "{t}");
+        match by_hand {
+            Some(_) => read += 1,
+            None => refused += 1,
+        }
+    }
+    assert_eq!(
+        wake_read::read(&js_sys::JSON::parse(&texts[0]).unwrap()),
+        Some(wake())
+    );
+    // Both outcomes are exercised, many times each.
+    assert!(read > 50 && refused > 50, "{read} read, {refused} refused");
+}

@@ -353,7 +353,7 @@ impl<S: Store + 'static> Driver<S> {
         self.generation += 1;
         let generation = self.generation;
         let queue = self.shared.queue.clone();
-        let sink = move |ev: SocketEvent| queue.push(Job::Socket(generation, ev));
+        let sink = Rc::new(move |ev: SocketEvent| queue.push(Job::Socket(generation, ev)));
         match Socket::open(&self.opts.url, sink) {
             Ok(s) => {
                 self.socket = Some(s);

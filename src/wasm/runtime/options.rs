@@ -91,9 +91,78 @@ pub fn is_secure(url: &str) -> bool {
         _ => authority,
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
+    // `IpAddr`'s parser tries these two in turn; called apart, they are the instances
+    // JID validation (vendor/jid) already brings (issue 24, package size).
     host.eq_ignore_ascii_case("localhost")
         || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    /// The check as it was written before, through `IpAddr`'s parser.
+    fn before(url: &str) -> bool {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return false;
+        };
+        if scheme.eq_ignore_ascii_case("wss") {
+            return true;
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = match authority.rsplit_once(':') {
+            Some((h, port)) if !port.contains(']') => h,
+            _ => authority,
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    #[wasm_bindgen_test]
+    fn loopback_and_tls_are_told_as_before() {
+        let hosts = [
+            "localhost",
+            "LocalHost",
+            "127.0.0.1",
+            "127.255.3.4",
+            "127.1",
+            "0127.0.0.1",
+            "128.0.0.1",
+            "10.0.0.1",
+            "[::1]",
+            "[0:0:0:0:0:0:0:1]",
+            "[0::1]",
+            "[::0.0.0.1]",
+            "[::ffff:127.0.0.1]",
+            "[::2]",
+            "[::1",
+            "::1",
+            "example.org",
+            "",
+            "[]",
+            "1.2.3",
+        ];
+        let mut secure = 0;
+        for h in hosts {
+            for url in [
+                format!("ws://{h}"),
+                format!("ws://{h}:5280/ws"),
+                format!("WS://{h}/x?y#z"),
+                format!("wss://{h}"),
+                format!("http:{h}"),
+            ] {
+                assert_eq!(super::is_secure(&url), before(&url), "{url}");
+                secure += usize::from(before(&url));
+            }
+        }
+        assert!(secure > 40, "{secure}");
+    }
 }
