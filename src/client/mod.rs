@@ -261,6 +261,20 @@ impl Client {
         out
     }
 
+    /// An XEP-0199 ping to our server with this `id`, written like any stanza (a managed
+    /// stream counts it, and keeps it for a resend, XEP-0198); nothing without a session.
+    /// No IQ of the core waits for it (its answer is ignored here): a woken browser page
+    /// watches for the answer to tell a live socket from one that died in the sleep.
+    pub fn ping(&mut self, id: &str) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.session.is_ready() {
+            let to = self.cfg.session.jid.domain().to_string();
+            let ping = Element::builder("ping", ns::PING).build();
+            self.send(&iq("get", &to, id, Some(ping)), &mut out);
+        }
+        out
+    }
+
     fn send_csi(&mut self, out: &mut Vec<Action>) {
         if !self.session.is_ready()
             || !self.session.csi_offered()
@@ -487,6 +501,8 @@ mod csi_tests;
 mod modern_command_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod occupant_trust_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod ping_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod sim_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -20,17 +20,19 @@ use super::error::SdkError;
 use super::idb_schema::{self, CURRENT_VERSION};
 use super::socket::sleep;
 
-/// Recent transactions kept to abort on park: a store write is one transaction and the
-/// driver runs one batch at a time, so anything older has long finished.
-const RECENT: usize = 16;
-
 /// An open connection, or none while parked.
 #[derive(Debug)]
 pub struct Connection {
     name: String,
     db: RefCell<Option<Database>>,
     parked: Cell<bool>,
-    recent: RefCell<Vec<IdbTransaction>>,
+    /// Every transaction that may not have finished yet, with a store in its scope, to
+    /// abort on park. Not only the driver's (one batch at a time): the app's calls run
+    /// their own at once — a burst of messages shown in an open room is one `markRead`
+    /// per message, a few transactions each, all queued behind the writes — and one of
+    /// them left out (when only the last 16 were kept) stayed open in the frozen page and
+    /// blocked every other tab of the app for good (back-forward-cache.test.mjs in WebKit).
+    live: RefCell<Vec<(IdbTransaction, String)>>,
 }
 
 impl Connection {
@@ -41,7 +43,7 @@ impl Connection {
             name: name.to_owned(),
             db: RefCell::new(Some(db)),
             parked: Cell::new(false),
-            recent: RefCell::default(),
+            live: RefCell::default(),
         })
     }
 
@@ -67,11 +69,13 @@ impl Connection {
                 self.try_transaction(names, mode).await?
             }
         };
-        let mut recent = self.recent.borrow_mut();
-        if recent.len() >= RECENT {
-            recent.remove(0);
+        let mut live = self.live.borrow_mut();
+        // Forget the finished ones: `objectStore()` refuses only on a transaction that
+        // finished (or is committing, which an abort could not stop either).
+        live.retain(|(tx, store)| tx.object_store(store).is_ok());
+        if let Some(store) = names.first() {
+            live.push((raw.clone(), (*store).to_owned()));
         }
-        recent.push(raw.clone());
         Ok(raw.into())
     }
 
@@ -109,7 +113,7 @@ impl Connection {
     /// [`Connection::unpark`].
     pub fn park(&self) {
         self.parked.set(true);
-        for tx in self.recent.borrow_mut().drain(..) {
+        for (tx, _) in self.live.borrow_mut().drain(..) {
             // A finished transaction refuses (InvalidStateError): nothing to undo.
             let _ = tx.abort();
         }

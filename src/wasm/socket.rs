@@ -2,13 +2,15 @@
 //! text frame. It only turns socket callbacks into [`SocketEvent`]s tagged with the
 //! connection generation, so the driver can ignore a socket it already gave up on.
 //!
-//! It also proves a socket alive when the page wakes up ([`Socket::probe`]): a phone that
-//! slept may have lost the connection without the browser noticing (the radio was off when
-//! the server or a NAT gave up on it, so no FIN ever arrived), and such a socket stays
-//! `OPEN` for minutes while nothing comes through. A ping that gets no frame back in time
-//! reports the socket closed, and the driver reconnects and resyncs as after any loss.
+//! It also proves a socket alive when the page wakes up ([`Socket::await_answer`]): a phone
+//! that slept may have lost the connection without the browser noticing (the radio was off
+//! when the server or a NAT gave up on it, so no FIN ever arrived), and such a socket stays
+//! `OPEN` for minutes while nothing comes through. The driver writes a ping; when its answer
+//! does not come back in time the socket is reported closed, and the driver reconnects and
+//! resyncs as after any loss. Only the answer counts, not any frame: what the server sent
+//! before the connection died (the browser delivers it on waking, behind the ping) proves
+//! nothing, and taking it for an answer left a dead socket "online" for good.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
@@ -16,8 +18,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
 use super::error::{describe_js, Code, SdkError};
-use crate::protocol::ns;
-use crate::protocol::xml::{builder, ncname};
+use crate::session::framing::Frame;
 
 /// What a socket reports.
 #[derive(Debug)]
@@ -32,8 +33,9 @@ pub enum SocketEvent {
 
 type Handler<E> = Closure<dyn FnMut(E)>;
 
-/// A wake-up ping waiting for any frame from the server.
-type PendingProbe = Rc<RefCell<Option<Timer>>>;
+/// A wake-up ping waiting for its answer: the ping's id, and the timer that reports the
+/// socket dead.
+type PendingProbe = Option<(String, Timer)>;
 
 /// One open (or opening) WebSocket and its callbacks.
 pub struct Socket {
@@ -59,11 +61,7 @@ impl Socket {
         let s = sink.clone();
         let on_open = Closure::<dyn FnMut(Event)>::new(move |_: Event| s(SocketEvent::Open));
         let s = sink.clone();
-        let probe: PendingProbe = Rc::default();
-        let pending = probe.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            // Any frame proves the connection alive: the probe's timer is dropped.
-            pending.borrow_mut().take();
             // RFC 7395 frames are text; a binary frame is a protocol error the session
             // reports when it cannot parse what it gets.
             let text = e.data().as_string().unwrap_or_default();
@@ -86,7 +84,7 @@ impl Socket {
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
         Ok(Socket {
             ws,
-            probe,
+            probe: None,
             dead,
             _on_open: on_open,
             _on_message: on_message,
@@ -104,38 +102,21 @@ impl Socket {
         self.ws.ready_state() == WebSocket::OPEN
     }
 
-    /// Prove the connection alive: send an XEP-0199 ping to `domain` (the server answers
-    /// it; the core ignores a result it did not ask for) and report the socket closed when
-    /// no frame at all arrives within `timeout_ms`. One probe at a time; a socket that is
-    /// not open is left to its own close event.
-    ///
-    /// `managed`: the stream counts stanzas (XEP-0198), so the probe is an `<r/>`, which
-    /// the server answers and nobody counts; a ping IQ written behind the session's back
-    /// would make the server's count exceed ours.
-    pub fn probe(&self, domain: &str, id: String, managed: bool, timeout_ms: f64) {
-        if !self.is_open() || self.probe.borrow().is_some() {
+    /// Whether a wake-up ping is waiting for its answer.
+    pub fn probing(&self) -> bool {
+        self.probe.is_some()
+    }
+
+    /// The ping with this `id` was just written (by the core, so that a managed stream
+    /// counts it, XEP-0198): report the socket closed unless its answer arrives within
+    /// `timeout_ms` ([`Socket::answered`]). One probe at a time; a socket that is not open
+    /// is left to its own close event.
+    pub fn await_answer(&mut self, id: String, timeout_ms: f64) {
+        if !self.is_open() || self.probe.is_some() {
             return;
         }
-        // Built here rather than with xmpp-parsers' generic `Iq`, which costs the package
-        // ~16 KB gzipped for this one stanza.
-        let probe = if managed {
-            builder("r", ns::SM).build()
-        } else {
-            builder("iq", ns::JABBER_CLIENT)
-                .attr(ncname("type"), "get")
-                .attr(ncname("id"), id)
-                .attr(ncname("to"), domain)
-                .append(builder("ping", ns::PING).build())
-                .build()
-        };
-        let frame = crate::session::framing::serialize(&probe);
-        if let Err(e) = self.send(&frame) {
-            (self.dead)(format!("WebSocket failed after the page woke up: {e}"));
-            return;
-        }
-        // A frame drops the timer (cancelling it), so firing means nothing came. The timer
-        // stays stored until the socket is dropped: a timer must not free itself while its
-        // callback runs.
+        // Firing means no answer came. The timer stays stored until the answer or the
+        // socket's end: a timer must not free itself while its callback runs.
         let dead = self.dead.clone();
         let timer = Timer::after(timeout_ms, move || {
             dead(format!(
@@ -143,13 +124,30 @@ impl Socket {
                 timeout_ms / 1000.0
             ))
         });
-        *self.probe.borrow_mut() = Some(timer);
+        self.probe = Some((id, timer));
+    }
+
+    /// A frame arrived: when it is the answer to the waiting ping (its result, or an error:
+    /// a server without XEP-0199 still answered), the connection is alive. Anything else
+    /// may have been sent before the connection died.
+    pub fn answered(&mut self, frame: &Frame) {
+        let Some((id, _)) = &self.probe else {
+            return;
+        };
+        if let Frame::Element(e) = frame {
+            if e.name() == "iq"
+                && e.attr("id") == Some(id.as_str())
+                && matches!(e.attr("type"), Some("result" | "error"))
+            {
+                self.probe = None;
+            }
+        }
     }
 }
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        self.probe.borrow_mut().take();
+        self.probe = None;
         // Detach first: the closures are freed with this struct and must never be called
         // afterwards.
         self.ws.set_onopen(None);

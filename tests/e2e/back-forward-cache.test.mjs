@@ -33,10 +33,22 @@ test('a page left for another while storing does not block the app in a new tab'
   await bob.evaluate(() => window.mucsubApp.client.resync());
 
   // alice's burst reaches bob while he navigates away: his page goes into the cache in
-  // the middle of storing it.
+  // the middle of storing it, with the app's own store calls in flight too — what a burst
+  // shown in the open room makes (a markRead per message, the room's history) — dozens of
+  // transactions at once, all of which the SDK must release (it once kept only the last 16
+  // to abort: one older transaction left open blocked the new tab for good).
   await alice.evaluate(({ room, burst }) => Promise.all(burst.map((b) => window.mucsubApp.client.send(room, b))),
     { room: ROOM, burst: BURST });
-  await bob.goto(`${env.server.httpUrl}icon.svg`);
+  await bob.evaluate(({ room, url, calls }) => {
+    const client = window.mucsubApp.client;
+    for (let i = 0; i < calls; i++) {
+      client.markRead(room).catch(() => {});
+      client.history(room, { limit: 20 }).catch(() => {});
+    }
+    // Left in the next task: every one of them is still in flight.
+    setTimeout(() => { location.href = url; }, 0);
+  }, { room: ROOM, url: `${env.server.httpUrl}icon.svg`, calls: 40 });
+  await bob.waitForFunction(() => location.pathname.endsWith('/icon.svg'), null, { timeout: WAIT });
 
   // The app again, in a new tab of the same browser.
   const again = await bobContext.newPage();

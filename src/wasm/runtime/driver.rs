@@ -23,8 +23,8 @@ use super::prepared::Prepared;
 use super::report::Reporter;
 use super::{Job, Shared};
 
-/// How long a woken page waits for any frame after its ping before it takes the socket
-/// for dead (socket.rs): a live connection answers in well under a second, a phone's radio
+/// How long a woken page waits for the answer to its ping before it takes the socket for
+/// dead (socket.rs): a live connection answers in well under a second, a phone's radio
 /// may take a few to come back.
 const WAKE_PROBE_MS: f64 = 8_000.0;
 
@@ -166,15 +166,22 @@ impl<S: Store + 'static> Driver<S> {
                     self.reconnect = None;
                     self.attempt();
                 } else if self.state == ConnectionState::Online {
-                    // A socket that still looks open may have died in the sleep: prove it.
-                    if let Some(s) = &self.socket {
-                        let managed = self.core.wake().stream.as_ref().is_some_and(|s| s.enabled);
-                        s.probe(
-                            self.opts.jid.domain().as_str(),
-                            random_id(),
-                            managed,
-                            WAKE_PROBE_MS,
-                        );
+                    // A socket that still looks open may have died in the sleep: prove it
+                    // with a ping the core writes (a managed stream counts it) and whose
+                    // answer the socket waits for (socket.rs).
+                    if self
+                        .socket
+                        .as_ref()
+                        .is_some_and(|s| s.is_open() && !s.probing())
+                    {
+                        let id = random_id();
+                        let acts = self.core.ping(&id);
+                        if !acts.is_empty() {
+                            self.execute(acts);
+                            if let Some(s) = &mut self.socket {
+                                s.await_answer(id, WAKE_PROBE_MS);
+                            }
+                        }
                     }
                 }
             }
@@ -238,7 +245,12 @@ impl<S: Store + 'static> Driver<S> {
         let input = match ev {
             SocketEvent::Open => Input::Connected,
             SocketEvent::Text(t) => match parse_ws_message(&t) {
-                Ok(frame) => Input::Frame(frame),
+                Ok(frame) => {
+                    if let Some(s) = &mut self.socket {
+                        s.answered(&frame);
+                    }
+                    Input::Frame(frame)
+                }
                 Err(e) => {
                     self.drop_socket();
                     Input::Disconnected(Some(format!("bad frame from the server: {e}")))
@@ -285,7 +297,12 @@ impl<S: Store + 'static> Driver<S> {
             };
             taken += 1;
             match parse_ws_message(&t) {
-                Ok(frame) => acts.extend(self.core.handle(Input::Frame(frame), now())),
+                Ok(frame) => {
+                    if let Some(s) = &mut self.socket {
+                        s.answered(&frame);
+                    }
+                    acts.extend(self.core.handle(Input::Frame(frame), now()));
+                }
                 Err(e) => {
                     self.drop_socket();
                     let why = format!("bad frame from the server: {e}");

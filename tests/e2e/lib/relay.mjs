@@ -5,6 +5,8 @@
 // `release()`, as a phone without signal. `delayMs` delays each direction (the benchmark's
 // round trip, bench/browser/wake.mjs: 50 ms each way = 100 ms); change it only when no
 // connection is live (after `cut()`), or a chunk could overtake an earlier one.
+// `stallWebSocket()` kills the page's WebSocket silently, with the server's last frames still
+// on their way, as a phone's network can in its sleep (see the method and `wakeStalled()`).
 import { createServer, connect } from 'node:net';
 
 export class Relay {
@@ -41,13 +43,31 @@ export class Relay {
     upstream.setNoDelay(true);
     const pair = [client, upstream];
     this.live.add(pair);
-    const forward = (from, to) => from.on('data', (chunk) => {
+    const send = (to, chunk) => {
       // Equal delays fire in order, so the byte stream keeps its order.
       if (this.delayMs > 0) setTimeout(() => to.destroyed || to.write(chunk), this.delayMs);
       else if (!to.destroyed) to.write(chunk);
+    };
+    client.on('data', (chunk) => {
+      // The WebSocket is the connection that starts with its upgrade request.
+      pair.ws ??= /^GET \/ws[ ?]/.test(chunk.toString('latin1', 0, 16));
+      const stall = pair.stall;
+      if (!stall) return send(upstream, chunk);
+      // Dead: the page's bytes go nowhere. Its first ones once the test said it wakes
+      // bring it what the server had sent before.
+      if (stall.waking && !stall.woke) {
+        stall.woke = true;
+        for (const kept of stall.kept.splice(0)) send(client, kept);
+      }
     });
-    forward(client, upstream);
-    forward(upstream, client);
+    upstream.on('data', (chunk) => {
+      const stall = pair.stall;
+      if (!stall) return send(client, chunk);
+      if (!stall.woke) {
+        stall.kept.push(chunk);
+        stall.onKept?.();
+      }
+    });
     const end = () => {
       this.live.delete(pair);
       client.destroy();
@@ -67,6 +87,27 @@ export class Relay {
     }
     this.live.clear();
   }
+
+  // The page's WebSocket dies without a sign (no FIN, no RST: the network is gone), while
+  // the server still has frames on their way to it: what the server sends from now on is
+  // kept back, and what the page sends is lost. Resolves once a frame is kept back. Other
+  // and later connections are not touched.
+  stallWebSocket() {
+    const pairs = [...this.live].filter((p) => p.ws);
+    if (pairs.length !== 1) throw new Error(`${pairs.length} WebSockets through the relay, not one`);
+    const stall = { kept: [], waking: false, woke: false };
+    pairs[0].stall = stall;
+    this.stalled = stall;
+    return new Promise((resolve) => { stall.onKept = resolve; });
+  }
+
+  // The page is about to wake: what it writes next on the stalled WebSocket (its probe)
+  // brings it the kept frames — sent before the death, arriving after its probe, as a
+  // phone's buffered data does on waking — and nothing more, ever.
+  wakeStalled() { this.stalled.waking = true; }
+
+  // Whether the page wrote after wakeStalled() and was sent the kept frames.
+  get stalledWoke() { return Boolean(this.stalled?.woke); }
 
   hold() { this.held = true; }
   release() { this.held = false; }
