@@ -3,7 +3,7 @@
 //! counts it — a ping written behind the session's back would make the server's `h`
 //! exceed what the session sent — and answered without the core doing anything.
 
-use super::tests::{cfg, feed, written};
+use super::tests::{cfg, connect_and_bind, feed, written};
 use super::*;
 use crate::session::Wake;
 
@@ -19,30 +19,12 @@ fn ready(sm: bool) -> Client {
             ..Wake::default()
         });
     }
-    c.handle(Input::Connected, Timestamp(0));
-    feed(
-        &mut c,
-        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
-    );
-    feed(&mut c, "<features xmlns='http://etherx.jabber.org/streams'><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></features>");
-    feed(
-        &mut c,
-        "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
-    );
-    feed(
-        &mut c,
-        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
-    );
     let offer = if sm {
         "<sm xmlns='urn:xmpp:sm:3'/>"
     } else {
         ""
     };
-    feed(
-        &mut c,
-        &format!("<features xmlns='http://etherx.jabber.org/streams'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>{offer}</features>"),
-    );
-    feed(&mut c, "<iq xmlns='jabber:client' type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>bob@localhost/r</jid></bind></iq>");
+    connect_and_bind(&mut c, offer);
     if sm {
         feed(
             &mut c,

@@ -77,25 +77,25 @@ pub(super) fn snapshot(cursor: Option<&str>) -> Snapshot {
     }
 }
 
+/// Connect, authenticate and bind `c`, the second stream's features offering `more`
+/// besides bind; what the client did on the bind result.
+pub(super) fn connect_and_bind(c: &mut Client, more: &str) -> Vec<Action> {
+    c.handle(Input::Connected, Timestamp(0));
+    feed(c, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>");
+    feed(c, "<features xmlns='http://etherx.jabber.org/streams'><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></features>");
+    feed(c, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    feed(c, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>");
+    feed(
+        c,
+        &format!("<features xmlns='http://etherx.jabber.org/streams'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>{more}</features>"),
+    );
+    feed(c, "<iq xmlns='jabber:client' type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>bob@localhost/r</jid></bind></iq>")
+}
+
 /// Connect, authenticate and bind; the disco and subscription-list IQs are c1-1, c1-2.
 pub(super) fn bound(snapshot: Snapshot) -> Client {
     let mut c = Client::new(cfg(), snapshot);
-    c.handle(Input::Connected, Timestamp(0));
-    feed(
-        &mut c,
-        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
-    );
-    feed(&mut c, "<features xmlns='http://etherx.jabber.org/streams'><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></features>");
-    feed(
-        &mut c,
-        "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
-    );
-    feed(
-        &mut c,
-        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
-    );
-    feed(&mut c, "<features xmlns='http://etherx.jabber.org/streams'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></features>");
-    let out = feed(&mut c, "<iq xmlns='jabber:client' type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>bob@localhost/r</jid></bind></iq>");
+    let out = connect_and_bind(&mut c, "");
     let w = written(&out);
     assert!(
         w.iter()
