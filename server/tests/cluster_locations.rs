@@ -9,7 +9,8 @@
 //!   binding node told the owner before its client was told it is bound), and the
 //!   owner looks the accounts up again;
 //! - a session that ended on another node loses nothing: the event is stored offline and
-//!   comes with the next login.
+//!   comes with the next login;
+//! - a room's messages to an occupant on another node (its full JID) use the same answers.
 
 mod cluster_support;
 #[path = "scenarios/support.rs"]
@@ -135,4 +136,36 @@ async fn wait_unbound(nodes: &TwoNodes, user: &str) {
     })
     .await
     .expect("the session left the directory");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_to_an_occupant_on_another_node_cost_one_lookup() {
+    let nodes = two_nodes_with(3, &["owner", "guest"], KEEP).await;
+    let r = room("occupants");
+    // The room lives on node A (its owner joined there); the guest joins from node B, so
+    // every message reaches the guest's full JID on node B.
+    let mut owner = connect(&nodes.a, "owner").await;
+    join(&mut owner, &r, "owner").await;
+    let mut guest = connect(&nodes.b, "guest").await;
+    join(&mut guest, &r, "guest").await;
+    owner.drain().await;
+    let lookups = counter(&nodes.a, "mucsub_cluster_directory_lookups_total").await;
+    for n in 0..5 {
+        owner.send(&burst(&r, &format!("o{n}-"), 1)).await;
+        let want = format!("o{n}-0");
+        let got = guest.expect_message().await;
+        let body = got.get_child("body", CLIENT).map(|b| b.text());
+        assert_eq!(
+            body.as_deref(),
+            Some(want.as_str()),
+            "{}",
+            String::from(&got)
+        );
+    }
+    let lookups = counter(&nodes.a, "mucsub_cluster_directory_lookups_total").await - lookups;
+    assert!(
+        lookups <= 1,
+        "five messages to an occupant on node B took {lookups} lookups on node A: one \
+         answer serves them all"
+    );
 }

@@ -67,11 +67,13 @@ impl NodeRemote {
         })
     }
 
-    /// The live incarnations (other than this one) with a session of `user`.
-    async fn holders(&self, user: &str, resource: Option<&str>) -> Vec<i64> {
+    /// The live incarnations (other than this one) with a session of `user`, asked of the
+    /// directory now (for a stanza the offline path found reachable elsewhere: a kept
+    /// answer may be from before that session became reachable).
+    async fn holders(&self, user: &str) -> Vec<i64> {
         let me = self.membership.incarnation();
         self.lookups.inc();
-        match self.directory.nodes_of(user, resource, me).await {
+        match self.directory.nodes_of(user, None, me).await {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, "session directory lookup failed");
@@ -371,12 +373,22 @@ impl Remote for NodeRemote {
     fn to_full<'a>(
         &'a self,
         user: &'a str,
-        resource: &'a str,
+        // In the stanza's `to`: the node holding it takes it, the others do not.
+        _resource: &'a str,
         xml: String,
     ) -> RemoteFuture<'a, bool> {
         Box::pin(async move {
             let env = Envelope::Full { xml };
-            for to in self.holders(user, Some(resource)).await {
+            // Every node with a session of the account, in turn, until one takes it: the
+            // one with `resource` is among them. From the kept answers (`locations.rs`):
+            // a room's echoes and presence to an occupant on another node cost no lookup
+            // each.
+            let users = [user.to_owned()];
+            let holders = match self.locate_users(&users).await {
+                Some(Located(v)) => v.into_iter().map(|(_, n)| n).collect(),
+                None => Vec::new(),
+            };
+            for to in holders {
                 if self.ask(to, &env).await {
                     return true;
                 }
@@ -392,7 +404,7 @@ impl Remote for NodeRemote {
         skip: &'a [String],
     ) -> RemoteFuture<'a, bool> {
         Box::pin(async move {
-            let holders = self.holders(user, None).await;
+            let holders = self.holders(user).await;
             if holders.is_empty() {
                 return false;
             }
