@@ -64,6 +64,11 @@ pub struct Cluster {
     /// Seconds a node's room-ownership lease lasts without renewal: how long a dead
     /// node's rooms wait before another node may take them over.
     pub lease_ttl_secs: f64,
+    /// Milliseconds a node uses the session directory's answer to where a room's
+    /// subscribers have sessions before it asks again (`cluster/locations.rs`); 0 asks
+    /// for every event. Also the longest a login waits for a node that does not confirm
+    /// it dropped its answers for the account, so give every node the same value.
+    pub locations_ttl_ms: u64,
 }
 
 impl Default for Cluster {
@@ -73,6 +78,7 @@ impl Default for Cluster {
             postgres: None,
             nats: None,
             lease_ttl_secs: 3.0,
+            locations_ttl_ms: 1000,
         }
     }
 }
@@ -297,6 +303,12 @@ impl Cluster {
         if !(self.lease_ttl_secs.is_finite() && self.lease_ttl_secs > 0.0) {
             anyhow::bail!("[cluster] lease_ttl_secs must be a positive number of seconds");
         }
+        if self.locations_ttl_ms > 60_000 {
+            anyhow::bail!(
+                "[cluster] locations_ttl_ms = {}: at most 60000 (a login may wait that long)",
+                self.locations_ttl_ms
+            );
+        }
         if self
             .postgres
             .as_deref()
@@ -437,9 +449,10 @@ mod tests {
         assert_eq!(c.cluster.postgres, None);
         assert_eq!(c.cluster.node, "node1");
         assert_eq!(c.cluster.lease_ttl_secs, 3.0);
+        assert_eq!(c.cluster.locations_ttl_ms, 1000);
         let c = Config::parse(
             "[cluster]\nnode = 'b'\npostgres = 'postgres://m@127.0.0.1:5433/chat'\n\
-             nats = 'nats://127.0.0.1:4222'\nlease_ttl_secs = 1.5\n",
+             nats = 'nats://127.0.0.1:4222'\nlease_ttl_secs = 1.5\nlocations_ttl_ms = 0\n",
         )
         .unwrap();
         assert_eq!(
@@ -451,9 +464,11 @@ mod tests {
             (c.cluster.node.as_str(), c.cluster.lease_ttl_secs),
             ("b", 1.5)
         );
+        assert_eq!(c.cluster.locations_ttl_ms, 0);
         for (bad, needle) in [
             ("[cluster]\nnode = 'a b'\n", "[cluster] node"),
             ("[cluster]\nlease_ttl_secs = 0\n", "lease_ttl_secs"),
+            ("[cluster]\nlocations_ttl_ms = 60001\n", "locations_ttl_ms"),
             ("[cluster]\npostgres = ' '\n", "postgres is empty"),
             ("[cluster]\nnats = 'nats://x'\n", "needs [cluster] postgres"),
             ("[cluster]\npg = 'x'\n", "unknown field"),

@@ -179,7 +179,10 @@ async fn start_bus(
         metrics.cluster_request_bytes.clone(),
     );
     let bus = crate::cluster::bus::Bus::connect(url, cluster.node(), requests, bytes).await?;
-    let handler = crate::cluster::handler(router.clone(), cluster.clone());
+    let locations = Arc::new(crate::cluster::locations::Locations::new(
+        Duration::from_millis(config.cluster.locations_ttl_ms),
+    ));
+    let handler = crate::cluster::handler(router.clone(), cluster.clone(), locations.clone());
     let greeted = cluster.clone();
     let listening = bus.serve(
         cluster.incarnations(),
@@ -200,6 +203,7 @@ async fn start_bus(
         cluster.clone(),
         bus,
         directory.clone(),
+        locations,
         metrics.cluster_lookups.clone(),
     ));
     // A new incarnation (the lease was lost while this node was paused or cut off) has

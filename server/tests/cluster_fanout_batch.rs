@@ -15,7 +15,7 @@ mod cluster_support;
 #[path = "scenarios/support.rs"]
 mod support;
 
-use cluster_support::{burst, connect, counter, two_nodes, TwoNodes};
+use cluster_support::{burst, connect, counter, two_nodes, two_nodes_with, TwoNodes};
 use mucsub_server::testkit::RawClient;
 use support::*;
 
@@ -83,13 +83,15 @@ async fn a_burst_crosses_to_another_node_in_fewer_requests_than_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_for_subscribers_here_and_elsewhere_costs_one_lookup() {
     let users = ["alice", "local", "far"];
+    // Nothing kept between events (`cluster_locations.rs` tests what is): each event's
+    // delivery looks its accounts up.
     let TwoNodes {
         a,
         b,
         db: _db,
         dirs: _dirs,
         nats: _nats,
-    } = two_nodes(3, &users).await;
+    } = two_nodes_with(3, &users, "locations_ttl_ms = 0\n").await;
     let r = room("onelookup");
     // Node A owns the room; `local` (online on A: its part of the delivery goes after
     // the part owed to accounts not online here) and `far` (on B) are subscribed.

@@ -8,6 +8,7 @@
 //! `async-nats` does not leak past this file: the rest of the cluster code sees
 //! [`Envelope`], [`Answer`] and [`BusError`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +61,11 @@ pub enum Envelope {
     },
     /// Whether the node still listens (see [`PROBE_EVERY`]); always taken.
     Ping,
+    /// Sessions of these accounts were bound, unbound or changed on the sending node:
+    /// the receiving node drops what it kept of their locations (`locations.rs`) before
+    /// it answers. A node that does not know this kind does not answer; the sender then
+    /// waits out the answers' lifetime instead.
+    Moved { accounts: Vec<String> },
 }
 
 /// One item of an [`Envelope::Batch`].
@@ -127,6 +133,9 @@ pub type Handler = Arc<
 /// A connection to NATS. Cheap to share (`Arc`).
 pub struct Bus {
     client: async_nats::Client,
+    /// How many times the connection broke or came back, or NATS dropped messages for a
+    /// slow subscriber: a [`Envelope::Moved`] may have been lost at each.
+    breaks: Arc<AtomicU64>,
     /// Requests sent (`mucsub_cluster_requests_total`).
     requests: Counter,
     /// Their bytes (`mucsub_cluster_request_bytes_total`).
@@ -146,7 +155,19 @@ impl Bus {
         requests: Counter,
         bytes: Counter,
     ) -> anyhow::Result<Arc<Bus>> {
+        let breaks = Arc::new(AtomicU64::new(0));
+        let counted = breaks.clone();
         let client = async_nats::ConnectOptions::new()
+            .event_callback(move |event| {
+                use async_nats::Event;
+                if matches!(
+                    event,
+                    Event::Connected | Event::Disconnected | Event::SlowConsumer(_) | Event::Closed
+                ) {
+                    counted.fetch_add(1, Ordering::AcqRel);
+                }
+                async {}
+            })
             .name(format!("mucsub-{node}"))
             .connection_timeout(Duration::from_secs(5))
             .request_timeout(Some(REQUEST_TIMEOUT))
@@ -159,9 +180,15 @@ impl Bus {
             .map_err(|e| anyhow::anyhow!("[cluster] nats = {url:?}: connecting: {e}"))?;
         Ok(Arc::new(Bus {
             client,
+            breaks,
             requests,
             bytes,
         }))
+    }
+
+    /// [`Bus::breaks`] so far.
+    pub fn breaks(&self) -> u64 {
+        self.breaks.load(Ordering::Acquire)
     }
 
     /// Asks incarnation `to` to take `env`.

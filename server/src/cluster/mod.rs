@@ -11,6 +11,7 @@
 //! this one stops renewing: it is not that node any more.
 
 pub mod bus;
+pub mod locations;
 mod peers;
 mod remote;
 
@@ -107,6 +108,11 @@ impl Membership {
     /// Whether another node may be live (may hold sessions): see `peers.rs`.
     pub fn others_live(&self) -> bool {
         self.peers.any()
+    }
+
+    /// The other live incarnations, from the database.
+    pub async fn live_others(&self) -> anyhow::Result<Vec<i64>> {
+        self.store.others_live(self.incarnation()).await
     }
 
     /// Another node sent this one a request: it is live.

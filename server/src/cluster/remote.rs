@@ -4,15 +4,18 @@
 //! the stanza offline and pushes), so nothing waits on a dead node.
 //!
 //! Directory writes go through one task in order, so a quick bind and unbind of one
-//! resource never land reversed.
+//! resource never land reversed. A room's fanout uses the directory's answers for a short
+//! while (`locations.rs`); the writing task keeps them from hiding a new session.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 
-use super::bus::{Answer, Bus, Envelope, FanoutItem};
+use super::bus::{Answer, Bus, BusError, Envelope, FanoutItem};
+use super::locations::Locations;
 use super::Membership;
 use crate::router::{BareItem, Located, Remote, RemoteFuture, Router};
 use crate::stanza::Template;
@@ -32,6 +35,8 @@ pub struct NodeRemote {
     bus: Arc<Bus>,
     directory: Arc<dyn SessionDirectory>,
     writes: mpsc::UnboundedSender<DirOp>,
+    /// The directory's recent answers for room fanouts (`locations.rs`).
+    locations: Arc<Locations>,
     /// Directory lookups (`mucsub_cluster_directory_lookups_total`).
     lookups: Counter,
 }
@@ -41,47 +46,34 @@ impl NodeRemote {
         membership: Arc<Membership>,
         bus: Arc<Bus>,
         directory: Arc<dyn SessionDirectory>,
+        locations: Arc<Locations>,
         lookups: Counter,
     ) -> Arc<NodeRemote> {
-        let (writes, mut rx) = mpsc::unbounded_channel::<DirOp>();
-        {
-            let (membership, directory) = (membership.clone(), directory.clone());
-            tokio::spawn(async move {
-                while let Some(op) = rx.recv().await {
-                    let me = membership.incarnation();
-                    let r = match op {
-                        DirOp::Bind(u, r) => directory.bind(&u, &r, me).await,
-                        DirOp::Unbind(u, r) => directory.unbind(&u, &r, me).await,
-                        DirOp::Reachable(u, r, yes, done) => {
-                            let res = directory.set_reachable(&u, &r, me, yes).await;
-                            let _ = done.send(());
-                            res
-                        }
-                        DirOp::Flush(done) => {
-                            let _ = done.send(());
-                            Ok(())
-                        }
-                    };
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "updating the session directory failed");
-                    }
-                }
-            });
-        }
+        let (writes, rx) = mpsc::unbounded_channel::<DirOp>();
+        tokio::spawn(write_directory(
+            rx,
+            membership.clone(),
+            bus.clone(),
+            directory.clone(),
+            locations.ttl(),
+        ));
         Arc::new(NodeRemote {
             membership,
             bus,
             directory,
             writes,
+            locations,
             lookups,
         })
     }
 
-    /// The live incarnations (other than this one) with a session of `user`.
-    async fn holders(&self, user: &str, resource: Option<&str>) -> Vec<i64> {
+    /// The live incarnations (other than this one) with a session of `user`, asked of the
+    /// directory now (for a stanza the offline path found reachable elsewhere: a kept
+    /// answer may be from before that session became reachable).
+    async fn holders(&self, user: &str) -> Vec<i64> {
         let me = self.membership.incarnation();
         self.lookups.inc();
-        match self.directory.nodes_of(user, resource, me).await {
+        match self.directory.nodes_of(user, None, me).await {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, "session directory lookup failed");
@@ -104,12 +96,20 @@ impl NodeRemote {
         }
     }
 
-    /// [`Remote::locate`].
+    /// [`Remote::locate`]: the answer kept from a recent lookup, else a lookup.
     async fn locate_users(&self, users: &[String]) -> Option<Located> {
         let me = self.membership.incarnation();
+        let epoch = (me, self.bus.breaks());
+        let ticket = match self.locations.get(users, epoch, Instant::now()) {
+            Ok(kept) => return Some(Located(kept)),
+            Err(ticket) => ticket,
+        };
         self.lookups.inc();
         match self.directory.nodes_of_many(users, me).await {
-            Ok(v) => Some(Located(v)),
+            Ok(v) => {
+                self.locations.keep(ticket, users, &v);
+                Some(Located(v))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "session directory lookup failed");
                 None
@@ -168,12 +168,101 @@ impl NodeRemote {
             (at, got)
         });
         // The nodes are asked at once: a dead one costs its timeout once, not per node.
+        let mut missed = Vec::new();
         for (at, got) in futures_util::future::join_all(asks).await {
+            if got.len() < at.len() {
+                // The node did not answer: its accounts are looked up again next time.
+                missed.extend(at.iter().map(|n| items[*n].user.as_str()));
+            }
             for (n, yes) in at.into_iter().zip(got) {
                 reached[n] |= yes;
             }
         }
+        if !missed.is_empty() {
+            self.locations.forget(&missed);
+        }
         reached
+    }
+}
+
+/// Writes the directory in order. After each run of writes queued together, tells the
+/// other live nodes which accounts moved ([`Envelope::Moved`]) before answering the
+/// flushes queued among them: a login is told it is bound only once no node can still
+/// use a location looked up before its row was written (`locations.rs`). A node that
+/// does not confirm is waited out: `ttl` after the writes, no answer from before them is
+/// used any more.
+async fn write_directory(
+    mut rx: mpsc::UnboundedReceiver<DirOp>,
+    membership: Arc<Membership>,
+    bus: Arc<Bus>,
+    directory: Arc<dyn SessionDirectory>,
+    ttl: Duration,
+) {
+    let mut ops = Vec::new();
+    while rx.recv_many(&mut ops, 256).await > 0 {
+        let me = membership.incarnation();
+        let mut moved = Vec::new();
+        let mut flushes = Vec::new();
+        for op in ops.drain(..) {
+            let r = match op {
+                DirOp::Bind(u, r) => {
+                    let res = directory.bind(&u, &r, me).await;
+                    moved.push(u);
+                    res
+                }
+                DirOp::Unbind(u, r) => {
+                    let res = directory.unbind(&u, &r, me).await;
+                    moved.push(u);
+                    res
+                }
+                DirOp::Reachable(u, r, yes, done) => {
+                    let res = directory.set_reachable(&u, &r, me, yes).await;
+                    let _ = done.send(());
+                    moved.push(u);
+                    res
+                }
+                DirOp::Flush(done) => {
+                    flushes.push(done);
+                    Ok(())
+                }
+            };
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "updating the session directory failed");
+            }
+        }
+        if !moved.is_empty() && membership.others_live() {
+            moved.sort_unstable();
+            moved.dedup();
+            tell_moved(&membership, &bus, moved, ttl).await;
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// [`Envelope::Moved`] to every other live node; returns once each confirmed (a node
+/// gone from NATS keeps nothing: it lost its subject with its incarnation, or its
+/// connection, and drops its answers at either) or `ttl` after the call.
+async fn tell_moved(membership: &Membership, bus: &Bus, accounts: Vec<String>, ttl: Duration) {
+    let until = tokio::time::Instant::now() + ttl;
+    let told = async {
+        let others = match membership.live_others().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the live nodes to tell of moved sessions failed");
+                return false;
+            }
+        };
+        let env = Envelope::Moved { accounts };
+        let asks = others.iter().map(|n| bus.request(*n, &env));
+        futures_util::future::join_all(asks)
+            .await
+            .iter()
+            .all(|a| matches!(a, Ok(_) | Err(BusError::Gone(_))))
+    };
+    if !matches!(tokio::time::timeout_at(until, told).await, Ok(true)) {
+        tokio::time::sleep_until(until).await;
     }
 }
 
@@ -284,12 +373,22 @@ impl Remote for NodeRemote {
     fn to_full<'a>(
         &'a self,
         user: &'a str,
-        resource: &'a str,
+        // In the stanza's `to`: the node holding it takes it, the others do not.
+        _resource: &'a str,
         xml: String,
     ) -> RemoteFuture<'a, bool> {
         Box::pin(async move {
             let env = Envelope::Full { xml };
-            for to in self.holders(user, Some(resource)).await {
+            // Every node with a session of the account, in turn, until one takes it: the
+            // one with `resource` is among them. From the kept answers (`locations.rs`):
+            // a room's echoes and presence to an occupant on another node cost no lookup
+            // each.
+            let users = [user.to_owned()];
+            let holders = match self.locate_users(&users).await {
+                Some(Located(v)) => v.into_iter().map(|(_, n)| n).collect(),
+                None => Vec::new(),
+            };
+            for to in holders {
                 if self.ask(to, &env).await {
                     return true;
                 }
@@ -305,7 +404,7 @@ impl Remote for NodeRemote {
         skip: &'a [String],
     ) -> RemoteFuture<'a, bool> {
         Box::pin(async move {
-            let holders = self.holders(user, None).await;
+            let holders = self.holders(user).await;
             if holders.is_empty() {
                 return false;
             }
@@ -342,10 +441,15 @@ impl Remote for NodeRemote {
 /// A room stanza for a room this node does not hold goes through its own claim, never
 /// through its cache of owners (`Membership::known_owner`): two nodes each remembering
 /// the other as the owner would otherwise pass it back and forth.
-pub fn handler(router: Router, membership: Arc<Membership>) -> super::bus::Handler {
+pub fn handler(
+    router: Router,
+    membership: Arc<Membership>,
+    locations: Arc<Locations>,
+) -> super::bus::Handler {
     Arc::new(move |env| {
         let router = router.clone();
         let membership = membership.clone();
+        let locations = locations.clone();
         Box::pin(async move {
             let mut moved = false;
             let mut reached = Vec::new();
@@ -373,6 +477,10 @@ pub fn handler(router: Router, membership: Arc<Membership>) -> super::bus::Handl
                     router.deliver_here_bare(&user, Arc::from(xml), &skip)
                 }
                 Envelope::Ping => true,
+                Envelope::Moved { accounts } => {
+                    locations.forget(&accounts);
+                    true
+                }
                 Envelope::Fanout { templates, items } => {
                     let templates: Vec<Arc<Template>> = templates
                         .into_iter()

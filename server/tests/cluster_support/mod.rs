@@ -33,10 +33,23 @@ pub async fn spawn_node(
     nats: Option<&str>,
     ttl: f64,
 ) -> ChildServer {
+    spawn_node_with(bin, dir, node, url, nats, ttl, "").await
+}
+
+/// [`spawn_node`] with `extra` lines in its `[cluster]` table.
+pub async fn spawn_node_with(
+    bin: &Path,
+    dir: &Path,
+    node: &str,
+    url: &str,
+    nats: Option<&str>,
+    ttl: f64,
+    extra: &str,
+) -> ChildServer {
     let bus = nats.map(|n| format!("nats = '{n}'\n")).unwrap_or_default();
     let config = format!(
         "data_dir = '{}'\n[listeners]\nc2s = '127.0.0.1:0'\nhttp = '127.0.0.1:0'\n\
-         [cluster]\nnode = '{node}'\npostgres = '{url}'\n{bus}lease_ttl_secs = {ttl}\n",
+         [cluster]\nnode = '{node}'\npostgres = '{url}'\n{bus}lease_ttl_secs = {ttl}\n{extra}",
         dir.display()
     );
     ChildServer::spawn_with(bin, dir, &config, &[]).await
@@ -129,14 +142,20 @@ pub struct TwoNodes {
 }
 
 pub async fn two_nodes(ttl: u32, users: &[&str]) -> TwoNodes {
+    two_nodes_with(ttl, users, "").await
+}
+
+/// [`two_nodes`] with `extra` lines in both nodes' `[cluster]` tables.
+pub async fn two_nodes_with(ttl: u32, users: &[&str], extra: &str) -> TwoNodes {
     let bin = Path::new(env!("CARGO_BIN_EXE_mucsub-server"));
     let db = mucsub_server::testkit::postgres::shared()
         .fresh_database()
         .await;
     let nats = mucsub_server::testkit::nats::NatsServer::start().await;
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let a = spawn(bin, dirs[0].path(), "a", &db.url, &nats.url(), ttl).await;
-    let b = spawn(bin, dirs[1].path(), "b", &db.url, &nats.url(), ttl).await;
+    let (url, bus, ttl) = (&db.url, Some(nats.url()), f64::from(ttl));
+    let a = spawn_node_with(bin, dirs[0].path(), "a", url, bus.as_deref(), ttl, extra).await;
+    let b = spawn_node_with(bin, dirs[1].path(), "b", url, bus.as_deref(), ttl, extra).await;
     for u in users {
         ChildServer::add_user(bin, dirs[0].path(), u, "pw").await;
     }
