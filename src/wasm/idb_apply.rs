@@ -172,11 +172,14 @@ fn place(
         let phi = page.iter().map(|e| e.ts).max().unwrap_or(0);
         let stored = positions.range(plo, phi);
         let history = run.is_history();
-        let ts_in_page: HashMap<u64, i64> = page.iter().map(|e| (e.id, e.ts)).collect();
+        // Each id's entry in the page, in a map of the type `by_seq` already is (one hash
+        // map instance less than a map of its own to the time; issue 24, package size).
+        let in_page: HashMap<u64, usize> =
+            page.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
         for (id, ord) in order::place(&stored, page, history) {
-            let ts = ts_in_page
+            let ts = in_page
                 .get(&id)
-                .copied()
+                .map(|&i| page[i].ts)
                 .or_else(|| positions.get(id).map(|p| p.ts))
                 .unwrap_or(0);
             positions.set(id, Placed { ts, ord });
