@@ -425,10 +425,15 @@ fn refold(
         }
         idb_fold::plan(&items)
     };
-    let mut where_stored: HashMap<u64, (u64, usize)> = HashMap::new();
+    // Each stored event's (chunk, slot), found through a map of the type `by_seq` already
+    // is into a list: one hash map instance less than a map to the pair (issue 24, package
+    // size).
+    let mut slots: Vec<(u64, usize)> = Vec::new();
+    let mut where_stored: HashMap<u64, usize> = HashMap::new();
     for (&id, c) in chunks.iter() {
         for (i, s) in c.slots.iter().enumerate() {
-            where_stored.insert(s.seq, (id, i));
+            where_stored.insert(s.seq, slots.len());
+            slots.push((id, i));
         }
     }
     for (seq, changes) in &plans {
@@ -436,7 +441,7 @@ fn refold(
             if idb_fold::apply(&mut entries[i].ev, changes, None) {
                 entries[i].changed = true;
             }
-        } else if let Some(&(id, i)) = where_stored.get(seq) {
+        } else if let Some(&(id, i)) = where_stored.get(seq).map(|&at| &slots[at]) {
             let slot = chunks.get_mut(&id).and_then(|c| c.slots.get_mut(i));
             if slot.is_some_and(|s| idb_fold::apply(&mut s.ev, changes, None)) {
                 dirty.insert(id);
