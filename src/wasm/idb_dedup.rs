@@ -98,7 +98,19 @@ pub(super) fn dedup(chunks: &HashMap<u64, Chunk>, runs: &[&Page], seq: &mut u64)
     let mut fresh: Vec<Vec<(usize, RoomEvent)>> = Vec::with_capacity(runs.len());
     for (page_no, run) in runs.iter().enumerate() {
         let mut page: Vec<usize> = Vec::with_capacity(run.events.len());
-        let mut before: HashMap<usize, Option<i64>> = HashMap::new();
+        // Per entry of this page, its time before the page (`None`: new): through a map of
+        // `by_seq`'s type into a list, one hash map instance less than a map of its own
+        // (issue 24, package size).
+        let mut before: HashMap<u64, usize> = HashMap::new();
+        let mut before_ts: Vec<Option<i64>> = Vec::new();
+        // Only an entry's first time in the page counts (the entries new to the batch are
+        // absent until their first time, too).
+        let mut set_before = |i: usize, ts: Option<i64>| {
+            if !before.contains_key(&(i as u64)) {
+                before.insert(i as u64, before_ts.len());
+                before_ts.push(ts);
+            }
+        };
         let mut new_here = Vec::new();
         for ev in &run.events {
             let keys = ev.dedup_keys();
@@ -110,7 +122,7 @@ pub(super) fn dedup(chunks: &HashMap<u64, Chunk>, runs: &[&Page], seq: &mut u64)
                 .filter(|&i| entries[i].ev.same_as(ev))
                 .min();
             if let Some(i) = earlier {
-                before.entry(i).or_insert(Some(entries[i].ev.timestamp.0));
+                set_before(i, Some(entries[i].ev.timestamp.0));
                 if entries[i].ev.absorb(ev) {
                     entries[i].changed = true;
                     index_keys(&mut entry_by_key, &entries[i].ev, i);
@@ -129,7 +141,7 @@ pub(super) fn dedup(chunks: &HashMap<u64, Chunk>, runs: &[&Page], seq: &mut u64)
                 Some(c) => {
                     let s = stored_ev(c);
                     let mut stored = s.ev.clone();
-                    before.insert(entries.len(), Some(stored.timestamp.0));
+                    set_before(entries.len(), Some(stored.timestamp.0));
                     let changed = stored.absorb(ev);
                     Entry {
                         seq: c.seq,
@@ -146,7 +158,7 @@ pub(super) fn dedup(chunks: &HashMap<u64, Chunk>, runs: &[&Page], seq: &mut u64)
                 None => {
                     *seq += 1;
                     new_here.push((entries.len(), ev.clone()));
-                    before.insert(entries.len(), None);
+                    set_before(entries.len(), None);
                     Entry {
                         seq: *seq,
                         stored: None,
@@ -169,7 +181,7 @@ pub(super) fn dedup(chunks: &HashMap<u64, Chunk>, runs: &[&Page], seq: &mut u64)
                     PageEntry {
                         id: e.seq,
                         ts,
-                        place: before.get(&i).copied().flatten() != Some(ts),
+                        place: before.get(&(i as u64)).and_then(|&at| before_ts[at]) != Some(ts),
                     }
                 })
                 .collect(),
