@@ -157,14 +157,15 @@ pub(super) type Changes = Vec<(Option<usize>, RoomEvent)>;
 pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
     let mut changes_by_target: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut messages_by_id: HashMap<&str, Vec<usize>> = HashMap::new();
-    // Corrections by stanza-id (see `fold::aliases`).
-    let mut corrections: HashMap<&str, Vec<&str>> = HashMap::new();
+    // Corrections by stanza-id (see `fold::aliases`), as items: a map of the two maps'
+    // type above, not one of its own (issue 24, package size).
+    let mut corrections: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, it) in items.iter().enumerate() {
         match fold::target_of(it.ev) {
             Some(t) => {
                 changes_by_target.entry(t).or_default().push(i);
                 if let (true, Some(sid)) = (fold::is_edit(it.ev), it.ev.stanza_id.as_deref()) {
-                    corrections.entry(sid).or_default().push(t);
+                    corrections.entry(sid).or_default().push(i);
                 }
             }
             None => {
@@ -178,7 +179,8 @@ pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
     for (i, it) in items.iter().enumerate().filter(|(_, it)| it.page.is_some()) {
         match fold::target_of(it.ev) {
             Some(t) => {
-                let corrected = corrections.get(t).into_iter().flatten().copied();
+                let corrected = corrections.get(t).into_iter().flatten();
+                let corrected = corrected.filter_map(|&c| fold::target_of(items[c].ev));
                 for t in std::iter::once(t).chain(corrected) {
                     concerned.extend(messages_by_id.get(t).into_iter().flatten());
                 }
