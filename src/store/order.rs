@@ -64,7 +64,18 @@ pub fn place(stored: &[Positioned], page: &[PageEntry], history: bool) -> Vec<(u
     for g in groups.values_mut() {
         crate::sort::sort_by(g, |a, b| a.1.total_cmp(&b.1));
     }
-    let mut written: std::collections::HashMap<u64, f64> = Default::default();
+    // The records to write, each once with its last `ord`: a list, found through a map of
+    // the type the browser store's write path already has (one hash map instance less in
+    // its package; issue 24, package size).
+    let mut written: Vec<(u64, f64)> = Vec::new();
+    let mut written_at: std::collections::HashMap<u64, usize> = Default::default();
+    let mut write = |id: u64, ord: f64| match written_at.get(&id) {
+        Some(&at) => written[at].1 = ord,
+        None => {
+            written_at.insert(id, written.len());
+            written.push((id, ord));
+        }
+    };
     let has_older = |t: i64| page.iter().any(|e| e.ts < t);
     let has_newer = |t: i64| page.iter().any(|e| e.ts > t);
     // The same record can appear twice in a page (a duplicate): its first occurrence is its
@@ -118,21 +129,20 @@ pub fn place(stored: &[Positioned], page: &[PageEntry], history: bool) -> Vec<(u
         match ord {
             Some(o) => {
                 group.insert(at, (e.id, o));
-                written.insert(e.id, o);
+                write(e.id, o);
             }
             None => {
                 // No float left between the neighbours: renumber the group.
                 group.insert(at, (e.id, 0.0));
                 for (n, g) in group.iter_mut().enumerate() {
                     g.1 = n as f64;
-                    written.insert(g.0, g.1);
+                    write(g.0, g.1);
                 }
             }
         }
     }
-    let mut out: Vec<(u64, f64)> = written.into_iter().collect();
-    crate::sort::sort_by(&mut out, |a, b| a.0.cmp(&b.0));
-    out
+    crate::sort::sort_by(&mut written, |a, b| a.0.cmp(&b.0));
+    written
 }
 
 #[cfg(test)]
@@ -206,5 +216,15 @@ mod tests {
         expected.extend((3..80).rev());
         expected.push(2);
         assert_eq!(order, expected);
+    }
+
+    /// A record placed and then renumbered in the same call is reported once, with its
+    /// last `ord`, and the result is sorted by id.
+    #[test]
+    fn a_record_written_twice_is_reported_once_with_its_last_ord() {
+        let stored = [at(5, 5, 0.5), at(1, 5, 1.0), at(2, 5, 1.0 + f64::EPSILON)];
+        // 3 goes before 1 (0.75); 4 after 1 finds no float before 2: all renumbered.
+        let w = place(&stored, &[new(3, 5), fixed(1, 5), new(4, 5)], false);
+        assert_eq!(w, [(1, 2.0), (2, 4.0), (3, 1.0), (4, 3.0), (5, 0.0)]);
     }
 }
