@@ -56,12 +56,26 @@ enum Spot {
 pub fn place(stored: &[Positioned], page: &[PageEntry], history: bool) -> Vec<(u64, f64)> {
     let moving: std::collections::HashSet<u64> =
         page.iter().filter(|e| e.place).map(|e| e.id).collect();
-    // Timestamp → its group, sorted by ord; placed entries join their group as we go.
-    let mut groups: std::collections::HashMap<i64, Vec<(u64, f64)>> = Default::default();
+    // Timestamp → its group, sorted by ord; placed entries join their group as we go. The
+    // groups in a list found through a map of the type the browser write path already has
+    // (the timestamp's bits as the key): one hash map instance less in its package (issue
+    // 24, package size).
+    let mut groups: Vec<Vec<(u64, f64)>> = Vec::new();
+    let mut group_of: std::collections::HashMap<u64, usize> = Default::default();
+    let mut group_at = |groups: &mut Vec<Vec<(u64, f64)>>, ts: i64| match group_of.get(&(ts as u64))
+    {
+        Some(&at) => at,
+        None => {
+            group_of.insert(ts as u64, groups.len());
+            groups.push(Vec::new());
+            groups.len() - 1
+        }
+    };
     for p in stored.iter().filter(|p| !moving.contains(&p.id)) {
-        groups.entry(p.ts).or_default().push((p.id, p.ord));
+        let at = group_at(&mut groups, p.ts);
+        groups[at].push((p.id, p.ord));
     }
-    for g in groups.values_mut() {
+    for g in groups.iter_mut() {
         crate::sort::sort_by(g, |a, b| a.1.total_cmp(&b.1));
     }
     // The records to write, each once with its last `ord`: a list, found through a map of
@@ -92,7 +106,8 @@ pub fn place(stored: &[Positioned], page: &[PageEntry], history: bool) -> Vec<(u
             continue;
         }
         let t = e.ts;
-        let group = groups.entry(t).or_default();
+        let g = group_at(&mut groups, t);
+        let group = &mut groups[g];
         let ord_of = |id: u64| group.iter().find(|(g, _)| *g == id).map(|(_, o)| *o);
         let prev = i.checked_sub(1).map(|j| entries[j]).filter(|p| p.ts == t);
         let next_fixed = entries[i + 1..]
