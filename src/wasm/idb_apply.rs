@@ -130,7 +130,7 @@ async fn apply_room(
 
     // 2. Order, page by page, against the stored positions as the pages before left them.
     let placing = d.pages.iter().flatten().any(|e| e.place);
-    let mut positions: HashMap<u64, Placed> = HashMap::new();
+    let mut positions = Positions::default();
     if placing {
         let lo = d.pages.iter().flatten().map(|e| e.ts).min().unwrap_or(0);
         let hi = d.pages.iter().flatten().map(|e| e.ts).max().unwrap_or(0);
@@ -151,11 +151,7 @@ async fn apply_room(
 /// Step 2: the stored positions after each placing page, by seq. Out of line for the
 /// reason given at `idb_dedup::dedup`.
 #[inline(never)]
-fn place(
-    chunks: &HashMap<u64, Chunk>,
-    runs: &[&Page],
-    pages: &[Vec<PageEntry>],
-) -> HashMap<u64, Placed> {
+fn place(chunks: &HashMap<u64, Chunk>, runs: &[&Page], pages: &[Vec<PageEntry>]) -> Positions {
     // By seq and by time: each page reads only its own time range (idb_positions.rs).
     let mut positions = Positions::default();
     for c in chunks.values() {
@@ -185,7 +181,7 @@ fn place(
             positions.set(id, Placed { ts, ord });
         }
     }
-    positions.into_map()
+    positions
 }
 
 /// Folds, the changed messages to report, and step 3: the writes. Out of line for the
@@ -197,7 +193,7 @@ fn write_back(
     l: &Loading<'_>,
     d: Deduped,
     mut chunks: HashMap<u64, Chunk>,
-    positions: HashMap<u64, Placed>,
+    positions: Positions,
     folding: bool,
 ) -> Result<Vec<Applied>, SdkError> {
     let room = l.room;
@@ -250,7 +246,7 @@ fn write_back(
     // in their chunks; then write each such chunk once and the new events as new chunks.
     let mut new_slots: Vec<Slot> = Vec::new();
     for e in entries {
-        let new_ord = positions.get(&e.seq).map(|p| p.ord);
+        let new_ord = positions.get(e.seq).map(|p| p.ord);
         match e.stored {
             Some(s) => {
                 let moved = new_ord.is_some_and(|o| o != s.ord);
@@ -277,7 +273,7 @@ fn write_back(
             if by_seq.contains_key(&s.seq) {
                 continue;
             }
-            if let Some(p) = positions.get(&s.seq) {
+            if let Some(p) = positions.get(s.seq) {
                 if p.ord != s.ord {
                     s.ord = p.ord;
                     dirty.insert(id);
@@ -334,7 +330,7 @@ fn updates(
     reported: &[Option<&RoomEvent>],
     chunks: &HashMap<u64, Chunk>,
     refolded: &[u64],
-    positions: &HashMap<u64, Placed>,
+    positions: &Positions,
 ) -> Vec<RoomEvent> {
     let mut out: Vec<(u64, f64, &RoomEvent)> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
@@ -358,7 +354,7 @@ fn updates(
     let key = |&(seq, ord, ev): &(u64, f64, &RoomEvent)| {
         (
             ev.timestamp.0,
-            positions.get(&seq).map_or(ord, |p| p.ord),
+            positions.get(seq).map_or(ord, |p| p.ord),
             seq,
         )
     };
@@ -392,13 +388,13 @@ fn refold(
     entries: &mut [Entry],
     by_seq: &HashMap<u64, usize>,
     chunks: &mut HashMap<u64, Chunk>,
-    positions: &HashMap<u64, Placed>,
+    positions: &Positions,
     changed: (&mut HashSet<u64>, &mut Vec<u64>),
     fresh: Vec<Vec<(usize, RoomEvent)>>,
 ) -> Vec<Vec<RoomEvent>> {
     let (dirty, refolded) = changed;
     let at = |seq: u64, ev: &RoomEvent, ord: f64| {
-        let ord = positions.get(&seq).map_or(ord, |p| p.ord);
+        let ord = positions.get(seq).map_or(ord, |p| p.ord);
         (ev.timestamp.0, ord)
     };
     let plans = {
