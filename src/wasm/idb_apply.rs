@@ -432,7 +432,7 @@ fn refold(
             slots.push((id, i));
         }
     }
-    for (seq, changes) in &plans {
+    for (seq, changes) in plans.iter() {
         if let Some(&i) = by_seq.get(seq) {
             if idb_fold::apply(&mut entries[i].ev, changes, None) {
                 entries[i].changed = true;
@@ -451,7 +451,7 @@ fn refold(
         .map(|(page, evs)| {
             evs.into_iter()
                 .map(|(i, mut ev)| {
-                    if let Some(changes) = plans.get(&entries[i].seq) {
+                    if let Some(changes) = plans.get(entries[i].seq) {
                         idb_fold::apply(&mut ev, changes, Some(page));
                     }
                     ev

@@ -152,9 +152,40 @@ pub(super) struct Item<'a> {
 /// The changes to fold into one message, in stored order, each with the page it came in.
 pub(super) type Changes = Vec<(Option<usize>, RoomEvent)>;
 
+/// What [`plan`] found: the changes per message `seq`, in a list found through a map of
+/// the type the write path already has (not a `HashMap<u64, Changes>` of its own: one hash
+/// map instance less; issue 24, package size).
+#[derive(Default)]
+pub(super) struct Plans {
+    at: HashMap<u64, usize>,
+    list: Vec<(u64, Changes)>,
+}
+
+impl Plans {
+    fn insert(&mut self, seq: u64, changes: Changes) {
+        match self.at.get(&seq) {
+            Some(&i) => self.list[i].1 = changes,
+            None => {
+                self.at.insert(seq, self.list.len());
+                self.list.push((seq, changes));
+            }
+        }
+    }
+
+    /// The changes naming the message `seq`, if it is concerned.
+    pub(super) fn get(&self, seq: u64) -> Option<&Changes> {
+        self.at.get(&seq).map(|&i| &self.list[i].1)
+    }
+
+    /// Every concerned message's `seq` and changes.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &(u64, Changes)> {
+        self.list.iter()
+    }
+}
+
 /// For every message concerned by the batch (a touched batch message, or a message a batch
 /// change names), keyed by its `seq`: all the changes naming it, in stored order.
-pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
+pub(super) fn plan(items: &[Item]) -> Plans {
     let mut changes_by_target: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut messages_by_id: HashMap<&str, Vec<usize>> = HashMap::new();
     // Corrections by stanza-id (see `fold::aliases`), as items: a map of the two maps'
@@ -191,7 +222,7 @@ pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
     }
     concerned.sort_unstable();
     concerned.dedup();
-    let mut out = HashMap::new();
+    let mut out = Plans::default();
     for m in concerned {
         let msg = items[m].ev;
         let naming = |id: &str| changes_by_target.get(id).into_iter().flatten().copied();
