@@ -26,6 +26,7 @@ use crate::store::order::{self, PageEntry};
 use crate::store::{Applied, Page};
 
 use super::error::SdkError;
+use super::idb_chunks::Chunks;
 use super::idb_dedup::{dedup, Deduped, Entry};
 use super::idb_fold;
 use super::idb_lookup::{chunk_ids, fetch, receive, time_range, Loading, Lookups};
@@ -97,7 +98,7 @@ async fn apply_room(
     seq: &mut u64,
 ) -> Result<Vec<Applied>, SdkError> {
     let room = l.room;
-    let mut chunks: HashMap<u64, Chunk> = HashMap::new();
+    let mut chunks = Chunks::default();
     receive(std::mem::take(&mut l.gets), &mut chunks).await?;
     if let Some(f) = l.tail_get.take() {
         if let Some(r) = f.await? {
@@ -151,7 +152,7 @@ async fn apply_room(
 /// Step 2: the stored positions after each placing page, by seq. Out of line for the
 /// reason given at `idb_dedup::dedup`.
 #[inline(never)]
-fn place(chunks: &HashMap<u64, Chunk>, runs: &[&Page], pages: &[Vec<PageEntry>]) -> Positions {
+fn place(chunks: &Chunks, runs: &[&Page], pages: &[Vec<PageEntry>]) -> Positions {
     // By seq and by time: each page reads only its own time range (idb_positions.rs).
     let mut positions = Positions::default();
     for c in chunks.values() {
@@ -192,7 +193,7 @@ fn write_back(
     store: &ObjectStore,
     l: &Loading<'_>,
     d: Deduped,
-    mut chunks: HashMap<u64, Chunk>,
+    mut chunks: Chunks,
     positions: Positions,
     folding: bool,
 ) -> Result<Vec<Applied>, SdkError> {
@@ -328,7 +329,7 @@ fn write_back(
 fn updates(
     entries: &[Entry],
     reported: &[Option<&RoomEvent>],
-    chunks: &HashMap<u64, Chunk>,
+    chunks: &Chunks,
     refolded: &[u64],
     positions: &Positions,
 ) -> Vec<RoomEvent> {
@@ -387,7 +388,7 @@ fn strip(fresh: Vec<Vec<(usize, RoomEvent)>>) -> Vec<Vec<RoomEvent>> {
 fn refold(
     entries: &mut [Entry],
     by_seq: &HashMap<u64, usize>,
-    chunks: &mut HashMap<u64, Chunk>,
+    chunks: &mut Chunks,
     positions: &Positions,
     changed: (&mut HashSet<u64>, &mut Vec<u64>),
     fresh: Vec<Vec<(usize, RoomEvent)>>,

@@ -7,7 +7,7 @@ use crate::event::RoomEvent;
 use crate::store::order::PageEntry;
 use crate::store::Page;
 
-use super::idb_records::Chunk;
+use super::idb_chunks::Chunks;
 
 /// A stored event that may be the same as a batch event: where it is.
 pub(super) struct Candidate {
@@ -58,11 +58,11 @@ pub(super) struct Deduped {
 // package size: −219 B gzipped; binaryen merges the single-caller functions back, but the
 // code LLVM emitted for them is smaller).
 #[inline(never)]
-pub(super) fn dedup(chunks: &HashMap<u64, Chunk>, runs: &[&Page], seq: &mut u64) -> Deduped {
+pub(super) fn dedup(chunks: &Chunks, runs: &[&Page], seq: &mut u64) -> Deduped {
     // Every stored event that could be the same as a batch event, each once, in the order
     // the dedup index of the per-event layout listed them in (the first match wins).
     let mut candidates: Vec<Candidate> = Vec::new();
-    for (&chunk, c) in chunks {
+    for (&chunk, c) in chunks.iter() {
         for (slot, s) in c.slots.iter().enumerate() {
             let order = match &s.ev.stanza_id {
                 Some(id) => (true, 0, id.clone()),

@@ -17,8 +17,9 @@ use crate::event::{EventKind, RoomEvent};
 use crate::store::fold;
 
 use super::error::SdkError;
+use super::idb_chunks::Chunks;
 use super::idb_lookup::{chunk_ids, exact, fetch, receive};
-use super::idb_records::{self as rec, Chunk};
+use super::idb_records as rec;
 use super::idb_schema::indexes;
 
 fn is_message(ev: &RoomEvent) -> bool {
@@ -37,7 +38,7 @@ pub(super) async fn load_related(
     store: &ObjectStore,
     room: &str,
     batch: &[&RoomEvent],
-    chunks: &mut HashMap<u64, Chunk>,
+    chunks: &mut Chunks,
 ) -> Result<(), SdkError> {
     let fold_index = store.index(indexes::FOLD)?;
     let dedup_index = store.index(indexes::DEDUP)?;
@@ -121,7 +122,7 @@ async fn lookup(
     fold_index: &Index,
     dedup_index: &Index,
     keys: Vec<(bool, String)>,
-    chunks: &mut HashMap<u64, Chunk>,
+    chunks: &mut Chunks,
 ) -> Result<(), SdkError> {
     let mut pending = Vec::new();
     for (in_fold, k) in keys {
@@ -290,7 +291,7 @@ impl super::IdbStore {
         )?;
         let mut named = chunk_ids(by_fold.await?);
         named.extend(chunk_ids(by_sid.await?));
-        let mut chunks = HashMap::new();
+        let mut chunks = Chunks::default();
         receive(fetch(&store, named)?, &mut chunks).await?;
         let newest = chunks
             .values()

@@ -7,7 +7,7 @@
 //! event can match by its other keys. A range that names more than a few chunks falls back
 //! to one exact lookup per key.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::IntoFuture;
 
 use idb::request::futures::{
@@ -20,7 +20,8 @@ use crate::event::RoomEvent;
 use crate::store::Page;
 
 use super::error::SdkError;
-use super::idb_records::{self as rec, Chunk};
+use super::idb_chunks::Chunks;
+use super::idb_records as rec;
 use super::idb_schema::{indexes, stores};
 
 /// Distinct chunks a range lookup may name before it is considered too broad to be cheap.
@@ -287,7 +288,7 @@ pub(super) struct Loading<'a> {
 /// Await chunk fetches into `into` (by id).
 pub(super) async fn receive(
     gets: Vec<GetStoreRequestFuture>,
-    into: &mut HashMap<u64, Chunk>,
+    into: &mut Chunks,
 ) -> Result<(), SdkError> {
     for f in gets {
         if let Some(r) = f.await? {
