@@ -42,7 +42,12 @@ pub(super) async fn load_related(
 ) -> Result<(), SdkError> {
     let fold_index = store.index(indexes::FOLD)?;
     let dedup_index = store.index(indexes::DEDUP)?;
-    let mut asked = HashSet::new();
+    // The lookups made, each as its key after a letter for its index: a set of strings
+    // like the package's other ones, not a `HashSet<(bool, String)>` of its own (issue 24,
+    // package size).
+    let mut asked: HashSet<String> = HashSet::new();
+    let asked_key =
+        |(in_fold, k): &(bool, String)| format!("{}{k}", if *in_fold { 'f' } else { 'd' });
     let mut wanted = Wanted::default();
     loop {
         wanted.grow(batch.iter().copied(), true);
@@ -61,11 +66,11 @@ pub(super) async fn load_related(
         for id in wanted.targets.iter().chain(&wanted.changes) {
             keys.push((true, rec::change_key(room, id)));
         }
-        keys.retain(|k| !asked.contains(k));
+        keys.retain(|k| !asked.contains(&asked_key(k)));
         if keys.is_empty() {
             return Ok(());
         }
-        asked.extend(keys.iter().cloned());
+        asked.extend(keys.iter().map(asked_key));
         lookup(store, &fold_index, &dedup_index, keys, chunks).await?;
     }
 }
