@@ -54,8 +54,14 @@ enum Spot {
 /// if present). Returns the new `ord` of every record that must be written: each placed
 /// entry, plus any stored event renumbered to make room.
 pub fn place(stored: &[Positioned], page: &[PageEntry], history: bool) -> Vec<(u64, f64)> {
-    let moving: std::collections::HashSet<u64> =
-        page.iter().filter(|e| e.place).map(|e| e.id).collect();
+    // The entries to place, each id with its place in the page: a map of the type the
+    // browser write path already has, not a `HashSet<u64>` (issue 24, package size).
+    let moving: std::collections::HashMap<u64, usize> = page
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.place)
+        .map(|(i, e)| (e.id, i))
+        .collect();
     // Timestamp → its group, sorted by ord; placed entries join their group as we go. The
     // groups in a list found through a map of the type the browser write path already has
     // (the timestamp's bits as the key): one hash map instance less in its package (issue
@@ -71,7 +77,7 @@ pub fn place(stored: &[Positioned], page: &[PageEntry], history: bool) -> Vec<(u
             groups.len() - 1
         }
     };
-    for p in stored.iter().filter(|p| !moving.contains(&p.id)) {
+    for p in stored.iter().filter(|p| !moving.contains_key(&p.id)) {
         let at = group_at(&mut groups, p.ts);
         groups[at].push((p.id, p.ord));
     }

@@ -14,7 +14,7 @@
 //! New events go into the room's newest chunk when it is still small (live events arriving
 //! one by one would otherwise make one chunk each), else into new chunks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::IntoFuture;
 
 use idb::{ObjectStore, Query, Transaction};
@@ -26,7 +26,7 @@ use crate::store::order::{self, PageEntry};
 use crate::store::{Applied, Page};
 
 use super::error::SdkError;
-use super::idb_chunks::Chunks;
+use super::idb_chunks::{ChunkIds, Chunks};
 use super::idb_dedup::{dedup, Deduped, Entry};
 use super::idb_fold;
 use super::idb_lookup::{chunk_ids, fetch, receive, time_range, Loading, Lookups};
@@ -204,7 +204,7 @@ fn write_back(
         fresh,
         ..
     } = d;
-    let mut dirty: HashSet<u64> = HashSet::new();
+    let mut dirty = ChunkIds::default();
     let fresh_entries: Vec<Vec<usize>> = fresh
         .iter()
         .map(|p| p.iter().map(|(i, _)| *i).collect())
@@ -289,7 +289,7 @@ fn write_back(
             dirty.insert(l.tail_id.unwrap_or_default());
         }
     }
-    for id in &dirty {
+    for id in dirty.iter() {
         store.put(&rec::chunk_record(&chunks[id])?, None)?;
     }
     let mut rest = new_slots.into_iter().peekable();
@@ -390,7 +390,7 @@ fn refold(
     by_seq: &HashMap<u64, usize>,
     chunks: &mut Chunks,
     positions: &Positions,
-    changed: (&mut HashSet<u64>, &mut Vec<u64>),
+    changed: (&mut ChunkIds, &mut Vec<u64>),
     fresh: Vec<Vec<(usize, RoomEvent)>>,
 ) -> Vec<Vec<RoomEvent>> {
     let (dirty, refolded) = changed;

@@ -62,3 +62,70 @@ impl std::ops::Index<&u64> for Chunks {
         &self.list[self.at[id]].1
     }
 }
+
+/// A set of chunk ids, in the order they were added: the ids a lookup named, the chunks a
+/// write changed. Through a `HashMap<u64, usize>` (each id's place in the list) like
+/// [`Chunks`], not a `HashSet<u64>`: one hash table instance less (issue 24, package size).
+#[derive(Default)]
+pub(crate) struct ChunkIds {
+    at: HashMap<u64, usize>,
+    list: Vec<u64>,
+}
+
+impl ChunkIds {
+    /// Add `id`; false when it was there already.
+    pub(crate) fn insert(&mut self, id: u64) -> bool {
+        if self.at.contains_key(&id) {
+            return false;
+        }
+        self.at.insert(id, self.list.len());
+        self.list.push(id);
+        true
+    }
+
+    pub(crate) fn contains(&self, id: &u64) -> bool {
+        self.at.contains_key(id)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &u64> {
+        self.list.iter()
+    }
+
+    /// Keep only the ids `keep` accepts.
+    pub(crate) fn retain(&mut self, keep: impl Fn(&u64) -> bool) {
+        let list = std::mem::take(&mut self.list);
+        self.at.clear();
+        for id in list.into_iter().filter(|id| keep(id)) {
+            self.insert(id);
+        }
+    }
+}
+
+impl Extend<u64> for ChunkIds {
+    fn extend<I: IntoIterator<Item = u64>>(&mut self, ids: I) {
+        for id in ids {
+            self.insert(id);
+        }
+    }
+}
+
+impl FromIterator<u64> for ChunkIds {
+    fn from_iter<I: IntoIterator<Item = u64>>(ids: I) -> Self {
+        let mut set = ChunkIds::default();
+        set.extend(ids);
+        set
+    }
+}
+
+impl IntoIterator for ChunkIds {
+    type Item = u64;
+    type IntoIter = std::vec::IntoIter<u64>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.into_iter()
+    }
+}

@@ -17,7 +17,7 @@ use crate::event::{EventKind, RoomEvent};
 use crate::store::fold;
 
 use super::error::SdkError;
-use super::idb_chunks::Chunks;
+use super::idb_chunks::{ChunkIds, Chunks};
 use super::idb_lookup::{chunk_ids, exact, fetch, receive};
 use super::idb_records as rec;
 use super::idb_schema::indexes;
@@ -133,7 +133,7 @@ async fn lookup(
     for (in_fold, k) in keys {
         pending.push(exact(if in_fold { fold_index } else { dedup_index }, &k)?);
     }
-    let mut named = HashSet::new();
+    let mut named = ChunkIds::default();
     for f in pending {
         named.extend(chunk_ids(f.await?));
     }

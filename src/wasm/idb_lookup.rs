@@ -20,7 +20,7 @@ use crate::event::RoomEvent;
 use crate::store::Page;
 
 use super::error::SdkError;
-use super::idb_chunks::Chunks;
+use super::idb_chunks::{ChunkIds, Chunks};
 use super::idb_records as rec;
 use super::idb_schema::{indexes, stores};
 
@@ -151,7 +151,7 @@ impl<'a> Lookups<'a> {
             Some(f) => f.await?.is_some(),
             None => true,
         };
-        let mut ids = HashSet::new();
+        let mut ids = ChunkIds::default();
         if let Some(f) = self.by_id {
             let sids = events_of(&self.runs)
                 .filter_map(|e| e.stanza_id.as_deref())
@@ -211,10 +211,10 @@ fn probe(chunks: &ObjectStore, room: &str) -> Result<GetAllKeysStoreRequestFutur
 /// The chunks a range lookup `named`, or, when that is more than [`RANGE_CHUNKS`], the
 /// chunks `keys` name, looked up one by one.
 async fn narrow(
-    named: HashSet<u64>,
+    named: ChunkIds,
     dedup: &Index,
     keys: impl Iterator<Item = String>,
-) -> Result<HashSet<u64>, SdkError> {
+) -> Result<ChunkIds, SdkError> {
     if named.len() <= RANGE_CHUNKS {
         return Ok(named);
     }
@@ -225,7 +225,7 @@ async fn narrow(
             each.push(exact(dedup, &k)?);
         }
     }
-    let mut ids = HashSet::new();
+    let mut ids = ChunkIds::default();
     for f in each {
         ids.extend(chunk_ids(f.await?));
     }
@@ -233,7 +233,7 @@ async fn narrow(
 }
 
 /// The distinct chunk ids among the primary keys an index lookup returned.
-pub(super) fn chunk_ids(keys: Vec<JsValue>) -> HashSet<u64> {
+pub(super) fn chunk_ids(keys: Vec<JsValue>) -> ChunkIds {
     keys.iter()
         .filter_map(|k| k.as_f64())
         .map(|k| k as u64)
