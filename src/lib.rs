@@ -31,6 +31,7 @@ pub mod native;
 pub use mucsub_protocol as protocol;
 pub(crate) mod resync;
 pub mod session;
+pub(crate) mod keyed;
 pub(crate) mod sort;
 pub mod store;
 pub mod tabs;

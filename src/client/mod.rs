@@ -19,7 +19,7 @@ mod room_features;
 mod sync;
 mod types;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use jid::BareJid;
 use minidom::Element;
@@ -32,6 +32,7 @@ pub use types::*;
 // The resync engine is the core's own; its tuning and warnings are part of the client's.
 pub use crate::resync::{ResyncConfig, ResyncWarning};
 
+use crate::keyed::Keyed;
 use crate::event::RoomEvent;
 use crate::protocol::ns;
 use crate::protocol::time::Timestamp;
@@ -96,10 +97,10 @@ struct HistoryPage {
 struct ReadSync {
     /// Markers set here and not yet accepted by the server, by room (the newest wins):
     /// published as soon as a session is up.
-    unpublished: HashMap<String, String>,
+    unpublished: Keyed<String>,
     /// The newest marker another device published, by room: applied again when the room
     /// finishes resyncing, as the message it names may only arrive then.
-    remote: HashMap<String, String>,
+    remote: Keyed<String>,
     /// This connection's server refused the MDS node: publish nothing more on it.
     refused: bool,
     /// The refusal was reported (once per client).
@@ -111,13 +112,13 @@ struct ReadSync {
 struct RoomFeatures {
     /// The answer, per room (bare JID): does it advertise occupant-ids? Kept for the
     /// client's life (a room's feature does not come and go with our connection).
-    trusted: HashMap<String, bool>,
+    trusted: Keyed<bool>,
     /// Rooms whose disco#info is in flight on this connection.
     asked: HashSet<String>,
     /// Rooms whose resync waits for that answer, with their sync hint.
-    held: HashMap<String, Option<crate::protocol::SyncEnd>>,
+    held: Keyed<Option<crate::protocol::SyncEnd>>,
     /// Live events that wait for that answer, by room, in arrival order.
-    live: HashMap<String, Vec<crate::store::Page>>,
+    live: Keyed<Vec<crate::store::Page>>,
 }
 
 /// The client core.
@@ -128,7 +129,7 @@ pub struct Client {
     iqs: IqTracker<Pending>,
     resync: Resync,
     backoff: Backoff,
-    subs: HashMap<String, SubscriptionRecord>,
+    subs: Keyed<SubscriptionRecord>,
     connection: u64,
     next_request: RequestId,
     sync_feature: Option<bool>,
@@ -137,9 +138,9 @@ pub struct Client {
     reconciled: bool,
     /// Rooms this connection subscribed to (`true`) or left (`false`) after asking for
     /// the connect-time list: the list may predate them, so it must not undo them.
-    since_list: HashMap<String, bool>,
+    since_list: Keyed<bool>,
     syncing: bool,
-    history: HashMap<String, HistoryPage>,
+    history: Keyed<HistoryPage>,
     want_connected: bool,
     subscribing: Vec<BareJid>,
     /// What the app wants the server to believe (XEP-0352); survives reconnects.
@@ -196,9 +197,9 @@ impl Client {
             sync_feature: None,
             server_list: None,
             reconciled: false,
-            since_list: HashMap::new(),
+            since_list: Keyed::new(),
             syncing: false,
-            history: HashMap::new(),
+            history: Keyed::new(),
             want_connected: true,
             subscribing: Vec::new(),
             want_active: true,
