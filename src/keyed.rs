@@ -114,10 +114,6 @@ impl<V> Keyed<V> {
         self.list.iter().map(|(_, v)| v)
     }
 
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.list.iter_mut().map(|(_, v)| v)
-    }
-
     /// Every entry, leaving the map empty.
     pub fn drain(&mut self) -> std::vec::Drain<'_, (String, V)> {
         self.at.clear();

@@ -32,8 +32,8 @@ pub use types::*;
 // The resync engine is the core's own; its tuning and warnings are part of the client's.
 pub use crate::resync::{ResyncConfig, ResyncWarning};
 
-use crate::keyed::Keyed;
 use crate::event::RoomEvent;
+use crate::keyed::Keyed;
 use crate::protocol::ns;
 use crate::protocol::time::Timestamp;
 use crate::protocol::xml::ncname;

@@ -54,7 +54,10 @@ impl Client {
                 self.ask_room_features(&room, now, out);
             }
             if self.room_features.asked.contains(&page.room) {
-                let held = self.room_features.live.get_or_insert_with(&page.room, Vec::new);
+                let held = self
+                    .room_features
+                    .live
+                    .get_or_insert_with(&page.room, Vec::new);
                 held.push(page);
                 return;
             }

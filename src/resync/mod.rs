@@ -34,8 +34,8 @@ use jid::BareJid;
 
 pub use types::{FinOutcome, ResyncConfig, ResyncOut, ResyncWarning};
 
-use crate::keyed::Keyed;
 use crate::event::RoomEvent;
+use crate::keyed::Keyed;
 use crate::protocol::mam::{ArchivedStanza, PageFrom};
 use crate::protocol::time::Timestamp;
 use crate::protocol::SyncEnd;

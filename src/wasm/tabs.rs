@@ -26,6 +26,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, MessageEvent};
 
+use crate::keyed::Keyed;
 use crate::tabs::{Effect, Failure, Tabs, Wire};
 
 use super::call::Call;
@@ -48,7 +49,7 @@ pub(super) trait Host {
     fn run(self: Rc<Self>, call: Call) -> Task<Result<JsValue, SdkError>>;
     /// This tab took the lead: fire the events and updates the old leader stored but never
     /// broadcast (of what this tab `seen` as a follower).
-    fn replay_unseen(self: Rc<Self>, seen: HashMap<String, Seen>) -> Task<Result<(), SdkError>>;
+    fn replay_unseen(self: Rc<Self>, seen: Keyed<Seen>) -> Task<Result<(), SdkError>>;
 }
 
 /// This tab's end of the store's lock and channel.
@@ -62,7 +63,7 @@ pub(super) struct TabLink {
     /// Resolving it releases the lock this tab holds.
     release: RefCell<Option<Function>>,
     /// The leader's events this tab fired while following, per room.
-    seen: RefCell<HashMap<String, Seen>>,
+    seen: RefCell<Keyed<Seen>>,
     /// Messages posted during the current task, sent as one array at its end: a resync
     /// stores a page of events at a time, and one channel message per event cost every
     /// follower a task per event (tabs of one site may share a renderer's main thread).
@@ -113,7 +114,7 @@ impl TabLink {
             on_message: RefCell::new(None),
             waiting: RefCell::new(HashMap::new()),
             release: RefCell::new(None),
-            seen: RefCell::new(HashMap::new()),
+            seen: RefCell::new(Keyed::new()),
             outbox: Rc::default(),
         }
     }
@@ -290,7 +291,7 @@ impl TabLink {
             return;
         };
         let mut seen = self.seen.borrow_mut();
-        let s = seen.entry(room).or_default();
+        let s = seen.get_or_insert_with(&room, Seen::default);
         s.shown.record(event);
         if name != "event" {
             return;

@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use crate::client::{AppEvent, ClientWarning, CommandError, RequestId};
 use crate::event::Source;
+use crate::keyed::Keyed;
 use crate::resync::ResyncWarning;
 use crate::store::{Applied, Page};
 use crate::wasm::error::{Code, SdkError};
@@ -92,7 +93,7 @@ pub fn command_error(e: &CommandError) -> SdkError {
 pub(super) struct Reporter {
     shared: Rc<Shared>,
     replies: Replies,
-    stats: HashMap<String, RoomStats>,
+    stats: Keyed<RoomStats>,
 }
 
 impl Reporter {
@@ -100,7 +101,7 @@ impl Reporter {
         Reporter {
             shared,
             replies: Replies::default(),
-            stats: HashMap::new(),
+            stats: Keyed::new(),
         }
     }
 
@@ -162,7 +163,9 @@ impl Reporter {
             || gap
             || (!page.events.is_empty() && page.events.iter().all(|e| e.source == Source::Archive));
         if is_sync_page {
-            let st = self.stats.entry(page.room.clone()).or_default();
+            let st = self
+                .stats
+                .get_or_insert_with(&page.room, RoomStats::default);
             st.fetched += page.events.len() as u32;
             st.gap |= gap;
             let p = JsSyncProgress {
@@ -216,7 +219,7 @@ impl Reporter {
                 })
             }
             AppEvent::RoomSynced { room, ok } => {
-                let st = self.stats.entry(room.clone()).or_default();
+                let st = self.stats.get_or_insert_with(&room, RoomStats::default);
                 let p = JsSyncProgress {
                     room,
                     fetched: st.fetched,
