@@ -152,6 +152,54 @@ impl<V> FromIterator<(String, V)> for Keyed<V> {
     }
 }
 
+/// A set of strings: a [`Keyed`] without values, so the same hash table code again rather
+/// than a `HashSet<String>` of its own (issue 24, package size).
+#[derive(Clone, Debug, Default)]
+pub struct KeySet(Keyed<()>);
+
+impl KeySet {
+    // `new` and `iter`: only the browser edge (src/wasm) uses them.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add `key`; false when it was there already.
+    pub fn insert(&mut self, key: String) -> bool {
+        if self.0.contains_key(&key) {
+            return false;
+        }
+        self.0.insert(key, ());
+        true
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// Remove `key`; false when it was not there.
+    pub fn remove(&mut self, key: &str) -> bool {
+        self.0.remove(key).is_some()
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.0.keys()
+    }
+}
+
+impl Extend<String> for KeySet {
+    fn extend<I: IntoIterator<Item = String>>(&mut self, keys: I) {
+        for k in keys {
+            self.insert(k);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -197,5 +245,27 @@ mod tests {
         want.sort();
         assert_eq!(drained, want);
         assert!(ours.is_empty() && ours.get("k1").is_none());
+    }
+
+    /// `KeySet` answers as a `HashSet<String>` does.
+    #[test]
+    fn key_set_answers_as_a_hash_set() {
+        let mut ours = super::KeySet::new();
+        let mut std = std::collections::HashSet::new();
+        for (i, k) in ["a", "b", "a", "c", "b", "d"].into_iter().enumerate() {
+            if i % 3 == 2 {
+                assert_eq!(ours.remove(k), std.remove(k));
+            } else {
+                assert_eq!(ours.insert(k.to_owned()), std.insert(k.to_owned()));
+            }
+            for k in ["a", "b", "c", "d"] {
+                assert_eq!(ours.contains(k), std.contains(k));
+            }
+        }
+        let mut keys: Vec<&String> = ours.iter().collect();
+        keys.sort();
+        let mut want: Vec<&String> = std.iter().collect();
+        want.sort();
+        assert_eq!(keys, want);
     }
 }

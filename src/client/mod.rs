@@ -19,8 +19,6 @@ mod room_features;
 mod sync;
 mod types;
 
-use std::collections::HashSet;
-
 use jid::BareJid;
 use minidom::Element;
 
@@ -33,7 +31,7 @@ pub use types::*;
 pub use crate::resync::{ResyncConfig, ResyncWarning};
 
 use crate::event::RoomEvent;
-use crate::keyed::Keyed;
+use crate::keyed::{KeySet, Keyed};
 use crate::protocol::ns;
 use crate::protocol::time::Timestamp;
 use crate::protocol::xml::ncname;
@@ -114,7 +112,7 @@ struct RoomFeatures {
     /// client's life (a room's feature does not come and go with our connection).
     trusted: Keyed<bool>,
     /// Rooms whose disco#info is in flight on this connection.
-    asked: HashSet<String>,
+    asked: KeySet,
     /// Rooms whose resync waits for that answer, with their sync hint.
     held: Keyed<Option<crate::protocol::SyncEnd>>,
     /// Live events that wait for that answer, by room, in arrival order.

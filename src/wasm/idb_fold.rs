@@ -9,7 +9,9 @@
 //! with the batch's first round): only rooms with changes, or batches bringing one, look
 //! up targets and changes, in two more rounds.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use crate::keyed::KeySet;
 
 use idb::{Index, ObjectStore};
 
@@ -45,7 +47,7 @@ pub(super) async fn load_related(
     // The lookups made, each as its key after a letter for its index: a set of strings
     // like the package's other ones, not a `HashSet<(bool, String)>` of its own (issue 24,
     // package size).
-    let mut asked: HashSet<String> = HashSet::new();
+    let mut asked = KeySet::new();
     let asked_key =
         |(in_fold, k): &(bool, String)| format!("{}{k}", if *in_fold { 'f' } else { 'd' });
     let mut wanted = Wanted::default();
@@ -59,11 +61,11 @@ pub(super) async fn load_related(
             .collect();
         wanted.grow(stored.into_iter(), false);
         let mut keys = Vec::new();
-        for t in &wanted.targets {
+        for t in wanted.targets.iter() {
             keys.push((true, rec::target_key(room, t)));
             keys.push((false, rec::scoped_key(room, &format!("sid:{t}"))));
         }
-        for id in wanted.targets.iter().chain(&wanted.changes) {
+        for id in wanted.targets.iter().chain(wanted.changes.iter()) {
             keys.push((true, rec::change_key(room, id)));
         }
         keys.retain(|k| !asked.contains(&asked_key(k)));
@@ -80,9 +82,9 @@ pub(super) async fn load_related(
 struct Wanted {
     /// Ids changes name: the messages (or corrections) answering to them, and the other
     /// changes naming them.
-    targets: HashSet<String>,
+    targets: KeySet,
     /// Ids of messages (and stanza-ids of their corrections): the changes naming them.
-    changes: HashSet<String>,
+    changes: KeySet,
 }
 
 impl Wanted {

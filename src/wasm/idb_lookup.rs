@@ -7,7 +7,7 @@
 //! event can match by its other keys. A range that names more than a few chunks falls back
 //! to one exact lookup per key.
 
-use std::collections::HashSet;
+use crate::keyed::KeySet;
 use std::future::IntoFuture;
 
 use idb::request::futures::{
@@ -100,7 +100,7 @@ impl<'a> Lookups<'a> {
         } else {
             None
         };
-        let mut keys = HashSet::new();
+        let mut keys = KeySet::new();
         let mut by_key = Vec::new();
         for e in events_of(&runs).filter(|e| e.stanza_id.is_none()) {
             for k in rec::dedup_entries(e) {
@@ -218,7 +218,7 @@ async fn narrow(
     if named.len() <= RANGE_CHUNKS {
         return Ok(named);
     }
-    let mut seen = HashSet::new();
+    let mut seen = KeySet::new();
     let mut each = Vec::new();
     for k in keys {
         if seen.insert(k.clone()) {

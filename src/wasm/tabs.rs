@@ -16,7 +16,7 @@
 //! each client leads alone, as before this module existed.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
@@ -26,7 +26,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, MessageEvent};
 
-use crate::keyed::Keyed;
+use crate::keyed::{KeySet, Keyed};
 use crate::tabs::{Effect, Failure, Tabs, Wire};
 
 use super::call::Call;
@@ -75,7 +75,7 @@ pub(super) struct TabLink {
 /// and `update` callbacks).
 #[derive(Default)]
 pub(super) struct Seen {
-    pub(super) keys: HashSet<String>,
+    pub(super) keys: KeySet,
     pub(super) newest: f64,
     pub(super) shown: Shown,
 }
