@@ -200,6 +200,60 @@ impl Extend<String> for KeySet {
     }
 }
 
+/// A map from numeric ids (request ids) to `V` the same way: a list found through one
+/// `HashMap<u64, usize>`, the map type the store's write path has, instead of a
+/// `HashMap<u64, V>` per value type (issue 24, package size).
+pub struct ById<V> {
+    at: HashMap<u64, usize>,
+    list: Vec<(u64, V)>,
+}
+
+impl<V> Default for ById<V> {
+    fn default() -> Self {
+        ById {
+            at: HashMap::new(),
+            list: Vec::new(),
+        }
+    }
+}
+
+// Only the browser edge (src/wasm) uses it.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+impl<V> ById<V> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set `id` to `value`; the value it had, if any.
+    pub fn insert(&mut self, id: u64, value: V) -> Option<V> {
+        match self.at.get(&id) {
+            Some(&i) => Some(std::mem::replace(&mut self.list[i].1, value)),
+            None => {
+                self.at.insert(id, self.list.len());
+                self.list.push((id, value));
+                None
+            }
+        }
+    }
+
+    /// Remove `id`; its value, if it had one.
+    pub fn remove(&mut self, id: u64) -> Option<V> {
+        let i = self.at.remove(&id)?;
+        let (_, value) = self.list.swap_remove(i);
+        if let Some(&(moved, _)) = self.list.get(i) {
+            // The last entry took the removed one's place.
+            self.at.insert(moved, i);
+        }
+        Some(value)
+    }
+
+    /// Every entry, leaving the map empty.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, (u64, V)> {
+        self.at.clear();
+        self.list.drain(..)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -245,6 +299,30 @@ mod tests {
         want.sort();
         assert_eq!(drained, want);
         assert!(ours.is_empty() && ours.get("k1").is_none());
+    }
+
+    /// `ById` holds what a `HashMap<u64, _>` holds through inserts and removals.
+    #[test]
+    fn by_id_holds_what_a_hash_map_holds() {
+        let mut seed = 0x9e37_79b9_u32;
+        let mut ours: super::ById<u32> = super::ById::new();
+        let mut std: HashMap<u64, u32> = HashMap::new();
+        for step in 0..2_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let id = u64::from(seed % 40);
+            if seed % 3 == 0 {
+                assert_eq!(ours.remove(id), std.remove(&id), "step {step}");
+            } else {
+                assert_eq!(ours.insert(id, step), std.insert(id, step), "step {step}");
+            }
+        }
+        let mut drained: Vec<(u64, u32)> = ours.drain().collect();
+        drained.sort();
+        let mut want: Vec<(u64, u32)> = std.into_iter().collect();
+        want.sort();
+        assert_eq!(drained, want);
     }
 
     /// `KeySet` answers as a `HashSet<String>` does.

@@ -16,7 +16,6 @@
 //! each client leads alone, as before this module existed.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
@@ -26,7 +25,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, MessageEvent};
 
-use crate::keyed::{KeySet, Keyed};
+use crate::keyed::{ById, KeySet, Keyed};
 use crate::tabs::{Effect, Failure, Tabs, Wire};
 
 use super::call::Call;
@@ -59,7 +58,7 @@ pub(super) struct TabLink {
     channel: Option<BroadcastChannel>,
     on_message: RefCell<Option<Listener>>,
     /// This tab's callers waiting for a result, by request id.
-    waiting: RefCell<HashMap<u64, Reply<Result<JsValue, SdkError>>>>,
+    waiting: RefCell<ById<Reply<Result<JsValue, SdkError>>>>,
     /// Resolving it releases the lock this tab holds.
     release: RefCell<Option<Function>>,
     /// The leader's events this tab fired while following, per room.
@@ -112,7 +111,7 @@ impl TabLink {
             name,
             channel,
             on_message: RefCell::new(None),
-            waiting: RefCell::new(HashMap::new()),
+            waiting: RefCell::new(ById::new()),
             release: RefCell::new(None),
             seen: RefCell::new(Keyed::new()),
             outbox: Rc::default(),
@@ -307,7 +306,7 @@ impl TabLink {
     }
 
     fn deliver(&self, req: u64, result: Result<JsValue, SdkError>) {
-        if let Some(reply) = self.waiting.borrow_mut().remove(&req) {
+        if let Some(reply) = self.waiting.borrow_mut().remove(req) {
             reply.send(result);
         }
     }

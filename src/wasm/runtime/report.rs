@@ -3,12 +3,11 @@
 //! a command, a connection or a resync. The driver owns a [`Reporter`] and hands it what
 //! to report; the connection state (`connection` callback, reconnects) stays the driver's.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::client::{AppEvent, ClientWarning, CommandError, RequestId};
 use crate::event::Source;
-use crate::keyed::Keyed;
+use crate::keyed::{ById, Keyed};
 use crate::resync::ResyncWarning;
 use crate::store::{Applied, Page};
 use crate::wasm::error::{Code, SdkError};
@@ -38,7 +37,7 @@ enum Waiting {
 /// The promises waiting for something.
 #[derive(Default)]
 struct Replies {
-    by_request: HashMap<RequestId, Waiting>,
+    by_request: ById<Waiting>,
     /// `connect()` calls waiting for the session.
     connect: Vec<Reply<Result<(), SdkError>>>,
     /// `resync()` calls waiting for every room to be in sync.
@@ -201,18 +200,16 @@ impl Reporter {
             AppEvent::Updated(ev) => self
                 .shared
                 .emit_value("update", || JsRoomEvent::from_event(&ev)),
-            AppEvent::Result { request, result } => {
-                match self.replies.by_request.remove(&request) {
-                    Some(Waiting::Command(reply)) => {
-                        reply.send(result.map_err(|e| command_error(&e)));
-                    }
-                    Some(Waiting::Resync(reply)) => match result {
-                        Ok(_) => self.replies.synced.push(reply),
-                        Err(e) => reply.send(Err(command_error(&e))),
-                    },
-                    None => {}
+            AppEvent::Result { request, result } => match self.replies.by_request.remove(request) {
+                Some(Waiting::Command(reply)) => {
+                    reply.send(result.map_err(|e| command_error(&e)));
                 }
-            }
+                Some(Waiting::Resync(reply)) => match result {
+                    Ok(_) => self.replies.synced.push(reply),
+                    Err(e) => reply.send(Err(command_error(&e))),
+                },
+                None => {}
+            },
             AppEvent::SubscriptionChanged { room, subscription } => {
                 self.shared.emit_value("subscription", || {
                     JsSubscriptionChange::new(room, subscription)
