@@ -132,7 +132,7 @@ fn react(msg: &mut RoomEvent, change: &RoomEvent, emojis: &[String]) {
         list.retain(|w| w != who);
     }
     for emoji in emojis {
-        let list = msg.reactions.entry(emoji.clone()).or_default();
+        let list = msg.reactions.entry_or_default(emoji);
         // Kept sorted by inserting in place (`fold` rebuilds the lists from empty), not by
         // `sort()`: that was the package's last driftsort copy besides `crate::sort`'s
         // (issue 24, package size).
