@@ -26,7 +26,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, MessageEvent};
 
 use crate::keyed::{ById, KeySet, Keyed};
-use crate::tabs::{Effect, Failure, Tabs, Wire};
+use crate::tabs::{Effect, Failure, TabId, Tabs, Wire};
 
 use super::call::Call;
 use super::error::{Code, SdkError};
@@ -236,21 +236,10 @@ impl TabLink {
         for e in effects {
             match e {
                 Effect::Post(w) => link.post(&w),
-                Effect::Run { req, call } => {
-                    let inner = inner.clone();
-                    wasm_bindgen_futures::spawn_local(async move {
-                        let result = inner.clone().run(call).await;
-                        inner.link().deliver(req, result);
-                    });
-                }
-                Effect::Serve { from, req, call } => {
-                    let inner = inner.clone();
-                    wasm_bindgen_futures::spawn_local(async move {
-                        let result = inner.clone().run(call).await.map_err(|e| failure(&e));
-                        let effects = inner.link().core.borrow_mut().served(from, req, result);
-                        TabLink::perform(&inner, effects);
-                    });
-                }
+                // A call of this tab's own (`from` none) or of a follower: one future type
+                // for both, not one each (issue 24, package size).
+                Effect::Run { req, call } => TabLink::run(inner, None, req, call),
+                Effect::Serve { from, req, call } => TabLink::run(inner, Some(from), req, call),
                 Effect::Deliver { req, result } => link.deliver(req, result.map_err(sdk_error)),
                 Effect::Emit { name, value } => {
                     if name == "event" || name == "update" {
@@ -282,6 +271,23 @@ impl TabLink {
         }
         // The client's callbacks are worth converting for the channel once a tab follows.
         inner.shared().set_relaying(link.core.borrow().followed());
+    }
+
+    /// Perform `call` here, then hand its result to this tab's caller (`from` none) or, as
+    /// the leader, to the follower `from`.
+    fn run(inner: &Rc<dyn Host>, from: Option<TabId>, req: u64, call: Call) {
+        let inner = inner.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = inner.clone().run(call).await;
+            match from {
+                None => inner.link().deliver(req, result),
+                Some(from) => {
+                    let result = result.map_err(|e| failure(&e));
+                    let effects = inner.link().core.borrow_mut().served(from, req, result);
+                    TabLink::perform(&inner, effects);
+                }
+            }
+        });
     }
 
     /// Remember an event or update (`name`) of the leader this follower fired.
