@@ -61,7 +61,7 @@ impl<V> Keyed<V> {
 
     /// Set `key` to `value`; the value it had, if any.
     pub fn insert(&mut self, key: String, value: V) -> Option<V> {
-        match self.at.get(&key) {
+        match self.at.get(key.as_str()) {
             Some(&i) => Some(std::mem::replace(&mut self.list[i].1, value)),
             None => {
                 self.at.insert(key.clone(), self.list.len());

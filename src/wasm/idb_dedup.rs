@@ -36,9 +36,38 @@ pub(super) struct Stored {
     pub(super) ord: f64,
 }
 
-fn index_keys(map: &mut HashMap<String, Vec<usize>>, ev: &RoomEvent, i: usize) {
+/// Dedup key → the candidates or batch entries that have it. The lists are found through
+/// a `HashMap<String, usize>`, the map type `crate::keyed` has already, not a
+/// `HashMap<String, Vec<usize>>` of their own; the key moves into the map, as it did
+/// (issue 24, package size).
+#[derive(Default)]
+struct ByKey {
+    at: HashMap<String, usize>,
+    lists: Vec<Vec<usize>>,
+}
+
+impl ByKey {
+    /// The list of `key`, an empty one added first when there is none.
+    fn list(&mut self, key: String) -> &mut Vec<usize> {
+        let i = match self.at.get(key.as_str()) {
+            Some(&i) => i,
+            None => {
+                self.at.insert(key, self.lists.len());
+                self.lists.push(Vec::new());
+                self.lists.len() - 1
+            }
+        };
+        &mut self.lists[i]
+    }
+
+    fn get(&self, key: &str) -> Option<&Vec<usize>> {
+        self.at.get(key).map(|&i| &self.lists[i])
+    }
+}
+
+fn index_keys(map: &mut ByKey, ev: &RoomEvent, i: usize) {
     for k in ev.dedup_keys() {
-        let slot = map.entry(k).or_default();
+        let slot = map.list(k);
         if !slot.contains(&i) {
             slot.push(i);
         }
@@ -80,13 +109,13 @@ pub(super) fn dedup(chunks: &Chunks, runs: &[&Page], seq: &mut u64) -> Deduped {
     let stored_ev = |c: &Candidate| &chunks[&c.chunk].slots[c.slot];
     // Dedup key → candidates / batch entries that have it, so matching an event costs a
     // few lookups rather than a scan (a batch can hold hundreds of live events).
-    let mut cand_by_key: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut cand_by_key = ByKey::default();
     for (i, c) in candidates.iter().enumerate() {
         for k in stored_ev(c).ev.dedup_keys() {
-            cand_by_key.entry(k).or_default().push(i);
+            cand_by_key.list(k).push(i);
         }
     }
-    let mut entry_by_key: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut entry_by_key = ByKey::default();
 
     // 1. Dedup, page by page: each event is an earlier batch event, a stored one, or new.
     let mut entries: Vec<Entry> = Vec::new();
