@@ -29,6 +29,7 @@ pub mod event;
 #[cfg(feature = "native")]
 pub mod native;
 pub use mucsub_protocol as protocol;
+pub(crate) mod keyed;
 pub(crate) mod resync;
 pub mod session;
 pub(crate) mod sort;

@@ -19,8 +19,6 @@ mod room_features;
 mod sync;
 mod types;
 
-use std::collections::{HashMap, HashSet};
-
 use jid::BareJid;
 use minidom::Element;
 
@@ -33,6 +31,7 @@ pub use types::*;
 pub use crate::resync::{ResyncConfig, ResyncWarning};
 
 use crate::event::RoomEvent;
+use crate::keyed::{KeySet, Keyed};
 use crate::protocol::ns;
 use crate::protocol::time::Timestamp;
 use crate::protocol::xml::ncname;
@@ -96,10 +95,10 @@ struct HistoryPage {
 struct ReadSync {
     /// Markers set here and not yet accepted by the server, by room (the newest wins):
     /// published as soon as a session is up.
-    unpublished: HashMap<String, String>,
+    unpublished: Keyed<String>,
     /// The newest marker another device published, by room: applied again when the room
     /// finishes resyncing, as the message it names may only arrive then.
-    remote: HashMap<String, String>,
+    remote: Keyed<String>,
     /// This connection's server refused the MDS node: publish nothing more on it.
     refused: bool,
     /// The refusal was reported (once per client).
@@ -111,13 +110,13 @@ struct ReadSync {
 struct RoomFeatures {
     /// The answer, per room (bare JID): does it advertise occupant-ids? Kept for the
     /// client's life (a room's feature does not come and go with our connection).
-    trusted: HashMap<String, bool>,
+    trusted: Keyed<bool>,
     /// Rooms whose disco#info is in flight on this connection.
-    asked: HashSet<String>,
+    asked: KeySet,
     /// Rooms whose resync waits for that answer, with their sync hint.
-    held: HashMap<String, Option<crate::protocol::SyncEnd>>,
+    held: Keyed<Option<crate::protocol::SyncEnd>>,
     /// Live events that wait for that answer, by room, in arrival order.
-    live: HashMap<String, Vec<crate::store::Page>>,
+    live: Keyed<Vec<crate::store::Page>>,
 }
 
 /// The client core.
@@ -128,7 +127,7 @@ pub struct Client {
     iqs: IqTracker<Pending>,
     resync: Resync,
     backoff: Backoff,
-    subs: HashMap<String, SubscriptionRecord>,
+    subs: Keyed<SubscriptionRecord>,
     connection: u64,
     next_request: RequestId,
     sync_feature: Option<bool>,
@@ -137,9 +136,9 @@ pub struct Client {
     reconciled: bool,
     /// Rooms this connection subscribed to (`true`) or left (`false`) after asking for
     /// the connect-time list: the list may predate them, so it must not undo them.
-    since_list: HashMap<String, bool>,
+    since_list: Keyed<bool>,
     syncing: bool,
-    history: HashMap<String, HistoryPage>,
+    history: Keyed<HistoryPage>,
     want_connected: bool,
     subscribing: Vec<BareJid>,
     /// What the app wants the server to believe (XEP-0352); survives reconnects.
@@ -196,9 +195,9 @@ impl Client {
             sync_feature: None,
             server_list: None,
             reconciled: false,
-            since_list: HashMap::new(),
+            since_list: Keyed::new(),
             syncing: false,
-            history: HashMap::new(),
+            history: Keyed::new(),
             want_connected: true,
             subscribing: Vec::new(),
             want_active: true,

@@ -66,10 +66,8 @@ impl Client {
         out: &mut Vec<Action>,
     ) {
         if transient || err.condition == "disconnected" {
-            self.read_sync
-                .unpublished
-                .entry(marker.room)
-                .or_insert(marker.stanza_id);
+            let pending = &mut self.read_sync.unpublished;
+            pending.get_or_insert_with(&marker.room, || marker.stanza_id);
         } else {
             self.read_sync_refused(err, out);
         }

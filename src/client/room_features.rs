@@ -54,8 +54,11 @@ impl Client {
                 self.ask_room_features(&room, now, out);
             }
             if self.room_features.asked.contains(&page.room) {
-                let held = self.room_features.live.entry(page.room.clone());
-                held.or_default().push(page);
+                let held = self
+                    .room_features
+                    .live
+                    .get_or_insert_with(&page.room, Vec::new);
+                held.push(page);
                 return;
             }
         }

@@ -111,7 +111,7 @@ impl Client {
         let gone: Vec<String> = self
             .subs
             .keys()
-            .filter(|k| !seen.contains(k) && self.since_list.get(*k) != Some(&true))
+            .filter(|k| !seen.contains(k) && self.since_list.get(k) != Some(&true))
             .cloned()
             .collect();
         for g in gone {

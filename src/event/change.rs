@@ -4,8 +4,6 @@
 //! it can arrive before, after or without its target (live, offline, an archive page); the
 //! store folds it into the target whenever both are there.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 /// The change a [`super::EventKind::Change`] event makes to its target. Stored as
@@ -58,7 +56,3 @@ pub struct ReplyTo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
 }
-
-/// Emoji → occupant-ids (the nick for senders without one) of those who reacted with it.
-/// Ordered maps and sorted lists so two stores holding the same reactions compare equal.
-pub type Reactions = BTreeMap<String, Vec<String>>;

@@ -7,8 +7,10 @@ mod event_serde;
 mod kind_serde;
 mod modern;
 mod parse;
+mod reactions;
 
-pub use change::{Change, Moderator, Reactions, ReplyTo, Retraction};
+pub use change::{Change, Moderator, ReplyTo, Retraction};
+pub use reactions::Reactions;
 
 use serde::Serialize;
 use thiserror::Error;

@@ -28,13 +28,14 @@ pub(crate) mod sim_tests;
 
 mod types;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use jid::BareJid;
 
 pub use types::{FinOutcome, ResyncConfig, ResyncOut, ResyncWarning};
 
 use crate::event::RoomEvent;
+use crate::keyed::Keyed;
 use crate::protocol::mam::{ArchivedStanza, PageFrom};
 use crate::protocol::time::Timestamp;
 use crate::protocol::SyncEnd;
@@ -97,10 +98,10 @@ struct RoomMirror {
 /// restart it must be re-created from the store with [`Resync::load`].
 pub struct Resync {
     cfg: ResyncConfig,
-    rooms: HashMap<String, RoomMirror>,
+    rooms: Keyed<RoomMirror>,
     queue: VecDeque<BareJid>,
     rerun: Vec<BareJid>,
-    active: HashMap<String, Active>,
+    active: Keyed<Active>,
     retries: Vec<Retry>,
     next_query: u64,
     query_prefix: String,
@@ -111,10 +112,10 @@ impl Resync {
     pub fn new(cfg: ResyncConfig, query_prefix: impl Into<String>) -> Self {
         Resync {
             cfg,
-            rooms: HashMap::new(),
+            rooms: Keyed::new(),
             queue: VecDeque::new(),
             rerun: Vec::new(),
-            active: HashMap::new(),
+            active: Keyed::new(),
             retries: Vec::new(),
             next_query: 0,
             query_prefix: query_prefix.into(),
@@ -177,7 +178,7 @@ impl Resync {
     pub fn enqueue(&mut self, room: BareJid, hint: Option<&SyncEnd>) -> bool {
         let key = room.to_string();
         let busy = self.busy(&room);
-        let mirror = self.rooms.entry(key.clone()).or_default();
+        let mirror = self.rooms.get_or_insert_with(&key, RoomMirror::default);
         if let (Some(h), Some(c)) = (hint, mirror.cursor.as_ref()) {
             if h.id == c.id {
                 return false;
@@ -416,7 +417,7 @@ impl Resync {
                 .any(|(id, ..)| *id == prev.id);
             let within_ms = active.items.iter().all(|(_, st, _)| *st <= prev.stamp);
             if !found && !complete && within_ms && page_len > 0 {
-                let mirror = self.rooms.entry(key.clone()).or_default();
+                let mirror = self.rooms.get_or_insert_with(&key, RoomMirror::default);
                 mirror.fetched_this_run += page_len;
                 if mirror.fetched_this_run >= self.cfg.room_cap {
                     // A millisecond longer than the cap: jump as any capped run does. What
@@ -438,7 +439,7 @@ impl Resync {
             id: id.clone(),
             stamp: *st,
         });
-        let mirror = self.rooms.entry(key.clone()).or_default();
+        let mirror = self.rooms.get_or_insert_with(&key, RoomMirror::default);
         mirror.fetched_this_run += page_len;
         let gap = match &active.purpose {
             Purpose::Forward => None,

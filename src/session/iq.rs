@@ -1,10 +1,10 @@
 //! IQ correlation with timeouts. Time is passed in (milliseconds, any epoch).
 
-use std::collections::HashMap;
+use crate::keyed::Keyed;
 
 /// Pending IQs, each with a deadline and what the caller wants back on completion.
 pub struct IqTracker<T> {
-    pending: HashMap<String, (i64, T)>,
+    pending: Keyed<(i64, T)>,
     next: u64,
     prefix: String,
 }
@@ -14,7 +14,7 @@ impl<T> IqTracker<T> {
     /// connection from matching new requests.
     pub fn new(prefix: impl Into<String>) -> Self {
         IqTracker {
-            pending: HashMap::new(),
+            pending: Keyed::new(),
             next: 0,
             prefix: prefix.into(),
         }

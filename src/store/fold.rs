@@ -132,10 +132,12 @@ fn react(msg: &mut RoomEvent, change: &RoomEvent, emojis: &[String]) {
         list.retain(|w| w != who);
     }
     for emoji in emojis {
-        let list = msg.reactions.entry(emoji.clone()).or_default();
-        if !list.contains(who) {
-            list.push(who.clone());
-            list.sort();
+        let list = msg.reactions.entry_or_default(emoji);
+        // Kept sorted by inserting in place (`fold` rebuilds the lists from empty), not by
+        // `sort()`: that was the package's last driftsort copy besides `crate::sort`'s
+        // (issue 24, package size).
+        if let Err(at) = list.binary_search(who) {
+            list.insert(at, who.clone());
         }
     }
     msg.reactions.retain(|_, list| !list.is_empty());

@@ -54,17 +54,48 @@ enum Spot {
 /// if present). Returns the new `ord` of every record that must be written: each placed
 /// entry, plus any stored event renumbered to make room.
 pub fn place(stored: &[Positioned], page: &[PageEntry], history: bool) -> Vec<(u64, f64)> {
-    let moving: std::collections::HashSet<u64> =
-        page.iter().filter(|e| e.place).map(|e| e.id).collect();
-    // Timestamp → its group, sorted by ord; placed entries join their group as we go.
-    let mut groups: std::collections::HashMap<i64, Vec<(u64, f64)>> = Default::default();
-    for p in stored.iter().filter(|p| !moving.contains(&p.id)) {
-        groups.entry(p.ts).or_default().push((p.id, p.ord));
+    // The entries to place, each id with its place in the page: a map of the type the
+    // browser write path already has, not a `HashSet<u64>` (issue 24, package size).
+    let moving: std::collections::HashMap<u64, usize> = page
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.place)
+        .map(|(i, e)| (e.id, i))
+        .collect();
+    // Timestamp → its group, sorted by ord; placed entries join their group as we go. The
+    // groups in a list found through a map of the type the browser write path already has
+    // (the timestamp's bits as the key): one hash map instance less in its package (issue
+    // 24, package size).
+    let mut groups: Vec<Vec<(u64, f64)>> = Vec::new();
+    let mut group_of: std::collections::HashMap<u64, usize> = Default::default();
+    let mut group_at = |groups: &mut Vec<Vec<(u64, f64)>>, ts: i64| match group_of.get(&(ts as u64))
+    {
+        Some(&at) => at,
+        None => {
+            group_of.insert(ts as u64, groups.len());
+            groups.push(Vec::new());
+            groups.len() - 1
+        }
+    };
+    for p in stored.iter().filter(|p| !moving.contains_key(&p.id)) {
+        let at = group_at(&mut groups, p.ts);
+        groups[at].push((p.id, p.ord));
     }
-    for g in groups.values_mut() {
+    for g in groups.iter_mut() {
         crate::sort::sort_by(g, |a, b| a.1.total_cmp(&b.1));
     }
-    let mut written: std::collections::HashMap<u64, f64> = Default::default();
+    // The records to write, each once with its last `ord`: a list, found through a map of
+    // the type the browser store's write path already has (one hash map instance less in
+    // its package; issue 24, package size).
+    let mut written: Vec<(u64, f64)> = Vec::new();
+    let mut written_at: std::collections::HashMap<u64, usize> = Default::default();
+    let mut write = |id: u64, ord: f64| match written_at.get(&id) {
+        Some(&at) => written[at].1 = ord,
+        None => {
+            written_at.insert(id, written.len());
+            written.push((id, ord));
+        }
+    };
     let has_older = |t: i64| page.iter().any(|e| e.ts < t);
     let has_newer = |t: i64| page.iter().any(|e| e.ts > t);
     // The same record can appear twice in a page (a duplicate): its first occurrence is its
@@ -81,7 +112,8 @@ pub fn place(stored: &[Positioned], page: &[PageEntry], history: bool) -> Vec<(u
             continue;
         }
         let t = e.ts;
-        let group = groups.entry(t).or_default();
+        let g = group_at(&mut groups, t);
+        let group = &mut groups[g];
         let ord_of = |id: u64| group.iter().find(|(g, _)| *g == id).map(|(_, o)| *o);
         let prev = i.checked_sub(1).map(|j| entries[j]).filter(|p| p.ts == t);
         let next_fixed = entries[i + 1..]
@@ -118,21 +150,20 @@ pub fn place(stored: &[Positioned], page: &[PageEntry], history: bool) -> Vec<(u
         match ord {
             Some(o) => {
                 group.insert(at, (e.id, o));
-                written.insert(e.id, o);
+                write(e.id, o);
             }
             None => {
                 // No float left between the neighbours: renumber the group.
                 group.insert(at, (e.id, 0.0));
                 for (n, g) in group.iter_mut().enumerate() {
                     g.1 = n as f64;
-                    written.insert(g.0, g.1);
+                    write(g.0, g.1);
                 }
             }
         }
     }
-    let mut out: Vec<(u64, f64)> = written.into_iter().collect();
-    crate::sort::sort_by(&mut out, |a, b| a.0.cmp(&b.0));
-    out
+    crate::sort::sort_by(&mut written, |a, b| a.0.cmp(&b.0));
+    written
 }
 
 #[cfg(test)]
@@ -206,5 +237,15 @@ mod tests {
         expected.extend((3..80).rev());
         expected.push(2);
         assert_eq!(order, expected);
+    }
+
+    /// A record placed and then renumbered in the same call is reported once, with its
+    /// last `ord`, and the result is sorted by id.
+    #[test]
+    fn a_record_written_twice_is_reported_once_with_its_last_ord() {
+        let stored = [at(5, 5, 0.5), at(1, 5, 1.0), at(2, 5, 1.0 + f64::EPSILON)];
+        // 3 goes before 1 (0.75); 4 after 1 finds no float before 2: all renumbered.
+        let w = place(&stored, &[new(3, 5), fixed(1, 5), new(4, 5)], false);
+        assert_eq!(w, [(1, 2.0), (2, 4.0), (3, 1.0), (4, 3.0), (5, 0.0)]);
     }
 }

@@ -3,10 +3,11 @@
 //! and driver.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+
+use crate::keyed::Keyed;
 
 use wasm_bindgen::JsValue;
 
@@ -61,7 +62,7 @@ impl Host for Inner {
 
     fn replay_unseen(
         self: Rc<Self>,
-        seen: HashMap<String, Seen>,
+        seen: Keyed<Seen>,
     ) -> Pin<Box<dyn Future<Output = Result<(), SdkError>>>> {
         Box::pin(async move { Inner::replay_unseen(&self, seen).await })
     }
@@ -129,10 +130,7 @@ impl Inner {
     /// not older than the newest it saw, `update` for the messages it showed in another
     /// state than the stored one (a change it missed). (A room whose first event was lost
     /// that way is not caught.)
-    pub(super) async fn replay_unseen(
-        self: &Rc<Self>,
-        seen: HashMap<String, Seen>,
-    ) -> Result<(), SdkError> {
+    pub(super) async fn replay_unseen(self: &Rc<Self>, seen: Keyed<Seen>) -> Result<(), SdkError> {
         if seen.is_empty() {
             return Ok(());
         }

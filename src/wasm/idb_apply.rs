@@ -14,7 +14,7 @@
 //! New events go into the room's newest chunk when it is still small (live events arriving
 //! one by one would otherwise make one chunk each), else into new chunks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::IntoFuture;
 
 use idb::{ObjectStore, Query, Transaction};
@@ -26,6 +26,7 @@ use crate::store::order::{self, PageEntry};
 use crate::store::{Applied, Page};
 
 use super::error::SdkError;
+use super::idb_chunks::{ChunkIds, Chunks};
 use super::idb_dedup::{dedup, Deduped, Entry};
 use super::idb_fold;
 use super::idb_lookup::{chunk_ids, fetch, receive, time_range, Loading, Lookups};
@@ -97,7 +98,7 @@ async fn apply_room(
     seq: &mut u64,
 ) -> Result<Vec<Applied>, SdkError> {
     let room = l.room;
-    let mut chunks: HashMap<u64, Chunk> = HashMap::new();
+    let mut chunks = Chunks::default();
     receive(std::mem::take(&mut l.gets), &mut chunks).await?;
     if let Some(f) = l.tail_get.take() {
         if let Some(r) = f.await? {
@@ -130,7 +131,7 @@ async fn apply_room(
 
     // 2. Order, page by page, against the stored positions as the pages before left them.
     let placing = d.pages.iter().flatten().any(|e| e.place);
-    let mut positions: HashMap<u64, Placed> = HashMap::new();
+    let mut positions = Positions::default();
     if placing {
         let lo = d.pages.iter().flatten().map(|e| e.ts).min().unwrap_or(0);
         let hi = d.pages.iter().flatten().map(|e| e.ts).max().unwrap_or(0);
@@ -151,11 +152,7 @@ async fn apply_room(
 /// Step 2: the stored positions after each placing page, by seq. Out of line for the
 /// reason given at `idb_dedup::dedup`.
 #[inline(never)]
-fn place(
-    chunks: &HashMap<u64, Chunk>,
-    runs: &[&Page],
-    pages: &[Vec<PageEntry>],
-) -> HashMap<u64, Placed> {
+fn place(chunks: &Chunks, runs: &[&Page], pages: &[Vec<PageEntry>]) -> Positions {
     // By seq and by time: each page reads only its own time range (idb_positions.rs).
     let mut positions = Positions::default();
     for c in chunks.values() {
@@ -172,17 +169,20 @@ fn place(
         let phi = page.iter().map(|e| e.ts).max().unwrap_or(0);
         let stored = positions.range(plo, phi);
         let history = run.is_history();
-        let ts_in_page: HashMap<u64, i64> = page.iter().map(|e| (e.id, e.ts)).collect();
+        // Each id's entry in the page, in a map of the type `by_seq` already is (one hash
+        // map instance less than a map of its own to the time; issue 24, package size).
+        let in_page: HashMap<u64, usize> =
+            page.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
         for (id, ord) in order::place(&stored, page, history) {
-            let ts = ts_in_page
+            let ts = in_page
                 .get(&id)
-                .copied()
+                .map(|&i| page[i].ts)
                 .or_else(|| positions.get(id).map(|p| p.ts))
                 .unwrap_or(0);
             positions.set(id, Placed { ts, ord });
         }
     }
-    positions.into_map()
+    positions
 }
 
 /// Folds, the changed messages to report, and step 3: the writes. Out of line for the
@@ -193,8 +193,8 @@ fn write_back(
     store: &ObjectStore,
     l: &Loading<'_>,
     d: Deduped,
-    mut chunks: HashMap<u64, Chunk>,
-    positions: HashMap<u64, Placed>,
+    mut chunks: Chunks,
+    positions: Positions,
     folding: bool,
 ) -> Result<Vec<Applied>, SdkError> {
     let room = l.room;
@@ -204,7 +204,7 @@ fn write_back(
         fresh,
         ..
     } = d;
-    let mut dirty: HashSet<u64> = HashSet::new();
+    let mut dirty = ChunkIds::default();
     let fresh_entries: Vec<Vec<usize>> = fresh
         .iter()
         .map(|p| p.iter().map(|(i, _)| *i).collect())
@@ -247,7 +247,7 @@ fn write_back(
     // in their chunks; then write each such chunk once and the new events as new chunks.
     let mut new_slots: Vec<Slot> = Vec::new();
     for e in entries {
-        let new_ord = positions.get(&e.seq).map(|p| p.ord);
+        let new_ord = positions.get(e.seq).map(|p| p.ord);
         match e.stored {
             Some(s) => {
                 let moved = new_ord.is_some_and(|o| o != s.ord);
@@ -274,7 +274,7 @@ fn write_back(
             if by_seq.contains_key(&s.seq) {
                 continue;
             }
-            if let Some(p) = positions.get(&s.seq) {
+            if let Some(p) = positions.get(s.seq) {
                 if p.ord != s.ord {
                     s.ord = p.ord;
                     dirty.insert(id);
@@ -289,7 +289,7 @@ fn write_back(
             dirty.insert(l.tail_id.unwrap_or_default());
         }
     }
-    for id in &dirty {
+    for id in dirty.iter() {
         store.put(&rec::chunk_record(&chunks[id])?, None)?;
     }
     let mut rest = new_slots.into_iter().peekable();
@@ -329,9 +329,9 @@ fn write_back(
 fn updates(
     entries: &[Entry],
     reported: &[Option<&RoomEvent>],
-    chunks: &HashMap<u64, Chunk>,
+    chunks: &Chunks,
     refolded: &[u64],
-    positions: &HashMap<u64, Placed>,
+    positions: &Positions,
 ) -> Vec<RoomEvent> {
     let mut out: Vec<(u64, f64, &RoomEvent)> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
@@ -355,7 +355,7 @@ fn updates(
     let key = |&(seq, ord, ev): &(u64, f64, &RoomEvent)| {
         (
             ev.timestamp.0,
-            positions.get(&seq).map_or(ord, |p| p.ord),
+            positions.get(seq).map_or(ord, |p| p.ord),
             seq,
         )
     };
@@ -388,14 +388,14 @@ fn strip(fresh: Vec<Vec<(usize, RoomEvent)>>) -> Vec<Vec<RoomEvent>> {
 fn refold(
     entries: &mut [Entry],
     by_seq: &HashMap<u64, usize>,
-    chunks: &mut HashMap<u64, Chunk>,
-    positions: &HashMap<u64, Placed>,
-    changed: (&mut HashSet<u64>, &mut Vec<u64>),
+    chunks: &mut Chunks,
+    positions: &Positions,
+    changed: (&mut ChunkIds, &mut Vec<u64>),
     fresh: Vec<Vec<(usize, RoomEvent)>>,
 ) -> Vec<Vec<RoomEvent>> {
     let (dirty, refolded) = changed;
     let at = |seq: u64, ev: &RoomEvent, ord: f64| {
-        let ord = positions.get(&seq).map_or(ord, |p| p.ord);
+        let ord = positions.get(seq).map_or(ord, |p| p.ord);
         (ev.timestamp.0, ord)
     };
     let plans = {
@@ -422,18 +422,23 @@ fn refold(
         }
         idb_fold::plan(&items)
     };
-    let mut where_stored: HashMap<u64, (u64, usize)> = HashMap::new();
+    // Each stored event's (chunk, slot), found through a map of the type `by_seq` already
+    // is into a list: one hash map instance less than a map to the pair (issue 24, package
+    // size).
+    let mut slots: Vec<(u64, usize)> = Vec::new();
+    let mut where_stored: HashMap<u64, usize> = HashMap::new();
     for (&id, c) in chunks.iter() {
         for (i, s) in c.slots.iter().enumerate() {
-            where_stored.insert(s.seq, (id, i));
+            where_stored.insert(s.seq, slots.len());
+            slots.push((id, i));
         }
     }
-    for (seq, changes) in &plans {
+    for (seq, changes) in plans.iter() {
         if let Some(&i) = by_seq.get(seq) {
             if idb_fold::apply(&mut entries[i].ev, changes, None) {
                 entries[i].changed = true;
             }
-        } else if let Some(&(id, i)) = where_stored.get(seq) {
+        } else if let Some(&(id, i)) = where_stored.get(seq).map(|&at| &slots[at]) {
             let slot = chunks.get_mut(&id).and_then(|c| c.slots.get_mut(i));
             if slot.is_some_and(|s| idb_fold::apply(&mut s.ev, changes, None)) {
                 dirty.insert(id);
@@ -447,7 +452,7 @@ fn refold(
         .map(|(page, evs)| {
             evs.into_iter()
                 .map(|(i, mut ev)| {
-                    if let Some(changes) = plans.get(&entries[i].seq) {
+                    if let Some(changes) = plans.get(entries[i].seq) {
                         idb_fold::apply(&mut ev, changes, Some(page));
                     }
                     ev

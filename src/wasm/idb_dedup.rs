@@ -7,7 +7,7 @@ use crate::event::RoomEvent;
 use crate::store::order::PageEntry;
 use crate::store::Page;
 
-use super::idb_records::Chunk;
+use super::idb_chunks::Chunks;
 
 /// A stored event that may be the same as a batch event: where it is.
 pub(super) struct Candidate {
@@ -36,9 +36,38 @@ pub(super) struct Stored {
     pub(super) ord: f64,
 }
 
-fn index_keys(map: &mut HashMap<String, Vec<usize>>, ev: &RoomEvent, i: usize) {
+/// Dedup key → the candidates or batch entries that have it. The lists are found through
+/// a `HashMap<String, usize>`, the map type `crate::keyed` has already, not a
+/// `HashMap<String, Vec<usize>>` of their own; the key moves into the map, as it did
+/// (issue 24, package size).
+#[derive(Default)]
+struct ByKey {
+    at: HashMap<String, usize>,
+    lists: Vec<Vec<usize>>,
+}
+
+impl ByKey {
+    /// The list of `key`, an empty one added first when there is none.
+    fn list(&mut self, key: String) -> &mut Vec<usize> {
+        let i = match self.at.get(key.as_str()) {
+            Some(&i) => i,
+            None => {
+                self.at.insert(key, self.lists.len());
+                self.lists.push(Vec::new());
+                self.lists.len() - 1
+            }
+        };
+        &mut self.lists[i]
+    }
+
+    fn get(&self, key: &str) -> Option<&Vec<usize>> {
+        self.at.get(key).map(|&i| &self.lists[i])
+    }
+}
+
+fn index_keys(map: &mut ByKey, ev: &RoomEvent, i: usize) {
     for k in ev.dedup_keys() {
-        let slot = map.entry(k).or_default();
+        let slot = map.list(k);
         if !slot.contains(&i) {
             slot.push(i);
         }
@@ -58,11 +87,11 @@ pub(super) struct Deduped {
 // package size: −219 B gzipped; binaryen merges the single-caller functions back, but the
 // code LLVM emitted for them is smaller).
 #[inline(never)]
-pub(super) fn dedup(chunks: &HashMap<u64, Chunk>, runs: &[&Page], seq: &mut u64) -> Deduped {
+pub(super) fn dedup(chunks: &Chunks, runs: &[&Page], seq: &mut u64) -> Deduped {
     // Every stored event that could be the same as a batch event, each once, in the order
     // the dedup index of the per-event layout listed them in (the first match wins).
     let mut candidates: Vec<Candidate> = Vec::new();
-    for (&chunk, c) in chunks {
+    for (&chunk, c) in chunks.iter() {
         for (slot, s) in c.slots.iter().enumerate() {
             let order = match &s.ev.stanza_id {
                 Some(id) => (true, 0, id.clone()),
@@ -80,13 +109,13 @@ pub(super) fn dedup(chunks: &HashMap<u64, Chunk>, runs: &[&Page], seq: &mut u64)
     let stored_ev = |c: &Candidate| &chunks[&c.chunk].slots[c.slot];
     // Dedup key → candidates / batch entries that have it, so matching an event costs a
     // few lookups rather than a scan (a batch can hold hundreds of live events).
-    let mut cand_by_key: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut cand_by_key = ByKey::default();
     for (i, c) in candidates.iter().enumerate() {
         for k in stored_ev(c).ev.dedup_keys() {
-            cand_by_key.entry(k).or_default().push(i);
+            cand_by_key.list(k).push(i);
         }
     }
-    let mut entry_by_key: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut entry_by_key = ByKey::default();
 
     // 1. Dedup, page by page: each event is an earlier batch event, a stored one, or new.
     let mut entries: Vec<Entry> = Vec::new();
@@ -98,7 +127,21 @@ pub(super) fn dedup(chunks: &HashMap<u64, Chunk>, runs: &[&Page], seq: &mut u64)
     let mut fresh: Vec<Vec<(usize, RoomEvent)>> = Vec::with_capacity(runs.len());
     for (page_no, run) in runs.iter().enumerate() {
         let mut page: Vec<usize> = Vec::with_capacity(run.events.len());
-        let mut before: HashMap<usize, Option<i64>> = HashMap::new();
+        // Per entry of this page, its time before the page (`None`: new): through a map of
+        // `by_seq`'s type into a list, one hash map instance less than a map of its own
+        // (issue 24, package size).
+        let mut before: HashMap<u64, usize> = HashMap::new();
+        let mut before_ts: Vec<Option<i64>> = Vec::new();
+        // Only an entry's first time in the page counts (the entries new to the batch are
+        // absent until their first time, too). Not through `entry()`: one more instance of
+        // the map's code, +194 B gzipped.
+        #[allow(clippy::map_entry)]
+        let mut set_before = |i: usize, ts: Option<i64>| {
+            if !before.contains_key(&(i as u64)) {
+                before.insert(i as u64, before_ts.len());
+                before_ts.push(ts);
+            }
+        };
         let mut new_here = Vec::new();
         for ev in &run.events {
             let keys = ev.dedup_keys();
@@ -110,7 +153,7 @@ pub(super) fn dedup(chunks: &HashMap<u64, Chunk>, runs: &[&Page], seq: &mut u64)
                 .filter(|&i| entries[i].ev.same_as(ev))
                 .min();
             if let Some(i) = earlier {
-                before.entry(i).or_insert(Some(entries[i].ev.timestamp.0));
+                set_before(i, Some(entries[i].ev.timestamp.0));
                 if entries[i].ev.absorb(ev) {
                     entries[i].changed = true;
                     index_keys(&mut entry_by_key, &entries[i].ev, i);
@@ -129,7 +172,7 @@ pub(super) fn dedup(chunks: &HashMap<u64, Chunk>, runs: &[&Page], seq: &mut u64)
                 Some(c) => {
                     let s = stored_ev(c);
                     let mut stored = s.ev.clone();
-                    before.insert(entries.len(), Some(stored.timestamp.0));
+                    set_before(entries.len(), Some(stored.timestamp.0));
                     let changed = stored.absorb(ev);
                     Entry {
                         seq: c.seq,
@@ -146,7 +189,7 @@ pub(super) fn dedup(chunks: &HashMap<u64, Chunk>, runs: &[&Page], seq: &mut u64)
                 None => {
                     *seq += 1;
                     new_here.push((entries.len(), ev.clone()));
-                    before.insert(entries.len(), None);
+                    set_before(entries.len(), None);
                     Entry {
                         seq: *seq,
                         stored: None,
@@ -169,7 +212,7 @@ pub(super) fn dedup(chunks: &HashMap<u64, Chunk>, runs: &[&Page], seq: &mut u64)
                     PageEntry {
                         id: e.seq,
                         ts,
-                        place: before.get(&i).copied().flatten() != Some(ts),
+                        place: before.get(&(i as u64)).and_then(|&at| before_ts[at]) != Some(ts),
                     }
                 })
                 .collect(),

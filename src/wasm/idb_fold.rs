@@ -9,7 +9,9 @@
 //! with the batch's first round): only rooms with changes, or batches bringing one, look
 //! up targets and changes, in two more rounds.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use crate::keyed::KeySet;
 
 use idb::{Index, ObjectStore};
 
@@ -17,8 +19,9 @@ use crate::event::{EventKind, RoomEvent};
 use crate::store::fold;
 
 use super::error::SdkError;
+use super::idb_chunks::{ChunkIds, Chunks};
 use super::idb_lookup::{chunk_ids, exact, fetch, receive};
-use super::idb_records::{self as rec, Chunk};
+use super::idb_records as rec;
 use super::idb_schema::indexes;
 
 fn is_message(ev: &RoomEvent) -> bool {
@@ -37,11 +40,16 @@ pub(super) async fn load_related(
     store: &ObjectStore,
     room: &str,
     batch: &[&RoomEvent],
-    chunks: &mut HashMap<u64, Chunk>,
+    chunks: &mut Chunks,
 ) -> Result<(), SdkError> {
     let fold_index = store.index(indexes::FOLD)?;
     let dedup_index = store.index(indexes::DEDUP)?;
-    let mut asked = HashSet::new();
+    // The lookups made, each as its key after a letter for its index: a set of strings
+    // like the package's other ones, not a `HashSet<(bool, String)>` of its own (issue 24,
+    // package size).
+    let mut asked = KeySet::new();
+    let asked_key =
+        |(in_fold, k): &(bool, String)| format!("{}{k}", if *in_fold { 'f' } else { 'd' });
     let mut wanted = Wanted::default();
     loop {
         wanted.grow(batch.iter().copied(), true);
@@ -53,18 +61,18 @@ pub(super) async fn load_related(
             .collect();
         wanted.grow(stored.into_iter(), false);
         let mut keys = Vec::new();
-        for t in &wanted.targets {
+        for t in wanted.targets.iter() {
             keys.push((true, rec::target_key(room, t)));
             keys.push((false, rec::scoped_key(room, &format!("sid:{t}"))));
         }
-        for id in wanted.targets.iter().chain(&wanted.changes) {
+        for id in wanted.targets.iter().chain(wanted.changes.iter()) {
             keys.push((true, rec::change_key(room, id)));
         }
-        keys.retain(|k| !asked.contains(k));
+        keys.retain(|k| !asked.contains(&asked_key(k)));
         if keys.is_empty() {
             return Ok(());
         }
-        asked.extend(keys.iter().cloned());
+        asked.extend(keys.iter().map(asked_key));
         lookup(store, &fold_index, &dedup_index, keys, chunks).await?;
     }
 }
@@ -74,9 +82,9 @@ pub(super) async fn load_related(
 struct Wanted {
     /// Ids changes name: the messages (or corrections) answering to them, and the other
     /// changes naming them.
-    targets: HashSet<String>,
+    targets: KeySet,
     /// Ids of messages (and stanza-ids of their corrections): the changes naming them.
-    changes: HashSet<String>,
+    changes: KeySet,
 }
 
 impl Wanted {
@@ -121,13 +129,13 @@ async fn lookup(
     fold_index: &Index,
     dedup_index: &Index,
     keys: Vec<(bool, String)>,
-    chunks: &mut HashMap<u64, Chunk>,
+    chunks: &mut Chunks,
 ) -> Result<(), SdkError> {
     let mut pending = Vec::new();
     for (in_fold, k) in keys {
         pending.push(exact(if in_fold { fold_index } else { dedup_index }, &k)?);
     }
-    let mut named = HashSet::new();
+    let mut named = ChunkIds::default();
     for f in pending {
         named.extend(chunk_ids(f.await?));
     }
@@ -152,19 +160,51 @@ pub(super) struct Item<'a> {
 /// The changes to fold into one message, in stored order, each with the page it came in.
 pub(super) type Changes = Vec<(Option<usize>, RoomEvent)>;
 
+/// What [`plan`] found: the changes per message `seq`, in a list found through a map of
+/// the type the write path already has (not a `HashMap<u64, Changes>` of its own: one hash
+/// map instance less; issue 24, package size).
+#[derive(Default)]
+pub(super) struct Plans {
+    at: HashMap<u64, usize>,
+    list: Vec<(u64, Changes)>,
+}
+
+impl Plans {
+    fn insert(&mut self, seq: u64, changes: Changes) {
+        match self.at.get(&seq) {
+            Some(&i) => self.list[i].1 = changes,
+            None => {
+                self.at.insert(seq, self.list.len());
+                self.list.push((seq, changes));
+            }
+        }
+    }
+
+    /// The changes naming the message `seq`, if it is concerned.
+    pub(super) fn get(&self, seq: u64) -> Option<&Changes> {
+        self.at.get(&seq).map(|&i| &self.list[i].1)
+    }
+
+    /// Every concerned message's `seq` and changes.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &(u64, Changes)> {
+        self.list.iter()
+    }
+}
+
 /// For every message concerned by the batch (a touched batch message, or a message a batch
 /// change names), keyed by its `seq`: all the changes naming it, in stored order.
-pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
+pub(super) fn plan(items: &[Item]) -> Plans {
     let mut changes_by_target: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut messages_by_id: HashMap<&str, Vec<usize>> = HashMap::new();
-    // Corrections by stanza-id (see `fold::aliases`).
-    let mut corrections: HashMap<&str, Vec<&str>> = HashMap::new();
+    // Corrections by stanza-id (see `fold::aliases`), as items: a map of the two maps'
+    // type above, not one of its own (issue 24, package size).
+    let mut corrections: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, it) in items.iter().enumerate() {
         match fold::target_of(it.ev) {
             Some(t) => {
                 changes_by_target.entry(t).or_default().push(i);
                 if let (true, Some(sid)) = (fold::is_edit(it.ev), it.ev.stanza_id.as_deref()) {
-                    corrections.entry(sid).or_default().push(t);
+                    corrections.entry(sid).or_default().push(i);
                 }
             }
             None => {
@@ -178,7 +218,8 @@ pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
     for (i, it) in items.iter().enumerate().filter(|(_, it)| it.page.is_some()) {
         match fold::target_of(it.ev) {
             Some(t) => {
-                let corrected = corrections.get(t).into_iter().flatten().copied();
+                let corrected = corrections.get(t).into_iter().flatten();
+                let corrected = corrected.filter_map(|&c| fold::target_of(items[c].ev));
                 for t in std::iter::once(t).chain(corrected) {
                     concerned.extend(messages_by_id.get(t).into_iter().flatten());
                 }
@@ -189,7 +230,7 @@ pub(super) fn plan(items: &[Item]) -> HashMap<u64, Changes> {
     }
     concerned.sort_unstable();
     concerned.dedup();
-    let mut out = HashMap::new();
+    let mut out = Plans::default();
     for m in concerned {
         let msg = items[m].ev;
         let naming = |id: &str| changes_by_target.get(id).into_iter().flatten().copied();
@@ -257,7 +298,7 @@ impl super::IdbStore {
         )?;
         let mut named = chunk_ids(by_fold.await?);
         named.extend(chunk_ids(by_sid.await?));
-        let mut chunks = HashMap::new();
+        let mut chunks = Chunks::default();
         receive(fetch(&store, named)?, &mut chunks).await?;
         let newest = chunks
             .values()

@@ -7,7 +7,7 @@
 //! event can match by its other keys. A range that names more than a few chunks falls back
 //! to one exact lookup per key.
 
-use std::collections::{HashMap, HashSet};
+use crate::keyed::KeySet;
 use std::future::IntoFuture;
 
 use idb::request::futures::{
@@ -20,7 +20,8 @@ use crate::event::RoomEvent;
 use crate::store::Page;
 
 use super::error::SdkError;
-use super::idb_records::{self as rec, Chunk};
+use super::idb_chunks::{ChunkIds, Chunks};
+use super::idb_records as rec;
 use super::idb_schema::{indexes, stores};
 
 /// Distinct chunks a range lookup may name before it is considered too broad to be cheap.
@@ -99,7 +100,7 @@ impl<'a> Lookups<'a> {
         } else {
             None
         };
-        let mut keys = HashSet::new();
+        let mut keys = KeySet::new();
         let mut by_key = Vec::new();
         for e in events_of(&runs).filter(|e| e.stanza_id.is_none()) {
             for k in rec::dedup_entries(e) {
@@ -150,7 +151,7 @@ impl<'a> Lookups<'a> {
             Some(f) => f.await?.is_some(),
             None => true,
         };
-        let mut ids = HashSet::new();
+        let mut ids = ChunkIds::default();
         if let Some(f) = self.by_id {
             let sids = events_of(&self.runs)
                 .filter_map(|e| e.stanza_id.as_deref())
@@ -210,21 +211,21 @@ fn probe(chunks: &ObjectStore, room: &str) -> Result<GetAllKeysStoreRequestFutur
 /// The chunks a range lookup `named`, or, when that is more than [`RANGE_CHUNKS`], the
 /// chunks `keys` name, looked up one by one.
 async fn narrow(
-    named: HashSet<u64>,
+    named: ChunkIds,
     dedup: &Index,
     keys: impl Iterator<Item = String>,
-) -> Result<HashSet<u64>, SdkError> {
+) -> Result<ChunkIds, SdkError> {
     if named.len() <= RANGE_CHUNKS {
         return Ok(named);
     }
-    let mut seen = HashSet::new();
+    let mut seen = KeySet::new();
     let mut each = Vec::new();
     for k in keys {
         if seen.insert(k.clone()) {
             each.push(exact(dedup, &k)?);
         }
     }
-    let mut ids = HashSet::new();
+    let mut ids = ChunkIds::default();
     for f in each {
         ids.extend(chunk_ids(f.await?));
     }
@@ -232,7 +233,7 @@ async fn narrow(
 }
 
 /// The distinct chunk ids among the primary keys an index lookup returned.
-pub(super) fn chunk_ids(keys: Vec<JsValue>) -> HashSet<u64> {
+pub(super) fn chunk_ids(keys: Vec<JsValue>) -> ChunkIds {
     keys.iter()
         .filter_map(|k| k.as_f64())
         .map(|k| k as u64)
@@ -287,7 +288,7 @@ pub(super) struct Loading<'a> {
 /// Await chunk fetches into `into` (by id).
 pub(super) async fn receive(
     gets: Vec<GetStoreRequestFuture>,
-    into: &mut HashMap<u64, Chunk>,
+    into: &mut Chunks,
 ) -> Result<(), SdkError> {
     for f in gets {
         if let Some(r) = f.await? {

@@ -27,7 +27,11 @@ const MERGE_AT: usize = 128;
 /// Positions by seq, and the seqs by time.
 #[derive(Default)]
 pub(super) struct Positions {
-    at: HashMap<u64, Placed>,
+    /// Each seq's index in `placed`: a map of the type the write path already has, not a
+    /// `HashMap<u64, Placed>` of its own (one hash map instance less; issue 24, package
+    /// size).
+    at: HashMap<u64, usize>,
+    placed: Vec<Placed>,
     /// `(ts, seq)`, sorted, each pair once; stale pairs are dropped at each merge.
     sorted: Vec<(i64, u64)>,
     /// `(ts, seq)` added since the last merge, in no order, possibly repeated or stale.
@@ -37,13 +41,21 @@ pub(super) struct Positions {
 impl Positions {
     /// Where `seq` is.
     pub(super) fn get(&self, seq: u64) -> Option<&Placed> {
-        self.at.get(&seq)
+        self.at.get(&seq).map(|&i| &self.placed[i])
     }
 
     /// `seq` is at `p` now; its former pair, at another time, goes stale.
     pub(super) fn set(&mut self, seq: u64, p: Placed) {
         let ts = p.ts;
-        if self.at.insert(seq, p).map(|old| old.ts) != Some(ts) {
+        let old = match self.at.get(&seq) {
+            Some(&i) => Some(std::mem::replace(&mut self.placed[i], p)),
+            None => {
+                self.at.insert(seq, self.placed.len());
+                self.placed.push(p);
+                None
+            }
+        };
+        if old.map(|old| old.ts) != Some(ts) {
             self.added.push((ts, seq));
             if self.added.len() >= MERGE_AT {
                 self.merge();
@@ -53,7 +65,7 @@ impl Positions {
 
     /// Is `(ts, seq)` where `seq` is now?
     fn current(&self, (ts, seq): (i64, u64)) -> bool {
-        self.at.get(&seq).is_some_and(|p| p.ts == ts)
+        self.get(seq).is_some_and(|p| p.ts == ts)
     }
 
     fn merge(&mut self) {
@@ -91,15 +103,10 @@ impl Positions {
         pairs
             .into_iter()
             .filter_map(|(ts, id)| {
-                let p = self.at.get(&id).filter(|p| p.ts == ts)?;
+                let p = self.get(id).filter(|p| p.ts == ts)?;
                 Some(Positioned { id, ts, ord: p.ord })
             })
             .collect()
-    }
-
-    /// The positions by seq.
-    pub(super) fn into_map(self) -> HashMap<u64, Placed> {
-        self.at
     }
 }
 
@@ -153,6 +160,8 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "step {step}, {lo}..={hi}");
         }
-        assert_eq!(p.into_map(), at);
+        for seq in 0..300 {
+            assert_eq!(p.get(seq), at.get(&seq), "seq {seq}");
+        }
     }
 }

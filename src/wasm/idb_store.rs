@@ -6,7 +6,6 @@
 //! [`Store::apply_pages`] writes a whole batch of pages in one.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use idb::{CursorDirection, KeyRange, ObjectStore, Query, Transaction, TransactionMode};
 use wasm_bindgen::JsValue;
@@ -19,9 +18,10 @@ use crate::store::{
 
 use super::error::SdkError;
 use super::idb_apply::apply_pages;
+use super::idb_chunks::Chunks;
 use super::idb_conn::Connection;
 use super::idb_lookup::{chunk_ids, fetch, receive};
-use super::idb_records::{self as rec, decode, encode, field, set_field, Chunk, Slot};
+use super::idb_records::{self as rec, decode, encode, field, set_field, Slot};
 use super::idb_schema::{indexes, stores};
 
 /// The IndexedDB store. One per database name; dropping it closes the connection.
@@ -328,8 +328,8 @@ fn newest_of<'a>(slots: impl Iterator<Item = &'a Slot>) -> Option<((f64, f64), R
 }
 
 /// Each chunk the primary keys an index lookup returned name, fetched once.
-async fn load(chunks: &ObjectStore, named: Vec<JsValue>) -> Result<HashMap<u64, Chunk>, SdkError> {
-    let mut loaded = HashMap::new();
+async fn load(chunks: &ObjectStore, named: Vec<JsValue>) -> Result<Chunks, SdkError> {
+    let mut loaded = Chunks::default();
     receive(fetch(chunks, chunk_ids(named))?, &mut loaded).await?;
     Ok(loaded)
 }

@@ -3,8 +3,6 @@
 //! into it, its reply target and occupant-id; and, on a `change` event, what it does to
 //! the message it names. Declared to TypeScript by interface merging with `RoomEvent`.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -102,7 +100,7 @@ pub struct JsModern {
     #[serde(skip_serializing_if = "Option::is_none")]
     moderated: Option<JsModerated>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reactions: Option<BTreeMap<String, Vec<String>>>,
+    reactions: Option<crate::event::Reactions>,
     #[serde(skip_serializing_if = "Option::is_none")]
     target: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

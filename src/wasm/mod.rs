@@ -12,6 +12,7 @@ pub(crate) mod credentials;
 pub(crate) mod device;
 pub(crate) mod error;
 pub mod idb_apply;
+pub(crate) mod idb_chunks;
 pub(crate) mod idb_conn;
 pub(crate) mod idb_dedup;
 pub(crate) mod idb_fold;

@@ -3,10 +3,10 @@
 //! taking the lead compares it with the stored message (src/wasm/calls.rs) and fires
 //! `update` for a change the crashed leader stored but never broadcast.
 
-use std::collections::HashMap;
-
 use js_sys::{Array, Reflect, JSON};
 use wasm_bindgen::JsValue;
+
+use crate::keyed::Keyed;
 
 /// How many of a room's newest stored events a new leader compares with what it saw.
 pub(super) const REPLAY_WINDOW: usize = 200;
@@ -22,7 +22,7 @@ const CHANGED: [&str; 5] = ["body", "edited", "retracted", "moderated", "reactio
 /// A room's fingerprints, by message id (stanza id and sender's id).
 #[derive(Default)]
 pub(super) struct Shown {
-    by_key: HashMap<String, Mark>,
+    by_key: Keyed<Mark>,
 }
 
 #[derive(Clone, Copy)]

@@ -16,7 +16,6 @@
 //! each client leads alone, as before this module existed.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
@@ -26,7 +25,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, MessageEvent};
 
-use crate::tabs::{Effect, Failure, Tabs, Wire};
+use crate::keyed::{ById, KeySet, Keyed};
+use crate::tabs::{Effect, Failure, TabId, Tabs, Wire};
 
 use super::call::Call;
 use super::error::{Code, SdkError};
@@ -48,7 +48,7 @@ pub(super) trait Host {
     fn run(self: Rc<Self>, call: Call) -> Task<Result<JsValue, SdkError>>;
     /// This tab took the lead: fire the events and updates the old leader stored but never
     /// broadcast (of what this tab `seen` as a follower).
-    fn replay_unseen(self: Rc<Self>, seen: HashMap<String, Seen>) -> Task<Result<(), SdkError>>;
+    fn replay_unseen(self: Rc<Self>, seen: Keyed<Seen>) -> Task<Result<(), SdkError>>;
 }
 
 /// This tab's end of the store's lock and channel.
@@ -58,11 +58,11 @@ pub(super) struct TabLink {
     channel: Option<BroadcastChannel>,
     on_message: RefCell<Option<Listener>>,
     /// This tab's callers waiting for a result, by request id.
-    waiting: RefCell<HashMap<u64, Reply<Result<JsValue, SdkError>>>>,
+    waiting: RefCell<ById<Reply<Result<JsValue, SdkError>>>>,
     /// Resolving it releases the lock this tab holds.
     release: RefCell<Option<Function>>,
     /// The leader's events this tab fired while following, per room.
-    seen: RefCell<HashMap<String, Seen>>,
+    seen: RefCell<Keyed<Seen>>,
     /// Messages posted during the current task, sent as one array at its end: a resync
     /// stores a page of events at a time, and one channel message per event cost every
     /// follower a task per event (tabs of one site may share a renderer's main thread).
@@ -74,7 +74,7 @@ pub(super) struct TabLink {
 /// and `update` callbacks).
 #[derive(Default)]
 pub(super) struct Seen {
-    pub(super) keys: HashSet<String>,
+    pub(super) keys: KeySet,
     pub(super) newest: f64,
     pub(super) shown: Shown,
 }
@@ -111,9 +111,9 @@ impl TabLink {
             name,
             channel,
             on_message: RefCell::new(None),
-            waiting: RefCell::new(HashMap::new()),
+            waiting: RefCell::new(ById::new()),
             release: RefCell::new(None),
-            seen: RefCell::new(HashMap::new()),
+            seen: RefCell::new(Keyed::new()),
             outbox: Rc::default(),
         }
     }
@@ -236,21 +236,10 @@ impl TabLink {
         for e in effects {
             match e {
                 Effect::Post(w) => link.post(&w),
-                Effect::Run { req, call } => {
-                    let inner = inner.clone();
-                    wasm_bindgen_futures::spawn_local(async move {
-                        let result = inner.clone().run(call).await;
-                        inner.link().deliver(req, result);
-                    });
-                }
-                Effect::Serve { from, req, call } => {
-                    let inner = inner.clone();
-                    wasm_bindgen_futures::spawn_local(async move {
-                        let result = inner.clone().run(call).await.map_err(|e| failure(&e));
-                        let effects = inner.link().core.borrow_mut().served(from, req, result);
-                        TabLink::perform(&inner, effects);
-                    });
-                }
+                // A call of this tab's own (`from` none) or of a follower: one future type
+                // for both, not one each (issue 24, package size).
+                Effect::Run { req, call } => TabLink::run(inner, None, req, call),
+                Effect::Serve { from, req, call } => TabLink::run(inner, Some(from), req, call),
                 Effect::Deliver { req, result } => link.deliver(req, result.map_err(sdk_error)),
                 Effect::Emit { name, value } => {
                     if name == "event" || name == "update" {
@@ -284,13 +273,30 @@ impl TabLink {
         inner.shared().set_relaying(link.core.borrow().followed());
     }
 
+    /// Perform `call` here, then hand its result to this tab's caller (`from` none) or, as
+    /// the leader, to the follower `from`.
+    fn run(inner: &Rc<dyn Host>, from: Option<TabId>, req: u64, call: Call) {
+        let inner = inner.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = inner.clone().run(call).await;
+            match from {
+                None => inner.link().deliver(req, result),
+                Some(from) => {
+                    let result = result.map_err(|e| failure(&e));
+                    let effects = inner.link().core.borrow_mut().served(from, req, result);
+                    TabLink::perform(&inner, effects);
+                }
+            }
+        });
+    }
+
     /// Remember an event or update (`name`) of the leader this follower fired.
     fn saw(&self, name: &str, event: &JsValue) {
         let Some(room) = get(event, "room").as_string() else {
             return;
         };
         let mut seen = self.seen.borrow_mut();
-        let s = seen.entry(room).or_default();
+        let s = seen.get_or_insert_with(&room, Seen::default);
         s.shown.record(event);
         if name != "event" {
             return;
@@ -306,7 +312,7 @@ impl TabLink {
     }
 
     fn deliver(&self, req: u64, result: Result<JsValue, SdkError>) {
-        if let Some(reply) = self.waiting.borrow_mut().remove(&req) {
+        if let Some(reply) = self.waiting.borrow_mut().remove(req) {
             reply.send(result);
         }
     }

@@ -2,12 +2,12 @@
 //! listeners (`on`/`off`) the driver emits to.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
 
 use super::Job;
+use crate::keyed::Keyed;
 use crate::wasm::error::SdkError;
 use crate::wasm::js_types::to_js;
 use crate::wasm::local::Queue;
@@ -16,7 +16,7 @@ use crate::wasm::local::Queue;
 pub struct Shared {
     /// The driver's queue.
     pub queue: Queue<Job>,
-    listeners: RefCell<HashMap<String, Vec<js_sys::Function>>>,
+    listeners: RefCell<Keyed<Vec<js_sys::Function>>>,
     /// Where every emitted callback also goes (src/wasm/tabs.rs: to the other tabs, when
     /// this one leads), and whether anybody listens there.
     relay: RefCell<Option<Relay>>,
@@ -31,7 +31,7 @@ impl Shared {
     pub fn new() -> Rc<Shared> {
         Rc::new(Shared {
             queue: Queue::default(),
-            listeners: RefCell::new(HashMap::new()),
+            listeners: RefCell::new(Keyed::new()),
             relay: RefCell::new(None),
             relaying: Cell::new(false),
         })
@@ -41,8 +41,7 @@ impl Shared {
     pub fn on(&self, name: &str, f: js_sys::Function) {
         self.listeners
             .borrow_mut()
-            .entry(name.to_owned())
-            .or_default()
+            .get_or_insert_with(name, Vec::new)
             .push(f);
     }
 

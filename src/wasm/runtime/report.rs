@@ -3,11 +3,11 @@
 //! a command, a connection or a resync. The driver owns a [`Reporter`] and hands it what
 //! to report; the connection state (`connection` callback, reconnects) stays the driver's.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::client::{AppEvent, ClientWarning, CommandError, RequestId};
 use crate::event::Source;
+use crate::keyed::{ById, Keyed};
 use crate::resync::ResyncWarning;
 use crate::store::{Applied, Page};
 use crate::wasm::error::{Code, SdkError};
@@ -37,7 +37,7 @@ enum Waiting {
 /// The promises waiting for something.
 #[derive(Default)]
 struct Replies {
-    by_request: HashMap<RequestId, Waiting>,
+    by_request: ById<Waiting>,
     /// `connect()` calls waiting for the session.
     connect: Vec<Reply<Result<(), SdkError>>>,
     /// `resync()` calls waiting for every room to be in sync.
@@ -92,7 +92,7 @@ pub fn command_error(e: &CommandError) -> SdkError {
 pub(super) struct Reporter {
     shared: Rc<Shared>,
     replies: Replies,
-    stats: HashMap<String, RoomStats>,
+    stats: Keyed<RoomStats>,
 }
 
 impl Reporter {
@@ -100,7 +100,7 @@ impl Reporter {
         Reporter {
             shared,
             replies: Replies::default(),
-            stats: HashMap::new(),
+            stats: Keyed::new(),
         }
     }
 
@@ -162,7 +162,9 @@ impl Reporter {
             || gap
             || (!page.events.is_empty() && page.events.iter().all(|e| e.source == Source::Archive));
         if is_sync_page {
-            let st = self.stats.entry(page.room.clone()).or_default();
+            let st = self
+                .stats
+                .get_or_insert_with(&page.room, RoomStats::default);
             st.fetched += page.events.len() as u32;
             st.gap |= gap;
             let p = JsSyncProgress {
@@ -198,25 +200,23 @@ impl Reporter {
             AppEvent::Updated(ev) => self
                 .shared
                 .emit_value("update", || JsRoomEvent::from_event(&ev)),
-            AppEvent::Result { request, result } => {
-                match self.replies.by_request.remove(&request) {
-                    Some(Waiting::Command(reply)) => {
-                        reply.send(result.map_err(|e| command_error(&e)));
-                    }
-                    Some(Waiting::Resync(reply)) => match result {
-                        Ok(_) => self.replies.synced.push(reply),
-                        Err(e) => reply.send(Err(command_error(&e))),
-                    },
-                    None => {}
+            AppEvent::Result { request, result } => match self.replies.by_request.remove(request) {
+                Some(Waiting::Command(reply)) => {
+                    reply.send(result.map_err(|e| command_error(&e)));
                 }
-            }
+                Some(Waiting::Resync(reply)) => match result {
+                    Ok(_) => self.replies.synced.push(reply),
+                    Err(e) => reply.send(Err(command_error(&e))),
+                },
+                None => {}
+            },
             AppEvent::SubscriptionChanged { room, subscription } => {
                 self.shared.emit_value("subscription", || {
                     JsSubscriptionChange::new(room, subscription)
                 })
             }
             AppEvent::RoomSynced { room, ok } => {
-                let st = self.stats.entry(room.clone()).or_default();
+                let st = self.stats.get_or_insert_with(&room, RoomStats::default);
                 let p = JsSyncProgress {
                     room,
                     fetched: st.fetched,
