@@ -109,6 +109,21 @@ async fn a_full_room_queue_does_not_stall_the_service() {
         })
         .await;
     assert_error(&refused, "wait", "resource-constraint");
+    // On a slow machine the room may still have been taking queued stanzas into its batch
+    // when that one was refused, leaving its queue empty. Once its commit waits on the
+    // hold it takes nothing more: of two more posts, one fills the queue for good and at
+    // least one is refused.
+    writer.waited_on().await;
+    for id in ["fill0", "fill1"] {
+        a.send(&format!(
+            "<message to='{r}' type='groupchat' id='{id}'><body>{id}</body></message>"
+        ))
+        .await;
+    }
+    a.expect("a fill post refused", |e| {
+        e.attr("type") == Some("error") && matches!(e.attr("id"), Some("fill0" | "fill1"))
+    })
+    .await;
     // The queue stays full while the writes are held: a join gets an error presence.
     b.send(&format!(
         "<presence to='{r}/bob'><x xmlns='{MUC_NS}'/></presence>"

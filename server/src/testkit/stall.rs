@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct ArchiveWritesHeld {
     release: std::sync::mpsc::Sender<()>,
     holder: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The database, on PostgreSQL, to see a write waiting ([`ArchiveWritesHeld::waited_on`]).
+    pg: Option<crate::storage::postgres::pool::Pg>,
 }
 
 impl ArchiveWritesHeld {
@@ -18,6 +20,10 @@ impl ArchiveWritesHeld {
     pub async fn start(ctx: &ServerContext) -> ArchiveWritesHeld {
         let (release, release_rx) = std::sync::mpsc::channel::<()>();
         let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+        let pg = match &ctx.storage.engine {
+            Engine::Postgres(pg) => Some(pg.clone()),
+            Engine::Sqlite(_) => None,
+        };
         let holder = match ctx.storage.engine.clone() {
             Engine::Sqlite(db) => tokio::spawn(async move {
                 db.call(move |_| {
@@ -48,7 +54,35 @@ impl ArchiveWritesHeld {
             }),
         };
         held_rx.await.expect("writes held");
-        ArchiveWritesHeld { release, holder }
+        ArchiveWritesHeld {
+            release,
+            holder,
+            pg,
+        }
+    }
+
+    /// Returns once a write waits on the hold: on PostgreSQL, once a backend waits for the
+    /// archive table's lock (the room that made it is inside its commit, past taking
+    /// stanzas from its queue). On SQLite at once: the writer thread's queue is not visible.
+    pub async fn waited_on(&self) {
+        let Some(pg) = &self.pg else {
+            return;
+        };
+        loop {
+            if let Ok(c) = pg.client().await {
+                let waiting = c
+                    .query(
+                        "SELECT 1 FROM pg_locks
+                         WHERE relation = 'muc_archive'::regclass AND NOT granted",
+                        &[],
+                    )
+                    .await;
+                if waiting.is_ok_and(|rows| !rows.is_empty()) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Lets the writes go; returns once the hold has ended.
