@@ -62,11 +62,14 @@ def tap_failures(lines):
                 elif in_stack and ".mjs:" in text:
                     # The frames in our own test files say which line failed.
                     where.append("    " + text.strip())
+                elif "replay with" in text:
+                    # A randomized test's seed (reload-crash): the failure can be run again.
+                    where.insert(0, "    " + text.strip())
                 elif not in_stack and text.strip() and not re.match(
                         r"^\s*(---|duration_ms:|type:|failureType:|location:)", text):
                     detail.append("    " + text.strip())
                 j += 1
-            block += detail[:PER_FAILURE - 4] + where[:3]
+            block += detail[:PER_FAILURE - 4] + where[:4]
             # A parent's "not ok" repeats its failed subtest's error: keep the innermost only.
             if not (out and indent < out[-1][0] and out[-1][1][1:] == block[1:]):
                 out.append((indent, block[:PER_FAILURE]))
