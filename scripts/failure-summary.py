@@ -12,70 +12,68 @@ import sys
 
 PER_FAILURE = 14
 TOTAL = 90
+# A server's or test's own log line (tracing's format): what failed is said elsewhere.
+LOG_LINE = re.compile(r"^\s*\d{4}-\d\d-\d\dT|^\s*(INFO|DEBUG|TRACE|WARN)\b")
+
+
+def scan(lines, is_header, start, ends):
+    """Yields (header, match, body) for each line `start` matches: body is the lines after it
+    up to the first one `ends` accepts, header the last line before it `is_header` accepted."""
+    header = None
+    i = 0
+    while i < len(lines):
+        if is_header(lines[i]):
+            header = lines[i].strip()
+        m = start.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        j = i + 1
+        while j < len(lines) and not ends(lines[j]):
+            j += 1
+        yield header, m, lines[i + 1:j]
+        i = j
 
 
 def cargo_failures(lines):
     out = []
-    binary = None
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.lstrip().startswith("Running "):
-            binary = line.strip()
-        m = re.match(r"^---- (.+) stdout ----$", line)
-        if m:
-            block = [f"[cargo] {m.group(1)}  ({binary or 'unknown binary'})"]
-            j = i + 1
-            while j < len(lines) and not lines[j].startswith("---- ") and lines[j].strip() != "failures:":
-                text = lines[j].rstrip()
-                # The panic and its message matter; the test's own log lines mostly do not.
-                if text and ("panicked" in text or not re.match(r"^\s*\d{4}-\d\d-\d\dT|^\s*(INFO|DEBUG|TRACE|WARN)\b", text)):
-                    block.append("    " + text)
-                j += 1
-            out.append(block[:PER_FAILURE])
-            i = j
-            continue
-        i += 1
+    for binary, m, body in scan(
+            lines, lambda l: l.lstrip().startswith("Running "), re.compile(r"^---- (.+) stdout ----$"),
+            lambda l: l.startswith("---- ") or l.strip() == "failures:"):
+        block = [f"[cargo] {m.group(1)}  ({binary or 'unknown binary'})"]
+        for text in map(str.rstrip, body):
+            # The panic and its message matter; the test's own log lines mostly do not.
+            if text and ("panicked" in text or not LOG_LINE.match(text)):
+                block.append("    " + text)
+        out.append(block[:PER_FAILURE])
     return out
 
 
 def tap_failures(lines):
     out = []
-    header = None
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("[e2e] ") and ": " in line and "exit" in line:
-            header = line.strip()
-        m = re.match(r"^(\s*)not ok \d+ - (.*)$", line)
-        if m:
-            indent = len(m.group(1))
-            block = [f"[tap] {m.group(2).strip()}  ({header or 'unknown run'})"]
-            j = i + 1
-            detail, where, in_stack = [], [], False
-            while j < len(lines):
-                text = lines[j].rstrip()
-                if text.strip() == "..." or re.match(r"^\s*(not )?ok \d+ ", text):
-                    break
-                if re.match(r"^\s*stack:", text):
-                    in_stack = True
-                elif in_stack and ".mjs:" in text:
-                    # The frames in our own test files say which line failed.
-                    where.append("    " + text.strip())
-                elif "replay with" in text:
-                    # A randomized test's seed (reload-crash): the failure can be run again.
-                    where.insert(0, "    " + text.strip())
-                elif not in_stack and text.strip() and not re.match(
-                        r"^\s*(---|duration_ms:|type:|failureType:|location:)", text):
-                    detail.append("    " + text.strip())
-                j += 1
-            block += detail[:PER_FAILURE - 4] + where[:4]
-            # A parent's "not ok" repeats its failed subtest's error: keep the innermost only.
-            if not (out and indent < out[-1][0] and out[-1][1][1:] == block[1:]):
-                out.append((indent, block[:PER_FAILURE]))
-            i = j
-            continue
-        i += 1
+    for header, m, body in scan(
+            lines, lambda l: l.startswith("[e2e] ") and ": " in l and "exit" in l,
+            re.compile(r"^(\s*)not ok \d+ - (.*)$"),
+            lambda l: l.strip() == "..." or re.match(r"^\s*(not )?ok \d+ ", l)):
+        indent = len(m.group(1))
+        block = [f"[tap] {m.group(2).strip()}  ({header or 'unknown run'})"]
+        detail, where, in_stack = [], [], False
+        for text in map(str.rstrip, body):
+            if re.match(r"^\s*stack:", text):
+                in_stack = True
+            elif "replay with" in text:
+                # A randomized test's seed (reload-crash): the failure can be run again.
+                where.insert(0, "    " + text.strip())
+            elif in_stack and ".mjs:" in text:
+                # The frames in our own test files say which line failed.
+                where.append("    " + text.strip())
+            elif not in_stack and text.strip() and not LOG_LINE.match(text) and not re.match(
+                    r"^\s*(---|duration_ms:|type:|failureType:|location:)", text):
+                detail.append("    " + text.strip())
+        block += detail[:PER_FAILURE - 4] + where[:4]
+        # A parent's "not ok" repeats its failed subtest's error: keep the innermost only.
+        if not (out and indent < out[-1][0] and out[-1][1][1:] == block[1:]):
+            out.append((indent, block[:PER_FAILURE]))
     return [b for _, b in out]
 
 
