@@ -38,7 +38,7 @@ def scan(lines, is_header, start, ends):
 def cargo_failures(lines):
     out = []
     for binary, m, body in scan(
-            lines, lambda l: l.lstrip().startswith("Running "), re.compile(r"^---- (.+) stdout ----$"),
+            lines, lambda l: l.lstrip().startswith("Running "), re.compile(r"^---- (.+) (?:stdout|output) ----$"),
             lambda l: l.startswith("---- ") or l.strip() == "failures:"):
         block = [f"[cargo] {m.group(1)}  ({binary or 'unknown binary'})"]
         for text in map(str.rstrip, body):
@@ -77,6 +77,15 @@ def tap_failures(lines):
     return [b for _, b in out]
 
 
+def runner_deadline(lines):
+    """wasm-bindgen-test-runner killed the browser at its deadline: the test it was in."""
+    if not any("Failed to detect test as having been run" in l for l in lines):
+        return []
+    running = [l.strip() for l in lines if l.strip().startswith("Invoking test:")]
+    return [["[wasm] the runner's deadline passed (WASM_BINDGEN_TEST_TIMEOUT), in: "
+             + (running[-1] if running else "no test started")]]
+
+
 def main(path):
     try:
         with open(path, errors="replace") as f:
@@ -84,7 +93,7 @@ def main(path):
     except OSError as e:
         print(f"failure-summary: cannot read {path}: {e}")
         return 0
-    blocks = cargo_failures(lines) + tap_failures(lines)
+    blocks = cargo_failures(lines) + tap_failures(lines) + runner_deadline(lines)
     if not blocks:
         return 0
     print(f"    failures in {path}:")
