@@ -55,7 +55,10 @@ step() {
   if [ $rc -ne 0 ]; then
     failures+=("$name")
     echo "    FAILED ($took s), last lines of $log:"
-    tail -n 40 "$log" | sed 's/^/    | /'
+    tail -n 25 "$log" | sed 's/^/    | /'
+    # Then each failed test by name with its first lines of error: a report that keeps only
+    # the end of this output must still say what failed.
+    python3 scripts/failure-summary.py "$log"
   else
     echo "    ok ($took s)"
   fi

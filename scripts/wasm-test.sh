@@ -18,6 +18,12 @@ shift
 unset CHROMEDRIVER GECKODRIVER SAFARIDRIVER MSEDGEDRIVER \
   CHROMEDRIVER_REMOTE GECKODRIVER_REMOTE SAFARIDRIVER_REMOTE MSEDGEDRIVER_REMOTE
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+# The runner's deadline for a whole test binary in the browser (default 20 s), not a per-test
+# time: WebKitGTK needs about 15 s for tests/wasm on a quiet machine, and it was killed
+# mid-suite at that deadline under load ("Failed to detect test as having been run").
+export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-300}
+# Likewise the wait for the WebDriver server to start listening (default 5 s).
+export WASM_BINDGEN_TEST_DRIVER_TIMEOUT=${WASM_BINDGEN_TEST_DRIVER_TIMEOUT:-60}
 need() { command -v "$1" || { echo "[wasm-test] $1 is missing: run scripts/bootstrap.sh" >&2; exit 1; }; }
 case $engine in
   chromium)
