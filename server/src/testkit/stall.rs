@@ -68,21 +68,26 @@ impl ArchiveWritesHeld {
         let Some(pg) = &self.pg else {
             return;
         };
-        loop {
-            if let Ok(c) = pg.client().await {
-                let waiting = c
-                    .query(
-                        "SELECT 1 FROM pg_locks
-                         WHERE relation = 'muc_archive'::regclass AND NOT granted",
-                        &[],
-                    )
-                    .await;
-                if waiting.is_ok_and(|rows| !rows.is_empty()) {
-                    return;
+        // Like the rest of the testkit, a clear failure after TIMEOUT rather than a hang.
+        tokio::time::timeout(super::TIMEOUT, async {
+            loop {
+                if let Ok(c) = pg.client().await {
+                    let waiting = c
+                        .query(
+                            "SELECT 1 FROM pg_locks
+                             WHERE relation = 'muc_archive'::regclass AND NOT granted",
+                            &[],
+                        )
+                        .await;
+                    if waiting.is_ok_and(|rows| !rows.is_empty()) {
+                        return;
+                    }
                 }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
+        .expect("no archive write waited on the hold");
     }
 
     /// Lets the writes go; returns once the hold has ended.
