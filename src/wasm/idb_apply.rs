@@ -108,9 +108,12 @@ async fn apply_room(
         }
     }
     if let Some(bad) = chunks.values().find(|c| c.room != room) {
+        // The id as an integer: `{:?}` of the `Option<f64>` was one of the two uses of
+        // Rust's float printing in the package.
         return Err(SdkError::store(format!(
-            "chunk {:?} of {} is indexed under {room}",
-            bad.id, bad.room
+            "chunk {} of {} is indexed under {room}",
+            bad.id.unwrap_or_default() as u64,
+            bad.room
         )));
     }
 
