@@ -12,9 +12,11 @@
 //! The callbacks are set when the request is wrapped, before anything awaits it, so a
 //! request issued early and awaited later (the store's batched lookups) misses no event;
 //! as with the crate's futures, a [`Req`] dropped before its request finishes drops its
-//! closure with it.
+//! closure with it. The database's open request goes through [`Req`] too, and a
+//! transaction's end through [`ended`]: with them none of the crate's futures, nor the
+//! tokio oneshot channels behind them, is left in the package.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -23,7 +25,7 @@ use std::task::{Context, Poll, Waker};
 use js_sys::Array;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::IdbRequest;
+use web_sys::{Event, IdbRequest, IdbTransaction};
 
 /// What the request's callback tells the future.
 #[derive(Default)]
@@ -100,4 +102,68 @@ pub fn found(result: JsValue) -> Option<JsValue> {
 /// A `getAll` / `getAllKeys` result (always an array) as a list.
 pub fn listed(result: JsValue) -> Vec<JsValue> {
     result.unchecked_into::<Array>().to_vec()
+}
+
+/// How a transaction ended, awaited as the `idb` crate's `TransactionFuture` did (which,
+/// with the database open, alone kept that crate's oneshot channels, and their tokio code,
+/// in the package): `Ok(true)` after `complete`, `Ok(false)` after `abort`, and an `error`
+/// event reaching it first (a request's, bubbling up) as that crate's error for it.
+pub struct Ended {
+    _tx: IdbTransaction,
+    state: Rc<EndState>,
+    _on_event: Closure<dyn FnMut(Event)>,
+}
+
+#[derive(Default)]
+struct EndState {
+    event: RefCell<Option<Event>>,
+    waker: Cell<Option<Waker>>,
+}
+
+/// Await the end of `tx` (after `commit()`).
+pub fn ended(tx: impl Into<IdbTransaction>) -> Ended {
+    let tx = tx.into();
+    let state = Rc::new(EndState::default());
+    let s = state.clone();
+    let on_event = Closure::<dyn FnMut(Event)>::new(move |ev: Event| {
+        // The first event decides: an error is followed by the abort it causes.
+        s.event.borrow_mut().get_or_insert(ev);
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    });
+    let f = on_event.as_ref().unchecked_ref();
+    tx.set_oncomplete(Some(f));
+    tx.set_onabort(Some(f));
+    tx.set_onerror(Some(f));
+    Ended {
+        _tx: tx,
+        state,
+        _on_event: on_event,
+    }
+}
+
+impl Future for Ended {
+    type Output = Result<bool, idb::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(ev) = self.state.event.borrow().clone() else {
+            self.state.waker.set(Some(cx.waker().clone()));
+            return Poll::Pending;
+        };
+        Poll::Ready(match ev.type_().as_str() {
+            "complete" => Ok(true),
+            "abort" => Ok(false),
+            // As the crate read it: the transaction's error when the event is its own,
+            // else (a request's error, the usual case) the event's target as unexpected.
+            _ => Err(match ev.target().map(|t| t.dyn_into::<IdbTransaction>()) {
+                None => idb::Error::EventTargetNotFound,
+                Some(Err(other)) => idb::Error::UnexpectedJsType("IdbTransaction", other.into()),
+                Some(Ok(tx)) => match tx.error() {
+                    Some(e) => idb::Error::DomException(e),
+                    None => idb::Error::DomExceptionNotFound,
+                },
+            }),
+        })
+    }
 }

@@ -52,7 +52,9 @@ use idb::{
 };
 use std::cell::RefCell;
 use std::rc::Rc;
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{IdbOpenDbRequest, IdbVersionChangeEvent};
 
 use super::error::SdkError;
 use super::idb_records;
@@ -107,20 +109,22 @@ pub async fn open_at(name: &str, version: u32) -> Result<Database, SdkError> {
         )));
     }
     let factory = Factory::new()?;
-    let mut opening = factory.open(name, Some(version))?;
+    let opening = IdbOpenDbRequest::from(factory.open(name, Some(version))?);
     let failure: Rc<RefCell<Option<SdkError>>> = Rc::default();
     let failure_in_upgrade = failure.clone();
-    opening.on_upgrade_needed(move |event| {
-        if let Err(e) = start_upgrade(&event, version, failure_in_upgrade.clone()) {
-            *failure_in_upgrade.borrow_mut() = Some(e);
-        }
-    });
-    opening.on_blocked(|_| {
-        // Another connection (an old tab) still holds the previous version open. Its
-        // `versionchange` handler closes it (see `close_on_version_change`), after which the
-        // upgrade proceeds; nothing to do here but wait.
-    });
-    let opened = opening.await;
+    let on_upgrade =
+        Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(move |event: IdbVersionChangeEvent| {
+            if let Err(e) = start_upgrade(&event.into(), version, failure_in_upgrade.clone()) {
+                *failure_in_upgrade.borrow_mut() = Some(e);
+            }
+        });
+    opening.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
+    // No `blocked` handler: another connection (an old tab) still holding the previous
+    // version open is closed by its `versionchange` handler (see
+    // `close_on_version_change`), after which the upgrade proceeds; nothing to do but wait.
+    // Awaited through the store's one request future (idb_req.rs), as every request is.
+    let opened = req(opening).await.and_then(Database::try_from);
+    drop(on_upgrade);
     if let Some(e) = failure.borrow_mut().take() {
         if let Ok(db) = &opened {
             db.close();

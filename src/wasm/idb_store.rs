@@ -22,7 +22,7 @@ use super::idb_chunks::{ChunkIds, Chunks};
 use super::idb_conn::Connection;
 use super::idb_lookup::{chunk_ids, fetch, receive};
 use super::idb_records::{self as rec, decode, encode, field, set_field, Slot};
-use super::idb_req::{found, listed, req};
+use super::idb_req::{ended, found, listed, req};
 use super::idb_schema::{indexes, stores};
 
 /// The IndexedDB store. One per database name; dropping it closes the connection.
@@ -393,8 +393,7 @@ async fn meta_put(tx: &Transaction, key: &str, value: &JsValue) -> Result<(), Sd
 pub(super) async fn finish<T>(tx: Transaction, result: Result<T, SdkError>) -> Result<T, SdkError> {
     match result {
         Ok(v) => {
-            let outcome = tx.commit()?.await?;
-            if outcome.is_committed() {
+            if ended(tx.commit()?).await? {
                 Ok(v)
             } else {
                 Err(SdkError::store("transaction aborted"))

@@ -1,13 +1,14 @@
 //! The store's one future over IndexedDB requests (src/wasm/idb_req.rs): a request that
 //! succeeds resolves with its result, one that fails with its error (the `DOMException` the
 //! `idb` crate's futures gave), and a request issued before another is awaited misses none
-//! of its events.
+//! of its events. And the end of a transaction: committed, aborted, or failed by the error
+//! of a request nobody awaited (as the crate's `TransactionFuture` reported each).
 
 use idb::{Query, TransactionMode};
 use js_sys::{Object, Reflect};
-use mucsub::wasm::idb_req::{found, listed, req};
+use mucsub::wasm::idb_req::{ended, found, listed, req};
 use mucsub::wasm::idb_schema::{open_at, stores, CURRENT_VERSION};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 fn fresh_name() -> String {
@@ -76,6 +77,61 @@ async fn a_request_resolves_with_its_result_and_fails_with_its_error() {
         .unwrap(),
     );
     assert!(all.is_empty());
+    db.close();
+    idb::Factory::new()
+        .unwrap()
+        .delete(&name)
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_transaction_ends_committed_aborted_or_with_a_requests_error() {
+    let name = fresh_name();
+    let db = open_at(&name, CURRENT_VERSION).await.unwrap();
+    let readwrite = || {
+        db.transaction(&[stores::ACCOUNT], TransactionMode::ReadWrite)
+            .unwrap()
+    };
+
+    let tx = readwrite();
+    tx.object_store(stores::ACCOUNT)
+        .unwrap()
+        .put(&record("a", "1"), None)
+        .unwrap();
+    assert_eq!(ended(tx.commit().unwrap()).await, Ok(true));
+
+    let tx: web_sys::IdbTransaction = readwrite().into();
+    let end = ended(tx.clone());
+    tx.abort().unwrap();
+    assert_eq!(end.await, Ok(false));
+
+    // A request failing after the commit was asked for: its error event reaches the
+    // transaction first (the abort it causes comes after), reported as the crate did.
+    let tx = readwrite();
+    tx.object_store(stores::ACCOUNT)
+        .unwrap()
+        .add(&record("a", "2"), None)
+        .unwrap();
+    match ended(tx.commit().unwrap()).await {
+        Err(idb::Error::UnexpectedJsType("IdbTransaction", target)) => {
+            assert!(target.is_instance_of::<web_sys::IdbRequest>())
+        }
+        other => panic!("expected the request's error event, got {other:?}"),
+    }
+
+    let tx = db
+        .transaction(&[stores::ACCOUNT], TransactionMode::ReadOnly)
+        .unwrap();
+    let got = req(tx
+        .object_store(stores::ACCOUNT)
+        .unwrap()
+        .get(Query::Key("a".into()))
+        .unwrap())
+    .await
+    .unwrap();
+    assert_eq!(found(got).as_ref().and_then(value_of).as_deref(), Some("1"));
     db.close();
     idb::Factory::new()
         .unwrap()
