@@ -26,6 +26,17 @@ fn value_of(record: &JsValue) -> Option<String> {
     Reflect::get(record, &"value".into()).unwrap().as_string()
 }
 
+/// Close `db` and delete it: each test leaves no database behind.
+async fn drop_database(db: idb::Database, name: &str) {
+    db.close();
+    idb::Factory::new()
+        .unwrap()
+        .delete(name)
+        .unwrap()
+        .await
+        .unwrap();
+}
+
 #[wasm_bindgen_test]
 async fn a_request_resolves_with_its_result_and_fails_with_its_error() {
     let name = fresh_name();
@@ -77,13 +88,7 @@ async fn a_request_resolves_with_its_result_and_fails_with_its_error() {
         .unwrap(),
     );
     assert!(all.is_empty());
-    db.close();
-    idb::Factory::new()
-        .unwrap()
-        .delete(&name)
-        .unwrap()
-        .await
-        .unwrap();
+    drop_database(db, &name).await;
 }
 
 #[wasm_bindgen_test]
@@ -132,11 +137,5 @@ async fn a_transaction_ends_committed_aborted_or_with_a_requests_error() {
     .await
     .unwrap();
     assert_eq!(found(got).as_ref().and_then(value_of).as_deref(), Some("1"));
-    db.close();
-    idb::Factory::new()
-        .unwrap()
-        .delete(&name)
-        .unwrap()
-        .await
-        .unwrap();
+    drop_database(db, &name).await;
 }
