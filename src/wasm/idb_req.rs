@@ -11,8 +11,8 @@
 //!
 //! The callbacks are set when the request is wrapped, before anything awaits it, so a
 //! request issued early and awaited later (the store's batched lookups) misses no event;
-//! as with the crate's futures, a [`Req`] dropped before its request finishes drops its
-//! closure with it. The database's open request goes through [`Req`] too, and a
+//! as with the crate's futures, a [`Req`] dropped before its request finishes leaves its
+//! closure to JavaScript (see its `Drop`). The database's open request goes through [`Req`] too, and a
 //! transaction's end through [`ended`]: with them none of the crate's futures, nor the
 //! tokio oneshot channels behind them, is left in the package.
 
@@ -39,7 +39,8 @@ struct State {
 pub struct Req {
     request: IdbRequest,
     state: Rc<State>,
-    _on_event: Closure<dyn FnMut()>,
+    /// `None` once given up to JavaScript (see `Drop`).
+    on_event: Option<Closure<dyn FnMut()>>,
 }
 
 /// Await `request` (any of the `idb` crate's request types, or a raw `IDBRequest`).
@@ -65,7 +66,7 @@ impl Req {
         Req {
             request,
             state,
-            _on_event: on_event,
+            on_event: Some(on_event),
         }
     }
 }
@@ -111,7 +112,8 @@ pub fn listed(result: JsValue) -> Vec<JsValue> {
 pub struct Ended {
     _tx: IdbTransaction,
     state: Rc<EndState>,
-    _on_event: Closure<dyn FnMut(Event)>,
+    /// `None` once given up to JavaScript (see `Drop`).
+    on_event: Option<Closure<dyn FnMut(Event)>>,
 }
 
 #[derive(Default)]
@@ -139,7 +141,7 @@ pub fn ended(tx: impl Into<IdbTransaction>) -> Ended {
     Ended {
         _tx: tx,
         state,
-        _on_event: on_event,
+        on_event: Some(on_event),
     }
 }
 
@@ -165,5 +167,37 @@ impl Future for Ended {
                 },
             }),
         })
+    }
+}
+
+// A request or transaction may still fire after its future is dropped (a lookup not
+// awaited after an early error; the `abort` that follows a transaction's `error`). Its
+// handler must then still be callable: a freed closure throws when called, and an
+// exception in an IndexedDB event handler aborts the transaction. So a closure that may
+// still be called is left to JavaScript (forgotten, as the `idb` crate's futures did with
+// theirs), and one that cannot is freed.
+impl Drop for Req {
+    fn drop(&mut self) {
+        if !self.state.fired.get() {
+            if let Some(c) = self.on_event.take() {
+                c.forget();
+            }
+        }
+    }
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        let done = self
+            .state
+            .event
+            .borrow()
+            .as_ref()
+            .is_some_and(|ev| matches!(ev.type_().as_str(), "complete" | "abort"));
+        if !done {
+            if let Some(c) = self.on_event.take() {
+                c.forget();
+            }
+        }
     }
 }

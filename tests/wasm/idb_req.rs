@@ -139,3 +139,33 @@ async fn a_transaction_ends_committed_aborted_or_with_a_requests_error() {
     assert_eq!(found(got).as_ref().and_then(value_of).as_deref(), Some("1"));
     drop_database(db, &name).await;
 }
+
+#[wasm_bindgen_test]
+async fn a_request_whose_future_was_dropped_still_commits_with_its_transaction() {
+    let name = fresh_name();
+    let db = open_at(&name, CURRENT_VERSION).await.unwrap();
+    let tx = db
+        .transaction(&[stores::ACCOUNT], TransactionMode::ReadWrite)
+        .unwrap();
+    let account = tx.object_store(stores::ACCOUNT).unwrap();
+    // Given up before it finished (as a lookup is after an earlier one failed): its
+    // success event still comes, and must find a handler that does not throw, or the
+    // exception aborts the transaction.
+    drop(req(account.put(&record("gone", "1"), None).unwrap()));
+    let kept = req(account.put(&record("kept", "2"), None).unwrap());
+    assert_eq!(kept.await.unwrap().as_string().as_deref(), Some("kept"));
+    assert_eq!(ended(tx.commit().unwrap()).await, Ok(true));
+
+    let tx = db
+        .transaction(&[stores::ACCOUNT], TransactionMode::ReadOnly)
+        .unwrap();
+    let got = req(tx
+        .object_store(stores::ACCOUNT)
+        .unwrap()
+        .get(Query::Key("gone".into()))
+        .unwrap())
+    .await
+    .unwrap();
+    assert_eq!(found(got).as_ref().and_then(value_of).as_deref(), Some("1"));
+    drop_database(db, &name).await;
+}
