@@ -15,7 +15,6 @@
 //! one by one would otherwise make one chunk each), else into new chunks.
 
 use std::collections::HashMap;
-use std::future::IntoFuture;
 
 use idb::{ObjectStore, Query, Transaction};
 use wasm_bindgen::JsValue;
@@ -32,6 +31,7 @@ use super::idb_fold;
 use super::idb_lookup::{chunk_ids, fetch, receive, time_range, Loading, Lookups};
 use super::idb_positions::{Placed, Positions};
 use super::idb_records::{self as rec, encode, field, set_field, Chunk, Slot};
+use super::idb_req::{found, req};
 use super::idb_schema::{indexes, stores};
 
 /// Events per new chunk: big enough that a page is one `put`, small enough that rewriting
@@ -52,10 +52,9 @@ pub(super) async fn apply_pages(
 ) -> Result<Vec<Applied>, SdkError> {
     let chunks = tx.object_store(stores::CHUNKS)?;
     let dedup = chunks.index(indexes::DEDUP)?;
-    let seq_req = tx
+    let seq_req = req(tx
         .object_store(stores::ACCOUNT)?
-        .get(Query::Key(JsValue::from_str("seq")))?
-        .into_future();
+        .get(Query::Key(JsValue::from_str("seq")))?);
     // Rooms are independent, so each room's pages are applied together, in their order.
     let mut rooms: Vec<(&str, Vec<usize>)> = Vec::new();
     for (i, p) in pages.iter().enumerate() {
@@ -73,7 +72,7 @@ pub(super) async fn apply_pages(
     for l in lookups {
         loading.push(l.resolve(&chunks, &dedup).await?);
     }
-    let mut seq = match seq_req.await? {
+    let mut seq = match found(seq_req.await?) {
         Some(r) => field(&r, "value")?.as_f64().unwrap_or(0.0) as u64,
         None => 0,
     };
@@ -101,7 +100,7 @@ async fn apply_room(
     let mut chunks = Chunks::default();
     receive(std::mem::take(&mut l.gets), &mut chunks).await?;
     if let Some(f) = l.tail_get.take() {
-        if let Some(r) = f.await? {
+        if let Some(r) = found(f.await?) {
             if js_sys::Array::from(&field(&r, "pos")?).length() < TAIL_MERGE as u32 {
                 let c = rec::chunk_of(&r)?;
                 chunks.insert(c.id.unwrap_or_default() as u64, c);
@@ -109,9 +108,12 @@ async fn apply_room(
         }
     }
     if let Some(bad) = chunks.values().find(|c| c.room != room) {
+        // The id as an integer: `{:?}` of the `Option<f64>` was one of the two uses of
+        // Rust's float printing in the package.
         return Err(SdkError::store(format!(
-            "chunk {:?} of {} is indexed under {room}",
-            bad.id, bad.room
+            "chunk {} of {} is indexed under {room}",
+            bad.id.unwrap_or_default() as u64,
+            bad.room
         )));
     }
 

@@ -8,13 +8,10 @@
 //! to one exact lookup per key.
 
 use crate::keyed::KeySet;
-use std::future::IntoFuture;
 
-use idb::request::futures::{
-    GetAllKeysStoreRequestFuture, GetStoreRequestFuture, OpenKeyCursorStoreRequestFuture,
-};
-use idb::{CursorDirection, Index, KeyRange, ObjectStore, Query, Transaction};
-use wasm_bindgen::JsValue;
+use idb::{CursorDirection, Index, KeyCursor, KeyRange, ObjectStore, Query, Transaction};
+use js_sys::Array;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::event::RoomEvent;
 use crate::store::Page;
@@ -22,6 +19,7 @@ use crate::store::Page;
 use super::error::SdkError;
 use super::idb_chunks::{ChunkIds, Chunks};
 use super::idb_records as rec;
+use super::idb_req::{found, req, Req};
 use super::idb_schema::{indexes, stores};
 
 /// Distinct chunks a range lookup may name before it is considered too broad to be cheap.
@@ -31,20 +29,20 @@ const RANGE_CHUNKS: usize = 64;
 pub(super) struct Lookups<'a> {
     room: &'a str,
     runs: Vec<&'a Page>,
-    cursor: Option<GetStoreRequestFuture>,
+    cursor: Option<Req>,
     /// Chunks holding an archive id in the range of the batch's ids.
-    by_id: Option<GetAllKeysStoreRequestFuture>,
+    by_id: Option<Req>,
     /// Chunks holding a message without an archive id (only when an archived event has
     /// other keys it could match one by).
-    unarchived: Option<GetAllKeysStoreRequestFuture>,
+    unarchived: Option<Req>,
     /// Chunks sharing a dedup key with an event that has no archive id.
-    by_key: Vec<GetAllKeysStoreRequestFuture>,
+    by_key: Vec<Req>,
     /// Chunks holding events of the batch's time range, and that range.
-    by_time: Option<(GetAllKeysStoreRequestFuture, i64, i64)>,
+    by_time: Option<(Req, i64, i64)>,
     /// The room's newest chunk (by history order), which may take the new events.
-    tail: OpenKeyCursorStoreRequestFuture,
+    tail: Req,
     /// A chunk of the room holding a change event, if any (see `super::idb_fold`).
-    changes: GetAllKeysStoreRequestFuture,
+    changes: Req,
 }
 
 /// Every event of a room's pages.
@@ -52,10 +50,11 @@ fn events_of<'a>(runs: &'a [&'a Page]) -> impl Iterator<Item = &'a RoomEvent> + 
     runs.iter().flat_map(|p| p.events.iter())
 }
 
-pub(super) fn exact(index: &Index, key: &str) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
-    Ok(index
-        .get_all_keys(Some(Query::Key(JsValue::from_str(key))), None)?
-        .into_future())
+pub(super) fn exact(index: &Index, key: &str) -> Result<Req, SdkError> {
+    Ok(req(index.get_all_keys(
+        Some(Query::Key(JsValue::from_str(key))),
+        None,
+    )?))
 }
 
 impl<'a> Lookups<'a> {
@@ -69,11 +68,9 @@ impl<'a> Lookups<'a> {
         let cursor = if runs.iter().all(|p| p.cursor.is_some()) {
             None
         } else {
-            Some(
-                tx.object_store(stores::CURSORS)?
-                    .get(Query::Key(JsValue::from_str(room)))?
-                    .into_future(),
-            )
+            Some(req(tx
+                .object_store(stores::CURSORS)?
+                .get(Query::Key(JsValue::from_str(room)))?))
         };
         let ids: Vec<&str> = events_of(&runs)
             .filter_map(|e| e.stanza_id.as_deref())
@@ -85,11 +82,7 @@ impl<'a> Lookups<'a> {
                 let lo = JsValue::from_str(&rec::scoped_key(room, &format!("sid:{lo}")));
                 let hi = JsValue::from_str(&rec::scoped_key(room, &format!("sid:{hi}")));
                 let range = KeyRange::bound(&lo, &hi, None, None)?;
-                Some(
-                    dedup
-                        .get_all_keys(Some(Query::KeyRange(range)), None)?
-                        .into_future(),
-                )
+                Some(req(dedup.get_all_keys(Some(Query::KeyRange(range)), None)?))
             }
             _ => None,
         };
@@ -116,15 +109,12 @@ impl<'a> Lookups<'a> {
             _ => None,
         };
         let (lower, upper) = rec::room_bounds(room);
-        let tail = chunks
-            .index(indexes::BY_ORDER)?
-            .open_key_cursor(
-                Some(Query::KeyRange(KeyRange::bound(
-                    &lower, &upper, None, None,
-                )?)),
-                Some(CursorDirection::Prev),
-            )?
-            .into_future();
+        let tail = req(chunks.index(indexes::BY_ORDER)?.open_key_cursor(
+            Some(Query::KeyRange(KeyRange::bound(
+                &lower, &upper, None, None,
+            )?)),
+            Some(CursorDirection::Prev),
+        )?);
         let changes = probe(chunks, room)?;
         Ok(Lookups {
             room,
@@ -148,7 +138,7 @@ impl<'a> Lookups<'a> {
     ) -> Result<Loading<'a>, SdkError> {
         let room = self.room;
         let existing_cursor = match self.cursor {
-            Some(f) => f.await?.is_some(),
+            Some(f) => found(f.await?).is_some(),
             None => true,
         };
         let mut ids = ChunkIds::default();
@@ -174,8 +164,11 @@ impl<'a> Lookups<'a> {
             }
             None => (0, -1),
         };
-        let tail_id = match self.tail.await? {
-            Some(c) => c.primary_key()?.as_f64().map(|id| id as u64),
+        let tail_id = match found(self.tail.await?) {
+            Some(c) => KeyCursor::try_from(c)?
+                .primary_key()?
+                .as_f64()
+                .map(|id| id as u64),
             None => None,
         };
         // Fetched apart: it is only decoded when small enough to take new events.
@@ -183,7 +176,7 @@ impl<'a> Lookups<'a> {
             Some(id) => fetch(chunks, [id])?.pop(),
             None => None,
         };
-        let has_changes = !self.changes.await?.is_empty();
+        let has_changes = self.changes.await?.unchecked_into::<Array>().length() > 0;
         Ok(Loading {
             room,
             runs: self.runs,
@@ -200,12 +193,11 @@ impl<'a> Lookups<'a> {
 
 /// Issue the request telling whether `room` has any stored change event: a room without
 /// one skips the lookups that fold changes into messages (`super::idb_fold`).
-fn probe(chunks: &ObjectStore, room: &str) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
+fn probe(chunks: &ObjectStore, room: &str) -> Result<Req, SdkError> {
     let key = JsValue::from_str(&rec::changes_key(room));
-    Ok(chunks
+    Ok(req(chunks
         .index(indexes::FOLD)?
-        .get_all_keys(Some(Query::Key(key)), Some(1))?
-        .into_future())
+        .get_all_keys(Some(Query::Key(key)), Some(1))?))
 }
 
 /// The chunks a range lookup `named`, or, when that is more than [`RANGE_CHUNKS`], the
@@ -232,9 +224,10 @@ async fn narrow(
     Ok(ids)
 }
 
-/// The distinct chunk ids among the primary keys an index lookup returned.
-pub(super) fn chunk_ids(keys: Vec<JsValue>) -> ChunkIds {
-    keys.iter()
+/// The distinct chunk ids among the primary keys an index lookup returned (its array).
+pub(super) fn chunk_ids(keys: JsValue) -> ChunkIds {
+    keys.unchecked_into::<Array>()
+        .iter()
         .filter_map(|k| k.as_f64())
         .map(|k| k as u64)
         .collect()
@@ -244,14 +237,10 @@ pub(super) fn chunk_ids(keys: Vec<JsValue>) -> ChunkIds {
 pub(super) fn fetch(
     chunks: &ObjectStore,
     ids: impl IntoIterator<Item = u64>,
-) -> Result<Vec<GetStoreRequestFuture>, SdkError> {
+) -> Result<Vec<Req>, SdkError> {
     let mut gets = Vec::new();
     for id in ids {
-        gets.push(
-            chunks
-                .get(Query::Key(JsValue::from_f64(id as f64)))?
-                .into_future(),
-        );
+        gets.push(req(chunks.get(Query::Key(JsValue::from_f64(id as f64)))?));
     }
     Ok(gets)
 }
@@ -261,13 +250,12 @@ pub(super) fn time_range(
     room: &str,
     lo: i64,
     hi: i64,
-) -> Result<GetAllKeysStoreRequestFuture, SdkError> {
+) -> Result<Req, SdkError> {
     let (lower, upper) = rec::time_bounds(room, lo as f64, hi as f64);
     let range = KeyRange::bound(&lower, &upper, None, None)?;
-    Ok(chunks
+    Ok(req(chunks
         .index(indexes::BY_ORDER)?
-        .get_all_keys(Some(Query::KeyRange(range)), None)?
-        .into_future())
+        .get_all_keys(Some(Query::KeyRange(range)), None)?))
 }
 
 /// The second round of one room: its chunks, requested.
@@ -277,21 +265,18 @@ pub(super) struct Loading<'a> {
     pub(super) existing_cursor: bool,
     /// The room had a change event stored before this batch.
     pub(super) has_changes: bool,
-    pub(super) gets: Vec<GetStoreRequestFuture>,
+    pub(super) gets: Vec<Req>,
     /// The room's newest chunk, and its fetch when no lookup named it.
     pub(super) tail_id: Option<u64>,
-    pub(super) tail_get: Option<GetStoreRequestFuture>,
+    pub(super) tail_get: Option<Req>,
     pub(super) time_lo: i64,
     pub(super) time_hi: i64,
 }
 
 /// Await chunk fetches into `into` (by id).
-pub(super) async fn receive(
-    gets: Vec<GetStoreRequestFuture>,
-    into: &mut Chunks,
-) -> Result<(), SdkError> {
+pub(super) async fn receive(gets: Vec<Req>, into: &mut Chunks) -> Result<(), SdkError> {
     for f in gets {
-        if let Some(r) = f.await? {
+        if let Some(r) = found(f.await?) {
             let c = rec::chunk_of(&r)?;
             into.insert(c.id.unwrap_or_default() as u64, c);
         }

@@ -47,15 +47,18 @@
 //!   resumes with. Never a password: there is no field for one.
 
 use idb::{
-    Database, DatabaseEvent, Event, Factory, IndexParams, KeyPath, ObjectStoreParams, Request,
-    Transaction,
+    Cursor, Database, DatabaseEvent, Event, Factory, IndexParams, KeyPath, ObjectStore,
+    ObjectStoreParams, Request, Transaction,
 };
 use std::cell::RefCell;
 use std::rc::Rc;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{IdbOpenDbRequest, IdbVersionChangeEvent};
 
 use super::error::SdkError;
 use super::idb_records;
+use super::idb_req::{found, listed, req};
 
 /// The schema version this SDK writes.
 pub const CURRENT_VERSION: u32 = 6;
@@ -106,20 +109,22 @@ pub async fn open_at(name: &str, version: u32) -> Result<Database, SdkError> {
         )));
     }
     let factory = Factory::new()?;
-    let mut req = factory.open(name, Some(version))?;
+    let opening = IdbOpenDbRequest::from(factory.open(name, Some(version))?);
     let failure: Rc<RefCell<Option<SdkError>>> = Rc::default();
     let failure_in_upgrade = failure.clone();
-    req.on_upgrade_needed(move |event| {
-        if let Err(e) = start_upgrade(&event, version, failure_in_upgrade.clone()) {
-            *failure_in_upgrade.borrow_mut() = Some(e);
-        }
-    });
-    req.on_blocked(|_| {
-        // Another connection (an old tab) still holds the previous version open. Its
-        // `versionchange` handler closes it (see `close_on_version_change`), after which the
-        // upgrade proceeds; nothing to do here but wait.
-    });
-    let opened = req.await;
+    let on_upgrade =
+        Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(move |event: IdbVersionChangeEvent| {
+            if let Err(e) = start_upgrade(&event.into(), version, failure_in_upgrade.clone()) {
+                *failure_in_upgrade.borrow_mut() = Some(e);
+            }
+        });
+    opening.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
+    // No `blocked` handler: another connection (an old tab) still holding the previous
+    // version open is closed by its `versionchange` handler (see
+    // `close_on_version_change`), after which the upgrade proceeds; nothing to do but wait.
+    // Awaited through the store's one request future (idb_req.rs), as every request is.
+    let opened = req(opening).await.and_then(Database::try_from);
+    drop(on_upgrade);
     if let Some(e) = failure.borrow_mut().take() {
         if let Ok(db) = &opened {
             db.close();
@@ -233,17 +238,12 @@ async fn v2_dedup_index(tx: &Transaction) -> Result<(), SdkError> {
     params.multi_entry(true);
     messages.create_index(indexes::DEDUP, KeyPath::new_single("dk"), Some(params))?;
 
-    let Some(cursor) = messages.open_cursor(None, None)?.await? else {
-        return Ok(());
-    };
-    let mut cursor = cursor.into_managed();
-    while let Some(record) = cursor.value()? {
+    each_record(&messages, |record| {
         let ev = idb_records::event_of(&record)?;
         idb_records::set_dedup_keys(&record, &ev)?;
-        cursor.update(&record).await?;
-        cursor.next(None).await?;
-    }
-    Ok(())
+        Ok(record)
+    })
+    .await
 }
 
 /// v3: events of one millisecond are ordered as the archive ordered them (`ord`, placed by
@@ -261,17 +261,12 @@ async fn v3_archive_order_and_reads(db: &Database, tx: &Transaction) -> Result<(
     p.key_path(Some(KeyPath::new_single("room")));
     db.create_object_store(stores::READS, p)?;
 
-    let Some(cursor) = messages.open_cursor(None, None)?.await? else {
-        return Ok(());
-    };
-    let mut cursor = cursor.into_managed();
-    while let Some(record) = cursor.value()? {
+    each_record(&messages, |record| {
         let seq = idb_records::seq_of(&record)?;
         idb_records::set_field(&record, "ord", &wasm_bindgen::JsValue::from_f64(seq))?;
-        cursor.update(&record).await?;
-        cursor.next(None).await?;
-    }
-    Ok(())
+        Ok(record)
+    })
+    .await
 }
 
 /// Events a v4 migration puts in one chunk.
@@ -290,11 +285,13 @@ async fn v4_chunks(db: &Database, tx: &Transaction) -> Result<(), SdkError> {
         chunks.create_index(name, KeyPath::new_single(path), Some(params))?;
     }
     // History order, so each chunk holds neighbouring events of one room.
-    let records = tx
-        .object_store(stores::MESSAGES)?
-        .index(indexes::BY_ORDER)?
-        .get_all(None, None)?
-        .await?;
+    let records = listed(
+        req(tx
+            .object_store(stores::MESSAGES)?
+            .index(indexes::BY_ORDER)?
+            .get_all(None, None)?)
+        .await?,
+    );
     let mut current: Option<idb_records::Chunk> = None;
     let mut puts = Vec::new();
     for record in &records {
@@ -324,7 +321,7 @@ async fn v4_chunks(db: &Database, tx: &Transaction) -> Result<(), SdkError> {
         puts.push(chunks.put(&idb_records::chunk_record(&c)?, None)?);
     }
     for put in puts {
-        put.await?;
+        req(put).await?;
     }
     db.delete_object_store(stores::MESSAGES)?;
     Ok(())
@@ -353,14 +350,28 @@ async fn v6_shown_and_fold(tx: &Transaction) -> Result<(), SdkError> {
         params.multi_entry(true);
         chunks.create_index(name, KeyPath::new_single(path), Some(params))?;
     }
-    let Some(cursor) = chunks.open_cursor(None, None)?.await? else {
+    each_record(&chunks, |record| {
+        let chunk = idb_records::chunk_of(&record)?;
+        idb_records::chunk_record(&chunk)
+    })
+    .await
+}
+
+/// Rewrite every record of `store` with what `rewrite` makes of it, one at a time through
+/// a cursor (each update awaited before the cursor moves on).
+async fn each_record(
+    store: &ObjectStore,
+    rewrite: impl Fn(JsValue) -> Result<JsValue, SdkError>,
+) -> Result<(), SdkError> {
+    let Some(cursor) = found(req(store.open_cursor(None, None)?).await?) else {
         return Ok(());
     };
-    let mut cursor = cursor.into_managed();
-    while let Some(record) = cursor.value()? {
-        let chunk = idb_records::chunk_of(&record)?;
-        cursor.update(&idb_records::chunk_record(&chunk)?).await?;
-        cursor.next(None).await?;
+    let cursor = Cursor::try_from(cursor)?;
+    loop {
+        req(cursor.update(&rewrite(cursor.value()?)?)?).await?;
+        // The same cursor object moves on; `null` when it ran past the store's end.
+        if found(req(cursor.next(None)?).await?).is_none() {
+            return Ok(());
+        }
     }
-    Ok(())
 }

@@ -7,7 +7,7 @@
 
 use std::cmp::Ordering;
 
-use idb::{CursorDirection, KeyRange, ObjectStore, Query, Transaction, TransactionMode};
+use idb::{CursorDirection, KeyCursor, KeyRange, ObjectStore, Query, Transaction, TransactionMode};
 use wasm_bindgen::JsValue;
 
 use crate::event::RoomEvent;
@@ -18,10 +18,11 @@ use crate::store::{
 
 use super::error::SdkError;
 use super::idb_apply::apply_pages;
-use super::idb_chunks::Chunks;
+use super::idb_chunks::{ChunkIds, Chunks};
 use super::idb_conn::Connection;
 use super::idb_lookup::{chunk_ids, fetch, receive};
 use super::idb_records::{self as rec, decode, encode, field, set_field, Slot};
+use super::idb_req::{ended, found, listed, req};
 use super::idb_schema::{indexes, stores};
 
 /// The IndexedDB store. One per database name; dropping it closes the connection.
@@ -58,7 +59,10 @@ impl IdbStore {
 
     /// Delete the database `name` (every connection must be closed first).
     pub async fn delete(name: &str) -> Result<(), SdkError> {
-        idb::Factory::new()?.delete(name)?.await?;
+        req(web_sys::IdbOpenDbRequest::from(
+            idb::Factory::new()?.delete(name)?,
+        ))
+        .await?;
         Ok(())
     }
 
@@ -128,26 +132,24 @@ impl IdbStore {
         };
         // The (limit+1)-th newest position below the anchor: from there up is all this
         // page reads (one more than asked, to know whether older events remain).
-        let Some(cursor) = index
-            .open_key_cursor(Some(below(&lower)?), Some(CursorDirection::Prev))?
-            .await?
-        else {
+        let Some(cursor) = found(
+            req(index.open_key_cursor(Some(below(&lower)?), Some(CursorDirection::Prev))?).await?,
+        ) else {
             return Ok((Vec::new(), false));
         };
         if limit == 0 {
             return Ok((Vec::new(), true));
         }
-        let mut cursor = cursor.into_managed();
-        cursor
-            .advance(u32::try_from(limit).unwrap_or(u32::MAX))
-            .await?;
-        let floor = match cursor.key()? {
-            Some(k) => Some(rec::key_position(&k)?),
+        let cursor = KeyCursor::try_from(cursor)?;
+        // The same cursor object moves on; `null` when it ran past the range.
+        let moved = req(cursor.advance(u32::try_from(limit).unwrap_or(u32::MAX))?).await?;
+        let floor = match found(moved) {
+            Some(_) => Some(rec::key_position(&cursor.key()?)?),
             None => None,
         };
         let from = floor.map_or(lower, |f| rec::position_key(room, f));
-        let named = index.get_all_keys(Some(below(&from)?), None)?.await?;
-        let loaded = load(&chunks, named).await?;
+        let named = req(index.get_all_keys(Some(below(&from)?), None)?).await?;
+        let loaded = load(&chunks, chunk_ids(named)).await?;
         let mut slots: Vec<&Slot> = loaded
             .values()
             .flat_map(|c| c.slots.iter())
@@ -199,14 +201,19 @@ impl IdbStore {
                     return Ok(Some(hit));
                 }
                 // A message id or origin-id: look through the room's events.
-                index.get_all_keys(Some(range()?), None)?.await?
+                chunk_ids(req(index.get_all_keys(Some(range()?), None)?).await?)
             }
             None => {
-                let newest = index
-                    .open_key_cursor(Some(range()?), Some(CursorDirection::Prev))?
-                    .await?;
-                match newest {
-                    Some(c) => vec![c.primary_key()?],
+                let newest =
+                    req(index.open_key_cursor(Some(range()?), Some(CursorDirection::Prev))?)
+                        .await?;
+                match found(newest) {
+                    Some(c) => KeyCursor::try_from(c)?
+                        .primary_key()?
+                        .as_f64()
+                        .map(|k| k as u64)
+                        .into_iter()
+                        .collect(),
                     None => return Ok(None),
                 }
             }
@@ -227,21 +234,22 @@ impl IdbStore {
         tx: &Transaction,
         room: &str,
     ) -> Result<Option<(ReadMarker, Option<(f64, f64)>)>, SdkError> {
-        let Some(r) = tx
-            .object_store(stores::READS)?
-            .get(Query::Key(JsValue::from_str(room)))?
-            .await?
-        else {
+        let Some(r) = found(
+            req(tx
+                .object_store(stores::READS)?
+                .get(Query::Key(JsValue::from_str(room)))?)
+            .await?,
+        ) else {
             return Ok(None);
         };
         let marker: ReadMarker = decode(field(&r, "marker")?)?;
         let chunks = tx.object_store(stores::CHUNKS)?;
         let scoped = rec::scoped_key(room, &marker.key);
-        let named = chunks
+        let named = req(chunks
             .index(indexes::DEDUP)?
-            .get_all_keys(Some(Query::Key(JsValue::from_str(&scoped))), None)?
-            .await?;
-        let loaded = load(&chunks, named).await?;
+            .get_all_keys(Some(Query::Key(JsValue::from_str(&scoped))), None)?)
+        .await?;
+        let loaded = load(&chunks, chunk_ids(named)).await?;
         let at = newest_of(loaded.values().flat_map(|c| c.slots.iter()).filter(|s| {
             s.ev.room == room && rec::shown(&s.ev) && s.ev.dedup_keys().contains(&marker.key)
         }))
@@ -291,18 +299,20 @@ impl IdbStore {
 
     async fn room_state_in(&self, tx: &Transaction, room: &str) -> Result<RoomState, SdkError> {
         let cursors = tx.object_store(stores::CURSORS)?;
-        let cursor = match cursors.get(Query::Key(JsValue::from_str(room)))?.await? {
+        let cursor = match found(req(cursors.get(Query::Key(JsValue::from_str(room)))?).await?) {
             Some(r) => cursor_of(&r)?,
             None => None,
         };
-        let gaps = tx
-            .object_store(stores::GAPS)?
-            .index(indexes::BY_ROOM)?
-            .get_all(Some(Query::Key(JsValue::from_str(room))), None)?
-            .await?
-            .into_iter()
-            .map(|r| decode::<Gap>(field(&r, "gap")?))
-            .collect::<Result<Vec<_>, _>>()?;
+        let gaps = listed(
+            req(tx
+                .object_store(stores::GAPS)?
+                .index(indexes::BY_ROOM)?
+                .get_all(Some(Query::Key(JsValue::from_str(room))), None)?)
+            .await?,
+        )
+        .into_iter()
+        .map(|r| decode::<Gap>(field(&r, "gap")?))
+        .collect::<Result<Vec<_>, _>>()?;
         Ok(RoomState {
             room: room.to_owned(),
             cursor,
@@ -327,10 +337,10 @@ fn newest_of<'a>(slots: impl Iterator<Item = &'a Slot>) -> Option<((f64, f64), R
         .map(|s| (s.position(), s.ev.clone()))
 }
 
-/// Each chunk the primary keys an index lookup returned name, fetched once.
-async fn load(chunks: &ObjectStore, named: Vec<JsValue>) -> Result<Chunks, SdkError> {
+/// Each chunk an index lookup named, fetched once.
+async fn load(chunks: &ObjectStore, named: ChunkIds) -> Result<Chunks, SdkError> {
     let mut loaded = Chunks::default();
-    receive(fetch(chunks, chunk_ids(named))?, &mut loaded).await?;
+    receive(fetch(chunks, named)?, &mut loaded).await?;
     Ok(loaded)
 }
 
@@ -341,11 +351,11 @@ async fn find_by_id(
     id: &str,
 ) -> Result<Option<((f64, f64), RoomEvent)>, SdkError> {
     let key = rec::scoped_key(room, &format!("sid:{id}"));
-    let named = chunks
+    let named = req(chunks
         .index(indexes::DEDUP)?
-        .get_all_keys(Some(Query::Key(JsValue::from_str(&key))), None)?
-        .await?;
-    let loaded = load(chunks, named).await?;
+        .get_all_keys(Some(Query::Key(JsValue::from_str(&key))), None)?)
+    .await?;
+    let loaded = load(chunks, chunk_ids(named)).await?;
     Ok(newest_of(
         loaded.values().flat_map(|c| c.slots.iter()).filter(|s| {
             s.ev.room == room && rec::shown(&s.ev) && s.ev.stanza_id.as_deref() == Some(id)
@@ -364,7 +374,7 @@ fn cursor_of(record: &JsValue) -> Result<Option<Cursor>, SdkError> {
 
 async fn meta_get(tx: &Transaction, key: &str) -> Result<Option<JsValue>, SdkError> {
     let account = tx.object_store(stores::ACCOUNT)?;
-    match account.get(Query::Key(JsValue::from_str(key)))?.await? {
+    match found(req(account.get(Query::Key(JsValue::from_str(key)))?).await?) {
         Some(r) => Ok(Some(field(&r, "value")?)),
         None => Ok(None),
     }
@@ -374,7 +384,7 @@ async fn meta_put(tx: &Transaction, key: &str, value: &JsValue) -> Result<(), Sd
     let r = rec::record();
     set_field(&r, "key", &JsValue::from_str(key))?;
     set_field(&r, "value", value)?;
-    tx.object_store(stores::ACCOUNT)?.put(&r, None)?.await?;
+    req(tx.object_store(stores::ACCOUNT)?.put(&r, None)?).await?;
     Ok(())
 }
 
@@ -383,8 +393,7 @@ async fn meta_put(tx: &Transaction, key: &str, value: &JsValue) -> Result<(), Sd
 pub(super) async fn finish<T>(tx: Transaction, result: Result<T, SdkError>) -> Result<T, SdkError> {
     match result {
         Ok(v) => {
-            let outcome = tx.commit()?.await?;
-            if outcome.is_committed() {
+            if ended(tx.commit()?).await? {
                 Ok(v)
             } else {
                 Err(SdkError::store("transaction aborted"))
@@ -407,21 +416,21 @@ impl Store for IdbStore {
                 TransactionMode::ReadOnly,
             )
             .await?;
-        let subscriptions = tx
-            .object_store(stores::SUBSCRIPTIONS)?
-            .get_all(None, None)?
-            .await?
-            .into_iter()
-            .map(|r| decode::<SubscriptionRecord>(field(&r, "rec")?))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut rooms: Vec<String> = tx
-            .object_store(stores::CURSORS)?
-            .get_all_keys(None, None)?
-            .await?
-            .into_iter()
-            .filter_map(|k| k.as_string())
-            .collect();
-        for g in tx.object_store(stores::GAPS)?.get_all(None, None)?.await? {
+        let subscriptions = listed(
+            req(tx
+                .object_store(stores::SUBSCRIPTIONS)?
+                .get_all(None, None)?)
+            .await?,
+        )
+        .into_iter()
+        .map(|r| decode::<SubscriptionRecord>(field(&r, "rec")?))
+        .collect::<Result<Vec<_>, _>>()?;
+        let mut rooms: Vec<String> =
+            listed(req(tx.object_store(stores::CURSORS)?.get_all_keys(None, None)?).await?)
+                .into_iter()
+                .filter_map(|k| k.as_string())
+                .collect();
+        for g in listed(req(tx.object_store(stores::GAPS)?.get_all(None, None)?).await?) {
             if let Some(room) = field(&g, "room")?.as_string() {
                 if !rooms.contains(&room) {
                     rooms.push(room);
@@ -447,9 +456,7 @@ impl Store for IdbStore {
             let r = rec::record();
             set_field(&r, "room", &JsValue::from_str(&sub.room))?;
             set_field(&r, "rec", &encode(sub)?)?;
-            tx.object_store(stores::SUBSCRIPTIONS)?
-                .put(&r, None)?
-                .await?;
+            req(tx.object_store(stores::SUBSCRIPTIONS)?.put(&r, None)?).await?;
             Ok(())
         }
         .await;
@@ -461,9 +468,10 @@ impl Store for IdbStore {
             .tx(&[stores::SUBSCRIPTIONS], TransactionMode::ReadWrite)
             .await?;
         let result = async {
-            tx.object_store(stores::SUBSCRIPTIONS)?
-                .delete(Query::Key(JsValue::from_str(room)))?
-                .await?;
+            req(tx
+                .object_store(stores::SUBSCRIPTIONS)?
+                .delete(Query::Key(JsValue::from_str(room)))?)
+            .await?;
             Ok(())
         }
         .await;
@@ -527,7 +535,7 @@ impl Store for IdbStore {
             let r = rec::record();
             set_field(&r, "room", &JsValue::from_str(room))?;
             set_field(&r, "marker", &encode(&marker)?)?;
-            tx.object_store(stores::READS)?.put(&r, None)?.await?;
+            req(tx.object_store(stores::READS)?.put(&r, None)?).await?;
             Ok(true)
         }
         .await;
@@ -562,11 +570,11 @@ impl Store for IdbStore {
         };
         let range = KeyRange::bound(&lower, &upper, Some(true), None).map_err(SdkError::from)?;
         let chunks = tx.object_store(stores::CHUNKS)?;
-        let named = chunks
+        let named = req(chunks
             .index(indexes::BY_SHOWN)?
-            .get_all_keys(Some(Query::KeyRange(range)), None)?
-            .await?;
-        let loaded = load(&chunks, named).await?;
+            .get_all_keys(Some(Query::KeyRange(range)), None)?)
+        .await?;
+        let loaded = load(&chunks, chunk_ids(named)).await?;
         Ok(loaded
             .values()
             .flat_map(|c| c.slots.iter())

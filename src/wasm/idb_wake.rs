@@ -8,6 +8,7 @@ use wasm_bindgen::JsValue;
 
 use super::error::SdkError;
 use super::idb_records::{self as rec, field, set_field};
+use super::idb_req::{found, req};
 use super::idb_schema::stores;
 use super::idb_store::{finish, IdbStore};
 use crate::session::Wake;
@@ -22,11 +23,11 @@ impl IdbStore {
         let tx = self
             .tx(&[stores::DEVICE], TransactionMode::ReadOnly)
             .await?;
-        let got = tx
+        let got = req(tx
             .object_store(stores::DEVICE)?
-            .get(Query::Key(JsValue::from_str(KEY)))?
-            .await?;
-        let Some(record) = got else {
+            .get(Query::Key(JsValue::from_str(KEY)))?)
+        .await?;
+        let Some(record) = found(got) else {
             return Ok(None);
         };
         let text = field(&record, "value")?.as_string().unwrap_or_default();
@@ -47,7 +48,7 @@ impl IdbStore {
             let record = rec::record();
             set_field(&record, "key", &JsValue::from_str(KEY))?;
             set_field(&record, "value", &JsValue::from_str(&text))?;
-            tx.object_store(stores::DEVICE)?.put(&record, None)?.await?;
+            req(tx.object_store(stores::DEVICE)?.put(&record, None)?).await?;
             Ok(())
         }
         .await;
@@ -60,9 +61,10 @@ impl IdbStore {
             .tx(&[stores::DEVICE], TransactionMode::ReadWrite)
             .await?;
         let r = async {
-            tx.object_store(stores::DEVICE)?
-                .delete(Query::Key(JsValue::from_str(KEY)))?
-                .await?;
+            req(tx
+                .object_store(stores::DEVICE)?
+                .delete(Query::Key(JsValue::from_str(KEY)))?)
+            .await?;
             Ok(())
         }
         .await;

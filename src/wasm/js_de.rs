@@ -41,6 +41,60 @@ impl de::Error for Error {
     fn custom<T: fmt::Display>(msg: T) -> Self {
         Error(msg.to_string())
     }
+
+    // serde's own messages, with the value found written by `Found` rather than by
+    // `Unexpected`'s `Display`, which alone brought Rust's float printing into the package.
+    #[cold]
+    fn invalid_type(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
+        Error(format!("invalid type: {}, expected {exp}", Found(unexp)))
+    }
+
+    #[cold]
+    fn invalid_value(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
+        Error(format!("invalid value: {}, expected {exp}", Found(unexp)))
+    }
+}
+
+/// serde's words for a value found (`Unexpected`'s `Display`), but a float written by
+/// JavaScript (`Number.prototype.toString`, plus serde's `.0` when it has no decimal
+/// point): the same text as Rust's float printing for every finite number from 1e-6 to
+/// 1e21, which is all the package reads; beyond those JavaScript writes an exponent
+/// (`1e+21`), an infinity as `Infinity` (Rust: `inf`) and −0 as `0.0` (Rust: `-0.0`).
+/// Rust's float printing (~22 KB raw, 10 KB gzipped with its tables) is left out of the
+/// package.
+struct Found<'a>(de::Unexpected<'a>);
+
+impl fmt::Display for Found<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        use de::Unexpected::*;
+        match self.0 {
+            Bool(b) => write!(f, "boolean `{b}`"),
+            Unsigned(i) => write!(f, "integer `{i}`"),
+            Signed(i) => write!(f, "integer `{i}`"),
+            Float(n) => {
+                let mut text =
+                    String::from(Number::from(n).to_string_with_radix(10).unwrap_or_default());
+                if n.is_finite() && !text.contains(['.', 'e']) {
+                    text.push_str(".0");
+                }
+                write!(f, "floating point `{text}`")
+            }
+            Char(c) => write!(f, "character `{c}`"),
+            Str(s) => write!(f, "string {s:?}"),
+            Bytes(_) => f.write_str("byte array"),
+            Unit => f.write_str("unit value"),
+            Option => f.write_str("Option value"),
+            NewtypeStruct => f.write_str("newtype struct"),
+            Seq => f.write_str("sequence"),
+            Map => f.write_str("map"),
+            Enum => f.write_str("enum"),
+            UnitVariant => f.write_str("unit variant"),
+            NewtypeVariant => f.write_str("newtype variant"),
+            TupleVariant => f.write_str("tuple variant"),
+            StructVariant => f.write_str("struct variant"),
+            Other(other) => f.write_str(other),
+        }
+    }
 }
 
 type Result<T> = std::result::Result<T, Error>;

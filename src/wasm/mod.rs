@@ -19,6 +19,7 @@ pub(crate) mod idb_fold;
 pub(crate) mod idb_lookup;
 pub(crate) mod idb_positions;
 pub(crate) mod idb_records;
+pub mod idb_req;
 pub mod idb_schema;
 pub(crate) mod idb_store;
 pub(crate) mod idb_wake;

@@ -119,9 +119,11 @@ impl Socket {
         // socket's end: a timer must not free itself while its callback runs.
         let dead = self.dead.clone();
         let timer = Timer::after(timeout_ms, move || {
+            // Whole seconds as an integer (the probe's timeout is 8 s), not `{:.0}` of
+            // an `f64`: Rust's float printing is not in the package.
             dead(format!(
-                "no answer from the server {:.0} s after the page woke up",
-                timeout_ms / 1000.0
+                "no answer from the server {} s after the page woke up",
+                (timeout_ms / 1000.0).round() as u64
             ))
         });
         self.probe = Some((id, timer));

@@ -229,3 +229,72 @@ fn iterables_read_as_serde_wasm_bindgen_read_them() {
         assert_eq!(same::<Vec<String>>(&v, &format!("{v:?}")), 0);
     }
 }
+
+/// The error messages: serde's own words, as serde-wasm-bindgen's are, for a value of each
+/// type where another is expected; a float is written by JavaScript, which gives Rust's
+/// text for every number from 1e-6 up to 1e21 (src/wasm/js_de.rs, `Found`).
+#[wasm_bindgen_test]
+fn errors_read_as_serde_wasm_bindgen_words_them() {
+    let message = |v: &JsValue| {
+        let ours = js_de::from_value::<String>(v.clone())
+            .unwrap_err()
+            .to_string();
+        // serde-wasm-bindgen's error is a JS `Error`, whose text starts with "Error: ".
+        let theirs = serde_wasm_bindgen::from_value::<String>(v.clone())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(Some(ours.as_str()), theirs.strip_prefix("Error: "), "{v:?}");
+        ours
+    };
+    for n in [
+        1.5,
+        -2.25,
+        0.1,
+        1e-6,
+        123456.789,
+        9007199254740992.0,
+        1e20,
+        1.5e20,
+    ] {
+        message(&JsValue::from_f64(n));
+    }
+    assert_eq!(
+        message(&JsValue::from_f64(0.1)),
+        "invalid type: floating point `0.1`, expected a string"
+    );
+    assert_eq!(
+        message(&JsValue::from_f64(1e20)),
+        "invalid type: floating point `100000000000000000000.0`, expected a string"
+    );
+    for v in [JsValue::TRUE, JsValue::NULL, JsValue::from(7)] {
+        message(&v);
+    }
+    // A whole number is a float here too (both readers), with serde's `.0` added.
+    assert_eq!(
+        message(&JsValue::from(-7)),
+        "invalid type: floating point `-7.0`, expected a string"
+    );
+    // Beyond that range JavaScript's text differs from Rust's (an error message only).
+    let ours = |n: f64| {
+        js_de::from_value::<String>(JsValue::from_f64(n))
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        ours(1e21),
+        "invalid type: floating point `1e+21`, expected a string"
+    );
+    assert_eq!(
+        ours(f64::INFINITY),
+        "invalid type: floating point `Infinity`, expected a string"
+    );
+    // A field of a stored record: the message names the value the same way.
+    let bad = js(&json!({"key": 1.5, "stamp": 10}));
+    let ours = js_de::from_value::<ReadMarker>(bad.clone())
+        .unwrap_err()
+        .to_string();
+    let theirs = serde_wasm_bindgen::from_value::<ReadMarker>(bad)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(Some(ours.as_str()), theirs.strip_prefix("Error: "));
+}

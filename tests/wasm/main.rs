@@ -15,6 +15,7 @@ mod idb_fold_keys;
 mod idb_migration;
 mod idb_migration_v6;
 mod idb_park;
+mod idb_req;
 mod idb_roundtrip;
 mod idb_store;
 mod idb_support;
