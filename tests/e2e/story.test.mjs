@@ -200,7 +200,7 @@ test('bob follows a room through sleep, resync, an offline reload and a reconnec
 
   await t.test('the connection died silently in the sleep: on waking bob reconnects and catches up', () => step(async () => {
     // The server stops answering with bob's socket still open: the browser sees no close.
-    server.pause();
+    await server.pause();
     try {
       // The tab comes back to the front (the event a phone's browser fires on wake).
       await bob.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));

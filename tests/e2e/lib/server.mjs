@@ -2,7 +2,7 @@
 // binds both listeners to port 0 on loopback; the ports come from the lines the server prints
 // ("http listening on http://ADDR/"). Accounts are made with `user add` like an operator would.
 import { spawn, execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -143,8 +143,29 @@ export class TestServer {
 
   // SIGSTOP / SIGCONT: the server stops answering but its connections stay open, as a
   // connection a phone lost in its sleep looks from the phone (no FIN ever arrives).
-  pause() {
+  //
+  // Resolves once every thread of the server is stopped. kill() only queues the signal: a
+  // multi-threaded process stops when one of its threads takes the signal and stops the
+  // others, and on a busy machine that thread may wait for a CPU while a runtime worker
+  // already running goes on serving. A story run under load saw the server answer the
+  // wake-up ping 2 ms after kill() had returned, so the page rightly stayed online.
+  async pause() {
     this.child.kill('SIGSTOP');
+    const tasks = `/proc/${this.child.pid}/task`;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const states = await Promise.all((await readdir(tasks)).map(async (tid) => {
+        // "pid (comm) S ...": the state follows the last ')' (comm may hold spaces).
+        const stat = await readFile(`${tasks}/${tid}/stat`, 'utf8').catch(() => ') X');
+        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      }));
+      // T: stopped by a signal (X: a thread that exited meanwhile).
+      if (states.every((s) => s === 'T' || s === 'X')) return;
+      if (Date.now() > deadline) {
+        throw new Error(`mucsub-server not stopped 10 s after SIGSTOP (thread states ${states.join('')})`);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   resume() {
