@@ -144,8 +144,6 @@ fn a_command_pending_over_a_resumed_stream_gets_the_servers_answer_once() {
         results(&lost).is_empty(),
         "answered before the resumption: {lost:?}"
     );
-    // Long after the IQ's own deadline (a device that slept): still waiting, as the
-    // resumption was answered in time after the loss was noticed.
     let out = resumed(&mut c, h, 2_600);
     let again = written(&out);
     assert_eq!(
@@ -172,6 +170,56 @@ fn a_command_pending_over_a_resumed_stream_gets_the_servers_answer_once() {
     // The same answer again (a server resending what we acknowledged late) is ignored.
     let out = feed_at(&mut c, &subscribe_result(&id), 2_800);
     assert!(results(&out).is_empty(), "{out:?}");
+}
+
+#[test]
+fn an_attempt_that_dies_before_the_resumption_answers_keeps_the_wait() {
+    let (mut c, _, _) = managed();
+    let h = handled(&c);
+    let (req, out) = c.command(Command::subscribe(NEW_ROOM, "bob"), Timestamp(1_000));
+    let id = attr_of(&out, "<subscribe", "id");
+    let lost = c.handle(Input::Disconnected(Some("reset".into())), Timestamp(2_000));
+    assert!(results(&lost).is_empty(), "{lost:?}");
+    // The next socket opens and dies before the sign-in; the one after resumes.
+    c.handle(Input::Connected, Timestamp(2_500));
+    feed_at(
+        &mut c,
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
+        2_500,
+    );
+    lose_and_ask_to_resume(&mut c, 3_000);
+    resumed(&mut c, h, 3_600);
+    let out = feed_at(&mut c, &subscribe_result(&id), 3_700);
+    assert!(
+        matches!(&results(&out)[..], [(r, Ok(CommandResult::Subscribed { .. }))] if *r == req),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_command_sent_before_a_long_sleep_waits_for_the_resumption_not_its_old_deadline() {
+    let (mut c, _, _) = managed();
+    let h = handled(&c);
+    let (req, out) = c.command(Command::subscribe(NEW_ROOM, "bob"), Timestamp(1_000));
+    let id = attr_of(&out, "<subscribe", "id");
+    // The device slept ten minutes: the dead socket is only noticed on waking, long after
+    // the IQ's deadline; the resumption follows at once.
+    let wake = 601_000;
+    let lost = lose_and_ask_to_resume(&mut c, wake);
+    assert!(results(&lost).is_empty(), "{lost:?}");
+    let out = resumed(&mut c, h, wake + 600);
+    assert!(
+        results(&out).is_empty(),
+        "not timed out on resumption: {out:?}"
+    );
+    // It waits as long as a request just sent.
+    let out = c.handle(Input::Tick, Timestamp(wake + 600 + c.cfg.iq_timeout_ms - 1));
+    assert!(results(&out).is_empty(), "{out:?}");
+    let out = feed_at(&mut c, &subscribe_result(&id), wake + 700);
+    assert!(
+        matches!(&results(&out)[..], [(r, Ok(CommandResult::Subscribed { .. }))] if *r == req),
+        "{out:?}"
+    );
 }
 
 #[test]
