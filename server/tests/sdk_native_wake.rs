@@ -346,6 +346,70 @@ async fn a_refused_resumption_binds_afresh_and_the_resync_stores_nothing_twice()
     .await;
 }
 
+/// Commands whose answers had not been read when the socket died wait for the resumption
+/// and are answered on the resumed stream, once each: a subscribe the server carried out is
+/// reported as done (not "disconnected"), a history page is stored once, and no archive
+/// result arrives for a query the client forgot.
+#[tokio::test]
+async fn commands_in_flight_when_the_socket_dies_are_answered_on_the_resumed_stream() {
+    bounded(async {
+        let s = TestServer::start().await;
+        s.add_user("alice", "pw").await;
+        s.add_user("bob", "pw").await;
+        let store = MemoryStore::new();
+        let (mut bob, jid, mut alice) = pair(&s, false, store.clone()).await;
+        let before: Vec<String> = (0..3).map(|i| format!("before {i}")).collect();
+        post(&mut alice, &before).await;
+        bob.wait_for(|e| matches!(e, AppEvent::Room(r) if body(r) == Some("before 2")))
+            .await
+            .unwrap();
+        const OTHER: &str = "other@conference.localhost";
+        // Both go out; the socket dies before either answer is read. Whether the server
+        // handled them before it saw the socket go (their answers wait in its queue) or
+        // not (the client writes them again), each is answered once on the resumed stream.
+        let sub = bob
+            .start_command(Command::subscribe(OTHER, "bob"))
+            .await
+            .unwrap();
+        let hist = bob
+            .start_command(Command::History {
+                room: ROOM.into(),
+                before: None,
+                max: 10,
+            })
+            .await
+            .unwrap();
+        bob.drop_connection().await.unwrap();
+        let r = bob.result_of(sub).await.unwrap();
+        assert!(
+            matches!(&r, Ok(CommandResult::Subscribed { room, .. }) if room == OTHER),
+            "{r:?}"
+        );
+        let r = bob.result_of(hist).await.unwrap();
+        assert!(matches!(r, Ok(CommandResult::History { .. })), "{r:?}");
+        let events = bob.take_events();
+        assert!(
+            events.contains(&AppEvent::Resumed { jid: jid.clone() }),
+            "{events:?}"
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, AppEvent::Connected { .. } | AppEvent::Warning(_))),
+            "{events:?}"
+        );
+        assert_eq!(stored_bodies(&store).await, before, "each stored once");
+        let r = bob.command(Command::ListSubscriptions).await.unwrap();
+        let Ok(CommandResult::Subscriptions { items }) = r else {
+            panic!("{r:?}");
+        };
+        let mut rooms: Vec<_> = items.into_iter().filter_map(|i| i.jid).collect();
+        rooms.sort();
+        assert_eq!(rooms, vec![OTHER.to_owned(), ROOM.to_owned()]);
+    })
+    .await;
+}
+
 /// A device whose server no longer offers FAST (here: another server answering for the
 /// domain, with `[fast] enabled = false`): the `<authenticate/>` sent with the stream header
 /// meets features without the token's mechanism, so the client closes that stream and

@@ -22,7 +22,8 @@ const HISTORY_MAX: usize = 500;
 
 /// A request of the app. Commands naming a room refuse anything but a room JID
 /// (`bad-request`); every command fails with `not-connected` while the session is not
-/// ready, and with `disconnected` when the connection is lost before its answer.
+/// ready, and with `disconnected` when the connection is lost before its answer (on a
+/// managed stream, once the stream is not resumed: a resumed stream answers it, `held`).
 ///
 /// Whether the app is looked at ([`Client::set_active`]) is not a command: it is a wish
 /// the core keeps across connections, with no result and nothing to refuse offline.

@@ -6,12 +6,14 @@
 //! end.
 //!
 //! - [`command`]: the [`Command`] type, the one command surface of the SDK;
+//! - `held`: what a lost connection had in flight, held for the stream's resumption;
 //! - `inbound`: stanzas from the server;
 //! - `pending`: what each IQ in flight was for;
 //! - `sync`: connect-time reconciliation, subscription changes, resync output;
 //! - `types`: what goes in and out (inputs, actions, results, app events).
 
 mod command;
+mod held;
 mod inbound;
 mod pending;
 mod read_sync;
@@ -152,6 +154,8 @@ pub struct Client {
     read_sync: ReadSync,
     /// Which rooms' occupant-ids are trusted (XEP-0421), asked per room.
     room_features: RoomFeatures,
+    /// A lost connection's IQs, held while its stream may be resumed (`held`).
+    held: Option<held::Held>,
 }
 
 fn iq(type_: &str, to: &str, id: &str, payload: Option<Element>) -> Element {
@@ -205,6 +209,7 @@ impl Client {
             caught_up_at_loss: false,
             read_sync: ReadSync::default(),
             room_features: Default::default(),
+            held: None,
         }
     }
 
@@ -301,8 +306,9 @@ impl Client {
         match input {
             Input::Connected => {
                 // A driver may connect again without reporting the old transport's end:
-                // whatever that connection had in flight can never be answered now.
-                self.drop_connection_state(&mut out);
+                // whatever that connection had in flight can never be answered now (unless
+                // it is held for a resumption this connection attempts).
+                self.connection_starts(&mut out);
                 self.connection += 1;
                 self.want_connected = true;
                 let wake = self.session.take_wake();
@@ -319,7 +325,7 @@ impl Client {
                 let s = self.session.transport_closed();
                 if s.is_empty() {
                     // Already ended (we closed it, or it never started): only schedule.
-                    self.lost(reason, &mut out, false);
+                    self.lost(reason, now, &mut out, false);
                 } else {
                     self.session_out(s, now, &mut out);
                 }
@@ -327,6 +333,7 @@ impl Client {
             Input::Tick => {}
         }
         self.expire(now, &mut out);
+        self.expire_held(now, &mut out);
         if self.session.is_ready() {
             let r = self.resync.retry_due(now);
             if !r.is_empty() {
@@ -352,6 +359,9 @@ impl Client {
                 SessionOut::Write(w) => out.push(Action::Write(w)),
                 SessionOut::ResetParser => out.push(Action::ResetParser),
                 SessionOut::Ready(jid) => {
+                    // A new session: the former stream's in-flight IQs will never be
+                    // answered, and are failed before this session asks anything.
+                    self.resumption_failed(out);
                     self.backoff.reset();
                     out.push(Action::Event(AppEvent::Connected {
                         jid: jid.to_string(),
@@ -369,7 +379,13 @@ impl Client {
                     }));
                     // The server kept this session's CSI state: only a change is sent.
                     self.send_csi(out);
-                    if self.caught_up_at_loss {
+                    if self.resumption_succeeded(now) {
+                        // The lost connection's state was kept: its queries are answered
+                        // on this stream and its reconciliation and resync go on; asking
+                        // anything again would fetch it twice. Only what was set offline
+                        // goes out.
+                        self.flush_markers(now, out);
+                    } else if self.caught_up_at_loss {
                         // Nothing was missed that the resumption does not deliver.
                         self.reconciled = true;
                         self.flush_markers(now, out);
@@ -390,20 +406,21 @@ impl Client {
                     // Not a failure: the server changed its offer since the token was
                     // issued. The same sign-in again at once, waiting for the features.
                     out.push(Action::CloseTransport);
-                    self.drop_connection_state(out);
+                    self.connection_lost(now, out);
                     if self.want_connected {
                         out.push(Action::ReconnectIn(0));
                     }
                 }
                 SessionOut::Ended(err) => {
                     out.push(Action::CloseTransport);
-                    self.lost(err.map(|e| e.to_string()), out, true);
+                    self.lost(err.map(|e| e.to_string()), now, out, true);
                 }
             }
         }
     }
 
-    /// Forget everything tied to the current connection: its answers can never arrive.
+    /// Forget everything tied to the current connection: its answers can never arrive
+    /// (with stream management, once the stream's resumption failed: `held`).
     fn drop_connection_state(&mut self, out: &mut Vec<Action>) {
         if self.reconciled || self.syncing {
             // Only the first drop after a live connection says how it was left.
@@ -431,8 +448,14 @@ impl Client {
         }
     }
 
-    fn lost(&mut self, reason: Option<String>, out: &mut Vec<Action>, notify: bool) {
-        self.drop_connection_state(out);
+    fn lost(
+        &mut self,
+        reason: Option<String>,
+        now: Timestamp,
+        out: &mut Vec<Action>,
+        notify: bool,
+    ) {
+        self.connection_lost(now, out);
         if notify {
             out.push(Action::Event(AppEvent::Disconnected { error: reason }));
         }
@@ -476,10 +499,10 @@ impl Client {
         } else {
             None
         };
-        let next = match (self.iqs.next_deadline(), retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = [self.iqs.next_deadline(), retry, self.held_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         if let Some(t) = next {
             out.push(Action::TimerAt(t));
         }
@@ -502,6 +525,8 @@ mod modern_command_tests;
 mod occupant_trust_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod ping_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod resumption_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod sim_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -18,7 +18,7 @@ pub use transport::Endpoint;
 
 use crate::client::{
     mark_read, read_up_to, Action, AppEvent, Client, ClientConfig, Command, CommandError,
-    CommandResult, Input, StoreOp,
+    CommandResult, Input, RequestId, StoreOp,
 };
 use crate::protocol::time::Timestamp;
 use crate::session::framing::{Frame, Framing};
@@ -260,8 +260,24 @@ impl<S: Store> NativeClient<S> {
         &mut self,
         cmd: Command,
     ) -> Result<Result<CommandResult, CommandError>, NativeError> {
+        let req = self.start_command(cmd).await?;
+        self.result_of(req).await
+    }
+
+    /// Run a command without waiting for its result (its request goes out now): for a
+    /// caller with several in flight at once, each awaited with [`NativeClient::result_of`].
+    pub async fn start_command(&mut self, cmd: Command) -> Result<RequestId, NativeError> {
         let (req, acts) = self.core.command(cmd, now());
         self.execute(acts).await?;
+        Ok(req)
+    }
+
+    /// Drive the connection until the result of the command `req` (from
+    /// [`NativeClient::start_command`]); other events stay queued.
+    pub async fn result_of(
+        &mut self,
+        req: RequestId,
+    ) -> Result<Result<CommandResult, CommandError>, NativeError> {
         let ev = self
             .wait_for(|e| matches!(e, AppEvent::Result { request, .. } if *request == req))
             .await?;

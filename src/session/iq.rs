@@ -52,6 +52,17 @@ impl<T> IqTracker<T> {
         self.pending.values().map(|(d, _)| *d).min()
     }
 
+    /// Take back the requests of a stream that was resumed (`held`, set aside when its
+    /// connection was lost; its ids stay valid, the resumed stream answers them), each
+    /// given until `now + timeout_ms`: written again on resumption, or answered from the
+    /// server's queue, they wait as long as a request just sent.
+    pub fn resume(&mut self, held: IqTracker<T>, now: i64, timeout_ms: i64) {
+        let deadline = now.saturating_add(timeout_ms);
+        for (id, (_, t)) in held.pending {
+            self.pending.insert(id, (deadline, t));
+        }
+    }
+
     /// Drop everything (connection lost); returns what was pending.
     pub fn clear(&mut self) -> Vec<(String, T)> {
         self.pending.drain().map(|(id, (_, t))| (id, t)).collect()
@@ -80,5 +91,17 @@ mod tests {
         assert!(t.expire(109).is_empty());
         assert_eq!(t.expire(110), vec![(b, "b")]);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_resumed_streams_requests_come_back_with_a_new_deadline() {
+        let mut held = IqTracker::new("c1-");
+        let a = held.register(0, 100, "a");
+        let mut t = IqTracker::new("c2-");
+        // Long after the first deadline (a sleeping device): not expired at once.
+        t.resume(held, 5_000, 100);
+        assert!(t.expire(5_099).is_empty());
+        assert_eq!(t.next_deadline(), Some(5_100));
+        assert_eq!(t.resolve(&a), Some("a"));
     }
 }
