@@ -27,6 +27,21 @@ fn value_of(record: &JsValue) -> Option<String> {
 }
 
 /// Close `db` and delete it: each test leaves no database behind.
+/// The value stored under `key` in the account store, read in a transaction of its own.
+async fn stored(db: &idb::Database, key: &str) -> Option<String> {
+    let tx = db
+        .transaction(&[stores::ACCOUNT], TransactionMode::ReadOnly)
+        .unwrap();
+    let got = req(tx
+        .object_store(stores::ACCOUNT)
+        .unwrap()
+        .get(Query::Key(key.into()))
+        .unwrap())
+    .await
+    .unwrap();
+    found(got).as_ref().and_then(value_of)
+}
+
 async fn drop_database(db: idb::Database, name: &str) {
     db.close();
     idb::Factory::new()
@@ -126,17 +141,7 @@ async fn a_transaction_ends_committed_aborted_or_with_a_requests_error() {
         other => panic!("expected the request's error event, got {other:?}"),
     }
 
-    let tx = db
-        .transaction(&[stores::ACCOUNT], TransactionMode::ReadOnly)
-        .unwrap();
-    let got = req(tx
-        .object_store(stores::ACCOUNT)
-        .unwrap()
-        .get(Query::Key("a".into()))
-        .unwrap())
-    .await
-    .unwrap();
-    assert_eq!(found(got).as_ref().and_then(value_of).as_deref(), Some("1"));
+    assert_eq!(stored(&db, "a").await.as_deref(), Some("1"));
     drop_database(db, &name).await;
 }
 
@@ -156,16 +161,6 @@ async fn a_request_whose_future_was_dropped_still_commits_with_its_transaction()
     assert_eq!(kept.await.unwrap().as_string().as_deref(), Some("kept"));
     assert_eq!(ended(tx.commit().unwrap()).await, Ok(true));
 
-    let tx = db
-        .transaction(&[stores::ACCOUNT], TransactionMode::ReadOnly)
-        .unwrap();
-    let got = req(tx
-        .object_store(stores::ACCOUNT)
-        .unwrap()
-        .get(Query::Key("gone".into()))
-        .unwrap())
-    .await
-    .unwrap();
-    assert_eq!(found(got).as_ref().and_then(value_of).as_deref(), Some("1"));
+    assert_eq!(stored(&db, "gone").await.as_deref(), Some("1"));
     drop_database(db, &name).await;
 }
