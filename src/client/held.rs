@@ -18,17 +18,10 @@
 //!
 //! [`ClientConfig::iq_timeout_ms`]: super::ClientConfig::iq_timeout_ms
 
-use super::pending::Pending;
+use super::pending::Held;
 use super::{Action, Client};
 use crate::protocol::time::Timestamp;
 use crate::session::iq::IqTracker;
-
-/// A lost connection's IQs, waiting for the resumption's answer.
-pub(super) struct Held {
-    iqs: IqTracker<Pending>,
-    /// When to give up waiting (ms).
-    until: i64,
-}
 
 impl Client {
     /// Whether the next connection may resume the stream just lost: the app still wants

@@ -155,7 +155,7 @@ pub struct Client {
     /// Which rooms' occupant-ids are trusted (XEP-0421), asked per room.
     room_features: RoomFeatures,
     /// A lost connection's IQs, held while its stream may be resumed (`held`).
-    held: Option<held::Held>,
+    held: Option<pending::Held>,
 }
 
 fn iq(type_: &str, to: &str, id: &str, payload: Option<Element>) -> Element {

@@ -6,6 +6,16 @@ use jid::BareJid;
 use super::types::RequestId;
 use crate::protocol::mds::Marker;
 use crate::protocol::Subscribe;
+use crate::session::iq::IqTracker;
+
+/// A lost connection's IQs, waiting for its stream's resumption (`held`). Declared here,
+/// with what the IQs were for, and not in `held`: the client holds one, and `held`'s
+/// methods are the client's (a type there would make the two modules import each other).
+pub(super) struct Held {
+    pub(super) iqs: IqTracker<Pending>,
+    /// When to give up waiting (ms).
+    pub(super) until: i64,
+}
 
 /// What an IQ in flight was for.
 #[derive(Debug, Clone)]
