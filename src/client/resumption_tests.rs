@@ -38,6 +38,17 @@ fn results(out: &[Action]) -> Vec<(RequestId, &Result<CommandResult, CommandErro
         .collect()
 }
 
+/// `out` answers exactly one command, `req`, and with `disconnected`.
+fn only_failed_disconnected(out: &[Action], req: RequestId) {
+    let r = results(out);
+    assert_eq!(r.len(), 1, "{out:?}");
+    assert_eq!(r[0].0, req);
+    assert!(
+        matches!(r[0].1, Err(e) if e.condition == "disconnected"),
+        "{r:?}"
+    );
+}
+
 fn unknown_queries(out: &[Action]) -> usize {
     out.iter()
         .filter(|a| {
@@ -234,13 +245,7 @@ fn a_command_pending_over_a_refused_resumption_fails_disconnected_before_the_new
     assert!(results(&out).is_empty(), "{out:?}");
     assert!(written(&out)[0].contains("<bind"), "{out:?}");
     let out = feed_at(&mut c, "<iq xmlns='jabber:client' type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>bob@localhost/r</jid></bind></iq>", 2_600);
-    let r = results(&out);
-    assert_eq!(r.len(), 1, "{out:?}");
-    assert_eq!(r[0].0, req);
-    assert!(
-        matches!(r[0].1, Err(e) if e.condition == "disconnected"),
-        "{r:?}"
-    );
+    only_failed_disconnected(&out, req);
     let failed = position(&out, |a| {
         matches!(a, Action::Event(AppEvent::Result { .. }))
     });
@@ -311,10 +316,7 @@ fn closing_while_the_resumption_is_awaited_answers_every_command() {
     let lost = c.handle(Input::Disconnected(Some("reset".into())), Timestamp(2_000));
     assert!(results(&lost).is_empty(), "{lost:?}");
     let out = c.disconnect(Timestamp(2_100));
-    let r = results(&out);
-    assert_eq!(r.len(), 1, "{out:?}");
-    assert_eq!(r[0].0, req);
-    assert!(matches!(r[0].1, Err(e) if e.condition == "disconnected"));
+    only_failed_disconnected(&out, req);
 }
 
 #[test]
@@ -349,10 +351,7 @@ fn a_resumption_out_of_reach_for_the_iq_timeout_fails_what_was_held() {
     assert!(results(&out).is_empty(), "{out:?}");
     assert!(results(&c.handle(Input::Tick, Timestamp(until - 1))).is_empty());
     let out = c.handle(Input::Tick, Timestamp(until));
-    let r = results(&out);
-    assert_eq!(r.len(), 1, "{out:?}");
-    assert_eq!(r[0].0, req);
-    assert!(matches!(r[0].1, Err(e) if e.condition == "disconnected"));
+    only_failed_disconnected(&out, req);
 }
 
 #[test]
@@ -365,8 +364,5 @@ fn without_a_resumable_stream_a_loss_fails_commands_at_once() {
         "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
         2_000,
     );
-    let r = results(&out);
-    assert_eq!(r.len(), 1, "{out:?}");
-    assert_eq!(r[0].0, req);
-    assert!(matches!(r[0].1, Err(e) if e.condition == "disconnected"));
+    only_failed_disconnected(&out, req);
 }
