@@ -12,9 +12,9 @@
 //! The callbacks are set when the request is wrapped, before anything awaits it, so a
 //! request issued early and awaited later (the store's batched lookups) misses no event;
 //! as with the crate's futures, a [`Req`] dropped before its request finishes leaves its
-//! closure to JavaScript (see its `Drop`). The database's open request goes through [`Req`] too, and a
-//! transaction's end through [`ended`]: with them none of the crate's futures, nor the
-//! tokio oneshot channels behind them, is left in the package.
+//! closure to JavaScript (see its `Drop`). The database's open request goes through
+//! [`Req`] too, and a transaction's end through [`ended`]: with them none of the crate's
+//! futures, nor the tokio oneshot channels behind them, is left in the package.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
