@@ -310,7 +310,10 @@ class App {
   onSync(p) {
     // The SDK also reports the archive pages that history() fetches for scrolling back as
     // sync progress, with no completion after them: that is not catching up.
-    if (!p.complete && this.roomView?.room === p.room && this.roomView.loading) return;
+    // The same for the room view putting a tie in order (views/ties.js), should it ever reach
+    // the archive.
+    const view = this.roomView?.room === p.room ? this.roomView : null;
+    if (!p.complete && view && (view.loading || view.ties.running)) return;
     if (p.complete) this.syncing.delete(p.room);
     else this.syncing.add(p.room);
     this.renderBanner();

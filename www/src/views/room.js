@@ -5,6 +5,7 @@
 import { h, replaceChildren } from '../dom.js';
 import { roomName, eventKey, errorText } from '../format.js';
 import { renderMessage, quote } from './message.js';
+import { Ties, ascending } from './ties.js';
 
 const PAGE = 50;
 // How close to the top (px) scrolling has to come before the next older page is asked for.
@@ -33,6 +34,8 @@ export class RoomView {
     this.older = h('li', { class: 'older', id: 'older' }, 'Loading…');
     this.list = h('ol', { id: 'messages', 'aria-label': 'Messages', 'aria-live': 'polite',
       dataset: { room } }, this.older);
+    // Events of one millisecond are put in the room's order from the SDK (views/ties.js).
+    this.ties = new Ties(this.list, (opts) => this.app.client.history(this.room, opts));
     this.stuck = true; // following the newest message
     this.list.addEventListener('scroll', () => {
       this.stuck = this.atBottom();
@@ -181,8 +184,9 @@ export class RoomView {
     }
   }
 
-  // Inserts by time: after every shown event that is not newer, before what is still being
-  // sent. Returns whether the node went to the end of the confirmed events.
+  // Inserts by time (a tie with a shown event is put in the room's order later, ties.js):
+  // after every shown event that is not newer, before what is still being sent. Returns
+  // whether the node went to the end of the confirmed events.
   place(node, timestamp) {
     node.dataset.ts = String(timestamp);
     const firstPending = this.list.querySelector(':scope > li[data-pending]');
@@ -190,6 +194,7 @@ export class RoomView {
     const last = prev;
     while (prev && prev !== this.older && Number(prev.dataset.ts) > timestamp) prev = prev.previousElementSibling;
     (prev ?? this.older).after(node);
+    this.ties.placed(node);
     return prev === last;
   }
 
@@ -432,12 +437,4 @@ export class RoomView {
   scrollToBottom() {
     this.list.scrollTop = this.list.scrollHeight;
   }
-}
-
-// Pages are shown oldest first whatever order the SDK returns them in.
-function ascending(events) {
-  if (events.length > 1 && events[0].timestamp > events[events.length - 1].timestamp) {
-    return [...events].reverse();
-  }
-  return events;
 }
